@@ -1,0 +1,116 @@
+"""The audit log: who changed what, from what, to what, and when."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, String, select
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from commerce.db import utcnow
+from commerce.extensions import db
+
+
+class AuditEntry(db.Model):
+    __tablename__ = "audit_entry"
+    __table_args__ = (
+        Index("ix_audit_entry_subject", "subject_type", "subject_id", "id"),
+        Index("ix_audit_entry_actor", "actor_id", "id"),
+        Index("ix_audit_entry_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("staff_member.id", ondelete="SET NULL"))
+    actor_label: Mapped[str] = mapped_column(String(255), default="system")
+    action: Mapped[str] = mapped_column(String(80))
+    subject_type: Mapped[str] = mapped_column(String(40))
+    subject_id: Mapped[str | None] = mapped_column(String(64))
+    subject_label: Mapped[str] = mapped_column(String(255), default="")
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    actor = relationship("StaffMember", lazy="raise")
+
+    def changes(self) -> list[tuple[str, Any, Any]]:
+        """Fields whose value differs between before and after, for display."""
+        before, after = self.before or {}, self.after or {}
+        keys = sorted(set(before) | set(after))
+        return [(k, before.get(k), after.get(k)) for k in keys if before.get(k) != after.get(k)]
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        items = [_jsonable(v) for v in value]
+        return sorted(items, key=str) if isinstance(value, set) else items
+    return value
+
+
+def record(
+    actor: Any,
+    action: str,
+    subject: Any = None,
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    subject_type: str | None = None,
+    subject_id: Any = None,
+    subject_label: str | None = None,
+) -> AuditEntry:
+    """Add an audit entry to the current transaction; `actor` is a StaffMember or None (system)."""
+    if subject is not None:
+        subject_type = subject_type or getattr(
+            subject, "audit_type", type(subject).__name__.lower()
+        )
+        subject_id = subject_id if subject_id is not None else getattr(subject, "id", None)
+        subject_label = subject_label or getattr(subject, "audit_label", None) or str(subject_id)
+    entry = AuditEntry(
+        at=utcnow(),
+        actor_id=getattr(actor, "id", None),
+        actor_label=getattr(actor, "email", None) or "system",
+        action=action,
+        subject_type=subject_type or "system",
+        subject_id=None if subject_id is None else str(subject_id),
+        subject_label=(subject_label or "")[:255],
+        before=_jsonable(before) if before is not None else None,
+        after=_jsonable(after) if after is not None else None,
+    )
+    db.session.add(entry)
+    return entry
+
+
+def query_entries(
+    *,
+    actor_id: int | None = None,
+    subject_type: str | None = None,
+    subject_id: str | None = None,
+    text: str | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    before_id: int | None = None,
+    limit: int = 50,
+) -> list[AuditEntry]:
+    """Newest first, keyset-paged by id so deep pages stay fast."""
+    stmt = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+    if actor_id:
+        stmt = stmt.where(AuditEntry.actor_id == actor_id)
+    if subject_type:
+        stmt = stmt.where(AuditEntry.subject_type == subject_type)
+    if subject_id:
+        stmt = stmt.where(AuditEntry.subject_id == str(subject_id))
+    if text:
+        like = f"%{text.strip()}%"
+        stmt = stmt.where(AuditEntry.subject_label.ilike(like) | AuditEntry.action.ilike(like))
+    if date_from:
+        stmt = stmt.where(AuditEntry.at >= datetime.combine(date_from, datetime.min.time()))
+    if date_to:
+        end = datetime.combine(date_to, datetime.min.time()) + timedelta(days=1)
+        stmt = stmt.where(AuditEntry.at < end)
+    if before_id:
+        stmt = stmt.where(AuditEntry.id < before_id)
+    return list(db.session.scalars(stmt))

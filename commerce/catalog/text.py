@@ -1,0 +1,126 @@
+"""Handles, tags and descriptions: the text rules every catalog write shares."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+import markdown
+import nh3
+from slugify import slugify
+
+from commerce.catalog.models import HTML, MARKDOWN
+from commerce.errors import ValidationError
+
+HANDLE_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+MAX_HANDLE = 255
+MAX_TAG = 80
+SKU_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$")
+
+_ALLOWED_TAGS = {
+    "a",
+    "b",
+    "blockquote",
+    "br",
+    "code",
+    "em",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "i",
+    "li",
+    "ol",
+    "p",
+    "pre",
+    "s",
+    "span",
+    "strong",
+    "sub",
+    "sup",
+    "table",
+    "tbody",
+    "td",
+    "th",
+    "thead",
+    "tr",
+    "u",
+    "ul",
+    "img",
+}
+_ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "title"}, "td": {"colspan"}}
+
+
+def handle_from(text: str) -> str:
+    return slugify(text or "", max_length=MAX_HANDLE, word_boundary=True) or "item"
+
+
+def check_handle(handle: str, *, field: str = "handle") -> str:
+    handle = (handle or "").strip()
+    if not handle:
+        raise ValidationError("Enter a handle.", field=field)
+    if len(handle) > MAX_HANDLE or not HANDLE_RE.match(handle):
+        raise ValidationError(
+            "Use lowercase letters, digits and single hyphens (like “linen-shirt”).", field=field
+        )
+    return handle
+
+
+def check_sku(sku: str | None, *, field: str = "sku") -> str | None:
+    sku = (sku or "").strip()
+    if not sku:
+        return None
+    if not SKU_RE.match(sku):
+        raise ValidationError(
+            "A SKU is up to 64 letters, digits, dots, dashes, underscores or slashes.", field=field
+        )
+    return sku
+
+
+def check_barcode(barcode: str | None, *, field: str = "barcode") -> str | None:
+    barcode = (barcode or "").strip()
+    if not barcode:
+        return None
+    if len(barcode) > 64 or not re.fullmatch(r"[A-Za-z0-9-]+", barcode):
+        raise ValidationError("A barcode is up to 64 letters, digits or dashes.", field=field)
+    return barcode
+
+
+def normalize_tags(tags: str | Iterable[str] | None, *, field: str = "tags") -> list[str]:
+    """Comma-separated or a list; trimmed, de-duplicated case-insensitively, order kept."""
+    if tags is None:
+        return []
+    items = tags.split(",") if isinstance(tags, str) else list(tags)
+    seen: dict[str, str] = {}
+    for raw in items:
+        tag = " ".join(str(raw).split())
+        if not tag:
+            continue
+        if len(tag) > MAX_TAG:
+            raise ValidationError(
+                f"Tags are at most {MAX_TAG} characters: “{tag[:20]}…”.", field=field
+            )
+        seen.setdefault(tag.lower(), tag)
+    return list(seen.values())
+
+
+def render_description(text: str, fmt: str) -> str:
+    """Sanitized HTML for the storefront, from Markdown or from pasted HTML."""
+    if fmt not in (MARKDOWN, HTML):
+        raise ValidationError(
+            "Description format must be markdown or html.", field="description_format"
+        )
+    html = (
+        markdown.markdown(text or "", extensions=["extra", "sane_lists"])
+        if fmt == MARKDOWN
+        else text or ""
+    )
+    return nh3.clean(
+        html,
+        tags=_ALLOWED_TAGS,
+        attributes=_ALLOWED_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener nofollow",
+    )

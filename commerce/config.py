@@ -1,0 +1,111 @@
+"""Settings read from environment variables, with embedded defaults that need no services.
+
+Each production part is switched on by one variable: DATABASE_URL (PostgreSQL),
+CELERY_BROKER_URL (a real Celery worker), REDIS_URL (cache and rate limits),
+MEILISEARCH_URL (search).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_INSTANCE = ROOT / "instance"
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def _env_int(name: str, default: int) -> int:
+    value = _env(name)
+    return int(value) if value is not None else default
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = _env(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _secret_key(instance: Path) -> str:
+    """A stable key for the embedded mode, so sessions survive a restart without setup."""
+    configured = _env("SECRET_KEY")
+    if configured:
+        return configured
+    path = instance / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    instance.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Build the Flask config mapping; `overrides` (tests, scripts) win over the environment."""
+    overrides = dict(overrides or {})
+    instance = Path(
+        overrides.pop("INSTANCE_PATH", None) or _env("INSTANCE_PATH") or DEFAULT_INSTANCE
+    )
+    instance.mkdir(parents=True, exist_ok=True)
+    broker = _env("CELERY_BROKER_URL")
+    redis_url = _env("REDIS_URL")
+    config: dict[str, Any] = {
+        "INSTANCE_PATH": str(instance),
+        "SECRET_KEY": overrides.get("SECRET_KEY") or _secret_key(instance),
+        "SQLALCHEMY_DATABASE_URI": _env("DATABASE_URL", f"sqlite:///{instance / 'commerce.db'}"),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "SHOP_NAME": _env("SHOP_NAME", "Northwind Supply"),
+        "SHOP_CURRENCY": _env("SHOP_CURRENCY", "USD"),
+        "SHOP_LOCALE": _env("SHOP_LOCALE", "en_US"),
+        "SHOP_TIMEZONE": _env("SHOP_TIMEZONE", "UTC"),
+        "MEDIA_ROOT": _env("MEDIA_ROOT", str(instance / "media")),
+        "MEDIA_MAX_BYTES": _env_int("MEDIA_MAX_BYTES", 10 * 1024 * 1024),
+        "IMPORT_ROOT": _env("IMPORT_ROOT", str(instance / "imports")),
+        "IMPORT_MAX_BYTES": _env_int("IMPORT_MAX_BYTES", 50 * 1024 * 1024),
+        "IMPORT_FETCH_IMAGES": _env_bool("IMPORT_FETCH_IMAGES", True),
+        "IMPORT_FETCH_TIMEOUT": float(_env("IMPORT_FETCH_TIMEOUT", "5") or 5),
+        "MAX_CONTENT_LENGTH": _env_int("MAX_CONTENT_LENGTH", 60 * 1024 * 1024),
+        "PAGE_SIZE": _env_int("PAGE_SIZE", 50),
+        "LOW_STOCK_THRESHOLD": _env_int("LOW_STOCK_THRESHOLD", 5),
+        "SIGN_IN_RATE_LIMIT": _env("SIGN_IN_RATE_LIMIT", "10 per minute;50 per hour"),
+        "RATELIMIT_ENABLED": _env_bool("RATELIMIT_ENABLED", True),
+        "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "CACHE_TYPE": "RedisCache" if redis_url else "SimpleCache",
+        "CACHE_REDIS_URL": redis_url,
+        "CACHE_DEFAULT_TIMEOUT": 300,
+        "REDIS_URL": redis_url,
+        "MEILISEARCH_URL": _env("MEILISEARCH_URL"),
+        "MEILISEARCH_API_KEY": _env("MEILISEARCH_API_KEY"),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": _env_bool("SECURE_COOKIES", False),
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": _env_bool("SECURE_COOKIES", False),
+        "REMEMBER_COOKIE_DURATION": 60 * 60 * 24 * 14,
+        "WTF_CSRF_TIME_LIMIT": None,
+        "STAFF_INVITE_MAX_AGE": 7 * 24 * 3600,
+        "CELERY": {
+            "broker_url": broker or "memory://",
+            "result_backend": _env("CELERY_RESULT_BACKEND", redis_url) if broker else None,
+            "task_always_eager": broker is None,
+            "task_eager_propagates": True,
+            "task_ignore_result": True,
+            "broker_connection_retry_on_startup": True,
+        },
+    }
+    if config["SQLALCHEMY_DATABASE_URI"].startswith("postgres://"):
+        config["SQLALCHEMY_DATABASE_URI"] = config["SQLALCHEMY_DATABASE_URI"].replace(
+            "postgres://", "postgresql+psycopg://", 1
+        )
+    config.update(overrides)
+    return config

@@ -1,0 +1,69 @@
+"""Transactions: one service call is one transaction, and services compose.
+
+`transaction()` commits when it is the outermost block and joins the caller's otherwise, so a
+service that calls another service still commits (or rolls back) exactly once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from commerce.extensions import db
+
+_DEPTH = "commerce.tx_depth"
+
+
+@contextmanager
+def transaction() -> Iterator[Session]:
+    session = db.session()
+    depth = session.info.get(_DEPTH, 0)
+    session.info[_DEPTH] = depth + 1
+    try:
+        yield session
+        if depth == 0:
+            session.commit()
+    except BaseException:
+        if depth == 0:
+            session.rollback()
+        raise
+    finally:
+        session.info[_DEPTH] = depth
+        if depth == 0:
+            # Per-transaction memos (keys starting "tx.") end with the transaction.
+            for key in [k for k in session.info if isinstance(k, str) and k.startswith("tx.")]:
+                del session.info[key]
+
+
+def in_transaction() -> bool:
+    return db.session().info.get(_DEPTH, 0) > 0
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def configure_sqlite(engine: Engine) -> None:
+    """Make pysqlite honour real transactions (BEGIN, SAVEPOINT) and enforce foreign keys."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:  # noqa: ANN001
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        if engine.url.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection) -> None:  # noqa: ANN001
+        connection.exec_driver_sql("BEGIN")

@@ -1,0 +1,70 @@
+"""Domain errors. Each carries structured details the web faces turn into a message and a 4xx."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class CommerceError(Exception):
+    """Base of every business-rule failure; `field` names the input that caused it, if any."""
+
+    status = 400
+    code = "error"
+
+    def __init__(self, message: str, *, field: str | None = None, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.details = details
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "field": self.field, **self.details}
+
+
+class ValidationError(CommerceError):
+    """One or more inputs are invalid; `errors` maps field name to its messages."""
+
+    status = 422
+    code = "invalid"
+
+    def __init__(
+        self,
+        message: str = "Please correct the highlighted fields.",
+        *,
+        field: str | None = None,
+        errors: dict[str, list[str]] | None = None,
+        **details: Any,
+    ) -> None:
+        super().__init__(message, field=field, **details)
+        self.errors: dict[str, list[str]] = dict(errors or {})
+        if field and field not in self.errors:
+            self.errors[field] = [message]
+
+
+class NotFound(CommerceError):
+    status = 404
+    code = "not_found"
+
+
+class PermissionDenied(CommerceError):
+    status = 403
+    code = "forbidden"
+
+
+class Conflict(CommerceError):
+    status = 409
+    code = "conflict"
+
+
+class DuplicateValue(ValidationError):
+    code = "duplicate"
+
+
+class InvalidTransition(CommerceError):
+    status = 409
+    code = "invalid_transition"
+
+
+class OutOfStock(CommerceError):
+    status = 409
+    code = "out_of_stock"

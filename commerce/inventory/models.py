@@ -1,0 +1,102 @@
+"""Stock: locations, a level per variant and location, and the ledger of every change."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from commerce.db import utcnow
+from commerce.extensions import db
+
+RECEIVED = "received"
+SOLD = "sold"
+RETURNED = "returned"
+DAMAGED = "damaged"
+LOST = "lost"
+FOUND = "found"
+CYCLE_COUNT = "cycle_count"
+TRANSFER_OUT = "transfer_out"
+TRANSFER_IN = "transfer_in"
+CORRECTION = "correction"
+REASONS = (
+    RECEIVED,
+    SOLD,
+    RETURNED,
+    DAMAGED,
+    LOST,
+    FOUND,
+    CYCLE_COUNT,
+    TRANSFER_OUT,
+    TRANSFER_IN,
+    CORRECTION,
+)
+
+
+class Location(db.Model):
+    """A warehouse or store; lower priority numbers are allocated from first."""
+
+    __tablename__ = "location"
+    audit_type = "location"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    code: Mapped[str] = mapped_column(String(20), unique=True)
+    kind: Mapped[str] = mapped_column(String(20), default="warehouse")
+    priority: Mapped[int] = mapped_column(default=1)
+    is_active: Mapped[bool] = mapped_column(default=True)
+    address: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    @property
+    def audit_label(self) -> str:
+        return self.name
+
+
+class StockLevel(db.Model):
+    """Counters for one variant at one location; the CHECKs are the last guard against oversell."""
+
+    __tablename__ = "stock_level"
+    __table_args__ = (
+        UniqueConstraint("variant_id", "location_id"),
+        CheckConstraint("on_hand >= 0", name="on_hand_not_negative"),
+        CheckConstraint("allocated >= 0", name="allocated_not_negative"),
+        CheckConstraint("reserved >= 0", name="reserved_not_negative"),
+        CheckConstraint("on_hand - allocated - reserved >= 0", name="available_not_negative"),
+        Index("ix_stock_level_location", "location_id", "variant_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    variant_id: Mapped[int] = mapped_column(ForeignKey("variant.id", ondelete="CASCADE"))
+    location_id: Mapped[int] = mapped_column(ForeignKey("location.id", ondelete="RESTRICT"))
+    on_hand: Mapped[int] = mapped_column(default=0)
+    allocated: Mapped[int] = mapped_column(default=0)
+    reserved: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    location: Mapped[Location] = relationship(lazy="joined")
+
+    @property
+    def available(self) -> int:
+        return self.on_hand - self.allocated - self.reserved
+
+
+class StockMovement(db.Model):
+    """One line of the ledger. Never edited or deleted: a mistake is corrected by a new line."""
+
+    __tablename__ = "stock_movement"
+    __table_args__ = (
+        CheckConstraint("delta <> 0", name="delta_not_zero"),
+        Index("ix_stock_movement_level", "stock_level_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    stock_level_id: Mapped[int] = mapped_column(ForeignKey("stock_level.id", ondelete="RESTRICT"))
+    delta: Mapped[int]
+    reason: Mapped[str] = mapped_column(String(20))
+    reference: Mapped[str] = mapped_column(String(120), default="")
+    note: Mapped[str] = mapped_column(Text, default="")
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("staff_member.id", ondelete="SET NULL"))
+    idempotency_key: Mapped[str | None] = mapped_column(String(120), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,35 @@
+"""Every package's tables, imported in one place for Alembic and the shell."""
+
+from commerce.audit import AuditEntry
+from commerce.catalog.models import (
+    Category,
+    Collection,
+    CollectionProduct,
+    Media,
+    OptionType,
+    Product,
+    ProductTag,
+    Variant,
+)
+from commerce.inventory.models import Location, StockLevel, StockMovement
+from commerce.jobs import Job
+from commerce.outbox import OutboxEvent
+from commerce.staff.models import StaffMember
+
+__all__ = [
+    "AuditEntry",
+    "Category",
+    "Collection",
+    "CollectionProduct",
+    "Job",
+    "Location",
+    "Media",
+    "OptionType",
+    "OutboxEvent",
+    "Product",
+    "ProductTag",
+    "StaffMember",
+    "StockLevel",
+    "StockMovement",
+    "Variant",
+]

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, String
+from sqlalchemy.orm import Mapped, mapped_column
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from commerce.db import utcnow
+from commerce.extensions import db
+from commerce.staff.permissions import ROLES, role_allows
+
+_ROLE_LIST = ", ".join(f"'{r}'" for r in ROLES)
+
+
+class StaffMember(db.Model):
+    """A person who works in the console. Customers are a separate table (storefront)."""
+
+    __tablename__ = "staff_member"
+    __table_args__ = (CheckConstraint(f"role IN ({_ROLE_LIST})", name="role_known"),)
+    audit_type = "staff"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(255), unique=True)
+    name: Mapped[str] = mapped_column(String(120), default="")
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20))
+    is_active: Mapped[bool] = mapped_column(default=True)
+    # Bumped when the account is deactivated or its password changes: every session and
+    # remember-me cookie carrying the old value stops working at its next request.
+    session_version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_sign_in_at: Mapped[datetime | None]
+    invited_at: Mapped[datetime | None]
+
+    # Flask-Login protocol
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_version}"
+
+    @property
+    def audit_label(self) -> str:
+        return self.email
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.email
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return bool(self.password_hash) and check_password_hash(self.password_hash, password)
+
+    def can(self, permission: str) -> bool:
+        return self.is_active and role_allows(self.role, permission)
+
+    def snapshot(self) -> dict[str, object]:
+        return {"email": self.email, "name": self.name, "role": self.role, "active": self.is_active}

@@ -1,0 +1,43 @@
+"""Roles and the permission each console action needs.
+
+A permission names one kind of action; a role is a set of permissions. Views declare the
+permission they need and the server checks it on every request.
+"""
+
+from __future__ import annotations
+
+ADMIN, MERCHANDISER, WAREHOUSE, SUPPORT = "admin", "merchandiser", "warehouse", "support"
+ROLES: tuple[str, ...] = (ADMIN, MERCHANDISER, WAREHOUSE, SUPPORT)
+ROLE_LABELS = {
+    ADMIN: "Admin",
+    MERCHANDISER: "Merchandiser",
+    WAREHOUSE: "Warehouse",
+    SUPPORT: "Support",
+}
+
+# Every permission the platform knows, with what it allows.
+PERMISSIONS: dict[str, str] = {
+    "dashboard.view": "See the console dashboard and own background jobs",
+    "catalog.view": "Look up products, variants, categories and collections",
+    "catalog.edit": "Create and change products, variants, media, categories and collections",
+    "catalog.bulk_edit": "Run bulk actions over many products",
+    "catalog.import": "Import products from CSV",
+    "catalog.export": "Export products to CSV",
+    "audit.view": "Read the audit log",
+    "staff.manage": "Create, invite, change and deactivate staff accounts",
+}
+
+_CATALOG_WRITE = {"catalog.edit", "catalog.bulk_edit", "catalog.import", "catalog.export"}
+
+ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
+    ADMIN: frozenset(PERMISSIONS),
+    MERCHANDISER: frozenset({"dashboard.view", "catalog.view", *_CATALOG_WRITE}),
+    WAREHOUSE: frozenset({"dashboard.view", "catalog.view"}),
+    SUPPORT: frozenset({"dashboard.view", "catalog.view"}),
+}
+
+
+def role_allows(role: str, permission: str) -> bool:
+    if permission not in PERMISSIONS:
+        raise KeyError(f"unknown permission {permission!r}")
+    return permission in ROLE_PERMISSIONS.get(role, frozenset())

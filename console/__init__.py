@@ -1,0 +1,18 @@
+"""The merchant back office at /console: one module per area."""
+
+from flask import Blueprint
+
+bp = Blueprint("console", __name__, url_prefix="/console")
+
+# The area modules register their routes on `bp` when imported.
+from console import (  # noqa: E402, F401
+    audit,
+    auth,
+    catalog,
+    catalog_import,
+    dashboard,
+    jobs,
+    media,
+    staff,
+    taxonomy,
+)

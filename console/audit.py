@@ -1,0 +1,50 @@
+"""The audit log, filterable by staff member, subject and date."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from flask import request
+from sqlalchemy import select
+
+from commerce.audit import query_entries
+from commerce.extensions import db
+from commerce.staff.models import StaffMember
+from console import bp
+from console.permissions import route
+from console.web import int_arg, render
+
+PAGE = 50
+
+
+def _date_arg(name: str) -> date | None:
+    try:
+        return date.fromisoformat(request.args.get(name, ""))
+    except ValueError:
+        return None
+
+
+@route(bp, "/audit", permission="audit.view")
+def audit_log() -> Any:
+    filters = {
+        "actor_id": int_arg("actor"),
+        "subject_type": request.args.get("subject_type", "").strip() or None,
+        "subject_id": request.args.get("subject_id", "").strip() or None,
+        "text": request.args.get("q", "").strip() or None,
+        "date_from": _date_arg("from"),
+        "date_to": _date_arg("to"),
+    }
+    entries = query_entries(**filters, before_id=int_arg("before"), limit=PAGE + 1)
+    has_more = len(entries) > PAGE
+    entries = entries[:PAGE]
+    staff = list(db.session.scalars(select(StaffMember).order_by(StaffMember.email)))
+    return render(
+        "console/audit/list.html",
+        "console/audit/_table.html",
+        entries=entries,
+        staff=staff,
+        filters=filters,
+        args=request.args,
+        next_before=entries[-1].id if has_more and entries else None,
+    )

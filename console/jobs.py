@@ -1,0 +1,21 @@
+"""Background jobs: a progress bar that polls until the job is done."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort
+from flask_login import current_user
+
+from commerce.jobs import get_job
+from console import bp
+from console.permissions import route
+from console.web import render
+
+
+@route(bp, "/jobs/<job_id>", permission="dashboard.view")
+def job_status(job_id: str) -> Any:
+    job = get_job(job_id)
+    if job.created_by_id != current_user.id and current_user.role != "admin":
+        abort(403)
+    return render("console/jobs/job.html", "console/jobs/_progress.html", job=job)

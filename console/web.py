@@ -1,0 +1,79 @@
+"""Helpers every console view shares: page-or-fragment rendering, 422 forms, toasts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from flask import flash, make_response, redirect, render_template, request
+from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response
+
+from commerce.errors import CommerceError, ValidationError
+
+
+def is_htmx() -> bool:
+    return bool(getattr(request, "htmx", False)) and not request.htmx.boosted
+
+
+def render(
+    page: str, fragment: str | None = None, *, status: int = 200, **context: Any
+) -> Response:
+    """The full page for a normal request, only the fragment for an htmx request."""
+    template = fragment if fragment and is_htmx() else page
+    return make_response(render_template(template, **context), status)
+
+
+def toast(response: Response, message: str, *, level: str = "success") -> Response:
+    """Show a toast after an htmx swap (HX-Trigger), merging with triggers already set."""
+    existing = response.headers.get("HX-Trigger")
+    triggers: dict[str, Any] = {}
+    if existing:
+        try:
+            triggers = json.loads(existing)
+        except ValueError:
+            triggers = {existing: True}
+    triggers["toast"] = {"message": message, "level": level}
+    response.headers["HX-Trigger"] = json.dumps(triggers)
+    return response
+
+
+def done(message: str, target: str, *, level: str = "success") -> Response:
+    """After a successful POST: htmx gets a redirect header and a toast; a browser a 303 + flash."""
+    if is_htmx():
+        response = make_response("", 204)
+        response.headers["HX-Location"] = target
+        return toast(response, message, level=level)
+    flash(message, level)
+    return redirect(target, code=303)
+
+
+def apply_errors(form: FlaskForm | None, exc: CommerceError) -> dict[str, list[str]]:
+    """Copy a domain error's field messages onto the form; returns what did not fit a field."""
+    errors: Mapping[str, list[str]] = getattr(exc, "errors", None) or {
+        exc.field or "": [exc.message]
+    }
+    leftover: dict[str, list[str]] = {}
+    for name, messages in errors.items():
+        field = getattr(form, name, None) if form is not None and name else None
+        if field is not None and hasattr(field, "errors"):
+            field.errors = list(field.errors or []) + list(messages)
+        else:
+            leftover.setdefault(name or "form", []).extend(messages)
+    if not errors and isinstance(exc, ValidationError):
+        leftover["form"] = [exc.message]
+    return leftover
+
+
+def form_error_summary(exc: CommerceError) -> str:
+    errors = getattr(exc, "errors", None) or {}
+    if not errors:
+        return exc.message
+    first = next(iter(errors.values()))
+    return first[0] if len(errors) == 1 and len(first) == 1 else exc.message
+
+
+def int_arg(name: str) -> int | None:
+    value = request.args.get(name, "").strip()
+    return int(value) if value.isdigit() else None

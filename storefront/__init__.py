@@ -1,0 +1,7 @@
+"""The shop at /: browse, search, cart and checkout (built out in the storefront issue)."""
+
+from flask import Blueprint
+
+bp = Blueprint("storefront", __name__)
+
+from storefront import browse  # noqa: E402, F401

@@ -1,0 +1,188 @@
+"""Shared fixtures: an app on SQLite, a database rolled back after each test, factories,
+signed-in clients per role, and a query counter for N+1 checks.
+
+PostgreSQL and Redis legs read TEST_DATABASE_URL / TEST_REDIS_URL (the Makefile starts both
+servers and sets them). Under CI those legs must run, so a missing server fails instead of
+skipping.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_sqlalchemy.session import Session as FlaskSession
+from sqlalchemy import event
+from werkzeug.security import generate_password_hash
+
+from commerce.extensions import db
+from commerce.staff.models import StaffMember
+
+TEST_PASSWORD = "correct horse battery"
+FAST_HASH = generate_password_hash(TEST_PASSWORD, method="pbkdf2:sha256:1000")
+
+
+def base_config(tmp_path: Any, **extra: Any) -> dict[str, Any]:
+    media = tmp_path / "media"
+    return {
+        "TESTING": True,
+        "INSTANCE_PATH": str(tmp_path),
+        "SECRET_KEY": "test-secret",
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'test.db'}",
+        "MEDIA_ROOT": str(media),
+        "IMPORT_ROOT": str(tmp_path / "imports"),
+        "RATELIMIT_ENABLED": False,
+        "SERVER_NAME": None,
+        **extra,
+    }
+
+
+def require_service(name: str, env_var: str) -> str:
+    url = os.environ.get(env_var)
+    if url:
+        return url
+    if os.environ.get("CI"):
+        pytest.fail(f"{name} is required under CI: set {env_var} (make test does)")
+    pytest.skip(f"{name} not available: set {env_var} or run `make test`")
+
+
+@pytest.fixture(scope="session")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    from wsgi import create_app
+
+    application = create_app(base_config(tmp_path_factory.mktemp("instance")))
+    with application.app_context():
+        db.create_all()
+        yield application
+
+
+class _TestSession(FlaskSession):
+    """Bound to the test's connection, so every query joins the outer (rolled back) transaction."""
+
+    def get_bind(self, *args: Any, **kwargs: Any) -> Any:
+        return self.bind if self.bind is not None else super().get_bind(*args, **kwargs)
+
+
+@pytest.fixture(autouse=True)
+def db_session(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """Each test runs inside a transaction that is rolled back; services' commits are savepoints."""
+    if "app" not in request.fixturenames:
+        yield None
+        return
+    application: Flask = request.getfixturevalue("app")
+    with application.app_context():
+        connection = db.engine.connect()
+        outer = connection.begin()
+        original = db.session
+        db.session = db._make_scoped_session(
+            {"bind": connection, "join_transaction_mode": "create_savepoint", "class_": _TestSession}
+        )
+        try:
+            yield db.session
+        finally:
+            db.session.remove()
+            db.session = original
+            outer.rollback()
+            connection.close()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+_counter = itertools.count(1)
+
+
+@pytest.fixture
+def make_staff(app: Flask) -> Callable[..., StaffMember]:
+    def make(role: str = "merchandiser", *, email: str | None = None, active: bool = True, **kw: Any) -> StaffMember:
+        member = StaffMember(
+            email=email or f"{role}{next(_counter)}@example.com", name=kw.pop("name", role.title()),
+            role=role, password_hash=FAST_HASH, is_active=active, **kw,
+        )
+        db.session.add(member)
+        db.session.commit()
+        return member
+
+    return make
+
+
+def sign_in(client: FlaskClient, member: StaffMember, password: str = TEST_PASSWORD, **extra: Any) -> Any:
+    return client.post(
+        "/console/login", data={"email": member.email, "password": password, **extra}, follow_redirects=False
+    )
+
+
+@pytest.fixture
+def login(client: FlaskClient, make_staff: Callable[..., StaffMember]) -> Callable[..., StaffMember]:
+    """login("merchandiser") -> the signed-in StaffMember; the `client` carries the session."""
+
+    def do(role: str = "merchandiser", **kw: Any) -> StaffMember:
+        member = make_staff(role, **kw)
+        response = sign_in(client, member)
+        assert response.status_code == 303, response.get_data(as_text=True)[:500]
+        return member
+
+    return do
+
+
+@pytest.fixture
+def make_category(app: Flask) -> Callable[..., Any]:
+    from commerce.catalog.taxonomy import create_category
+
+    def make(name: str | None = None, *, parent: Any = None, **kw: Any) -> Any:
+        return create_category(name=name or f"Category {next(_counter)}", parent_id=getattr(parent, "id", parent),
+                               by=None, **kw)
+
+    return make
+
+
+@pytest.fixture
+def make_product(app: Flask) -> Callable[..., Any]:
+    """make_product(title=..., price=1999, options=[("Size", ["S", "M"])], ...) -> Product."""
+    from commerce.catalog.services import create_product, generate_variants, set_options
+
+    def make(title: str | None = None, *, options: list[tuple[str, list[str]]] | None = None, **kw: Any) -> Any:
+        n = next(_counter)
+        kw.setdefault("price", 1000 + n)
+        kw.setdefault("sku", f"SKU-{n:05d}")
+        product = create_product(title=title or f"Product {n}", by=None, **kw)
+        if options:
+            set_options(product, options, by=None)
+            generate_variants(product, by=None)
+        return product
+
+    return make
+
+
+@contextmanager
+def count_queries() -> Iterator[list[str]]:
+    """Collect the SQL statements run inside the block (for N+1 checks)."""
+    statements: list[str] = []
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK TO")):
+            statements.append(statement)
+
+    engine = db.engine
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+
+
+@pytest.fixture
+def query_counter() -> Callable[[], Any]:
+    return count_queries
+
+
+def htmx_headers(**extra: str) -> dict[str, str]:
+    return {"HX-Request": "true", **extra}

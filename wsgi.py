@@ -1,0 +1,137 @@
+"""The composition root: the only module that imports the domain core and both web faces."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, Response, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from commerce import cli as commerce_cli
+from commerce import models as _models  # noqa: F401  (registers every table)
+from commerce.config import ROOT, load_config
+from commerce.db import configure_sqlite
+from commerce.errors import CommerceError
+from commerce.extensions import cache, csrf, db, htmx, init_celery, limiter, login_manager, migrate
+from commerce.money import format_money
+from commerce.staff.services import load_session_user
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https: http:; "
+    "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'self'; object-src 'none'"
+)
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    settings = load_config(config)
+    app = Flask(
+        __name__,
+        instance_path=settings["INSTANCE_PATH"],
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    app.config.update(settings)
+
+    db.init_app(app)
+    with app.app_context():
+        configure_sqlite(db.engine)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    login_manager.init_app(app)
+    login_manager.user_loader(load_session_user)
+    login_manager.session_protection = "strong"
+    csrf.init_app(app)
+    htmx.init_app(app)
+    cache.init_app(app)
+    limiter.init_app(app)
+    init_celery(app)
+
+    from console import bp as console_bp
+    from console.auth import configure_login
+    from storefront import bp as storefront_bp
+
+    configure_login(login_manager)
+    app.register_blueprint(console_bp)
+    app.register_blueprint(storefront_bp)
+    commerce_cli.register(app)
+
+    app.jinja_env.globals["format_money"] = format_money
+    app.jinja_env.globals["shop_currency"] = app.config["SHOP_CURRENCY"]
+    app.jinja_env.filters["money"] = lambda amount, currency=None: format_money(
+        amount, currency or app.config["SHOP_CURRENCY"], locale=app.config["SHOP_LOCALE"]
+    )
+    _register_errors(app)
+    app.after_request(_security_headers)
+    app.after_request(_dispatch_outbox_after_commit)
+    return app
+
+
+def _security_headers(response: Response) -> Response:
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+    response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    if request.path.startswith("/console"):
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def _dispatch_outbox_after_commit(response: Response) -> Response:
+    """Queue delivery of events this request committed (inline in the eager embedded mode)."""
+    from flask import g
+
+    if g.pop("outbox_pending", False):
+        from commerce.outbox import dispatch_outbox
+
+        try:
+            dispatch_outbox.delay()
+        except Exception:  # the beat task picks the events up; the request already succeeded
+            import logging
+
+            logging.getLogger(__name__).exception("could not queue outbox dispatch")
+    return response
+
+
+def _register_errors(app: Flask) -> None:
+    def render_error(status: int, title: str, message: str) -> tuple[str, int]:
+        area = "console" if request.path.startswith("/console") else "storefront"
+        template = f"errors/{area}.html"
+        if request.headers.get("HX-Request"):
+            return render_template(
+                "errors/_fragment.html", status=status, title=title, message=message
+            ), status
+        return render_template(template, status=status, title=title, message=message), status
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError) -> tuple[str, int]:
+        return render_error(400, "Your form expired", "Reload the page and try again.")
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Any:
+        if exc.code in (301, 302, 303, 307, 308):
+            return exc
+        messages = {
+            403: ("Not allowed", "Your role does not give access to this page or action."),
+            404: ("Not found", "We could not find what you were looking for."),
+            405: ("Not allowed", "That page does not accept this kind of request."),
+            413: ("Too large", "That upload is larger than we accept."),
+            429: ("Too many attempts", "Please wait a minute before trying again."),
+        }
+        title, message = messages.get(exc.code or 500, (exc.name, exc.description or ""))
+        return render_error(exc.code or 500, title, message)
+
+    @app.errorhandler(CommerceError)
+    def domain_error(exc: CommerceError) -> tuple[str, int]:
+        db.session.rollback()
+        titles = {403: "Not allowed", 404: "Not found", 409: "Conflict"}
+        return render_error(exc.status, titles.get(exc.status, "Cannot do that"), exc.message)
+
+    @app.errorhandler(500)
+    def server_error(exc: Exception) -> tuple[str, int]:
+        db.session.rollback()
+        return render_error(500, "Something went wrong", "The error was logged. Please try again.")
+
+
+app = create_app()

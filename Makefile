@@ -53,10 +53,10 @@ chromium:
 
 ## make worker / beat: a real Celery worker (needs CELERY_BROKER_URL, e.g. redis://127.0.0.1:6379/0)
 worker: install
-	$(BIN)/celery -A commerce.worker worker --loglevel=info
+	$(BIN)/celery -A wsgi worker --loglevel=info
 
 beat: install
-	$(BIN)/celery -A commerce.worker beat --loglevel=info
+	$(BIN)/celery -A wsgi beat --loglevel=info
 
 bench: install
 	$(BIN)/python bench/catalog.py --quick

@@ -135,3 +135,4 @@ def _register_errors(app: Flask) -> None:
 
 
 app = create_app()
+celery = app.extensions["celery"]  # `celery -A wsgi worker|beat`

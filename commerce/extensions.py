@@ -54,7 +54,12 @@ celery = Celery("commerce", task_cls=FlaskTask)
 
 
 def init_celery(app: Flask) -> Celery:
+    from datetime import timedelta
+
     celery.conf.update(app.config["CELERY"])
+    celery.conf.beat_schedule = {
+        "dispatch-outbox": {"task": "commerce.outbox.dispatch", "schedule": timedelta(seconds=5)},
+    }
     celery.flask_app = app  # type: ignore[attr-defined]
     celery.set_default()
     app.extensions["celery"] = celery

@@ -81,7 +81,11 @@ def db_session(request: pytest.FixtureRequest) -> Iterator[Any]:
         outer = connection.begin()
         original = db.session
         db.session = db._make_scoped_session(
-            {"bind": connection, "join_transaction_mode": "create_savepoint", "class_": _TestSession}
+            {
+                "bind": connection,
+                "join_transaction_mode": "create_savepoint",
+                "class_": _TestSession,
+            }
         )
         try:
             yield db.session
@@ -102,10 +106,16 @@ _counter = itertools.count(1)
 
 @pytest.fixture
 def make_staff(app: Flask) -> Callable[..., StaffMember]:
-    def make(role: str = "merchandiser", *, email: str | None = None, active: bool = True, **kw: Any) -> StaffMember:
+    def make(
+        role: str = "merchandiser", *, email: str | None = None, active: bool = True, **kw: Any
+    ) -> StaffMember:
         member = StaffMember(
-            email=email or f"{role}{next(_counter)}@example.com", name=kw.pop("name", role.title()),
-            role=role, password_hash=FAST_HASH, is_active=active, **kw,
+            email=email or f"{role}{next(_counter)}@example.com",
+            name=kw.pop("name", role.title()),
+            role=role,
+            password_hash=FAST_HASH,
+            is_active=active,
+            **kw,
         )
         db.session.add(member)
         db.session.commit()
@@ -114,14 +124,20 @@ def make_staff(app: Flask) -> Callable[..., StaffMember]:
     return make
 
 
-def sign_in(client: FlaskClient, member: StaffMember, password: str = TEST_PASSWORD, **extra: Any) -> Any:
+def sign_in(
+    client: FlaskClient, member: StaffMember, password: str = TEST_PASSWORD, **extra: Any
+) -> Any:
     return client.post(
-        "/console/login", data={"email": member.email, "password": password, **extra}, follow_redirects=False
+        "/console/login",
+        data={"email": member.email, "password": password, **extra},
+        follow_redirects=False,
     )
 
 
 @pytest.fixture
-def login(client: FlaskClient, make_staff: Callable[..., StaffMember]) -> Callable[..., StaffMember]:
+def login(
+    client: FlaskClient, make_staff: Callable[..., StaffMember]
+) -> Callable[..., StaffMember]:
     """login("merchandiser") -> the signed-in StaffMember; the `client` carries the session."""
 
     def do(role: str = "merchandiser", **kw: Any) -> StaffMember:
@@ -138,8 +154,12 @@ def make_category(app: Flask) -> Callable[..., Any]:
     from commerce.catalog.taxonomy import create_category
 
     def make(name: str | None = None, *, parent: Any = None, **kw: Any) -> Any:
-        return create_category(name=name or f"Category {next(_counter)}", parent_id=getattr(parent, "id", parent),
-                               by=None, **kw)
+        return create_category(
+            name=name or f"Category {next(_counter)}",
+            parent_id=getattr(parent, "id", parent),
+            by=None,
+            **kw,
+        )
 
     return make
 
@@ -149,7 +169,9 @@ def make_product(app: Flask) -> Callable[..., Any]:
     """make_product(title=..., price=1999, options=[("Size", ["S", "M"])], ...) -> Product."""
     from commerce.catalog.services import create_product, generate_variants, set_options
 
-    def make(title: str | None = None, *, options: list[tuple[str, list[str]]] | None = None, **kw: Any) -> Any:
+    def make(
+        title: str | None = None, *, options: list[tuple[str, list[str]]] | None = None, **kw: Any
+    ) -> Any:
         n = next(_counter)
         kw.setdefault("price", 1000 + n)
         kw.setdefault("sku", f"SKU-{n:05d}")

@@ -149,12 +149,19 @@ class OptionsForm(FlaskForm):
 
 
 class BulkForm(FlaskForm):
-    action = SelectField("Action", choices=[("", "Bulk action…"), *BULK_ACTIONS.items()])
+    """Choices are checked by the bulk service, which names the field that is wrong."""
+
+    action = SelectField(
+        "Action", choices=[("", "Bulk action…"), *BULK_ACTIONS.items()], validate_choice=False
+    )
     tag = StringField("Tag", validators=[Optional(), Length(max=80)])
     category_id = SelectField(
-        "Category", coerce=lambda v: int(v) if v not in (None, "", "None") else None
+        "Category", coerce=lambda v: int(v) if v not in (None, "", "None") else None,
+        validate_choice=False,
     )
-    price_mode = SelectField("Change", choices=[("percent", "by %"), ("amount", "by amount")])
+    price_mode = SelectField(
+        "Change", choices=[("percent", "by %"), ("amount", "by amount")], validate_choice=False
+    )
     price_value = StringField("Value", validators=[Optional(), Length(max=20)])
 
 

@@ -299,3 +299,25 @@ def collection_products(collection_id: int) -> Any:
     except CommerceError as exc:
         return toast(done(exc.message, back, level="error"), exc.message, level="error")
     return done(f"Added {count} products.", back)
+
+
+@route(bp, "/collections/<int:collection_id>/picker", permission="catalog.edit")
+def collection_picker(collection_id: int) -> Any:
+    """Search results as checkboxes, for adding products to a manual collection."""
+    collection = get_collection(collection_id)
+    query = request.args.get("q", "").strip()
+    page = (
+        list_products(ProductFilter(q=query, sort="title", direction="asc"), limit=20)
+        if query
+        else None
+    )
+    present = set(
+        db.session.scalars(
+            select(CollectionProduct.product_id).where(
+                CollectionProduct.collection_id == collection.id
+            )
+        )
+    )
+    return render(
+        "console/taxonomy/_picker.html", "console/taxonomy/_picker.html", page=page, present=present
+    )

@@ -18,7 +18,7 @@ def is_htmx() -> bool:
 
 
 def render(
-    page: str, fragment: str | None = None, *, status: int = 200, **context: Any
+    page: str, fragment: str | None = None, /, *, status: int = 200, **context: Any
 ) -> Response:
     """The full page for a normal request, only the fragment for an htmx request."""
     template = fragment if fragment and is_htmx() else page

@@ -71,8 +71,11 @@ class _TestSession(FlaskSession):
 
 @pytest.fixture(autouse=True)
 def db_session(request: pytest.FixtureRequest) -> Iterator[Any]:
-    """Each test runs inside a transaction that is rolled back; services' commits are savepoints."""
-    if "app" not in request.fixturenames:
+    """Each test runs inside a transaction that is rolled back; services' commits are savepoints.
+
+    Tests marked `browser` or `postgres` bring their own database with real commits.
+    """
+    if request.node.get_closest_marker("browser") or request.node.get_closest_marker("postgres"):
         yield None
         return
     application: Flask = request.getfixturevalue("app")

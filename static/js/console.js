@@ -1,0 +1,214 @@
+/* The console's behaviour: toasts, keyboard shortcuts, bulk selection, inline-cell keys,
+   unsaved-changes warnings. No inline scripts anywhere (the CSP forbids them). */
+(function () {
+  "use strict";
+
+  // -- toasts ------------------------------------------------------------------------------
+  function toast(message, level) {
+    var box = document.getElementById("toasts");
+    if (!box || !message) return;
+    var item = document.createElement("div");
+    item.className = "toast toast-" + (level || "success");
+    item.setAttribute("role", level === "error" ? "alert" : "status");
+    item.textContent = message;
+    var close = document.createElement("button");
+    close.type = "button";
+    close.className = "toast-close";
+    close.setAttribute("aria-label", "Dismiss");
+    close.textContent = "×";
+    close.addEventListener("click", function () { item.remove(); });
+    item.appendChild(close);
+    box.appendChild(item);
+    setTimeout(function () { item.classList.add("leaving"); }, level === "error" ? 9000 : 4500);
+    setTimeout(function () { item.remove(); }, level === "error" ? 9600 : 5100);
+  }
+  window.consoleToast = toast;
+
+  function showFlashes() {
+    var holder = document.getElementById("flashes");
+    if (!holder) return;
+    holder.querySelectorAll("span").forEach(function (span) {
+      toast(span.textContent, span.dataset.level === "message" ? "success" : span.dataset.level);
+      span.remove();
+    });
+  }
+
+  document.body.addEventListener("toast", function (event) {
+    var detail = event.detail || {};
+    toast(detail.message || detail.value, detail.level);
+  });
+  document.body.addEventListener("htmx:responseError", function (event) {
+    var xhr = event.detail.xhr;
+    var text = "";
+    try {
+      var doc = new DOMParser().parseFromString(xhr.responseText, "text/html");
+      var alert = doc.querySelector(".alert, .error-page p:not(.error-code)");
+      text = alert ? alert.textContent.trim() : "";
+    } catch (e) { /* fall through to the status text */ }
+    toast(text || ("Request failed (" + xhr.status + ")."), "error");
+  });
+  document.body.addEventListener("htmx:sendError", function () {
+    toast("Could not reach the server. Check your connection and try again.", "error");
+  });
+
+  // -- unsaved changes ---------------------------------------------------------------------
+  var dirtyForms = new Set();
+  function watchForms(root) {
+    root.querySelectorAll("form[data-unsaved-warning]").forEach(function (form) {
+      if (form.dataset.watched) return;
+      form.dataset.watched = "1";
+      form.addEventListener("input", function () { dirtyForms.add(form); });
+      form.addEventListener("change", function () { dirtyForms.add(form); });
+      form.addEventListener("submit", function () { dirtyForms.delete(form); });
+    });
+    dirtyForms.forEach(function (form) { if (!document.body.contains(form)) dirtyForms.delete(form); });
+  }
+  function hasUnsaved() {
+    var any = false;
+    dirtyForms.forEach(function (form) { if (document.body.contains(form)) any = true; });
+    return any;
+  }
+  window.addEventListener("beforeunload", function (event) {
+    if (hasUnsaved()) { event.preventDefault(); event.returnValue = ""; }
+  });
+  document.body.addEventListener("htmx:confirm", function (event) {
+    // Boosted navigation away from a form with unsaved edits asks first.
+    var elt = event.detail.elt;
+    if (!hasUnsaved() || !elt || elt.closest("form[data-unsaved-warning]")) return;
+    if (event.detail.verb === "get" && elt.tagName === "A") {
+      if (!window.confirm("You have unsaved changes. Leave this page and lose them?")) {
+        event.preventDefault();
+      } else {
+        dirtyForms.clear();
+      }
+    }
+  });
+
+  // -- bulk selection ----------------------------------------------------------------------
+  function refreshBulk(form) {
+    var bar = form.querySelector("[data-bulkbar]");
+    if (!bar) return;
+    var boxes = form.querySelectorAll("input[name=ids]");
+    var checked = form.querySelectorAll("input[name=ids]:checked");
+    var pageBox = form.querySelector("[data-select-page]");
+    var allMatching = form.querySelector("[data-select-all-matching]");
+    var matchingBox = allMatching && allMatching.querySelector("input");
+    var action = form.querySelector("[data-bulk-action]");
+    if (pageBox) pageBox.checked = boxes.length > 0 && checked.length === boxes.length;
+    if (allMatching) allMatching.hidden = !(pageBox && pageBox.checked);
+    if (matchingBox && allMatching.hidden) matchingBox.checked = false;
+    var count = matchingBox && matchingBox.checked ? "All matching" : checked.length + " selected";
+    bar.querySelector("[data-selected-count]").textContent = count;
+    bar.classList.toggle("active", checked.length > 0);
+    form.querySelectorAll("[data-for-action]").forEach(function (el) {
+      el.hidden = el.dataset.forAction.split(" ").indexOf(action.value) < 0;
+    });
+    var apply = form.querySelector("[data-bulk-apply]");
+    apply.disabled = checked.length === 0 || !action.value;
+  }
+  document.addEventListener("change", function (event) {
+    var form = event.target.closest("form#bulk");
+    if (!form) return;
+    if (event.target.matches("[data-select-page]")) {
+      form.querySelectorAll("input[name=ids]").forEach(function (box) { box.checked = event.target.checked; });
+    }
+    refreshBulk(form);
+  });
+
+  // -- keyboard ----------------------------------------------------------------------------
+  function typing(target) {
+    return target.closest("input, textarea, select, [contenteditable=true]");
+  }
+  function keynavRows() {
+    var table = document.querySelector("#main table[data-keynav]");
+    return table ? Array.prototype.slice.call(table.querySelectorAll("tbody tr")) : [];
+  }
+  function moveCursor(step) {
+    var rows = keynavRows();
+    if (!rows.length) return;
+    var index = rows.findIndex(function (r) { return r.classList.contains("cursor"); });
+    var next = Math.max(0, Math.min(rows.length - 1, index < 0 ? 0 : index + step));
+    rows.forEach(function (r) { r.classList.remove("cursor"); r.removeAttribute("aria-selected"); });
+    rows[next].classList.add("cursor");
+    rows[next].setAttribute("aria-selected", "true");
+    rows[next].scrollIntoView({ block: "nearest" });
+  }
+  function openCursor() {
+    var row = document.querySelector("#main tr.cursor");
+    if (!row) return false;
+    var href = row.dataset.href || (row.querySelector("a[href]") || {}).href;
+    if (href) { htmx.ajax("GET", href, { target: "body", swap: "innerHTML" }).then(function () { history.pushState({}, "", href); }); }
+    return Boolean(href);
+  }
+  function openJump() {
+    var dialog = document.getElementById("jump");
+    if (!dialog) return;
+    if (!dialog.open) dialog.showModal();
+    var input = dialog.querySelector("input");
+    input.select();
+    input.focus();
+  }
+  document.addEventListener("keydown", function (event) {
+    if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "k") {
+      event.preventDefault();
+      openJump();
+      return;
+    }
+    if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "s") {
+      var form = event.target.closest && event.target.closest("form[data-unsaved-warning]");
+      if (form) { event.preventDefault(); form.requestSubmit(); }
+      return;
+    }
+    if (event.target.matches && event.target.matches("[data-cell-input]")) {
+      if (event.key === "Escape") {
+        var cell = event.target.closest("td");
+        htmx.ajax("GET", event.target.dataset.cancelUrl, { target: cell, swap: "outerHTML" });
+      }
+      return;
+    }
+    var dialog = document.getElementById("jump");
+    if (dialog && dialog.open) {
+      var links = Array.prototype.slice.call(dialog.querySelectorAll("#jump-results a"));
+      var current = links.indexOf(document.activeElement);
+      if (event.key === "ArrowDown" && links.length) { event.preventDefault(); links[Math.min(links.length - 1, current + 1)].focus(); }
+      if (event.key === "ArrowUp" && links.length) { event.preventDefault(); (current <= 0 ? dialog.querySelector("input") : links[current - 1]).focus(); }
+      if (event.key === "Enter" && document.activeElement.tagName === "INPUT" && links.length) { event.preventDefault(); window.location = links[0].href; }
+      return;
+    }
+    if (typing(event.target) || event.altKey || event.ctrlKey || event.metaKey) return;
+    if (event.key === "/") {
+      var search = document.querySelector("#main [data-search]");
+      if (search) { event.preventDefault(); search.focus(); search.select(); }
+    } else if (event.key === "j") {
+      moveCursor(1);
+    } else if (event.key === "k") {
+      moveCursor(-1);
+    } else if (event.key === "Enter") {
+      if (openCursor()) event.preventDefault();
+    } else if (event.key === "x") {
+      var row = document.querySelector("#main tr.cursor input[name=ids]");
+      if (row) { row.checked = !row.checked; row.dispatchEvent(new Event("change", { bubbles: true })); }
+    }
+  });
+  document.addEventListener("click", function (event) {
+    var opener = event.target.closest("[data-jump-open]");
+    if (opener) { openJump(); return; }
+    var dialog = document.getElementById("jump");
+    if (dialog && event.target === dialog) dialog.close();
+    var row = event.target.closest("tr[data-href]");
+    if (row && !event.target.closest("a, button, input, select, label, form, [hx-get], [hx-post]")) {
+      htmx.ajax("GET", row.dataset.href, { target: "body", swap: "innerHTML" }).then(function () { history.pushState({}, "", row.dataset.href); });
+    }
+  });
+  document.addEventListener("focusin", function (event) {
+    if (event.target.matches("[data-select-on-focus]")) event.target.select();
+  });
+
+  function init(root) {
+    watchForms(root || document);
+    showFlashes();
+    document.querySelectorAll("form#bulk").forEach(refreshBulk);
+  }
+  document.addEventListener("DOMContentLoaded", function () { init(document); });
+  document.body.addEventListener("htmx:afterSettle", function (event) { init(event.target); });
+})();

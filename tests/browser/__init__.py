@@ -1,0 +1,1 @@
+"""Browser tests: the console driven in headless Chromium through Playwright."""

@@ -1,0 +1,241 @@
+"""The console's main catalog flows in a real browser: sign in, create, edit inline, bulk, keys."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+from sqlalchemy import select
+
+from tests.browser.conftest import MERCHANDISER, PASSWORD, LiveServer, unique
+
+pytestmark = pytest.mark.browser
+
+
+def seed_product(
+    live_server: LiveServer,
+    title: str,
+    *,
+    options: list[tuple[str, list[str]]] | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    """Create a product through the domain services; returns its id and its variants' ids."""
+    from commerce.catalog.services import create_product, generate_variants, set_options
+
+    with live_server.app_context():
+        fields.setdefault("price", 1999)
+        product = create_product(title=title, by=None, **fields)
+        if options:
+            set_options(product, options, by=None)
+            generate_variants(product, by=None)
+        return {
+            "id": product.id,
+            "variants": {v.title: v.id for v in product.variants},
+        }
+
+
+def product_row(live_server: LiveServer, product_id: int) -> Any:
+    from commerce.catalog.models import Product
+
+    with live_server.app_context():
+        from commerce.extensions import db
+
+        return db.session.get(Product, product_id)
+
+
+# -- 1. sign in ---------------------------------------------------------------------------------
+
+
+def test_sign_in_lands_on_dashboard(anon_page: Page, live_server: LiveServer) -> None:
+    page = anon_page
+    page.goto("/console/login")
+    page.get_by_label("Email").fill(MERCHANDISER)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+    expect(page).to_have_url(f"{live_server.url}/console/")
+    expect(page.get_by_role("heading", name="Good to see you, Mara Merch")).to_be_visible()
+    nav = page.get_by_role("navigation", name="Console")
+    expect(nav.get_by_role("link", name="Products")).to_be_visible()
+
+
+# -- 2. create a product with options and variants ---------------------------------------------
+
+
+def test_create_product_then_generate_four_variants(page: Page, live_server: LiveServer) -> None:
+    title = unique("Linen shirt")
+    page.goto("/console/products/new")
+    page.get_by_label("Title", exact=True).fill(title)
+    page.get_by_label("Price", exact=True).fill("39.00")
+    page.get_by_role("button", name="Save product").click()
+
+    expect(page).to_have_url(re.compile(r"/console/products/\d+$"))
+    expect(page.get_by_role("heading", level=1)).to_contain_text(title)
+    expect(page.get_by_role("status").filter(has_text=f"Created “{title}”.")).to_be_visible()
+
+    variants = page.locator("#variants")
+    rows = variants.locator(".option-row")
+    rows.nth(0).get_by_label("Option 1").fill("Size")
+    rows.nth(0).get_by_label("Values (comma-separated)").fill("S, M")
+    rows.nth(1).get_by_label("Option 2").fill("Colour")
+    rows.nth(1).get_by_label("Values (comma-separated)").fill("Blue, Sand")
+    variants.get_by_role("button", name="Save and generate variants").click()
+
+    table_rows = page.locator("#variants table.variants tbody tr")
+    expect(table_rows).to_have_count(4)
+    expect(table_rows.locator("td:first-child")).to_have_text(
+        ["S / Blue", "S / Sand", "M / Blue", "M / Sand"]
+    )
+    expect(page.get_by_role("status").filter(has_text="Options saved.")).to_be_visible()
+    # Each generated variant carries the first variant's price.
+    expect(table_rows.locator("td[id$='-price']")).to_have_text(["39.00"] * 4)
+
+    product_id = int(page.url.rsplit("/", 1)[1])
+    product = product_row(live_server, product_id)
+    with live_server.app_context():
+        from commerce.extensions import db
+
+        product = db.session.merge(product)
+        assert sorted(v.title for v in product.variants) == sorted(
+            ["S / Blue", "S / Sand", "M / Blue", "M / Sand"]
+        )
+
+
+# -- 3. inline price edit -----------------------------------------------------------------------
+
+
+def test_inline_price_edit_saves_and_refuses_bad_input(
+    page: Page, live_server: LiveServer
+) -> None:
+    seeded = seed_product(
+        live_server, unique("Canvas tote"), price=1500, options=[("Size", ["S", "M"])]
+    )
+    variant_id = seeded["variants"]["S"]
+    page.goto(f"/console/products/{seeded['id']}")
+
+    cell = page.locator(f"#cell-{variant_id}-price")
+    expect(cell).to_have_text("15.00")
+    cell.click()
+    editor = cell.get_by_role("textbox", name="Price of S")
+    expect(editor).to_be_visible()
+    expect(editor).to_be_focused()
+    editor.fill("24.50")
+    editor.press("Enter")
+
+    expect(cell).to_have_class(re.compile(r"\beditable\b"))
+    expect(cell).to_have_text("24.50")
+    expect(page.get_by_role("status").filter(has_text="price saved.")).to_be_visible()
+
+    # A negative price: 422, the message shows in the cell and nothing is saved.
+    cell.click()
+    expect(editor).to_be_visible()
+    editor.fill("-5")
+    editor.press("Enter")
+    expect(cell.get_by_role("alert")).to_have_text("A price cannot be negative.")
+    expect(editor).to_have_attribute("aria-invalid", "true")
+    expect(editor).to_have_value("-5")
+
+    # Text that is not an amount: the same, with the parser's message.
+    editor.fill("abc")
+    editor.press("Enter")
+    expect(cell.get_by_role("alert")).to_have_text("“abc” is not an amount.")
+
+    page.reload()
+    expect(cell).to_have_text("24.50")
+    from commerce.catalog.models import Variant
+    from commerce.extensions import db
+
+    with live_server.app_context():
+        assert db.session.get(Variant, variant_id).price == 2450
+
+
+# -- 4. bulk archive ----------------------------------------------------------------------------
+
+
+def test_bulk_archive_three_products(page: Page, live_server: LiveServer) -> None:
+    prefix = unique("Bulk mug")
+    titles = [f"{prefix} #{n}" for n in range(1, 6)]
+    ids = {title: seed_product(live_server, title)["id"] for title in titles}
+    chosen, untouched = titles[:3], titles[3:]
+
+    page.goto(f"/console/products?q={prefix}")
+    expect(page.locator("#list tbody tr")).to_have_count(5)
+    for title in chosen:
+        page.get_by_label(f"Select {title}", exact=True).check()
+    expect(page.get_by_text("3 selected")).to_be_visible()
+    page.get_by_label("Bulk action").select_option("Archive")
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Apply").click()
+
+    expect(page.get_by_role("status").filter(has_text="Archive: 3 products changed.")).to_be_visible()
+    for title in chosen:
+        row = page.get_by_role("row").filter(has=page.get_by_role("link", name=title, exact=True))
+        expect(row.locator(".badge")).to_have_text("Archived")
+    for title in untouched:
+        row = page.get_by_role("row").filter(has=page.get_by_role("link", name=title, exact=True))
+        expect(row.locator(".badge")).to_have_text("Draft")
+
+    from commerce.catalog.models import Product
+    from commerce.extensions import db
+
+    with live_server.app_context():
+        statuses = dict(
+            db.session.execute(
+                select(Product.title, Product.status).where(Product.id.in_(ids.values()))
+            ).all()
+        )
+    assert statuses == {t: ("archived" if t in chosen else "draft") for t in titles}
+
+
+# -- 6. keyboard --------------------------------------------------------------------------------
+
+
+def test_keyboard_search_and_jump_to_sku(page: Page, live_server: LiveServer) -> None:
+    sku = f"JMP-{unique('x').split()[1]}"
+    title = unique("Enamel pin")
+    product_id = seed_product(live_server, title, sku=sku)["id"]
+
+    page.goto("/console/products")
+    search = page.get_by_role("searchbox", name="Search", exact=True)
+    expect(search).not_to_be_focused()
+    page.keyboard.press("/")
+    expect(search).to_be_focused()
+    expect(search).to_have_value("")
+
+    page.keyboard.press("Control+k")
+    jump = page.get_by_role("dialog", name="Jump to")
+    expect(jump).to_be_visible()
+    box = jump.get_by_role("searchbox")
+    expect(box).to_be_focused()
+    box.press_sequentially(sku)
+    expect(jump.get_by_role("option")).to_contain_text([sku])
+    box.press("Enter")
+
+    expect(page).to_have_url(f"{live_server.url}/console/products/{product_id}")
+    expect(page.get_by_role("heading", level=1)).to_contain_text(title)
+
+
+# -- 7. unsaved changes -------------------------------------------------------------------------
+
+
+def test_unsaved_changes_ask_before_leaving(page: Page, live_server: LiveServer) -> None:
+    title = unique("Wool scarf")
+    product_id = seed_product(live_server, title)["id"]
+    editor_url = f"{live_server.url}/console/products/{product_id}"
+    page.goto(editor_url)
+
+    page.get_by_label("Title", exact=True).fill(f"{title} (renamed)")
+    page.on("dialog", lambda dialog: dialog.dismiss())
+    nav = page.get_by_role("navigation", name="Console")
+    with page.expect_event("dialog") as dialog_info:
+        nav.get_by_role("link", name="Products").click()
+    dialog = dialog_info.value
+    assert dialog.type == "confirm"
+    assert "unsaved changes" in dialog.message
+
+    expect(page).to_have_url(editor_url)
+    expect(page.get_by_label("Title", exact=True)).to_have_value(f"{title} (renamed)")
+    expect(page.get_by_role("heading", level=1)).to_contain_text(title)
+    assert product_row(live_server, product_id).title == title

@@ -1,0 +1,98 @@
+"""Walk every console route as every role and as an anonymous visitor.
+
+The expected allow/deny table is written out here, independently of the code's role table,
+so a change to who may do what must be made (and reviewed) in two places.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from commerce.catalog.media import add_external_image
+from commerce.catalog.taxonomy import create_category, create_collection
+from commerce.jobs import create_job
+from commerce.staff.permissions import PERMISSIONS, ROLES
+from console.permissions import PUBLIC, ROUTE_PERMISSIONS
+from tests.conftest import sign_in
+
+ALL_STAFF = set(ROLES)
+EXPECTED_ROLES = {
+    "dashboard.view": ALL_STAFF,
+    "catalog.view": ALL_STAFF,
+    "catalog.edit": {"admin", "merchandiser"},
+    "catalog.bulk_edit": {"admin", "merchandiser"},
+    "catalog.import": {"admin", "merchandiser"},
+    "catalog.export": {"admin", "merchandiser"},
+    "audit.view": {"admin"},
+    "staff.manage": {"admin"},
+}
+
+
+def console_rules(app):
+    return [r for r in app.url_map.iter_rules() if r.endpoint.startswith("console.")]
+
+
+def test_every_console_route_declares_a_known_permission(app):
+    for rule in console_rules(app):
+        assert rule.endpoint in ROUTE_PERMISSIONS, f"{rule.rule} ({rule.endpoint}) declares no permission"
+        permission = ROUTE_PERMISSIONS[rule.endpoint]
+        assert permission == PUBLIC or permission in PERMISSIONS
+        view = app.view_functions[rule.endpoint]
+        assert getattr(view, "required_permission", None) == permission
+    assert set(EXPECTED_ROLES) == set(PERMISSIONS), "update EXPECTED_ROLES for new permissions"
+
+
+def _fixtures(make_product, owner):
+    product = make_product(options=[("Size", ["S", "M"])])
+    media = add_external_image(product, url="https://img.example.com/a.png", by=None)
+    category = create_category(name="Walk category", by=None)
+    collection = create_collection(title="Walk collection", by=None)
+    from commerce.staff.services import create_staff
+
+    target = create_staff(f"target-{owner.id}@example.com", role="support", password="long-enough-1", by=None)
+    job = create_job("catalog_import", title="Walk job", params={}, by=owner)
+    return {
+        "product_id": product.id, "variant_id": product.variants[0].id, "media_id": media.id,
+        "category_id": category.id, "collection_id": collection.id, "staff_id": target.id,
+        "job_id": job.id, "field": "price", "token": "not-a-token", "path": "x.png", "upload_id": "missing",
+    }
+
+
+def _url(rule, values):
+    url = rule.rule
+    for name in rule.arguments:
+        url = re.sub(rf"<(?:[a-z]+:)?{name}>", str(values.get(name, 1)), url)
+    return url
+
+
+@pytest.mark.parametrize("role", [None, *ROLES])
+def test_route_walk(app, role, make_staff, make_product, monkeypatch):
+    monkeypatch.setitem(app.config, "WTF_CSRF_ENABLED", False)
+    client = app.test_client()
+    member = make_staff(role or "admin")
+    if role is not None:
+        assert sign_in(client, member).status_code == 303
+    values = _fixtures(make_product, member)
+    checked = 0
+    for rule in console_rules(app):
+        permission = ROUTE_PERMISSIONS[rule.endpoint]
+        if rule.endpoint in ("console.logout",):
+            continue
+        for method in sorted((rule.methods or set()) & {"GET", "POST"}):
+            url = _url(rule, values)
+            response = client.open(url, method=method, data={})
+            checked += 1
+            where = f"{method} {url} as {role or 'anonymous'} (needs {permission})"
+            assert response.status_code < 500, where
+            if permission == PUBLIC:
+                assert response.status_code != 403, where
+            elif role is None:
+                assert response.status_code == 302, where
+                assert "/console/login" in response.headers["Location"], where
+            elif role in EXPECTED_ROLES[permission]:
+                assert response.status_code not in (401, 403), where
+            else:
+                assert response.status_code == 403, where
+    assert checked > 30

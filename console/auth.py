@@ -79,7 +79,6 @@ def accept_invite(token: str) -> Any:
             )
         except ValidationError as exc:
             apply_errors(form, exc)
-            form.form_errors.append(exc.message)
             status = 422
         else:
             logout_user()

@@ -49,6 +49,15 @@ class MoneyField(StringField):
         return self.data or ""
 
 
+def _optional_id(value: Any) -> int | None:
+    if value in (None, "", "None"):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ValueError("Choose from the list.") from None
+
+
 class SignInForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired(), Length(max=255)])
     password = PasswordField("Password", validators=[DataRequired()])
@@ -93,9 +102,8 @@ class ProductForm(FlaskForm):
     vendor = StringField("Vendor", validators=[Optional(), Length(max=120)])
     product_type = StringField("Product type", validators=[Optional(), Length(max=120)])
     tags = StringField("Tags", validators=[Optional()], description="Separate tags with commas")
-    category_id = SelectField(
-        "Category", coerce=lambda v: int(v) if v not in (None, "", "None") else None
-    )
+    # validate_choice off: the service names an unknown category in its own words.
+    category_id = SelectField("Category", coerce=_optional_id, validate_choice=False)
     seo_title = StringField("SEO title", validators=[Optional(), Length(max=255)])
     seo_description = TextAreaField("SEO description", validators=[Optional(), Length(max=320)])
 
@@ -155,10 +163,7 @@ class BulkForm(FlaskForm):
         "Action", choices=[("", "Bulk action…"), *BULK_ACTIONS.items()], validate_choice=False
     )
     tag = StringField("Tag", validators=[Optional(), Length(max=80)])
-    category_id = SelectField(
-        "Category", coerce=lambda v: int(v) if v not in (None, "", "None") else None,
-        validate_choice=False,
-    )
+    category_id = SelectField("Category", coerce=_optional_id, validate_choice=False)
     price_mode = SelectField(
         "Change", choices=[("percent", "by %"), ("amount", "by amount")], validate_choice=False
     )
@@ -168,9 +173,7 @@ class BulkForm(FlaskForm):
 class CategoryForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=120)])
     handle = StringField("Handle", validators=[Optional(), Length(max=160)])
-    parent_id = SelectField(
-        "Parent", coerce=lambda v: int(v) if v not in (None, "", "None") else None
-    )
+    parent_id = SelectField("Parent", coerce=_optional_id, validate_choice=False)
     description = TextAreaField("Description", validators=[Optional()])
     position = IntegerField("Position", validators=[Optional(), NumberRange(min=0)])
 

@@ -50,7 +50,10 @@ def done(message: str, target: str, *, level: str = "success") -> Response:
 
 
 def apply_errors(form: FlaskForm | None, exc: CommerceError) -> dict[str, list[str]]:
-    """Copy a domain error's field messages onto the form; returns what did not fit a field."""
+    """Copy a domain error's messages onto the form's fields; the rest become form-level errors.
+
+    Returns the messages that did not fit a field (also appended to `form.form_errors`).
+    """
     errors: Mapping[str, list[str]] = getattr(exc, "errors", None) or {
         exc.field or "": [exc.message]
     }
@@ -63,6 +66,10 @@ def apply_errors(form: FlaskForm | None, exc: CommerceError) -> dict[str, list[s
             leftover.setdefault(name or "form", []).extend(messages)
     if not errors and isinstance(exc, ValidationError):
         leftover["form"] = [exc.message]
+    if form is not None:
+        for key, messages in leftover.items():
+            if not key.startswith("rules"):
+                form.form_errors.extend(messages)
     return leftover
 
 

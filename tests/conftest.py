@@ -38,7 +38,7 @@ def base_config(tmp_path: Any, **extra: Any) -> dict[str, Any]:
         "MEDIA_ROOT": str(media),
         "IMPORT_ROOT": str(tmp_path / "imports"),
         "RATELIMIT_ENABLED": False,
-        "SERVER_NAME": None,
+        "WTF_CSRF_ENABLED": False,  # tests of CSRF itself switch it back on
         **extra,
     }
 
@@ -211,3 +211,35 @@ def query_counter() -> Callable[[], Any]:
 
 def htmx_headers(**extra: str) -> dict[str, str]:
     return {"HX-Request": "true", **extra}
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    return require_service("PostgreSQL", "TEST_DATABASE_URL")
+
+
+def reset_postgres(url: str) -> None:
+    """An empty public schema (the test database is the suite's own)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture
+def pg_app(pg_url: str, tmp_path: Any) -> Iterator[Flask]:
+    """The app on PostgreSQL with real commits, schema built by the migrations."""
+    from flask_migrate import upgrade
+
+    from wsgi import create_app
+
+    reset_postgres(pg_url)
+    application = create_app(base_config(tmp_path, SQLALCHEMY_DATABASE_URI=pg_url))
+    with application.app_context():
+        upgrade()
+        yield application
+        db.session.remove()
+        db.engine.dispose()

@@ -416,7 +416,7 @@ def set_options(
     seen_names: set[str] = set()
     for index, (name, values) in enumerate(options, start=1):
         name = " ".join((name or "").split())
-        field = f"option{index}"
+        name_field, values_field = f"option{index}_name", f"option{index}_values"
         vals: list[str] = []
         for v in values:
             v = " ".join(str(v).split())
@@ -425,11 +425,11 @@ def set_options(
         if not name and not vals:
             continue
         if not name:
-            errors.setdefault(field, []).append("Name the option (for example Size).")
+            errors.setdefault(name_field, []).append("Name the option (for example Size).")
         elif name.lower() in seen_names:
-            errors.setdefault(field, []).append(f"Option “{name}” is listed twice.")
+            errors.setdefault(name_field, []).append(f"Option “{name}” is listed twice.")
         if not vals:
-            errors.setdefault(field, []).append("Give the option at least one value.")
+            errors.setdefault(values_field, []).append("Give the option at least one value.")
         seen_names.add(name.lower())
         cleaned.append((name[:80], vals))
     if errors:

@@ -46,6 +46,14 @@ def unique(prefix: str) -> str:
     return f"{prefix} {os.getpid()}-{next(_unique)}"
 
 
+def snap(page: Any, name: str) -> None:
+    """With BROWSER_SCREENSHOTS=<dir> set, save a full-page screenshot for a human to look at."""
+    folder = os.environ.get("BROWSER_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
+
+
 def chromium_path() -> str:
     path = shutil.which("chromium")
     if path:
@@ -87,7 +95,17 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     from wsgi import create_app
 
     instance: Path = tmp_path_factory.mktemp("browser-instance")
-    app = create_app(base_config(instance, TESTING=False, SECRET_KEY="browser-test-secret"))
+    # Real requests as a browser sends them: CSRF on (the tokens ride in forms and hx-headers).
+    config = base_config(
+        instance, TESTING=False, WTF_CSRF_ENABLED=True, SECRET_KEY="browser-test-secret"
+    )
+    app = create_app(config)
+    if (
+        os.environ.get("TMP_STUB_EXPORT") and "console.product_export" not in app.view_functions
+    ):  # TMPSTUB
+        app.add_url_rule(
+            "/console/products/export", "console.product_export", lambda: ""
+        )  # TMPSTUB
     with app.app_context():
         upgrade()
         staff = {

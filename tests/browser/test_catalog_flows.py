@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from tests.browser.conftest import MERCHANDISER, PASSWORD, LiveServer, unique
+from tests.browser.conftest import MERCHANDISER, PASSWORD, LiveServer, snap, unique
 
 pytestmark = pytest.mark.browser
 
@@ -43,6 +43,18 @@ def product_row(live_server: LiveServer, product_id: int) -> Any:
         from commerce.extensions import db
 
         return db.session.get(Product, product_id)
+
+
+def settled(locator: Any) -> None:
+    """Wait until htmx has finished swapping `locator` in (it binds new content at settle)."""
+    expect(locator).not_to_have_class(re.compile(r"\bhtmx-(added|settling|swapping|request)\b"))
+
+
+def open_cell(cell: Any, editor: Any) -> None:
+    """Click an inline cell and wait for its input: autofocus runs once htmx has bound the form."""
+    settled(cell)
+    cell.click()
+    expect(editor).to_be_focused()
 
 
 # -- 1. sign in ---------------------------------------------------------------------------------
@@ -91,6 +103,7 @@ def test_create_product_then_generate_four_variants(page: Page, live_server: Liv
     expect(page.get_by_role("status").filter(has_text="Options saved.")).to_be_visible()
     # Each generated variant carries the first variant's price.
     expect(table_rows.locator("td[id$='-price']")).to_have_text(["39.00"] * 4)
+    snap(page, "editor-variants")
 
     product_id = int(page.url.rsplit("/", 1)[1])
     product = product_row(live_server, product_id)
@@ -106,9 +119,7 @@ def test_create_product_then_generate_four_variants(page: Page, live_server: Liv
 # -- 3. inline price edit -----------------------------------------------------------------------
 
 
-def test_inline_price_edit_saves_and_refuses_bad_input(
-    page: Page, live_server: LiveServer
-) -> None:
+def test_inline_price_edit_saves_and_refuses_bad_input(page: Page, live_server: LiveServer) -> None:
     seeded = seed_product(
         live_server, unique("Canvas tote"), price=1500, options=[("Size", ["S", "M"])]
     )
@@ -116,31 +127,33 @@ def test_inline_price_edit_saves_and_refuses_bad_input(
     page.goto(f"/console/products/{seeded['id']}")
 
     cell = page.locator(f"#cell-{variant_id}-price")
-    expect(cell).to_have_text("15.00")
-    cell.click()
     editor = cell.get_by_role("textbox", name="Price of S")
-    expect(editor).to_be_visible()
-    expect(editor).to_be_focused()
+    expect(cell).to_have_text("15.00")
+    open_cell(cell, editor)
     editor.fill("24.50")
     editor.press("Enter")
 
-    expect(cell).to_have_class(re.compile(r"\beditable\b"))
+    expect(editor).to_have_count(0)
     expect(cell).to_have_text("24.50")
-    expect(page.get_by_role("status").filter(has_text="price saved.")).to_be_visible()
+    expect(page.get_by_role("status").filter(has_text="S: price saved.")).to_be_visible()
+    snap(page, "inline-price-saved")
 
-    # A negative price: 422, the message shows in the cell and nothing is saved.
-    cell.click()
-    expect(editor).to_be_visible()
+    # A negative price: 422, the message shows in the cell, which stays an input.
+    open_cell(cell, editor)
     editor.fill("-5")
     editor.press("Enter")
     expect(cell.get_by_role("alert")).to_have_text("A price cannot be negative.")
+    expect(page.get_by_role("alert").filter(has_text="Price not saved")).to_be_visible()
     expect(editor).to_have_attribute("aria-invalid", "true")
     expect(editor).to_have_value("-5")
+    expect(editor).to_be_focused()  # the 422 swap has settled: the new form is live
+    snap(page, "inline-price-error")
 
     # Text that is not an amount: the same, with the parser's message.
     editor.fill("abc")
     editor.press("Enter")
     expect(cell.get_by_role("alert")).to_have_text("“abc” is not an amount.")
+    expect(editor).to_have_value("abc")
 
     page.reload()
     expect(cell).to_have_text("24.50")
@@ -169,7 +182,9 @@ def test_bulk_archive_three_products(page: Page, live_server: LiveServer) -> Non
     page.on("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Apply").click()
 
-    expect(page.get_by_role("status").filter(has_text="Archive: 3 products changed.")).to_be_visible()
+    expect(
+        page.get_by_role("status").filter(has_text="Archive: 3 products changed.")
+    ).to_be_visible()
     for title in chosen:
         row = page.get_by_role("row").filter(has=page.get_by_role("link", name=title, exact=True))
         expect(row.locator(".badge")).to_have_text("Archived")

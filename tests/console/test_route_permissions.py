@@ -36,7 +36,9 @@ def console_rules(app):
 
 def test_every_console_route_declares_a_known_permission(app):
     for rule in console_rules(app):
-        assert rule.endpoint in ROUTE_PERMISSIONS, f"{rule.rule} ({rule.endpoint}) declares no permission"
+        assert rule.endpoint in ROUTE_PERMISSIONS, (
+            f"{rule.rule} ({rule.endpoint}) declares no permission"
+        )
         permission = ROUTE_PERMISSIONS[rule.endpoint]
         assert permission == PUBLIC or permission in PERMISSIONS
         view = app.view_functions[rule.endpoint]
@@ -51,12 +53,22 @@ def _fixtures(make_product, owner):
     collection = create_collection(title="Walk collection", by=None)
     from commerce.staff.services import create_staff
 
-    target = create_staff(f"target-{owner.id}@example.com", role="support", password="long-enough-1", by=None)
+    target = create_staff(
+        f"target-{owner.id}@example.com", role="support", password="long-enough-1", by=None
+    )
     job = create_job("catalog_import", title="Walk job", params={}, by=owner)
     return {
-        "product_id": product.id, "variant_id": product.variants[0].id, "media_id": media.id,
-        "category_id": category.id, "collection_id": collection.id, "staff_id": target.id,
-        "job_id": job.id, "field": "price", "token": "not-a-token", "path": "x.png", "upload_id": "missing",
+        "product_id": product.id,
+        "variant_id": product.variants[0].id,
+        "media_id": media.id,
+        "category_id": category.id,
+        "collection_id": collection.id,
+        "staff_id": target.id,
+        "job_id": job.id,
+        "field": "price",
+        "token": "not-a-token",
+        "path": "x.png",
+        "upload_id": "missing",
     }
 
 

@@ -24,7 +24,9 @@ def walk(flt, limit):
 @pytest.mark.parametrize("direction", ["asc", "desc"])
 def test_keyset_paging_visits_every_product_once(make_product, sort, direction):
     # Ties on the sort key (same vendor, same price) are broken by id, so nothing repeats.
-    products = [make_product(f"P{i % 4}", price=100 * (i % 3), vendor=f"V{i % 2}") for i in range(11)]
+    products = [
+        make_product(f"P{i % 4}", price=100 * (i % 3), vendor=f"V{i % 2}") for i in range(11)
+    ]
     seen, last, pages = walk(ProductFilter(sort=sort, direction=direction), limit=4)
     assert sorted(seen) == sorted(p.id for p in products)
     assert len(seen) == len(set(seen)) and pages == 3 and last.total == 11
@@ -44,8 +46,17 @@ def test_previous_page_returns_the_same_rows(make_product):
 def test_filters(make_product, make_category):
     apparel = make_category("Apparel")
     shirts = make_category("Shirts", parent=apparel)
-    a = make_product("Blue Linen Shirt", vendor="Acme", price=2500, category_id=shirts.id, tags="summer", status="active")
-    b = make_product("Wool Coat", vendor="Borealis", price=12000, category_id=apparel.id, sku="COAT-9")
+    a = make_product(
+        "Blue Linen Shirt",
+        vendor="Acme",
+        price=2500,
+        category_id=shirts.id,
+        tags="summer",
+        status="active",
+    )
+    b = make_product(
+        "Wool Coat", vendor="Borealis", price=12000, category_id=apparel.id, sku="COAT-9"
+    )
     c = make_product("Mug", vendor="Acme", price=900)
 
     def ids(**kw):
@@ -60,7 +71,12 @@ def test_filters(make_product, make_category):
     assert ids(category_id=shirts.id) == {a.id}
     assert ids(price_min=1000, price_max=20000) == {a.id, b.id}
     assert ids(price_max=1000) == {c.id}
-    rule = create_collection(title="Acme", kind="rule", rules=[{"field": "vendor", "op": "equals", "value": "acme"}], by=None)
+    rule = create_collection(
+        title="Acme",
+        kind="rule",
+        rules=[{"field": "vendor", "op": "equals", "value": "acme"}],
+        by=None,
+    )
     assert ids(collection_id=rule.id) == {a.id, c.id}
     bulk_update_products([b.id], action="archive", by=None)
     assert ids(status="archived") == {b.id}

@@ -35,7 +35,9 @@ def test_category_cannot_move_into_itself(make_category):
     assert "parent_id" in caught.value.errors
 
 
-def test_delete_category_with_children_is_refused_and_products_are_released(make_category, make_product):
+def test_delete_category_with_children_is_refused_and_products_are_released(
+    make_category, make_product
+):
     top = make_category("Top")
     make_category("Child", parent=top)
     with pytest.raises(ValidationError):
@@ -65,11 +67,18 @@ def test_rule_collection(make_product):
     cheap = make_product(price=900, tags="summer")
     make_product(price=9000, tags="summer")
     collection = create_collection(
-        title="Cheap summer", kind="rule", match="all",
-        rules=[{"field": "tag", "op": "equals", "value": "summer"}, {"field": "price", "op": "less_than", "value": 1000}],
+        title="Cheap summer",
+        kind="rule",
+        match="all",
+        rules=[
+            {"field": "tag", "op": "equals", "value": "summer"},
+            {"field": "price", "op": "less_than", "value": 1000},
+        ],
         by=None,
     )
-    assert [p.id for p in list_products(ProductFilter(collection_id=collection.id)).items] == [cheap.id]
+    assert [p.id for p in list_products(ProductFilter(collection_id=collection.id)).items] == [
+        cheap.id
+    ]
     update_collection(collection, match="any", by=None)
     assert list_products(ProductFilter(collection_id=collection.id)).total == 2
 

@@ -1,0 +1,62 @@
+"""The catalog's SQL on PostgreSQL: keyset paging, filters, rules, bulk writes, constraints."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+from commerce.catalog.queries import ProductFilter, list_products
+from commerce.catalog.services import bulk_update_products, create_product
+from commerce.catalog.taxonomy import create_category, create_collection
+from commerce.extensions import db
+
+pytestmark = pytest.mark.postgres
+
+
+def test_catalog_queries_on_postgres(pg_app):
+    shirts = create_category(
+        name="Shirts", parent_id=create_category(name="Apparel", by=None).id, by=None
+    )
+    products = [
+        create_product(
+            title=f"Shirt {i}",
+            price=1000 + (i % 3) * 100,
+            vendor=f"V{i % 2}",
+            tags="summer" if i % 2 else "",
+            category_id=shirts.id,
+            sku=f"PG-{i}",
+            by=None,
+        )
+        for i in range(9)
+    ]
+    for sort in ("title", "price", "updated", "vendor"):
+        seen, cursor = [], None
+        while True:
+            page = list_products(ProductFilter(sort=sort, direction="asc"), after=cursor, limit=4)
+            seen += [p.id for p in page.items]
+            if not page.next_cursor:
+                break
+            cursor = page.next_cursor
+        assert sorted(seen) == sorted(p.id for p in products), sort
+    assert list_products(ProductFilter(q="pg-3")).total == 1
+    assert list_products(ProductFilter(category_id=shirts.parent_id)).total == 9
+    rule = create_collection(
+        title="Summer",
+        kind="rule",
+        rules=[{"field": "tag", "op": "equals", "value": "SUMMER"}],
+        by=None,
+    )
+    assert list_products(ProductFilter(collection_id=rule.id)).total == 4
+    result = bulk_update_products([p.id for p in products], action="publish", by=None)
+    assert result.changed == 9
+
+
+def test_check_constraint_is_the_last_guard(pg_app):
+    product = create_product(title="Guarded", price=100, by=None)
+    with pytest.raises(IntegrityError):
+        db.session.execute(
+            text("UPDATE variant SET price = -1 WHERE product_id = :id"), {"id": product.id}
+        )
+        db.session.commit()
+    db.session.rollback()

@@ -166,6 +166,11 @@
       }
       return;
     }
+    if (event.target.matches && event.target.matches("td.cell.editable") && (event.key === "Enter" || event.key === "F2")) {
+      event.preventDefault();
+      htmx.trigger(event.target, "edit");
+      return;
+    }
     var dialog = document.getElementById("jump");
     if (dialog && dialog.open) {
       var links = Array.prototype.slice.call(dialog.querySelectorAll("#jump-results a"));

@@ -63,19 +63,29 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
 
 
 class _TestSession(FlaskSession):
-    """Bound to the test's connection, so every query joins the outer (rolled back) transaction."""
+    """Bound to the test's connection, so every query joins the outer (rolled back) transaction.
+
+    Only for the suite's app: a test that builds its own app (another database) gets that
+    app's engine.
+    """
+
+    test_app: Flask | None = None
 
     def get_bind(self, *args: Any, **kwargs: Any) -> Any:
-        return self.bind if self.bind is not None else super().get_bind(*args, **kwargs)
+        from flask import current_app
+
+        if self.bind is not None and current_app._get_current_object() is self.test_app:
+            return self.bind
+        return super().get_bind(*args, **kwargs)
 
 
 @pytest.fixture(autouse=True)
 def db_session(request: pytest.FixtureRequest) -> Iterator[Any]:
     """Each test runs inside a transaction that is rolled back; services' commits are savepoints.
 
-    Tests marked `browser` or `postgres` bring their own database with real commits.
+    Tests marked `browser`, `postgres` or `redis` bring their own database with real commits.
     """
-    if request.node.get_closest_marker("browser") or request.node.get_closest_marker("postgres"):
+    if any(request.node.get_closest_marker(m) for m in ("browser", "postgres", "redis")):
         yield None
         return
     application: Flask = request.getfixturevalue("app")
@@ -83,6 +93,7 @@ def db_session(request: pytest.FixtureRequest) -> Iterator[Any]:
         connection = db.engine.connect()
         outer = connection.begin()
         original = db.session
+        _TestSession.test_app = application
         db.session = db._make_scoped_session(
             {
                 "bind": connection,

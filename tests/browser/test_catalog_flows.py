@@ -191,6 +191,7 @@ def test_bulk_archive_three_products(page: Page, live_server: LiveServer) -> Non
     for title in untouched:
         row = page.get_by_role("row").filter(has=page.get_by_role("link", name=title, exact=True))
         expect(row.locator(".badge")).to_have_text("Draft")
+    snap(page, "bulk-archived")
 
     from commerce.catalog.models import Product
     from commerce.extensions import db
@@ -226,6 +227,7 @@ def test_keyboard_search_and_jump_to_sku(page: Page, live_server: LiveServer) ->
     expect(box).to_be_focused()
     box.press_sequentially(sku)
     expect(jump.get_by_role("option")).to_contain_text([sku])
+    snap(page, "jump-dialog")
     box.press("Enter")
 
     expect(page).to_have_url(f"{live_server.url}/console/products/{product_id}")
@@ -251,6 +253,7 @@ def test_unsaved_changes_ask_before_leaving(page: Page, live_server: LiveServer)
     assert "unsaved changes" in dialog.message
 
     expect(page).to_have_url(editor_url)
+    snap(page, "unsaved-stayed")
     expect(page.get_by_label("Title", exact=True)).to_have_value(f"{title} (renamed)")
     expect(page.get_by_role("heading", level=1)).to_contain_text(title)
     assert product_row(live_server, product_id).title == title

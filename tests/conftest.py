@@ -52,11 +52,30 @@ def require_service(name: str, env_var: str) -> str:
     pytest.skip(f"{name} not available: set {env_var} or run `make test`")
 
 
+class RequestScopedClient(FlaskClient):
+    """Each request gets its own app context (own `g`, own database session), as in production.
+
+    Without this, requests would reuse the test's app context, sharing `g` (Flask-Login's cached
+    user) and the identity map between requests. After each request the test's own objects are
+    expired, so assertions read what the request committed.
+    """
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        with self.application.app_context():
+            response = super().open(*args, **kwargs)
+        from flask import has_app_context
+
+        if has_app_context():
+            db.session.expire_all()
+        return response
+
+
 @pytest.fixture(scope="session")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     from wsgi import create_app
 
     application = create_app(base_config(tmp_path_factory.mktemp("instance")))
+    application.test_client_class = RequestScopedClient
     with application.app_context():
         db.create_all()
         yield application
@@ -108,6 +127,20 @@ def db_session(request: pytest.FixtureRequest) -> Iterator[Any]:
             db.session = original
             outer.rollback()
             connection.close()
+
+
+@pytest.fixture(autouse=True)
+def restore_shared_extensions(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Limiter and Celery keep per-app state on their (module-level) objects; a test that
+    builds its own app must not leave the suite's app with its settings."""
+    from commerce.extensions import celery, init_celery, limiter
+
+    yield
+    if "app" in request.fixturenames:
+        application: Flask = request.getfixturevalue("app")
+        limiter.enabled = application.config["RATELIMIT_ENABLED"]
+        if getattr(celery, "flask_app", None) is not application:
+            init_celery(application)
 
 
 @pytest.fixture

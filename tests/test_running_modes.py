@@ -23,12 +23,6 @@ def redis_url():
     return url
 
 
-@pytest.fixture
-def restore_celery(app):
-    yield
-    init_celery(app)  # back to the session app's eager configuration
-
-
 def test_rate_limits_and_cache_use_redis(redis_url, tmp_path):
     from wsgi import create_app
 
@@ -63,7 +57,7 @@ def test_rate_limits_and_cache_use_redis(redis_url, tmp_path):
         db.session.remove()
 
 
-def test_celery_worker_on_redis_runs_tasks(redis_url, tmp_path, restore_celery):
+def test_celery_worker_on_redis_runs_tasks(redis_url, tmp_path):
     from wsgi import create_app
 
     app = create_app(

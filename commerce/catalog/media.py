@@ -10,7 +10,7 @@ from urllib.parse import urlparse
 
 from flask import current_app
 from PIL import Image, UnidentifiedImageError
-from sqlalchemy import event
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from commerce import audit
@@ -94,9 +94,16 @@ def _remove_on_rollback(paths: list[str]) -> None:
 
 
 def forget_media_files(paths: list[str]) -> None:
-    """Delete files once the surrounding transaction commits."""
+    """Delete files once the surrounding transaction commits, unless another image row still
+    points at them (the demo shop shares placeholder files between products)."""
     session = db.session()
-    session.info.setdefault("media.forget", []).extend(media_root() / p for p in paths)
+    session.flush()
+    shared = set(session.scalars(select(Media.path).where(Media.path.in_(paths)))) | set(
+        session.scalars(select(Media.thumb_path).where(Media.thumb_path.in_(paths)))
+    )
+    session.info.setdefault("media.forget", []).extend(
+        media_root() / p for p in paths if p not in shared
+    )
 
 
 @event.listens_for(Session, "after_commit")

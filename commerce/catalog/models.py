@@ -96,8 +96,8 @@ class Product(db.Model):
     currency: Mapped[str] = mapped_column(String(3))
     # Denormalised from the variants (kept by the services) so the list sorts and filters
     # by price without a join at 50,000 products.
-    min_price: Mapped[int | None]
-    max_price: Mapped[int | None]
+    min_price: Mapped[int] = mapped_column(default=0)
+    max_price: Mapped[int] = mapped_column(default=0)
     variant_count: Mapped[int] = mapped_column(default=0)
     published_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

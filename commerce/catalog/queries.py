@@ -156,13 +156,10 @@ def list_products(
     backwards = bool(before and cursor)
     # Walking backwards is walking forwards in the opposite order, then reversing the page.
     reverse = descending != backwards
-    # NULL prices sort as the lowest value; coalesce keeps keyset comparisons well-defined.
-    key = func.coalesce(column, -1) if flt.sort == "price" else column
+    key = column
     stmt = base
     if cursor is not None:
         value, last_id = cursor
-        if flt.sort == "price" and value is None:
-            value = -1
         if flt.sort in ("updated", "created") and value is not None:
             from datetime import datetime
 

@@ -399,7 +399,7 @@ def refresh_price_range(product: Product) -> None:
             Variant.product_id == product.id
         )
     ).one()
-    product.min_price, product.max_price, product.variant_count = low, high, count
+    product.min_price, product.max_price, product.variant_count = low or 0, high or 0, count
 
 
 # -- options and variants -----------------------------------------------------------------------

@@ -36,13 +36,18 @@ def seed_product(
         }
 
 
-def product_row(live_server: LiveServer, product_id: int) -> Any:
+def stored_product(live_server: LiveServer, product_id: int) -> dict[str, Any]:
+    """What the database holds for a product (read in a fresh session)."""
     from commerce.catalog.models import Product
+    from commerce.extensions import db
 
     with live_server.app_context():
-        from commerce.extensions import db
-
-        return db.session.get(Product, product_id)
+        product = db.session.get(Product, product_id)
+        return {
+            "title": product.title,
+            "status": product.status,
+            "variants": {v.title: v.price for v in product.variants},
+        }
 
 
 def settled(locator: Any) -> None:
@@ -87,6 +92,7 @@ def test_create_product_then_generate_four_variants(page: Page, live_server: Liv
     expect(page.get_by_role("heading", level=1)).to_contain_text(title)
     expect(page.get_by_role("status").filter(has_text=f"Created “{title}”.")).to_be_visible()
 
+    settled(page.locator("div.shell"))  # the boosted page swap is bound, so the forms use htmx
     variants = page.locator("#variants")
     rows = variants.locator(".option-row")
     rows.nth(0).get_by_label("Option 1").fill("Size")
@@ -97,6 +103,7 @@ def test_create_product_then_generate_four_variants(page: Page, live_server: Liv
 
     table_rows = page.locator("#variants table.variants tbody tr")
     expect(table_rows).to_have_count(4)
+    expect(page).to_have_url(re.compile(r"/console/products/\d+$"))  # swapped in place
     expect(table_rows.locator("td:first-child")).to_have_text(
         ["S / Blue", "S / Sand", "M / Blue", "M / Sand"]
     )
@@ -106,14 +113,12 @@ def test_create_product_then_generate_four_variants(page: Page, live_server: Liv
     snap(page, "editor-variants")
 
     product_id = int(page.url.rsplit("/", 1)[1])
-    product = product_row(live_server, product_id)
-    with live_server.app_context():
-        from commerce.extensions import db
-
-        product = db.session.merge(product)
-        assert sorted(v.title for v in product.variants) == sorted(
-            ["S / Blue", "S / Sand", "M / Blue", "M / Sand"]
-        )
+    assert stored_product(live_server, product_id)["variants"] == {
+        "S / Blue": 3900,
+        "S / Sand": 3900,
+        "M / Blue": 3900,
+        "M / Sand": 3900,
+    }
 
 
 # -- 3. inline price edit -----------------------------------------------------------------------
@@ -157,11 +162,7 @@ def test_inline_price_edit_saves_and_refuses_bad_input(page: Page, live_server: 
 
     page.reload()
     expect(cell).to_have_text("24.50")
-    from commerce.catalog.models import Variant
-    from commerce.extensions import db
-
-    with live_server.app_context():
-        assert db.session.get(Variant, variant_id).price == 2450
+    assert stored_product(live_server, seeded["id"])["variants"] == {"S": 2450, "M": 1500}
 
 
 # -- 4. bulk archive ----------------------------------------------------------------------------
@@ -203,6 +204,26 @@ def test_bulk_archive_three_products(page: Page, live_server: LiveServer) -> Non
             ).all()
         )
     assert statuses == {t: ("archived" if t in chosen else "draft") for t in titles}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="app bug: static/css/console.css `label.check { display: inline-flex }` overrides the "
+    "`hidden` attribute, so 'Select all N matching' shows before the page box is ticked",
+)
+def test_select_all_matching_is_offered_only_after_ticking_the_page(
+    page: Page, live_server: LiveServer
+) -> None:
+    prefix = unique("Select-all cup")
+    for n in (1, 2):
+        seed_product(live_server, f"{prefix} #{n}")
+    page.goto(f"/console/products?q={prefix}")
+    offer = page.get_by_label("Select all 2 matching")
+    expect(page.locator("#list tbody tr")).to_have_count(2)
+    expect(offer).to_be_hidden(timeout=1_000)  # the page has loaded: no need to wait long
+    page.get_by_label("Select all on this page").check()
+    expect(offer).to_be_visible()
+    expect(page.get_by_text("2 selected")).to_be_visible()
 
 
 # -- 6. keyboard --------------------------------------------------------------------------------
@@ -256,4 +277,4 @@ def test_unsaved_changes_ask_before_leaving(page: Page, live_server: LiveServer)
     snap(page, "unsaved-stayed")
     expect(page.get_by_label("Title", exact=True)).to_have_value(f"{title} (renamed)")
     expect(page.get_by_role("heading", level=1)).to_contain_text(title)
-    assert product_row(live_server, product_id).title == title
+    assert stored_product(live_server, product_id)["title"] == title

@@ -255,10 +255,10 @@ class TestCreateAndEdit:
 
     def test_delete_product(self, client, login, make_product):
         login("merchandiser")
-        product = make_product()
-        response = client.post(f"/console/products/{product.id}/delete")
+        product_id = make_product().id
+        response = client.post(f"/console/products/{product_id}/delete")
         assert response.status_code == 303
-        assert db.session.get(Product, product.id) is None
+        assert db.session.get(Product, product_id) is None
 
 
 class TestVariants:

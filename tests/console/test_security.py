@@ -34,8 +34,8 @@ def test_no_inline_scripts_or_styles(client, login, make_product):
 
 
 def test_post_without_csrf_token_is_refused(app, client, login, make_product, monkeypatch):
-    monkeypatch.setitem(app.config, "WTF_CSRF_ENABLED", True)
     login("merchandiser")
+    monkeypatch.setitem(app.config, "WTF_CSRF_ENABLED", True)
     product = make_product()
     response = client.post(f"/console/products/{product.id}", data={"title": "Hacked"})
     assert response.status_code == 400
@@ -43,8 +43,8 @@ def test_post_without_csrf_token_is_refused(app, client, login, make_product, mo
 
 
 def test_htmx_sends_the_token_in_a_header(app, client, login, make_product, monkeypatch):
-    monkeypatch.setitem(app.config, "WTF_CSRF_ENABLED", True)
     login("merchandiser")
+    monkeypatch.setitem(app.config, "WTF_CSRF_ENABLED", True)
     product = make_product(price=1000)
     page = client.get(f"/console/products/{product.id}").get_data(as_text=True)
     token = re.search(r'hx-headers=\'\{"X-CSRFToken": "([^"]+)"\}\'', page).group(1)

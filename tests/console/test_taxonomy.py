@@ -23,8 +23,9 @@ def test_category_crud(client, login, make_product):
     refused = client.post(f"/console/categories/{apparel.id}/delete")
     assert refused.status_code == 303 and db.session.get(Category, apparel.id) is not None
     product = make_product(category_id=shirts.id)
-    client.post(f"/console/categories/{shirts.id}/delete")
-    assert db.session.get(Category, shirts.id) is None and product.category_id is None
+    shirts_id = shirts.id
+    client.post(f"/console/categories/{shirts_id}/delete")
+    assert db.session.get(Category, shirts_id) is None and product.category_id is None
 
 
 def test_category_bad_input(client, login):

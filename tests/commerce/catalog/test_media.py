@@ -58,3 +58,20 @@ def test_order_and_delete(app, make_product):
 def test_external_url_must_be_http(make_product):
     with pytest.raises(ValidationError):
         add_external_image(make_product(), url="javascript:alert(1)", by=None)
+
+
+def test_a_file_shared_by_two_images_survives_one_delete(app, make_product):
+    from commerce.catalog.models import Media
+    from commerce.extensions import db
+
+    first, second = make_product(), make_product()
+    media = add_image(first, data=png_bytes(), filename="shared.png", by=None)
+    twin = Media(
+        product=second, kind="file", path=media.path, thumb_path=media.thumb_path, position=1
+    )
+    db.session.add(twin)
+    db.session.commit()
+    delete_image(media, by=None)
+    assert (Path(app.config["MEDIA_ROOT"]) / twin.path).exists()
+    delete_image(twin, by=None)
+    assert not (Path(app.config["MEDIA_ROOT"]) / twin.path).exists()

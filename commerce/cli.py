@@ -49,11 +49,14 @@ def demo_load(products: int, seed: int, quiet: bool) -> None:
     started = time.perf_counter()
     summary = load_demo(products=products, seed=seed, progress=None if quiet else click.echo)
     elapsed = time.perf_counter() - started
-    click.echo(
-        f"Loaded {summary['products']} products, {summary['variants']} variants, "
-        f"{summary['categories']} categories, {summary['collections']} collections "
-        f"in {elapsed:.1f}s"
+    counts = (
+        f"{summary['products']} products, {summary['variants']} variants, "
+        f"{summary['categories']} categories, {summary['collections']} collections"
     )
+    if summary.get("created", True):
+        click.echo(f"Loaded {counts} in {elapsed:.1f}s")
+    else:
+        click.echo(f"The shop already has data ({counts}); nothing loaded.")
     if summary.get("logins"):
         click.echo("Staff logins (email / password):")
         for role, (email, password) in summary["logins"].items():

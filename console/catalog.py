@@ -363,6 +363,20 @@ def _variants_response(
     return toast(response, message, level=level) if message else response
 
 
+def _variants_result(
+    product: Product, message: str, *, level: str = "success", status: int = 200, **forms: Any
+) -> Any:
+    """htmx gets the variants section and a toast; a plain form post the editor page (with the
+    invalid form, 422) or a redirect back to it."""
+    if is_htmx():
+        return _variants_response(product, status=status, message=message, level=level, **forms)
+    if status >= 400 and forms:
+        return render(
+            "console/catalog/edit.html", status=status, **_editor_context(product, **forms)
+        )
+    return _back_to_editor(product, message, level=level)
+
+
 def _back_to_editor(product: Product, message: str, *, level: str = "success") -> Any:
     return done(
         message, url_for("console.product_edit", product_id=product.id) + "#variants", level=level
@@ -385,21 +399,11 @@ def product_options(product_id: int) -> Any:
     except CommerceError as exc:
         db.session.rollback()
         apply_errors(form, exc)
-        if is_htmx():
-            return _variants_response(
-                product,
-                status=422,
-                options_form=form,
-                message=form_error_summary(exc),
-                level="error",
-            )
-        return render(
-            "console/catalog/edit.html", status=422, **_editor_context(product, options_form=form)
+        return _variants_result(
+            product, form_error_summary(exc), level="error", status=422, options_form=form
         )
     message = "Options saved." + (f" {len(created)} variants created." if created else "")
-    if is_htmx():
-        return _variants_response(product, message=message)
-    return _back_to_editor(product, message)
+    return _variants_result(product, message)
 
 
 @route(
@@ -411,17 +415,13 @@ def variants_generate(product_id: int) -> Any:
     try:
         created = generate_variants(product, by=current_user)
     except CommerceError as exc:
-        if is_htmx():
-            return _variants_response(product, status=422, message=exc.message, level="error")
-        return _back_to_editor(product, exc.message, level="error")
+        return _variants_result(product, exc.message, level="error", status=422)
     message = (
         f"{len(created)} variants created."
         if created
         else "Every combination already has a variant."
     )
-    if is_htmx():
-        return _variants_response(product, message=message)
-    return _back_to_editor(product, message)
+    return _variants_result(product, message)
 
 
 @route(bp, "/products/<int:product_id>/variants", permission="catalog.edit", methods=["POST"])
@@ -445,20 +445,10 @@ def variant_add(product_id: int) -> Any:
     except CommerceError as exc:
         db.session.rollback()
         apply_errors(form, exc)
-        if is_htmx():
-            return _variants_response(
-                product,
-                status=422,
-                variant_form=form,
-                message=form_error_summary(exc),
-                level="error",
-            )
-        return render(
-            "console/catalog/edit.html", status=422, **_editor_context(product, variant_form=form)
+        return _variants_result(
+            product, form_error_summary(exc), level="error", status=422, variant_form=form
         )
-    if is_htmx():
-        return _variants_response(product, message="Variant added.")
-    return _back_to_editor(product, "Variant added.")
+    return _variants_result(product, "Variant added.")
 
 
 @route(bp, "/variants/<int:variant_id>/delete", permission="catalog.edit", methods=["POST"])
@@ -469,12 +459,8 @@ def variant_delete(variant_id: int) -> Any:
     try:
         delete_variant(variant, by=current_user)
     except CommerceError as exc:
-        if is_htmx():
-            return _variants_response(product, status=422, message=exc.message, level="error")
-        return _back_to_editor(product, exc.message, level="error")
-    if is_htmx():
-        return _variants_response(product, message="Variant deleted.")
-    return _back_to_editor(product, "Variant deleted.")
+        return _variants_result(product, exc.message, level="error", status=422)
+    return _variants_result(product, "Variant deleted.")
 
 
 def _cell_text(variant: Variant, field: str) -> str:

@@ -78,50 +78,37 @@ def staff_new() -> Any:
     )
 
 
-@route(bp, "/staff/<int:staff_id>", permission="staff.manage")
-def staff_detail(staff_id: int) -> Any:
-    member = get_staff(staff_id)
+def _detail_page(member: StaffMember, form: RoleForm | None = None, *, status: int = 200) -> Any:
     return render(
         "console/staff/detail.html",
         member=member,
-        form=RoleForm(role=member.role),
+        form=form or RoleForm(role=member.role),
         confirm=ConfirmForm(),
         role_labels=ROLE_LABELS,
         invite_link=_invite_link(member) if member.invited_at else None,
+        status=status,
     )
+
+
+@route(bp, "/staff/<int:staff_id>", permission="staff.manage")
+def staff_detail(staff_id: int) -> Any:
+    return _detail_page(get_staff(staff_id))
 
 
 @route(bp, "/staff/<int:staff_id>/role", permission="staff.manage", methods=["POST"])
 def staff_role(staff_id: int) -> Any:
     member = get_staff(staff_id)
     form = RoleForm()
-    if form.validate_on_submit():
-        try:
-            change_role(member, role=form.role.data, by=current_user)
-        except CommerceError as exc:
-            apply_errors(form, exc)
-            response = render(
-                "console/staff/detail.html",
-                member=member,
-                form=form,
-                confirm=ConfirmForm(),
-                role_labels=ROLE_LABELS,
-                invite_link=None,
-                status=422,
-            )
-            return toast(response, form_error_summary(exc), level="error")
-        return done(
-            f"{member.email} is now {ROLE_LABELS[member.role]}.",
-            url_for("console.staff_detail", staff_id=member.id),
-        )
-    return render(
-        "console/staff/detail.html",
-        member=member,
-        form=form,
-        confirm=ConfirmForm(),
-        role_labels=ROLE_LABELS,
-        invite_link=None,
-        status=422,
+    if not form.validate_on_submit():
+        return _detail_page(member, form, status=422)
+    try:
+        change_role(member, role=form.role.data, by=current_user)
+    except CommerceError as exc:
+        apply_errors(form, exc)
+        return toast(_detail_page(member, form, status=422), form_error_summary(exc), level="error")
+    return done(
+        f"{member.email} is now {ROLE_LABELS[member.role]}.",
+        url_for("console.staff_detail", staff_id=member.id),
     )
 
 

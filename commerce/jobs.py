@@ -81,7 +81,7 @@ def report_progress(job_id: str, *, done: int, total: int | None = None, message
     if message:
         values["message"] = message
     stmt = update(Job).where(Job.id == job_id).values(**values)
-    if db.session.info.get("commerce.tx_depth", 0) or db.session.in_transaction():
+    if db.session.info.get("commerce.tx_depth", 0) or db.session().in_transaction():
         if db.engine.dialect.name == "sqlite":
             return  # SQLite allows one writer: progress shows when the job finishes
         with db.engine.begin() as conn:

@@ -48,3 +48,27 @@ def audit_log() -> Any:
         args=request.args,
         next_before=entries[-1].id if has_more and entries else None,
     )
+
+
+MONEY_KEYS = {"price", "compare_at_price", "min_price", "max_price"}
+
+
+@bp.app_template_filter("audit_value")
+def audit_value(value: Any, key: str = "") -> str:
+    """A before/after value as a person reads it: lists joined, money formatted, blanks as —."""
+    if value in (None, "", [], {}):
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if key in MONEY_KEYS and isinstance(value, int):
+        from flask import current_app
+
+        from commerce.money import format_money
+
+        return format_money(value, current_app.config["SHOP_CURRENCY"])
+    if isinstance(value, list):
+        return ", ".join(audit_value(v) for v in value)
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {audit_value(v, str(k))}" for k, v in value.items())
+    text = str(value)
+    return text if len(text) <= 160 else text[:157] + "…"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from flask import abort, current_app, request, url_for
+from flask import abort, current_app, redirect, request, url_for
 from flask_login import current_user
 
 from commerce.audit import query_entries
@@ -498,6 +498,10 @@ def variant_cell(variant_id: int, field: str) -> Any:
     editing = request.args.get("edit") == "1"
     if editing and not current_user.can("catalog.edit"):
         abort(403)
+    if not is_htmx():  # a cell is not a page: show it in its editor
+        return redirect(
+            url_for("console.product_edit", product_id=variant.product_id) + "#variants"
+        )
     return render(
         "console/catalog/_cell.html",
         "console/catalog/_cell.html",
@@ -529,6 +533,15 @@ def variant_cell_save(variant_id: int, field: str) -> Any:
         db.session.rollback()
         errors = getattr(exc, "errors", None) or {field: [exc.message]}
         messages = errors.get(field) or [m for ms in errors.values() for m in ms]
+        if not is_htmx():
+            return render(
+                "console/catalog/edit.html",
+                status=422,
+                **_editor_context(
+                    variant.product,
+                    variants_error=f"{INLINE_FIELDS[field]} not saved: {messages[0]}",
+                ),
+            )
         response = render(
             "console/catalog/_cell.html",
             "console/catalog/_cell.html",

@@ -13,6 +13,7 @@ from commerce.catalog.csv_uploads import import_jobs, recent_imports, store_uplo
 from commerce.catalog.models import Media
 from commerce.catalog.tasks import start_import, start_import_check
 from commerce.errors import CommerceError, ValidationError
+from commerce.jobs import FAILED
 from console import bp
 from console.catalog import read_filter
 from console.forms import ConfirmForm, ImportForm
@@ -63,7 +64,8 @@ def import_start() -> Any:
             else:
                 job = start_import_check(upload, by=current_user)
                 target = url_for("console.import_upload", upload_id=upload.id)
-                return done(job.message or f"Checking {upload.filename}.", target)
+                level = "error" if job.status == FAILED else "success"
+                return done(job.message or f"Checking {upload.filename}…", target, level=level)
     return render(
         "console/catalog/import.html",
         form=form,
@@ -94,5 +96,5 @@ def import_apply(upload_id: str) -> Any:
         job = start_import(upload_id, by=current_user)
     except CommerceError as exc:
         return done(exc.message, target, level="error")
-    level = "error" if job.status == "failed" else "success"
+    level = "error" if job.status == FAILED else "success"
     return done(job.message or "Import started.", target, level=level)

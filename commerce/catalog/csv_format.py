@@ -19,7 +19,7 @@ from commerce.errors import ValidationError
 from commerce.money import parse_amount
 
 OURS, SHOPIFY = "catalog", "shopify"
-FORMAT_LABELS = {OURS: "catalog CSV", SHOPIFY: "Shopify product CSV"}
+FORMAT_LABELS = {OURS: "Catalog CSV", SHOPIFY: "Shopify product CSV"}
 
 COLUMNS = (
     "handle",
@@ -179,9 +179,6 @@ class ParsedFile:
     def column(self, name: str) -> str:
         return self.headers.get(name, name)
 
-    def has(self, name: str) -> bool:
-        return name in self.headers
-
 
 class UnknownFormat(ValidationError):
     """The header matches neither our columns nor Shopify's."""
@@ -244,7 +241,6 @@ class _Reader:
         self.fmt, self.headers, self.currency = fmt, headers, currency
         self.plans: dict[str, ProductPlan] = {}
         self.errors: list[RowError] = []
-        self.notes: list[str] = []
         self.skus: dict[str, int] = {}
         self.rows = 0
 
@@ -424,6 +420,6 @@ class _Reader:
             headers=self.headers,
             products=list(self.plans.values()),
             errors=sorted(self.errors, key=lambda e: e.row),
-            notes=notes + self.notes,
+            notes=notes,
             rows=self.rows,
         )

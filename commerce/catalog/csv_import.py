@@ -147,6 +147,8 @@ def _run(path: Path, *, by: Any, dry_run: bool, progress: Progress | None) -> Im
                     raise _Discard
         except _Discard:
             pass
+    if progress:
+        progress(len(parsed.products), len(parsed.products), "Finishing")
     if report.errors and not dry_run:  # nothing was written: say so in the counts too
         kept = ImportReport(format=report.format, dry_run=False, rows=report.rows)
         kept.errors, kept.notes = report.errors, report.notes

@@ -30,6 +30,7 @@ from commerce.staff.models import StaffMember
 log = logging.getLogger(__name__)
 KIND = "catalog_import"
 _UPLOAD_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+_MB = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ def store_upload(data: bytes, *, filename: str) -> Upload:
         raise ValidationError(f"“{name}” is empty.", field="file")
     if len(data) > limit:
         raise ValidationError(
-            f"“{name}” is {len(data) / 1e6:.1f} MB; imports are at most {limit / 1e6:.0f} MB.",
+            f"“{name}” is {len(data) / _MB:.1f} MB; imports are at most {limit / _MB:.0f} MB.",
             field="file",
         )
     try:
@@ -159,10 +160,12 @@ def summary(report: ImportReport) -> str:
         rows = len({e.row for e in report.errors})
         noun = "row has" if rows == 1 else "rows have"
         return f"{rows} {noun} errors; nothing was imported."
+    created = report.products_created
+    noun = "product" if created == 1 else "products"
     verb = ("would be " if report.dry_run else "") + "created"
     return (
-        f"{FORMAT_LABELS.get(report.format, report.format)}: {report.products_created} products "
-        f"{verb}, {report.products_updated} updated, {report.products_unchanged} unchanged."
+        f"{FORMAT_LABELS.get(report.format, report.format)}: {created} {noun} {verb}, "
+        f"{report.products_updated} updated, {report.products_unchanged} unchanged."
     )
 
 

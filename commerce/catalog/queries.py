@@ -230,10 +230,11 @@ def jump_to(query: str, *, limit: int = 8) -> list[dict[str, Any]]:
         .where(or_(Variant.sku.ilike(f"{query}%"), Variant.barcode == query))
         .limit(limit)
     ):
+        options = f" ({variant.title})" if variant.option_values else ""
         results.append(
             {
                 "kind": "SKU",
-                "label": f"{variant.sku} · {title} {variant.title}",
+                "label": f"{variant.sku} · {title}{options}",
                 "product_id": variant.product_id,
             }
         )

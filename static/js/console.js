@@ -72,8 +72,18 @@
     if (hasUnsaved()) { event.preventDefault(); event.returnValue = ""; }
   });
   document.body.addEventListener("htmx:confirm", function (event) {
-    // Boosted navigation away from a form with unsaved edits asks first.
+    // A bulk action names what it will do and to how many products before it runs.
     var elt = event.detail.elt;
+    if (elt && elt.matches && elt.matches("form[data-confirm-bulk]") && event.detail.verb === "post") {
+      var action = elt.querySelector("[data-bulk-action]");
+      var all = elt.querySelector("input[name=select_all_matching]:checked");
+      var count = elt.querySelectorAll("input[name=ids]:checked").length;
+      var what = all ? "all matching products" : count + (count === 1 ? " product" : " products");
+      var label = action.options[action.selectedIndex].text;
+      if (!window.confirm(label + " " + what + "?")) event.preventDefault();
+      return;
+    }
+    // Boosted navigation away from a form with unsaved edits asks first.
     if (!hasUnsaved() || !elt || elt.closest("form[data-unsaved-warning]")) return;
     if (event.detail.verb === "get" && elt.tagName === "A") {
       if (!window.confirm("You have unsaved changes. Leave this page and lose them?")) {

@@ -13,7 +13,7 @@ import os
 import shutil
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,7 +51,7 @@ def snap(page: Any, name: str) -> None:
     folder = os.environ.get("BROWSER_SCREENSHOTS")
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
+        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True, caret="initial")
 
 
 def chromium_path() -> str:
@@ -81,9 +81,14 @@ class LiveServer:
         with self.app.app_context():
             yield self.app
 
-    def run(self, fn: Callable[[], Any]) -> Any:
-        with self.app_context():
-            return fn()
+    def claim_shared_extensions(self) -> None:
+        """Celery and the limiter keep per-app settings on module-level objects: make sure they
+        are this app's (another test may have built an app with a broker or rate limits)."""
+        from commerce.extensions import celery, init_celery, limiter
+
+        limiter.enabled = self.app.config["RATELIMIT_ENABLED"]
+        if getattr(celery, "flask_app", None) is not self.app:
+            init_celery(self.app)
 
 
 @pytest.fixture(scope="session")
@@ -100,12 +105,6 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         instance, TESTING=False, WTF_CSRF_ENABLED=True, SECRET_KEY="browser-test-secret"
     )
     app = create_app(config)
-    if (
-        os.environ.get("TMP_STUB_EXPORT") and "console.product_export" not in app.view_functions
-    ):  # TMPSTUB
-        app.add_url_rule(
-            "/console/products/export", "console.product_export", lambda: ""
-        )  # TMPSTUB
     with app.app_context():
         upgrade()
         staff = {
@@ -143,6 +142,7 @@ def browser() -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def merchandiser_state(browser: Any, live_server: LiveServer) -> dict[str, Any]:
     """Cookies of a signed-in merchandiser, so most tests skip the sign-in form."""
+    live_server.claim_shared_extensions()
     context = browser.new_context(base_url=live_server.url)
     try:
         page = context.new_page()
@@ -159,19 +159,32 @@ def merchandiser_state(browser: Any, live_server: LiveServer) -> dict[str, Any]:
 def _new_page(
     browser: Any, live_server: LiveServer, request: pytest.FixtureRequest, **options: Any
 ) -> Iterator[Any]:
+    live_server.claim_shared_extensions()
     context = browser.new_context(base_url=live_server.url, **options)
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
+    # Uncaught script errors and Content-Security-Policy refusals fail the test (a 4xx answer
+    # that htmx swaps, like a 422 form, is logged by Chromium too and is fine).
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on(
+        "console",
+        lambda msg: (
+            errors.append(msg.text)
+            if msg.type == "error" and "Content Security Policy" in msg.text
+            else None
+        ),
+    )
     try:
         yield page
         report = getattr(request.node, "rep_call", None)
         if report is not None and report.failed:
-            path = Path("/tmp") / f"browser-{request.node.name}.png"
-            page.screenshot(path=str(path), full_page=True)
+            folder = Path(os.environ.get("BROWSER_SCREENSHOTS") or "/tmp")
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"browser-failed-{request.node.name}.png"
+            page.screenshot(path=str(path), full_page=True, caret="initial")
             print(f"screenshot: {path}")
-        assert not errors, f"JavaScript errors on the page: {errors}"
+        assert not errors, f"errors in the browser console: {errors}"
     finally:
         context.close()
 

@@ -348,8 +348,9 @@ class TestVariants:
     def test_support_may_view_cells_but_not_edit(self, client, login, make_product):
         login("support")
         variant = make_product().variants[0]
-        assert client.get(f"/console/variants/{variant.id}/cells/price").status_code == 200
-        assert client.get(f"/console/variants/{variant.id}/cells/price?edit=1").status_code == 403
+        url = f"/console/variants/{variant.id}/cells/price"
+        assert client.get(url, headers=htmx_headers()).status_code == 200
+        assert client.get(url + "?edit=1", headers=htmx_headers()).status_code == 403
 
     def test_add_and_delete_variant(self, client, login, make_product):
         login("merchandiser")
@@ -423,3 +424,17 @@ class TestMedia:
         )
         assert response.status_code == 422 and message in response.get_data(as_text=True)
         assert product.media == []
+
+
+def test_cells_without_htmx_fall_back_to_the_editor(client, login, make_product):
+    login("merchandiser")
+    product = make_product(price=1000)
+    variant = product.variants[0]
+    response = client.get(f"/console/variants/{variant.id}/cells/price?edit=1")
+    assert response.status_code == 302 and response.headers["Location"].endswith(
+        f"/console/products/{product.id}#variants"
+    )
+    response = client.post(f"/console/variants/{variant.id}/cells/price", data={"value": "-5"})
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert 'class="sidebar"' in html and "Price not saved: A price cannot be negative." in html

@@ -15,7 +15,7 @@ from commerce.catalog.csv_export import export_catalog_csv
 from commerce.catalog.csv_format import COLUMNS
 from commerce.catalog.csv_import import apply_import
 from commerce.catalog.media import add_external_image, add_image
-from commerce.catalog.models import Product
+from commerce.catalog.models import Category, Collection, Product
 from commerce.catalog.queries import ProductFilter
 from commerce.catalog.services import delete_product, update_product, update_variant
 from commerce.catalog.taxonomy import create_collection
@@ -170,3 +170,27 @@ def test_export_streams_in_batches_and_follows_the_filter(app, make_product):
     assert [r["handle"] for r in active] == ["item-1", "item-3"]
     found = rows_of(export_text(app, ProductFilter(q="item-4")))
     assert [r["handle"] for r in found] == ["item-4"]
+
+
+def test_export_queries_do_not_grow_with_products(app, make_product, query_counter):
+    def make(n: int) -> None:
+        for _ in range(n):
+            product = make_product(tags="a, b", options=[("Size", ["S", "M"])])
+            add_external_image(product, url="https://cdn.example.com/x.jpg", by=None)
+
+    make(3)
+    with query_counter() as few:
+        export_text(app)
+    make(12)
+    with query_counter() as many:
+        export_text(app)
+    assert len(many) == len(few)
+
+
+def test_export_follows_collection_and_category_filters(app, catalog):
+    summer = db.session.scalar(select(Collection).where(Collection.handle == "summer"))
+    rows = rows_of(export_text(app, ProductFilter(collection_id=summer.id)))
+    assert {r["handle"] for r in rows} == {"linen-shirt"}
+    men = db.session.scalar(select(Category).where(Category.name == "Men"))
+    rows = rows_of(export_text(app, ProductFilter(category_id=men.id)))
+    assert {r["handle"] for r in rows} == {"linen-shirt"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from celery import Celery, Task
@@ -57,6 +58,13 @@ def init_celery(app: Flask) -> Celery:
     from datetime import timedelta
 
     celery.conf.update(app.config["CELERY"])
+    # Reconfiguring (a second app in one process: tests, scripts) must not keep the previous
+    # broker's connection pools or result backend, which Celery caches at first use.
+    celery._pool = None
+    if "amqp" in celery.__dict__:
+        celery.amqp._producer_pool = None
+    celery._backend_cache = None
+    celery._local = threading.local()
     celery.conf.beat_schedule = {
         "dispatch-outbox": {"task": "commerce.outbox.dispatch", "schedule": timedelta(seconds=5)},
     }

@@ -39,6 +39,7 @@ def base_config(tmp_path: Any, **extra: Any) -> dict[str, Any]:
         "IMPORT_ROOT": str(tmp_path / "imports"),
         "RATELIMIT_ENABLED": False,
         "WTF_CSRF_ENABLED": False,  # tests of CSRF itself switch it back on
+        "IMPORT_FETCH_PRIVATE": True,  # image URLs are served by pytest-httpserver on loopback
         **extra,
     }
 

@@ -8,14 +8,16 @@ not downloaded: the import then keeps it as an external image reference.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote, urljoin, urlparse
 
 import requests
 from flask import current_app
@@ -77,20 +79,44 @@ def _new_sources(parsed: ParsedFile) -> list[str]:
     return list(sources)
 
 
-def _download(url: str, *, timeout: float, max_bytes: int) -> bytes | None:
+def _is_public(url: str) -> bool:
+    """Whether every address the URL's host resolves to is a public one.
+
+    The server fetches URLs a merchant's file names; without this check a file could make it
+    read internal services (cloud metadata, the database's admin port...).
+    """
+    host = urlparse(url).hostname
+    if not host:
+        return False
     try:
-        with requests.get(url, timeout=timeout, stream=True) as response:
-            if response.status_code != 200:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return False
+    return all(ipaddress.ip_address(info[4][0].split("%")[0]).is_global for info in infos)
+
+
+def _download(url: str, *, timeout: float, max_bytes: int, allow_private: bool) -> bytes | None:
+    """The image bytes, or None for anything we would rather keep as an external reference."""
+    try:
+        for _hop in range(4):  # follow redirects by hand, checking every address
+            if not allow_private and not _is_public(url):
                 return None
-            chunks, size = [], 0
-            for chunk in response.iter_content(64 * 1024):
-                size += len(chunk)
-                if size > max_bytes:
+            with requests.get(url, timeout=timeout, stream=True, allow_redirects=False) as response:
+                if response.is_redirect and response.headers.get("Location"):
+                    url = urljoin(url, response.headers["Location"])
+                    continue
+                if response.status_code != 200:
                     return None
-                chunks.append(chunk)
-            return b"".join(chunks)
+                chunks, size = [], 0
+                for chunk in response.iter_content(64 * 1024):
+                    size += len(chunk)
+                    if size > max_bytes:
+                        return None
+                    chunks.append(chunk)
+                return b"".join(chunks)
     except requests.RequestException:
         return None
+    return None
 
 
 @contextmanager
@@ -110,11 +136,15 @@ def downloaded_images(
     folder = Path(tempfile.mkdtemp(prefix="images-", dir=root))
     timeout = current_app.config["IMPORT_FETCH_TIMEOUT"]
     max_bytes = current_app.config["MEDIA_MAX_BYTES"]
+    allow_private = current_app.config["IMPORT_FETCH_PRIVATE"]
     stored: dict[str, Path] = {}
     try:
         with ThreadPoolExecutor(_WORKERS) as pool:
             results = pool.map(
-                lambda url: _download(url, timeout=timeout, max_bytes=max_bytes), sources
+                lambda url: _download(
+                    url, timeout=timeout, max_bytes=max_bytes, allow_private=allow_private
+                ),
+                sources,
             )
             for done, (url, data) in enumerate(zip(sources, results, strict=True), start=1):
                 if data is not None:

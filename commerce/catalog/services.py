@@ -321,6 +321,8 @@ def create_product(
 ) -> Product:
     """A new product with its first (default) variant; options and more variants come after."""
     currency = shop_currency()
+    # Collections need the product's id: they are set once the product row exists.
+    collection_ids = fields.pop("collection_ids", None)
     errors: dict[str, list[str]] = {}
     variant_fields: dict[str, Any] = {}
     for name, check in (
@@ -358,8 +360,9 @@ def create_product(
         product.created_at = product.updated_at = utcnow()
         db.session.add(product)
         db.session.flush()
-        if "collection_ids" in fields:
-            _set_manual_collections(product, [int(c) for c in fields["collection_ids"] or []])
+        if collection_ids:
+            ids = [int(c) for c in collection_ids]
+            _apply_product_fields(product, {"collection_ids": ids})
         variant = Variant(product=product, currency=currency, position=1, **variant_fields)
         db.session.add(variant)
         refresh_price_range(product)

@@ -101,13 +101,6 @@ def test_the_task_needs_only_the_job_id_and_the_path(make_staff):
     assert finished.finished_at is not None and products() == 0
 
 
-def forget_broker_connections(celery) -> None:
-    """Celery caches its broker and producer pools at first use (here: an earlier eager test's
-    memory:// broker); init_celery's new broker_url only counts once they are dropped."""
-    celery._pool = None
-    celery.amqp._producer_pool = None
-
-
 @pytest.mark.redis
 def test_a_real_worker_checks_and_imports(app, tmp_path):
     """The production leg: a Celery worker on Redis, its own database, real commits."""
@@ -127,7 +120,6 @@ def test_a_real_worker_checks_and_imports(app, tmp_path):
         broker_url=redis_url, task_always_eager=False, task_ignore_result=True
     )
     celery = init_celery(worker_app)
-    forget_broker_connections(celery)
 
     def finished(job_id: str):
         for _ in range(300):
@@ -148,4 +140,3 @@ def test_a_real_worker_checks_and_imports(app, tmp_path):
             assert applied.status == "succeeded", applied.message
         assert products() == 1
         db.session.remove()
-    forget_broker_connections(celery)

@@ -208,3 +208,27 @@ def test_errors_name_shopify_columns(tmp_path):
     assert (2, "Status", "Status must be draft, active or archived.") in found
     assert (3, "Option1 Value", "Give a value for Size.") in found
     assert db.session.scalar(select(func.count()).select_from(Product)) == 0
+
+
+def test_image_urls_on_private_addresses_are_not_fetched(httpserver):
+    """An import file must not make the server read internal addresses, even by a redirect."""
+    import io
+
+    from PIL import Image
+
+    from commerce.catalog.csv_images import _download
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(buffer, format="PNG")
+    httpserver.expect_request("/a.png").respond_with_data(
+        buffer.getvalue(), content_type="image/png"
+    )
+    url = httpserver.url_for("/a.png")
+    assert _download(url, timeout=2, max_bytes=10_000, allow_private=True) == buffer.getvalue()
+    assert _download(url, timeout=2, max_bytes=10_000, allow_private=False) is None
+    assert (
+        _download(
+            "http://169.254.169.254/latest/meta-data", timeout=2, max_bytes=10, allow_private=False
+        )
+        is None
+    )

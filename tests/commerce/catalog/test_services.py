@@ -224,3 +224,15 @@ class TestBulk:
             bulk_update_products([], action="archive", by=None)
         with pytest.raises(ValidationError):
             bulk_update_products([product.id], action="explode", by=None)
+
+
+def test_create_with_collections():
+    from commerce.catalog.services import product_collection_ids
+    from commerce.catalog.taxonomy import create_collection
+
+    picks = create_collection(title="Picks", by=None)
+    product = create_product(title="Chosen", price=100, collection_ids=[picks.id], by=None)
+    assert product_collection_ids(product) == [picks.id]
+    with pytest.raises(ValidationError) as caught:
+        create_product(title="Nope", price=100, collection_ids=[987654], by=None)
+    assert "collection_ids" in caught.value.errors

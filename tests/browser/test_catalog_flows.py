@@ -96,11 +96,10 @@ def test_create_product_then_generate_four_variants(page: Page, live_server: Liv
 
     settled(page.locator("div.shell"))  # the boosted page swap is bound, so the forms use htmx
     variants = page.locator("#variants")
-    rows = variants.locator(".option-row")
-    rows.nth(0).get_by_label("Option 1").fill("Size")
-    rows.nth(0).get_by_label("Values (comma-separated)").fill("S, M")
-    rows.nth(1).get_by_label("Option 2").fill("Colour")
-    rows.nth(1).get_by_label("Values (comma-separated)").fill("Blue, Sand")
+    page.get_by_label("Option 1", exact=True).fill("Size")
+    page.get_by_label("Option 1 values (comma-separated)").fill("S, M")
+    page.get_by_label("Option 2", exact=True).fill("Colour")
+    page.get_by_label("Option 2 values (comma-separated)").fill("Blue, Sand")
     variants.get_by_role("button", name="Save and generate variants").click()
 
     table_rows = page.locator("#variants table.variants tbody tr")

@@ -159,3 +159,16 @@ def test_export_with_a_bad_filter_goes_back_to_the_list(client, login):
     login("merchandiser")
     response = client.get("/console/products/export?price_min=abc")
     assert response.status_code == 303 and "/console/products" in response.headers["Location"]
+
+
+def test_job_progress_is_visible_to_colleagues_who_may_import(client, app, login, make_staff):
+    from commerce.jobs import create_job
+    from tests.conftest import sign_in
+
+    owner = make_staff("merchandiser")
+    job = create_job("catalog_import", title="Someone else's import", params={}, by=owner)
+    login("merchandiser")
+    assert client.get(f"/console/jobs/{job.id}").status_code == 200
+    support = app.test_client()
+    sign_in(support, make_staff("support"))
+    assert support.get(f"/console/jobs/{job.id}").status_code == 403

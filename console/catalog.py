@@ -489,6 +489,31 @@ def _parse_cell(field: str, raw: str, currency: str) -> Any:
     return raw
 
 
+def _cell(
+    variant: Variant,
+    field: str,
+    *,
+    editing: bool,
+    value: str | None = None,
+    errors: list[str] | None = None,
+    status: int = 200,
+    can_edit: bool = True,
+) -> Any:
+    """One cell of the variants table, shown or as an input (with its messages)."""
+    return render(
+        "console/catalog/_cell.html",
+        "console/catalog/_cell.html",
+        status=status,
+        variant=variant,
+        field=field,
+        editing=editing,
+        value=_cell_text(variant, field) if value is None else value,
+        label=INLINE_FIELDS[field],
+        errors=errors or [],
+        can_edit=can_edit,
+    )
+
+
 @route(bp, "/variants/<int:variant_id>/cells/<field>", permission="catalog.view", methods=["GET"])
 def variant_cell(variant_id: int, field: str) -> Any:
     """A cell of the variants table; `?edit=1` returns it as an input (needs catalog.edit)."""
@@ -502,16 +527,7 @@ def variant_cell(variant_id: int, field: str) -> Any:
         return redirect(
             url_for("console.product_edit", product_id=variant.product_id) + "#variants"
         )
-    return render(
-        "console/catalog/_cell.html",
-        "console/catalog/_cell.html",
-        variant=variant,
-        field=field,
-        editing=editing,
-        value=_cell_text(variant, field),
-        label=INLINE_FIELDS[field],
-        can_edit=current_user.can("catalog.edit"),
-    )
+    return _cell(variant, field, editing=editing, can_edit=current_user.can("catalog.edit"))
 
 
 @route(
@@ -542,34 +558,14 @@ def variant_cell_save(variant_id: int, field: str) -> Any:
                     variants_error=f"{INLINE_FIELDS[field]} not saved: {messages[0]}",
                 ),
             )
-        response = render(
-            "console/catalog/_cell.html",
-            "console/catalog/_cell.html",
-            status=422,
-            variant=variant,
-            field=field,
-            editing=True,
-            value=raw,
-            label=INLINE_FIELDS[field],
-            errors=messages,
-            can_edit=True,
-        )
+        response = _cell(variant, field, editing=True, value=raw, errors=messages, status=422)
         return toast(response, f"{INLINE_FIELDS[field]} not saved: {messages[0]}", level="error")
     if not is_htmx():
         return done(
             f"{INLINE_FIELDS[field]} saved.",
             url_for("console.product_edit", product_id=variant.product_id),
         )
-    response = render(
-        "console/catalog/_cell.html",
-        "console/catalog/_cell.html",
-        variant=variant,
-        field=field,
-        editing=False,
-        value=_cell_text(variant, field),
-        label=INLINE_FIELDS[field],
-        can_edit=True,
-    )
+    response = _cell(variant, field, editing=False)
     response.headers["HX-Trigger-After-Swap"] = '{"variantsChanged": true}'
     return toast(response, f"{variant.sku or variant.title}: {INLINE_FIELDS[field].lower()} saved.")
 

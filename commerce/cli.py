@@ -15,6 +15,7 @@ from commerce.staff.permissions import ROLES
 staff_cli = AppGroup("staff", help="Manage staff accounts.")
 demo_cli = AppGroup("demo", help="Demo data.")
 outbox_cli = AppGroup("outbox", help="The transactional outbox.")
+inventory_cli = AppGroup("inventory", help="Stock counters, holds and the ledger.")
 
 
 @staff_cli.command("create")
@@ -71,6 +72,31 @@ def outbox_dispatch() -> None:
     click.echo(f"Delivered {dispatch_pending()} events")
 
 
+@inventory_cli.command("reconcile")
+@click.option("--fix", is_flag=True, help="Set drifted counters to the computed values.")
+def inventory_reconcile(fix: bool) -> None:
+    """Recompute counters from the ledger and the live holds; report (and with --fix repair)."""
+    from commerce.inventory.services import reconcile
+
+    drifts = reconcile(fix=fix)
+    for drift in drifts:
+        click.echo(
+            f"stock level {drift.level_id}: {drift.field} is {drift.counter}, "
+            f"should be {drift.computed}" + (" (fixed)" if fix else "")
+        )
+    click.echo(f"{len(drifts)} drifted counters" + (" repaired" if fix and drifts else ""))
+    if drifts and not fix:
+        raise SystemExit(1)
+
+
+@inventory_cli.command("release-expired")
+def inventory_release_expired() -> None:
+    """Release checkout holds whose time has run out."""
+    from commerce.inventory.services import release_expired_reservations
+
+    click.echo(f"Released {release_expired_reservations()} units")
+
+
 def register(app: Flask) -> None:
-    for group in (staff_cli, demo_cli, outbox_cli):
+    for group in (staff_cli, demo_cli, outbox_cli, inventory_cli):
         app.cli.add_command(group)

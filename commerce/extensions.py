@@ -67,6 +67,10 @@ def init_celery(app: Flask) -> Celery:
     celery._local = threading.local()
     celery.conf.beat_schedule = {
         "dispatch-outbox": {"task": "commerce.outbox.dispatch", "schedule": timedelta(seconds=5)},
+        "release-expired-reservations": {
+            "task": "commerce.inventory.release_expired",
+            "schedule": timedelta(minutes=1),
+        },
     }
     celery.flask_app = app  # type: ignore[attr-defined]
     celery.set_default()

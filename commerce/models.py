@@ -11,12 +11,13 @@ from commerce.catalog.models import (
     ProductTag,
     Variant,
 )
-from commerce.inventory.models import Location, StockLevel, StockMovement
+from commerce.inventory.models import Allocation, Location, Reservation, StockLevel, StockMovement
 from commerce.jobs import Job
 from commerce.outbox import OutboxEvent
 from commerce.staff.models import StaffMember
 
 __all__ = [
+    "Allocation",
     "AuditEntry",
     "Category",
     "Collection",
@@ -28,6 +29,7 @@ __all__ = [
     "OutboxEvent",
     "Product",
     "ProductTag",
+    "Reservation",
     "StaffMember",
     "StockLevel",
     "StockMovement",

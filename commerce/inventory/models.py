@@ -100,3 +100,62 @@ class StockMovement(db.Model):
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("staff_member.id", ondelete="SET NULL"))
     idempotency_key: Mapped[str | None] = mapped_column(String(120), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+ACTIVE, RELEASED, EXPIRED, COMMITTED = "active", "released", "expired", "committed"
+ALLOCATED, SHIPPED, CANCELLED = "allocated", "shipped", "cancelled"
+
+
+class Reservation(db.Model):
+    """Units held for a checkout until it becomes an order or its time runs out."""
+
+    __tablename__ = "reservation"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint(
+            "status IN ('active', 'released', 'expired', 'committed')", name="status_known"
+        ),
+        Index("ix_reservation_reference", "reference", "status"),
+        Index("ix_reservation_expiry", "status", "expires_at"),
+        Index("ix_reservation_level", "stock_level_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    stock_level_id: Mapped[int] = mapped_column(ForeignKey("stock_level.id", ondelete="RESTRICT"))
+    variant_id: Mapped[int] = mapped_column(ForeignKey("variant.id", ondelete="CASCADE"))
+    quantity: Mapped[int]
+    reference: Mapped[str] = mapped_column(String(120))
+    status: Mapped[str] = mapped_column(String(12), default=ACTIVE)
+    expires_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None]
+
+    stock_level: Mapped[StockLevel] = relationship(lazy="joined")
+
+
+class Allocation(db.Model):
+    """Units promised to a placed order at one location: the recorded choice of where from."""
+
+    __tablename__ = "allocation"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("shipped >= 0 AND shipped <= quantity", name="shipped_within_quantity"),
+        CheckConstraint("status IN ('allocated', 'shipped', 'cancelled')", name="status_known"),
+        Index("ix_allocation_reference", "reference", "status"),
+        Index("ix_allocation_level", "stock_level_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    stock_level_id: Mapped[int] = mapped_column(ForeignKey("stock_level.id", ondelete="RESTRICT"))
+    variant_id: Mapped[int] = mapped_column(ForeignKey("variant.id", ondelete="CASCADE"))
+    quantity: Mapped[int]
+    shipped: Mapped[int] = mapped_column(default=0)
+    reference: Mapped[str] = mapped_column(String(120))
+    status: Mapped[str] = mapped_column(String(12), default=ALLOCATED)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    stock_level: Mapped[StockLevel] = relationship(lazy="joined")
+
+    @property
+    def outstanding(self) -> int:
+        return self.quantity - self.shipped if self.status == ALLOCATED else 0

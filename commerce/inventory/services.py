@@ -1,32 +1,109 @@
-"""Stock services. Every change of on_hand is a ledger row written with the counter update.
+"""Stock services: the only way counters change.
 
-(The inventory issue builds out adjustments, counts, transfers and reservations; receiving is
-here first because the demo shop and the catalog import book opening stock.)
+Rules (see DESIGN.md): every change of on_hand is a ledger row written with the counter update in
+one transaction; a decrement is one conditional UPDATE whose row count says whether it fitted
+(never read-then-write in Python); the CHECK constraints on stock_level are the last guard;
+levels are changed in id order so concurrent multi-line changes never deadlock.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from flask import current_app
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
-from commerce import audit
+from commerce import audit, outbox
+from commerce.catalog.models import CONTINUE, Variant
 from commerce.db import transaction, utcnow
-from commerce.errors import NotFound, ValidationError
+from commerce.errors import Conflict, NotFound, OutOfStock, ValidationError
 from commerce.extensions import db
-from commerce.inventory.models import RECEIVED, Location, StockLevel, StockMovement
+from commerce.inventory.models import (
+    ACTIVE,
+    ALLOCATED,
+    CANCELLED,
+    COMMITTED,
+    CORRECTION,
+    CYCLE_COUNT,
+    DAMAGED,
+    EXPIRED,
+    FOUND,
+    LOST,
+    RECEIVED,
+    RELEASED,
+    RETURNED,
+    SHIPPED,
+    SOLD,
+    TRANSFER_IN,
+    TRANSFER_OUT,
+    Allocation,
+    Location,
+    Reservation,
+    StockLevel,
+    StockMovement,
+)
+
+# Reasons a person may choose on the adjust screen, with the sign they allow.
+ADJUST_REASONS = {DAMAGED: -1, LOST: -1, FOUND: 1, CORRECTION: 0}
+REASON_LABELS = {
+    RECEIVED: "Received",
+    SOLD: "Sold / shipped",
+    RETURNED: "Returned",
+    DAMAGED: "Damaged",
+    LOST: "Lost",
+    FOUND: "Found",
+    CYCLE_COUNT: "Cycle count correction",
+    TRANSFER_OUT: "Transfer out",
+    TRANSFER_IN: "Transfer in",
+    CORRECTION: "Manual correction",
+}
+DEFAULT_RESERVATION_TTL = timedelta(minutes=10)
+MAX_QUANTITY = 1_000_000
+
+
+# -- lookups ------------------------------------------------------------------------------------
+
+
+def get_location(location_id: int) -> Location:
+    location = db.session.get(Location, location_id)
+    if location is None:
+        raise NotFound("No such location.")
+    return location
+
+
+def active_locations() -> list[Location]:
+    return list(
+        db.session.scalars(
+            select(Location)
+            .where(Location.is_active.is_(True))
+            .order_by(Location.priority, Location.id)
+        )
+    )
 
 
 def default_location() -> Location:
-    location = db.session.scalar(
-        select(Location)
-        .where(Location.is_active.is_(True))
-        .order_by(Location.priority, Location.id)
+    locations = active_locations()
+    if not locations:
+        raise NotFound("Create a stock location first.")
+    return locations[0]
+
+
+def find_variant_by_code(code: str) -> Variant | None:
+    """What a scanner types: a barcode or a SKU, exactly."""
+    code = (code or "").strip()
+    if not code:
+        return None
+    return db.session.scalar(
+        select(Variant)
+        .where(or_(Variant.barcode == code, Variant.sku == code))
+        .order_by(Variant.id)
         .limit(1)
     )
-    if location is None:
-        raise NotFound("Create a stock location first.")
-    return location
 
 
 def stock_level_for(variant_id: int, location_id: int) -> StockLevel:
@@ -37,12 +114,129 @@ def stock_level_for(variant_id: int, location_id: int) -> StockLevel:
         )
     )
     if level is None:
+        if db.session.get(Variant, variant_id) is None:
+            raise ValidationError("No such variant.", field="variant_id")
+        if db.session.get(Location, location_id) is None:
+            raise ValidationError("Choose an existing location.", field="location_id")
         level = StockLevel(
             variant_id=variant_id, location_id=location_id, on_hand=0, allocated=0, reserved=0
         )
         db.session.add(level)
         db.session.flush()
     return level
+
+
+def lock_levels(level_ids: Iterable[int]) -> dict[int, StockLevel]:
+    """Row-lock levels in id order (the one place that locks stock rows; no-op on SQLite,
+    whose single writer serialises anyway)."""
+    ids = sorted(set(level_ids))
+    rows = db.session.scalars(
+        select(StockLevel)
+        .where(StockLevel.id.in_(ids))
+        .order_by(StockLevel.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).all()
+    return {row.id: row for row in rows}
+
+
+def _check_quantity(quantity: Any, *, field: str = "quantity", allow_zero: bool = False) -> int:
+    if not isinstance(quantity, int) or isinstance(quantity, bool):
+        raise ValidationError("Enter a whole number of units.", field=field)
+    if quantity < 0 or (quantity == 0 and not allow_zero):
+        raise ValidationError("Enter a number of units above zero.", field=field)
+    if quantity > MAX_QUANTITY:
+        raise ValidationError("That is more units than we can book at once.", field=field)
+    return quantity
+
+
+# -- the ledger ---------------------------------------------------------------------------------
+
+
+def _change_on_hand(
+    level: StockLevel,
+    delta: int,
+    *,
+    reason: str,
+    by: Any,
+    reference: str = "",
+    note: str = "",
+    key: str | None = None,
+) -> StockMovement:
+    """One conditional UPDATE of on_hand plus its ledger row. A decrement fits only if the units
+    are available (not allocated or reserved)."""
+    stmt = update(StockLevel).where(StockLevel.id == level.id)
+    if delta < 0:
+        stmt = stmt.where(
+            StockLevel.on_hand + delta - StockLevel.allocated - StockLevel.reserved >= 0
+        )
+    result = db.session.execute(
+        stmt.values(on_hand=StockLevel.on_hand + delta, updated_at=utcnow()).execution_options(
+            synchronize_session=False
+        )
+    )
+    if result.rowcount != 1:
+        db.session.refresh(level)
+        raise OutOfStock(
+            f"Only {max(level.available, 0)} available to take from {level.location.name}.",
+            field="quantity",
+            variant_id=level.variant_id,
+            location_id=level.location_id,
+            requested=-delta,
+            available=max(level.available, 0),
+        )
+    movement = StockMovement(
+        stock_level_id=level.id,
+        delta=delta,
+        reason=reason,
+        reference=(reference or "")[:120],
+        note=note or "",
+        actor_id=getattr(by, "id", None),
+        idempotency_key=key,
+        created_at=utcnow(),
+    )
+    db.session.add(movement)
+    db.session.flush()
+    db.session.expire(level)
+    return movement
+
+
+def _existing_movement(key: str | None) -> StockMovement | None:
+    if not key:
+        return None
+    return db.session.scalar(select(StockMovement).where(StockMovement.idempotency_key == key))
+
+
+def _idempotent(key: str | None, work: Any) -> Any:
+    """Run `work` once per key: a repeat returns the first result; a concurrent duplicate that
+    loses the race on the unique key also gets the first result."""
+    first = _existing_movement(key)
+    if first is not None:
+        return first
+    try:
+        return work()
+    except IntegrityError:
+        db.session.rollback()
+        first = _existing_movement(key)
+        if first is None:
+            raise
+        return first
+
+
+def _record(by: Any, action: str, level: StockLevel, **after: Any) -> None:
+    audit.record(
+        by,
+        action,
+        subject_type="stock_level",
+        subject_id=level.id,
+        subject_label=f"{_variant_label(level.variant_id)} @ {level.location.code}",
+        after=after,
+    )
+
+
+def _variant_label(variant_id: int) -> str:
+    sku = db.session.scalar(select(Variant.sku).where(Variant.id == variant_id))
+    return sku or f"variant {variant_id}"
 
 
 def receive_stock(
@@ -56,43 +250,635 @@ def receive_stock(
     idempotency_key: str | None = None,
 ) -> StockMovement:
     """Book received units; a repeated idempotency key returns the first movement unchanged."""
-    if not isinstance(quantity, int) or quantity <= 0:
-        raise ValidationError("Receive a whole number of units above zero.", field="quantity")
-    with transaction():
-        if idempotency_key:
-            existing = db.session.scalar(
-                select(StockMovement).where(StockMovement.idempotency_key == idempotency_key)
+    _check_quantity(quantity)
+
+    def work() -> StockMovement:
+        with transaction():
+            location = get_location(location_id) if location_id else default_location()
+            level = stock_level_for(variant_id, location.id)
+            movement = _change_on_hand(
+                level,
+                quantity,
+                reason=RECEIVED,
+                by=by,
+                reference=reference,
+                note=note,
+                key=idempotency_key,
             )
-            if existing is not None:
-                return existing
-        location = db.session.get(Location, location_id) if location_id else default_location()
-        if location is None:
-            raise ValidationError("Choose an existing location.", field="location_id")
-        level = stock_level_for(variant_id, location.id)
+            _record(by, "stock.receive", level, delta=quantity, reference=reference)
+        return movement
+
+    return _idempotent(idempotency_key, work)
+
+
+def adjust_stock(
+    variant_id: int,
+    *,
+    location_id: int,
+    delta: int,
+    reason: str,
+    by: Any,
+    note: str = "",
+    reference: str = "",
+    idempotency_key: str | None = None,
+) -> StockMovement:
+    """Damaged, lost, found or a manual correction; the reason decides the sign it may have."""
+    if reason not in ADJUST_REASONS:
+        raise ValidationError("Choose damaged, lost, found or manual correction.", field="reason")
+    if not isinstance(delta, int) or isinstance(delta, bool) or delta == 0:
+        raise ValidationError("Enter a number of units other than zero.", field="quantity")
+    sign = ADJUST_REASONS[reason]
+    if sign and (delta > 0) != (sign > 0):
+        word = "remove" if sign < 0 else "add"
+        raise ValidationError(f"“{REASON_LABELS[reason]}” can only {word} units.", field="quantity")
+    _check_quantity(abs(delta))
+
+    def work() -> StockMovement:
+        with transaction():
+            level = stock_level_for(variant_id, get_location(location_id).id)
+            movement = _change_on_hand(
+                level,
+                delta,
+                reason=reason,
+                by=by,
+                reference=reference,
+                note=note,
+                key=idempotency_key,
+            )
+            _record(by, "stock.adjust", level, delta=delta, reason=reason, note=note)
+            if delta < 0:
+                _note_low_stock({variant_id: -delta})
+        return movement
+
+    return _idempotent(idempotency_key, work)
+
+
+def set_counted_quantity(
+    variant_id: int, *, location_id: int, counted: int, by: Any, reference: str = "", note: str = ""
+) -> StockMovement | None:
+    """A cycle count: the difference to the counted number becomes one movement (None if none)."""
+    _check_quantity(counted, field="counted", allow_zero=True)
+    with transaction():
+        level = stock_level_for(variant_id, get_location(location_id).id)
+        level = lock_levels([level.id])[level.id]
+        delta = counted - level.on_hand
+        if delta == 0:
+            return None
+        if counted < level.allocated + level.reserved:
+            raise OutOfStock(
+                f"{counted} counted, but {level.allocated + level.reserved} are promised to orders "
+                "or held by checkouts; resolve those first.",
+                field="counted",
+                variant_id=variant_id,
+                location_id=location_id,
+            )
+        movement = _change_on_hand(
+            level, delta, reason=CYCLE_COUNT, by=by, reference=reference, note=note
+        )
+        _record(by, "stock.count", level, counted=counted, delta=delta)
+        if delta < 0:
+            _note_low_stock({variant_id: -delta})
+    return movement
+
+
+def transfer_stock(
+    variant_id: int,
+    *,
+    from_location_id: int,
+    to_location_id: int,
+    quantity: int,
+    by: Any,
+    reference: str = "",
+    note: str = "",
+    idempotency_key: str | None = None,
+) -> tuple[StockMovement, StockMovement]:
+    """Out of one location and into another, in one transaction."""
+    _check_quantity(quantity)
+    if from_location_id == to_location_id:
+        raise ValidationError("Choose two different locations.", field="to_location_id")
+    first = _existing_movement(idempotency_key)
+    if first is not None:
+        second = db.session.scalar(
+            select(StockMovement).where(StockMovement.idempotency_key == f"{idempotency_key}:in")
+        )
+        return first, second
+    with transaction():
+        source = stock_level_for(variant_id, get_location(from_location_id).id)
+        target = stock_level_for(variant_id, get_location(to_location_id).id)
+        lock_levels([source.id, target.id])
+        reference = reference or f"transfer {source.location.code}→{target.location.code}"
+        out = _change_on_hand(
+            source,
+            -quantity,
+            reason=TRANSFER_OUT,
+            by=by,
+            reference=reference,
+            note=note,
+            key=idempotency_key,
+        )
+        into = _change_on_hand(
+            target,
+            quantity,
+            reason=TRANSFER_IN,
+            by=by,
+            reference=reference,
+            note=note,
+            key=f"{idempotency_key}:in" if idempotency_key else None,
+        )
+        _record(by, "stock.transfer", source, quantity=quantity, to=target.location.code)
+    return out, into
+
+
+def restock(
+    variant_id: int,
+    *,
+    location_id: int,
+    quantity: int,
+    by: Any,
+    reference: str = "",
+    note: str = "",
+) -> StockMovement:
+    """Returned units back on the shelf."""
+    _check_quantity(quantity)
+    with transaction():
+        level = stock_level_for(variant_id, get_location(location_id).id)
+        movement = _change_on_hand(
+            level, quantity, reason=RETURNED, by=by, reference=reference, note=note
+        )
+        _record(by, "stock.restock", level, delta=quantity, reference=reference)
+    return movement
+
+
+def undo_movement(movement_id: int, *, by: Any) -> StockMovement:
+    """Book the reverse of a movement (the scan screens' undo); each movement undoes once."""
+    original = db.session.get(StockMovement, movement_id)
+    if original is None:
+        raise NotFound("No such movement.")
+    if original.reason in (SOLD, TRANSFER_OUT, TRANSFER_IN):
+        raise ValidationError("Sales and transfers are reversed by their own workflows.")
+    key = f"undo:{original.id}"
+
+    def work() -> StockMovement:
+        with transaction():
+            level = db.session.get(StockLevel, original.stock_level_id)
+            movement = _change_on_hand(
+                level,
+                -original.delta,
+                reason=CORRECTION,
+                by=by,
+                reference=f"undo of #{original.id}",
+                key=key,
+            )
+            _record(by, "stock.undo", level, delta=-original.delta, undoes=original.id)
+            if original.delta > 0:
+                _note_low_stock({level.variant_id: original.delta})
+        return movement
+
+    return _idempotent(key, work)
+
+
+# -- reservations and allocations ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Shortage:
+    variant_id: int
+    requested: int
+    available: int
+
+
+def _plan_variant(variant_id: int, quantity: int) -> tuple[list[tuple[int, int]], int]:
+    """Where to take `quantity` from: the first location (by priority) that has it all, else a
+    split in priority order. Returns [(level_id, units)] and the units it could not place."""
+    rows = db.session.execute(
+        select(StockLevel.id, StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved)
+        .join(Location, Location.id == StockLevel.location_id)
+        .where(StockLevel.variant_id == variant_id, Location.is_active.is_(True))
+        .order_by(Location.priority, Location.id)
+    ).all()
+    for level_id, available in rows:
+        if available >= quantity:
+            return [(level_id, quantity)], 0
+    plan, remaining = [], quantity
+    for level_id, available in rows:
+        take = min(max(available, 0), remaining)
+        if take:
+            plan.append((level_id, take))
+            remaining -= take
+    return plan, remaining
+
+
+def reserve_stock(
+    lines: Sequence[tuple[int, int]],
+    *,
+    reference: str,
+    ttl: timedelta | None = None,
+    now: datetime | None = None,
+) -> list[Reservation]:
+    """Hold a cart's units for `ttl`. All lines or none: an OutOfStock names every short variant.
+
+    Demand is summed per variant and per level first (two lines of one variant must not each
+    pass alone), and levels are updated in id order so overlapping carts cannot deadlock.
+    """
+    if not reference:
+        raise ValidationError("A reservation needs a reference.", field="reference")
+    demand: dict[int, int] = defaultdict(int)
+    for variant_id, quantity in lines:
+        demand[int(variant_id)] += _check_quantity(quantity)
+    now = now or utcnow()
+    expires_at = now + (ttl or current_app.config.get("RESERVATION_TTL", DEFAULT_RESERVATION_TTL))
+    policies = dict(
+        db.session.execute(
+            select(Variant.id, Variant.inventory_policy).where(Variant.id.in_(demand))
+        ).all()
+    )
+    if set(demand) - set(policies):
+        raise ValidationError("A line refers to a variant that no longer exists.", field="lines")
+    with transaction(), db.session.begin_nested():
+        per_level: dict[int, int] = defaultdict(int)
+        level_variant: dict[int, int] = {}
+        shortages: list[Shortage] = []
+        for variant_id, quantity in sorted(demand.items()):
+            plan, missing = _plan_variant(variant_id, quantity)
+            if missing and policies[variant_id] != CONTINUE:
+                shortages.append(Shortage(variant_id, quantity, quantity - missing))
+            for level_id, units in plan:
+                per_level[level_id] += units
+                level_variant[level_id] = variant_id
+        if shortages:
+            raise _out_of_stock(shortages)
+        reservations = []
+        for level_id in sorted(per_level):
+            units = per_level[level_id]
+            taken = db.session.execute(
+                update(StockLevel)
+                .where(
+                    StockLevel.id == level_id,
+                    StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved >= units,
+                )
+                .values(reserved=StockLevel.reserved + units, updated_at=now)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if taken != 1:  # someone else got there between the plan and the update
+                variant_id = level_variant[level_id]
+                raise _out_of_stock(
+                    [Shortage(variant_id, demand[variant_id], _available(variant_id))]
+                )
+            reservation = Reservation(
+                stock_level_id=level_id,
+                variant_id=level_variant[level_id],
+                quantity=units,
+                reference=reference,
+                status=ACTIVE,
+                expires_at=expires_at,
+                created_at=now,
+            )
+            db.session.add(reservation)
+            reservations.append(reservation)
+        db.session.flush()
+        _note_low_stock({v: q for v, q in demand.items()})
+    return reservations
+
+
+def _available(variant_id: int) -> int:
+    return int(
+        db.session.scalar(
+            select(
+                func.coalesce(
+                    func.sum(StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved), 0
+                )
+            )
+            .join(Location, Location.id == StockLevel.location_id)
+            .where(StockLevel.variant_id == variant_id, Location.is_active.is_(True))
+        )
+    )
+
+
+def _out_of_stock(shortages: list[Shortage]) -> OutOfStock:
+    labels = {
+        v.id: v.sku or v.title
+        for v in db.session.scalars(
+            select(Variant).where(Variant.id.in_([s.variant_id for s in shortages]))
+        )
+    }
+    parts = [
+        f"{labels.get(s.variant_id, s.variant_id)}: {s.available} of {s.requested} available"
+        for s in shortages
+    ]
+    return OutOfStock(
+        "Not enough stock — " + "; ".join(parts) + ".",
+        field="lines",
+        shortages=[s.__dict__ for s in shortages],
+    )
+
+
+def _end_reservation(reservation_id: int, status: str, now: datetime) -> bool:
+    """Move an active reservation to its end state exactly once (the row count decides)."""
+    return (
+        db.session.execute(
+            update(Reservation)
+            .where(Reservation.id == reservation_id, Reservation.status == ACTIVE)
+            .values(status=status, ended_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        == 1
+    )
+
+
+def _give_back(reservations: Iterable[Reservation], status: str, now: datetime) -> int:
+    released = 0
+    for reservation in sorted(reservations, key=lambda r: r.stock_level_id):
+        if _end_reservation(reservation.id, status, now):
+            db.session.execute(
+                update(StockLevel)
+                .where(StockLevel.id == reservation.stock_level_id)
+                .values(reserved=StockLevel.reserved - reservation.quantity, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            released += reservation.quantity
+    return released
+
+
+def active_reservations(reference: str) -> list[Reservation]:
+    return list(
+        db.session.scalars(
+            select(Reservation)
+            .where(Reservation.reference == reference, Reservation.status == ACTIVE)
+            .order_by(Reservation.stock_level_id)
+        )
+    )
+
+
+def release_reservation(reference: str, *, now: datetime | None = None) -> int:
+    """Give a checkout's held units back (cart emptied, checkout abandoned); returns units."""
+    with transaction():
+        return _give_back(active_reservations(reference), RELEASED, now or utcnow())
+
+
+def release_expired_reservations(*, now: datetime | None = None, limit: int = 1000) -> int:
+    """The periodic sweep: expired holds go back to available. Returns units released."""
+    now = now or utcnow()
+    with transaction():
+        expired = list(
+            db.session.scalars(
+                select(Reservation)
+                .where(Reservation.status == ACTIVE, Reservation.expires_at < now)
+                .order_by(Reservation.stock_level_id)
+                .limit(limit)
+            )
+        )
+        return _give_back(expired, EXPIRED, now)
+
+
+def commit_reservation(
+    reference: str, *, order_reference: str, now: datetime | None = None
+) -> list[Allocation]:
+    """An order was placed: its held units become allocated to it, at the same locations."""
+    now = now or utcnow()
+    with transaction():
+        reservations = active_reservations(reference)
+        if not reservations:
+            raise Conflict("This checkout holds no stock (it may have expired).", field="reference")
+        if any(r.expires_at < now for r in reservations):
+            raise Conflict("The stock hold for this checkout has expired.", field="reference")
+        allocations = []
+        for reservation in reservations:
+            if not _end_reservation(reservation.id, COMMITTED, now):
+                raise Conflict(
+                    "The stock hold for this checkout ended meanwhile.", field="reference"
+                )
+            db.session.execute(
+                update(StockLevel)
+                .where(StockLevel.id == reservation.stock_level_id)
+                .values(
+                    reserved=StockLevel.reserved - reservation.quantity,
+                    allocated=StockLevel.allocated + reservation.quantity,
+                    updated_at=now,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            allocation = Allocation(
+                stock_level_id=reservation.stock_level_id,
+                variant_id=reservation.variant_id,
+                quantity=reservation.quantity,
+                reference=order_reference,
+                status=ALLOCATED,
+                created_at=now,
+            )
+            db.session.add(allocation)
+            allocations.append(allocation)
+        db.session.flush()
+    return allocations
+
+
+def ship_allocation(
+    allocation_id: int, *, by: Any, quantity: int | None = None, reference: str = ""
+) -> StockMovement:
+    """Units leave the building: allocated and on_hand both go down, and the ledger says sold."""
+    with transaction():
+        allocation = db.session.get(Allocation, allocation_id)
+        if allocation is None:
+            raise NotFound("No such allocation.")
+        quantity = allocation.outstanding if quantity is None else _check_quantity(quantity)
+        if quantity <= 0:
+            raise Conflict("Nothing left to ship on this allocation.", field="quantity")
+        moved = db.session.execute(
+            update(Allocation)
+            .where(
+                Allocation.id == allocation.id,
+                Allocation.status == ALLOCATED,
+                Allocation.shipped + quantity <= Allocation.quantity,
+            )
+            .values(shipped=Allocation.shipped + quantity)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if moved != 1:
+            raise Conflict(
+                "That is more than is left to ship on this allocation.", field="quantity"
+            )
         db.session.execute(
             update(StockLevel)
-            .where(StockLevel.id == level.id)
-            .values(on_hand=StockLevel.on_hand + quantity, updated_at=utcnow())
+            .where(StockLevel.id == allocation.stock_level_id)
+            .values(
+                allocated=StockLevel.allocated - quantity,
+                on_hand=StockLevel.on_hand - quantity,
+                updated_at=utcnow(),
+            )
+            .execution_options(synchronize_session=False)
         )
         movement = StockMovement(
-            stock_level_id=level.id,
-            delta=quantity,
-            reason=RECEIVED,
-            reference=reference[:120],
-            note=note,
+            stock_level_id=allocation.stock_level_id,
+            delta=-quantity,
+            reason=SOLD,
+            reference=(reference or allocation.reference)[:120],
             actor_id=getattr(by, "id", None),
-            idempotency_key=idempotency_key,
             created_at=utcnow(),
         )
         db.session.add(movement)
         db.session.flush()
-        db.session.expire(level)
+        db.session.refresh(allocation)
+        if allocation.shipped == allocation.quantity:
+            allocation.status = SHIPPED
+        db.session.expire(allocation.stock_level)
+    return movement
+
+
+def cancel_allocation(allocation_id: int, *, by: Any) -> int:
+    """An order line was cancelled before shipping: its outstanding units become available."""
+    with transaction():
+        allocation = db.session.get(Allocation, allocation_id)
+        if allocation is None:
+            raise NotFound("No such allocation.")
+        outstanding = allocation.quantity - allocation.shipped
+        ended = db.session.execute(
+            update(Allocation)
+            .where(Allocation.id == allocation.id, Allocation.status == ALLOCATED)
+            .values(status=CANCELLED)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if ended != 1 or outstanding <= 0:
+            return 0
+        db.session.execute(
+            update(StockLevel)
+            .where(StockLevel.id == allocation.stock_level_id)
+            .values(allocated=StockLevel.allocated - outstanding, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
         audit.record(
             by,
-            "stock.receive",
-            subject_type="stock_level",
-            subject_id=level.id,
-            subject_label=f"variant {variant_id} @ {location.code}",
-            after={"delta": quantity, "reference": reference},
+            "stock.cancel_allocation",
+            subject_type="allocation",
+            subject_id=allocation.id,
+            subject_label=allocation.reference,
+            after={"released": outstanding},
         )
-    return movement
+    return outstanding
+
+
+# -- low stock and availability -----------------------------------------------------------------
+
+
+def low_stock_threshold(variant: Variant) -> int:
+    if variant.low_stock_threshold is not None:
+        return variant.low_stock_threshold
+    return int(current_app.config["LOW_STOCK_THRESHOLD"])
+
+
+def _note_low_stock(drops: dict[int, int]) -> None:
+    """An outbox event when a variant's available total crosses below its threshold."""
+    for variant in db.session.scalars(select(Variant).where(Variant.id.in_(drops))):
+        after = _available(variant.id)
+        threshold = low_stock_threshold(variant)
+        if after < threshold <= after + drops[variant.id]:
+            outbox.enqueue(
+                "stock.low", {"variant_id": variant.id, "available": after, "threshold": threshold}
+            )
+
+
+IN_STOCK, LOW, SOLD_OUT, BACKORDER = "in_stock", "low", "sold_out", "backorder"
+
+
+@dataclass(frozen=True)
+class Availability:
+    variant_id: int
+    available: int
+    status: str
+    can_buy: bool
+
+
+def availability(variant_ids: Sequence[int]) -> dict[int, Availability]:
+    """What the shop shows for each variant, from the same counters reservations use."""
+    ids = list(set(variant_ids))
+    totals = dict(
+        db.session.execute(
+            select(
+                StockLevel.variant_id,
+                func.sum(StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved),
+            )
+            .join(Location, Location.id == StockLevel.location_id)
+            .where(StockLevel.variant_id.in_(ids), Location.is_active.is_(True))
+            .group_by(StockLevel.variant_id)
+        ).all()
+    )
+    result = {}
+    for variant in db.session.scalars(select(Variant).where(Variant.id.in_(ids))):
+        available = max(int(totals.get(variant.id) or 0), 0)
+        continue_selling = variant.inventory_policy == CONTINUE
+        if available <= 0:
+            status = BACKORDER if continue_selling else SOLD_OUT
+        elif available < low_stock_threshold(variant):
+            status = LOW
+        else:
+            status = IN_STOCK
+        result[variant.id] = Availability(
+            variant.id, available, status, available > 0 or continue_selling
+        )
+    return result
+
+
+# -- reconcile ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Drift:
+    level_id: int
+    field: str
+    counter: int
+    computed: int
+
+
+def reconcile(*, fix: bool = False, by: Any = None) -> list[Drift]:
+    """Compare every level's counters with what the ledger and the live holds say.
+
+    on_hand must equal the sum of its movements; reserved the active reservations; allocated
+    the unshipped part of live allocations. With `fix`, counters are set to the computed values
+    (the ledger and the hold rows are the truth), each repair audited.
+    """
+    ledger = dict(
+        db.session.execute(
+            select(StockMovement.stock_level_id, func.sum(StockMovement.delta)).group_by(
+                StockMovement.stock_level_id
+            )
+        ).all()
+    )
+    held = dict(
+        db.session.execute(
+            select(Reservation.stock_level_id, func.sum(Reservation.quantity))
+            .where(Reservation.status == ACTIVE)
+            .group_by(Reservation.stock_level_id)
+        ).all()
+    )
+    promised = dict(
+        db.session.execute(
+            select(Allocation.stock_level_id, func.sum(Allocation.quantity - Allocation.shipped))
+            .where(Allocation.status == ALLOCATED)
+            .group_by(Allocation.stock_level_id)
+        ).all()
+    )
+    drifts: list[Drift] = []
+    rows = db.session.execute(
+        select(StockLevel.id, StockLevel.on_hand, StockLevel.reserved, StockLevel.allocated)
+    )
+    for level_id, on_hand, reserved, allocated in rows:
+        for field, counter, computed in (
+            ("on_hand", on_hand, int(ledger.get(level_id) or 0)),
+            ("reserved", reserved, int(held.get(level_id) or 0)),
+            ("allocated", allocated, int(promised.get(level_id) or 0)),
+        ):
+            if counter != computed:
+                drifts.append(Drift(level_id, field, counter, computed))
+    if fix and drifts:
+        with transaction():
+            levels = lock_levels(d.level_id for d in drifts)
+            for drift in drifts:
+                level = levels[drift.level_id]
+                setattr(level, drift.field, drift.computed)
+                _record(
+                    by,
+                    "stock.reconcile",
+                    level,
+                    field=drift.field,
+                    before=drift.counter,
+                    after=drift.computed,
+                )
+    return drifts

@@ -23,6 +23,8 @@ PERMISSIONS: dict[str, str] = {
     "catalog.bulk_edit": "Run bulk actions over many products",
     "catalog.import": "Import products from CSV",
     "catalog.export": "Export products to CSV",
+    "inventory.view": "See stock levels, movements, holds and transfers",
+    "inventory.edit": "Receive, adjust, count and transfer stock",
     "audit.view": "Read the audit log",
     "staff.manage": "Create, invite, change and deactivate staff accounts",
 }
@@ -31,9 +33,9 @@ _CATALOG_WRITE = {"catalog.edit", "catalog.bulk_edit", "catalog.import", "catalo
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     ADMIN: frozenset(PERMISSIONS),
-    MERCHANDISER: frozenset({"dashboard.view", "catalog.view", *_CATALOG_WRITE}),
-    WAREHOUSE: frozenset({"dashboard.view", "catalog.view"}),
-    SUPPORT: frozenset({"dashboard.view", "catalog.view"}),
+    MERCHANDISER: frozenset({"dashboard.view", "catalog.view", "inventory.view", *_CATALOG_WRITE}),
+    WAREHOUSE: frozenset({"dashboard.view", "catalog.view", "inventory.view", "inventory.edit"}),
+    SUPPORT: frozenset({"dashboard.view", "catalog.view", "inventory.view"}),
 }
 
 

@@ -25,6 +25,8 @@ EXPECTED_ROLES = {
     "catalog.bulk_edit": {"admin", "merchandiser"},
     "catalog.import": {"admin", "merchandiser"},
     "catalog.export": {"admin", "merchandiser"},
+    "inventory.view": ALL_STAFF,
+    "inventory.edit": {"admin", "warehouse"},
     "audit.view": {"admin"},
     "staff.manage": {"admin"},
 }

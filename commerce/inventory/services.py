@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from commerce import audit, outbox
 from commerce.catalog.models import CONTINUE, Variant
-from commerce.db import transaction, utcnow
+from commerce.db import in_transaction, transaction, utcnow
 from commerce.errors import Conflict, NotFound, OutOfStock, ValidationError
 from commerce.extensions import db
 from commerce.inventory.models import (
@@ -76,6 +76,14 @@ def get_location(location_id: int) -> Location:
     return location
 
 
+def _chosen_location(location_id: Any, *, field: str = "location_id") -> Location:
+    """A location named by the caller's input: an unknown one is that field's error."""
+    location = db.session.get(Location, location_id) if location_id else None
+    if location is None:
+        raise ValidationError("Choose an existing location.", field=field)
+    return location
+
+
 def active_locations() -> list[Location]:
     return list(
         db.session.scalars(
@@ -121,8 +129,15 @@ def stock_level_for(variant_id: int, location_id: int) -> StockLevel:
         level = StockLevel(
             variant_id=variant_id, location_id=location_id, on_hand=0, allocated=0, reserved=0
         )
-        db.session.add(level)
-        db.session.flush()
+        try:
+            with db.session.begin_nested():  # two first receipts at once: one creates the row
+                db.session.add(level)
+        except IntegrityError:
+            level = db.session.scalars(
+                select(StockLevel).where(
+                    StockLevel.variant_id == variant_id, StockLevel.location_id == location_id
+                )
+            ).one()
     return level
 
 
@@ -134,7 +149,9 @@ def lock_levels(level_ids: Iterable[int]) -> dict[int, StockLevel]:
         select(StockLevel)
         .where(StockLevel.id.in_(ids))
         .order_by(StockLevel.id)
-        .with_for_update()
+        # OF stock_level: the eager-joined location must not be locked (PostgreSQL refuses FOR
+        # UPDATE on the nullable side of that outer join, and would serialise a whole location).
+        .with_for_update(of=StockLevel)
         .execution_options(populate_existing=True)
     ).all()
     return {row.id: row for row in rows}
@@ -216,6 +233,8 @@ def _idempotent(key: str | None, work: Any) -> Any:
     try:
         return work()
     except IntegrityError:
+        if in_transaction():
+            raise  # inside a caller's transaction: rolling back here would undo its work too
         db.session.rollback()
         first = _existing_movement(key)
         if first is None:
@@ -254,7 +273,7 @@ def receive_stock(
 
     def work() -> StockMovement:
         with transaction():
-            location = get_location(location_id) if location_id else default_location()
+            location = _chosen_location(location_id) if location_id else default_location()
             level = stock_level_for(variant_id, location.id)
             movement = _change_on_hand(
                 level,
@@ -295,7 +314,7 @@ def adjust_stock(
 
     def work() -> StockMovement:
         with transaction():
-            level = stock_level_for(variant_id, get_location(location_id).id)
+            level = stock_level_for(variant_id, _chosen_location(location_id).id)
             movement = _change_on_hand(
                 level,
                 delta,
@@ -319,7 +338,7 @@ def set_counted_quantity(
     """A cycle count: the difference to the counted number becomes one movement (None if none)."""
     _check_quantity(counted, field="counted", allow_zero=True)
     with transaction():
-        level = stock_level_for(variant_id, get_location(location_id).id)
+        level = stock_level_for(variant_id, _chosen_location(location_id).id)
         level = lock_levels([level.id])[level.id]
         delta = counted - level.on_hand
         if delta == 0:
@@ -363,8 +382,12 @@ def transfer_stock(
         )
         return first, second
     with transaction():
-        source = stock_level_for(variant_id, get_location(from_location_id).id)
-        target = stock_level_for(variant_id, get_location(to_location_id).id)
+        source = stock_level_for(
+            variant_id, _chosen_location(from_location_id, field="from_location_id").id
+        )
+        target = stock_level_for(
+            variant_id, _chosen_location(to_location_id, field="to_location_id").id
+        )
         lock_levels([source.id, target.id])
         reference = reference or f"transfer {source.location.code}→{target.location.code}"
         out = _change_on_hand(
@@ -401,7 +424,7 @@ def restock(
     """Returned units back on the shelf."""
     _check_quantity(quantity)
     with transaction():
-        level = stock_level_for(variant_id, get_location(location_id).id)
+        level = stock_level_for(variant_id, _chosen_location(location_id).id)
         movement = _change_on_hand(
             level, quantity, reason=RETURNED, by=by, reference=reference, note=note
         )
@@ -521,6 +544,8 @@ def reserve_stock(
             ).rowcount
             if taken != 1:  # someone else got there between the plan and the update
                 variant_id = level_variant[level_id]
+                if policies[variant_id] == CONTINUE:
+                    continue  # sold beyond stock anyway: hold nothing here rather than fail
                 raise _out_of_stock(
                     [Shortage(variant_id, demand[variant_id], _available(variant_id))]
                 )
@@ -536,7 +561,10 @@ def reserve_stock(
             db.session.add(reservation)
             reservations.append(reservation)
         db.session.flush()
-        _note_low_stock({v: q for v, q in demand.items()})
+        held: dict[int, int] = defaultdict(int)
+        for reservation in reservations:
+            held[reservation.variant_id] += reservation.quantity
+        _note_low_stock(held)  # what was held, not what was asked (continue-selling lines)
     return reservations
 
 
@@ -587,7 +615,7 @@ def _end_reservation(reservation_id: int, status: str, now: datetime) -> bool:
 
 def _give_back(reservations: Iterable[Reservation], status: str, now: datetime) -> int:
     released = 0
-    for reservation in sorted(reservations, key=lambda r: r.stock_level_id):
+    for reservation in sorted(reservations, key=lambda r: (r.stock_level_id, r.id)):
         if _end_reservation(reservation.id, status, now):
             db.session.execute(
                 update(StockLevel)
@@ -604,7 +632,7 @@ def active_reservations(reference: str) -> list[Reservation]:
         db.session.scalars(
             select(Reservation)
             .where(Reservation.reference == reference, Reservation.status == ACTIVE)
-            .order_by(Reservation.stock_level_id)
+            .order_by(Reservation.stock_level_id, Reservation.id)
         )
     )
 
@@ -623,7 +651,7 @@ def release_expired_reservations(*, now: datetime | None = None, limit: int = 10
             db.session.scalars(
                 select(Reservation)
                 .where(Reservation.status == ACTIVE, Reservation.expires_at < now)
-                .order_by(Reservation.stock_level_id)
+                .order_by(Reservation.stock_level_id, Reservation.id)
                 .limit(limit)
             )
         )
@@ -729,14 +757,19 @@ def cancel_allocation(allocation_id: int, *, by: Any) -> int:
         allocation = db.session.get(Allocation, allocation_id)
         if allocation is None:
             raise NotFound("No such allocation.")
-        outstanding = allocation.quantity - allocation.shipped
         ended = db.session.execute(
             update(Allocation)
             .where(Allocation.id == allocation.id, Allocation.status == ALLOCATED)
             .values(status=CANCELLED)
             .execution_options(synchronize_session=False)
         ).rowcount
-        if ended != 1 or outstanding <= 0:
+        if ended != 1:
+            return 0
+        # Read what is left to ship only now that our UPDATE holds the row: a shipment committed
+        # after the object was loaded must not be given back to available a second time.
+        db.session.refresh(allocation)
+        outstanding = allocation.quantity - allocation.shipped
+        if outstanding <= 0:
             return 0
         db.session.execute(
             update(StockLevel)
@@ -827,38 +860,50 @@ class Drift:
     computed: int
 
 
-def reconcile(*, fix: bool = False, by: Any = None) -> list[Drift]:
-    """Compare every level's counters with what the ledger and the live holds say.
+def _drifts(levels: dict[int, StockLevel] | None = None) -> list[Drift]:
+    """Counters that differ from the ledger and the hold rows: every level, or only `levels`
+    (then their loaded counters are compared)."""
 
-    on_hand must equal the sum of its movements; reserved the active reservations; allocated
-    the unshipped part of live allocations. With `fix`, counters are set to the computed values
-    (the ledger and the hold rows are the truth), each repair audited.
-    """
+    def only(stmt: Any, column: Any) -> Any:
+        return stmt if levels is None else stmt.where(column.in_(list(levels)))
+
     ledger = dict(
         db.session.execute(
-            select(StockMovement.stock_level_id, func.sum(StockMovement.delta)).group_by(
-                StockMovement.stock_level_id
-            )
+            only(
+                select(StockMovement.stock_level_id, func.sum(StockMovement.delta)),
+                StockMovement.stock_level_id,
+            ).group_by(StockMovement.stock_level_id)
         ).all()
     )
     held = dict(
         db.session.execute(
-            select(Reservation.stock_level_id, func.sum(Reservation.quantity))
+            only(
+                select(Reservation.stock_level_id, func.sum(Reservation.quantity)),
+                Reservation.stock_level_id,
+            )
             .where(Reservation.status == ACTIVE)
             .group_by(Reservation.stock_level_id)
         ).all()
     )
     promised = dict(
         db.session.execute(
-            select(Allocation.stock_level_id, func.sum(Allocation.quantity - Allocation.shipped))
+            only(
+                select(
+                    Allocation.stock_level_id, func.sum(Allocation.quantity - Allocation.shipped)
+                ),
+                Allocation.stock_level_id,
+            )
             .where(Allocation.status == ALLOCATED)
             .group_by(Allocation.stock_level_id)
         ).all()
     )
+    if levels is None:
+        rows = db.session.execute(
+            select(StockLevel.id, StockLevel.on_hand, StockLevel.reserved, StockLevel.allocated)
+        ).all()
+    else:
+        rows = [(lv.id, lv.on_hand, lv.reserved, lv.allocated) for lv in levels.values()]
     drifts: list[Drift] = []
-    rows = db.session.execute(
-        select(StockLevel.id, StockLevel.on_hand, StockLevel.reserved, StockLevel.allocated)
-    )
     for level_id, on_hand, reserved, allocated in rows:
         for field, counter, computed in (
             ("on_hand", on_hand, int(ledger.get(level_id) or 0)),
@@ -867,9 +912,23 @@ def reconcile(*, fix: bool = False, by: Any = None) -> list[Drift]:
         ):
             if counter != computed:
                 drifts.append(Drift(level_id, field, counter, computed))
+    return drifts
+
+
+def reconcile(*, fix: bool = False, by: Any = None) -> list[Drift]:
+    """Compare every level's counters with what the ledger and the live holds say.
+
+    on_hand must equal the sum of its movements; reserved the active reservations; allocated
+    the unshipped part of live allocations. With `fix`, counters are set to the computed values
+    (the ledger and the hold rows are the truth), each repair audited. The repair re-checks each
+    drifted level under its row lock, so a change committed between the report's queries (a
+    live shop) is never "repaired" to a value computed before it.
+    """
+    drifts = _drifts()
     if fix and drifts:
         with transaction():
             levels = lock_levels(d.level_id for d in drifts)
+            drifts = _drifts(levels)
             for drift in drifts:
                 level = levels[drift.level_id]
                 setattr(level, drift.field, drift.computed)

@@ -23,6 +23,21 @@ def dashboard() -> Any:
     return render("console/dashboard.html", counts=counts)
 
 
+@route(bp, "/low-stock", permission="inventory.view")
+def dashboard_low_stock() -> Any:
+    """The dashboard's low-stock panel, loaded after the page (an aggregate over every level)."""
+    from flask import redirect
+
+    from commerce.inventory.queries import low_stock
+    from console.web import is_htmx
+
+    if not is_htmx():  # a panel, not a page: the full list lives in the stock overview
+        return redirect(url_for("console.stock_overview", low=1, sort="available", dir="asc"))
+    return render(
+        "console/_low_stock.html", "console/_low_stock.html", low_stock=low_stock(limit=10)
+    )
+
+
 @route(bp, "/jump", permission="catalog.view")
 def jump() -> Any:
     """Ctrl+K: products, SKUs (and later orders) matching what was typed."""

@@ -227,3 +227,21 @@
   document.addEventListener("DOMContentLoaded", function () { init(document); });
   document.body.addEventListener("htmx:afterSettle", function (event) { init(event.target); });
 })();
+
+/* Warehouse screens: after a scan-form swap the cursor goes back to the field to scan next;
+   a packing list prints from its button (no inline handlers: the CSP forbids them). */
+(function () {
+  "use strict";
+  function focusScan(root) {
+    var target = (root || document).querySelector("[data-scan-focus]");
+    if (target && document.activeElement !== target) { target.focus(); if (target.select) target.select(); }
+  }
+  document.addEventListener("DOMContentLoaded", function () { focusScan(document); });
+  document.body.addEventListener("htmx:afterSettle", function (event) {
+    if (event.target && event.target.querySelector && event.target.querySelector("[data-scan-form]")) focusScan(event.target);
+    else if (event.target && event.target.id === "scan") focusScan(event.target);
+  });
+  document.addEventListener("click", function (event) {
+    if (event.target.closest("[data-print]")) window.print();
+  });
+})();

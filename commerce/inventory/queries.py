@@ -1,0 +1,644 @@
+"""Inventory reads for the console: the stock overview, the ledger, transfers and low stock.
+
+Every list is one query for its rows (joined, never per row) plus at most one count, and pages
+with keyset cursors (WHERE (key, id) > (last_key, last_id)), so page 400 of 200,000 stock levels
+is as fast as page 1. Nothing here changes data.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import Select, and_, func, literal, or_, select
+
+from commerce.catalog.models import Category, Product, Variant
+from commerce.catalog.queries import decode_cursor, encode_cursor
+from commerce.extensions import db
+from commerce.inventory.models import (
+    REASONS,
+    TRANSFER_IN,
+    TRANSFER_OUT,
+    Location,
+    StockLevel,
+    StockMovement,
+)
+from commerce.staff.models import StaffMember
+
+AVAILABLE = (StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved).label("available")
+
+
+def _threshold() -> Any:
+    default = int(current_app.config["LOW_STOCK_THRESHOLD"])
+    return func.coalesce(Variant.low_stock_threshold, literal(default))
+
+
+STOCK_SORTS: dict[str, tuple[Any, str]] = {
+    "sku": (func.coalesce(Variant.sku, ""), "SKU"),
+    "title": (Product.title, "Product"),
+    "location": (Location.code, "Location"),
+    "on_hand": (StockLevel.on_hand, "On hand"),
+    "available": (StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved, "Available"),
+    "updated": (StockLevel.updated_at, "Updated"),
+}
+DEFAULT_STOCK_SORT = "sku"
+_TEXT_SORTS = ("sku", "title", "location")
+
+
+@dataclass(frozen=True)
+class StockFilter:
+    q: str = ""
+    location_id: int | None = None
+    category_id: int | None = None
+    low: bool = False
+    out: bool = False
+    sort: str = DEFAULT_STOCK_SORT
+    direction: str = "asc"
+
+    def normalized(self) -> StockFilter:
+        sort = self.sort if self.sort in STOCK_SORTS else DEFAULT_STOCK_SORT
+        direction = self.direction if self.direction in ("asc", "desc") else "asc"
+        return replace(self, sort=sort, direction=direction, q=(self.q or "").strip())
+
+    def is_filtered(self) -> bool:
+        return any([self.q, self.location_id, self.category_id, self.low, self.out])
+
+
+@dataclass
+class StockRow:
+    level_id: int
+    variant_id: int
+    sku: str | None
+    barcode: str | None
+    variant_title: str
+    product_id: int
+    product_title: str
+    location_id: int
+    location_code: str
+    location_name: str
+    on_hand: int
+    allocated: int
+    reserved: int
+    available: int
+    threshold: int
+    updated_at: datetime
+
+    @property
+    def is_low(self) -> bool:
+        return 0 < self.available < self.threshold
+
+    @property
+    def is_out(self) -> bool:
+        return self.available <= 0
+
+
+@dataclass
+class Page:
+    items: list[Any]
+    total: int | None = None
+    next_cursor: str | None = None
+    prev_cursor: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _stock_columns() -> list[Any]:
+    return [
+        StockLevel.id,
+        Variant.id,
+        Variant.sku,
+        Variant.barcode,
+        Variant.option1,
+        Variant.option2,
+        Variant.option3,
+        Product.id,
+        Product.title,
+        Location.id,
+        Location.code,
+        Location.name,
+        StockLevel.on_hand,
+        StockLevel.allocated,
+        StockLevel.reserved,
+        AVAILABLE,
+        _threshold().label("threshold"),
+        StockLevel.updated_at,
+    ]
+
+
+def _stock_row(row: Any) -> StockRow:
+    options = [v for v in (row[4], row[5], row[6]) if v is not None]
+    return StockRow(
+        level_id=row[0],
+        variant_id=row[1],
+        sku=row[2],
+        barcode=row[3],
+        variant_title=" / ".join(options) or "Default Title",
+        product_id=row[7],
+        product_title=row[8],
+        location_id=row[9],
+        location_code=row[10],
+        location_name=row[11],
+        on_hand=row[12],
+        allocated=row[13],
+        reserved=row[14],
+        available=row[15],
+        threshold=row[16],
+        updated_at=row[17],
+    )
+
+
+def filtered_stock(flt: StockFilter) -> Select[Any]:
+    """The WHERE part of the overview, shared by the page, its count and the CSV export."""
+    flt = flt.normalized()
+    stmt = (
+        select(*_stock_columns())
+        .select_from(StockLevel)
+        .join(Variant, Variant.id == StockLevel.variant_id)
+        .join(Product, Product.id == Variant.product_id)
+        .join(Location, Location.id == StockLevel.location_id)
+    )
+    if flt.location_id:
+        stmt = stmt.where(StockLevel.location_id == flt.location_id)
+    if flt.category_id:
+        prefix = select(Category.path_ids).where(Category.id == flt.category_id).scalar_subquery()
+        stmt = stmt.where(
+            Product.category_id.in_(select(Category.id).where(Category.path_ids.startswith(prefix)))
+        )
+    available = StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved
+    if flt.out:
+        stmt = stmt.where(available <= 0)
+    if flt.low:
+        stmt = stmt.where(available < _threshold())
+    if flt.q:
+        like = f"%{flt.q}%"
+        stmt = stmt.where(
+            or_(Variant.sku.ilike(like), Variant.barcode == flt.q, Product.title.ilike(like))
+        )
+    return stmt
+
+
+def _sort_value(row: StockRow, sort: str) -> Any:
+    value = {
+        "sku": row.sku or "",
+        "title": row.product_title,
+        "location": row.location_code,
+        "on_hand": row.on_hand,
+        "available": row.available,
+        "updated": row.updated_at,
+    }[sort]
+    return value.isoformat(sep=" ") if isinstance(value, datetime) else value
+
+
+def _keyset(
+    base: Select[Any],
+    key: Any,
+    id_column: Any,
+    *,
+    descending: bool,
+    after: str | None,
+    before: str | None,
+    limit: int,
+    parse: Any = None,
+) -> tuple[list[Any], bool, bool, bool]:
+    """Run one keyset page; returns (rows, has_more, backwards, had_cursor)."""
+    cursor = decode_cursor(before) if before else decode_cursor(after)
+    backwards = bool(before and cursor)
+    reverse = descending != backwards
+    stmt = base
+    if cursor is not None:
+        value, last_id = cursor
+        if parse is not None and value is not None:
+            try:
+                value = parse(value)
+            except (TypeError, ValueError):
+                cursor = None
+    if cursor is not None:
+        if reverse:
+            stmt = stmt.where(or_(key < value, and_(key == value, id_column < last_id)))
+        else:
+            stmt = stmt.where(or_(key > value, and_(key == value, id_column > last_id)))
+    order = (key.desc(), id_column.desc()) if reverse else (key.asc(), id_column.asc())
+    rows = list(db.session.execute(stmt.order_by(*order).limit(limit + 1)))
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    if backwards:
+        rows.reverse()
+    return rows, has_more, backwards, cursor is not None
+
+
+def _count_stock(flt: StockFilter, base: Select[Any]) -> int:
+    """The matching total; without text, category or threshold filters no join is needed (every
+    level has its variant, product and location: the foreign keys are NOT NULL)."""
+    if flt.q or flt.category_id or flt.low:
+        return int(
+            db.session.scalar(
+                select(func.count()).select_from(base.with_only_columns(StockLevel.id).subquery())
+            )
+            or 0
+        )
+    stmt = select(func.count()).select_from(StockLevel)
+    if flt.location_id:
+        stmt = stmt.where(StockLevel.location_id == flt.location_id)
+    if flt.out:
+        stmt = stmt.where(StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved <= 0)
+    return int(db.session.scalar(stmt) or 0)
+
+
+def list_stock(
+    flt: StockFilter, *, after: str | None = None, before: str | None = None, limit: int = 50
+) -> Page:
+    """One page of the stock overview: a row per stock level (variant at a location)."""
+    flt = flt.normalized()
+    base = filtered_stock(flt)
+    total = _count_stock(flt, base)
+    parse = datetime.fromisoformat if flt.sort == "updated" else None
+    if flt.sort not in _TEXT_SORTS and parse is None:
+        parse = int
+    rows, has_more, backwards, had_cursor = _keyset(
+        base,
+        STOCK_SORTS[flt.sort][0],
+        StockLevel.id,
+        descending=flt.direction == "desc",
+        after=after,
+        before=before,
+        limit=limit,
+        parse=parse,
+    )
+    items = [_stock_row(r) for r in rows]
+    page = Page(items=items, total=total)
+    if items:
+        first = encode_cursor([_sort_value(items[0], flt.sort), items[0].level_id])
+        last = encode_cursor([_sort_value(items[-1], flt.sort), items[-1].level_id])
+        if backwards:
+            page.next_cursor, page.prev_cursor = last, (first if has_more else None)
+        else:
+            page.next_cursor = last if has_more else None
+            page.prev_cursor = first if had_cursor else None
+    return page
+
+
+EXPORT_COLUMNS = [
+    "sku",
+    "barcode",
+    "product",
+    "variant",
+    "location",
+    "on_hand",
+    "allocated",
+    "reserved",
+    "available",
+    "threshold",
+]
+
+
+def export_stock_csv(flt: StockFilter, *, batch: int = 1000) -> Iterator[str]:
+    """The filtered overview as CSV text chunks, read in id-ordered batches (never all at once)."""
+    base = filtered_stock(flt)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(EXPORT_COLUMNS)
+    yield buffer.getvalue()
+    last_id = 0
+    while True:
+        rows = list(
+            db.session.execute(
+                base.where(StockLevel.id > last_id).order_by(StockLevel.id).limit(batch)
+            )
+        )
+        if not rows:
+            return
+        buffer.seek(0)
+        buffer.truncate()
+        for raw in rows:
+            r = _stock_row(raw)
+            writer.writerow(
+                [
+                    r.sku or "",
+                    r.barcode or "",
+                    r.product_title,
+                    r.variant_title,
+                    r.location_code,
+                    r.on_hand,
+                    r.allocated,
+                    r.reserved,
+                    r.available,
+                    r.threshold,
+                ]
+            )
+        last_id = rows[-1][0]
+        yield buffer.getvalue()
+
+
+# -- the ledger ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MovementFilter:
+    variant_id: int | None = None
+    location_id: int | None = None
+    reason: str = ""
+    date_from: date | None = None
+    date_to: date | None = None
+
+    def normalized(self) -> MovementFilter:
+        return replace(self, reason=self.reason if self.reason in REASONS else "")
+
+    def is_filtered(self) -> bool:
+        return any([self.reason, self.date_from, self.date_to]) or bool(
+            self.variant_id and self.location_id
+        )
+
+
+@dataclass
+class MovementRow:
+    id: int
+    created_at: datetime
+    delta: int
+    reason: str
+    reference: str
+    note: str
+    idempotency_key: str | None
+    level_id: int
+    variant_id: int
+    sku: str | None
+    barcode: str | None
+    product_id: int
+    product_title: str
+    variant_title: str
+    location_id: int
+    location_code: str
+    location_name: str
+    actor: str
+    undone_by: int | None = None
+
+
+def _movement_select() -> Select[Any]:
+    return (
+        select(
+            StockMovement.id,
+            StockMovement.created_at,
+            StockMovement.delta,
+            StockMovement.reason,
+            StockMovement.reference,
+            StockMovement.note,
+            StockMovement.idempotency_key,
+            StockLevel.id,
+            Variant.id,
+            Variant.sku,
+            Variant.barcode,
+            Product.id,
+            Product.title,
+            Variant.option1,
+            Variant.option2,
+            Variant.option3,
+            Location.id,
+            Location.code,
+            Location.name,
+            StaffMember.name,
+            StaffMember.email,
+        )
+        .select_from(StockMovement)
+        .join(StockLevel, StockLevel.id == StockMovement.stock_level_id)
+        .join(Variant, Variant.id == StockLevel.variant_id)
+        .join(Product, Product.id == Variant.product_id)
+        .join(Location, Location.id == StockLevel.location_id)
+        .outerjoin(StaffMember, StaffMember.id == StockMovement.actor_id)
+    )
+
+
+def _movement_row(r: Any) -> MovementRow:
+    options = [v for v in (r[13], r[14], r[15]) if v is not None]
+    return MovementRow(
+        id=r[0],
+        created_at=r[1],
+        delta=r[2],
+        reason=r[3],
+        reference=r[4],
+        note=r[5],
+        idempotency_key=r[6],
+        level_id=r[7],
+        variant_id=r[8],
+        sku=r[9],
+        barcode=r[10],
+        product_id=r[11],
+        product_title=r[12],
+        variant_title=" / ".join(options) or "Default Title",
+        location_id=r[16],
+        location_code=r[17],
+        location_name=r[18],
+        actor=(r[19] or r[20] or "system"),
+    )
+
+
+def list_movements(
+    flt: MovementFilter, *, after: str | None = None, before: str | None = None, limit: int = 50
+) -> Page:
+    """The ledger, newest first, filtered; keyset-paged on the movement id."""
+    flt = flt.normalized()
+    stmt = _movement_select()
+    # Filter on the movement's own stock_level_id (IN the matching levels), so the ledger index
+    # (stock_level_id, id) serves "newest first" for one SKU or location in a huge ledger.
+    if flt.variant_id or flt.location_id:
+        levels = select(StockLevel.id)
+        if flt.variant_id:
+            levels = levels.where(StockLevel.variant_id == flt.variant_id)
+        if flt.location_id:
+            levels = levels.where(StockLevel.location_id == flt.location_id)
+        stmt = stmt.where(StockMovement.stock_level_id.in_(levels))
+    if flt.reason:
+        stmt = stmt.where(StockMovement.reason == flt.reason)
+    if flt.date_from:
+        stmt = stmt.where(
+            StockMovement.created_at >= datetime.combine(flt.date_from, datetime.min.time())
+        )
+    if flt.date_to:
+        end = datetime.combine(flt.date_to + timedelta(days=1), datetime.min.time())
+        stmt = stmt.where(StockMovement.created_at < end)
+    rows, has_more, backwards, had_cursor = _keyset(
+        stmt,
+        StockMovement.id,
+        StockMovement.id,
+        descending=True,
+        after=after,
+        before=before,
+        limit=limit,
+        parse=int,
+    )
+    items = [_movement_row(r) for r in rows]
+    page = Page(items=items)
+    if items:
+        first = encode_cursor([items[0].id, items[0].id])
+        last = encode_cursor([items[-1].id, items[-1].id])
+        if backwards:
+            page.next_cursor, page.prev_cursor = last, (first if has_more else None)
+        else:
+            page.next_cursor = last if has_more else None
+            page.prev_cursor = first if had_cursor else None
+    return page
+
+
+def movements_by_id(ids: list[int]) -> list[MovementRow]:
+    """The given movements, newest first, each marked with the movement that undid it."""
+    if not ids:
+        return []
+    rows = [
+        _movement_row(r)
+        for r in db.session.execute(
+            _movement_select().where(StockMovement.id.in_(ids)).order_by(StockMovement.id.desc())
+        )
+    ]
+    undo_keys = {f"undo:{r.id}": r for r in rows}
+    for key, undo_id in db.session.execute(
+        select(StockMovement.idempotency_key, StockMovement.id).where(
+            StockMovement.idempotency_key.in_(list(undo_keys))
+        )
+    ):
+        undo_keys[key].undone_by = undo_id
+    return rows
+
+
+@dataclass
+class Transfer:
+    out: MovementRow
+    into: MovementRow | None
+
+    @property
+    def quantity(self) -> int:
+        return -self.out.delta
+
+
+def _transfer_in_for(out: MovementRow) -> MovementRow | None:
+    stmt = _movement_select().where(StockMovement.reason == TRANSFER_IN)
+    if out.idempotency_key:
+        stmt = stmt.where(StockMovement.idempotency_key == f"{out.idempotency_key}:in")
+    else:  # written right after its transfer-out, in the same transaction
+        stmt = stmt.where(StockMovement.id == out.id + 1)
+    row = db.session.execute(stmt.limit(1)).first()
+    return _movement_row(row) if row else None
+
+
+def get_transfer(movement_id: int) -> Transfer | None:
+    row = db.session.execute(
+        _movement_select().where(
+            StockMovement.id == movement_id, StockMovement.reason == TRANSFER_OUT
+        )
+    ).first()
+    if row is None:
+        return None
+    out = _movement_row(row)
+    return Transfer(out=out, into=_transfer_in_for(out))
+
+
+def recent_transfers(limit: int = 30) -> list[Transfer]:
+    """The latest transfers (two queries: the outs, then their ins)."""
+    outs = [
+        _movement_row(r)
+        for r in db.session.execute(
+            _movement_select()
+            .where(StockMovement.reason == TRANSFER_OUT)
+            .order_by(StockMovement.id.desc())
+            .limit(limit)
+        )
+    ]
+    if not outs:
+        return []
+    keys = [f"{o.idempotency_key}:in" for o in outs if o.idempotency_key]
+    next_ids = [o.id + 1 for o in outs if not o.idempotency_key]
+    ins = [
+        _movement_row(r)
+        for r in db.session.execute(
+            _movement_select().where(
+                StockMovement.reason == TRANSFER_IN,
+                or_(StockMovement.idempotency_key.in_(keys), StockMovement.id.in_(next_ids)),
+            )
+        )
+    ]
+    by_key = {i.idempotency_key: i for i in ins if i.idempotency_key}
+    by_id = {i.id: i for i in ins}
+    return [
+        Transfer(
+            out=o,
+            into=by_key.get(f"{o.idempotency_key}:in")
+            if o.idempotency_key
+            else by_id.get(o.id + 1),
+        )
+        for o in outs
+    ]
+
+
+# -- per variant, per location, low stock ---------------------------------------------------------
+
+
+def variant_levels(variant_id: int) -> list[StockLevel]:
+    return list(
+        db.session.scalars(
+            select(StockLevel)
+            .join(Location, Location.id == StockLevel.location_id)
+            .where(StockLevel.variant_id == variant_id)
+            .order_by(Location.priority, Location.id)
+        )
+    )
+
+
+def all_locations() -> list[Location]:
+    return list(db.session.scalars(select(Location).order_by(Location.priority, Location.id)))
+
+
+def location_totals() -> dict[int, dict[str, int]]:
+    """Per location: how many stock levels and units it holds (one grouped query)."""
+    rows = db.session.execute(
+        select(
+            StockLevel.location_id,
+            func.count(),
+            func.coalesce(func.sum(StockLevel.on_hand), 0),
+            func.coalesce(func.sum(AVAILABLE), 0),
+        ).group_by(StockLevel.location_id)
+    )
+    return {
+        loc: {"levels": n, "on_hand": int(on_hand), "available": int(avail)}
+        for loc, n, on_hand, avail in rows
+    }
+
+
+@dataclass
+class LowStock:
+    variant_id: int
+    sku: str | None
+    product_id: int
+    product_title: str
+    available: int
+    threshold: int
+
+
+def low_stock(limit: int = 10) -> list[LowStock]:
+    """Variants whose available total (active locations) is below their threshold, worst first.
+
+    One grouped query over stock levels joined to their variant; variants never stocked anywhere
+    are not listed (they have no levels).
+    """
+    available = func.sum(StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved)
+    threshold = _threshold()
+    rows = db.session.execute(
+        select(
+            Variant.id,
+            Variant.sku,
+            Product.id,
+            Product.title,
+            available.label("available"),
+            threshold.label("threshold"),
+        )
+        .select_from(StockLevel)
+        .join(Location, Location.id == StockLevel.location_id)
+        .join(Variant, Variant.id == StockLevel.variant_id)
+        .join(Product, Product.id == Variant.product_id)
+        .where(Location.is_active.is_(True))
+        .group_by(Variant.id, Variant.sku, Product.id, Product.title, Variant.low_stock_threshold)
+        .having(available < threshold)
+        .order_by(available.asc(), Variant.id)
+        .limit(limit)
+    )
+    return [LowStock(*r) for r in rows]

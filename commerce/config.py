@@ -79,6 +79,14 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "PAGE_SIZE": _env_int("PAGE_SIZE", 50),
         "LOW_STOCK_THRESHOLD": _env_int("LOW_STOCK_THRESHOLD", 5),
         "RESERVATION_TTL": timedelta(minutes=_env_int("RESERVATION_TTL_MINUTES", 10)),
+        "PAYMENTS_PROVIDER": _env("PAYMENTS_PROVIDER", "test"),
+        # The test gateway's webhook signing secret; the embedded default is for development.
+        "PAYMENTS_WEBHOOK_SECRET": _env(
+            "PAYMENTS_WEBHOOK_SECRET", "whsec_dev_northwind_test_gateway"
+        ),
+        "PAYMENTS_AUTHORIZATION_TTL": timedelta(
+            days=_env_int("PAYMENTS_AUTHORIZATION_TTL_DAYS", 7)
+        ),
         "SIGN_IN_RATE_LIMIT": _env("SIGN_IN_RATE_LIMIT", "10 per minute;50 per hour"),
         "RATELIMIT_ENABLED": _env_bool("RATELIMIT_ENABLED", True),
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",

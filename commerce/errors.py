@@ -68,3 +68,27 @@ class InvalidTransition(CommerceError):
 class OutOfStock(CommerceError):
     status = 409
     code = "out_of_stock"
+
+
+class PaymentFailed(CommerceError):
+    """The provider declined or errored; `decline_code` says why, `payment_id` which record."""
+
+    status = 402
+    code = "payment_failed"
+
+
+class AuthorizationExpired(CommerceError):
+    status = 409
+    code = "authorization_expired"
+
+
+class RefundExceedsCapture(CommerceError):
+    status = 409
+    code = "refund_exceeds_capture"
+
+
+class WebhookRejected(CommerceError):
+    """A webhook whose signature, timestamp or body cannot be trusted."""
+
+    status = 400
+    code = "webhook_rejected"

@@ -14,6 +14,7 @@ from commerce.catalog.models import (
 from commerce.inventory.models import Allocation, Location, Reservation, StockLevel, StockMovement
 from commerce.jobs import Job
 from commerce.outbox import OutboxEvent
+from commerce.payments.models import Payment, PaymentEvent, PaymentTransaction
 from commerce.staff.models import StaffMember
 
 __all__ = [
@@ -27,6 +28,9 @@ __all__ = [
     "Media",
     "OptionType",
     "OutboxEvent",
+    "Payment",
+    "PaymentEvent",
+    "PaymentTransaction",
     "Product",
     "ProductTag",
     "Reservation",

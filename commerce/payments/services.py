@@ -1,0 +1,802 @@
+"""Payment services: authorize, confirm, capture, void, refund, and webhooks.
+
+Every provider call is three steps, and no database transaction is open during the call, so a
+slow provider never holds a row lock:
+
+  1. a short transaction records the intent and commits: a pending PaymentTransaction, and for
+     confirm/capture/void/refund a conditional UPDATE that *claims* the payment (moves it to an
+     in-flight status, or reserves the refund amount) — its row count says whether it fitted;
+  2. the provider is called (`_call_provider` refuses to run inside a transaction);
+  3. a second short transaction records the answer, or gives the claim back if the call failed.
+
+Refund limits are guarded in the database: step 1 is
+`UPDATE payment SET refunded_amount = refunded_amount + :a
+  WHERE id = :id AND captured_amount - refunded_amount >= :a`, so concurrent refunds can never
+exceed the capture, and a CHECK constraint is the last guard. `refunded_amount` therefore counts
+refunds in flight as well as those that succeeded.
+
+Idempotency keys guard success, not failure. The key sits in a UNIQUE column
+(`Payment.idempotency_key` for authorizations, `PaymentTransaction.idempotency_key` for captures
+and refunds) from step 1 while the call is in flight and after it succeeds; if the call fails,
+step 3 clears that column (the key stays in the non-unique `request_key` for the record), so a
+retry with the same key — say with another card — is a fresh attempt. A repeat of a succeeded
+key returns the first result without calling the provider; a repeat while the first call is
+still in flight raises Conflict; the unique index settles concurrent duplicates.
+
+All services must be called outside `commerce.db.transaction()`: they commit their own steps.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import case, select, update
+from sqlalchemy.exc import IntegrityError
+
+from commerce import audit, outbox
+from commerce.db import in_transaction, transaction, utcnow
+from commerce.errors import (
+    AuthorizationExpired,
+    CommerceError,
+    Conflict,
+    InvalidTransition,
+    NotFound,
+    PaymentFailed,
+    RefundExceedsCapture,
+    ValidationError,
+)
+from commerce.extensions import db
+from commerce.money import Money
+from commerce.payments.models import (
+    AUTHORIZE,
+    AUTHORIZED,
+    CAPTURE,
+    CAPTURED,
+    CAPTURING,
+    CONFIRM,
+    EXPIRED,
+    FAILED,
+    PARTIALLY_REFUNDED,
+    PENDING,
+    REFUND,
+    REFUNDABLE,
+    REFUNDED,
+    REQUIRES_ACTION,
+    TX_FAILED,
+    TX_PENDING,
+    TX_REQUIRES_ACTION,
+    TX_SUCCEEDED,
+    VOID,
+    VOIDED,
+    VOIDING,
+    Payment,
+    PaymentEvent,
+    PaymentTransaction,
+)
+from commerce.payments.provider import FAILED as RESULT_FAILED
+from commerce.payments.provider import (
+    NUMBER_FIELD,
+    SUCCEEDED,
+    CardDetails,
+    PaymentProvider,
+    ProviderResult,
+    WebhookEvent,
+    validate_card,
+)
+from commerce.payments.provider import REQUIRES_ACTION as RESULT_REQUIRES_ACTION
+from commerce.payments.test_gateway import DEFAULT_AUTHORIZATION_TTL, TestGateway
+
+log = logging.getLogger(__name__)
+
+# Decline codes that are about the card the customer typed (shown at the card number field).
+CARD_CODES = {"card_declined", "insufficient_funds", "authentication_failed"}
+
+# -- providers ----------------------------------------------------------------------------------
+
+ProviderFactory = Callable[[Mapping[str, Any]], PaymentProvider]
+_factories: dict[str, ProviderFactory] = {
+    "test": lambda config: TestGateway(
+        webhook_secret=config["PAYMENTS_WEBHOOK_SECRET"],
+        authorization_ttl=config.get("PAYMENTS_AUTHORIZATION_TTL", DEFAULT_AUTHORIZATION_TTL),
+    ),
+}
+
+
+def register_provider(name: str, factory: ProviderFactory) -> None:
+    _factories[name] = factory
+
+
+def get_provider(name: str | None = None) -> PaymentProvider:
+    """The configured provider (PAYMENTS_PROVIDER, default "test"), built once per app."""
+    name = name or current_app.config.get("PAYMENTS_PROVIDER") or "test"
+    cache = current_app.extensions.setdefault("commerce.payment_providers", {})
+    if name not in cache:
+        if name not in _factories:
+            raise NotFound(f"No payment provider called {name!r}.")
+        cache[name] = _factories[name](current_app.config)
+    return cache[name]
+
+
+def _require_no_transaction(service: str) -> None:
+    if in_transaction():
+        raise RuntimeError(
+            f"{service} calls the payment provider and commits its own steps; call it outside "
+            "commerce.db.transaction() so no lock is held while the provider works."
+        )
+
+
+def _call_provider(call: Callable[..., ProviderResult], **kwargs: Any) -> ProviderResult:
+    """Step 2: the provider call itself, with no database transaction open."""
+    assert not in_transaction(), "payment provider called inside a database transaction"
+    try:
+        return call(**kwargs)
+    except CommerceError:
+        raise
+    except Exception as exc:  # the provider broke: a failed attempt, recorded as such
+        log.exception("payment provider call %s failed", getattr(call, "__name__", call))
+        return ProviderResult(RESULT_FAILED, error_code="provider_error", message=str(exc)[:500])
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def _money(amount: Money | int, currency: str | None) -> Money:
+    if isinstance(amount, Money):
+        if currency and currency.upper() != amount.currency:
+            raise ValidationError("The amount's currency does not match.", field="currency")
+        money = amount
+    else:
+        if not currency:
+            raise ValidationError("Give the currency of the amount.", field="currency")
+        if not isinstance(amount, int) or isinstance(amount, bool):
+            raise ValidationError("Enter an amount in minor units.", field="amount")
+        money = Money(amount, currency.upper())
+    if money.amount <= 0:
+        raise ValidationError("Enter an amount above zero.", field="amount")
+    return money
+
+
+def _amount_for(payment: Payment, amount: Money | int) -> int:
+    return _money(amount, payment.currency).amount
+
+
+def _require_key(key: str | None) -> str:
+    key = (key or "").strip()
+    if not key:
+        raise ValidationError("An idempotency key is required.", field="idempotency_key")
+    if len(key) > 120:
+        raise ValidationError("The idempotency key is too long.", field="idempotency_key")
+    return key
+
+
+def _payment_by_key(key: str) -> Payment | None:
+    return db.session.scalar(
+        select(Payment)
+        .where(Payment.idempotency_key == key)
+        .execution_options(populate_existing=True)
+    )
+
+
+def _tx_by_key(key: str) -> PaymentTransaction | None:
+    return db.session.scalar(
+        select(PaymentTransaction)
+        .where(PaymentTransaction.idempotency_key == key)
+        .execution_options(populate_existing=True)
+    )
+
+
+def _reload(payment_id: int) -> Payment:
+    payment = db.session.get(Payment, payment_id, populate_existing=True)
+    if payment is None:
+        raise NotFound("No such payment.")
+    return payment
+
+
+def get_payment(payment_id: int) -> Payment:
+    return _reload(payment_id)
+
+
+def payments_for(reference: str) -> list[Payment]:
+    return list(
+        db.session.scalars(
+            select(Payment).where(Payment.reference == reference).order_by(Payment.id)
+        )
+    )
+
+
+def _claim(payment_id: int, *, where: Any, **values: Any) -> bool:
+    """One conditional UPDATE of a payment; True when the row matched."""
+    stmt = (
+        update(Payment)
+        .where(Payment.id == payment_id, *where)
+        .values(updated_at=utcnow(), **values)
+        .execution_options(synchronize_session=False)
+    )
+    return db.session.execute(stmt).rowcount == 1
+
+
+def _open_tx(
+    payment_id: int,
+    kind: str,
+    amount: int,
+    currency: str,
+    *,
+    key: str | None = None,
+    by: Any = None,
+    provider_reference: str | None = None,
+) -> PaymentTransaction:
+    tx = PaymentTransaction(
+        payment_id=payment_id,
+        kind=kind,
+        status=TX_PENDING,
+        amount=amount,
+        currency=currency,
+        idempotency_key=key,
+        request_key=key or "",
+        provider_reference=provider_reference,
+        actor_id=getattr(by, "id", None),
+        created_at=utcnow(),
+    )
+    db.session.add(tx)
+    db.session.flush()
+    return tx
+
+
+def _close_tx(tx_id: int, result: ProviderResult) -> PaymentTransaction:
+    tx = db.session.get(PaymentTransaction, tx_id, populate_existing=True)
+    assert tx is not None
+    tx.status = {
+        SUCCEEDED: TX_SUCCEEDED,
+        RESULT_REQUIRES_ACTION: TX_REQUIRES_ACTION,
+    }.get(result.status, TX_FAILED)
+    tx.provider_reference = result.reference or tx.provider_reference
+    tx.error_code = result.error_code
+    tx.message = result.message or ""
+    tx.completed_at = utcnow()
+    if tx.status == TX_FAILED:
+        tx.idempotency_key = None  # a failure does not burn the key
+    return tx
+
+
+def _failure(result: ProviderResult, payment_id: int) -> PaymentFailed:
+    code = result.error_code or "failed"
+    return PaymentFailed(
+        result.message or "The payment failed.",
+        field=NUMBER_FIELD if code in CARD_CODES else None,
+        decline_code=code,
+        payment_id=payment_id,
+    )
+
+
+def _event(topic: str, payment: Payment, **extra: Any) -> None:
+    outbox.enqueue(
+        topic,
+        {
+            "payment_id": payment.id,
+            "reference": payment.reference,
+            "status": payment.status,
+            "currency": payment.currency,
+            **extra,
+        },
+    )
+
+
+def _fail_payment(payment: Payment, result: ProviderResult) -> None:
+    payment.status = FAILED
+    payment.error_code = result.error_code or "failed"
+    payment.error_message = result.message or ""
+    payment.action_token = None
+    payment.idempotency_key = None  # released: a retry with the same key is a fresh attempt
+    _event("payment.failed", payment, error_code=payment.error_code)
+
+
+def _authorized(payment: Payment, result: ProviderResult) -> None:
+    payment.status = AUTHORIZED
+    payment.authorized_amount = payment.amount
+    payment.expires_at = result.expires_at
+    payment.action_token = None
+    payment.error_code = None
+    payment.error_message = ""
+    _event("payment.authorized", payment, amount=payment.amount)
+
+
+# -- authorize and confirm ----------------------------------------------------------------------
+
+
+def _replay_payment(first: Payment, *, reference: str, money: Money) -> Payment:
+    if (first.reference, first.amount, first.currency) != (
+        reference,
+        money.amount,
+        money.currency,
+    ):
+        raise Conflict(
+            "This idempotency key was already used for a different payment.",
+            field="idempotency_key",
+            payment_id=first.id,
+        )
+    if first.status == PENDING:
+        raise Conflict(
+            "This payment is still being processed.", field="idempotency_key", payment_id=first.id
+        )
+    return first
+
+
+def authorize_payment(
+    *,
+    reference: str,
+    amount: Money | int,
+    currency: str | None = None,
+    card: CardDetails | Mapping[str, Any],
+    idempotency_key: str,
+    provider: str | None = None,
+) -> Payment:
+    """Hold `amount` on a card for `reference` (a checkout or order).
+
+    Returns the Payment: AUTHORIZED, or REQUIRES_ACTION (send the customer through
+    `payment.action_token`, then call confirm_payment_action). Raises ValidationError at the card
+    fields, or PaymentFailed (decline_code, payment_id) after recording the failed attempt. A
+    repeated key returns the first payment without calling the provider.
+    """
+    _require_no_transaction("authorize_payment")
+    key = _require_key(idempotency_key)
+    money = _money(amount, currency)
+    reference = (reference or "").strip()[:120]
+    if not reference:
+        raise ValidationError("A payment needs a reference.", field="reference")
+    first = _payment_by_key(key)
+    if first is not None:
+        return _replay_payment(first, reference=reference, money=money)
+    valid = validate_card(card, today=utcnow().date())
+    gateway = get_provider(provider)
+
+    # Step 1: record the intent (the unique key is claimed here).
+    try:
+        with transaction():
+            payment = Payment(
+                reference=reference,
+                amount=money.amount,
+                currency=money.currency,
+                status=PENDING,
+                provider=gateway.name,
+                card_brand=valid.brand,
+                card_last4=valid.last4,
+                card_exp_month=valid.exp_month,
+                card_exp_year=valid.exp_year,
+                idempotency_key=key,
+                request_key=key,
+                created_at=utcnow(),
+            )
+            db.session.add(payment)
+            db.session.flush()
+            payment_id = payment.id
+            tx_id = _open_tx(payment_id, AUTHORIZE, money.amount, money.currency).id
+    except IntegrityError:
+        first = _payment_by_key(key)
+        if first is None:
+            raise
+        return _replay_payment(first, reference=reference, money=money)
+
+    # Step 2: the provider call, no transaction open.
+    result = _call_provider(
+        gateway.authorize,
+        amount=money.amount,
+        currency=money.currency,
+        card=valid,
+        reference=reference,
+        idempotency_key=key,
+    )
+
+    # Step 3: record the answer.
+    with transaction():
+        payment = _reload(payment_id)
+        _close_tx(tx_id, result)
+        payment.provider_reference = result.reference
+        if result.status == SUCCEEDED:
+            _authorized(payment, result)
+        elif result.status == RESULT_REQUIRES_ACTION:
+            payment.status = REQUIRES_ACTION
+            payment.action_token = result.action_token
+        else:
+            _fail_payment(payment, result)
+    if result.status == RESULT_FAILED:
+        raise _failure(result, payment_id)
+    return payment
+
+
+def confirm_payment_action(payment: Payment, token: str) -> Payment:
+    """Complete a REQUIRES_ACTION payment with the token the customer brought back.
+    Already authorized: returned as is. A wrong token fails the payment (PaymentFailed)."""
+    _require_no_transaction("confirm_payment_action")
+    payment_id = payment.id
+    with transaction():
+        if not _claim(payment_id, where=[Payment.status == REQUIRES_ACTION], status=PENDING):
+            current = _reload(payment_id)
+            if current.status in (AUTHORIZED, CAPTURING, CAPTURED, PARTIALLY_REFUNDED, REFUNDED):
+                return current
+            raise InvalidTransition(
+                f"A {current.status} payment has nothing to confirm.",
+                payment_id=payment_id,
+                status=current.status,
+            )
+        current = _reload(payment_id)
+        gateway = get_provider(current.provider)
+        provider_reference = current.provider_reference or ""
+        tx_id = _open_tx(
+            payment_id,
+            CONFIRM,
+            current.amount,
+            current.currency,
+            provider_reference=provider_reference,
+        ).id
+
+    result = _call_provider(gateway.confirm, provider_reference=provider_reference, token=token)
+
+    with transaction():
+        payment = _reload(payment_id)
+        _close_tx(tx_id, result)
+        if result.status == SUCCEEDED:
+            _authorized(payment, result)
+        else:
+            _fail_payment(payment, result)
+    if result.status != SUCCEEDED:
+        raise _failure(result, payment_id)
+    return payment
+
+
+# -- capture and void ---------------------------------------------------------------------------
+
+
+def _replay_tx(done: PaymentTransaction, *, kind: str, payment_id: int, amount: int | None) -> None:
+    if (
+        done.kind != kind
+        or done.payment_id != payment_id
+        or (amount is not None and done.amount != amount)
+    ):
+        raise Conflict(
+            "This idempotency key was already used for another operation.",
+            field="idempotency_key",
+        )
+    if done.status == TX_PENDING:
+        raise Conflict("This operation is still being processed.", field="idempotency_key")
+
+
+def capture_payment(
+    payment: Payment,
+    *,
+    amount: Money | int | None = None,
+    idempotency_key: str,
+    by: Any = None,
+) -> Payment:
+    """Capture an authorization: all of it, or `amount` of it (a partial capture; the rest is
+    released). One capture per payment. Raises AuthorizationExpired past `expires_at` (and marks
+    the payment EXPIRED), ValidationError for an amount above the authorization,
+    InvalidTransition for a payment that is not AUTHORIZED."""
+    _require_no_transaction("capture_payment")
+    key = _require_key(idempotency_key)
+    payment_id = payment.id
+    done = _tx_by_key(key)
+    if done is not None:
+        _replay_tx(done, kind=CAPTURE, payment_id=payment_id, amount=None)
+        return _reload(payment_id)
+    current = _reload(payment_id)
+    value = current.authorized_amount if amount is None else _amount_for(current, amount)
+    now = utcnow()
+    expired = False
+    try:
+        with transaction():
+            claimed = _claim(
+                payment_id,
+                where=[
+                    Payment.status == AUTHORIZED,
+                    Payment.authorized_amount >= value,
+                    (Payment.expires_at.is_(None)) | (Payment.expires_at > now),
+                ],
+                status=CAPTURING,
+                captured_amount=value,
+            )
+            if not claimed:
+                current = _reload(payment_id)
+                if current.status != AUTHORIZED:
+                    raise InvalidTransition(
+                        f"A {current.status} payment cannot be captured.",
+                        payment_id=payment_id,
+                        status=current.status,
+                    )
+                if value > current.authorized_amount or value <= 0:
+                    raise ValidationError(
+                        f"At most {Money(current.authorized_amount, current.currency)} "
+                        "can be captured.",
+                        field="amount",
+                        authorized=current.authorized_amount,
+                        requested=value,
+                    )
+                _claim(payment_id, where=[Payment.status == AUTHORIZED], status=EXPIRED)
+                _event("payment.expired", _reload(payment_id))
+                expired = True
+            else:
+                current = _reload(payment_id)
+                gateway = get_provider(current.provider)
+                provider_reference = current.provider_reference or ""
+                currency = current.currency
+                tx_id = _open_tx(payment_id, CAPTURE, value, currency, key=key, by=by).id
+    except IntegrityError:
+        done = _tx_by_key(key)
+        if done is None:
+            raise
+        _replay_tx(done, kind=CAPTURE, payment_id=payment_id, amount=None)
+        return _reload(payment_id)
+    if expired:
+        raise AuthorizationExpired(
+            "The authorization has expired; ask the customer to pay again.",
+            payment_id=payment_id,
+            expires_at=current.expires_at.isoformat() if current.expires_at else None,
+        )
+
+    result = _call_provider(
+        gateway.capture,
+        provider_reference=provider_reference,
+        amount=value,
+        currency=currency,
+        idempotency_key=key,
+    )
+
+    with transaction():
+        _close_tx(tx_id, result)
+        if result.status == SUCCEEDED:
+            _claim(payment_id, where=[Payment.status == CAPTURING], status=CAPTURED)
+            payment = _reload(payment_id)
+            audit.record(by, "payment.capture", payment, after={"captured_amount": value})
+            _event("payment.captured", payment, amount=value)
+        else:
+            _claim(
+                payment_id,
+                where=[Payment.status == CAPTURING],
+                status=AUTHORIZED,
+                captured_amount=0,
+            )
+            payment = _reload(payment_id)
+    if result.status != SUCCEEDED:
+        raise _failure(result, payment_id)
+    return payment
+
+
+def void_payment(payment: Payment, *, by: Any = None) -> Payment:
+    """Release an authorization (AUTHORIZED or REQUIRES_ACTION). Voiding a voided payment
+    returns it unchanged, without calling the provider."""
+    _require_no_transaction("void_payment")
+    payment_id = payment.id
+    with transaction():
+        current = _reload(payment_id)
+        seen = current.status
+        if seen == VOIDED:
+            return current
+        if seen not in (AUTHORIZED, REQUIRES_ACTION) or not _claim(
+            payment_id, where=[Payment.status == seen], status=VOIDING
+        ):
+            raise InvalidTransition(
+                f"A {seen} payment cannot be voided.", payment_id=payment_id, status=seen
+            )
+        gateway = get_provider(current.provider)
+        provider_reference = current.provider_reference or ""
+        tx_id = _open_tx(
+            payment_id, VOID, 0, current.currency, by=by, provider_reference=provider_reference
+        ).id
+
+    result = _call_provider(gateway.void, provider_reference=provider_reference)
+
+    with transaction():
+        _close_tx(tx_id, result)
+        if result.status == SUCCEEDED:
+            _claim(payment_id, where=[Payment.status == VOIDING], status=VOIDED, action_token=None)
+            payment = _reload(payment_id)
+            audit.record(by, "payment.void", payment, before={"status": seen})
+            _event("payment.voided", payment)
+        else:
+            _claim(payment_id, where=[Payment.status == VOIDING], status=seen)
+            payment = _reload(payment_id)
+    if result.status != SUCCEEDED:
+        raise _failure(result, payment_id)
+    return payment
+
+
+# -- refunds ------------------------------------------------------------------------------------
+
+
+def _status_after_refunds(refunded: Any) -> Any:
+    return case(
+        (refunded <= 0, CAPTURED),
+        (refunded >= Payment.captured_amount, REFUNDED),
+        else_=PARTIALLY_REFUNDED,
+    )
+
+
+def refund_payment(
+    payment: Payment,
+    *,
+    amount: Money | int,
+    idempotency_key: str,
+    by: Any = None,
+) -> PaymentTransaction:
+    """Refund part or all of a capture; several refunds may follow each other, never more in
+    total than was captured (RefundExceedsCapture, with `refundable`). Returns the refund's
+    PaymentTransaction; a repeated key returns the first one without calling the provider."""
+    _require_no_transaction("refund_payment")
+    key = _require_key(idempotency_key)
+    payment_id = payment.id
+    current = _reload(payment_id)
+    value = _amount_for(current, amount)
+    done = _tx_by_key(key)
+    if done is not None:
+        _replay_tx(done, kind=REFUND, payment_id=payment_id, amount=value)
+        return done
+    try:
+        with transaction():
+            tx_id = _open_tx(payment_id, REFUND, value, current.currency, key=key, by=by).id
+            # Reserve the amount: this row count is the guard against over-refunding.
+            if not _claim(
+                payment_id,
+                where=[
+                    Payment.status.in_(REFUNDABLE),
+                    Payment.captured_amount - Payment.refunded_amount >= value,
+                ],
+                refunded_amount=Payment.refunded_amount + value,
+            ):
+                current = _reload(payment_id)
+                if current.status not in REFUNDABLE:
+                    raise InvalidTransition(
+                        f"A {current.status} payment cannot be refunded.",
+                        payment_id=payment_id,
+                        status=current.status,
+                    )
+                refundable = current.captured_amount - current.refunded_amount
+                raise RefundExceedsCapture(
+                    f"At most {Money(refundable, current.currency)} can be refunded.",
+                    field="amount",
+                    payment_id=payment_id,
+                    refundable=refundable,
+                    requested=value,
+                )
+            current = _reload(payment_id)
+            gateway = get_provider(current.provider)
+            provider_reference = current.provider_reference or ""
+            currency = current.currency
+    except IntegrityError:
+        done = _tx_by_key(key)
+        if done is None:
+            raise
+        _replay_tx(done, kind=REFUND, payment_id=payment_id, amount=value)
+        return done
+
+    result = _call_provider(
+        gateway.refund,
+        provider_reference=provider_reference,
+        amount=value,
+        currency=currency,
+        idempotency_key=key,
+    )
+
+    with transaction():
+        tx = _close_tx(tx_id, result)
+        if result.status == SUCCEEDED:
+            _claim(payment_id, where=[], status=_status_after_refunds(Payment.refunded_amount))
+            payment = _reload(payment_id)
+            audit.record(by, "payment.refund", payment, after={"refunded": value})
+            _event("payment.refunded", payment, amount=value, transaction_id=tx_id)
+        else:  # give the reservation back
+            _claim(
+                payment_id,
+                where=[],
+                refunded_amount=Payment.refunded_amount - value,
+                status=_status_after_refunds(Payment.refunded_amount - value),
+            )
+    if result.status != SUCCEEDED:
+        raise _failure(result, payment_id)
+    return tx
+
+
+# -- expiry -------------------------------------------------------------------------------------
+
+
+def expire_authorizations(*, now: Any = None) -> int:
+    """Mark authorizations past `expires_at` EXPIRED (for a periodic task); returns how many."""
+    now = now or utcnow()
+    with transaction():
+        ids = list(
+            db.session.scalars(
+                select(Payment.id).where(Payment.status == AUTHORIZED, Payment.expires_at <= now)
+            )
+        )
+        count = 0
+        for payment_id in ids:
+            if _claim(
+                payment_id,
+                where=[Payment.status == AUTHORIZED, Payment.expires_at <= now],
+                status=EXPIRED,
+            ):
+                _event("payment.expired", _reload(payment_id))
+                count += 1
+    return count
+
+
+# -- webhooks -----------------------------------------------------------------------------------
+
+APPLIED, IGNORED, DUPLICATE = "applied", "ignored", "duplicate"
+
+
+def _apply(event: WebhookEvent, payment: Payment | None, gateway: PaymentProvider) -> str:
+    if payment is None:
+        return IGNORED
+    if event.type == "payment.authorized":  # a challenge completed away from our pages
+        if not _claim(payment.id, where=[Payment.status == REQUIRES_ACTION], status=PENDING):
+            return IGNORED
+        payment = _reload(payment.id)
+        ttl = getattr(gateway, "authorization_ttl", DEFAULT_AUTHORIZATION_TTL)
+        _authorized(payment, ProviderResult(SUCCEEDED, expires_at=utcnow() + ttl))
+        return APPLIED
+    if event.type == "payment.failed":
+        if payment.status not in (PENDING, REQUIRES_ACTION):
+            return IGNORED
+        code = str(event.data.get("error_code") or "failed")[:40]
+        message = str(event.data.get("message") or "")
+        _fail_payment(payment, ProviderResult(RESULT_FAILED, error_code=code, message=message))
+        return APPLIED
+    if event.type == "authorization.expired":
+        if not _claim(payment.id, where=[Payment.status == AUTHORIZED], status=EXPIRED):
+            return IGNORED
+        _event("payment.expired", _reload(payment.id))
+        return APPLIED
+    return IGNORED
+
+
+def apply_webhook_event(event: WebhookEvent, *, provider: str | None = None) -> str:
+    """Apply a verified event once: APPLIED, IGNORED (unknown type, unknown payment, or a state
+    it no longer applies to) or DUPLICATE (this event id was seen before)."""
+    _require_no_transaction("apply_webhook_event")
+    gateway = get_provider(provider)
+    seen = select(PaymentEvent.id).where(
+        PaymentEvent.provider == gateway.name, PaymentEvent.event_id == event.id
+    )
+    if db.session.scalar(seen) is not None:
+        return DUPLICATE
+    reference = str(event.data.get("payment_reference") or "")
+    try:
+        with transaction():
+            payment = (
+                db.session.scalar(
+                    select(Payment)
+                    .where(
+                        Payment.provider == gateway.name, Payment.provider_reference == reference
+                    )
+                    .with_for_update()
+                    .execution_options(populate_existing=True)
+                )
+                if reference
+                else None
+            )
+            # Claim the event id first: a concurrent delivery of the same event fails here.
+            record = PaymentEvent(
+                provider=gateway.name,
+                event_id=event.id[:120],
+                type=event.type[:60],
+                payment_id=payment.id if payment else None,
+                outcome=IGNORED,
+                payload={"type": event.type, "created": event.created, "data": event.data},
+                received_at=utcnow(),
+            )
+            db.session.add(record)
+            db.session.flush()
+            record.outcome = _apply(event, payment, gateway)
+            return record.outcome
+    except IntegrityError:
+        if db.session.scalar(seen) is not None:
+            return DUPLICATE
+        raise
+
+
+def receive_webhook(headers: Mapping[str, str], body: bytes, *, provider: str | None = None) -> str:
+    """What the webhook endpoint calls: verify (WebhookRejected → answer 400), then apply."""
+    event = get_provider(provider).verify_webhook(headers, body)
+    return apply_webhook_event(event, provider=provider)

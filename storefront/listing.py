@@ -1,0 +1,384 @@
+"""Catalog reads for the shop: active products in a scope (category, collection, search),
+filtered and sorted from the URL, paged by a bounded offset, with what a grid card shows.
+
+A page costs a fixed number of queries whatever its size: the count, the page, the facets,
+first images and compare-at prices (one query each). Offset paging is capped at MAX_PAGE so
+deep pages never scan far; a shopper narrows with filters instead.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy.orm import lazyload
+from sqlalchemy.sql.elements import ColumnElement
+from werkzeug.datastructures import MultiDict
+
+from commerce.catalog.models import (
+    ACTIVE,
+    CONTINUE,
+    Category,
+    Collection,
+    CollectionProduct,
+    Media,
+    OptionType,
+    Product,
+    ProductTag,
+    Variant,
+)
+from commerce.catalog.taxonomy import collection_condition
+from commerce.errors import ValidationError
+from commerce.extensions import db
+from commerce.inventory.models import Location, StockLevel
+from commerce.money import format_amount_plain, parse_amount
+
+SORTS = {
+    "featured": "Featured",
+    "newest": "Newest",
+    "price-asc": "Price: low to high",
+    "price-desc": "Price: high to low",
+    "title": "Name: A to Z",
+}
+PER_PAGE = 24
+MAX_PAGE = 50
+MAX_OPTION_FILTERS = 12
+
+
+@dataclass(frozen=True)
+class ShopFilter:
+    """What the shopper asked for, parsed leniently from the query string (bad values drop)."""
+
+    sort: str = "featured"
+    price_min: int | None = None
+    price_max: int | None = None
+    options: tuple[tuple[str, str], ...] = ()  # (option name, value) pairs
+    in_stock: bool = False
+    page: int = 1
+    problems: tuple[str, ...] = field(default=(), compare=False)
+
+    @classmethod
+    def from_args(cls, args: MultiDict[str, str], currency: str) -> ShopFilter:
+        problems: list[str] = []
+        sort = args.get("sort", "featured")
+        if sort not in SORTS:
+            sort = "featured"
+        prices: dict[str, int | None] = {}
+        for key, label in (("min", "lowest"), ("max", "highest")):
+            raw = (args.get(key) or "").strip()
+            prices[key] = None
+            if raw:
+                try:
+                    prices[key] = max(parse_amount(raw, currency), 0)
+                except ValidationError:
+                    problems.append(f"The {label} price “{raw}” is not an amount; it was ignored.")
+        options: list[tuple[str, str]] = []
+        for raw in args.getlist("opt")[:MAX_OPTION_FILTERS]:
+            name, sep, value = raw.partition(":")
+            if sep and name.strip() and value.strip():
+                pair = (name.strip(), value.strip())
+                if pair not in options:
+                    options.append(pair)
+        try:
+            page = min(max(int(args.get("page", 1)), 1), MAX_PAGE)
+        except ValueError:
+            page = 1
+        return cls(
+            sort=sort,
+            price_min=prices["min"],
+            price_max=prices["max"],
+            options=tuple(options),
+            in_stock=args.get("in_stock") in ("1", "on", "true"),
+            page=page,
+            problems=tuple(problems),
+        )
+
+    def args(self, currency: str, **changes: Any) -> dict[str, Any]:
+        """Query-string arguments for url_for (defaults left out, so URLs stay short)."""
+        flt = replace(self, **changes)
+        out: dict[str, Any] = {}
+        if flt.sort != "featured":
+            out["sort"] = flt.sort
+        if flt.price_min is not None:
+            out["min"] = format_amount_plain(flt.price_min, currency)
+        if flt.price_max is not None:
+            out["max"] = format_amount_plain(flt.price_max, currency)
+        if flt.options:
+            out["opt"] = [f"{n}:{v}" for n, v in flt.options]
+        if flt.in_stock:
+            out["in_stock"] = "1"
+        if flt.page > 1:
+            out["page"] = flt.page
+        return out
+
+    def is_filtered(self) -> bool:
+        prices = (self.price_min, self.price_max)
+        return bool(self.options or self.in_stock or any(p is not None for p in prices))
+
+    def chosen(self, name: str, value: str) -> bool:
+        return (name, value) in self.options
+
+
+@dataclass
+class Card:
+    """A product as a grid shows it: no stock figures (those are per-request fragments)."""
+
+    product: Product
+    image: Media | None
+    compare_at: int | None
+
+    @property
+    def on_sale(self) -> bool:
+        return self.compare_at is not None and self.compare_at > self.product.min_price
+
+
+@dataclass
+class Listing:
+    cards: list[Card]
+    total: int
+    page: int
+    pages: int
+    facets: list[tuple[str, list[str]]]
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+
+# -- scopes -------------------------------------------------------------------------------------
+
+
+def category_scope(category: Category) -> ColumnElement[bool]:
+    """The category and all its subcategories (path prefix)."""
+    return Product.category_id.in_(
+        select(Category.id).where(Category.path_ids.startswith(category.path_ids))
+    )
+
+
+def collection_scope(collection: Collection) -> ColumnElement[bool]:
+    return collection_condition(collection)
+
+
+def search_scope(query: str) -> ColumnElement[bool]:
+    """Title, vendor, tag or SKU contains the words (each word must match somewhere)."""
+    clauses = []
+    for word in query.split()[:8]:
+        like = f"%{word}%"
+        clauses.append(
+            or_(
+                Product.title.ilike(like),
+                Product.vendor.ilike(like),
+                exists().where(ProductTag.product_id == Product.id, ProductTag.tag.ilike(like)),
+                exists().where(Variant.product_id == Product.id, Variant.sku.ilike(like)),
+            )
+        )
+    return and_(*clauses)
+
+
+def available_somewhere() -> ColumnElement[bool]:
+    """The product has a variant that can be bought now (stock on hand or sold on backorder)."""
+    free = (
+        select(
+            func.coalesce(
+                func.sum(StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved), 0
+            )
+        )
+        .join(Location, Location.id == StockLevel.location_id)
+        .where(StockLevel.variant_id == Variant.id, Location.is_active.is_(True))
+        .scalar_subquery()
+    )
+    return exists().where(
+        Variant.product_id == Product.id,
+        or_(Variant.inventory_policy == CONTINUE, free > 0),
+    )
+
+
+def _option_clause(name: str, values: list[str]) -> ColumnElement[bool]:
+    slot = {1: Variant.option1, 2: Variant.option2, 3: Variant.option3}
+    return exists().where(
+        OptionType.product_id == Product.id,
+        func.lower(OptionType.name) == name.lower(),
+        Variant.product_id == Product.id,
+        or_(*[and_(OptionType.position == p, col.in_(values)) for p, col in slot.items()]),
+    )
+
+
+# -- the listing --------------------------------------------------------------------------------
+
+
+def visible(scope: ColumnElement[bool] | None = None) -> list[ColumnElement[bool]]:
+    clauses: list[ColumnElement[bool]] = [Product.status == ACTIVE]
+    if scope is not None:
+        clauses.append(scope)
+    return clauses
+
+
+def _order(sort: str, collection: Collection | None) -> list[Any]:
+    newest = [Product.published_at.desc(), Product.id.desc()]
+    if sort == "newest":
+        return newest
+    if sort == "price-asc":
+        return [Product.min_price.asc(), Product.id.asc()]
+    if sort == "price-desc":
+        return [Product.max_price.desc(), Product.id.desc()]
+    if sort == "title":
+        return [Product.title.asc(), Product.id.asc()]
+    if collection is not None and collection.kind == "manual":
+        position = (
+            select(CollectionProduct.position)
+            .where(
+                CollectionProduct.collection_id == collection.id,
+                CollectionProduct.product_id == Product.id,
+            )
+            .scalar_subquery()
+        )
+        return [position.asc(), *newest]
+    return newest
+
+
+def facets(scope: ColumnElement[bool] | None) -> list[tuple[str, list[str]]]:
+    """Option names and values of the products in view, in first-seen order (one query)."""
+    ids = select(Product.id).where(*visible(scope))
+    merged: dict[str, tuple[str, list[str], set[str]]] = {}
+    rows = db.session.execute(
+        select(OptionType.name, OptionType.values)
+        .where(OptionType.product_id.in_(ids))
+        .order_by(OptionType.position, OptionType.id)
+    )
+    for name, values in rows:
+        key = name.lower()
+        _display, ordered, seen = merged.setdefault(key, (name, [], set()))
+        for value in values or []:
+            if value not in seen:
+                seen.add(value)
+                ordered.append(value)
+    return [(display, ordered) for display, ordered, _ in merged.values() if ordered]
+
+
+def cards(products: list[Product]) -> list[Card]:
+    """First image and highest compare-at price per product: two queries for the whole grid."""
+    ids = [p.id for p in products]
+    images: dict[int, Media] = {}
+    compare: dict[int, int] = {}
+    if ids:
+        for media in db.session.scalars(
+            select(Media)
+            .where(Media.product_id.in_(ids))
+            .order_by(Media.product_id, Media.position, Media.id)
+            .options(lazyload(Media.product))
+        ):
+            images.setdefault(media.product_id, media)
+        compare = dict(
+            db.session.execute(
+                select(Variant.product_id, func.max(Variant.compare_at_price))
+                .where(Variant.product_id.in_(ids), Variant.compare_at_price > Variant.price)
+                .group_by(Variant.product_id)
+            ).all()
+        )
+    return [Card(p, images.get(p.id), compare.get(p.id)) for p in products]
+
+
+def listing(
+    scope: ColumnElement[bool] | None,
+    flt: ShopFilter,
+    *,
+    collection: Collection | None = None,
+    per_page: int = PER_PAGE,
+    with_facets: bool = True,
+) -> Listing:
+    where = visible(scope)
+    if flt.price_min is not None:
+        where.append(Product.max_price >= flt.price_min)
+    if flt.price_max is not None:
+        where.append(Product.min_price <= flt.price_max)
+    by_name: dict[str, tuple[str, list[str]]] = {}
+    for name, value in flt.options:
+        by_name.setdefault(name.lower(), (name, []))[1].append(value)
+    for name, values in by_name.values():
+        where.append(_option_clause(name, values))
+    if flt.in_stock:
+        where.append(available_somewhere())
+    total = db.session.scalar(select(func.count(Product.id)).where(*where)) or 0
+    pages = max(min(math.ceil(total / per_page), MAX_PAGE), 1)
+    page = min(flt.page, pages)
+    products = list(
+        db.session.scalars(
+            select(Product)
+            .where(*where)
+            .order_by(*_order(flt.sort, collection))
+            .offset((page - 1) * per_page)
+            .limit(per_page)
+            .options(lazyload(Product.category), lazyload(Product.tag_rows))
+        )
+    )
+    return Listing(
+        cards=cards(products),
+        total=total,
+        page=page,
+        pages=pages,
+        facets=facets(scope) if with_facets else [],
+    )
+
+
+def newest_cards(limit: int = 12) -> list[Card]:
+    return listing(None, ShopFilter(sort="newest"), per_page=limit, with_facets=False).cards
+
+
+def featured_collections(limit: int = 4, per_collection: int = 4) -> list[tuple[Collection, Any]]:
+    """Collections with active products, each with its first few cards."""
+    found: list[tuple[Collection, Any]] = []
+    for collection in db.session.scalars(select(Collection).order_by(Collection.id).limit(8)):
+        shown = listing(
+            collection_scope(collection),
+            ShopFilter(),
+            collection=collection,
+            per_page=per_collection,
+            with_facets=False,
+        )
+        if shown.cards:
+            found.append((collection, shown))
+        if len(found) >= limit:
+            break
+    return found
+
+
+def top_categories() -> list[Category]:
+    return list(
+        db.session.scalars(
+            select(Category)
+            .where(Category.parent_id.is_(None))
+            .order_by(Category.position, Category.name)
+            .options(lazyload(Category.parent))
+        )
+    )
+
+
+def subcategories(category: Category) -> list[Category]:
+    return list(
+        db.session.scalars(
+            select(Category)
+            .where(Category.parent_id == category.id)
+            .order_by(Category.position, Category.name)
+            .options(lazyload(Category.parent))
+        )
+    )
+
+
+def ancestors(category: Category) -> list[Category]:
+    """Root first, the category itself excluded (one query from path_ids)."""
+    ids = [int(i) for i in category.path_ids.strip("/").split("/") if i][:-1]
+    if not ids:
+        return []
+    found = {
+        c.id: c
+        for c in db.session.scalars(
+            select(Category).where(Category.id.in_(ids)).options(lazyload(Category.parent))
+        )
+    }
+    return [found[i] for i in ids if i in found]

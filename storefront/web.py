@@ -1,0 +1,47 @@
+"""Helpers the storefront views share: page-or-fragment rendering and HTTP caching.
+
+Catalog pages are the same for every shopper, so they are publicly cacheable for a minute and
+carry an ETag of their body. They must therefore never hold per-shopper data: no session, no
+CSRF token, no stock counts (availability comes from `private, no-store` fragments).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import make_response, render_template, request
+from werkzeug.wrappers import Response
+
+CATALOG_MAX_AGE = 60
+
+
+def is_htmx() -> bool:
+    """An htmx request wanting a fragment (a boosted link or a history restore wants the page)."""
+    if request.headers.get("HX-History-Restore-Request"):
+        return False
+    return bool(getattr(request, "htmx", False)) and not request.htmx.boosted
+
+
+def htmx_target() -> str:
+    return request.headers.get("HX-Target", "") if is_htmx() else ""
+
+
+def render(page: str, fragment: str | None = None, /, **context: Any) -> Response:
+    """The full page for a normal request, only the fragment for an htmx request."""
+    template = fragment if fragment and is_htmx() else page
+    return make_response(render_template(template, **context))
+
+
+def public(response: Response, *, max_age: int = CATALOG_MAX_AGE) -> Response:
+    """Shared-cacheable for `max_age` seconds with an ETag; If-None-Match answers 304."""
+    response.headers["Cache-Control"] = f"public, max-age={max_age}"
+    # The same URL answers a full page or, for htmx, a fragment chosen by the target.
+    response.vary.update(("HX-Request", "HX-Target"))
+    response.add_etag()
+    return response.make_conditional(request)
+
+
+def private(response: Response) -> Response:
+    """Per-shopper or live data (stock): never stored by any cache."""
+    response.headers["Cache-Control"] = "private, no-store"
+    return response

@@ -17,6 +17,7 @@ from commerce.errors import CommerceError
 from commerce.extensions import cache, csrf, db, htmx, init_celery, limiter, login_manager, migrate
 from commerce.inventory import tasks as _inventory_tasks  # noqa: F401
 from commerce.money import format_money
+from commerce.payments import tasks as _payment_tasks  # noqa: F401
 from commerce.staff.services import load_session_user
 
 CSP = (

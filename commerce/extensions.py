@@ -71,6 +71,10 @@ def init_celery(app: Flask) -> Celery:
             "task": "commerce.inventory.release_expired",
             "schedule": timedelta(minutes=1),
         },
+        "expire-authorizations": {
+            "task": "commerce.payments.expire_authorizations",
+            "schedule": timedelta(minutes=15),
+        },
     }
     celery.flask_app = app  # type: ignore[attr-defined]
     celery.set_default()

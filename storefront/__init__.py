@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("storefront", __name__)
 
-from storefront import browse, search  # noqa: E402, F401
+from storefront import browse, search, webhooks  # noqa: E402, F401

@@ -43,3 +43,9 @@ def test_demo_load_command_prints_a_login_per_role(app):
     again = runner.invoke(args=["demo", "load", "--quiet"])
     assert "nothing loaded" in again.output and "admin@demo.shop" in again.output
     assert "Delivered" in runner.invoke(args=["outbox", "dispatch"]).output
+
+
+def test_every_beat_entry_names_a_registered_task(app):
+    celery = app.extensions["celery"]
+    for entry in celery.conf.beat_schedule.values():
+        assert entry["task"] in celery.tasks, entry["task"]

@@ -18,6 +18,7 @@ from commerce.extensions import cache, csrf, db, htmx, init_celery, limiter, log
 from commerce.inventory import tasks as _inventory_tasks  # noqa: F401
 from commerce.money import format_money
 from commerce.payments import tasks as _payment_tasks  # noqa: F401
+from commerce.sessions import CacheAwareSessionInterface
 from commerce.staff.services import load_session_user
 
 CSP = (
@@ -36,6 +37,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         static_folder=str(ROOT / "static"),
     )
     app.config.update(settings)
+    app.session_interface = CacheAwareSessionInterface()
 
     db.init_app(app)
     with app.app_context():

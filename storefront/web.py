@@ -38,6 +38,7 @@ def public(response: Response, *, max_age: int = CATALOG_MAX_AGE) -> Response:
     # The same URL answers a full page or, for htmx, a fragment chosen by the target.
     response.vary.update(("HX-Request", "HX-Target"))
     response.add_etag()
+    response.shared_cacheable = True  # type: ignore[attr-defined]  # no cookie, no Vary: Cookie
     return response.make_conditional(request)
 
 

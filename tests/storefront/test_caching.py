@@ -61,3 +61,11 @@ def test_availability_is_private(client, catalog):
     assert response.headers["Cache-Control"] == "private, no-store"
     assert "ETag" not in response.headers
     assert "Only 3 left" in response.get_data(as_text=True)
+
+
+def test_catalog_pages_do_not_vary_by_cookie_or_set_cookies(client, make_product):
+    make_product("Shared lamp", status="active")
+    response = client.get("/")
+    assert response.status_code == 200
+    assert "Cookie" not in response.headers.get("Vary", "")
+    assert "Set-Cookie" not in response.headers

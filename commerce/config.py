@@ -67,6 +67,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "SHOP_CURRENCY": _env("SHOP_CURRENCY", "USD"),
         "SHOP_LOCALE": _env("SHOP_LOCALE", "en_US"),
         "SHOP_TIMEZONE": _env("SHOP_TIMEZONE", "UTC"),
+        # Whether catalog prices already contain tax (EU style) or tax is added at checkout.
+        "PRICES_INCLUDE_TAX": _env_bool("PRICES_INCLUDE_TAX", False),
         "MEDIA_ROOT": _env("MEDIA_ROOT", str(instance / "media")),
         "MEDIA_MAX_BYTES": _env_int("MEDIA_MAX_BYTES", 10 * 1024 * 1024),
         "IMPORT_ROOT": _env("IMPORT_ROOT", str(instance / "imports")),

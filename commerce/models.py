@@ -15,7 +15,9 @@ from commerce.inventory.models import Allocation, Location, Reservation, StockLe
 from commerce.jobs import Job
 from commerce.outbox import OutboxEvent
 from commerce.payments.models import Payment, PaymentEvent, PaymentTransaction
+from commerce.shipping.models import ShippingMethod
 from commerce.staff.models import StaffMember
+from commerce.tax.models import TaxRate
 
 __all__ = [
     "Allocation",
@@ -34,8 +36,10 @@ __all__ = [
     "Product",
     "ProductTag",
     "Reservation",
+    "ShippingMethod",
     "StaffMember",
     "StockLevel",
     "StockMovement",
+    "TaxRate",
     "Variant",
 ]

@@ -27,6 +27,7 @@ PERMISSIONS: dict[str, str] = {
     "inventory.edit": "Receive, adjust, count and transfer stock",
     "audit.view": "Read the audit log",
     "staff.manage": "Create, invite, change and deactivate staff accounts",
+    "settings.manage": "Configure shop settings: shipping methods and tax rates",
 }
 
 _CATALOG_WRITE = {"catalog.edit", "catalog.bulk_edit", "catalog.import", "catalog.export"}

@@ -29,6 +29,7 @@ EXPECTED_ROLES = {
     "inventory.edit": {"admin", "warehouse"},
     "audit.view": {"admin"},
     "staff.manage": {"admin"},
+    "settings.manage": {"admin"},
 }
 
 

@@ -1,0 +1,1 @@
+"""Shipping methods the checkout offers: flat or by weight bracket, per country."""

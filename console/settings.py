@@ -1,0 +1,279 @@
+"""Settings for the checkout: shipping methods and tax rates (admins: settings.manage)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, current_app, request, url_for
+from flask_login import current_user
+
+from commerce.countries import country_name
+from commerce.errors import CommerceError, ValidationError
+from commerce.extensions import db
+from commerce.money import format_amount_plain
+from commerce.shipping.models import SHIPPING_KINDS, WEIGHT, ShippingMethod
+from commerce.shipping.services import (
+    create_shipping_method,
+    deactivate_shipping_method,
+    get_shipping_method,
+    list_shipping_methods,
+    update_shipping_method,
+)
+from commerce.tax.models import TaxRate
+from commerce.tax.services import (
+    create_tax_rate,
+    deactivate_tax_rate,
+    get_tax_rate,
+    list_tax_rates,
+    shop_prices_include_tax,
+    update_tax_rate,
+)
+from console import bp
+from console.forms import ConfirmForm
+from console.permissions import route
+from console.settings_forms import (
+    ShippingMethodForm,
+    TaxRateForm,
+    format_brackets,
+    format_percent_bps,
+    parse_brackets,
+    parse_percent_bps,
+)
+from console.web import apply_errors, done, render
+
+PERMISSION = "settings.manage"
+
+
+bp.app_template_filter("country_name")(country_name)
+
+
+@bp.app_template_filter("bps_percent")
+def _bps_percent(bps: int) -> str:
+    return f"{format_percent_bps(bps)}%"
+
+
+def _currency() -> str:
+    return current_app.config["SHOP_CURRENCY"]
+
+
+def _form_expired(form: Any) -> None:
+    csrf = getattr(form, "csrf_token", None)
+    if csrf is not None and csrf.errors:
+        form.form_errors.append("The form expired; reload the page and try again.")
+
+
+def _whole_number(text: str | None, field: str, problems: dict[str, list[str]]) -> int | None:
+    text = (text or "").strip()
+    if not text.isdigit():
+        problems[field] = ["Enter a whole number from 0 to 9999."]
+        return None
+    return int(text)
+
+
+# -- shipping methods ----------------------------------------------------------------------------
+
+
+@route(bp, "/settings/shipping", permission=PERMISSION)
+def shipping_list() -> Any:
+    return render(
+        "console/settings/shipping.html",
+        methods=list_shipping_methods(),
+        kinds=SHIPPING_KINDS,
+    )
+
+
+def _shipping_values(form: ShippingMethodForm) -> dict[str, Any]:
+    """The form's typed values; parse problems of every field are raised together."""
+    problems: dict[str, list[str]] = {}
+    position = _whole_number(form.position.data, "position", problems)
+    brackets: list[dict[str, Any]] = []
+    if form.kind.data == WEIGHT:
+        try:
+            brackets = parse_brackets(form.brackets.data or "", _currency())
+        except ValidationError as exc:
+            problems.update(exc.errors)
+    if problems:
+        raise ValidationError(errors=problems)
+    return {
+        "name": form.name.data or "",
+        "code": form.code.data or "",
+        "kind": form.kind.data,
+        "countries": form.countries.data or "",
+        "price": form.price.amount,
+        "brackets": brackets,
+        "free_over": form.free_over.amount,
+        "position": position,
+        "is_active": bool(form.is_active.data),
+    }
+
+
+def _fill_shipping_form(form: ShippingMethodForm, method: ShippingMethod) -> None:
+    currency = _currency()
+    form.countries.data = " ".join(method.countries or [])
+    form.price.data = "" if method.price is None else format_amount_plain(method.price, currency)
+    form.free_over.data = (
+        "" if method.free_over is None else format_amount_plain(method.free_over, currency)
+    )
+    form.brackets.data = format_brackets(method.brackets, currency)
+    form.position.data = str(method.position)
+
+
+def _shipping_form_page(form: ShippingMethodForm, method: ShippingMethod | None, status: int):
+    return render(
+        "console/settings/shipping_form.html",
+        form=form,
+        method=method,
+        confirm=ConfirmForm(),
+        status=status,
+    )
+
+
+@route(bp, "/settings/shipping/new", permission=PERMISSION, methods=["GET", "POST"])
+def shipping_new() -> Any:
+    form = ShippingMethodForm()
+    status = 200
+    if request.method == "GET":
+        form.position.data = "0"
+    else:
+        status = 422
+        if form.validate_on_submit():
+            try:
+                method = create_shipping_method(by=current_user, **_shipping_values(form))
+            except CommerceError as exc:
+                apply_errors(form, exc)
+            else:
+                return done(
+                    f"Shipping method {method.code} created.", url_for("console.shipping_list")
+                )
+        else:
+            _form_expired(form)
+    return _shipping_form_page(form, None, status)
+
+
+@route(
+    bp, "/settings/shipping/<int:method_id>/edit", permission=PERMISSION, methods=["GET", "POST"]
+)
+def shipping_edit(method_id: int) -> Any:
+    try:
+        method = get_shipping_method(method_id)
+    except CommerceError:
+        abort(404)
+    status = 200
+    if request.method == "GET":
+        form = ShippingMethodForm(obj=method, formdata=None)
+        _fill_shipping_form(form, method)
+    else:
+        form = ShippingMethodForm()
+        status = 422
+        if form.validate_on_submit():
+            try:
+                update_shipping_method(method, by=current_user, **_shipping_values(form))
+            except CommerceError as exc:
+                db.session.rollback()
+                apply_errors(form, exc)
+            else:
+                return done(
+                    f"Shipping method {method.code} saved.", url_for("console.shipping_list")
+                )
+        else:
+            _form_expired(form)
+    return _shipping_form_page(form, method, status)
+
+
+@route(bp, "/settings/shipping/<int:method_id>/deactivate", permission=PERMISSION, methods=["POST"])
+def shipping_deactivate(method_id: int) -> Any:
+    try:
+        method = get_shipping_method(method_id)
+    except CommerceError:
+        abort(404)
+    ConfirmForm().validate_on_submit()
+    deactivate_shipping_method(method, by=current_user)
+    return done(
+        f"Shipping method {method.code} is deactivated; checkout no longer offers it.",
+        url_for("console.shipping_list"),
+    )
+
+
+# -- tax rates -----------------------------------------------------------------------------------
+
+
+@route(bp, "/settings/taxes", permission=PERMISSION)
+def tax_rate_list() -> Any:
+    return render(
+        "console/settings/taxes.html",
+        rates=list_tax_rates(),
+        prices_include_tax=shop_prices_include_tax(),
+    )
+
+
+def _tax_values(form: TaxRateForm) -> dict[str, Any]:
+    return {
+        "country": form.country.data or "",
+        "region": form.region.data or "",
+        "name": form.name.data or "",
+        "rate_bps": parse_percent_bps(form.rate_bps.data or ""),
+        "is_active": bool(form.is_active.data),
+    }
+
+
+def _tax_form_page(form: TaxRateForm, rate: TaxRate | None, status: int) -> Any:
+    return render(
+        "console/settings/tax_form.html", form=form, rate=rate, confirm=ConfirmForm(), status=status
+    )
+
+
+@route(bp, "/settings/taxes/new", permission=PERMISSION, methods=["GET", "POST"])
+def tax_rate_new() -> Any:
+    form = TaxRateForm()
+    status = 200
+    if request.method == "POST":
+        status = 422
+        if form.validate_on_submit():
+            try:
+                rate = create_tax_rate(by=current_user, **_tax_values(form))
+            except CommerceError as exc:
+                apply_errors(form, exc)
+            else:
+                return done(
+                    f"Tax rate {rate.audit_label} created.", url_for("console.tax_rate_list")
+                )
+        else:
+            _form_expired(form)
+    return _tax_form_page(form, None, status)
+
+
+@route(bp, "/settings/taxes/<int:rate_id>/edit", permission=PERMISSION, methods=["GET", "POST"])
+def tax_rate_edit(rate_id: int) -> Any:
+    try:
+        rate = get_tax_rate(rate_id)
+    except CommerceError:
+        abort(404)
+    status = 200
+    if request.method == "GET":
+        form = TaxRateForm(obj=rate, formdata=None)
+        form.rate_bps.data = format_percent_bps(rate.rate_bps)
+    else:
+        form = TaxRateForm()
+        status = 422
+        if form.validate_on_submit():
+            try:
+                update_tax_rate(rate, by=current_user, **_tax_values(form))
+            except CommerceError as exc:
+                db.session.rollback()
+                apply_errors(form, exc)
+            else:
+                return done(f"Tax rate {rate.audit_label} saved.", url_for("console.tax_rate_list"))
+        else:
+            _form_expired(form)
+    return _tax_form_page(form, rate, status)
+
+
+@route(bp, "/settings/taxes/<int:rate_id>/deactivate", permission=PERMISSION, methods=["POST"])
+def tax_rate_deactivate(rate_id: int) -> Any:
+    try:
+        rate = get_tax_rate(rate_id)
+    except CommerceError:
+        abort(404)
+    ConfirmForm().validate_on_submit()
+    deactivate_tax_rate(rate, by=current_user)
+    return done(f"Tax rate {rate.audit_label} is deactivated.", url_for("console.tax_rate_list"))

@@ -114,3 +114,31 @@ def query_entries(
     if before_id:
         stmt = stmt.where(AuditEntry.id < before_id)
     return list(db.session.scalars(stmt))
+
+
+def update_audited(
+    subject: Any, values: dict[str, Any], *, by: Any, action: str, snapshot: Any
+) -> Any:
+    """Set already-validated values in one transaction; audit before/after if anything changed."""
+    from commerce.db import transaction
+
+    before = snapshot(subject)
+    with transaction():
+        for key, value in values.items():
+            setattr(subject, key, value)
+        after = snapshot(subject)
+        if after != before:
+            record(by, action, subject, before=before, after=after)
+    return subject
+
+
+def deactivate_audited(subject: Any, *, by: Any, action: str) -> Any:
+    """Switch off a settings row (location, shipping method, tax rate), audited; idempotent."""
+    from commerce.db import transaction
+
+    if not subject.is_active:
+        return subject
+    with transaction():
+        subject.is_active = False
+        record(by, action, subject, before={"is_active": True}, after={"is_active": False})
+    return subject

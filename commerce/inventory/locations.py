@@ -103,11 +103,7 @@ def update_location(location: Location, *, by: Any, **changes: Any) -> Location:
         address=merged["address"],
         current=location,
     )
-    with transaction():
-        for key, value in values.items():
-            setattr(location, key, value)
-        location.is_active = bool(merged["is_active"])
-        after = _snapshot(location)
-        if after != current:
-            audit.record(by, "location.update", location, before=current, after=after)
-    return location
+    values["is_active"] = bool(merged["is_active"])
+    return audit.update_audited(
+        location, values, by=by, action="location.update", snapshot=_snapshot
+    )

@@ -199,31 +199,15 @@ def update_shipping_method(method: ShippingMethod, *, by: Any, **changes: Any) -
     if unknown:
         raise TypeError(f"unknown shipping method fields: {', '.join(sorted(unknown))}")
     merged = {**current, **changes}
-    values = _clean(merged, current=method)
-    with transaction():
-        for key, value in values.items():
-            setattr(method, key, value)
-        method.is_active = bool(merged["is_active"])
-        after = _snapshot(method)
-        if after != current:
-            audit.record(by, "shipping_method.update", method, before=current, after=after)
-    return method
+    values = {**_clean(merged, current=method), "is_active": bool(merged["is_active"])}
+    return audit.update_audited(
+        method, values, by=by, action="shipping_method.update", snapshot=_snapshot
+    )
 
 
 def deactivate_shipping_method(method: ShippingMethod, *, by: Any) -> ShippingMethod:
     """The checkout stops offering it; orders that used it keep their copy of the price."""
-    if not method.is_active:
-        return method
-    with transaction():
-        method.is_active = False
-        audit.record(
-            by,
-            "shipping_method.deactivate",
-            method,
-            before={"is_active": True},
-            after={"is_active": False},
-        )
-    return method
+    return audit.deactivate_audited(method, by=by, action="shipping_method.deactivate")
 
 
 def shipping_options(

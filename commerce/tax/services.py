@@ -123,20 +123,13 @@ def update_tax_rate(rate: TaxRate, *, by: Any, **changes: Any) -> TaxRate:
     if unknown:
         raise TypeError(f"unknown tax rate fields: {', '.join(sorted(unknown))}")
     merged = {**current, **changes}
-    values = _clean(merged, current=rate)
-    with transaction():
-        for key, value in values.items():
-            setattr(rate, key, value)
-        rate.is_active = bool(merged["is_active"])
-        after = _snapshot(rate)
-        if after != current:
-            audit.record(by, "tax_rate.update", rate, before=current, after=after)
-    return rate
+    values = {**_clean(merged, current=rate), "is_active": bool(merged["is_active"])}
+    return audit.update_audited(rate, values, by=by, action="tax_rate.update", snapshot=_snapshot)
 
 
 def deactivate_tax_rate(rate: TaxRate, *, by: Any) -> TaxRate:
-    if not rate.is_active:
-        return rate
+    """The rate no longer applies to new orders; orders keep the tax they were charged."""
+    return audit.deactivate_audited(rate, by=by, action="tax_rate.deactivate")
     with transaction():
         rate.is_active = False
         audit.record(

@@ -11,6 +11,7 @@ from commerce.catalog.models import (
     ProductTag,
     Variant,
 )
+from commerce.customers.models import Address, Customer
 from commerce.inventory.models import Allocation, Location, Reservation, StockLevel, StockMovement
 from commerce.jobs import Job
 from commerce.outbox import OutboxEvent
@@ -20,11 +21,13 @@ from commerce.staff.models import StaffMember
 from commerce.tax.models import TaxRate
 
 __all__ = [
+    "Address",
     "Allocation",
     "AuditEntry",
     "Category",
     "Collection",
     "CollectionProduct",
+    "Customer",
     "Job",
     "Location",
     "Media",

@@ -172,6 +172,26 @@ def make_staff(app: Flask) -> Callable[..., StaffMember]:
     return make
 
 
+@pytest.fixture
+def make_customer(app: Flask) -> Callable[..., Any]:
+    """make_customer(email=..., name=...) -> a Customer whose password is TEST_PASSWORD."""
+    from commerce.customers.models import Customer
+
+    def make(*, email: str | None = None, active: bool = True, **kw: Any) -> Any:
+        customer = Customer(
+            email=email or f"shopper{next(_counter)}@example.com",
+            name=kw.pop("name", "Shopper"),
+            password_hash=FAST_HASH,
+            is_active=active,
+            **kw,
+        )
+        db.session.add(customer)
+        db.session.commit()
+        return customer
+
+    return make
+
+
 def sign_in(
     client: FlaskClient, member: StaffMember, password: str = TEST_PASSWORD, **extra: Any
 ) -> Any:

@@ -1,0 +1,1 @@
+"""Shop customers: accounts (separate from staff) and their address books."""

@@ -1,0 +1,277 @@
+"""Customer accounts and address books: registration, sign-in checks, addresses (audited).
+
+Customers are not staff: the audit log's actor column points at staff members, so customer
+actions are recorded with a label ("customer:<email>") and no actor id.
+"""
+
+from __future__ import annotations
+
+import re
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy import func, select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from commerce import audit
+from commerce.countries import is_country
+from commerce.customers.models import Address, Customer
+from commerce.db import transaction, utcnow
+from commerce.errors import DuplicateValue, NotFound, ValidationError
+from commerce.extensions import db
+
+MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 200
+MAX_ADDRESSES = 20
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# A real hash to compare against when the email is unknown, so both failures take equal time.
+_DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+# Postal code formats for the countries we check; others only need a non-empty value.
+POSTAL_CODES: dict[str, tuple[re.Pattern[str], str]] = {
+    "US": (re.compile(r"^\d{5}(-\d{4})?$"), "Enter a ZIP code like 12345 or 12345-6789."),
+    "CA": (
+        re.compile(r"^[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z] ?\d[ABCEGHJ-NPRSTV-Z]\d$"),
+        "Enter a postal code like K1A 0B1.",
+    ),
+    "GB": (
+        re.compile(r"^[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}$"),
+        "Enter a postcode like SW1A 1AA.",
+    ),
+    "DE": (re.compile(r"^\d{5}$"), "Enter a five-digit postal code (Postleitzahl)."),
+}
+REGION_REQUIRED = {"US": "Enter a state.", "CA": "Enter a province or territory."}
+ADDRESS_FIELDS = ("name", "line1", "line2", "city", "region", "postal_code", "country", "phone")
+_LIMITS = {
+    "name": 120,
+    "line1": 200,
+    "line2": 200,
+    "city": 120,
+    "region": 120,
+    "postal_code": 20,
+    "phone": 40,
+}
+
+
+def _actor(customer: Customer) -> SimpleNamespace:
+    return SimpleNamespace(id=None, email=f"customer:{customer.email}")
+
+
+def normalize_email(email: str | None) -> str:
+    return (email or "").strip().lower()
+
+
+# -- accounts -----------------------------------------------------------------------------------
+
+
+def find_customer_by_email(email: str) -> Customer | None:
+    return db.session.scalar(select(Customer).where(Customer.email == normalize_email(email)))
+
+
+def register_customer(*, email: str, password: str, name: str = "") -> Customer:
+    """Open an account; errors are keyed by field (email, password, name)."""
+    errors: dict[str, list[str]] = {}
+    email = normalize_email(email)
+    name = (name or "").strip()
+    if not _EMAIL_RE.match(email) or len(email) > 255:
+        errors["email"] = ["Enter a valid email address."]
+    if len(password or "") < MIN_PASSWORD_LENGTH:
+        errors["password"] = [f"Use at least {MIN_PASSWORD_LENGTH} characters for the password."]
+    elif len(password) > MAX_PASSWORD_LENGTH:
+        errors["password"] = [f"Use at most {MAX_PASSWORD_LENGTH} characters for the password."]
+    if len(name) > 120:
+        errors["name"] = ["At most 120 characters."]
+    if errors:
+        raise ValidationError(errors=errors)
+    with transaction():
+        if find_customer_by_email(email) is not None:
+            raise DuplicateValue(
+                "An account with this email already exists. Sign in instead.", field="email"
+            )
+        customer = Customer(email=email, name=name, last_sign_in_at=utcnow())
+        customer.set_password(password)
+        db.session.add(customer)
+        db.session.flush()
+        audit.record(_actor(customer), "customer.register", customer, after=customer.snapshot())
+    return customer
+
+
+def authenticate_customer(email: str, password: str) -> Customer | None:
+    """The account for these credentials, or None; never says which part was wrong."""
+    customer = find_customer_by_email(email)
+    if customer is None or not customer.password_hash:
+        check_password_hash(_DUMMY_HASH, password or "")
+        return None
+    if not customer.check_password(password or "") or not customer.is_active:
+        return None
+    with transaction():
+        customer.last_sign_in_at = utcnow()
+    return customer
+
+
+def load_customer(session_value: Any) -> Customer | None:
+    """The customer a session value ("<id>:<version>") names, if it is still valid."""
+    if not isinstance(session_value, str):
+        return None
+    try:
+        raw_id, version = session_value.split(":", 1)
+        customer = db.session.get(Customer, int(raw_id))
+    except (ValueError, TypeError):
+        return None
+    if customer is None or not customer.is_active or str(customer.session_version) != version:
+        return None
+    return customer
+
+
+def sign_out_everywhere(customer: Customer) -> Customer:
+    """Invalidate every session of this customer."""
+    with transaction():
+        customer.session_version += 1
+    return customer
+
+
+# -- address book -------------------------------------------------------------------------------
+
+
+def clean_address(values: dict[str, Any]) -> dict[str, str]:
+    """Trimmed address values, or ValidationError with messages keyed by field."""
+    data = {key: str(values.get(key) or "").strip() for key in ADDRESS_FIELDS}
+    data["country"] = data["country"].upper()
+    errors: dict[str, list[str]] = {}
+    for key, message in (
+        ("name", "Enter the recipient's name."),
+        ("line1", "Enter the street address."),
+        ("city", "Enter a city."),
+        ("postal_code", "Enter a postal code."),
+        ("country", "Choose a country."),
+    ):
+        if not data[key]:
+            errors[key] = [message]
+    for key, limit in _LIMITS.items():
+        if len(data[key]) > limit and key not in errors:
+            errors[key] = [f"At most {limit} characters."]
+    country = data["country"]
+    if country and not is_country(country):
+        errors["country"] = ["Choose a country from the list."]
+    if country in REGION_REQUIRED and not data["region"]:
+        errors["region"] = [REGION_REQUIRED[country]]
+    if country in POSTAL_CODES and data["postal_code"] and "postal_code" not in errors:
+        pattern, message = POSTAL_CODES[country]
+        code = re.sub(r"\s+", " ", data["postal_code"].upper())
+        if not pattern.match(code):
+            errors["postal_code"] = [message]
+        elif country == "CA" and " " not in code:
+            code = f"{code[:3]} {code[3:]}"
+        data["postal_code"] = code
+    if errors:
+        raise ValidationError(errors=errors)
+    return data
+
+
+def get_address(customer: Customer, address_id: int) -> Address:
+    """One of this customer's addresses; another customer's id is simply not found."""
+    address = db.session.scalar(
+        select(Address).where(Address.id == address_id, Address.customer_id == customer.id)
+    )
+    if address is None:
+        raise NotFound("No such address.")
+    return address
+
+
+def list_addresses(customer: Customer) -> list[Address]:
+    return list(
+        db.session.scalars(
+            select(Address)
+            .where(Address.customer_id == customer.id)
+            .order_by(Address.is_default.desc(), Address.id)
+        )
+    )
+
+
+def _count(customer: Customer) -> int:
+    return (
+        db.session.scalar(
+            select(func.count()).select_from(Address).where(Address.customer_id == customer.id)
+        )
+        or 0
+    )
+
+
+def _clear_default(customer: Customer, *, keep: int | None = None) -> None:
+    for other in db.session.scalars(
+        select(Address).where(Address.customer_id == customer.id, Address.is_default.is_(True))
+    ):
+        if other.id != keep:
+            other.is_default = False
+
+
+def add_address(customer: Customer, *, make_default: bool = False, **values: Any) -> Address:
+    """Add an address; the first one becomes the default."""
+    data = clean_address(values)
+    with transaction():
+        count = _count(customer)
+        if count >= MAX_ADDRESSES:
+            raise ValidationError(
+                f"An address book holds at most {MAX_ADDRESSES} addresses; delete one first."
+            )
+        is_default = make_default or count == 0
+        if is_default:
+            _clear_default(customer)
+        address = Address(customer_id=customer.id, is_default=is_default, **data)
+        db.session.add(address)
+        db.session.flush()
+        audit.record(_actor(customer), "address.create", address, after=address.snapshot())
+    db.session.expire(customer, ["addresses"])
+    return address
+
+
+def update_address(
+    customer: Customer, address: Address, *, make_default: bool = False, **values: Any
+) -> Address:
+    if address.customer_id != customer.id:
+        raise NotFound("No such address.")
+    data = clean_address(values)
+    with transaction():
+        before = address.snapshot()
+        for key, value in data.items():
+            setattr(address, key, value)
+        if make_default and not address.is_default:
+            _clear_default(customer, keep=address.id)
+            address.is_default = True
+        after = address.snapshot()
+        if after != before:
+            audit.record(_actor(customer), "address.update", address, before=before, after=after)
+    return address
+
+
+def delete_address(customer: Customer, address: Address) -> None:
+    """Delete an address; if it was the default, the oldest remaining one takes over."""
+    if address.customer_id != customer.id:
+        raise NotFound("No such address.")
+    with transaction():
+        was_default = address.is_default
+        before = address.snapshot()
+        audit.record(_actor(customer), "address.delete", address, before=before)
+        db.session.delete(address)
+        db.session.flush()
+        if was_default:
+            successor = db.session.scalar(
+                select(Address)
+                .where(Address.customer_id == customer.id)
+                .order_by(Address.id)
+                .limit(1)
+            )
+            if successor is not None:
+                successor.is_default = True
+    db.session.expire(customer, ["addresses"])
+
+
+def set_default_address(customer: Customer, address: Address) -> Address:
+    if address.customer_id != customer.id:
+        raise NotFound("No such address.")
+    with transaction():
+        if not address.is_default:
+            _clear_default(customer, keep=address.id)
+            address.is_default = True
+            audit.record(_actor(customer), "address.set_default", address, after=address.snapshot())
+    return address

@@ -89,6 +89,17 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "PAYMENTS_AUTHORIZATION_TTL": timedelta(
             days=_env_int("PAYMENTS_AUTHORIZATION_TTL_DAYS", 7)
         ),
+        # Take the money when the order is placed ("placement") or when it ships ("fulfillment").
+        "PAYMENTS_CAPTURE": _env("PAYMENTS_CAPTURE", "placement"),
+        "CART_MAX_QUANTITY": _env_int("CART_MAX_QUANTITY", 99),
+        # Shopper emails: written as .eml files under MAIL_DIR unless MAIL_SMTP_URL is set
+        # (smtp://user:password@host:587, or smtps://... for implicit TLS).
+        "MAIL_SMTP_URL": _env("MAIL_SMTP_URL"),
+        "MAIL_DIR": _env("MAIL_DIR", str(instance / "mail")),
+        "MAIL_FROM": _env("MAIL_FROM", "Northwind Supply <shop@northwind.example>"),
+        # The shop's public address, for links in emails (sent outside any request).
+        "SHOP_URL": _env("SHOP_URL", "http://127.0.0.1:5000"),
+        "CHECKOUT_RATE_LIMIT": _env("CHECKOUT_RATE_LIMIT", "30 per minute"),
         "SIGN_IN_RATE_LIMIT": _env("SIGN_IN_RATE_LIMIT", "10 per minute;50 per hour"),
         "RATELIMIT_ENABLED": _env_bool("RATELIMIT_ENABLED", True),
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",

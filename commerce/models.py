@@ -11,9 +11,11 @@ from commerce.catalog.models import (
     ProductTag,
     Variant,
 )
+from commerce.checkout.models import Cart, CartLine, Checkout
 from commerce.customers.models import Address, Customer
 from commerce.inventory.models import Allocation, Location, Reservation, StockLevel, StockMovement
 from commerce.jobs import Job
+from commerce.orders.models import Order, OrderEvent, OrderLine
 from commerce.outbox import OutboxEvent
 from commerce.payments.models import Payment, PaymentEvent, PaymentTransaction
 from commerce.shipping.models import ShippingMethod
@@ -24,7 +26,10 @@ __all__ = [
     "Address",
     "Allocation",
     "AuditEntry",
+    "Cart",
+    "CartLine",
     "Category",
+    "Checkout",
     "Collection",
     "CollectionProduct",
     "Customer",
@@ -32,6 +37,9 @@ __all__ = [
     "Location",
     "Media",
     "OptionType",
+    "Order",
+    "OrderEvent",
+    "OrderLine",
     "OutboxEvent",
     "Payment",
     "PaymentEvent",

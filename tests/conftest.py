@@ -308,3 +308,64 @@ def pg_app(pg_url: str, tmp_path: Any) -> Iterator[Flask]:
         yield application
         db.session.remove()
         db.engine.dispose()
+
+
+def build_checkout_shop(*, stock: int = 10, price: int = 2500) -> Any:
+    """A shop to check out in (call inside an app context): a T-shirt in sizes S and M with
+    `stock` units each at the default location, US shipping (STD flat $5.00, free from
+    $100.00; HEAVY by weight), and US sales tax 5% (7.25% in CA). Prices exclude tax."""
+    from types import SimpleNamespace
+
+    from commerce.catalog.services import create_product, generate_variants, set_options
+    from commerce.inventory.locations import create_location
+    from commerce.inventory.services import active_locations, receive_stock
+    from commerce.shipping.services import create_shipping_method
+    from commerce.tax.services import create_tax_rate
+
+    n = next(_counter)
+    if not active_locations():
+        create_location(name="Main warehouse", code="MAIN", by=None)
+    product = create_product(
+        title=f"Field Tee {n}", price=price, sku=f"TEE-{n}", status="active", by=None
+    )
+    set_options(product, [("Size", ["S", "M"])], by=None)
+    generate_variants(product, by=None)
+    small, medium = product.variants[0], product.variants[1]
+    for variant in (small, medium):
+        variant.weight_grams = 250
+        if stock:
+            receive_stock(variant.id, quantity=stock, by=None)
+    db.session.commit()
+    create_shipping_method(
+        name="Standard", code="STD", price=500, free_over=10000, countries="US", by=None
+    )
+    create_shipping_method(
+        name="Heavy goods",
+        code="HEAVY",
+        kind="weight",
+        brackets=[{"up_to_grams": 1000, "price": 900}, {"up_to_grams": 50000, "price": 2900}],
+        countries="US",
+        by=None,
+    )
+    create_tax_rate(country="US", name="Sales tax", rate_bps=500, by=None)
+    create_tax_rate(country="US", region="CA", name="CA sales tax", rate_bps=725, by=None)
+    return SimpleNamespace(product=product, small=small.id, medium=medium.id, price=price)
+
+
+US_ADDRESS = {
+    "name": "Ada Shopper",
+    "line1": "1 Market Street",
+    "line2": "",
+    "city": "San Francisco",
+    "region": "CA",
+    "postal_code": "94105",
+    "country": "US",
+    "phone": "",
+}
+TEST_CARD = {"number": "4242424242424242", "exp_month": "12", "exp_year": "2030", "cvc": "123"}
+
+
+@pytest.fixture
+def checkout_shop(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setitem(app.config, "PRICES_INCLUDE_TAX", False)
+    return build_checkout_shop()

@@ -61,6 +61,20 @@ def normalize_email(email: str | None) -> str:
     return (email or "").strip().lower()
 
 
+def is_valid_email(email: str) -> bool:
+    return bool(_EMAIL_RE.match(email)) and len(email) <= 255
+
+
+def clean_email(email: str | None) -> str:
+    """The normalised address, or ValidationError at the email field."""
+    email = normalize_email(email)
+    if not email:
+        raise ValidationError("Enter your email address.", field="email")
+    if not is_valid_email(email):
+        raise ValidationError("Enter a valid email address, like name@example.com.", field="email")
+    return email
+
+
 # -- accounts -----------------------------------------------------------------------------------
 
 
@@ -73,7 +87,7 @@ def register_customer(*, email: str, password: str, name: str = "") -> Customer:
     errors: dict[str, list[str]] = {}
     email = normalize_email(email)
     name = (name or "").strip()
-    if not _EMAIL_RE.match(email) or len(email) > 255:
+    if not is_valid_email(email):
         errors["email"] = ["Enter a valid email address."]
     if len(password or "") < MIN_PASSWORD_LENGTH:
         errors["password"] = [f"Use at least {MIN_PASSWORD_LENGTH} characters for the password."]

@@ -1,0 +1,232 @@
+"""Cart services: add, change, remove, and merge a guest's cart into a customer's at sign-in.
+
+Quantities are checked against what the shop can sell right now (the same counters reservations
+use), so the shopper hears "only 3 left" at the cart, not at payment. Nothing is held until
+checkout: a cart is a wish list with prices, the reservation is taken when checkout starts.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from commerce.catalog.models import ACTIVE, CONTINUE, Product, Variant
+from commerce.checkout.models import Cart, CartLine
+from commerce.db import transaction, utcnow
+from commerce.errors import NotFound, ValidationError
+from commerce.extensions import db
+from commerce.inventory.services import availability
+
+MAX_CART_LINES = 50
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def max_line_quantity() -> int:
+    return int(current_app.config.get("CART_MAX_QUANTITY", 99))
+
+
+def find_cart(token: str | None) -> Cart | None:
+    if not token:
+        return None
+    return db.session.scalar(
+        select(Cart).where(Cart.token == token).options(selectinload(Cart.lines))
+    )
+
+
+def customer_cart(customer_id: int) -> Cart | None:
+    return db.session.scalar(
+        select(Cart).where(Cart.customer_id == customer_id).options(selectinload(Cart.lines))
+    )
+
+
+def parse_quantity(value: Any, *, allow_zero: bool = False) -> int:
+    """A whole number within the per-line limit, or ValidationError at the quantity field."""
+    try:
+        quantity = int(str(value).strip())
+    except (TypeError, ValueError):
+        raise ValidationError("Enter the quantity as a whole number.", field="quantity") from None
+    lowest = 0 if allow_zero else 1
+    if quantity < lowest:
+        message = "The quantity cannot be negative." if quantity < 0 else "Enter 1 or more."
+        raise ValidationError(message, field="quantity")
+    limit = max_line_quantity()
+    if quantity > limit:
+        raise ValidationError(f"You can buy at most {limit} of one item.", field="quantity")
+    return quantity
+
+
+def sellable_variant(variant_id: Any) -> Variant:
+    """A variant of an active product, or NotFound (drafts and archived items are not sold)."""
+    try:
+        variant_id = int(variant_id)
+    except (TypeError, ValueError):
+        raise NotFound("That item is not for sale.", field="variant_id") from None
+    variant = db.session.get(Variant, variant_id)
+    if variant is None or db.session.get(Product, variant.product_id).status != ACTIVE:
+        raise NotFound("That item is not for sale.", field="variant_id")
+    return variant
+
+
+def check_available(variant: Variant, quantity: int) -> None:
+    """ValidationError at the quantity field when the shop cannot sell `quantity` now."""
+    if variant.inventory_policy == CONTINUE:
+        return  # the merchant sells beyond stock on purpose
+    found = availability([variant.id]).get(variant.id)
+    if found is None or not found.can_buy:
+        raise ValidationError("Sorry, this item is sold out.", field="quantity", available=0)
+    if quantity > found.available:
+        raise ValidationError(
+            f"Only {found.available} left in stock.", field="quantity", available=found.available
+        )
+
+
+def _line(cart: Cart, variant_id: int) -> CartLine | None:
+    return next((line for line in cart.lines if line.variant_id == variant_id), None)
+
+
+def add_to_cart(
+    cart: Cart | None, *, variant_id: Any, quantity: Any, customer_id: int | None = None
+) -> Cart:
+    """Add units of a variant; creates the cart (for `customer_id`, or a guest's) if needed."""
+    quantity = parse_quantity(quantity)
+    variant = sellable_variant(variant_id)
+    existing = _line(cart, variant.id) if cart is not None else None
+    total = quantity + (existing.quantity if existing else 0)
+    if total > max_line_quantity():
+        raise ValidationError(
+            f"You can buy at most {max_line_quantity()} of one item"
+            + (f"; your cart already has {existing.quantity}." if existing else "."),
+            field="quantity",
+        )
+    try:
+        check_available(variant, total)
+    except ValidationError as exc:
+        if not existing:
+            raise
+        raise ValidationError(
+            f"{exc.message} Your cart already has {existing.quantity}.",
+            field="quantity",
+            **exc.details,
+        ) from None
+    with transaction():
+        if cart is None:
+            cart = Cart(token=new_token(), customer_id=customer_id)
+            db.session.add(cart)
+        if existing is not None:
+            existing.quantity = total
+        else:
+            if len(cart.lines) >= MAX_CART_LINES:
+                raise ValidationError(
+                    f"A cart holds at most {MAX_CART_LINES} different items.", field="variant_id"
+                )
+            cart.lines.append(CartLine(variant_id=variant.id, quantity=quantity))
+        cart.updated_at = utcnow()
+    return cart
+
+
+def set_line_quantity(cart: Cart, *, variant_id: Any, quantity: Any) -> Cart:
+    """Change a line's quantity; 0 removes it."""
+    quantity = parse_quantity(quantity, allow_zero=True)
+    line = _line(cart, _int(variant_id))
+    if line is None:
+        raise NotFound("That item is not in your cart.", field="variant_id")
+    if quantity:
+        check_available(sellable_variant(line.variant_id), quantity)
+    with transaction():
+        if quantity:
+            line.quantity = quantity
+        else:
+            cart.lines.remove(line)
+        cart.updated_at = utcnow()
+    return cart
+
+
+def remove_from_cart(cart: Cart, *, variant_id: Any) -> Cart:
+    line = _line(cart, _int(variant_id))
+    if line is None:
+        return cart  # already gone: a double click is not an error
+    with transaction():
+        cart.lines.remove(line)
+        cart.updated_at = utcnow()
+    return cart
+
+
+def take_purchased(cart_id: int | None, lines: list[tuple[int, int]]) -> None:
+    """After an order: remove what was bought from the cart it came from (in the caller's
+    transaction). Lines the shopper added meanwhile stay."""
+    if cart_id is None:
+        return
+    bought = dict(lines)
+    for line in list(db.session.scalars(select(CartLine).where(CartLine.cart_id == cart_id))):
+        left = line.quantity - bought.get(line.variant_id, 0)
+        if left <= 0:
+            db.session.delete(line)
+        else:
+            line.quantity = left
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    cart: Cart | None
+    notes: tuple[str, ...] = ()
+
+
+def merge_carts(guest: Cart | None, *, customer_id: int) -> MergeResult:
+    """At sign-in: the guest cart's lines join the customer's saved cart (quantities add up,
+    capped at what can be sold and at the per-line limit, with a note for each cap), and the
+    guest cart is deleted. Without a saved cart, the guest cart simply becomes the customer's."""
+    saved = customer_cart(customer_id)
+    if guest is None or guest.customer_id == customer_id:
+        return MergeResult(saved or guest)
+    notes: list[str] = []
+    with transaction():
+        if saved is None:
+            guest.customer_id = customer_id
+            guest.updated_at = utcnow()
+            return MergeResult(guest)
+        stock = availability([line.variant_id for line in guest.lines])
+        for line in guest.lines:
+            existing = _line(saved, line.variant_id)
+            wanted = line.quantity + (existing.quantity if existing else 0)
+            limit = max_line_quantity()
+            found = stock.get(line.variant_id)
+            if found is not None and found.available > 0:
+                limit = min(limit, found.available)
+            elif found is not None and not found.can_buy:
+                limit = existing.quantity if existing else 0
+            quantity = min(wanted, limit)
+            if quantity < wanted:
+                notes.append(
+                    f"{_label(line.variant_id)}: {quantity} in your cart ({wanted} asked)."
+                )
+            if existing is not None:
+                existing.quantity = max(quantity, 1)
+            elif quantity > 0 and len(saved.lines) < MAX_CART_LINES:
+                saved.lines.append(CartLine(variant_id=line.variant_id, quantity=quantity))
+        db.session.delete(guest)  # its lines go with it
+        saved.updated_at = utcnow()
+    return MergeResult(saved, tuple(notes))
+
+
+def _label(variant_id: int) -> str:
+    variant = db.session.get(Variant, variant_id)
+    if variant is None:
+        return "An item"
+    product = db.session.get(Product, variant.product_id)
+    title = product.title if product else "An item"
+    return f"{title} — {variant.title}" if variant.option_values else title
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise NotFound("That item is not in your cart.", field="variant_id") from None

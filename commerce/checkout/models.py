@@ -1,0 +1,102 @@
+"""Carts and checkouts.
+
+A Cart is addressed by an unguessable token (a guest carries it in a signed cookie) or belongs to
+a customer. Entering checkout copies the cart's lines into a Checkout and reserves their stock
+under `checkout.reference`; the checkout's `key` is the idempotency key of place_order: the
+UNIQUE `shop_order.checkout_key` and the status claim (open -> placing) make a double click,
+a retry or a concurrent duplicate end in one order and one charge.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from commerce.db import utcnow
+from commerce.extensions import db
+
+# Checkout.status
+OPEN = "open"  # being filled in; the reservation is (or was) held
+PLACING = "placing"  # a place_order call owns it right now
+COMPLETED = "completed"  # the order exists: checkout.order_id
+ABANDONED = "abandoned"  # replaced by a newer checkout of the same cart
+CHECKOUT_STATUSES = (OPEN, PLACING, COMPLETED, ABANDONED)
+
+
+class Cart(db.Model):
+    __tablename__ = "cart"
+    __table_args__ = (Index("ix_cart_updated", "updated_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    # A signed-in customer's cart; NULL for guests. Unique: one cart per customer.
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customer.id", ondelete="CASCADE"), unique=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    lines: Mapped[list[CartLine]] = relationship(
+        back_populates="cart", order_by="CartLine.id", cascade="all, delete-orphan"
+    )
+
+    @property
+    def item_count(self) -> int:
+        return sum(line.quantity for line in self.lines)
+
+    def line_pairs(self) -> list[tuple[int, int]]:
+        return [(line.variant_id, line.quantity) for line in self.lines]
+
+
+class CartLine(db.Model):
+    __tablename__ = "cart_line"
+    __table_args__ = (
+        UniqueConstraint("cart_id", "variant_id"),
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cart_id: Mapped[int] = mapped_column(ForeignKey("cart.id", ondelete="CASCADE"))
+    variant_id: Mapped[int] = mapped_column(ForeignKey("variant.id", ondelete="CASCADE"))
+    quantity: Mapped[int]
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    cart: Mapped[Cart] = relationship(back_populates="lines")
+
+
+class Checkout(db.Model):
+    __tablename__ = "checkout"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('open', 'placing', 'completed', 'abandoned')", name="status_known"
+        ),
+        Index("ix_checkout_cart", "cart_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    cart_id: Mapped[int | None] = mapped_column(ForeignKey("cart.id", ondelete="SET NULL"))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id", ondelete="SET NULL"))
+    lines: Mapped[list[list[int]]] = mapped_column(JSON, default=list)  # [[variant_id, qty]]
+    email: Mapped[str] = mapped_column(String(255), default="")
+    shipping_address: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    shipping_method_code: Mapped[str] = mapped_column(String(40), default="")
+    status: Mapped[str] = mapped_column(String(20), default=OPEN)
+    placing_since: Mapped[datetime | None]
+    reserved_until: Mapped[datetime | None]
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payment.id", ondelete="SET NULL"))
+    payment_attempts: Mapped[int] = mapped_column(default=0)  # part of the payment's key
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("shop_order.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    @property
+    def reference(self) -> str:
+        """What its stock reservation and payments are filed under."""
+        return f"checkout:{self.key}"
+
+    def line_pairs(self) -> list[tuple[int, int]]:
+        return [(int(v), int(q)) for v, q in self.lines]

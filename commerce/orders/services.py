@@ -1,0 +1,245 @@
+"""Order services: create the snapshot at placement, move statuses, find orders.
+
+Statuses change only through `_transition`, which checks the declared transitions and writes
+the timeline entry in the same transaction. The fulfillment and refund verbs (issue 5) build
+on the same table and timeline.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from typing import Any
+
+from flask import current_app
+from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from commerce import outbox
+from commerce.db import transaction, utcnow
+from commerce.errors import CommerceError, InvalidTransition, NotFound, ValidationError
+from commerce.extensions import db
+from commerce.orders.models import (
+    AUTHORIZED,
+    CANCELLED,
+    CLOSED,
+    OPEN,
+    ORDER_NUMBER_OFFSET,
+    PAID,
+    PARTIALLY_REFUNDED,
+    REFUNDED,
+    VOIDED,
+    Order,
+    OrderEvent,
+    OrderLine,
+)
+from commerce.payments.models import AUTHORIZED as PAYMENT_AUTHORIZED
+from commerce.payments.models import Payment
+from commerce.payments.services import capture_payment
+from commerce.pricing import PricedCart
+
+log = logging.getLogger(__name__)
+
+ORDER_PLACED = "order.placed"  # outbox topic: the confirmation email listens
+
+# The declared transitions of each status; anything else is InvalidTransition.
+TRANSITIONS: dict[str, dict[str, tuple[str, ...]]] = {
+    "status": {OPEN: (CANCELLED, CLOSED), CANCELLED: (), CLOSED: (OPEN,)},
+    "payment_status": {
+        AUTHORIZED: (PAID, VOIDED),
+        PAID: (PARTIALLY_REFUNDED, REFUNDED),
+        PARTIALLY_REFUNDED: (PARTIALLY_REFUNDED, REFUNDED),
+        REFUNDED: (),
+        VOIDED: (),
+    },
+}
+_STATUS_SALT = "order-status"
+
+
+def _actor_fields(by: Any) -> dict[str, Any]:
+    if by is None:
+        return {"actor_id": None, "actor_label": "system"}
+    return {"actor_id": getattr(by, "id", None), "actor_label": getattr(by, "email", str(by))}
+
+
+def record_event(
+    order: Order, kind: str, message: str, *, by: Any = None, **data: Any
+) -> OrderEvent:
+    """Add an entry to the order's timeline (inside the caller's transaction)."""
+    event = OrderEvent(
+        order=order, kind=kind, message=message, data=data, created_at=utcnow(), **_actor_fields(by)
+    )
+    db.session.add(event)
+    return event
+
+
+def _transition(order: Order, attribute: str, new: str, message: str, *, by: Any = None) -> None:
+    old = getattr(order, attribute)
+    if new not in TRANSITIONS[attribute].get(old, ()):
+        raise InvalidTransition(
+            f"An order whose {attribute.replace('_', ' ')} is {old} cannot become {new}.",
+            field=attribute,
+            before=old,
+            after=new,
+        )
+    setattr(order, attribute, new)
+    record_event(order, f"{attribute}.{new}", message, by=by, before=old, after=new)
+
+
+# -- placement ----------------------------------------------------------------------------------
+
+
+def create_order(
+    *,
+    checkout_key: str,
+    email: str,
+    customer_id: int | None,
+    shipping_address: dict[str, Any],
+    priced: PricedCart,
+    payment: Payment | None,
+) -> Order:
+    """Write the order snapshot from a completely priced cart (inside the caller's transaction,
+    so the stock allocation and the checkout's completion commit with it)."""
+    if not priced.is_complete:
+        raise ValidationError("The cart is not ready to order.", field="checkout")
+    shipping = priced.shipping
+    assert shipping is not None  # is_complete
+    with transaction():
+        order = Order(
+            checkout_key=checkout_key,
+            customer_id=customer_id,
+            email=email,
+            currency=priced.currency,
+            prices_include_tax=priced.prices_include_tax,
+            subtotal=priced.totals.subtotal,
+            discount_total=priced.totals.discounts,
+            shipping_total=priced.totals.shipping,
+            tax_total=priced.totals.tax,
+            total=priced.totals.total,
+            shipping_address=dict(shipping_address),
+            shipping_method_code=shipping.code,
+            shipping_method_name=shipping.name,
+            shipping_tax=shipping.tax,
+            tax_name=priced.tax_name or "",
+            tax_rate_bps=priced.tax_rate_bps or 0,
+            adjustments=[asdict(a) for a in priced.order_adjustments],
+            status=OPEN,
+            payment_status=PAID if payment is None else AUTHORIZED,
+            payment_id=payment.id if payment is not None else None,
+            placed_at=utcnow(),
+        )
+        for line in priced.lines:
+            order.lines.append(
+                OrderLine(
+                    variant_id=line.variant_id,
+                    product_id=line.product_id,
+                    title=line.title,
+                    sku=line.sku,
+                    quantity=line.quantity,
+                    unit_price=line.unit_price,
+                    compare_at_price=line.compare_at_price,
+                    amount=line.amount,
+                    discount=line.discount,
+                    tax=line.tax,
+                    tax_rate_bps=line.tax_rate_bps or 0,
+                    weight_grams=line.weight_grams,
+                    adjustments=[asdict(a) for a in line.adjustments],
+                )
+            )
+        db.session.add(order)
+        db.session.flush()
+        order.number = order.id + ORDER_NUMBER_OFFSET
+        paid_by = (
+            f"{payment.card_brand} ending {payment.card_last4}".strip()
+            if payment is not None
+            else "nothing to pay"
+        )
+        record_event(order, "placed", f"Order placed by {email}; payment: {paid_by}.")
+        outbox.enqueue(ORDER_PLACED, {"order_id": order.id})
+    return order
+
+
+def capture_order_payment(order: Order, *, by: Any = None) -> Order:
+    """Take the authorized money (at placement or at fulfillment, by the shop's setting).
+    A failed capture leaves the order authorized with a timeline entry saying why."""
+    if order.payment_status != AUTHORIZED or order.payment_id is None:
+        return order
+    payment = db.session.get(Payment, order.payment_id)
+    if payment is None or payment.status != PAYMENT_AUTHORIZED:
+        return order
+    order_id = order.id
+    try:
+        capture_payment(payment, idempotency_key=f"{order.reference}:capture", by=by)
+    except CommerceError as exc:
+        log.warning("capture for %s failed: %s", order.name, exc.message)
+        with transaction():
+            order = db.session.get(Order, order_id)
+            record_event(order, "payment.capture_failed", exc.message, by=by)
+        return order
+    with transaction():
+        order = db.session.get(Order, order_id)
+        _transition(order, "payment_status", PAID, "Payment captured.", by=by)
+    return order
+
+
+def capture_on_placement() -> bool:
+    return current_app.config.get("PAYMENTS_CAPTURE", "placement") == "placement"
+
+
+# -- finding orders -----------------------------------------------------------------------------
+
+
+def get_order(order_id: int) -> Order:
+    order = db.session.scalar(
+        select(Order).where(Order.id == order_id).options(selectinload(Order.lines))
+    )
+    if order is None:
+        raise NotFound("No such order.")
+    return order
+
+
+def order_for_checkout(checkout_key: str) -> Order | None:
+    return db.session.scalar(select(Order).where(Order.checkout_key == checkout_key))
+
+
+def orders_for_customer(customer_id: int, *, page: int = 1, per_page: int = 20) -> list[Order]:
+    return list(
+        db.session.scalars(
+            select(Order)
+            .where(Order.customer_id == customer_id)
+            .options(selectinload(Order.lines))
+            .order_by(Order.placed_at.desc(), Order.id.desc())
+            .offset((max(page, 1) - 1) * per_page)
+            .limit(per_page)
+        )
+    )
+
+
+def count_orders_for_customer(customer_id: int) -> int:
+    return int(
+        db.session.scalar(select(func.count(Order.id)).where(Order.customer_id == customer_id)) or 0
+    )
+
+
+def _status_serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=_STATUS_SALT)
+
+
+def order_status_token(order: Order) -> str:
+    """A signed token that lets whoever holds the link see this order's status (guests)."""
+    return str(_status_serializer().dumps({"o": order.id, "e": order.email}))
+
+
+def order_from_status_token(token: str) -> Order:
+    """The order a status link names; a tampered or foreign token is simply not found."""
+    try:
+        data = _status_serializer().loads(token)
+    except BadSignature:
+        raise NotFound("This order link is not valid.") from None
+    if not isinstance(data, dict) or not isinstance(data.get("o"), int):
+        raise NotFound("This order link is not valid.")
+    order = db.session.get(Order, data["o"])
+    if order is None or order.email != data.get("e"):
+        raise NotFound("This order link is not valid.")
+    return order

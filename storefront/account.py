@@ -30,12 +30,23 @@ from commerce.customers.services import (
 )
 from commerce.errors import CommerceError, NotFound, ValidationError
 from commerce.extensions import limiter
+from commerce.orders.services import (
+    count_orders_for_customer,
+    order_status_token,
+    orders_for_customer,
+)
 from storefront import bp
 from storefront.forms import AddressForm, ConfirmForm, RegisterForm, SignInForm
 from storefront.web import private, render
 
 SESSION_KEY = "customer"
+ORDERS_SHOWN = 20
 GENERIC_FAILURE = "That email and password do not match an account."
+
+
+@bp.app_template_global("order_status_url")
+def order_status_url(order: Any) -> str:
+    return url_for("storefront.order_status", token=order_status_token(order))
 
 
 @bp.app_template_global("country_name")
@@ -61,6 +72,10 @@ def _sign_in(customer: Customer) -> None:
     if manager is not None and "_id" not in session:
         session["_id"] = manager._session_identifier_generator()
     g.customer = customer
+    from storefront.cart import adopt_guest_cart  # cart needs current_customer from here
+
+    for note in adopt_guest_cart(customer):
+        flash(note, "info")
 
 
 def safe_next(target: str | None) -> str:
@@ -178,7 +193,8 @@ def account() -> Response:
         "storefront/account/overview.html",
         customer=customer,
         addresses=list_addresses(customer),
-        orders=[],  # orders arrive with checkout
+        orders=orders_for_customer(customer.id, per_page=ORDERS_SHOWN),
+        order_count=count_orders_for_customer(customer.id),
         confirm=ConfirmForm(),
     )
 

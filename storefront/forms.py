@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, HiddenField, PasswordField, SelectField, StringField
+from wtforms import (
+    BooleanField,
+    EmailField,
+    HiddenField,
+    PasswordField,
+    RadioField,
+    SelectField,
+    StringField,
+)
 from wtforms.validators import DataRequired, Length
 
 from commerce.countries import country_names
@@ -44,3 +52,23 @@ class AddressForm(FlaskForm):
 
 class ConfirmForm(FlaskForm):
     """An empty form carrying only the CSRF token (logout, delete, set default)."""
+
+
+class InformationForm(AddressForm):
+    """Checkout step one: contact email and the shipping address."""
+
+    email = EmailField("Email", validators=[Length(max=255)])
+    saved_address = SelectField("Saved address", choices=[], validate_choice=False)
+
+
+class ShippingForm(FlaskForm):
+    shipping_method = RadioField("Shipping method", choices=[], validate_choice=False)
+
+
+class PaymentForm(FlaskForm):
+    """Card details go to the payment provider; they are never stored."""
+
+    card_number = StringField("Card number")
+    exp_month = StringField("Expiry month (MM)")
+    exp_year = StringField("Expiry year (YYYY)")
+    cvc = StringField("Security code (CVC)")

@@ -1,0 +1,323 @@
+"""Checkout at /checkout/<key>: information -> shipping -> review and pay -> order status.
+
+Entering checkout (POST /checkout) reserves the cart's stock for RESERVATION_TTL; every step
+shows the time left and re-takes a lapsed hold (or says what sold out). The key in the URL is
+unguessable, and a checkout is shown only to the browser whose cart it came from or to its
+customer. Answers: 303 to the next step, 422 with messages at the fields, 409 for sold out or
+"already being placed", 402 for a declined card.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, current_app, redirect, request, url_for
+from werkzeug.exceptions import BadRequest
+from werkzeug.wrappers import Response
+
+from commerce.checkout.models import COMPLETED, Checkout
+from commerce.checkout.services import (
+    choose_shipping_method,
+    complete_payment_action,
+    get_checkout,
+    hold_stock,
+    next_step,
+    place_order,
+    price_checkout,
+    save_information,
+    start_checkout,
+)
+from commerce.customers.services import ADDRESS_FIELDS, list_addresses
+from commerce.db import utcnow
+from commerce.errors import (
+    CommerceError,
+    Conflict,
+    InvalidTransition,
+    NotFound,
+    OutOfStock,
+    PaymentFailed,
+    ValidationError,
+)
+from commerce.extensions import db, limiter
+from commerce.orders.models import Order
+from commerce.orders.services import order_from_status_token, order_status_token
+from commerce.payments.models import Payment
+from storefront import bp
+from storefront.account import _apply_errors, current_customer
+from storefront.cart import cart_page, current_cart
+from storefront.forms import ConfirmForm, InformationForm, PaymentForm, ShippingForm
+from storefront.web import private, render
+
+# The payment service names card fields card_*; the form's names are shorter.
+CARD_FIELDS = {"card_exp_month": "exp_month", "card_exp_year": "exp_year", "card_cvc": "cvc"}
+STEPS = (("information", "Information"), ("shipping", "Shipping"), ("payment", "Review & pay"))
+
+
+def _checkout_limit() -> str:
+    return current_app.config["CHECKOUT_RATE_LIMIT"]
+
+
+def _require_csrf() -> None:
+    if not ConfirmForm().validate_on_submit():
+        raise BadRequest("Your form expired. Reload the page and try again.")
+
+
+def _own_checkout(key: str) -> Checkout:
+    """The checkout, if this browser may see it (its cart, or its signed-in customer)."""
+    try:
+        checkout = get_checkout(key)
+    except NotFound:
+        abort(404)
+    customer = current_customer()
+    if customer is not None and checkout.customer_id == customer.id:
+        return checkout
+    cart = current_cart()
+    if cart is not None and checkout.cart_id == cart.id:
+        return checkout
+    abort(404)
+
+
+def _status_url(order: Order) -> str:
+    return url_for("storefront.order_status", token=order_status_token(order))
+
+
+def _done(checkout: Checkout) -> Response | None:
+    """A placed checkout sends every step to its order's page."""
+    if checkout.status == COMPLETED and checkout.order_id:
+        order = db.session.get(Order, checkout.order_id)
+        if order is not None:
+            return private(redirect(_status_url(order), code=303))
+    return None
+
+
+def _page(
+    template: str, checkout: Checkout, step: str, status: int = 200, **context: Any
+) -> Response:
+    priced = price_checkout(checkout)
+    response = render(
+        template,
+        checkout=checkout,
+        priced=priced,
+        step=step,
+        steps=STEPS,
+        reached=next_step(checkout),
+        seconds_left=_seconds_left(checkout),
+        private_page=True,
+        **context,
+    )
+    response.status_code = status
+    return private(response)
+
+
+def _seconds_left(checkout: Checkout) -> int:
+    if checkout.reserved_until is None:
+        return 0
+    return max(int((checkout.reserved_until - utcnow()).total_seconds()), 0)
+
+
+def _held_or_problem(checkout: Checkout, template: str, step: str, **context: Any) -> Any:
+    """Re-take a lapsed hold before showing a step; sold out is a 409 on the same page."""
+    try:
+        hold_stock(checkout)
+    except OutOfStock as exc:
+        return _page(template, checkout, step, 409, problem=exc.message, **context)
+    except InvalidTransition:
+        return _done(checkout) or abort(404)
+    return None
+
+
+# -- entering -----------------------------------------------------------------------------------
+
+
+@bp.route("/checkout", methods=["POST"])
+def checkout_start() -> Response:
+    _require_csrf()
+    cart = current_cart()
+    if cart is None or not cart.lines:
+        return cart_page(cart, status=422, message="Your cart is empty.")
+    try:
+        checkout = start_checkout(cart, customer=current_customer())
+    except ValidationError as exc:
+        return cart_page(cart, status=422, errors=exc.errors, message=exc.message)
+    except OutOfStock as exc:
+        return cart_page(cart, status=409, message=f"Sold out: {exc.message}")
+    step = next_step(checkout)
+    return private(redirect(url_for(f"storefront.checkout_{step}", key=checkout.key), code=303))
+
+
+# -- step 1: contact and address ----------------------------------------------------------------
+
+
+def _information_form(checkout: Checkout) -> InformationForm:
+    form = InformationForm(formdata=request.form if request.method == "POST" else None)
+    if request.method == "GET":
+        form.email.data = checkout.email
+        for name in ADDRESS_FIELDS:
+            getattr(form, name).data = (checkout.shipping_address or {}).get(name, "")
+    return form
+
+
+@bp.route("/checkout/<key>/information", methods=["GET", "POST"])
+def checkout_information(key: str) -> Response:
+    checkout = _own_checkout(key)
+    if (finished := _done(checkout)) is not None:
+        return finished
+    form = _information_form(checkout)
+    customer = current_customer()
+    saved = list_addresses(customer) if customer is not None else []
+    template = "storefront/checkout/information.html"
+    if request.method == "POST":
+        _require_csrf()
+        values = form.values()
+        chosen = next((a for a in saved if str(a.id) == request.form.get("saved_address")), None)
+        if chosen is not None:  # a saved address replaces the typed one
+            values = {name: getattr(chosen, name) or "" for name in ADDRESS_FIELDS}
+        try:
+            save_information(checkout, email=form.email.data, address=values)
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+            return _page(template, checkout, "information", 422, form=form, saved=saved)
+        except InvalidTransition:
+            return _done(checkout) or abort(409)
+        return private(redirect(url_for("storefront.checkout_shipping", key=key), code=303))
+    problem = _held_or_problem(checkout, template, "information", form=form, saved=saved)
+    return problem or _page(template, checkout, "information", form=form, saved=saved)
+
+
+# -- step 2: shipping method --------------------------------------------------------------------
+
+
+@bp.route("/checkout/<key>/shipping", methods=["GET", "POST"])
+def checkout_shipping(key: str) -> Response:
+    checkout = _own_checkout(key)
+    if (finished := _done(checkout)) is not None:
+        return finished
+    if not checkout.email or not checkout.shipping_address:
+        return private(redirect(url_for("storefront.checkout_information", key=key), code=303))
+    form = ShippingForm(formdata=request.form if request.method == "POST" else None)
+    template = "storefront/checkout/shipping.html"
+    if request.method == "POST":
+        _require_csrf()
+        try:
+            choose_shipping_method(checkout, code=form.shipping_method.data)
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+            return _page(template, checkout, "shipping", 422, form=form)
+        return private(redirect(url_for("storefront.checkout_payment", key=key), code=303))
+    form.shipping_method.data = checkout.shipping_method_code
+    problem = _held_or_problem(checkout, template, "shipping", form=form)
+    return problem or _page(template, checkout, "shipping", form=form)
+
+
+# -- step 3: review and pay ---------------------------------------------------------------------
+
+
+@bp.route("/checkout/<key>/payment")
+def checkout_payment(key: str) -> Response:
+    checkout = _own_checkout(key)
+    if (finished := _done(checkout)) is not None:
+        return finished
+    step = next_step(checkout)
+    if step != "payment":
+        return private(redirect(url_for(f"storefront.checkout_{step}", key=key), code=303))
+    template = "storefront/checkout/payment.html"
+    form = PaymentForm(formdata=None)
+    problem = _held_or_problem(checkout, template, "payment", form=form)
+    return problem or _page(template, checkout, "payment", form=form)
+
+
+@bp.route("/checkout/<key>/place", methods=["POST"])
+@limiter.limit(_checkout_limit)
+def checkout_place(key: str) -> Response:
+    checkout = _own_checkout(key)
+    form = PaymentForm()
+    _require_csrf()
+    card = {
+        "number": form.card_number.data or "",
+        "exp_month": form.exp_month.data or "",
+        "exp_year": form.exp_year.data or "",
+        "cvc": form.cvc.data or "",
+    }
+    template = "storefront/checkout/payment.html"
+    try:
+        placement = place_order(checkout.key, card=card)
+    except ValidationError as exc:
+        db.session.rollback()
+        db.session.refresh(checkout)
+        step = next_step(checkout)
+        if step != "payment":
+            return private(redirect(url_for(f"storefront.checkout_{step}", key=key), code=303))
+        exc.errors = {CARD_FIELDS.get(k, k): v for k, v in exc.errors.items()}
+        _apply_errors(form, exc)
+        return _page(template, checkout, "payment", 422, form=form)
+    except PaymentFailed as exc:
+        db.session.refresh(checkout)
+        form.card_number.errors = [_decline_message(exc)]
+        return _page(template, checkout, "payment", 402, form=form)
+    except (OutOfStock, Conflict) as exc:
+        db.session.refresh(checkout)
+        if (finished := _done(checkout)) is not None:
+            return finished
+        problem = f"Sold out: {exc.message}" if isinstance(exc, OutOfStock) else exc.message
+        return _page(template, checkout, "payment", 409, form=form, problem=problem)
+    except InvalidTransition:
+        db.session.refresh(checkout)
+        return _done(checkout) or abort(409)
+    if placement.requires_action:
+        return private(redirect(url_for("storefront.checkout_authenticate", key=key), code=303))
+    return private(redirect(_status_url(placement.order), code=303))
+
+
+def _decline_message(exc: PaymentFailed) -> str:
+    code = exc.details.get("decline_code")
+    if code == "insufficient_funds":
+        return "Your card has insufficient funds. Try another card."
+    if code == "card_declined":
+        return "Your card was declined. Try another card."
+    if code == "authentication_failed":
+        return "The payment was not confirmed with your bank. Try again or use another card."
+    return f"{exc.message} You have not been charged; please try again."
+
+
+@bp.route("/checkout/<key>/authenticate", methods=["GET", "POST"])
+def checkout_authenticate(key: str) -> Response:
+    """The test gateway's stand-in for the bank's 3-D Secure page."""
+    checkout = _own_checkout(key)
+    if (finished := _done(checkout)) is not None:
+        return finished
+    payment = db.session.get(Payment, checkout.payment_id) if checkout.payment_id else None
+    if payment is None or payment.status != "requires_action":
+        return private(redirect(url_for("storefront.checkout_payment", key=key), code=303))
+    template = "storefront/checkout/authenticate.html"
+    if request.method == "POST":
+        _require_csrf()
+        token = payment.action_token if request.form.get("decision") == "approve" else "declined"
+        try:
+            placement = complete_payment_action(key, token=token or "")
+        except PaymentFailed as exc:
+            db.session.refresh(checkout)
+            form = PaymentForm(formdata=None)
+            form.card_number.errors = [_decline_message(exc)]
+            return _page("storefront/checkout/payment.html", checkout, "payment", 402, form=form)
+        except CommerceError as exc:
+            db.session.refresh(checkout)
+            return _done(checkout) or _page(
+                template, checkout, "payment", exc.status, payment=payment, problem=exc.message
+            )
+        return private(redirect(_status_url(placement.order), code=303))
+    return _page(template, checkout, "payment", payment=payment, form=ConfirmForm())
+
+
+# -- the order's page ---------------------------------------------------------------------------
+
+
+@bp.route("/orders/<token>")
+def order_status(token: str) -> Response:
+    """Confirmation right after placing, and the status page the email links to (signed)."""
+    try:
+        order = order_from_status_token(token)
+    except NotFound:
+        abort(404)
+    response = render("storefront/checkout/order.html", order=order)
+    response.headers["Referrer-Policy"] = "no-referrer"  # the URL is the key
+    return private(response)

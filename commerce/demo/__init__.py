@@ -29,6 +29,7 @@ from commerce.catalog.text import handle_from
 from commerce.db import transaction, utcnow
 from commerce.demo.catalog import Built, Leaf, build_catalog
 from commerce.demo.data import SHARED_VENDOR, TREE, VENDORS
+from commerce.demo.settings import ensure_demo_settings
 from commerce.extensions import db
 from commerce.inventory.models import Location
 from commerce.staff.services import create_staff, find_staff_by_email
@@ -62,6 +63,12 @@ def load_demo(
     """
     say: Progress = progress or (lambda _message: None)
     logins = ensure_demo_staff(say)
+    settings = ensure_demo_settings()
+    if any(settings.values()):
+        say(
+            f"Shipping methods ({settings['shipping_methods']}) and tax rates "
+            f"({settings['tax_rates']}) for the demo checkout."
+        )
     existing = db.session.scalar(select(func.count(Product.id))) or 0
     created = False
     if existing:

@@ -71,6 +71,10 @@ def init_celery(app: Flask) -> Celery:
             "task": "commerce.inventory.release_expired",
             "schedule": timedelta(minutes=1),
         },
+        "purge-stale-carts": {
+            "task": "commerce.checkout.purge_stale_carts",
+            "schedule": timedelta(hours=24),
+        },
         "expire-authorizations": {
             "task": "commerce.payments.expire_authorizations",
             "schedule": timedelta(minutes=15),

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import selectinload
 
 from commerce.catalog.models import ACTIVE, CONTINUE, Product, Variant
@@ -230,3 +231,22 @@ def _int(value: Any) -> int:
         return int(value)
     except (TypeError, ValueError):
         raise NotFound("That item is not in your cart.", field="variant_id") from None
+
+
+def purge_stale_carts(*, older_than: timedelta = timedelta(days=30), limit: int = 5000) -> int:
+    """Delete guests' carts untouched for `older_than` (customers' carts are kept). Their
+    checkouts stay (for the record) with the cart link cleared. Returns carts deleted."""
+    cutoff = utcnow() - older_than
+    with transaction():
+        ids = list(
+            db.session.scalars(
+                select(Cart.id)
+                .where(Cart.customer_id.is_(None), Cart.updated_at < cutoff)
+                .order_by(Cart.id)
+                .limit(limit)
+            )
+        )
+        if ids:
+            db.session.execute(delete(CartLine).where(CartLine.cart_id.in_(ids)))
+            db.session.execute(delete(Cart).where(Cart.id.in_(ids)))
+    return len(ids)

@@ -207,3 +207,38 @@ def test_completed_checkout_status(checkout_shop):
     place_order(checkout.key, card=TEST_CARD)
     db.session.refresh(checkout)
     assert checkout.status == COMPLETED and checkout.order_id
+
+
+def test_capture_at_fulfillment_leaves_the_payment_authorized(checkout_shop, app, monkeypatch):
+    monkeypatch.setitem(app.config, "PAYMENTS_CAPTURE", "fulfillment")
+    _, checkout = ready_checkout(checkout_shop)
+    order = place_order(checkout.key, card=TEST_CARD).order
+    assert order.payment_status == "authorized"
+    payment = db.session.get(Payment, order.payment_id)
+    assert payment.status == "authorized" and payment.captured_amount == 0
+    # Capturing later (at fulfillment) takes the money once, however often it is asked.
+    from commerce.orders.services import capture_order_payment
+
+    capture_order_payment(order)
+    capture_order_payment(db.session.get(Order, order.id))
+    db.session.refresh(payment)
+    assert payment.status == "captured" and payment.captured_amount == order.total
+    assert db.session.get(Order, order.id).payment_status == PAID
+
+
+def test_stale_guest_carts_are_purged(checkout_shop, make_customer):
+    from commerce.checkout.cart import purge_stale_carts
+    from commerce.checkout.models import Cart
+
+    old_guest = add_to_cart(None, variant_id=checkout_shop.small, quantity=1)
+    fresh_guest = add_to_cart(None, variant_id=checkout_shop.small, quantity=1)
+    customer = make_customer()
+    old_customer = add_to_cart(
+        None, variant_id=checkout_shop.small, quantity=1, customer_id=customer.id
+    )
+    for cart in (old_guest, old_customer):
+        cart.updated_at = utcnow() - timedelta(days=31)
+    db.session.commit()
+    assert purge_stale_carts() == 1
+    remaining = {c.id for c in db.session.query(Cart)}
+    assert remaining == {fresh_guest.id, old_customer.id}

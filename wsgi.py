@@ -11,12 +11,14 @@ from werkzeug.exceptions import HTTPException
 from commerce import cli as commerce_cli
 from commerce import models as _models  # noqa: F401  (registers every table)
 from commerce.catalog import tasks as _catalog_tasks  # noqa: F401  (registers Celery tasks)
+from commerce.checkout import tasks as _checkout_tasks  # noqa: F401
 from commerce.config import ROOT, load_config
 from commerce.db import configure_sqlite
 from commerce.errors import CommerceError
 from commerce.extensions import cache, csrf, db, htmx, init_celery, limiter, login_manager, migrate
 from commerce.inventory import tasks as _inventory_tasks  # noqa: F401
 from commerce.money import format_money
+from commerce.orders import tasks as _order_tasks  # noqa: F401
 from commerce.payments import tasks as _payment_tasks  # noqa: F401
 from commerce.sessions import CacheAwareSessionInterface
 from commerce.staff.services import load_session_user

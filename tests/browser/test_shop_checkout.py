@@ -84,8 +84,6 @@ def test_guest_searches_adds_to_cart_and_checks_out(anon_page: Page, live_server
         from commerce.extensions import db
         from commerce.orders.models import Order
 
-        order = db.session.scalar(
-            select(Order).where(Order.email == "browser.shopper@example.com")
-        )
+        order = db.session.scalar(select(Order).where(Order.email == "browser.shopper@example.com"))
         assert order is not None and order.total == 5898
         assert [(line.variant_id, line.quantity) for line in order.lines] == [(medium, 2)]

@@ -1,0 +1,183 @@
+"""The shopper's order emails, rendered from templates/emails/ and sent through commerce.mail.
+
+Sending runs after commit (an outbox consumer), so it reads the order fresh and writes its
+own timeline entry; the entry is also what makes a redelivered event send nothing twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC
+from decimal import Decimal
+from email.message import EmailMessage
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from babel.dates import format_date, get_timezone
+from babel.numbers import format_decimal
+from flask import current_app
+from sqlalchemy import select
+
+from commerce import mail
+from commerce.countries import country_name
+from commerce.db import transaction
+from commerce.extensions import db
+from commerce.orders.models import Order, OrderEvent
+from commerce.orders.services import get_order, order_status_token, record_event
+from commerce.pricing.models import LINE
+
+CONFIRMATION_SENT = "email.confirmation_sent"  # timeline kinds
+CONFIRMATION_FAILED = "email.confirmation_failed"
+ORDER_STATUS_ENDPOINT = "storefront.order_status"  # served at /orders/<token>
+
+
+def shop_url(endpoint: str, *, fallback: str, **values: Any) -> str:
+    """An absolute link into the shop for a message sent outside any request: built from
+    SHOP_URL with the app's URL map when `endpoint` is registered, else SHOP_URL + `fallback`
+    (the core must not depend on a web face being loaded)."""
+    base = urlsplit(current_app.config["SHOP_URL"].rstrip("/"))
+    if endpoint in current_app.view_functions:
+        adapter = current_app.url_map.bind(
+            base.netloc, script_name=base.path or "/", url_scheme=base.scheme or "http"
+        )
+        return adapter.build(endpoint, values, force_external=True)
+    return f"{base.geturl()}{fallback}"
+
+
+def order_status_url(order: Order) -> str:
+    """The signed guest link to the order's status page."""
+    token = order_status_token(order)
+    return shop_url(ORDER_STATUS_ENDPOINT, fallback=f"/orders/{quote(token)}", token=token)
+
+
+def confirmation_key(order: Order) -> str:
+    """One key per order. The checkout digest keeps it unique when a database is reset and
+    order numbers start over, so mail clients never merge two shoppers' confirmations."""
+    digest = hashlib.sha256(order.checkout_key.encode()).hexdigest()[:10]
+    return f"order-{order.number}-confirmation-{digest}"
+
+
+def render_order_confirmation(order: Order) -> EmailMessage:
+    """The confirmation as a text + HTML message. Rendered straight from the Jinja
+    environment, without request context processors, so eager and worker mode match."""
+    shop_name = current_app.config["SHOP_NAME"]
+    context = {
+        "order": order,
+        "shop_name": shop_name,
+        "shop_url": current_app.config["SHOP_URL"].rstrip("/"),
+        "status_url": order_status_url(order),
+        "placed_on": _placed_on(order),
+        "address_lines": _address_lines(order.shipping_address),
+        "line_discounts": {
+            line.id: [a for a in line.adjustments if a.get("scope") == LINE and a.get("amount")]
+            for line in order.lines
+        },
+        "discounts": _discounts(order),
+        "tax_label": _tax_label(order),
+    }
+    env = current_app.jinja_env
+    text = env.get_template("emails/order_confirmation.txt").render(context)
+    html = env.get_template("emails/order_confirmation.html").render(context)
+    return mail.build_message(
+        key=confirmation_key(order),
+        to=order.email,
+        subject=f"Order {order.name} confirmed — {shop_name}",
+        text=text,
+        html=html,
+    )
+
+
+def confirmation_sent(order: Order) -> bool:
+    return _has_event(order, CONFIRMATION_SENT)
+
+
+def send_confirmation(order_id: int) -> bool:
+    """Email the order confirmation once; False when it had already gone or the address was
+    refused for good (a timeline entry says so). Transient failures raise OSError."""
+    order = get_order(order_id)
+    if confirmation_sent(order) or _has_event(order, CONFIRMATION_FAILED):
+        return False
+    message = render_order_confirmation(order)
+    try:
+        path = mail.send_email(message, key=confirmation_key(order))
+    except mail.RecipientRefused as exc:
+        with transaction():
+            record_event(
+                order,
+                CONFIRMATION_FAILED,
+                f"Order confirmation to {order.email} was refused: {exc}",
+                to=order.email,
+            )
+        return False
+    with transaction():
+        record_event(
+            order,
+            CONFIRMATION_SENT,
+            f"Order confirmation emailed to {order.email}.",
+            to=order.email,
+            message_id=str(message["Message-ID"]),
+            **({"file": path.name} if path is not None else {}),
+        )
+    return True
+
+
+def _has_event(order: Order, kind: str) -> bool:
+    return (
+        db.session.scalar(
+            select(OrderEvent.id)
+            .where(OrderEvent.order_id == order.id, OrderEvent.kind == kind)
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def _placed_on(order: Order) -> str:
+    """The placing date in the shop's own time zone and locale (placed_at is naive UTC)."""
+    local = order.placed_at.replace(tzinfo=UTC).astimezone(
+        get_timezone(current_app.config["SHOP_TIMEZONE"])
+    )
+    return format_date(local.date(), format="long", locale=current_app.config["SHOP_LOCALE"])
+
+
+def _address_lines(address: dict[str, Any]) -> list[str]:
+    locality = " ".join(
+        part for part in (address.get("region"), address.get("postal_code")) if part
+    )
+    city = ", ".join(part for part in (address.get("city"), locality) if part)
+    country = address.get("country") or ""
+    lines = [
+        address.get("name"),
+        address.get("line1"),
+        address.get("line2"),
+        city,
+        country_name(country) if country else "",
+        address.get("phone"),
+    ]
+    return [str(line) for line in lines if line]
+
+
+def _discounts(order: Order) -> list[tuple[str, int]]:
+    """Each discount once, with what it took: line promotions summed over lines by label,
+    then order promotions (whose per-line shares are already inside the line discounts)."""
+    totals: dict[str, int] = {}
+    for line in order.lines:
+        for adj in line.adjustments:
+            if adj.get("scope") == LINE and adj.get("amount"):
+                totals[adj["label"]] = totals.get(adj["label"], 0) + int(adj["amount"])
+    for adj in order.adjustments:
+        if adj.get("amount"):
+            totals[adj["label"]] = totals.get(adj["label"], 0) + int(adj["amount"])
+    if not totals and order.discount_total:
+        totals["Discount"] = order.discount_total
+    return list(totals.items())
+
+
+def _tax_label(order: Order) -> str:
+    """The tax's name and the rate the order was taxed at, as in "Sales tax (7.25%)"."""
+    name = order.tax_name or "Tax"
+    if not order.tax_rate_bps:
+        return name
+    locale = current_app.config["SHOP_LOCALE"]
+    rate = format_decimal(Decimal(order.tax_rate_bps) / 100, format="#,##0.##", locale=locale)
+    return f"{name} ({rate}%)"

@@ -7,6 +7,7 @@ from typing import Any
 from flask import Flask, Response, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from commerce import cli as commerce_cli
 from commerce import models as _models  # noqa: F401  (registers every table)
@@ -40,6 +41,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
     app.config.update(settings)
     app.session_interface = CacheAwareSessionInterface()
+    if settings["TRUSTED_PROXIES"]:
+        # Behind N proxies, the client's address (rate limits, logs) is in X-Forwarded-For.
+        hops = settings["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
     db.init_app(app)
     with app.app_context():

@@ -18,7 +18,6 @@ PostgreSQL deadlocks. The last line holds every figure as key=value, for scripts
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import sys
 import tempfile
@@ -55,26 +54,17 @@ class Tally:
 
 
 def database_url(args: argparse.Namespace) -> str:
-    url = args.database_url or os.environ.get("TEST_DATABASE_URL")
-    if not url:
-        sys.exit(
-            "bench/inventory.py needs PostgreSQL: pass --database-url postgresql+psycopg://... "
-            "or set TEST_DATABASE_URL (`make postgres` starts the local test cluster)."
-        )
-    if not url.startswith("postgresql"):
-        sys.exit(f"bench/inventory.py measures PostgreSQL only; got {url.split(':', 1)[0]}://")
-    return url
+    sys.path.insert(0, str(ROOT))
+    from bench._server import postgres_url
+
+    return postgres_url(args.database_url, "bench/inventory.py")
 
 
 def reset_schema(url: str, *, create: bool) -> None:
-    from sqlalchemy import create_engine, text
+    sys.path.insert(0, str(ROOT))
+    from bench._server import reset_schema as reset
 
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
-        if create:
-            conn.execute(text(f"CREATE SCHEMA {SCHEMA}"))
-    engine.dispose()
+    reset(url, SCHEMA, create=create)
 
 
 def build_app(url: str, instance: str) -> Any:

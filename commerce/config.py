@@ -99,7 +99,11 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "MAIL_FROM": _env("MAIL_FROM", "Northwind Supply <shop@northwind.example>"),
         # The shop's public address, for links in emails (sent outside any request).
         "SHOP_URL": _env("SHOP_URL", "http://127.0.0.1:5000"),
-        "CHECKOUT_RATE_LIMIT": _env("CHECKOUT_RATE_LIMIT", "30 per minute"),
+        # Place-order attempts per checkout (card testing), counted per checkout, not per
+        # address, so shoppers behind one proxy or carrier NAT do not share it.
+        "CHECKOUT_RATE_LIMIT": _env("CHECKOUT_RATE_LIMIT", "10 per minute;30 per hour"),
+        # How many reverse proxies set X-Forwarded-For in front of the app (0: none).
+        "TRUSTED_PROXIES": _env_int("TRUSTED_PROXIES", 0),
         "SIGN_IN_RATE_LIMIT": _env("SIGN_IN_RATE_LIMIT", "10 per minute;50 per hour"),
         "RATELIMIT_ENABLED": _env_bool("RATELIMIT_ENABLED", True),
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",

@@ -227,7 +227,7 @@ def checkout_payment(key: str) -> Response:
 
 
 @bp.route("/checkout/<key>/place", methods=["POST"])
-@limiter.limit(_checkout_limit)
+@limiter.limit(_checkout_limit, key_func=lambda: f"place:{request.view_args['key']}")
 def checkout_place(key: str) -> Response:
     checkout = _own_checkout(key)
     form = PaymentForm()

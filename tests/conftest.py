@@ -316,15 +316,13 @@ def build_checkout_shop(*, stock: int = 10, price: int = 2500) -> Any:
     $100.00; HEAVY by weight), and US sales tax 5% (7.25% in CA). Prices exclude tax."""
     from types import SimpleNamespace
 
+    from bench._server import prepare_us_checkout
     from commerce.catalog.services import create_product, generate_variants, set_options
-    from commerce.inventory.locations import create_location
-    from commerce.inventory.services import active_locations, receive_stock
+    from commerce.inventory.services import receive_stock
     from commerce.shipping.services import create_shipping_method
-    from commerce.tax.services import create_tax_rate
 
     n = next(_counter)
-    if not active_locations():
-        create_location(name="Main warehouse", code="MAIN", by=None)
+    prepare_us_checkout()
     product = create_product(
         title=f"Field Tee {n}", price=price, sku=f"TEE-{n}", status="active", by=None
     )
@@ -337,9 +335,6 @@ def build_checkout_shop(*, stock: int = 10, price: int = 2500) -> Any:
             receive_stock(variant.id, quantity=stock, by=None)
     db.session.commit()
     create_shipping_method(
-        name="Standard", code="STD", price=500, free_over=10000, countries="US", by=None
-    )
-    create_shipping_method(
         name="Heavy goods",
         code="HEAVY",
         kind="weight",
@@ -347,21 +342,11 @@ def build_checkout_shop(*, stock: int = 10, price: int = 2500) -> Any:
         countries="US",
         by=None,
     )
-    create_tax_rate(country="US", name="Sales tax", rate_bps=500, by=None)
-    create_tax_rate(country="US", region="CA", name="CA sales tax", rate_bps=725, by=None)
     return SimpleNamespace(product=product, small=small.id, medium=medium.id, price=price)
 
 
-US_ADDRESS = {
-    "name": "Ada Shopper",
-    "line1": "1 Market Street",
-    "line2": "",
-    "city": "San Francisco",
-    "region": "CA",
-    "postal_code": "94105",
-    "country": "US",
-    "phone": "",
-}
+from bench._server import US_ADDRESS  # noqa: E402, F401  (one address for tests and benches)
+
 TEST_CARD = {"number": "4242424242424242", "exp_month": "12", "exp_year": "2030", "cvc": "123"}
 
 

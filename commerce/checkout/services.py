@@ -115,21 +115,24 @@ def start_checkout(
     priced = price_cart([CartLine(v, q) for v, q in lines])
     if priced.errors:
         raise _lines_error(priced)
-    current = db.session.scalars(
-        select(Checkout)
-        .where(Checkout.cart_id == cart.id, Checkout.status == OPEN)
-        .order_by(Checkout.id.desc())
-    ).all()
-    for checkout in current:
-        if sorted(checkout.line_pairs()) == sorted(lines) and _is_held(checkout, now):
-            if customer is not None and checkout.customer_id is None:
-                with transaction():
-                    checkout.customer_id = customer.id
-                    checkout.email = checkout.email or customer.email
-            return checkout
     default = _default_address(customer)
     with transaction():
-        for old in current:  # the cart changed: the old holds go back
+        # One checkout per cart at a time: the cart's row lock makes a double click (or two
+        # tabs) wait here and then find the first one's checkout instead of holding twice.
+        db.session.execute(select(Cart.id).where(Cart.id == cart.id).with_for_update())
+        current = db.session.scalars(
+            select(Checkout)
+            .where(Checkout.cart_id == cart.id, Checkout.status == OPEN)
+            .order_by(Checkout.id.desc())
+            .execution_options(populate_existing=True)
+        ).all()
+        for checkout in current:
+            if sorted(checkout.line_pairs()) == sorted(lines) and _is_held(checkout, now):
+                if customer is not None and checkout.customer_id is None:
+                    checkout.customer_id = customer.id
+                    checkout.email = checkout.email or customer.email
+                return checkout
+        for old in current:  # the cart changed or the hold lapsed: the old holds go back
             release_reservation(old.reference, now=now)
             old.status = ABANDONED
             old.updated_at = now

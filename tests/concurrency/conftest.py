@@ -81,3 +81,54 @@ def run_together(app: Flask, n: int, work: Callable[[int], Any]) -> list[Outcome
 
 def unexpected(outcomes: list[Outcome]) -> list[str]:
     return [f"{type(o.error).__name__}: {o.error}" for o in outcomes if o.error is not None]
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The Redis test server, emptied: the live server caches and rate-limits there."""
+    from bench._server import flush_redis
+    from tests.conftest import require_service
+
+    url = require_service("Redis", "TEST_REDIS_URL")
+    flush_redis(url)
+    return url
+
+
+@pytest.fixture
+def live_shop(pg_app: Flask, pg_url: str, redis_url: str, tmp_path: Any) -> Iterator[Any]:
+    """live_shop(units, workers, threads) -> (server, shop): the flash-sale shop in the test
+    database and gunicorn serving it (stopped at the end of the test)."""
+    from contextlib import ExitStack
+
+    from bench._server import LiveServer, build_flash_shop
+
+    with ExitStack() as stack:
+
+        def start(*, units: int, workers: int, threads: int) -> tuple[Any, Any]:
+            shop = build_flash_shop(units=units)
+            live = LiveServer(
+                database_url=pg_url,
+                redis_url=redis_url,
+                instance=tmp_path / "server",
+                workers=workers,
+                threads=threads,
+            )
+            return stack.enter_context(live), shop
+
+        yield start
+
+
+@pytest.fixture
+def started(live_shop: Any, request: pytest.FixtureRequest) -> tuple[Any, Any]:
+    """The module's LIVE_SHOP settings (units, workers, threads) started by live_shop."""
+    return live_shop(**request.module.LIVE_SHOP)
+
+
+@pytest.fixture
+def server(started: tuple[Any, Any]) -> Any:
+    return started[0]
+
+
+@pytest.fixture
+def shop(started: tuple[Any, Any]) -> Any:
+    return started[1]

@@ -348,3 +348,30 @@ class TestOrderStatus:
 def test_base_config_keeps_csrf_off_for_these_tests(tmp_path):
     assert base_config(tmp_path)["WTF_CSRF_ENABLED"] is False
     assert TEST_PASSWORD
+
+
+def test_the_status_link_does_not_show_the_email(client, checkout_shop):
+    import base64
+
+    key = ready_to_pay(client, checkout_shop.small)
+    location = client.post(f"/checkout/{key}/place", data=CARD).location
+    token = location.rsplit("/", 1)[1]
+    payload = token.split(".")[0]
+    decoded = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    assert b"ada@example.com" not in decoded and b"example" not in decoded
+
+
+def test_place_order_is_rate_limited_per_checkout(app, client, checkout_shop, monkeypatch):
+    from commerce.extensions import limiter
+
+    monkeypatch.setitem(app.config, "CHECKOUT_RATE_LIMIT", "3 per minute")
+    monkeypatch.setattr(limiter, "enabled", True)
+    limiter.reset()
+    key = ready_to_pay(client, checkout_shop.small)
+    declined = dict(CARD, card_number="4000000000000002")
+    answers = [client.post(f"/checkout/{key}/place", data=declined).status_code for _ in range(4)]
+    assert answers == [402, 402, 402, 429]
+    # Another shopper's checkout from the same address is not affected.
+    other = app.test_client()
+    other_key = ready_to_pay(other, checkout_shop.medium)
+    assert other.post(f"/checkout/{other_key}/place", data=CARD).status_code == 303

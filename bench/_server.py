@@ -1,0 +1,555 @@
+"""A real shop over real HTTP, for races and benchmarks.
+
+- `build_flash_shop(units=...)`: one active product whose variant has `units` in stock at one
+  location, US shipping (STD flat) and US/CA sales tax, made through the domain services
+  (call it inside an app context whose schema is migrated).
+- `LiveServer`: gunicorn (gthread workers) on PostgreSQL and Redis on a free loopback port,
+  configured the production way (environment variables only), waited for, and stopped.
+- `Shopper`: one browser's worth of state (its own cookie jar: Flask session + signed cart
+  cookie, and the CSRF token read from GET /cart) speaking the storefront's form contract;
+  `check_out()` walks POST /checkout -> information -> shipping -> place and classifies the end.
+- `stock_report(variant_id)`: the counters, the ledger and the rows that must agree afterwards.
+
+Used by bench/flash_sale.py and by tests/concurrency/. Tests may import this module; nothing
+here imports from tests/.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SECRET_KEY = "live-server-secret"
+TEST_CARD = {"card_number": "4242424242424242", "exp_month": "12", "exp_year": "2030", "cvc": "123"}
+US_ADDRESS = {
+    "name": "Ada Shopper",
+    "line1": "1 Market Street",
+    "line2": "",
+    "city": "San Francisco",
+    "region": "CA",
+    "postal_code": "94105",
+    "country": "US",
+    "phone": "",
+}
+SHIPPING_CODE = "STD"
+
+CSRF_META = re.compile(r'<meta\s+name="csrf-token"\s+content="([^"]+)"')
+CHECKOUT_PATH = re.compile(r"^/checkout/([^/]+)/")
+SOLD_OUT = re.compile(r"sold out|not enough stock|out of stock", re.IGNORECASE)
+ALREADY_PLACING = re.compile(r"already being placed", re.IGNORECASE)
+
+
+# -- database -----------------------------------------------------------------------------------
+def postgres_url(given: str | None, script: str) -> str:
+    """The PostgreSQL URL to measure on (--database-url or TEST_DATABASE_URL), or exit."""
+    url = given or os.environ.get("TEST_DATABASE_URL")
+    if not url:
+        sys.exit(
+            f"{script} needs PostgreSQL: pass --database-url postgresql+psycopg://... "
+            "or set TEST_DATABASE_URL (`make postgres` starts the local test cluster)."
+        )
+    if not url.startswith("postgresql"):
+        sys.exit(f"{script} measures PostgreSQL only; got {url.split(':', 1)[0]}://")
+    return url
+
+
+def reset_schema(url: str, schema: str, *, create: bool) -> None:
+    """Drop (and recreate) a bench's own schema, so a run starts empty and leaves nothing."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        if create:
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
+    engine.dispose()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def with_search_path(url: str, schema: str) -> str:
+    """The same PostgreSQL URL with every connection working in `schema` (libpq `options`),
+    so a separate process (gunicorn) configured only by DATABASE_URL uses it too."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "options"]
+    query.append(("options", f"-csearch_path={schema}"))
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def flush_redis(url: str) -> None:
+    """Empty the Redis database (stale cache entries from an earlier run name other rows)."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+
+
+@dataclass(frozen=True)
+class FlashShop:
+    variant_id: int
+    sku: str
+    units: int
+    price: int
+    shipping_code: str = SHIPPING_CODE
+
+
+def prepare_us_checkout() -> None:
+    """A location (if none), STD shipping to the US ($5.00 flat, free from $100.00) and US
+    sales tax 5% (7.25% in CA): what a checkout in these benches and tests needs (call inside
+    an app context)."""
+    from commerce.inventory.locations import create_location
+    from commerce.inventory.services import active_locations
+    from commerce.shipping.services import create_shipping_method
+    from commerce.tax.services import create_tax_rate
+
+    if not active_locations():
+        create_location(name="Main warehouse", code="MAIN", by=None)
+    create_shipping_method(
+        name="Standard", code=SHIPPING_CODE, price=500, free_over=10000, countries="US", by=None
+    )
+    create_tax_rate(country="US", name="Sales tax", rate_bps=500, by=None)
+    create_tax_rate(country="US", region="CA", name="CA sales tax", rate_bps=725, by=None)
+
+
+def build_flash_shop(*, units: int, price: int = 2500, sku: str = "FLASH-1") -> FlashShop:
+    """One active product, one variant with `units` at the only location, US shipping and tax
+    (call inside an app context)."""
+    from commerce.catalog.services import create_product
+    from commerce.extensions import db
+    from commerce.inventory.services import receive_stock
+
+    prepare_us_checkout()
+    product = create_product(
+        title="Flash sale sneaker", price=price, sku=sku, status="active", by=None
+    )
+    variant = product.variants[0]
+    variant.weight_grams = 800
+    db.session.commit()
+    if units:
+        receive_stock(variant.id, quantity=units, reference="flash-sale", by=None)
+    db.session.commit()
+    return FlashShop(variant_id=variant.id, sku=sku, units=units, price=price)
+
+
+@dataclass
+class StockReport:
+    on_hand: int
+    allocated: int
+    reserved: int
+    available: int
+    negative_levels: int  # levels with on_hand - allocated - reserved < 0 (oversold)
+    ledger_mismatches: list[str]  # levels whose sum(movements.delta) != on_hand
+    counter_mismatches: list[str]  # reserved/allocated counters vs reservation/allocation rows
+    active_reservations: int  # rows still holding units
+    orders: int  # shop_order rows
+    units_ordered: int  # order_line quantity of the variant
+    payments: int  # payment rows
+    captured: int  # payment rows with status captured
+
+
+def stock_report(variant_id: int) -> StockReport:
+    """Read what the database says now (inside an app context)."""
+    from sqlalchemy import func, select
+
+    from commerce.extensions import db
+    from commerce.inventory.models import (
+        ACTIVE,
+        ALLOCATED,
+        Allocation,
+        Reservation,
+        StockLevel,
+        StockMovement,
+    )
+    from commerce.orders.models import Order, OrderLine
+    from commerce.payments.models import CAPTURED, Payment
+
+    db.session.expire_all()
+    levels = list(db.session.scalars(select(StockLevel).where(StockLevel.variant_id == variant_id)))
+    ledger, counters = [], []
+    for level in levels:
+        moved = db.session.scalar(
+            select(func.coalesce(func.sum(StockMovement.delta), 0)).where(
+                StockMovement.stock_level_id == level.id
+            )
+        )
+        if moved != level.on_hand:
+            ledger.append(f"level {level.id}: movements sum {moved}, on_hand {level.on_hand}")
+        held = db.session.scalar(
+            select(func.coalesce(func.sum(Reservation.quantity), 0)).where(
+                Reservation.stock_level_id == level.id, Reservation.status == ACTIVE
+            )
+        )
+        if held != level.reserved:
+            counters.append(
+                f"level {level.id}: active reservations {held}, reserved {level.reserved}"
+            )
+        promised = db.session.scalar(
+            select(func.coalesce(func.sum(Allocation.quantity - Allocation.shipped), 0)).where(
+                Allocation.stock_level_id == level.id, Allocation.status == ALLOCATED
+            )
+        )
+        if promised != level.allocated:
+            counters.append(
+                f"level {level.id}: allocations {promised}, allocated {level.allocated}"
+            )
+    count = func.count()
+    return StockReport(
+        on_hand=sum(level.on_hand for level in levels),
+        allocated=sum(level.allocated for level in levels),
+        reserved=sum(level.reserved for level in levels),
+        available=sum(level.available for level in levels),
+        negative_levels=sum(1 for level in levels if level.available < 0),
+        ledger_mismatches=ledger,
+        counter_mismatches=counters,
+        active_reservations=db.session.scalar(
+            select(count)
+            .select_from(Reservation)
+            .where(Reservation.variant_id == variant_id, Reservation.status == ACTIVE)
+        ),
+        orders=db.session.scalar(select(count).select_from(Order)),
+        units_ordered=db.session.scalar(
+            select(func.coalesce(func.sum(OrderLine.quantity), 0)).where(
+                OrderLine.variant_id == variant_id
+            )
+        ),
+        payments=db.session.scalar(select(count).select_from(Payment)),
+        captured=db.session.scalar(
+            select(count).select_from(Payment).where(Payment.status == CAPTURED)
+        ),
+    )
+
+
+# -- the server ---------------------------------------------------------------------------------
+
+
+class LiveServer:
+    """gunicorn serving `wsgi:app` on a free loopback port, configured through the environment
+    exactly as in production. Its log (stderr) goes to <instance>/gunicorn.log."""
+
+    def __init__(
+        self,
+        *,
+        database_url: str,
+        redis_url: str,
+        instance: str | Path,
+        workers: int = 3,
+        threads: int = 8,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.instance = Path(instance)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.workers, self.threads = workers, threads
+        self.log_path = self.instance / "gunicorn.log"
+        inherited = {k: v for k, v in os.environ.items() if k != "CELERY_BROKER_URL"}
+        # Without CELERY_BROKER_URL Celery is eager: outbox work such as the confirmation email
+        # runs in the worker right after the request's commit, as in the embedded mode.
+        self.env = {
+            **inherited,
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "SECRET_KEY": SECRET_KEY,
+            "INSTANCE_PATH": str(self.instance),
+            "MEDIA_ROOT": str(self.instance / "media"),
+            "MAIL_DIR": str(self.instance / "mail"),
+            "RATELIMIT_ENABLED": "false",
+            "SHOP_URL": self.url,
+            **(env or {}),
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60) -> LiveServer:
+        self.instance.mkdir(parents=True, exist_ok=True)
+        gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+        command = [
+            gunicorn,
+            "--workers", str(self.workers),
+            "--worker-class", "gthread",
+            "--threads", str(self.threads),
+            "--bind", f"127.0.0.1:{self.port}",
+            "--keep-alive", "75",  # shoppers wait at the barrier with their connections open
+            "--timeout", "120",
+            "--graceful-timeout", "10",
+            "--log-level", "warning",
+            "wsgi:app",
+        ]  # fmt: skip
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited at start:\n{self.log_tail()}")
+            try:
+                if requests.get(self.url + "/cart", timeout=5).status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.3)
+        self.stop()
+        raise RuntimeError(f"gunicorn did not answer within {timeout:.0f}s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        # Quick shutdown: callers stop it once their requests are answered, and a graceful stop
+        # would wait out idle keep-alive connections.
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+    def log_tail(self, chars: int = 4000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+    def tracebacks(self) -> list[str]:
+        """Server-side tracebacks logged so far (an unhandled error in a request)."""
+        text = self.log_tail(chars=1_000_000)
+        return text.split("Traceback")[1:]
+
+    def __enter__(self) -> LiveServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# -- shoppers -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Answer:
+    """One HTTP exchange (redirects are not followed)."""
+
+    step: str
+    status: int  # 0: no answer (connection error or timeout)
+    location: str = ""  # path of the redirect target
+    text: str = ""  # body of a non-redirect answer
+    ms: float = 0.0
+
+    @property
+    def sold_out(self) -> bool:
+        return self.status == 409 and bool(SOLD_OUT.search(self.text))
+
+    @property
+    def already_placing(self) -> bool:
+        return self.status == 409 and bool(ALREADY_PLACING.search(self.text))
+
+    def describe(self) -> str:
+        text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", self.text)).strip()
+        return f"{self.step}: {self.status} {self.location} {text[:300]}".strip()
+
+
+class Shopper:
+    """One shopper's browser: a cookie jar (session and cart cookies) and its CSRF token."""
+
+    def __init__(self, base_url: str, *, timeout: float = 120) -> None:
+        self.base_url = base_url
+        self.timeout = timeout
+        self.http = requests.Session()
+        self.csrf_token = ""
+
+    def clone(self) -> Shopper:
+        """Another connection with the same cookies and token: the same browser, a second tab
+        (or a double click)."""
+        twin = Shopper(self.base_url, timeout=self.timeout)
+        twin.http.cookies.update(self.http.cookies)
+        twin.csrf_token = self.csrf_token
+        return twin
+
+    def close(self) -> None:
+        self.http.close()
+
+    def get(self, path: str, step: str = "") -> Answer:
+        return self._send("GET", path, step or f"GET {path}")
+
+    def post(self, path: str, data: dict[str, Any], step: str = "") -> Answer:
+        return self._send(
+            "POST", path, step or f"POST {path}", {**data, "csrf_token": self.csrf_token}
+        )
+
+    def _send(
+        self, method: str, path: str, step: str, data: dict[str, Any] | None = None
+    ) -> Answer:
+        started = time.perf_counter()
+        try:
+            response = self.http.request(
+                method,
+                self.base_url + path,
+                data=data,
+                headers={"X-CSRFToken": self.csrf_token} if self.csrf_token else None,
+                allow_redirects=False,
+                timeout=self.timeout,
+            )
+        except requests.RequestException as exc:
+            ms = (time.perf_counter() - started) * 1000
+            return Answer(step, 0, text=f"{type(exc).__name__}: {exc}", ms=ms)
+        ms = (time.perf_counter() - started) * 1000
+        location = urlsplit(response.headers.get("Location", "")).path
+        text = "" if 300 <= response.status_code < 400 else response.text
+        return Answer(step, response.status_code, location, text, ms)
+
+    def open(self) -> Answer:
+        """GET /cart: starts the session and reads the CSRF token from its meta tag."""
+        answer = self.get("/cart", "open cart")
+        found = CSRF_META.search(answer.text)
+        if answer.status != 200 or not found:
+            raise RuntimeError(f"no CSRF token on /cart: {answer.describe()}")
+        self.csrf_token = found.group(1)
+        return answer
+
+    def add_to_cart(self, variant_id: int, quantity: int = 1) -> Answer:
+        answer = self.post(
+            "/cart/add", {"variant_id": variant_id, "quantity": quantity}, "cart add"
+        )
+        if answer.status != 303:
+            raise RuntimeError(f"cart add failed: {answer.describe()}")
+        return answer
+
+    def start_checkout(self) -> tuple[Answer, str | None]:
+        """POST /checkout: the key of the checkout on success (stock reserved)."""
+        answer = self.post("/checkout", {}, "checkout")
+        found = CHECKOUT_PATH.match(answer.location) if answer.status == 303 else None
+        return answer, found.group(1) if found else None
+
+    def information(self, key: str, *, email: str, **address: str) -> Answer:
+        return self.post(
+            f"/checkout/{key}/information",
+            {"email": email, **US_ADDRESS, **address},
+            "information",
+        )
+
+    def shipping(self, key: str, code: str = SHIPPING_CODE) -> Answer:
+        return self.post(f"/checkout/{key}/shipping", {"shipping_method": code}, "shipping")
+
+    def place(self, key: str, card: dict[str, str] | None = None) -> Answer:
+        return self.post(f"/checkout/{key}/place", dict(card or TEST_CARD), "place")
+
+
+# Journey.outcome
+ORDER, SOLD_OUT_ANSWER, ERROR_5XX, ERROR_OTHER = "order", "sold_out", "error_5xx", "error_other"
+
+
+@dataclass
+class Journey:
+    """A shopper's way through checkout: how it ended and every answer on the way."""
+
+    outcome: str = ""
+    answers: list[Answer] = field(default_factory=list)
+    confirmation: str = ""  # /orders/<token> for an order
+    started: float = 0.0
+    ended: float = 0.0
+
+    @property
+    def failure(self) -> Answer | None:
+        return self.answers[-1] if self.outcome in (ERROR_5XX, ERROR_OTHER) else None
+
+    def ms(self, step: str) -> float | None:
+        return next((a.ms for a in self.answers if a.step == step), None)
+
+
+def _end(journey: Journey, outcome: str) -> Journey:
+    journey.outcome = outcome
+    journey.ended = time.perf_counter()
+    return journey
+
+
+def _failed(journey: Journey, answer: Answer) -> Journey:
+    return _end(journey, ERROR_5XX if answer.status >= 500 else ERROR_OTHER)
+
+
+def check_out(
+    shopper: Shopper,
+    *,
+    email: str,
+    shipping_code: str = SHIPPING_CODE,
+    card: dict[str, str] | None = None,
+    before: threading.Barrier | None = None,
+) -> Journey:
+    """POST /checkout -> information -> shipping -> place, stopping at the first answer that is
+    not the expected 303. A 409 naming sold-out stock at /checkout or /place is a clean
+    'sold out'; anything else unexpected is an error (5xx or other)."""
+    if before is not None:
+        before.wait()
+    journey = Journey(started=time.perf_counter())
+    answer, key = shopper.start_checkout()
+    journey.answers.append(answer)
+    if answer.sold_out:
+        return _end(journey, SOLD_OUT_ANSWER)
+    if key is None:
+        return _failed(journey, answer)
+    for answer in (
+        shopper.information(key, email=email),
+        shopper.shipping(key, shipping_code),
+    ):
+        journey.answers.append(answer)
+        if answer.status != 303:
+            return _failed(journey, answer)
+    answer = shopper.place(key, card)
+    journey.answers.append(answer)
+    if answer.sold_out:
+        return _end(journey, SOLD_OUT_ANSWER)
+    if answer.status == 303 and answer.location.startswith("/orders/"):
+        journey.confirmation = answer.location
+        return _end(journey, ORDER)
+    return _failed(journey, answer)
+
+
+def run_barrier(targets: list[Any], work: Any, *, timeout: float = 300) -> list[Any]:
+    """Run work(target, barrier) on one thread per target, all released by one barrier; return
+    the results in order. A thread that raised leaves its exception as the result."""
+    barrier = threading.Barrier(len(targets))
+    results: list[Any] = [None] * len(targets)
+
+    def run(i: int) -> None:
+        try:
+            results[i] = work(targets[i], barrier)
+        except BaseException as exc:
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(len(targets))]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + timeout
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    if any(thread.is_alive() for thread in threads):
+        raise RuntimeError("a shopper thread hung")
+    return results
+
+
+def percentile(samples: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..1); 0.0 without samples."""
+    ordered = sorted(samples)
+    if not ordered:
+        return 0.0
+    return ordered[max(0, min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1))]

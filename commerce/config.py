@@ -91,6 +91,15 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         ),
         # Take the money when the order is placed ("placement") or when it ships ("fulfillment").
         "PAYMENTS_CAPTURE": _env("PAYMENTS_CAPTURE", "placement"),
+        # Refunds above this many minor units wait for an admin's approval.
+        "REFUND_APPROVAL_LIMIT": _env_int("REFUND_APPROVAL_LIMIT", 20000),
+        # What documents (invoices, credit notes, packing slips) print about the shop.
+        "SHOP_ADDRESS": _env(
+            "SHOP_ADDRESS", "Northwind Supply Co.\n100 Harbor Way\nSeattle, WA 98104\nUnited States"
+        ),
+        "SHOP_TAX_ID": _env("SHOP_TAX_ID", "EIN 12-3456789"),
+        "SHOP_EMAIL": _env("SHOP_EMAIL", "orders@northwind.example"),
+        "SHOP_LOGO": _env("SHOP_LOGO", str(ROOT / "static" / "img" / "logo.svg")),
         "CART_MAX_QUANTITY": _env_int("CART_MAX_QUANTITY", 99),
         # Shopper emails: written as .eml files under MAIL_DIR unless MAIL_SMTP_URL is set
         # (smtp://user:password@host:587, or smtps://... for implicit TLS).

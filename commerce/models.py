@@ -13,13 +13,24 @@ from commerce.catalog.models import (
 )
 from commerce.checkout.models import Cart, CartLine, Checkout
 from commerce.customers.models import Address, Customer
+from commerce.documents.models import Document, DocumentSequence
 from commerce.inventory.models import Allocation, Location, Reservation, StockLevel, StockMovement
 from commerce.jobs import Job
-from commerce.orders.models import Order, OrderEvent, OrderLine
+from commerce.orders.models import (
+    Fulfillment,
+    FulfillmentLine,
+    Order,
+    OrderEvent,
+    OrderLine,
+    Refund,
+    RefundLine,
+    Return,
+    ReturnLine,
+)
 from commerce.outbox import OutboxEvent
 from commerce.payments.models import Payment, PaymentEvent, PaymentTransaction
 from commerce.shipping.models import ShippingMethod
-from commerce.staff.models import StaffMember
+from commerce.staff.models import SavedFilter, StaffMember
 from commerce.tax.models import TaxRate
 
 __all__ = [
@@ -33,6 +44,10 @@ __all__ = [
     "Collection",
     "CollectionProduct",
     "Customer",
+    "Document",
+    "DocumentSequence",
+    "Fulfillment",
+    "FulfillmentLine",
     "Job",
     "Location",
     "Media",
@@ -46,7 +61,12 @@ __all__ = [
     "PaymentTransaction",
     "Product",
     "ProductTag",
+    "Refund",
+    "RefundLine",
     "Reservation",
+    "Return",
+    "ReturnLine",
+    "SavedFilter",
     "ShippingMethod",
     "StaffMember",
     "StockLevel",

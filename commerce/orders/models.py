@@ -3,7 +3,7 @@
 An order copies everything it needs (titles, SKUs, prices, discounts, taxes, addresses) at
 placement, so later catalog edits never change what a customer was charged for. Amounts are
 int minor units of `currency`. Three statuses move independently (as merchants think of them):
-`status` (open / cancelled / closed), `payment_status` and `fulfillment_status`; every change
+`status` (open / completed / cancelled), `payment_status` and `fulfillment_status`; every change
 goes through orders.services and leaves an OrderEvent on the timeline.
 """
 
@@ -19,20 +19,43 @@ from commerce.db import utcnow
 from commerce.extensions import db
 
 # Order.status
-OPEN, CANCELLED, CLOSED = "open", "cancelled", "closed"
-ORDER_STATUSES = (OPEN, CANCELLED, CLOSED)
+OPEN, COMPLETED, CANCELLED = "open", "completed", "cancelled"
+ORDER_STATUSES = (OPEN, COMPLETED, CANCELLED)
 # Order.payment_status
-AUTHORIZED, PAID, PARTIALLY_REFUNDED, REFUNDED, VOIDED = (
-    "authorized",
-    "paid",
-    "partially_refunded",
-    "refunded",
-    "voided",
+PENDING, AUTHORIZED, PARTIALLY_PAID, PAID = "pending", "authorized", "partially_paid", "paid"
+PARTIALLY_REFUNDED, REFUNDED, VOIDED = "partially_refunded", "refunded", "voided"
+PAYMENT_STATUSES = (
+    PENDING,
+    AUTHORIZED,
+    PARTIALLY_PAID,
+    PAID,
+    PARTIALLY_REFUNDED,
+    REFUNDED,
+    VOIDED,
 )
-PAYMENT_STATUSES = (AUTHORIZED, PAID, PARTIALLY_REFUNDED, REFUNDED, VOIDED)
 # Order.fulfillment_status
 UNFULFILLED, PARTIALLY_FULFILLED, FULFILLED = "unfulfilled", "partially_fulfilled", "fulfilled"
-FULFILLMENT_STATUSES = (UNFULFILLED, PARTIALLY_FULFILLED, FULFILLED)
+PARTIALLY_RETURNED, RETURNED = "partially_returned", "returned"
+FULFILLMENT_STATUSES = (UNFULFILLED, PARTIALLY_FULFILLED, FULFILLED, PARTIALLY_RETURNED, RETURNED)
+
+# Fulfillment.status: picking (pick list printed, not yet gone), shipped, cancelled
+PICKING, SHIPPED, FULFILLMENT_CANCELLED = "picking", "shipped", "cancelled"
+# Refund.status
+REFUND_AWAITING_APPROVAL = "awaiting_approval"  # above the limit: an admin decides
+REFUND_PROCESSING = "processing"  # the provider is being asked
+REFUND_SUCCEEDED, REFUND_FAILED, REFUND_REJECTED = "succeeded", "failed", "rejected"
+REFUND_STATUSES = (
+    REFUND_AWAITING_APPROVAL,
+    REFUND_PROCESSING,
+    REFUND_SUCCEEDED,
+    REFUND_FAILED,
+    REFUND_REJECTED,
+)
+# Return.status and what happens to a returned unit
+RETURN_OPEN, RETURN_RECEIVED, RETURN_CANCELLED = "open", "received", "cancelled"
+RESTOCK, WRITE_OFF = "restock", "write_off"
+# Order channels
+WEB, CONSOLE = "web", "console"
 
 ORDER_NUMBER_OFFSET = 1000  # the first order is #1001, as shoppers expect
 
@@ -51,6 +74,9 @@ class Order(db.Model):
             f"fulfillment_status IN {_in(FULFILLMENT_STATUSES)}", name="fulfillment_status_known"
         ),
         CheckConstraint("total >= 0 AND subtotal >= 0 AND tax_total >= 0", name="totals_valid"),
+        CheckConstraint(
+            "refunded_total >= 0 AND refunded_total <= paid_total", name="refunds_within_paid"
+        ),
         Index("ix_shop_order_placed", "placed_at", "id"),
         Index("ix_shop_order_customer", "customer_id", "placed_at"),
         Index("ix_shop_order_email", "email"),
@@ -62,6 +88,8 @@ class Order(db.Model):
     checkout_key: Mapped[str] = mapped_column(String(64), unique=True)
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id", ondelete="SET NULL"))
     email: Mapped[str] = mapped_column(String(255))
+    customer_name: Mapped[str] = mapped_column(String(120), default="")  # for search
+    channel: Mapped[str] = mapped_column(String(20), default=WEB)
     currency: Mapped[str] = mapped_column(String(3))
     prices_include_tax: Mapped[bool] = mapped_column(default=False)
     subtotal: Mapped[int]
@@ -80,6 +108,11 @@ class Order(db.Model):
     payment_status: Mapped[str] = mapped_column(String(20), default=AUTHORIZED)
     fulfillment_status: Mapped[str] = mapped_column(String(20), default=UNFULFILLED)
     payment_id: Mapped[int | None] = mapped_column(ForeignKey("payment.id", ondelete="SET NULL"))
+    # Money actually taken and given back, kept with the payment services' answers.
+    paid_total: Mapped[int] = mapped_column(default=0)
+    refunded_total: Mapped[int] = mapped_column(default=0)
+    cancel_reason: Mapped[str] = mapped_column(Text, default="")
+    cancelled_at: Mapped[datetime | None]
     placed_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -90,9 +123,24 @@ class Order(db.Model):
         back_populates="order", order_by="OrderEvent.id", cascade="all, delete-orphan"
     )
 
+    fulfillments: Mapped[list[Fulfillment]] = relationship(
+        back_populates="order", order_by="Fulfillment.id", cascade="all, delete-orphan"
+    )
+    refunds: Mapped[list[Refund]] = relationship(
+        back_populates="order", order_by="Refund.id", cascade="all, delete-orphan"
+    )
+    returns: Mapped[list[Return]] = relationship(
+        back_populates="order", order_by="Return.id", cascade="all, delete-orphan"
+    )
+
     @property
     def audit_label(self) -> str:
         return self.name
+
+    @property
+    def balance_due(self) -> int:
+        """What the customer still owes (after an edit raised the total), or 0."""
+        return max(self.total - (self.paid_total - self.refunded_total), 0)
 
     @property
     def name(self) -> str:
@@ -113,6 +161,18 @@ class OrderLine(db.Model):
     __table_args__ = (
         CheckConstraint("quantity > 0", name="quantity_positive"),
         CheckConstraint("discount >= 0 AND discount <= amount", name="discount_within_amount"),
+        CheckConstraint(
+            "fulfilled_quantity >= 0 AND fulfilled_quantity <= quantity",
+            name="fulfilled_within_quantity",
+        ),
+        CheckConstraint(
+            "refunded_quantity >= 0 AND refunded_quantity <= quantity",
+            name="refunded_within_quantity",
+        ),
+        CheckConstraint(
+            "returned_quantity >= 0 AND returned_quantity <= fulfilled_quantity",
+            name="returned_within_fulfilled",
+        ),
         Index("ix_order_line_order", "order_id", "id"),
         Index("ix_order_line_variant", "variant_id"),
     )
@@ -133,8 +193,20 @@ class OrderLine(db.Model):
     tax_rate_bps: Mapped[int] = mapped_column(default=0)
     weight_grams: Mapped[int] = mapped_column(default=0)
     adjustments: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # Progress counters, each moved by a conditional UPDATE in its service (never past quantity).
+    fulfilled_quantity: Mapped[int] = mapped_column(default=0)
+    refunded_quantity: Mapped[int] = mapped_column(default=0)
+    returned_quantity: Mapped[int] = mapped_column(default=0)
 
     order: Mapped[Order] = relationship(back_populates="lines")
+
+    @property
+    def unfulfilled_quantity(self) -> int:
+        return self.quantity - self.fulfilled_quantity
+
+    @property
+    def refundable_quantity(self) -> int:
+        return self.quantity - self.refunded_quantity
 
     @property
     def discounted_amount(self) -> int:
@@ -154,6 +226,195 @@ class OrderEvent(db.Model):
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("staff_member.id", ondelete="SET NULL"))
     actor_label: Mapped[str] = mapped_column(String(255), default="")
+    # Comments the customer sees on the order status page; everything else is internal.
+    customer_visible: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     order: Mapped[Order] = relationship(back_populates="events")
+
+
+class Fulfillment(db.Model):
+    """One parcel from one location: picked from the order's allocations there, then shipped
+    (which ships the allocations in the stock ledger)."""
+
+    __tablename__ = "fulfillment"
+    __table_args__ = (
+        CheckConstraint("status IN ('picking', 'shipped', 'cancelled')", name="status_known"),
+        Index("ix_fulfillment_order", "order_id", "id"),
+        Index("ix_fulfillment_status", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("shop_order.id", ondelete="CASCADE"))
+    location_id: Mapped[int] = mapped_column(ForeignKey("location.id", ondelete="RESTRICT"))
+    status: Mapped[str] = mapped_column(String(20), default=PICKING)
+    carrier: Mapped[str] = mapped_column(String(60), default="")
+    tracking_number: Mapped[str] = mapped_column(String(120), default="")
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff_member.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    shipped_at: Mapped[datetime | None]
+
+    order: Mapped[Order] = relationship(back_populates="fulfillments")
+    lines: Mapped[list[FulfillmentLine]] = relationship(
+        back_populates="fulfillment", order_by="FulfillmentLine.id", cascade="all, delete-orphan"
+    )
+
+    @property
+    def item_count(self) -> int:
+        return sum(line.quantity for line in self.lines)
+
+
+class FulfillmentLine(db.Model):
+    __tablename__ = "fulfillment_line"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        Index("ix_fulfillment_line_fulfillment", "fulfillment_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fulfillment_id: Mapped[int] = mapped_column(ForeignKey("fulfillment.id", ondelete="CASCADE"))
+    order_line_id: Mapped[int] = mapped_column(ForeignKey("order_line.id", ondelete="CASCADE"))
+    allocation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("allocation.id", ondelete="SET NULL")
+    )
+    quantity: Mapped[int]
+
+    fulfillment: Mapped[Fulfillment] = relationship(back_populates="lines")
+    order_line: Mapped[OrderLine] = relationship(lazy="joined")
+
+
+class Refund(db.Model):
+    """Money going back: by line and quantity and/or a free amount (shipping, goodwill).
+
+    `amount` is reserved against the order (and the payment) before the provider is asked, so
+    two agents refunding at once can never exceed what was captured; a failed provider call
+    gives the reservation back and leaves the refund visible as failed, with a retry."""
+
+    __tablename__ = "refund"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint(
+            "status IN ('awaiting_approval', 'processing', 'succeeded', 'failed', 'rejected')",
+            name="status_known",
+        ),
+        Index("ix_refund_order", "order_id", "id"),
+        Index("ix_refund_status", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("shop_order.id", ondelete="CASCADE"))
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payment.id", ondelete="SET NULL"))
+    return_id: Mapped[int | None] = mapped_column(
+        ForeignKey("order_return.id", ondelete="SET NULL")
+    )
+    amount: Mapped[int]  # the total: lines + shipping + extra
+    currency: Mapped[str] = mapped_column(String(3))
+    shipping_amount: Mapped[int] = mapped_column(default=0)
+    extra_amount: Mapped[int] = mapped_column(default=0)  # goodwill and other free amounts
+    tax_amount: Mapped[int] = mapped_column(default=0)  # the tax inside `amount`, for the note
+    reason: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(20), default=REFUND_PROCESSING)
+    idempotency_key: Mapped[str] = mapped_column(String(120), unique=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    provider_reference: Mapped[str | None] = mapped_column(String(120))
+    error_message: Mapped[str] = mapped_column(Text, default="")
+    requested_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff_member.id", ondelete="SET NULL")
+    )
+    approved_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff_member.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    approved_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+
+    order: Mapped[Order] = relationship(back_populates="refunds")
+    lines: Mapped[list[RefundLine]] = relationship(
+        back_populates="refund", order_by="RefundLine.id", cascade="all, delete-orphan"
+    )
+
+    @property
+    def lines_amount(self) -> int:
+        return sum(line.amount for line in self.lines)
+
+
+class RefundLine(db.Model):
+    __tablename__ = "refund_line"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("amount >= 0", name="amount_not_negative"),
+        Index("ix_refund_line_refund", "refund_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    refund_id: Mapped[int] = mapped_column(ForeignKey("refund.id", ondelete="CASCADE"))
+    order_line_id: Mapped[int] = mapped_column(ForeignKey("order_line.id", ondelete="CASCADE"))
+    quantity: Mapped[int]
+    amount: Mapped[int]  # this line's share, tax included where the order charged it
+    tax: Mapped[int] = mapped_column(default=0)
+    restock: Mapped[bool] = mapped_column(default=False)
+    location_id: Mapped[int | None] = mapped_column(ForeignKey("location.id", ondelete="SET NULL"))
+
+    refund: Mapped[Refund] = relationship(back_populates="lines")
+    order_line: Mapped[OrderLine] = relationship(lazy="joined")
+
+
+class Return(db.Model):
+    """A return (RMA): lines the customer sends back; received units are restocked or written
+    off through the ledger, and the refund follows on receipt."""
+
+    __tablename__ = "order_return"
+    __table_args__ = (
+        CheckConstraint("status IN ('open', 'received', 'cancelled')", name="status_known"),
+        Index("ix_order_return_order", "order_id", "id"),
+        Index("ix_order_return_status", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("shop_order.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(20), default=RETURN_OPEN)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    opened_by_customer: Mapped[bool] = mapped_column(default=False)
+    opened_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff_member.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    received_at: Mapped[datetime | None]
+
+    order: Mapped[Order] = relationship(back_populates="returns")
+    lines: Mapped[list[ReturnLine]] = relationship(
+        back_populates="order_return", order_by="ReturnLine.id", cascade="all, delete-orphan"
+    )
+
+    @property
+    def name(self) -> str:
+        return f"RMA-{self.id}"
+
+
+class ReturnLine(db.Model):
+    __tablename__ = "order_return_line"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint(
+            "received_quantity >= 0 AND received_quantity <= quantity",
+            name="received_within_quantity",
+        ),
+        CheckConstraint(
+            "disposition IS NULL OR disposition IN ('restock', 'write_off')",
+            name="disposition_known",
+        ),
+        Index("ix_order_return_line_return", "return_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    return_id: Mapped[int] = mapped_column(ForeignKey("order_return.id", ondelete="CASCADE"))
+    order_line_id: Mapped[int] = mapped_column(ForeignKey("order_line.id", ondelete="CASCADE"))
+    quantity: Mapped[int]
+    received_quantity: Mapped[int] = mapped_column(default=0)
+    disposition: Mapped[str | None] = mapped_column(String(20))
+    location_id: Mapped[int | None] = mapped_column(ForeignKey("location.id", ondelete="SET NULL"))
+
+    order_return: Mapped[Return] = relationship(back_populates="lines")
+    order_line: Mapped[OrderLine] = relationship(lazy="joined")

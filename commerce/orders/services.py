@@ -14,23 +14,32 @@ from typing import Any
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import selectinload
 
 from commerce import outbox
 from commerce.db import transaction, utcnow
 from commerce.errors import CommerceError, InvalidTransition, NotFound, ValidationError
 from commerce.extensions import db
+from commerce.money import format_money
 from commerce.orders.models import (
     AUTHORIZED,
     CANCELLED,
-    CLOSED,
+    COMPLETED,
+    FULFILLED,
     OPEN,
     ORDER_NUMBER_OFFSET,
     PAID,
+    PARTIALLY_FULFILLED,
+    PARTIALLY_PAID,
     PARTIALLY_REFUNDED,
+    PARTIALLY_RETURNED,
+    PENDING,
     REFUNDED,
+    RETURNED,
+    UNFULFILLED,
     VOIDED,
+    WEB,
     Order,
     OrderEvent,
     OrderLine,
@@ -44,16 +53,35 @@ log = logging.getLogger(__name__)
 
 ORDER_PLACED = "order.placed"  # outbox topic: the confirmation email listens
 
-# The declared transitions of each status; anything else is InvalidTransition.
+# The declared transitions of each status; anything else is InvalidTransition. Staying in the
+# same status is not a transition (a second partial refund leaves "partially_refunded").
 TRANSITIONS: dict[str, dict[str, tuple[str, ...]]] = {
-    "status": {OPEN: (CANCELLED, CLOSED), CANCELLED: (), CLOSED: (OPEN,)},
+    "status": {
+        OPEN: (COMPLETED, CANCELLED),
+        COMPLETED: (OPEN,),  # reopened (a return or an edit after completion)
+        CANCELLED: (),
+    },
     "payment_status": {
-        AUTHORIZED: (PAID, VOIDED),
-        PAID: (PARTIALLY_REFUNDED, REFUNDED),
-        PARTIALLY_REFUNDED: (PARTIALLY_REFUNDED, REFUNDED),
+        PENDING: (AUTHORIZED, PAID, VOIDED),
+        AUTHORIZED: (PARTIALLY_PAID, PAID, VOIDED),
+        PARTIALLY_PAID: (PAID, PARTIALLY_REFUNDED, REFUNDED),
+        PAID: (PARTIALLY_PAID, PARTIALLY_REFUNDED, REFUNDED),  # PARTIALLY_PAID: total raised
+        PARTIALLY_REFUNDED: (PAID, REFUNDED),  # PAID: an edit lowered the total to what is kept
         REFUNDED: (),
         VOIDED: (),
     },
+    "fulfillment_status": {
+        UNFULFILLED: (PARTIALLY_FULFILLED, FULFILLED),
+        PARTIALLY_FULFILLED: (FULFILLED, PARTIALLY_RETURNED),
+        FULFILLED: (PARTIALLY_RETURNED, RETURNED),
+        PARTIALLY_RETURNED: (RETURNED,),
+        RETURNED: (),
+    },
+}
+STATUS_LABELS = {
+    "status": "status",
+    "payment_status": "payment status",
+    "fulfillment_status": "fulfillment status",
 }
 _STATUS_SALT = "order-status"
 
@@ -75,17 +103,27 @@ def record_event(
     return event
 
 
-def _transition(order: Order, attribute: str, new: str, message: str, *, by: Any = None) -> None:
+def can_transition(attribute: str, old: str, new: str) -> bool:
+    return new in TRANSITIONS[attribute].get(old, ())
+
+
+def transition(order: Order, attribute: str, new: str, message: str, *, by: Any = None) -> bool:
+    """Move one of the order's statuses along a declared transition, with its timeline entry
+    (inside the caller's transaction). Returns False when it is already there."""
     old = getattr(order, attribute)
-    if new not in TRANSITIONS[attribute].get(old, ()):
+    if new == old:
+        return False
+    if not can_transition(attribute, old, new):
         raise InvalidTransition(
-            f"An order whose {attribute.replace('_', ' ')} is {old} cannot become {new}.",
+            f"An order whose {STATUS_LABELS[attribute]} is {old.replace('_', ' ')} cannot become "
+            f"{new.replace('_', ' ')}.",
             field=attribute,
             before=old,
             after=new,
         )
     setattr(order, attribute, new)
     record_event(order, f"{attribute}.{new}", message, by=by, before=old, after=new)
+    return True
 
 
 # -- placement ----------------------------------------------------------------------------------
@@ -126,6 +164,8 @@ def create_order(
             tax_rate_bps=priced.tax_rate_bps or 0,
             adjustments=[asdict(a) for a in priced.order_adjustments],
             status=OPEN,
+            customer_name=str(shipping_address.get("name") or "")[:120],
+            channel=WEB,
             payment_status=PAID if payment is None else AUTHORIZED,
             payment_id=payment.id if payment is not None else None,
             placed_at=utcnow(),
@@ -171,7 +211,7 @@ def capture_order_payment(order: Order, *, by: Any = None) -> Order:
         return order
     order_id = order.id
     try:
-        capture_payment(payment, idempotency_key=f"{order.reference}:capture", by=by)
+        captured = capture_payment(payment, idempotency_key=f"{order.reference}:capture", by=by)
     except CommerceError as exc:
         log.warning("capture for %s failed: %s", order.name, exc.message)
         with transaction():
@@ -179,8 +219,24 @@ def capture_order_payment(order: Order, *, by: Any = None) -> Order:
             record_event(order, "payment.capture_failed", exc.message, by=by)
         return order
     with transaction():
+        # Exactly once, however many callers got here: the status in the WHERE decides.
+        moved = db.session.execute(
+            update(Order)
+            .where(Order.id == order_id, Order.payment_status == AUTHORIZED)
+            .values(paid_total=Order.paid_total + captured.captured_amount, payment_status=PAID)
+            .execution_options(synchronize_session=False)
+        ).rowcount
         order = db.session.get(Order, order_id)
-        _transition(order, "payment_status", PAID, "Payment captured.", by=by)
+        db.session.refresh(order)
+        if moved:
+            record_event(
+                order,
+                "payment_status.paid",
+                f"Payment captured: {format_money(captured.captured_amount, order.currency)}.",
+                by=by,
+                before=AUTHORIZED,
+                after=PAID,
+            )
     return order
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, String
+from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -64,3 +64,17 @@ class StaffMember(db.Model):
 
     def snapshot(self) -> dict[str, object]:
         return {"email": self.email, "name": self.name, "role": self.role, "active": self.is_active}
+
+
+class SavedFilter(db.Model):
+    """A staff member's named filter for a console list (the list's query string)."""
+
+    __tablename__ = "saved_filter"
+    __table_args__ = (UniqueConstraint("staff_id", "area", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_member.id", ondelete="CASCADE"))
+    area: Mapped[str] = mapped_column(String(40))  # "orders", ...
+    name: Mapped[str] = mapped_column(String(80))
+    query: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -25,6 +25,11 @@ PERMISSIONS: dict[str, str] = {
     "catalog.export": "Export products to CSV",
     "inventory.view": "See stock levels, movements, holds and transfers",
     "inventory.edit": "Receive, adjust, count and transfer stock",
+    "orders.view": "Find and read orders, customers and their documents",
+    "orders.edit": "Add notes and comments, edit orders before fulfillment, cancel orders",
+    "orders.fulfill": "Pick, pack and ship orders",
+    "orders.refund": "Refund orders up to the approval limit and handle returns",
+    "orders.refund_approve": "Approve or reject refunds above the approval limit",
     "audit.view": "Read the audit log",
     "staff.manage": "Create, invite, change and deactivate staff accounts",
     "settings.manage": "Configure shop settings: shipping methods and tax rates",
@@ -35,8 +40,26 @@ _CATALOG_WRITE = {"catalog.edit", "catalog.bulk_edit", "catalog.import", "catalo
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     ADMIN: frozenset(PERMISSIONS),
     MERCHANDISER: frozenset({"dashboard.view", "catalog.view", "inventory.view", *_CATALOG_WRITE}),
-    WAREHOUSE: frozenset({"dashboard.view", "catalog.view", "inventory.view", "inventory.edit"}),
-    SUPPORT: frozenset({"dashboard.view", "catalog.view", "inventory.view"}),
+    WAREHOUSE: frozenset(
+        {
+            "dashboard.view",
+            "catalog.view",
+            "inventory.view",
+            "inventory.edit",
+            "orders.view",
+            "orders.fulfill",
+        }
+    ),
+    SUPPORT: frozenset(
+        {
+            "dashboard.view",
+            "catalog.view",
+            "inventory.view",
+            "orders.view",
+            "orders.edit",
+            "orders.refund",
+        }
+    ),
 }
 
 

@@ -7,6 +7,7 @@ own timeline entry; the entry is also what makes a redelivered event send nothin
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import UTC
 from decimal import Decimal
 from email.message import EmailMessage
@@ -22,12 +23,14 @@ from commerce import mail
 from commerce.countries import country_name
 from commerce.db import transaction
 from commerce.extensions import db
-from commerce.orders.models import Order, OrderEvent
+from commerce.orders.models import Fulfillment, Order, OrderEvent
 from commerce.orders.services import get_order, order_status_token, record_event
 from commerce.pricing.models import LINE
 
 CONFIRMATION_SENT = "email.confirmation_sent"  # timeline kinds
 CONFIRMATION_FAILED = "email.confirmation_failed"
+SHIPMENT_SENT = "email.shipment_sent"  # + ":<fulfillment id>"
+SHIPMENT_FAILED = "email.shipment_failed"
 ORDER_STATUS_ENDPOINT = "storefront.order_status"  # served at /orders/<token>
 
 
@@ -95,25 +98,84 @@ def send_confirmation(order_id: int) -> bool:
     """Email the order confirmation once; False when it had already gone or the address was
     refused for good (a timeline entry says so). Transient failures raise OSError."""
     order = get_order(order_id)
-    if confirmation_sent(order) or _has_event(order, CONFIRMATION_FAILED):
+    return _send_once(
+        order,
+        sent=CONFIRMATION_SENT,
+        failed=CONFIRMATION_FAILED,
+        what="Order confirmation",
+        key=confirmation_key(order),
+        render=lambda: render_order_confirmation(order),
+    )
+
+
+def render_shipment_email(fulfillment: Fulfillment) -> EmailMessage:
+    order = fulfillment.order
+    shop_name = current_app.config["SHOP_NAME"]
+    context = {
+        "order": order,
+        "fulfillment": fulfillment,
+        "shop_name": shop_name,
+        "shop_url": current_app.config["SHOP_URL"].rstrip("/"),
+        "status_url": order_status_url(order),
+        "address_lines": _address_lines(order.shipping_address),
+    }
+    env = current_app.jinja_env
+    return mail.build_message(
+        key=_shipment_key(fulfillment),
+        to=order.email,
+        subject=f"Order {order.name} is on its way — {shop_name}",
+        text=env.get_template("emails/order_shipped.txt").render(context),
+        html=env.get_template("emails/order_shipped.html").render(context),
+    )
+
+
+def _shipment_key(fulfillment: Fulfillment) -> str:
+    digest = hashlib.sha256(fulfillment.order.checkout_key.encode()).hexdigest()[:10]
+    return f"order-{fulfillment.order.number}-shipment-{fulfillment.id}-{digest}"
+
+
+def send_shipment_email(fulfillment_id: int) -> bool:
+    """Tell the customer a parcel left (carrier, tracking, what is in it), once per parcel."""
+    fulfillment = db.session.get(Fulfillment, fulfillment_id)
+    if fulfillment is None:
         return False
-    message = render_order_confirmation(order)
+    return _send_once(
+        fulfillment.order,
+        sent=f"{SHIPMENT_SENT}:{fulfillment.id}",
+        failed=f"{SHIPMENT_FAILED}:{fulfillment.id}",
+        what="Shipment notice",
+        key=_shipment_key(fulfillment),
+        render=lambda: render_shipment_email(fulfillment),
+    )
+
+
+def _send_once(
+    order: Order,
+    *,
+    sent: str,
+    failed: str,
+    what: str,
+    key: str,
+    render: Callable[[], EmailMessage],
+) -> bool:
+    """Send a message unless the timeline says it went (or was refused for good), then say so
+    on the timeline: that entry is what makes a redelivered outbox event send nothing twice."""
+    if _has_event(order, sent) or _has_event(order, failed):
+        return False
+    message = render()
     try:
-        path = mail.send_email(message, key=confirmation_key(order))
+        path = mail.send_email(message, key=key)
     except mail.RecipientRefused as exc:
         with transaction():
             record_event(
-                order,
-                CONFIRMATION_FAILED,
-                f"Order confirmation to {order.email} was refused: {exc}",
-                to=order.email,
+                order, failed, f"{what} to {order.email} was refused: {exc}", to=order.email
             )
         return False
     with transaction():
         record_event(
             order,
-            CONFIRMATION_SENT,
-            f"Order confirmation emailed to {order.email}.",
+            sent,
+            f"{what} emailed to {order.email}.",
             to=order.email,
             message_id=str(message["Message-ID"]),
             **({"file": path.name} if path is not None else {}),

@@ -240,6 +240,15 @@ def capture_order_payment(order: Order, *, by: Any = None) -> Order:
     return order
 
 
+def complete_if_done(order: Order, *, by: Any = None) -> Order:
+    """An open order that is fully shipped and settled is completed."""
+    settled = order.payment_status in (PAID, PARTIALLY_REFUNDED, REFUNDED)
+    if order.status == OPEN and order.fulfillment_status == FULFILLED and settled:
+        with transaction():
+            transition(order, "status", COMPLETED, "Shipped and paid: order completed.", by=by)
+    return order
+
+
 def capture_on_placement() -> bool:
     return current_app.config.get("PAYMENTS_CAPTURE", "placement") == "placement"
 

@@ -1,0 +1,306 @@
+"""Fulfillment: pick what the order's allocations hold at a location, pack it, ship it.
+
+A fulfillment is one parcel from one location. Creating it reserves nothing new: the units were
+allocated at placement; it records which of them go in this parcel (status "picking"). Shipping
+it ships those allocations in the stock ledger (allocated and on_hand go down, a SOLD movement),
+moves the lines' fulfilled quantities and the order's fulfillment status, queues the shipment
+email, and (with PAYMENTS_CAPTURE=fulfillment) captures the payment.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import func, select, update
+
+from commerce import audit, outbox
+from commerce.db import in_transaction, transaction, utcnow
+from commerce.errors import InvalidTransition, NotFound, ValidationError
+from commerce.extensions import db
+from commerce.inventory.models import ALLOCATED, Allocation, Location, StockLevel
+from commerce.inventory.services import ship_allocation
+from commerce.orders.models import (
+    FULFILLED,
+    FULFILLMENT_CANCELLED,
+    OPEN,
+    PARTIALLY_FULFILLED,
+    PICKING,
+    SHIPPED,
+    Fulfillment,
+    FulfillmentLine,
+    Order,
+    OrderLine,
+)
+from commerce.orders.services import (
+    capture_order_payment,
+    complete_if_done,
+    record_event,
+    transition,
+)
+
+ORDER_SHIPPED = "order.shipped"  # outbox topic: the shipment email listens
+MAX_TRACKING = 120
+
+
+@dataclass(frozen=True)
+class PickLine:
+    """Units of one order line waiting at one location, from one allocation."""
+
+    order_line_id: int
+    allocation_id: int
+    location_id: int
+    variant_id: int
+    title: str
+    sku: str | None
+    quantity: int
+
+
+def pickable(order: Order) -> dict[int, list[PickLine]]:
+    """What can still go into a parcel, per location id (in the locations' priority order):
+    the order's live allocations, less what open (picking) fulfillments already hold."""
+    rows = db.session.execute(
+        select(Allocation, StockLevel.location_id)
+        .join(StockLevel, StockLevel.id == Allocation.stock_level_id)
+        .join(Location, Location.id == StockLevel.location_id)
+        .where(Allocation.reference == order.reference, Allocation.status == ALLOCATED)
+        .order_by(Location.priority, Location.id, Allocation.id)
+    ).all()
+    held = dict(
+        db.session.execute(
+            select(FulfillmentLine.allocation_id, func.sum(FulfillmentLine.quantity))
+            .join(Fulfillment, Fulfillment.id == FulfillmentLine.fulfillment_id)
+            .where(Fulfillment.order_id == order.id, Fulfillment.status == PICKING)
+            .group_by(FulfillmentLine.allocation_id)
+        ).all()
+    )
+    by_variant = {line.variant_id: line for line in order.lines if line.variant_id is not None}
+    result: dict[int, list[PickLine]] = defaultdict(list)
+    for allocation, location_id in rows:
+        line = by_variant.get(allocation.variant_id)
+        left = allocation.outstanding - int(held.get(allocation.id) or 0)
+        if line is None or left <= 0:
+            continue
+        result[location_id].append(
+            PickLine(
+                line.id,
+                allocation.id,
+                location_id,
+                allocation.variant_id,
+                line.title,
+                line.sku,
+                left,
+            )
+        )
+    return dict(result)
+
+
+def _require_open(order: Order) -> None:
+    if order.status != OPEN:
+        raise InvalidTransition(
+            f"A {order.status} order cannot be fulfilled.", field="status", status=order.status
+        )
+
+
+def create_fulfillment(
+    order: Order,
+    *,
+    location_id: int,
+    lines: dict[int, int] | None = None,
+    by: Any,
+) -> Fulfillment:
+    """Start a parcel at `location_id`: `lines` maps order line id to quantity (None: all that
+    waits there). Quantities above what waits there are refused line by line."""
+    _require_open(order)
+    waiting = pickable(order).get(location_id, [])
+    if not waiting:
+        raise ValidationError("Nothing of this order waits at that location.", field="location_id")
+    per_line: dict[int, list[PickLine]] = defaultdict(list)
+    for pick in waiting:
+        per_line[pick.order_line_id].append(pick)
+    wanted = (
+        lines if lines is not None else {k: sum(p.quantity for p in v) for k, v in per_line.items()}
+    )
+    errors: dict[str, list[str]] = {}
+    for line_id, quantity in wanted.items():
+        available = sum(p.quantity for p in per_line.get(line_id, []))
+        if not isinstance(quantity, int) or quantity < 0:
+            errors[f"line-{line_id}"] = ["Enter a quantity of 0 or more."]
+        elif quantity > available:
+            errors[f"line-{line_id}"] = [f"Only {available} of this line wait at this location."]
+    if errors:
+        raise ValidationError("Some quantities cannot be picked here.", errors=errors)
+    if not any(wanted.values()):
+        raise ValidationError("Choose at least one unit to pick.", field="lines")
+    with transaction():
+        fulfillment = Fulfillment(
+            order_id=order.id,
+            location_id=location_id,
+            status=PICKING,
+            created_by_id=getattr(by, "id", None),
+            created_at=utcnow(),
+        )
+        for line_id, quantity in wanted.items():
+            for pick in per_line.get(line_id, []):
+                if quantity <= 0:
+                    break
+                take = min(quantity, pick.quantity)
+                fulfillment.lines.append(
+                    FulfillmentLine(
+                        order_line_id=line_id, allocation_id=pick.allocation_id, quantity=take
+                    )
+                )
+                quantity -= take
+        db.session.add(fulfillment)
+        db.session.flush()
+        location = db.session.get(Location, location_id)
+        record_event(
+            order,
+            "fulfillment.created",
+            f"Picking {fulfillment.item_count} item(s) at {location.name if location else '?'}.",
+            by=by,
+            fulfillment_id=fulfillment.id,
+        )
+        audit.record(
+            by,
+            "order.fulfillment_create",
+            order,
+            after={"fulfillment": fulfillment.id, "location": location_id, "lines": wanted},
+        )
+    return fulfillment
+
+
+def get_fulfillment(fulfillment_id: int) -> Fulfillment:
+    fulfillment = db.session.get(Fulfillment, fulfillment_id)
+    if fulfillment is None:
+        raise NotFound("No such fulfillment.")
+    return fulfillment
+
+
+def ship_fulfillment(
+    fulfillment: Fulfillment, *, carrier: str, tracking_number: str, by: Any
+) -> Fulfillment:
+    """The parcel left: ship its allocations in the ledger, once (a repeat returns it as is)."""
+    if in_transaction():
+        raise RuntimeError(
+            "ship_fulfillment may capture the payment; call it outside a transaction."
+        )
+    carrier = (carrier or "").strip()[:60]
+    tracking_number = (tracking_number or "").strip()
+    errors: dict[str, list[str]] = {}
+    if not carrier:
+        errors["carrier"] = ["Enter the carrier."]
+    if not tracking_number:
+        errors["tracking_number"] = ["Enter the tracking number."]
+    elif len(tracking_number) > MAX_TRACKING:
+        errors["tracking_number"] = [f"At most {MAX_TRACKING} characters."]
+    if errors:
+        raise ValidationError(errors=errors)
+    fulfillment_id = fulfillment.id
+    with transaction():
+        claimed = db.session.execute(
+            update(Fulfillment)
+            .where(Fulfillment.id == fulfillment_id, Fulfillment.status == PICKING)
+            .values(
+                status=SHIPPED,
+                carrier=carrier,
+                tracking_number=tracking_number,
+                shipped_at=utcnow(),
+            )
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        fulfillment = get_fulfillment(fulfillment_id)
+        db.session.refresh(fulfillment)
+        if claimed != 1:
+            if fulfillment.status == SHIPPED:
+                return fulfillment
+            raise InvalidTransition("This parcel was cancelled.", field="status")
+        order = db.session.get(Order, fulfillment.order_id)
+        _require_open(order)
+        for line in fulfillment.lines:
+            if line.allocation_id is None:
+                raise InvalidTransition("A picked allocation no longer exists.", field="lines")
+            ship_allocation(
+                line.allocation_id, by=by, quantity=line.quantity, reference=order.reference
+            )
+            moved = db.session.execute(
+                update(OrderLine)
+                .where(
+                    OrderLine.id == line.order_line_id,
+                    OrderLine.fulfilled_quantity + line.quantity <= OrderLine.quantity,
+                )
+                .values(fulfilled_quantity=OrderLine.fulfilled_quantity + line.quantity)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if moved != 1:
+                raise InvalidTransition("That is more than was ordered.", field="lines")
+        for line in order.lines:
+            db.session.refresh(line)
+        done = all(line.fulfilled_quantity >= line.quantity for line in order.lines)
+        transition(
+            order,
+            "fulfillment_status",
+            FULFILLED if done else PARTIALLY_FULFILLED,
+            f"Shipped {fulfillment.item_count} item(s) with {carrier}, tracking {tracking_number}.",
+            by=by,
+        )
+        record_event(
+            order,
+            "fulfillment.shipped",
+            f"{carrier} {tracking_number}",
+            by=by,
+            fulfillment_id=fulfillment.id,
+        )
+        audit.record(
+            by,
+            "order.ship",
+            order,
+            after={"fulfillment": fulfillment.id, "carrier": carrier, "tracking": tracking_number},
+        )
+        outbox.enqueue(ORDER_SHIPPED, {"fulfillment_id": fulfillment.id})
+        order_id = order.id
+    order = db.session.get(Order, order_id)
+    if current_app.config.get("PAYMENTS_CAPTURE") == "fulfillment":
+        order = capture_order_payment(order, by=by)
+    complete_if_done(order, by=by)
+    return fulfillment
+
+
+def cancel_fulfillment(fulfillment: Fulfillment, *, by: Any) -> Fulfillment:
+    """A parcel that did not go: its units wait to be picked again."""
+    with transaction():
+        cancelled = db.session.execute(
+            update(Fulfillment)
+            .where(Fulfillment.id == fulfillment.id, Fulfillment.status == PICKING)
+            .values(status=FULFILLMENT_CANCELLED)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        db.session.refresh(fulfillment)
+        if cancelled != 1:
+            if fulfillment.status == FULFILLMENT_CANCELLED:
+                return fulfillment
+            raise InvalidTransition("A shipped parcel cannot be cancelled.", field="status")
+        order = db.session.get(Order, fulfillment.order_id)
+        record_event(
+            order,
+            "fulfillment.cancelled",
+            "Parcel cancelled before shipping.",
+            by=by,
+            fulfillment_id=fulfillment.id,
+        )
+        audit.record(by, "order.fulfillment_cancel", order, after={"fulfillment": fulfillment.id})
+    return fulfillment
+
+
+def orders_to_fulfill_count() -> int:
+    return int(
+        db.session.scalar(
+            select(func.count(Order.id)).where(
+                Order.status == OPEN,
+                Order.fulfillment_status.in_(("unfulfilled", "partially_fulfilled")),
+            )
+        )
+        or 0
+    )

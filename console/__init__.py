@@ -16,6 +16,7 @@ from console import (  # noqa: E402, F401
     inventory_scan,
     jobs,
     media,
+    order_page,
     settings,
     staff,
     taxonomy,

@@ -17,7 +17,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import selectinload
 
-from commerce import outbox
+from commerce import audit, outbox
 from commerce.db import transaction, utcnow
 from commerce.errors import CommerceError, InvalidTransition, NotFound, ValidationError
 from commerce.extensions import db
@@ -314,3 +314,27 @@ def order_from_status_token(token: str) -> Order:
     if order is None or _email_digest(order.email) != data.get("e"):
         raise NotFound("This order link is not valid.")
     return order
+
+
+# -- notes --------------------------------------------------------------------------------------
+
+MAX_NOTE = 5000
+
+
+def add_note(order: Order, *, text: str, by: Any, customer_visible: bool = False) -> OrderEvent:
+    """An internal note, or a comment the customer sees on the order's status page."""
+    text = (text or "").strip()
+    if not text:
+        raise ValidationError("Write something first.", field="text")
+    if len(text) > MAX_NOTE:
+        raise ValidationError(f"At most {MAX_NOTE} characters.", field="text")
+    kind = "comment" if customer_visible else "note"
+    with transaction():
+        event = record_event(order, kind, text, by=by)
+        event.customer_visible = customer_visible
+        audit.record(by, f"order.{kind}", order, after={"text": text[:200]})
+    return event
+
+
+def customer_comments(order: Order) -> list[OrderEvent]:
+    return [event for event in order.events if event.customer_visible]

@@ -72,7 +72,9 @@ def test_shipping_twice_is_a_no_op(place, make_staff):
     ship_fulfillment(parcel, carrier="DHL", tracking_number="JD01", by=warehouse)
     ship_fulfillment(parcel, carrier="DHL", tracking_number="JD01", by=warehouse)
     assert db.session.get(Order, order.id).lines[0].fulfilled_quantity == 2
-    allocation = db.session.scalar(select(Allocation).where(Allocation.reference == order.reference))
+    allocation = db.session.scalar(
+        select(Allocation).where(Allocation.reference == order.reference)
+    )
     assert allocation.shipped == 2 and allocation.status == "shipped"
 
 

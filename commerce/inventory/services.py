@@ -809,6 +809,70 @@ def cancel_allocation(allocation_id: int, *, by: Any) -> int:
     return outstanding
 
 
+def release_allocated(reference: str, variant_id: int, quantity: int, *, by: Any) -> int:
+    """Give back `quantity` units of a variant promised to `reference` (an order line was
+    reduced before shipping), from its lowest-priority allocations first. Each allocation is
+    shrunk by a conditional UPDATE, so units already shipped are never given back. Returns the
+    units released (less than asked when fewer were outstanding)."""
+    _check_quantity(quantity)
+    released = 0
+    with transaction():
+        allocations = list(
+            db.session.scalars(
+                select(Allocation)
+                .join(StockLevel, StockLevel.id == Allocation.stock_level_id)
+                .join(Location, Location.id == StockLevel.location_id)
+                .where(
+                    Allocation.reference == reference,
+                    Allocation.variant_id == variant_id,
+                    Allocation.status == ALLOCATED,
+                )
+                .order_by(Location.priority.desc(), Allocation.id.desc())
+            )
+        )
+        for allocation in allocations:
+            if released >= quantity:
+                break
+            take = min(quantity - released, allocation.quantity - allocation.shipped)
+            if take <= 0:
+                continue
+            whole = take == allocation.quantity - allocation.shipped
+            values: dict[str, Any] = (
+                {"status": CANCELLED} if whole and allocation.shipped == 0 else {}
+            )
+            if not values:
+                values = {"quantity": Allocation.quantity - take}
+                if whole:
+                    values["status"] = SHIPPED
+            moved = db.session.execute(
+                update(Allocation)
+                .where(
+                    Allocation.id == allocation.id,
+                    Allocation.status == ALLOCATED,
+                    Allocation.quantity - Allocation.shipped >= take,
+                )
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if moved != 1:
+                continue
+            db.session.execute(
+                update(StockLevel)
+                .where(StockLevel.id == allocation.stock_level_id)
+                .values(allocated=StockLevel.allocated - take, updated_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
+            released += take
+        audit.record(
+            by,
+            "stock.release_allocated",
+            subject_type="allocation",
+            subject_label=reference,
+            after={"variant": variant_id, "released": released},
+        )
+    return released
+
+
 # -- low stock and availability -----------------------------------------------------------------
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import selectinload
 
 from commerce import audit, outbox
@@ -210,8 +210,13 @@ def capture_order_payment(order: Order, *, by: Any = None) -> Order:
     if payment is None or payment.status != PAYMENT_AUTHORIZED:
         return order
     order_id = order.id
+    # An edit may have lowered the total below what was authorized (capture less) or raised it
+    # above (capture all that is authorized; the rest stays due).
+    amount = min(order.total, payment.authorized_amount)
     try:
-        captured = capture_payment(payment, idempotency_key=f"{order.reference}:capture", by=by)
+        captured = capture_payment(
+            payment, amount=amount, idempotency_key=f"{order.reference}:capture", by=by
+        )
     except CommerceError as exc:
         log.warning("capture for %s failed: %s", order.name, exc.message)
         with transaction():
@@ -219,11 +224,15 @@ def capture_order_payment(order: Order, *, by: Any = None) -> Order:
             record_event(order, "payment.capture_failed", exc.message, by=by)
         return order
     with transaction():
+        taken = captured.captured_amount
         # Exactly once, however many callers got here: the status in the WHERE decides.
         moved = db.session.execute(
             update(Order)
             .where(Order.id == order_id, Order.payment_status == AUTHORIZED)
-            .values(paid_total=Order.paid_total + captured.captured_amount, payment_status=PAID)
+            .values(
+                paid_total=Order.paid_total + taken,
+                payment_status=case((Order.total > taken, PARTIALLY_PAID), else_=PAID),
+            )
             .execution_options(synchronize_session=False)
         ).rowcount
         order = db.session.get(Order, order_id)
@@ -231,11 +240,11 @@ def capture_order_payment(order: Order, *, by: Any = None) -> Order:
         if moved:
             record_event(
                 order,
-                "payment_status.paid",
-                f"Payment captured: {format_money(captured.captured_amount, order.currency)}.",
+                f"payment_status.{order.payment_status}",
+                f"Payment captured: {format_money(taken, order.currency)}.",
                 by=by,
                 before=AUTHORIZED,
-                after=PAID,
+                after=order.payment_status,
             )
     return order
 

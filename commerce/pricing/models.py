@@ -25,8 +25,13 @@ SHIPPING_UNAVAILABLE = "shipping_unavailable"
 
 @dataclass(frozen=True, slots=True)
 class CartLine:
+    """`unit_price`, when given, is a price agreed earlier (an order edit keeps what the
+    customer already bought at its original price); such a line is priced even if its product
+    has since been archived."""
+
     variant_id: int
     quantity: int
+    unit_price: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

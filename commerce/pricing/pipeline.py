@@ -134,10 +134,13 @@ def _merge(lines: Iterable[CartLine]) -> tuple[dict[int, int], list[PricingError
     return {v: q for v, q in quantities.items() if q <= MAX_LINE_QUANTITY}, errors
 
 
-def _base_line(variant: Variant, product: Product, quantity: int) -> PricedLine:
-    amount = variant.price * quantity
+def _base_line(
+    variant: Variant, product: Product, quantity: int, agreed: int | None = None
+) -> PricedLine:
+    price = variant.price if agreed is None else agreed
+    amount = price * quantity
     compare_at = variant.compare_at_price
-    savings = (compare_at - variant.price) * quantity if compare_at and compare_at > 0 else 0
+    savings = (compare_at - price) * quantity if compare_at and compare_at > 0 else 0
     title = product.title
     if variant.option_values:
         title = f"{title} — {variant.title}"
@@ -147,7 +150,7 @@ def _base_line(variant: Variant, product: Product, quantity: int) -> PricedLine:
         title=title,
         sku=variant.sku,
         quantity=quantity,
-        unit_price=variant.price,
+        unit_price=price,
         amount=amount,
         compare_at_price=compare_at,
         savings=max(savings, 0),
@@ -231,6 +234,12 @@ def price_cart(
     context = context or PricingContext()
     currency = shop_currency()
     include_tax = shop_prices_include_tax()
+    lines = list(lines)
+    agreed = {
+        line.variant_id: line.unit_price
+        for line in lines
+        if line.unit_price is not None and _is_int(line.unit_price) and line.unit_price >= 0
+    }
     quantities, errors = _merge(lines)
 
     loaded = {}
@@ -250,7 +259,9 @@ def price_cart(
             )
             continue
         variant, product = found
-        if product.status != ACTIVE:  # drafts and archived products are not for sale
+        if variant_id in agreed:
+            base.append(_base_line(variant, product, quantity, agreed[variant_id]))
+        elif product.status != ACTIVE:  # drafts and archived products are not for sale
             errors.append(
                 PricingError(
                     UNAVAILABLE_PRODUCT,

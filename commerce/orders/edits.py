@@ -1,0 +1,266 @@
+"""Order edits before fulfillment: quantities, removed and added lines, the shipping address.
+
+Everything is repriced through the pricing pipeline: lines already bought keep the unit price
+the customer agreed to; added lines take today's price. Stock follows in the same transaction
+(more units are reserved and allocated at once, fewer are released from the allocations), and
+the money after it: a captured order that now costs less gets the difference refunded, one that
+costs more shows a balance due; an authorized one is captured later for the new total.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from sqlalchemy import func, select
+
+from commerce import audit
+from commerce.catalog.models import ACTIVE, Product, Variant
+from commerce.customers.services import clean_address
+from commerce.db import in_transaction, transaction
+from commerce.errors import InvalidTransition, ValidationError
+from commerce.extensions import db
+from commerce.inventory.services import commit_reservation, release_allocated, reserve_stock
+from commerce.money import format_money
+from commerce.orders.models import (
+    AUTHORIZED,
+    OPEN,
+    PAID,
+    PARTIALLY_PAID,
+    PICKING,
+    UNFULFILLED,
+    Fulfillment,
+    Order,
+    OrderEvent,
+    OrderLine,
+)
+from commerce.orders.services import record_event, transition
+from commerce.pricing import CartLine, PricingContext, price_cart
+from commerce.pricing.models import SHIPPING_UNAVAILABLE
+
+MAX_QUANTITY = 999
+
+
+def _editable(order: Order) -> None:
+    if order.status != OPEN:
+        raise InvalidTransition(f"A {order.status} order cannot be edited.", field="status")
+    picking = db.session.scalar(
+        select(func.count(Fulfillment.id)).where(
+            Fulfillment.order_id == order.id, Fulfillment.status == PICKING
+        )
+    )
+    if order.fulfillment_status != UNFULFILLED or picking:
+        raise InvalidTransition(
+            "Only orders not yet picked or shipped can be edited; cancel the parcel first.",
+            field="fulfillment_status",
+        )
+    if order.payment_status not in (AUTHORIZED, PAID):
+        raise InvalidTransition(
+            f"An order whose payment is {order.payment_status.replace('_', ' ')} cannot be edited.",
+            field="payment_status",
+        )
+
+
+def _parse(values: dict[int, Any], prefix: str, errors: dict[str, list[str]]) -> dict[int, int]:
+    parsed: dict[int, int] = {}
+    for key, raw in values.items():
+        try:
+            quantity = int(raw)
+        except (TypeError, ValueError):
+            errors[f"{prefix}{key}"] = ["Enter a whole number."]
+            continue
+        if not 0 <= quantity <= MAX_QUANTITY:
+            errors[f"{prefix}{key}"] = [f"Enter 0 to {MAX_QUANTITY}."]
+            continue
+        parsed[int(key)] = quantity
+    return parsed
+
+
+def edit_order(
+    order: Order,
+    *,
+    quantities: dict[int, Any] | None = None,
+    add: dict[int, Any] | None = None,
+    shipping_address: dict[str, Any] | None = None,
+    reason: str = "",
+    by: Any,
+) -> Order:
+    """Apply an edit: `quantities` maps order line id to its new quantity (0 removes it), `add`
+    maps variant id to units to add, `shipping_address` replaces the address. All or nothing;
+    errors are keyed by field ("line-<id>", "add-<variant id>", address fields)."""
+    if in_transaction():
+        raise RuntimeError("edit_order may refund: call it outside a transaction")
+    _editable(order)
+    errors: dict[str, list[str]] = {}
+    wanted = _parse(quantities or {}, "line-", errors)
+    added = {v: q for v, q in _parse(add or {}, "add-", errors).items() if q}
+    lines_by_id = {line.id: line for line in order.lines}
+    for line_id, quantity in wanted.items():
+        if line_id not in lines_by_id:
+            errors[f"line-{line_id}"] = ["That line is not on this order."]
+        elif quantity < lines_by_id[line_id].refunded_quantity:
+            errors[f"line-{line_id}"] = [
+                f"{lines_by_id[line_id].refunded_quantity} of this line were refunded already."
+            ]
+    address = dict(order.shipping_address)
+    if shipping_address is not None:
+        try:
+            address = clean_address(shipping_address)
+        except ValidationError as exc:
+            errors.update(exc.errors)
+    for variant_id in added:
+        variant = db.session.get(Variant, variant_id)
+        product = db.session.get(Product, variant.product_id) if variant else None
+        if product is None or product.status != ACTIVE:
+            errors[f"add-{variant_id}"] = ["That item is not for sale."]
+    if errors:
+        raise ValidationError("Some changes cannot be made.", errors=errors)
+
+    # The new lines: kept lines at their agreed price, then additions at today's price.
+    new_quantities: dict[int, int] = {}
+    agreed: dict[int, int] = {}
+    for line in order.lines:
+        if line.variant_id is None:
+            raise InvalidTransition(
+                "A line's product no longer exists: the order cannot be edited."
+            )
+        new_quantities[line.variant_id] = wanted.get(line.id, line.quantity)
+        agreed[line.variant_id] = line.unit_price
+    for variant_id, quantity in added.items():
+        new_quantities[variant_id] = new_quantities.get(variant_id, 0) + quantity
+    kept = {v: q for v, q in new_quantities.items() if q > 0}
+    if not kept:
+        raise ValidationError(
+            "An order needs at least one item; cancel the order instead.", field="lines"
+        )
+    priced = price_cart(
+        [CartLine(v, q, agreed.get(v)) for v, q in kept.items()],
+        PricingContext(
+            country=address.get("country") or None,
+            region=address.get("region") or None,
+            shipping_method_code=order.shipping_method_code,
+            customer_id=order.customer_id,
+        ),
+    )
+    if any(e.code == SHIPPING_UNAVAILABLE for e in priced.errors) or not priced.is_complete:
+        raise ValidationError(
+            f"{order.shipping_method_name} does not deliver to that address.", field="country"
+        )
+    if priced.errors:
+        raise ValidationError(
+            priced.errors[0].message,
+            errors={
+                (f"add-{e.variant_id}" if e.variant_id else (e.field or "form")): [e.message]
+                for e in priced.errors
+            },
+        )
+    old = {line.variant_id: line.quantity for line in order.lines}
+    before = _summary(order)
+    old_total = order.total
+    order_id = order.id
+    with transaction():
+        edit_number = 1 + int(
+            db.session.scalar(
+                select(func.count(OrderEvent.id)).where(
+                    OrderEvent.order_id == order_id, OrderEvent.kind == "edited"
+                )
+            )
+            or 0
+        )
+        more = [(v, q - old.get(v, 0)) for v, q in kept.items() if q > old.get(v, 0)]
+        if more:
+            hold = f"{order.reference}:edit:{edit_number}"
+            reserve_stock(more, reference=hold)
+            commit_reservation(hold, order_reference=order.reference)
+        for variant_id, quantity in old.items():
+            less = quantity - kept.get(variant_id, 0)
+            if less > 0:
+                release_allocated(order.reference, variant_id, less, by=by)
+        _rewrite_lines(order, priced, lines_by_id)
+        order.subtotal = priced.totals.subtotal
+        order.discount_total = priced.totals.discounts
+        order.shipping_total = priced.totals.shipping
+        order.tax_total = priced.totals.tax
+        order.total = priced.totals.total
+        order.shipping_tax = priced.shipping.tax if priced.shipping else 0
+        order.tax_name = priced.tax_name or ""
+        order.tax_rate_bps = priced.tax_rate_bps or 0
+        order.adjustments = [asdict(a) for a in priced.order_adjustments]
+        order.shipping_address = address
+        order.customer_name = str(address.get("name") or "")[:120]
+        db.session.flush()
+        after = _summary(order)
+        change = order.total - old_total
+        record_event(
+            order,
+            "edited",
+            _describe(order, old_total, reason),
+            by=by,
+            before=before,
+            after=after,
+            difference=change,
+        )
+        audit.record(by, "order.edit", order, before=before, after=after)
+        kept_paid = order.paid_total - order.refunded_total
+        if order.payment_status == PAID and order.total > kept_paid:
+            transition(
+                order,
+                "payment_status",
+                PARTIALLY_PAID,
+                f"Balance due {format_money(order.total - kept_paid, order.currency)}.",
+                by=by,
+            )
+    order = db.session.get(Order, order_id)
+    overpaid = order.paid_total - order.refunded_total - order.total
+    if overpaid > 0 and order.payment_status in (PAID, PARTIALLY_PAID):
+        from commerce.orders.refunds import issue_refund  # refunds sit beside edits
+
+        issue_refund(
+            order,
+            lines={},
+            extra_amount=overpaid,
+            reason=f"Order edited{': ' + reason if reason else ''}",
+            restock={},
+            idempotency_key=f"{order.reference}:edit:{edit_number}:refund",
+            by=by,
+        )
+    return db.session.get(Order, order_id)
+
+
+def _rewrite_lines(order: Order, priced: Any, lines_by_id: dict[int, OrderLine]) -> None:
+    by_variant = {line.variant_id: line for line in order.lines}
+    for line in list(order.lines):
+        if priced.line_for(line.variant_id) is None:
+            order.lines.remove(line)
+    for p in priced.lines:
+        line = by_variant.get(p.variant_id)
+        if line is None:
+            line = OrderLine(variant_id=p.variant_id)
+            order.lines.append(line)
+        line.product_id = p.product_id
+        line.title = line.title or p.title
+        line.sku = line.sku or p.sku
+        line.quantity = p.quantity
+        line.unit_price = p.unit_price
+        line.compare_at_price = p.compare_at_price
+        line.amount = p.amount
+        line.discount = p.discount
+        line.tax = p.tax
+        line.tax_rate_bps = p.tax_rate_bps or 0
+        line.weight_grams = p.weight_grams
+        line.adjustments = [asdict(a) for a in p.adjustments]
+
+
+def _summary(order: Order) -> dict[str, Any]:
+    return {
+        "lines": {line.sku or str(line.variant_id): line.quantity for line in order.lines},
+        "total": order.total,
+        "address": dict(order.shipping_address),
+    }
+
+
+def _describe(order: Order, old_total: int, reason: str) -> str:
+    fmt = format_money
+    currency = order.currency
+    text = f"Order edited: total {fmt(old_total, currency)} → {fmt(order.total, currency)}."
+    return f"{text} {reason}".strip() if reason else text

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from commerce.errors import InvalidTransition, OutOfStock, ValidationError
 from commerce.extensions import db
 from commerce.inventory.models import Allocation, StockLevel
-from commerce.inventory.services import availability
+from commerce.inventory.services import availability, reconcile
 from commerce.orders.edits import edit_order
 from commerce.orders.fulfillment import create_fulfillment, pickable
 from commerce.orders.models import Order
@@ -85,6 +85,7 @@ def test_lower_quantity_releases_stock_and_capture_takes_less(
         select(StockLevel).where(StockLevel.variant_id == checkout_shop.small)
     )
     assert level.allocated == 1
+    assert reconcile() == []  # counters agree with the allocation rows and the ledger
     captured = capture_order_payment(edited)
     assert captured.paid_total == edited.total and captured.payment_status == "paid"
 

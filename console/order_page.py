@@ -13,10 +13,14 @@ from flask import abort, current_app, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from commerce.customers.services import ADDRESS_FIELDS
 from commerce.db import utcnow
 from commerce.errors import CommerceError
 from commerce.extensions import db
 from commerce.inventory.models import Location
+from commerce.inventory.services import find_variant_by_code
+from commerce.orders.cancellation import cancel_order
+from commerce.orders.edits import edit_order
 from commerce.orders.fulfillment import (
     cancel_fulfillment,
     create_fulfillment,
@@ -192,3 +196,75 @@ def order_note(order_id: int) -> Response:
 
 def _detail(order: Order) -> str:
     return url_for("console.order_detail", order_id=order.id)
+
+
+# -- cancel and edit ----------------------------------------------------------------------------
+
+
+@route(bp, "/orders/<int:order_id>/cancel", permission="orders.edit", methods=["POST"])
+def order_cancel(order_id: int) -> Response:
+    order = _order_or_404(order_id)
+    try:
+        order = cancel_order(order, reason=request.form.get("reason", ""), by=current_user)
+    except CommerceError as exc:
+        return _failed(order, exc, prefix="cancel-")
+    settled = {
+        "voided": "the authorization was released",
+        "refunded": "the payment was refunded",
+    }.get(order.payment_status, "see the refunds for the money")
+    return done(f"Order cancelled; stock is available again and {settled}.", _detail(order))
+
+
+def _edit_page(
+    order: Order, *, status: int = 200, errors: dict[str, Any] | None = None
+) -> Response:
+    return render(
+        "console/orders/edit.html",
+        order=order,
+        errors=errors or {},
+        values=request.form if request.method == "POST" else {},
+        status=status,
+    )
+
+
+@route(bp, "/orders/<int:order_id>/edit", permission="orders.edit", methods=["GET", "POST"])
+def order_edit(order_id: int) -> Response:
+    order = _order_or_404(order_id)
+    if request.method == "GET":
+        return _edit_page(order)
+    add: dict[int, Any] = {}
+    sku = request.form.get("add_sku", "").strip()
+    if sku:
+        variant = find_variant_by_code(sku)
+        if variant is None:
+            return _edit_page(order, status=422, errors={"add_sku": ["No variant has that SKU."]})
+        add[variant.id] = request.form.get("add_quantity", "1")
+    address = {name: request.form.get(name, "") for name in ADDRESS_FIELDS}
+    changed_address = any(
+        address[name].strip() != str(order.shipping_address.get(name) or "")
+        for name in ADDRESS_FIELDS
+    )
+    try:
+        edit_order(
+            order,
+            quantities={line_id: qty for line_id, qty in _raw_quantities("line-").items()},
+            add=add,
+            shipping_address=address if changed_address else None,
+            reason=request.form.get("reason", ""),
+            by=current_user,
+        )
+    except CommerceError as exc:
+        db.session.rollback()
+        errors = getattr(exc, "errors", None) or {exc.field or "form": [exc.message]}
+        errors = {("add_sku" if k.startswith("add-") else k): v for k, v in errors.items()}
+        errors.setdefault("form", [exc.message])
+        return _edit_page(_order_or_404(order_id), status=exc.status, errors=errors)
+    return done("Order updated.", _detail(order))
+
+
+def _raw_quantities(prefix: str) -> dict[int, str]:
+    return {
+        int(name[len(prefix) :]): raw
+        for name, raw in request.form.items()
+        if name.startswith(prefix) and name[len(prefix) :].isdigit()
+    }

@@ -329,6 +329,7 @@ def build_checkout_shop(*, stock: int = 10, price: int = 2500) -> Any:
     set_options(product, [("Size", ["S", "M"])], by=None)
     generate_variants(product, by=None)
     small, medium = product.variants[0], product.variants[1]
+    small.sku, medium.sku = f"TEE-{n}-S", f"TEE-{n}-M"
     for variant in (small, medium):
         variant.weight_grams = 250
         if stock:
@@ -345,7 +346,7 @@ def build_checkout_shop(*, stock: int = 10, price: int = 2500) -> Any:
     return SimpleNamespace(product=product, small=small.id, medium=medium.id, price=price)
 
 
-from bench._server import US_ADDRESS  # noqa: E402, F401  (one address for tests and benches)
+from bench._server import US_ADDRESS  # noqa: E402  (one address for tests and benches)
 
 TEST_CARD = {"number": "4242424242424242", "exp_month": "12", "exp_year": "2030", "cvc": "123"}
 
@@ -354,3 +355,43 @@ TEST_CARD = {"number": "4242424242424242", "exp_month": "12", "exp_year": "2030"
 def checkout_shop(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setitem(app.config, "PRICES_INCLUDE_TAX", False)
     return build_checkout_shop()
+
+
+# -- placed orders (orders, documents, console tests) ------------------------------------------
+
+SHOP_URL = "https://shop.example"
+SHOPPER = "ada@example.com"
+
+
+@pytest.fixture
+def mail_dir(app: Flask, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Embedded mail mode writing into this test's own folder, with a public shop address."""
+    folder = tmp_path / "mail"
+    monkeypatch.setitem(app.config, "MAIL_DIR", str(folder))
+    monkeypatch.setitem(app.config, "MAIL_SMTP_URL", None)
+    monkeypatch.setitem(app.config, "SHOP_URL", SHOP_URL)
+    return folder
+
+
+@pytest.fixture
+def place(checkout_shop: Any) -> Callable[..., Any]:
+    """place(quantity=2, email=SHOPPER) -> an Order, its order.placed event still pending."""
+
+    from commerce.checkout.cart import add_to_cart
+    from commerce.checkout.services import (
+        choose_shipping_method,
+        place_order,
+        save_information,
+        start_checkout,
+    )
+
+    def do(quantity: int = 2, *, email: str = SHOPPER) -> Any:
+        cart = add_to_cart(None, variant_id=checkout_shop.small, quantity=quantity)
+        checkout = start_checkout(cart)
+        save_information(checkout, email=email, address=US_ADDRESS)
+        choose_shipping_method(checkout, code="STD")
+        order = place_order(checkout.key, card=TEST_CARD).order
+        assert order is not None
+        return order
+
+    return do

@@ -7,10 +7,7 @@ import re
 from commerce.extensions import db
 from commerce.orders.models import Order
 from commerce.outbox import dispatch_pending
-from tests.commerce.orders.conftest import SHOPPER  # noqa: F401  (the `place` fixture's shopper)
 from tests.conftest import htmx_headers
-
-pytest_plugins = ["tests.commerce.orders.conftest"]
 
 
 def page_text(response):
@@ -87,3 +84,47 @@ def test_notes_and_customer_comments(client, login, place):
         False,
         True,
     ]
+
+
+def test_support_edits_an_order(client, login, place, checkout_shop):
+    order = place(2)
+    login("support")
+    line = order.lines[0]
+    page = client.get(f"/console/orders/{order.id}/edit")
+    assert page.status_code == 200 and "Save changes" in page_text(page)
+    bad = client.post(
+        f"/console/orders/{order.id}/edit",
+        data={f"line-{line.id}": "2", "add_sku": "NOPE-404", **order.shipping_address},
+    )
+    assert bad.status_code == 422 and "No variant has that SKU." in page_text(bad)
+    medium_sku = next(v.sku for v in checkout_shop.product.variants if v.id == checkout_shop.medium)
+    response = client.post(
+        f"/console/orders/{order.id}/edit",
+        data={
+            f"line-{line.id}": "1",
+            "add_sku": medium_sku,
+            "add_quantity": "2",
+            "reason": "Swap a size",
+            **order.shipping_address,
+        },
+    )
+    assert response.status_code == 303
+    order = db.session.get(Order, order.id)
+    assert sorted(line.quantity for line in order.lines) == [1, 2]
+    assert any("Swap a size" in e.message for e in order.events)
+
+
+def test_cancel_an_authorized_order(client, login, place, app, monkeypatch):
+    monkeypatch.setitem(app.config, "PAYMENTS_CAPTURE", "fulfillment")
+    order = place(2)
+    login("support")
+    missing = client.post(f"/console/orders/{order.id}/cancel", data={"reason": ""})
+    assert missing.status_code == 422 and "Say why the order is cancelled." in page_text(missing)
+    response = client.post(f"/console/orders/{order.id}/cancel", data={"reason": "Duplicate"})
+    assert response.status_code == 303
+    order = db.session.get(Order, order.id)
+    assert (order.status, order.payment_status) == ("cancelled", "voided")
+    from commerce.inventory.services import availability
+
+    variant = order.lines[0].variant_id
+    assert availability([variant])[variant].available == 10

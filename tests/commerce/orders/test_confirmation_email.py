@@ -25,7 +25,7 @@ from commerce.outbox import OutboxEvent, dispatch_pending
 from commerce.pricing import pipeline
 from commerce.pricing.models import LINE, ORDER, Adjustment
 from tests.commerce.conftest import SMTP_PASSWORD, SMTP_USER, free_port
-from tests.commerce.orders.conftest import SHOP_URL, SHOPPER
+from tests.conftest import SHOP_URL, SHOPPER
 
 MINUS = "\u2212"  # the templates' minus sign, as the pricing explanations use
 

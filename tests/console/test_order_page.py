@@ -128,3 +128,19 @@ def test_cancel_an_authorized_order(client, login, place, app, monkeypatch):
 
     variant = order.lines[0].variant_id
     assert availability([variant])[variant].available == 10
+
+
+def test_customer_sees_comments_and_shipments_not_notes(app, client, login, place):
+    from commerce.orders.services import order_status_token
+
+    order = place(1)
+    login("support")
+    client.post(f"/console/orders/{order.id}/notes", data={"text": "Internal only."})
+    client.post(
+        f"/console/orders/{order.id}/notes",
+        data={"text": "Packed with care.", "visibility": "customer"},
+    )
+    with app.test_request_context():
+        token = order_status_token(db.session.get(Order, order.id))
+    html = page_text(app.test_client().get(f"/orders/{token}"))
+    assert "Packed with care." in html and "Internal only." not in html

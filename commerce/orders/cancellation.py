@@ -110,14 +110,16 @@ def _settle_money(order: Order, *, reason: str, by: Any) -> Order:
         lines = {
             line.id: line.refundable_quantity for line in order.lines if line.refundable_quantity
         }
-        quote = quote_refund(order, lines=lines, shipping_amount=0)
-        shipping = min(order.shipping_total + order.shipping_tax, max(kept - quote.total, 0))
-        quote = quote_refund(order, lines=lines, shipping_amount=shipping)
+        lines_amount, shipping = 0, 0
+        if lines:
+            quote = quote_refund(order, lines=lines)
+            lines_amount = quote.lines_amount
+            shipping = min(quote.shipping_refundable, max(kept - lines_amount, 0))
         issue_refund(
             order,
             lines=lines,
             shipping_amount=shipping,
-            extra_amount=max(kept - quote.total, 0),
+            extra_amount=max(kept - lines_amount - shipping, 0),
             reason=f"Order cancelled: {reason}",
             restock={},
             idempotency_key=f"{order.reference}:cancel",

@@ -97,6 +97,17 @@ def pickable(order: Order) -> dict[int, list[PickLine]]:
     return dict(result)
 
 
+def _outstanding_units(order: Order) -> int:
+    return int(
+        db.session.scalar(
+            select(func.coalesce(func.sum(Allocation.quantity - Allocation.shipped), 0)).where(
+                Allocation.reference == order.reference, Allocation.status == ALLOCATED
+            )
+        )
+        or 0
+    )
+
+
 def _require_open(order: Order) -> None:
     if order.status != OPEN:
         raise InvalidTransition(
@@ -238,7 +249,9 @@ def ship_fulfillment(
                 raise InvalidTransition("That is more than was ordered.", field="lines")
         for line in order.lines:
             db.session.refresh(line)
-        done = all(line.fulfilled_quantity >= line.quantity for line in order.lines)
+        # Done when nothing promised to the order waits anywhere (units refunded before they
+        # shipped were released from the allocations, so they do not count as missing).
+        done = not _outstanding_units(order)
         transition(
             order,
             "fulfillment_status",

@@ -18,7 +18,7 @@ from commerce.db import utcnow
 from commerce.errors import CommerceError
 from commerce.extensions import db
 from commerce.inventory.models import Location
-from commerce.inventory.services import find_variant_by_code
+from commerce.inventory.services import active_locations, find_variant_by_code
 from commerce.orders.cancellation import cancel_order
 from commerce.orders.edits import edit_order
 from commerce.orders.fulfillment import (
@@ -29,6 +29,7 @@ from commerce.orders.fulfillment import (
     ship_fulfillment,
 )
 from commerce.orders.models import OPEN, Fulfillment, Order
+from commerce.orders.returns import returnable_quantities
 from commerce.orders.services import add_note, get_order, order_status_token
 from commerce.payments.models import Payment
 from console import bp
@@ -71,6 +72,9 @@ def order_page(
         status_url=url_for("storefront.order_status", token=order_status_token(order)),
         now=utcnow(),
         has_order_list="console.order_list" in current_app.view_functions,
+        has_documents="console.order_invoice_pdf" in current_app.view_functions,
+        returnable=returnable_quantities(order) if order.status != "cancelled" else {},
+        all_locations=active_locations(),
         status=status,
     )
 

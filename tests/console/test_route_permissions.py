@@ -65,7 +65,9 @@ def _fixtures(make_product, owner):
         f"target-{owner.id}@example.com", role="support", password="long-enough-1", by=None
     )
     job = create_job("catalog_import", title="Walk job", params={}, by=owner)
+    order = _placed_order()
     return {
+        "order_id": order.id,
         "product_id": product.id,
         "variant_id": product.variants[0].id,
         "media_id": media.id,
@@ -78,6 +80,24 @@ def _fixtures(make_product, owner):
         "path": "x.png",
         "upload_id": "missing",
     }
+
+
+def _placed_order():
+    """A real order, so the order routes run against data rather than answer 404."""
+    from commerce.checkout.cart import add_to_cart
+    from commerce.checkout.services import (
+        choose_shipping_method,
+        place_order,
+        save_information,
+        start_checkout,
+    )
+    from tests.conftest import TEST_CARD, US_ADDRESS, build_checkout_shop
+
+    shop = build_checkout_shop()
+    checkout = start_checkout(add_to_cart(None, variant_id=shop.small, quantity=1))
+    save_information(checkout, email="walk@example.com", address=US_ADDRESS)
+    choose_shipping_method(checkout, code="STD")
+    return place_order(checkout.key, card=TEST_CARD).order
 
 
 def _url(rule, values):

@@ -1,0 +1,110 @@
+"""The refund dialog, approvals and returns on the console order page, through HTTP."""
+
+from __future__ import annotations
+
+import re
+
+from commerce.extensions import db
+from commerce.inventory.services import availability
+from commerce.orders.fulfillment import create_fulfillment, pickable, ship_fulfillment
+from commerce.orders.models import Order, Refund
+
+
+def text(response):
+    return response.get_data(as_text=True)
+
+
+def shipped(place, make_staff, quantity=2):
+    order = place(quantity)
+    warehouse = make_staff("warehouse")
+    (location_id,) = pickable(order)
+    parcel = create_fulfillment(order, location_id=location_id, by=warehouse)
+    ship_fulfillment(parcel, carrier="UPS", tracking_number="1Z", by=warehouse)
+    return db.session.get(Order, order.id), location_id
+
+
+def test_refund_one_line_with_restock(client, login, place, make_staff):
+    order, location_id = shipped(place, make_staff)
+    line = order.lines[0]
+    login("support")
+    choose = client.get(f"/console/orders/{order.id}/refund")
+    assert choose.status_code == 200 and "Review refund" in text(choose)
+    form = {f"qty-{line.id}": "1", f"restock-{line.id}": str(location_id), "reason": "Too small"}
+    review = client.post(f"/console/orders/{order.id}/refund", data=form)
+    html = text(review)
+    assert review.status_code == 200 and "Check before confirming" in html
+    # One unit of 25.00 with CA tax 7.25% added (1.81 of the 3.62 line tax) = 26.81
+    assert "$26.81" in html and "Back into" in html
+    key = re.search(r'name="idempotency_key" value="([^"]+)"', html).group(1)
+    confirm = {**form, "idempotency_key": key, "shipping_amount": "0.00", "extra_amount": "0.00"}
+    answer = client.post(f"/console/orders/{order.id}/refund/confirm", data=confirm)
+    assert answer.status_code == 200 and "succeeded" in text(answer)
+    again = client.post(f"/console/orders/{order.id}/refund/confirm", data=confirm)
+    assert again.status_code == 200
+    assert db.session.query(Refund).count() == 1  # the double click refunded once
+    order = db.session.get(Order, order.id)
+    assert order.refunded_total == 2681 and order.payment_status == "partially_refunded"
+    assert availability([line.variant_id])[line.variant_id].available == 9  # 10 - 2 + 1
+
+
+def test_refund_input_errors(client, login, place):
+    order = place(1)
+    login("support")
+    line = order.lines[0]
+    response = client.post(
+        f"/console/orders/{order.id}/refund",
+        data={f"qty-{line.id}": "5", "shipping_amount": "1.234", "reason": ""},
+    )
+    html = text(response)
+    assert response.status_code == 422
+    assert "at most 2 decimal places" in html and "Say why you refund" in html
+    assert db.session.query(Refund).count() == 0
+
+
+def test_large_refund_waits_for_an_admin(app, client, login, place, monkeypatch, make_staff):
+    monkeypatch.setitem(app.config, "REFUND_APPROVAL_LIMIT", 1000)
+    order = place(2)
+    login("support")
+    line = order.lines[0]
+    form = {f"qty-{line.id}": "2", "reason": "Never arrived", "idempotency_key": "k-1"}
+    answer = client.post(f"/console/orders/{order.id}/refund/confirm", data=form)
+    assert "waits for an admin" in text(answer)
+    refund = db.session.query(Refund).one()
+    assert refund.status == "awaiting_approval"
+    approve = f"/console/orders/{order.id}/refunds/{refund.id}/approve"
+    assert client.post(approve).status_code == 403  # support cannot approve
+    client.post("/console/logout")
+    login("admin")
+    assert client.post(approve).status_code == 303
+    db.session.refresh(refund)
+    assert refund.status == "succeeded"
+
+
+def test_return_received_restocks_and_refunds(client, login, place, make_staff):
+    order, location_id = shipped(place, make_staff)
+    line = order.lines[0]
+    login("support")
+    response = client.post(
+        f"/console/orders/{order.id}/returns",
+        data={f"return-{line.id}": "1", "reason": "Wrong colour"},
+    )
+    assert response.status_code == 303
+    order = db.session.get(Order, order.id)
+    rma = order.returns[0]
+    rline = rma.lines[0]
+    response = client.post(
+        f"/console/orders/{order.id}/returns/{rma.id}/receive",
+        data={
+            f"received-{rline.id}": "1",
+            f"disposition-{rline.id}": "restock",
+            f"location-{rline.id}": str(location_id),
+            "refund": "1",
+            "idempotency_key": "rma-test",
+        },
+    )
+    assert response.status_code == 303
+    order = db.session.get(Order, order.id)
+    assert order.returns[0].status == "received"
+    assert order.fulfillment_status == "partially_returned"
+    assert order.refunded_total > 0
+    assert availability([line.variant_id])[line.variant_id].available == 9

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, current_app, redirect, request, url_for
+from flask import abort, current_app, flash, redirect, request, url_for
 from werkzeug.exceptions import BadRequest
 from werkzeug.wrappers import Response
 
@@ -40,6 +40,7 @@ from commerce.errors import (
 )
 from commerce.extensions import db, limiter
 from commerce.orders.models import Order
+from commerce.orders.returns import open_return, returnable_quantities
 from commerce.orders.services import order_from_status_token, order_status_token
 from commerce.payments.models import Payment
 from storefront import bp
@@ -314,10 +315,62 @@ def checkout_authenticate(key: str) -> Response:
 @bp.route("/orders/<token>")
 def order_status(token: str) -> Response:
     """Confirmation right after placing, and the status page the email links to (signed)."""
+    return _order_status_page(_order_by_token(token), token)
+
+
+def _order_by_token(token: str) -> Order:
     try:
-        order = order_from_status_token(token)
+        return order_from_status_token(token)
     except NotFound:
         abort(404)
-    response = render("storefront/checkout/order.html", order=order)
+
+
+def _order_status_page(
+    order: Order, token: str, *, status: int = 200, errors: dict[str, list[str]] | None = None
+) -> Response:
+    response = render(
+        "storefront/checkout/order.html",
+        order=order,
+        token=token,
+        returnable=returnable_quantities(order) if order.status != "cancelled" else {},
+        errors=errors or {},
+        form=ConfirmForm(),
+        private_page=True,
+    )
+    response.status_code = status
     response.headers["Referrer-Policy"] = "no-referrer"  # the URL is the key
     return private(response)
+
+
+@bp.route("/orders/<token>/return", methods=["POST"])
+def order_return_request(token: str) -> Response:
+    """The customer asks to send shipped items back; support receives them and refunds."""
+    order = _order_by_token(token)
+    _require_csrf()
+    lines: dict[int, int] = {}
+    errors: dict[str, list[str]] = {}
+    for name, raw in request.form.items():
+        if name.startswith("return-") and name[7:].isdigit():
+            text = raw.strip() or "0"
+            if not text.isdigit():
+                errors[f"line-{name[7:]}"] = ["Enter a whole number."]
+            elif int(text):
+                lines[int(name[7:])] = int(text)
+    try:
+        if errors:
+            raise ValidationError("Please correct the highlighted fields.", errors=errors)
+        order_return = open_return(
+            order, lines=lines, reason=request.form.get("reason", ""), by_customer=True
+        )
+    except CommerceError as exc:
+        db.session.rollback()
+        errors = getattr(exc, "errors", None) or {exc.field or "form": [exc.message]}
+        errors.setdefault("form", [exc.message])
+        status = 422 if exc.status in (400, 422) else exc.status
+        return _order_status_page(_order_by_token(token), token, status=status, errors=errors)
+    flash(
+        f"Return {order_return.name} requested. Send the items back quoting {order_return.name};"
+        " we refund them when they arrive.",
+        "success",
+    )
+    return private(redirect(url_for("storefront.order_status", token=token), code=303))

@@ -375,3 +375,27 @@ def test_place_order_is_rate_limited_per_checkout(app, client, checkout_shop, mo
     other = app.test_client()
     other_key = ready_to_pay(other, checkout_shop.medium)
     assert other.post(f"/checkout/{other_key}/place", data=CARD).status_code == 303
+
+
+def test_customer_requests_a_return_from_the_status_page(app, client, checkout_shop, make_staff):
+    from commerce.orders.fulfillment import create_fulfillment, pickable, ship_fulfillment
+
+    key = ready_to_pay(client, checkout_shop.small, 2)
+    location = client.post(f"/checkout/{key}/place", data=CARD).location
+    order = db.session.scalar(select(Order))
+    assert "Return items" not in client.get(location).get_data(as_text=True)  # nothing shipped
+    warehouse = make_staff("warehouse")
+    (location_id,) = pickable(order)
+    parcel = create_fulfillment(order, location_id=location_id, by=warehouse)
+    ship_fulfillment(parcel, carrier="UPS", tracking_number="1Z", by=warehouse)
+    page = client.get(location).get_data(as_text=True)
+    assert "Return items" in page and "UPS" in page
+    line = db.session.scalar(select(Order)).lines[0]
+    too_many = client.post(f"{location}/return", data={f"return-{line.id}": "5", "reason": "x"})
+    assert too_many.status_code == 422
+    response = client.post(
+        f"{location}/return", data={f"return-{line.id}": "1", "reason": "Too big"}
+    )
+    assert response.status_code == 303
+    page = client.get(location).get_data(as_text=True)
+    assert "RMA-" in page and "waiting for the items" in page

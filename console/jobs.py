@@ -13,7 +13,7 @@ from console.permissions import route
 from console.web import render
 
 # Who may watch someone else's job: those allowed to start that kind of job.
-JOB_PERMISSIONS = {"catalog_import": "catalog.import"}
+JOB_PERMISSIONS = {"catalog_import": "catalog.import", "packing_slips": "orders.fulfill"}
 
 
 @route(bp, "/jobs/<job_id>", permission="dashboard.view")

@@ -1,0 +1,137 @@
+"""Documents in the console: invoice, packing slip and credit note downloads, and the bulk
+packing-slip print (a background job with a progress bar, then one PDF to download).
+
+Downloads answer the PDF itself (attachment, never cached); asking for an invoice or credit
+note the first time numbers it, which the services audit with who asked.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import flash, make_response, redirect, request, send_file, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response
+from wtforms import SelectMultipleField
+
+from commerce.documents.bulk import (
+    MAX_ORDERS,
+    orders_to_pack,
+    packing_slips_file,
+    packing_slips_job,
+)
+from commerce.documents.numbering import get_refund, issue_credit_note, issue_invoice
+from commerce.documents.render import credit_note_pdf, invoice_pdf, packing_slip_pdf
+from commerce.documents.tasks import start_packing_slips
+from commerce.errors import CommerceError
+from commerce.jobs import FAILED
+from commerce.orders.fulfillment import get_fulfillment
+from commerce.orders.services import get_order
+from console import bp
+from console.permissions import route
+from console.web import apply_errors, is_htmx, render, toast
+
+
+class PackingSlipsForm(FlaskForm):
+    """The selected orders: `order_id` repeated, as the order list's checkboxes send it."""
+
+    order_id = SelectMultipleField("Orders", coerce=int, validate_choice=False)
+
+
+def pdf_response(content: bytes, filename: str) -> Response:
+    """A PDF download: attachment named after the document, kept out of every cache."""
+    response = make_response(content)
+    response.headers["Content-Type"] = "application/pdf"
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@route(bp, "/orders/<int:order_id>/invoice.pdf", permission="orders.view")
+def order_invoice_pdf(order_id: int) -> Any:
+    order = get_order(order_id)
+    invoice = issue_invoice(order, by=current_user)
+    return pdf_response(invoice_pdf(order), f"{invoice.number}.pdf")
+
+
+@route(bp, "/orders/<int:order_id>/packing-slip.pdf", permission="orders.view")
+def order_packing_slip_pdf(order_id: int) -> Any:
+    order = get_order(order_id)
+    return pdf_response(packing_slip_pdf(order), f"packing-slip-{order.number or order.id}.pdf")
+
+
+@route(bp, "/fulfillments/<int:fulfillment_id>/packing-slip.pdf", permission="orders.view")
+def fulfillment_packing_slip_pdf(fulfillment_id: int) -> Any:
+    fulfillment = get_fulfillment(fulfillment_id)
+    order = fulfillment.order
+    name = f"packing-slip-{order.number or order.id}-{fulfillment.id}.pdf"
+    return pdf_response(packing_slip_pdf(fulfillment), name)
+
+
+@route(bp, "/refunds/<int:refund_id>/credit-note.pdf", permission="orders.view")
+def refund_credit_note_pdf(refund_id: int) -> Any:
+    refund = get_refund(refund_id)
+    note = issue_credit_note(refund, by=current_user)
+    return pdf_response(credit_note_pdf(refund), f"{note.number}.pdf")
+
+
+@route(bp, "/orders/packing-slips", permission="orders.fulfill", methods=["GET", "POST"])
+def packing_slips() -> Any:
+    """Pick orders and print their slips; the order list's bulk action posts here too."""
+    form = PackingSlipsForm()
+    status = 200
+    if request.method == "POST":
+        status = 422
+        if not form.validate_on_submit():
+            if not form.order_id.errors:  # the CSRF token, then
+                form.form_errors.append("The form expired; reload the page and try again.")
+        else:
+            try:
+                job = start_packing_slips(form.order_id.data or [], by=current_user)
+            except CommerceError as exc:
+                apply_errors(form, exc)
+            else:
+                return _job_started(job.id)
+    return render(
+        "console/documents/packing_slips.html",
+        "console/documents/_packing_slips_form.html",
+        form=form,
+        orders=orders_to_pack(limit=MAX_ORDERS),
+        max_orders=MAX_ORDERS,
+        status=status,
+    )
+
+
+def _job_started(job_id: str) -> Response:
+    """htmx gets the job's progress fragment in place of the form; a browser goes to its page."""
+    job = packing_slips_job(job_id)
+    level = "error" if job.status == FAILED else "success"
+    message = job.message or f"{job.title}: printing…"
+    if is_htmx():
+        response = render("console/documents/_packing_slips_job.html", job=job)
+        return toast(response, message, level=level)
+    flash(message, level)
+    return redirect(url_for("console.packing_slips_job_status", job_id=job.id), code=303)
+
+
+@route(bp, "/orders/packing-slips/<job_id>", permission="orders.fulfill")
+def packing_slips_job_status(job_id: str) -> Any:
+    job = packing_slips_job(job_id)
+    return render(
+        "console/documents/packing_slips_job.html",
+        "console/documents/_packing_slips_job.html",
+        job=job,
+    )
+
+
+@route(bp, "/orders/packing-slips/<job_id>/download", permission="orders.fulfill")
+def packing_slips_download(job_id: str) -> Any:
+    job = packing_slips_job(job_id)
+    path = packing_slips_file(job)
+    stamp = (job.finished_at or datetime.now(UTC)).strftime("%Y%m%d-%H%M")
+    response = send_file(path, mimetype="application/pdf", max_age=0)
+    response.headers["Content-Disposition"] = f'attachment; filename="packing-slips-{stamp}.pdf"'
+    response.headers["Cache-Control"] = "no-store"
+    return response

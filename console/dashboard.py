@@ -1,36 +1,103 @@
-"""The console home: what needs attention, and where to go next."""
+"""The console home: what needs attention, and where to go next.
+
+Each panel needs one of the permissions in PANELS; a role sees the panels it can act on
+(support: today's orders and refunds; warehouse: orders to ship and low stock; merchandiser:
+low stock and jobs; admin: everything). Only the visible panels are queried.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import jsonify, request, url_for
-from sqlalchemy import func, select
+from flask import jsonify, redirect, request, url_for
+from flask_login import current_user
+from sqlalchemy import func, or_, select
+from werkzeug.wrappers import Response
 
 from commerce.catalog.models import Product
 from commerce.catalog.queries import jump_to
 from commerce.extensions import db
+from commerce.inventory.queries import low_stock
+from commerce.jobs import Job
+from commerce.orders.queries import (
+    AWAITING_FULFILLMENT,
+    count_awaiting_fulfillment,
+    count_refunds_awaiting_approval,
+    sales_today,
+    shop_today,
+)
 from console import bp
+from console.jobs import JOB_PERMISSIONS
 from console.permissions import route
-from console.web import render
+from console.web import is_htmx, render
+
+# Panel -> the permissions that show it (any one of them).
+PANELS: dict[str, tuple[str, ...]] = {
+    "sales": ("orders.edit",),  # today's orders and revenue: who looks after customers
+    "to_fulfill": ("orders.fulfill",),
+    "refunds": ("orders.refund", "orders.refund_approve"),
+    "low_stock": ("inventory.edit", "catalog.edit"),  # those who can restock or re-threshold
+    "jobs": tuple(sorted({*JOB_PERMISSIONS.values(), "staff.manage"})),
+    "products": ("catalog.edit",),
+}
+RECENT_JOBS = 8
+
+
+def visible_panels(member: Any) -> set[str]:
+    return {name for name, needs in PANELS.items() if any(member.can(p) for p in needs)}
+
+
+def recent_jobs(member: Any, *, limit: int = RECENT_JOBS) -> list[Job]:
+    """The latest jobs `member` may watch (as console/jobs.py decides): their own, and those of
+    the kinds they may start; an admin sees every job."""
+    stmt = select(Job).order_by(Job.created_at.desc(), Job.id.desc()).limit(limit)
+    if not member.can("staff.manage"):
+        kinds = [kind for kind, permission in JOB_PERMISSIONS.items() if member.can(permission)]
+        stmt = stmt.where(or_(Job.created_by_id == member.id, Job.kind.in_(kinds)))
+    return list(db.session.scalars(stmt))
 
 
 @route(bp, "/", permission="dashboard.view")
-def dashboard() -> Any:
-    counts = dict(
-        db.session.execute(select(Product.status, func.count()).group_by(Product.status)).all()
+def dashboard() -> Response:
+    panels = visible_panels(current_user)
+    context: dict[str, Any] = {"panels": panels}
+    if "products" in panels:
+        context["counts"] = dict(
+            db.session.execute(select(Product.status, func.count()).group_by(Product.status)).all()
+        )
+    if "sales" in panels:
+        context["sales"] = sales_today()
+        context["today"] = shop_today().isoformat()
+    if "to_fulfill" in panels:
+        context["to_fulfill"] = count_awaiting_fulfillment()
+        context["to_fulfill_args"] = {
+            "status": "open",
+            "fulfillment": list(AWAITING_FULFILLMENT),
+            "sort": "placed",
+            "dir": "asc",
+        }
+    if "refunds" in panels:
+        context["refunds_waiting"] = count_refunds_awaiting_approval()
+    if "jobs" in panels:
+        context["jobs"] = recent_jobs(current_user)
+    return render("console/dashboard.html", **context)
+
+
+@route(bp, "/dashboard/jobs", permission="dashboard.view")
+def dashboard_jobs() -> Response:
+    """The jobs panel again (it polls itself while a job runs); a browser gets the dashboard."""
+    if not is_htmx():
+        return redirect(url_for("console.dashboard"))
+    return render(
+        "console/_dashboard_jobs.html",
+        "console/_dashboard_jobs.html",
+        jobs=recent_jobs(current_user),
     )
-    return render("console/dashboard.html", counts=counts)
 
 
 @route(bp, "/low-stock", permission="inventory.view")
-def dashboard_low_stock() -> Any:
+def dashboard_low_stock() -> Response:
     """The dashboard's low-stock panel, loaded after the page (an aggregate over every level)."""
-    from flask import redirect
-
-    from commerce.inventory.queries import low_stock
-    from console.web import is_htmx
-
     if not is_htmx():  # a panel, not a page: the full list lives in the stock overview
         return redirect(url_for("console.stock_overview", low=1, sort="available", dir="asc"))
     return render(

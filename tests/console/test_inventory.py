@@ -570,7 +570,7 @@ class TestLocations:
 
 class TestDashboard:
     def test_low_stock_panel(self, client, login, wh, make_product):
-        login("support")
+        login("warehouse")
         low = make_product("Low thing", sku="LOW-1").variants[0]
         fine = make_product("Fine thing", sku="FINE-1").variants[0]
         receive_stock(low.id, quantity=2, location_id=wh.id, by=None)

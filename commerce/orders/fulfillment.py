@@ -21,7 +21,7 @@ from commerce.db import in_transaction, transaction, utcnow
 from commerce.errors import InvalidTransition, NotFound, ValidationError
 from commerce.extensions import db
 from commerce.inventory.models import ALLOCATED, Allocation, Location, StockLevel
-from commerce.inventory.services import ship_allocation
+from commerce.inventory.services import release_allocated, ship_allocation
 from commerce.orders.models import (
     FULFILLED,
     FULFILLMENT_CANCELLED,
@@ -106,6 +106,37 @@ def _outstanding_units(order: Order) -> int:
         )
         or 0
     )
+
+
+def release_unshipped(order: Order, order_line_id: int, quantity: int, *, by: Any) -> int:
+    """Refunded units that have not shipped will not ship: give up to `quantity` of the line's
+    allocated units back to available stock, never those a picking parcel holds (the packer
+    has them in hand; the parcel ships or is cancelled first). Call inside the refund's
+    transaction; returns the units released, and moves the order to fulfilled when nothing is
+    left to ship."""
+    line = next((ln for ln in order.lines if ln.id == order_line_id), None)
+    if line is None or line.variant_id is None or quantity <= 0:
+        return 0
+    free = sum(
+        pick.quantity
+        for picks in pickable(order).values()
+        for pick in picks
+        if pick.order_line_id == order_line_id
+    )
+    take = min(quantity, free)
+    if take <= 0:
+        return 0
+    released = release_allocated(order.reference, line.variant_id, take, by=by)
+    shipped_any = any(ln.fulfilled_quantity for ln in order.lines)
+    if released and shipped_any and not _outstanding_units(order):
+        transition(
+            order,
+            "fulfillment_status",
+            FULFILLED,
+            "Nothing is left to ship: the rest was refunded.",
+            by=by,
+        )
+    return released
 
 
 def _require_open(order: Order) -> None:

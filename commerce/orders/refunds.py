@@ -47,8 +47,10 @@ from commerce.extensions import db
 from commerce.inventory.models import Location
 from commerce.inventory.services import restock as restock_units
 from commerce.money import format_money
+from commerce.orders.fulfillment import release_unshipped
 from commerce.orders.models import (
     FULFILLED,
+    OPEN,
     PARTIALLY_REFUNDED,
     PARTIALLY_RETURNED,
     REFUND_AWAITING_APPROVAL,
@@ -66,7 +68,7 @@ from commerce.orders.models import (
     Return,
     ReturnLine,
 )
-from commerce.orders.services import can_transition, record_event, transition
+from commerce.orders.services import can_transition, complete_if_done, record_event, transition
 from commerce.payments.models import REFUNDABLE, Payment
 from commerce.payments.services import refund_payment
 from commerce.staff.permissions import role_allows
@@ -780,6 +782,7 @@ def _succeed(refund_id: int, attempts: int, reference: str | None, *, by: Any) -
                 )
         for line in order.lines:
             db.session.refresh(line)
+        released = _release_unshipped(order, refund, by=by)
         if any(line.restock for line in refund.lines):
             update_returned_status(
                 order, by=by, message=f"Refund {refund.id}: units came back and were restocked."
@@ -807,7 +810,33 @@ def _succeed(refund_id: int, attempts: int, reference: str | None, *, by: Any) -
             after={**_snapshot(refund), "provider_reference": refund.provider_reference},
         )
         outbox.enqueue(REFUND_SUCCEEDED_TOPIC, {"refund_id": refund.id})
+    if released:
+        complete_if_done(db.session.get(Order, refund.order_id), by=by)
     return refund
+
+
+def _release_unshipped(order: Order, refund: Refund, *, by: Any) -> int:
+    """Refunded units are taken from those not yet shipped first: they will not ship, so their
+    allocations go back to available stock. Restocked units and a return's units came back
+    from the customer (they were shipped), and a closed order has nothing left to ship."""
+    if order.status != OPEN or refund.return_id is not None:
+        return 0
+    released = 0
+    for line in refund.lines:
+        if line.restock:
+            continue
+        units = release_unshipped(order, line.order_line_id, line.quantity, by=by)
+        if units:
+            record_event(
+                order,
+                "refund.released",
+                f"{line.order_line.title}: {units} unshipped unit(s) refunded; they will not "
+                "ship and are back in stock.",
+                by=by,
+                refund_id=refund.id,
+            )
+        released += units
+    return released
 
 
 def _fail(refund_id: int, attempts: int, message: str, *, by: Any) -> Refund:

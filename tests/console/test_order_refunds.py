@@ -47,6 +47,21 @@ def test_refund_one_line_with_restock(client, login, place, make_staff):
     assert availability([line.variant_id])[line.variant_id].available == 9  # 10 - 2 + 1
 
 
+def test_refunding_unshipped_units_says_they_will_not_ship(client, login, place):
+    order = place(2)
+    line = order.lines[0]
+    login("support")
+    form = {f"qty-{line.id}": "1", "reason": "Changed their mind"}
+    review = client.post(f"/console/orders/{order.id}/refund", data=form)
+    assert "1 unshipped: will not ship, back on sale" in text(review)
+    key = re.search(r'name="idempotency_key" value="([^"]+)"', text(review)).group(1)
+    confirm = {**form, "idempotency_key": key, "shipping_amount": "0.00", "extra_amount": "0.00"}
+    client.post(f"/console/orders/{order.id}/refund/confirm", data=confirm)
+    order = db.session.get(Order, order.id)
+    assert sum(p.quantity for picks in pickable(order).values() for p in picks) == 1
+    assert availability([line.variant_id])[line.variant_id].available == 9  # 10 - 2 + 1
+
+
 def test_refund_input_errors(client, login, place):
     order = place(1)
     login("support")

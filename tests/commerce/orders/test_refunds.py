@@ -22,10 +22,13 @@ from commerce.extensions import db
 from commerce.inventory.models import RETURNED as MOVEMENT_RETURNED
 from commerce.inventory.models import StockLevel, StockMovement
 from commerce.inventory.services import availability, default_location
+from commerce.orders.fulfillment import create_fulfillment, pickable, ship_fulfillment
 from commerce.orders.models import (
     AUTHORIZED,
+    COMPLETED,
     FULFILLED,
     PAID,
+    PARTIALLY_FULFILLED,
     PARTIALLY_REFUNDED,
     PARTIALLY_RETURNED,
     REFUND_AWAITING_APPROVAL,
@@ -335,6 +338,36 @@ def test_unshipped_units_cannot_be_restocked(order, admin):
     assert f"restock-{line.id}" in caught.value.errors
     done = refund(order, admin, lines={line.id: 1}, restock={line.id: None})  # no restock
     assert done.status == REFUND_SUCCEEDED and not done.lines[0].restock
+    assert ledger_mismatches() == []
+
+
+def test_refunded_units_that_have_not_shipped_do_not_ship_and_go_back_on_sale(
+    checkout_shop, order, admin
+):
+    (line,) = order.lines
+    available = availability([checkout_shop.small])[checkout_shop.small].available
+    order = ship(order, {line.id: 1})
+    assert order.fulfillment_status == PARTIALLY_FULFILLED
+
+    refund(order, admin, lines={line.id: 1})  # the unit still waiting, not the shipped one
+    db.session.refresh(order)
+    assert pickable(order) == {}
+    assert availability([checkout_shop.small])[checkout_shop.small].available == available + 1
+    assert order.fulfillment_status == FULFILLED and order.status == COMPLETED
+    assert "refund.released" in kinds(order)
+    assert ledger_mismatches() == []
+    assert_refunds_consistent(order)
+
+
+def test_units_in_a_parcel_being_packed_are_not_released(checkout_shop, order, admin):
+    (line,) = order.lines
+    parcel = create_fulfillment(order, location_id=default_location().id, by=admin)
+    available = availability([checkout_shop.small])[checkout_shop.small].available
+    refund(order, admin, lines={line.id: 1})
+    assert availability([checkout_shop.small])[checkout_shop.small].available == available
+    ship_fulfillment(parcel, carrier="UPS", tracking_number="1Z999", by=admin)  # still ships
+    db.session.refresh(order)
+    assert order.fulfillment_status == FULFILLED
     assert ledger_mismatches() == []
 
 

@@ -77,7 +77,7 @@
     if (elt && elt.matches && elt.matches("form[data-confirm-bulk]") && event.detail.verb === "post") {
       var action = elt.querySelector("[data-bulk-action]");
       var all = elt.querySelector("input[name=select_all_matching]:checked");
-      var count = elt.querySelectorAll("input[name=ids]:checked").length;
+      var count = elt.querySelectorAll("input[data-select-row]:checked").length;
       var what = all ? "all matching products" : count + (count === 1 ? " product" : " products");
       var label = action.options[action.selectedIndex].text;
       if (!window.confirm(label + " " + what + "?")) event.preventDefault();
@@ -98,12 +98,12 @@
   function refreshBulk(form) {
     var bar = form.querySelector("[data-bulkbar]");
     if (!bar) return;
-    var boxes = form.querySelectorAll("input[name=ids]");
-    var checked = form.querySelectorAll("input[name=ids]:checked");
+    var boxes = form.querySelectorAll("input[data-select-row]");
+    var checked = form.querySelectorAll("input[data-select-row]:checked");
     var pageBox = form.querySelector("[data-select-page]");
     var allMatching = form.querySelector("[data-select-all-matching]");
     var matchingBox = allMatching && allMatching.querySelector("input");
-    var action = form.querySelector("[data-bulk-action]");
+    var action = form.querySelector("[data-bulk-action]") || { value: "" };
     if (pageBox) pageBox.checked = boxes.length > 0 && checked.length === boxes.length;
     if (allMatching) allMatching.hidden = !(pageBox && pageBox.checked);
     if (matchingBox && allMatching.hidden) matchingBox.checked = false;
@@ -120,7 +120,7 @@
     var form = event.target.closest("form#bulk");
     if (!form) return;
     if (event.target.matches("[data-select-page]")) {
-      form.querySelectorAll("input[name=ids]").forEach(function (box) { box.checked = event.target.checked; });
+      form.querySelectorAll("input[data-select-row]").forEach(function (box) { box.checked = event.target.checked; });
     }
     refreshBulk(form);
   });
@@ -201,7 +201,7 @@
     } else if (event.key === "Enter") {
       if (openCursor()) event.preventDefault();
     } else if (event.key === "x") {
-      var row = document.querySelector("#main tr.cursor input[name=ids]");
+      var row = document.querySelector("#main tr.cursor input[data-select-row]");
       if (row) { row.checked = !row.checked; row.dispatchEvent(new Event("change", { bubbles: true })); }
     }
   });

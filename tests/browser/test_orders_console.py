@@ -1,5 +1,7 @@
-"""A support agent in a real browser: opens Orders, types the shopper's email in the quick
-search, and opens the matching order with the keyboard (j, Enter)."""
+"""The support and fulfillment console in a real browser: a support agent finds an order by the
+shopper's email (quick search, then j and Enter), refunds one line with restock and downloads
+the credit note; a warehouse user packs and ships an order with a tracking number, then prints
+packing slips for orders picked in the list."""
 
 from __future__ import annotations
 
@@ -18,9 +20,9 @@ pytestmark = pytest.mark.browser
 _n = count(1)
 
 
-def seed(live_server: LiveServer) -> dict[str, Any]:
-    """A support agent, and two orders placed through the real checkout (one to find, one to
-    be filtered away). US shipping and tax are set up once per database."""
+def seed(live_server: LiveServer, *, role: str = "support", ship: bool = False) -> dict[str, Any]:
+    """A staff member of `role`, and two orders placed through the real checkout (one to find,
+    one to be filtered away); with `ship`, the wanted one is shipped through the services."""
 
     from bench._server import prepare_us_checkout
     from commerce.catalog.services import create_product
@@ -32,14 +34,15 @@ def seed(live_server: LiveServer) -> dict[str, Any]:
         start_checkout,
     )
     from commerce.inventory.services import receive_stock
+    from commerce.orders.fulfillment import create_fulfillment, pickable, ship_fulfillment
     from commerce.staff.services import create_staff
     from tests.conftest import TEST_CARD, US_ADDRESS
 
     n = f"{os.getpid()}{next(_n)}"
     with live_server.app_context():
         prepare_us_checkout()
-        agent = f"support{n}@browser.example.com"
-        create_staff(agent, role="support", name="Sue Support", password=PASSWORD)
+        agent = f"{role}{n}@browser.example.com"
+        create_staff(agent, role=role, name=f"Sam {role.title()}", password=PASSWORD)
         product = create_product(
             title=unique("Console Tee"), price=1900, sku=f"ORD-{n}", status="active", by=None
         )
@@ -54,23 +57,41 @@ def seed(live_server: LiveServer) -> dict[str, Any]:
             return place_order(checkout.key, card=TEST_CARD).order
 
         wanted = order_for(f"wanted{n}@example.com", "Wanda Wanted")
-        order_for(f"other{n}@example.com", "Otto Other")
+        other = order_for(f"other{n}@example.com", "Otto Other")
+        if ship:
+            (location_id,) = pickable(wanted)
+            parcel = create_fulfillment(wanted, location_id=location_id, by=None)
+            ship_fulfillment(parcel, carrier="UPS", tracking_number=f"1Z{n}", by=None)
         return {
             "agent": agent,
+            "other_id": other.id,
+            "other_name": other.name,
             "email": wanted.email,
             "order_id": wanted.id,
             "order_name": wanted.name,
         }
 
 
-def test_support_finds_an_order_by_email(anon_page: Page, live_server: LiveServer) -> None:
-    data = seed(live_server)
-    page = anon_page
+def sign_in(page: Page, email: str) -> None:
     page.goto("/console/login")
-    page.get_by_label("Email").fill(data["agent"])
+    page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url("**/console/")
+
+
+def pdf_text(path: str) -> str:
+    from pypdf import PdfReader
+
+    return re.sub(r"\s+", " ", " ".join(p.extract_text() for p in PdfReader(path).pages))
+
+
+def test_support_finds_an_order_by_email_and_refunds_a_line_with_restock(
+    anon_page: Page, live_server: LiveServer
+) -> None:
+    data = seed(live_server, ship=True)
+    page = anon_page
+    sign_in(page, data["agent"])
 
     page.get_by_role("navigation", name="Console").get_by_role("link", name="Orders").click()
     expect(page.get_by_role("heading", name="Orders", exact=True)).to_be_visible()
@@ -89,6 +110,7 @@ def test_support_finds_an_order_by_email(anon_page: Page, live_server: LiveServe
 
     # Keyboard: leave the search box, j puts the cursor on the row, Enter opens the order.
     page.get_by_role("heading", name="Orders", exact=True).click()
+    page.wait_for_load_state("networkidle")  # leaving the box is a change: one more refresh
     page.keyboard.press("j")
     expect(rows.first).to_have_class(re.compile(r"\bcursor\b"))
     page.keyboard.press("Enter")
@@ -97,6 +119,77 @@ def test_support_finds_an_order_by_email(anon_page: Page, live_server: LiveServe
     expect(page.get_by_text(data["email"]).first).to_be_visible()
     snap(page, "orders-opened")
 
+    # Refund the line: choose units and where they go back, review the quote, confirm.
+    page.get_by_role("link", name="Refund…").click()
+    expect(page.get_by_role("heading", name="Refund")).to_be_visible()
+    page.get_by_label(re.compile(r"^Units of .* to refund$")).fill("1")
+    page.get_by_label(re.compile(r"^Restock .* into$")).select_option(index=1)
+    page.get_by_label("Reason").fill("Arrived damaged")
+    page.get_by_role("button", name="Review refund").click()
+    quote = page.locator("table.refund-quote")
+    expect(quote).to_contain_text("Back into")
+    total = quote.locator("tfoot th.num").inner_text()  # 19.00 and its sales tax
+    assert re.fullmatch(r"\$(19|20)\.\d\d", total), total
+    snap(page, "refund-review")
+    page.get_by_role("button", name=re.compile(r"^Refund \$")).click()
+    expect(page.locator(".refund-answer")).to_contain_text("succeeded")
+    page.get_by_role("link", name="Back to the order").click()
+
+    refund = page.locator(".refund").first
+    expect(refund).to_contain_text("restocked")
+    with page.expect_download() as caught:
+        refund.get_by_role("link", name="Credit note (PDF)").click()
+    download = caught.value
+    assert download.suggested_filename.endswith(".pdf")
+    text = pdf_text(download.path())
+    assert "Credit note" in text and data["order_name"] in text and total[1:] in text
+    with live_server.app_context():
+        from commerce.inventory.services import availability
+        from commerce.orders.services import get_order
+
+        order = get_order(data["order_id"])
+        assert order.payment_status == "partially_refunded"
+        variant_id = order.lines[0].variant_id
+        assert availability([variant_id])[variant_id].available == 9  # 10 - 2 sold + 1 back
+
     # The breadcrumb leads back to the list.
     page.locator(".crumb").get_by_role("link", name="Orders").click()
     expect(page.get_by_role("heading", name="Orders", exact=True)).to_be_visible()
+
+
+def test_warehouse_ships_an_order_with_a_tracking_number_and_prints_slips(
+    anon_page: Page, live_server: LiveServer
+) -> None:
+    data = seed(live_server, role="warehouse")
+    page = anon_page
+    sign_in(page, data["agent"])
+    page.goto(f"/console/orders/{data['order_id']}")
+    expect(page.get_by_role("heading", name=f"Order {data['order_name']}")).to_be_visible()
+
+    page.get_by_role("button", name="Start parcel").click()
+    parcel = page.locator(".parcel").first
+    expect(parcel).to_contain_text("Picking")
+    parcel.get_by_label("Carrier", exact=True).select_option("DHL")
+    parcel.get_by_label("Tracking number").fill("JD014600003828")
+    parcel.get_by_role("button", name="Mark shipped").click()
+    expect(page.locator(".parcel").first).to_contain_text("JD014600003828")
+    expect(page.locator(".parcel").first).to_contain_text("Shipped")
+    snap(page, "order-shipped")
+    with live_server.app_context():
+        from commerce.orders.services import get_order
+
+        order = get_order(data["order_id"])
+        assert order.fulfillment_status == "fulfilled" and order.status == "completed"
+        assert order.fulfillments[0].tracking_number == "JD014600003828"
+
+    # Bulk print: find both orders, tick them in the list, print, watch the job, download.
+    page.get_by_role("navigation", name="Console").get_by_role("link", name="Orders").click()
+    for name in (data["order_name"], data["other_name"]):
+        page.get_by_label(f"Select order {name}").check()
+    expect(page.locator("[data-selected-count]")).to_have_text("2 selected")
+    page.get_by_role("button", name="Print packing slips").click()
+    expect(page.locator("#packing-slips")).to_contain_text("2 packing slips ready.")
+    with page.expect_download() as caught:
+        page.get_by_role("link", name="Download PDF").click()
+    text = pdf_text(caught.value.path())
+    assert data["order_name"] in text and data["other_name"] in text

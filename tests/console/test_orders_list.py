@@ -116,6 +116,26 @@ class TestPermissionsAndShape:
         login("admin")
         assert 'href="/console/refunds/approvals"' in text(client.get("/console/orders"))
 
+    def test_warehouse_selects_orders_and_prints_their_packing_slips(
+        self, client, login, shop_orders
+    ):
+        login("support")  # may not fulfill: no selection, no bulk action, no nav link
+        html = text(client.get("/console/orders"))
+        assert "data-select-row" not in html and 'href="/console/orders/packing-slips"' not in html
+        client.post("/console/logout")
+        login("warehouse")
+        html = text(client.get("/console/orders"))
+        assert 'href="/console/orders/packing-slips"' in html
+        form = re.search(r'<form id="bulk" method="post" action="([^"]+)"', html)
+        assert form and form.group(1) == "/console/orders/packing-slips"
+        wanted = [shop_orders["base"], shop_orders["noted"]]
+        for order in wanted:
+            assert f'name="order_id" value="{order.id}"' in html
+        response = client.post(form.group(1), data={"order_id": [o.id for o in wanted]})
+        assert response.status_code == 303
+        job_page = text(client.get(response.headers["Location"]))
+        assert "2 packing slips ready." in job_page
+
     def test_empty_states(self, client, login):
         login("support")
         assert "No orders yet" in text(client.get("/console/orders"))

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from commerce.audit import AuditEntry
+from commerce.documents.models import CREDIT_NOTE, Document
 from commerce.errors import (
     Conflict,
     InvalidTransition,
@@ -50,7 +51,7 @@ from commerce.orders.refunds import (
     retry_refund,
     shipping_paid,
 )
-from commerce.outbox import OutboxEvent
+from commerce.outbox import OutboxEvent, dispatch_pending
 from commerce.payments import test_gateway as tg
 from commerce.payments.models import Payment, PaymentTransaction
 from tests.commerce.orders.factories import (
@@ -618,6 +619,16 @@ def test_any_sequence_of_partial_refunds_keeps_the_money_straight(
                 assert sum(rl.tax for rl in pieces) == line.tax
         shipping_back = sum(r.shipping_amount for r in refunds if r.status in LIVE)
         assert shipping_back <= shipping_paid(order)
+        # one credit note per refund that went through (issued from the outbox), none for
+        # failed ones, and what they credit adds up to what went back
+        dispatch_pending()
+        credited = db.session.scalars(
+            select(Refund)
+            .join(Document, Document.refund_id == Refund.id)
+            .where(Document.order_id == order.id, Document.kind == CREDIT_NOTE)
+        ).all()
+        assert {r.id for r in credited} == {r.id for r in refunds if r.status == REFUND_SUCCEEDED}
+        assert sum(r.amount for r in credited) == order.refunded_total
     assert ledger_mismatches() == []
 
 

@@ -125,6 +125,20 @@
     refreshBulk(form);
   });
 
+  // -- search as you type -------------------------------------------------------------------
+  // The list already follows the typed query (keyup); leaving the box fires "change" too, and a
+  // second identical refresh would swap the table under the keyboard cursor. Skip that one.
+  document.body.addEventListener("htmx:beforeRequest", function (event) {
+    var box = event.detail.elt.querySelector && event.detail.elt.querySelector("input[data-search]");
+    if (box) box.dataset.sent = box.value;
+  });
+  document.addEventListener("change", function (event) {
+    var box = event.target;
+    if (box.matches && box.matches("input[data-search]") && box.dataset.sent === box.value) {
+      event.stopPropagation();
+    }
+  }, true);
+
   // -- keyboard ----------------------------------------------------------------------------
   function typing(target) {
     return target.closest("input, textarea, select, [contenteditable=true]");

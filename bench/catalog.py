@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         with app.app_context():
             upgrade()
             started = time.perf_counter()
-            summary = load_demo(products=count, seed=args.seed)
+            summary = load_demo(products=count, orders=0, seed=args.seed)
             load_s = time.perf_counter() - started
         print(
             f"demo load: {summary['products']:,} products, {summary['variants']:,} variants "

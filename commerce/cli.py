@@ -41,18 +41,28 @@ def staff_create(email: str, role: str, name: str, password: str | None) -> None
 
 @demo_cli.command("load")
 @click.option("--products", default=600, show_default=True, help="How many products to create.")
+@click.option(
+    "--orders",
+    default=40,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Demo orders placed through the checkout after a new catalog (0: none).",
+)
 @click.option("--seed", default=7, show_default=True)
 @click.option("--quiet", is_flag=True)
-def demo_load(products: int, seed: int, quiet: bool) -> None:
+def demo_load(products: int, orders: int, seed: int, quiet: bool) -> None:
     """Load a realistic demo shop and print a staff login for each role."""
     from commerce.demo import load_demo
 
     started = time.perf_counter()
-    summary = load_demo(products=products, seed=seed, progress=None if quiet else click.echo)
+    summary = load_demo(
+        products=products, orders=orders, seed=seed, progress=None if quiet else click.echo
+    )
     elapsed = time.perf_counter() - started
     counts = (
         f"{summary['products']} products, {summary['variants']} variants, "
-        f"{summary['categories']} categories, {summary['collections']} collections"
+        f"{summary['categories']} categories, {summary['collections']} collections, "
+        f"{summary['orders']} orders"
     )
     if summary.get("created", True):
         click.echo(f"Loaded {counts} in {elapsed:.1f}s")

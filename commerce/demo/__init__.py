@@ -2,7 +2,9 @@
 
 `make run` calls this on every start, so it is idempotent: once the catalog has products it
 loads nothing, but still makes sure one staff account per role exists and hands back their
-logins. The same seed always gives the same shop.
+logins. The same seed always gives the same shop. On the first load, demo orders follow the
+catalog (commerce/demo/orders.py), so the console's orders, customers and dashboard have
+something in them.
 
 Demo staff logins (fixed, for local use only):
 
@@ -29,9 +31,11 @@ from commerce.catalog.text import handle_from
 from commerce.db import transaction, utcnow
 from commerce.demo.catalog import Built, Leaf, build_catalog
 from commerce.demo.data import SHARED_VENDOR, TREE, VENDORS
+from commerce.demo.orders import load_demo_orders
 from commerce.demo.settings import ensure_demo_settings
 from commerce.extensions import db
 from commerce.inventory.models import Location
+from commerce.orders.models import Order
 from commerce.staff.services import create_staff, find_staff_by_email
 
 Progress = Callable[[str], Any]
@@ -54,12 +58,17 @@ MANUAL_COLLECTIONS = (
 
 
 def load_demo(
-    *, products: int = 600, seed: int = 7, progress: Progress | None = None
+    *,
+    products: int = 600,
+    orders: int = 40,
+    seed: int = 7,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Load the demo shop into an empty catalog; always return the staff logins.
+    """Load the demo shop into an empty catalog, then `orders` demo orders (0: none); always
+    return the staff logins.
 
-    Returns {products, variants, categories, collections, created, logins={role: (email,
-    password)}} with the catalog's counts after the call.
+    Returns {products, variants, categories, collections, orders, created, logins={role:
+    (email, password)}} with the shop's counts after the call.
     """
     say: Progress = progress or (lambda _message: None)
     logins = ensure_demo_staff(say)
@@ -88,11 +97,17 @@ def load_demo(
             if built.products:
                 outbox.enqueue("catalog.bulk_loaded", {"source": "demo", **summary})
         created = True
+        if orders > 0:
+            # After the catalog's commit: checkout and payments commit their own steps and
+            # refuse to run inside an open transaction. Only on this first load, so later
+            # starts stay quick and add nothing.
+            load_demo_orders(random.Random(f"{seed}:orders"), count=orders, say=say)
     counts = {
         "products": Product,
         "variants": Variant,
         "categories": Category,
         "collections": Collection,
+        "orders": Order,
     }
     result: dict[str, Any] = {
         name: db.session.scalar(select(func.count(model.id))) or 0 for name, model in counts.items()

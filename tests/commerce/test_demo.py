@@ -1,8 +1,11 @@
-"""The demo shop: it loads a consistent catalog, its logins work, and a second load adds nothing."""
+"""The demo shop: it loads a consistent catalog, its logins work, and a second load adds nothing;
+its demo orders go through the real checkout and order services and leave stock, money and
+documents consistent."""
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +28,44 @@ from commerce.catalog.models import (
     Variant,
 )
 from commerce.catalog.taxonomy import collection_condition
+from commerce.checkout.models import COMPLETED as CHECKOUT_COMPLETED
+from commerce.checkout.models import Checkout
+from commerce.customers.models import Customer
+from commerce.db import utcnow
 from commerce.demo import DEMO_STAFF, load_demo
 from commerce.demo.catalog import ean13
+from commerce.demo.orders import CUSTOMER_PASSWORD
+from commerce.documents.models import CREDIT_NOTE, Document
 from commerce.extensions import db
-from commerce.inventory.models import Location, StockLevel, StockMovement
-from commerce.outbox import OutboxEvent
+from commerce.inventory.models import SOLD, Location, StockLevel, StockMovement
+from commerce.inventory.services import reconcile
+from commerce.orders.models import (
+    CANCELLED,
+    FULFILLED,
+    OPEN,
+    PARTIALLY_FULFILLED,
+    REFUND_AWAITING_APPROVAL,
+    REFUND_SUCCEEDED,
+    RETURN_OPEN,
+    SHIPPED,
+    UNFULFILLED,
+    Fulfillment,
+    FulfillmentLine,
+    Order,
+    OrderEvent,
+    Refund,
+    Return,
+)
+from commerce.orders.queries import count_refunds_awaiting_approval, sales_today
+from commerce.orders.refunds import approve_refund, refund_discrepancies
+from commerce.outbox import OutboxEvent, dispatch_pending
+from commerce.payments.models import Payment
 from commerce.staff.models import StaffMember
 from commerce.staff.permissions import ROLES
 from commerce.staff.services import authenticate
 
 PRODUCTS = 80
+ORDERS = 12
 TABLES = (
     Product,
     Variant,
@@ -50,6 +81,15 @@ TABLES = (
     StaffMember,
     AuditEntry,
     OutboxEvent,
+    Customer,
+    Checkout,
+    Payment,
+    Order,
+    OrderEvent,
+    Fulfillment,
+    Refund,
+    Return,
+    Document,
 )
 
 
@@ -79,23 +119,43 @@ def unbalanced_levels() -> list[int]:
 
 @pytest.fixture(autouse=True)
 def fast_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The demo's staff passwords with a cheap hash: the suite loads the demo many times."""
-    monkeypatch.setattr(
-        "commerce.staff.models.generate_password_hash",
-        lambda password: generate_password_hash(password, method="pbkdf2:sha256:1000"),
-    )
+    """The demo's staff and shopper passwords with a cheap hash: the suite loads the demo many
+    times."""
+    for module in ("commerce.staff.models", "commerce.customers.models"):
+        monkeypatch.setattr(
+            f"{module}.generate_password_hash",
+            lambda password: generate_password_hash(password, method="pbkdf2:sha256:1000"),
+        )
 
 
 @pytest.fixture
 def demo(app: Flask) -> dict[str, Any]:
+    """The catalog alone (orders=0, as `bench/catalog.py` loads it)."""
     messages: list[str] = []
-    summary = load_demo(products=PRODUCTS, seed=3, progress=messages.append)
+    summary = load_demo(products=PRODUCTS, orders=0, seed=3, progress=messages.append)
     summary["messages"] = messages
     return summary
 
 
+@pytest.fixture
+def demo_orders(app: Flask, mail_dir: Path) -> dict[str, Any]:
+    """A small shop with its demo orders, emails written to this test's own folder."""
+    messages: list[str] = []
+    summary = load_demo(products=30, orders=ORDERS, seed=3, progress=messages.append)
+    summary["messages"] = messages
+    summary["mail_dir"] = mail_dir
+    return summary
+
+
+def staff(role: str) -> StaffMember:
+    member = db.session.scalar(select(StaffMember).where(StaffMember.email == DEMO_STAFF[role][0]))
+    assert member is not None
+    return member
+
+
 def test_summary_counts_match_the_database(demo):
     assert demo["created"] is True
+    assert demo["orders"] == count(Order) == 0
     assert demo["products"] == count(Product) == PRODUCTS
     assert demo["variants"] == count(Variant) > PRODUCTS
     assert demo["categories"] == count(Category) >= 35
@@ -248,10 +308,174 @@ def test_demo_on_postgres_leaves_sequences_ready(pg_app):
     from commerce.catalog.services import create_product
     from commerce.inventory.services import receive_stock
 
-    summary = load_demo(products=30, seed=5)
+    summary = load_demo(products=30, orders=8, seed=5)
     assert summary["products"] == 30 and unbalanced_levels() == []
+    assert summary["orders"] == count(Order) == 8 and reconcile() == []
+    assert count(Refund, Refund.status == REFUND_AWAITING_APPROVAL) == 1
     product = create_product(title="After the demo", price=1200, sku="AFTER-1", by=None)
     movement = receive_stock(product.variants[0].id, quantity=4, by=None)
     assert product.id > 30 and movement.id is not None
     assert unbalanced_levels() == []
-    assert load_demo(products=30)["created"] is False
+    again = load_demo(products=30, orders=8)
+    assert again["created"] is False and again["orders"] == 8
+
+
+# -- demo orders --------------------------------------------------------------------------------
+
+
+def test_demo_orders_are_placed_through_the_checkout(demo_orders):
+    assert demo_orders["orders"] == count(Order) == ORDERS
+    assert any(f"{ORDERS} orders over the last" in m for m in demo_orders["messages"])
+    orders = list(db.session.scalars(select(Order).order_by(Order.number)))
+    # Each order came out of a completed checkout and was paid with the test gateway.
+    done = dict(
+        db.session.execute(
+            select(Checkout.order_id, Checkout.status).where(Checkout.order_id.is_not(None))
+        ).all()
+    )
+    assert all(done.get(order.id) == CHECKOUT_COMPLETED for order in orders)
+    payments = {p.id: p for p in db.session.scalars(select(Payment))}
+    for order in orders:
+        assert order.payment_id in payments and payments[order.payment_id].reference
+        assert order.events[0].kind == "placed"
+        assert 1 <= len(order.lines) <= 3
+        assert all(1 <= line.quantity <= 3 for line in order.lines)
+        assert order.email.rsplit("@", 1)[1] in {
+            "example.com",
+            "example.org",
+            "example.net",
+            "mail.test",
+            "inbox.test",
+        }
+        assert order.total == (
+            order.subtotal - order.discount_total + order.shipping_total + order.tax_total
+        )
+    # Spread over the month, oldest number first, several of them today.
+    now = utcnow()
+    placed = [order.placed_at for order in orders]
+    assert placed == sorted(placed) and max(placed) <= now
+    assert min(placed) < now - timedelta(days=5)
+    assert min(placed) > now - timedelta(days=31)
+    assert sales_today().orders >= 1
+    # A couple of shoppers have accounts and come back.
+    regulars = Counter(o.customer_id for o in orders if o.customer_id is not None)
+    assert regulars and max(regulars.values()) >= 2
+    customer = db.session.get(Customer, regulars.most_common(1)[0][0])
+    assert customer.check_password(CUSTOMER_PASSWORD) and customer.addresses
+    assert customer.created_at < min(o.placed_at for o in orders if o.customer_id == customer.id)
+    # Each confirmation (and shipment notice) went out as an .eml file.
+    assert len(list(demo_orders["mail_dir"].glob("*-confirmation-*.eml"))) == ORDERS
+    assert list(demo_orders["mail_dir"].glob("*-shipment-*.eml"))
+
+
+def test_demo_orders_show_every_flow(demo_orders, app):
+    orders = list(db.session.scalars(select(Order)))
+    statuses = Counter((o.status, o.fulfillment_status) for o in orders)
+    assert statuses[(OPEN, UNFULFILLED)] >= 2  # waiting to be shipped
+    assert sum(n for (s, f), n in statuses.items() if f == FULFILLED) >= 3
+    assert sum(n for (s, f), n in statuses.items() if f == PARTIALLY_FULFILLED) >= 1
+    assert sum(n for (s, _f), n in statuses.items() if s == CANCELLED) == 1
+
+    warehouse, support = staff("warehouse"), staff("support")
+    parcels = list(db.session.scalars(select(Fulfillment).where(Fulfillment.status == SHIPPED)))
+    assert parcels and all(p.carrier and p.tracking_number for p in parcels)
+    assert {p.created_by_id for p in parcels} == {warehouse.id}
+
+    refunds = list(db.session.scalars(select(Refund)))
+    succeeded = [r for r in refunds if r.status == REFUND_SUCCEEDED]
+    assert len(succeeded) >= 3  # partial refunds and the cancellation's
+    assert all(r.requested_by_id == support.id and r.reason for r in refunds)
+    assert len({r.idempotency_key for r in refunds}) == len(refunds)
+    partial = [r for r in succeeded if r.amount < r.order.paid_total]
+    assert len(partial) >= 2
+    # The support member's big refund waits in the admin's approval queue.
+    waiting = [r for r in refunds if r.status == REFUND_AWAITING_APPROVAL]
+    assert len(waiting) == 1 == count_refunds_awaiting_approval()
+    assert waiting[0].amount > app.config["REFUND_APPROVAL_LIMIT"]
+
+    # Every refund that went through got its credit note when the outbox was dispatched.
+    assert dispatch_pending() == 0
+    assert count(OutboxEvent, OutboxEvent.dispatched_at.is_(None)) == 0
+    notes = {
+        d.refund_id
+        for d in db.session.scalars(select(Document).where(Document.kind == CREDIT_NOTE))
+    }
+    assert notes == {r.id for r in succeeded}
+
+    returns = list(db.session.scalars(select(Return)))
+    assert [(r.status, r.opened_by_customer) for r in returns] == [(RETURN_OPEN, True)]
+
+    events = list(db.session.scalars(select(OrderEvent)))
+    kinds = Counter(e.kind for e in events)
+    assert kinds["note"] >= 2 and kinds["comment"] >= 1
+    assert {e.actor_id for e in events if e.kind in ("note", "comment")} == {support.id}
+    assert {e.actor_id for e in events if e.kind == "fulfillment.shipped"} == {warehouse.id}
+    for order in orders:
+        assert refund_discrepancies(order) == []
+
+    # The demo is a working shop: the admin can approve the queued refund.
+    approved = approve_refund(waiting[0], by=staff("admin"))
+    assert approved.status == REFUND_SUCCEEDED
+    dispatch_pending()
+    assert count(Document, Document.refund_id == approved.id) == 1
+
+
+def test_demo_orders_keep_stock_and_ledger_consistent(demo_orders):
+    assert reconcile() == []
+    assert unbalanced_levels() == []
+    shipped_units = db.session.scalar(
+        select(func.sum(FulfillmentLine.quantity))
+        .join(Fulfillment)
+        .where(Fulfillment.status == SHIPPED)
+    )
+    sold = -db.session.scalar(
+        select(func.sum(StockMovement.delta)).where(StockMovement.reason == SOLD)
+    )
+    assert sold == shipped_units > 0
+
+
+def test_demo_order_timelines_read_in_order(demo_orders):
+    """Backdating moved each order's own records together: nothing happens before the order
+    was placed or after now, each timeline reads in the order it was written, and the shipped
+    parcels and refunds agree with their timeline entries."""
+    now = utcnow()
+    for order in db.session.scalars(select(Order)):
+        times = [e.created_at for e in order.events]
+        assert times == sorted(times), order.name
+        assert order.placed_at <= times[0] and times[-1] <= now
+        shipped = {
+            e.data.get("fulfillment_id"): e.created_at
+            for e in order.events
+            if e.kind == "fulfillment.shipped"
+        }
+        for parcel in order.fulfillments:
+            assert order.placed_at < parcel.created_at <= (parcel.shipped_at or now) <= now
+            if parcel.shipped_at:
+                assert abs(shipped[parcel.id] - parcel.shipped_at) < timedelta(seconds=5)
+        for refund in order.refunds:
+            assert order.placed_at < refund.created_at <= (refund.completed_at or now) <= now
+        if order.cancelled_at:
+            assert order.placed_at < order.cancelled_at <= now
+
+
+def test_second_load_adds_no_orders(demo_orders):
+    before = table_counts()
+    messages: list[str] = []
+    again = load_demo(products=30, orders=ORDERS, seed=3, progress=messages.append)
+    assert table_counts() == before
+    assert again["created"] is False and again["orders"] == ORDERS
+    assert any("already has" in m for m in messages)
+
+
+def test_demo_load_command_takes_an_orders_option(app, mail_dir):
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["demo", "load", "--products", "20", "--orders", "4"])
+    assert result.exit_code == 0, result.output
+    assert "4 orders over the last" in result.output
+    assert "20 products" in result.output and "4 orders in" in result.output
+    assert count(Order) == 4
+    again = runner.invoke(args=["demo", "load", "--orders", "4", "--quiet"])
+    assert "nothing loaded" in again.output and "4 orders" in again.output
+    assert count(Order) == 4
+    bad = runner.invoke(args=["demo", "load", "--orders", "-1"])
+    assert bad.exit_code == 2

@@ -29,6 +29,16 @@ from commerce.orders.models import (
 )
 from commerce.outbox import OutboxEvent
 from commerce.payments.models import Payment, PaymentEvent, PaymentTransaction
+from commerce.promotions.models import (
+    CouponCode,
+    CouponEntry,
+    Promotion,
+    PromotionAction,
+    PromotionCondition,
+    PromotionRevision,
+    PromotionUsage,
+    Redemption,
+)
 from commerce.shipping.models import ShippingMethod
 from commerce.staff.models import SavedFilter, StaffMember
 from commerce.tax.models import TaxRate
@@ -43,6 +53,8 @@ __all__ = [
     "Checkout",
     "Collection",
     "CollectionProduct",
+    "CouponCode",
+    "CouponEntry",
     "Customer",
     "Document",
     "DocumentSequence",
@@ -61,6 +73,12 @@ __all__ = [
     "PaymentTransaction",
     "Product",
     "ProductTag",
+    "Promotion",
+    "PromotionAction",
+    "PromotionCondition",
+    "PromotionRevision",
+    "PromotionUsage",
+    "Redemption",
     "Refund",
     "RefundLine",
     "Reservation",

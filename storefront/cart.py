@@ -1,5 +1,8 @@
 """The cart at /cart: add, change, remove, a shipping estimate, and the header's item count.
 
+A discount code is entered at POST /cart/coupon (and removed at /cart/coupon/remove); the
+cart shows what it takes, or why it does not apply, at the code field.
+
 A guest's cart is found through the `cart` cookie: the cart's random token, signed with the
 app's secret. A cookie that does not verify is answered 400 with a clear message (and
 cleared), never silently trusted or dropped. A signed-in customer's cart is stored with the
@@ -17,9 +20,13 @@ from werkzeug.wrappers import Response
 
 from commerce.checkout.cart import (
     add_to_cart,
+    apply_cart_coupon,
+    cart_codes,
+    cart_context,
     customer_cart,
     find_cart,
     merge_carts,
+    remove_cart_coupon,
     remove_from_cart,
     sellable_variant,
     set_line_quantity,
@@ -29,7 +36,7 @@ from commerce.countries import country_names
 from commerce.customers.models import Customer
 from commerce.errors import CommerceError, NotFound
 from commerce.inventory.services import availability
-from commerce.pricing import CartLine, PricedCart, PricingContext, price_cart
+from commerce.pricing import CartLine, PricedCart, price_cart
 from storefront import bp
 from storefront.account import current_customer
 from storefront.forms import ConfirmForm as CartLineForm
@@ -125,7 +132,8 @@ def _estimate_country(customer: Customer | None) -> str:
 
 def priced_cart(cart: Cart | None, country: str = "") -> PricedCart:
     lines = [CartLine(v, q) for v, q in cart.line_pairs()] if cart else []
-    return price_cart(lines, PricingContext(country=country or None))
+    context = cart_context(cart, customer=current_customer(), country=country or None)
+    return price_cart(lines, context)
 
 
 def cart_page(
@@ -147,6 +155,7 @@ def cart_page(
         priced=priced,
         stock=stock,
         cheapest=cheapest,
+        codes=cart_codes(cart),
         country=country,
         countries=country_names(),
         errors=errors or {},
@@ -257,4 +266,37 @@ def cart_remove(variant_id: int) -> Response:
     if is_htmx():
         return cart_page(found)
     flash("Removed from your cart.", "success")
+    return private(redirect(url_for("storefront.cart"), code=303))
+
+
+@bp.route("/cart/coupon", methods=["POST"])
+def cart_coupon() -> Response:
+    """Enter a discount code: refused at the field (422) when unknown, inactive or used up."""
+    form = CartLineForm()
+    if not form.validate_on_submit():
+        raise BadRequest("Your form expired. Reload the page and try again.")
+    found = current_cart()
+    if found is None or not found.lines:
+        return cart_page(found, status=422, errors={"coupon_code": ["Your cart is empty."]})
+    try:
+        apply_cart_coupon(found, code=request.form.get("coupon_code", ""))
+    except CommerceError as exc:
+        status = 422 if exc.status in (400, 422) else exc.status
+        errors = getattr(exc, "errors", None) or {"coupon_code": [exc.message]}
+        return cart_page(found, status=status, errors=errors)
+    if is_htmx():
+        return cart_page(found)
+    return private(redirect(url_for("storefront.cart"), code=303))
+
+
+@bp.route("/cart/coupon/remove", methods=["POST"])
+def cart_coupon_remove() -> Response:
+    form = CartLineForm()
+    if not form.validate_on_submit():
+        raise BadRequest("Your form expired. Reload the page and try again.")
+    found = current_cart()
+    if found is not None:
+        remove_cart_coupon(found)
+    if is_htmx():
+        return cart_page(found)
     return private(redirect(url_for("storefront.cart"), code=303))

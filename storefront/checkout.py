@@ -1,10 +1,11 @@
 """Checkout at /checkout/<key>: information -> shipping -> review and pay -> order status.
 
 Entering checkout (POST /checkout) reserves the cart's stock for RESERVATION_TTL; every step
-shows the time left and re-takes a lapsed hold (or says what sold out). The key in the URL is
-unguessable, and a checkout is shown only to the browser whose cart it came from or to its
-customer. Answers: 303 to the next step, 422 with messages at the fields, 409 for sold out or
-"already being placed", 402 for a declined card.
+shows the time left and re-takes a lapsed hold (or says what sold out). The order summary
+beside every step takes a discount code (POST /checkout/<key>/coupon, errors at the field).
+The key in the URL is unguessable, and a checkout is shown only to the browser whose cart it
+came from or to its customer. Answers: 303 to the next step, 422 with messages at the fields,
+409 for sold out, "already being placed" or a code that ran out, 402 for a declined card.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from werkzeug.wrappers import Response
 
 from commerce.checkout.models import COMPLETED, Checkout
 from commerce.checkout.services import (
+    apply_checkout_coupon,
     choose_shipping_method,
     complete_payment_action,
     get_checkout,
@@ -24,6 +26,7 @@ from commerce.checkout.services import (
     next_step,
     place_order,
     price_checkout,
+    remove_checkout_coupon,
     save_information,
     start_checkout,
 )
@@ -43,6 +46,7 @@ from commerce.orders.models import Order
 from commerce.orders.returns import open_return, returnable_quantities
 from commerce.orders.services import order_from_status_token, order_status_token
 from commerce.payments.models import Payment
+from commerce.promotions.coupons import entered_codes
 from storefront import bp
 from storefront.account import _apply_errors, current_customer
 from storefront.cart import cart_page, current_cart
@@ -103,6 +107,8 @@ def _page(
         steps=STEPS,
         reached=next_step(checkout),
         seconds_left=_seconds_left(checkout),
+        codes=entered_codes(checkout.reference),
+        coupon_errors=context.pop("coupon_errors", []),
         private_page=True,
         **context,
     )
@@ -259,6 +265,10 @@ def checkout_place(key: str) -> Response:
         db.session.refresh(checkout)
         if (finished := _done(checkout)) is not None:
             return finished
+        if exc.field == "coupon_code":  # a code that ran out or no longer applies
+            return _page(
+                template, checkout, "payment", exc.status, form=form, coupon_errors=[exc.message]
+            )
         problem = f"Sold out: {exc.message}" if isinstance(exc, OutOfStock) else exc.message
         return _page(template, checkout, "payment", 409, form=form, problem=problem)
     except InvalidTransition:
@@ -307,6 +317,76 @@ def checkout_authenticate(key: str) -> Response:
             )
         return private(redirect(_status_url(placement.order), code=303))
     return _page(template, checkout, "payment", payment=payment, form=ConfirmForm())
+
+
+# -- discount codes -----------------------------------------------------------------------------
+
+_STEP_TEMPLATES = {
+    "information": "storefront/checkout/information.html",
+    "shipping": "storefront/checkout/shipping.html",
+    "payment": "storefront/checkout/payment.html",
+}
+
+
+def _step_form(step: str, checkout: Checkout) -> Any:
+    if step == "information":
+        form = InformationForm(formdata=None)
+        form.email.data = checkout.email
+        for name in ADDRESS_FIELDS:
+            getattr(form, name).data = (checkout.shipping_address or {}).get(name, "")
+        return form
+    if step == "shipping":
+        form = ShippingForm(formdata=None)
+        form.shipping_method.data = checkout.shipping_method_code
+        return form
+    return PaymentForm(formdata=None)
+
+
+@bp.route("/checkout/<key>/coupon", methods=["POST"])
+def checkout_coupon(key: str) -> Response:
+    """Enter a discount code at any step; back to that step, or the step again with the
+    message at the code field (422)."""
+    checkout = _own_checkout(key)
+    if (finished := _done(checkout)) is not None:
+        return finished
+    _require_csrf()
+    step = request.form.get("step") if request.form.get("step") in _STEP_TEMPLATES else None
+    step = step or next_step(checkout)
+    try:
+        apply_checkout_coupon(checkout, code=request.form.get("coupon_code", ""))
+    except CommerceError as exc:
+        db.session.rollback()
+        errors = getattr(exc, "errors", None) or {"coupon_code": [exc.message]}
+        extra: dict[str, Any] = {"form": _step_form(step, checkout)}
+        if step == "information":
+            customer = current_customer()
+            extra["saved"] = list_addresses(customer) if customer is not None else []
+        status = 422 if exc.status in (400, 422) else exc.status
+        return _page(
+            _STEP_TEMPLATES[step],
+            checkout,
+            step,
+            status,
+            coupon_errors=errors.get("coupon_code", [exc.message]),
+            **extra,
+        )
+    return private(redirect(url_for(f"storefront.checkout_{step}", key=key), code=303))
+
+
+@bp.route("/checkout/<key>/coupon/remove", methods=["POST"])
+def checkout_coupon_remove(key: str) -> Response:
+    checkout = _own_checkout(key)
+    if (finished := _done(checkout)) is not None:
+        return finished
+    _require_csrf()
+    step = request.form.get("step") if request.form.get("step") in _STEP_TEMPLATES else None
+    try:
+        remove_checkout_coupon(checkout)
+    except InvalidTransition:
+        return _done(checkout) or abort(409)
+    return private(
+        redirect(url_for(f"storefront.checkout_{step or next_step(checkout)}", key=key), code=303)
+    )
 
 
 # -- the order's page ---------------------------------------------------------------------------

@@ -3,6 +3,9 @@
 Quantities are checked against what the shop can sell right now (the same counters reservations
 use), so the shopper hears "only 3 left" at the cart, not at payment. Nothing is held until
 checkout: a cart is a wish list with prices, the reservation is taken when checkout starts.
+
+A discount code entered in the cart is filed under the cart's reference ("cart:<id>", like
+stock holds and payments are filed under a checkout's) and goes with it into checkout.
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ from commerce.db import transaction, utcnow
 from commerce.errors import NotFound, ValidationError
 from commerce.extensions import db
 from commerce.inventory.services import availability
+from commerce.pricing import PricingContext
+from commerce.promotions.coupons import check_enterable, enter_code, entered_codes, forget_code
+from commerce.promotions.models import CouponEntry
 
 MAX_CART_LINES = 50
 
@@ -160,6 +166,57 @@ def remove_from_cart(cart: Cart, *, variant_id: Any) -> Cart:
     return cart
 
 
+# -- discount codes ------------------------------------------------------------------------------
+
+
+def cart_reference_for(cart_id: int) -> str:
+    return f"cart:{cart_id}"
+
+
+def cart_reference(cart: Cart) -> str:
+    return cart_reference_for(cart.id)
+
+
+def cart_codes(cart: Cart | None) -> tuple[str, ...]:
+    return entered_codes(cart_reference(cart)) if cart is not None and cart.id else ()
+
+
+def apply_cart_coupon(cart: Cart, *, code: Any) -> Cart:
+    """Enter a discount code in the cart (replacing one entered before). Unknown, inactive
+    and used-up codes are refused at the `coupon_code` field; a code whose conditions the
+    cart does not meet yet is kept, and the cart says what is missing."""
+    text = check_enterable(code)
+    with transaction():
+        enter_code(cart_reference(cart), text)
+        cart.updated_at = utcnow()
+    return cart
+
+
+def remove_cart_coupon(cart: Cart) -> Cart:
+    with transaction():
+        forget_code(cart_reference(cart))
+        cart.updated_at = utcnow()
+    return cart
+
+
+def cart_context(
+    cart: Cart | None, *, customer: Any = None, country: str | None = None
+) -> PricingContext:
+    """How to price a cart for its shopper: the code entered, who they are (signed in, first
+    order) and where it ships, as far as known."""
+    from commerce.checkout.services import first_order
+
+    customer_id = customer.id if customer is not None else None
+    email = customer.email if customer is not None else None
+    return PricingContext(
+        country=country or None,
+        customer_id=customer_id,
+        coupon_codes=cart_codes(cart),
+        email=email,
+        first_order=first_order(customer_id, email) if customer is not None else None,
+    )
+
+
 def take_purchased(cart_id: int | None, lines: list[tuple[int, int]]) -> None:
     """After an order: remove what was bought from the cart it came from (in the caller's
     transaction). Lines the shopper added meanwhile stay."""
@@ -193,6 +250,10 @@ def merge_carts(guest: Cart | None, *, customer_id: int) -> MergeResult:
             guest.customer_id = customer_id
             guest.updated_at = utcnow()
             return MergeResult(guest)
+        guest_codes = cart_codes(guest)
+        if guest_codes and not cart_codes(saved):
+            enter_code(cart_reference(saved), guest_codes[0])
+        forget_code(cart_reference(guest))
         stock = availability([line.variant_id for line in guest.lines])
         for line in guest.lines:
             existing = _line(saved, line.variant_id)
@@ -249,4 +310,9 @@ def purge_stale_carts(*, older_than: timedelta = timedelta(days=30), limit: int 
         if ids:
             db.session.execute(delete(CartLine).where(CartLine.cart_id.in_(ids)))
             db.session.execute(delete(Cart).where(Cart.id.in_(ids)))
+            db.session.execute(
+                delete(CouponEntry).where(
+                    CouponEntry.reference.in_([cart_reference_for(i) for i in ids])
+                )
+            )
     return len(ids)

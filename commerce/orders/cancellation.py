@@ -1,8 +1,9 @@
 """Cancelling an order before anything shipped: stock back to available, money back.
 
 The order is cancelled and its allocations released in one transaction (so the units can be
-sold again at once); the money follows outside it, because it calls the payment provider: an
-uncaptured authorization is voided, a captured payment refunded in full through the refund
+sold again at once), with the promotion and coupon uses it counted given back to their limits;
+the money follows outside it, because it calls the payment provider: an uncaptured
+authorization is voided, a captured payment refunded in full through the refund
 service (so a large refund still waits for an admin's approval, and a provider failure leaves
 a failed refund with a retry, never a half-cancelled order).
 """
@@ -33,6 +34,7 @@ from commerce.orders.services import record_event, transition
 from commerce.payments.models import AUTHORIZED as PAYMENT_AUTHORIZED
 from commerce.payments.models import Payment
 from commerce.payments.services import void_payment
+from commerce.promotions.redemptions import release_uses
 
 MAX_REASON = 1000
 
@@ -79,12 +81,18 @@ def cancel_order(order: Order, *, reason: str, by: Any) -> Order:
                     .order_by(Allocation.stock_level_id, Allocation.id)
                 ):
                     released += cancel_allocation(allocation_id, by=by)
+                uses = release_uses(order_id=order_id)
                 audit.record(
                     by,
                     "order.cancel",
                     order,
                     before={"status": OPEN},
-                    after={"status": CANCELLED, "reason": reason, "released_units": released},
+                    after={
+                        "status": CANCELLED,
+                        "reason": reason,
+                        "released_units": released,
+                        "released_promotion_uses": uses,
+                    },
                 )
     return _settle_money(db.session.get(Order, order_id), reason=reason, by=by)
 

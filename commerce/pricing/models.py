@@ -6,11 +6,16 @@ can copy them without touching the database again.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
 
-LINE, ORDER = "line", "order"
-ADJUSTMENT_SCOPES = (LINE, ORDER)
+LINE, ORDER, SHIPPING, GIFT = "line", "order", "shipping", "gift"
+ADJUSTMENT_SCOPES = (LINE, ORDER, SHIPPING, GIFT)
+FULL_RATE = 10_000  # basis points
+COUPON_FIELD = "coupon_code"
+TIMES, MINUS = "\u00d7", "\u2212"  # multiplication sign, minus sign
 
 # PricingError codes
 UNKNOWN_VARIANT = "unknown_variant"
@@ -37,13 +42,23 @@ class CartLine:
 @dataclass(frozen=True, slots=True)
 class PricingContext:
     """Where and for whom the cart is priced. Without a country there is no shipping or tax
-    yet; without a shipping method the result lists the options."""
+    yet; without a shipping method the result lists the options.
+
+    For promotions: `email` and `customer_id` identify the shopper (per-customer limits),
+    `customer_tags` and `first_order` (None: not known yet) are facts the caller knows,
+    `now` (UTC; default the clock) is when to evaluate schedules, and `reference` is the
+    checkout's, so its own held coupon use does not count against it."""
 
     country: str | None = None
     region: str | None = None
     shipping_method_code: str | None = None
     customer_id: int | None = None
     coupon_codes: tuple[str, ...] = ()
+    email: str | None = None
+    customer_tags: tuple[str, ...] = ()
+    first_order: bool | None = None
+    now: datetime | None = None
+    reference: str | None = None
 
 
 # -- the promotions extension point -------------------------------------------------------------
@@ -51,23 +66,40 @@ class PricingContext:
 
 @dataclass(frozen=True, slots=True)
 class Adjustment:
-    """A discount a producer asks for: `amount` minor units off one line (scope LINE, with
-    `variant_id`) or off the order (scope ORDER, allocated over the lines). The pipeline caps
-    it so no total goes below zero; what was really taken is in AppliedAdjustment."""
+    """A discount a producer asks for, applied in the order produced:
+
+    - LINE: `amount` minor units off one line (`variant_id`);
+    - ORDER: `amount` off the order, allocated over what is left of the lines;
+    - SHIPPING: `amount` plus `rate_bps` (10000 = all) of the shipping price off, for the
+      `methods` / `countries` given (none: any);
+    - GIFT: `quantity` units of `variant_id` added to the cart at no charge (a line at its
+      price with a LINE adjustment of the same amount), while the variant can be sold.
+
+    The pipeline caps every amount so no line, order or shipping charge goes below zero; what
+    was really taken is in AppliedAdjustment. `code` is the coupon code that unlocked it."""
 
     scope: str
     amount: int
     label: str
     source: str = ""
     variant_id: int | None = None
+    rate_bps: int = 0
+    quantity: int = 0
+    methods: tuple[str, ...] = ()
+    countries: tuple[str, ...] = ()
+    code: str = ""
 
     def __post_init__(self) -> None:
         if self.scope not in ADJUSTMENT_SCOPES:
             raise ValueError(f"scope must be one of {ADJUSTMENT_SCOPES}")
         if not isinstance(self.amount, int) or isinstance(self.amount, bool) or self.amount < 0:
             raise ValueError("Adjustment.amount must be an int of minor units, 0 or more")
-        if self.scope == LINE and self.variant_id is None:
-            raise ValueError("a line adjustment names its variant_id")
+        if self.scope in (LINE, GIFT) and self.variant_id is None:
+            raise ValueError(f"a {self.scope} adjustment names its variant_id")
+        if self.scope == GIFT and (not isinstance(self.quantity, int) or self.quantity < 1):
+            raise ValueError("a gift adjustment gives 1 unit or more")
+        if not 0 <= self.rate_bps <= FULL_RATE:
+            raise ValueError("rate_bps is from 0 to 10000")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,20 +112,44 @@ class AppliedAdjustment:
     label: str
     source: str = ""
     requested: int = 0
+    code: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LineFacts:
+    """What promotions match a line on, beyond its ids: the product's category and every
+    ancestor, and its tags (lower-case)."""
+
+    categories: frozenset[int] = frozenset()
+    tags: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
 class PromotionInput:
     """What an adjustment producer sees: the priced lines before any discount (in canonical
-    order, by variant id), the context (country, customer, coupon codes) and the subtotal."""
+    order, by variant id), the context (country, customer, coupon codes), the subtotal, and
+    each line's facts by variant id."""
 
     currency: str
     lines: tuple[PricedLine, ...]
     subtotal: int
     context: PricingContext
+    facts: Mapping[int, LineFacts] = field(default_factory=dict)
 
 
-AdjustmentProducer = Callable[[PromotionInput], Iterable[Adjustment]]
+@dataclass(frozen=True, slots=True)
+class PricingNote:
+    """Something to tell the shopper next to a field that does not make the cart unpriceable:
+    an entered coupon code that applies (`applied`) or why it does not, a gift that ran out.
+    A producer may yield notes among its adjustments."""
+
+    field: str
+    message: str
+    code: str = ""
+    applied: bool = False
+
+
+AdjustmentProducer = Callable[[PromotionInput], Iterable["Adjustment | PricingNote"]]
 
 
 # -- results ------------------------------------------------------------------------------------
@@ -126,25 +182,54 @@ class PricedLine:
     adjustments: tuple[AppliedAdjustment, ...] = ()
     tax_rate_bps: int | None = None  # None: not computed yet (no country)
     tax: int = 0
-    explanations: tuple[str, ...] = ()
+    gift_quantity: int = 0  # units of `quantity` a promotion added as a free gift
+    currency: str = ""
+    prices_include_tax: bool = False
+
+    @property
+    def explanations(self) -> tuple[str, ...]:
+        """How the line's total came about ("2 x $10.00", "Summer sale -20%: -$4.00", "Tax
+        20%: $3.20"), worked out when asked."""
+        from commerce.money import format_money
+
+        def fmt(amount: int) -> str:
+            return format_money(amount, self.currency)
+
+        notes = [f"{self.quantity} {TIMES} {fmt(self.unit_price)}"]
+        if self.savings:
+            notes.append(
+                f"Was {fmt(self.compare_at_price or 0)} each: you save {fmt(self.savings)}"
+            )
+        notes.extend(
+            f"{adj.label}: {MINUS}{fmt(adj.amount)}" for adj in self.adjustments if adj.amount
+        )
+        if self.tax_rate_bps is not None:
+            included = " (included)" if self.prices_include_tax else ""
+            rate = f"{Decimal(self.tax_rate_bps) / 100:f}"
+            notes.append(f"Tax {rate}%{included}: {fmt(self.tax)}")
+        return tuple(notes)
 
 
 @dataclass(frozen=True, slots=True)
 class ShippingOption:
     code: str
     name: str
-    amount: int
+    amount: int  # after shipping discounts
+    discount: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class ShippingCharge:
-    """The chosen method's price for this cart, and the tax on it."""
+    """The chosen method's price for this cart (after shipping discounts: `discount` is what
+    promotions took off), and the tax on that price."""
 
     code: str
     name: str
     amount: int
     tax: int = 0
     free_over: int | None = None
+    discount: int = 0
+    adjustments: tuple[AppliedAdjustment, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +258,7 @@ class PricedCart:
     tax_name: str | None = None
     totals: Totals = field(default_factory=Totals)
     explanations: tuple[str, ...] = ()
+    notes: tuple[PricingNote, ...] = ()
 
     @property
     def needs_address(self) -> bool:
@@ -189,3 +275,45 @@ class PricedCart:
 
     def line_for(self, variant_id: int) -> PricedLine | None:
         return next((line for line in self.lines if line.variant_id == variant_id), None)
+
+    def notes_for(self, field_name: str) -> tuple[PricingNote, ...]:
+        return tuple(note for note in self.notes if note.field == field_name)
+
+    @property
+    def coupon_problems(self) -> tuple[PricingNote, ...]:
+        """Entered codes that do not apply: placing the order must not silently drop them."""
+        return tuple(n for n in self.notes if n.field == COUPON_FIELD and not n.applied)
+
+    def promotion_uses(self) -> dict[str, PromotionUse]:
+        """What each adjustment source (a promotion) took: line adjustments, order
+        adjustments and shipping discounts, with the code that unlocked it. Order discounts
+        are counted once (their per-line shares are not added again)."""
+        uses: dict[str, PromotionUse] = {}
+
+        def add(adj: AppliedAdjustment) -> None:
+            if not adj.source:
+                return
+            found = uses.get(adj.source)
+            uses[adj.source] = PromotionUse(
+                adj.source,
+                (found.amount if found else 0) + adj.amount,
+                (found.code if found and found.code else adj.code),
+            )
+
+        for line in self.lines:
+            for adj in line.adjustments:
+                if adj.scope == LINE:
+                    add(adj)
+        for adj in self.order_adjustments:
+            add(adj)
+        if self.shipping is not None:
+            for adj in self.shipping.adjustments:
+                add(adj)
+        return uses
+
+
+@dataclass(frozen=True, slots=True)
+class PromotionUse:
+    source: str
+    amount: int
+    code: str = ""

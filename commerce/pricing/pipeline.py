@@ -1,27 +1,38 @@
 """price_cart(): lines -> promotions -> shipping -> tax -> totals, explained.
 
-Pure and deterministic: it reads variants, shipping methods and tax rates and writes nothing.
-The result does not depend on the order of the input lines except for the order the lines are
-shown in (first appearance): every computation runs over the lines sorted by variant id.
+Pure and deterministic: it reads variants, promotions, shipping methods and tax rates and
+writes nothing. The result does not depend on the order of the input lines except for the
+order the lines are shown in (first appearance): every computation runs over the lines sorted
+by variant id.
+
+Promotions come from adjustment producers (the extension point; commerce.pricing.promotions
+registers the promotions engine). Their adjustments apply in the order produced: line and
+order discounts on what is left of the lines (never below zero; an order discount allocated
+exactly over the lines), then free gifts (lines added at their price with an equal discount,
+while the variant can be sold), then shipping discounts on each shipping option, before tax.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import lazyload
 
-from commerce.catalog.models import ACTIVE, Product, Variant
+from commerce.catalog.models import ACTIVE, CONTINUE, Product, Variant
 from commerce.catalog.services import shop_currency
 from commerce.extensions import db
+from commerce.inventory.services import availability
 from commerce.money import format_money
 from commerce.pricing.models import (
     CURRENCY_MISMATCH,
+    FULL_RATE,
     INVALID_QUANTITY,
     LINE,
     ORDER,
+    SHIPPING,
     SHIPPING_UNAVAILABLE,
     UNAVAILABLE_PRODUCT,
     UNKNOWN_VARIANT,
@@ -29,15 +40,18 @@ from commerce.pricing.models import (
     AdjustmentProducer,
     AppliedAdjustment,
     CartLine,
+    LineFacts,
     PricedCart,
     PricedLine,
     PricingContext,
     PricingError,
+    PricingNote,
     PromotionInput,
     ShippingCharge,
     ShippingOption,
     Totals,
 )
+from commerce.promotions.engine import allocate, percent_of
 from commerce.shipping.services import shipping_options
 from commerce.tax.services import compute_tax, rate_for, shop_prices_include_tax
 
@@ -60,36 +74,8 @@ def register_adjustment_producer(producer: AdjustmentProducer) -> AdjustmentProd
 
 
 # -- allocation ---------------------------------------------------------------------------------
-
-
-def allocate(total: int, weights: Sequence[int]) -> tuple[int, ...]:
-    """Split `total` minor units over `weights` in proportion, summing exactly to `total`.
-
-    Largest-remainder method: each share starts at the floor of its exact share, and the units
-    left over go one each to the largest remainders (ties: the larger weight, then the earlier
-    position). Every share is therefore the floor or the ceiling of its exact share, so a share
-    never exceeds its weight when `total` <= sum(weights).
-    """
-    if not isinstance(total, int) or total < 0:
-        raise ValueError("total must be an int, 0 or more")
-    if any(not isinstance(w, int) or w < 0 for w in weights):
-        raise ValueError("weights must be ints, 0 or more")
-    whole = sum(weights)
-    if total > whole:
-        raise ValueError(f"cannot allocate {total} over weights summing to {whole}")
-    if total == 0:
-        return tuple(0 for _ in weights)
-    shares = []
-    remainders = []
-    for index, weight in enumerate(weights):
-        share, remainder = divmod(total * weight, whole)
-        shares.append(share)
-        remainders.append((-remainder, -weight, index))
-    left = total - sum(shares)
-    for _, _, index in sorted(remainders)[:left]:
-        shares[index] += 1
-    return tuple(shares)
-
+# `allocate` (largest remainder, shares summing exactly) lives with the promotions engine, which
+# splits order discounts with it too, so both always agree; it is re-exported from here.
 
 # -- helpers ------------------------------------------------------------------------------------
 
@@ -159,39 +145,67 @@ def _base_line(
     )
 
 
+@dataclass
+class _Promotions:
+    """What the producers asked for beyond line and order discounts, and what they said."""
+
+    order: list[AppliedAdjustment] = field(default_factory=list)
+    shipping: list[Adjustment] = field(default_factory=list)
+    gifts: list[Adjustment] = field(default_factory=list)
+    notes: list[PricingNote] = field(default_factory=list)
+
+
 def _apply_promotions(
     lines: list[PricedLine],
     context: PricingContext,
     currency: str,
     producers: Sequence[AdjustmentProducer],
-) -> tuple[list[PricedLine], list[AppliedAdjustment]]:
-    """Line adjustments first, then order adjustments allocated over the discounted lines;
-    every adjustment is capped so no line (and so no order) goes below zero."""
+    facts: dict[int, LineFacts],
+) -> tuple[list[PricedLine], _Promotions]:
+    """Line and order adjustments in the order produced, each capped at what is left (so no
+    line, and so no order, goes below zero); shipping and gift requests are kept for later."""
+    found = _Promotions()
     if not producers or not lines:
-        return lines, []
-    view = PromotionInput(currency, tuple(lines), sum(line.amount for line in lines), context)
+        return lines, found
+    view = PromotionInput(
+        currency, tuple(lines), sum(line.amount for line in lines), context, facts
+    )
     requested: list[Adjustment] = []
     for producer in producers:
-        requested.extend(producer(view))
+        for item in producer(view):
+            if isinstance(item, PricingNote):
+                found.notes.append(item)
+            else:
+                requested.append(item)
     position = {line.variant_id: i for i, line in enumerate(lines)}
     discounts = [0] * len(lines)
     applied: list[list[AppliedAdjustment]] = [[] for _ in lines]
-    for adj in (a for a in requested if a.scope == LINE):
-        i = position.get(adj.variant_id)
-        if i is None:
-            continue
-        take = min(adj.amount, lines[i].amount - discounts[i])
-        discounts[i] += take
-        applied[i].append(AppliedAdjustment(LINE, take, adj.label, adj.source, adj.amount))
-    order_applied: list[AppliedAdjustment] = []
-    for adj in (a for a in requested if a.scope == ORDER):
-        remaining = [line.amount - d for line, d in zip(lines, discounts, strict=True)]
-        take = min(adj.amount, sum(remaining))
-        order_applied.append(AppliedAdjustment(ORDER, take, adj.label, adj.source, adj.amount))
-        for i, share in enumerate(allocate(take, remaining)):
-            if share:
-                discounts[i] += share
-                applied[i].append(AppliedAdjustment(ORDER, share, adj.label, adj.source, share))
+    for adj in requested:
+        if adj.scope == LINE:
+            i = position.get(adj.variant_id)  # type: ignore[arg-type]
+            if i is None:
+                continue
+            take = min(adj.amount, lines[i].amount - discounts[i])
+            discounts[i] += take
+            applied[i].append(
+                AppliedAdjustment(LINE, take, adj.label, adj.source, adj.amount, adj.code)
+            )
+        elif adj.scope == ORDER:
+            remaining = [line.amount - d for line, d in zip(lines, discounts, strict=True)]
+            take = min(adj.amount, sum(remaining))
+            found.order.append(
+                AppliedAdjustment(ORDER, take, adj.label, adj.source, adj.amount, adj.code)
+            )
+            for i, share in enumerate(allocate(take, remaining)):
+                if share:
+                    discounts[i] += share
+                    applied[i].append(
+                        AppliedAdjustment(ORDER, share, adj.label, adj.source, share, adj.code)
+                    )
+        elif adj.scope == SHIPPING:
+            found.shipping.append(adj)
+        else:
+            found.gifts.append(adj)
     priced = [
         replace(
             line,
@@ -201,21 +215,135 @@ def _apply_promotions(
         )
         for i, line in enumerate(lines)
     ]
-    return priced, order_applied
+    return priced, found
 
 
-def _line_explanations(line: PricedLine, currency: str, tax_included: bool) -> tuple[str, ...]:
-    def fmt(amount: int) -> str:
-        return format_money(amount, currency)
+def _add_gifts(
+    lines: list[PricedLine],
+    gifts: Sequence[Adjustment],
+    currency: str,
+    loaded: dict[int, tuple[Variant, Product]],
+    reference: str | None,
+) -> tuple[list[PricedLine], list[PricingNote]]:
+    """Free gifts: units added at their price with a LINE adjustment of the same amount (so
+    the line costs nothing more and the order keeps one line per variant), only while the
+    variant is for sale and the shop can sell the cart's units of it plus the gift (counting
+    this checkout's own hold as its own)."""
+    if not gifts:
+        return lines, []
+    wanted: dict[int, list[Adjustment]] = {}
+    for gift in gifts:
+        assert gift.variant_id is not None
+        wanted.setdefault(gift.variant_id, []).append(gift)
+    missing = [v for v in wanted if v not in loaded]
+    if missing:
+        rows = db.session.execute(
+            select(Variant, Product)
+            .join(Product, Product.id == Variant.product_id)
+            .where(Variant.id.in_(missing))
+            .options(lazyload(Product.tag_rows), lazyload(Product.category))
+        ).all()
+        loaded = {**loaded, **{variant.id: (variant, product) for variant, product in rows}}
+    stock = availability(list(wanted))
+    own = _own_holds(reference, list(wanted))
+    by_variant = {line.variant_id: line for line in lines}
+    notes: list[PricingNote] = []
+    added: list[int] = []
+    for variant_id, requests in wanted.items():
+        quantity = sum(gift.quantity for gift in requests)
+        pair = loaded.get(variant_id)
+        if pair is None or pair[1].status != ACTIVE or pair[0].currency != currency:
+            notes.append(PricingNote("gift", "A free gift is no longer available."))
+            continue
+        variant, product = pair
+        line = by_variant.get(variant_id)
+        has = line.quantity if line is not None else 0
+        found = stock.get(variant_id)
+        available = (found.available if found is not None else 0) + own.get(variant_id, 0)
+        if variant.inventory_policy != CONTINUE and available < has + quantity:
+            notes.append(PricingNote("gift", f"The free gift ({product.title}) is sold out."))
+            continue
+        if line is None:
+            line = replace(_base_line(variant, product, quantity), quantity=0, amount=0)
+            line = replace(line, savings=0, weight_grams=0, discounted_amount=0)
+            added.append(variant_id)
+        applied = tuple(
+            AppliedAdjustment(
+                LINE,
+                line.unit_price * gift.quantity,
+                gift.label,
+                gift.source,
+                line.unit_price * gift.quantity,
+                gift.code,
+            )
+            for gift in requests
+        )
+        value = line.unit_price * quantity
+        per_unit_saving = (
+            line.compare_at_price - line.unit_price
+            if line.compare_at_price and line.compare_at_price > line.unit_price
+            else 0
+        )
+        by_variant[variant_id] = replace(
+            line,
+            quantity=line.quantity + quantity,
+            amount=line.amount + value,
+            discount=line.discount + value,
+            savings=line.savings + per_unit_saving * quantity,
+            weight_grams=line.weight_grams + (variant.weight_grams or 0) * quantity,
+            adjustments=(*line.adjustments, *applied),
+            gift_quantity=line.gift_quantity + quantity,
+        )
+    ordered = [by_variant[line.variant_id] for line in lines]
+    ordered.extend(by_variant[v] for v in added)
+    return ordered, notes
 
-    notes = [f"{line.quantity} {TIMES} {fmt(line.unit_price)}"]
-    if line.savings:
-        notes.append(f"Was {fmt(line.compare_at_price or 0)} each: you save {fmt(line.savings)}")
-    notes.extend(f"{adj.label}: {MINUS}{fmt(adj.amount)}" for adj in line.adjustments if adj.amount)
-    if line.tax_rate_bps is not None:
-        included = " (included)" if tax_included else ""
-        notes.append(f"Tax {_percent(line.tax_rate_bps)}%{included}: {fmt(line.tax)}")
-    return tuple(notes)
+
+def _own_holds(reference: str | None, variant_ids: list[int]) -> dict[int, int]:
+    if not reference:
+        return {}
+    from commerce.inventory.models import ACTIVE as HOLD_ACTIVE
+    from commerce.inventory.models import Reservation
+
+    return {
+        variant_id: int(units)
+        for variant_id, units in db.session.execute(
+            select(Reservation.variant_id, func.sum(Reservation.quantity))
+            .where(
+                Reservation.reference == reference,
+                Reservation.status == HOLD_ACTIVE,
+                Reservation.variant_id.in_(variant_ids),
+            )
+            .group_by(Reservation.variant_id)
+        ).all()
+    }
+
+
+def _shipping_discount(
+    price: int, code: str, country: str, requests: Sequence[Adjustment]
+) -> tuple[int, tuple[AppliedAdjustment, ...]]:
+    """What the shipping adjustments take off one method's price (never below zero)."""
+    left = price
+    applied = []
+    for adj in requests:
+        if adj.methods and code.upper() not in adj.methods:
+            continue
+        if adj.countries and country not in adj.countries:
+            continue
+        want = adj.amount + (
+            price if adj.rate_bps == FULL_RATE else percent_of(price, Decimal(adj.rate_bps) / 100)
+        )
+        take = min(want, left)
+        left -= take
+        applied.append(AppliedAdjustment(SHIPPING, take, adj.label, adj.source, want, adj.code))
+    return price - left, tuple(applied)
+
+
+def _facts(product: Product) -> LineFacts:
+    categories: frozenset[int] = frozenset()
+    if product.category is not None:
+        categories = frozenset(int(p) for p in product.category.path_ids.split("/") if p)
+    return LineFacts(categories, frozenset(tag.lower() for tag in product.tags))
 
 
 # -- the pipeline -------------------------------------------------------------------------------
@@ -282,7 +410,11 @@ def price_cart(
     base.sort(key=lambda line: line.variant_id)  # canonical order: independent of input order
 
     active = ADJUSTMENT_PRODUCERS if producers is None else producers
-    priced, order_adjustments = _apply_promotions(base, context, currency, active)
+    facts = {line.variant_id: _facts(loaded[line.variant_id][1]) for line in base} if active else {}
+    priced, found = _apply_promotions(base, context, currency, active, facts)
+    order_adjustments = found.order
+    priced, gift_notes = _add_gifts(priced, found.gifts, currency, loaded, context.reference)
+    notes = [*found.notes, *gift_notes]
 
     subtotal = sum(line.amount for line in priced)
     discounts = sum(line.discount for line in priced)
@@ -296,7 +428,14 @@ def price_cart(
     tax_name: str | None = None
     if country is not None:
         available = shipping_options(country, weight, discounted_subtotal)
-        options = tuple(ShippingOption(m.code, m.name, price) for m, price in available)
+        taken = {
+            method.code: _shipping_discount(price, method.code, country, found.shipping)
+            for method, price in available
+        }
+        options = tuple(
+            ShippingOption(m.code, m.name, price - taken[m.code][0], taken[m.code][0])
+            for m, price in available
+        )
         wanted = (context.shipping_method_code or "").strip().upper()
         if wanted:
             chosen = next((m for m in available if m[0].code.upper() == wanted), None)
@@ -310,7 +449,10 @@ def price_cart(
                 )
             else:
                 method, price = chosen
-                shipping = ShippingCharge(method.code, method.name, price, 0, method.free_over)
+                off, applied = taken[method.code]
+                shipping = ShippingCharge(
+                    method.code, method.name, price - off, 0, method.free_over, off, applied
+                )
         # one rate query for the whole cart; the same rule as tax.services.tax_for
         rate = rate_for(country, context.region)
         tax_rate_bps = rate.rate_bps if rate is not None else 0
@@ -336,12 +478,11 @@ def price_cart(
     total = discounted_subtotal + shipping_amount + (0 if include_tax else tax)
     totals = Totals(subtotal, discounts, shipping_amount, tax, total)
 
-    priced = [
-        replace(line, explanations=_line_explanations(line, currency, include_tax))
-        for line in priced
-    ]
+    # each line explains itself on demand (PricedLine.explanations): formatting every
+    # adjustment of every line costs more than pricing the cart, and pages show the labels
+    priced = [replace(line, currency=currency, prices_include_tax=include_tax) for line in priced]
     shown = {variant_id: n for n, variant_id in enumerate(quantities)}
-    priced.sort(key=lambda line: shown[line.variant_id])
+    priced.sort(key=lambda line: (shown.get(line.variant_id, len(shown)), line.variant_id))
     return PricedCart(
         currency=currency,
         prices_include_tax=include_tax,
@@ -353,6 +494,7 @@ def price_cart(
         tax_rate_bps=tax_rate_bps,
         tax_name=tax_name,
         totals=totals,
+        notes=tuple(notes),
         explanations=_order_explanations(
             totals,
             currency,
@@ -395,7 +537,7 @@ def _order_explanations(
         else:
             notes.append("No shipping method can deliver this cart to that address.")
     elif (
-        shipping.amount == 0
+        shipping.amount + shipping.discount == 0
         and shipping.free_over is not None
         and discounted_subtotal >= shipping.free_over
     ):
@@ -403,7 +545,10 @@ def _order_explanations(
             f"Shipping ({shipping.name}): free on orders of {fmt(shipping.free_over)} or more"
         )
     else:
-        notes.append(f"Shipping ({shipping.name}): {fmt(shipping.amount)}")
+        notes.append(f"Shipping ({shipping.name}): {fmt(shipping.amount + shipping.discount)}")
+        notes.extend(
+            f"{adj.label}: {MINUS}{fmt(adj.amount)}" for adj in shipping.adjustments if adj.amount
+        )
     if tax_rate_bps is not None:
         name = tax_name or "Tax"
         if include_tax:

@@ -30,6 +30,8 @@ PERMISSIONS: dict[str, str] = {
     "orders.fulfill": "Pick, pack and ship orders",
     "orders.refund": "Refund orders up to the approval limit and handle returns",
     "orders.refund_approve": "Approve or reject refunds above the approval limit",
+    "promotions.view": "See promotions, their codes, usage and the simulator",
+    "promotions.edit": "Create, change, pause, end and duplicate promotions and their codes",
     "audit.view": "Read the audit log",
     "staff.manage": "Create, invite, change and deactivate staff accounts",
     "settings.manage": "Configure shop settings: shipping methods and tax rates",
@@ -39,7 +41,16 @@ _CATALOG_WRITE = {"catalog.edit", "catalog.bulk_edit", "catalog.import", "catalo
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     ADMIN: frozenset(PERMISSIONS),
-    MERCHANDISER: frozenset({"dashboard.view", "catalog.view", "inventory.view", *_CATALOG_WRITE}),
+    MERCHANDISER: frozenset(
+        {
+            "dashboard.view",
+            "catalog.view",
+            "inventory.view",
+            *_CATALOG_WRITE,
+            "promotions.view",
+            "promotions.edit",
+        }
+    ),
     WAREHOUSE: frozenset(
         {
             "dashboard.view",

@@ -32,6 +32,8 @@ EXPECTED_ROLES = {
     "orders.fulfill": {"admin", "warehouse"},
     "orders.refund": {"admin", "support"},
     "orders.refund_approve": {"admin"},
+    "promotions.view": {"admin", "merchandiser"},
+    "promotions.edit": {"admin", "merchandiser"},
     "audit.view": {"admin"},
     "staff.manage": {"admin"},
     "settings.manage": {"admin"},
@@ -66,6 +68,7 @@ def _fixtures(make_product, owner):
     )
     job = create_job("catalog_import", title="Walk job", params={}, by=owner)
     order = _placed_order()
+    promotion, code = _promotion()
     return {
         "order_id": order.id,
         "product_id": product.id,
@@ -79,7 +82,23 @@ def _fixtures(make_product, owner):
         "token": "not-a-token",
         "path": "x.png",
         "upload_id": "missing",
+        "promotion_id": promotion.id,
+        "code_id": code.id,
+        "group": "conditions",
     }
+
+
+def _promotion():
+    """A promotion with a code, so the promotion routes run against data."""
+    from commerce.promotions.coupons import add_coupon_code
+    from commerce.promotions.services import create_promotion
+
+    promotion = create_promotion(
+        by=None,
+        name="Walk promotion",
+        actions=[{"kind": "percent_off_order", "params": {"percent": "10"}}],
+    )
+    return promotion, add_coupon_code(promotion, code=f"WALK{promotion.id}", by=None)
 
 
 def _placed_order():

@@ -257,8 +257,10 @@ def test_producers_see_lines_context_and_subtotal(shop):
     assert [line.variant_id for line in view.lines] == sorted([shop.a, shop.b])
 
 
-def test_no_producers_are_registered_yet():
-    assert ADJUSTMENT_PRODUCERS == []
+def test_the_promotions_engine_is_the_registered_producer():
+    from commerce.pricing.promotions import promotion_producer
+
+    assert [promotion_producer] == ADJUSTMENT_PRODUCERS
 
 
 def test_one_variant_query_and_no_writes(shop):

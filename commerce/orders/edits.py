@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from commerce import audit
 from commerce.catalog.models import ACTIVE, Product, Variant
@@ -37,8 +37,42 @@ from commerce.orders.models import (
 from commerce.orders.services import record_event, transition
 from commerce.pricing import CartLine, PricingContext, price_cart
 from commerce.pricing.models import SHIPPING_UNAVAILABLE
+from commerce.promotions.models import REDEEMED
+from commerce.promotions.redemptions import redemptions_for_order
 
 MAX_QUANTITY = 999
+
+
+def _pricing_context(order: Order, address: dict[str, Any]) -> PricingContext:
+    """Price the edit as the order was priced: with the coupon codes it redeemed, as of the
+    moment it was placed (a sale that has ended since still holds for this order), and under
+    its checkout's reference, so its own redeemed uses do not count against the limits."""
+    redeemed = [r for r in redemptions_for_order(order.id) if r.status == REDEEMED]
+    return PricingContext(
+        country=address.get("country") or None,
+        region=address.get("region") or None,
+        shipping_method_code=order.shipping_method_code,
+        customer_id=order.customer_id,
+        email=order.email,
+        coupon_codes=tuple(sorted({r.code for r in redeemed if r.code})),
+        now=order.placed_at,
+        reference=redeemed[0].reference if redeemed else None,
+        first_order=not _earlier_orders(order),
+    )
+
+
+def _earlier_orders(order: Order) -> bool:
+    """Did this shopper order before this order (a "first order" promotion keeps applying)?"""
+    same_shopper = Order.email == order.email
+    if order.customer_id is not None:
+        same_shopper = or_(same_shopper, Order.customer_id == order.customer_id)
+    return bool(
+        db.session.scalar(
+            select(Order.id)
+            .where(same_shopper, Order.id != order.id, Order.placed_at < order.placed_at)
+            .limit(1)
+        )
+    )
 
 
 def _editable(order: Order) -> None:
@@ -135,12 +169,7 @@ def edit_order(
         )
     priced = price_cart(
         [CartLine(v, q, agreed.get(v)) for v, q in kept.items()],
-        PricingContext(
-            country=address.get("country") or None,
-            region=address.get("region") or None,
-            shipping_method_code=order.shipping_method_code,
-            customer_id=order.customer_id,
-        ),
+        _pricing_context(order, address),
     )
     if any(e.code == SHIPPING_UNAVAILABLE for e in priced.errors) or not priced.is_complete:
         raise ValidationError(

@@ -142,3 +142,41 @@ def test_picked_orders_cannot_be_edited(authorized_only, place, make_staff):
     create_fulfillment(order, location_id=location_id, by=warehouse)
     with pytest.raises(InvalidTransition, match="cancel the parcel first"):
         edit_order(order, quantities={order.lines[0].id: 2}, by=warehouse)
+
+
+def test_an_edit_keeps_the_coupon_the_order_was_placed_with(
+    authorized_only, checkout_shop, make_staff
+):
+    """The edit is priced with the order's redeemed code, as of when it was placed, even after
+    the code ran out (its own use counts as its own) and the sale was paused."""
+    from commerce.checkout.cart import add_to_cart, apply_cart_coupon
+    from commerce.checkout.services import (
+        choose_shipping_method,
+        place_order,
+        save_information,
+        start_checkout,
+    )
+    from commerce.promotions.coupons import add_coupon_code
+    from commerce.promotions.services import create_promotion, enable_promotion
+    from tests.conftest import TEST_CARD, US_ADDRESS
+
+    sale = create_promotion(
+        by=None,
+        name="Ten off",
+        requires_coupon=True,
+        usage_limit=1,
+        actions=[{"kind": "percent_off_order", "params": {"percent": "10"}}],
+    )
+    add_coupon_code(sale, code="TEN", by=None)
+    enable_promotion(sale, by=None)
+    cart = add_to_cart(None, variant_id=checkout_shop.small, quantity=2)
+    apply_cart_coupon(cart, code="TEN")
+    checkout = start_checkout(cart)
+    save_information(checkout, email="ada@example.com", address=US_ADDRESS)
+    choose_shipping_method(checkout, code="STD")
+    order = place_order(checkout.key, card=TEST_CARD).order
+    assert order.discount_total == 500  # 10% of 2 x 25.00
+
+    edited = edit_order(order, quantities={order.lines[0].id: 3}, by=make_staff("support"))
+    assert edited.subtotal == 7500 and edited.discount_total == 750
+    assert edited.lines[0].adjustments[0]["label"].startswith("Ten off")

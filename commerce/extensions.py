@@ -79,6 +79,10 @@ def init_celery(app: Flask) -> Celery:
             "task": "commerce.payments.expire_authorizations",
             "schedule": timedelta(minutes=15),
         },
+        "release-expired-coupon-holds": {
+            "task": "commerce.promotions.release_expired_holds",
+            "schedule": timedelta(minutes=5),
+        },
     }
     celery.flask_app = app  # type: ignore[attr-defined]
     celery.set_default()

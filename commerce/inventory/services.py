@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from commerce import audit, outbox
@@ -836,14 +836,11 @@ def release_allocated(reference: str, variant_id: int, quantity: int, *, by: Any
             take = min(quantity - released, allocation.quantity - allocation.shipped)
             if take <= 0:
                 continue
-            whole = take == allocation.quantity - allocation.shipped
-            values: dict[str, Any] = (
-                {"status": CANCELLED} if whole and allocation.shipped == 0 else {}
-            )
-            if not values:
-                values = {"quantity": Allocation.quantity - take}
-                if whole:
-                    values["status"] = SHIPPED
+            # Decided by the row as the UPDATE finds it (another release may have shrunk it
+            # since it was read): releasing all that is left closes the allocation, cancelled
+            # (quantity kept for the record) if nothing shipped, otherwise shipped.
+            empties = Allocation.quantity - take == Allocation.shipped
+            untouched = Allocation.shipped == 0
             moved = db.session.execute(
                 update(Allocation)
                 .where(
@@ -851,7 +848,17 @@ def release_allocated(reference: str, variant_id: int, quantity: int, *, by: Any
                     Allocation.status == ALLOCATED,
                     Allocation.quantity - Allocation.shipped >= take,
                 )
-                .values(**values)
+                .values(
+                    quantity=case(
+                        (and_(empties, untouched), Allocation.quantity),
+                        else_=Allocation.quantity - take,
+                    ),
+                    status=case(
+                        (and_(empties, untouched), CANCELLED),
+                        (empties, SHIPPED),
+                        else_=Allocation.status,
+                    ),
+                )
                 .execution_options(synchronize_session=False)
             ).rowcount
             if moved != 1:

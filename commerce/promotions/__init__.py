@@ -20,4 +20,5 @@ Pricing sits above this package: commerce.pricing.promotions adapts the engine t
 pipeline's producer interface (adjustments and notes), so nothing here imports pricing.
 """
 
+from commerce.promotions import code_jobs as _code_jobs  # noqa: F401  (Celery task)
 from commerce.promotions import housekeeping as _housekeeping  # noqa: F401  (Celery task)

@@ -790,20 +790,22 @@ def compile_promotion(row: Any, *, currency: str, code_hint: str = "") -> Compil
     """A Promotion row (with its conditions and actions loaded) made ready to evaluate, or None
     when a stored row no longer validates (the promotion then never applies)."""
     conditions = []
-    for condition in row.conditions:
-        params = r.clean_params("conditions", condition.kind, condition.params, currency=currency)
-        if params is None:
-            return None
-        conditions.append(CONDITIONS[condition.kind](params))
     actions = []
-    for action in row.actions:
-        params = r.clean_params("actions", action.kind, action.params, currency=currency)
-        if params is None:
-            return None
-        actions.append(ACTIONS[action.kind](params))
-    try:
+    try:  # a stored row that no longer builds must not break every price_cart
+        for condition in row.conditions:
+            params = r.clean_params(
+                "conditions", condition.kind, condition.params, currency=currency
+            )
+            if params is None:
+                return None
+            conditions.append(CONDITIONS[condition.kind](params))
+        for action in row.actions:
+            params = r.clean_params("actions", action.kind, action.params, currency=currency)
+            if params is None:
+                return None
+            actions.append(ACTIONS[action.kind](params))
         zone = ZoneInfo(row.timezone or "UTC")
-    except (ValueError, KeyError):
+    except (ValueError, KeyError, TypeError):
         return None
     return CompiledPromotion(
         id=row.id,

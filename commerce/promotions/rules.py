@@ -114,11 +114,21 @@ class _Rows:
     # -- scalar parameters ----------------------------------------------------------------------
 
     def integer(
-        self, params: Mapping[str, Any], name: str, key: str, *, low: int, high: int, default: Any
+        self,
+        params: Mapping[str, Any],
+        name: str,
+        key: str,
+        *,
+        low: int,
+        high: int,
+        default: Any,
+        required: bool = False,
     ) -> int | None:
         raw = params.get(name, default)
         if raw is None or raw == "":
             if default is None:
+                if required:
+                    self.fail(f"{key}-{name}", "Enter a whole number.")
                 return None
             raw = default
         try:
@@ -303,7 +313,7 @@ def _clean_condition(rows: _Rows, kind: str, params: Mapping[str, Any], key: str
     if kind == QUANTITY_AT_LEAST:
         return {
             "quantity": rows.integer(
-                params, "quantity", key, low=1, high=MAX_QUANTITY, default=None
+                params, "quantity", key, low=1, high=MAX_QUANTITY, default=None, required=True
             ),
             **_optional_items(rows, params, key),
         }
@@ -396,8 +406,8 @@ def _clean_action(rows: _Rows, kind: str, params: Mapping[str, Any], key: str) -
         return {"amount": rows.money(params, "amount", key)}
     if kind == BUY_X_GET_Y:
         clean: dict[str, Any] = {
-            "buy": rows.integer(params, "buy", key, low=1, high=1000, default=None),
-            "get": rows.integer(params, "get", key, low=1, high=1000, default=None),
+            "buy": rows.integer(params, "buy", key, low=1, high=1000, default=None, required=True),
+            "get": rows.integer(params, "get", key, low=1, high=1000, default=None, required=True),
             "percent": rows.percent(params, "percent", key, default="100"),
         }
         buy_items = rows.selector(params, "buy_items", key)

@@ -259,3 +259,41 @@
     if (event.target.closest("[data-print]")) window.print();
   });
 })();
+
+/* Promotions builder and simulator: remove a chosen item (a chip) and tell the form it changed
+   (the live summary and the simulator refresh on "change"); Enter in a picker's search box adds
+   the first match instead of submitting the form, Escape clears the matches. */
+(function () {
+  "use strict";
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-chip-remove]");
+    if (!button) return;
+    var chip = button.closest("[data-chip]");
+    var form = button.closest("form");
+    if (chip) chip.remove();
+    if (form) form.dispatchEvent(new Event("change", { bubbles: true }));
+  });
+  // A chip was added: the picker is ready for the next search.
+  document.body.addEventListener("htmx:afterSwap", function (event) {
+    var target = event.detail.target;
+    if (!target || !target.classList || !target.classList.contains("chips")) return;
+    var picker = target.closest("[data-picker]");
+    var box = picker && picker.querySelector("[data-picker-search]");
+    var results = picker && picker.querySelector(".picker-results");
+    if (results) results.innerHTML = "";
+    if (box) { box.value = ""; box.focus(); }
+  });
+  document.addEventListener("keydown", function (event) {
+    var box = event.target;
+    if (!box.matches || !box.matches("[data-picker-search]")) return;
+    var picker = box.closest("[data-picker]");
+    var results = picker && picker.querySelector(".picker-results");
+    if (event.key === "Enter") {
+      event.preventDefault();
+      var first = results && results.querySelector("[data-pick]");
+      if (first) first.click();
+    } else if (event.key === "Escape" && results) {
+      results.innerHTML = "";
+    }
+  });
+})();

@@ -64,6 +64,13 @@ def refused(**fields):
             "Enter a percentage above 0.",
         ),
         ({"actions": [row("buy_x_get_y", buy=0, get=1)]}, "actions-0-buy", "Enter 1 or more."),
+        ({"actions": [row("buy_x_get_y", get=1)]}, "actions-0-buy", "Enter a whole number."),
+        ({"actions": [row("buy_x_get_y", buy=2)]}, "actions-0-get", "Enter a whole number."),
+        (
+            {"conditions": [row("quantity_at_least")], "actions": [row("free_shipping")]},
+            "conditions-0-quantity",
+            "Enter a whole number.",
+        ),
         (
             {"actions": [row("amount_off_order", amount="12.345")]},
             "actions-0-amount",
@@ -233,3 +240,22 @@ def test_enabling_needs_an_action_and_a_code_when_required(shop):
     with pytest.raises(ValidationError) as caught:
         enable_promotion(p, by=None)
     assert set(caught.value.errors) == {"actions", "codes"}
+
+
+def test_a_stored_row_that_no_longer_builds_never_breaks_pricing(shop):
+    """Rows are re-validated when compiled: a broken one (older data, a hand edit) makes its
+    promotion not apply, while carts still price and other promotions still work."""
+    from commerce.promotions.models import PromotionAction
+
+    broken = create_promotion(by=None, name="Broken", actions=[row("buy_x_get_y", buy=2, get=1)])
+    fine = create_promotion(by=None, name="Fine", actions=[row("percent_off_order", percent=10)])
+    enable_promotion(broken, by=None)
+    enable_promotion(fine, by=None)
+    action = db.session.scalar(
+        select(PromotionAction).where(PromotionAction.promotion_id == broken.id)
+    )
+    action.params = {"buy": None, "get": 1}
+    db.session.commit()
+    active.forget_cache()
+    priced = price({shop.tee: 3})
+    assert [a.label for a in priced.order_adjustments] == ["Fine \u221210%"]

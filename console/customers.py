@@ -1,14 +1,20 @@
 """Customers as support sees them: find one by email or name, then their orders, what they
 spent, their addresses and the internal notes left on their orders.
 
-Read-only: account changes happen in the shop (the customer's own account pages).
+Staff set a customer's tags (promotions can require one); every other account change happens in
+the shop (the customer's own account pages).
 """
 
 from __future__ import annotations
 
-from flask import abort, current_app, request
+from typing import Any
+
+from flask import abort, current_app, request, url_for
+from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from commerce.customers.services import set_customer_tags
+from commerce.errors import ValidationError
 from commerce.orders.queries import (
     OrderFilter,
     customer_notes,
@@ -20,7 +26,7 @@ from commerce.orders.queries import (
 from console import bp
 from console.orders import status_label
 from console.permissions import route
-from console.web import render
+from console.web import done, render
 
 
 @route(bp, "/customers", permission="orders.view")
@@ -43,6 +49,10 @@ def customer_list() -> Response:
 
 @route(bp, "/customers/<int:customer_id>", permission="orders.view")
 def customer_detail(customer_id: int) -> Response:
+    return _detail(customer_id)
+
+
+def _detail(customer_id: int, *, status: int = 200, **extra: Any) -> Response:
     customer = get_customer_with_addresses(customer_id)
     if customer is None:
         abort(404)
@@ -56,4 +66,19 @@ def customer_detail(customer_id: int) -> Response:
         totals=customer_totals(customer.id),
         notes=customer_notes(customer.id),
         status_label=status_label,
+        status=status,
+        **extra,
     )
+
+
+@route(bp, "/customers/<int:customer_id>/tags", permission="orders.edit", methods=["POST"])
+def customer_tags(customer_id: int) -> Response:
+    customer = get_customer_with_addresses(customer_id)
+    if customer is None:
+        abort(404)
+    value = request.form.get("tags", "")[:2000]
+    try:
+        set_customer_tags(customer, value, by=current_user)
+    except ValidationError as exc:
+        return _detail(customer_id, status=422, tag_error=exc.message, tag_value=value)
+    return done("Tags saved.", url_for("console.customer_detail", customer_id=customer_id))

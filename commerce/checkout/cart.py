@@ -214,6 +214,7 @@ def cart_context(
         coupon_codes=cart_codes(cart),
         email=email,
         first_order=first_order(customer_id, email) if customer is not None else None,
+        customer_tags=tuple(getattr(customer, "tags", None) or ()),
     )
 
 

@@ -52,7 +52,7 @@ from commerce.checkout.cart import (
 )
 from commerce.checkout.models import ABANDONED, COMPLETED, OPEN, PLACING, Cart, Checkout
 from commerce.customers.models import Customer
-from commerce.customers.services import clean_address, clean_email
+from commerce.customers.services import clean_address, clean_email, customer_tags
 from commerce.db import in_transaction, transaction, utcnow
 from commerce.errors import (
     CommerceError,
@@ -345,6 +345,7 @@ def _context(checkout: Checkout, method: str | None = None) -> PricingContext:
         coupon_codes=entered_codes(checkout.reference),
         email=checkout.email or None,
         first_order=first_order(checkout.customer_id, checkout.email),
+        customer_tags=customer_tags(checkout.customer_id),
         reference=checkout.reference,
     )
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import JSON, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -26,6 +26,8 @@ class Customer(db.Model):
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_sign_in_at: Mapped[datetime | None]
+    # Set by staff (e.g. "wholesale", "vip"); promotions can require one.
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
 
     addresses: Mapped[list[Address]] = relationship(
         back_populates="customer",

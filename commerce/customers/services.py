@@ -23,6 +23,7 @@ from commerce.extensions import db
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 200
 MAX_ADDRESSES = 20
+MAX_CUSTOMER_TAGS = 30
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # A real hash to compare against when the email is unknown, so both failures take equal time.
 _DUMMY_HASH = generate_password_hash("not-a-real-password")
@@ -289,3 +290,26 @@ def set_default_address(customer: Customer, address: Address) -> Address:
             address.is_default = True
             audit.record(_actor(customer), "address.set_default", address, after=address.snapshot())
     return address
+
+
+def set_customer_tags(customer: Customer, tags: str | list[str] | None, *, by: Any) -> Customer:
+    """Staff tag a customer (comma-separated or a list); promotions may require a tag."""
+    from commerce.catalog.text import normalize_tags
+
+    clean = normalize_tags(tags)
+    if len(clean) > MAX_CUSTOMER_TAGS:
+        raise ValidationError(f"At most {MAX_CUSTOMER_TAGS} tags.", field="tags")
+    before = list(customer.tags or [])
+    if clean == before:
+        return customer
+    with transaction():
+        customer.tags = clean
+        audit.record(by, "customer.tags", customer, before={"tags": before}, after={"tags": clean})
+    return customer
+
+
+def customer_tags(customer_id: int | None) -> tuple[str, ...]:
+    """A signed-in shopper's tags, for pricing (a guest has none)."""
+    if customer_id is None:
+        return ()
+    return tuple(db.session.scalar(select(Customer.tags).where(Customer.id == customer_id)) or ())

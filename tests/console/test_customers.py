@@ -127,3 +127,63 @@ class TestDetail:
     def test_missing_customer(self, client, login):
         login("support")
         assert client.get("/console/customers/999999").status_code == 404
+
+
+class TestTags:
+    def test_support_tags_a_customer_and_it_is_audited(self, client, login, people):
+        from commerce.audit import AuditEntry
+
+        ada = people["ada"]
+        login("support")
+        page = text(client.get(f"/console/customers/{ada.id}"))
+        assert f'action="/console/customers/{ada.id}/tags"' in page and "No tags." in page
+        response = client.post(
+            f"/console/customers/{ada.id}/tags", data={"tags": "VIP, wholesale, vip"}
+        )
+        assert response.status_code == 303
+        db.session.refresh(ada)
+        assert ada.tags == ["VIP", "wholesale"]
+        entry = db.session.query(AuditEntry).filter_by(action="customer.tags").one()
+        assert entry.before == {"tags": []} and entry.after == {"tags": ["VIP", "wholesale"]}
+        assert '<span class="tag">wholesale</span>' in text(
+            client.get(f"/console/customers/{ada.id}")
+        )
+
+    def test_a_tag_too_long_is_answered_at_the_field(self, client, login, people):
+        ada = people["ada"]
+        login("support")
+        response = client.post(f"/console/customers/{ada.id}/tags", data={"tags": "x" * 200})
+        assert response.status_code == 422
+        assert 'class="field-msg" role="alert">Tags are at most' in text(response)
+        db.session.refresh(ada)
+        assert ada.tags == []
+
+    def test_warehouse_may_not_tag(self, client, login, people):
+        login("warehouse")
+        response = client.post(f"/console/customers/{people['ada'].id}/tags", data={"tags": "x"})
+        assert response.status_code == 403
+
+
+def test_a_tagged_customer_gets_the_tag_promotion_at_checkout(checkout_shop, make_customer):
+    """Tags set by staff reach pricing: the cart and the checkout of a signed-in customer."""
+    from commerce.checkout.cart import add_to_cart, cart_context
+    from commerce.checkout.services import price_checkout, start_checkout
+    from commerce.customers.services import set_customer_tags
+    from commerce.pricing import CartLine, price_cart
+    from commerce.promotions.services import create_promotion, enable_promotion
+
+    sale = create_promotion(
+        by=None,
+        name="VIP",
+        conditions=[{"kind": "customer_tag", "params": {"tags": ["vip"]}}],
+        actions=[{"kind": "percent_off_order", "params": {"percent": "10"}}],
+    )
+    enable_promotion(sale, by=None)
+    vip = make_customer(email="vip@example.com", name="Very Important")
+    cart = add_to_cart(None, variant_id=checkout_shop.small, quantity=2, customer_id=vip.id)
+    lines = [CartLine(checkout_shop.small, 2)]
+    assert price_cart(lines, cart_context(cart, customer=vip)).totals.discounts == 0
+    set_customer_tags(vip, "VIP", by=None)
+    assert price_cart(lines, cart_context(cart, customer=vip)).totals.discounts == 500
+    checkout = start_checkout(cart, customer=vip)
+    assert price_checkout(checkout).totals.discounts == 500

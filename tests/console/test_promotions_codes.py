@@ -93,6 +93,9 @@ def test_generate_a_batch_as_a_job_then_export_it(client, login, promo):
 
     status = client.get(f"/console/promotions/{promotion.id}/codes/jobs/{job.id}")
     assert status.status_code == 200 and "2,500 codes ready" in text(status)
+    # the dashboard's jobs panel links to the generic job page: it offers the batch too
+    generic = text(client.get(f"/console/jobs/{job.id}"))
+    assert f"codes.csv?batch={batch}" in generic and "2,500 codes, CSV" in generic
 
     exported = client.get(f"/console/promotions/{promotion.id}/codes.csv?batch={batch}")
     assert exported.status_code == 200

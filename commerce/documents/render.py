@@ -40,7 +40,7 @@ from commerce.errors import NotFound
 from commerce.extensions import db
 from commerce.inventory.models import Location
 from commerce.orders.models import Fulfillment, Order, Refund
-from commerce.pricing.models import LINE
+from commerce.pricing.models import GIFT, LINE
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +196,7 @@ def discounts(order: Order) -> list[tuple[str, int]]:
     totals: dict[str, int] = {}
     for line in order.lines:
         for adj in line.adjustments or []:
-            if adj.get("scope") == LINE and adj.get("amount"):
+            if adj.get("scope") in (LINE, GIFT) and adj.get("amount"):
                 totals[adj["label"]] = totals.get(adj["label"], 0) + int(adj["amount"])
     for adj in order.adjustments or []:
         if adj.get("amount"):

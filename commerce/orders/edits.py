@@ -36,7 +36,7 @@ from commerce.orders.models import (
 )
 from commerce.orders.services import record_event, transition
 from commerce.pricing import CartLine, PricingContext, price_cart
-from commerce.pricing.models import SHIPPING_UNAVAILABLE
+from commerce.pricing.models import GIFT, SHIPPING_UNAVAILABLE
 from commerce.promotions.models import REDEEMED
 from commerce.promotions.redemptions import redemptions_for_order
 
@@ -59,6 +59,14 @@ def _pricing_context(order: Order, address: dict[str, Any]) -> PricingContext:
         reference=redeemed[0].reference if redeemed else None,
         first_order=not _earlier_orders(order),
     )
+
+
+def _gift_units(line: OrderLine) -> int:
+    """Units of the line a promotion added as a free gift (their discount equals their price)."""
+    if line.unit_price <= 0:
+        return 0
+    given = sum(int(a.get("amount") or 0) for a in line.adjustments or [] if a.get("scope") == GIFT)
+    return given // line.unit_price
 
 
 def _earlier_orders(order: Order) -> bool:
@@ -158,7 +166,9 @@ def edit_order(
             raise InvalidTransition(
                 "A line's product no longer exists: the order cannot be edited."
             )
-        new_quantities[line.variant_id] = wanted.get(line.id, line.quantity)
+        # Free gift units are not bought: the pipeline adds them again while still earned.
+        paid = wanted.get(line.id, line.quantity) - _gift_units(line)
+        new_quantities[line.variant_id] = max(paid, 0)
         agreed[line.variant_id] = line.unit_price
     for variant_id, quantity in added.items():
         new_quantities[variant_id] = new_quantities.get(variant_id, 0) + quantity
@@ -196,13 +206,14 @@ def edit_order(
             )
             or 0
         )
-        more = [(v, q - old.get(v, 0)) for v, q in kept.items() if q > old.get(v, 0)]
+        final = {line.variant_id: line.quantity for line in priced.lines}  # gifts included
+        more = [(v, q - old.get(v, 0)) for v, q in final.items() if q > old.get(v, 0)]
         if more:
             hold = f"{order.reference}:edit:{edit_number}"
             reserve_stock(more, reference=hold)
             commit_reservation(hold, order_reference=order.reference)
         for variant_id, quantity in old.items():
-            less = quantity - kept.get(variant_id, 0)
+            less = quantity - final.get(variant_id, 0)
             if less > 0:
                 release_allocated(order.reference, variant_id, less, by=by)
         _rewrite_lines(order, priced, lines_by_id)

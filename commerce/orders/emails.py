@@ -25,7 +25,7 @@ from commerce.db import transaction
 from commerce.extensions import db
 from commerce.orders.models import Fulfillment, Order, OrderEvent
 from commerce.orders.services import get_order, order_status_token, record_event
-from commerce.pricing.models import LINE
+from commerce.pricing.models import GIFT, LINE
 
 CONFIRMATION_SENT = "email.confirmation_sent"  # timeline kinds
 CONFIRMATION_FAILED = "email.confirmation_failed"
@@ -72,7 +72,9 @@ def render_order_confirmation(order: Order) -> EmailMessage:
         "placed_on": _placed_on(order),
         "address_lines": _address_lines(order.shipping_address),
         "line_discounts": {
-            line.id: [a for a in line.adjustments if a.get("scope") == LINE and a.get("amount")]
+            line.id: [
+                a for a in line.adjustments if a.get("scope") in (LINE, GIFT) and a.get("amount")
+            ]
             for line in order.lines
         },
         "discounts": _discounts(order),
@@ -225,7 +227,7 @@ def _discounts(order: Order) -> list[tuple[str, int]]:
     totals: dict[str, int] = {}
     for line in order.lines:
         for adj in line.adjustments:
-            if adj.get("scope") == LINE and adj.get("amount"):
+            if adj.get("scope") in (LINE, GIFT) and adj.get("amount"):
                 totals[adj["label"]] = totals.get(adj["label"], 0) + int(adj["amount"])
     for adj in order.adjustments:
         if adj.get("amount"):

@@ -302,7 +302,7 @@ class PricedCart:
 
         for line in self.lines:
             for adj in line.adjustments:
-                if adj.scope == LINE:
+                if adj.scope in (LINE, GIFT):
                     add(adj)
         for adj in self.order_adjustments:
             add(adj)

@@ -29,6 +29,7 @@ from commerce.money import format_money
 from commerce.pricing.models import (
     CURRENCY_MISMATCH,
     FULL_RATE,
+    GIFT,
     INVALID_QUANTITY,
     LINE,
     ORDER,
@@ -269,7 +270,7 @@ def _add_gifts(
             added.append(variant_id)
         applied = tuple(
             AppliedAdjustment(
-                LINE,
+                GIFT,  # a discount on the line like LINE, marked so the gift units are known
                 line.unit_price * gift.quantity,
                 gift.label,
                 gift.source,

@@ -180,3 +180,38 @@ def test_an_edit_keeps_the_coupon_the_order_was_placed_with(
     edited = edit_order(order, quantities={order.lines[0].id: 3}, by=make_staff("support"))
     assert edited.subtotal == 7500 and edited.discount_total == 750
     assert edited.lines[0].adjustments[0]["label"].startswith("Ten off")
+
+
+def test_an_edit_keeps_one_free_gift_not_two(authorized_only, checkout_shop, make_staff):
+    from commerce.checkout.cart import add_to_cart
+    from commerce.checkout.services import (
+        choose_shipping_method,
+        place_order,
+        save_information,
+        start_checkout,
+    )
+    from commerce.promotions.services import create_promotion, enable_promotion
+    from tests.conftest import TEST_CARD, US_ADDRESS
+
+    gift = create_promotion(
+        by=None,
+        name="Gift",
+        actions=[{"kind": "free_gift", "params": {"variant_id": checkout_shop.medium}}],
+    )
+    enable_promotion(gift, by=None)
+    cart = add_to_cart(None, variant_id=checkout_shop.small, quantity=1)
+    checkout = start_checkout(cart)
+    save_information(checkout, email="ada@example.com", address=US_ADDRESS)
+    choose_shipping_method(checkout, code="STD")
+    order = place_order(checkout.key, card=TEST_CARD).order
+    lines = {line.variant_id: line for line in order.lines}
+    assert lines[checkout_shop.medium].adjustments[0]["scope"] == "gift"
+
+    edited = edit_order(
+        order, quantities={lines[checkout_shop.small].id: 2}, by=make_staff("support")
+    )
+    after = {line.variant_id: line for line in edited.lines}
+    assert after[checkout_shop.small].quantity == 2
+    assert after[checkout_shop.medium].quantity == 1  # still one gift, still free
+    assert after[checkout_shop.medium].discounted_amount == 0
+    assert allocated(edited, checkout_shop.medium) == 1

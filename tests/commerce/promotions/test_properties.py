@@ -9,7 +9,7 @@ from types import SimpleNamespace
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from commerce.pricing import LINE, ORDER, CartLine, price_cart
+from commerce.pricing import GIFT, LINE, ORDER, CartLine, price_cart
 from commerce.pricing.promotions import producer_for
 from commerce.promotions.engine import compile_promotion, in_order
 from tests.commerce.promotions.conftest import context
@@ -134,7 +134,7 @@ def test_totals_are_never_negative_and_order_discounts_split_exactly(shop, lines
         assert cart.shipping.discount == sum(a.amount for a in cart.shipping.adjustments)
     tax = 0 if cart.prices_include_tax else totals.tax
     assert totals.total == totals.subtotal - totals.discounts + totals.shipping + tax
-    assert all(adj.scope in (LINE, ORDER) for line in cart.lines for adj in line.adjustments)
+    assert all(adj.scope in (LINE, ORDER, GIFT) for line in cart.lines for adj in line.adjustments)
 
 
 @given(lines=carts, specs=promotion_specs, place=places, seed=st.randoms(use_true_random=False))

@@ -397,8 +397,9 @@ def _money(order: Order, amount: int) -> str:
     return format_money(amount, order.currency)
 
 
-def _restockable(order: Order) -> dict[int, int]:
-    """Per line, the shipped units that have not come back yet and no open return expects."""
+def returnable_quantities(order: Order) -> dict[int, int]:
+    """Per order line, the shipped units not yet back and not expected by an open return: what
+    a return may ask for and a refund may restock."""
     expected = dict(
         db.session.execute(
             select(ReturnLine.order_line_id, func.sum(ReturnLine.quantity))
@@ -408,7 +409,9 @@ def _restockable(order: Order) -> dict[int, int]:
         ).all()
     )
     return {
-        line.id: line.fulfilled_quantity - line.returned_quantity - int(expected.get(line.id) or 0)
+        line.id: max(
+            line.fulfilled_quantity - line.returned_quantity - int(expected.get(line.id) or 0), 0
+        )
         for line in order.lines
     }
 
@@ -424,7 +427,7 @@ def _restock_plan(
     if not chosen:
         return {}
     refunded = {line.order_line_id: line.quantity for line in quote.lines}
-    restockable = _restockable(order)
+    restockable = returnable_quantities(order)
     variants = {line.id: line.variant_id for line in order.lines}
     errors: dict[str, list[str]] = {}
     for line_id, location_id in chosen.items():

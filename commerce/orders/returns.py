@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from commerce import audit
 from commerce.db import in_transaction, transaction, utcnow
@@ -40,7 +40,11 @@ from commerce.orders.models import (
     Return,
     ReturnLine,
 )
-from commerce.orders.refunds import issue_refund, update_returned_status
+from commerce.orders.refunds import (
+    issue_refund,
+    returnable_quantities,
+    update_returned_status,
+)
 from commerce.orders.services import record_event
 
 DISPOSITIONS = (RESTOCK, WRITE_OFF)
@@ -71,24 +75,6 @@ def _lock_lines(order_id: int, line_ids: list[int]) -> Order:
         .execution_options(populate_existing=True)
     ).all()
     return order
-
-
-def returnable_quantities(order: Order) -> dict[int, int]:
-    """Per order line, the shipped units not yet back and not expected by an open return."""
-    expected = dict(
-        db.session.execute(
-            select(ReturnLine.order_line_id, func.sum(ReturnLine.quantity))
-            .join(Return, Return.id == ReturnLine.return_id)
-            .where(Return.order_id == order.id, Return.status == RETURN_OPEN)
-            .group_by(ReturnLine.order_line_id)
-        ).all()
-    )
-    return {
-        line.id: max(
-            line.fulfilled_quantity - line.returned_quantity - int(expected.get(line.id) or 0), 0
-        )
-        for line in order.lines
-    }
 
 
 def _audit_lines(order_return: Return) -> dict[str, Any]:

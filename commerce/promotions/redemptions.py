@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -75,49 +76,39 @@ def _ensure_usage_rows(promotion_id: int, identities: Sequence[str]) -> None:
     db.session.execute(stmt.on_conflict_do_nothing())
 
 
+def _count_use(counter: Any, limit: int | None, *where: Any) -> bool:
+    """One more use on the row(s) `where` picks, if `counter` is still below `limit`: the
+    conditional UPDATE's row count is the guard, as for stock."""
+    table = counter.class_
+    return (
+        db.session.execute(
+            update(table)
+            .where(*where, (counter < limit) if limit is not None else true())
+            .values({counter: counter + 1})
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        == 1
+    )
+
+
 def _take_counters(
     promotion: Promotion, coupon: CouponCode | None, identities: Sequence[str]
 ) -> str | None:
     """Count one use; None when it fitted, else the reason (the caller rolls back)."""
-    limit = promotion.usage_limit
-    taken = db.session.execute(
-        update(Promotion)
-        .where(
-            Promotion.id == promotion.id,
-            (Promotion.times_used < limit) if limit is not None else true(),
-        )
-        .values(times_used=Promotion.times_used + 1)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if taken != 1:
+    if not _count_use(Promotion.times_used, promotion.usage_limit, Promotion.id == promotion.id):
         return f"{promotion.name} has reached its usage limit"
-    if coupon is not None:
-        per_code = promotion.usage_limit_per_code
-        taken = db.session.execute(
-            update(CouponCode)
-            .where(
-                CouponCode.id == coupon.id,
-                (CouponCode.times_used < per_code) if per_code is not None else true(),
-            )
-            .values(times_used=CouponCode.times_used + 1)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if taken != 1:
-            return f"the code {coupon.code} has been used up"
-    per_customer = promotion.usage_limit_per_customer
+    if coupon is not None and not _count_use(
+        CouponCode.times_used, promotion.usage_limit_per_code, CouponCode.id == coupon.id
+    ):
+        return f"the code {coupon.code} has been used up"
     _ensure_usage_rows(promotion.id, identities)
     for who in sorted(identities):
-        taken = db.session.execute(
-            update(PromotionUsage)
-            .where(
-                PromotionUsage.promotion_id == promotion.id,
-                PromotionUsage.identity == who,
-                (PromotionUsage.times_used < per_customer) if per_customer is not None else true(),
-            )
-            .values(times_used=PromotionUsage.times_used + 1)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if taken != 1:
+        if not _count_use(
+            PromotionUsage.times_used,
+            promotion.usage_limit_per_customer,
+            PromotionUsage.promotion_id == promotion.id,
+            PromotionUsage.identity == who,
+        ):
             return f"{promotion.name} has already been used by this customer"
     return None
 

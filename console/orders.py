@@ -38,7 +38,7 @@ from commerce.staff.saved_filters import (
 )
 from console import bp
 from console.permissions import route
-from console.web import apply_errors, done, is_htmx, render
+from console.web import apply_errors, done, is_htmx, kept_filter_args, render
 
 AREA = "orders"  # SavedFilter.area of the order list's presets
 # The URL parameters the list understands; presets keep only these.
@@ -182,13 +182,7 @@ def read_order_filter(args: MultiDict[str, str]) -> tuple[OrderFilter, dict[str,
 
 
 def filter_args(args: MultiDict[str, str]) -> dict[str, str | list[str]]:
-    """The list's own, non-empty parameters (no paging): for sort links, pages and presets."""
-    kept: dict[str, str | list[str]] = {}
-    for key in FILTER_KEYS:
-        values = [v for v in args.getlist(key) if v.strip()]
-        if values:
-            kept[key] = values if key in MULTI_KEYS else values[0]
-    return kept
+    return kept_filter_args(args, FILTER_KEYS, MULTI_KEYS)
 
 
 def query_string(args: Mapping[str, str | list[str]]) -> str:

@@ -93,7 +93,7 @@ from console.promotion_form import (
     tier_messages,
     zone_names,
 )
-from console.web import done, int_arg, is_htmx, render, toast
+from console.web import done, int_arg, is_htmx, kept_filter_args, render, toast
 
 VIEW, EDIT = "promotions.view", "promotions.edit"
 FILTER_KEYS = ("q", "status", "code", "sort", "dir")
@@ -137,12 +137,7 @@ def read_filter(args: MultiDict[str, str]) -> tuple[PromotionFilter, dict[str, s
 
 
 def filter_args(args: MultiDict[str, str]) -> dict[str, str | list[str]]:
-    kept: dict[str, str | list[str]] = {}
-    for key in FILTER_KEYS:
-        values = [v for v in args.getlist(key) if v.strip()]
-        if values:
-            kept[key] = values if key == "status" else values[0]
-    return kept
+    return kept_filter_args(args, FILTER_KEYS, ("status",))
 
 
 @route(bp, "/promotions", permission=VIEW)

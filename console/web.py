@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from flask import flash, make_response, redirect, render_template, request
 from flask_wtf import FlaskForm
+from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
 from commerce.errors import CommerceError, ValidationError
@@ -84,3 +85,17 @@ def form_error_summary(exc: CommerceError) -> str:
 def int_arg(name: str) -> int | None:
     value = request.args.get(name, "").strip()
     return int(value) if value.isdigit() else None
+
+
+def kept_filter_args(
+    args: MultiDict[str, str], keys: Iterable[str], multi: Iterable[str] = ()
+) -> dict[str, str | list[str]]:
+    """A list's own non-empty query parameters (no paging), for sort links, pages and presets;
+    the `multi` keys keep every value."""
+    many = set(multi)
+    kept: dict[str, str | list[str]] = {}
+    for key in keys:
+        values = [v for v in args.getlist(key) if v.strip()]
+        if values:
+            kept[key] = values if key in many else values[0]
+    return kept

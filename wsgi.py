@@ -22,6 +22,8 @@ from commerce.inventory import tasks as _inventory_tasks  # noqa: F401
 from commerce.money import format_money
 from commerce.orders import tasks as _order_tasks  # noqa: F401
 from commerce.payments import tasks as _payment_tasks  # noqa: F401
+from commerce.search import init_app as init_search
+from commerce.search import tasks as _search_tasks  # noqa: F401
 from commerce.sessions import CacheAwareSessionInterface
 from commerce.staff.services import load_session_user
 
@@ -59,6 +61,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     cache.init_app(app)
     limiter.init_app(app)
     init_celery(app)
+    init_search(app)
 
     from console import bp as console_bp
     from console.auth import configure_login

@@ -16,6 +16,7 @@ staff_cli = AppGroup("staff", help="Manage staff accounts.")
 demo_cli = AppGroup("demo", help="Demo data.")
 outbox_cli = AppGroup("outbox", help="The transactional outbox.")
 inventory_cli = AppGroup("inventory", help="Stock counters, holds and the ledger.")
+search_cli = AppGroup("search", help="The catalog search index.")
 
 
 @staff_cli.command("create")
@@ -107,6 +108,48 @@ def inventory_release_expired() -> None:
     click.echo(f"Released {release_expired_reservations()} units")
 
 
+@search_cli.command("reindex")
+@click.option("--quiet", is_flag=True)
+def search_reindex(quiet: bool) -> None:
+    """Rebuild the whole index beside the live one and swap it in (search keeps answering)."""
+    from contextlib import ExitStack
+
+    from commerce.jobs import create_job, get_job
+    from commerce.search.indexing import REINDEX_JOB, run_reindex_job
+
+    # A Job as well as the bar: the console shows a rebuild started here like its own.
+    job = create_job(REINDEX_JOB, title="Rebuild the search index", params={}, by=None)
+    with ExitStack() as stack:
+        bar = None
+        if not quiet:
+            bar = stack.enter_context(click.progressbar(length=1, label="Indexing products"))
+
+        def progress(done: int, total: int) -> None:
+            if bar is not None:
+                bar.length = max(total, 1)
+                bar.update(done - bar.pos)
+
+        result = run_reindex_job(job.id, progress=progress)
+    if result is None:
+        failed = get_job(job.id).message
+        raise click.ClickException(f"The rebuild failed: {failed}")
+    click.echo(
+        f"Indexed {result.documents} products into {result.name} in {result.seconds:.1f}s "
+        f"and swapped it in."
+    )
+
+
+@search_cli.command("sync")
+def search_sync() -> None:
+    """Apply catalog changes waiting for the index now (what the periodic task does)."""
+    from commerce.db import transaction
+    from commerce.search.indexing import catch_up_outbox, sync_pending
+
+    with transaction():
+        catch_up_outbox()
+    click.echo(f"Applied {sync_pending()} events to the search index")
+
+
 def register(app: Flask) -> None:
-    for group in (staff_cli, demo_cli, outbox_cli, inventory_cli):
+    for group in (staff_cli, demo_cli, outbox_cli, inventory_cli, search_cli):
         app.cli.add_command(group)

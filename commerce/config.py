@@ -123,6 +123,15 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "REDIS_URL": redis_url,
         "MEILISEARCH_URL": _env("MEILISEARCH_URL"),
         "MEILISEARCH_API_KEY": _env("MEILISEARCH_API_KEY"),
+        # Search: "db" (the catalog's database) unless MEILISEARCH_URL is set; SEARCH_BACKEND
+        # forces one. MEILISEARCH_INDEX names the live index (rebuilds swap into it).
+        "SEARCH_BACKEND": _env("SEARCH_BACKEND"),
+        "MEILISEARCH_INDEX": _env("MEILISEARCH_INDEX", "products"),
+        "MEILISEARCH_TIMEOUT": _env_int("MEILISEARCH_TIMEOUT", 10),
+        "MEILISEARCH_TASK_TIMEOUT_MS": _env_int("MEILISEARCH_TASK_TIMEOUT_MS", 60_000),
+        # Embedded mode (no worker, no beat): a search first takes in catalog changes still
+        # waiting in the outbox, so the index never lags behind a change made outside a request.
+        "SEARCH_EMBEDDED_CATCH_UP": _env_bool("SEARCH_EMBEDDED_CATCH_UP", True),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": _env_bool("SECURE_COOKIES", False),
@@ -146,4 +155,6 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
             "postgres://", "postgresql+psycopg://", 1
         )
     config.update(overrides)
+    if not config.get("SEARCH_BACKEND"):
+        config["SEARCH_BACKEND"] = "meilisearch" if config.get("MEILISEARCH_URL") else "db"
     return config

@@ -39,6 +39,16 @@ from commerce.promotions.models import (
     PromotionUsage,
     Redemption,
 )
+from commerce.search.models import (
+    SearchDocument,
+    SearchFacet,
+    SearchGeneration,
+    SearchPending,
+    SearchRule,
+    SearchSettings,
+    SearchSynonym,
+    SearchTerm,
+)
 from commerce.shipping.models import ShippingMethod
 from commerce.staff.models import SavedFilter, StaffMember
 from commerce.tax.models import TaxRate
@@ -85,6 +95,14 @@ __all__ = [
     "Return",
     "ReturnLine",
     "SavedFilter",
+    "SearchDocument",
+    "SearchFacet",
+    "SearchGeneration",
+    "SearchPending",
+    "SearchRule",
+    "SearchSettings",
+    "SearchSynonym",
+    "SearchTerm",
     "ShippingMethod",
     "StaffMember",
     "StockLevel",

@@ -1,4 +1,4 @@
-"""Catalog reads for the shop: active products in a scope (category, collection, search),
+"""Catalog reads for the shop: active products in a scope (category, collection),
 filtered and sorted from the URL, paged by a bounded offset, with what a grid card shows.
 
 A page costs a fixed number of queries whatever its size: the count, the page, the facets,
@@ -9,6 +9,7 @@ deep pages never scan far; a shopper narrows with filters instead.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -26,7 +27,6 @@ from commerce.catalog.models import (
     Media,
     OptionType,
     Product,
-    ProductTag,
     Variant,
 )
 from commerce.catalog.taxonomy import collection_condition
@@ -163,22 +163,6 @@ def category_scope(category: Category) -> ColumnElement[bool]:
 
 def collection_scope(collection: Collection) -> ColumnElement[bool]:
     return collection_condition(collection)
-
-
-def search_scope(query: str) -> ColumnElement[bool]:
-    """Title, vendor, tag or SKU contains the words (each word must match somewhere)."""
-    clauses = []
-    for word in query.split()[:8]:
-        like = f"%{word}%"
-        clauses.append(
-            or_(
-                Product.title.ilike(like),
-                Product.vendor.ilike(like),
-                exists().where(ProductTag.product_id == Product.id, ProductTag.tag.ilike(like)),
-                exists().where(Variant.product_id == Product.id, Variant.sku.ilike(like)),
-            )
-        )
-    return and_(*clauses)
 
 
 def available_somewhere() -> ColumnElement[bool]:
@@ -324,6 +308,40 @@ def listing(
         pages=pages,
         facets=facets(scope) if with_facets else [],
     )
+
+
+def cards_for(product_ids: Sequence[int]) -> list[Card]:
+    """Cards for search hits, in the hits' order. Only active products: an index a moment
+    behind the catalog never shows a product that was just unpublished or deleted."""
+    if not product_ids:
+        return []
+    found = {
+        p.id: p
+        for p in db.session.scalars(
+            select(Product)
+            .where(Product.id.in_(list(product_ids)), *visible())
+            .options(lazyload(Product.category), lazyload(Product.tag_rows))
+        )
+    }
+    return cards([found[i] for i in product_ids if i in found])
+
+
+def facet_labels(
+    *, categories: Sequence[int], collections: Sequence[int]
+) -> dict[tuple[str, str], str]:
+    """Names for the category and collection ids of search facets (two queries at most)."""
+    labels: dict[tuple[str, str], str] = {}
+    if categories:
+        for cid, name in db.session.execute(
+            select(Category.id, Category.full_name).where(Category.id.in_(list(categories)))
+        ):
+            labels[("category", str(cid))] = name
+    if collections:
+        for cid, title in db.session.execute(
+            select(Collection.id, Collection.title).where(Collection.id.in_(list(collections)))
+        ):
+            labels[("collection", str(cid))] = title
+    return labels
 
 
 def newest_cards(limit: int = 12) -> list[Card]:

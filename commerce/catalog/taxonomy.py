@@ -8,8 +8,15 @@ from typing import Any
 from sqlalchemy import and_, delete, exists, false, func, or_, select, true, update
 from sqlalchemy.sql.elements import ColumnElement
 
-from commerce import audit
-from commerce.catalog.models import Category, Collection, CollectionProduct, Product, ProductTag
+from commerce import audit, outbox
+from commerce.catalog.models import (
+    ACTIVE,
+    Category,
+    Collection,
+    CollectionProduct,
+    Product,
+    ProductTag,
+)
 from commerce.catalog.services import free_handle
 from commerce.catalog.text import check_handle, handle_from
 from commerce.db import transaction, utcnow
@@ -17,6 +24,27 @@ from commerce.errors import DuplicateValue, NotFound, ValidationError
 from commerce.extensions import db
 
 MAX_DEPTH = 6
+# Outbox topics: search refreshes the documents of the products whose category path or
+# collections changed (payload: the active products' ids, or "all" for very many).
+CATEGORY_CHANGED, COLLECTION_CHANGED = "category.changed", "collection.changed"
+MAX_EVENT_PRODUCTS = 20000
+
+
+def _members_changed(topic: str, key: str, subject_id: int, product_ids: Any) -> None:
+    ids = sorted({int(i) for i in product_ids})
+    if not ids:
+        return
+    payload: dict[str, Any] = {key: subject_id}
+    if len(ids) > MAX_EVENT_PRODUCTS:
+        payload["all"] = True
+    else:
+        payload["product_ids"] = ids
+    outbox.enqueue(topic, payload)
+
+
+def _active_in(condition: ColumnElement[bool]) -> list[int]:
+    return list(db.session.scalars(select(Product.id).where(Product.status == ACTIVE, condition)))
+
 
 # -- categories ---------------------------------------------------------------------------------
 
@@ -181,6 +209,14 @@ def update_category(
         _place(category, parent)
         if category.path_ids != old_path or category.full_name != old_full:
             _replace_subtree_paths(category, old_path, old_full)
+            db.session.flush()
+            subtree = select(Category.id).where(Category.path_ids.startswith(category.path_ids))
+            _members_changed(
+                CATEGORY_CHANGED,
+                "category_id",
+                category.id,
+                _active_in(Product.category_id.in_(subtree)),
+            )
         after = category.snapshot()
         if before != after:
             audit.record(by, "category.update", category, before=before, after=after)
@@ -195,6 +231,12 @@ def delete_category(category: Category, *, by: Any) -> int:
             "Move or delete this category's subcategories first.", field="category"
         )
     with transaction():
+        _members_changed(
+            CATEGORY_CHANGED,
+            "category_id",
+            category.id,
+            _active_in(Product.category_id == category.id),
+        )
         count = db.session.execute(
             update(Product).where(Product.category_id == category.id).values(category_id=None)
         ).rowcount
@@ -358,6 +400,12 @@ def create_collection(
         )
         db.session.add(collection)
         db.session.flush()
+        _members_changed(
+            COLLECTION_CHANGED,
+            "collection_id",
+            collection.id,
+            _active_in(collection_condition(collection)),
+        )
         audit.record(by, "collection.create", collection, after=collection.snapshot())
     return collection
 
@@ -365,8 +413,16 @@ def create_collection(
 def update_collection(collection: Collection, *, by: Any, **fields: Any) -> Collection:
     with transaction():
         before = collection.snapshot()
+        members = _active_in(collection_condition(collection))
         _apply_collection(collection, **fields)
         if before != collection.snapshot():
+            db.session.flush()
+            _members_changed(
+                COLLECTION_CHANGED,
+                "collection_id",
+                collection.id,
+                [*members, *_active_in(collection_condition(collection))],
+            )
             audit.record(
                 by, "collection.update", collection, before=before, after=collection.snapshot()
             )
@@ -430,6 +486,12 @@ def _apply_collection(collection: Collection, **fields: Any) -> None:
 def delete_collection(collection: Collection, *, by: Any) -> None:
     with transaction():
         audit.record(by, "collection.delete", collection, before=collection.snapshot())
+        _members_changed(
+            COLLECTION_CHANGED,
+            "collection_id",
+            collection.id,
+            _active_in(collection_condition(collection)),
+        )
         db.session.execute(
             delete(CollectionProduct).where(CollectionProduct.collection_id == collection.id)
         )
@@ -465,6 +527,12 @@ def add_to_collection(collection: Collection, product_ids: Sequence[int], *, by:
                 )
             )
         if wanted:
+            _members_changed(
+                COLLECTION_CHANGED,
+                "collection_id",
+                collection.id,
+                _active_in(Product.id.in_(wanted)),
+            )
             audit.record(by, "collection.add_products", collection, after={"product_ids": wanted})
     return len(wanted)
 
@@ -479,5 +547,8 @@ def remove_from_collection(collection: Collection, product_ids: Sequence[int], *
             )
         ).rowcount
         if removed:
+            _members_changed(
+                COLLECTION_CHANGED, "collection_id", collection.id, _active_in(Product.id.in_(ids))
+            )
             audit.record(by, "collection.remove_products", collection, before={"product_ids": ids})
     return removed

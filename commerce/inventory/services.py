@@ -215,6 +215,7 @@ def _change_on_hand(
     db.session.add(movement)
     db.session.flush()
     db.session.expire(level)
+    _note_stock_changed([level.variant_id])
     return movement
 
 
@@ -565,6 +566,7 @@ def reserve_stock(
         for reservation in reservations:
             held[reservation.variant_id] += reservation.quantity
         _note_low_stock(held)  # what was held, not what was asked (continue-selling lines)
+        _note_availability_crossed({v: -q for v, q in held.items()})
     return reservations
 
 
@@ -615,6 +617,7 @@ def _end_reservation(reservation_id: int, status: str, now: datetime) -> bool:
 
 def _give_back(reservations: Iterable[Reservation], status: str, now: datetime) -> int:
     released = 0
+    per_variant: dict[int, int] = defaultdict(int)
     for reservation in sorted(reservations, key=lambda r: (r.stock_level_id, r.id)):
         if _end_reservation(reservation.id, status, now):
             db.session.execute(
@@ -624,6 +627,9 @@ def _give_back(reservations: Iterable[Reservation], status: str, now: datetime) 
                 .execution_options(synchronize_session=False)
             )
             released += reservation.quantity
+            per_variant[reservation.variant_id] += reservation.quantity
+    if per_variant:
+        _note_availability_crossed(per_variant)
     return released
 
 
@@ -798,6 +804,7 @@ def cancel_allocation(allocation_id: int, *, by: Any) -> int:
             .values(allocated=StockLevel.allocated - outstanding, updated_at=utcnow())
             .execution_options(synchronize_session=False)
         )
+        _note_stock_changed([allocation.variant_id])
         audit.record(
             by,
             "stock.cancel_allocation",
@@ -870,6 +877,8 @@ def release_allocated(reference: str, variant_id: int, quantity: int, *, by: Any
                 .execution_options(synchronize_session=False)
             )
             released += take
+        if released:
+            _note_stock_changed([variant_id])
         audit.record(
             by,
             "stock.release_allocated",
@@ -898,6 +907,40 @@ def _note_low_stock(drops: dict[int, int]) -> None:
             outbox.enqueue(
                 "stock.low", {"variant_id": variant.id, "available": after, "threshold": threshold}
             )
+
+
+STOCK_CHANGED = "stock.changed"  # outbox topic: search refreshes the products' availability
+
+
+def _note_stock_changed(variant_ids: Iterable[int]) -> None:
+    """One `stock.changed` outbox event per transaction for variants whose stock moved."""
+    marked: set[int] = db.session.info.setdefault("tx.stock_changed", set())
+    fresh = sorted({int(v) for v in variant_ids} - marked)
+    if fresh:
+        marked.update(fresh)
+        outbox.enqueue(STOCK_CHANGED, {"variant_ids": fresh})
+
+
+def _note_availability_crossed(changes: dict[int, int]) -> None:
+    """Holds come and go all day: only a variant that just sold out (or came back) is news for
+    search. `changes` maps variant id to the change of its available units."""
+    after = dict(
+        db.session.execute(
+            select(
+                StockLevel.variant_id,
+                func.sum(StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved),
+            )
+            .join(Location, Location.id == StockLevel.location_id)
+            .where(StockLevel.variant_id.in_(list(changes)), Location.is_active.is_(True))
+            .group_by(StockLevel.variant_id)
+        ).all()
+    )
+    crossed = [
+        variant_id
+        for variant_id, delta in changes.items()
+        if (int(after.get(variant_id) or 0) > 0) != (int(after.get(variant_id) or 0) - delta > 0)
+    ]
+    _note_stock_changed(crossed)
 
 
 IN_STOCK, LOW, SOLD_OUT, BACKORDER = "in_stock", "low", "sold_out", "backorder"

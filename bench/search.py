@@ -1,0 +1,242 @@
+"""Search benchmark: query latency and throughput through the search port, and full reindex time.
+
+    python bench/search.py [--quick] [--products 10000,100000] [--queries 1000]
+
+For each catalog size it loads the demo catalog (`load_demo`, no orders) into a fresh
+database, times a full `reindex()` (build beside the live index, then swap), then runs the
+same mixed list of queries one after another through `commerce.search.search`: single words,
+prefixes ("blu"), typos ("jakcet"), two words, words with a facet filter (vendor, category,
+in stock, price), sorts, second pages, and category browsing without words. It prints
+p50/p95/p99 latency and queries per second for each backend:
+
+- db on SQLite (a file in a temporary directory),
+- db on PostgreSQL when BENCH_DATABASE_URL or TEST_DATABASE_URL is set (its public schema is
+  DROPPED and rebuilt: point it at a scratch database),
+- Meilisearch when MEILISEARCH_URL (and MEILISEARCH_API_KEY) is set, over the SQLite catalog.
+
+--quick uses 2,000 products and 500 queries (under a minute). The last line holds every
+figure as key=value.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import random
+import re
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[max(0, min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1))]
+
+
+def make_app(tmp: str, url: str, **extra: Any) -> Any:
+    from wsgi import create_app
+
+    return create_app(
+        {
+            "INSTANCE_PATH": tmp,
+            "SQLALCHEMY_DATABASE_URI": url,
+            "MEDIA_ROOT": f"{tmp}/media",
+            "SECRET_KEY": "bench",
+            "RATELIMIT_ENABLED": False,
+            # The bench times reindex itself; searches must not build the index on the side.
+            "SEARCH_EMBEDDED_CATCH_UP": False,
+            **extra,
+        }
+    )
+
+
+def load_catalog(count: int, seed: int) -> float:
+    from commerce.demo import load_demo
+
+    started = time.perf_counter()
+    try:
+        load_demo(products=count, orders=0, seed=seed)
+    except TypeError:  # a demo loader without the orders option
+        load_demo(products=count, seed=seed)
+    return time.perf_counter() - started
+
+
+def mixed_queries(count: int, seed: int) -> list[Any]:
+    """The same list for every backend: drawn from the catalog's own titles and facets."""
+    from sqlalchemy import func, select
+
+    from commerce.catalog.models import ACTIVE, Category, Product
+    from commerce.extensions import db
+    from commerce.search import SearchQuery
+
+    rng = random.Random(seed)
+    rows = db.session.execute(
+        select(Product.title, Product.vendor, Product.min_price)
+        .where(Product.status == ACTIVE)
+        .order_by(func.random())
+        .limit(2000)
+    ).all()
+    categories = list(db.session.scalars(select(Category.id)))
+    words = [w for title, _v, _p in rows for w in re.findall(r"[A-Za-z]{4,}", title)]
+    vendors = sorted({v for _t, v, _p in rows if v})
+
+    def typo(word: str) -> str:
+        if len(word) < 5:
+            return word
+        i = rng.randrange(1, len(word) - 2)
+        return word[:i] + word[i + 1] + word[i] + word[i + 2 :]
+
+    def make(kind: int) -> SearchQuery:
+        title = rng.choice(rows)[0]
+        title_words = re.findall(r"[A-Za-z]{3,}", title) or [rng.choice(words)]
+        word = rng.choice(words)
+        if kind < 30:
+            return SearchQuery(text=word)
+        if kind < 40:
+            return SearchQuery(text=word[: rng.randint(3, 4)])
+        if kind < 50:
+            return SearchQuery(text=typo(word))
+        if kind < 62:
+            return SearchQuery(text=" ".join(title_words[:2]))
+        if kind < 70:
+            return SearchQuery(text=word, vendors=(rng.choice(vendors),))
+        if kind < 76:
+            return SearchQuery(text=word, in_stock=True, price_max=rng.choice([2000, 5000, 10000]))
+        if kind < 82:
+            return SearchQuery(text=word, categories=(rng.choice(categories),))
+        if kind < 90:
+            return SearchQuery(
+                text=word, sort=rng.choice(["price-asc", "price-desc", "newest", "best-selling"])
+            )
+        if kind < 95:
+            return SearchQuery(text=word[:4], page=2)
+        return SearchQuery(text="", categories=(rng.choice(categories),), sort="price-asc")
+
+    return [make(rng.randrange(100)) for _ in range(count)]
+
+
+def run_leg(app: Any, label: str, queries_count: int, seed: int) -> dict[str, Any]:
+    from commerce.extensions import db
+    from commerce.search import search
+    from commerce.search.indexing import reindex
+
+    with app.app_context():
+        result = reindex()
+        print(f"  {label}: reindex {result.documents:,} documents in {result.seconds:.1f}s")
+        queries = mixed_queries(queries_count, seed)
+        for query in queries[:20]:  # warm-up
+            search(query)
+        samples: list[float] = []
+        found = 0
+        started = time.perf_counter()
+        for query in queries:
+            t0 = time.perf_counter()
+            found += bool(search(query).total)
+            samples.append((time.perf_counter() - t0) * 1000)
+            db.session.remove()
+        wall = time.perf_counter() - started
+    figures = {
+        "reindex_s": f"{result.seconds:.1f}",
+        "p50_ms": f"{percentile(samples, 0.5):.1f}",
+        "p95_ms": f"{percentile(samples, 0.95):.1f}",
+        "p99_ms": f"{percentile(samples, 0.99):.1f}",
+        "qps": f"{len(samples) / wall:.0f}",
+        "with_hits_pct": f"{100 * found / len(samples):.0f}",
+    }
+    print(
+        f"  {label}: {len(samples)} queries  p50 {figures['p50_ms']} ms"
+        f"  p95 {figures['p95_ms']} ms  p99 {figures['p99_ms']} ms  {figures['qps']} q/s"
+        f"  ({figures['with_hits_pct']}% with hits)"
+    )
+    return figures
+
+
+def reset_postgres(url: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="2,000 products, 500 queries")
+    parser.add_argument("--products", default=None, help="comma-separated catalog sizes")
+    parser.add_argument("--queries", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args(argv)
+    default_sizes = "2000" if args.quick else "10000,100000"
+    sizes = [int(s) for s in (args.products or default_sizes).split(",")]
+    queries = args.queries or (500 if args.quick else 1000)
+
+    sys.path.insert(0, str(ROOT))
+    from flask_migrate import upgrade
+
+    from commerce.extensions import db
+
+    pg_url = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL")
+    meili_url = os.environ.get("MEILISEARCH_URL")
+    figures: dict[str, Any] = {"queries": queries}
+    bench_started = time.perf_counter()
+    for size in sizes:
+        print(f"{size:,} products")
+        with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
+            sqlite_url = f"sqlite:///{tmp}/bench.db"
+            app = make_app(tmp, sqlite_url, SEARCH_BACKEND="db")
+            with app.app_context():
+                upgrade(revision="heads")
+                load_s = load_catalog(size, args.seed)
+            print(f"  demo load (SQLite): {load_s:.1f}s")
+            for key, value in run_leg(app, "db/sqlite", queries, args.seed).items():
+                figures[f"sqlite_{size}_{key}"] = value
+            with app.app_context():
+                db.session.remove()
+                db.engine.dispose()
+            if meili_url:
+                index = f"bench_products_{uuid.uuid4().hex[:8]}"
+                meili = make_app(
+                    tmp,
+                    sqlite_url,
+                    MEILISEARCH_URL=meili_url,
+                    MEILISEARCH_API_KEY=os.environ.get("MEILISEARCH_API_KEY"),
+                    MEILISEARCH_INDEX=index,
+                )
+                for key, value in run_leg(meili, "meilisearch", queries, args.seed).items():
+                    figures[f"meili_{size}_{key}"] = value
+                with meili.app_context():
+                    from commerce.search.backends import get_backend
+
+                    get_backend().client.delete_index(index)  # type: ignore[attr-defined]
+            if pg_url:
+                reset_postgres(pg_url)
+                pg = make_app(tmp, pg_url, SEARCH_BACKEND="db")
+                with pg.app_context():
+                    upgrade(revision="heads")
+                    load_s = load_catalog(size, args.seed)
+                print(f"  demo load (PostgreSQL): {load_s:.1f}s")
+                for key, value in run_leg(pg, "db/postgres", queries, args.seed).items():
+                    figures[f"postgres_{size}_{key}"] = value
+                with pg.app_context():
+                    db.session.remove()
+                    db.engine.dispose()
+    if not pg_url:
+        print("PostgreSQL leg skipped: set BENCH_DATABASE_URL (a scratch database)")
+    if not meili_url:
+        print("Meilisearch leg skipped: set MEILISEARCH_URL")
+    figures["total_s"] = f"{time.perf_counter() - bench_started:.0f}"
+    print(" ".join(f"{key}={value}" for key, value in figures.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

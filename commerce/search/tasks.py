@@ -1,0 +1,46 @@
+"""Search background work: thin Celery tasks and the outbox consumers over indexing.py."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from commerce import outbox
+from commerce.extensions import celery
+from commerce.search import indexing
+
+
+def on_event(event: outbox.OutboxEvent) -> None:
+    """Record the event for the index (once per event id) and ask for an index update."""
+    if indexing.record_outbox_event(event):
+        indexing.request_sync()
+
+
+for _topic in indexing.TOPICS:
+    outbox.handler(_topic)(on_event)
+
+
+@celery.task(name="commerce.search.sync")
+def sync_index() -> int:
+    """Apply recorded catalog changes to the index, in batches (safe to run twice)."""
+    return indexing.sync_pending()
+
+
+@celery.task(name="commerce.search.reindex")
+def reindex_job(job_id: str) -> None:
+    indexing.run_reindex_job(job_id)
+
+
+@celery.task(name="commerce.search.refresh_popularity")
+def refresh_popularity() -> int:
+    """The daily refresh of popularity for sales that left the 30-day window."""
+    indexing.purge_applied()
+    return indexing.refresh_lapsed_popularity()
+
+
+BEAT_SCHEDULE = {
+    "search-sync": {"task": "commerce.search.sync", "schedule": timedelta(seconds=10)},
+    "search-popularity": {
+        "task": "commerce.search.refresh_popularity",
+        "schedule": timedelta(hours=24),
+    },
+}

@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
 
+from commerce.money import format_amount_plain
 from commerce.promotions import rules as r
 from commerce.promotions.models import (
     ACTIVE,
@@ -930,7 +931,7 @@ def evaluate(
     every promotion (True) or for the given ids; `fmt` formats money in those reasons."""
     cart = Cart(items)
     state = State(cart)
-    fmt = fmt or (lambda amount: f"{amount / 100:.2f}")
+    fmt = fmt or (lambda amount: format_amount_plain(amount, shopper.currency))
     effects: list[Effect] = []
     outcomes: list[Outcome] = []
     applied: list[CompiledPromotion] = []

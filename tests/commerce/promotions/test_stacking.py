@@ -139,3 +139,36 @@ def test_ended_promotions_explain_when(shop, promo):
     promo(TEN, name="May", starts_at="2027-05-01T00:00", ends_at="2027-06-01T00:00")
     found = explain(shop, {shop.tee: 1}, now=NOW)
     assert found["May"].reason == "ended 1 June"
+
+
+def test_reasons_format_money_in_the_currency_minor_units_by_default():
+    """Without a formatter the engine writes amounts from integer minor units in the currency's
+    own digits (never a float division by 100): 2600 yen is 2600, not 26.00."""
+    from datetime import datetime
+    from types import SimpleNamespace
+
+    from commerce.promotions.engine import Item, Shopper, compile_promotion, evaluate
+
+    row = SimpleNamespace(
+        id=1,
+        name="Big spender",
+        state="enabled",
+        starts_at=None,
+        ends_at=None,
+        timezone="UTC",
+        priority=0,
+        stacking="combinable",
+        match="all",
+        requires_coupon=False,
+        usage_limit=None,
+        usage_limit_per_customer=None,
+        usage_limit_per_code=None,
+        conditions=[SimpleNamespace(kind="subtotal_at_least", params={"amount": 5000})],
+        actions=[SimpleNamespace(kind="percent_off_order", params={"percent": "10"})],
+    )
+    promo = compile_promotion(row, currency="JPY")
+    item = Item(variant_id=1, product_id=1, quantity=2, unit_price=1300, amount=2600)
+    for currency, expected in (("JPY", "subtotal 2600 is below 5000"), ("USD", "26.00")):
+        shopper = Shopper(now=datetime(2026, 6, 1), currency=currency)
+        (outcome,) = evaluate([promo], [item], shopper, explain=True).outcomes
+        assert expected in outcome.reason

@@ -246,6 +246,18 @@ def _live(reference: str) -> list[Redemption]:
     )
 
 
+def _settle_held(
+    reference: str, uses: Sequence[Use], now: datetime
+) -> tuple[dict[int, Redemption], dict[int, Use], dict[int, Promotion], dict[str, CouponCode]]:
+    """The uses this reference holds and wants (by promotion id), with the uses it holds but no
+    longer wants given back, and the wanted promotions and codes loaded."""
+    live = {r.promotion_id: r for r in _live(reference) if r.status == HELD}
+    wanted = {use.promotion_id: use for use in uses}
+    _release_all([r for pid, r in live.items() if pid not in wanted], now)
+    promotions, coupons = _load(uses)
+    return live, wanted, promotions, coupons
+
+
 def hold_uses(
     reference: str,
     uses: Sequence[Use],
@@ -260,10 +272,7 @@ def hold_uses(
     hold extended), ones it no longer needs are given back."""
     now = now or utcnow()
     with transaction():
-        live = {r.promotion_id: r for r in _live(reference) if r.status == HELD}
-        wanted = {use.promotion_id: use for use in uses}
-        _release_all([r for pid, r in live.items() if pid not in wanted], now)
-        promotions, coupons = _load(uses)
+        live, wanted, promotions, coupons = _settle_held(reference, uses, now)
         held = []
         for pid in sorted(wanted):
             use = wanted[pid]
@@ -306,10 +315,7 @@ def redeem_uses(
     order back), and held ones it did not use given back."""
     now = now or utcnow()
     with transaction():
-        live = {r.promotion_id: r for r in _live(reference) if r.status == HELD}
-        wanted = {use.promotion_id: use for use in uses}
-        _release_all([r for pid, r in live.items() if pid not in wanted], now)
-        promotions, coupons = _load(uses)
+        live, wanted, promotions, coupons = _settle_held(reference, uses, now)
         redeemed = []
         for pid in sorted(wanted):
             use = wanted[pid]

@@ -47,6 +47,40 @@ MAX_PAGE = 50
 MAX_OPTION_FILTERS = 12
 
 
+def parse_prices(
+    args: MultiDict[str, str], currency: str, problems: list[str]
+) -> dict[str, int | None]:
+    """The price range typed in major units (`min`, `max`); a bad one is ignored and said."""
+    prices: dict[str, int | None] = {}
+    for key, label in (("min", "lowest"), ("max", "highest")):
+        raw = (args.get(key) or "").strip()
+        prices[key] = None
+        if raw:
+            try:
+                prices[key] = max(parse_amount(raw, currency), 0)
+            except ValidationError:
+                problems.append(f"The {label} price “{raw}” is not an amount; it was ignored.")
+    return prices
+
+
+def parse_options(args: MultiDict[str, str]) -> tuple[tuple[str, str], ...]:
+    """Option filters `opt=Name:Value`, at most MAX_OPTION_FILTERS, without repeats."""
+    options: list[tuple[str, str]] = []
+    for raw in args.getlist("opt")[:MAX_OPTION_FILTERS]:
+        name, sep, value = raw.partition(":")
+        pair = (name.strip(), value.strip())
+        if sep and all(pair) and pair not in options:
+            options.append(pair)
+    return tuple(options)
+
+
+def parse_page(args: MultiDict[str, str]) -> int:
+    try:
+        return min(max(int(args.get("page", 1)), 1), MAX_PAGE)
+    except ValueError:
+        return 1
+
+
 @dataclass(frozen=True)
 class ShopFilter:
     """What the shopper asked for, parsed leniently from the query string (bad values drop)."""
@@ -65,33 +99,14 @@ class ShopFilter:
         sort = args.get("sort", "featured")
         if sort not in SORTS:
             sort = "featured"
-        prices: dict[str, int | None] = {}
-        for key, label in (("min", "lowest"), ("max", "highest")):
-            raw = (args.get(key) or "").strip()
-            prices[key] = None
-            if raw:
-                try:
-                    prices[key] = max(parse_amount(raw, currency), 0)
-                except ValidationError:
-                    problems.append(f"The {label} price “{raw}” is not an amount; it was ignored.")
-        options: list[tuple[str, str]] = []
-        for raw in args.getlist("opt")[:MAX_OPTION_FILTERS]:
-            name, sep, value = raw.partition(":")
-            if sep and name.strip() and value.strip():
-                pair = (name.strip(), value.strip())
-                if pair not in options:
-                    options.append(pair)
-        try:
-            page = min(max(int(args.get("page", 1)), 1), MAX_PAGE)
-        except ValueError:
-            page = 1
+        prices = parse_prices(args, currency, problems)
         return cls(
             sort=sort,
             price_min=prices["min"],
             price_max=prices["max"],
-            options=tuple(options),
+            options=parse_options(args),
             in_stock=args.get("in_stock") in ("1", "on", "true"),
-            page=page,
+            page=parse_page(args),
             problems=tuple(problems),
         )
 

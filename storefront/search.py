@@ -15,8 +15,7 @@ from typing import Any
 from flask import Response, current_app, request, url_for
 from werkzeug.datastructures import MultiDict
 
-from commerce.errors import ValidationError
-from commerce.money import format_amount_plain, parse_amount
+from commerce.money import format_amount_plain
 from commerce.search import SearchQuery
 from commerce.search import search as search_catalog
 from storefront import bp, listing
@@ -86,25 +85,7 @@ class SearchFilter:
     def from_args(cls, args: MultiDict[str, str], currency: str) -> SearchFilter:
         problems: list[str] = []
         sort = args.get("sort", "relevance")
-        prices: dict[str, int | None] = {}
-        for key, label in (("min", "lowest"), ("max", "highest")):
-            raw = (args.get(key) or "").strip()
-            prices[key] = None
-            if raw:
-                try:
-                    prices[key] = max(parse_amount(raw, currency), 0)
-                except ValidationError:
-                    problems.append(f"The {label} price “{raw}” is not an amount; it was ignored.")
-        options: list[tuple[str, str]] = []
-        for raw in args.getlist("opt")[: listing.MAX_OPTION_FILTERS]:
-            name, sep, value = raw.partition(":")
-            pair = (name.strip(), value.strip())
-            if sep and all(pair) and pair not in options:
-                options.append(pair)
-        try:
-            page = min(max(int(args.get("page", 1)), 1), MAX_PAGE)
-        except ValueError:
-            page = 1
+        prices = listing.parse_prices(args, currency, problems)
         return cls(
             q=" ".join((args.get("q") or "").split())[:MAX_QUERY],
             sort=sort if sort in SORTS else "relevance",
@@ -113,11 +94,11 @@ class SearchFilter:
             vendor=_texts(args.getlist("vendor")),
             type=_texts(args.getlist("type")),
             tag=_texts(args.getlist("tag")),
-            opt=tuple(options),
+            opt=listing.parse_options(args),
             price_min=prices["min"],
             price_max=prices["max"],
             in_stock=args.get("in_stock") in ("1", "on", "true"),
-            page=page,
+            page=listing.parse_page(args),
             problems=tuple(problems),
         )
 

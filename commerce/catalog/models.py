@@ -238,6 +238,10 @@ class Collection(db.Model):
     __table_args__ = (
         CheckConstraint("kind IN ('manual', 'rule')", name="kind_known"),
         CheckConstraint("match IN ('all', 'any')", name="match_known"),
+        CheckConstraint(
+            "sort IN ('manual', 'best-selling', 'newest', 'price-asc', 'price-desc', 'title')",
+            name="sort_known",
+        ),
     )
     audit_type = "collection"
 
@@ -248,6 +252,10 @@ class Collection(db.Model):
     kind: Mapped[str] = mapped_column(String(10), default="manual")
     match: Mapped[str] = mapped_column(String(5), default="all")
     rules: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # The shop's order: "manual" (positions, manual collections only) or a rule; pinned
+    # products come first, in this order, whatever the sort.
+    sort: Mapped[str] = mapped_column(String(20), default="manual")
+    pinned_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -263,6 +271,8 @@ class Collection(db.Model):
             "kind": self.kind,
             "match": self.match,
             "rules": self.rules,
+            "sort": self.sort,
+            "pinned_ids": list(self.pinned_ids or []),
         }
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Integer, ForeignKey, Index, String, Text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -79,8 +79,9 @@ class SearchSynonym(db.Model):
 
 
 class SearchRule(db.Model):
-    """For a query (exact, or contained as whole words), pin products first in the given order
-    and hide others, between optional start and end times."""
+    """For a query (exact, or contained as whole words), pin products first in the given order,
+    hide others, and boost or bury products by a condition, between optional start and end
+    times."""
 
     __tablename__ = "search_rule"
     __table_args__ = (
@@ -94,6 +95,9 @@ class SearchRule(db.Model):
     match: Mapped[str] = mapped_column(String(10), default=EXACT)
     pinned_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
     hidden_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    # [{"effect": "boost" | "bury", "field": "tag" | "vendor" | "collection" | "in_stock",
+    #   "value": str}]: matching products move up (boost) or down (bury) as a group
+    boosts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     starts_at: Mapped[datetime | None]
     ends_at: Mapped[datetime | None]
     enabled: Mapped[bool] = mapped_column(default=True)
@@ -114,6 +118,7 @@ class SearchRule(db.Model):
             "match": self.match,
             "pinned_ids": list(self.pinned_ids or []),
             "hidden_ids": list(self.hidden_ids or []),
+            "boosts": list(self.boosts or []),
             "starts_at": self.starts_at,
             "ends_at": self.ends_at,
             "enabled": self.enabled,
@@ -230,3 +235,30 @@ class SearchTerm(db.Model):
         ForeignKey("search_generation.id", ondelete="CASCADE"), primary_key=True
     )
     term: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+SEARCH, CLICK = "search", "click"
+
+
+class SearchEvent(db.Model):
+    """What shoppers searched for and which result they opened, for search analytics.
+
+    Append-only (no row is ever updated, so busy queries never contend); reports group by
+    `query` over a period, and old events are pruned.
+    """
+
+    __tablename__ = "search_event"
+    __table_args__ = (
+        CheckConstraint("kind IN ('search', 'click')", name="kind_known"),
+        Index("ix_search_event_created", "created_at"),
+        Index("ix_search_event_query", "query", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    query: Mapped[str] = mapped_column(String(200))  # normalized words
+    results: Mapped[int | None]  # searches: how many products matched
+    product_id: Mapped[int | None]  # clicks: the product opened (no FK: history outlives it)
+    position: Mapped[int | None]  # clicks: 1-based rank in the results
+    visitor: Mapped[str] = mapped_column(String(32), default="")  # anonymous per-browser key
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -32,6 +32,8 @@ PERMISSIONS: dict[str, str] = {
     "orders.refund_approve": "Approve or reject refunds above the approval limit",
     "promotions.view": "See promotions, their codes, usage and the simulator",
     "promotions.edit": "Create, change, pause, end and duplicate promotions and their codes",
+    "search.view": "See search settings, query rules, previews and search analytics",
+    "search.edit": "Change synonyms, stop words, typo tolerance and query rules",
     "audit.view": "Read the audit log",
     "staff.manage": "Create, invite, change and deactivate staff accounts",
     "settings.manage": "Configure shop settings: shipping methods and tax rates",
@@ -49,6 +51,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             *_CATALOG_WRITE,
             "promotions.view",
             "promotions.edit",
+            "search.view",
+            "search.edit",
         }
     ),
     WAREHOUSE: frozenset(

@@ -34,6 +34,8 @@ EXPECTED_ROLES = {
     "orders.refund_approve": {"admin"},
     "promotions.view": {"admin", "merchandiser"},
     "promotions.edit": {"admin", "merchandiser"},
+    "search.view": {"admin", "merchandiser"},
+    "search.edit": {"admin", "merchandiser"},
     "audit.view": {"admin"},
     "staff.manage": {"admin"},
     "settings.manage": {"admin"},

@@ -6,12 +6,11 @@ the first, even at 50,000 products, where OFFSET would scan all the skipped rows
 
 from __future__ import annotations
 
-import base64
-import json
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy import Select, exists, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from commerce.catalog.models import (
@@ -25,6 +24,7 @@ from commerce.catalog.models import (
 )
 from commerce.catalog.taxonomy import collection_condition
 from commerce.extensions import db
+from commerce.paging import keyset_page
 
 SORTS = {
     "updated": (Product.updated_at, "Last updated"),
@@ -78,22 +78,6 @@ class Page:
     next_cursor: str | None = None
     prev_cursor: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def encode_cursor(values: list[Any]) -> str:
-    raw = json.dumps(values, default=str, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str | None) -> list[Any] | None:
-    if not cursor:
-        return None
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, json.JSONDecodeError):
-        return None
-    return values if isinstance(values, list) and len(values) == 2 else None
 
 
 def filtered_products(flt: ProductFilter) -> Select[Any]:
@@ -151,47 +135,25 @@ def list_products(
     column = SORTS[flt.sort][0]
     base = filtered_products(flt)
     total = db.session.scalar(select(func.count()).select_from(base.subquery()))
-    descending = flt.direction == "desc"
-    cursor = decode_cursor(before) if before else decode_cursor(after)
-    backwards = bool(before and cursor)
-    # Walking backwards is walking forwards in the opposite order, then reversing the page.
-    reverse = descending != backwards
-    key = column
-    stmt = base
-    if cursor is not None:
-        value, last_id = cursor
-        if flt.sort in ("updated", "created") and value is not None:
-            from datetime import datetime
-
-            value = datetime.fromisoformat(value)
-        if reverse:
-            stmt = stmt.where(or_(key < value, and_(key == value, Product.id < last_id)))
-        else:
-            stmt = stmt.where(or_(key > value, and_(key == value, Product.id > last_id)))
-    order = (key.desc(), Product.id.desc()) if reverse else (key.asc(), Product.id.asc())
-    stmt = (
-        stmt.order_by(*order)
-        .limit(limit + 1)
-        .options(
+    parse = datetime.fromisoformat if flt.sort in ("updated", "created") else None
+    keyset = keyset_page(
+        base.options(
             selectinload(Product.tag_rows),
             selectinload(Product.media.and_(Media.position == 1)),
-        )
+        ),
+        column,
+        Product.id,
+        descending=flt.direction == "desc",
+        after=after,
+        before=before,
+        limit=limit,
+        parse=parse,
+        scalars=True,
     )
-    rows = list(db.session.scalars(stmt))
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    if backwards:
-        rows.reverse()
-    page = Page(items=rows, total=total)
-    if rows:
-        first = encode_cursor([_sort_value(rows[0], flt.sort), rows[0].id])
-        last = encode_cursor([_sort_value(rows[-1], flt.sort), rows[-1].id])
-        if backwards:
-            page.next_cursor = last
-            page.prev_cursor = first if has_more else None
-        else:
-            page.next_cursor = last if has_more else None
-            page.prev_cursor = first if cursor is not None else None
+    page = Page(items=keyset.rows, total=total)
+    page.next_cursor, page.prev_cursor = keyset.cursors(
+        keyset.rows, lambda product: (_sort_value(product, flt.sort), product.id)
+    )
     return page
 
 

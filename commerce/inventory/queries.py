@@ -15,10 +15,9 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Select, and_, func, literal, or_, select
+from sqlalchemy import Select, func, literal, or_, select
 
 from commerce.catalog.models import Category, Product, Variant
-from commerce.catalog.queries import decode_cursor, encode_cursor
 from commerce.extensions import db
 from commerce.inventory.models import (
     REASONS,
@@ -28,6 +27,7 @@ from commerce.inventory.models import (
     StockLevel,
     StockMovement,
 )
+from commerce.paging import keyset_page
 from commerce.staff.models import StaffMember
 
 AVAILABLE = (StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved).label("available")
@@ -193,43 +193,6 @@ def _sort_value(row: StockRow, sort: str) -> Any:
     return value.isoformat(sep=" ") if isinstance(value, datetime) else value
 
 
-def _keyset(
-    base: Select[Any],
-    key: Any,
-    id_column: Any,
-    *,
-    descending: bool,
-    after: str | None,
-    before: str | None,
-    limit: int,
-    parse: Any = None,
-) -> tuple[list[Any], bool, bool, bool]:
-    """Run one keyset page; returns (rows, has_more, backwards, had_cursor)."""
-    cursor = decode_cursor(before) if before else decode_cursor(after)
-    backwards = bool(before and cursor)
-    reverse = descending != backwards
-    stmt = base
-    if cursor is not None:
-        value, last_id = cursor
-        if parse is not None and value is not None:
-            try:
-                value = parse(value)
-            except (TypeError, ValueError):
-                cursor = None
-    if cursor is not None:
-        if reverse:
-            stmt = stmt.where(or_(key < value, and_(key == value, id_column < last_id)))
-        else:
-            stmt = stmt.where(or_(key > value, and_(key == value, id_column > last_id)))
-    order = (key.desc(), id_column.desc()) if reverse else (key.asc(), id_column.asc())
-    rows = list(db.session.execute(stmt.order_by(*order).limit(limit + 1)))
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    if backwards:
-        rows.reverse()
-    return rows, has_more, backwards, cursor is not None
-
-
 def _count_stock(flt: StockFilter, base: Select[Any]) -> int:
     """The matching total; without text, category or threshold filters no join is needed (every
     level has its variant, product and location: the foreign keys are NOT NULL)."""
@@ -258,7 +221,7 @@ def list_stock(
     parse = datetime.fromisoformat if flt.sort == "updated" else None
     if flt.sort not in _TEXT_SORTS and parse is None:
         parse = int
-    rows, has_more, backwards, had_cursor = _keyset(
+    keyset = keyset_page(
         base,
         STOCK_SORTS[flt.sort][0],
         StockLevel.id,
@@ -268,16 +231,11 @@ def list_stock(
         limit=limit,
         parse=parse,
     )
-    items = [_stock_row(r) for r in rows]
+    items = [_stock_row(r) for r in keyset.rows]
     page = Page(items=items, total=total)
-    if items:
-        first = encode_cursor([_sort_value(items[0], flt.sort), items[0].level_id])
-        last = encode_cursor([_sort_value(items[-1], flt.sort), items[-1].level_id])
-        if backwards:
-            page.next_cursor, page.prev_cursor = last, (first if has_more else None)
-        else:
-            page.next_cursor = last if has_more else None
-            page.prev_cursor = first if had_cursor else None
+    page.next_cursor, page.prev_cursor = keyset.cursors(
+        items, lambda row: (_sort_value(row, flt.sort), row.level_id)
+    )
     return page
 
 
@@ -458,7 +416,7 @@ def list_movements(
     if flt.date_to:
         end = datetime.combine(flt.date_to + timedelta(days=1), datetime.min.time())
         stmt = stmt.where(StockMovement.created_at < end)
-    rows, has_more, backwards, had_cursor = _keyset(
+    keyset = keyset_page(
         stmt,
         StockMovement.id,
         StockMovement.id,
@@ -468,16 +426,9 @@ def list_movements(
         limit=limit,
         parse=int,
     )
-    items = [_movement_row(r) for r in rows]
+    items = [_movement_row(r) for r in keyset.rows]
     page = Page(items=items)
-    if items:
-        first = encode_cursor([items[0].id, items[0].id])
-        last = encode_cursor([items[-1].id, items[-1].id])
-        if backwards:
-            page.next_cursor, page.prev_cursor = last, (first if has_more else None)
-        else:
-            page.next_cursor = last if has_more else None
-            page.prev_cursor = first if had_cursor else None
+    page.next_cursor, page.prev_cursor = keyset.cursors(items, lambda row: (row.id, row.id))
     return page
 
 

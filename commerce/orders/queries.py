@@ -17,10 +17,10 @@ from typing import Any
 
 from babel.dates import get_timezone
 from flask import current_app
-from sqlalchemy import ColumnElement, Select, and_, case, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, case, exists, func, or_, select
 from sqlalchemy.orm import selectinload
 
-from commerce.catalog.queries import decode_cursor, encode_cursor
+from commerce import paging
 from commerce.customers.models import Customer
 from commerce.db import utcnow
 from commerce.extensions import db
@@ -92,10 +92,6 @@ class Page:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _cursor_value(value: Any) -> Any:
-    return value.isoformat(sep=" ") if isinstance(value, datetime) else value
-
-
 def _keyset_page(
     stmt: Select[Any],
     key: Any,
@@ -109,44 +105,21 @@ def _keyset_page(
     row_key: Any,
     build: Any,
 ) -> Page:
-    """One keyset page of `stmt` ordered by (key, id); `row_key(row)` reads both off a row.
-
-    A cursor that does not decode or parse is ignored (the first page), never an error: cursors
-    travel in URLs and can be cut or edited.
-    """
-    cursor = decode_cursor(before) if before else decode_cursor(after)
-    if cursor is not None:
-        value, last_id = cursor
-        try:
-            value = parse(value) if value is not None else None
-            last_id = int(last_id)
-        except (TypeError, ValueError):
-            cursor = None
-    backwards = bool(before and cursor)
-    reverse = descending != backwards
-    if cursor is not None:
-        if value is None:  # only a nullable key can give None; compare on the id alone
-            stmt = stmt.where(id_column < last_id if reverse else id_column > last_id)
-        elif reverse:
-            stmt = stmt.where(or_(key < value, and_(key == value, id_column < last_id)))
-        else:
-            stmt = stmt.where(or_(key > value, and_(key == value, id_column > last_id)))
-    order = (key.desc(), id_column.desc()) if reverse else (key.asc(), id_column.asc())
-    rows = list(db.session.execute(stmt.order_by(*order).limit(limit + 1)))
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    if backwards:
-        rows.reverse()
-    items = [build(r) for r in rows]
+    """One keyset page of `stmt` ordered by (key, id), its rows built into list items;
+    `row_key(item)` reads (key, id) off an item for the neighbours' cursors."""
+    keyset = paging.keyset_page(
+        stmt,
+        key,
+        id_column,
+        descending=descending,
+        after=after,
+        before=before,
+        limit=limit,
+        parse=parse,
+    )
+    items = [build(r) for r in keyset.rows]
     page = Page(items=items)
-    if items:
-        first = encode_cursor([_cursor_value(v) for v in row_key(items[0])])
-        last = encode_cursor([_cursor_value(v) for v in row_key(items[-1])])
-        if backwards:
-            page.next_cursor, page.prev_cursor = last, (first if has_more else None)
-        else:
-            page.next_cursor = last if has_more else None
-            page.prev_cursor = first if cursor is not None else None
+    page.next_cursor, page.prev_cursor = keyset.cursors(items, row_key)
     return page
 
 

@@ -20,11 +20,11 @@ from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from commerce.catalog.models import Category, Collection, Product, ProductTag, Variant
-from commerce.catalog.queries import decode_cursor, encode_cursor
 from commerce.db import utcnow
 from commerce.errors import NotFound
 from commerce.extensions import db
 from commerce.money import format_money
+from commerce.paging import keyset_page
 from commerce.promotions import rules as r
 from commerce.promotions.active import normalize_code
 from commerce.promotions.models import (
@@ -167,13 +167,6 @@ def _key_of(promotion: Promotion, sort: str) -> Any:
     return getattr(promotion, {"updated": "updated_at", "used": "times_used"}.get(sort, sort))
 
 
-def _cursor(promotion: Promotion, sort: str) -> str:
-    key = _key_of(promotion, sort)
-    return encode_cursor(
-        [key.isoformat(sep=" ") if isinstance(key, datetime) else key, promotion.id]
-    )
-
-
 def list_promotions(
     flt: PromotionFilter,
     *,
@@ -198,25 +191,17 @@ def list_promotions(
         .where(*where)
         .options(selectinload(Promotion.conditions), selectinload(Promotion.actions))
     )
-    cursor = decode_cursor(before) if before else decode_cursor(after)
-    if cursor is not None:
-        try:
-            value, last_id = _parse_key(flt.sort, cursor[0]), int(cursor[1])
-        except (TypeError, ValueError):
-            cursor = None
-    backwards = bool(before and cursor)
-    reverse = (flt.direction == "desc") != backwards
-    if cursor is not None:
-        if reverse:
-            stmt = stmt.where(or_(key < value, and_(key == value, Promotion.id < last_id)))
-        else:
-            stmt = stmt.where(or_(key > value, and_(key == value, Promotion.id > last_id)))
-    order = (key.desc(), Promotion.id.desc()) if reverse else (key.asc(), Promotion.id.asc())
-    rows = list(db.session.execute(stmt.order_by(*order).limit(limit + 1)))
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    if backwards:
-        rows.reverse()
+    keyset = keyset_page(
+        stmt,
+        key,
+        Promotion.id,
+        descending=flt.direction == "desc",
+        after=after,
+        before=before,
+        limit=limit,
+        parse=lambda value: _parse_key(flt.sort, value),
+    )
+    rows = keyset.rows
     figures = usage([promotion.id for promotion, _ in rows])
     items = [
         PromotionRow(
@@ -226,13 +211,9 @@ def list_promotions(
     ]
     total = db.session.scalar(select(func.count()).select_from(Promotion).where(*where)) or 0
     page = Page(items=items, total=int(total), names=reference_names(r.promotion for r in items))
-    if items:
-        first, last = _cursor(items[0].promotion, flt.sort), _cursor(items[-1].promotion, flt.sort)
-        if backwards:
-            page.next_cursor, page.prev_cursor = last, (first if has_more else None)
-        else:
-            page.next_cursor = last if has_more else None
-            page.prev_cursor = first if cursor is not None else None
+    page.next_cursor, page.prev_cursor = keyset.cursors(
+        items, lambda row: (_key_of(row.promotion, flt.sort), row.promotion.id)
+    )
     return page
 
 

@@ -1,0 +1,109 @@
+"""Keyset paging for the console's long lists: pages over (sort key, id), never OFFSET.
+
+OFFSET reads and throws away every row before the page, so page 400 of the orders costs 400
+pages; a keyset page starts at an index position. Cursors travel in URLs, where they can be cut
+or edited: a cursor that does not decode or parse is ignored (the first page), never an error.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, or_
+
+from commerce.extensions import db
+
+
+def encode_cursor(values: list[Any]) -> str:
+    raw = json.dumps(values, default=str, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> list[Any] | None:
+    if not cursor:
+        return None
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, json.JSONDecodeError):
+        return None
+    return values if isinstance(values, list) and len(values) == 2 else None
+
+
+def cursor_value(value: Any) -> Any:
+    """A sort key as it travels in a cursor (datetimes as ISO text)."""
+    return value.isoformat(sep=" ") if isinstance(value, datetime) else value
+
+
+@dataclass
+class KeysetSlice:
+    """The rows of one page, in display order, and what is needed for its neighbours' links."""
+
+    rows: list[Any]
+    has_more: bool
+    backwards: bool
+    had_cursor: bool
+
+    def cursors(
+        self, items: Sequence[Any], key_of: Callable[[Any], Sequence[Any]]
+    ) -> tuple[str | None, str | None]:
+        """(next, previous) cursors; `key_of(item)` gives its (sort key, id)."""
+        if not items:
+            return None, None
+        first = encode_cursor([cursor_value(v) for v in key_of(items[0])])
+        last = encode_cursor([cursor_value(v) for v in key_of(items[-1])])
+        if self.backwards:
+            return last, (first if self.has_more else None)
+        return (last if self.has_more else None), (first if self.had_cursor else None)
+
+
+def keyset_page(
+    stmt: Select[Any],
+    key: Any,
+    id_column: Any,
+    *,
+    descending: bool,
+    after: str | None,
+    before: str | None,
+    limit: int,
+    parse: Callable[[Any], Any] | None = None,
+    scalars: bool = False,
+) -> KeysetSlice:
+    """One page of `stmt` ordered by (key, id) after or before a cursor.
+
+    `parse` turns the cursor's key back into the column's type (dates travel as text). Walking
+    backwards is walking forwards in the opposite order, then reversing the page.
+    """
+    cursor = decode_cursor(before) if before else decode_cursor(after)
+    value: Any = None
+    last_id: Any = None
+    if cursor is not None:
+        value, last_id = cursor
+        try:
+            if parse is not None and value is not None:
+                value = parse(value)
+            last_id = int(last_id)
+        except (TypeError, ValueError):
+            cursor = None
+    backwards = bool(before and cursor)
+    reverse = descending != backwards
+    if cursor is not None:
+        if value is None:  # only a nullable key can give None; compare on the id alone
+            stmt = stmt.where(id_column < last_id if reverse else id_column > last_id)
+        elif reverse:
+            stmt = stmt.where(or_(key < value, and_(key == value, id_column < last_id)))
+        else:
+            stmt = stmt.where(or_(key > value, and_(key == value, id_column > last_id)))
+    order = (key.desc(), id_column.desc()) if reverse else (key.asc(), id_column.asc())
+    ordered = stmt.order_by(*order).limit(limit + 1)
+    rows = list(db.session.scalars(ordered) if scalars else db.session.execute(ordered))
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    if backwards:
+        rows.reverse()
+    return KeysetSlice(rows, has_more, backwards, cursor is not None)

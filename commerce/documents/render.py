@@ -40,7 +40,6 @@ from commerce.errors import NotFound
 from commerce.extensions import db
 from commerce.inventory.models import Location
 from commerce.orders.models import Fulfillment, Order, Refund
-from commerce.pricing.models import GIFT, LINE
 
 log = logging.getLogger(__name__)
 
@@ -190,22 +189,6 @@ def tax_label(order: Order) -> str:
     return f"{name} ({_percent(order.tax_rate_bps)})" if order.tax_rate_bps else name
 
 
-def discounts(order: Order) -> list[tuple[str, int]]:
-    """Each discount once with what it took: line promotions summed by label, then order ones
-    (whose shares already sit inside the line discounts)."""
-    totals: dict[str, int] = {}
-    for line in order.lines:
-        for adj in line.adjustments or []:
-            if adj.get("scope") in (LINE, GIFT) and adj.get("amount"):
-                totals[adj["label"]] = totals.get(adj["label"], 0) + int(adj["amount"])
-    for adj in order.adjustments or []:
-        if adj.get("amount"):
-            totals[adj["label"]] = totals.get(adj["label"], 0) + int(adj["amount"])
-    if not totals and order.discount_total:
-        totals["Discount"] = order.discount_total
-    return list(totals.items())
-
-
 def page_size() -> str:
     """Letter where the shop's locale uses it, A4 elsewhere; DOCUMENT_PAGE_SIZE overrides."""
     configured = current_app.config.get("DOCUMENT_PAGE_SIZE")
@@ -251,7 +234,8 @@ def invoice_context(order: Order, invoice: Document) -> dict[str, Any]:
         "placed_on": _local_date(order.placed_at),
         "bill_to": address_lines(order.shipping_address),
         "ship_to": address_lines(order.shipping_address),
-        "discounts": discounts(order),
+        "discounts": order.discounts(),
+        "shipping_discounts": order.shipping_discounts(),
         "tax_label": tax_label(order),
         "line_rates": {line.id: _percent(line.tax_rate_bps) for line in order.lines},
     }

@@ -225,7 +225,7 @@ def edit_order(
         order.shipping_tax = priced.shipping.tax if priced.shipping else 0
         order.tax_name = priced.tax_name or ""
         order.tax_rate_bps = priced.tax_rate_bps or 0
-        order.adjustments = [asdict(a) for a in priced.order_adjustments]
+        order.adjustments = priced.recorded_adjustments()
         order.shipping_address = address
         order.customer_name = str(address.get("name") or "")[:120]
         db.session.flush()

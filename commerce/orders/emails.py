@@ -77,7 +77,8 @@ def render_order_confirmation(order: Order) -> EmailMessage:
             ]
             for line in order.lines
         },
-        "discounts": _discounts(order),
+        "discounts": order.discounts(),
+        "shipping_discounts": order.shipping_discounts(),
         "tax_label": _tax_label(order),
     }
     env = current_app.jinja_env
@@ -219,22 +220,6 @@ def _address_lines(address: dict[str, Any]) -> list[str]:
         address.get("phone"),
     ]
     return [str(line) for line in lines if line]
-
-
-def _discounts(order: Order) -> list[tuple[str, int]]:
-    """Each discount once, with what it took: line promotions summed over lines by label,
-    then order promotions (whose per-line shares are already inside the line discounts)."""
-    totals: dict[str, int] = {}
-    for line in order.lines:
-        for adj in line.adjustments:
-            if adj.get("scope") in (LINE, GIFT) and adj.get("amount"):
-                totals[adj["label"]] = totals.get(adj["label"], 0) + int(adj["amount"])
-    for adj in order.adjustments:
-        if adj.get("amount"):
-            totals[adj["label"]] = totals.get(adj["label"], 0) + int(adj["amount"])
-    if not totals and order.discount_total:
-        totals["Discount"] = order.discount_total
-    return list(totals.items())
 
 
 def _tax_label(order: Order) -> str:

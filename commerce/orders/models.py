@@ -18,6 +18,10 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from commerce.db import utcnow
 from commerce.extensions import db
 
+# Adjustment scopes as the pricing pipeline writes them into the order's JSON (the names of
+# commerce.pricing.models.LINE/GIFT/SHIPPING; not imported, so models stay free of pricing).
+LINE_SCOPE, GIFT_SCOPE, SHIPPING_SCOPE = "line", "gift", "shipping"
+
 # Order.status
 OPEN, COMPLETED, CANCELLED = "open", "completed", "cancelled"
 ORDER_STATUSES = (OPEN, COMPLETED, CANCELLED)
@@ -154,6 +158,31 @@ class Order(db.Model):
     @property
     def item_count(self) -> int:
         return sum(line.quantity for line in self.lines)
+
+    def discounts(self) -> list[tuple[str, int]]:
+        """Each discount once with what it took, for invoices and emails: line promotions
+        summed over lines by label, then order promotions (whose per-line shares already sit
+        inside the line discounts). Shipping discounts are apart: they lower the shipping."""
+        totals: dict[str, int] = {}
+        for line in self.lines:
+            for adj in line.adjustments or []:
+                if adj.get("scope") in (LINE_SCOPE, GIFT_SCOPE) and adj.get("amount"):
+                    totals[adj["label"]] = totals.get(adj["label"], 0) + int(adj["amount"])
+        for adj in self.adjustments or []:
+            if adj.get("scope") != SHIPPING_SCOPE and adj.get("amount"):
+                totals[adj["label"]] = totals.get(adj["label"], 0) + int(adj["amount"])
+        if not totals and self.discount_total:
+            totals["Discount"] = self.discount_total
+        return list(totals.items())
+
+    def shipping_discounts(self) -> list[tuple[str, int]]:
+        """The promotions that took money off shipping ("Free shipping over $50"), with what
+        each took: the shipping total is already net of them."""
+        return [
+            (adj["label"], int(adj["amount"]))
+            for adj in self.adjustments or []
+            if adj.get("scope") == SHIPPING_SCOPE and adj.get("amount")
+        ]
 
 
 class OrderLine(db.Model):

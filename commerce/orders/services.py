@@ -162,7 +162,7 @@ def create_order(
             shipping_tax=shipping.tax,
             tax_name=priced.tax_name or "",
             tax_rate_bps=priced.tax_rate_bps or 0,
-            adjustments=[asdict(a) for a in priced.order_adjustments],
+            adjustments=priced.recorded_adjustments(),
             status=OPEN,
             customer_name=str(shipping_address.get("name") or "")[:120],
             channel=WEB,

@@ -7,9 +7,10 @@ can copy them without touching the database again.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 LINE, ORDER, SHIPPING, GIFT = "line", "order", "shipping", "gift"
 ADJUSTMENT_SCOPES = (LINE, ORDER, SHIPPING, GIFT)
@@ -283,6 +284,14 @@ class PricedCart:
     def coupon_problems(self) -> tuple[PricingNote, ...]:
         """Entered codes that do not apply: placing the order must not silently drop them."""
         return tuple(n for n in self.notes if n.field == COUPON_FIELD and not n.applied)
+
+    def recorded_adjustments(self) -> list[dict[str, Any]]:
+        """What an order keeps of its own adjustments: order-level discounts, then the chosen
+        shipping's discounts (scope "shipping"), so documents can name them."""
+        kept = list(self.order_adjustments)
+        if self.shipping is not None:
+            kept += self.shipping.adjustments
+        return [asdict(adj) for adj in kept]
 
     def promotion_uses(self) -> dict[str, PromotionUse]:
         """What each adjustment source (a promotion) took: line adjustments, order

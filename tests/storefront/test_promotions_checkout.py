@@ -193,3 +193,38 @@ def test_a_free_gift_shows_in_the_cart_and_is_ordered(client, checkout_shop):
         shop.small: (2, 0),
         shop.medium: (1, 2500),
     }
+
+
+def test_free_shipping_is_named_on_the_order_and_invoice_not_counted_as_a_discount(
+    client, checkout_shop, make_staff
+):
+    shop = checkout_shop
+    promotion = create_promotion(
+        by=None,
+        name="Ships free",
+        actions=[{"kind": "free_shipping", "params": {}}],
+    )
+    enable_promotion(promotion, by=None)
+    assert add(client, shop.small, 1).status_code == 303
+    key, _ = enter_checkout(client)
+    assert information(client, key).status_code == 303
+    assert (
+        client.post(f"/checkout/{key}/shipping", data={"shipping_method": "STD"}).status_code == 303
+    )
+    placed = client.post(f"/checkout/{key}/place", data=CARD)
+    assert placed.status_code == 303
+
+    order = db.session.scalar(select(Order))
+    assert (order.discount_total, order.shipping_total) == (0, 0)
+    label = order.shipping_discounts()[0][0]
+    assert "Ships free" in label
+    assert order.shipping_discounts() == [(label, 500)]  # the $5.00 standard rate
+    assert order.discounts() == []  # shipping discounts lower shipping, not the subtotal
+    assert label in text(client.get(placed.location))
+
+    console = client.application.test_client()
+    assert sign_in(console, make_staff("support")).status_code == 303
+    detail = text(console.get(f"/console/orders/{order.id}"))
+    assert label in detail and "Discounts" not in detail
+    invoice = pdf_text(console.get(f"/console/orders/{order.id}/invoice.pdf").data)
+    assert label in invoice and "$5.00" in invoice and "Free" in invoice

@@ -47,7 +47,10 @@ def staff_create(email: str, role: str, name: str, password: str | None) -> None
     default=40,
     show_default=True,
     type=click.IntRange(min=0),
-    help="Demo orders placed through the checkout after a new catalog (0: none).",
+    help=(
+        "Demo orders placed through the checkout after a new demo catalog, or into a demo "
+        "catalog that has none (0: none)."
+    ),
 )
 @click.option("--seed", default=7, show_default=True)
 @click.option("--quiet", is_flag=True)

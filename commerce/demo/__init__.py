@@ -82,6 +82,11 @@ def load_demo(
     created = False
     if existing:
         say(f"The catalog already has {existing:,} products; no demo data loaded.")
+        if orders > 0 and _demo_orders_missing():
+            # The demo catalog went in but its orders did not (the first load was stopped or
+            # failed after the catalog's commit): place them now rather than never.
+            say("The demo catalog has no orders yet; placing the demo orders.")
+            load_demo_orders(random.Random(f"{seed}:orders"), count=orders, say=say)
     else:
         # One transaction for the whole load: an interrupted load leaves no half catalog behind
         # (which the "already has products" check above would otherwise mistake for done).
@@ -114,6 +119,14 @@ def load_demo(
     }
     result.update(created=created, logins=logins)
     return result
+
+
+def _demo_orders_missing() -> bool:
+    """A demo catalog (loaded by load_demo, as the audit log says) and not one order."""
+    if db.session.scalar(select(Order.id).limit(1)) is not None:
+        return False
+    loaded = select(audit.AuditEntry.id).where(audit.AuditEntry.action == "demo.load").limit(1)
+    return db.session.scalar(loaded) is not None
 
 
 def ensure_demo_staff(say: Progress) -> dict[str, tuple[str, str]]:

@@ -284,7 +284,7 @@ def test_images_are_a_few_shared_files(demo, app):
 def test_second_load_creates_nothing(demo):
     before = table_counts()
     messages: list[str] = []
-    again = load_demo(products=PRODUCTS, seed=3, progress=messages.append)
+    again = load_demo(products=PRODUCTS, orders=0, seed=3, progress=messages.append)
     assert table_counts() == before
     assert again["created"] is False
     assert again["logins"] == demo["logins"]
@@ -292,6 +292,22 @@ def test_second_load_creates_nothing(demo):
         k: demo[k] for k in ("products", "variants", "categories", "collections")
     }
     assert any("already has" in m for m in messages)
+
+
+def test_a_demo_catalog_left_without_its_orders_gets_them_on_the_next_load(demo, mail_dir):
+    """The first load committed the catalog, then stopped before the orders."""
+    messages: list[str] = []
+    again = load_demo(products=PRODUCTS, orders=3, seed=3, progress=messages.append)
+    assert again["created"] is False and again["orders"] == count(Order) == 3
+    assert any("placing the demo orders" in m for m in messages)
+    assert load_demo(products=PRODUCTS, orders=3)["orders"] == 3  # and only once
+
+
+def test_a_shop_that_was_not_the_demo_never_gets_demo_orders(app):
+    from commerce.catalog.services import create_product
+
+    create_product(title="A real product", price=1200, sku="REAL-1", by=None)
+    assert load_demo(products=PRODUCTS, orders=3)["orders"] == count(Order) == 0
 
 
 def test_changed_demo_account_is_not_advertised(demo):

@@ -1,4 +1,5 @@
-"""Merchandising writes: synonyms, stop words, typo settings and query rules (pins, hides).
+"""Merchandising: synonyms, stop words, typo settings and query rules (pins, hides, boosts
+and buries), with the reads the console lists them by.
 
 Each function validates, writes, records an audit entry and queues a `search.settings_changed`
 outbox event in one transaction; the event's consumer pushes the settings to the backend.
@@ -7,15 +8,18 @@ Rules are applied when a query is answered (service.py), so a rule's date window
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from flask import current_app
+from sqlalchemy import case, func, select
 
 from commerce import audit, outbox
-from commerce.catalog.models import Product
+from commerce.catalog.models import Collection, Product, ProductTag
 from commerce.db import transaction, utcnow
 from commerce.errors import NotFound, ValidationError
 from commerce.extensions import db
@@ -35,6 +39,17 @@ SETTINGS_CHANGED = "search.settings_changed"  # outbox topic
 MAX_TERMS = 20
 MAX_STOP_WORDS = 500
 MAX_RULE_PRODUCTS = 50
+MAX_BOOSTS = 10
+BOOST, BURY = "boost", "bury"
+BOOST_EFFECTS = (BOOST, BURY)
+IN_STOCK_FIELD = "in_stock"
+# The conditions a rule can boost or bury by (the port's facet names, see port.CONDITION_FACETS).
+BOOST_FIELDS = ("tag", "vendor", "collection", IN_STOCK_FIELD)
+MISSING_VALUE = {
+    "tag": "Enter a tag.",
+    "vendor": "Enter a vendor.",
+    "collection": "Choose a collection.",
+}
 
 # -- reading ------------------------------------------------------------------------------------
 
@@ -98,9 +113,12 @@ def load_settings() -> IndexSettings:
 
 @dataclass(frozen=True)
 class RuleMatch:
+    """A live rule as the search service applies it; boosts are (effect, field, value)."""
+
     id: int
     pinned: tuple[int, ...]
     hidden: tuple[int, ...]
+    boosts: tuple[tuple[str, str, str], ...] = ()
 
 
 def rules_for(query_text: str, *, now: datetime | None = None) -> list[RuleMatch]:
@@ -119,6 +137,10 @@ def rules_for(query_text: str, *, now: datetime | None = None) -> list[RuleMatch
                 "match": r.match,
                 "pinned": list(r.pinned_ids or []),
                 "hidden": list(r.hidden_ids or []),
+                "boosts": [
+                    (b.get("effect", ""), b.get("field", ""), b.get("value", ""))
+                    for b in r.boosts or []
+                ],
                 "starts_at": r.starts_at,
                 "ends_at": r.ends_at,
             }
@@ -138,8 +160,125 @@ def rules_for(query_text: str, *, now: datetime | None = None) -> list[RuleMatch
         if rule["query"] == phrase or (
             rule["match"] == CONTAINS and f" {rule['query']} " in padded
         ):
-            found.append(RuleMatch(rule["id"], tuple(rule["pinned"]), tuple(rule["hidden"])))
+            found.append(
+                RuleMatch(
+                    rule["id"],
+                    tuple(rule["pinned"]),
+                    tuple(rule["hidden"]),
+                    tuple(rule["boosts"]),
+                )
+            )
     return found
+
+
+# -- lists for the console -----------------------------------------------------------------------
+
+ACTIVE, SCHEDULED, EXPIRED, DISABLED = "active", "scheduled", "expired", "disabled"
+RULE_STATUSES = (ACTIVE, SCHEDULED, EXPIRED, DISABLED)
+RULE_SORTS = ("query", "status", "starts", "ends", "updated")
+
+
+@dataclass
+class ListPage:
+    """One numbered page of a list (these lists stay small: hundreds of rows, not millions)."""
+
+    items: list[Any]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(math.ceil(self.total / self.per_page), 1)
+
+
+def _page_number(page: int, per_page: int, total: int) -> int:
+    return min(max(page, 1), max(math.ceil(total / per_page), 1))
+
+
+def list_synonyms(*, q: str = "", page: int = 1, per_page: int = 50) -> ListPage:
+    """Synonym groups whose terms contain the typed words, newest first. Filtered in Python:
+    the terms are a JSON list, and a shop keeps at most a few thousand groups."""
+    needle = text.normalize_phrase(q)
+    rows = list(db.session.scalars(select(SearchSynonym).order_by(SearchSynonym.id.desc())))
+    if needle:
+        rows = [r for r in rows if any(needle in term for term in r.terms or [])]
+    number = _page_number(page, per_page, len(rows))
+    start = (number - 1) * per_page
+    return ListPage(rows[start : start + per_page], len(rows), number, per_page)
+
+
+def rule_status_expression(now: datetime) -> Any:
+    """A rule's status in SQL (for sorting and filtering), the same as rule_status()."""
+    return case(
+        (SearchRule.enabled.is_(False), DISABLED),
+        (SearchRule.ends_at.is_not(None) & (SearchRule.ends_at <= now), EXPIRED),
+        (SearchRule.starts_at.is_not(None) & (SearchRule.starts_at > now), SCHEDULED),
+        else_=ACTIVE,
+    )
+
+
+def rule_status(rule: SearchRule, now: datetime | None = None) -> str:
+    now = now or utcnow()
+    if not rule.enabled:
+        return DISABLED
+    if rule.ends_at is not None and rule.ends_at <= now:
+        return EXPIRED
+    if rule.starts_at is not None and rule.starts_at > now:
+        return SCHEDULED
+    return ACTIVE
+
+
+def list_rules(
+    *,
+    q: str = "",
+    status: str = "",
+    sort: str = "query",
+    direction: str = "asc",
+    page: int = 1,
+    per_page: int = 50,
+    now: datetime | None = None,
+) -> ListPage:
+    """Query rules filtered by words in their query and by status, sorted, one page."""
+    now = now or utcnow()
+    status_sql = rule_status_expression(now)
+    stmt = select(SearchRule)
+    needle = text.normalize_phrase(q)
+    if needle:
+        stmt = stmt.where(SearchRule.query.contains(needle, autoescape=True))
+    if status in RULE_STATUSES:
+        stmt = stmt.where(status_sql == status)
+    total = db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    column = {
+        "query": SearchRule.query,
+        "status": status_sql,
+        "starts": SearchRule.starts_at,
+        "ends": SearchRule.ends_at,
+        "updated": SearchRule.updated_at,
+    }.get(sort, SearchRule.query)
+    ordered = column.desc() if direction == "desc" else column.asc()
+    number = _page_number(page, per_page, total)
+    rows = db.session.scalars(
+        stmt.order_by(ordered, SearchRule.id.asc()).offset((number - 1) * per_page).limit(per_page)
+    )
+    return ListPage(list(rows), total, number, per_page)
+
+
+def rule_status_counts(now: datetime | None = None) -> dict[str, int]:
+    status_sql = rule_status_expression(now or utcnow())
+    return dict(db.session.execute(select(status_sql, func.count()).group_by(status_sql)).all())
+
+
+def product_labels(ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """Title, handle and status of the products a rule names (chips and previews)."""
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        select(Product.id, Product.title, Product.handle, Product.status).where(
+            Product.id.in_(list(ids))
+        )
+    )
+    return {r.id: {"title": r.title, "handle": r.handle, "status": r.status} for r in rows}
 
 
 # -- writing ------------------------------------------------------------------------------------
@@ -280,7 +419,99 @@ def get_rule(rule_id: int) -> SearchRule:
     return found
 
 
-def _rule_fields(fields: dict[str, Any], rule: SearchRule | None) -> dict[str, Any]:
+def _moment(value: Any, key: str, errors: dict[str, list[str]]) -> datetime | None:
+    """A rule's start or end as stored (naive UTC). Text is the merchandiser's wall-clock time
+    in the shop's time zone (SHOP_TIMEZONE); an aware datetime is converted; a naive one is
+    taken as UTC already."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            errors.setdefault(key, []).append("Enter a date and time (YYYY-MM-DD HH:MM).")
+            return None
+        if value.tzinfo is None:
+            zone = str(current_app.config.get("SHOP_TIMEZONE") or "UTC")
+            value = value.replace(tzinfo=ZoneInfo(zone))
+    if not isinstance(value, datetime):
+        errors.setdefault(key, []).append("Enter a date and time.")
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def _clean_boosts(raw: Any) -> tuple[list[dict[str, str]], dict[str, list[str]]]:
+    """Boost/bury conditions as stored, and messages keyed `boosts-<n>-<part>` (the console's
+    input names). A tag or vendor typed in another case takes the catalog's spelling (the
+    index compares values exactly)."""
+    errors: dict[str, list[str]] = {}
+    rows = list(raw or [])
+    if len(rows) > MAX_BOOSTS:
+        errors["boosts"] = [f"At most {MAX_BOOSTS} boost or bury conditions."]
+        return [], errors
+    clean: list[dict[str, str]] = []
+    seen: dict[tuple[str, str], str] = {}
+    for n, row in enumerate(rows):
+        row = row if isinstance(row, Mapping) else {}
+        effect = str(row.get("effect") or "")
+        field = str(row.get("field") or "")
+        value = " ".join(str(row.get("value") or "").split())
+        key = f"boosts-{n}"
+        if effect not in BOOST_EFFECTS:
+            errors.setdefault(f"{key}-effect", []).append("Choose boost or bury.")
+        if field not in BOOST_FIELDS:
+            errors.setdefault(f"{key}-field", []).append(
+                "Choose tag, vendor, collection or in stock."
+            )
+            continue
+        if field == IN_STOCK_FIELD:
+            value = ""
+        elif not value:
+            errors.setdefault(f"{key}-value", []).append(
+                {
+                    "tag": "Enter a tag.",
+                    "vendor": "Enter a vendor.",
+                    "collection": "Choose a collection.",
+                }[field]
+            )
+            continue
+        elif len(value) > 255:
+            errors.setdefault(f"{key}-value", []).append("At most 255 characters.")
+            continue
+        elif field == "collection":
+            found = db.session.get(Collection, int(value)) if value.isdigit() else None
+            if found is None:
+                errors.setdefault(f"{key}-value", []).append("Choose an existing collection.")
+                continue
+            value = str(found.id)
+        elif field == "tag":
+            value = _catalog_spelling(select(ProductTag.tag), ProductTag.tag, value)
+        else:
+            value = _catalog_spelling(select(Product.vendor), Product.vendor, value)
+        if effect not in BOOST_EFFECTS:
+            continue
+        earlier = seen.get((field, value.casefold()))
+        if earlier is not None:
+            if earlier != effect:
+                errors.setdefault(f"{key}-value", []).append(
+                    "The same condition cannot both boost and bury."
+                )
+            continue  # a repeat adds nothing
+        seen[(field, value.casefold())] = effect
+        clean.append({"effect": effect, "field": field, "value": value})
+    return clean, errors
+
+
+def _catalog_spelling(stmt: Any, column: Any, value: str) -> str:
+    found = db.session.scalar(stmt.where(func.lower(column) == value.lower()).limit(1))
+    return found or value
+
+
+def _rule_fields(
+    fields: dict[str, Any], rule: SearchRule | None, *, require_effect: bool = True
+) -> dict[str, Any]:
     errors: dict[str, list[str]] = {}
     clean: dict[str, Any] = {}
     if "query" in fields:
@@ -307,15 +538,20 @@ def _rule_fields(fields: dict[str, Any], rule: SearchRule | None) -> dict[str, A
             if set(ids) - found:
                 errors.setdefault(name, []).append("Some of those products no longer exist.")
             clean[name] = ids
+    if "boosts" in fields:
+        clean["boosts"], problems = _clean_boosts(fields["boosts"])
+        for key, messages in problems.items():
+            errors.setdefault(key, []).extend(messages)
     pinned = clean.get("pinned_ids", rule.pinned_ids if rule else [])
     hidden = clean.get("hidden_ids", rule.hidden_ids if rule else [])
+    boosts = clean.get("boosts", rule.boosts if rule else [])
     if set(pinned or []) & set(hidden or []):
         errors.setdefault("hidden_ids", []).append("A product cannot be pinned and hidden.")
-    if not (pinned or hidden) and not errors:
-        errors.setdefault("pinned_ids", []).append("Pin or hide at least one product.")
+    if require_effect and not (pinned or hidden or boosts) and not errors:
+        errors.setdefault("pinned_ids", []).append("Pin, hide, boost or bury at least one product.")
     for name in ("starts_at", "ends_at"):
         if name in fields:
-            clean[name] = fields[name]
+            clean[name] = _moment(fields[name], name, errors)
     starts = clean.get("starts_at", rule.starts_at if rule else None)
     ends = clean.get("ends_at", rule.ends_at if rule else None)
     if starts is not None and ends is not None and ends <= starts:
@@ -329,7 +565,32 @@ def _rule_fields(fields: dict[str, Any], rule: SearchRule | None) -> dict[str, A
     return clean
 
 
-RULE_FIELDS = {"query", "match", "pinned_ids", "hidden_ids", "starts_at", "ends_at", "enabled"}
+def draft_rule(fields: dict[str, Any], *, rule: SearchRule | None = None) -> RuleMatch:
+    """A rule as it would apply, from unsaved form values (the console's preview): validated
+    like a save, except that a rule with nothing to do yet is fine. Writes nothing."""
+    unknown = set(fields) - RULE_FIELDS - {"note"}
+    if unknown:
+        raise TypeError(f"unknown rule fields: {sorted(unknown)}")
+    clean = _rule_fields(fields, rule, require_effect=False)
+    merged = {**(rule.snapshot() if rule else {}), **clean}
+    return RuleMatch(
+        id=rule.id if rule else 0,
+        pinned=tuple(merged.get("pinned_ids") or ()),
+        hidden=tuple(merged.get("hidden_ids") or ()),
+        boosts=tuple((b["effect"], b["field"], b["value"]) for b in merged.get("boosts") or ()),
+    )
+
+
+RULE_FIELDS = {
+    "query",
+    "match",
+    "pinned_ids",
+    "hidden_ids",
+    "boosts",
+    "starts_at",
+    "ends_at",
+    "enabled",
+}
 
 
 def create_rule(
@@ -339,12 +600,15 @@ def create_rule(
     match: str = EXACT,
     pinned_ids: Sequence[int] = (),
     hidden_ids: Sequence[int] = (),
-    starts_at: datetime | None = None,
-    ends_at: datetime | None = None,
+    boosts: Sequence[Mapping[str, Any]] = (),
+    starts_at: datetime | str | None = None,
+    ends_at: datetime | str | None = None,
     enabled: bool = True,
     note: str = "",
 ) -> SearchRule:
-    """Pin products first (in this order) and hide others for a query, in a date window."""
+    """Pin products first (in this order), hide others, and boost or bury products by a
+    condition ({"effect": "boost"|"bury", "field": "tag"|"vendor"|"collection"|"in_stock",
+    "value": ...}) for a query, in a date window (text in the shop's time zone)."""
     with transaction():
         clean = _rule_fields(
             {
@@ -352,6 +616,7 @@ def create_rule(
                 "match": match,
                 "pinned_ids": pinned_ids,
                 "hidden_ids": hidden_ids,
+                "boosts": boosts,
                 "starts_at": starts_at,
                 "ends_at": ends_at,
                 "enabled": enabled,

@@ -1,8 +1,9 @@
 """The search port: what every backend accepts and answers, whichever engine is behind it.
 
 A backend stores product documents (see documents.py) and answers a SearchQuery with a
-SearchResult. Query rules (pins and hides) are applied above the backends, in service.py, with
-the id filters every backend supports, so they behave the same everywhere.
+SearchResult. Query rules are applied above the backends, in service.py: pins and hides with
+the id filters, boosts and buries with the `any_of` / `none_of` conditions, which every backend
+implements natively, so rules behave the same everywhere.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ CATEGORY, COLLECTION, VENDOR, PRODUCT_TYPE, TAG, OPTION, IN_STOCK = (
     "in_stock",
 )
 FACETS = (CATEGORY, COLLECTION, VENDOR, PRODUCT_TYPE, TAG, OPTION, IN_STOCK)
+# Facets a boost/bury condition can test (`any_of` / `none_of`); in_stock takes "true"/"false".
+CONDITION_FACETS = (TAG, VENDOR, COLLECTION, IN_STOCK)
+Condition = tuple[str, str]  # (facet, value): ("tag", "summer"), ("collection", "12")
 MAX_FACET_VALUES = 100
 MAX_PER_PAGE = 100
 MAX_TEXT = 200
@@ -90,6 +94,10 @@ class SearchQuery:
     # Set by the service for pins and hides, or by callers that need ids only.
     include_ids: tuple[int, ...] | None = None
     exclude_ids: tuple[int, ...] = ()
+    # Set by the service for boosts and buries: products matching at least one of `any_of`
+    # (when given) and none of `none_of`.
+    any_of: tuple[Condition, ...] = ()
+    none_of: tuple[Condition, ...] = ()
     offset: int | None = None  # overrides page/per_page when set
     limit: int | None = None
 
@@ -99,6 +107,13 @@ class SearchQuery:
         unknown = set(self.facets) - set(FACETS)
         if unknown:
             raise ValueError(f"unknown facets {sorted(unknown)}")
+        for facet, value in (*self.any_of, *self.none_of):
+            if facet not in CONDITION_FACETS:
+                raise ValueError(f"unknown condition facet {facet!r}")
+            if facet == IN_STOCK and value not in ("true", "false"):
+                raise ValueError(f"in_stock conditions take 'true' or 'false', not {value!r}")
+            if facet == COLLECTION and not str(value).isdigit():
+                raise ValueError(f"collection conditions take an id, not {value!r}")
 
     @property
     def window(self) -> tuple[int, int]:
@@ -125,6 +140,7 @@ class Hit:
     document: dict[str, Any]
     highlights: dict[str, Markup] = field(default_factory=dict)
     pinned: bool = False
+    boost: str = ""  # "boost" or "bury" when a query rule moved it (the console's preview)
 
     @property
     def title_html(self) -> Markup:

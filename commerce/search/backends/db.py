@@ -12,7 +12,8 @@ Both: the last query word matches as a prefix ("blu" finds blue); every query wo
 typos by its length (5 letters: one, 9: two; a wrong first letter counts double) against the
 vocabulary in search_term; synonyms and stop words come from the merchandising settings.
 Every word must match. Documents with no typo rank first. Facet values are rows of
-search_facet, counted over the matching documents; filters are id sets from the same table.
+search_facet, counted over the matching documents; filters are id sets from the same table,
+and the boost/bury conditions (`any_of` / `none_of`) EXISTS tests on its primary key.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from sqlalchemy import (
     bindparam,
     case,
     delete,
+    exists,
+    false,
     func,
     insert,
     literal,
@@ -34,6 +37,7 @@ from sqlalchemy import (
     or_,
     select,
     table,
+    true,
     update,
 )
 from sqlalchemy import (
@@ -62,6 +66,7 @@ from commerce.search.port import (
     BEST_SELLING,
     CATEGORY,
     COLLECTION,
+    IN_STOCK,
     NEWEST,
     OPTION,
     PRICE_ASC,
@@ -69,6 +74,7 @@ from commerce.search.port import (
     PRODUCT_TYPE,
     TAG,
     VENDOR,
+    Condition,
     Hit,
     IndexSettings,
     Rebuild,
@@ -106,6 +112,32 @@ def lock_index_writes() -> None:
     two writers of one product's document would otherwise collide. SQLite has one writer."""
     if db.session.get_bind().dialect.name == "postgresql":
         db.session.execute(sql("SELECT pg_advisory_xact_lock(:key)"), {"key": INDEX_LOCK})
+
+
+def _any_condition(conditions: Sequence[Condition]) -> ColumnElement[bool]:
+    """Documents matching at least one boost/bury condition: in_stock tests the column, the
+    others an EXISTS on the facet table's primary key (doc_id, facet, value); SQLite and
+    PostgreSQL alike."""
+    stock = {value == "true" for facet, value in conditions if facet == IN_STOCK}
+    by_facet: dict[str, list[str]] = {}
+    for facet, value in conditions:
+        if facet != IN_STOCK:
+            by_facet.setdefault(facet, []).append(str(value))
+    cond = _facet.alias("cond")  # never correlated with a facet count around the filter
+    clauses: list[ColumnElement[bool]] = [
+        exists()
+        .where(
+            cond.c.doc_id == _doc.c.id,
+            cond.c.facet == facet,
+            cond.c.value.in_(list(dict.fromkeys(values))),
+        )
+        .correlate(_doc)
+        for facet, values in by_facet.items()
+    ]
+    if stock == {True, False}:
+        return true()
+    clauses += [_doc.c.in_stock.is_(flag) for flag in stock]
+    return or_(*clauses) if clauses else false()
 
 
 def fts_name(generation_id: int) -> str:
@@ -513,6 +545,10 @@ class DatabaseBackend(SearchBackend):
             clauses.append(_doc.c.product_id.in_(list(query.include_ids)))
         if query.exclude_ids:
             clauses.append(_doc.c.product_id.not_in(list(query.exclude_ids)))
+        if query.any_of:
+            clauses.append(_any_condition(query.any_of))
+        if query.none_of:
+            clauses.append(~_any_condition(query.none_of))
         return clauses
 
     def _facet_counts(

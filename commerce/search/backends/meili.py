@@ -40,6 +40,7 @@ from commerce.search.port import (
     PRODUCT_TYPE,
     TAG,
     VENDOR,
+    Condition,
     Hit,
     IndexSettings,
     Rebuild,
@@ -141,6 +142,21 @@ def _any(attribute: str, values: Sequence[Any], *, quote: bool = True) -> str:
     return f"{attribute} IN [{', '.join(rendered)}]"
 
 
+def condition_expression(conditions: Sequence[Condition]) -> str:
+    """Boost/bury conditions as one parenthesized OR: `(tags = "summer" OR collection_ids = 3
+    OR in_stock = true)`."""
+    parts = []
+    for facet, value in conditions:
+        attribute = FACET_ATTRIBUTES[facet]
+        if facet == COLLECTION:
+            parts.append(f"{attribute} = {int(value)}")
+        elif facet == IN_STOCK:
+            parts.append(f"{attribute} = {'true' if value == 'true' else 'false'}")
+        else:
+            parts.append(f"{attribute} = {_quote(value)}")
+    return "(" + " OR ".join(dict.fromkeys(parts)) + ")"
+
+
 def filter_expression(query: SearchQuery) -> str | None:
     """The query's filters in Meilisearch's filter syntax (AND across, IN within a facet)."""
     clauses: list[str] = []
@@ -168,6 +184,10 @@ def filter_expression(query: SearchQuery) -> str | None:
     if query.exclude_ids:
         ids = ", ".join(str(int(i)) for i in query.exclude_ids)
         clauses.append(f"id NOT IN [{ids}]")
+    if query.any_of:
+        clauses.append(condition_expression(query.any_of))
+    if query.none_of:
+        clauses.append("NOT " + condition_expression(query.none_of))
     return " AND ".join(clauses) or None
 
 
@@ -344,7 +364,9 @@ class MeilisearchBackend(SearchBackend):
         body = search_body(query)
         index = self.client.index(self.index_uid)
         with self.calls():
-            if limit and offset % limit == 0:
+            if limit == 0:  # the count and facets only (a rule's group below the window)
+                answer = counted = index.search(query.text, {**body, "page": 0, "hitsPerPage": 1})
+            elif offset % limit == 0:
                 answer = index.search(
                     query.text, {**body, "page": offset // limit + 1, "hitsPerPage": limit}
                 )

@@ -298,3 +298,104 @@ def test_a_rebuild_swaps_in_a_new_index_while_search_keeps_answering(world):
     assert during and set(during) == {3}  # the old index answered all along
     assert set(world.found(text="blu")) == {"blue_tee", "jeans", "poster"}
     assert world.search(text="").total == len(ACTIVE)
+
+
+def test_rules_boost_and_bury_within_relevance(world):
+    from commerce.search import merchandising
+
+    ids = world.ids
+    plain = world.search(text="shirt", per_page=50)
+    with world.app.app_context():
+        rules = [
+            merchandising.create_rule(
+                query="shirt",
+                boosts=[
+                    {"effect": "boost", "field": "vendor", "value": "northwind"},  # any case
+                    {"effect": "bury", "field": "tag", "value": "cotton"},
+                ],
+                by=None,
+            ),
+            merchandising.create_rule(
+                query="summer",
+                boosts=[
+                    {"effect": "bury", "field": "tag", "value": "summer"},
+                    {"effect": "boost", "field": "tag", "value": "sale"},
+                ],
+                by=None,
+            ),
+            merchandising.create_rule(
+                query="t-shirt",
+                boosts=[{"effect": "bury", "field": "in_stock", "value": ""}],
+                by=None,
+            ),
+            merchandising.create_rule(
+                query="blue",
+                boosts=[
+                    {
+                        "effect": "boost",
+                        "field": "collection",
+                        "value": str(world.collections["sale"]),
+                    }
+                ],
+                by=None,
+            ),
+            merchandising.create_rule(
+                query="blu",
+                pinned_ids=[ids["poster"]],
+                boosts=[
+                    {
+                        "effect": "bury",
+                        "field": "collection",
+                        "value": str(world.collections["summer"]),
+                    },
+                    {"effect": "boost", "field": "tag", "value": "summer"},  # boost wins
+                ],
+                by=None,
+            ),
+        ]
+        rule_ids = [r.id for r in rules]
+        world.settle()
+    try:
+        result = world.search(text="shirt", per_page=50)
+        names = world.names(result.ids)
+        assert names[0] == "oxford"  # boosted by its vendor
+        assert names[1] == "shorts"  # neither: stays in the middle
+        assert set(names[2:]) == TEES  # buried by their tag, below a typo match
+        assert [h.boost for h in result.hits] == ["boost", "", "bury", "bury"]
+        assert result.total == plain.total == 4
+        assert result.facets == plain.facets  # the groups are disjoint: counts add up
+        assert result.price_range == plain.price_range
+        pages = [world.search(text="shirt", per_page=3, page=n) for n in (1, 2)]
+        assert [i for p in pages for i in p.ids] == result.ids
+        assert pages[1].total == 4
+        assert world.names(world.search(text="shirt", per_page=1, page=2).ids) == ["shorts"]
+        # Boosts shape relevance only: a sort is a strict order.
+        assert world.found(text="shirt", sort="price-asc") == [
+            "blue_tee",
+            "red_tee",
+            "shorts",
+            "oxford",
+        ]
+        # The shopper's filters still apply to every group.
+        acme = world.found(text="shirt", vendors=("Acme",))
+        assert acme[0] == "shorts" and set(acme[1:]) == TEES
+
+        summer = world.search(text="summer")
+        assert world.names(summer.ids) == ["shorts", "blue_tee"]  # a boost beats a bury
+        assert [h.boost for h in summer.hits] == ["boost", "bury"]
+
+        assert world.found(text="t-shirt") == ["red_tee", "blue_tee"]  # in stock goes down
+        assert world.found(text="blue")[0] == "jeans"  # a (rule-based) collection
+        blu = world.search(text="blu")
+        assert world.names(blu.ids) == ["poster", "blue_tee", "jeans"]
+        assert [(h.pinned, h.boost) for h in blu.hits] == [
+            (True, ""),
+            (False, "boost"),
+            (False, ""),
+        ]
+    finally:
+        with world.app.app_context():
+            for rule_id in rule_ids:
+                merchandising.delete_rule(merchandising.get_rule(rule_id), by=None)
+            world.settle()
+    assert world.search(text="shirt", per_page=50).ids == plain.ids

@@ -372,3 +372,101 @@ def test_merchandising_changes_are_pushed_as_settings(api, meili_app, make_meili
     assert last["synonyms"] == {"tee": ["tshirt"], "tshirt": ["tee"]}
     assert last["stopWords"] == ["the"]
     assert last["typoTolerance"]["minWordSizeForTypos"] == {"oneTypo": 4, "twoTypos": 9}
+
+
+def test_boost_and_bury_conditions_are_filter_expressions(api, backend):
+    api.indexes.add("products")
+    query = SearchQuery(
+        text="shirt",
+        tags=("cotton",),
+        any_of=(("tag", 'summer "hot"'), ("vendor", "Acme"), ("collection", "3")),
+        none_of=(("in_stock", "true"), ("tag", "sale")),
+        facets=(),
+    )
+    backend.search(query, IndexSettings())
+
+    (sent,) = api.requests("POST", "/indexes/products/search")
+    assert sent.body["filter"] == (
+        'tags = "cotton" AND '
+        '(tags = "summer \\"hot\\"" OR vendor = "Acme" OR collection_ids = 3) AND '
+        'NOT (in_stock = true OR tags = "sale")'
+    )
+    with pytest.raises(ValueError):
+        SearchQuery(any_of=(("collection", "3 OR id > 0"),))
+    with pytest.raises(ValueError):
+        SearchQuery(none_of=(("price_min", "1"),))
+
+
+def test_a_boosting_rule_answers_group_by_group(api, meili_app, backend):
+    from commerce.search import merchandising, search
+
+    meili_app.config["SEARCH_EMBEDDED_CATCH_UP"] = False
+    api.indexes.add("products")
+    merchandising.create_rule(
+        query="shirt",
+        boosts=[
+            {"effect": "boost", "field": "tag", "value": "summer"},
+            {"effect": "bury", "field": "in_stock"},
+        ],
+        by=None,
+    )
+    facets = {"vendor": {"Acme": 1}}
+    api.search_answers += [
+        {"hits": [], "total": 2, "facets": facets},  # boosted: wholly before the window
+        {"hits": [{"id": 5}, {"id": 6}], "total": 3},  # the rest: the window's hits
+        {"hits": [], "total": 3, "facets": facets},  # and its count (off the page grid)
+        {"hits": [{"id": 9}], "total": 4, "facets": facets},  # buried
+    ]
+    result = search(SearchQuery(text="shirt", page=2, per_page=3, facets=("vendor",)))
+
+    boosted, rest, rest_count, buried = api.requests("POST", "/indexes/products/search")
+    assert boosted.body["filter"] == '(tags = "summer")'
+    assert (boosted.body["page"], boosted.body["hitsPerPage"]) == (2, 3)
+    assert rest.body["filter"] == 'NOT (tags = "summer" OR in_stock = true)'
+    assert (rest.body["offset"], rest.body["limit"]) == (1, 3)  # past the 2 boosted ones
+    assert rest_count.body["filter"] == rest.body["filter"] and rest_count.body["page"] == 0
+    assert buried.body["filter"] == '(in_stock = true) AND NOT (tags = "summer")'
+    assert (buried.body["page"], buried.body["hitsPerPage"]) == (1, 1)
+    assert result.ids == [5, 6, 9] and result.total == 9
+    assert [h.boost for h in result.hits] == ["", "", "bury"]
+    assert result.facets == {"vendor": {"Acme": 3}}
+
+    # A page the boosted group fills: the groups below are only counted (one request each).
+    sent = len(api.requests("POST", "/indexes/products/search"))
+    api.search_answers += [
+        {"hits": [{"id": 1}, {"id": 2}], "total": 2},
+        {"hits": [], "total": 3},
+        {"hits": [], "total": 4},
+    ]
+    first = search(SearchQuery(text="shirt", per_page=2, facets=()))
+    later = api.requests("POST", "/indexes/products/search")[sent:]
+    assert [(s.body["page"], s.body["hitsPerPage"]) for s in later] == [(1, 2), (0, 1), (0, 1)]
+    assert first.ids == [1, 2] and first.total == 9 and first.pages == 5
+    # Sorted by price: one plain request, the rule's boosts do not apply.
+    search(SearchQuery(text="shirt", sort="price-asc"))
+    assert "filter" not in api.requests("POST", "/indexes/products/search")[-1].body
+
+
+def test_push_now_reports_a_refused_push_and_a_retry(api, meili_app, make_meili_catalog):
+    from commerce.outbox import dispatch_pending
+    from commerce.search import merchandising
+    from commerce.search.service import push_settings, push_status
+
+    make_meili_catalog()
+    dispatch_pending()  # the first build
+    merchandising.add_synonym(terms=["tee", "t-shirt"], by=None)
+    assert push_status().waiting == 1  # still in the outbox
+    api.fail_next["settingsUpdate"] = {
+        "message": "Internal error.",
+        "code": "internal",
+        "type": "internal",
+        "link": "https://docs.meilisearch.com/errors#internal",
+    }
+    refused = push_settings(by=None)
+    assert refused.backend == "meilisearch" and not refused.reads_live
+    assert not refused.current and refused.failing == 2 and "internal" in refused.last_error
+    pushed = len(api.requests("PATCH", "/indexes/products/settings"))
+    done = push_settings(by=None)
+    assert done.current and done.waiting == 0 and done.pushed_at is not None
+    last = api.requests("PATCH", "/indexes/products/settings")[pushed:][-1]
+    assert last.body["synonyms"] == {"tee": ["tshirt"], "tshirt": ["tee"]}

@@ -105,3 +105,124 @@ def test_rules_validate_and_match_exact_or_contained_words(make_staff, make_prod
         "search.update_rule",
         "search.delete_rule",
     ]
+
+
+def test_boosts_are_validated_at_their_fields(make_staff, make_product):
+    from commerce.catalog.taxonomy import create_collection
+
+    staff = make_staff("merchandiser")
+    make_product("Tagged", tags=["Summer"], vendor="Northwind")
+    collection = create_collection(title="Picks", by=None)
+    rule = merchandising.create_rule(
+        query="summer",
+        boosts=[
+            {"effect": "boost", "field": "tag", "value": " summer "},
+            {"effect": "bury", "field": "vendor", "value": "NORTHWIND"},
+            {"effect": "boost", "field": "collection", "value": str(collection.id)},
+            {"effect": "bury", "field": "in_stock", "value": "ignored"},
+            {"effect": "boost", "field": "tag", "value": "Summer"},  # a repeat adds nothing
+        ],
+        by=staff,
+    )
+    assert rule.boosts == [  # the catalog's spelling: the index compares values exactly
+        {"effect": "boost", "field": "tag", "value": "Summer"},
+        {"effect": "bury", "field": "vendor", "value": "Northwind"},
+        {"effect": "boost", "field": "collection", "value": str(collection.id)},
+        {"effect": "bury", "field": "in_stock", "value": ""},
+    ]
+    (found,) = merchandising.rules_for("summer", now=datetime.now())
+    assert found.boosts[0] == ("boost", "tag", "Summer") and found.pinned == ()
+
+    bad = [
+        {"effect": "lift", "field": "tag", "value": "x"},
+        {"effect": "boost", "field": "colour", "value": "red"},
+        {"effect": "boost", "field": "tag", "value": "  "},
+        {"effect": "bury", "field": "collection", "value": "999999"},
+        {"effect": "bury", "field": "collection", "value": "abc"},
+        {"effect": "boost", "field": "vendor", "value": "Acme"},
+        {"effect": "bury", "field": "vendor", "value": "acme"},
+    ]
+    with pytest.raises(ValidationError) as failure:
+        merchandising.create_rule(query="x", boosts=bad, by=staff)
+    errors = failure.value.errors
+    assert errors["boosts-0-effect"] == ["Choose boost or bury."]
+    assert errors["boosts-1-field"] == ["Choose tag, vendor, collection or in stock."]
+    assert errors["boosts-2-value"] == ["Enter a tag."]
+    assert errors["boosts-3-value"] == ["Choose an existing collection."]
+    assert errors["boosts-4-value"] == ["Choose an existing collection."]
+    assert "boosts-5-value" not in errors
+    assert errors["boosts-6-value"] == ["The same condition cannot both boost and bury."]
+    with pytest.raises(ValidationError) as failure:
+        merchandising.create_rule(
+            query="x", boosts=[{"effect": "boost", "field": "in_stock"}] * 11, by=staff
+        )
+    assert failure.value.errors == {"boosts": ["At most 10 boost or bury conditions."]}
+    with pytest.raises(ValidationError) as failure:
+        merchandising.create_rule(query="x", by=staff)
+    assert failure.value.errors == {
+        "pinned_ids": ["Pin, hide, boost or bury at least one product."]
+    }
+    # Boosts alone make a rule; taking them all away again does not.
+    only = merchandising.create_rule(
+        query="y", boosts=[{"effect": "bury", "field": "in_stock"}], by=staff
+    )
+    with pytest.raises(ValidationError):
+        merchandising.update_rule(only, boosts=[], by=staff)
+    merchandising.update_rule(only, boosts=[{"effect": "boost", "field": "in_stock"}], by=staff)
+    entry = db.session.scalars(
+        select(AuditEntry).where(AuditEntry.action == "search.update_rule")
+    ).one()
+    assert entry.before["boosts"] == [{"effect": "bury", "field": "in_stock", "value": ""}]
+    assert entry.after["boosts"] == [{"effect": "boost", "field": "in_stock", "value": ""}]
+
+
+def test_a_rule_window_typed_as_text_is_in_the_shop_time_zone(app, make_staff, monkeypatch):
+    staff = make_staff("merchandiser")
+    monkeypatch.setitem(app.config, "SHOP_TIMEZONE", "America/New_York")
+    rule = merchandising.create_rule(
+        query="sale",
+        boosts=[{"effect": "boost", "field": "in_stock"}],
+        starts_at="2026-07-01T00:00",
+        ends_at=datetime(2026, 7, 10, 12, 0),  # a naive datetime is UTC already
+        by=staff,
+    )
+    assert rule.starts_at == datetime(2026, 7, 1, 4, 0)  # EDT is UTC-4
+    assert rule.ends_at == datetime(2026, 7, 10, 12, 0)
+    assert merchandising.rules_for("sale", now=datetime(2026, 7, 1, 3, 59)) == []
+    assert merchandising.rules_for("sale", now=datetime(2026, 7, 1, 4, 0))
+    with pytest.raises(ValidationError) as failure:
+        merchandising.update_rule(rule, starts_at="next tuesday", by=staff)
+    assert failure.value.errors == {"starts_at": ["Enter a date and time (YYYY-MM-DD HH:MM)."]}
+
+
+def test_rule_list_filters_sorts_and_pages(make_staff, make_product):
+    staff = make_staff("merchandiser")
+    product = make_product("Pinned")
+    now = datetime(2026, 5, 1, 12, 0)
+    made = {
+        "active": merchandising.create_rule(query="alpha", pinned_ids=[product.id], by=staff),
+        "scheduled": merchandising.create_rule(
+            query="beta", pinned_ids=[product.id], starts_at=now + timedelta(days=1), by=staff
+        ),
+        "expired": merchandising.create_rule(
+            query="gamma", pinned_ids=[product.id], ends_at=now - timedelta(days=1), by=staff
+        ),
+        "disabled": merchandising.create_rule(
+            query="alpha beta", pinned_ids=[product.id], enabled=False, by=staff
+        ),
+    }
+    for status, rule in made.items():
+        assert merchandising.rule_status(rule, now) == status
+    listed = merchandising.list_rules(now=now)
+    assert [r.query for r in listed.items] == ["alpha", "alpha beta", "beta", "gamma"]
+    by_status = merchandising.list_rules(sort="status", direction="asc", now=now)
+    assert [merchandising.rule_status(r, now) for r in by_status.items] == sorted(made)
+    assert [r.query for r in merchandising.list_rules(q="ALPHA", now=now).items] == [
+        "alpha",
+        "alpha beta",
+    ]
+    assert [r.query for r in merchandising.list_rules(status="expired", now=now).items] == ["gamma"]
+    second = merchandising.list_rules(per_page=3, page=2, now=now)
+    assert [r.query for r in second.items] == ["gamma"] and second.pages == 2
+    assert merchandising.list_rules(per_page=3, page=9, now=now).page == 2  # clamped
+    assert merchandising.rule_status_counts(now) == dict.fromkeys(made, 1)

@@ -13,17 +13,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.orm import lazyload
 from sqlalchemy.sql.elements import ColumnElement
 from werkzeug.datastructures import MultiDict
 
+from commerce.catalog import merchandising
 from commerce.catalog.models import (
     ACTIVE,
     CONTINUE,
     Category,
     Collection,
-    CollectionProduct,
     Media,
     OptionType,
     Product,
@@ -34,6 +34,7 @@ from commerce.errors import ValidationError
 from commerce.extensions import db
 from commerce.inventory.models import Location, StockLevel
 from commerce.money import format_amount_plain, parse_amount
+from commerce.orders.popularity import with_units_sold
 
 SORTS = {
     "featured": "Featured",
@@ -218,27 +219,13 @@ def visible(scope: ColumnElement[bool] | None = None) -> list[ColumnElement[bool
     return clauses
 
 
-def _order(sort: str, collection: Collection | None) -> list[Any]:
-    newest = [Product.published_at.desc(), Product.id.desc()]
-    if sort == "newest":
-        return newest
-    if sort == "price-asc":
-        return [Product.min_price.asc(), Product.id.asc()]
-    if sort == "price-desc":
-        return [Product.max_price.desc(), Product.id.desc()]
-    if sort == "title":
-        return [Product.title.asc(), Product.id.asc()]
-    if collection is not None and collection.kind == "manual":
-        position = (
-            select(CollectionProduct.position)
-            .where(
-                CollectionProduct.collection_id == collection.id,
-                CollectionProduct.product_id == Product.id,
-            )
-            .scalar_subquery()
-        )
-        return [position.asc(), *newest]
-    return newest
+def ordered(stmt: Select[Any], sort: str, collection: Collection | None) -> Select[Any]:
+    """The shopper's sort; "Featured" on a collection page is the merchandiser's order (pinned
+    products first, then the collection's sort), elsewhere the newest products first. The
+    shopper's own sorts ignore pins."""
+    if sort == "featured" and collection is not None:
+        return merchandising.in_shop_order(stmt, collection, sales=with_units_sold)
+    return stmt.order_by(*merchandising.product_order(sort))
 
 
 def facets(scope: ColumnElement[bool] | None) -> list[tuple[str, list[str]]]:
@@ -308,9 +295,7 @@ def listing(
     page = min(flt.page, pages)
     products = list(
         db.session.scalars(
-            select(Product)
-            .where(*where)
-            .order_by(*_order(flt.sort, collection))
+            ordered(select(Product).where(*where), flt.sort, collection)
             .offset((page - 1) * per_page)
             .limit(per_page)
             .options(lazyload(Product.category), lazyload(Product.tag_rows))

@@ -276,6 +276,35 @@ RULE_OPERATORS = {
 }
 _TEXT_OPS = {"equals", "not_equals", "contains", "starts_with"}
 _NUMBER_OPS = {"equals", "not_equals", "greater_than", "less_than"}
+# The shop's order of a collection (Collection.sort). "manual" is the hand-made order of a
+# manual collection's positions; rule-based collections choose one of the rules and open on
+# NEWEST. Pinned products come first whatever the sort (see merchandising.py).
+MANUAL_SORT, BEST_SELLING, NEWEST = "manual", "best-selling", "newest"
+COLLECTION_SORTS = {
+    MANUAL_SORT: "Manual (drag and drop)",
+    BEST_SELLING: "Best selling (last 30 days)",
+    NEWEST: "Newest",
+    "price-asc": "Price: low to high",
+    "price-desc": "Price: high to low",
+    "title": "Title: A to Z",
+}
+
+
+def sorts_for(kind: str) -> dict[str, str]:
+    """The sorts a collection of this kind may use (rule-based ones have no manual order)."""
+    return {k: v for k, v in COLLECTION_SORTS.items() if kind == "manual" or k != MANUAL_SORT}
+
+
+def check_sort(kind: str, sort: str) -> str:
+    if sort not in COLLECTION_SORTS:
+        raise ValidationError("Choose how the shop sorts this collection.", field="sort")
+    if sort not in sorts_for(kind):
+        raise ValidationError(
+            "A rule-based collection has no hand-made order: choose best selling, newest, "
+            "price or title (pin products to put them first).",
+            field="sort",
+        )
+    return sort
 
 
 def get_collection(collection_id: int) -> Collection:
@@ -384,11 +413,21 @@ def create_collection(
     description: str = "",
     match: str = "all",
     rules: Sequence[dict[str, Any]] = (),
+    sort: str | None = None,
 ) -> Collection:
+    """A new collection; without a `sort`, a manual one keeps its hand-made order and a
+    rule-based one opens on its newest products."""
     with transaction():
         collection = Collection(
-            title="", handle="", kind="manual", created_at=utcnow(), updated_at=utcnow()
+            title="",
+            handle="",
+            kind="manual",
+            sort=None,
+            pinned_ids=[],
+            created_at=utcnow(),
+            updated_at=utcnow(),
         )
+        fields: dict[str, Any] = {"sort": sort} if sort is not None else {}
         _apply_collection(
             collection,
             title=title,
@@ -397,6 +436,7 @@ def create_collection(
             description=description,
             match=match,
             rules=rules,
+            **fields,
         )
         db.session.add(collection)
         db.session.flush()
@@ -479,6 +519,16 @@ def _apply_collection(collection: Collection, **fields: Any) -> None:
                 errors.setdefault(key, []).extend(messages)
     if collection.kind == "rule" and not collection.rules and "rules" not in errors:
         errors.setdefault("rules", []).append("A rule-based collection needs at least one rule.")
+    if "sort" in fields:
+        try:
+            collection.sort = check_sort(collection.kind, fields["sort"])
+        except ValidationError as exc:
+            errors.setdefault("sort", []).append(exc.message)
+    if collection.sort is None:
+        collection.sort = MANUAL_SORT if collection.kind == "manual" else NEWEST
+    elif collection.kind == "rule" and collection.sort == MANUAL_SORT and "sort" not in fields:
+        # Turned rule-based: the positions no longer apply, the newest products come first.
+        collection.sort = NEWEST
     if errors:
         raise ValidationError(errors=errors)
 
@@ -538,6 +588,7 @@ def add_to_collection(collection: Collection, product_ids: Sequence[int], *, by:
 
 
 def remove_from_collection(collection: Collection, product_ids: Sequence[int], *, by: Any) -> int:
+    """Take products out of a manual collection; they stop being pinned in it too."""
     with transaction():
         ids = [int(p) for p in product_ids]
         removed = db.session.execute(
@@ -550,5 +601,12 @@ def remove_from_collection(collection: Collection, product_ids: Sequence[int], *
             _members_changed(
                 COLLECTION_CHANGED, "collection_id", collection.id, _active_in(Product.id.in_(ids))
             )
-            audit.record(by, "collection.remove_products", collection, before={"product_ids": ids})
+            before: dict[str, Any] = {"product_ids": ids}
+            after: dict[str, Any] | None = None
+            pins = list(collection.pinned_ids or [])
+            kept = [p for p in pins if p not in ids]
+            if kept != pins:
+                collection.pinned_ids = kept
+                before["pinned_ids"], after = pins, {"pinned_ids": kept}
+            audit.record(by, "collection.remove_products", collection, before=before, after=after)
     return removed

@@ -272,10 +272,13 @@ def _ensure_collections(rng: random.Random, built: Built, category_ids: dict[str
             [("vendor", "equals", SHARED_VENDOR), ("tag", "equals", "new")],
         ),
     )
+    # Rule collections open on their newest products; "Under 25" on the cheapest first.
+    sorts = {"Under 25": "price-asc"}
     made = 0
     for title, description, match, rules in rule_collections:
         clean = check_rules([{"field": f, "op": o, "value": v} for f, o, v in rules])
-        if _collection(title, description, kind="rule", match=match, rules=clean):
+        sort = sorts.get(title, "newest")
+        if _collection(title, description, kind="rule", match=match, rules=clean, sort=sort):
             made += 1
     every_active = [pid for ids in built.active_by_root.values() for pid in ids]
     for title, description, source, size in MANUAL_COLLECTIONS:

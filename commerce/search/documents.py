@@ -20,7 +20,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, func, select
@@ -41,10 +41,10 @@ from commerce.catalog.taxonomy import collection_condition
 from commerce.db import utcnow
 from commerce.extensions import db
 from commerce.inventory.models import Location, StockLevel
-from commerce.orders.models import CANCELLED, Order, OrderLine
+from commerce.orders.popularity import POPULARITY_DAYS as POPULARITY_DAYS  # for indexing.py
+from commerce.orders.popularity import popularity as units_sold_per_product
 from commerce.search import text
 
-POPULARITY_DAYS = 30
 MAX_DESCRIPTION = 1000
 _TAG = re.compile(r"<[^>]+>")
 
@@ -184,7 +184,7 @@ def build_documents(
         tags[pid].append(tag)
     collections = _collections(found, ctx)
     available = _available(found)
-    popularity = _popularity(found, ctx.now)
+    popularity = units_sold_per_product(found, now=ctx.now)
     images = _first_images(found)
 
     documents = []
@@ -313,27 +313,6 @@ def _available(ids: list[int]) -> dict[int, int]:
             .join(Variant, Variant.id == StockLevel.variant_id)
             .where(Variant.product_id.in_(ids), Location.is_active.is_(True))
             .group_by(StockLevel.variant_id)
-        )
-    }
-
-
-def _popularity(ids: list[int], now: datetime) -> dict[int, int]:
-    """Units sold in the last 30 days (cancelled orders and refunded units do not count)."""
-    since = now - timedelta(days=POPULARITY_DAYS)
-    return {
-        pid: max(int(units or 0), 0)
-        for pid, units in db.session.execute(
-            select(
-                OrderLine.product_id,
-                func.sum(OrderLine.quantity - OrderLine.refunded_quantity),
-            )
-            .join(Order, Order.id == OrderLine.order_id)
-            .where(
-                OrderLine.product_id.in_(ids),
-                Order.placed_at >= since,
-                Order.status != CANCELLED,
-            )
-            .group_by(OrderLine.product_id)
         )
     }
 

@@ -132,6 +132,10 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # Embedded mode (no worker, no beat): a search first takes in catalog changes still
         # waiting in the outbox, so the index never lags behind a change made outside a request.
         "SEARCH_EMBEDDED_CATCH_UP": _env_bool("SEARCH_EMBEDDED_CATCH_UP", True),
+        # Search analytics: events older than this many days are deleted daily; the shop's
+        # beacon endpoint (POST /search/events) accepts this many events per address.
+        "SEARCH_EVENTS_RETENTION_DAYS": _env_int("SEARCH_EVENTS_RETENTION_DAYS", 180),
+        "SEARCH_EVENTS_RATE_LIMIT": _env("SEARCH_EVENTS_RATE_LIMIT", "120 per minute"),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": _env_bool("SECURE_COOKIES", False),

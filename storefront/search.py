@@ -4,6 +4,11 @@ The results come from the search port (commerce.search): whichever backend is co
 answers, with typo tolerance, prefixes, facet counts and highlighted titles. The query, facet
 filters, sort and page all live in the URL, so a results page is the same for every shopper
 and publicly cacheable (stock badges arrive in their private fragment, as on other listings).
+A search that finds nothing offers a corrected query and popular products.
+
+While the shopper types, the box asks `/search/suggest` for a fragment of suggestions (also
+public: the same for everyone who typed the same). Because the pages are cached, searches and
+clicks are counted by a beacon from the browser to `POST /search/events`, not by the views.
 """
 
 from __future__ import annotations
@@ -12,14 +17,17 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from flask import Response, current_app, request, url_for
+from flask import Response, current_app, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 
+from commerce.errors import ValidationError
+from commerce.extensions import csrf, limiter
 from commerce.money import format_amount_plain
-from commerce.search import SearchQuery
+from commerce.search import SearchBackendError, SearchQuery, analytics
 from commerce.search import search as search_catalog
+from commerce.search.suggest import MIN_CHARS, no_results_help, suggest
 from storefront import bp, listing
-from storefront.web import htmx_target, public, render
+from storefront.web import htmx_target, private, public, render
 
 MAX_QUERY = 100
 MAX_VALUES = 12  # per facet in the URL
@@ -203,6 +211,11 @@ class Results:
     price_range: tuple[int, int] | None
 
     @property
+    def offset(self) -> int:
+        """Hits before this page: a card's position in all results is offset + its index."""
+        return (self.page - 1) * PER_PAGE
+
+    @property
     def cards(self) -> list[listing.Card]:
         return [card for card, _hit in self.entries]
 
@@ -233,11 +246,28 @@ def run_search(flt: SearchFilter) -> Results:
     )
 
 
+@dataclass
+class NoResults:
+    """What a search with no hits offers instead."""
+
+    did_you_mean: str | None
+    popular: list[listing.Card]
+
+
+def help_for(flt: SearchFilter, shown: Results | None) -> NoResults | None:
+    """Only for words that found nothing at all: with filters, clearing them is the help."""
+    if shown is None or shown.total or flt.is_filtered():
+        return None
+    found = no_results_help(flt.q)
+    return NoResults(found.did_you_mean, listing.cards_for(found.popular_ids))
+
+
 @bp.route("/search")
 def search() -> Response:
     currency = current_app.config["SHOP_CURRENCY"]
     flt = SearchFilter.from_args(request.args, currency)
     shown = run_search(flt) if flt.q else None
+    no_results = help_for(flt, shown)
 
     def link(**changes: Any) -> str:
         return url_for("storefront.search", **flt.args(currency, **changes))
@@ -253,6 +283,7 @@ def search() -> Response:
             q=flt.q,
             flt=flt,
             shown=shown,
+            no_results=no_results,
             sorts=SORTS,
             currency=currency,
             link=link,
@@ -260,3 +291,104 @@ def search() -> Response:
             search_url=url_for("storefront.search"),
         )
     )
+
+
+# -- suggestions while typing -------------------------------------------------------------------
+
+SUGGEST_MAX_AGE = 30  # seconds: new products reach suggestions within a minute or so
+
+
+@bp.route("/search/suggest")
+def search_suggest() -> Response:
+    """The header box's suggestions: a fragment for the listbox under it. Nothing per shopper,
+    so it is publicly cacheable for a short while. Under MIN_CHARS characters: empty."""
+    typed = " ".join((request.args.get("q") or "").split())[:MAX_QUERY]
+    try:
+        found = suggest(typed)
+    except SearchBackendError:  # the box stays usable: submitting still searches
+        return private(Response("", mimetype="text/html"))
+    cards = {card.product.id: card for card in listing.cards_for(found.ids)}
+    body = render_template(
+        "storefront/_suggest.html",
+        q=found.query,
+        entries=[(cards[h.id], h) for h in found.hits if h.id in cards],
+        total=found.total,
+        categories=found.categories,
+        min_chars=MIN_CHARS,
+    )
+    return public(Response(body, mimetype="text/html"), max_age=SUGGEST_MAX_AGE)
+
+
+# -- analytics beacon ---------------------------------------------------------------------------
+
+MAX_EVENT_BODY = 1024
+EVENT_FIELDS = {
+    "search": {"kind", "q", "results", "visitor"},
+    "click": {"kind", "q", "product", "position", "visitor"},
+}
+
+
+def _events_limit() -> str:
+    return current_app.config["SEARCH_EVENTS_RATE_LIMIT"]
+
+
+def _answer(status: int, message: str = "") -> Response:
+    """Never stored, and never a cookie: the beacon is the same whoever sends it (the session
+    interface drops session changes from responses marked shared_cacheable)."""
+    response = Response(message, status=status, mimetype="text/plain")
+    response.headers["Cache-Control"] = "no-store"
+    response.shared_cacheable = True  # type: ignore[attr-defined]
+    return response
+
+
+def _whole(value: str | None, name: str) -> int:
+    if value is None or not value.isdigit() or len(value) > 12:
+        raise ValidationError(f"{name} must be a whole number.", field=name)
+    return int(value)
+
+
+@bp.route("/search/events", methods=["POST"])
+@csrf.exempt
+@limiter.limit(_events_limit)
+def search_events() -> Response:
+    """A search or a click reported by the shopper's browser (navigator.sendBeacon).
+
+    No CSRF token: the pages that send it are shared-cacheable and carry none, and an event
+    changes nothing of value (a forged one skews a report, and the rate limit bounds that).
+    It is checked strictly instead: a small form body with exactly the fields of its kind,
+    never from another site, and answered 204 with no cookie; anything else is a 4xx.
+    """
+    if request.headers.get("Sec-Fetch-Site") == "cross-site":
+        return _answer(403, "cross-site events are refused")
+    if request.content_length is None:
+        return _answer(411, "a body with a length is required")
+    if request.content_length > MAX_EVENT_BODY:
+        return _answer(413, "too large")
+    request.max_content_length = MAX_EVENT_BODY
+    if request.mimetype != "application/x-www-form-urlencoded":
+        return _answer(400, "send a form body")
+    form = request.form
+    kind = form.get("kind", "")
+    fields = EVENT_FIELDS.get(kind)
+    if fields is None:
+        return _answer(400, "kind must be search or click")
+    names = list(form.keys())
+    if set(names) - fields or any(len(form.getlist(n)) > 1 for n in names):
+        return _answer(400, "unexpected fields")
+    if "q" not in form:
+        return _answer(400, "q is required")
+    try:
+        if kind == "search":
+            analytics.record_search(
+                form["q"], _whole(form.get("results"), "results"), form.get("visitor", "")
+            )
+        else:
+            analytics.record_click(
+                form["q"],
+                _whole(form.get("product"), "product"),
+                _whole(form.get("position"), "position"),
+                form.get("visitor", ""),
+            )
+    except ValidationError as exc:
+        return _answer(400, "; ".join(m for ms in exc.errors.values() for m in ms) or exc.message)
+    return _answer(204)

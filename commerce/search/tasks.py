@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from commerce import outbox
 from commerce.extensions import celery
-from commerce.search import indexing
+from commerce.search import analytics, indexing
 
 
 def on_event(event: outbox.OutboxEvent) -> None:
@@ -37,10 +37,20 @@ def refresh_popularity() -> int:
     return indexing.refresh_lapsed_popularity()
 
 
+@celery.task(name="commerce.search.prune_events")
+def prune_events() -> int:
+    """The daily removal of search analytics events past SEARCH_EVENTS_RETENTION_DAYS."""
+    return analytics.prune_events()
+
+
 BEAT_SCHEDULE = {
     "search-sync": {"task": "commerce.search.sync", "schedule": timedelta(seconds=10)},
     "search-popularity": {
         "task": "commerce.search.refresh_popularity",
+        "schedule": timedelta(hours=24),
+    },
+    "search-events-prune": {
+        "task": "commerce.search.prune_events",
         "schedule": timedelta(hours=24),
     },
 }

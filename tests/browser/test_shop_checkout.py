@@ -27,8 +27,8 @@ def test_guest_searches_adds_to_cart_and_checks_out(anon_page: Page, live_server
     title, medium = seed(live_server)
 
     page.goto("/")
-    page.get_by_role("searchbox", name="Search products").fill(title)
-    page.get_by_role("searchbox", name="Search products").press("Enter")
+    page.get_by_role("combobox", name="Search products").fill(title)
+    page.get_by_role("combobox", name="Search products").press("Enter")
     page.get_by_role("link", name=title).first.click()
     expect(page.get_by_role("heading", level=1)).to_have_text(title)
 

@@ -71,6 +71,7 @@ def _fixtures(make_product, owner):
     job = create_job("catalog_import", title="Walk job", params={}, by=owner)
     order = _placed_order()
     promotion, code = _promotion()
+    synonym, rule = _search_merchandising(product)
     return {
         "order_id": order.id,
         "product_id": product.id,
@@ -87,7 +88,18 @@ def _fixtures(make_product, owner):
         "promotion_id": promotion.id,
         "code_id": code.id,
         "group": "conditions",
+        "synonym_id": synonym.id,
+        "rule_id": rule.id,
     }
+
+
+def _search_merchandising(product):
+    """A synonym group and a query rule, so the search routes run against data."""
+    from commerce.search.merchandising import add_synonym, create_rule
+
+    synonym = add_synonym(terms=["walk", "stroll"], by=None)
+    rule = create_rule(query="walk", pinned_ids=[product.id], by=None)
+    return synonym, rule
 
 
 def _promotion():

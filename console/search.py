@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Response, current_app, redirect, request, url_for
+from flask import Response, redirect, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, RadioField, StringField, TextAreaField
@@ -49,7 +49,6 @@ BACKEND_LABELS = {"db": "Built-in (database)", "meilisearch": "Meilisearch"}
 def search_context(tab: str) -> dict[str, Any]:
     """What every search screen shows around its content: the tabs and the push status."""
     return {
-        "current_app": current_app._get_current_object(),  # _tabs.html: is Analytics there yet?
         "tab": tab,
         "push": push_status(),
         "backend_labels": BACKEND_LABELS,

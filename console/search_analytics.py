@@ -11,6 +11,7 @@ from datetime import date
 from typing import Any
 
 from flask import current_app, request, url_for
+from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from commerce.errors import ValidationError
@@ -113,8 +114,5 @@ def search_analytics() -> Response:
         sort_link=sort_link,
         shop_time=to_shop_time,
         timezone=current_app.config["SHOP_TIMEZONE"],
-        # The search tabs (templates/console/search/_tabs.html) look up endpoints on it.
-        current_app=current_app._get_current_object(),  # type: ignore[attr-defined]
-        can_make_synonym="console.search_synonym_new" in current_app.view_functions,
-        can_make_rule="console.search_rule_new" in current_app.view_functions,
+        can_edit=current_user.can("search.edit"),  # the one-step synonym and rule links
     )

@@ -7,7 +7,9 @@ database, times a full `reindex()` (build beside the live index, then swap), the
 same mixed list of queries one after another through `commerce.search.search`: single words,
 prefixes ("blu"), typos ("jakcet"), two words, words with a facet filter (vendor, category,
 in stock, price), sorts, second pages, and category browsing without words. It prints
-p50/p95/p99 latency and queries per second for each backend:
+p50/p95/p99 latency and queries per second for each backend, and p50/p99 of search-as-you-type
+suggestions (up to 200 of the queries typed two letters at a time) and of did-you-mean (the
+same words with two letters swapped):
 
 - db on SQLite (a file in a temporary directory),
 - db on PostgreSQL when BENCH_DATABASE_URL or TEST_DATABASE_URL is set (its public schema is
@@ -142,6 +144,7 @@ def run_leg(app: Any, label: str, queries_count: int, seed: int) -> dict[str, An
             samples.append((time.perf_counter() - t0) * 1000)
             db.session.remove()
         wall = time.perf_counter() - started
+        suggest_ms, dym_ms = _time_suggestions(queries)
     figures = {
         "reindex_s": f"{result.seconds:.1f}",
         "p50_ms": f"{percentile(samples, 0.5):.1f}",
@@ -149,13 +152,44 @@ def run_leg(app: Any, label: str, queries_count: int, seed: int) -> dict[str, An
         "p99_ms": f"{percentile(samples, 0.99):.1f}",
         "qps": f"{len(samples) / wall:.0f}",
         "with_hits_pct": f"{100 * found / len(samples):.0f}",
+        "suggest_p50_ms": f"{percentile(suggest_ms, 0.5):.1f}",
+        "suggest_p99_ms": f"{percentile(suggest_ms, 0.99):.1f}",
+        "didyoumean_p50_ms": f"{percentile(dym_ms, 0.5):.1f}",
+        "didyoumean_p99_ms": f"{percentile(dym_ms, 0.99):.1f}",
     }
     print(
         f"  {label}: {len(samples)} queries  p50 {figures['p50_ms']} ms"
         f"  p95 {figures['p95_ms']} ms  p99 {figures['p99_ms']} ms  {figures['qps']} q/s"
         f"  ({figures['with_hits_pct']}% with hits)"
     )
+    print(
+        f"  {label}: suggestions p50 {figures['suggest_p50_ms']} ms"
+        f"  p99 {figures['suggest_p99_ms']} ms; did-you-mean p50"
+        f" {figures['didyoumean_p50_ms']} ms  p99 {figures['didyoumean_p99_ms']} ms"
+    )
     return figures
+
+
+def _time_suggestions(queries: list[Any]) -> tuple[list[float], list[float]]:
+    """Search-as-you-type (each query's words as typed so far, from 2 letters) and the
+    no-results page's correction (each query's words with two letters swapped)."""
+    from commerce.extensions import db
+    from commerce.search.suggest import did_you_mean, suggest
+
+    texts = [q.text for q in queries if len(q.text) >= 4][:200]
+    suggest_ms: list[float] = []
+    dym_ms: list[float] = []
+    for typed in texts:
+        for end in range(2, len(typed) + 1, 2):
+            t0 = time.perf_counter()
+            suggest(typed[:end])
+            suggest_ms.append((time.perf_counter() - t0) * 1000)
+        garbled = typed[:1] + typed[2:3] + typed[1:2] + typed[3:]
+        t0 = time.perf_counter()
+        did_you_mean(garbled)
+        dym_ms.append((time.perf_counter() - t0) * 1000)
+        db.session.remove()
+    return suggest_ms or [0.0], dym_ms or [0.0]
 
 
 def reset_postgres(url: str) -> None:

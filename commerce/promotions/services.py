@@ -13,7 +13,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -44,6 +44,7 @@ from commerce.promotions.models import (
     PromotionRevision,
     Redemption,
 )
+from commerce.wallclock import stored_moment
 
 PROMOTION_CHANGED = "promotion.changed"  # outbox topic
 MAX_NAME = 120
@@ -132,26 +133,6 @@ def _zone(value: Any, errors: dict[str, list[str]]) -> str:
     return name
 
 
-def _moment(value: Any, zone: str, key: str, errors: dict[str, list[str]]) -> datetime | None:
-    """A merchant's date/time (naive: in the promotion's zone; aware: converted) as UTC."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.strip())
-        except ValueError:
-            errors.setdefault(key, []).append("Enter a date and time (YYYY-MM-DD HH:MM).")
-            return None
-    if isinstance(value, date) and not isinstance(value, datetime):
-        value = datetime(value.year, value.month, value.day)
-    if not isinstance(value, datetime):
-        errors.setdefault(key, []).append("Enter a date and time.")
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=ZoneInfo(zone))
-    return value.astimezone(UTC).replace(tzinfo=None)
-
-
 def _limit(value: Any, key: str, errors: dict[str, list[str]]) -> int | None:
     if value is None or value == "":
         return None
@@ -226,8 +207,8 @@ def clean_promotion(values: Mapping[str, Any], *, current: Promotion | None = No
 
     zone = _zone(merged.get("timezone"), errors)
     clean["timezone"] = zone
-    clean["starts_at"] = _moment(merged.get("starts_at"), zone, "starts_at", errors)
-    clean["ends_at"] = _moment(merged.get("ends_at"), zone, "ends_at", errors)
+    clean["starts_at"] = stored_moment(merged.get("starts_at"), zone, "starts_at", errors)
+    clean["ends_at"] = stored_moment(merged.get("ends_at"), zone, "ends_at", errors)
     if clean["starts_at"] and clean["ends_at"] and clean["ends_at"] <= clean["starts_at"]:
         errors.setdefault("ends_at", []).append("The end must be after the start.")
 

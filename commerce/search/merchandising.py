@@ -11,9 +11,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import case, func, select
@@ -34,6 +33,7 @@ from commerce.search.models import (
     SearchSynonym,
 )
 from commerce.search.port import IndexSettings, TypoSettings
+from commerce.wallclock import stored_moment
 
 SETTINGS_CHANGED = "search.settings_changed"  # outbox topic
 MAX_TERMS = 20
@@ -419,29 +419,6 @@ def get_rule(rule_id: int) -> SearchRule:
     return found
 
 
-def _moment(value: Any, key: str, errors: dict[str, list[str]]) -> datetime | None:
-    """A rule's start or end as stored (naive UTC). Text is the merchandiser's wall-clock time
-    in the shop's time zone (SHOP_TIMEZONE); an aware datetime is converted; a naive one is
-    taken as UTC already."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.strip())
-        except ValueError:
-            errors.setdefault(key, []).append("Enter a date and time (YYYY-MM-DD HH:MM).")
-            return None
-        if value.tzinfo is None:
-            zone = str(current_app.config.get("SHOP_TIMEZONE") or "UTC")
-            value = value.replace(tzinfo=ZoneInfo(zone))
-    if not isinstance(value, datetime):
-        errors.setdefault(key, []).append("Enter a date and time.")
-        return None
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value
-
-
 def _clean_boosts(raw: Any) -> tuple[list[dict[str, str]], dict[str, list[str]]]:
     """Boost/bury conditions as stored, and messages keyed `boosts-<n>-<part>` (the console's
     input names). A tag or vendor typed in another case takes the catalog's spelling (the
@@ -551,7 +528,13 @@ def _rule_fields(
         errors.setdefault("pinned_ids", []).append("Pin, hide, boost or bury at least one product.")
     for name in ("starts_at", "ends_at"):
         if name in fields:
-            clean[name] = _moment(fields[name], name, errors)
+            clean[name] = stored_moment(
+                fields[name],
+                str(current_app.config.get("SHOP_TIMEZONE") or "UTC"),
+                name,
+                errors,
+                naive_zone="UTC",  # a datetime from code is UTC already; text is the shop's
+            )
     starts = clean.get("starts_at", rule.starts_at if rule else None)
     ends = clean.get("ends_at", rule.ends_at if rule else None)
     if starts is not None and ends is not None and ends <= starts:

@@ -267,7 +267,7 @@ class _Reader:
         if not _INT_RE.match(text):
             self.error(row, name, f"“{text}” is not {what}.")
             return None
-        return int(float(text)) if "." in text else int(text)
+        return int(text.split(".", 1)[0])  # "3.0" from a spreadsheet is 3: no float
 
     # -- rows -----------------------------------------------------------------------------------
 

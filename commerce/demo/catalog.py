@@ -81,9 +81,9 @@ def ean13(twelve: str) -> str:
     return twelve + str((10 - total % 10) % 10)
 
 
-def _round_price(amount: float) -> int:
-    """Shop prices end in 99: 4,870 becomes 4,899."""
-    return max(99, int(amount) // 100 * 100 + 99)
+def _round_price(amount: int) -> int:
+    """Shop prices end in 99: 4,870 becomes 4,899 (minor units in, minor units out)."""
+    return max(99, amount // 100 * 100 + 99)
 
 
 class _Ids:
@@ -150,9 +150,9 @@ class _Builder:
         created = self.now - timedelta(seconds=rng.randint(3600, 400 * 86400))
         updated = created + (self.now - created) * rng.random()
         published = created + timedelta(hours=rng.randint(1, 72)) if status != DRAFT else None
-        price = _round_price(rng.uniform(*kind.price))
+        price = _round_price(int(rng.uniform(*kind.price)))  # a whole number of cents
         sale = rng.random() < 0.18
-        markup = rng.uniform(1.15, 1.6) if sale else None
+        markup_bps = round(rng.uniform(11_500, 16_000)) if sale else None  # +15% to +60%
         weight = rng.randint(*kind.weight)
 
         chosen = self._options(kind)
@@ -181,7 +181,9 @@ class _Builder:
                     "sku": f"{kind.code}-{product_id:06d}-{position:02d}",
                     "barcode": ean13(f"200{variant_id:09d}"),
                     "price": variant_price,
-                    "compare_at_price": _round_price(variant_price * markup) if markup else None,
+                    "compare_at_price": (
+                        _round_price(variant_price * markup_bps // 10_000) if markup_bps else None
+                    ),
                     "currency": self.currency,
                     "weight_grams": weight + steps * weight // 5,
                     "option1": values[0],

@@ -14,6 +14,7 @@ from commerce.catalog import merchandising
 from commerce.catalog.models import Collection, CollectionProduct, Product
 from commerce.catalog.queries import ProductFilter, list_products
 from commerce.catalog.taxonomy import (
+    COLLECTION_SORTS,
     RULE_FIELDS,
     RULE_OPERATORS,
     add_to_collection,
@@ -194,7 +195,12 @@ def collection_list() -> Any:
             counts[c.id] = db.session.scalar(
                 select(func.count()).select_from(Product).where(collection_condition(c))
             )
-    return render("console/taxonomy/collections.html", collections=collections, counts=counts)
+    return render(
+        "console/taxonomy/collections.html",
+        collections=collections,
+        counts=counts,
+        sort_labels=COLLECTION_SORTS,
+    )
 
 
 def _save_collection(collection: Any) -> Any:

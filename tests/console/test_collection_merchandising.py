@@ -64,6 +64,14 @@ def test_manual_collection_page_shows_order_pins_and_preview(client, login, shel
     assert "js/vendor/Sortable.min.js" in page and "js/console-sortable.js" in page
 
 
+def test_the_collection_list_says_each_shop_order(client, login, shelf):
+    login("merchandiser")
+    collection, ids = shelf
+    pin_products(collection, [ids[1], ids[3]], by=None)
+    page = text(client.get("/console/collections"))
+    assert "Shop order" in page and "Manual (drag and drop) · 2 pinned" in page
+
+
 def test_rule_collection_page_has_rule_sorts_and_no_hand_made_order(client, login, make_product):
     login("merchandiser")
     make_product("Sunny", tags="summer", status="active")

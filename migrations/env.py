@@ -4,6 +4,8 @@ from logging.config import fileConfig
 from alembic import context
 from flask import current_app
 
+from commerce.downgrade_guard import DowngradeGuard, guarding, is_forced, watch_downgrades
+
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
 config = context.config
@@ -60,6 +62,15 @@ def run_migrations_offline():
         context.run_migrations()
 
 
+def _destination():
+    """The revision a downgrade or upgrade goes to, as typed ("base" for none)."""
+    try:
+        revision = context.get_revision_argument()
+    except KeyError:  # commands that move nothing (current, history)
+        return ""
+    return revision if isinstance(revision, str) else " ".join(revision or ()) or "base"
+
+
 def run_migrations_online():
     """Run migrations in 'online' mode.
 
@@ -83,12 +94,26 @@ def run_migrations_online():
         conf_args["process_revision_directives"] = process_revision_directives
 
     connectable = get_engine()
+    # A downgrade that would drop tables holding rows is refused unless forced
+    # (`flask db downgrade -x force=1 ...`): see commerce/downgrade_guard.py.
+    guard = DowngradeGuard(
+        forced=is_forced(context.get_x_argument(as_dictionary=True)),
+        destination=_destination(),
+    )
+    watch_downgrades(context.script)
 
     with connectable.connect() as connection:
-        context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
+        # One transaction for the whole run on SQLite too (its connections issue a real BEGIN,
+        # commerce/db.py), so a refused downgrade rolls back everything it did.
+        context.configure(
+            connection=connection,
+            target_metadata=get_metadata(),
+            **{"transactional_ddl": True, **conf_args},
+        )
 
-        with context.begin_transaction():
+        with context.begin_transaction(), guarding(guard):
             context.run_migrations()
+            guard.check()
 
 
 if context.is_offline_mode():

@@ -25,7 +25,7 @@ from commerce.orders.csv_export import (
 from commerce.orders.models import CANCELLED, CONSOLE, FULFILLED, REFUNDED
 from commerce.orders.queries import OrderFilter
 from tests.commerce.orders.test_queries import build_order
-from tests.conftest import US_ADDRESS, htmx_headers
+from tests.conftest import US_ADDRESS, htmx_headers, sign_in
 
 ORDERS_URL = "/console/orders/export"
 CUSTOMERS_URL = "/console/customers/export"
@@ -196,7 +196,7 @@ class TestOrderExport:
         assert fragment.status_code == 204 and "Not exported" in fragment.headers["HX-Trigger"]
         assert exports("order.export") == []
 
-    def test_audited_with_the_filter(self, client, login, make_order):
+    def test_audited_with_the_filter(self, app, client, login, make_staff, make_order):
         make_order(status=CANCELLED, payment_status=REFUNDED)
         make_order()
         member = login("support")
@@ -207,6 +207,11 @@ class TestOrderExport:
             "filter": {"statuses": ["cancelled"], "sort": "total", "direction": "asc"},
             "orders": 1,
         }
+        admin = app.test_client()
+        assert sign_in(admin, make_staff("admin")).status_code == 303
+        log = admin.get("/console/audit?subject_type=order").get_data(as_text=True)
+        assert "order.export" in log and "order: Orders CSV" in log
+        assert "statuses: cancelled; sort: total; direction: asc" in log
 
     def test_statements_do_not_grow_with_rows(self, client, login, make_order, query_counter):
         summer_code()

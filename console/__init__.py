@@ -18,6 +18,7 @@ from console import (  # noqa: E402, F401
     inventory_scan,
     jobs,
     media,
+    order_exports,
     order_money,
     order_page,
     orders,

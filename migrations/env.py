@@ -1,8 +1,12 @@
 import logging
+from contextlib import contextmanager
 from logging.config import fileConfig
 
 from alembic import context
+from alembic.util import CommandError
 from flask import current_app
+
+from commerce.downgrade_guard import DowngradeGuard, guarding, is_forced, watch_downgrades
 
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
@@ -60,6 +64,49 @@ def run_migrations_offline():
         context.run_migrations()
 
 
+@contextmanager
+def sqlite_foreign_keys_off(connection):
+    """SQLite's procedure for schema changes: foreign keys off around the transaction.
+
+    Batch operations rebuild a table by copying it and dropping the original; with foreign keys
+    on, that DROP deletes the rows first and ON DELETE CASCADE empties the child tables (the
+    0009 upgrade emptied every manual collection this way). The pragma is a no-op inside a
+    transaction, so it is set on the driver connection before Alembic begins one, and put back
+    whatever happens.
+    """
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    raw = connection.connection.driver_connection
+    raw.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+    finally:
+        raw.execute("PRAGMA foreign_keys=ON")
+
+
+def check_sqlite_foreign_keys(connection):
+    """Before commit: the migrated rows still satisfy every foreign key (else roll back)."""
+    if connection.dialect.name != "sqlite":
+        return
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        tables = sorted({row[0] for row in broken})
+        raise CommandError(
+            f"Refused: the migration would leave {len(broken)} row(s) pointing at missing rows "
+            f"(in {', '.join(tables)}). Nothing was changed."
+        )
+
+
+def _destination():
+    """The revision a downgrade or upgrade goes to, as typed ("base" for none)."""
+    try:
+        revision = context.get_revision_argument()
+    except KeyError:  # commands that move nothing (current, history)
+        return ""
+    return revision if isinstance(revision, str) else " ".join(revision or ()) or "base"
+
+
 def run_migrations_online():
     """Run migrations in 'online' mode.
 
@@ -83,12 +130,27 @@ def run_migrations_online():
         conf_args["process_revision_directives"] = process_revision_directives
 
     connectable = get_engine()
+    # A downgrade that would drop tables holding rows is refused unless forced
+    # (`flask db downgrade -x force=1 ...`): see commerce/downgrade_guard.py.
+    guard = DowngradeGuard(
+        forced=is_forced(context.get_x_argument(as_dictionary=True)),
+        destination=_destination(),
+    )
+    watch_downgrades(context.script)
 
-    with connectable.connect() as connection:
-        context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
+    with connectable.connect() as connection, sqlite_foreign_keys_off(connection):
+        # One transaction for the whole run on SQLite too (its connections issue a real BEGIN,
+        # commerce/db.py), so a refused downgrade rolls back everything it did.
+        context.configure(
+            connection=connection,
+            target_metadata=get_metadata(),
+            **{"transactional_ddl": True, **conf_args},
+        )
 
-        with context.begin_transaction():
+        with context.begin_transaction(), guarding(guard):
             context.run_migrations()
+            guard.check()
+            check_sqlite_foreign_keys(connection)
 
 
 if context.is_offline_mode():

@@ -368,7 +368,8 @@ class CustomerRow:
         return self.name or self.email
 
 
-def _customer_conditions(q: str) -> list[ColumnElement[bool]]:
+def customer_conditions(q: str) -> list[ColumnElement[bool]]:
+    """The WHERE part of the customer list (email or name contains `q`), shared by its export."""
     q = (q or "").strip().lower()
     if not q:
         return []
@@ -396,7 +397,7 @@ def list_customers(
         Customer.created_at,
         orders.correlate(Customer).scalar_subquery().label("order_count"),
         last.correlate(Customer).scalar_subquery().label("last_order_at"),
-    ).where(*_customer_conditions(q))
+    ).where(*customer_conditions(q))
     page = _keyset_page(
         stmt,
         Customer.id,
@@ -410,9 +411,7 @@ def list_customers(
         build=lambda r: CustomerRow(*r[:5], order_count=int(r[5] or 0), last_order_at=r[6]),
     )
     page.total = int(
-        db.session.scalar(
-            select(func.count()).select_from(Customer).where(*_customer_conditions(q))
-        )
+        db.session.scalar(select(func.count()).select_from(Customer).where(*customer_conditions(q)))
         or 0
     )
     return page

@@ -30,6 +30,7 @@ PERMISSIONS: dict[str, str] = {
     "orders.fulfill": "Pick, pack and ship orders",
     "orders.refund": "Refund orders up to the approval limit and handle returns",
     "orders.refund_approve": "Approve or reject refunds above the approval limit",
+    "orders.export": "Export orders and customers (personal data) to CSV",
     "promotions.view": "See promotions, their codes, usage and the simulator",
     "promotions.edit": "Create, change, pause, end and duplicate promotions and their codes",
     "search.view": "See search settings, query rules, previews and search analytics",
@@ -73,6 +74,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "orders.view",
             "orders.edit",
             "orders.refund",
+            "orders.export",
         }
     ),
 }

@@ -180,7 +180,7 @@ def _register_errors(app: Flask) -> None:
     @app.errorhandler(CommerceError)
     def domain_error(exc: CommerceError) -> tuple[str, int]:
         db.session.rollback()
-        titles = {403: "Not allowed", 404: "Not found", 409: "Conflict"}
+        titles = {403: "Not allowed", 404: "Not found", 409: "Conflict", 503: "Unavailable"}
         return render_error(exc.status, titles.get(exc.status, "Cannot do that"), exc.message)
 
     @app.errorhandler(500)

@@ -173,8 +173,10 @@ def _survive_outages(config: dict[str, Any]) -> None:
     redis_timeout = float(_env("REDIS_TIMEOUT", "1") or 1)
     broker_timeout = float(_env("BROKER_TIMEOUT", "2") or 2)
     # Rate limits count in process memory while their Redis is unreachable (Flask-Limiter
-    # logs the switch and checks Redis again with a growing interval).
+    # logs the switch and checks Redis again with a growing interval). A request already
+    # talking to Redis when another thread made the switch is let through (logged), not failed.
     config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+    config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
     if str(config.get("RATELIMIT_STORAGE_URI", "")).startswith(("redis://", "rediss://")):
         config.setdefault(
             "RATELIMIT_STORAGE_OPTIONS",

@@ -296,7 +296,9 @@ class MeilisearchBackend(SearchBackend):
         except MeilisearchApiError as exc:
             if exc.code == "index_not_found" or exc.status_code == 404:
                 return False
-            raise SearchBackendError(f"Meilisearch refused the request: {exc.message}") from exc
+            raise SearchBackendError(
+                f"Meilisearch refused the request: {exc.code or exc.status_code}: {exc.message}"
+            ) from exc
         except (MeilisearchCommunicationError, MeilisearchTimeoutError) as exc:
             raise SearchBackendError(f"Meilisearch did not answer: {exc.message}") from exc
         self._known_index = True

@@ -19,20 +19,26 @@ from redis.exceptions import RedisError
 log = logging.getLogger(__name__)
 
 WARN_EVERY = 60.0  # seconds between two warnings of one process about the same outage
+REST = 5.0  # seconds a process leaves Redis alone after an error (a timeout costs each call)
 
 
 class TolerantRedisCache(RedisCache):
-    """Flask-Caching's RedisCache whose every call survives a Redis error."""
+    """Flask-Caching's RedisCache whose every call survives a Redis error; after one, the
+    process answers misses without asking Redis for REST seconds."""
 
     _warned_at = 0.0
+    _resting_until = 0.0
 
     def _tolerate(self, operation: str, fallback: Any, call: Callable[[], Any]) -> Any:
+        if time.monotonic() < self._resting_until:
+            return fallback
         try:
             return call()
         except (RedisError, OSError) as exc:
             now = time.monotonic()
-            if now - TolerantRedisCache._warned_at >= WARN_EVERY:
-                TolerantRedisCache._warned_at = now
+            self._resting_until = now + REST
+            if now - self._warned_at >= WARN_EVERY:
+                self._warned_at = now
                 log.warning(
                     "Redis cache unreachable (%s: %s); counting cache reads as misses",
                     operation,

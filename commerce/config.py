@@ -197,7 +197,7 @@ def _survive_outages(config: dict[str, Any]) -> None:
         celery_conf.setdefault("broker_connection_timeout", broker_timeout)
         celery_conf["broker_transport_options"] = {
             "socket_connect_timeout": broker_timeout,
-            "socket_timeout": max(broker_timeout, 5.0),  # longer than BRPOP's 1 s wait
+            "socket_timeout": max(broker_timeout, 3.0),  # longer than BRPOP's 1 s wait
             **(celery_conf.get("broker_transport_options") or {}),
         }
     # A database that does not answer fails a request in seconds, not minutes (libpq waits

@@ -42,6 +42,7 @@ def broker_down(app: Flask, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> I
 def test_a_task_is_not_queued_and_the_process_rests(broker_down, caplog):
     from commerce.outbox import dispatch_outbox
 
+    logging.getLogger("commerce.broker").disabled = False  # Alembic's fileConfig disables it
     with caplog.at_level(logging.INFO, logger="commerce.broker"):
         assert broker.queue_task(dispatch_outbox) is False
         assert broker.broker_resting()

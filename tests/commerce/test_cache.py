@@ -19,6 +19,7 @@ def test_redis_down_is_a_miss(tmp_path: Any, caplog: Any) -> None:
     app = create_app(base_config(tmp_path, CACHE_TYPE="RedisCache", CACHE_REDIS_URL=closed))
     from commerce.extensions import cache
 
+    logging.getLogger("commerce.cache").disabled = False  # Alembic's fileConfig disables it
     with app.app_context(), caplog.at_level(logging.WARNING, logger="commerce.cache"):
         assert isinstance(cache.cache, TolerantRedisCache)
         assert cache.set("greeting", "hello") is False

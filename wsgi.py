@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from flask import Flask, Response, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -19,6 +22,7 @@ from commerce.documents import tasks as _document_tasks  # noqa: F401
 from commerce.errors import CommerceError
 from commerce.extensions import cache, csrf, db, htmx, init_celery, limiter, login_manager, migrate
 from commerce.inventory import tasks as _inventory_tasks  # noqa: F401
+from commerce.logs import configure_logging
 from commerce.money import format_money
 from commerce.orders import tasks as _order_tasks  # noqa: F401
 from commerce.payments import tasks as _payment_tasks  # noqa: F401
@@ -43,6 +47,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         static_folder=str(ROOT / "static"),
     )
     app.config.update(settings)
+    configure_logging(app)
     app.session_interface = CacheAwareSessionInterface()
     if settings["TRUSTED_PROXIES"]:
         # Behind N proxies, the client's address (rate limits, logs) is in X-Forwarded-For.
@@ -99,15 +104,49 @@ def _dispatch_outbox_after_commit(response: Response) -> Response:
     from flask import g
 
     if g.pop("outbox_pending", False):
+        from commerce.broker import queue_task
         from commerce.outbox import dispatch_outbox
 
         try:
-            dispatch_outbox.delay()
+            queue_task(dispatch_outbox)  # broker down: False, and the beat task delivers them
         except Exception:  # the beat task picks the events up; the request already succeeded
             import logging
 
             logging.getLogger(__name__).exception("could not queue outbox dispatch")
     return response
+
+
+STATIC_ALERTS = {  # for htmx requests (the console's toast reads the alert's text)
+    500: '<div class="alert alert-error" role="alert" data-status="500"><strong>Something went '
+    "wrong.</strong> The error was logged. Please try again.</div>",
+    503: '<div class="alert alert-error" role="alert" data-status="503"><strong>Unavailable for '
+    "a moment.</strong> Please try again in a minute.</div>",
+}
+
+
+def database_unreachable(exc: BaseException | None) -> bool:
+    """Whether an error (or one it arose from) says the database cannot be reached: no
+    connection, a connection lost or refused, the server shutting down, no free connection."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, SATimeoutError):  # no free connection in the pool
+            return True
+        if isinstance(exc, DBAPIError):
+            if exc.connection_invalidated:
+                return True
+            if isinstance(exc, OperationalError | InterfaceError):
+                state = getattr(exc.orig, "sqlstate", None)
+                if state is None and type(exc.orig).__module__.startswith("sqlite3"):
+                    message = str(exc.orig)
+                    return "database is locked" in message or "unable to open" in message
+                return state is None or state.startswith("08") or state in UNAVAILABLE_STATES
+            return False
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
+# PostgreSQL: admin_shutdown, crash_shutdown, cannot_connect_now, too_many_connections.
+UNAVAILABLE_STATES = {"57P01", "57P02", "57P03", "53300"}
 
 
 def _register_errors(app: Flask) -> None:
@@ -141,13 +180,44 @@ def _register_errors(app: Flask) -> None:
     @app.errorhandler(CommerceError)
     def domain_error(exc: CommerceError) -> tuple[str, int]:
         db.session.rollback()
-        titles = {403: "Not allowed", 404: "Not found", 409: "Conflict"}
+        titles = {403: "Not allowed", 404: "Not found", 409: "Conflict", 503: "Unavailable"}
         return render_error(exc.status, titles.get(exc.status, "Cannot do that"), exc.message)
 
     @app.errorhandler(500)
-    def server_error(exc: Exception) -> tuple[str, int]:
-        db.session.rollback()
-        return render_error(500, "Something went wrong", "The error was logged. Please try again.")
+    def server_error(exc: Exception) -> Any:
+        """Never fails and never shows internals: the templated page when it renders, else a
+        static one; 503 with Retry-After when the database is unreachable (the templates would
+        need it for the navigation, the cart and the signed-in user)."""
+        original = getattr(exc, "original_exception", None) or exc
+        with contextlib.suppress(Exception):  # a connection already gone
+            db.session.rollback()
+        if not database_unreachable(original):
+            try:
+                return render_error(
+                    500, "Something went wrong", "The error was logged. Please try again."
+                )
+            except Exception as failure:  # the page itself needed what is broken
+                app.logger.warning("error page failed (%s); serving the static one", failure)
+                original = failure
+        return static_error(503 if database_unreachable(original) else 500)
+
+    static_pages = {
+        (area, status): (ROOT / "static" / "errors" / f"{area}-{status}.html").read_text()
+        for area in ("shop", "console")
+        for status in (500, 503)
+    }
+
+    def static_error(status: int) -> Response:
+        """A page from static/errors (no template, no query), the shop's or the console's; an
+        alert fragment for htmx."""
+        area = "console" if request.path.startswith("/console") else "shop"
+        hx = bool(request.headers.get("HX-Request"))
+        body = STATIC_ALERTS[status] if hx else static_pages[(area, status)]
+        response = Response(body, status, mimetype="text/html")
+        response.headers["Cache-Control"] = "no-store"
+        if status == 503:
+            response.headers["Retry-After"] = str(app.config["UNAVAILABLE_RETRY_AFTER"])
+        return response
 
 
 app = create_app()

@@ -144,13 +144,38 @@ def search_reindex(quiet: bool) -> None:
 
 @search_cli.command("sync")
 def search_sync() -> None:
-    """Apply catalog changes waiting for the index now (what the periodic task does)."""
+    """Apply catalog changes waiting for the index now, those waiting out a retry delay too;
+    say what is still pending and why. Exits 1 when the search engine refused or did not
+    answer."""
     from commerce.db import transaction
-    from commerce.search.indexing import catch_up_outbox, sync_pending
+    from commerce.search.indexing import apply_pending, catch_up_outbox, pending_status
 
     with transaction():
         catch_up_outbox()
-    click.echo(f"Applied {sync_pending()} events to the search index")
+    run = apply_pending(everything=True)
+    click.echo(f"Applied {run.applied} events to the search index.")
+    status = pending_status()
+    if not status.waiting:
+        click.echo("Nothing is pending.")
+    else:
+        retry = (
+            f"; next attempt at {status.next_attempt_at:%Y-%m-%d %H:%M:%S} UTC"
+            if status.next_attempt_at
+            else ""
+        )
+        since = (
+            f"; the oldest waits since {status.since:%Y-%m-%d %H:%M:%S} UTC" if status.since else ""
+        )
+        click.echo(
+            f"Still pending: {status.waiting} events ({status.failing} failed at least once"
+            f"{retry}{since})."
+        )
+    if status.last_error or run.error:
+        click.echo(f"Last error: {run.error or status.last_error}")
+    if status.standby:
+        click.echo(f"Standby index in the database: {status.standby}.")
+    if run.failed:
+        raise SystemExit(1)
 
 
 def register(app: Flask) -> None:

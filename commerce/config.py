@@ -161,4 +161,60 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     config.update(overrides)
     if not config.get("SEARCH_BACKEND"):
         config["SEARCH_BACKEND"] = "meilisearch" if config.get("MEILISEARCH_URL") else "db"
+    _survive_outages(config)
     return config
+
+
+def _survive_outages(config: dict[str, Any]) -> None:
+    """Settings that keep the shop selling while Redis, the broker, the database or
+    Meilisearch is down (README: "When a service is down"); explicit settings win."""
+    # Log lines go to standard error at this level unless logging is configured (commerce/logs.py).
+    config.setdefault("LOG_LEVEL", (_env("LOG_LEVEL", "WARNING") or "WARNING").upper())
+    redis_timeout = float(_env("REDIS_TIMEOUT", "1") or 1)
+    broker_timeout = float(_env("BROKER_TIMEOUT", "2") or 2)
+    # Rate limits count in process memory while their Redis is unreachable (Flask-Limiter
+    # logs the switch and checks Redis again with a growing interval). A request already
+    # talking to Redis when another thread made the switch is let through (logged), not failed.
+    config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+    config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
+    if str(config.get("RATELIMIT_STORAGE_URI", "")).startswith(("redis://", "rediss://")):
+        config.setdefault(
+            "RATELIMIT_STORAGE_OPTIONS",
+            {"socket_connect_timeout": redis_timeout, "socket_timeout": redis_timeout},
+        )
+    # The Redis cache answers a miss (and logs) instead of failing the request.
+    if config.get("CACHE_TYPE") == "RedisCache":
+        config["CACHE_TYPE"] = "commerce.cache.TolerantRedisCache"
+        config.setdefault(
+            "CACHE_OPTIONS",
+            {"socket_connect_timeout": redis_timeout, "socket_timeout": redis_timeout},
+        )
+    # Publishing a task gives up quickly; after a failure a process leaves follow-up work to
+    # the periodic tasks for BROKER_RETRY_AFTER seconds (commerce/broker.py).
+    config.setdefault("BROKER_RETRY_AFTER", float(_env("BROKER_RETRY_AFTER", "15") or 15))
+    if isinstance(config.get("CELERY"), dict):
+        celery_conf = config["CELERY"] = dict(config["CELERY"])  # never the caller's dict
+        celery_conf.setdefault("broker_connection_timeout", broker_timeout)
+        celery_conf["broker_transport_options"] = {
+            "socket_connect_timeout": broker_timeout,
+            "socket_timeout": max(broker_timeout, 3.0),  # longer than BRPOP's 1 s wait
+            **(celery_conf.get("broker_transport_options") or {}),
+        }
+    # A database that does not answer fails a request in seconds, not minutes (libpq waits
+    # for the operating system's TCP timeout otherwise).
+    url = str(config.get("SQLALCHEMY_DATABASE_URI", ""))
+    if url.startswith("postgresql") and "connect_timeout" not in url:
+        options = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+        options["connect_args"] = {
+            "connect_timeout": _env_int("DATABASE_CONNECT_TIMEOUT", 5),
+            **(options.get("connect_args") or {}),
+        }
+        config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+    # Error pages while the database is unreachable: 503 with this Retry-After (seconds).
+    config.setdefault("UNAVAILABLE_RETRY_AFTER", _env_int("UNAVAILABLE_RETRY_AFTER", 30))
+    # Search while Meilisearch is down: the database keeps a standby copy of the index and
+    # answers for SEARCH_FALLBACK_SECONDS after a failure; index changes wait with backoff.
+    config.setdefault("SEARCH_DB_STANDBY", _env_bool("SEARCH_DB_STANDBY", True))
+    config.setdefault("SEARCH_FALLBACK_SECONDS", _env_int("SEARCH_FALLBACK_SECONDS", 30))
+    config.setdefault("SEARCH_RETRY_FIRST_SECONDS", _env_int("SEARCH_RETRY_FIRST_SECONDS", 10))
+    config.setdefault("SEARCH_RETRY_MAX_SECONDS", _env_int("SEARCH_RETRY_MAX_SECONDS", 300))

@@ -289,7 +289,7 @@ def search_push() -> Response:
     try:
         status = push_settings(by=current_user)
     except SearchBackendError as exc:
-        status, message, level = push_status(), exc.message, "error"
+        status, message, level = push_status(), exc.detail, "error"  # staff: what it said
     else:
         if status.reads_live:
             message, level = "The built-in search uses the latest settings.", "success"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from commerce.broker import queue_task
 from commerce.catalog.csv_uploads import (
     Upload,
     create_apply_job,
@@ -38,8 +39,9 @@ def start_import(upload_id: str, *, by: Any) -> Job:
 
 def _queue(job: Job) -> Job:
     try:
-        import_csv.delay(job.id, job.params["path"])
-    except Exception:  # a broker that is down: say so on the job instead of leaving it queued
+        # Broker down: the job stays queued (logged) and the job sweeper queues it again.
+        queue_task(import_csv, job.id, job.params["path"])
+    except Exception:  # the inline run (embedded mode) failed: say so on the job
         log.exception("could not queue catalog import job %s", job.id)
         finish_job(
             job.id,

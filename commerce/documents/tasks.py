@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from commerce import outbox
+from commerce.broker import queue_task
 from commerce.documents.bulk import create_packing_slips_job, run_packing_slips_job
 from commerce.documents.numbering import issue_credit_note
 from commerce.extensions import celery, db
@@ -31,8 +32,9 @@ def start_packing_slips(order_ids: Iterable[int], *, by: Any) -> Job:
     """Queue the bulk print of the selected orders' slips (runs inline in the embedded mode)."""
     job = create_packing_slips_job(order_ids, by=by)
     try:
-        print_packing_slips_task.delay(job.id)
-    except Exception:  # a broker that is down: say so on the job instead of leaving it queued
+        # Broker down: the job stays queued (logged) and the job sweeper queues it again.
+        queue_task(print_packing_slips_task, job.id)
+    except Exception:  # the inline run (embedded mode) failed: say so on the job
         log.exception("could not queue packing slips job %s", job.id)
         finish_job(
             job.id,

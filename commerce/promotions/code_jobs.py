@@ -15,6 +15,7 @@ import math
 import secrets
 from typing import Any
 
+from commerce.broker import queue_task
 from commerce.db import in_transaction, transaction, utcnow
 from commerce.errors import CommerceError, NotFound, ValidationError
 from commerce.extensions import celery, db
@@ -148,8 +149,9 @@ def start_code_generation(
     field for a bad size, prefix or length."""
     job = create_generation_job(promotion, count=count, prefix=prefix, length=length, by=by)
     try:
-        generate_codes_task.delay(job.id)
-    except Exception:  # a broker that is down: say so on the job instead of leaving it queued
+        # Broker down: the job stays queued (logged) and the job sweeper queues it again.
+        queue_task(generate_codes_task, job.id)
+    except Exception:  # the inline run (embedded mode) failed: say so on the job
         log.exception("could not queue coupon code job %s", job.id)
         finish_job(
             job.id,

@@ -22,18 +22,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, event, false, select, update
+from flask import current_app
+from sqlalchemy import and_, delete, event, false, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
+from commerce.broker import queue_task
 from commerce.catalog.models import Variant
 from commerce.db import in_transaction, transaction, utcnow
 from commerce.extensions import celery, db
 from commerce.jobs import create_job, finish_job, report_progress
 from commerce.orders.models import CANCELLED, Order, OrderLine
 from commerce.outbox import OutboxEvent
-from commerce.search.backends import get_backend
+from commerce.search.backends import get_backend, get_standby
 from commerce.search.documents import (
     POPULARITY_DAYS,
     Context,
@@ -51,7 +54,7 @@ from commerce.search.models import (
     SearchPending,
     SearchSettings,
 )
-from commerce.search.port import SearchBackendError
+from commerce.search.port import SearchBackend, SearchBackendError
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +76,6 @@ TOPICS = (
     SETTINGS_CHANGED,
 )
 BATCH = 500
-MAX_ATTEMPTS = 20
 REINDEX_JOB = "search_reindex"
 
 
@@ -158,15 +160,19 @@ def outbox_has_unrecorded() -> bool:
     )
 
 
+def _due(now: datetime) -> ColumnElement[bool]:
+    """Open rows whose next attempt has come (a failed update waits out its backoff)."""
+    return and_(
+        SearchPending.applied_at.is_(None),
+        or_(SearchPending.next_attempt_at.is_(None), SearchPending.next_attempt_at <= now),
+    )
+
+
 def has_open_pending() -> bool:
-    """Recorded events not applied yet (an update that failed, or one still on its way)."""
+    """Recorded events due to be applied (an update still on its way, or a failed one whose
+    backoff is over)."""
     return (
-        db.session.scalar(
-            select(SearchPending.event_id)
-            .where(SearchPending.applied_at.is_(None), SearchPending.attempts < MAX_ATTEMPTS)
-            .limit(1)
-        )
-        is not None
+        db.session.scalar(select(SearchPending.event_id).where(_due(utcnow())).limit(1)) is not None
     )
 
 
@@ -193,9 +199,15 @@ def catch_up_outbox(*, limit: int = 500) -> int:
 # -- applying them ------------------------------------------------------------------------------
 
 
-def refresh_products(product_ids: Iterable[int], *, ctx: Context | None = None) -> int:
-    """Send the current documents of these products (deleting those that have none)."""
-    backend = get_backend()
+def refresh_products(
+    product_ids: Iterable[int],
+    *,
+    ctx: Context | None = None,
+    backend: SearchBackend | None = None,
+) -> int:
+    """Send the current documents of these products (deleting those that have none) to the
+    backend (the configured one unless given)."""
+    backend = backend or get_backend()
     ids = sorted({int(i) for i in product_ids})
     ctx = ctx or Context.load()
     sent = 0
@@ -226,53 +238,175 @@ def refresh_lapsed_popularity(*, now: datetime | None = None) -> int:
                 .distinct()
             )
         )
-        return refresh_products(ids, ctx=Context.load(now=now))
+        ctx = Context.load(now=now)
+        standby = get_standby()
+        if standby is not None and standby.has_index():
+            refresh_products(ids, ctx=ctx, backend=standby)
+        return refresh_products(ids, ctx=ctx)
 
 
-def sync_pending(*, limit: int = 1000) -> int:
-    """Apply open search_pending rows; returns how many events were applied. Rows close only
-    once the backend has confirmed, so a crash or a refusal leaves them for the next run."""
+@dataclass
+class SyncRun:
+    """What one run of the index sync did."""
+
+    applied: int = 0  # events applied (the backend confirmed)
+    failed: int = 0  # events whose update failed in this run: kept, with a next attempt time
+    error: str = ""  # what the backend said about the last failure
+
+
+def sync_pending(
+    *, limit: int = 1000, now: datetime | None = None, everything: bool = False
+) -> int:
+    """Apply open search_pending rows; returns how many events were applied (apply_pending)."""
+    return apply_pending(limit=limit, now=now, everything=everything).applied
+
+
+def apply_pending(
+    *, limit: int = 1000, now: datetime | None = None, everything: bool = False
+) -> SyncRun:
+    """Apply the open search_pending rows that are due, in batches. Rows close only once the
+    backend has confirmed; a failure keeps them with a next attempt time that backs off
+    (SEARCH_RETRY_FIRST_SECONDS doubling up to SEARCH_RETRY_MAX_SECONDS), never dropping
+    one, however long the engine stays down. Once the backend took a batch, rows still
+    waiting out a backoff go too (it is back); `everything` takes them from the start (an
+    operator's `flask search sync`, a push from the console).
+
+    With a standby index (backends.get_standby()), each change is written to the database's
+    copy first, once (on its first attempt), so searches that fall back to it see the change
+    while Meilisearch is down."""
     backend = get_backend()
-    applied = 0
+    standby = get_standby()
+    run = SyncRun()
+    waiting_too = everything
     while True:
         with transaction() as session:
             claim_writer()
-            if backend.name == "db":
+            if backend.name == "db" or standby is not None:
                 # One writer at a time (and one first build, not one per worker).
                 from commerce.search.backends.db import lock_index_writes
 
                 lock_index_writes()
-            stmt = (
-                select(SearchPending)
-                .where(SearchPending.applied_at.is_(None), SearchPending.attempts < MAX_ATTEMPTS)
-                .order_by(SearchPending.event_id)
-                .limit(limit)
+            clock = now or utcnow()
+            stmt = select(SearchPending).where(
+                SearchPending.applied_at.is_(None) if waiting_too else _due(clock)
             )
+            stmt = stmt.order_by(SearchPending.event_id).limit(limit)
             if session.get_bind().dialect.name == "postgresql":
                 stmt = stmt.with_for_update(skip_locked=True)
             rows = list(session.scalars(stmt))
             if not rows:
-                return applied
+                return run
+            if standby is not None:
+                fresh = [row for row in rows if not row.attempts]
+                if fresh or not standby.has_index():
+                    _apply(standby, fresh)
             try:
-                if any(r.rebuild for r in rows) or not backend.has_index():
-                    reindex()
-                else:
-                    if any(r.settings for r in rows):
-                        backend.configure(load_settings())
-                    refresh_products(pid for r in rows for pid in r.product_ids or [])
+                _apply(backend, rows)
             except SearchBackendError as exc:
-                log.warning("search index update failed, will retry: %s", exc.message)
-                for row in rows:
-                    row.attempts += 1
-                    row.last_error = exc.message[:2000]
-                return applied
-            now = utcnow()
-            for row in rows:
-                row.applied_at = now
-                row.last_error = None
-            applied += len(rows)
-        if len(rows) < limit:
-            return applied
+                if exc.refused_request and len(rows) > 1:
+                    # The engine works but refused: one bad change must not hold the rest.
+                    _apply_one_by_one(backend, rows, clock, run)
+                else:
+                    _postpone(rows, exc, clock, run)
+            else:
+                _close(rows, run)
+        if run.failed:
+            return run
+        if len(rows) < limit and waiting_too:
+            return run
+        waiting_too = True  # the backend took the batch: what waits out a backoff can go now
+
+
+def _apply(backend: SearchBackend, rows: list[SearchPending]) -> None:
+    if any(row.rebuild for row in rows) or not backend.has_index():
+        reindex(backend=backend)
+        return
+    if any(row.settings for row in rows):
+        backend.configure(load_settings())
+    refresh_products((pid for row in rows for pid in row.product_ids or []), backend=backend)
+
+
+def _apply_one_by_one(
+    backend: SearchBackend, rows: list[SearchPending], clock: datetime, run: SyncRun
+) -> None:
+    for at, row in enumerate(rows):
+        try:
+            _apply(backend, [row])
+        except SearchBackendError as exc:
+            if not exc.refused_request:  # not this change's fault: the rest waits too
+                _postpone(rows[at:], exc, clock, run)
+                return
+            _postpone([row], exc, clock, run)
+        else:
+            _close([row], run)
+
+
+def _close(rows: list[SearchPending], run: SyncRun) -> None:
+    now = utcnow()
+    for row in rows:
+        row.applied_at = now
+        row.last_error = None
+        row.next_attempt_at = None
+    run.applied += len(rows)
+
+
+def _postpone(
+    rows: list[SearchPending], exc: SearchBackendError, clock: datetime, run: SyncRun
+) -> None:
+    first = float(current_app.config.get("SEARCH_RETRY_FIRST_SECONDS", 10))
+    longest = float(current_app.config.get("SEARCH_RETRY_MAX_SECONDS", 300))
+    for row in rows:
+        row.attempts += 1
+        row.last_error = exc.detail[:2000]
+        delay = min(first * 2 ** min(row.attempts - 1, 30), longest)
+        row.next_attempt_at = clock + timedelta(seconds=delay)
+    run.failed += len(rows)
+    run.error = exc.detail
+    log.warning(
+        "search index update failed for %s events, kept for a later attempt: %s",
+        len(rows),
+        exc.detail,
+    )
+
+
+@dataclass(frozen=True)
+class PendingStatus:
+    """Index changes not applied yet, for `flask search sync` and the console."""
+
+    waiting: int  # recorded events not applied yet
+    failing: int  # of those, how many failed at least once
+    next_attempt_at: datetime | None  # the earliest retry of a failed one
+    since: datetime | None  # when the oldest waiting change was recorded
+    last_error: str  # the latest failure's message
+    standby: str  # "" (none), "live" or "not built"
+
+
+def pending_status() -> PendingStatus:
+    open_rows = SearchPending.applied_at.is_(None)
+    count = func.count(SearchPending.event_id)
+    waiting, since = db.session.execute(
+        select(count, func.min(SearchPending.created_at)).where(open_rows)
+    ).one()
+    failing, next_attempt_at = db.session.execute(
+        select(count, func.min(SearchPending.next_attempt_at)).where(
+            open_rows, SearchPending.attempts > 0
+        )
+    ).one()
+    last_error = db.session.scalar(
+        select(SearchPending.last_error)
+        .where(open_rows, SearchPending.last_error.is_not(None))
+        .order_by(SearchPending.event_id.desc())
+        .limit(1)
+    )
+    standby = get_standby()
+    return PendingStatus(
+        waiting=int(waiting or 0),
+        failing=int(failing or 0),
+        next_attempt_at=next_attempt_at,
+        since=since,
+        last_error=last_error or "",
+        standby="" if standby is None else ("live" if standby.has_index() else "not built"),
+    )
 
 
 def purge_applied(*, older_than: timedelta = timedelta(days=7)) -> int:
@@ -309,7 +443,7 @@ def _queue_sync_after_commit(session: Session) -> None:
         from commerce.search.tasks import sync_index
 
         try:
-            sync_index.delay()
+            queue_task(sync_index)  # broker down: False, and the periodic sync applies them
         except Exception:  # the periodic sync picks the rows up
             log.exception("could not queue the search index update")
 
@@ -336,13 +470,15 @@ def reindex(
     progress: Callable[[int, int], None] | None = None,
     job_id: str | None = None,
     batch: int = BATCH,
+    backend: SearchBackend | None = None,
 ) -> ReindexResult:
     """Build the whole index anew beside the live one and swap it in; searches keep being
     answered by the old index until the swap. Products changed meanwhile are written to both
-    (sync_pending writes to every open generation) and refreshed again after the swap."""
+    (sync_pending writes to every open generation) and refreshed again after the swap. The
+    configured backend's index unless `backend` is given (the standby)."""
     started = utcnow()
     clock = datetime.now()
-    backend = get_backend()
+    backend = backend or get_backend()
     settings = load_settings()
     with transaction():
         generation = SearchGeneration(
@@ -393,12 +529,12 @@ def reindex(
         generation.finished_at = generation.finished_at or utcnow()
         # Changes applied while the build ran may have raced a batch: send them again.
         again = db.session.scalars(select(SearchPending).where(SearchPending.created_at >= started))
-        refresh_products(pid for row in again for pid in row.product_ids or [])
+        refresh_products((pid for row in again for pid in row.product_ids or []), backend=backend)
     purge = getattr(backend, "purge_retired", None)
     if purge is not None:
         purge()
     seconds = (datetime.now() - clock).total_seconds()
-    log.info("search index rebuilt: %s documents in %.1fs", done, seconds)
+    log.info("search index (%s) rebuilt: %s documents in %.1fs", backend.name, done, seconds)
     return ReindexResult(generation_id, done, seconds, rebuild.name)
 
 
@@ -407,7 +543,7 @@ def start_reindex_job(*, by: Any) -> str:
     from commerce.search.tasks import reindex_job
 
     job = create_job(REINDEX_JOB, title="Rebuild the search index", params={}, by=by)
-    reindex_job.delay(job.id)
+    queue_task(reindex_job, job.id)  # broker down: the job stays queued for the job sweeper
     return job.id
 
 
@@ -420,6 +556,12 @@ def run_reindex_job(
         log.exception("search reindex job %s failed", job_id)
         finish_job(job_id, result={"ok": False}, failed=True, message=str(exc)[:500])
         return None
+    standby = get_standby()
+    if standby is not None:
+        try:
+            reindex(backend=standby)
+        except Exception:  # the live index is rebuilt; the sync builds the standby later
+            log.exception("rebuilding the standby search index failed")
     finish_job(
         job_id,
         result={"ok": True, "documents": result.documents, "seconds": round(result.seconds, 2)},

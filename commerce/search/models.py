@@ -160,6 +160,7 @@ class SearchPending(db.Model):
     """Outbox events the index has yet to take in (one row per event: idempotent by event id).
 
     `product_ids` are the products to refresh; `rebuild` asks for a whole new index instead.
+    A row stays open until the backend confirmed, however many attempts that takes.
     """
 
     __tablename__ = "search_pending"
@@ -174,6 +175,8 @@ class SearchPending(db.Model):
     applied_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # After a failed update: not before this time (the backoff grows; a row is never dropped).
+    next_attempt_at: Mapped[datetime | None]
 
 
 class SearchDocument(db.Model):

@@ -47,10 +47,24 @@ MAX_TEXT = 200
 
 
 class SearchBackendError(CommerceError):
-    """The search engine refused or failed a request (a failed Meilisearch task, a timeout)."""
+    """The search engine refused or failed a request (a failed Meilisearch task, a timeout).
+
+    `message` is for shoppers (it names no host, port or engine); `detail` says what happened,
+    for logs, the index's pending rows and the console. `refused_request` is set when the
+    engine works but refused this request (an invalid document): other requests may pass,
+    whereas any other failure (no answer, a server error, a bad key) fails them all."""
 
     status = 503
     code = "search_unavailable"
+    PUBLIC_MESSAGE = "Search is not available right now. Please try again in a minute."
+
+    def __init__(self, detail: str, *, refused_request: bool = False, **details: Any) -> None:
+        super().__init__(self.PUBLIC_MESSAGE, **details)
+        self.detail = detail
+        self.refused_request = refused_request
+
+    def __str__(self) -> str:
+        return self.detail
 
 
 @dataclass(frozen=True)

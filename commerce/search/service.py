@@ -33,6 +33,7 @@ from commerce import audit, outbox
 from commerce.db import transaction
 from commerce.extensions import celery, db
 from commerce.search.backends import get_backend
+from commerce.search.fallback import search_with_fallback
 from commerce.search.merchandising import (
     BOOST,
     BOOST_FIELDS,
@@ -51,6 +52,8 @@ from commerce.search.port import (
     RELEVANCE,
     Condition,
     Hit,
+    IndexSettings,
+    SearchBackend,
     SearchQuery,
     SearchResult,
     top_values,
@@ -66,11 +69,11 @@ def search_products(
     rules: Sequence[RuleMatch] | None = None,
 ) -> SearchResult:
     """The shopper's results with the live rules for the query applied (or with `rules`, the
-    console's preview, in their place)."""
+    console's preview, in their place); from the database's standby index while Meilisearch
+    is down (fallback.py)."""
     started = time.perf_counter()
     if celery.conf.task_always_eager and current_app.config.get("SEARCH_EMBEDDED_CATCH_UP", True):
         _catch_up()
-    backend = get_backend()
     settings = load_settings()
     matches = rules_for(query.text, now=now) if rules is None else list(rules)
     hidden: list[int] = []
@@ -98,6 +101,25 @@ def search_products(
         and not query.any_of  # a caller's own conditions: groups cannot nest in one query
         and not query.none_of
     )
+    return search_with_fallback(
+        lambda backend: _answer(
+            backend, query, settings, started, exclude, pinned, boosts, buries, shaped
+        )
+    )
+
+
+def _answer(
+    backend: SearchBackend,
+    query: SearchQuery,
+    settings: IndexSettings,
+    started: float,
+    exclude: tuple[int, ...],
+    pinned: list[int],
+    boosts: list[Condition],
+    buries: list[Condition],
+    shaped: bool,
+) -> SearchResult:
+    """The query answered by one backend, the rules' pins, boosts and buries applied."""
     if not pinned and not shaped:
         result = backend.search(replace(query, exclude_ids=exclude), settings)
         result.took_ms = (time.perf_counter() - started) * 1000
@@ -302,7 +324,7 @@ def push_settings(*, by: Any) -> PushStatus:
         if not eager:
             request_sync()  # queued when this transaction commits
     if eager:
-        sync_pending()  # a refusal stays pending with its error (see push_status)
+        sync_pending(everything=True)  # a refusal stays pending with its error (push_status)
     return push_status()
 
 

@@ -85,6 +85,7 @@ from commerce.search.port import (
 )
 
 NAME = "db"
+STANDBY = "db-standby"
 MAX_TYPO_CANDIDATES = 8
 RETIRED_GRACE = timedelta(minutes=2)
 FACET_CACHE_SIZE = 256
@@ -219,7 +220,7 @@ class DatabaseRebuild(Rebuild):
             db.session.execute(
                 update(SearchGeneration)
                 .where(
-                    SearchGeneration.backend == NAME,
+                    SearchGeneration.backend == self.backend.name,
                     SearchGeneration.status == LIVE,
                     SearchGeneration.id != self.generation_id,
                 )
@@ -240,10 +241,14 @@ class DatabaseRebuild(Rebuild):
 
 
 class DatabaseBackend(SearchBackend):
+    """`name` tells its generations apart: "db" when it is the shop's backend, STANDBY when
+    it keeps a warm copy of the index for searches while Meilisearch is down."""
+
     name = NAME
 
-    def __init__(self, config: dict[str, Any] | None = None) -> None:
+    def __init__(self, config: dict[str, Any] | None = None, *, name: str = NAME) -> None:
         self.config = dict(config or {})
+        self.name = name
 
     # -- generations ----------------------------------------------------------------------------
 
@@ -260,7 +265,7 @@ class DatabaseBackend(SearchBackend):
         every write (with the start time: a rolled-back build can reuse an id, never both)."""
         row = db.session.execute(
             select(SearchGeneration.id, SearchGeneration.revision, SearchGeneration.started_at)
-            .where(SearchGeneration.backend == NAME, SearchGeneration.status == LIVE)
+            .where(SearchGeneration.backend == self.name, SearchGeneration.status == LIVE)
             .order_by(SearchGeneration.id.desc())
             .limit(1)
         ).first()
@@ -278,7 +283,7 @@ class DatabaseBackend(SearchBackend):
         return list(
             db.session.scalars(
                 select(SearchGeneration.id).where(
-                    SearchGeneration.backend == NAME,
+                    SearchGeneration.backend == self.name,
                     SearchGeneration.status.in_((LIVE, BUILDING)),
                 )
             )
@@ -319,7 +324,7 @@ class DatabaseBackend(SearchBackend):
         ids = list(
             db.session.scalars(
                 select(SearchGeneration.id).where(
-                    SearchGeneration.backend == NAME,
+                    SearchGeneration.backend == self.name,
                     SearchGeneration.status == RETIRED,
                     SearchGeneration.retired_at <= cutoff,
                 )
@@ -696,14 +701,14 @@ class DatabaseBackend(SearchBackend):
             took_ms=(time.perf_counter() - started) * 1000,
             query=query,
             price_range=(int(low), int(high)) if total else None,
-            backend=NAME,
+            backend=self.name,
         )
 
     def search(self, query: SearchQuery, settings: IndexSettings) -> SearchResult:
         started = time.perf_counter()
         live = self._live()
         if live is None:
-            return SearchResult([], 0, {}, 0.0, query, backend=NAME)
+            return SearchResult([], 0, {}, 0.0, query, backend=self.name)
         generation_id, revision = live
         plan = self.plan(query.text, settings, generation_id)
         if plan is not None and self._dialect() == "postgresql":
@@ -788,5 +793,5 @@ class DatabaseBackend(SearchBackend):
             took_ms=(time.perf_counter() - started) * 1000,
             query=query,
             price_range=(int(low), int(high)) if total else None,
-            backend=NAME,
+            backend=self.name,
         )

@@ -106,6 +106,9 @@ SORT_EXPRESSIONS = {
     BEST_SELLING: ["popularity:desc"],
 }
 MAX_TOTAL_HITS = 5000
+# Meilisearch's error type for a request it refuses as such (a bad document, a bad filter),
+# unlike "internal", "system" or "auth" errors, which every other request would meet too.
+INVALID_REQUEST = "invalid_request"
 
 
 def index_settings(settings: IndexSettings) -> dict[str, Any]:
@@ -261,6 +264,7 @@ class MeilisearchBackend(SearchBackend):
             raise SearchBackendError(
                 f"Meilisearch refused the request: {exc.code or exc.status_code}: {exc.message}",
                 code_name=exc.code,
+                refused_request=exc.type == INVALID_REQUEST,
             ) from exc
         except (MeilisearchCommunicationError, MeilisearchTimeoutError) as exc:
             raise SearchBackendError(f"Meilisearch did not answer: {exc.message}") from exc
@@ -278,6 +282,7 @@ class MeilisearchBackend(SearchBackend):
                 f"{error.get('code', 'unknown')}: {error.get('message', 'no message')}",
                 task_uid=task.uid,
                 code_name=error.get("code"),
+                refused_request=error.get("type") == INVALID_REQUEST,
             )
         return {"uid": task.uid, "type": task.type, "details": task.details or {}}
 
@@ -291,7 +296,9 @@ class MeilisearchBackend(SearchBackend):
         except MeilisearchApiError as exc:
             if exc.code == "index_not_found" or exc.status_code == 404:
                 return False
-            raise SearchBackendError(f"Meilisearch refused the request: {exc.message}") from exc
+            raise SearchBackendError(
+                f"Meilisearch refused the request: {exc.code or exc.status_code}: {exc.message}"
+            ) from exc
         except (MeilisearchCommunicationError, MeilisearchTimeoutError) as exc:
             raise SearchBackendError(f"Meilisearch did not answer: {exc.message}") from exc
         self._known_index = True

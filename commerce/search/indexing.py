@@ -411,14 +411,30 @@ def start_reindex_job(*, by: Any) -> str:
     return job.id
 
 
+def abandon_rebuild(job_id: str) -> int:
+    """Close the generations a rebuild job left "building" when its worker stopped, so index
+    writes stop going to them (the job's next run starts a fresh one)."""
+    with transaction():
+        return db.session.execute(
+            update(SearchGeneration)
+            .where(SearchGeneration.job_id == job_id, SearchGeneration.status == BUILDING)
+            .values(
+                status=FAILED, error="The worker stopped during the rebuild.", finished_at=utcnow()
+            )
+        ).rowcount
+
+
 def run_reindex_job(
     job_id: str, *, progress: Callable[[int, int], None] | None = None
 ) -> ReindexResult | None:
+    abandon_rebuild(job_id)  # a redelivered run: the stopped run's half-built index is closed
     try:
         result = reindex(job_id=job_id, progress=progress)
     except Exception as exc:
         log.exception("search reindex job %s failed", job_id)
-        finish_job(job_id, result={"ok": False}, failed=True, message=str(exc)[:500])
+        finish_job(
+            job_id, result={"ok": False}, failed=True, retryable=True, message=str(exc)[:500]
+        )
         return None
     finish_job(
         job_id,

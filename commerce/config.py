@@ -163,6 +163,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
             "task_eager_propagates": True,
             "task_ignore_result": True,
             "broker_connection_retry_on_startup": True,
+            # Worker processes per `make worker` (unset: one per CPU).
+            "worker_concurrency": _env_int("CELERY_CONCURRENCY", 0) or None,
             # A task is acknowledged when it ends, not when it starts: a worker killed
             # mid-task leaves its message to be delivered again (every task is safe to run
             # twice). One message at a time per process, so a crash strands no prefetched ones.

@@ -16,7 +16,7 @@ side effect loses nothing. `deliver_pending()` hands due events to their consume
 - A dispatcher leases the events it takes (`locked_until`; claimed with FOR UPDATE SKIP LOCKED
   on PostgreSQL), so two dispatchers never deliver one event at once, and the events of one
   that died are taken again when its lease ends. It starts no new delivery once half its lease
-  is used, and hands the rest back.
+  is used, and hands the rest back for the next run; one run tries each event at most once.
 """
 
 from __future__ import annotations
@@ -139,12 +139,12 @@ def deliver_pending(*, limit: int = 500, retry_now: bool = False) -> DispatchRep
         raise RuntimeError("the outbox is delivered outside any transaction")
     report = DispatchReport()
     me = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"[:80]
-    taken = 0
-    while taken < limit:
-        events, started = _claim(me, min(BATCH, limit - taken), retry_now=retry_now)
+    tried: list[int] = []  # each event at most once per run, whatever happened to it
+    while len(tried) < limit:
+        events, started = _claim(me, min(BATCH, limit - len(tried)), tried, retry_now=retry_now)
         if not events:
             break
-        taken += len(events)
+        tried += [e.id for e in events]
         _deliver(events, me, started, report)
     with transaction() as session:
         waiting, earliest = session.execute(
@@ -166,7 +166,9 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0), cap))
 
 
-def _claim(me: str, size: int, *, retry_now: bool) -> tuple[list[OutboxEvent], datetime]:
+def _claim(
+    me: str, size: int, tried: list[int], *, retry_now: bool
+) -> tuple[list[OutboxEvent], datetime]:
     """Lease up to `size` due events to `me` in one conditional UPDATE; returns copies of them
     (read once, then only updated by id) and when the lease began."""
     now = utcnow()
@@ -176,6 +178,8 @@ def _claim(me: str, size: int, *, retry_now: bool) -> tuple[list[OutboxEvent], d
     ]
     if not retry_now:
         due.append(or_(OutboxEvent.next_attempt_at.is_(None), OutboxEvent.next_attempt_at <= now))
+    if tried:
+        due.append(OutboxEvent.id.not_in(tried))
     with transaction() as session:
         pick = select(OutboxEvent.id).where(*due).order_by(OutboxEvent.id).limit(size)
         if session.get_bind().dialect.name == "postgresql":

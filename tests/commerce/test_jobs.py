@@ -184,3 +184,11 @@ def test_a_code_batch_run_twice_holds_the_count_asked_for():
     set_state(job.id, status=FAILED, heartbeat_ago=timedelta(0), result={"retryable": True})
     run_job_again(job.id, by=None)  # "Run again" of the same batch adds nothing more
     assert batch() == 5
+
+
+def test_the_sweep_command_says_what_it_did(checked, app):
+    _staff, _upload, job = checked
+    set_state(job.id, status=RUNNING, heartbeat_ago=timedelta(hours=1), runs=1)
+    output = app.test_cli_runner().invoke(args=["jobs", "sweep"]).output
+    assert "1 stopped jobs failed, 0 queued again, 0 never started and failed" in output
+    assert f"failed: {job.id}" in output

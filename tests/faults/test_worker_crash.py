@@ -44,8 +44,8 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.faults]
 # Short clocks, so recovery happens within the test: leases, heartbeats and Redis redelivery.
 SETTINGS: dict[str, Any] = {
     "OUTBOX_LEASE_SECONDS": 3,
-    "JOB_HEARTBEAT_SECONDS": 0.5,
-    "JOB_STALE_SECONDS": 2,
+    "JOB_HEARTBEAT_SECONDS": 0.25,
+    "JOB_STALE_SECONDS": 1,
     "CELERY_VISIBILITY_TIMEOUT": 1,
     "IMPORT_FETCH_IMAGES": False,
 }
@@ -170,23 +170,25 @@ def sweep_until_failed(job_id: str) -> Job:
 
 
 class SlowMailServer:
-    """An SMTP server that takes `delay` seconds to accept each message (a content filter).
-    A message counts as accepted only if its client was still there to hear "250": a client
-    killed meanwhile never learnt it went, so the message was not delivered."""
+    """An SMTP server that takes `delay` seconds to accept a message (a content filter), and
+    holds the one after `hold_after` acceptances for `hold` seconds. A message counts as
+    accepted only if its client was still there to hear "250": a client killed meanwhile never
+    learnt it went, so it was not delivered (and must be sent again)."""
 
-    def __init__(self, delay: float) -> None:
-        self.delay = delay
+    def __init__(self, *, delay: float, hold_after: int, hold: float) -> None:
+        self.delay, self.hold_after, self.hold = delay, hold_after, hold
         self.accepted: list[str] = []  # Message-IDs, in order
         self.abandoned = 0  # DATA whose client vanished before the answer
-        self.arm_after: int | None = None
-        self.holding = threading.Event()  # set when DATA starts after `arm_after` acceptances
+        self.holding = threading.Event()  # set while the held message waits for its answer
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = BytesParser(policy=policy.default).parsebytes(envelope.content)
-        if self.arm_after is not None and len(self.accepted) >= self.arm_after:
+        wait = self.delay
+        if len(self.accepted) >= self.hold_after and not self.holding.is_set():
             self.holding.set()
+            wait = self.hold
         try:
-            await asyncio.sleep(self.delay)
+            await asyncio.sleep(wait)
         except asyncio.CancelledError:
             self.abandoned += 1
             raise
@@ -219,19 +221,18 @@ def test_worker_killed_while_sending_confirmations(shop, workers, fault_report):
     from commerce.orders.models import OrderEvent
     from commerce.outbox import dispatch_outbox
 
-    server = SlowMailServer(delay=0.3)
+    server = SlowMailServer(delay=0.1, hold_after=4, hold=3)
     port = free_port()
     controller = Controller(server, hostname="127.0.0.1", port=port)
     controller.start()
     try:
         worker = workers(MAIL_SMTP_URL=f"smtp://127.0.0.1:{port}")
         orders = place_orders(12)
-        server.arm_after = 4
         worker.wait_for_output(" ready.")
         dispatch_outbox.delay()  # what a request that placed an order, or beat, sends
         dispatch_outbox.delay()
         assert server.holding.wait(60), "the worker sent no mail"
-        time.sleep(0.12)  # into the server's DATA (a held transaction would be idle by now)
+        time.sleep(0.2)  # into the held DATA (a transaction held across it would be idle now)
         held_open = idle_worker_transactions()
         worker.kill()
         sent_before = len(server.accepted)
@@ -331,7 +332,7 @@ def index_mismatches() -> list[str]:
     return problems
 
 
-PRODUCTS = 200
+PRODUCTS = 150
 
 
 def test_worker_killed_while_writing_the_search_index(shop, workers, fault_report):
@@ -425,7 +426,7 @@ def test_worker_killed_during_a_csv_import(shop, workers, make_staff_pg, fault_r
     from commerce.errors import Conflict
     from commerce.jobs import run_claimed, run_job_again
 
-    rows = tote_rows(300, price="9.00", prefix="bag")
+    rows = tote_rows(250, price="9.00", prefix="bag")
     worker = workers()
     staff = make_staff_pg()
     upload = store_upload(csv_bytes(rows), filename="bags.csv")

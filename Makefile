@@ -51,12 +51,14 @@ redis:
 chromium:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-## make worker / beat: a real Celery worker (needs CELERY_BROKER_URL, e.g. redis://127.0.0.1:6379/0)
+## make worker / beat: a real Celery worker and the periodic scheduler (need CELERY_BROKER_URL,
+## e.g. redis://127.0.0.1:6379/0). `wsgi:celery` names the Celery app (`wsgi` alone would find
+## the Flask app); beat keeps its schedule state in the instance folder (see commerce/config.py).
 worker: install
-	$(BIN)/celery -A wsgi worker --loglevel=info
+	$(BIN)/celery -A wsgi:celery worker --loglevel=info
 
 beat: install
-	$(BIN)/celery -A wsgi beat --loglevel=info
+	$(BIN)/celery -A wsgi:celery beat --loglevel=info
 
 bench: install
 	$(BIN)/python bench/catalog.py --quick

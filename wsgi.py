@@ -221,4 +221,4 @@ def _register_errors(app: Flask) -> None:
 
 
 app = create_app()
-celery = app.extensions["celery"]  # `celery -A wsgi worker|beat`
+celery = app.extensions["celery"]  # `celery -A wsgi:celery worker|beat` (make worker, make beat)

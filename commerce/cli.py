@@ -17,6 +17,7 @@ demo_cli = AppGroup("demo", help="Demo data.")
 outbox_cli = AppGroup("outbox", help="The transactional outbox.")
 inventory_cli = AppGroup("inventory", help="Stock counters, holds and the ledger.")
 search_cli = AppGroup("search", help="The catalog search index.")
+jobs_cli = AppGroup("jobs", help="Background jobs (imports, prints, code batches, rebuilds).")
 
 
 @staff_cli.command("create")
@@ -79,11 +80,45 @@ def demo_load(products: int, orders: int, seed: int, quiet: bool) -> None:
 
 
 @outbox_cli.command("dispatch")
-def outbox_dispatch() -> None:
-    """Deliver pending outbox events now."""
-    from commerce.outbox import dispatch_pending
+@click.option(
+    "--retry-now",
+    is_flag=True,
+    help="Also deliver events still waiting out their backoff (once the cause is fixed).",
+)
+def outbox_dispatch(retry_now: bool) -> None:
+    """Deliver pending outbox events now, and say what failed and what still waits."""
+    from commerce.db import utcnow
+    from commerce.outbox import deliver_pending
 
-    click.echo(f"Delivered {dispatch_pending()} events")
+    report = deliver_pending(retry_now=retry_now)
+    click.echo(f"Delivered {report.delivered} events")
+    for failure in report.failed:
+        wait = max(0, round((failure.next_attempt_at - utcnow()).total_seconds()))
+        click.echo(
+            f"Failed: event {failure.event_id} ({failure.topic}), attempt {failure.attempts}, "
+            f"next try in {wait}s: {failure.error}"
+        )
+    if report.handed_back:
+        click.echo(f"{report.handed_back} events left for the next run (the lease ran short)")
+    if report.waiting:
+        line = f"{report.waiting} events still waiting"
+        if report.next_attempt_at is not None:
+            line += f" (the next retry at {report.next_attempt_at:%Y-%m-%d %H:%M:%S} UTC)"
+        click.echo(line)
+
+
+@jobs_cli.command("sweep")
+def jobs_sweep() -> None:
+    """Fail jobs whose worker stopped and send lost ones again (what beat runs every minute)."""
+    from commerce.jobs import sweep_jobs
+
+    report = sweep_jobs()
+    click.echo(
+        f"{len(report.stopped)} stopped jobs failed, {len(report.requeued)} queued again, "
+        f"{len(report.never_started)} never started and failed"
+    )
+    for job_id in report.stopped + report.never_started:
+        click.echo(f"  failed: {job_id}")
 
 
 @inventory_cli.command("reconcile")
@@ -117,11 +152,13 @@ def search_reindex(quiet: bool) -> None:
     """Rebuild the whole index beside the live one and swap it in (search keeps answering)."""
     from contextlib import ExitStack
 
-    from commerce.jobs import create_job, get_job
-    from commerce.search.indexing import REINDEX_JOB, run_reindex_job
+    from commerce.jobs import create_job, get_job, run_claimed
+    from commerce.search.indexing import REINDEX_JOB, ReindexResult, run_reindex_job
 
-    # A Job as well as the bar: the console shows a rebuild started here like its own.
+    # A Job as well as the bar: the console shows a rebuild started here like its own (and
+    # the job's heartbeat keeps the periodic sweep from taking it for a stopped one).
     job = create_job(REINDEX_JOB, title="Rebuild the search index", params={}, by=None)
+    outcome: list[ReindexResult | None] = [None]
     with ExitStack() as stack:
         bar = None
         if not quiet:
@@ -132,7 +169,11 @@ def search_reindex(quiet: bool) -> None:
                 bar.length = max(total, 1)
                 bar.update(done - bar.pos)
 
-        result = run_reindex_job(job.id, progress=progress)
+        def run(job_id: str) -> None:
+            outcome[0] = run_reindex_job(job_id, progress=progress)
+
+        run_claimed(job.id, run)
+    result = outcome[0]
     if result is None:
         failed = get_job(job.id).message
         raise click.ClickException(f"The rebuild failed: {failed}")
@@ -179,5 +220,5 @@ def search_sync() -> None:
 
 
 def register(app: Flask) -> None:
-    for group in (staff_cli, demo_cli, outbox_cli, inventory_cli, search_cli):
+    for group in (staff_cli, demo_cli, outbox_cli, inventory_cli, search_cli, jobs_cli):
         app.cli.add_command(group)

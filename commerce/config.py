@@ -145,6 +145,17 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "REMEMBER_COOKIE_DURATION": 60 * 60 * 24 * 14,
         "WTF_CSRF_TIME_LIMIT": None,
         "STAFF_INVITE_MAX_AGE": 7 * 24 * 3600,
+        # Background work that survives crashes (README "Background work in production"): an
+        # outbox event's dispatcher holds it this long before another may take it over; failed
+        # deliveries back off up to OUTBOX_RETRY_MAX_SECONDS between attempts, and never stop.
+        "OUTBOX_LEASE_SECONDS": _env_int("OUTBOX_LEASE_SECONDS", 300),
+        "OUTBOX_RETRY_MAX_SECONDS": _env_int("OUTBOX_RETRY_MAX_SECONDS", 900),
+        # A running job notes that it is alive every JOB_HEARTBEAT_SECONDS; the periodic sweep
+        # fails one silent for JOB_STALE_SECONDS (its worker stopped) and sends again one still
+        # queued after JOB_QUEUED_SECONDS (its message was lost).
+        "JOB_HEARTBEAT_SECONDS": float(_env("JOB_HEARTBEAT_SECONDS", "15") or 15),
+        "JOB_STALE_SECONDS": _env_int("JOB_STALE_SECONDS", 120),
+        "JOB_QUEUED_SECONDS": _env_int("JOB_QUEUED_SECONDS", 600),
         "CELERY": {
             "broker_url": broker or "memory://",
             "result_backend": _env("CELERY_RESULT_BACKEND", redis_url) if broker else None,
@@ -152,6 +163,25 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
             "task_eager_propagates": True,
             "task_ignore_result": True,
             "broker_connection_retry_on_startup": True,
+            # Worker processes per `make worker` (unset: one per CPU).
+            "worker_concurrency": _env_int("CELERY_CONCURRENCY", 0) or None,
+            # A task is acknowledged when it ends, not when it starts: a worker killed
+            # mid-task leaves its message to be delivered again (every task is safe to run
+            # twice). One message at a time per process, so a crash strands no prefetched ones.
+            "task_acks_late": True,
+            "task_reject_on_worker_lost": True,
+            "worker_prefetch_multiplier": 1,
+            # Redis hands an unacknowledged message to another worker after this long; above
+            # our longest task (a large import or rebuild: minutes), so a slow task is not run
+            # twice meanwhile. Jobs and the outbox do not wait for it: they recover by their
+            # own sweeps (heartbeats and leases).
+            "broker_transport_options": {
+                "visibility_timeout": _env_int("CELERY_VISIBILITY_TIMEOUT", 3600)
+            },
+            # A lost broker connection does not cancel running tasks (a long import goes on).
+            "worker_cancel_long_running_tasks_on_connection_loss": False,
+            # `make beat` keeps its schedule state with the rest of the instance's files.
+            "beat_schedule_filename": str(instance / "celerybeat-schedule"),
         },
     }
     if config["SQLALCHEMY_DATABASE_URI"].startswith("postgres://"):

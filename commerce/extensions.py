@@ -83,6 +83,7 @@ def init_celery(app: Flask) -> Celery:
             "task": "commerce.promotions.release_expired_holds",
             "schedule": timedelta(minutes=5),
         },
+        "sweep-jobs": {"task": "commerce.jobs.sweep", "schedule": timedelta(minutes=1)},
     }
     celery.flask_app = app  # type: ignore[attr-defined]
     celery.set_default()

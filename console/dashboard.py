@@ -2,11 +2,13 @@
 
 Each panel needs one of the permissions in PANELS; a role sees the panels it can act on
 (support: today's orders and refunds; warehouse: orders to ship and low stock; merchandiser:
-low stock and jobs; admin: everything). Only the visible panels are queried.
+low stock and jobs; admin: everything, including background work that is stuck). Only the
+visible panels are queried.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from flask import jsonify, redirect, request, url_for
@@ -16,6 +18,7 @@ from werkzeug.wrappers import Response
 
 from commerce.catalog.models import Product
 from commerce.catalog.queries import jump_to
+from commerce.db import utcnow
 from commerce.extensions import db
 from commerce.inventory.queries import low_stock
 from commerce.jobs import Job
@@ -26,6 +29,7 @@ from commerce.orders.queries import (
     sales_today,
     shop_today,
 )
+from commerce.outbox import stuck_topics
 from console import bp
 from console.jobs import JOB_PERMISSIONS
 from console.permissions import route
@@ -39,6 +43,8 @@ PANELS: dict[str, tuple[str, ...]] = {
     "low_stock": ("inventory.edit", "catalog.edit"),  # those who can restock or re-threshold
     "jobs": tuple(sorted({*JOB_PERMISSIONS.values(), "staff.manage"})),
     "products": ("catalog.edit",),
+    # Outbox consumers that are behind (failing, or no worker running): shown when there are.
+    "background": ("settings.manage",),
 }
 RECENT_JOBS = 8
 
@@ -80,7 +86,23 @@ def dashboard() -> Response:
         context["refunds_waiting"] = count_refunds_awaiting_approval()
     if "jobs" in panels:
         context["jobs"] = recent_jobs(current_user)
+    if "background" in panels:
+        context["stuck"] = stuck_topics()
+        context["now"] = utcnow()
     return render("console/dashboard.html", **context)
+
+
+@bp.app_template_filter("waited")
+def waited(delta: timedelta) -> str:
+    """A wait as people say it: 40 s, 12 min, 3 h, 2 days."""
+    seconds = max(0, int(delta.total_seconds()))
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 2 * 3600:
+        return f"{seconds // 60} min"
+    if seconds < 2 * 86400:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 86400} days"
 
 
 @route(bp, "/dashboard/jobs", permission="dashboard.view")

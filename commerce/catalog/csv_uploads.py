@@ -135,8 +135,16 @@ def create_check_job(upload: Upload, *, by: Any) -> Job:
 def create_apply_job(upload_id: str, *, by: Any) -> Job:
     """The import of a checked upload; refused unless its check passed on this very file."""
     check, applied = import_jobs(upload_id)
-    if applied is not None and applied.status != FAILED:
+    if applied is not None and applied.status == SUCCEEDED:
         raise Conflict("This file has already been imported.", field="upload_id")
+    if applied is not None and applied.status != FAILED:
+        # A worker that died mid-import leaves the job running until the periodic sweep
+        # notices (JOB_STALE_SECONDS); then it is failed and the file can be imported again.
+        raise Conflict(
+            "This file is being imported; if its progress has stopped, it can be imported "
+            "again once the job shows as failed.",
+            field="upload_id",
+        )
     if check.status != SUCCEEDED or not (check.result or {}).get("ok"):
         raise ValidationError(
             "Only a file whose check found no errors can be imported: correct the rows and "
@@ -155,6 +163,20 @@ def create_apply_job(upload_id: str, *, by: Any) -> Job:
     )
 
 
+def again_import_job(job: Job, by: Any) -> Job:
+    """A check or import whose run stopped (its worker died), started anew on the same file:
+    an import is refused unless its check still holds for the file byte for byte (and nothing
+    of the stopped run was written: an import is one transaction)."""
+    params = job.params
+    if not params.get("dry_run"):
+        return create_apply_job(str(params.get("upload_id", "")), by=by)
+    path = Path(params["path"])
+    if not path.exists() or hashlib.sha256(path.read_bytes()).hexdigest() != params["sha256"]:
+        raise Conflict("The uploaded file is gone or changed; upload it again.", field="upload_id")
+    upload = Upload(params["upload_id"], params["filename"], path, params["sha256"])
+    return create_check_job(upload, by=by)
+
+
 def summary(report: ImportReport) -> str:
     if report.errors:
         rows = len({e.row for e in report.errors})
@@ -169,9 +191,10 @@ def summary(report: ImportReport) -> str:
     )
 
 
-def run_import_job(job_id: str, path: str) -> None:
+def run_import_job(job_id: str, path: str | None = None) -> None:
     """Run a check or import job to its end and record the outcome on the job."""
     job = get_job(job_id)
+    path = path or job.params["path"]
     by = db.session.get(StaffMember, job.created_by_id) if job.created_by_id else None
     dry_run = bool(job.params.get("dry_run", True))
 
@@ -197,6 +220,7 @@ def run_import_job(job_id: str, path: str) -> None:
             job_id,
             result={"ok": False, "errors": [], "error_count": 0, "dry_run": dry_run},
             failed=True,
+            retryable=True,
             message="The import stopped on an unexpected error; nothing was written.",
         )
         return

@@ -76,7 +76,13 @@ def run_packing_slips_job(job_id: str) -> None:
         if not in_transaction():
             db.session.rollback()
         message = exc.message if isinstance(exc, NotFound) else "Printing stopped on an error."
-        finish_job(job_id, result={"ok": False}, failed=True, message=message)
+        finish_job(
+            job_id,
+            result={"ok": False},
+            failed=True,
+            retryable=not isinstance(exc, NotFound),
+            message=message,
+        )
         return
     printed = len(batch.orders)
     missing = f"; {len(batch.missing)} no longer exist" if batch.missing else ""

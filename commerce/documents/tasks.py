@@ -11,11 +11,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from commerce import outbox
-from commerce.broker import queue_task
-from commerce.documents.bulk import create_packing_slips_job, run_packing_slips_job
+from commerce.documents.bulk import KIND, create_packing_slips_job, run_packing_slips_job
 from commerce.documents.numbering import issue_credit_note
-from commerce.extensions import celery, db
-from commerce.jobs import Job, finish_job
+from commerce.extensions import db
+from commerce.jobs import Job, job_task, queue_job
 from commerce.orders.models import Refund
 
 log = logging.getLogger(__name__)
@@ -23,26 +22,19 @@ log = logging.getLogger(__name__)
 REFUND_SUCCEEDED = "refund.succeeded"  # outbox topic emitted by the refunds service
 
 
-@celery.task(name="commerce.documents.print_packing_slips")
-def print_packing_slips_task(job_id: str) -> None:
-    run_packing_slips_job(job_id)
+def _print_again(job: Job, by: Any) -> Job:
+    return create_packing_slips_job(job.params.get("order_ids", []), by=by)
+
+
+# The PDF is written aside and renamed into place, so a second run just writes it again.
+print_packing_slips_task = job_task(
+    KIND, name="commerce.documents.print_packing_slips", again=_print_again
+)(run_packing_slips_job)
 
 
 def start_packing_slips(order_ids: Iterable[int], *, by: Any) -> Job:
     """Queue the bulk print of the selected orders' slips (runs inline in the embedded mode)."""
-    job = create_packing_slips_job(order_ids, by=by)
-    try:
-        # Broker down: the job stays queued (logged) and the job sweeper queues it again.
-        queue_task(print_packing_slips_task, job.id)
-    except Exception:  # the inline run (embedded mode) failed: say so on the job
-        log.exception("could not queue packing slips job %s", job.id)
-        finish_job(
-            job.id,
-            result={"ok": False},
-            failed=True,
-            message="The job could not be queued; try again in a minute.",
-        )
-    return job
+    return queue_job(create_packing_slips_job(order_ids, by=by))
 
 
 @outbox.handler(REFUND_SUCCEEDED)

@@ -162,24 +162,27 @@ def _send_once(
     render: Callable[[], EmailMessage],
 ) -> bool:
     """Send a message unless the timeline says it went (or was refused for good), then say so
-    on the timeline: that entry is what makes a redelivered outbox event send nothing twice."""
-    if _has_event(order, sent) or _has_event(order, failed):
-        return False
-    message = render()
+    on the timeline: that entry is what makes a redelivered outbox event send nothing twice.
+
+    Three steps, and no transaction is open while the mail server is talked to (it may take
+    seconds): read and render, send, record."""
+    with transaction():  # the reads end here, before the mail server is called
+        if _has_event(order, sent) or _has_event(order, failed):
+            return False
+        message = render()
+        to = order.email
     try:
         path = mail.send_email(message, key=key)
     except mail.RecipientRefused as exc:
         with transaction():
-            record_event(
-                order, failed, f"{what} to {order.email} was refused: {exc}", to=order.email
-            )
+            record_event(order, failed, f"{what} to {to} was refused: {exc}", to=to)
         return False
     with transaction():
         record_event(
             order,
             sent,
-            f"{what} emailed to {order.email}.",
-            to=order.email,
+            f"{what} emailed to {to}.",
+            to=to,
             message_id=str(message["Message-ID"]),
             **({"file": path.name} if path is not None else {}),
         )

@@ -1,7 +1,12 @@
-"""Order background work: the confirmation email, fed by the outbox (thin over orders.emails).
+"""Order background work: the confirmation and shipment emails, sent by outbox consumers.
 
-The task takes the order id, never an ORM object, so the eager embedded mode and a real
-worker run the same code.
+The outbox consumer sends the email itself, so the event stays pending until the mail server
+accepted the message; a server that is down fails the delivery and the outbox tries again
+with backoff. A redelivered event sends nothing twice: orders.emails records each message on
+the order's timeline and gives it a Message-ID made from its key.
+
+The Celery tasks stay for messages queued by earlier releases (and for scripts): they take the
+order id, never an ORM object, and are as idempotent as the consumers.
 """
 
 from __future__ import annotations
@@ -20,12 +25,12 @@ RETRY_LIMIT = 8  # with the backoff below: about four hours of SMTP trouble
 
 
 def _send_or_retry(task: Task, send: Callable[[int], bool], object_id: int) -> bool:
-    """A mail server that is down is tried again with backoff (inline: the outbox retries)."""
+    """A mail server that is down is tried again with backoff (inline: the caller retries)."""
     try:
         return send(object_id)
     except OSError as exc:  # smtplib's errors, refused connections, timeouts
         if task.request.is_eager:
-            raise  # embedded mode: the outbox keeps the event pending and delivers it again
+            raise
         raise task.retry(exc=exc, countdown=min(60 * 2**task.request.retries, 3600)) from exc
 
 
@@ -39,12 +44,13 @@ def send_shipment_notice(self: Task, fulfillment_id: int) -> bool:
     return _send_or_retry(self, send_shipment_email, fulfillment_id)
 
 
-@outbox.handler(ORDER_PLACED)
-def queue_order_confirmation(event: outbox.OutboxEvent) -> None:
-    """A redelivered event is harmless: the task skips an order whose confirmation went."""
-    send_order_confirmation.delay(int(event.payload["order_id"]))
+@outbox.handler(ORDER_PLACED, atomic=False)
+def email_order_confirmation(event: outbox.OutboxEvent) -> None:
+    """Delivered once the mail server accepted the confirmation (or refused the address for
+    good, which the timeline notes); a transient failure raises and the outbox retries."""
+    send_confirmation(int(event.payload["order_id"]))
 
 
-@outbox.handler(ORDER_SHIPPED)
-def queue_shipment_notice(event: outbox.OutboxEvent) -> None:
-    send_shipment_notice.delay(int(event.payload["fulfillment_id"]))
+@outbox.handler(ORDER_SHIPPED, atomic=False)
+def email_shipment_notice(event: outbox.OutboxEvent) -> None:
+    send_shipment_email(int(event.payload["fulfillment_id"]))

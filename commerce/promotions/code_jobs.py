@@ -15,14 +15,24 @@ import math
 import secrets
 from typing import Any
 
-from commerce.broker import queue_task
+from sqlalchemy import func, select
+
 from commerce.db import in_transaction, transaction, utcnow
 from commerce.errors import CommerceError, NotFound, ValidationError
-from commerce.extensions import celery, db
-from commerce.jobs import Job, create_job, finish_job, get_job, report_progress
+from commerce.extensions import db
+from commerce.jobs import (
+    Job,
+    copy_job,
+    create_job,
+    finish_job,
+    get_job,
+    job_task,
+    queue_job,
+    report_progress,
+)
 from commerce.promotions import coupons
 from commerce.promotions.active import normalize_code
-from commerce.promotions.models import Promotion
+from commerce.promotions.models import CouponCode, Promotion
 from commerce.promotions.services import get_promotion
 
 log = logging.getLogger(__name__)
@@ -84,8 +94,18 @@ def create_generation_job(
     return job
 
 
+def made_in_batch(promotion_id: int, batch: str) -> int:
+    return db.session.scalar(
+        select(func.count())
+        .select_from(CouponCode)
+        .where(CouponCode.promotion_id == promotion_id, CouponCode.batch == batch)
+    )
+
+
 def run_generation_job(job_id: str) -> None:
-    """Generate the job's codes slice by slice, reporting progress; never raises."""
+    """Generate the job's codes slice by slice, reporting progress; never raises. The batch
+    label is fixed by the job, so a second run (a redelivered task, or "Run again" after the
+    worker died) makes only the codes the batch still lacks."""
     job = get_job(job_id)
     params = dict(job.params)
     count, batch = int(params["count"]), str(params["batch"])
@@ -94,8 +114,9 @@ def run_generation_job(job_id: str) -> None:
     made = 0
     result = {"batch": batch, "promotion_id": params["promotion_id"]}
     try:
+        made = min(made_in_batch(params["promotion_id"], batch), count)
         promotion = get_promotion(params["promotion_id"])
-        report_progress(job_id, done=0, total=count, message="Generating…")
+        report_progress(job_id, done=made, total=count, message="Generating…")
         while made < count:
             wanted = min(size, count - made)
             coupons.generate_coupon_codes(
@@ -119,6 +140,7 @@ def run_generation_job(job_id: str) -> None:
             job_id,
             result={**result, "ok": False, "count": made},
             failed=True,
+            retryable=not isinstance(exc, CommerceError),
             message=f"Stopped: {reason}{kept}.",
         )
         return
@@ -137,9 +159,9 @@ def _actor(staff_id: int | None) -> Any:
     return db.session.get(StaffMember, staff_id)
 
 
-@celery.task(name="commerce.promotions.generate_codes")
-def generate_codes_task(job_id: str) -> None:
-    run_generation_job(job_id)
+generate_codes_task = job_task(KIND, name="commerce.promotions.generate_codes", again=copy_job)(
+    run_generation_job
+)
 
 
 def start_code_generation(
@@ -147,18 +169,9 @@ def start_code_generation(
 ) -> Job:
     """Queue a batch of codes (runs inline in the embedded mode); ValidationError at the
     field for a bad size, prefix or length."""
-    job = create_generation_job(promotion, count=count, prefix=prefix, length=length, by=by)
-    try:
-        # Broker down: the job stays queued (logged) and the job sweeper queues it again.
-        queue_task(generate_codes_task, job.id)
-    except Exception:  # the inline run (embedded mode) failed: say so on the job
-        log.exception("could not queue coupon code job %s", job.id)
-        finish_job(
-            job.id,
-            result={"ok": False, "batch": "", "count": 0},
-            failed=True,
-            message="The job could not be queued; try again in a minute.",
-        )
+    job = queue_job(
+        create_generation_job(promotion, count=count, prefix=prefix, length=length, by=by)
+    )
     db.session.refresh(job)
     return job
 

@@ -33,7 +33,7 @@ from commerce.broker import queue_task
 from commerce.catalog.models import Variant
 from commerce.db import in_transaction, transaction, utcnow
 from commerce.extensions import celery, db
-from commerce.jobs import create_job, finish_job, report_progress
+from commerce.jobs import create_job, finish_job, queue_job, report_progress
 from commerce.orders.models import CANCELLED, Order, OrderLine
 from commerce.outbox import OutboxEvent
 from commerce.search.backends import get_backend, get_standby
@@ -540,21 +540,37 @@ def reindex(
 
 def start_reindex_job(*, by: Any) -> str:
     """A Job the console can watch; the task runs it (inline in the embedded mode)."""
-    from commerce.search.tasks import reindex_job
+    from commerce.search import tasks  # noqa: F401  (registers the job kind's task)
 
     job = create_job(REINDEX_JOB, title="Rebuild the search index", params={}, by=by)
-    queue_task(reindex_job, job.id)  # broker down: the job stays queued for the job sweeper
+    queue_job(job)  # broker down: the job stays queued for the job sweep
     return job.id
+
+
+def abandon_rebuild(job_id: str) -> int:
+    """Close the generations a rebuild job left "building" when its worker stopped, so index
+    writes stop going to them (the job's next run starts a fresh one)."""
+    with transaction():
+        return db.session.execute(
+            update(SearchGeneration)
+            .where(SearchGeneration.job_id == job_id, SearchGeneration.status == BUILDING)
+            .values(
+                status=FAILED, error="The worker stopped during the rebuild.", finished_at=utcnow()
+            )
+        ).rowcount
 
 
 def run_reindex_job(
     job_id: str, *, progress: Callable[[int, int], None] | None = None
 ) -> ReindexResult | None:
+    abandon_rebuild(job_id)  # a redelivered run: the stopped run's half-built index is closed
     try:
         result = reindex(job_id=job_id, progress=progress)
     except Exception as exc:
         log.exception("search reindex job %s failed", job_id)
-        finish_job(job_id, result={"ok": False}, failed=True, message=str(exc)[:500])
+        finish_job(
+            job_id, result={"ok": False}, failed=True, retryable=True, message=str(exc)[:500]
+        )
         return None
     standby = get_standby()
     if standby is not None:

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from commerce import outbox
 from commerce.extensions import celery
+from commerce.jobs import copy_job, job_task
 from commerce.search import analytics, indexing
 
 
@@ -25,9 +26,14 @@ def sync_index() -> int:
     return indexing.sync_pending()
 
 
-@celery.task(name="commerce.search.reindex")
-def reindex_job(job_id: str) -> None:
-    indexing.run_reindex_job(job_id)
+# A job (commerce.jobs): claimed before it runs, failed by the sweep if its worker stops
+# (its half-built generation is closed), and able to run again from the console.
+reindex_job = job_task(
+    indexing.REINDEX_JOB,
+    name="commerce.search.reindex",
+    again=copy_job,
+    on_lost=indexing.abandon_rebuild,
+)(indexing.run_reindex_job)
 
 
 @celery.task(name="commerce.search.refresh_popularity")

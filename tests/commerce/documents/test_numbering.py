@@ -173,7 +173,7 @@ def test_a_failing_delivery_gives_the_number_back_and_is_retried(order_factory):
     assert sequence_last(CREDIT_NOTE, this_year()) in (None, 0)
     pending.status = "succeeded"
     db.session.commit()
-    outbox.dispatch_pending()
+    outbox.dispatch_pending(retry_now=True)  # without waiting out the backoff
     db.session.refresh(event)
     assert event.dispatched_at is not None
     assert credit_note_for(pending).number == f"CN-{this_year()}-000001"

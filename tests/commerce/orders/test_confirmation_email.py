@@ -186,11 +186,14 @@ def test_a_server_that_is_down_leaves_the_event_pending_for_the_next_dispatch(
     dispatch_pending()
     event = placed_event(order)
     assert event.dispatched_at is None and "Connection" in (event.last_error or "")
+    assert event.next_attempt_at is not None and event.next_attempt_at > event.created_at
+    assert event.locked_by is None  # the lease ended with the attempt
     assert timeline(order, CONFIRMATION_SENT) == []
+    assert dispatch_pending() == 0  # backing off: not tried again before its time
 
     sink, port = smtp_server("plain")
     monkeypatch.setitem(app.config, "MAIL_SMTP_URL", f"smtp://127.0.0.1:{port}")
-    dispatch_pending()
+    dispatch_pending(retry_now=True)  # `flask outbox dispatch --retry-now`
     assert [r.recipients for r in sink.received] == [[SHOPPER]]
     assert placed_event(order).dispatched_at is not None
     assert len(timeline(order, CONFIRMATION_SENT)) == 1

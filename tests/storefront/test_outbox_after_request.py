@@ -1,0 +1,27 @@
+"""The embedded mode (no worker): a request that committed outbox events delivers them inline
+after its response is ready, so a shopper's confirmation is written as the order is placed."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from commerce.extensions import db
+from commerce.orders.models import Order
+from commerce.orders.services import ORDER_PLACED
+from commerce.outbox import OutboxEvent
+from tests.storefront.test_cart_checkout import CARD, add, enter_checkout, information
+
+
+def test_placing_an_order_emails_its_confirmation_at_once(client, checkout_shop, mail_dir):
+    add(client, checkout_shop.small, 1)
+    key, _response = enter_checkout(client)
+    information(client, key)
+    client.post(f"/checkout/{key}/shipping", data={"shipping_method": "STD"})
+    response = client.post(f"/checkout/{key}/place", data=CARD)
+    assert response.status_code == 303
+    order = db.session.scalar(select(Order))
+    (sent,) = mail_dir.glob("*.eml")
+    assert f"order-{order.number}-confirmation" in sent.name
+    event = db.session.scalar(select(OutboxEvent).where(OutboxEvent.topic == ORDER_PLACED))
+    assert event.dispatched_at is not None and event.attempts == 1
+    assert len(event.completed) == 2  # the email and the search index's note

@@ -53,6 +53,10 @@ class FlaskTask(Task):
 
 celery = Celery("commerce", task_cls=FlaskTask)
 
+# Periodic tasks that packages above this module add (name -> beat entry), kept here so every
+# (re)configuration of Celery schedules them too, not only the first.
+PERIODIC: dict[str, dict[str, Any]] = {}
+
 
 def init_celery(app: Flask) -> Celery:
     from datetime import timedelta
@@ -84,6 +88,7 @@ def init_celery(app: Flask) -> Celery:
             "schedule": timedelta(minutes=5),
         },
         "sweep-jobs": {"task": "commerce.jobs.sweep", "schedule": timedelta(minutes=1)},
+        **PERIODIC,
     }
     celery.flask_app = app  # type: ignore[attr-defined]
     celery.set_default()

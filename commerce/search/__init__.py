@@ -47,8 +47,9 @@ def search(query: SearchQuery, **options: Any) -> SearchResult:
 
 def init_app(app: Flask) -> None:
     """Register the search models, outbox consumers and periodic tasks with the app."""
-    from commerce.extensions import celery
+    from commerce.extensions import PERIODIC, celery
     from commerce.search import models as _models  # noqa: F401
     from commerce.search.tasks import BEAT_SCHEDULE
 
+    PERIODIC.update(BEAT_SCHEDULE)
     celery.conf.beat_schedule = {**(celery.conf.beat_schedule or {}), **BEAT_SCHEDULE}

@@ -17,6 +17,7 @@ demo_cli = AppGroup("demo", help="Demo data.")
 outbox_cli = AppGroup("outbox", help="The transactional outbox.")
 inventory_cli = AppGroup("inventory", help="Stock counters, holds and the ledger.")
 search_cli = AppGroup("search", help="The catalog search index.")
+payments_cli = AppGroup("payments", help="Payments and their recovery after crashes.")
 
 
 @staff_cli.command("create")
@@ -153,6 +154,19 @@ def search_sync() -> None:
     click.echo(f"Applied {sync_pending()} events to the search index")
 
 
+@payments_cli.command("recover")
+def payments_recover() -> None:
+    """Settle payments and checkouts a crash or an outage left halfway (what the periodic task
+    does), with the payment provider as the source of truth; report what it did."""
+    from commerce.checkout.recovery import recover_payments
+
+    report = recover_payments()
+    for line in report.lines():
+        click.echo(line)
+    if report.errors:
+        raise SystemExit(1)
+
+
 def register(app: Flask) -> None:
-    for group in (staff_cli, demo_cli, outbox_cli, inventory_cli, search_cli):
+    for group in (staff_cli, demo_cli, outbox_cli, inventory_cli, search_cli, payments_cli):
         app.cli.add_command(group)

@@ -153,7 +153,8 @@ def _call_provider(call: Callable[..., ProviderResult], **kwargs: Any) -> Provid
 def in_flight_timeout() -> timedelta:
     """How long a provider call (or a checkout placement) may be in flight before the process
     making it is presumed gone (PAYMENTS_IN_FLIGHT_TIMEOUT)."""
-    return current_app.config.get("PAYMENTS_IN_FLIGHT_TIMEOUT") or DEFAULT_IN_FLIGHT_TIMEOUT
+    timeout = current_app.config.get("PAYMENTS_IN_FLIGHT_TIMEOUT")
+    return DEFAULT_IN_FLIGHT_TIMEOUT if timeout is None else timeout
 
 
 def _unanswered(payment_id: int) -> Conflict:

@@ -19,6 +19,7 @@ from commerce.catalog.queries import jump_to
 from commerce.extensions import db
 from commerce.inventory.queries import low_stock
 from commerce.jobs import Job
+from commerce.orders.attention import count_needing_attention
 from commerce.orders.queries import (
     AWAITING_FULFILLMENT,
     count_awaiting_fulfillment,
@@ -36,6 +37,7 @@ PANELS: dict[str, tuple[str, ...]] = {
     "sales": ("orders.edit",),  # today's orders and revenue: who looks after customers
     "to_fulfill": ("orders.fulfill",),
     "refunds": ("orders.refund", "orders.refund_approve"),
+    "money": ("payments.manage",),  # what the payment recovery could not settle
     "low_stock": ("inventory.edit", "catalog.edit"),  # those who can restock or re-threshold
     "jobs": tuple(sorted({*JOB_PERMISSIONS.values(), "staff.manage"})),
     "products": ("catalog.edit",),
@@ -78,6 +80,8 @@ def dashboard() -> Response:
         }
     if "refunds" in panels:
         context["refunds_waiting"] = count_refunds_awaiting_approval()
+    if "money" in panels:
+        context["money_attention"] = count_needing_attention()
     if "jobs" in panels:
         context["jobs"] = recent_jobs(current_user)
     return render("console/dashboard.html", **context)

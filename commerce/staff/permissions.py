@@ -30,6 +30,8 @@ PERMISSIONS: dict[str, str] = {
     "orders.fulfill": "Pick, pack and ship orders",
     "orders.refund": "Refund orders up to the approval limit and handle returns",
     "orders.refund_approve": "Approve or reject refunds above the approval limit",
+    "payments.manage": "See payments that need a person, capture authorized payments by hand "
+    "and run the payment recovery",
     "promotions.view": "See promotions, their codes, usage and the simulator",
     "promotions.edit": "Create, change, pause, end and duplicate promotions and their codes",
     "search.view": "See search settings, query rules, previews and search analytics",
@@ -73,6 +75,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "orders.view",
             "orders.edit",
             "orders.refund",
+            "payments.manage",
         }
     ),
 }

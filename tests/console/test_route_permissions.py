@@ -32,6 +32,7 @@ EXPECTED_ROLES = {
     "orders.fulfill": {"admin", "warehouse"},
     "orders.refund": {"admin", "support"},
     "orders.refund_approve": {"admin"},
+    "payments.manage": {"admin", "support"},
     "promotions.view": {"admin", "merchandiser"},
     "promotions.edit": {"admin", "merchandiser"},
     "search.view": {"admin", "merchandiser"},

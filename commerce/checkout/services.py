@@ -967,8 +967,19 @@ def settle_checkout(
             waiting and (superseded_by is not None or _hold_is_over(checkout, now))
         ):
             voided += _void_quietly(claim, payment, by=by)
-    if superseded_by is not None:
-        _abandon(claim, now)
-    else:
-        _give_up(claim)
+    ended = _abandon(claim, now) if superseded_by is not None else _give_up(claim)
+    if ended:
+        with transaction():
+            audit.record(
+                by,
+                "checkout.superseded" if superseded_by is not None else "checkout.released",
+                subject_type="checkout",
+                subject_id=checkout_id,
+                subject_label=claim.reference,
+                before={"status": PLACING},
+                after={
+                    "status": ABANDONED if superseded_by is not None else OPEN,
+                    "voided_payments": voided,
+                },
+            )
     return Settlement(RELEASED, voided=voided)

@@ -936,6 +936,7 @@ def settle_transaction(tx_id: int, *, now: datetime | None = None, by: Any = Non
             )
         if result is None:
             return IN_FLIGHT
+    before = payment.status
     if kind in (AUTHORIZE, CONFIRM):
         _record_authorization(payment_id, tx_id, result)
     elif kind == CAPTURE:
@@ -944,6 +945,21 @@ def settle_transaction(tx_id: int, *, now: datetime | None = None, by: Any = Non
         _record_void(payment_id, tx_id, result, by=by)
     else:
         _record_refund(payment_id, tx_id, value, result, by=by)
+    with transaction():
+        tx = db.session.get(PaymentTransaction, tx_id, populate_existing=True)
+        payment = _reload(payment_id)
+        audit.record(
+            by,
+            "payment.recovered",
+            payment,
+            before={"status": before, "call": kind},
+            after={
+                "status": payment.status,
+                "call": tx.status if tx is not None else None,
+                "provider_said": result.status,
+                "error_code": result.error_code,
+            },
+        )
     return SETTLED
 
 

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from commerce.audit import AuditEntry
 from commerce.checkout.cart import add_to_cart, set_line_quantity
 from commerce.checkout.models import ABANDONED, COMPLETED, OPEN, PLACING, Checkout
 from commerce.checkout.recovery import recover_payments
@@ -112,6 +113,8 @@ def test_authorized_at_the_provider_becomes_the_order(checkout_shop, monkeypatch
     assert checkout.status == COMPLETED and checkout.claim_token is None
     assert placed_events(order) == 1
     assert "payment.recovered" in [e.kind for e in order.events]
+    actions = set(db.session.scalars(select(AuditEntry.action)))
+    assert {"payment.recovered", "order.recovered", "payment.capture"} <= actions
     assert reconcile() == []
     again = recover_payments()
     assert again.changed == 0  # nothing left: running it twice changes nothing

@@ -832,7 +832,7 @@ def _finish(claim: Claim, payment: Payment | None, now: datetime) -> Order:
             # The hold lapsed and was swept during payment: re-take it once, else give up.
             if attempt == 2 or exc.field != "reference":
                 raise
-            hold_stock(db.session.get(Checkout, claim.checkout_id), now=utcnow())
+            hold_stock(db.session.get(Checkout, claim.checkout_id), now=now)
     raise AssertionError("unreachable")
 
 

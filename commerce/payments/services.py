@@ -475,11 +475,12 @@ def _replay_payment(first: Payment, *, reference: str, money: Money) -> Payment:
 
 
 def payment_for_key(key: str) -> Payment | None:
-    """The payment an idempotency key stands for, its answer asked from the provider first if
-    it was left pending (a crash or an outage lost it): None when there is none, or when it
-    turned out to have failed (the key is free again)."""
+    """The payment an idempotency key stands for, asked from the provider first if it was left
+    pending (a crash or an outage lost its answer) or waits for the customer's bank (confirmed
+    away from our pages?): None when there is none, or when it turned out to have failed (the
+    key is free again)."""
     payment = _payment_by_key(key)
-    if payment is not None and payment.status == PENDING:
+    if payment is not None and payment.status in (PENDING, REQUIRES_ACTION):
         settle_payment(payment)
         payment = _payment_by_key(key)
     return payment
@@ -964,8 +965,11 @@ def settle_transaction(tx_id: int, *, now: datetime | None = None, by: Any = Non
 
 
 def settle_payment(payment: Payment, *, now: datetime | None = None, by: Any = None) -> Payment:
-    """Settle every call of this payment still pending (see settle_transaction) and return
-    the payment as it stands now."""
+    """Settle every call of this payment still pending (see settle_transaction), ask whether a
+    payment waiting for the customer's bank was confirmed (or refused) away from our pages,
+    and return the payment as it stands now."""
+    if payment.status == REQUIRES_ACTION:
+        return _refresh_waiting(payment, by=by)
     pending = list(
         db.session.scalars(
             select(PaymentTransaction.id)
@@ -979,6 +983,33 @@ def settle_payment(payment: Payment, *, now: datetime | None = None, by: Any = N
     for tx_id in pending:
         settle_transaction(tx_id, now=now, by=by)
     return _reload(payment.id)
+
+
+def _refresh_waiting(payment: Payment, *, by: Any) -> Payment:
+    """The customer may have completed (or failed) the bank's challenge without coming back
+    to us, and the provider's notice may have been lost: ask it."""
+    payment_id, reference = payment.id, payment.provider_reference or ""
+    if not reference:
+        return payment
+    result = _ask(get_provider(payment.provider), kind=AUTHORIZATION, provider_reference=reference)
+    if result is None or result.status not in (SUCCEEDED, RESULT_FAILED):
+        return _reload(payment_id)
+    with transaction():
+        if not _claim(payment_id, where=[Payment.status == REQUIRES_ACTION], status=PENDING):
+            return _reload(payment_id)
+        payment = _reload(payment_id)
+        if result.status == SUCCEEDED:
+            _authorized(payment, result)
+        else:
+            _fail_payment(payment, result)
+        audit.record(
+            by,
+            "payment.recovered",
+            payment,
+            before={"status": REQUIRES_ACTION},
+            after={"status": payment.status, "provider_said": result.status},
+        )
+    return payment
 
 
 def pending_transactions(*, older_than: datetime, limit: int = 500) -> list[int]:

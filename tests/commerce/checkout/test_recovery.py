@@ -190,6 +190,21 @@ def test_requires_action_is_voided_only_after_its_hold(checkout_shop):
     assert [a["status"] for a in provider_authorizations(checkout.reference)] == ["voided"]
 
 
+def test_a_challenge_confirmed_at_the_bank_without_coming_back_becomes_the_order(
+    checkout_shop,
+):
+    _, checkout = ready_checkout(checkout_shop)
+    placement = place_order(checkout.key, card=dict(TEST_CARD, number=tg.REQUIRES_ACTION_CARD))
+    payment = placement.payment
+    bank = get_provider()  # the customer confirms at the bank; our page never hears of it
+    assert bank.confirm(provider_reference=payment.provider_reference, token=payment.action_token)
+    report = recover_payments(now=utcnow() + timedelta(minutes=20))
+    assert report.orders_placed == 1
+    [order] = orders_of(checkout)
+    assert order.payment_status == PAID
+    assert [a["status"] for a in provider_authorizations(checkout.reference)] == ["captured"]
+
+
 # -- a new checkout of the same cart -----------------------------------------------------------
 
 

@@ -911,6 +911,7 @@ def settle_checkout(
                 except CommerceError as exc:
                     log.warning("could not void payment %s: %s", payment.id, exc.message)
         return Settlement(RELEASED if voided else IDLE, voided=voided)
+    was = checkout.status
     token = _take_claim(Checkout.id == checkout_id, now)
     if token is None:
         return Settlement(BUSY)
@@ -976,7 +977,7 @@ def settle_checkout(
                 subject_type="checkout",
                 subject_id=checkout_id,
                 subject_label=claim.reference,
-                before={"status": PLACING},
+                before={"status": was},
                 after={
                     "status": ABANDONED if superseded_by is not None else OPEN,
                     "voided_payments": voided,

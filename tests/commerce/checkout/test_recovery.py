@@ -159,6 +159,30 @@ def test_a_retry_after_a_lost_request_authorizes_afresh(checkout_shop, monkeypat
     assert len(live(checkout.reference)) == 1
 
 
+def test_a_provider_that_did_not_answer_is_asked_instead_of_charging_again(
+    checkout_shop, monkeypatch
+):
+    """A timeout is not a decline: the outcome is unknown, so the payment stays pending and
+    the shopper's retry asks the provider (here, it had authorized)."""
+    _, checkout = ready_checkout(checkout_shop)
+    original = tg.TestGateway.authorize
+
+    def times_out(self, **kw):
+        original(self, **kw)
+        raise TimeoutError("read timed out")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(tg.TestGateway, "authorize", times_out)
+        with pytest.raises(Conflict) as caught:
+            place_order(checkout.key, card=TEST_CARD)
+    assert caught.value.details["in_flight"]
+    assert db.session.scalars(select(pm.Payment)).one().status == pm.PENDING
+    order = place_order(checkout.key, card=TEST_CARD).order
+    assert order is not None and order.payment_status == PAID
+    assert db.session.scalar(select(func.count(pm.Payment.id))) == 1
+    assert len(live(checkout.reference)) == 1
+
+
 def test_an_authorization_that_cannot_become_its_order_is_voided(checkout_shop, monkeypatch):
     _, checkout = crash_while_authorizing(checkout_shop, monkeypatch, after=True)
     # The hold lapses and someone buys everything meanwhile.

@@ -18,6 +18,7 @@ outbox_cli = AppGroup("outbox", help="The transactional outbox.")
 inventory_cli = AppGroup("inventory", help="Stock counters, holds and the ledger.")
 search_cli = AppGroup("search", help="The catalog search index.")
 jobs_cli = AppGroup("jobs", help="Background jobs (imports, prints, code batches, rebuilds).")
+payments_cli = AppGroup("payments", help="Payments and their recovery after crashes.")
 
 
 @staff_cli.command("create")
@@ -219,6 +220,20 @@ def search_sync() -> None:
         raise SystemExit(1)
 
 
+@payments_cli.command("recover")
+def payments_recover() -> None:
+    """Settle payments and checkouts a crash or an outage left halfway (what the periodic task
+    does), with the payment provider as the source of truth; report what it did."""
+    from commerce.checkout.recovery import recover_payments
+
+    report = recover_payments()
+    for line in report.lines():
+        click.echo(line)
+    if report.errors:
+        raise SystemExit(1)
+
+
 def register(app: Flask) -> None:
-    for group in (staff_cli, demo_cli, outbox_cli, inventory_cli, search_cli, jobs_cli):
+    groups = (staff_cli, demo_cli, outbox_cli, inventory_cli, search_cli, jobs_cli, payments_cli)
+    for group in groups:
         app.cli.add_command(group)

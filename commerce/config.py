@@ -89,6 +89,18 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "PAYMENTS_AUTHORIZATION_TTL": timedelta(
             days=_env_int("PAYMENTS_AUTHORIZATION_TTL_DAYS", 7)
         ),
+        # The built-in test gateway's memory (it stands for an external service, so it lives
+        # outside our database) and an optional latency per call, for fault tests (off: 0).
+        "PAYMENTS_TEST_GATEWAY_DB": _env(
+            "PAYMENTS_TEST_GATEWAY_DB", str(instance / "payments-test-gateway.sqlite3")
+        ),
+        "PAYMENTS_TEST_GATEWAY_LATENCY_MS": _env_int("PAYMENTS_TEST_GATEWAY_LATENCY_MS", 0),
+        # How long a checkout placement or a provider call may be in flight. Past it, the
+        # process doing it is presumed gone: its checkout may be taken over and the recovery
+        # task settles what it left with the provider. Keep it above the provider's timeout.
+        "PAYMENTS_IN_FLIGHT_TIMEOUT": timedelta(
+            seconds=_env_int("PAYMENTS_IN_FLIGHT_TIMEOUT_SECONDS", 120)
+        ),
         # Take the money when the order is placed ("placement") or when it ships ("fulfillment").
         "PAYMENTS_CAPTURE": _env("PAYMENTS_CAPTURE", "placement"),
         # Refunds above this many minor units wait for an admin's approval.

@@ -83,6 +83,7 @@ def init_celery(app: Flask) -> Celery:
             "task": "commerce.payments.expire_authorizations",
             "schedule": timedelta(minutes=15),
         },
+        "recover-payments": {"task": "commerce.payments.recover", "schedule": timedelta(minutes=1)},
         "release-expired-coupon-holds": {
             "task": "commerce.promotions.release_expired_holds",
             "schedule": timedelta(minutes=5),

@@ -22,6 +22,7 @@ from console import (  # noqa: E402, F401
     order_money,
     order_page,
     orders,
+    payments,
     promotions,
     search,
     search_analytics,

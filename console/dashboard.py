@@ -22,6 +22,7 @@ from commerce.db import utcnow
 from commerce.extensions import db
 from commerce.inventory.queries import low_stock
 from commerce.jobs import Job
+from commerce.orders.attention import count_needing_attention
 from commerce.orders.queries import (
     AWAITING_FULFILLMENT,
     count_awaiting_fulfillment,
@@ -40,6 +41,7 @@ PANELS: dict[str, tuple[str, ...]] = {
     "sales": ("orders.edit",),  # today's orders and revenue: who looks after customers
     "to_fulfill": ("orders.fulfill",),
     "refunds": ("orders.refund", "orders.refund_approve"),
+    "money": ("payments.manage",),  # what the payment recovery could not settle
     "low_stock": ("inventory.edit", "catalog.edit"),  # those who can restock or re-threshold
     "jobs": tuple(sorted({*JOB_PERMISSIONS.values(), "staff.manage"})),
     "products": ("catalog.edit",),
@@ -84,6 +86,8 @@ def dashboard() -> Response:
         }
     if "refunds" in panels:
         context["refunds_waiting"] = count_refunds_awaiting_approval()
+    if "money" in panels:
+        context["money_attention"] = count_needing_attention()
     if "jobs" in panels:
         context["jobs"] = recent_jobs(current_user)
     if "background" in panels:

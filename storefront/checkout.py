@@ -148,6 +148,10 @@ def checkout_start() -> Response:
         return cart_page(cart, status=422, errors=exc.errors, message=exc.message)
     except OutOfStock as exc:
         return cart_page(cart, status=409, message=f"Sold out: {exc.message}")
+    except Conflict as exc:  # an earlier checkout of this cart is being placed
+        return cart_page(cart, status=409, message=exc.message)
+    if (placed := _done(checkout)) is not None:  # that earlier checkout became the order
+        return placed
     step = next_step(checkout)
     return private(redirect(url_for(f"storefront.checkout_{step}", key=checkout.key), code=303))
 

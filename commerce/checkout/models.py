@@ -5,6 +5,11 @@ a customer. Entering checkout copies the cart's lines into a Checkout and reserv
 under `checkout.reference`; the checkout's `key` is the idempotency key of place_order: the
 UNIQUE `shop_order.checkout_key` and the status claim (open -> placing) make a double click,
 a retry or a concurrent duplicate end in one order and one charge.
+
+Two more guards live in the database: a cart has at most one live (open or placing)
+checkout, so a new checkout of the same cart must first settle the one being placed, and a
+claim carries a fencing token (`claim_token`) that the order's own transaction must still
+match, so a process that lost its claim (presumed dead, then taken over) cannot complete it.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from commerce.db import utcnow
@@ -24,6 +29,7 @@ PLACING = "placing"  # a place_order call owns it right now
 COMPLETED = "completed"  # the order exists: checkout.order_id
 ABANDONED = "abandoned"  # replaced by a newer checkout of the same cart
 CHECKOUT_STATUSES = (OPEN, PLACING, COMPLETED, ABANDONED)
+LIVE_CONDITION = "status IN ('open', 'placing')"
 
 
 class Cart(db.Model):
@@ -74,6 +80,14 @@ class Checkout(db.Model):
             "status IN ('open', 'placing', 'completed', 'abandoned')", name="status_known"
         ),
         Index("ix_checkout_cart", "cart_id", "status"),
+        # One live checkout per cart: a new one first settles (or waits for) the one placing.
+        Index(
+            "ux_checkout_live_cart",
+            "cart_id",
+            unique=True,
+            postgresql_where=text(LIVE_CONDITION),
+            sqlite_where=text(LIVE_CONDITION),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -86,6 +100,9 @@ class Checkout(db.Model):
     shipping_method_code: Mapped[str] = mapped_column(String(40), default="")
     status: Mapped[str] = mapped_column(String(20), default=OPEN)
     placing_since: Mapped[datetime | None]
+    # The fencing token of the current claim: set with each claim, checked by the order's
+    # transaction, so only the claim's owner can complete the checkout.
+    claim_token: Mapped[str | None] = mapped_column(String(32))
     reserved_until: Mapped[datetime | None]
     payment_id: Mapped[int | None] = mapped_column(ForeignKey("payment.id", ondelete="SET NULL"))
     payment_attempts: Mapped[int] = mapped_column(default=0)  # part of the payment's key

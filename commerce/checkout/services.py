@@ -3,10 +3,12 @@
 place_order(key, card=...) runs in three short steps so no stock row lock is held while the
 payment provider works:
 
-  1. claim: `UPDATE checkout SET status='placing' WHERE key=:k AND status='open'` commits. Its
-     row count decides: a second request with the same key meanwhile gets Conflict ("already in
-     progress", 409); once an order exists the same key returns that order. A claim left behind
-     by a crashed process goes stale after CLAIM_STALE_AFTER and may be taken again;
+  1. claim: `UPDATE checkout SET status='placing', claim_token=:t WHERE key=:k AND
+     status='open'` commits. Its row count decides: a second request with the same key
+     meanwhile gets Conflict ("already in progress", 409); once an order exists the same key
+     returns that order. A claim left behind by a crashed process goes stale after
+     PAYMENTS_IN_FLIGHT_TIMEOUT and may be taken over; the token is a fencing token that
+     step 3 checks in its own transaction, so the process that lost the claim writes nothing;
   2. the hold is checked (re-taken if it lapsed, extended to outlive the call), the
      promotions the order gets are counted against their usage limits (a HELD redemption,
      committed: see below), and the payment authorized with the idempotency key
@@ -30,10 +32,17 @@ lines need (cart lines plus gifts), re-synced whenever that changes, so a gift i
 allocated and shipped like the rest.
 
 Capture happens right after placement or at fulfillment (PAYMENTS_CAPTURE).
+
+Exactly once across crashes: a retry of the same checkout finds its attempt's payment by key
+(asking the provider about one left pending) and turns an authorization into the order rather
+than charging again; a new checkout of the same cart first settles one whose placement stopped
+(settle_checkout: into the order, or its money voided), and the database allows one live
+checkout per cart. What no request comes back for, the recovery task settles (recovery.py).
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -43,6 +52,7 @@ from flask import current_app
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from commerce import audit
 from commerce.catalog.models import CONTINUE, Variant
 from commerce.checkout.cart import (
     cart_context,
@@ -77,11 +87,17 @@ from commerce.orders.services import (
     capture_order_payment,
     create_order,
     order_for_checkout,
+    record_event,
 )
-from commerce.payments.models import REQUIRES_ACTION, Payment
+from commerce.payments.models import AUTHORIZED as PAYMENT_AUTHORIZED
+from commerce.payments.models import PENDING as PAYMENT_PENDING
+from commerce.payments.models import REQUIRES_ACTION, VOIDING, Payment
 from commerce.payments.services import (
     authorize_payment,
     confirm_payment_action,
+    in_flight_timeout,
+    payment_for_key,
+    settle_payment,
     void_payment,
 )
 from commerce.pricing import COUPON_FIELD, CartLine, PricedCart, PricingContext, price_cart
@@ -102,7 +118,8 @@ from commerce.promotions.redemptions import (
     release_uses,
 )
 
-CLAIM_STALE_AFTER = timedelta(minutes=2)
+log = logging.getLogger(__name__)
+
 # The hold must outlive the payment call: extend it to at least this much before authorizing.
 HOLD_DURING_PAYMENT = timedelta(minutes=3)
 
@@ -134,7 +151,7 @@ def get_checkout(key: str | None) -> Checkout:
     return checkout
 
 
-def _is_held(checkout: Checkout, now: datetime) -> bool:
+def has_live_hold(checkout: Checkout, now: datetime) -> bool:
     holds = active_reservations(checkout.reference)
     return bool(holds) and all(r.expires_at > now for r in holds)
 
@@ -187,9 +204,19 @@ def start_checkout(
     with any free gift the cart earns, for RESERVATION_TTL.
 
     All lines or none: OutOfStock names each short line, and nothing is written. Entering again
-    with the same lines while the hold lasts returns the same checkout (one hold per cart)."""
+    with the same lines while the hold lasts returns the same checkout (one hold per cart).
+
+    A cart has one live checkout at a time. While another is being placed the shopper waits
+    (Conflict); one whose placement stopped (placing past the in-flight timeout) is settled
+    first (see settle_checkout): if its payment went through for these same lines it becomes
+    the order and is returned completed (the view shows that order), otherwise its money is
+    released and it is abandoned."""
     now = now or utcnow()
     lines = cart.line_pairs()
+    if not in_transaction():
+        placed = _settle_stuck_checkouts(cart, lines, now)
+        if placed is not None:
+            return placed
     if not lines:
         raise ValidationError("Your cart is empty.", field="cart")
     priced = price_cart([CartLine(v, q) for v, q in lines], cart_context(cart, customer=customer))
@@ -201,14 +228,19 @@ def start_checkout(
         # One checkout per cart at a time: the cart's row lock makes a double click (or two
         # tabs) wait here and then find the first one's checkout instead of holding twice.
         db.session.execute(select(Cart.id).where(Cart.id == cart.id).with_for_update())
-        current = db.session.scalars(
+        live = db.session.scalars(
             select(Checkout)
-            .where(Checkout.cart_id == cart.id, Checkout.status == OPEN)
+            .where(Checkout.cart_id == cart.id, Checkout.status.in_((OPEN, PLACING)))
             .order_by(Checkout.id.desc())
             .execution_options(populate_existing=True)
         ).all()
+        if any(checkout.status == PLACING for checkout in live):
+            raise Conflict(
+                "Your order is already being placed. Please wait a moment.", field="checkout"
+            )
+        current = list(live)
         for checkout in current:
-            if sorted(checkout.line_pairs()) == sorted(lines) and _is_held(checkout, now):
+            if sorted(checkout.line_pairs()) == sorted(lines) and has_live_hold(checkout, now):
                 if customer is not None and checkout.customer_id is None:
                     checkout.customer_id = customer.id
                     checkout.email = checkout.email or customer.email
@@ -218,6 +250,7 @@ def start_checkout(
             release_reservation(old.reference, now=now)
             old.status = ABANDONED
             old.updated_at = now
+        db.session.flush()  # before the new one: one live checkout per cart (a unique index)
         checkout = Checkout(
             key=secrets.token_urlsafe(32),
             cart_id=cart.id,
@@ -234,6 +267,24 @@ def start_checkout(
         holds = reserve_stock(needed, reference=checkout.reference, ttl=_reservation_ttl(), now=now)
         checkout.reserved_until = min((h.expires_at for h in holds), default=None)
     return checkout
+
+
+def _settle_stuck_checkouts(
+    cart: Cart, lines: list[tuple[int, int]], now: datetime
+) -> Checkout | None:
+    """Settle this cart's checkouts whose placement stopped; the one that became its order."""
+    stuck = db.session.scalars(
+        select(Checkout.id).where(
+            Checkout.cart_id == cart.id,
+            Checkout.status == PLACING,
+            Checkout.placing_since < now - in_flight_timeout(),
+        )
+    ).all()
+    for checkout_id in stuck:
+        settled = settle_checkout(checkout_id, now=now, superseded_by=lines)
+        if settled.order is not None:
+            return db.session.get(Checkout, checkout_id, populate_existing=True)
+    return None
 
 
 def _default_address(customer: Customer | None) -> dict[str, Any]:
@@ -422,26 +473,56 @@ class Placement:
         return self.order is None and self.payment is not None
 
 
-def _claim(key: str, now: datetime) -> Checkout | Placement:
-    """Own the checkout for one placement attempt, or say why not."""
+@dataclass(frozen=True)
+class Claim:
+    """One placement attempt's ownership of a checkout. `token` is the fencing token: every
+    write that completes or releases the checkout checks it in the database, so an attempt
+    whose claim was taken over (it was presumed dead) can no longer act on the checkout."""
+
+    checkout: Checkout
+    token: str
+
+    @property
+    def checkout_id(self) -> int:
+        return self.checkout.id
+
+    @property
+    def reference(self) -> str:
+        return self.checkout.reference
+
+
+class CheckoutTakenOver(Conflict):
+    """This attempt lost its claim: another one owns the checkout now."""
+
+
+def _take_claim(checkout_filter: Any, now: datetime) -> str | None:
+    """Claim a checkout that is open, or placing for longer than PAYMENTS_IN_FLIGHT_TIMEOUT
+    (the process placing it is presumed gone): one conditional UPDATE; its token, or None."""
+    token = secrets.token_hex(16)
     with transaction():
         claimed = db.session.execute(
             update(Checkout)
             .where(
-                Checkout.key == key,
+                checkout_filter,
                 or_(
                     Checkout.status == OPEN,
                     (Checkout.status == PLACING)
-                    & (Checkout.placing_since < now - CLAIM_STALE_AFTER),
+                    & (Checkout.placing_since < now - in_flight_timeout()),
                 ),
             )
-            .values(status=PLACING, placing_since=now, updated_at=now)
+            .values(status=PLACING, placing_since=now, claim_token=token, updated_at=now)
             .execution_options(synchronize_session=False)
         ).rowcount
+    return token if claimed == 1 else None
+
+
+def _claim(key: str, now: datetime) -> Claim | Placement:
+    """Own the checkout for one placement attempt, or say why not."""
+    token = _take_claim(Checkout.key == key, now)
     checkout = get_checkout(key)
     db.session.refresh(checkout)
-    if claimed == 1:
-        return checkout
+    if token is not None:
+        return Claim(checkout, token)
     if checkout.status == COMPLETED:
         order = db.session.get(Order, checkout.order_id) if checkout.order_id else None
         return Placement(order=order or order_for_checkout(key))
@@ -454,21 +535,63 @@ def _claim(key: str, now: datetime) -> Checkout | Placement:
     )
 
 
-def _give_up(checkout_id: int, reference: str) -> None:
-    """A placement attempt failed before its order: the held promotion uses go back (stock
-    stays held until it expires, so the shopper can try another card) and the claim ends."""
-    release_uses(reference, held_only=True)
-    _unclaim(checkout_id)
-
-
-def _unclaim(checkout_id: int, **values: Any) -> None:
-    with transaction():
+def _owns(claim: Claim) -> bool:
+    """The fencing check, inside the caller's transaction: True while this attempt still holds
+    the claim. An UPDATE, so the checkout row stays locked until that transaction ends and no
+    takeover can slip in between the check and the write it guards."""
+    return (
         db.session.execute(
             update(Checkout)
-            .where(Checkout.id == checkout_id, Checkout.status == PLACING)
-            .values(status=OPEN, placing_since=None, updated_at=utcnow(), **values)
+            .where(
+                Checkout.id == claim.checkout_id,
+                Checkout.status == PLACING,
+                Checkout.claim_token == claim.token,
+            )
+            .values(updated_at=utcnow())
             .execution_options(synchronize_session=False)
-        )
+        ).rowcount
+        == 1
+    )
+
+
+def _end_claim(claim: Claim, status: str = OPEN, **values: Any) -> bool:
+    """End this attempt's claim (back to open, or abandoned), if it still holds it."""
+    return (
+        db.session.execute(
+            update(Checkout)
+            .where(
+                Checkout.id == claim.checkout_id,
+                Checkout.status == PLACING,
+                Checkout.claim_token == claim.token,
+            )
+            .values(
+                status=status, placing_since=None, claim_token=None, updated_at=utcnow(), **values
+            )
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        == 1
+    )
+
+
+def _give_up(claim: Claim) -> bool:
+    """A placement attempt failed before its order: the held promotion uses go back (stock
+    stays held until it expires, so the shopper can try another card) and the claim ends.
+    An attempt that lost its claim changes nothing: the new owner holds them now."""
+    with transaction():
+        if not _end_claim(claim):
+            return False
+        release_uses(claim.reference, held_only=True)
+    return True
+
+
+def _abandon(claim: Claim, now: datetime) -> bool:
+    """A superseded checkout ends for good: its stock and promotion uses go back."""
+    with transaction():
+        if not _end_claim(claim, ABANDONED):
+            return False
+        release_reservation(claim.reference, now=now)
+        release_uses(claim.reference, held_only=True)
+    return True
 
 
 def _ready_to_pay(checkout: Checkout) -> PricedCart:
@@ -526,15 +649,19 @@ def place_order(key: str, *, card: Any, now: datetime | None = None) -> Placemen
     Raises Conflict (409) while another request for this key is running, ValidationError for
     missing steps or card fields, PaymentFailed for a decline (the shopper may try another
     card; the hold stays until it expires), OutOfStock when the hold lapsed and cannot be
-    re-taken. Returns Placement(payment=...) when the bank wants the shopper to confirm."""
+    re-taken. Returns Placement(payment=...) when the bank wants the shopper to confirm.
+
+    A retry after a crash finds the attempt's payment by its key; one left pending is asked
+    from the provider first, and an authorization that went through is turned into the order
+    rather than charged again."""
     if in_transaction():
         raise RuntimeError("place_order commits its own steps; call it outside a transaction.")
     now = now or utcnow()
     claimed = _claim(key, now)
     if isinstance(claimed, Placement):
         return claimed
-    checkout = claimed
-    checkout_id = checkout.id
+    claim = claimed
+    checkout = claim.checkout
     try:
         priced = _ready_to_pay(checkout)
         hold_stock(checkout, now=now, priced=priced)
@@ -548,28 +675,53 @@ def place_order(key: str, *, card: Any, now: datetime | None = None) -> Placemen
             now=now,
             hold_for=max(_reservation_ttl(), HOLD_DURING_PAYMENT),
         )
-        if checkout.payment_id is not None:
-            previous = db.session.get(Payment, checkout.payment_id)
-            if previous is not None and previous.status == REQUIRES_ACTION:
-                # The shopper left the bank's page and pays again: a fresh attempt.
-                with transaction():
-                    checkout.payment_attempts += 1
-        payment = None
-        if priced.totals.total > 0:
-            payment = authorize_payment(
-                reference=checkout.reference,
-                amount=priced.totals.total,
-                currency=priced.currency,
-                card=card,
-                idempotency_key=_payment_key(checkout),
-            )
+        payment = _pay(claim, priced, card)
     except BaseException:
-        _give_up(checkout_id, checkout.reference)
+        _give_up(claim)
         raise
     if payment is not None and payment.status == REQUIRES_ACTION:
-        _unclaim(checkout_id, payment_id=payment.id)
+        with transaction():
+            _end_claim(claim, payment_id=payment.id)
         return Placement(payment=payment)
-    return Placement(order=_finish(checkout_id, payment, now))
+    return Placement(order=_complete(claim, payment, now))
+
+
+def _pay(claim: Claim, priced: PricedCart, card: Any) -> Payment | None:
+    """Authorize this attempt's payment, or reuse the one a crashed attempt left authorized
+    (found by the attempt's key; a pending one is asked from the provider first). A payment
+    that cannot serve (waiting for the bank, released, another total) starts a new attempt."""
+    if priced.totals.total <= 0:
+        return None
+    checkout = claim.checkout
+    existing = payment_for_key(_payment_key(checkout))
+    if existing is not None and existing.status != PAYMENT_PENDING:
+        fits = (existing.amount, existing.currency) == (priced.totals.total, priced.currency)
+        if existing.status != PAYMENT_AUTHORIZED or not fits:
+            if existing.status in (PAYMENT_AUTHORIZED, REQUIRES_ACTION):
+                _void_quietly(claim, existing)  # the shopper pays again: release the old one
+            with transaction():
+                if not _owns(claim):
+                    raise CheckoutTakenOver("This checkout is being placed by another attempt.")
+                checkout.payment_attempts += 1
+    return authorize_payment(
+        reference=checkout.reference,
+        amount=priced.totals.total,
+        currency=priced.currency,
+        card=card,
+        idempotency_key=_payment_key(checkout),
+    )
+
+
+def _void_quietly(claim: Claim, payment: Payment, *, by: Any = None) -> bool:
+    """Release an authorization this attempt will not use, while it still holds the claim (so
+    no other attempt can be turning it into the order). A failure is logged and left to the
+    recovery task, which voids authorizations that have no order."""
+    try:
+        void_payment(payment, by=by, guard=lambda: _owns(claim))
+    except CommerceError as exc:
+        log.warning("could not void payment %s: %s", payment.id, exc.message)
+        return False
+    return True
 
 
 def complete_payment_action(key: str, *, token: str, now: datetime | None = None) -> Placement:
@@ -578,8 +730,8 @@ def complete_payment_action(key: str, *, token: str, now: datetime | None = None
     claimed = _claim(key, now)
     if isinstance(claimed, Placement):
         return claimed
-    checkout = claimed
-    checkout_id = checkout.id
+    claim = claimed
+    checkout = claim.checkout
     try:
         payment = db.session.get(Payment, checkout.payment_id) if checkout.payment_id else None
         if payment is None:
@@ -587,19 +739,51 @@ def complete_payment_action(key: str, *, token: str, now: datetime | None = None
         hold_stock(checkout, now=now)
         payment = confirm_payment_action(payment, token)
     except BaseException:
-        _give_up(checkout_id, checkout.reference)
+        _give_up(claim)
         raise
-    return Placement(order=_finish(checkout_id, payment, now))
+    return Placement(order=_complete(claim, payment, now))
 
 
-def _finish(checkout_id: int, payment: Payment | None, now: datetime) -> Order:
+def _complete(claim: Claim, payment: Payment | None, now: datetime) -> Order:
+    """Step 3 and the capture. An order that cannot be written (sold out meanwhile, the total
+    changed) releases the payment and the claim; an attempt that lost its claim leaves the
+    payment alone, since the checkout's new owner decides what becomes of it."""
+    try:
+        order = _finish(claim, payment, now)
+    except CheckoutTakenOver:
+        raise
+    except CommerceError:
+        if payment is not None:
+            _void_quietly(claim, payment)
+        _give_up(claim)
+        raise
+    if capture_on_placement():
+        order = capture_order_payment(order)
+    return order
+
+
+def _finish(claim: Claim, payment: Payment | None, now: datetime) -> Order:
     """Step 3: the order, the allocation, the promotions' redemptions and the checkout's
-    completion in one transaction."""
+    completion in one transaction, which first checks (and locks) the claim: a process that
+    lost it writes nothing."""
     for attempt in (1, 2):
-        checkout = db.session.get(Checkout, checkout_id)
-        db.session.refresh(checkout)
         try:
             with transaction():
+                if not _owns(claim):
+                    raise CheckoutTakenOver(
+                        "This checkout is being placed by another attempt.", field="checkout"
+                    )
+                checkout = db.session.get(Checkout, claim.checkout_id, populate_existing=True)
+                assert checkout is not None
+                if payment is not None:
+                    current = db.session.get(
+                        Payment, payment.id, populate_existing=True, with_for_update=True
+                    )
+                    if current is None or current.status != PAYMENT_AUTHORIZED:
+                        raise Conflict(
+                            "The payment is no longer authorized. Please pay again.",
+                            field="payment",
+                        )
                 priced = price_checkout(checkout)
                 if payment is not None and priced.totals.total != payment.amount:
                     raise Conflict(
@@ -634,28 +818,169 @@ def _finish(checkout_id: int, payment: Payment | None, now: datetime) -> Order:
                 checkout.order_id = order.id
                 checkout.payment_id = payment.id if payment is not None else None
                 checkout.placing_since = None
+                checkout.claim_token = None
                 checkout.updated_at = utcnow()
                 take_purchased(checkout.cart_id, checkout.line_pairs())
-            break
+            return order
         except IntegrityError:  # another process placed this checkout's order first
             db.session.rollback()
-            existing = order_for_checkout(checkout.key)
+            existing = order_for_checkout(claim.checkout.key)
             if existing is None:
                 raise
             return existing
         except Conflict as exc:
             # The hold lapsed and was swept during payment: re-take it once, else give up.
-            lapsed = attempt == 1 and exc.field == "reference"
-            try:
-                if not lapsed:
-                    raise
-                hold_stock(checkout, now=utcnow())
-                continue
-            except CommerceError:
-                if payment is not None:
-                    void_payment(payment)
-                _give_up(checkout_id, checkout.reference)
+            if attempt == 2 or exc.field != "reference":
                 raise
-    if capture_on_placement():
-        order = capture_order_payment(order)
-    return order
+            hold_stock(db.session.get(Checkout, claim.checkout_id), now=now)
+    raise AssertionError("unreachable")
+
+
+# -- settling a checkout whose placement stopped ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """What settle_checkout did: ORDER (the payment became the order), RELEASED (money voided
+    or nothing to keep; the checkout is open again, or abandoned when superseded), BUSY (an
+    attempt is in flight, or the provider's answer may still come: try later) or IDLE."""
+
+    outcome: str
+    order: Order | None = None
+    voided: int = 0
+
+
+ORDER_PLACED, RELEASED, BUSY, IDLE = "order", "released", "busy", "idle"
+
+
+def _loose_payments(reference: str) -> list[Payment]:
+    """The checkout's payments that still hold money or may (no order uses them), newest
+    first."""
+    used = select(Order.payment_id).where(Order.payment_id.is_not(None))
+    return list(
+        db.session.scalars(
+            select(Payment)
+            .where(
+                Payment.reference == reference,
+                Payment.status.in_((PAYMENT_PENDING, REQUIRES_ACTION, PAYMENT_AUTHORIZED, VOIDING)),
+                Payment.id.not_in(used),
+            )
+            .order_by(Payment.id.desc())
+            .execution_options(populate_existing=True)
+        )
+    )
+
+
+def _hold_is_over(checkout: Checkout, now: datetime) -> bool:
+    return not has_live_hold(checkout, now)
+
+
+def settle_checkout(
+    checkout_id: int,
+    *,
+    now: datetime | None = None,
+    superseded_by: list[tuple[int, int]] | None = None,
+    by: Any = None,
+) -> Settlement:
+    """Resolve a checkout whose placement stopped halfway (its process died, or the database
+    went away), with the payment provider as the source of truth.
+
+    Takes the checkout's claim (it must be open, or placing for longer than the in-flight
+    timeout), asks the provider about payments whose answer was lost, then either turns an
+    authorized payment into the order (the hold is still there or can be re-taken, the total
+    is unchanged, the codes still apply) or voids the money. `superseded_by` is the cart's
+    lines when the shopper starts a new checkout of the same cart: the old checkout becomes
+    the order only if it holds the same lines, and is otherwise abandoned. Without it (the
+    recovery task) a checkout that cannot complete goes back to open, and a payment waiting
+    for the bank is voided only once the checkout's hold is over. A finished (completed or
+    abandoned) checkout's payments without an order are voided."""
+    if in_transaction():
+        raise RuntimeError("settle_checkout calls the payment provider; not in a transaction.")
+    now = now or utcnow()
+    checkout = db.session.get(Checkout, checkout_id, populate_existing=True)
+    if checkout is None:
+        return Settlement(IDLE)
+    if checkout.status in (COMPLETED, ABANDONED):
+        voided = 0
+        for payment in _loose_payments(checkout.reference):
+            payment = settle_payment(payment, now=now, by=by)
+            if payment.status in (PAYMENT_AUTHORIZED, REQUIRES_ACTION):
+                try:
+                    void_payment(payment, by=by)
+                    voided += 1
+                except CommerceError as exc:
+                    log.warning("could not void payment %s: %s", payment.id, exc.message)
+        return Settlement(RELEASED if voided else IDLE, voided=voided)
+    was = checkout.status
+    token = _take_claim(Checkout.id == checkout_id, now)
+    if token is None:
+        return Settlement(BUSY)
+    db.session.refresh(checkout)
+    claim = Claim(checkout, token)
+    try:
+        payments = [settle_payment(p, now=now, by=by) for p in _loose_payments(claim.reference)]
+    except BaseException:
+        _give_up(claim)
+        raise
+    if any(p.status in (PAYMENT_PENDING, VOIDING) for p in payments):
+        _give_up(claim)  # the provider's answer may still come: later
+        return Settlement(BUSY)
+    authorized = [p for p in payments if p.status == PAYMENT_AUTHORIZED]
+    same_lines = superseded_by is None or sorted(checkout.line_pairs()) == sorted(superseded_by)
+    order = None
+    if authorized and same_lines:
+        try:
+            order = _finish(claim, authorized[0], now)
+        except CheckoutTakenOver:
+            return Settlement(BUSY)
+        except CommerceError as exc:
+            log.info("checkout %s cannot become its order: %s", checkout_id, exc.message)
+    if order is not None:
+        voided = 0
+        for payment in payments:  # duplicates: the checkout is completed, nothing else uses them
+            if payment.id != authorized[0].id and payment.status in (
+                PAYMENT_AUTHORIZED,
+                REQUIRES_ACTION,
+            ):
+                try:
+                    void_payment(payment, by=by)
+                    voided += 1
+                except CommerceError as exc:
+                    log.warning("could not void payment %s: %s", payment.id, exc.message)
+        with transaction():
+            order = db.session.get(Order, order.id)
+            record_event(
+                order,
+                "payment.recovered",
+                "Placed from an authorized payment whose order had not been written (the "
+                "process placing it stopped).",
+                by=by,
+                payment_id=authorized[0].id,
+            )
+            audit.record(by, "order.recovered", order, after={"payment_id": authorized[0].id})
+        if capture_on_placement():
+            order = capture_order_payment(order, by=by)
+        return Settlement(ORDER_PLACED, order=order, voided=voided)
+    voided = 0
+    for payment in payments:
+        waiting = payment.status == REQUIRES_ACTION
+        if payment.status == PAYMENT_AUTHORIZED or (
+            waiting and (superseded_by is not None or _hold_is_over(checkout, now))
+        ):
+            voided += _void_quietly(claim, payment, by=by)
+    ended = _abandon(claim, now) if superseded_by is not None else _give_up(claim)
+    if ended:
+        with transaction():
+            audit.record(
+                by,
+                "checkout.superseded" if superseded_by is not None else "checkout.released",
+                subject_type="checkout",
+                subject_id=checkout_id,
+                subject_label=claim.reference,
+                before={"status": was},
+                after={
+                    "status": ABANDONED if superseded_by is not None else OPEN,
+                    "voided_payments": voided,
+                },
+            )
+    return Settlement(RELEASED, voided=voided)

@@ -30,8 +30,15 @@ from commerce.orders.models import (
     Fulfillment,
     Order,
 )
-from commerce.orders.services import record_event, transition
+from commerce.orders.services import (
+    PAYMENT_CAPTURED_STATES,
+    record_capture,
+    record_event,
+    transition,
+)
 from commerce.payments.models import AUTHORIZED as PAYMENT_AUTHORIZED
+from commerce.payments.models import EXPIRED as PAYMENT_EXPIRED
+from commerce.payments.models import VOIDED as PAYMENT_VOIDED
 from commerce.payments.models import Payment
 from commerce.payments.services import void_payment
 from commerce.promotions.redemptions import release_uses
@@ -100,17 +107,30 @@ def cancel_order(order: Order, *, reason: str, by: Any) -> Order:
 def _settle_money(order: Order, *, reason: str, by: Any) -> Order:
     payment = db.session.get(Payment, order.payment_id) if order.payment_id else None
     if order.payment_status == AUTHORIZED and payment is not None:
-        if payment.status == PAYMENT_AUTHORIZED:
-            try:
-                void_payment(payment, by=by)
-            except CommerceError as exc:
-                with transaction():
-                    record_event(order, "payment.void_failed", exc.message, by=by)
-                return order
-        with transaction():
-            order = db.session.get(Order, order.id)
-            transition(order, "payment_status", VOIDED, "Authorization released.", by=by)
-        return order
+        if payment.status in PAYMENT_CAPTURED_STATES:  # captured after all: refund it below
+            order = record_capture(order, by=by)
+        elif payment.status in (PAYMENT_AUTHORIZED, PAYMENT_VOIDED, PAYMENT_EXPIRED):
+            if payment.status == PAYMENT_AUTHORIZED:
+                try:
+                    void_payment(payment, by=by)
+                except CommerceError as exc:
+                    with transaction():
+                        record_event(order, "payment.void_failed", exc.message, by=by)
+                    return order
+            with transaction():
+                order = db.session.get(Order, order.id)
+                transition(order, "payment_status", VOIDED, "Authorization released.", by=by)
+            return order
+        else:  # a call in flight: the recovery task settles it, then this order's money
+            with transaction():
+                record_event(
+                    order,
+                    "payment.in_flight",
+                    f"The payment is {payment.status}; its money is settled once the "
+                    "provider's answer is known.",
+                    by=by,
+                )
+            return order
     kept = order.paid_total - order.refunded_total
     if kept > 0:
         from commerce.orders.refunds import issue_refund, quote_refund

@@ -84,6 +84,8 @@ class Order(db.Model):
         Index("ix_shop_order_placed", "placed_at", "id"),
         Index("ix_shop_order_customer", "customer_id", "placed_at"),
         Index("ix_shop_order_email", "email"),
+        # One order per payment: an authorization can never pay for two orders.
+        Index("ux_shop_order_payment", "payment_id", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -69,8 +69,15 @@ from commerce.orders.models import (
     ReturnLine,
 )
 from commerce.orders.services import can_transition, complete_if_done, record_event, transition
-from commerce.payments.models import REFUNDABLE, Payment
-from commerce.payments.services import refund_payment
+from commerce.payments.models import REFUND as REFUND_CALL
+from commerce.payments.models import (
+    REFUNDABLE,
+    TX_PENDING,
+    TX_SUCCEEDED,
+    Payment,
+    PaymentTransaction,
+)
+from commerce.payments.services import IN_FLIGHT, refund_payment, settle_transaction
 from commerce.staff.permissions import role_allows
 
 REFUND_SUCCEEDED_TOPIC = "refund.succeeded"  # outbox: the documents package issues the note
@@ -1002,3 +1009,40 @@ def retry_refund(refund: Refund, *, by: Any) -> Refund:
         return current
     refund_id = _rerun(current, source=REFUND_FAILED, by=by, action="order.refund_retry")
     return _settle(refund_id, by=by)
+
+
+# -- recovery -----------------------------------------------------------------------------------
+
+
+def settle_stuck_refund(refund: Refund, *, now: Any = None, by: Any = None) -> bool:
+    """Finish a refund left processing by a process that stopped (step 2 or 3 never ran, or
+    its answer was lost), the provider being the source of truth: the attempt's payment call
+    is looked up (and sent again with the same provider key if the provider never got it),
+    then step 3 records the answer. Returns False while the answer may still come."""
+    _require_no_transaction("settle_stuck_refund")
+    current = get_refund(refund.id)
+    if current.status != REFUND_PROCESSING:
+        return True
+    refund_id, attempts = current.id, current.attempts
+    key = f"refund:{refund_id}:{attempts}"
+    call = db.session.scalar(
+        select(PaymentTransaction)
+        .where(PaymentTransaction.request_key == key, PaymentTransaction.kind == REFUND_CALL)
+        .order_by(PaymentTransaction.id.desc())
+        .limit(1)
+    )
+    if call is None:  # the provider was never asked: ask now, with the attempt's own key
+        try:
+            _settle(refund_id, by=by)
+        except Conflict:
+            return False
+        return True
+    if call.status == TX_PENDING and settle_transaction(call.id, now=now, by=by) == IN_FLIGHT:
+        return False
+    call = db.session.get(PaymentTransaction, call.id, populate_existing=True)
+    assert call is not None
+    if call.status == TX_SUCCEEDED:
+        _succeed(refund_id, attempts, call.provider_reference, by=by)
+    else:
+        _fail(refund_id, attempts, call.message or "The provider refused the refund.", by=by)
+    return True

@@ -45,6 +45,9 @@ from commerce.orders.models import (
     OrderLine,
 )
 from commerce.payments.models import AUTHORIZED as PAYMENT_AUTHORIZED
+from commerce.payments.models import CAPTURED as PAYMENT_CAPTURED
+from commerce.payments.models import PARTIALLY_REFUNDED as PAYMENT_PARTIALLY_REFUNDED
+from commerce.payments.models import REFUNDED as PAYMENT_REFUNDED
 from commerce.payments.models import Payment
 from commerce.payments.services import capture_payment
 from commerce.pricing import PricedCart
@@ -52,6 +55,7 @@ from commerce.pricing import PricedCart
 log = logging.getLogger(__name__)
 
 ORDER_PLACED = "order.placed"  # outbox topic: the confirmation email listens
+PAYMENT_CAPTURED_STATES = (PAYMENT_CAPTURED, PAYMENT_PARTIALLY_REFUNDED, PAYMENT_REFUNDED)
 
 # The declared transitions of each status; anything else is InvalidTransition. Staying in the
 # same status is not a transition (a second partial refund leaves "partially_refunded").
@@ -203,29 +207,87 @@ def create_order(
 
 def capture_order_payment(order: Order, *, by: Any = None) -> Order:
     """Take the authorized money (at placement or at fulfillment, by the shop's setting).
-    A failed capture leaves the order authorized with a timeline entry saying why."""
-    if order.payment_status != AUTHORIZED or order.payment_id is None:
-        return order
-    payment = db.session.get(Payment, order.payment_id)
-    if payment is None or payment.status != PAYMENT_AUTHORIZED:
-        return order
-    order_id = order.id
-    # An edit may have lowered the total below what was authorized (capture less) or raised it
-    # above (capture all that is authorized; the rest stays due).
-    amount = min(order.total, payment.authorized_amount)
+    A failed capture leaves the order authorized with a timeline entry saying why; a capture
+    whose answer is still awaited (the provider did not answer) is settled by the recovery
+    task, and one already in flight elsewhere is left to it."""
     try:
-        captured = capture_payment(
-            payment, amount=amount, idempotency_key=f"{order.reference}:capture", by=by
-        )
+        return _capture(order, by=by)
     except CommerceError as exc:
+        if exc.details.get("in_flight") and exc.field == "idempotency_key":
+            return db.session.get(Order, order.id) or order  # another process is capturing
         log.warning("capture for %s failed: %s", order.name, exc.message)
         with transaction():
-            order = db.session.get(Order, order_id)
+            order = db.session.get(Order, order.id)
             record_event(order, "payment.capture_failed", exc.message, by=by)
         return order
+
+
+def capture_payment_by_hand(order: Order, *, by: Any) -> Order:
+    """A person captures an order's authorized payment (the automatic capture failed, or the
+    shop captures by hand): the same capture, with the same key, so a repeat or a race with
+    the automatic one takes the money once. Raises the provider's refusal
+    (PaymentFailed, AuthorizationExpired) or InvalidTransition when there is nothing to
+    capture; audited."""
+    if order.status == CANCELLED:
+        raise InvalidTransition("A cancelled order is not captured.", field="payment_status")
+    payment = db.session.get(Payment, order.payment_id) if order.payment_id else None
+    if order.payment_status != AUTHORIZED or payment is None:
+        raise InvalidTransition(
+            f"This order's payment is {order.payment_status.replace('_', ' ')}: nothing to "
+            "capture.",
+            field="payment_status",
+        )
+    before = {"payment_status": order.payment_status, "paid_total": order.paid_total}
+    order = _capture(order, by=by)
+    if order.payment_status == AUTHORIZED:
+        raise InvalidTransition(
+            "The payment is not captured yet: its answer is still awaited.",
+            field="payment_status",
+        )
     with transaction():
-        taken = captured.captured_amount
-        # Exactly once, however many callers got here: the status in the WHERE decides.
+        order = db.session.get(Order, order.id)
+        audit.record(
+            by,
+            "order.capture",
+            order,
+            before=before,
+            after={"payment_status": order.payment_status, "paid_total": order.paid_total},
+        )
+    return order
+
+
+def _capture(order: Order, *, by: Any) -> Order:
+    if order.payment_status != AUTHORIZED or order.payment_id is None:
+        return order
+    payment = db.session.get(Payment, order.payment_id, populate_existing=True)
+    if payment is None:
+        return order
+    if payment.status == PAYMENT_AUTHORIZED:
+        # An edit may have lowered the total below what was authorized (capture less) or
+        # raised it above (capture all that is authorized; the rest stays due).
+        amount = min(order.total, payment.authorized_amount)
+        capture_payment(payment, amount=amount, idempotency_key=capture_key(order), by=by)
+    return record_capture(order, by=by)
+
+
+def capture_key(order: Order) -> str:
+    return f"{order.reference}:capture"
+
+
+def record_capture(order: Order, *, by: Any = None) -> Order:
+    """Paid status follows captures: an order still shown authorized whose payment was
+    captured (now, or before a crash lost the order's side of it) becomes (partially) paid,
+    exactly once however many callers get here (the status in the WHERE decides)."""
+    order_id = order.id
+    with transaction():
+        payment = (
+            db.session.get(Payment, order.payment_id, populate_existing=True)
+            if order.payment_id
+            else None
+        )
+        if payment is None or payment.status not in PAYMENT_CAPTURED_STATES:
+            return db.session.get(Order, order_id) or order
+        taken = payment.captured_amount
         moved = db.session.execute(
             update(Order)
             .where(Order.id == order_id, Order.payment_status == AUTHORIZED)

@@ -146,6 +146,9 @@ class PaymentTransaction(db.Model):
     # Unique while pending or succeeded; a failure clears it so the same key may be retried.
     idempotency_key: Mapped[str | None] = mapped_column(String(120), unique=True)
     request_key: Mapped[str] = mapped_column(String(120), default="")
+    # The key this call was sent to the provider with (one per call, recorded before the call),
+    # so the provider can be asked what it did when the answer was lost.
+    provider_key: Mapped[str | None] = mapped_column(String(200))
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("staff_member.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     completed_at: Mapped[datetime | None]

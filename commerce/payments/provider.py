@@ -18,6 +18,11 @@ from commerce.errors import ValidationError
 SUCCEEDED = "succeeded"
 FAILED = "failed"
 REQUIRES_ACTION = "requires_action"
+# The answer of a lookup for an operation the provider never received.
+NOT_FOUND = "not_found"
+
+# What a lookup asks about (the PaymentTransaction kinds).
+AUTHORIZATION, CAPTURE, VOID, REFUND = "authorize", "capture", "void", "refund"
 
 # Field names used for card errors (the checkout form's field names).
 NUMBER_FIELD, EXP_MONTH_FIELD, EXP_YEAR_FIELD, CVC_FIELD = (
@@ -144,8 +149,9 @@ def validate_card(card: CardDetails | Mapping[str, Any], *, today: date) -> Vali
 
 @dataclass(frozen=True, slots=True)
 class ProviderResult:
-    """A provider's answer. `status` is SUCCEEDED, FAILED or REQUIRES_ACTION; a failure carries
-    a machine `error_code` (card_declined, insufficient_funds, processing_error, ...)."""
+    """A provider's answer. `status` is SUCCEEDED, FAILED or REQUIRES_ACTION (NOT_FOUND too, for
+    a lookup of an operation the provider never received); a failure carries a machine
+    `error_code` (card_declined, insufficient_funds, processing_error, ...)."""
 
     status: str
     amount: int = 0
@@ -171,7 +177,14 @@ class WebhookEvent:
 
 
 class PaymentProvider(abc.ABC):
-    """What every payment provider offers. Implementations must not touch the database."""
+    """What every payment provider offers. Implementations must not touch the database.
+
+    Operations are idempotent per `idempotency_key`, as real providers are: the same key
+    returns the first answer without doing anything twice (a declined key stays declined, so a
+    new attempt needs a new key). `lookup` asks what the provider did for an operation whose
+    answer we may have lost (a crash or an outage between the call and our record of it): the
+    provider, not our database, is the source of truth for money.
+    """
 
     name: str
 
@@ -198,14 +211,24 @@ class PaymentProvider(abc.ABC):
         """Take `amount` (at most the authorized amount) of an authorization."""
 
     @abc.abstractmethod
-    def void(self, *, provider_reference: str) -> ProviderResult:
-        """Release an uncaptured authorization."""
+    def void(self, *, provider_reference: str, idempotency_key: str = "") -> ProviderResult:
+        """Release an uncaptured authorization (voiding a voided one succeeds again)."""
 
     @abc.abstractmethod
     def refund(
         self, *, provider_reference: str, amount: int, currency: str, idempotency_key: str
     ) -> ProviderResult:
         """Return `amount` of a capture to the card."""
+
+    @abc.abstractmethod
+    def lookup(
+        self, *, kind: str, idempotency_key: str = "", provider_reference: str = ""
+    ) -> ProviderResult:
+        """What the provider did for an operation of `kind` (AUTHORIZATION, CAPTURE, VOID,
+        REFUND), found by the idempotency key it was sent with or, for an authorization or its
+        void, by the authorization's reference. An authorization answers its current outcome
+        (SUCCEEDED, REQUIRES_ACTION with the action token, FAILED); a capture or refund its
+        result; a void SUCCEEDED once the authorization is released. NOT_FOUND: never seen."""
 
     @abc.abstractmethod
     def verify_webhook(

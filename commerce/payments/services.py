@@ -29,7 +29,9 @@ All services must be called outside `commerce.db.transaction()`: they commit the
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
@@ -76,8 +78,9 @@ from commerce.payments.models import (
     PaymentEvent,
     PaymentTransaction,
 )
-from commerce.payments.provider import FAILED as RESULT_FAILED
 from commerce.payments.provider import (
+    AUTHORIZATION,
+    NOT_FOUND,
     NUMBER_FIELD,
     SUCCEEDED,
     CardDetails,
@@ -86,6 +89,7 @@ from commerce.payments.provider import (
     WebhookEvent,
     validate_card,
 )
+from commerce.payments.provider import FAILED as RESULT_FAILED
 from commerce.payments.provider import REQUIRES_ACTION as RESULT_REQUIRES_ACTION
 from commerce.payments.test_gateway import DEFAULT_AUTHORIZATION_TTL, TestGateway
 
@@ -93,6 +97,8 @@ log = logging.getLogger(__name__)
 
 # Decline codes that are about the card the customer typed (shown at the card number field).
 CARD_CODES = {"card_declined", "insufficient_funds", "authentication_failed"}
+DEFAULT_IN_FLIGHT_TIMEOUT = timedelta(minutes=2)
+NOT_RECEIVED = "not_received"  # error code: the provider never got the request
 
 # -- providers ----------------------------------------------------------------------------------
 
@@ -101,6 +107,8 @@ _factories: dict[str, ProviderFactory] = {
     "test": lambda config: TestGateway(
         webhook_secret=config["PAYMENTS_WEBHOOK_SECRET"],
         authorization_ttl=config.get("PAYMENTS_AUTHORIZATION_TTL", DEFAULT_AUTHORIZATION_TTL),
+        store=config.get("PAYMENTS_TEST_GATEWAY_DB"),
+        latency=int(config.get("PAYMENTS_TEST_GATEWAY_LATENCY_MS") or 0) / 1000,
     ),
 }
 
@@ -128,16 +136,34 @@ def _require_no_transaction(service: str) -> None:
         )
 
 
-def _call_provider(call: Callable[..., ProviderResult], **kwargs: Any) -> ProviderResult:
-    """Step 2: the provider call itself, with no database transaction open."""
+def _call_provider(call: Callable[..., ProviderResult], **kwargs: Any) -> ProviderResult | None:
+    """Step 2: the provider call itself, with no database transaction open. None when the call
+    broke (a timeout, a refused connection): what the provider did is then unknown, so the
+    call stays pending until the provider is asked (settle_transaction), never guessed."""
     assert not in_transaction(), "payment provider called inside a database transaction"
     try:
         return call(**kwargs)
     except CommerceError:
         raise
-    except Exception as exc:  # the provider broke: a failed attempt, recorded as such
+    except Exception:
         log.exception("payment provider call %s failed", getattr(call, "__name__", call))
-        return ProviderResult(RESULT_FAILED, error_code="provider_error", message=str(exc)[:500])
+        return None
+
+
+def in_flight_timeout() -> timedelta:
+    """How long a provider call (or a checkout placement) may be in flight before the process
+    making it is presumed gone (PAYMENTS_IN_FLIGHT_TIMEOUT)."""
+    timeout = current_app.config.get("PAYMENTS_IN_FLIGHT_TIMEOUT")
+    return DEFAULT_IN_FLIGHT_TIMEOUT if timeout is None else timeout
+
+
+def _unanswered(payment_id: int) -> Conflict:
+    return Conflict(
+        "The payment provider did not answer. Please wait a moment and try again; nothing "
+        "will be charged twice.",
+        payment_id=payment_id,
+        in_flight=True,
+    )
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -218,6 +244,13 @@ def _claim(payment_id: int, *, where: Any, **values: Any) -> bool:
     return db.session.execute(stmt).rowcount == 1
 
 
+def _provider_key(label: str) -> str:
+    """The key one provider call is sent with: ours for tracing, plus a nonce. The provider
+    answers a repeated key with its first result (a decline included), so every call, and a
+    new attempt after a decline, needs a key of its own; it is recorded before the call."""
+    return f"{label[:150]}#{secrets.token_hex(8)}"
+
+
 def _open_tx(
     payment_id: int,
     kind: str,
@@ -227,6 +260,7 @@ def _open_tx(
     key: str | None = None,
     by: Any = None,
     provider_reference: str | None = None,
+    label: str | None = None,
 ) -> PaymentTransaction:
     tx = PaymentTransaction(
         payment_id=payment_id,
@@ -236,6 +270,7 @@ def _open_tx(
         currency=currency,
         idempotency_key=key,
         request_key=key or "",
+        provider_key=_provider_key(key or label or f"{kind}:{payment_id}"),
         provider_reference=provider_reference,
         actor_id=getattr(by, "id", None),
         created_at=utcnow(),
@@ -245,20 +280,32 @@ def _open_tx(
     return tx
 
 
-def _close_tx(tx_id: int, result: ProviderResult) -> PaymentTransaction:
-    tx = db.session.get(PaymentTransaction, tx_id, populate_existing=True)
-    assert tx is not None
-    tx.status = {
+def _close_tx(tx_id: int, result: ProviderResult) -> bool:
+    """Record the provider's answer on its pending call, once: True for the one caller that
+    did (after a crash the recovery task and a retry may both come with the same answer)."""
+    status = {
         SUCCEEDED: TX_SUCCEEDED,
         RESULT_REQUIRES_ACTION: TX_REQUIRES_ACTION,
     }.get(result.status, TX_FAILED)
-    tx.provider_reference = result.reference or tx.provider_reference
-    tx.error_code = result.error_code
-    tx.message = result.message or ""
-    tx.completed_at = utcnow()
-    if tx.status == TX_FAILED:
-        tx.idempotency_key = None  # a failure does not burn the key
-    return tx
+    values: dict[str, Any] = {
+        "status": status,
+        "error_code": result.error_code,
+        "message": result.message or "",
+        "completed_at": utcnow(),
+    }
+    if result.reference:
+        values["provider_reference"] = result.reference
+    if status == TX_FAILED:
+        values["idempotency_key"] = None  # a failure does not burn the key
+    return (
+        db.session.execute(
+            update(PaymentTransaction)
+            .where(PaymentTransaction.id == tx_id, PaymentTransaction.status == TX_PENDING)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        == 1
+    )
 
 
 def _failure(result: ProviderResult, payment_id: int) -> PaymentFailed:
@@ -303,6 +350,106 @@ def _authorized(payment: Payment, result: ProviderResult) -> None:
     _event("payment.authorized", payment, amount=payment.amount)
 
 
+# -- recording answers (step 3, also used when an answer is recovered) ---------------------------
+
+
+def _record_authorization(payment_id: int, tx_id: int, result: ProviderResult) -> Payment:
+    """An authorize or confirm call answered: the payment is authorized, waits for the
+    customer's action, or failed (its key released)."""
+    with transaction():
+        if not _close_tx(tx_id, result):
+            return _reload(payment_id)  # recorded by someone else
+        payment = _reload(payment_id)
+        if payment.status != PENDING:
+            return payment
+        if result.reference and not payment.provider_reference:
+            payment.provider_reference = result.reference
+        if result.status == SUCCEEDED:
+            _authorized(payment, result)
+        elif result.status == RESULT_REQUIRES_ACTION:
+            payment.status = REQUIRES_ACTION
+            payment.action_token = result.action_token or payment.action_token
+        else:
+            _fail_payment(payment, result)
+    return payment
+
+
+def _record_capture(
+    payment_id: int, tx_id: int, value: int, result: ProviderResult, *, by: Any
+) -> Payment:
+    with transaction():
+        if _close_tx(tx_id, result):
+            if result.status == SUCCEEDED:
+                if _claim(payment_id, where=[Payment.status == CAPTURING], status=CAPTURED):
+                    payment = _reload(payment_id)
+                    audit.record(by, "payment.capture", payment, after={"captured_amount": value})
+                    _event("payment.captured", payment, amount=value)
+            else:
+                _claim(
+                    payment_id,
+                    where=[Payment.status == CAPTURING],
+                    status=AUTHORIZED,
+                    captured_amount=0,
+                )
+        return _reload(payment_id)
+
+
+def _status_before_void() -> Any:
+    """What a payment being voided was: authorized if money was held, else waiting for the
+    customer's action (the only two states a void starts from)."""
+    return case((Payment.authorized_amount > 0, AUTHORIZED), else_=REQUIRES_ACTION)
+
+
+def _record_void(payment_id: int, tx_id: int, result: ProviderResult, *, by: Any) -> Payment:
+    with transaction():
+        if _close_tx(tx_id, result):
+            if result.status == SUCCEEDED:
+                before = _reload(payment_id)
+                seen = AUTHORIZED if before.authorized_amount > 0 else REQUIRES_ACTION
+                if _claim(
+                    payment_id,
+                    where=[Payment.status == VOIDING],
+                    status=VOIDED,
+                    action_token=None,
+                ):
+                    payment = _reload(payment_id)
+                    audit.record(by, "payment.void", payment, before={"status": seen})
+                    _event("payment.voided", payment)
+            else:
+                _claim(payment_id, where=[Payment.status == VOIDING], status=_status_before_void())
+        return _reload(payment_id)
+
+
+def _status_after_refunds(refunded: Any) -> Any:
+    return case(
+        (refunded <= 0, CAPTURED),
+        (refunded >= Payment.captured_amount, REFUNDED),
+        else_=PARTIALLY_REFUNDED,
+    )
+
+
+def _record_refund(
+    payment_id: int, tx_id: int, value: int, result: ProviderResult, *, by: Any
+) -> PaymentTransaction:
+    with transaction():
+        if _close_tx(tx_id, result):
+            if result.status == SUCCEEDED:
+                _claim(payment_id, where=[], status=_status_after_refunds(Payment.refunded_amount))
+                payment = _reload(payment_id)
+                audit.record(by, "payment.refund", payment, after={"refunded": value})
+                _event("payment.refunded", payment, amount=value, transaction_id=tx_id)
+            else:  # give the reservation back
+                _claim(
+                    payment_id,
+                    where=[],
+                    refunded_amount=Payment.refunded_amount - value,
+                    status=_status_after_refunds(Payment.refunded_amount - value),
+                )
+        tx = db.session.get(PaymentTransaction, tx_id, populate_existing=True)
+        assert tx is not None
+        return tx
+
+
 # -- authorize and confirm ----------------------------------------------------------------------
 
 
@@ -319,9 +466,24 @@ def _replay_payment(first: Payment, *, reference: str, money: Money) -> Payment:
         )
     if first.status == PENDING:
         raise Conflict(
-            "This payment is still being processed.", field="idempotency_key", payment_id=first.id
+            "This payment is still being processed.",
+            field="idempotency_key",
+            payment_id=first.id,
+            in_flight=True,
         )
     return first
+
+
+def payment_for_key(key: str) -> Payment | None:
+    """The payment an idempotency key stands for, asked from the provider first if it was left
+    pending (a crash or an outage lost its answer) or waits for the customer's bank (confirmed
+    away from our pages?): None when there is none, or when it turned out to have failed (the
+    key is free again)."""
+    payment = _payment_by_key(key)
+    if payment is not None and payment.status in (PENDING, REQUIRES_ACTION):
+        settle_payment(payment)
+        payment = _payment_by_key(key)
+    return payment
 
 
 def authorize_payment(
@@ -338,7 +500,9 @@ def authorize_payment(
     Returns the Payment: AUTHORIZED, or REQUIRES_ACTION (send the customer through
     `payment.action_token`, then call confirm_payment_action). Raises ValidationError at the card
     fields, or PaymentFailed (decline_code, payment_id) after recording the failed attempt. A
-    repeated key returns the first payment without calling the provider.
+    repeated key returns the first payment without calling the provider; if that one was left
+    pending, the provider is asked what became of it first (Conflict while it may still be on
+    its way).
     """
     _require_no_transaction("authorize_payment")
     key = _require_key(idempotency_key)
@@ -346,7 +510,7 @@ def authorize_payment(
     reference = (reference or "").strip()[:120]
     if not reference:
         raise ValidationError("A payment needs a reference.", field="reference")
-    first = _payment_by_key(key)
+    first = payment_for_key(key)
     if first is not None:
         return _replay_payment(first, reference=reference, money=money)
     valid = validate_card(card, today=utcnow().date())
@@ -372,7 +536,8 @@ def authorize_payment(
             db.session.add(payment)
             db.session.flush()
             payment_id = payment.id
-            tx_id = _open_tx(payment_id, AUTHORIZE, money.amount, money.currency).id
+            tx = _open_tx(payment_id, AUTHORIZE, money.amount, money.currency, label=key)
+            tx_id, provider_key = tx.id, tx.provider_key
     except IntegrityError:
         first = _payment_by_key(key)
         if first is None:
@@ -386,22 +551,14 @@ def authorize_payment(
         currency=money.currency,
         card=valid,
         reference=reference,
-        idempotency_key=key,
+        idempotency_key=provider_key,
     )
+    if result is None:
+        raise _unanswered(payment_id)
 
     # Step 3: record the answer.
-    with transaction():
-        payment = _reload(payment_id)
-        _close_tx(tx_id, result)
-        payment.provider_reference = result.reference
-        if result.status == SUCCEEDED:
-            _authorized(payment, result)
-        elif result.status == RESULT_REQUIRES_ACTION:
-            payment.status = REQUIRES_ACTION
-            payment.action_token = result.action_token
-        else:
-            _fail_payment(payment, result)
-    if result.status == RESULT_FAILED:
+    payment = _record_authorization(payment_id, tx_id, result)
+    if payment.status == FAILED:
         raise _failure(result, payment_id)
     return payment
 
@@ -411,11 +568,15 @@ def confirm_payment_action(payment: Payment, token: str) -> Payment:
     Already authorized: returned as is. A wrong token fails the payment (PaymentFailed)."""
     _require_no_transaction("confirm_payment_action")
     payment_id = payment.id
+    if _reload(payment_id).status == PENDING:
+        settle_payment(payment)  # an earlier confirmation whose answer was lost
     with transaction():
         if not _claim(payment_id, where=[Payment.status == REQUIRES_ACTION], status=PENDING):
             current = _reload(payment_id)
             if current.status in (AUTHORIZED, CAPTURING, CAPTURED, PARTIALLY_REFUNDED, REFUNDED):
                 return current
+            if current.status == PENDING:
+                raise _unanswered(payment_id)
             raise InvalidTransition(
                 f"A {current.status} payment has nothing to confirm.",
                 payment_id=payment_id,
@@ -430,18 +591,15 @@ def confirm_payment_action(payment: Payment, token: str) -> Payment:
             current.amount,
             current.currency,
             provider_reference=provider_reference,
+            label=f"confirm:{current.request_key}",
         ).id
 
     result = _call_provider(gateway.confirm, provider_reference=provider_reference, token=token)
+    if result is None:
+        raise _unanswered(payment_id)
 
-    with transaction():
-        payment = _reload(payment_id)
-        _close_tx(tx_id, result)
-        if result.status == SUCCEEDED:
-            _authorized(payment, result)
-        else:
-            _fail_payment(payment, result)
-    if result.status != SUCCEEDED:
+    payment = _record_authorization(payment_id, tx_id, result)
+    if payment.status == FAILED:
         raise _failure(result, payment_id)
     return payment
 
@@ -460,7 +618,9 @@ def _replay_tx(done: PaymentTransaction, *, kind: str, payment_id: int, amount: 
             field="idempotency_key",
         )
     if done.status == TX_PENDING:
-        raise Conflict("This operation is still being processed.", field="idempotency_key")
+        raise Conflict(
+            "This operation is still being processed.", field="idempotency_key", in_flight=True
+        )
 
 
 def capture_payment(
@@ -473,7 +633,8 @@ def capture_payment(
     """Capture an authorization: all of it, or `amount` of it (a partial capture; the rest is
     released). One capture per payment. Raises AuthorizationExpired past `expires_at` (and marks
     the payment EXPIRED), ValidationError for an amount above the authorization,
-    InvalidTransition for a payment that is not AUTHORIZED."""
+    InvalidTransition for a payment that is not AUTHORIZED, Conflict (in_flight) while the
+    provider's answer is unknown (the recovery task asks it later)."""
     _require_no_transaction("capture_payment")
     key = _require_key(idempotency_key)
     payment_id = payment.id
@@ -521,7 +682,8 @@ def capture_payment(
                 gateway = get_provider(current.provider)
                 provider_reference = current.provider_reference or ""
                 currency = current.currency
-                tx_id = _open_tx(payment_id, CAPTURE, value, currency, key=key, by=by).id
+                tx = _open_tx(payment_id, CAPTURE, value, currency, key=key, by=by)
+                tx_id, provider_key = tx.id, tx.provider_key
     except IntegrityError:
         done = _tx_by_key(key)
         if done is None:
@@ -540,32 +702,26 @@ def capture_payment(
         provider_reference=provider_reference,
         amount=value,
         currency=currency,
-        idempotency_key=key,
+        idempotency_key=provider_key,
     )
+    if result is None:
+        raise _unanswered(payment_id)
 
-    with transaction():
-        _close_tx(tx_id, result)
-        if result.status == SUCCEEDED:
-            _claim(payment_id, where=[Payment.status == CAPTURING], status=CAPTURED)
-            payment = _reload(payment_id)
-            audit.record(by, "payment.capture", payment, after={"captured_amount": value})
-            _event("payment.captured", payment, amount=value)
-        else:
-            _claim(
-                payment_id,
-                where=[Payment.status == CAPTURING],
-                status=AUTHORIZED,
-                captured_amount=0,
-            )
-            payment = _reload(payment_id)
+    payment = _record_capture(payment_id, tx_id, value, result, by=by)
     if result.status != SUCCEEDED:
         raise _failure(result, payment_id)
     return payment
 
 
-def void_payment(payment: Payment, *, by: Any = None) -> Payment:
+def void_payment(
+    payment: Payment, *, by: Any = None, guard: Callable[[], bool] | None = None
+) -> Payment:
     """Release an authorization (AUTHORIZED or REQUIRES_ACTION). Voiding a voided payment
-    returns it unchanged, without calling the provider."""
+    returns it unchanged, without calling the provider.
+
+    `guard` runs inside the transaction that claims the payment for the void, before the
+    claim; False refuses the void (Conflict). The checkout passes its fencing check, so a
+    payment is never voided while another process may be turning it into an order."""
     _require_no_transaction("void_payment")
     payment_id = payment.id
     with transaction():
@@ -573,6 +729,8 @@ def void_payment(payment: Payment, *, by: Any = None) -> Payment:
         seen = current.status
         if seen == VOIDED:
             return current
+        if guard is not None and not guard():
+            raise Conflict("This payment is in use elsewhere.", payment_id=payment_id)
         if seen not in (AUTHORIZED, REQUIRES_ACTION) or not _claim(
             payment_id, where=[Payment.status == seen], status=VOIDING
         ):
@@ -581,36 +739,30 @@ def void_payment(payment: Payment, *, by: Any = None) -> Payment:
             )
         gateway = get_provider(current.provider)
         provider_reference = current.provider_reference or ""
-        tx_id = _open_tx(
-            payment_id, VOID, 0, current.currency, by=by, provider_reference=provider_reference
-        ).id
+        tx = _open_tx(
+            payment_id,
+            VOID,
+            0,
+            current.currency,
+            by=by,
+            provider_reference=provider_reference,
+            label=f"void:{current.request_key}",
+        )
+        tx_id, provider_key = tx.id, tx.provider_key
 
-    result = _call_provider(gateway.void, provider_reference=provider_reference)
+    result = _call_provider(
+        gateway.void, provider_reference=provider_reference, idempotency_key=provider_key
+    )
+    if result is None:
+        raise _unanswered(payment_id)
 
-    with transaction():
-        _close_tx(tx_id, result)
-        if result.status == SUCCEEDED:
-            _claim(payment_id, where=[Payment.status == VOIDING], status=VOIDED, action_token=None)
-            payment = _reload(payment_id)
-            audit.record(by, "payment.void", payment, before={"status": seen})
-            _event("payment.voided", payment)
-        else:
-            _claim(payment_id, where=[Payment.status == VOIDING], status=seen)
-            payment = _reload(payment_id)
+    payment = _record_void(payment_id, tx_id, result, by=by)
     if result.status != SUCCEEDED:
         raise _failure(result, payment_id)
     return payment
 
 
 # -- refunds ------------------------------------------------------------------------------------
-
-
-def _status_after_refunds(refunded: Any) -> Any:
-    return case(
-        (refunded <= 0, CAPTURED),
-        (refunded >= Payment.captured_amount, REFUNDED),
-        else_=PARTIALLY_REFUNDED,
-    )
 
 
 def refund_payment(
@@ -622,7 +774,9 @@ def refund_payment(
 ) -> PaymentTransaction:
     """Refund part or all of a capture; several refunds may follow each other, never more in
     total than was captured (RefundExceedsCapture, with `refundable`). Returns the refund's
-    PaymentTransaction; a repeated key returns the first one without calling the provider."""
+    PaymentTransaction; a repeated key returns the first one without calling the provider.
+    Conflict (in_flight) while the provider's answer is unknown: the amount stays reserved
+    until the recovery task learns the answer."""
     _require_no_transaction("refund_payment")
     key = _require_key(idempotency_key)
     payment_id = payment.id
@@ -634,7 +788,8 @@ def refund_payment(
         return done
     try:
         with transaction():
-            tx_id = _open_tx(payment_id, REFUND, value, current.currency, key=key, by=by).id
+            tx = _open_tx(payment_id, REFUND, value, current.currency, key=key, by=by)
+            tx_id, provider_key = tx.id, tx.provider_key
             # Reserve the amount: this row count is the guard against over-refunding.
             if not _claim(
                 payment_id,
@@ -675,26 +830,201 @@ def refund_payment(
         provider_reference=provider_reference,
         amount=value,
         currency=currency,
-        idempotency_key=key,
+        idempotency_key=provider_key,
     )
+    if result is None:
+        raise _unanswered(payment_id)
 
-    with transaction():
-        tx = _close_tx(tx_id, result)
-        if result.status == SUCCEEDED:
-            _claim(payment_id, where=[], status=_status_after_refunds(Payment.refunded_amount))
-            payment = _reload(payment_id)
-            audit.record(by, "payment.refund", payment, after={"refunded": value})
-            _event("payment.refunded", payment, amount=value, transaction_id=tx_id)
-        else:  # give the reservation back
-            _claim(
-                payment_id,
-                where=[],
-                refunded_amount=Payment.refunded_amount - value,
-                status=_status_after_refunds(Payment.refunded_amount - value),
-            )
+    tx = _record_refund(payment_id, tx_id, value, result, by=by)
     if result.status != SUCCEEDED:
         raise _failure(result, payment_id)
     return tx
+
+
+# -- calls whose answer was lost ------------------------------------------------------------------
+
+SETTLED, IN_FLIGHT, ALREADY_SETTLED = "settled", "in_flight", "already_settled"
+
+
+def _sent_with(tx: PaymentTransaction, payment: Payment) -> str:
+    """The key a call went to the provider with (rows from before provider keys: ours)."""
+    if tx.provider_key:
+        return tx.provider_key
+    return payment.request_key if tx.kind == AUTHORIZE else tx.request_key
+
+
+def _ask(gateway: PaymentProvider, **kwargs: Any) -> ProviderResult | None:
+    """A lookup; None when the provider could not be asked (try again later)."""
+    try:
+        return gateway.lookup(**kwargs)
+    except Exception:
+        log.exception("payment provider lookup failed")
+        return None
+
+
+def settle_transaction(tx_id: int, *, now: datetime | None = None, by: Any = None) -> str:
+    """Learn from the provider what became of a call whose answer was never recorded (its
+    process died, or our database was unreachable when the answer came), and record it: the
+    provider is the source of truth. Returns SETTLED, ALREADY_SETTLED, or IN_FLIGHT.
+
+    A call the provider never received may still be on its way while it is younger than
+    PAYMENTS_IN_FLIGHT_TIMEOUT (IN_FLIGHT: ask again later). Older, it is over: an
+    authorization fails (the card is not stored, it cannot be sent again; the shopper's next
+    attempt is a fresh one) and a confirmation leaves the payment waiting for the customer; a
+    capture, void or refund is sent again with the same provider key, which the provider
+    carries out at most once. Safe to run by several processes at once: the first answer
+    recorded wins, the others change nothing."""
+    _require_no_transaction("settle_transaction")
+    now = now or utcnow()
+    tx = db.session.get(PaymentTransaction, tx_id, populate_existing=True)
+    if tx is None or tx.status != TX_PENDING:
+        return ALREADY_SETTLED
+    payment = _reload(tx.payment_id)
+    gateway = get_provider(payment.provider)
+    kind, value, currency = tx.kind, tx.amount, tx.currency
+    payment_id, sent_with = payment.id, _sent_with(tx, payment)
+    reference = payment.provider_reference or tx.provider_reference or ""
+    old_enough = tx.created_at <= now - in_flight_timeout()
+    if kind == AUTHORIZE:
+        result = _ask(gateway, kind=AUTHORIZATION, idempotency_key=sent_with)
+    elif kind == CONFIRM:
+        result = _ask(gateway, kind=AUTHORIZATION, provider_reference=reference)
+        if result is not None and result.status == RESULT_REQUIRES_ACTION:
+            result = ProviderResult(NOT_FOUND)  # the confirmation has not arrived (yet)
+    else:
+        result = _ask(gateway, kind=kind, idempotency_key=sent_with, provider_reference=reference)
+    if result is None:
+        return IN_FLIGHT
+    if result.status == NOT_FOUND:
+        if not old_enough:
+            return IN_FLIGHT
+        if kind == AUTHORIZE:
+            result = ProviderResult(
+                RESULT_FAILED,
+                error_code=NOT_RECEIVED,
+                message="The payment provider never received this payment.",
+            )
+        elif kind == CONFIRM:
+            current = _ask(gateway, kind=AUTHORIZATION, provider_reference=reference)
+            if current is None:
+                return IN_FLIGHT
+            result = (
+                current
+                if current.status != NOT_FOUND
+                else ProviderResult(
+                    RESULT_FAILED, error_code=NOT_RECEIVED, message="Unknown to the provider."
+                )
+            )
+        elif kind == CAPTURE:
+            result = _call_provider(
+                gateway.capture,
+                provider_reference=reference,
+                amount=value,
+                currency=currency,
+                idempotency_key=sent_with,
+            )
+        elif kind == VOID:
+            result = _call_provider(
+                gateway.void, provider_reference=reference, idempotency_key=sent_with
+            )
+        else:
+            result = _call_provider(
+                gateway.refund,
+                provider_reference=reference,
+                amount=value,
+                currency=currency,
+                idempotency_key=sent_with,
+            )
+        if result is None:
+            return IN_FLIGHT
+    before = payment.status
+    if kind in (AUTHORIZE, CONFIRM):
+        _record_authorization(payment_id, tx_id, result)
+    elif kind == CAPTURE:
+        _record_capture(payment_id, tx_id, value, result, by=by)
+    elif kind == VOID:
+        _record_void(payment_id, tx_id, result, by=by)
+    else:
+        _record_refund(payment_id, tx_id, value, result, by=by)
+    with transaction():
+        tx = db.session.get(PaymentTransaction, tx_id, populate_existing=True)
+        payment = _reload(payment_id)
+        audit.record(
+            by,
+            "payment.recovered",
+            payment,
+            before={"status": before, "call": kind},
+            after={
+                "status": payment.status,
+                "call": tx.status if tx is not None else None,
+                "provider_said": result.status,
+                "error_code": result.error_code,
+            },
+        )
+    return SETTLED
+
+
+def settle_payment(payment: Payment, *, now: datetime | None = None, by: Any = None) -> Payment:
+    """Settle every call of this payment still pending (see settle_transaction), ask whether a
+    payment waiting for the customer's bank was confirmed (or refused) away from our pages,
+    and return the payment as it stands now."""
+    if payment.status == REQUIRES_ACTION:
+        return _refresh_waiting(payment, by=by)
+    pending = list(
+        db.session.scalars(
+            select(PaymentTransaction.id)
+            .where(
+                PaymentTransaction.payment_id == payment.id,
+                PaymentTransaction.status == TX_PENDING,
+            )
+            .order_by(PaymentTransaction.id)
+        )
+    )
+    for tx_id in pending:
+        settle_transaction(tx_id, now=now, by=by)
+    return _reload(payment.id)
+
+
+def _refresh_waiting(payment: Payment, *, by: Any) -> Payment:
+    """The customer may have completed (or failed) the bank's challenge without coming back
+    to us, and the provider's notice may have been lost: ask it."""
+    payment_id, reference = payment.id, payment.provider_reference or ""
+    if not reference:
+        return payment
+    result = _ask(get_provider(payment.provider), kind=AUTHORIZATION, provider_reference=reference)
+    if result is None or result.status not in (SUCCEEDED, RESULT_FAILED):
+        return _reload(payment_id)
+    with transaction():
+        if not _claim(payment_id, where=[Payment.status == REQUIRES_ACTION], status=PENDING):
+            return _reload(payment_id)
+        payment = _reload(payment_id)
+        if result.status == SUCCEEDED:
+            _authorized(payment, result)
+        else:
+            _fail_payment(payment, result)
+        audit.record(
+            by,
+            "payment.recovered",
+            payment,
+            before={"status": REQUIRES_ACTION},
+            after={"status": payment.status, "provider_said": result.status},
+        )
+    return payment
+
+
+def pending_transactions(*, older_than: datetime, limit: int = 500) -> list[int]:
+    """Provider calls still waiting for their answer that started before `older_than`."""
+    return list(
+        db.session.scalars(
+            select(PaymentTransaction.id)
+            .where(
+                PaymentTransaction.status == TX_PENDING,
+                PaymentTransaction.created_at < older_than,
+            )
+            .order_by(PaymentTransaction.id)
+            .limit(limit)
+        )
+    )
 
 
 # -- expiry -------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The built-in test gateway: deterministic, in-process, no network, no state.
+"""The built-in test gateway: deterministic, no network, with a memory of its own.
 
 The card number decides the outcome (any other Luhn-valid number succeeds):
 
@@ -9,9 +9,18 @@ The card number decides the outcome (any other Luhn-valid number succeeds):
     4000000000003220  requires action: authorize answers REQUIRES_ACTION with a token,
                       confirm(provider_reference, token) completes it
 
-The confirmation token is an HMAC of the provider reference, so the gateway needs no memory
-and works the same in every worker process. Webhooks are signed with HMAC-SHA256 over
-"<timestamp>.<body>" using PAYMENTS_WEBHOOK_SECRET, sent as
+It behaves like a real provider where crashes make a difference: every operation is
+idempotent per key (the same key answers the first result, a decline included), it enforces
+what an authorization allows (one capture of at most the amount, before expiry; no capture
+after a void; refunds up to the capture), and `lookup` answers what it did for a key or
+reference. Its memory is a small SQLite file (PAYMENTS_TEST_GATEWAY_DB, under the instance
+folder by default) shared by every process and independent of our database, since it stands
+for an external service. PAYMENTS_TEST_GATEWAY_LATENCY_MS (off by default) makes each call
+take that long, half before the gateway acts and half after, as a network would, so fault
+tests can land a crash inside a call on either side of it.
+
+The confirmation token is an HMAC of the provider reference. Webhooks are signed with
+HMAC-SHA256 over "<timestamp>.<body>" using PAYMENTS_WEBHOOK_SECRET, sent as
 `Payments-Signature: t=<unix seconds>,v1=<hex digest>`.
 """
 
@@ -21,22 +30,30 @@ import hashlib
 import hmac
 import json
 import secrets
+import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from commerce.db import utcnow
 from commerce.errors import WebhookRejected
 from commerce.payments.provider import (
+    AUTHORIZATION,
+    CAPTURE,
     FAILED,
+    NOT_FOUND,
+    REFUND,
     REQUIRES_ACTION,
     SUCCEEDED,
+    VOID,
     PaymentProvider,
     ProviderResult,
     ValidCard,
     WebhookEvent,
 )
+from commerce.payments.test_gateway_store import GatewayStore
 
 SUCCESS_CARD = "4242424242424242"
 DECLINE_CARD = "4000000000000002"
@@ -57,6 +74,20 @@ SIGNATURE_HEADER = "Payments-Signature"
 REPLAY_WINDOW = 300  # seconds: an older (or that much newer) timestamp is refused
 DEFAULT_AUTHORIZATION_TTL = timedelta(days=7)
 
+CONFIRM_FAILED = "The payment could not be confirmed."
+# Authorization statuses in the gateway's memory.
+AUTHORIZED, VOIDED, CAPTURED = "authorized", "voided", "captured"
+
+
+def _failed(code: str, message: str, reference: str | None = None) -> ProviderResult:
+    return ProviderResult(FAILED, reference=reference, error_code=code, message=message)
+
+
+def _reused() -> ProviderResult:
+    return _failed(
+        "idempotency_key_reused", "This idempotency key was used for a different request."
+    )
+
 
 class TestGateway(PaymentProvider):
     __test__ = False  # not a pytest test class, despite the name
@@ -68,12 +99,24 @@ class TestGateway(PaymentProvider):
         webhook_secret: str,
         authorization_ttl: timedelta = DEFAULT_AUTHORIZATION_TTL,
         clock: Callable[[], datetime] = utcnow,
+        store: str | Path | None = None,
+        latency: float = 0.0,
     ) -> None:
         if not webhook_secret:
             raise ValueError("the test gateway needs a webhook secret")
         self._secret = webhook_secret.encode()
         self.authorization_ttl = authorization_ttl
         self._clock = clock
+        self.store = GatewayStore(store)
+        self.latency = max(float(latency), 0.0)
+
+    def _travel(self) -> None:
+        """Half of the configured latency: the request on its way, or the answer on its way."""
+        if self.latency:
+            time.sleep(self.latency / 2)
+
+    def _now(self) -> str:
+        return self._clock().isoformat()
 
     # -- payments -------------------------------------------------------------------------------
 
@@ -85,6 +128,46 @@ class TestGateway(PaymentProvider):
         card: ValidCard,
         reference: str,
         idempotency_key: str,
+    ) -> ProviderResult:
+        self._travel()
+        with self.store.atomic() as conn:
+            row = _authorization(conn, key=idempotency_key)
+            if row is not None:
+                same = (row["our_reference"], row["amount"], row["currency"]) == (
+                    reference,
+                    amount,
+                    currency,
+                )
+                result = self._authorization_result(row) if same else _reused()
+            else:
+                result = self._new_authorization(conn, amount, currency, card, reference)
+                now = self._now()
+                conn.execute(
+                    "INSERT INTO authorization (reference, idempotency_key, our_reference,"
+                    " amount, currency, card_last4, status, error_code, message, action_token,"
+                    " expires_at, created_at, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        result.reference,
+                        idempotency_key,
+                        reference,
+                        amount,
+                        currency,
+                        card.last4,
+                        AUTHORIZED if result.status == SUCCEEDED else result.status,
+                        result.error_code,
+                        result.message,
+                        result.action_token,
+                        result.expires_at.isoformat() if result.expires_at else None,
+                        now,
+                        now,
+                    ),
+                )
+        self._travel()
+        return result
+
+    def _new_authorization(
+        self, conn: sqlite3.Connection, amount: int, currency: str, card: ValidCard, ref: str
     ) -> ProviderResult:
         ref = "tg_auth_" + secrets.token_hex(12)
         if card.number in FAILURES:
@@ -98,38 +181,202 @@ class TestGateway(PaymentProvider):
                 action_token=self._action_token(ref),
                 message="The card issuer asks the customer to confirm this payment.",
             )
-        return self._authorized(ref, amount)
+        return ProviderResult(
+            SUCCEEDED,
+            amount=amount,
+            reference=ref,
+            expires_at=self._clock() + self.authorization_ttl,
+        )
+
+    def _authorization_result(self, row: Mapping[str, Any]) -> ProviderResult:
+        """An authorization's outcome as the gateway remembers it."""
+        status = row["status"]
+        if status == REQUIRES_ACTION:
+            return ProviderResult(
+                REQUIRES_ACTION,
+                amount=row["amount"],
+                reference=row["reference"],
+                action_token=row["action_token"],
+                message=row["message"],
+            )
+        if status == FAILED:
+            return _failed(row["error_code"] or "failed", row["message"], row["reference"])
+        expires = row["expires_at"]
+        return ProviderResult(
+            SUCCEEDED,
+            amount=row["amount"],
+            reference=row["reference"],
+            expires_at=datetime.fromisoformat(expires) if expires else None,
+        )
 
     def confirm(self, *, provider_reference: str, token: str) -> ProviderResult:
-        if not hmac.compare_digest(str(token), self._action_token(provider_reference)):
-            return ProviderResult(
-                FAILED,
-                reference=provider_reference,
-                error_code="authentication_failed",
-                message="The payment could not be confirmed.",
-            )
-        return self._authorized(provider_reference, None)
+        """A wrong token fails (and fails a waiting authorization); the right one authorizes
+        a waiting authorization and answers the outcome of one confirmed before."""
+        self._travel()
+        with self.store.atomic() as conn:
+            row = _authorization(conn, reference=provider_reference)
+            right = hmac.compare_digest(str(token), self._action_token(provider_reference))
+            if row is None or not right:
+                if row is not None and row["status"] == REQUIRES_ACTION:
+                    conn.execute(
+                        "UPDATE authorization SET status = ?, error_code = ?, message = ?,"
+                        " updated_at = ? WHERE reference = ?",
+                        (FAILED, "authentication_failed", CONFIRM_FAILED, self._now(), row[0]),
+                    )
+                result = _failed("authentication_failed", CONFIRM_FAILED, provider_reference)
+            elif row["status"] == VOIDED:
+                result = _failed("voided", "The payment was cancelled.", provider_reference)
+            elif row["status"] != REQUIRES_ACTION:
+                result = self._authorization_result(row)
+            else:
+                expires = self._clock() + self.authorization_ttl
+                conn.execute(
+                    "UPDATE authorization SET status = ?, expires_at = ?, updated_at = ?"
+                    " WHERE reference = ?",
+                    (AUTHORIZED, expires.isoformat(), self._now(), provider_reference),
+                )
+                # 0 on confirm: the amount authorized is the one asked first
+                result = ProviderResult(SUCCEEDED, reference=provider_reference, expires_at=expires)
+        self._travel()
+        return result
 
     def capture(
         self, *, provider_reference: str, amount: int, currency: str, idempotency_key: str
     ) -> ProviderResult:
-        return ProviderResult(SUCCEEDED, amount=amount, reference="tg_cap_" + secrets.token_hex(12))
+        def act(conn: sqlite3.Connection, auth: Mapping[str, Any]) -> ProviderResult:
+            if auth["status"] == CAPTURED:
+                return _failed("already_captured", "This payment was captured already.")
+            if auth["status"] != AUTHORIZED:
+                return _failed("not_authorized", f"A {auth['status']} payment cannot be captured.")
+            expires = auth["expires_at"]
+            if expires and datetime.fromisoformat(expires) <= self._clock():
+                return _failed("authorization_expired", "The authorization has expired.")
+            if not 0 < amount <= auth["amount"] or currency != auth["currency"]:
+                return _failed("amount_too_large", "More than was authorized.")
+            conn.execute(
+                "UPDATE authorization SET status = ?, captured = ?, updated_at = ?"
+                " WHERE reference = ?",
+                (CAPTURED, amount, self._now(), provider_reference),
+            )
+            return ProviderResult(
+                SUCCEEDED, amount=amount, reference="tg_cap_" + secrets.token_hex(12)
+            )
 
-    def void(self, *, provider_reference: str) -> ProviderResult:
-        return ProviderResult(SUCCEEDED, reference=provider_reference)
+        return self._operation(CAPTURE, idempotency_key, provider_reference, amount, act)
+
+    def void(self, *, provider_reference: str, idempotency_key: str = "") -> ProviderResult:
+        def act(conn: sqlite3.Connection, auth: Mapping[str, Any]) -> ProviderResult:
+            if auth["status"] == VOIDED:
+                return ProviderResult(SUCCEEDED, reference=provider_reference)
+            if auth["status"] not in (AUTHORIZED, REQUIRES_ACTION):
+                return _failed("not_voidable", f"A {auth['status']} payment cannot be voided.")
+            conn.execute(
+                "UPDATE authorization SET status = ?, updated_at = ? WHERE reference = ?",
+                (VOIDED, self._now(), provider_reference),
+            )
+            return ProviderResult(SUCCEEDED, reference=provider_reference)
+
+        return self._operation(VOID, idempotency_key, provider_reference, 0, act)
 
     def refund(
         self, *, provider_reference: str, amount: int, currency: str, idempotency_key: str
     ) -> ProviderResult:
-        return ProviderResult(SUCCEEDED, amount=amount, reference="tg_ref_" + secrets.token_hex(12))
+        def act(conn: sqlite3.Connection, auth: Mapping[str, Any]) -> ProviderResult:
+            if auth["status"] != CAPTURED:
+                return _failed("not_captured", "Nothing was captured to refund.")
+            if not 0 < amount <= auth["captured"] - auth["refunded"]:
+                return _failed("amount_too_large", "More than is left to refund.")
+            conn.execute(
+                "UPDATE authorization SET refunded = refunded + ?, updated_at = ?"
+                " WHERE reference = ?",
+                (amount, self._now(), provider_reference),
+            )
+            return ProviderResult(
+                SUCCEEDED, amount=amount, reference="tg_ref_" + secrets.token_hex(12)
+            )
 
-    def _authorized(self, ref: str, amount: int | None) -> ProviderResult:
-        return ProviderResult(
-            SUCCEEDED,
-            amount=amount or 0,  # 0 on confirm: the amount authorized is the one asked first
-            reference=ref,
-            expires_at=self._clock() + self.authorization_ttl,
-        )
+        return self._operation(REFUND, idempotency_key, provider_reference, amount, act)
+
+    def _operation(
+        self,
+        kind: str,
+        key: str,
+        provider_reference: str,
+        amount: int,
+        act: Callable[[sqlite3.Connection, Mapping[str, Any]], ProviderResult],
+    ) -> ProviderResult:
+        """Capture, void or refund once per key: a repeat answers the stored result."""
+        self._travel()
+        with self.store.atomic() as conn:
+            done = (
+                conn.execute("SELECT * FROM operation WHERE idempotency_key = ?", (key,)).fetchone()
+                if key
+                else None
+            )
+            if done is not None:
+                same = (done["kind"], done["authorization"], done["amount"]) == (
+                    kind,
+                    provider_reference,
+                    amount,
+                )
+                result = _operation_result(done) if same else _reused()
+            else:
+                auth = _authorization(conn, reference=provider_reference)
+                result = (
+                    act(conn, auth)
+                    if auth is not None
+                    else _failed("no_such_payment", "No such payment.")
+                )
+                if key:
+                    conn.execute(
+                        "INSERT INTO operation (idempotency_key, kind, authorization, amount,"
+                        " status, reference, error_code, message, created_at)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            key,
+                            kind,
+                            provider_reference,
+                            amount,
+                            result.status,
+                            result.reference,
+                            result.error_code,
+                            result.message,
+                            self._now(),
+                        ),
+                    )
+        self._travel()
+        return result
+
+    def lookup(
+        self, *, kind: str, idempotency_key: str = "", provider_reference: str = ""
+    ) -> ProviderResult:
+        with self.store.atomic() as conn:
+            if kind == AUTHORIZATION:
+                row = (
+                    _authorization(conn, key=idempotency_key)
+                    if idempotency_key
+                    else _authorization(conn, reference=provider_reference)
+                )
+                return (
+                    self._authorization_result(row)
+                    if row is not None
+                    else ProviderResult(NOT_FOUND)
+                )
+            done = (
+                conn.execute(
+                    "SELECT * FROM operation WHERE idempotency_key = ? AND kind = ?",
+                    (idempotency_key, kind),
+                ).fetchone()
+                if idempotency_key
+                else None
+            )
+            if done is not None:
+                return _operation_result(done)
+            if kind == VOID and provider_reference:
+                auth = _authorization(conn, reference=provider_reference)
+                if auth is not None and auth["status"] == VOIDED:
+                    return ProviderResult(SUCCEEDED, reference=provider_reference)
+            return ProviderResult(NOT_FOUND)
 
     def _action_token(self, provider_reference: str) -> str:
         mac = hmac.new(self._secret, b"action:" + provider_reference.encode(), hashlib.sha256)
@@ -188,3 +435,27 @@ class TestGateway(PaymentProvider):
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise WebhookRejected("Unreadable webhook body.", reason="bad_body") from exc
+
+
+def _authorization(
+    conn: sqlite3.Connection, *, key: str | None = None, reference: str | None = None
+) -> sqlite3.Row | None:
+    if key:
+        return conn.execute(
+            "SELECT * FROM authorization WHERE idempotency_key = ?", (key,)
+        ).fetchone()
+    if reference:
+        return conn.execute(
+            "SELECT * FROM authorization WHERE reference = ?", (reference,)
+        ).fetchone()
+    return None
+
+
+def _operation_result(row: Mapping[str, Any]) -> ProviderResult:
+    if row["status"] == SUCCEEDED:
+        return ProviderResult(
+            SUCCEEDED,
+            amount=row["amount"],
+            reference=row["reference"] or row["authorization"],
+        )
+    return _failed(row["error_code"] or "failed", row["message"], row["reference"])

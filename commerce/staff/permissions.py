@@ -31,6 +31,8 @@ PERMISSIONS: dict[str, str] = {
     "orders.refund": "Refund orders up to the approval limit and handle returns",
     "orders.refund_approve": "Approve or reject refunds above the approval limit",
     "orders.export": "Export orders and customers (personal data) to CSV",
+    "payments.manage": "See payments that need a person, capture authorized payments by hand "
+    "and run the payment recovery",
     "promotions.view": "See promotions, their codes, usage and the simulator",
     "promotions.edit": "Create, change, pause, end and duplicate promotions and their codes",
     "search.view": "See search settings, query rules, previews and search analytics",
@@ -75,6 +77,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "orders.edit",
             "orders.refund",
             "orders.export",
+            "payments.manage",
         }
     ),
 }

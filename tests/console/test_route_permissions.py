@@ -33,6 +33,7 @@ EXPECTED_ROLES = {
     "orders.refund": {"admin", "support"},
     "orders.refund_approve": {"admin"},
     "orders.export": {"admin", "support"},
+    "payments.manage": {"admin", "support"},
     "promotions.view": {"admin", "merchandiser"},
     "promotions.edit": {"admin", "merchandiser"},
     "search.view": {"admin", "merchandiser"},

@@ -11,6 +11,7 @@ from commerce.errors import ValidationError, WebhookRejected
 from commerce.payments import test_gateway as tg
 from commerce.payments.provider import (
     FAILED,
+    NOT_FOUND,
     REQUIRES_ACTION,
     SUCCEEDED,
     CardDetails,
@@ -185,3 +186,100 @@ def test_webhook_body_that_is_not_an_event_is_rejected():
     headers = {tg.SIGNATURE_HEADER: gw.sign(body, timestamp=int(time.time()))}
     with pytest.raises(WebhookRejected):
         gw.verify_webhook(headers, body)
+
+
+# -- memory: idempotent per key, shared by processes, asked afterwards -------------------------
+
+
+def test_the_same_key_answers_the_first_result_even_a_decline():
+    gw = gateway()
+    declined = gw.authorize(
+        amount=500, currency="USD", card=valid(tg.DECLINE_CARD), reference="c", idempotency_key="k"
+    )
+    again = gw.authorize(
+        amount=500, currency="USD", card=valid(), reference="c", idempotency_key="k"
+    )
+    assert (again.status, again.reference) == (FAILED, declined.reference)
+    other = gw.authorize(
+        amount=999, currency="USD", card=valid(), reference="c", idempotency_key="k"
+    )
+    assert other.error_code == "idempotency_key_reused"
+
+
+def test_an_authorization_allows_one_capture_and_no_capture_after_a_void():
+    gw = gateway()
+    auth = gw.authorize(
+        amount=500, currency="USD", card=valid(), reference="c", idempotency_key="a"
+    )
+    first = gw.capture(
+        provider_reference=auth.reference, amount=500, currency="USD", idempotency_key="c1"
+    )
+    repeat = gw.capture(
+        provider_reference=auth.reference, amount=500, currency="USD", idempotency_key="c1"
+    )
+    assert first.ok and (repeat.status, repeat.reference) == (SUCCEEDED, first.reference)
+    second = gw.capture(
+        provider_reference=auth.reference, amount=500, currency="USD", idempotency_key="c2"
+    )
+    assert second.error_code == "already_captured"
+    assert gw.void(provider_reference=auth.reference).error_code == "not_voidable"
+    other = gw.authorize(amount=5, currency="USD", card=valid(), reference="c", idempotency_key="b")
+    assert gw.void(provider_reference=other.reference).ok
+    assert gw.void(provider_reference=other.reference).ok  # voiding again succeeds again
+    late = gw.capture(
+        provider_reference=other.reference, amount=5, currency="USD", idempotency_key="c3"
+    )
+    assert late.error_code == "not_authorized"
+    refund = gw.refund(
+        provider_reference=auth.reference, amount=600, currency="USD", idempotency_key="r"
+    )
+    assert refund.error_code == "amount_too_large"
+
+
+def test_lookup_answers_what_was_done_or_never_seen():
+    gw = gateway()
+    assert gw.lookup(kind="authorize", idempotency_key="nope").status == NOT_FOUND
+    auth = gw.authorize(
+        amount=500,
+        currency="USD",
+        card=valid(tg.REQUIRES_ACTION_CARD),
+        reference="c",
+        idempotency_key="a",
+    )
+    waiting = gw.lookup(kind="authorize", idempotency_key="a")
+    assert (waiting.status, waiting.action_token) == (REQUIRES_ACTION, auth.action_token)
+    gw.confirm(provider_reference=auth.reference, token=auth.action_token)
+    assert gw.lookup(kind="authorize", provider_reference=auth.reference).status == SUCCEEDED
+    assert gw.lookup(kind="capture", idempotency_key="c").status == NOT_FOUND
+    gw.capture(provider_reference=auth.reference, amount=500, currency="USD", idempotency_key="c")
+    found = gw.lookup(kind="capture", idempotency_key="c")
+    assert (found.status, found.amount) == (SUCCEEDED, 500)
+    assert gw.lookup(kind="void", provider_reference=auth.reference).status == NOT_FOUND
+
+
+def _authorize_in_a_process(path: str, key: str, queue) -> None:
+    gw = tg.TestGateway(webhook_secret=SECRET, store=path)
+    result = gw.authorize(
+        amount=700, currency="USD", card=valid(), reference="shared", idempotency_key=key
+    )
+    queue.put(result.reference)
+
+
+def test_processes_share_the_memory_and_a_key_authorizes_once(tmp_path):
+    import multiprocessing
+
+    path = str(tmp_path / "gateway.sqlite3")
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    workers = [
+        context.Process(target=_authorize_in_a_process, args=(path, "same-key", queue))
+        for _ in range(4)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    references = {queue.get(timeout=10) for _ in workers}
+    assert len(references) == 1  # four processes, one authorization
+    here = tg.TestGateway(webhook_secret=SECRET, store=path)
+    assert [a["reference"] for a in here.store.authorizations("shared")] == list(references)

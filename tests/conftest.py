@@ -283,6 +283,16 @@ def pg_url() -> str:
     return require_service("PostgreSQL", "TEST_DATABASE_URL")
 
 
+@pytest.fixture
+def redis_url() -> str:
+    """The Redis test server, emptied: live servers cache and rate-limit there."""
+    from bench._server import flush_redis
+
+    url = require_service("Redis", "TEST_REDIS_URL")
+    flush_redis(url)
+    return url
+
+
 def reset_postgres(url: str) -> None:
     """An empty public schema (the test database is the suite's own)."""
     from sqlalchemy import create_engine, text

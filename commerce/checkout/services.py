@@ -535,6 +535,15 @@ def _claim(key: str, now: datetime) -> Claim | Placement:
     )
 
 
+def _held(claim: Claim) -> tuple[Any, ...]:
+    """The checkout is still placing under this attempt's claim token."""
+    return (
+        Checkout.id == claim.checkout_id,
+        Checkout.status == PLACING,
+        Checkout.claim_token == claim.token,
+    )
+
+
 def _owns(claim: Claim) -> bool:
     """The fencing check, inside the caller's transaction: True while this attempt still holds
     the claim. An UPDATE, so the checkout row stays locked until that transaction ends and no
@@ -542,11 +551,7 @@ def _owns(claim: Claim) -> bool:
     return (
         db.session.execute(
             update(Checkout)
-            .where(
-                Checkout.id == claim.checkout_id,
-                Checkout.status == PLACING,
-                Checkout.claim_token == claim.token,
-            )
+            .where(*_held(claim))
             .values(updated_at=utcnow())
             .execution_options(synchronize_session=False)
         ).rowcount
@@ -559,11 +564,7 @@ def _end_claim(claim: Claim, status: str = OPEN, **values: Any) -> bool:
     return (
         db.session.execute(
             update(Checkout)
-            .where(
-                Checkout.id == claim.checkout_id,
-                Checkout.status == PLACING,
-                Checkout.claim_token == claim.token,
-            )
+            .where(*_held(claim))
             .values(
                 status=status, placing_since=None, claim_token=None, updated_at=utcnow(), **values
             )

@@ -28,12 +28,13 @@ from commerce.customers.models import Address, Customer
 from commerce.db import transaction
 from commerce.extensions import db
 from commerce.money import format_amount_plain
-from commerce.orders.models import Order, OrderLine
+from commerce.orders.models import Order
 from commerce.orders.queries import (
     ORDER_SORTS,
     OrderFilter,
     count_orders,
     customer_conditions,
+    items_count,
     order_conditions,
     to_shop_time,
 )
@@ -120,12 +121,7 @@ def export_orders(flt: OrderFilter, *, by: Any, batch_size: int = BATCH) -> Iter
 
 
 def _order_select() -> Select[Any]:
-    items = (
-        select(func.coalesce(func.sum(OrderLine.quantity), 0))
-        .where(OrderLine.order_id == Order.id)
-        .correlate(Order)
-        .scalar_subquery()
-    )
+    items = items_count()
     return select(
         Order.id,
         Order.number,

@@ -267,13 +267,18 @@ def order_conditions(flt: OrderFilter) -> list[ColumnElement[bool]]:
     return where
 
 
-def _order_select() -> Select[Any]:
-    items = (
+def items_count() -> Any:
+    """The units on an order, as a correlated subquery (one statement for a whole list)."""
+    return (
         select(func.coalesce(func.sum(OrderLine.quantity), 0))
         .where(OrderLine.order_id == Order.id)
         .correlate(Order)
         .scalar_subquery()
     )
+
+
+def _order_select() -> Select[Any]:
+    items = items_count()
     return select(
         Order.id,
         Order.number,

@@ -84,17 +84,6 @@ def unexpected(outcomes: list[Outcome]) -> list[str]:
 
 
 @pytest.fixture
-def redis_url() -> str:
-    """The Redis test server, emptied: the live server caches and rate-limits there."""
-    from bench._server import flush_redis
-    from tests.conftest import require_service
-
-    url = require_service("Redis", "TEST_REDIS_URL")
-    flush_redis(url)
-    return url
-
-
-@pytest.fixture
 def live_shop(pg_app: Flask, pg_url: str, redis_url: str, tmp_path: Any) -> Iterator[Any]:
     """live_shop(units, workers, threads) -> (server, shop): the flash-sale shop in the test
     database and gunicorn serving it (stopped at the end of the test)."""

@@ -35,7 +35,6 @@ from bench._server import (
     LiveServer,
     Shopper,
     build_flash_shop,
-    flush_redis,
     run_barrier,
     stock_report,
 )
@@ -46,7 +45,7 @@ from commerce.orders.emails import CONFIRMATION_SENT, confirmation_key
 from commerce.orders.models import AUTHORIZED, PAID, Order, OrderEvent
 from commerce.payments import models as pm
 from commerce.payments.services import get_provider
-from tests.conftest import base_config, require_service, reset_postgres
+from tests.conftest import base_config, reset_postgres
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.faults]
 
@@ -55,13 +54,6 @@ LATENCY_MS = 1000  # each provider call: half before the gateway acts, half afte
 APP_NAME = "faults-gunicorn"  # the server's connections, for pg_terminate_backend
 BEING_PLACED = re.compile(r"already being placed", re.IGNORECASE)
 EMPTY_CART = re.compile(r"cart is empty", re.IGNORECASE)
-
-
-@pytest.fixture
-def redis_url() -> str:
-    url = require_service("Redis", "TEST_REDIS_URL")
-    flush_redis(url)
-    return url
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ TEST_REDIS_PORT ?= 6390
 export TEST_DATABASE_URL ?= postgresql+psycopg://commerce:commerce@127.0.0.1:5432/$(TEST_PG_DB)
 export TEST_REDIS_URL ?= redis://127.0.0.1:$(TEST_REDIS_PORT)/0
 
-.PHONY: run test install worker beat bench lint format services postgres redis chromium demo-big
+.PHONY: run test install worker beat bench lint format services postgres redis chromium varnish haproxy demo-big
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || python3 -m venv $(VENV)
@@ -31,7 +31,7 @@ run: install
 test: install services
 	$(BIN)/python -m pytest -rs $(PYTEST_ARGS)
 
-services: postgres redis chromium
+services: postgres redis chromium varnish haproxy
 
 postgres:
 	@command -v pg_ctlcluster >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
@@ -50,6 +50,14 @@ redis:
 
 chromium:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+## The edge cache (Varnish with the xkey module) and a load balancer, for the serving tests
+varnish:
+	@{ command -v varnishd >/dev/null && ls /usr/lib/*/varnish/vmods/libvmod_xkey.so >/dev/null 2>&1; } || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq varnish varnish-modules >/dev/null; }
+
+haproxy:
+	@command -v haproxy >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null; }
 
 ## make worker / beat: a real Celery worker and the periodic scheduler (need CELERY_BROKER_URL,
 ## e.g. redis://127.0.0.1:6379/0). `wsgi:celery` names the Celery app (`wsgi` alone would find

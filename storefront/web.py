@@ -58,8 +58,9 @@ def public(
     if edge_enabled():
         lifetime = current_app.config["EDGE_MAX_AGE"] if edge_max_age is None else edge_max_age
         response.headers["Surrogate-Control"] = f"max-age={int(lifetime)}"
-    # The same URL answers a full page or, for htmx, a fragment chosen by the target.
-    response.vary.update(("HX-Request", "HX-Target"))
+    # The same URL answers a full page or, for htmx, a fragment chosen by the target (a boosted
+    # link and a history restore get the page): a shared cache keeps one copy of each.
+    response.vary.update(("HX-Request", "HX-Target", "HX-Boosted", "HX-History-Restore-Request"))
     response.add_etag()
     response.shared_cacheable = True  # type: ignore[attr-defined]  # no cookie, no Vary: Cookie
     return response.make_conditional(request)

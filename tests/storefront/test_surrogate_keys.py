@@ -76,6 +76,19 @@ def test_edge_lifetime_only_with_an_edge_cache(client, catalog, app, monkeypatch
     assert search.headers["Surrogate-Control"] == f"max-age={app.config['EDGE_SEARCH_MAX_AGE']}"
 
 
+def test_a_shared_cache_keeps_the_page_and_each_fragment_apart(client, catalog):
+    """Every request header that picks the page or a fragment is named in Vary."""
+    url = f"/c/{catalog['category'].handle}"
+    page = client.get(url)
+    fragment = client.get(url, headers=htmx_headers(**{"HX-Target": "listing"}))
+    restore = client.get(url, headers=htmx_headers(**{"HX-History-Restore-Request": "true"}))
+    assert "results-count" in fragment.get_data(as_text=True)
+    assert "<html" not in fragment.get_data(as_text=True)
+    assert "<html" in restore.get_data(as_text=True) and "<html" in page.get_data(as_text=True)
+    vary = {v.strip().lower() for v in page.headers["Vary"].split(",")}
+    assert {"hx-request", "hx-target", "hx-boosted", "hx-history-restore-request"} <= vary
+
+
 def test_private_pages_carry_no_keys(client, catalog):
     for url in ("/cart", f"/fragments/availability?variant={catalog['pan'].variants[0].id}"):
         response = client.get(url)

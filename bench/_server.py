@@ -375,7 +375,14 @@ class EdgeCache:
 
     Its working directory (-n) is `workdir`/varnish; the site part of the VCL (the backend and
     the purgers ACL: loopback) is written to `workdir`/site.vcl, which comes first on vcl_path.
-    Give the port to the shop before it starts (EDGE_PURGE_URLS=edge.purge_url)."""
+    The shop must know where to purge before it starts:
+
+        server = LiveServer(...)
+        edge = EdgeCache(server.url, workdir=tmp / "edge")
+        server.env.update(edge.shop_env())
+        with server, edge:
+            ...  # browse edge.url; changes purge it
+    """
 
     def __init__(
         self,
@@ -399,6 +406,10 @@ class EdgeCache:
     @property
     def name(self) -> str:
         return str(self.workdir / "varnish")
+
+    def shop_env(self) -> dict[str, str]:
+        """The shop's settings for purging this Varnish (LiveServer env)."""
+        return {"EDGE_CACHE": "varnish", "EDGE_PURGE_URLS": self.purge_url}
 
     def site_vcl(self) -> str:
         acl = "\n".join(f'    "{address}";' for address in self.purgers)

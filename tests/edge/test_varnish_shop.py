@@ -20,7 +20,7 @@ import pytest
 import requests
 from flask import Flask
 
-from bench._server import EdgeCache, FlashShop, LiveServer, Shopper, build_flash_shop, free_port
+from bench._server import EdgeCache, FlashShop, LiveServer, Shopper, build_flash_shop
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
@@ -57,19 +57,17 @@ def shop(varnish: None, pg_app: Flask, pg_url: str, redis_url: str, tmp_path: An
     add_to_collection(collection, [product.id], by=None)
     dispatch_pending()  # set-up events: no edge yet
 
-    port = free_port()
-    purge_url = f"http://127.0.0.1:{port}/"
-    # This process plays the worker that delivers the outbox.
-    pg_app.config.update(EDGE_CACHE="varnish", EDGE_PURGE_URLS=[purge_url])
     server = LiveServer(
         database_url=pg_url,
         redis_url=redis_url,
         instance=tmp_path / "server",
-        workers=2,
+        workers=1,
         threads=4,
-        env={"EDGE_CACHE": "varnish", "EDGE_PURGE_URLS": purge_url},
     )
-    edge = EdgeCache(server.url, workdir=tmp_path / "edge", port=port)
+    edge = EdgeCache(server.url, workdir=tmp_path / "edge")
+    server.env.update(edge.shop_env())
+    # This process plays the worker that delivers the outbox.
+    pg_app.config.update(EDGE_CACHE="varnish", EDGE_PURGE_URLS=[edge.purge_url])
     with server, edge:
         yield EdgeShop(pg_app, server, edge, stock, product, category, collection)
         assert server.tracebacks() == []

@@ -10,7 +10,7 @@ import sys
 from bench._server import ROOT
 
 
-def test_edge_bench_quick(varnish: None) -> None:
+def test_edge_bench_quick(varnish: None, wrk: None) -> None:
     run = subprocess.run(
         [sys.executable, "bench/edge.py", "--quick", "--seconds", "1", "--workers", "1"],
         cwd=ROOT,

@@ -239,9 +239,11 @@ def payments_recover() -> None:
 def edge_purge(keys: tuple[str, ...]) -> None:
     """Drop the shop pages carrying these surrogate keys at every edge host now ("catalog":
     every page, e.g. after a deploy that changed templates; "product-12", "category-3"...)."""
-    from commerce.edge.purge import PurgeFailed
+    from commerce.edge.purge import PurgeFailed, edge_enabled
     from commerce.edge.tasks import purge
 
+    if not edge_enabled():
+        raise click.ClickException("No edge cache is configured (EDGE_CACHE=none).")
     try:
         dropped = purge(set(keys))
     except PurgeFailed as exc:

@@ -241,3 +241,16 @@ def test_a_failed_purge_is_tried_again_until_every_host_took_it(shop, app, edge,
         second.clear()
         if second.is_running():
             second.stop()
+
+
+def test_purge_by_hand(app, edge):
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["edge", "purge", "catalog"])
+    assert result.exit_code == 0, result.output
+    assert "Purged catalog: 1 stored pages dropped." in result.output
+    assert purged(edge) == [{"catalog"}]
+
+
+def test_purge_by_hand_needs_an_edge(app):
+    result = app.test_cli_runner().invoke(args=["edge", "purge", "catalog"])
+    assert result.exit_code == 1 and "No edge cache is configured" in result.output

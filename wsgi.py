@@ -19,6 +19,7 @@ from commerce.checkout import tasks as _checkout_tasks  # noqa: F401
 from commerce.config import ROOT, load_config
 from commerce.db import configure_sqlite
 from commerce.documents import tasks as _document_tasks  # noqa: F401
+from commerce.edge import tasks as _edge_tasks  # noqa: F401  (purges the edge cache)
 from commerce.errors import CommerceError
 from commerce.extensions import cache, csrf, db, htmx, init_celery, limiter, login_manager, migrate
 from commerce.inventory import tasks as _inventory_tasks  # noqa: F401

@@ -9,6 +9,9 @@
   cookie, and the CSRF token read from GET /cart) speaking the storefront's form contract;
   `check_out()` walks POST /checkout -> information -> shipping -> place and classifies the end.
 - `stock_report(variant_id)`: the counters, the ledger and the rows that must agree afterwards.
+- `EdgeCache`: varnishd (Debian's, with the xkey module) running the repo's VCL
+  (deploy/varnish/default.vcl) in front of a LiveServer, on a free port, in its own working
+  directory; the shop sends its purges to `purge_url` (EDGE_PURGE_URLS).
 
 Used by bench/flash_sale.py and by tests/concurrency/. Tests may import this module; nothing
 here imports from tests/.
@@ -344,6 +347,154 @@ class LiveServer:
         return text.split("Traceback")[1:]
 
     def __enter__(self) -> LiveServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# -- the edge cache -----------------------------------------------------------------------------
+
+VCL_DIR = ROOT / "deploy" / "varnish"
+
+
+def varnish_available() -> str | None:
+    """Why Varnish with xkey cannot run here, or None (`make varnish` installs both)."""
+    import glob
+    import shutil
+
+    if not shutil.which("varnishd"):
+        return "varnishd is not installed (make varnish)"
+    if not glob.glob("/usr/lib/*/varnish/vmods/libvmod_xkey.so"):
+        return "the xkey module is not installed (make varnish: varnish-modules)"
+    return None
+
+
+class EdgeCache:
+    """varnishd with the repo's default.vcl in front of `backend_url`, on a free loopback port.
+
+    Its working directory (-n) is `workdir`/varnish; the site part of the VCL (the backend and
+    the purgers ACL: loopback) is written to `workdir`/site.vcl, which comes first on vcl_path.
+    The shop must know where to purge before it starts:
+
+        server = LiveServer(...)
+        edge = EdgeCache(server.url, workdir=tmp / "edge")
+        server.env.update(edge.shop_env())
+        with server, edge:
+            ...  # browse edge.url; changes purge it
+    """
+
+    def __init__(
+        self,
+        backend_url: str,
+        *,
+        workdir: str | Path,
+        port: int | None = None,
+        memory: str = "128m",
+        purgers: tuple[str, ...] = ("127.0.0.1", "::1"),
+    ) -> None:
+        self.backend = urlsplit(backend_url)
+        self.workdir = Path(workdir)
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.purge_url = self.url + "/"
+        self.memory = memory
+        self.purgers = purgers
+        self.log_path = self.workdir / "varnishd.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def name(self) -> str:
+        return str(self.workdir / "varnish")
+
+    def shop_env(self) -> dict[str, str]:
+        """The shop's settings for purging this Varnish (LiveServer env)."""
+        return {"EDGE_CACHE": "varnish", "EDGE_PURGE_URLS": self.purge_url}
+
+    def site_vcl(self) -> str:
+        acl = "\n".join(f'    "{address}";' for address in self.purgers)
+        return (
+            "backend shop {\n"
+            f'    .host = "{self.backend.hostname}";\n'
+            f'    .port = "{self.backend.port}";\n'
+            "    .connect_timeout = 2s;\n"
+            "    .first_byte_timeout = 60s;\n"
+            "}\n"
+            f"acl purgers {{\n{acl}\n}}\n"
+        )
+
+    def start(self, timeout: float = 30) -> EdgeCache:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        (self.workdir / "site.vcl").write_text(self.site_vcl())
+        command = [
+            "varnishd",
+            "-F",  # in the foreground: this object owns the process
+            "-j", "none",  # no privilege separation: runs as whoever runs the tests
+            "-n", self.name,
+            "-a", f"127.0.0.1:{self.port}",
+            "-f", str(VCL_DIR / "default.vcl"),
+            "-p", f"vcl_path={self.workdir}:{VCL_DIR}",
+            "-T", "none",
+            "-s", f"malloc,{self.memory}",
+        ]  # fmt: skip
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"varnishd exited at start:\n{self.log_tail()}")
+            try:
+                # Any answer from Varnish itself (400: no keys) means it is serving.
+                if requests.request("PURGE", self.purge_url, timeout=2).status_code == 400:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"varnishd did not answer within {timeout:.0f}s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+    def purge(self, *keys: str) -> int:
+        """Purge by key as the shop does; returns how many stored objects were dropped."""
+        answer = requests.request("PURGE", self.purge_url, headers={"xkey-purge": " ".join(keys)})
+        answer.raise_for_status()
+        return int(answer.headers.get("xkey-purged", "0"))
+
+    def stats(self) -> dict[str, int]:
+        """varnishstat's counters (MAIN.cache_hit, MAIN.cache_miss, MAIN.backend_req...)."""
+        import json
+
+        out = subprocess.run(
+            ["varnishstat", "-n", self.name, "-1", "-j"],
+            capture_output=True,
+            check=True,
+            timeout=20,
+        ).stdout
+        counters = json.loads(out)
+        counters = counters.get("counters", counters)  # the layout of varnishstat 6.5 and later
+        return {
+            name: int(value["value"])
+            for name, value in counters.items()
+            if isinstance(value, dict) and "value" in value
+        }
+
+    def log_tail(self, chars: int = 4000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+    def __enter__(self) -> EdgeCache:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

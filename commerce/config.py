@@ -204,7 +204,31 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     if not config.get("SEARCH_BACKEND"):
         config["SEARCH_BACKEND"] = "meilisearch" if config.get("MEILISEARCH_URL") else "db"
     _survive_outages(config)
+    _edge_cache(config)
     return config
+
+
+def _edge_cache(config: dict[str, Any]) -> None:
+    """The edge cache in front of the shop (README "The edge cache"); explicit settings win.
+
+    EDGE_CACHE: "none" (the embedded default: any cache may keep shop pages a minute, nothing
+    is purged) or "varnish" (pages also say Surrogate-Control: max-age=EDGE_MAX_AGE, read by
+    the edge only, and changes purge them by key at every EDGE_PURGE_URLS host). What no purge
+    covers (best-selling orders, a count on a listing a product has left) catches up within
+    EDGE_MAX_AGE."""
+    engine = config.setdefault("EDGE_CACHE", (_env("EDGE_CACHE", "none") or "none").lower())
+    if engine not in ("none", "varnish"):
+        raise ValueError(f"EDGE_CACHE must be none or varnish, not {engine!r}")
+    urls = config.setdefault("EDGE_PURGE_URLS", _env("EDGE_PURGE_URLS", "") or "")
+    if isinstance(urls, str):
+        config["EDGE_PURGE_URLS"] = [u.strip() for u in urls.split(",") if u.strip()]
+    if engine == "varnish" and not config["EDGE_PURGE_URLS"]:
+        raise ValueError("EDGE_CACHE=varnish needs EDGE_PURGE_URLS (each Varnish host's URL)")
+    config.setdefault("EDGE_MAX_AGE", _env_int("EDGE_MAX_AGE", 3600))
+    # Search results follow the index, which catches up with the catalog a moment after a
+    # change (no purge can say when): they are kept at the edge for less.
+    config.setdefault("EDGE_SEARCH_MAX_AGE", _env_int("EDGE_SEARCH_MAX_AGE", 120))
+    config.setdefault("EDGE_PURGE_TIMEOUT", float(_env("EDGE_PURGE_TIMEOUT", "5") or 5))
 
 
 def _survive_outages(config: dict[str, Any]) -> None:

@@ -1,8 +1,8 @@
 """Browsing the catalog: home, categories, collections, product pages, availability fragments.
 
 Every page here is the same for every shopper and is served `public, max-age=60` with an
-ETag (storefront.web.public). Stock never appears in those pages: badges are filled in by
-`availability_fragment`, which is `private, no-store`.
+ETag (storefront.web.public), carrying the surrogate keys of what it shows. Stock never appears
+in those pages: badges are filled in by `availability_fragment`, which is `private, no-store`.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import lazyload, selectinload
 
 from commerce.catalog.models import ACTIVE, Category, Collection, Media, Product, Variant
+from commerce.edge.keys import HOME, category_key, collection_key, product_key
 from commerce.extensions import db
 from commerce.inventory.services import BACKORDER, IN_STOCK, LOW, SOLD_OUT, availability
 from storefront import bp, listing
@@ -51,15 +52,18 @@ def _currency() -> str:
 # -- home, categories, collections --------------------------------------------------------------
 
 
+def card_keys(cards: list[listing.Card]) -> list[str]:
+    return [product_key(card.product.id) for card in cards]
+
+
 @bp.route("/")
 def home() -> Response:
-    return public(
-        render(
-            "storefront/home.html",
-            new_in=listing.newest_cards(12),
-            featured=listing.featured_collections(),
-        )
-    )
+    new_in = listing.newest_cards(12)
+    featured = listing.featured_collections()
+    keys = [HOME, *card_keys(new_in)]
+    for collection, shown in featured:
+        keys += [collection_key(collection.id), *card_keys(shown.cards)]
+    return public(render("storefront/home.html", new_in=new_in, featured=featured), keys=keys)
 
 
 def listing_context(
@@ -82,8 +86,9 @@ def listing_context(
 
 
 def _listing_page(
-    page: str, scope: Any, *, collection: Collection | None = None, **context: Any
+    page: str, scope: Any, *, key: str, collection: Collection | None = None, **context: Any
 ) -> Response:
+    """A listing; `key`: the surrogate key of its scope (its category or collection)."""
     flt = listing.ShopFilter.from_args(request.args, _currency())
     shown = listing.listing(scope, flt, collection=collection)
     endpoint = request.endpoint or "storefront.home"
@@ -91,7 +96,7 @@ def _listing_page(
     if collection is not None:
         context["collection"] = collection
     fragment = "storefront/_listing.html" if htmx_target() == "listing" else None
-    return public(render(page, fragment, **context))
+    return public(render(page, fragment, **context), keys=[key, *card_keys(shown.cards)])
 
 
 @bp.route("/c/<handle>")
@@ -102,6 +107,7 @@ def category(handle: str) -> Response:
     return _listing_page(
         "storefront/category.html",
         listing.category_scope(found),
+        key=category_key(found.id),
         category=found,
         trail=listing.ancestors(found),
         children=listing.subcategories(found),
@@ -116,6 +122,7 @@ def collection(handle: str) -> Response:
     return _listing_page(
         "storefront/collection.html",
         listing.collection_scope(found),
+        key=collection_key(found.id),
         collection=found,
     )
 
@@ -204,6 +211,9 @@ def product(handle: str) -> Response:
     )
     fragments = {"buy-box": "storefront/_buy_box.html", "gallery": "storefront/_gallery.html"}
     target = htmx_target()
+    keys = [product_key(found.id)]
+    if found.category_id:
+        keys.append(category_key(found.category_id))  # the breadcrumb names it
     return public(
         render(
             "storefront/product.html",
@@ -216,7 +226,8 @@ def product(handle: str) -> Response:
             swap_gallery=variant_image is not None,
             compare_at=compare_at,
             category=found.category,
-        )
+        ),
+        keys=keys,
     )
 
 

@@ -216,6 +216,7 @@ def _change_on_hand(
     db.session.flush()
     db.session.expire(level)
     _note_stock_changed([level.variant_id])
+    _note_stock_crossed(_crossed({level.variant_id: delta}))
     return movement
 
 
@@ -805,6 +806,7 @@ def cancel_allocation(allocation_id: int, *, by: Any) -> int:
             .execution_options(synchronize_session=False)
         )
         _note_stock_changed([allocation.variant_id])
+        _note_stock_crossed(_crossed({allocation.variant_id: outstanding}))
         audit.record(
             by,
             "stock.cancel_allocation",
@@ -879,6 +881,7 @@ def release_allocated(reference: str, variant_id: int, quantity: int, *, by: Any
             released += take
         if released:
             _note_stock_changed([variant_id])
+            _note_stock_crossed(_crossed({variant_id: released}))
         audit.record(
             by,
             "stock.release_allocated",
@@ -910,6 +913,10 @@ def _note_low_stock(drops: dict[int, int]) -> None:
 
 
 STOCK_CHANGED = "stock.changed"  # outbox topic: search refreshes the products' availability
+# Outbox topic: variants that just sold out or came back (available units crossed zero); the
+# edge cache purges the pages that filter or count by stock. Holds, sales and receipts that
+# leave a variant on the same side of zero are not news, so a flash sale purges once.
+STOCK_CROSSED = "stock.crossed"
 
 
 def _note_stock_changed(variant_ids: Iterable[int]) -> None:
@@ -921,9 +928,18 @@ def _note_stock_changed(variant_ids: Iterable[int]) -> None:
         outbox.enqueue(STOCK_CHANGED, {"variant_ids": fresh})
 
 
-def _note_availability_crossed(changes: dict[int, int]) -> None:
-    """Holds come and go all day: only a variant that just sold out (or came back) is news for
-    search. `changes` maps variant id to the change of its available units."""
+def _note_stock_crossed(variant_ids: Iterable[int]) -> None:
+    """One `stock.crossed` outbox event per transaction for variants that crossed zero."""
+    marked: set[int] = db.session.info.setdefault("tx.stock_crossed", set())
+    fresh = sorted({int(v) for v in variant_ids} - marked)
+    if fresh:
+        marked.update(fresh)
+        outbox.enqueue(STOCK_CROSSED, {"variant_ids": fresh})
+
+
+def _crossed(changes: dict[int, int]) -> list[int]:
+    """The variants whose available units crossed zero by `changes` (variant id to the change
+    of its available units, already applied in this transaction)."""
     after = dict(
         db.session.execute(
             select(
@@ -935,12 +951,19 @@ def _note_availability_crossed(changes: dict[int, int]) -> None:
             .group_by(StockLevel.variant_id)
         ).all()
     )
-    crossed = [
+    return [
         variant_id
         for variant_id, delta in changes.items()
         if (int(after.get(variant_id) or 0) > 0) != (int(after.get(variant_id) or 0) - delta > 0)
     ]
+
+
+def _note_availability_crossed(changes: dict[int, int]) -> None:
+    """Holds come and go all day: only a variant that just sold out (or came back) is news for
+    search and the edge cache. `changes` maps variant id to the change of its available units."""
+    crossed = _crossed(changes)
     _note_stock_changed(crossed)
+    _note_stock_crossed(crossed)
 
 
 IN_STOCK, LOW, SOLD_OUT, BACKORDER = "in_stock", "low", "sold_out", "backorder"

@@ -86,9 +86,9 @@ def _poll_url(entry: Entry | None) -> str:
     return url_for("storefront.checkout_queue", ticket=entry.place.ticket)
 
 
-def _json(status: int, entry: Entry | None, **body: Any) -> Response:
+def _json(code: int, entry: Entry | None, **body: Any) -> Response:
     response = jsonify(body)
-    response.status_code = status
+    response.status_code = code
     if entry is not None and entry.place is not None:
         response.headers["Retry-After"] = str(_seconds(entry.place.poll_ms))
     return private(response)

@@ -41,7 +41,7 @@ from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from commerce import audit
-from commerce.checkout.models import COMPLETED, Cart, Checkout
+from commerce.checkout.models import Cart, Checkout
 from commerce.checkout.services import start_checkout
 from commerce.crowd import (
     ADMITTED,
@@ -205,8 +205,8 @@ def _start(cart: Cart, customer: Customer | None, turn: Turn) -> Entry:
     except BaseException:
         checkout_left(cart.id)
         raise
-    if checkout.status == COMPLETED:  # an earlier placement became the order: nothing to do
-        checkout_left(cart.id)
+    # (A start that found an earlier placement of this cart turned into its order returns that
+    # checkout, completed; its slot then ends with the hold's time, like an abandoned one.)
     return Entry(ADMITTED, checkout=checkout)
 
 

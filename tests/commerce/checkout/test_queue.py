@@ -55,7 +55,7 @@ def cart_of(variant_id: int, quantity: int = 1) -> Any:
 
 def loaded(cart: Any) -> Any:
     """The cart as a request has it: loaded with its lines (a commit expired the test's)."""
-    cart.line_pairs()
+    assert cart.token and cart.line_pairs()
     return cart
 
 
@@ -100,6 +100,20 @@ def test_beyond_the_capacity_shoppers_wait_in_order_and_placing_lets_the_next_in
     assert ask(third, enter(third).place.ticket).place.position == 1
     stats = line_stats()
     assert (stats.capacity, stats.inside, stats.waiting, stats.store) == (1, 1, 1, "memory")
+
+
+def test_letting_a_shopper_in_adds_no_sql_to_starting_checkout(shop):
+    from commerce.checkout.services import start_checkout
+
+    receive_stock(shop.medium, quantity=9, by=None)
+    plain, queued = cart_of(shop.medium), cart_of(shop.medium)
+    loaded(plain)
+    with count_queries() as without_line:
+        start_checkout(plain)
+    loaded(queued)
+    with count_queries() as with_line:
+        assert enter(queued).outcome == ADMITTED
+    assert len(with_line) == len(without_line)
 
 
 def test_forged_altered_and_borrowed_tickets_are_refused(shop, app):

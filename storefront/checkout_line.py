@@ -71,7 +71,7 @@ def _page(status: int, entry: Entry | None = None, **context: Any) -> Response:
         **context,
     )
     response = make_response(body, status)
-    if entry is not None and entry.place is not None:
+    if status == 429 and entry is not None and entry.place is not None:
         response.headers["Retry-After"] = str(_seconds(entry.place.poll_ms))
     return private(response)
 
@@ -89,7 +89,7 @@ def _poll_url(entry: Entry | None) -> str:
 def _json(code: int, entry: Entry | None, **body: Any) -> Response:
     response = jsonify(body)
     response.status_code = code
-    if entry is not None and entry.place is not None:
+    if code == 429 and entry is not None and entry.place is not None:
         response.headers["Retry-After"] = str(_seconds(entry.place.poll_ms))
     return private(response)
 

@@ -8,8 +8,9 @@ it, hear "sold out" in milliseconds without touching its stock row.
 - Cleared whenever stock may have come back: right after the commit of every stock change the
   inventory services report (`_note_stock_changed` calls recheck_after_commit: receipts,
   adjustments, counts, transfers, released and expired holds, cancelled allocations), and
-  again by the outbox consumers of `stock.changed` and `product.changed` (a variant switched
-  to selling beyond stock), which read availability and are retried until the store takes it.
+  again by the outbox consumers of `stock.changed` (which reads availability) and
+  `product.changed` (a variant switched to selling beyond stock), retried until the store
+  takes them.
 - Never stale: a marker is set only if the variant's restock counter has not moved since its
   stock was read (the reading is taken before the reservation tries), and every clear moves
   it; so a restock that commits meanwhile always wins. Variants sold beyond stock (inventory
@@ -121,19 +122,25 @@ def _forget_after_rollback(session: Session) -> None:
     session.info.pop(_RECHECK, None)
 
 
-# -- outbox consumers (effects outside the database: retried until the store takes them) -------
+# -- outbox consumers ----------------------------------------------------------------------------
+# Database consumers (run in the dispatcher's transaction, no commit of their own): their only
+# effect is on the crowd state, small, idempotent and bounded by REDIS_TIMEOUT, so it is safe
+# to repeat when the event is delivered again, and cheaper than an outside consumer's own
+# transactions per event. A store that cannot be reached fails the consumer: retried later.
 
 
-@outbox.handler("stock.changed", atomic=False)
+@outbox.handler("stock.changed")
 def on_stock_changed(event_: outbox.OutboxEvent) -> None:
+    """Set or clear the markers from what is available now."""
     refresh_sold_out(event_.payload.get("variant_ids") or [])
 
 
-@outbox.handler("product.changed", atomic=False)
+@outbox.handler("product.changed")
 def on_product_changed(event_: outbox.OutboxEvent) -> None:
-    """A variant may now sell beyond stock (or be gone): its marker is decided again."""
+    """A variant may now sell beyond stock (or be gone): its marker goes; a reservation that
+    still finds nothing marks it again."""
     product_id = event_.payload.get("product_id")
     if product_id is None:
         return
     ids = db.session.scalars(select(Variant.id).where(Variant.product_id == product_id)).all()
-    refresh_sold_out(ids)
+    crowd_state().clear_sold_out(ids, strict=True)

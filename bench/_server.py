@@ -583,10 +583,18 @@ def wait_in_line(
     target = answer.target
     deadline = started + timeout
     key: str | None = None
+    rejoins = 0
     while True:
         answer, key = shopper.ask_in_line(target)
         journey.answers.append(answer)
         journey.queue_polls += 1
+        if answer.status == 410 and rejoins < 3:  # the place lapsed (an answer took too long)
+            rejoins += 1
+            answer, key = shopper.start_checkout()  # "Check out again": back of the line
+            journey.answers.append(answer)
+            if answer.in_line:
+                target = answer.target
+                continue
         if not answer.in_line or time.perf_counter() >= deadline:
             break
         time.sleep(answer.poll_seconds())

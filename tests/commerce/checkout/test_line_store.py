@@ -263,3 +263,64 @@ def test_first_come_first_served_across_connections(new_store):
         inside.append(let_in[0])
         del places[let_in[0]]
     assert admitted_order == order_joined
+
+
+JOINER = """
+import json, sys, time
+from commerce.crowd import Rules
+from commerce.crowd.redis_store import RedisLineStore
+
+url, prefix, name, start_at = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+store = RedisLineStore.from_url(url, prefix=prefix, timeout=5)
+rules = Rules(default_capacity=1, place_timeout_ms=30_000, slot_ms=600_000)
+while time.time() < start_at:
+    time.sleep(0.001)
+turns = []
+for i in range(10):
+    turn = store.take_turn(
+        f"{name}-{i}", [], now_ms=int(time.time() * 1000), rules=rules, polling=False,
+        ticket_seq=0,
+    )
+    turns.append([turn.status, turn.seq, turn.position])
+print(json.dumps(turns))
+"""
+
+
+@pytest.mark.redis
+def test_places_are_handed_out_in_order_across_processes():
+    """Three processes queue ten shoppers each at the same moment: thirty distinct places
+    numbered 1..30, each process's in the order it asked, each place's position its number."""
+    import json
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    maker = Redis(require_service("Redis", "TEST_REDIS_URL"))
+    try:
+        holder = maker()
+        holder.set_capacity(1)
+        assert join(holder, "holder", int(time.time() * 1000)).status == ADMITTED
+        root = Path(__file__).resolve().parents[3]
+        start_at = str(time.time() + 1.5)  # after every interpreter has started
+        processes = [
+            subprocess.Popen(
+                [sys.executable, "-c", JOINER, maker.url, maker.prefix, name, start_at],
+                cwd=root,
+                env={"PYTHONPATH": str(root)},
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for name in ("p1", "p2", "p3")
+        ]
+        results = [json.loads(p.communicate(timeout=60)[0]) for p in processes]
+    finally:
+        maker.close()
+    seqs = []
+    for turns in results:
+        assert {status for status, _, _ in turns} == {WAITING}
+        own = [seq for _, seq, _ in turns]
+        assert own == sorted(own)  # first come, first served within each process
+        assert [position for _, _, position in turns] == own  # nobody ahead but earlier places
+        seqs += own
+    assert sorted(seqs) == list(range(1, 31))  # distinct, no gaps, across processes

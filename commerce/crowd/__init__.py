@@ -136,6 +136,7 @@ class CrowdState:
         self.rules = rules
         self._resting_until = 0.0
         self._warned_at = 0.0
+        self._in_outage = False
 
     @property
     def degraded(self) -> bool:
@@ -144,11 +145,16 @@ class CrowdState:
     def _tolerant(self, operation: str, call: Callable[[LineStore], T]) -> T:
         if self.redis is not None and not self.degraded:
             try:
-                return call(self.redis)
+                answer = call(self.redis)
             except Exception as exc:
                 if not _is_outage(exc):
                     raise
                 self._fell_back(operation, exc)
+            else:
+                if self._in_outage:
+                    self._in_outage = False
+                    log.warning("checkout line: Redis answers again; the line is shared again")
+                return answer
         return call(self.memory)
 
     def _strict(self, operation: str, call: Callable[[LineStore], T]) -> T:
@@ -168,6 +174,7 @@ class CrowdState:
     def _fell_back(self, operation: str, exc: BaseException) -> None:
         now = time.monotonic()
         self._resting_until = now + REST
+        self._in_outage = True
         if now - self._warned_at >= WARN_EVERY:
             self._warned_at = now
             log.warning(

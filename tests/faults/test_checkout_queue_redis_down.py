@@ -116,6 +116,7 @@ def test_redis_stopped_the_line_goes_on_from_memory(
     assert not [f for f in report.failed if "sold_out" in f.error], report
     back = after.post("/checkout")
     statuses.append(back.status_code)
+    assert "checkout line: Redis answers again" in caplog.text
     probe = redis.Redis.from_url(redis_server.url)
     assert probe.zcard("crowd:in") + probe.zcard("crowd:line") == 1  # after's turn, in Redis
     assert all(status < 500 for status in statuses), statuses

@@ -7,7 +7,9 @@
   configured the production way (environment variables only), waited for, and stopped.
 - `Shopper`: one browser's worth of state (its own cookie jar: Flask session + signed cart
   cookie, and the CSRF token read from GET /cart) speaking the storefront's form contract;
-  `check_out()` walks POST /checkout -> information -> shipping -> place and classifies the end.
+  `check_out()` walks POST /checkout -> (the checkout line's waiting page, asked again until
+  the shopper is let in or told sold out: `wait_in_line`) -> information -> shipping -> place
+  and classifies the end; the Journey records the time in line (`queue_wait_ms`).
 - `stock_report(variant_id)`: the counters, the ledger and the rows that must agree afterwards.
 - `EdgeCache`: varnishd (Debian's, with the xkey module) running the repo's VCL
   (deploy/varnish/default.vcl) in front of a LiveServer, on a free port, in its own working
@@ -53,6 +55,8 @@ SHIPPING_CODE = "STD"
 
 CSRF_META = re.compile(r'<meta\s+name="csrf-token"\s+content="([^"]+)"')
 CHECKOUT_PATH = re.compile(r"^/checkout/([^/]+)/")
+QUEUE_PATH = "/checkout/queue"  # the checkout line's waiting page
+POLL_MS = re.compile(r'data-poll-ms="(\d+)"')
 SOLD_OUT = re.compile(r"sold out|not enough stock|out of stock", re.IGNORECASE)
 ALREADY_PLACING = re.compile(r"already being placed", re.IGNORECASE)
 
@@ -513,10 +517,23 @@ class Answer:
     location: str = ""  # path of the redirect target
     text: str = ""  # body of a non-redirect answer
     ms: float = 0.0
+    target: str = ""  # the redirect target with its query (a waiting page's ticket)
 
     @property
     def sold_out(self) -> bool:
         return self.status == 409 and bool(SOLD_OUT.search(self.text))
+
+    @property
+    def in_line(self) -> bool:
+        """Sent to (or showing) the checkout line's waiting page."""
+        if self.status == 303:
+            return self.location == QUEUE_PATH
+        return self.status == 200 and 'data-queue="waiting"' in self.text
+
+    def poll_seconds(self, default: float = 1.0) -> float:
+        """How long the waiting page says to wait before asking again."""
+        found = POLL_MS.search(self.text)
+        return int(found.group(1)) / 1000 if found else default
 
     @property
     def already_placing(self) -> bool:
@@ -572,9 +589,10 @@ class Shopper:
             ms = (time.perf_counter() - started) * 1000
             return Answer(step, 0, text=f"{type(exc).__name__}: {exc}", ms=ms)
         ms = (time.perf_counter() - started) * 1000
-        location = urlsplit(response.headers.get("Location", "")).path
+        target = urlsplit(response.headers.get("Location", ""))
         text = "" if 300 <= response.status_code < 400 else response.text
-        return Answer(step, response.status_code, location, text, ms)
+        query = f"?{target.query}" if target.query else ""
+        return Answer(step, response.status_code, target.path, text, ms, target.path + query)
 
     def open(self) -> Answer:
         """GET /cart: starts the session and reads the CSRF token from its meta tag."""
@@ -594,10 +612,16 @@ class Shopper:
         return answer
 
     def start_checkout(self) -> tuple[Answer, str | None]:
-        """POST /checkout: the key of the checkout on success (stock reserved)."""
+        """POST /checkout: the key of the checkout on success (stock reserved); no key when
+        sent to the checkout line (answer.in_line) or refused."""
         answer = self.post("/checkout", {}, "checkout")
-        found = CHECKOUT_PATH.match(answer.location) if answer.status == 303 else None
-        return answer, found.group(1) if found else None
+        return answer, checkout_key(answer)
+
+    def ask_in_line(self, target: str) -> tuple[Answer, str | None]:
+        """GET the waiting page (target: its path with the ticket), as its meta refresh
+        does: still waiting, or admitted (the checkout's key), sold out or refused."""
+        answer = self.get(target, "queue")
+        return answer, checkout_key(answer)
 
     def information(self, key: str, *, email: str, **address: str) -> Answer:
         return self.post(
@@ -613,8 +637,15 @@ class Shopper:
         return self.post(f"/checkout/{key}/place", dict(card or TEST_CARD), "place")
 
 
+def checkout_key(answer: Answer) -> str | None:
+    """The checkout an answer sends the shopper into (303 to one of its steps)."""
+    found = CHECKOUT_PATH.match(answer.location) if answer.status == 303 else None
+    return found.group(1) if found and found.group(1) != "queue" else None
+
+
 # Journey.outcome
 ORDER, SOLD_OUT_ANSWER, ERROR_5XX, ERROR_OTHER = "order", "sold_out", "error_5xx", "error_other"
+LINE_TIMEOUT = 300.0  # seconds a shopper waits in the checkout line before giving up
 
 
 @dataclass
@@ -626,6 +657,15 @@ class Journey:
     confirmation: str = ""  # /orders/<token> for an order
     started: float = 0.0
     ended: float = 0.0
+    queue_wait_ms: float | None = None  # time in the checkout line (None: let in at once)
+    queue_polls: int = 0  # how often the waiting page asked
+
+    @property
+    def sold_out_ms(self) -> float | None:
+        """How long the "sold out" answer took (the request that said it)."""
+        if self.outcome != SOLD_OUT_ANSWER or not self.answers:
+            return None
+        return self.answers[-1].ms
 
     @property
     def failure(self) -> Answer | None:
@@ -661,6 +701,8 @@ def check_out(
     journey = Journey(started=time.perf_counter())
     answer, key = shopper.start_checkout()
     journey.answers.append(answer)
+    if answer.in_line:
+        answer, key = wait_in_line(shopper, journey, answer)
     if answer.sold_out:
         return _end(journey, SOLD_OUT_ANSWER)
     if key is None:
@@ -680,6 +722,35 @@ def check_out(
         journey.confirmation = answer.location
         return _end(journey, ORDER)
     return _failed(journey, answer)
+
+
+def wait_in_line(
+    shopper: Shopper, journey: Journey, answer: Answer, *, timeout: float = LINE_TIMEOUT
+) -> tuple[Answer, str | None]:
+    """Follow the checkout line's waiting page from `answer` (the 303 to it) until the shopper
+    is let in (the answer and the checkout's key), told sold out, or anything else; the wait
+    is recorded on the journey (queue_wait_ms, queue_polls)."""
+    started = time.perf_counter()
+    target = answer.target
+    deadline = started + timeout
+    key: str | None = None
+    rejoins = 0
+    while True:
+        answer, key = shopper.ask_in_line(target)
+        journey.answers.append(answer)
+        journey.queue_polls += 1
+        if answer.status == 410 and rejoins < 3:  # the place lapsed (an answer took too long)
+            rejoins += 1
+            answer, key = shopper.start_checkout()  # "Check out again": back of the line
+            journey.answers.append(answer)
+            if answer.in_line:
+                target = answer.target
+                continue
+        if not answer.in_line or time.perf_counter() >= deadline:
+            break
+        time.sleep(answer.poll_seconds())
+    journey.queue_wait_ms = (time.perf_counter() - started) * 1000
+    return answer, key
 
 
 def run_barrier(targets: list[Any], work: Any, *, timeout: float = 300) -> list[Any]:

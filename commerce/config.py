@@ -123,6 +123,19 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # Place-order attempts per checkout (card testing), counted per checkout, not per
         # address, so shoppers behind one proxy or carrier NAT do not share it.
         "CHECKOUT_RATE_LIMIT": _env("CHECKOUT_RATE_LIMIT", "10 per minute;30 per hour"),
+        # The checkout line (README "The checkout queue"): at most this many shoppers in
+        # checkout at once (0: no cap; the console can change it live); the rest wait in line
+        # on a page that asks again every POLL_MS (up to POLL_MAX_MS far back in the line). A
+        # place not asked about for PLACE_TIMEOUT seconds is given up (the page was closed).
+        "CHECKOUT_QUEUE_CAPACITY": _env_int("CHECKOUT_QUEUE_CAPACITY", 100),
+        "CHECKOUT_QUEUE_POLL_MS": _env_int("CHECKOUT_QUEUE_POLL_MS", 1000),
+        "CHECKOUT_QUEUE_POLL_MAX_MS": _env_int("CHECKOUT_QUEUE_POLL_MAX_MS", 5000),
+        "CHECKOUT_QUEUE_PLACE_TIMEOUT": _env_int("CHECKOUT_QUEUE_PLACE_TIMEOUT", 30),
+        # A variant found sold out is answered "sold out" without its stock row for this long
+        # at most; a restock clears the marker at once (commerce/inventory/sold_out.py).
+        "SOLD_OUT_MARKER_SECONDS": _env_int("SOLD_OUT_MARKER_SECONDS", 300),
+        # Where the line and the markers live in Redis (several shops may share one Redis).
+        "CROWD_KEY_PREFIX": _env("CROWD_KEY_PREFIX", "crowd:"),
         # How many reverse proxies set X-Forwarded-For in front of the app (0: none).
         "TRUSTED_PROXIES": _env_int("TRUSTED_PROXIES", 0),
         "SIGN_IN_RATE_LIMIT": _env("SIGN_IN_RATE_LIMIT", "10 per minute;50 per hour"),
@@ -237,6 +250,7 @@ def _survive_outages(config: dict[str, Any]) -> None:
     # Log lines go to standard error at this level unless logging is configured (commerce/logs.py).
     config.setdefault("LOG_LEVEL", (_env("LOG_LEVEL", "WARNING") or "WARNING").upper())
     redis_timeout = float(_env("REDIS_TIMEOUT", "1") or 1)
+    config.setdefault("REDIS_TIMEOUT", redis_timeout)  # the checkout line's client too
     broker_timeout = float(_env("BROKER_TIMEOUT", "2") or 2)
     # Rate limits count in process memory while their Redis is unreachable (Flask-Limiter
     # logs the switch and checks Redis again with a growing interval). A request already

@@ -1,6 +1,8 @@
 """Checkout at /checkout/<key>: information -> shipping -> review and pay -> order status.
 
-Entering checkout (POST /checkout) reserves the cart's stock for RESERVATION_TTL; every step
+Entering checkout (POST /checkout) reserves the cart's stock for RESERVATION_TTL, when the
+checkout line lets the shopper in (otherwise: the waiting page, or "sold out" at once, see
+storefront/checkout_line.py); every step
 shows the time left and re-takes a lapsed hold (or says what sold out). The order summary
 beside every step takes a discount code (POST /checkout/<key>/coupon, errors at the field).
 The key in the URL is unguessable, and a checkout is shown only to the browser whose cart it
@@ -17,6 +19,7 @@ from werkzeug.exceptions import BadRequest
 from werkzeug.wrappers import Response
 
 from commerce.checkout.models import COMPLETED, Checkout
+from commerce.checkout.queue import enter_checkout
 from commerce.checkout.services import (
     apply_checkout_coupon,
     choose_shipping_method,
@@ -28,7 +31,6 @@ from commerce.checkout.services import (
     price_checkout,
     remove_checkout_coupon,
     save_information,
-    start_checkout,
 )
 from commerce.customers.services import ADDRESS_FIELDS, list_addresses
 from commerce.db import utcnow
@@ -50,6 +52,7 @@ from commerce.promotions.coupons import entered_codes
 from storefront import bp
 from storefront.account import _apply_errors, current_customer
 from storefront.cart import cart_page, current_cart
+from storefront.checkout_line import admitted_answer, line_answer, shopper_binding
 from storefront.forms import ConfirmForm, InformationForm, PaymentForm, ShippingForm
 from storefront.web import private, render
 
@@ -142,15 +145,23 @@ def checkout_start() -> Response:
     cart = current_cart()
     if cart is None or not cart.lines:
         return cart_page(cart, status=422, message="Your cart is empty.")
-    try:
-        checkout = start_checkout(cart, customer=current_customer())
+    try:  # in at once, a place in the checkout line, or sold out (commerce/checkout/queue.py)
+        entry = enter_checkout(cart, customer=current_customer(), binding=shopper_binding())
     except ValidationError as exc:
         return cart_page(cart, status=422, errors=exc.errors, message=exc.message)
     except OutOfStock as exc:
         return cart_page(cart, status=409, message=f"Sold out: {exc.message}")
     except Conflict as exc:  # an earlier checkout of this cart is being placed
         return cart_page(cart, status=409, message=exc.message)
-    if (placed := _done(checkout)) is not None:  # that earlier checkout became the order
+    if not entry.admitted:
+        return line_answer(entry, joined=True)
+    return admitted_answer(entry)
+
+
+def checkout_entered(checkout: Checkout) -> Response:
+    """Into the checkout's first step still to do, or to the order when an earlier placement
+    of this cart became one."""
+    if (placed := _done(checkout)) is not None:
         return placed
     step = next_step(checkout)
     return private(redirect(url_for(f"storefront.checkout_{step}", key=checkout.key), code=303))

@@ -61,6 +61,7 @@ from commerce.checkout.cart import (
     take_purchased,
 )
 from commerce.checkout.models import ABANDONED, COMPLETED, OPEN, PLACING, Cart, Checkout
+from commerce.crowd import checkout_left
 from commerce.customers.models import Customer
 from commerce.customers.services import clean_address, clean_email, customer_tags
 from commerce.db import in_transaction, transaction, utcnow
@@ -684,7 +685,9 @@ def place_order(key: str, *, card: Any, now: datetime | None = None) -> Placemen
         with transaction():
             _end_claim(claim, payment_id=payment.id)
         return Placement(payment=payment)
-    return Placement(order=_complete(claim, payment, now))
+    order = _complete(claim, payment, now)
+    checkout_left(checkout.cart_id)  # the next shopper in line may come in
+    return Placement(order=order)
 
 
 def _pay(claim: Claim, priced: PricedCart, card: Any) -> Payment | None:
@@ -742,7 +745,9 @@ def complete_payment_action(key: str, *, token: str, now: datetime | None = None
     except BaseException:
         _give_up(claim)
         raise
-    return Placement(order=_complete(claim, payment, now))
+    order = _complete(claim, payment, now)
+    checkout_left(checkout.cart_id)
+    return Placement(order=order)
 
 
 def _complete(claim: Claim, payment: Payment | None, now: datetime) -> Order:

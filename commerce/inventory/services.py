@@ -23,6 +23,7 @@ from commerce.catalog.models import CONTINUE, Variant
 from commerce.db import in_transaction, transaction, utcnow
 from commerce.errors import Conflict, NotFound, OutOfStock, ValidationError
 from commerce.extensions import db
+from commerce.inventory import sold_out
 from commerce.inventory.models import (
     ACTIVE,
     ALLOCATED,
@@ -926,6 +927,7 @@ def _note_stock_changed(variant_ids: Iterable[int]) -> None:
     if fresh:
         marked.update(fresh)
         outbox.enqueue(STOCK_CHANGED, {"variant_ids": fresh})
+        sold_out.recheck_after_commit(fresh)  # stock may be back: no stale "sold out"
 
 
 def _note_stock_crossed(variant_ids: Iterable[int]) -> None:

@@ -63,6 +63,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "SECRET_KEY": overrides.get("SECRET_KEY") or _secret_key(instance),
         "SQLALCHEMY_DATABASE_URI": _env("DATABASE_URL", f"sqlite:///{instance / 'commerce.db'}"),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # The embedded SQLite database has one writer at a time: a save waits this many seconds
+        # for a bulk edit or an import to finish, then answers "busy, try again" (503).
+        "SQLITE_BUSY_TIMEOUT": float(_env("SQLITE_BUSY_TIMEOUT_SECONDS", "15") or 15),
         "SHOP_NAME": _env("SHOP_NAME", "Northwind Supply"),
         "SHOP_CURRENCY": _env("SHOP_CURRENCY", "USD"),
         "SHOP_LOCALE": _env("SHOP_LOCALE", "en_US"),

@@ -12,11 +12,13 @@ nothing. Counts, never timings.
 from __future__ import annotations
 
 import io
+import shutil
 import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -33,21 +35,33 @@ from commerce.staff.models import StaffMember
 from tests.commerce.catalog.test_csv_import import csv_bytes
 from tests.conftest import FAST_HASH, TEST_PASSWORD, RequestScopedClient, base_config
 
-PRODUCTS = 120
+PRODUCTS = 80
 ROUNDS = 8
 THREAD_TIMEOUT = 120
 
 
-def _sqlite_app(tmp_path: Any, **extra: Any) -> Flask:
+@pytest.fixture(scope="module")
+def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A database file with the embedded mode's schema (`flask db upgrade`), copied per test."""
     from flask_migrate import upgrade
 
     from wsgi import create_app
 
+    folder = tmp_path_factory.mktemp("migrated")
+    app = create_app(base_config(folder))
+    with app.app_context():
+        upgrade()
+        db.session.remove()
+        db.engine.dispose()
+    return folder / "test.db"
+
+
+def _sqlite_app(tmp_path: Any, migrated: Path, **extra: Any) -> Flask:
+    from wsgi import create_app
+
+    shutil.copyfile(migrated, tmp_path / "test.db")
     app = create_app(base_config(tmp_path, TESTING=False, **extra))
     app.test_client_class = RequestScopedClient
-    with app.app_context():
-        upgrade()  # the embedded mode's schema: `flask db upgrade`
-        db.session.remove()
     return app
 
 
@@ -84,8 +98,8 @@ def _seed(app: Flask, staff: int) -> SimpleNamespace:
 
 
 @pytest.fixture
-def embedded(tmp_path: Any) -> Iterator[tuple[Flask, SimpleNamespace]]:
-    app = _sqlite_app(tmp_path)
+def embedded(tmp_path: Any, migrated: Path) -> Iterator[tuple[Flask, SimpleNamespace]]:
+    app = _sqlite_app(tmp_path, migrated)
     yield app, _seed(app, staff=2)
     with app.app_context():
         db.engine.dispose()
@@ -250,11 +264,11 @@ def test_a_csv_import_beside_a_save(embedded):
     assert imported == PRODUCTS
 
 
-def test_a_save_that_cannot_get_its_turn_says_so_and_writes_nothing(tmp_path):
+def test_a_save_that_cannot_get_its_turn_says_so_and_writes_nothing(tmp_path, migrated):
     """Another process holds the database's write lock (a long import on a worker, say) past
     the busy timeout: the save answers a clean message with the form, writes nothing, and the
     next try after the lock is released lands."""
-    app = _sqlite_app(tmp_path, SQLITE_BUSY_TIMEOUT=0.2)
+    app = _sqlite_app(tmp_path, migrated, SQLITE_BUSY_TIMEOUT=0.2)
     shop = _seed(app, staff=1)
     client, product_id = shop.clients[0], shop.product_ids[0]
     holder = sqlite3.connect(str(tmp_path / "test.db"), isolation_level=None)

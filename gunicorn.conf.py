@@ -13,7 +13,7 @@ Signals to the master (its pid is in GUNICORN_PID_FILE when set):
 - HUP: graceful reload. New workers start with the code and this file as they are now, and the
   old ones stop taking connections and finish what they are answering (up to graceful_timeout).
   Deploy new code this way. The environment is the master's: a changed variable needs USR2
-  (a new master beside the old one; then WINCH and QUIT the old) or a restart.
+  (a new master beside the old one; then TERM the old) or a restart.
 - TERM: graceful stop; INT or QUIT: quick stop.
 """
 

@@ -25,12 +25,14 @@ _DEPTH = "commerce.tx_depth"
 
 
 @contextmanager
-def transaction() -> Iterator[Session]:
+def transaction(*, read_only: bool = False) -> Iterator[Session]:
+    """`read_only`: a block that only reads (a check on a hot page) does not queue behind a
+    writer on SQLite; one that writes must not say so (see _take_sqlite_write_lock)."""
     session = db.session()
     depth = session.info.get(_DEPTH, 0)
     session.info[_DEPTH] = depth + 1
     try:
-        if depth == 0:
+        if depth == 0 and not read_only:
             _take_sqlite_write_lock(session)
         yield session
         if depth == 0:

@@ -264,16 +264,23 @@ def test_a_csv_import_beside_a_save(embedded):
     assert imported == PRODUCTS
 
 
-def test_a_save_that_cannot_get_its_turn_says_so_and_writes_nothing(tmp_path, migrated):
+def test_a_save_that_cannot_get_its_turn_says_so_and_writes_nothing(tmp_path, migrated, caplog):
     """Another process holds the database's write lock (a long import on a worker, say) past
     the busy timeout: the save answers a clean message with the form, writes nothing, and the
-    next try after the lock is released lands."""
+    next try after the lock is released lands. Shop pages and searches meanwhile answer as
+    usual: readers never wait for the writer."""
     app = _sqlite_app(tmp_path, migrated, SQLITE_BUSY_TIMEOUT=0.2)
     shop = _seed(app, staff=1)
     client, product_id = shop.clients[0], shop.product_ids[0]
+    shopper = app.test_client()
+    assert shopper.get("/search?q=product").status_code == 200  # takes in the new products
+    caplog.clear()
     holder = sqlite3.connect(str(tmp_path / "test.db"), isolation_level=None)
     try:
         holder.execute("BEGIN IMMEDIATE")
+        for path in ("/", "/products/product-0", "/search?q=product", "/cart"):
+            assert shopper.get(path).status_code == 200, path
+        assert "could not take in waiting catalog changes" not in caplog.text
         status, text = save(client, product_id, "Blocked")
         assert status == 422  # the form again, with what the staff member typed
         assert BUSY_MESSAGE.split(":")[0] in text.replace("&#39;", "'")

@@ -86,6 +86,7 @@ class AppServer(LiveServer):
                 "GUNICORN_WORKERS": str(workers),
                 "GUNICORN_THREADS": str(threads),
                 "GUNICORN_ACCESS_LOG": "-",
+                "PYTHONUNBUFFERED": "1",  # access log lines reach the file as they happen
                 "GUNICORN_PID_FILE": str(self.pid_file),
             }
         )
@@ -135,8 +136,9 @@ class AppServer(LiveServer):
         return found
 
     def access_log_lines(self) -> list[str]:
-        return [line for line in self.log_tail(10_000_000).splitlines() if '"GET ' in line
-                or '"POST ' in line]  # fmt: skip
+        """The requests this server logged (GUNICORN_ACCESS_LOG=-: into its log file)."""
+        log = self.log_tail(10_000_000).splitlines()
+        return [line for line in log if '"GET ' in line or '"POST ' in line]
 
 
 class LoadBalancer:
@@ -300,8 +302,11 @@ class ScaledOut:
 
     def stop(self) -> None:
         self.balancer.stop()
-        for server in self.servers:
-            server.stop()
+        stopping = [threading.Thread(target=server.stop) for server in self.servers]
+        for thread in stopping:
+            thread.start()
+        for thread in stopping:
+            thread.join()
 
     def tracebacks(self) -> dict[str, list[str]]:
         return {s.name: s.tracebacks() for s in self.servers if s.tracebacks()}

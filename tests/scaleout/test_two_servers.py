@@ -99,6 +99,11 @@ def test_health_checks_pass_and_requests_alternate(scaled_out: ScaledOut):
     for _ in range(4):
         assert http.get(scaled_out.url + "/").status_code == 200
     assert alternating(served), served
+    for server in scaled_out.servers:  # each server's own access log has its share
+        wait_until(
+            lambda s=server: sum('"GET / HTTP' in line for line in s.access_log_lines()) >= 2,
+            f"{server.name} logged its two requests",
+        )
 
 
 # -- shoppers -----------------------------------------------------------------------------------

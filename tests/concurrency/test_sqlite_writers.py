@@ -35,8 +35,8 @@ from commerce.staff.models import StaffMember
 from tests.commerce.catalog.test_csv_import import csv_bytes
 from tests.conftest import FAST_HASH, TEST_PASSWORD, RequestScopedClient, base_config
 
-PRODUCTS = 80
-ROUNDS = 8
+PRODUCTS = 60
+ROUNDS = 6
 THREAD_TIMEOUT = 120
 
 

@@ -271,8 +271,8 @@ def test_uploads_made_on_one_server_are_found_by_the_other(scaled_out, shop_app)
 
 # -- the flash sale -----------------------------------------------------------------------------
 
-SHOPPERS = 120
-UNITS = 30
+SHOPPERS = 100
+UNITS = 25
 
 
 def test_a_flash_sale_through_the_balancer_oversells_nothing(scaled_out, shop_app):

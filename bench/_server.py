@@ -294,10 +294,13 @@ class LiveServer:
         }
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 60) -> LiveServer:
-        self.instance.mkdir(parents=True, exist_ok=True)
+    ready_path = "/cart"  # answers 200 once the app serves pages
+
+    def command(self) -> list[str]:
+        """gunicorn with the bench's settings on the command line (they win over
+        gunicorn.conf.py, which gunicorn also reads from the project folder)."""
         gunicorn = str(Path(sys.executable).with_name("gunicorn"))
-        command = [
+        return [
             gunicorn,
             "--workers", str(self.workers),
             "--worker-class", "gthread",
@@ -309,6 +312,10 @@ class LiveServer:
             "--log-level", "warning",
             "wsgi:app",
         ]  # fmt: skip
+
+    def start(self, timeout: float = 60) -> LiveServer:
+        self.instance.mkdir(parents=True, exist_ok=True)
+        command = self.command()
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
@@ -318,7 +325,7 @@ class LiveServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited at start:\n{self.log_tail()}")
             try:
-                if requests.get(self.url + "/cart", timeout=5).status_code == 200:
+                if requests.get(self.url + self.ready_path, timeout=5).status_code == 200:
                     return self
             except requests.RequestException:
                 pass

@@ -63,6 +63,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "SECRET_KEY": overrides.get("SECRET_KEY") or _secret_key(instance),
         "SQLALCHEMY_DATABASE_URI": _env("DATABASE_URL", f"sqlite:///{instance / 'commerce.db'}"),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # The embedded SQLite database has one writer at a time: a save waits this many seconds
+        # for a bulk edit or an import to finish, then answers "busy, try again" (503).
+        "SQLITE_BUSY_TIMEOUT": float(_env("SQLITE_BUSY_TIMEOUT_SECONDS", "15") or 15),
         "SHOP_NAME": _env("SHOP_NAME", "Northwind Supply"),
         "SHOP_CURRENCY": _env("SHOP_CURRENCY", "USD"),
         "SHOP_LOCALE": _env("SHOP_LOCALE", "en_US"),
@@ -72,6 +75,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "MEDIA_ROOT": _env("MEDIA_ROOT", str(instance / "media")),
         "MEDIA_MAX_BYTES": _env_int("MEDIA_MAX_BYTES", 10 * 1024 * 1024),
         "IMPORT_ROOT": _env("IMPORT_ROOT", str(instance / "imports")),
+        # Files made for download (bulk packing slips). With several hosts, MEDIA_ROOT,
+        # IMPORT_ROOT and EXPORT_ROOT are on storage every host and worker shares.
+        "EXPORT_ROOT": _env("EXPORT_ROOT", str(instance / "exports")),
         "IMPORT_MAX_BYTES": _env_int("IMPORT_MAX_BYTES", 50 * 1024 * 1024),
         "IMPORT_FETCH_IMAGES": _env_bool("IMPORT_FETCH_IMAGES", True),
         # Image URLs in imports are fetched only from public addresses unless this is on.
@@ -214,6 +220,7 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
             "postgres://", "postgresql+psycopg://", 1
         )
     config.update(overrides)
+    _size_pool(config)
     if not config.get("SEARCH_BACKEND"):
         config["SEARCH_BACKEND"] = "meilisearch" if config.get("MEILISEARCH_URL") else "db"
     _survive_outages(config)
@@ -242,6 +249,20 @@ def _edge_cache(config: dict[str, Any]) -> None:
     # change (no purge can say when): they are kept at the edge for less.
     config.setdefault("EDGE_SEARCH_MAX_AGE", _env_int("EDGE_SEARCH_MAX_AGE", 120))
     config.setdefault("EDGE_PURGE_TIMEOUT", float(_env("EDGE_PURGE_TIMEOUT", "5") or 5))
+
+
+def _size_pool(config: dict[str, Any]) -> None:
+    """Database connections per process (README "Serving in production"): DATABASE_POOL_SIZE
+    kept open (gunicorn workers default it to their threads, gunicorn.conf.py), up to
+    DATABASE_MAX_OVERFLOW more in a burst, and a request waits DATABASE_POOL_TIMEOUT seconds
+    for a free one (then 503). Explicit SQLALCHEMY_ENGINE_OPTIONS win; SQLite keeps its own."""
+    if str(config.get("SQLALCHEMY_DATABASE_URI", "")).startswith("sqlite"):
+        return
+    options = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    options.setdefault("pool_size", _env_int("DATABASE_POOL_SIZE", 5))
+    options.setdefault("max_overflow", _env_int("DATABASE_MAX_OVERFLOW", 10))
+    options.setdefault("pool_timeout", _env_int("DATABASE_POOL_TIMEOUT", 30))
+    config["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
 
 def _survive_outages(config: dict[str, Any]) -> None:

@@ -134,9 +134,15 @@ def db_session(request: pytest.FixtureRequest) -> Iterator[Any]:
 def restore_shared_extensions(request: pytest.FixtureRequest) -> Iterator[None]:
     """Limiter and Celery keep per-app state on their (module-level) objects; a test that
     builds its own app must not leave the suite's app with its settings."""
+    from celery._state import _set_task_join_will_block
+
     from commerce.extensions import celery, init_celery, limiter
 
     yield
+    # Celery marks "inside a task" in one process-wide flag that eager tasks set and restore;
+    # eager tasks run at once on several threads (the race tests) can leave it set, and a
+    # later test's `.delay().get()` would then refuse to run.
+    _set_task_join_will_block(False)
     if "app" in request.fixturenames:
         application: Flask = request.getfixturevalue("app")
         limiter.enabled = application.config["RATELIMIT_ENABLED"]

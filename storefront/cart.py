@@ -21,7 +21,6 @@ from werkzeug.wrappers import Response
 from commerce.checkout.cart import (
     add_to_cart,
     apply_cart_coupon,
-    cart_codes,
     cart_context,
     customer_cart,
     find_cart,
@@ -72,6 +71,12 @@ def _token_from_cookie() -> str | None:
 
         raise TamperedCart() from None
     return token if isinstance(token, str) else None
+
+
+def cart_token() -> str | None:
+    """The guest cart's token from its signed cookie (TamperedCart for a forged one); no
+    query."""
+    return _token_from_cookie()
 
 
 def current_cart() -> Cart | None:
@@ -131,9 +136,14 @@ def _estimate_country(customer: Customer | None) -> str:
 
 
 def priced_cart(cart: Cart | None, country: str = "") -> PricedCart:
+    return _priced(cart, country)[0]
+
+
+def _priced(cart: Cart | None, country: str = "") -> tuple[PricedCart, tuple[str, ...]]:
+    """The cart priced for this shopper, and the codes entered on it."""
     lines = [CartLine(v, q) for v, q in cart.line_pairs()] if cart else []
     context = cart_context(cart, customer=current_customer(), country=country or None)
-    return price_cart(lines, context)
+    return price_cart(lines, context), context.coupon_codes
 
 
 def cart_page(
@@ -145,7 +155,7 @@ def cart_page(
 ) -> Response:
     customer = current_customer()
     country = _estimate_country(customer)
-    priced = priced_cart(cart, country)
+    priced, codes = _priced(cart, country)
     stock = availability([line.variant_id for line in priced.lines]) if priced.lines else {}
     cheapest = min(priced.shipping_options or (), key=lambda o: o.amount, default=None)
     response = render(
@@ -155,7 +165,7 @@ def cart_page(
         priced=priced,
         stock=stock,
         cheapest=cheapest,
-        codes=cart_codes(cart),
+        codes=codes,
         country=country,
         countries=country_names(),
         errors=errors or {},

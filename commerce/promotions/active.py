@@ -115,16 +115,39 @@ def _with_rows():
     )
 
 
+NO_REVISION = ""  # no promotion was ever changed: no row yet, and no promotions either
+_REVISION_MEMO = "promotions.revision"
+
+
+def revision_token() -> str:
+    """The promotions' revision token, read once per database transaction of the session
+    (a request prices a cart more than once; every read of it would be the same row)."""
+    session = db.session()
+    memo = session.info.get(_REVISION_MEMO)
+    current = session.get_transaction()
+    if memo is not None and current is not None and memo[0] is current:
+        return str(memo[1])
+    token = session.scalar(select(PromotionRevision.token).where(PromotionRevision.id == 1))
+    session.info[_REVISION_MEMO] = (session.get_transaction(), token or NO_REVISION)
+    return token or NO_REVISION
+
+
+def forget_revision() -> None:
+    """This session changed the revision (or wants it read again)."""
+    db.session().info.pop(_REVISION_MEMO, None)
+
+
 def live_set() -> LiveSet:
     """The enabled promotions that have not ended (by the real clock, so a cached set never
-    depends on a simulated `now`), compiled, in priority order."""
+    depends on a simulated `now`), compiled, in priority order. Every change of a promotion
+    writes a new revision token (a shop where none was ever made has no token: NO_REVISION),
+    so the cached set is right while the token it was compiled under is current."""
     now = utcnow()
-    token = db.session.scalar(select(PromotionRevision.token).where(PromotionRevision.id == 1))
+    token = revision_token()
     where = (str(db.engine.url), _currency())
-    if token is not None:
-        cached = _cache.get(where)
-        if cached is not None and cached[0] == token:
-            return cached[1]
+    cached = _cache.get(where)
+    if cached is not None and cached[0] == token:
+        return cached[1]
     rows = db.session.scalars(
         _with_rows().where(
             Promotion.state == ENABLED,
@@ -133,9 +156,8 @@ def live_set() -> LiveSet:
     ).all()
     promotions = compile_rows(rows)
     found = LiveSet(promotions, frozenset().union(*(p.collections for p in promotions)))
-    if token is not None:
-        with _lock:
-            _cache[where] = (token, found)
+    with _lock:
+        _cache[where] = (token, found)
     return found
 
 
@@ -150,6 +172,7 @@ def every_promotion(ids: Iterable[int] | None = None) -> tuple[CompiledPromotion
 def forget_cache() -> None:
     with _lock:
         _cache.clear()
+    forget_revision()
 
 
 # -- codes and limits ---------------------------------------------------------------------------

@@ -6,9 +6,10 @@ service that calls another service still commits (or rolls back) exactly once.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 from commerce.extensions import db
 
 _DEPTH = "commerce.tx_depth"
+T = TypeVar("T")
 
 
 _KEEP = "tx.keep"
@@ -67,6 +69,24 @@ def _commit_keeping(session: Session, keep: list[object]) -> None:
     for obj in list(session.identity_map.values()):
         if id(obj) not in kept:
             session.expire(obj)
+
+
+def once_per_transaction(key: str, read: Callable[[], T]) -> T:
+    """`read()` once per database transaction of the session, for a row a request consults
+    several times (a revision, a cache stamp); `forget(key)` after changing it. The memo
+    ends with the transaction (a commit or rollback starts another)."""
+    session = db.session()
+    memo = session.info.get(key)
+    if memo is not None and memo[0] is session.get_transaction() is not None:
+        return memo[1]  # type: ignore[no-any-return]
+    value = read()
+    session.info[key] = (session.get_transaction(), value)
+    return value
+
+
+def forget(key: str) -> None:
+    """Drop a once_per_transaction memo (its row was just changed)."""
+    db.session().info.pop(key, None)
 
 
 def in_transaction() -> bool:

@@ -53,13 +53,8 @@ def _currency() -> str:
 
 @bp.route("/")
 def home() -> Response:
-    return public(
-        render(
-            "storefront/home.html",
-            new_in=listing.newest_cards(12),
-            featured=listing.featured_collections(),
-        )
-    )
+    front = listing.front_page()
+    return public(render("storefront/home.html", new_in=front.new_in, featured=front.featured))
 
 
 def listing_context(
@@ -99,12 +94,13 @@ def category(handle: str) -> Response:
     found = db.session.scalar(select(Category).where(Category.handle == handle))
     if found is None:
         abort(404)
+    trail, children = listing.family(found)
     return _listing_page(
         "storefront/category.html",
         listing.category_scope(found),
         category=found,
-        trail=listing.ancestors(found),
-        children=listing.subcategories(found),
+        trail=trail,
+        children=children,
     )
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import joinedload
 
 from commerce.catalog.models import ACTIVE, CONTINUE, Product, Variant
 from commerce.checkout.models import Cart, CartLine
-from commerce.db import transaction, utcnow
+from commerce.db import keep_loaded, transaction, utcnow
 from commerce.errors import NotFound, ValidationError
 from commerce.extensions import db
 from commerce.inventory.services import availability
@@ -83,8 +83,12 @@ def sellable_variant(variant_id: Any) -> Variant:
         variant_id = int(variant_id)
     except (TypeError, ValueError):
         raise NotFound("That item is not for sale.", field="variant_id") from None
-    variant = db.session.get(Variant, variant_id)
-    if variant is None or db.session.get(Product, variant.product_id).status != ACTIVE:
+    variant = db.session.scalar(
+        select(Variant)
+        .join(Product, Product.id == Variant.product_id)
+        .where(Variant.id == variant_id, Product.status == ACTIVE)
+    )
+    if variant is None:
         raise NotFound("That item is not for sale.", field="variant_id")
     return variant
 
@@ -143,6 +147,7 @@ def add_to_cart(
                 )
             cart.lines.append(CartLine(variant_id=variant.id, quantity=quantity))
         cart.updated_at = utcnow()
+        keep_loaded(cart, *cart.lines)  # the page shows its count and cookie right after
     return cart
 
 

@@ -23,7 +23,7 @@ from flask import current_app
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
-from commerce.db import utcnow
+from commerce.db import forget, once_per_transaction, utcnow
 from commerce.extensions import db
 from commerce.money import format_money
 from commerce.promotions.engine import (
@@ -116,25 +116,23 @@ def _with_rows():
 
 
 NO_REVISION = ""  # no promotion was ever changed: no row yet, and no promotions either
-_REVISION_MEMO = "promotions.revision"
+_REVISION = "memo.promotions.revision"
 
 
 def revision_token() -> str:
-    """The promotions' revision token, read once per database transaction of the session
-    (a request prices a cart more than once; every read of it would be the same row)."""
-    session = db.session()
-    memo = session.info.get(_REVISION_MEMO)
-    current = session.get_transaction()
-    if memo is not None and current is not None and memo[0] is current:
-        return str(memo[1])
-    token = session.scalar(select(PromotionRevision.token).where(PromotionRevision.id == 1))
-    session.info[_REVISION_MEMO] = (session.get_transaction(), token or NO_REVISION)
-    return token or NO_REVISION
+    """The promotions' revision token, read once per database transaction (a request prices
+    a cart more than once; every read of it would be the same row)."""
+
+    def read() -> str:
+        token = db.session.scalar(select(PromotionRevision.token).where(PromotionRevision.id == 1))
+        return token or NO_REVISION
+
+    return once_per_transaction(_REVISION, read)
 
 
 def forget_revision() -> None:
     """This session changed the revision (or wants it read again)."""
-    db.session().info.pop(_REVISION_MEMO, None)
+    forget(_REVISION)
 
 
 def live_set() -> LiveSet:

@@ -50,7 +50,7 @@ from commerce.payments.models import Payment
 from commerce.pricing import PricedCart
 from storefront import bp
 from storefront.account import _apply_errors, current_customer
-from storefront.cart import cart_page, cart_token, current_cart
+from storefront.cart import cart_page, cart_token, current_cart, priced_with_context
 from storefront.forms import ConfirmForm, InformationForm, PaymentForm, ShippingForm
 from storefront.web import private, render
 
@@ -149,7 +149,9 @@ def checkout_start() -> Response:
     if cart is None or not cart.lines:
         return cart_page(cart, status=422, message="Your cart is empty.")
     try:
-        checkout = start_checkout(cart, customer=current_customer())
+        # priced once: a refusal shows the cart page, priced the same way
+        priced = priced_with_context(cart)
+        checkout = start_checkout(cart, customer=current_customer(), priced=priced)
     except ValidationError as exc:
         return cart_page(cart, status=422, errors=exc.errors, message=exc.message)
     except OutOfStock as exc:

@@ -260,7 +260,11 @@ def _hold_fits(held: list[tuple[int, int]] | None, needed: list[tuple[int, int]]
 
 
 def start_checkout(
-    cart: Cart, *, customer: Customer | None = None, now: datetime | None = None
+    cart: Cart,
+    *,
+    customer: Customer | None = None,
+    now: datetime | None = None,
+    priced: tuple[PricingContext, PricedCart] | None = None,
 ) -> Checkout:
     """Enter checkout: copy the cart's lines (and its coupon code) and reserve their stock,
     with any free gift the cart earns, for RESERVATION_TTL.
@@ -275,7 +279,9 @@ def start_checkout(
     released and it is abandoned.
 
     One transaction: the cart's row lock (a double click waits for the first), the new
-    checkout, and the hold, whose stock UPDATE comes last, right before the COMMIT."""
+    checkout, and the hold, whose stock UPDATE comes last, right before the COMMIT.
+    `priced`: the cart already priced by the caller with cart_context (the page showing a
+    refusal prices it too), so it is priced once."""
     now = now or utcnow()
     lines = cart.line_pairs()
     settle = not in_transaction()
@@ -283,11 +289,14 @@ def start_checkout(
         if settle and (placed := _settle_stuck_checkouts(cart, lines, now)) is not None:
             return placed
         raise ValidationError("Your cart is empty.", field="cart")
-    context = cart_context(cart, customer=customer)
-    priced = price_cart([CartLine(v, q) for v, q in lines], context)
-    if priced.errors:
-        raise _lines_error(priced)
-    needed = stock_pairs(lines, priced)
+    if priced is None:
+        context = cart_context(cart, customer=customer)
+        prices = price_cart([CartLine(v, q) for v, q in lines], context)
+    else:
+        context, prices = priced
+    if prices.errors:
+        raise _lines_error(prices)
+    needed = stock_pairs(lines, prices)
     for attempt in (1, 2):
         entered = _enter_checkout(
             cart, lines, needed, context.coupon_codes, customer, now, settle and attempt == 1

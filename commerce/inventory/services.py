@@ -559,7 +559,8 @@ def reserve_stock(
     now = now or utcnow()
     expires_at = now + (ttl or current_app.config.get("RESERVATION_TTL", DEFAULT_RESERVATION_TTL))
     with transaction():
-        stock = _stock_of(demand)
+        with db.session.no_autoflush:  # a refusal leaves the caller's pending rows unwritten
+            stock = _stock_of(demand)
         if set(demand) - set(stock):
             raise ValidationError(
                 "A line refers to a variant that no longer exists.", field="lines"

@@ -250,12 +250,11 @@ def requests_per_second(url: str, *, clients: int, seconds: float) -> float:
     return sum(done) / (time.perf_counter() - began)
 
 
-def hello_rps(workers: int, threads: int, log: Path) -> float:
+def hello_rps(workers: int, threads: int, log: Path, seconds: float = HELLO_SECONDS) -> float:
+    """The hello-world's answers per second, as many client threads as server threads."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     with Gunicorn("bench._hello:app", workers=workers, threads=threads, env=env, log=log) as hello:
-        return requests_per_second(
-            hello.url + "/", clients=workers * threads, seconds=HELLO_SECONDS
-        )
+        return requests_per_second(hello.url + "/", clients=workers * threads, seconds=seconds)
 
 
 # -- background work and browsing --------------------------------------------------------------
@@ -408,6 +407,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--browsers", type=int, default=8, help="browsing clients during the sale")
     parser.add_argument("--edge", action="store_true", help="browse through the edge cache")
     parser.add_argument(
+        "--hello-seconds", type=float, default=HELLO_SECONDS, help="how long hello_rps is measured"
+    )
+    parser.add_argument(
         "--eager",
         action="store_true",
         help="no Celery worker: the outbox's work runs inside the requests (embedded mode)",
@@ -477,7 +479,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"schema and shop ready in {time.perf_counter() - t0:.1f}s", flush=True)
 
             folder = Path(instance)
-            reference = hello_rps(args.workers, args.threads, folder / "hello.log")
+            reference = hello_rps(
+                args.workers, args.threads, folder / "hello.log", seconds=args.hello_seconds
+            )
             print(
                 f"hello-world: {reference:.0f} requests/s (gunicorn {args.workers} workers x "
                 f"{args.threads} threads, {args.workers * args.threads} client threads)",

@@ -37,19 +37,24 @@ PLACE, PLACE_COMMITS, START, STEP_PAGE, JOURNEY, CATALOG_PAGE, FRAGMENT = 40, 4,
 CARD = {"card_number": "4242424242424242", "exp_month": "12", "exp_year": "2031", "cvc": "123"}
 
 
-@pytest.fixture
-def shop(
-    pg_url: str, redis_url: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Any]:
+@pytest.fixture(scope="module")
+def shop(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """The checkout shop (a T-shirt in two sizes with stock, US shipping and tax) in a category
     and a collection, indexed for search, on an app whose outbox goes to a broker."""
+    from bench._server import flush_redis
     from commerce.catalog.services import update_product
     from commerce.catalog.taxonomy import add_to_collection, create_category, create_collection
     from commerce.extensions import db
     from commerce.outbox import dispatch_pending
     from commerce.search.indexing import reindex
+    from tests.conftest import require_service
 
-    with production_app(pg_url, redis_url, tmp_path, monkeypatch) as app:
+    redis_url = require_service("Redis", "TEST_REDIS_URL")
+    flush_redis(redis_url)
+    with (
+        pytest.MonkeyPatch.context() as monkeypatch,
+        production_app(pg_url, redis_url, tmp_path_factory.mktemp("shop"), monkeypatch) as app,
+    ):
         app.test_client_class = RequestScopedClient
         app.config["PRICES_INCLUDE_TAX"] = False
         built = build_checkout_shop()
@@ -101,7 +106,7 @@ def over(counted: Statements, budget: int, step: str) -> str:
     return f"{step}: {counted.round_trips} statements (budget {budget}):\n{counted.describe()}"
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def walked(shop: Any) -> tuple[Shopper, Any]:
     app, built = shop
     Shopper(app).journey(built.small)  # warms up connections, caches, the promotions set
@@ -148,7 +153,7 @@ def test_catalog_pages_and_private_fragments_within_budget(shop):
         f"/fragments/availability?variant={built.small}",
         f"/cart/form?variant={built.small}",
     ]
-    for path in pages[:-1] + ["/search?q=shirt"] + fragments:
+    for path in [*pages[:-1], "/search?q=shirt", *fragments]:
         assert client.get(path).status_code == 200, path  # warm up (not the search: a miss)
     client.post("/cart/add", data={"variant_id": built.small, "quantity": 1})
     for paths, budget in ((pages, CATALOG_PAGE), (fragments, FRAGMENT)):

@@ -26,6 +26,7 @@ from commerce.errors import NotFound, ValidationError
 from commerce.extensions import db
 from commerce.inventory.services import availability
 from commerce.pricing import PricingContext
+from commerce.promotions.active import remember_revision, revision_column
 from commerce.promotions.coupons import check_enterable, enter_code, entered_codes, forget_code
 from commerce.promotions.models import CouponEntry
 
@@ -41,24 +42,29 @@ def max_line_quantity() -> int:
 
 
 def find_cart(token: str | None) -> Cart | None:
-    """A guest's cart by its token, its lines joined (one query)."""
+    """A guest's cart by its token, its lines joined (one query, which also reads the
+    promotions' revision for pricing the cart next)."""
     if not token:
         return None
-    return (
-        db.session.scalars(select(Cart).where(Cart.token == token).options(joinedload(Cart.lines)))
-        .unique()
-        .first()
-    )
+    return _cart_where(Cart.token == token)
 
 
 def customer_cart(customer_id: int) -> Cart | None:
-    return (
-        db.session.scalars(
-            select(Cart).where(Cart.customer_id == customer_id).options(joinedload(Cart.lines))
+    return _cart_where(Cart.customer_id == customer_id)
+
+
+def _cart_where(condition: Any) -> Cart | None:
+    row = (
+        db.session.execute(
+            select(Cart, revision_column()).where(condition).options(joinedload(Cart.lines))
         )
         .unique()
         .first()
     )
+    if row is None:
+        return None
+    remember_revision(row[1])
+    return row[0]
 
 
 def parse_quantity(value: Any, *, allow_zero: bool = False) -> int:

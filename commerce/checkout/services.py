@@ -119,7 +119,12 @@ from commerce.payments.services import (
 )
 from commerce.pricing import COUPON_FIELD, CartLine, PricedCart, PricingContext, price_cart
 from commerce.pricing.promotions import promotion_id
-from commerce.promotions.active import live_set, shopper_identities
+from commerce.promotions.active import (
+    live_set,
+    remember_revision,
+    revision_column,
+    shopper_identities,
+)
 from commerce.promotions.coupons import (
     check_enterable,
     copy_code,
@@ -188,12 +193,15 @@ def shopper_checkout(
         return None
     reference = literal(Checkout.REFERENCE_PREFIX, String) + Checkout.key
     row = db.session.execute(
-        select(Checkout, entered_code_of(reference)).where(Checkout.key == key, mine)
+        select(Checkout, entered_code_of(reference), revision_column()).where(
+            Checkout.key == key, mine
+        )
     ).first()
     if row is None:
         return None
-    checkout, code = row
+    checkout, code, revision = row
     _remember_codes(checkout, (code,) if code else ())
+    remember_revision(revision)  # the checkout is priced next, in this transaction
     return checkout
 
 
@@ -805,7 +813,10 @@ def place_order(key: str, *, card: Any, now: datetime | None = None) -> Placemen
     if in_transaction():
         raise RuntimeError("place_order commits its own steps; call it outside a transaction.")
     now = now or utcnow()
-    started = _begin_placing(key, card, now)
+    try:
+        started = _begin_placing(key, card, now)
+    except IntegrityError:  # a payment exists under this attempt's key (rolled back: again)
+        started = _begin_placing(key, card, now, careful=True)
     if isinstance(started, Placement):
         return started
     attempt = started
@@ -852,10 +863,16 @@ class _Attempt:
     call: ProviderCall | None = None
 
 
-def _begin_placing(key: str, card: Any, now: datetime) -> _Attempt | Placement:
+def _begin_placing(
+    key: str, card: Any, now: datetime, *, careful: bool = False
+) -> _Attempt | Placement:
     """Step 1 in one transaction: claim the checkout (its fencing token), price it, check the
     steps and the card, count its limited promotions, record the payment's intent and keep
-    the hold alive through the payment. Anything refused rolls it all back: no claim stays."""
+    the hold alive through the payment. Anything refused rolls it all back: no claim stays.
+
+    The payment's idempotency key is claimed by its INSERT (a unique column): a payment left
+    under it by an earlier attempt makes that fail, and `careful` looks it up first (as does
+    a checkout whose bank challenge is waiting)."""
     token = secrets.token_hex(16)
     with transaction():
         checkout = db.session.scalars(
@@ -882,7 +899,8 @@ def _begin_placing(key: str, card: Any, now: datetime) -> _Attempt | Placement:
                 hold_for=max(_reservation_ttl(), HOLD_DURING_PAYMENT),
             )
         if attempt.card is not None:
-            if payment_with_key(_payment_key(checkout)) is not None:
+            looked_up = careful or checkout.payment_id is not None
+            if looked_up and payment_with_key(_payment_key(checkout)) is not None:
                 attempt.retry = True
             else:
                 attempt.payment, attempt.call = open_authorization(

@@ -18,6 +18,7 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import func, or_, select
@@ -133,6 +134,22 @@ def revision_token() -> str:
 def forget_revision() -> None:
     """This session changed the revision (or wants it read again)."""
     forget(_REVISION)
+
+
+def revision_column() -> Any:
+    """The revision token as a column of another query (a request's first one), so pricing
+    later in the same transaction need not read it (see remember_revision)."""
+    return (
+        select(PromotionRevision.token)
+        .where(PromotionRevision.id == 1)
+        .scalar_subquery()
+        .label("promotions_revision")
+    )
+
+
+def remember_revision(token: str | None) -> None:
+    """The token read by a query of this transaction (revision_column)."""
+    once_per_transaction(_REVISION, lambda: token or NO_REVISION)
 
 
 def live_set() -> LiveSet:

@@ -78,6 +78,7 @@ from commerce.inventory.services import (
     active_reservations,
     commit_reservation,
     held_for,
+    refuse_if_short,
     release_reservation,
     reserve_stock,
 )
@@ -305,6 +306,11 @@ def start_checkout(
     if prices.errors:
         raise _lines_error(prices)
     needed = stock_pairs(lines, prices)
+    try:
+        refuse_if_short(needed)  # sold out is said at once, without a lock or a write...
+    except OutOfStock:
+        if not _has_live_checkout(cart):  # ...unless this cart holds the units itself
+            raise
     for attempt in (1, 2):
         entered = _enter_checkout(
             cart, lines, needed, context.coupon_codes, customer, now, settle and attempt == 1
@@ -315,6 +321,17 @@ def start_checkout(
         if placed is not None:
             return placed
     raise Conflict("Your order is already being placed. Please wait a moment.", field="checkout")
+
+
+def _has_live_checkout(cart: Cart) -> bool:
+    return (
+        db.session.scalar(
+            select(Checkout.id)
+            .where(Checkout.cart_id == cart.id, Checkout.status.in_((OPEN, PLACING)))
+            .limit(1)
+        )
+        is not None
+    )
 
 
 def _enter_checkout(

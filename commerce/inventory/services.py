@@ -486,6 +486,7 @@ class _Stock:
 
     policy: str
     threshold: int | None
+    label: str = ""  # how a shortage names it (its SKU, else its options)
     levels: list[_Level] = dataclass_field(default_factory=list)
 
     @property
@@ -501,6 +502,10 @@ def _stock_of(variant_ids: Iterable[int]) -> dict[int, _Stock]:
             Variant.id,
             Variant.inventory_policy,
             Variant.low_stock_threshold,
+            Variant.sku,
+            Variant.option1,
+            Variant.option2,
+            Variant.option3,
             StockLevel.id,
             StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved,
         )
@@ -510,8 +515,9 @@ def _stock_of(variant_ids: Iterable[int]) -> dict[int, _Stock]:
         .order_by(Variant.id, Location.priority, Location.id)
     ).all()
     found: dict[int, _Stock] = {}
-    for variant_id, policy, threshold, level_id, available in rows:
-        stock = found.setdefault(variant_id, _Stock(policy, threshold))
+    for variant_id, policy, threshold, sku, *options, level_id, available in rows:
+        label = sku or " / ".join(o for o in options if o is not None) or "Default Title"
+        stock = found.setdefault(variant_id, _Stock(policy, threshold, label))
         if level_id is not None:
             stock.levels.append(_Level(level_id, int(available)))
     return found
@@ -576,7 +582,7 @@ def reserve_stock(
                 per_level[level_id] += units
                 level_variant[level_id] = variant_id
         if shortages:
-            raise _out_of_stock(shortages)
+            raise _out_of_stock(shortages, stock)
         reservations = [
             Reservation(
                 stock_level_id=level_id,
@@ -626,6 +632,26 @@ def reserve_stock(
     return reservations
 
 
+def refuse_if_short(lines: Sequence[tuple[int, int]]) -> None:
+    """OutOfStock, worded as reserve_stock words it, when a line asks more than the shop can
+    sell now: one read, no lock, nothing written, so "sold out" is said at once and the stock
+    row is left to the shoppers who can still have it. Only a refusal is decided this way:
+    a hold is still taken by reserve_stock's conditional UPDATE."""
+    demand: dict[int, int] = defaultdict(int)
+    for variant_id, quantity in lines:
+        demand[int(variant_id)] += int(quantity)
+    stock = _stock_of(demand)
+    shortages = [
+        Shortage(variant_id, quantity, max(stock[variant_id].available, 0))
+        for variant_id, quantity in sorted(demand.items())
+        if variant_id in stock
+        and stock[variant_id].policy != CONTINUE
+        and stock[variant_id].available < quantity
+    ]
+    if shortages:
+        raise _out_of_stock(shortages, stock)
+
+
 def _note_hold_news(held: dict[int, int], after: dict[int, int], stock: dict[int, _Stock]) -> None:
     """The outbox events a hold may cause, from the counts its own UPDATEs returned: a variant
     that ran low (below its threshold) or sold out. Written only then, after the UPDATE."""
@@ -656,13 +682,13 @@ def _available(variant_id: int) -> int:
     )
 
 
-def _out_of_stock(shortages: list[Shortage]) -> OutOfStock:
-    labels = {
-        v.id: v.sku or v.title
-        for v in db.session.scalars(
-            select(Variant).where(Variant.id.in_([s.variant_id for s in shortages]))
-        )
-    }
+def _out_of_stock(shortages: list[Shortage], stock: dict[int, _Stock] | None = None) -> OutOfStock:
+    labels = {v: found.label for v, found in (stock or {}).items()}
+    for shortage in shortages:
+        if shortage.variant_id not in labels:
+            variant = db.session.get(Variant, shortage.variant_id)
+            if variant is not None:
+                labels[variant.id] = variant.sku or variant.title
     parts = [
         f"{labels.get(s.variant_id, s.variant_id)}: {s.available} of {s.requested} available"
         for s in shortages

@@ -87,6 +87,39 @@ def reset_schema(url: str, schema: str, *, create: bool) -> None:
     engine.dispose()
 
 
+def bench_database(url: str, schema: str) -> str:
+    """A bench's own empty schema in the database at `url`, and the URL whose connections
+    work in it (libpq `options`). The search index's trigram operator class comes from
+    pg_trgm, which lives in one schema of the database (public after `make test`): it is
+    installed there if missing and that schema goes on the search path too, so the
+    migrations and queries find it, on a brand-new database and on the test database.
+
+    With that schema on the path, a table missing from the bench's schema would be found
+    there: make tables with `checkfirst=False` (the schema is empty), and the migrations find
+    their (empty) version table in the bench's schema first, made here."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+        conn.execute(
+            text(
+                f"CREATE TABLE {schema}.alembic_version (version_num VARCHAR(32) NOT NULL, "
+                "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"
+            )
+        )
+        conn.execute(text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))
+        home = conn.execute(
+            text(
+                "SELECT n.nspname FROM pg_extension e "
+                "JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm'"
+            )
+        ).scalar_one()
+    engine.dispose()
+    return with_search_path(url, schema if home == schema else f"{schema},{home}")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

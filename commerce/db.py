@@ -7,11 +7,11 @@ service that calls another service still commits (or rolls back) exactly once.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
@@ -22,6 +22,10 @@ from commerce.errors import DatabaseBusy
 from commerce.extensions import db
 
 _DEPTH = "commerce.tx_depth"
+T = TypeVar("T")
+
+
+_KEEP = "tx.keep"
 
 
 @contextmanager
@@ -36,7 +40,11 @@ def transaction(*, read_only: bool = False) -> Iterator[Session]:
             _take_sqlite_write_lock(session)
         yield session
         if depth == 0:
-            session.commit()
+            keep = session.info.get(_KEEP)
+            if keep:
+                _commit_keeping(session, keep)
+            else:
+                session.commit()
     except BaseException:
         if depth == 0:
             session.rollback()
@@ -47,6 +55,46 @@ def transaction(*, read_only: bool = False) -> Iterator[Session]:
             # Per-transaction memos (keys starting "tx.") end with the transaction.
             for key in [k for k in session.info if isinstance(k, str) and k.startswith("tx.")]:
                 del session.info[key]
+
+
+def keep_loaded(*objects: object) -> None:
+    """Inside a transaction: these objects keep their values after its commit (everything
+    else in the session is expired by the commit as usual). For a multi-step workflow that
+    wrote them itself and reads them again in its next step, which would otherwise reload
+    each one with a SELECT. Values changed by a Core UPDATE must be set on them as well
+    (sqlalchemy.orm.attributes.set_committed_value)."""
+    db.session().info.setdefault(_KEEP, []).extend(objects)
+
+
+def _commit_keeping(session: Session, keep: list[object]) -> None:
+    kept = {id(obj) for obj in keep}
+    previous = session.expire_on_commit
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = previous
+    for obj in list(session.identity_map.values()):
+        if id(obj) not in kept:
+            session.expire(obj)
+
+
+def once_per_transaction(key: str, read: Callable[[], T]) -> T:
+    """`read()` once per database transaction of the session, for a row a request consults
+    several times (a revision, a cache stamp); `forget(key)` after changing it. The memo
+    ends with the transaction (a commit or rollback starts another)."""
+    session = db.session()
+    memo = session.info.get(key)
+    if memo is not None and memo[0] is session.get_transaction() is not None:
+        return memo[1]  # type: ignore[no-any-return]
+    value = read()
+    session.info[key] = (session.get_transaction(), value)
+    return value
+
+
+def forget(key: str) -> None:
+    """Drop a once_per_transaction memo (its row was just changed)."""
+    db.session().info.pop(key, None)
 
 
 def in_transaction() -> bool:

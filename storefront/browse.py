@@ -58,12 +58,13 @@ def card_keys(cards: list[listing.Card]) -> list[str]:
 
 @bp.route("/")
 def home() -> Response:
-    new_in = listing.newest_cards(12)
-    featured = listing.featured_collections()
-    keys = [HOME, *card_keys(new_in)]
-    for collection, shown in featured:
+    front = listing.front_page()
+    keys = [HOME, *card_keys(front.new_in)]
+    for collection, shown in front.featured:
         keys += [collection_key(collection.id), *card_keys(shown.cards)]
-    return public(render("storefront/home.html", new_in=new_in, featured=featured), keys=keys)
+    return public(
+        render("storefront/home.html", new_in=front.new_in, featured=front.featured), keys=keys
+    )
 
 
 def listing_context(
@@ -104,13 +105,14 @@ def category(handle: str) -> Response:
     found = db.session.scalar(select(Category).where(Category.handle == handle))
     if found is None:
         abort(404)
+    trail, children = listing.family(found)
     return _listing_page(
         "storefront/category.html",
         listing.category_scope(found),
         key=category_key(found.id),
         category=found,
-        trail=listing.ancestors(found),
-        children=listing.subcategories(found),
+        trail=trail,
+        children=children,
     )
 
 

@@ -59,6 +59,7 @@ from commerce.customers.models import Customer
 from commerce.db import transaction
 from commerce.errors import CommerceError, OutOfStock, ValidationError
 from commerce.inventory.sold_out import note_shortages
+from commerce.pricing import PricedCart, PricingContext
 
 __all__ = [
     "ADMITTED",
@@ -78,6 +79,9 @@ __all__ = [
 
 MAX_CAPACITY = 100_000
 TICKET_MAX_AGE = 24 * 3600  # seconds: an older ticket is not read at all
+
+# The cart priced for the shopper, asked for only when the shopper is let in.
+Pricing = Callable[[], tuple[PricingContext, PricedCart]]
 
 
 class TicketRefused(CommerceError):
@@ -192,12 +196,16 @@ def _waiting(turn: Turn, cart_id: int, binding: str, variant_ids: list[int]) -> 
     return Entry(WAITING, place=place)
 
 
-def _start(cart: Cart, customer: Customer | None, turn: Turn) -> Entry:
+def _start(
+    cart: Cart, customer: Customer | None, turn: Turn, pricing: Pricing | None = None
+) -> Entry:
     """Admitted: the normal checkout with its hold. A start that fails gives the slot back;
     one that fails for lack of stock marks what is gone sold out (if no restock was noted
     since the turn read the counters)."""
     try:
-        checkout = start_checkout(cart, customer=customer)
+        checkout = start_checkout(
+            cart, customer=customer, priced=pricing() if pricing is not None else None
+        )
     except OutOfStock as exc:
         checkout_left(cart.id)
         note_shortages(exc.details.get("shortages") or [], epochs=turn.epochs)
@@ -216,16 +224,18 @@ def enter_checkout(
     customer: Customer | None = None,
     binding: str,
     now: datetime | None = None,
+    pricing: Pricing | None = None,
 ) -> Entry:
     """A shopper starts checkout: in at once (the normal start_checkout, whose errors it
-    raises), a place in line, or sold out. Adds no SQL before start_checkout."""
+    raises), a place in line, or sold out. Adds no SQL before start_checkout; `pricing` gives
+    the cart priced for this shopper, called only when let in."""
     variant_ids = _cart_variants(cart)
     turn = crowd_state().take_turn(str(cart.id), variant_ids, now_ms=now_ms(now))
     if turn.status == SOLD_OUT:
         return Entry(SOLD_OUT, sold_out=_labels(turn))
     if turn.status == WAITING:
         return _waiting(turn, cart.id, binding, variant_ids)
-    return _start(cart, customer, turn)
+    return _start(cart, customer, turn, pricing)
 
 
 def continue_in_line(

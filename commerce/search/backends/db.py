@@ -48,7 +48,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.elements import ColumnElement
 
-from commerce.db import transaction, utcnow
+from commerce.db import forget, once_per_transaction, transaction, utcnow
 from commerce.extensions import db
 from commerce.search import text
 from commerce.search.documents import facet_values, searchable_text
@@ -216,6 +216,7 @@ class DatabaseRebuild(Rebuild):
 
     def swap(self) -> None:
         """Make the new generation live and the old one retired, in one transaction."""
+        forget_live()
         with transaction():
             db.session.execute(
                 update(SearchGeneration)
@@ -240,6 +241,31 @@ class DatabaseRebuild(Rebuild):
             self.backend.drop_generation(self.generation_id)
 
 
+LIVE_MEMO = "memo.search.live"  # the live generation, read once per transaction
+_THRESHOLDS = "memo.search.trigram_thresholds"
+
+
+def _trigram_thresholds() -> None:
+    """Lower thresholds than pg_trgm's defaults (transpositions in short words); the typo
+    distance decides. For this transaction only, set before its first trigram lookup (a
+    search whose words are too short for typos makes none)."""
+    once_per_transaction(
+        _THRESHOLDS,
+        lambda: db.session.execute(
+            sql(
+                "SELECT set_config('pg_trgm.similarity_threshold', '0.15', true), "
+                "set_config('pg_trgm.word_similarity_threshold', '0.3', true)"
+            )
+        ).all(),
+    )
+
+
+def forget_live() -> None:
+    """A write moved a generation's state: the next read asks the database again."""
+    for key in [k for k in db.session().info if isinstance(k, str) and k.startswith(LIVE_MEMO)]:
+        forget(key)
+
+
 class DatabaseBackend(SearchBackend):
     """`name` tells its generations apart: "db" when it is the shop's backend, STANDBY when
     it keeps a warm copy of the index for searches while Meilisearch is down."""
@@ -262,17 +288,23 @@ class DatabaseBackend(SearchBackend):
 
     def _live(self) -> tuple[int, tuple[Any, ...]] | None:
         """The live generation's id, and what identifies its state: the revision moves with
-        every write (with the start time: a rolled-back build can reuse an id, never both)."""
-        row = db.session.execute(
-            select(SearchGeneration.id, SearchGeneration.revision, SearchGeneration.started_at)
-            .where(SearchGeneration.backend == self.name, SearchGeneration.status == LIVE)
-            .order_by(SearchGeneration.id.desc())
-            .limit(1)
-        ).first()
-        return (row[0], (row[1], row[2])) if row else None
+        every write (with the start time: a rolled-back build can reuse an id, never both).
+        Read once per transaction (writes forget it)."""
+
+        def read() -> tuple[int, tuple[Any, ...]] | None:
+            row = db.session.execute(
+                select(SearchGeneration.id, SearchGeneration.revision, SearchGeneration.started_at)
+                .where(SearchGeneration.backend == self.name, SearchGeneration.status == LIVE)
+                .order_by(SearchGeneration.id.desc())
+                .limit(1)
+            ).first()
+            return (row[0], (row[1], row[2])) if row else None
+
+        return once_per_transaction(f"{LIVE_MEMO}.{self.name}", read)
 
     @staticmethod
     def _touch(generations: Sequence[int]) -> None:
+        forget_live()
         db.session.execute(
             update(SearchGeneration)
             .where(SearchGeneration.id.in_(list(generations)))
@@ -450,15 +482,6 @@ class DatabaseBackend(SearchBackend):
             return None
         kept = [w for w in words if w not in settings.stop_words]
         words = kept or words
-        if self._dialect() == "postgresql" and settings.typo.enabled:
-            # Lower thresholds than pg_trgm's defaults (transpositions in short words); the
-            # typo distance decides. For this transaction only: one statement per search.
-            db.session.execute(
-                sql(
-                    "SELECT set_config('pg_trgm.similarity_threshold', '0.15', true), "
-                    "set_config('pg_trgm.word_similarity_threshold', '0.3', true)"
-                )
-            )
         groups: list[Group] = []
         for index, word in enumerate(words):
             group = Group(word=word)
@@ -496,6 +519,7 @@ class DatabaseBackend(SearchBackend):
             *([] if prefix else [length <= len(word) + budget]),
         )
         if self._dialect() == "postgresql":
+            _trigram_thresholds()
             close = _term.c.term.op("%")(word)
             if prefix:
                 close = or_(close, literal(word).op("<%")(_term.c.term))
@@ -595,8 +619,8 @@ class DatabaseBackend(SearchBackend):
         self, query: SearchQuery, plan: Plan, generation_id: int, started: float
     ) -> SearchResult:
         """Words on PostgreSQL: the matches (with their rank) are found once, in a
-        materialized CTE, and the count, the page and the facet counts come from it in one
-        statement; the page's documents follow in a second, small one."""
+        materialized CTE, and the count, the page (with its documents) and the facet counts
+        come from it in one statement."""
         tsquery = func.to_tsquery("simple", _pg_expr(plan))
         typo = (
             case(
@@ -647,8 +671,15 @@ class DatabaseBackend(SearchBackend):
             )
             .select_from(matched)
             .scalar_subquery(),
-            select(func.json_agg(aggregate_order_by(page.c.product_id, *ordering(page.c))))
-            .select_from(page)
+            # the page's documents come along (joined for the page's rows only)
+            select(
+                func.json_agg(
+                    aggregate_order_by(
+                        func.json_build_array(page.c.product_id, _doc.c.data), *ordering(page.c)
+                    )
+                )
+            )
+            .select_from(page.join(_doc, _doc.c.id == page.c.id))
             .scalar_subquery(),
         ]
         if query.facets:
@@ -669,18 +700,9 @@ class DatabaseBackend(SearchBackend):
             )
         answer = db.session.execute(select(*parts)).one()
         total, low, high = answer[0]
-        ids = answer[1] or []
-        data = (
-            dict(
-                db.session.execute(
-                    select(_doc.c.product_id, _doc.c.data).where(
-                        _doc.c.generation_id == generation_id, _doc.c.product_id.in_(ids)
-                    )
-                ).all()
-            )
-            if ids
-            else {}
-        )
+        page_rows = answer[1] or []
+        ids = [product_id for product_id, _ in page_rows]
+        data = dict(page_rows)
         facets: dict[str, dict[str, int]] = {}
         if query.facets:
             for facet, value, count in answer[2] or []:

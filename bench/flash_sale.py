@@ -97,18 +97,14 @@ def service_urls(args: argparse.Namespace) -> tuple[str, str]:
 
 
 def edge_cache_class() -> Any:
-    """The edge cache the browsing goes through with --edge (bench._server.EdgeCache)."""
+    """The edge cache the browsing goes through with --edge: Varnish (`make varnish`)."""
     sys.path.insert(0, str(ROOT))
-    from bench import _server
+    from bench._server import EdgeCache, varnish_available
 
-    found = getattr(_server, "EdgeCache", None)
-    if found is None:
-        sys.exit(
-            "--edge sends the browsing through the edge cache (Varnish in front of gunicorn), "
-            "which bench._server.EdgeCache starts; this tree has no EdgeCache yet. Run "
-            "without --edge."
-        )
-    return found
+    missing = varnish_available()  # why it cannot run, or None
+    if missing:
+        sys.exit(f"--edge needs Varnish with its xkey module: {missing}")
+    return EdgeCache
 
 
 def build_app(url: str, instance: str) -> Any:
@@ -407,6 +403,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--browsers", type=int, default=8, help="browsing clients during the sale")
     parser.add_argument("--edge", action="store_true", help="browse through the edge cache")
     parser.add_argument(
+        "--capacity",
+        type=int,
+        default=None,
+        help="shoppers let into checkout at once, the rest wait in line (default: workers x "
+        "threads, so a crowd never waits for a request thread; 0: no line)",
+    )
+    parser.add_argument(
         "--hello-seconds", type=float, default=HELLO_SECONDS, help="how long hello_rps is measured"
     )
     parser.add_argument(
@@ -495,6 +498,8 @@ def main(argv: list[str] | None = None) -> int:
             }
             if args.rate_limits:
                 env["RATELIMIT_ENABLED"] = "true"
+            capacity = args.workers * args.threads if args.capacity is None else args.capacity
+            env["CHECKOUT_QUEUE_CAPACITY"] = str(capacity)
             server_instance = folder / "server"
             if not args.eager:
                 env["CELERY_BROKER_URL"] = broker_url
@@ -506,6 +511,10 @@ def main(argv: list[str] | None = None) -> int:
                 threads=args.threads,
                 env=env,
             )
+            # The edge cache's address is known before the shop starts: changes purge it.
+            edge = edge_class(server.url, workdir=folder / "edge") if edge_class else None
+            if edge is not None:
+                server.env.update(edge.shop_env())
             with ExitStack() as stack:
                 if not args.eager:
                     stack.enter_context(
@@ -521,8 +530,8 @@ def main(argv: list[str] | None = None) -> int:
                     )
                 stack.enter_context(server)
                 browse_url = server.url
-                if edge_class is not None:
-                    browse_url = stack.enter_context(edge_class(server.url)).url
+                if edge is not None:
+                    browse_url = stack.enter_context(edge).url
                 shoppers = [Shopper(server.url) for _ in range(shoppers_n)]
                 took = prepare(shoppers, shop.variant_id)
                 print(
@@ -665,6 +674,7 @@ def main(argv: list[str] | None = None) -> int:
         "workers": args.workers,
         "threads": args.threads,
         "edge": "yes" if edge_class else "no",
+        "capacity": capacity,
         "db_checks": "ok" if not failed_checks else "failed",
     }
     print(" ".join(f"{key}={value}" for key, value in figures.items()))

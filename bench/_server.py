@@ -5,6 +5,8 @@
   (call it inside an app context whose schema is migrated).
 - `LiveServer`: gunicorn (gthread workers) on PostgreSQL and Redis on a free loopback port,
   configured the production way (environment variables only), waited for, and stopped.
+- `LeanHTTP`: a keep-alive connection on http.client with a small cookie jar, for clients that
+  share the machine with the server they measure (`LeanShopper`, the benches' load).
 - `Shopper`: one browser's worth of state (its own cookie jar: Flask session + signed cart
   cookie, and the CSRF token read from GET /cart) speaking the storefront's form contract;
   `check_out()` walks POST /checkout -> (the checkout line's waiting page, asked again until
@@ -21,9 +23,11 @@ here imports from tests/.
 
 from __future__ import annotations
 
+import http.client
 import math
 import os
 import re
+import select
 import signal
 import socket
 import subprocess
@@ -675,6 +679,113 @@ class Shopper:
 
     def place(self, key: str, card: dict[str, str] | None = None) -> Answer:
         return self.post(f"/checkout/{key}/place", dict(card or TEST_CARD), "place")
+
+
+class LeanHTTP:
+    """One keep-alive HTTP/1.1 connection to one origin, on http.client, with a cookie jar of
+    name -> value. A benchmark's client runs on the machine it measures: this one spends about
+    a fifth of the CPU per exchange that requests does, leaving it to the server. Redirects
+    are not followed; a connection the server closed while idle is reopened before use."""
+
+    def __init__(self, base_url: str, *, timeout: float = 120) -> None:
+        parts = urlsplit(base_url)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        self.timeout = timeout
+        self.cookies: dict[str, str] = {}
+        self._connection: http.client.HTTPConnection | None = None
+
+    def request(
+        self, method: str, path: str, *, data: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, http.client.HTTPMessage, str]:  # fmt: skip
+        """Send one request; (status, headers, body text). Raises OSError/HTTPException."""
+        sent = {"Connection": "keep-alive", **(headers or {})}
+        if self.cookies:
+            sent["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        body = None
+        if data is not None:
+            body = urlencode(data)
+            sent["Content-Type"] = "application/x-www-form-urlencoded"
+        connection = self._open()
+        try:
+            connection.request(method, path, body=body, headers=sent)
+            response = connection.getresponse()
+            text = response.read().decode("utf-8", "replace")
+        except BaseException:
+            self.close()
+            raise
+        for header in response.msg.get_all("Set-Cookie") or ():
+            self._keep_cookie(header)
+        if response.will_close:
+            self.close()
+        return response.status, response.msg, text
+
+    def _open(self) -> http.client.HTTPConnection:
+        connection = self._connection
+        if connection is not None and connection.sock is not None:
+            readable, _, _ = select.select([connection.sock], [], [], 0)
+            if readable:  # idle, so readable means closed by the server
+                self.close()
+                connection = None
+        if connection is None:
+            connection = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+            self._connection = connection
+        return connection
+
+    def _keep_cookie(self, header: str) -> None:
+        pair, _, attributes = header.partition(";")
+        name, _, value = pair.strip().partition("=")
+        lowered = attributes.lower().replace(" ", "")
+        if "max-age=0" in lowered or "expires=thu,01jan1970" in lowered:
+            self.cookies.pop(name, None)
+        else:
+            self.cookies[name] = value
+
+    def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()
+
+
+class LeanShopper(Shopper):
+    """A Shopper whose requests go over LeanHTTP (the benchmarks' crowds): the same steps and
+    answers at a fraction of the client's CPU."""
+
+    def __init__(self, base_url: str, *, timeout: float = 120) -> None:
+        self.base_url = base_url
+        self.timeout = timeout
+        self.csrf_token = ""
+        self.lean = LeanHTTP(base_url, timeout=timeout)
+
+    def clone(self) -> LeanShopper:
+        twin = LeanShopper(self.base_url, timeout=self.timeout)
+        twin.lean.cookies.update(self.lean.cookies)
+        twin.csrf_token = self.csrf_token
+        return twin
+
+    def close(self) -> None:
+        self.lean.close()
+
+    def _send(
+        self, method: str, path: str, step: str, data: dict[str, Any] | None = None
+    ) -> Answer:
+        started = time.perf_counter()
+        try:
+            status, headers, text = self.lean.request(
+                method,
+                path,
+                data=data,
+                headers={"X-CSRFToken": self.csrf_token} if self.csrf_token else None,
+            )
+        except (OSError, http.client.HTTPException) as exc:
+            ms = (time.perf_counter() - started) * 1000
+            return Answer(step, 0, text=f"{type(exc).__name__}: {exc}", ms=ms)
+        ms = (time.perf_counter() - started) * 1000
+        target = urlsplit(headers.get("Location", ""))
+        if 300 <= status < 400:
+            text = ""
+        query = f"?{target.query}" if target.query else ""
+        return Answer(step, status, target.path, text, ms, target.path + query)
 
 
 def checkout_key(answer: Answer) -> str | None:

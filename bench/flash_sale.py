@@ -2,10 +2,12 @@
 browse the shop, with a Flask hello-world measured by the same client as the reference.
 
     python bench/flash_sale.py [--quick] [--shoppers N] [--units M] [--workers W] [--threads T]
-                               [--browsers B] [--edge] [--eager] [--rate-limits]
+                               [--browsers B] [--browse-rate R] [--edge] [--eager]
+                               [--rate-limits]
                                [--database-url URL] [--redis-url URL]
 
-Defaults: 2,000 shoppers for 100 units, gunicorn 4 workers x 8 threads, 8 browsing clients;
+Defaults: 2,000 shoppers for 100 units, gunicorn 4 workers x 8 threads, 8 browsing clients
+asking for 100 pages a second in all;
 --quick: 500 shoppers for 100 units (under a minute).
 
 Needs PostgreSQL and Redis: --database-url / --redis-url or TEST_DATABASE_URL / TEST_REDIS_URL
@@ -22,11 +24,12 @@ earlier run would name other rows) and its next database is the Celery broker.
    configured by environment variables only as in production, with a Celery worker taking the
    outbox's work after each commit (--eager: none, Celery runs the work inside the request as in
    the embedded mode). Rate limits are off unless --rate-limits.
-3. Each shopper is its own browser (cookie jar, CSRF token from GET /cart); all N put one unit
-   in their carts (16 at a time). B browsing clients then walk product and category pages
-   (through the edge cache with --edge: bench._server.EdgeCache), and a barrier releases the
-   shoppers together through POST /checkout -> information -> shipping -> place (waiting in the
-   checkout queue where there is one).
+3. Each shopper is its own browser (cookie jar, CSRF token from GET /cart; the clients speak
+   http.client, bench._server.LeanHTTP, to leave the shared CPU to the server); all N put one unit
+   in their carts (16 at a time). B browsing clients then walk product and category pages at
+   R pages a second in all (through the edge cache with --edge: bench._server.EdgeCache), and
+   a barrier releases the shoppers together through POST /checkout -> information -> shipping
+   -> place (waiting in the checkout queue where there is one).
 
 The server processes carry a probe (bench/_probe) counting SQL statements per endpoint and
 timing each transaction that updated the stock row: from the UPDATE's answer to its COMMIT
@@ -46,6 +49,7 @@ the run (ledger, counters, captured payments). The last line holds every figure 
 from __future__ import annotations
 
 import argparse
+import http.client as http_client
 import json
 import logging
 import os
@@ -73,6 +77,7 @@ PREPARE_CLIENTS = 16
 MAX_DB_CONNECTIONS = 80  # of PostgreSQL's 100, leave room for this script and psql
 CATALOG = 20  # other products in the sale's category, for the browsing clients
 HELLO_SECONDS = 3.0
+BROWSE_RATE = 100.0  # pages/s of browsing during the sale, paced like arriving visitors
 CHECKOUT_ENDPOINTS = (
     "storefront.checkout_start",
     "storefront.checkout_information",
@@ -227,13 +232,21 @@ def requests_per_second(url: str, *, clients: int, seconds: float) -> float:
     start = threading.Barrier(clients + 1)
     deadline = [0.0]
 
+    from bench._server import LeanHTTP
+
+    parts = urlsplit(url)
+    origin, path = f"{parts.scheme}://{parts.netloc}", parts.path or "/"
+
     def run(i: int) -> None:
-        with requests.Session() as http:
-            http.get(url, timeout=30)  # connect before the clock starts
+        http = LeanHTTP(origin, timeout=30)
+        try:
+            http.request("GET", path)  # connect before the clock starts
             start.wait()
             while time.perf_counter() < deadline[0]:
-                if http.get(url, timeout=30).status_code == 200:
+                if http.request("GET", path)[0] == 200:
                     done[i] += 1
+        finally:
+            http.close()
 
     threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(clients)]
     for thread in threads:
@@ -281,12 +294,14 @@ def celery_worker(env: dict[str, str], log: Path) -> Any:
 
 @dataclass
 class Browsing:
-    """Browsing clients walking the catalog's pages in a loop until stopped; every answer's
-    start, latency and status."""
+    """Browsing clients walking the catalog's pages until stopped, `rate` pages a second in
+    all (paced, as visitors arrive whatever the server's speed; 0: each as fast as it can);
+    every answer's start, latency and status."""
 
     base_url: str
     pages: list[str]
     clients: int
+    rate: float = 0.0
     samples: list[tuple[float, float, int]] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -299,17 +314,27 @@ class Browsing:
         return self
 
     def _walk(self, seed: int) -> None:
+        from bench._server import LeanHTTP
+
         pick = random.Random(seed)
-        with requests.Session() as http:
+        every = self.clients / self.rate if self.rate > 0 else 0.0
+        http = LeanHTTP(self.base_url, timeout=60)
+        due = time.perf_counter() + pick.random() * every
+        try:
             while not self._stop.is_set():
+                if every:
+                    self._stop.wait(max(0.0, due - time.perf_counter()))
+                    due += every
                 path = pick.choice(self.pages)
                 began = time.perf_counter()
                 try:
-                    status = http.get(self.base_url + path, timeout=60).status_code
-                except requests.RequestException:
+                    status = http.request("GET", path)[0]
+                except (OSError, http_client.HTTPException):
                     status = 0
                 ms = (time.perf_counter() - began) * 1000
                 self.samples.append((began, ms, status))
+        finally:
+            http.close()
 
     def stop(self) -> None:
         self._stop.set()
@@ -330,10 +355,14 @@ class Probe:
     statements: Counter[str]
     hold_ms: dict[str, list[float]]
     wait_ms: dict[str, list[float]]
+    cpu_ms: Counter[str] = field(default_factory=Counter)
+    requests: Counter[str] = field(default_factory=Counter)
 
     @classmethod
     def read(cls, folder: Path) -> Probe:
         statements: Counter[str] = Counter()
+        cpu: Counter[str] = Counter()
+        requests: Counter[str] = Counter()
         hold: dict[str, list[float]] = {}
         wait: dict[str, list[float]] = {}
         for path in folder.glob("probe.*.json"):
@@ -342,9 +371,11 @@ class Probe:
             except (OSError, ValueError):
                 continue
             statements.update(data.get("statements", {}))
+            cpu.update(data.get("cpu_ms", {}))
+            requests.update(data.get("requests", {}))
             hold[path.name] = list(data.get("hold_ms", []))
             wait[path.name] = list(data.get("wait_ms", []))
-        return cls(statements, hold, wait)
+        return cls(statements, hold, wait, cpu, requests)
 
     def since(self, before: Probe) -> Probe:
         def newer(now: dict[str, list[float]], then: dict[str, list[float]]) -> dict[str, Any]:
@@ -354,6 +385,8 @@ class Probe:
             self.statements - before.statements,
             newer(self.hold_ms, before.hold_ms),
             newer(self.wait_ms, before.wait_ms),
+            self.cpu_ms - before.cpu_ms,
+            self.requests - before.requests,
         )
 
     def holds(self) -> list[float]:
@@ -380,6 +413,25 @@ def process_tree_cpu(pid: int) -> float:
     return total
 
 
+def cpu_by_program() -> Counter[str]:
+    """CPU seconds so far of every process on the machine, summed by program name (from
+    /proc): where a run's CPU went, this script and the servers included, and how much other
+    work shared the machine. Exited processes are not counted."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    totals: Counter[str] = Counter()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            head, tail = (entry / "stat").read_text().rsplit(")", 1)
+        except OSError:
+            continue
+        fields = tail.split()
+        name = "bench client" if int(entry.name) == os.getpid() else head.split("(", 1)[1]
+        totals[name] += (int(fields[11]) + int(fields[12])) / ticks
+    return totals
+
+
 def queue_wait_ms(journey: Any) -> float | None:
     """The time a journey spent in the checkout queue, if the journey says (the queue adds it
     to bench._server.Journey)."""
@@ -401,6 +453,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=8, help="threads per worker")
     parser.add_argument("--browsers", type=int, default=8, help="browsing clients during the sale")
+    parser.add_argument(
+        "--browse-rate",
+        type=float,
+        default=BROWSE_RATE,
+        help=f"pages a second the browsing clients ask for in all (default {BROWSE_RATE:.0f}; "
+        "0: each client as fast as it can)",
+    )
     parser.add_argument("--edge", action="store_true", help="browse through the edge cache")
     parser.add_argument(
         "--capacity",
@@ -446,8 +505,8 @@ def main(argv: list[str] | None = None) -> int:
         ERROR_OTHER,
         ORDER,
         SOLD_OUT_ANSWER,
+        LeanShopper,
         LiveServer,
-        Shopper,
         bench_database,
         build_flash_shop,
         check_out,
@@ -532,18 +591,20 @@ def main(argv: list[str] | None = None) -> int:
                 browse_url = server.url
                 if edge is not None:
                     browse_url = stack.enter_context(edge).url
-                shoppers = [Shopper(server.url) for _ in range(shoppers_n)]
+                shoppers = [LeanShopper(server.url) for _ in range(shoppers_n)]
                 took = prepare(shoppers, shop.variant_id)
                 print(
                     f"{shoppers_n} carts filled in {took:.1f}s; {args.browsers} clients browse "
+                    f"{args.browse_rate:.0f} pages/s "
                     f"{'through the edge cache' if edge_class else 'gunicorn'}; releasing the "
                     "shoppers",
                     flush=True,
                 )
-                browsing = Browsing(browse_url, pages, args.browsers).start()
+                browsing = Browsing(browse_url, pages, args.browsers, args.browse_rate).start()
                 time.sleep(1.0)  # browsing under way before the release
                 time.sleep(0.3)
                 before, cpu_before = Probe.read(probe_dir), process_tree_cpu(server.process.pid)
+                machine_before = cpu_by_program()
 
                 def race(numbered: tuple[int, Any], barrier: Any) -> Any:
                     n, shopper = numbered
@@ -551,6 +612,8 @@ def main(argv: list[str] | None = None) -> int:
 
                 journeys = run_barrier(list(enumerate(shoppers)), race, timeout=900)
                 cpu_after = process_tree_cpu(server.process.pid)
+                machine = cpu_by_program()
+                machine.subtract(machine_before)
                 time.sleep(0.5)  # the probes write every 0.2 s
                 during = Probe.read(probe_dir).since(before)
                 browsing.stop()
@@ -628,6 +691,18 @@ def main(argv: list[str] | None = None) -> int:
         f"server during the sale: {server_cpu_ms:.0f} ms CPU; SQL statements: checkout "
         f"{checkout_sql} ({', '.join(f'{e.split(chr(46))[-1]} {during.statements[e]}' for e in CHECKOUT_ENDPOINTS if during.statements[e])}), "  # noqa: E501
         f"browsing and other {browse_sql}"
+    )
+    print(
+        f"machine CPU during the sale ({os.cpu_count()} cores x {elapsed:.1f}s): "
+        + ", ".join(f"{name} {seconds:.1f}s" for name, seconds in machine.most_common(8))
+    )
+    print(
+        "server CPU by endpoint (requests, ms each, s in all): "
+        + ", ".join(
+            f"{e.split(chr(46))[-1]} {during.requests[e]} x {ms / max(during.requests[e], 1):.1f}"
+            f" = {ms / 1000:.1f}"
+            for e, ms in during.cpu_ms.most_common(8)
+        )
     )
     print(
         f"stock row: {len(stock_waits)} UPDATEs; wait for the lock p50/p99/max "

@@ -4,7 +4,8 @@ bench/flash_sale.py starts gunicorn with this folder first on PYTHONPATH and BEN
 set, so every Python process it starts imports this module at startup. It listens to every
 SQLAlchemy engine (class-level events, inherited by gunicorn's forked workers) and counts:
 
-- SQL statements per Flask endpoint (the request being served, "-" outside a request);
+- SQL statements per Flask endpoint (the request being served, "-" outside a request), and
+  the requests and their threads' CPU time per endpoint;
 - for each transaction that ran `UPDATE stock_level`, how long the row stayed locked from our
   side: from that UPDATE's answer to the COMMIT (or ROLLBACK) being sent ("hold"), and how
   long the UPDATE itself took, waiting for the lock included ("wait").
@@ -25,13 +26,23 @@ from typing import Any
 
 _DIR = os.environ.get("BENCH_PROBE_DIR")
 _lock = threading.Lock()
-_state: dict[str, Any] = {"pid": None, "statements": {}, "hold_ms": [], "wait_ms": []}
+_state: dict[str, Any] = {
+    "pid": None,
+    "statements": {},
+    "cpu_ms": {},
+    "requests": {},
+    "hold_ms": [],
+    "wait_ms": [],
+}
+_local = threading.local()
 _KEY = "bench.stock_update"
 
 
 def _reset_after_fork() -> None:
     with _lock:
-        _state.update(pid=os.getpid(), statements={}, hold_ms=[], wait_ms=[])
+        _state.update(
+            pid=os.getpid(), statements={}, cpu_ms={}, requests={}, hold_ms=[], wait_ms=[]
+        )
     threading.Thread(target=_flusher, name="bench-probe", daemon=True).start()
 
 
@@ -91,7 +102,27 @@ def _ended(conn: Any) -> None:
             _state["hold_ms"].append((time.perf_counter() - mark[1]) * 1000)
 
 
+def _request_started(*_args: Any, **_kwargs: Any) -> None:
+    _local.cpu = time.thread_time()
+
+
+def _request_ended(*_args: Any, **_kwargs: Any) -> None:
+    started = getattr(_local, "cpu", None)
+    if started is None:
+        return
+    _local.cpu = None
+    if _state["pid"] != os.getpid():
+        _reset_after_fork()
+    endpoint = _endpoint()
+    spent = (time.thread_time() - started) * 1000
+    with _lock:
+        cpu, requests = _state["cpu_ms"], _state["requests"]
+        cpu[endpoint] = cpu.get(endpoint, 0.0) + spent
+        requests[endpoint] = requests.get(endpoint, 0) + 1
+
+
 if _DIR:
+    import flask
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
 
@@ -99,4 +130,7 @@ if _DIR:
     event.listen(Engine, "after_cursor_execute", _after)
     event.listen(Engine, "commit", _ended)
     event.listen(Engine, "rollback", _ended)
+    # CPU time of each request's thread, per endpoint (what a request costs the server)
+    flask.request_started.connect(_request_started, weak=False)
+    flask.request_tearing_down.connect(_request_ended, weak=False)
     atexit.register(_flush)

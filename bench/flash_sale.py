@@ -662,9 +662,11 @@ def main(argv: list[str] | None = None) -> int:
     holds, stock_waits = during.holds(), during.waits()
     server_cpu_ms = (cpu_after - cpu_before) * 1000
 
+    last_order = max((j.ended for j in journeys if j.outcome == ORDER), default=started)
     print(
         f"orders {orders}/{units}  sold out {outcomes[SOLD_OUT_ANSWER]}  "
-        f"5xx {outcomes[ERROR_5XX]}  other errors {errors_other}  in {elapsed:.1f}s"
+        f"5xx {outcomes[ERROR_5XX]}  other errors {errors_other}  in {elapsed:.1f}s (the last "
+        f"order at {last_order - started:.1f}s)"
     )
     print(
         f"database: orders {report.orders}  captured {report.captured}  on_hand {report.on_hand}  "

@@ -170,6 +170,11 @@ class SearchResult:
     query: SearchQuery
     price_range: tuple[int, int] | None = None  # lowest and highest price among the matches
     backend: str = ""
+    # A backend that bounds its work on broad matches says so: the total is then an estimate
+    # (total_exact False) and the facet counts (and price range) are estimated from a sample
+    # of the matches (facets_exact False). Shown to shoppers as "about".
+    total_exact: bool = True
+    facets_exact: bool = True
 
     @property
     def page(self) -> int:

@@ -4,46 +4,46 @@ Documents live in search_document, one generation at a time (a rebuild fills a n
 the swap is one UPDATE of search_generation). Full text:
 
 - SQLite: an FTS5 table per generation (search_fts_<id>, external content over
-  search_document's title and body) with prefix indexes; ranked by bm25, title weighted 10:1.
-- PostgreSQL: search_document.tsv (title weight A, the rest B) under a GIN index, ranked by
-  ts_rank; typo candidates come from the generation's vocabulary through pg_trgm similarity.
+  search_document's title and body) with prefix indexes.
+- PostgreSQL: search_document.lexemes (every word, no positions, kept in the row) and
+  title_lexemes under GIN indexes; tsv (title weight A, the rest B, with positions) answers
+  the rare phrase (a multi-word synonym).
 
 Both: the last query word matches as a prefix ("blu" finds blue); every query word may carry
 typos by its length (5 letters: one, 9: two; a wrong first letter counts double) against the
-vocabulary in search_term; synonyms and stop words come from the merchandising settings.
-Every word must match. Documents with no typo rank first. Facet values are rows of
-search_facet, counted over the matching documents; filters are id sets from the same table,
-and the boost/bury conditions (`any_of` / `none_of`) EXISTS tests on its primary key.
+generation's vocabulary (search_term, held in memory: vocabulary.py); synonyms and stop words
+come from the merchandising settings. Every word must match. Facet values are rows of
+search_facet; filters are id sets from the same table. Ranking, counting and facet counts
+are bounded whatever the number of matches: see Bounded below.
 """
 
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
+    Integer,
     bindparam,
-    case,
     delete,
     exists,
     false,
     func,
     insert,
-    literal,
     literal_column,
     or_,
     select,
-    table,
     true,
     update,
 )
 from sqlalchemy import (
     text as sql,
 )
-from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.elements import ColumnElement
@@ -83,14 +83,12 @@ from commerce.search.port import (
     SearchResult,
     top_values,
 )
+from commerce.search.vocabulary import vocabulary
 
 NAME = "db"
 STANDBY = "db-standby"
 MAX_TYPO_CANDIDATES = 8
 RETIRED_GRACE = timedelta(minutes=2)
-FACET_CACHE_SIZE = 256
-_facet_cache: dict[Any, dict[str, dict[str, int]]] = {}
-TITLE_WEIGHT, BODY_WEIGHT = 10.0, 1.0
 _doc = SearchDocument.__table__
 _facet = SearchFacet.__table__
 _term = SearchTerm.__table__
@@ -164,6 +162,10 @@ class Plan:
     def has_typos(self) -> bool:
         return any(g.typos for g in self.groups)
 
+    @property
+    def has_phrases(self) -> bool:
+        return any(g.phrases for g in self.groups)
+
     def marked(self) -> tuple[set[str], list[str]]:
         exact: set[str] = set()
         prefixes: list[str] = []
@@ -190,15 +192,19 @@ def _sqlite_expr(plan: Plan, *, typos: bool = True) -> str:
     return " AND ".join(clauses)
 
 
-def _pg_expr(plan: Plan, *, typos: bool = True) -> str:
+def _pg_expr(plan: Plan, *, typos: bool = True, weight: str = "") -> str:
+    """The plan as a tsquery; `weight` ("A": the title) restricts every word to it."""
     clauses = []
     for group in plan.groups:
-        alternatives = [f"'{t}'" for t in group.exact]
+        alternatives = [f"'{t}':{weight}" if weight else f"'{t}'" for t in group.exact]
         if group.prefix:
-            alternatives.append(f"'{group.prefix}':*")
-        alternatives += ["(" + " <-> ".join(f"'{w}'" for w in p) + ")" for p in group.phrases]
+            alternatives.append(f"'{group.prefix}':*{weight}")
+        alternatives += [
+            "(" + " <-> ".join(f"'{w}':{weight}" if weight else f"'{w}'" for w in p) + ")"
+            for p in group.phrases
+        ]
         if typos:
-            alternatives += [f"'{t}'" for t in group.typos]
+            alternatives += [f"'{t}':{weight}" if weight else f"'{t}'" for t in group.typos]
         clauses.append("(" + " | ".join(dict.fromkeys(alternatives)) + ")")
     return " & ".join(clauses)
 
@@ -264,12 +270,17 @@ class DatabaseBackend(SearchBackend):
         """The live generation's id, and what identifies its state: the revision moves with
         every write (with the start time: a rolled-back build can reuse an id, never both)."""
         row = db.session.execute(
-            select(SearchGeneration.id, SearchGeneration.revision, SearchGeneration.started_at)
+            select(
+                SearchGeneration.id,
+                SearchGeneration.revision,
+                SearchGeneration.started_at,
+                SearchGeneration.vocabulary_revision,
+            )
             .where(SearchGeneration.backend == self.name, SearchGeneration.status == LIVE)
             .order_by(SearchGeneration.id.desc())
             .limit(1)
         ).first()
-        return (row[0], (row[1], row[2])) if row else None
+        return (row[0], (row[1], row[2], row[3])) if row else None
 
     @staticmethod
     def _touch(generations: Sequence[int]) -> None:
@@ -404,9 +415,22 @@ class DatabaseBackend(SearchBackend):
             ]
             stmt = insert(_doc)
             if dialect == "postgresql":
-                stmt = stmt.values(tsv=_weighted("w_title", "A").op("||")(_weighted("w_body", "B")))
+                title_tsv = _weighted("w_title", "A")
+                stmt = stmt.values(
+                    tsv=title_tsv.op("||")(_weighted("w_body", "B")),
+                    lexemes=func.strip(
+                        func.to_tsvector(literal_column("'simple'::regconfig"), bindparam("w_all"))
+                    ),
+                    title_lexemes=func.strip(
+                        func.to_tsvector(
+                            literal_column("'simple'::regconfig"), bindparam("w_title2")
+                        )
+                    ),
+                )
                 for row in rows:
                     row["w_title"], row["w_body"] = row["title"], row["body"]
+                    row["w_all"] = f"{row['title']} {row['body']}"
+                    row["w_title2"] = row["title"]
             inserted = db.session.execute(
                 stmt.returning(_doc.c.id, _doc.c.product_id, sort_by_parameter_order=True), rows
             ).all()
@@ -435,30 +459,40 @@ class DatabaseBackend(SearchBackend):
                     if 1 < len(token) <= 64 and token.isalpha()
                 }
             )
-            if vocabulary:
+            known = set(
+                db.session.scalars(
+                    select(_term.c.term).where(
+                        _term.c.generation_id == generation_id, _term.c.term.in_(vocabulary)
+                    )
+                )
+                if vocabulary
+                else ()
+            )
+            fresh = [t for t in vocabulary if t not in known]
+            if fresh:
                 upsert = (pg_insert if dialect == "postgresql" else sqlite_insert)(_term)
                 db.session.execute(
                     upsert.on_conflict_do_nothing(),
-                    [{"generation_id": generation_id, "term": t} for t in vocabulary],
+                    [{"generation_id": generation_id, "term": t} for t in fresh],
+                )
+                db.session.execute(
+                    update(SearchGeneration)
+                    .where(SearchGeneration.id == generation_id)
+                    .values(vocabulary_revision=SearchGeneration.vocabulary_revision + 1)
                 )
 
     # -- queries --------------------------------------------------------------------------------
 
-    def plan(self, query_text: str, settings: IndexSettings, generation_id: int) -> Plan | None:
+    def plan(
+        self, query_text: str, settings: IndexSettings, generation_id: int, words_at: Any = 0
+    ) -> Plan | None:
+        """The query's words with their alternatives: synonyms, and typo candidates from the
+        generation's vocabulary (held in memory, vocabulary.py; `words_at` is its revision)."""
         words = text.query_words(query_text)[:10]
         if not words:
             return None
         kept = [w for w in words if w not in settings.stop_words]
         words = kept or words
-        if self._dialect() == "postgresql" and settings.typo.enabled:
-            # Lower thresholds than pg_trgm's defaults (transpositions in short words); the
-            # typo distance decides. For this transaction only: one statement per search.
-            db.session.execute(
-                sql(
-                    "SELECT set_config('pg_trgm.similarity_threshold', '0.15', true), "
-                    "set_config('pg_trgm.word_similarity_threshold', '0.3', true)"
-                )
-            )
         groups: list[Group] = []
         for index, word in enumerate(words):
             group = Group(word=word)
@@ -473,13 +507,19 @@ class DatabaseBackend(SearchBackend):
                 else:
                     group.phrases.append(parts)
             group.typos = self._typo_terms(
-                word, settings, generation_id, prefix=group.prefix is not None
+                word, settings, generation_id, words_at, prefix=group.prefix is not None
             )
             groups.append(group)
         return Plan(groups)
 
     def _typo_terms(
-        self, word: str, settings: IndexSettings, generation_id: int, *, prefix: bool
+        self,
+        word: str,
+        settings: IndexSettings,
+        generation_id: int,
+        words_at: Any,
+        *,
+        prefix: bool,
     ) -> list[str]:
         """Vocabulary words within the word's typo budget; for the last word (a prefix), words
         that begin with something within it ("shirt" reaches "shorts" through "short")."""
@@ -489,44 +529,95 @@ class DatabaseBackend(SearchBackend):
         budget = text.typo_budget(word, one_typo=typo.one_typo, two_typos=typo.two_typos)
         if not budget:
             return []
-        length = func.length(_term.c.term)
-        stmt = select(_term.c.term).where(
-            _term.c.generation_id == generation_id,
-            length >= len(word) - budget,
-            *([] if prefix else [length <= len(word) + budget]),
-        )
-        if self._dialect() == "postgresql":
-            close = _term.c.term.op("%")(word)
-            if prefix:
-                close = or_(close, literal(word).op("<%")(_term.c.term))
-            stmt = stmt.where(close).order_by(func.similarity(_term.c.term, word).desc())
-            stmt = stmt.limit(300)
-        else:
-            # A wrong first letter costs two typos: the candidates share the first letter.
-            first = word[0]
-            stmt = stmt.where(_term.c.term >= first, _term.c.term < chr(ord(first) + 1))
-        scored = []
-        for (term,) in db.session.execute(stmt):
-            if term == word or (prefix and term.startswith(word)):
-                continue  # matched without a typo
-            distance = text.typo_distance(word, term, budget)
-            if prefix and distance > budget:
-                distance = min(
-                    text.typo_distance(word, term[:size], budget)
-                    for size in range(max(len(word) - budget, 1), len(word) + budget + 1)
-                )
-            if distance <= budget:
-                scored.append((distance, term))
-        return [term for _d, term in sorted(scored)[:MAX_TYPO_CANDIDATES]]
+        words = vocabulary(generation_id, words_at)
+        return words.typo_candidates(word, budget, prefix=prefix, limit=MAX_TYPO_CANDIDATES)
 
-    def _filters(self, query: SearchQuery) -> list[ColumnElement[bool]]:
-        clauses: list[ColumnElement[bool]] = []
+    def search(self, query: SearchQuery, settings: IndexSettings) -> SearchResult:
+        """Bounded work whatever the number of matches (see Bounded)."""
+        started = time.perf_counter()
+        live = self._live()
+        if live is None:
+            return SearchResult([], 0, {}, 0.0, query, backend=self.name)
+        generation_id, revision = live
+        plan = self.plan(query.text, settings, generation_id, revision[1:])
+        bounded = Bounded(self, query, plan, generation_id, revision)
+        result = bounded.answer_sqlite() if self._dialect() == "sqlite" else bounded.answer_pg()
+        result.took_ms = (time.perf_counter() - started) * 1000
+        return result
 
-        def having(facet: str, values: Sequence[str]) -> ColumnElement[bool]:
-            return _doc.c.id.in_(
-                select(_facet.c.doc_id).where(
-                    _facet.c.facet == facet, _facet.c.value.in_(list(values))
-                )
+
+# -- bounded search -----------------------------------------------------------------------------
+
+FACET_SAMPLE = 500  # facet counts of a broader match are estimated from this many of its matches
+WALK_MIN = 2000  # SQLite: a tier with this many matches is walked in rank order, a smaller one read
+PG_COUNT_LIMIT = 1000  # PostgreSQL counts matches exactly up to here and estimates beyond
+PG_SAMPLE_PERCENT = 2  # PostgreSQL: the share of the index's pages an estimate reads
+FACET_CACHE_SIZE = 256
+_facet_cache: OrderedDict[Any, tuple[dict[str, dict[str, int]], Any, bool]] = OrderedDict()
+_SORT_KEYS = {
+    PRICE_ASC: ("d.price_min", "ASC"),
+    PRICE_DESC: ("d.price_max", "DESC"),
+    NEWEST: ("d.created_ts", "DESC"),
+    BEST_SELLING: ("d.popularity", "DESC"),
+}
+RANK_ORDER = "popularity DESC, product_id DESC"
+
+
+class Params:
+    """Bind parameters of a statement built as text (the planner-steering forms below cannot
+    be said in SQLAlchemy's expression language without losing them)."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+
+    def __call__(self, value: Any) -> str:
+        name = f"p{len(self.values)}"
+        self.values[name] = value
+        return f":{name}"
+
+    def many(self, values: Sequence[Any]) -> str:
+        return ", ".join(self(v) for v in values)
+
+
+@dataclass
+class Bounded:
+    """One search whose cost does not grow with the number of matches.
+
+    Ranking is by buckets, as the Meilisearch backend's rules: documents with every word in
+    the title first, then the other matches without typos, then those found through a typo;
+    within a bucket the best sellers first (units sold in the last 30 days), then the newest.
+    A shopper's sort (price, newest, best selling) comes before the buckets. Each bucket is
+    read with LIMIT in that order: on the rank or sort index, stopping at the page, when the
+    bucket is large (tested against an id set of the matches), or read whole and sorted when
+    it is small. On SQLite the sizes come first, counted in the FTS index (cheap, no document
+    row is read); on PostgreSQL its planner chooses from its statistics of the lexemes.
+
+    Counting: SQLite counts every match in the FTS index (exact). PostgreSQL counts up to
+    PG_COUNT_LIMIT and beyond estimates from a sample of the index's pages (TABLESAMPLE), said
+    by total_exact. Facet counts (and the price range) come from at most FACET_SAMPLE matches,
+    spread over the matches (SQLite: every k-th document id) or the first found (PostgreSQL),
+    scaled to the total and said by facets_exact; a narrower search counts them exactly.
+    """
+
+    backend: DatabaseBackend
+    query: SearchQuery
+    plan: Plan | None
+    generation_id: int
+    revision: tuple[Any, ...]
+    p: Params = field(default_factory=Params)
+
+    # -- shared pieces --------------------------------------------------------------------------
+
+    def filters(self) -> tuple[list[tuple[bool, str]], list[str]]:
+        """(id sets: (negated, subquery), conditions on the document's columns `d`)."""
+        query, p = self.query, self.p
+        sets: list[tuple[bool, str]] = []
+        columns: list[str] = []
+
+        def facet_set(facet: str, values: Sequence[str]) -> str:
+            return (
+                f"SELECT doc_id FROM search_facet WHERE facet = {p(facet)} "
+                f"AND value IN ({p.many(list(dict.fromkeys(values)))})"
             )
 
         for facet, values in (
@@ -537,261 +628,378 @@ class DatabaseBackend(SearchBackend):
             (TAG, list(query.tags)),
         ):
             if values:
-                clauses.append(having(facet, values))
+                sets.append((False, facet_set(facet, values)))
         for values in query.option_groups().values():
-            clauses.append(having(OPTION, values))
+            sets.append((False, facet_set(OPTION, values)))
+        for negated, conditions in ((False, query.any_of), (True, query.none_of)):
+            if conditions:
+                by_facet: dict[str, list[str]] = {}
+                for facet, value in conditions:
+                    by_facet.setdefault(facet, []).append(str(value))
+                tests = " OR ".join(
+                    f"(facet = {p(facet)} AND value IN ({p.many(list(dict.fromkeys(values)))}))"
+                    for facet, values in by_facet.items()
+                )
+                sets.append((negated, f"SELECT doc_id FROM search_facet WHERE {tests}"))
         if query.price_min is not None:
-            clauses.append(_doc.c.price_max >= query.price_min)
+            columns.append(f"d.price_max >= {p(int(query.price_min))}")
         if query.price_max is not None:
-            clauses.append(_doc.c.price_min <= query.price_max)
+            columns.append(f"d.price_min <= {p(int(query.price_max))}")
         if query.in_stock:
-            clauses.append(_doc.c.in_stock.is_(True))
+            columns.append(f"d.in_stock = {p(True)}")
         if query.include_ids is not None:
-            clauses.append(_doc.c.product_id.in_(list(query.include_ids)))
+            ids = [int(i) for i in query.include_ids]
+            columns.append(f"d.product_id IN ({p.many(ids)})" if ids else "1 = 0")
         if query.exclude_ids:
-            clauses.append(_doc.c.product_id.not_in(list(query.exclude_ids)))
-        if query.any_of:
-            clauses.append(_any_condition(query.any_of))
-        if query.none_of:
-            clauses.append(~_any_condition(query.none_of))
-        return clauses
+            columns.append(f"d.product_id NOT IN ({p.many([int(i) for i in query.exclude_ids])})")
+        return sets, columns
 
-    def _facet_counts(
-        self,
-        query: SearchQuery,
-        where: list[Any],
-        generation_id: int,
-        revision: tuple[Any, ...],
-        cacheable: bool,
-    ) -> dict[str, dict[str, int]]:
-        """Facet values counted over the matching documents. Browsing without words (a
-        category page) repeats the same few questions: those answers are kept until the
-        generation's next write (its revision), so they are never stale."""
-        key = None
-        if cacheable:
-            filters = replace(query, sort="relevance", page=1, offset=None, limit=None)
-            key = (db.engine.url.render_as_string(), generation_id, revision, filters)
-            found = _facet_cache.get(key)
-            if found is not None:
-                return found
-        counts: dict[str, dict[str, int]] = {}
-        wanted = set(query.facets)
-        # Driven by the matching ids through the facet table's primary key (doc_id first).
-        for facet, value, count in db.session.execute(
-            select(_facet.c.facet, _facet.c.value, func.count())
-            .where(_facet.c.doc_id.in_(select(_doc.c.id).where(*where)))
-            .group_by(_facet.c.facet, _facet.c.value)
-        ):
-            if facet in wanted:
-                counts.setdefault(facet, {})[value] = count
-        facets = {name: top_values(values) for name, values in counts.items()}
-        if key is not None:
-            if len(_facet_cache) >= FACET_CACHE_SIZE:
-                _facet_cache.pop(next(iter(_facet_cache)))
-            _facet_cache[key] = facets
-        return facets
+    def order(self) -> tuple[str | None, str]:
+        """(the shopper's sort key as `d.column DIR`, or None for relevance; the tail)."""
+        key = _SORT_KEYS.get(self.query.sort)
+        return (f"{key[0]} {key[1]}" if key else None), f"d.{RANK_ORDER.replace(', ', ', d.')}"
 
-    def _pg_text_search(
-        self, query: SearchQuery, plan: Plan, generation_id: int, started: float
-    ) -> SearchResult:
-        """Words on PostgreSQL: the matches (with their rank) are found once, in a
-        materialized CTE, and the count, the page and the facet counts come from it in one
-        statement; the page's documents follow in a second, small one."""
-        tsquery = func.to_tsquery("simple", _pg_expr(plan))
-        typo = (
-            case(
-                (_doc.c.tsv.op("@@")(func.to_tsquery("simple", _pg_expr(plan, typos=False))), 0),
-                else_=1,
-            )
-            if plan.has_typos
-            else literal(0)
-        )
-        matched = (
-            select(
-                _doc.c.id,
-                _doc.c.product_id,
-                _doc.c.price_min,
-                _doc.c.price_max,
-                _doc.c.created_ts,
-                _doc.c.popularity,
-                typo.label("typo"),
-                func.ts_rank(_doc.c.tsv, tsquery).label("score"),
-            )
-            .where(
-                _doc.c.generation_id == generation_id,
-                _doc.c.tsv.op("@@")(tsquery),
-                *self._filters(query),
-            )
-            .cte("matched")
-            .prefix_with("MATERIALIZED")
-        )
-
-        def ordering(c: Any) -> list[Any]:
-            first = {
-                PRICE_ASC: [c.price_min.asc()],
-                PRICE_DESC: [c.price_max.desc()],
-                NEWEST: [c.created_ts.desc()],
-                BEST_SELLING: [c.popularity.desc()],
-            }.get(query.sort, [])
-            return [*first, c.typo.asc(), c.score.desc(), c.popularity.desc(), c.product_id.asc()]
-
-        offset, limit = query.window
-        page = (
-            select(matched).order_by(*ordering(matched.c)).offset(offset).limit(limit)
-        ).subquery("page")
-        parts = [
-            select(
-                func.json_build_array(
-                    func.count(), func.min(matched.c.price_min), func.max(matched.c.price_max)
-                )
-            )
-            .select_from(matched)
-            .scalar_subquery(),
-            select(func.json_agg(aggregate_order_by(page.c.product_id, *ordering(page.c))))
-            .select_from(page)
-            .scalar_subquery(),
-        ]
-        if query.facets:
-            counted = (
-                select(_facet.c.facet, _facet.c.value, func.count().label("n"))
-                .select_from(_facet.join(matched, matched.c.id == _facet.c.doc_id))
-                .group_by(_facet.c.facet, _facet.c.value)
-                .subquery("counted")
-            )
-            parts.append(
-                select(
-                    func.json_agg(
-                        func.json_build_array(counted.c.facet, counted.c.value, counted.c.n)
-                    )
-                )
-                .select_from(counted)
-                .scalar_subquery()
-            )
-        answer = db.session.execute(select(*parts)).one()
-        total, low, high = answer[0]
-        ids = answer[1] or []
-        data = (
-            dict(
-                db.session.execute(
-                    select(_doc.c.product_id, _doc.c.data).where(
-                        _doc.c.generation_id == generation_id, _doc.c.product_id.in_(ids)
-                    )
-                ).all()
-            )
-            if ids
-            else {}
-        )
-        facets: dict[str, dict[str, int]] = {}
-        if query.facets:
-            for facet, value, count in answer[2] or []:
-                if facet in query.facets:
-                    facets.setdefault(facet, {})[value] = int(count)
-            facets = {name: top_values(values) for name, values in facets.items()}
-        exact, prefixes = plan.marked()
+    def hits(self, rows: Sequence[tuple[int, dict[str, Any]]]) -> list[Hit]:
+        exact, prefixes = self.plan.marked() if self.plan is not None else (set(), [])
         hits = []
-        for product_id in ids:
-            hit = Hit(id=product_id, document=data[product_id])
-            if query.highlight:
-                hit.highlights["title"] = mark_words(hit.document.get("title", ""), exact, prefixes)
-            hits.append(hit)
-        return SearchResult(
-            hits=hits,
-            total=int(total),
-            facets=facets,
-            took_ms=(time.perf_counter() - started) * 1000,
-            query=query,
-            price_range=(int(low), int(high)) if total else None,
-            backend=self.name,
-        )
-
-    def search(self, query: SearchQuery, settings: IndexSettings) -> SearchResult:
-        started = time.perf_counter()
-        live = self._live()
-        if live is None:
-            return SearchResult([], 0, {}, 0.0, query, backend=self.name)
-        generation_id, revision = live
-        plan = self.plan(query.text, settings, generation_id)
-        if plan is not None and self._dialect() == "postgresql":
-            return self._pg_text_search(query, plan, generation_id, started)
-        sqlite_text = plan is not None
-        # On SQLite the FTS table belongs to the generation: its ids need no generation test,
-        # and leaving it out lets SQLite drive the lookups from the FTS matches.
-        where = [
-            *([] if sqlite_text else [_doc.c.generation_id == generation_id]),
-            *self._filters(query),
-        ]
-        page_source: Any = _doc
-        page_where = list(where)
-        relevance: list[Any] = []
-        if plan is not None:  # SQLite (PostgreSQL answered above)
-            fts = fts_name(generation_id)
-            fts_table = table(fts)
-            match = literal_column(fts).op("MATCH")
-            rowid = literal_column("rowid")
-            # Counting and facets: the matches as an id set (SQLite drives the lookup
-            # from the FTS result instead of probing FTS once per document).
-            where.append(
-                _doc.c.id.in_(select(rowid).select_from(fts_table).where(match(_sqlite_expr(plan))))
-            )
-            # The page: the matches with their bm25 scores, computed once.
-            scores = (
-                select(
-                    rowid.label("rid"),
-                    func.bm25(literal_column(fts), TITLE_WEIGHT, BODY_WEIGHT).label("score"),
-                )
-                .select_from(fts_table)
-                .where(match(_sqlite_expr(plan)))
-                .cte("matched")
-                .prefix_with("MATERIALIZED")
-            )
-            page_source = scores.join(_doc, scores.c.rid == _doc.c.id)
-            if plan.has_typos:
-                exact_ids = (
-                    select(rowid)
-                    .select_from(fts_table)
-                    .where(match(_sqlite_expr(plan, typos=False)))
-                )
-                relevance.append(case((_doc.c.id.in_(exact_ids), 0), else_=1))
-            relevance.append(scores.c.score.asc())
-        tail = [*relevance, _doc.c.popularity.desc(), _doc.c.product_id.asc()]
-        order = {
-            PRICE_ASC: [_doc.c.price_min.asc()],
-            PRICE_DESC: [_doc.c.price_max.desc()],
-            NEWEST: [_doc.c.created_ts.desc()],
-            BEST_SELLING: [_doc.c.popularity.desc()],
-        }.get(query.sort, [])
-        offset, limit = query.window
-        total, low, high = db.session.execute(
-            select(func.count(), func.min(_doc.c.price_min), func.max(_doc.c.price_max)).where(
-                *where
-            )
-        ).one()
-        rows = []
-        if limit > 0 and offset < total:
-            rows = db.session.execute(
-                select(_doc.c.product_id, _doc.c.data)
-                .select_from(page_source)
-                .where(*page_where)
-                .order_by(*order, *tail)
-                .offset(offset)
-                .limit(limit)
-            ).all()
-        facets: dict[str, dict[str, int]] = {}
-        if query.facets and total:
-            facets = self._facet_counts(query, where, generation_id, revision, plan is None)
-        hits = []
-        exact, prefixes = plan.marked() if plan is not None else (set(), [])
         for product_id, data in rows:
             hit = Hit(id=product_id, document=data)
-            if query.highlight and plan is not None:
+            if self.query.highlight and self.plan is not None:
                 hit.highlights["title"] = mark_words(data.get("title", ""), exact, prefixes)
             hits.append(hit)
+        return hits
+
+    def facet_answer(
+        self, counted: Sequence[tuple[str, str, int]], sample: int, total: int
+    ) -> tuple[dict[str, dict[str, int]], bool]:
+        """Facet counts from `sample` matches of `total`, scaled up when it is a sample."""
+        scale = total / sample if sample and sample < total else 1.0
+        wanted = set(self.query.facets)
+        counts: dict[str, dict[str, int]] = {}
+        for facet, value, count in counted:
+            if facet in wanted:
+                counts.setdefault(facet, {})[value] = max(1, round(int(count) * scale))
+        return {name: top_values(values) for name, values in counts.items()}, scale == 1.0
+
+    def cache_key(self) -> Any:
+        """Browsing without words repeats the same few questions: their facet counts are kept
+        until the generation's next write (its revision), so they are never stale."""
+        if self.plan is not None or not self.query.facets:
+            return None
+        filters = replace(self.query, sort="relevance", page=1, offset=None, limit=None)
+        return (db.engine.url.render_as_string(), self.generation_id, self.revision, filters)
+
+    def cached_facets(self) -> tuple[dict[str, dict[str, int]], Any, bool] | None:
+        key = self.cache_key()
+        return _facet_cache.get(key) if key is not None else None
+
+    def keep_facets(self, answer: tuple[dict[str, dict[str, int]], Any, bool]) -> None:
+        key = self.cache_key()
+        if key is None:
+            return
+        _facet_cache[key] = answer
+        while len(_facet_cache) > FACET_CACHE_SIZE:
+            _facet_cache.popitem(last=False)
+
+    def result(
+        self,
+        hits: list[Hit],
+        total: int,
+        facets: dict[str, dict[str, int]],
+        price_range: Any,
+        *,
+        total_exact: bool = True,
+        facets_exact: bool = True,
+    ) -> SearchResult:
+        low_high = (int(price_range[0]), int(price_range[1])) if total and price_range else None
+        if low_high is not None and None in price_range:
+            low_high = None
         return SearchResult(
             hits=hits,
             total=int(total),
             facets=facets,
-            took_ms=(time.perf_counter() - started) * 1000,
-            query=query,
-            price_range=(int(low), int(high)) if total else None,
-            backend=self.name,
+            took_ms=0.0,
+            query=self.query,
+            price_range=low_high,
+            backend=self.backend.name,
+            total_exact=total_exact,
+            facets_exact=facets_exact,
+        )
+
+    # -- SQLite ---------------------------------------------------------------------------------
+
+    def sqlite_expressions(self) -> list[tuple[int, str]]:
+        """The buckets as FTS5 expressions, in rank order: (bucket, expression)."""
+        assert self.plan is not None
+        exact = _sqlite_expr(self.plan, typos=False)
+        title = f"{{title}} : ({exact})"
+        buckets = [(0, title), (1, f"({exact}) NOT {title}")]
+        if self.plan.has_typos:
+            buckets.append((2, f"({_sqlite_expr(self.plan)}) NOT ({exact})"))
+        return buckets
+
+    def answer_sqlite(self) -> SearchResult:
+        p, query, plan = self.p, self.query, self.plan
+        fts = fts_name(self.generation_id)
+        gen = p(self.generation_id)
+        facet_sets, columns = self.filters()
+        sets = list(facet_sets)
+        if columns:  # the column filters as one more id set for counting in the FTS index
+            sets.append(
+                (
+                    False,
+                    f"SELECT d.id FROM search_document d WHERE d.generation_id = {gen} "
+                    f"AND {' AND '.join(columns)}",
+                )
+            )
+
+        def in_sets(column: str) -> list[str]:
+            return [f"{column} {'NOT ' if neg else ''}IN ({sub})" for neg, sub in sets]
+
+        def fts_where(expression: str) -> str:
+            return " AND ".join([f"{fts} MATCH {p(expression)}", *in_sets("rowid")])
+
+        offset, limit = query.window
+        wanted = offset + limit
+        if plan is not None:
+            everything = _sqlite_expr(plan)
+            buckets = self.sqlite_expressions()
+            counts = [
+                f"(SELECT count(*) FROM (SELECT 1 FROM {fts} WHERE {fts_where(e)} "
+                f"LIMIT {p(WALK_MIN)}))"
+                for _b, e in buckets
+            ]
+            stats = db.session.execute(
+                sql(
+                    f"SELECT (SELECT count(*) FROM {fts} WHERE {fts_where(everything)}), "
+                    + ", ".join(counts)
+                ),
+                p.values,
+            ).one()
+            total, sizes = int(stats[0]), [int(n) for n in stats[1:]]
+        else:
+            where = " AND ".join([f"d.generation_id = {gen}", *in_sets("d.id")])
+            total = int(
+                db.session.execute(
+                    sql(f"SELECT count(*) FROM search_document d WHERE {where}"), p.values
+                ).scalar()
+                or 0
+            )
+            buckets, sizes = [], []
+        rows: list[tuple[int, dict[str, Any]]] = []
+        if total and limit > 0 and offset < total:
+            rows = self.sqlite_page(fts, gen, facet_sets, columns, buckets, sizes, total, wanted)
+        facets: dict[str, dict[str, int]] = {}
+        price_range: Any = None
+        facets_exact = True
+        cached = self.cached_facets()
+        if cached is not None:
+            facets, price_range, facets_exact = cached
+        elif total:
+            step = max(1, -(-total // FACET_SAMPLE))
+            if plan is not None:
+                sample = (
+                    f"SELECT rowid AS id FROM {fts} WHERE {fts_where(_sqlite_expr(plan))} "
+                    f"AND rowid % {p(step)} = 0 LIMIT {p(FACET_SAMPLE)}"
+                )
+            else:
+                sample = (
+                    f"SELECT d.id FROM search_document d WHERE d.generation_id = {gen} AND "
+                    + " AND ".join([*in_sets("d.id"), f"d.id % {p(step)} = 0"])
+                    + f" LIMIT {p(FACET_SAMPLE)}"
+                )
+            parts = [
+                "SELECT 'price', min(price_min), max(price_max), count(*) FROM search_document "
+                "WHERE id IN (SELECT id FROM sample)"
+            ]
+            if query.facets:
+                parts.append(
+                    "SELECT facet, value, NULL, count(*) FROM search_facet "
+                    "WHERE doc_id IN (SELECT id FROM sample) GROUP BY facet, value"
+                )
+            answer = db.session.execute(
+                sql(f"WITH sample AS MATERIALIZED ({sample}) " + " UNION ALL ".join(parts)),
+                p.values,
+            ).all()
+            low, high, sampled = answer[0][1], answer[0][2], int(answer[0][3])
+            facets, facets_exact = self.facet_answer(
+                [(f, v, n) for f, v, _x, n in answer[1:]], sampled, total
+            )
+            price_range = (low, high)
+            self.keep_facets((facets, price_range, facets_exact))
+        return self.result(self.hits(rows), total, facets, price_range, facets_exact=facets_exact)
+
+    def sqlite_page(
+        self,
+        fts: str,
+        gen: str,
+        sets: list[tuple[bool, str]],
+        columns: list[str],
+        buckets: list[tuple[int, str]],
+        sizes: list[int],
+        total: int,
+        wanted: int,
+    ) -> list[tuple[int, dict[str, Any]]]:
+        """The page: each bucket read in rank order up to the page's end, walked on an index
+        (a large bucket: `+d.id` keeps SQLite from driving by the id set) or read whole from
+        its id set (a small one: `+d.generation_id` keeps it off the index)."""
+        p, query = self.p, self.query
+        offset, limit = query.window
+        sort, tail = self.order()
+        n = p(wanted)
+        filters = [f"+d.id {'NOT ' if neg else ''}IN ({sub})" for neg, sub in sets] + columns
+
+        def branch(bucket: str, match: str | None, walk: bool, order: str) -> str:
+            conditions = [f"d.generation_id = {gen}" if walk else f"+d.generation_id = {gen}"]
+            if match is not None:
+                conditions.append(
+                    f"{'+d.id' if walk else 'd.id'} IN "
+                    f"(SELECT rowid FROM {fts} WHERE {fts} MATCH {p(match)})"
+                )
+            elif not walk and sets:
+                neg, sub = sets[0]
+                conditions.append(f"d.id {'NOT ' if neg else ''}IN ({sub})")
+            if not walk:
+                order = ", ".join(
+                    f"+{part}" if part.startswith("d.") else part for part in order.split(", ")
+                )
+            return (
+                f"SELECT * FROM (SELECT d.id, d.product_id, d.popularity, d.price_min, "
+                f"d.price_max, d.created_ts, {bucket} AS bucket FROM search_document d "
+                f"WHERE {' AND '.join([*conditions, *filters])} ORDER BY {order} LIMIT {n})"
+            )
+
+        if self.plan is None:
+            order = f"{sort}, {tail}" if sort else tail
+            walk = total >= WALK_MIN or not sets
+            union = branch("0", None, walk, order)
+            outer = order.replace("d.", "c.")
+        elif sort is None:
+            parts, before = [], 0
+            for (bucket, expression), size in zip(buckets, sizes, strict=True):
+                if size and before < wanted:
+                    parts.append(branch(str(bucket), expression, size >= WALK_MIN, tail))
+                before += size
+            union = " UNION ALL ".join(parts)
+            outer = f"c.bucket, c.{RANK_ORDER.replace(', ', ', c.')}"
+        else:
+            title, exact = buckets[0][1], _sqlite_expr(self.plan, typos=False)
+            bucket = (
+                f"CASE WHEN d.id IN (SELECT rowid FROM {fts} WHERE {fts} MATCH {p(title)}) "
+                f"THEN 0 WHEN d.id IN (SELECT rowid FROM {fts} WHERE {fts} MATCH {p(exact)}) "
+                "THEN 1 ELSE 2 END"
+            )
+            order = f"{sort}, bucket, {tail}"
+            union = branch(bucket, _sqlite_expr(self.plan), total >= WALK_MIN, order)
+            outer = order.replace("d.", "c.").replace("bucket", "c.bucket")
+        statement = sql(
+            f"SELECT d.product_id, d.data FROM ({union}) c JOIN search_document d ON d.id = c.id "
+            f"ORDER BY {outer} LIMIT {p(limit)} OFFSET {p(offset)}"
+        ).columns(product_id=Integer, data=JSON)
+        return [(r[0], r[1]) for r in db.session.execute(statement, p.values)]
+
+    # -- PostgreSQL -----------------------------------------------------------------------------
+
+    def pg_conditions(self) -> tuple[list[tuple[int, str]], str | None]:
+        """The buckets as conditions on `d`, in rank order, and the condition of any match."""
+        if self.plan is None:
+            return [], None
+        p, plan = self.p, self.plan
+        # Phrases (multi-word synonyms) need positions: those queries test the full tsv.
+        words, title_words = ("d.tsv", "d.tsv") if plan.has_phrases else ("d.lexemes", None)
+
+        def match(column: str, expression: str) -> str:
+            return f"{column} @@ to_tsquery('simple'::regconfig, {p(expression)})"
+
+        exact = match(words, _pg_expr(plan, typos=False))
+        if title_words is None:
+            title = match("d.title_lexemes", _pg_expr(plan, typos=False))
+        else:
+            title = match(title_words, _pg_expr(plan, typos=False, weight="A"))
+        buckets = [(0, title), (1, f"{exact} AND NOT ({title})")]
+        everything = exact
+        if plan.has_typos:
+            everything = match(words, _pg_expr(plan))
+            buckets.append((2, f"{everything} AND NOT ({exact})"))
+        return buckets, everything
+
+    def answer_pg(self) -> SearchResult:
+        p, query = self.p, self.query
+        gen = p(self.generation_id)
+        sets, columns = self.filters()
+        buckets, everything = self.pg_conditions()
+        filters = [f"d.id {'NOT ' if neg else ''}IN ({sub})" for neg, sub in sets] + columns
+        match = [everything] if everything else []
+        where = " AND ".join([f"d.generation_id = {gen}", *match, *filters])
+        offset, limit = query.window
+        sort, tail = self.order()
+        n = p(offset + limit)
+
+        def branch(bucket: str, condition: str | None, order: str) -> str:
+            conditions = [f"d.generation_id = {gen}", *([condition] if condition else [])]
+            return (
+                f"(SELECT d.id, d.product_id, d.popularity, d.price_min, d.price_max, "
+                f"d.created_ts, {bucket} AS bucket FROM search_document d "
+                f"WHERE {' AND '.join([*conditions, *filters])} ORDER BY {order} LIMIT {n})"
+            )
+
+        if not buckets:
+            order = f"{sort}, {tail}" if sort else tail
+            union, outer = branch("0", None, order), order.replace("d.", "c.")
+        elif sort is None:
+            union = " UNION ALL ".join(branch(str(b), c, tail) for b, c in buckets)
+            outer = f"c.bucket, c.{RANK_ORDER.replace(', ', ', c.')}"
+        else:
+            cases = " ".join(f"WHEN {c} THEN {b}" for b, c in buckets[:-1])
+            bucket = f"CASE {cases} ELSE {buckets[-1][0]} END"
+            order = f"{sort}, bucket, {tail}"
+            union = branch(bucket, everything, order)
+            outer = order.replace("d.", "c.").replace("bucket", "c.bucket")
+        limit_p, offset_p = p(limit), p(offset)
+        cap = p(PG_COUNT_LIMIT + 1)
+        parts = [
+            "(SELECT count(*) FROM cand)",
+            "(SELECT json_build_array(min(price_min), max(price_max)) FROM cand)",
+            "(SELECT json_agg(json_build_array(d.product_id, d.data) ORDER BY c.ord) FROM "
+            f"(SELECT c.id, row_number() OVER (ORDER BY {outer}) AS ord FROM ({union}) c "
+            f"ORDER BY {outer} LIMIT {limit_p} OFFSET {offset_p}) c "
+            "JOIN search_document d ON d.id = c.id)",
+            f"CASE WHEN (SELECT count(*) FROM cand) > {p(PG_COUNT_LIMIT)} THEN (SELECT "
+            f"json_build_array(count(*) FILTER (WHERE d.generation_id = {gen}), "
+            f"count(*) FILTER (WHERE {where})) FROM search_document d "
+            f"TABLESAMPLE SYSTEM ({p(PG_SAMPLE_PERCENT)}) REPEATABLE (7)) END",
+        ]
+        if query.facets:
+            parts.append(
+                "(SELECT json_build_array((SELECT count(*) FROM fs), json_agg(json_build_array("
+                "g.facet, g.value, g.n))) FROM (SELECT f.facet, f.value, count(*) AS n FROM "
+                "search_facet f JOIN fs ON fs.id = f.doc_id GROUP BY f.facet, f.value) g)"
+            )
+        answer = db.session.execute(
+            sql(
+                f"WITH cand AS MATERIALIZED (SELECT d.id, d.price_min, d.price_max FROM "
+                f"search_document d WHERE {where} LIMIT {cap}), "
+                f"fs AS (SELECT id FROM cand LIMIT {p(FACET_SAMPLE)}) SELECT " + ", ".join(parts)
+            ),
+            p.values,
+        ).one()
+        found, price_range, page, estimate = answer[0], answer[1], answer[2] or [], answer[3]
+        total, total_exact = int(found), True
+        if estimate is not None:
+            in_sample, matched = estimate
+            share = PG_SAMPLE_PERCENT / 100
+            total = max(PG_COUNT_LIMIT + 1, round(matched / share)) if in_sample else total
+            total_exact = False
+        facets: dict[str, dict[str, int]] = {}
+        facets_exact = True
+        if query.facets and found:
+            sampled, counted = answer[4] or (0, None)
+            facets, facets_exact = self.facet_answer(counted or [], int(sampled), total)
+        return self.result(
+            self.hits([(row[0], row[1]) for row in page]),
+            total,
+            facets,
+            price_range,
+            total_exact=total_exact,
+            facets_exact=facets_exact and total_exact,
         )

@@ -1,0 +1,75 @@
+"""search at catalog scale: in-row lexemes and title lexemes (PostgreSQL), a rank index that
+relevance walks, the vocabulary revision of a generation, and console list indexes
+
+Revision ID: 0011_search
+Revises: 0010_money
+Create Date: 2026-12-07 11:00:00
+
+"""
+
+from alembic import op
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+
+# revision identifiers, used by Alembic.
+revision = "0011_search"
+down_revision = "0010_money"
+branch_labels = None
+depends_on = None
+
+TSVECTOR = sa.Text().with_variant(postgresql.TSVECTOR(), "postgresql")
+RANK = ["generation_id", "popularity", "product_id", "price_min", "price_max", "in_stock"]
+# Console lists at 50,000 products: an index per keyset order the lists page by.
+CONSOLE_INDEXES: list[tuple[str, str, list[str]]] = []
+
+
+def upgrade():
+    postgres = op.get_bind().dialect.name == "postgresql"
+    with op.batch_alter_table("search_generation") as batch:
+        batch.add_column(
+            sa.Column("vocabulary_revision", sa.Integer(), nullable=False, server_default="0")
+        )
+    with op.batch_alter_table("search_document") as batch:
+        batch.add_column(sa.Column("lexemes", TSVECTOR, nullable=True))
+        batch.add_column(sa.Column("title_lexemes", TSVECTOR, nullable=True))
+        batch.drop_index("ix_search_document_popularity")
+        batch.drop_index("ix_search_document_tsv", postgresql_using="gin")
+        batch.create_index("ix_search_document_rank", RANK, unique=False)
+    if postgres:
+        # Kept in the row (compressed if need be), never in TOAST: matching reads them per row.
+        op.execute("ALTER TABLE search_document ALTER COLUMN lexemes SET STORAGE MAIN")
+        op.execute("ALTER TABLE search_document ALTER COLUMN title_lexemes SET STORAGE MAIN")
+        op.execute(
+            "UPDATE search_document SET lexemes = strip(tsv), "
+            "title_lexemes = strip(to_tsvector('simple'::regconfig, title))"
+        )
+    with op.batch_alter_table("search_document") as batch:
+        batch.create_index(
+            "ix_search_document_lexemes", ["lexemes"], unique=False, postgresql_using="gin"
+        )
+        batch.create_index(
+            "ix_search_document_title_lexemes",
+            ["title_lexemes"],
+            unique=False,
+            postgresql_using="gin",
+        )
+    for name, table, columns in CONSOLE_INDEXES:
+        op.create_index(name, table, columns, unique=False)
+
+
+def downgrade():
+    for name, table, _columns in reversed(CONSOLE_INDEXES):
+        op.drop_index(name, table_name=table)
+    with op.batch_alter_table("search_document") as batch:
+        batch.drop_index("ix_search_document_title_lexemes", postgresql_using="gin")
+        batch.drop_index("ix_search_document_lexemes", postgresql_using="gin")
+        batch.drop_index("ix_search_document_rank")
+        batch.create_index("ix_search_document_tsv", ["tsv"], unique=False, postgresql_using="gin")
+        batch.create_index(
+            "ix_search_document_popularity", ["generation_id", "popularity"], unique=False
+        )
+        batch.drop_column("title_lexemes")
+        batch.drop_column("lexemes")
+    with op.batch_alter_table("search_generation") as batch:
+        batch.drop_column("vocabulary_revision")

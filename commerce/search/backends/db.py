@@ -739,95 +739,103 @@ class Bounded:
         return buckets
 
     def answer_sqlite(self) -> SearchResult:
+        """Two statements: the sizes, total, facet sample and price range (A), the page (B)."""
         p, query, plan = self.p, self.query, self.plan
         fts = fts_name(self.generation_id)
         gen = p(self.generation_id)
         facet_sets, columns = self.filters()
         sets = list(facet_sets)
-        if columns:  # the column filters as one more id set for counting in the FTS index
+        if columns:  # the column filters as one more id set, read off the covering rank index
             sets.append(
                 (
                     False,
-                    f"SELECT d.id FROM search_document d WHERE d.generation_id = {gen} "
-                    f"AND {' AND '.join(columns)}",
+                    "SELECT d.id FROM search_document d INDEXED BY ix_search_document_rank "
+                    f"WHERE d.generation_id = {gen} AND {' AND '.join(columns)}",
                 )
             )
-
-        def in_sets(column: str) -> list[str]:
-            return [f"{column} {'NOT ' if neg else ''}IN ({sub})" for neg, sub in sets]
-
-        def fts_where(expression: str) -> str:
-            return " AND ".join([f"{fts} MATCH {p(expression)}", *in_sets("rowid")])
-
-        offset, limit = query.window
-        wanted = offset + limit
+        # `+rowid`: an id set is probed per match; FTS5 offered `rowid IN` as a constraint
+        # would run the whole MATCH again for every id of the set.
+        probes = [f"+rowid {'NOT ' if neg else ''}IN ({sub})" for neg, sub in sets]
+        cached = self.cached_facets()
+        want_facets = bool(query.facets) and cached is None
+        ctes: list[str] = []
+        rows: list[str] = []
+        buckets: list[tuple[int, str]] = []
         if plan is not None:
             everything = _sqlite_expr(plan)
             buckets = self.sqlite_expressions()
-            counts = [
-                f"(SELECT count(*) FROM (SELECT 1 FROM {fts} WHERE {fts_where(e)} "
-                f"LIMIT {p(WALK_MIN)}))"
-                for _b, e in buckets
-            ]
-            stats = db.session.execute(
-                sql(
-                    f"SELECT (SELECT count(*) FROM {fts} WHERE {fts_where(everything)}), "
-                    + ", ".join(counts)
-                ),
-                p.values,
-            ).one()
-            total, sizes = int(stats[0]), [int(n) for n in stats[1:]]
-        else:
-            where = " AND ".join([f"d.generation_id = {gen}", *in_sets("d.id")])
-            total = int(
-                db.session.execute(
-                    sql(f"SELECT count(*) FROM search_document d WHERE {where}"), p.values
-                ).scalar()
-                or 0
+            if sets:  # the filtered matches, read once (their id sets are built once)
+                ctes.append(
+                    f"fset AS MATERIALIZED (SELECT rowid AS id FROM {fts} WHERE "
+                    + " AND ".join([f"{fts} MATCH {p(everything)}", *probes])
+                    + ")"
+                )
+                ctes.append("n AS (SELECT count(*) AS n FROM fset)")
+                source = "SELECT id FROM fset WHERE"
+            else:
+                ctes.append(
+                    f"n AS (SELECT count(*) AS n FROM {fts} WHERE {fts} MATCH {p(everything)})"
+                )
+                source = f"SELECT rowid AS id FROM {fts} WHERE {fts} MATCH {p(everything)} AND"
+            rows.append(
+                f"SELECT 'u', NULL, NULL, count(*) FROM {fts} WHERE {fts} MATCH {p(everything)}"
             )
-            buckets, sizes = [], []
-        rows: list[tuple[int, dict[str, Any]]] = []
+            for bucket, expression in buckets:
+                rows.append(
+                    f"SELECT 'b{bucket}', NULL, NULL, count(*) FROM (SELECT 1 FROM {fts} "
+                    f"WHERE {fts} MATCH {p(expression)} LIMIT {p(WALK_MIN)})"
+                )
+        else:
+            ids = [f"d.id {'NOT ' if neg else ''}IN ({sub})" for neg, sub in facet_sets]
+            first = "+d.generation_id" if ids else "d.generation_id"
+            ctes.append(
+                "fset AS MATERIALIZED (SELECT d.id FROM search_document d WHERE "
+                + " AND ".join([f"{first} = {gen}", *ids, *columns])
+                + ")"
+            )
+            ctes.append("n AS (SELECT count(*) AS n FROM fset)")
+            source = "SELECT id FROM fset WHERE"
+        rows.insert(0, "SELECT 'n', NULL, NULL, n FROM n")
+        if want_facets:
+            # Every k-th matching id, k chosen for FACET_SAMPLE of them: spread over the ids.
+            step = f"max(1, ((SELECT n FROM n) + {FACET_SAMPLE - 1}) / {FACET_SAMPLE})"
+            ctes.append(
+                f"sample AS MATERIALIZED ({source} id % {step} = 0 LIMIT {p(FACET_SAMPLE)})"
+            )
+            rows.append(
+                "SELECT 'price', min(price_min), max(price_max), count(*) FROM search_document "
+                "WHERE id IN (SELECT id FROM sample)"
+            )
+            rows.append(
+                "SELECT 'f', facet, value, count(*) FROM search_facet "
+                "WHERE doc_id IN (SELECT id FROM sample) GROUP BY facet, value"
+            )
+        answer = db.session.execute(
+            sql(f"WITH {', '.join(ctes)} " + " UNION ALL ".join(rows)), p.values
+        ).all()
+        stats = {kind: int(n) for kind, _a, _b, n in answer if kind != "f"}
+        total = stats["n"]
+        sizes = [stats[f"b{bucket}"] for bucket, _e in buckets]
+        if sets and plan is not None:  # the buckets' sizes under the filters, by their share
+            share = total / stats["u"] if stats["u"] else 0.0
+            sizes = [round(size * share) for size in sizes]
+        offset, limit = query.window
+        hits: list[tuple[int, dict[str, Any]]] = []
         if total and limit > 0 and offset < total:
-            rows = self.sqlite_page(fts, gen, facet_sets, columns, buckets, sizes, total, wanted)
+            hits = self.sqlite_page(fts, gen, facet_sets, columns, buckets, sizes, total)
         facets: dict[str, dict[str, int]] = {}
         price_range: Any = None
         facets_exact = True
-        cached = self.cached_facets()
         if cached is not None:
             facets, price_range, facets_exact = cached
-        elif total:
-            step = max(1, -(-total // FACET_SAMPLE))
-            if plan is not None:
-                sample = (
-                    f"SELECT rowid AS id FROM {fts} WHERE {fts_where(_sqlite_expr(plan))} "
-                    f"AND rowid % {p(step)} = 0 LIMIT {p(FACET_SAMPLE)}"
-                )
-            else:
-                sample = (
-                    f"SELECT d.id FROM search_document d WHERE d.generation_id = {gen} AND "
-                    + " AND ".join([*in_sets("d.id"), f"d.id % {p(step)} = 0"])
-                    + f" LIMIT {p(FACET_SAMPLE)}"
-                )
-            parts = [
-                "SELECT 'price', min(price_min), max(price_max), count(*) FROM search_document "
-                "WHERE id IN (SELECT id FROM sample)"
-            ]
-            if query.facets:
-                parts.append(
-                    "SELECT facet, value, NULL, count(*) FROM search_facet "
-                    "WHERE doc_id IN (SELECT id FROM sample) GROUP BY facet, value"
-                )
-            answer = db.session.execute(
-                sql(f"WITH sample AS MATERIALIZED ({sample}) " + " UNION ALL ".join(parts)),
-                p.values,
-            ).all()
-            low, high, sampled = answer[0][1], answer[0][2], int(answer[0][3])
+        elif want_facets and total:
+            price = next(row for row in answer if row[0] == "price")
             facets, facets_exact = self.facet_answer(
-                [(f, v, n) for f, v, _x, n in answer[1:]], sampled, total
+                [(f, v, n) for kind, f, v, n in answer if kind == "f"], int(price[3]), total
             )
-            price_range = (low, high)
+            price_range = (price[1], price[2])
             self.keep_facets((facets, price_range, facets_exact))
-        return self.result(self.hits(rows), total, facets, price_range, facets_exact=facets_exact)
+        return self.result(self.hits(hits), total, facets, price_range, facets_exact=facets_exact)
 
     def sqlite_page(
         self,
@@ -838,23 +846,26 @@ class Bounded:
         buckets: list[tuple[int, str]],
         sizes: list[int],
         total: int,
-        wanted: int,
     ) -> list[tuple[int, dict[str, Any]]]:
         """The page: each bucket read in rank order up to the page's end, walked on an index
-        (a large bucket: `+d.id` keeps SQLite from driving by the id set) or read whole from
-        its id set (a small one: `+d.generation_id` keeps it off the index)."""
+        (a large bucket: `+d.id` keeps SQLite from driving by the id set) or read from its id
+        set (a small one, the filters' sets probed inside the FTS scan; `+d.generation_id`
+        keeps it off the index)."""
         p, query = self.p, self.query
         offset, limit = query.window
         sort, tail = self.order()
-        n = p(wanted)
-        filters = [f"+d.id {'NOT ' if neg else ''}IN ({sub})" for neg, sub in sets] + columns
+        n = p(offset + limit)
+        probes = [f"+rowid {'NOT ' if neg else ''}IN ({sub})" for neg, sub in sets]
 
         def branch(bucket: str, match: str | None, walk: bool, order: str) -> str:
             conditions = [f"d.generation_id = {gen}" if walk else f"+d.generation_id = {gen}"]
+            filters = [*columns]
+            if walk or match is None:
+                filters += [f"+d.id {'NOT ' if neg else ''}IN ({sub})" for neg, sub in sets]
             if match is not None:
+                inner = " AND ".join([f"{fts} MATCH {p(match)}", *([] if walk else probes)])
                 conditions.append(
-                    f"{'+d.id' if walk else 'd.id'} IN "
-                    f"(SELECT rowid FROM {fts} WHERE {fts} MATCH {p(match)})"
+                    f"{'+d.id' if walk else 'd.id'} IN (SELECT rowid FROM {fts} WHERE {inner})"
                 )
             elif not walk and sets:
                 neg, sub = sets[0]
@@ -869,15 +880,19 @@ class Bounded:
                 f"WHERE {' AND '.join([*conditions, *filters])} ORDER BY {order} LIMIT {n})"
             )
 
-        if self.plan is None:
-            order = f"{sort}, {tail}" if sort else tail
-            walk = total >= WALK_MIN or not sets
-            union = branch("0", None, walk, order)
+        if self.plan is None or query.sort == BEST_SELLING:
+            # Best selling is the rank index's own order: the buckets do not break its ties.
+            order = f"{sort}, {tail}" if sort and query.sort != BEST_SELLING else tail
+            walk = total >= WALK_MIN or (self.plan is None and not sets)
+            match = _sqlite_expr(self.plan) if self.plan is not None else None
+            union = branch("0", match, walk, order)
             outer = order.replace("d.", "c.")
         elif sort is None:
+            # Without filters the sizes are exact (up to WALK_MIN), so a bucket that cannot
+            # reach the page is left out; with filters they are estimates: every bucket is read.
             parts, before = [], 0
             for (bucket, expression), size in zip(buckets, sizes, strict=True):
-                if size and before < wanted:
+                if sets or columns or (size and before < offset + limit):
                     parts.append(branch(str(bucket), expression, size >= WALK_MIN, tail))
                 before += size
             union = " UNION ALL ".join(parts)
@@ -943,9 +958,10 @@ class Bounded:
                 f"WHERE {' AND '.join([*conditions, *filters])} ORDER BY {order} LIMIT {n})"
             )
 
-        if not buckets:
-            order = f"{sort}, {tail}" if sort else tail
-            union, outer = branch("0", None, order), order.replace("d.", "c.")
+        if not buckets or query.sort == BEST_SELLING:
+            # Best selling is the rank index's own order: the buckets do not break its ties.
+            order = f"{sort}, {tail}" if sort and query.sort != BEST_SELLING else tail
+            union, outer = branch("0", everything, order), order.replace("d.", "c.")
         elif sort is None:
             union = " UNION ALL ".join(branch(str(b), c, tail) for b, c in buckets)
             outer = f"c.bucket, c.{RANK_ORDER.replace(', ', ', c.')}"

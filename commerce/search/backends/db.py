@@ -786,11 +786,13 @@ class Bounded:
                     f"WHERE {fts} MATCH {p(expression)} LIMIT {p(WALK_MIN)})"
                 )
         else:
-            ids = [f"d.id {'NOT ' if neg else ''}IN ({sub})" for neg, sub in facet_sets]
-            first = "+d.generation_id" if ids else "d.generation_id"
+            # The generation's entries of the covering rank index, each probed in the id sets:
+            # bounded by the generation's size, where reading the rows a set names is not.
+            ids = [f"+d.id {'NOT ' if neg else ''}IN ({sub})" for neg, sub in facet_sets]
             ctes.append(
-                "fset AS MATERIALIZED (SELECT d.id FROM search_document d WHERE "
-                + " AND ".join([f"{first} = {gen}", *ids, *columns])
+                "fset AS MATERIALIZED (SELECT d.id FROM search_document d INDEXED BY "
+                "ix_search_document_rank WHERE "
+                + " AND ".join([f"d.generation_id = {gen}", *ids, *columns])
                 + ")"
             )
             ctes.append("n AS (SELECT count(*) AS n FROM fset)")
@@ -818,7 +820,12 @@ class Bounded:
         sizes = [stats[f"b{bucket}"] for bucket, _e in buckets]
         if sets and plan is not None:  # the buckets' sizes under the filters, by their share
             share = total / stats["u"] if stats["u"] else 0.0
-            sizes = [round(size * share) for size in sizes]
+            sizes = [
+                # Column filters are tested on the rows a small bucket reads: its size before
+                # them is what reading it costs, and it decides.
+                size if columns else round(size * share)
+                for size in sizes
+            ]
         offset, limit = query.window
         hits: list[tuple[int, dict[str, Any]]] = []
         if total and limit > 0 and offset < total:
@@ -857,6 +864,12 @@ class Bounded:
         n = p(offset + limit)
         probes = [f"+rowid {'NOT ' if neg else ''}IN ({sub})" for neg, sub in sets]
 
+        walked = {
+            PRICE_ASC: "ix_search_document_price_min",
+            PRICE_DESC: "ix_search_document_price_max",
+            NEWEST: "ix_search_document_created",
+        }.get(query.sort, "ix_search_document_rank")
+
         def branch(bucket: str, match: str | None, walk: bool, order: str) -> str:
             conditions = [f"d.generation_id = {gen}" if walk else f"+d.generation_id = {gen}"]
             filters = [*columns]
@@ -874,9 +887,12 @@ class Bounded:
                 order = ", ".join(
                     f"+{part}" if part.startswith("d.") else part for part in order.split(", ")
                 )
+            # A walk names its index: a price filter would otherwise lure SQLite into reading
+            # the price range whole and sorting it.
+            source = f"search_document d INDEXED BY {walked}" if walk else "search_document d"
             return (
                 f"SELECT * FROM (SELECT d.id, d.product_id, d.popularity, d.price_min, "
-                f"d.price_max, d.created_ts, {bucket} AS bucket FROM search_document d "
+                f"d.price_max, d.created_ts, {bucket} AS bucket FROM {source} "
                 f"WHERE {' AND '.join([*conditions, *filters])} ORDER BY {order} LIMIT {n})"
             )
 

@@ -963,44 +963,26 @@ class Bounded:
         match = [everything] if everything else []
         where = " AND ".join([f"d.generation_id = {gen}", *match, *filters])
         offset, limit = query.window
-        sort, tail = self.order()
+        sort, _tail = self.order()
         n = p(offset + limit)
-
-        def branch(bucket: str, condition: str | None, order: str) -> str:
-            conditions = [f"d.generation_id = {gen}", *([condition] if condition else [])]
-            return (
-                f"(SELECT d.id, d.product_id, d.popularity, d.price_min, d.price_max, "
-                f"d.created_ts, {bucket} AS bucket FROM search_document d "
-                f"WHERE {' AND '.join([*conditions, *filters])} ORDER BY {order} LIMIT {n})"
-            )
-
-        if not buckets or query.sort == BEST_SELLING:
-            # Best selling is the rank index's own order: the buckets do not break its ties.
-            order = f"{sort}, {tail}" if sort and query.sort != BEST_SELLING else tail
-            union, outer = branch("0", everything, order), order.replace("d.", "c.")
-        elif sort is None:
-            union = " UNION ALL ".join(branch(str(b), c, tail) for b, c in buckets)
-            outer = f"c.bucket, c.{RANK_ORDER.replace(', ', ', c.')}"
-        else:
-            cases = " ".join(f"WHEN {c} THEN {b}" for b, c in buckets[:-1])
-            bucket = f"CASE {cases} ELSE {buckets[-1][0]} END"
-            order = f"{sort}, bucket, {tail}"
-            union = branch(bucket, everything, order)
-            outer = order.replace("d.", "c.").replace("bucket", "c.bucket")
-        limit_p, offset_p = p(limit), p(offset)
         cap = p(PG_COUNT_LIMIT + 1)
         parts = [
             "(SELECT count(*) FROM cand)",
             "(SELECT json_build_array(min(price_min), max(price_max)) FROM cand)",
-            "(SELECT json_agg(json_build_array(d.product_id, d.data) ORDER BY c.ord) FROM "
-            f"(SELECT c.id, row_number() OVER (ORDER BY {outer}) AS ord FROM ({union}) c "
-            f"ORDER BY {outer} LIMIT {limit_p} OFFSET {offset_p}) c "
-            "JOIN search_document d ON d.id = c.id)",
+            f"(SELECT CASE WHEN count(*) <= {p(PG_COUNT_LIMIT)} THEN json_agg(id) END FROM cand)",
             f"CASE WHEN (SELECT count(*) FROM cand) > {p(PG_COUNT_LIMIT)} THEN (SELECT "
             f"json_build_array(count(*) FILTER (WHERE d.generation_id = {gen}), "
             f"count(*) FILTER (WHERE {where})) FROM search_document d "
             f"TABLESAMPLE SYSTEM ({p(PG_SAMPLE_PERCENT)}) REPEATABLE (7)) END",
         ]
+        if buckets and sort is None:  # does the title bucket alone fill the page?
+            parts.append(
+                f"(SELECT count(*) FROM (SELECT 1 FROM search_document d WHERE "
+                f"{' AND '.join([f'd.generation_id = {gen}', buckets[0][1], *filters])} "
+                f"LIMIT {n}) t)"
+            )
+        else:
+            parts.append("0")
         if query.facets:
             parts.append(
                 "(SELECT json_build_array((SELECT count(*) FROM fs), json_agg(json_build_array("
@@ -1015,7 +997,7 @@ class Bounded:
             ),
             p.values,
         ).one()
-        found, price_range, page, estimate = answer[0], answer[1], answer[2] or [], answer[3]
+        found, price_range, every_id, estimate, titled = answer[:5]
         total, total_exact = int(found), True
         if estimate is not None:
             in_sample, matched = estimate
@@ -1025,8 +1007,13 @@ class Bounded:
         facets: dict[str, dict[str, int]] = {}
         facets_exact = True
         if query.facets and found:
-            sampled, counted = answer[4] or (0, None)
+            sampled, counted = answer[5] or (0, None)
             facets, facets_exact = self.facet_answer(counted or [], int(sampled), total)
+        page: list[Any] = []
+        if found and limit > 0 and offset < total:
+            page = self.pg_page(
+                gen, filters, buckets, everything, every_id, int(titled or 0), offset + limit
+            )
         return self.result(
             self.hits([(row[0], row[1]) for row in page]),
             total,
@@ -1035,3 +1022,55 @@ class Bounded:
             total_exact=total_exact,
             facets_exact=facets_exact and total_exact,
         )
+
+    def pg_page(
+        self,
+        gen: str,
+        filters: list[str],
+        buckets: list[tuple[int, str]],
+        everything: str | None,
+        every_id: list[int] | None,
+        titled: int,
+        wanted: int,
+    ) -> list[Any]:
+        """The page. Every match known (a narrow search): ranked among those ids. Otherwise
+        each bucket read in rank order with LIMIT (PostgreSQL walks the rank or sort index, or
+        reads a small bucket through its GIN index), the later buckets only when the title
+        bucket does not fill the page (a bucket that is empty would be walked to its end)."""
+        p, query = self.p, self.query
+        offset, limit = query.window
+        sort, tail = self.order()
+        n = p(wanted)
+
+        def branch(bucket: str, condition: str | None, order: str, ids: bool = False) -> str:
+            conditions = [f"d.generation_id = {gen}", *([condition] if condition else [])]
+            if ids:
+                conditions = [f"d.id = ANY({p(every_id)})"]
+            return (
+                f"(SELECT d.id, d.product_id, d.popularity, d.price_min, d.price_max, "
+                f"d.created_ts, {bucket} AS bucket FROM search_document d "
+                f"WHERE {' AND '.join([*conditions, *([] if ids else filters)])} "
+                f"ORDER BY {order} LIMIT {n})"
+            )
+
+        cases = " ".join(f"WHEN {c} THEN {b}" for b, c in buckets[:-1])
+        bucket_of = f"CASE {cases} ELSE {buckets[-1][0]} END" if buckets else "0"
+        if not buckets or query.sort == BEST_SELLING:
+            # Best selling is the rank index's own order: the buckets do not break its ties.
+            order = f"{sort}, {tail}" if sort and query.sort != BEST_SELLING else tail
+            union = branch("0", everything, order, every_id is not None)
+            outer = order.replace("d.", "c.")
+        elif every_id is not None or sort is not None:
+            order = f"{sort}, bucket, {tail}" if sort else f"bucket, {tail}"
+            union = branch(bucket_of, everything, order, every_id is not None)
+            outer = order.replace("d.", "c.").replace("bucket", "c.bucket")
+        else:
+            chosen = buckets[:1] if titled >= wanted else buckets
+            union = " UNION ALL ".join(branch(str(b), c, tail) for b, c in chosen)
+            outer = f"c.bucket, c.{RANK_ORDER.replace(', ', ', c.')}"
+        statement = sql(
+            "SELECT d.product_id, d.data FROM (SELECT c.id, row_number() OVER (ORDER BY "
+            f"{outer}) AS ord FROM ({union}) c ORDER BY {outer} LIMIT {p(limit)} OFFSET "
+            f"{p(offset)}) c JOIN search_document d ON d.id = c.id ORDER BY c.ord"
+        ).columns(product_id=Integer, data=JSON)
+        return list(db.session.execute(statement, p.values))

@@ -552,6 +552,7 @@ FACET_SAMPLE = 500  # facet counts of a broader match are estimated from this ma
 WALK_MIN = 2000  # SQLite: a tier with this many matches is walked in rank order, a smaller one read
 PG_COUNT_LIMIT = 1000  # PostgreSQL counts matches exactly up to here and estimates beyond
 PG_SAMPLE_PERCENT = 2  # PostgreSQL: the share of the index's pages an estimate reads
+PG_READ_WHOLE = 5000  # PostgreSQL: a search with fewer matches is read whole and sorted
 FACET_CACHE_SIZE = 256
 _facet_cache: OrderedDict[Any, tuple[dict[str, dict[str, int]], Any, bool]] = OrderedDict()
 _SORT_KEYS = {
@@ -1012,7 +1013,7 @@ class Bounded:
         page: list[Any] = []
         if found and limit > 0 and offset < total:
             page = self.pg_page(
-                gen, filters, buckets, everything, every_id, int(titled or 0), offset + limit
+                gen, filters, buckets, everything, every_id, int(titled or 0), offset + limit, total
             )
         return self.result(
             self.hits([(row[0], row[1]) for row in page]),
@@ -1032,6 +1033,7 @@ class Bounded:
         every_id: list[int] | None,
         titled: int,
         wanted: int,
+        total: int,
     ) -> list[Any]:
         """The page. Every match known (a narrow search): ranked among those ids. Otherwise
         each bucket read in rank order with LIMIT (PostgreSQL walks the rank or sort index, or
@@ -1046,6 +1048,14 @@ class Bounded:
             conditions = [f"d.generation_id = {gen}", *([condition] if condition else [])]
             if ids:
                 conditions = [f"d.id = ANY({p(every_id)})"]
+            elif total <= PG_READ_WHOLE:
+                # A few thousand matches: read them whole and sort (`+ 0` keeps PostgreSQL
+                # off the sort index, where matches correlated with the sort key, say a
+                # category of cheap products, lie far down the walk).
+                order = ", ".join(
+                    f"({part.split()[0]} + 0) {part.split()[1]}" if part.startswith("d.") else part
+                    for part in order.split(", ")
+                )
             return (
                 f"(SELECT d.id, d.product_id, d.popularity, d.price_min, d.price_max, "
                 f"d.created_ts, {bucket} AS bucket FROM search_document d "

@@ -114,6 +114,9 @@ class SearchQuery:
     none_of: tuple[Condition, ...] = ()
     offset: int | None = None  # overrides page/per_page when set
     limit: int | None = None
+    # A backend that estimates facet counts of a broad match from a sample counts at most
+    # this many matches (None: its own default); suggestions need only a rough top few.
+    facet_sample: int | None = None
 
     def __post_init__(self) -> None:
         if self.sort not in SORTS:

@@ -48,6 +48,7 @@ MAX_WORDS = 6  # did-you-mean leaves longer queries alone
 MAX_CHECKS = 4  # searches a did-you-mean may run to verify a correction
 CANDIDATES_PER_WORD = 3
 MAX_SCAN = 20_000  # vocabulary rows read per word at most (a bound, not a tuning)
+SUGGEST_SAMPLE = 200  # matches whose categories are counted for the suggested categories
 VOCABULARY_TTL = 600.0
 _term = SearchTerm.__table__
 
@@ -90,7 +91,9 @@ def suggest(
     phrase = " ".join((typed or "").split())[:MAX_TEXT]
     if len(phrase) < MIN_CHARS or not text.query_words(phrase):
         return Suggestions(query=phrase)
-    result = _search(SearchQuery(text=phrase, per_page=products, facets=(CATEGORY,)))
+    result = _search(
+        SearchQuery(text=phrase, per_page=products, facets=(CATEGORY,), facet_sample=SUGGEST_SAMPLE)
+    )
     return Suggestions(
         query=phrase,
         hits=result.hits,

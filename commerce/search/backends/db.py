@@ -31,14 +31,10 @@ from sqlalchemy import (
     Integer,
     bindparam,
     delete,
-    exists,
-    false,
     func,
     insert,
     literal_column,
-    or_,
     select,
-    true,
     update,
 )
 from sqlalchemy import (
@@ -46,7 +42,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.sql.elements import ColumnElement
 
 from commerce.db import transaction, utcnow
 from commerce.extensions import db
@@ -66,7 +61,7 @@ from commerce.search.port import (
     BEST_SELLING,
     CATEGORY,
     COLLECTION,
-    IN_STOCK,
+    FACETS,
     NEWEST,
     OPTION,
     PRICE_ASC,
@@ -74,7 +69,6 @@ from commerce.search.port import (
     PRODUCT_TYPE,
     TAG,
     VENDOR,
-    Condition,
     Hit,
     IndexSettings,
     Rebuild,
@@ -111,32 +105,6 @@ def lock_index_writes() -> None:
     two writers of one product's document would otherwise collide. SQLite has one writer."""
     if db.session.get_bind().dialect.name == "postgresql":
         db.session.execute(sql("SELECT pg_advisory_xact_lock(:key)"), {"key": INDEX_LOCK})
-
-
-def _any_condition(conditions: Sequence[Condition]) -> ColumnElement[bool]:
-    """Documents matching at least one boost/bury condition: in_stock tests the column, the
-    others an EXISTS on the facet table's primary key (doc_id, facet, value); SQLite and
-    PostgreSQL alike."""
-    stock = {value == "true" for facet, value in conditions if facet == IN_STOCK}
-    by_facet: dict[str, list[str]] = {}
-    for facet, value in conditions:
-        if facet != IN_STOCK:
-            by_facet.setdefault(facet, []).append(str(value))
-    cond = _facet.alias("cond")  # never correlated with a facet count around the filter
-    clauses: list[ColumnElement[bool]] = [
-        exists()
-        .where(
-            cond.c.doc_id == _doc.c.id,
-            cond.c.facet == facet,
-            cond.c.value.in_(list(dict.fromkeys(values))),
-        )
-        .correlate(_doc)
-        for facet, values in by_facet.items()
-    ]
-    if stock == {True, False}:
-        return true()
-    clauses += [_doc.c.in_stock.is_(flag) for flag in stock]
-    return or_(*clauses) if clauses else false()
 
 
 def fts_name(generation_id: int) -> str:
@@ -493,6 +461,10 @@ class DatabaseBackend(SearchBackend):
             return None
         kept = [w for w in words if w not in settings.stop_words]
         words = kept or words
+        if len(words) > 1 and len(words[-1]) == 1 and not words[-1].isdigit():
+            # A one-letter last word (still being typed) narrows almost nothing and makes
+            # the index read every word with that letter first: it is left out.
+            words = words[:-1]
         groups: list[Group] = []
         for index, word in enumerate(words):
             group = Group(word=word)
@@ -670,6 +642,20 @@ class Bounded:
             hits.append(hit)
         return hits
 
+    @property
+    def sample_size(self) -> int:
+        return max(1, min(self.query.facet_sample or FACET_SAMPLE, FACET_SAMPLE))
+
+    def facet_rows(self, column: str = "facet") -> str:
+        """Only the facets asked for are read (suggestions ask for categories alone)."""
+        wanted = sorted(set(self.query.facets))
+        if len(wanted) == len(FACETS):
+            return ""
+        # SQLite's `+`: found by document (the primary key), never by scanning a facet's
+        # values (PostgreSQL plans this by its statistics).
+        plus = "+" if self.backend._dialect() == "sqlite" else ""
+        return f" AND {plus}{column} IN ({self.p.many(wanted)})"
+
     def facet_answer(
         self, counted: Sequence[tuple[str, str, int]], sample: int, total: int
     ) -> tuple[dict[str, dict[str, int]], bool]:
@@ -801,17 +787,17 @@ class Bounded:
         rows.insert(0, "SELECT 'n', NULL, NULL, n FROM n")
         if want_facets:
             # Every k-th matching id, k chosen for FACET_SAMPLE of them: spread over the ids.
-            step = f"max(1, ((SELECT n FROM n) + {FACET_SAMPLE - 1}) / {FACET_SAMPLE})"
-            ctes.append(
-                f"sample AS MATERIALIZED ({source} id % {step} = 0 LIMIT {p(FACET_SAMPLE)})"
-            )
+            size = self.sample_size
+            step = f"max(1, ((SELECT n FROM n) + {size - 1}) / {size})"
+            ctes.append(f"sample AS MATERIALIZED ({source} id % {step} = 0 LIMIT {p(size)})")
             rows.append(
                 "SELECT 'price', min(price_min), max(price_max), count(*) FROM search_document "
                 "WHERE id IN (SELECT id FROM sample)"
             )
             rows.append(
                 "SELECT 'f', facet, value, count(*) FROM search_facet "
-                "WHERE doc_id IN (SELECT id FROM sample) GROUP BY facet, value"
+                f"WHERE doc_id IN (SELECT id FROM sample){self.facet_rows()} "
+                "GROUP BY facet, value"
             )
         answer = db.session.execute(
             sql(f"WITH {', '.join(ctes)} " + " UNION ALL ".join(rows)), p.values
@@ -988,13 +974,15 @@ class Bounded:
             parts.append(
                 "(SELECT json_build_array((SELECT count(*) FROM fs), json_agg(json_build_array("
                 "g.facet, g.value, g.n))) FROM (SELECT f.facet, f.value, count(*) AS n FROM "
-                "search_facet f JOIN fs ON fs.id = f.doc_id GROUP BY f.facet, f.value) g)"
+                "search_facet f JOIN fs ON fs.id = f.doc_id "
+                f"WHERE true{self.facet_rows('f.facet')} GROUP BY f.facet, f.value) g)"
             )
         answer = db.session.execute(
             sql(
                 f"WITH cand AS MATERIALIZED (SELECT d.id, d.price_min, d.price_max FROM "
                 f"search_document d WHERE {where} LIMIT {cap}), "
-                f"fs AS (SELECT id FROM cand LIMIT {p(FACET_SAMPLE)}) SELECT " + ", ".join(parts)
+                f"fs AS (SELECT id FROM cand LIMIT {p(self.sample_size)}) SELECT "
+                + ", ".join(parts)
             ),
             p.values,
         ).one()

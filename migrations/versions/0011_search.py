@@ -21,7 +21,10 @@ depends_on = None
 TSVECTOR = sa.Text().with_variant(postgresql.TSVECTOR(), "postgresql")
 RANK = ["generation_id", "popularity", "product_id", "price_min", "price_max", "in_stock"]
 # Console lists at 50,000 products: an index per keyset order the lists page by.
-CONSOLE_INDEXES: list[tuple[str, str, list[str]]] = []
+CONSOLE_INDEXES = [
+    ('ix_stock_level_updated', 'stock_level', ['updated_at', 'id']),
+    ('ix_stock_level_on_hand', 'stock_level', ['on_hand', 'id']),
+]
 
 
 def upgrade():

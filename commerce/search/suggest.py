@@ -76,6 +76,7 @@ class Suggestions:
     query: str  # as typed, spaces collapsed
     hits: list[Hit] = field(default_factory=list)
     total: int = 0
+    total_exact: bool = True  # False: the backend estimated the total of a broad match
     categories: list[CategorySuggestion] = field(default_factory=list)
 
     @property
@@ -98,6 +99,7 @@ def suggest(
         query=phrase,
         hits=result.hits,
         total=result.total,
+        total_exact=result.total_exact,
         categories=_categories(result.facets.get(CATEGORY, {}), categories),
     )
 

@@ -81,6 +81,24 @@ class Page:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def text_condition(q: str) -> Any:
+    """Products whose title, handle or vendor contains `q`, or with a variant whose SKU contains
+    it or whose barcode is it.
+
+    PostgreSQL: one id set per table, each answered by its pg_trgm indexes (migration
+    0011_search) and OR-ed as bitmaps, never a scan of the catalog. SQLite has no such index:
+    the variants are tested per candidate product (EXISTS on ix_variant_product), so a list
+    already narrowed by status or vendor reads only its own variants, not every SKU."""
+    like = f"%{q}%"
+    own = or_(Product.title.ilike(like), Product.handle.ilike(like), Product.vendor.ilike(like))
+    variants = or_(Variant.sku.ilike(like), Variant.barcode == q)
+    if db.session.get_bind().dialect.name == "postgresql":
+        return Product.id.in_(
+            select(Product.id).where(own).union(select(Variant.product_id).where(variants))
+        )
+    return or_(own, exists().where(Variant.product_id == Product.id, variants))
+
+
 def filtered_products(flt: ProductFilter) -> Select[Any]:
     """The WHERE part of the list, shared by the page, the count, bulk 'select all' and export."""
     flt = flt.normalized()
@@ -107,19 +125,7 @@ def filtered_products(flt: ProductFilter) -> Select[Any]:
     if flt.price_max is not None:
         stmt = stmt.where(Product.min_price <= flt.price_max)
     if flt.q:
-        like = f"%{flt.q}%"
-        stmt = stmt.where(
-            or_(
-                Product.title.ilike(like),
-                Product.handle.ilike(like),
-                Product.vendor.ilike(like),
-                Product.id.in_(
-                    select(Variant.product_id).where(
-                        or_(Variant.sku.ilike(like), Variant.barcode == flt.q)
-                    )
-                ),
-            )
-        )
+        stmt = stmt.where(text_condition(flt.q))
     return stmt
 
 
@@ -198,6 +204,39 @@ def popular_tags(limit: int = 200) -> list[str]:
         _tags_cache.clear()
     _tags_cache[key] = (time.monotonic(), tags)
     return list(tags)
+
+
+_COUNTS_TTL = 300.0
+_counts_cache: dict[tuple[Any, ...], tuple[float, dict[int, int]]] = {}
+
+
+def rule_collection_counts(collections: list[Collection]) -> dict[int, int]:
+    """Products matching each rule-based collection. Each count reads the whole catalog (its
+    rules test titles, tags, vendors), so the answers are kept per process until a product or
+    a collection's rules change (or five minutes pass): the collections page stays fast at
+    50,000 products."""
+    rules = tuple((c.id, repr(c.rules)) for c in collections)
+    key = (
+        db.engine.url.render_as_string(),
+        db.session.scalar(select(func.max(Product.updated_at))),
+        rules,
+    )
+    found = _counts_cache.get(key)
+    if found is not None and time.monotonic() - found[0] < _COUNTS_TTL:
+        return dict(found[1])
+    counts = {
+        c.id: int(
+            db.session.scalar(
+                select(func.count()).select_from(Product).where(collection_condition(c))
+            )
+            or 0
+        )
+        for c in collections
+    }
+    if len(_counts_cache) > 64:
+        _counts_cache.clear()
+    _counts_cache[key] = (time.monotonic(), counts)
+    return dict(counts)
 
 
 def jump_to(query: str, *, limit: int = 8) -> list[dict[str, Any]]:

@@ -24,6 +24,16 @@ RANK = ["generation_id", "popularity", "product_id", "price_min", "price_max", "
 CONSOLE_INDEXES = [
     ('ix_stock_level_updated', 'stock_level', ['updated_at', 'id']),
     ('ix_stock_level_on_hand', 'stock_level', ['on_hand', 'id']),
+    ('ix_product_status_updated', 'product', ['status', 'updated_at', 'id']),
+]
+
+# The console's quick search ("contains"): pg_trgm answers ILIKE '%...%' (a plain index on
+# SQLite, where nothing answers it).
+TRIGRAM_INDEXES = [
+    ('ix_product_title_trgm', 'product', 'title'),
+    ('ix_product_handle_trgm', 'product', 'handle'),
+    ('ix_product_vendor_trgm', 'product', 'vendor'),
+    ('ix_variant_sku_trgm', 'variant', 'sku'),
 ]
 
 
@@ -59,9 +69,24 @@ def upgrade():
         )
     for name, table, columns in CONSOLE_INDEXES:
         op.create_index(name, table, columns, unique=False)
+    if postgres:
+        op.execute('CREATE EXTENSION IF NOT EXISTS pg_trgm')
+    for name, table, column in TRIGRAM_INDEXES:
+        op.create_index(
+            name,
+            table,
+            [column],
+            unique=False,
+            postgresql_using='gin',
+            postgresql_ops={column: 'gin_trgm_ops'},
+        )
 
 
 def downgrade():
+    for name, table, column in reversed(TRIGRAM_INDEXES):
+        op.drop_index(
+            name, table_name=table, postgresql_using='gin', postgresql_ops={column: 'gin_trgm_ops'}
+        )
     for name, table, _columns in reversed(CONSOLE_INDEXES):
         op.drop_index(name, table_name=table)
     with op.batch_alter_table("search_document") as batch:

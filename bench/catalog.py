@@ -291,7 +291,7 @@ def list_views(vendor: str, category: int, collection: int, tag: str, sku: str) 
         "orders_search": f"{o}?q=moss",
         "orders_number": f"{o}?q=1500",
         "orders_sku": f"{o}?sku=BENCH-00042",
-        "orders_note": f"{o}?note=yes",
+        "orders_note": f"{o}?note=1",
         "orders_by_total": f"{o}?sort=total&dir=desc",
         "orders_by_customer": f"{o}?sort=customer&dir=asc",
         "customers": "/console/customers",

@@ -525,7 +525,7 @@ class DatabaseBackend(SearchBackend):
 
 # -- bounded search -----------------------------------------------------------------------------
 
-FACET_SAMPLE = 500  # facet counts of a broader match are estimated from this many of its matches
+FACET_SAMPLE = 300  # facet counts of a broader match are estimated from this many of its matches
 WALK_MIN = 2000  # SQLite: a tier with this many matches is walked in rank order, a smaller one read
 PG_COUNT_LIMIT = 1000  # PostgreSQL counts matches exactly up to here and estimates beyond
 PG_SAMPLE_PERCENT = 2  # PostgreSQL: the share of the index's pages an estimate reads
@@ -769,9 +769,11 @@ class Bounded:
                     f"n AS (SELECT count(*) AS n FROM {fts} WHERE {fts} MATCH {p(everything)})"
                 )
                 source = f"SELECT rowid AS id FROM {fts} WHERE {fts} MATCH {p(everything)} AND"
-            rows.append(
-                f"SELECT 'u', NULL, NULL, count(*) FROM {fts} WHERE {fts} MATCH {p(everything)}"
-            )
+            if sets:  # the matches before the filters (without filters that is the total)
+                rows.append(
+                    f"SELECT 'u', NULL, NULL, count(*) FROM {fts} WHERE {fts} MATCH "
+                    f"{p(everything)}"
+                )
             for bucket, expression in buckets:
                 rows.append(
                     f"SELECT 'b{bucket}', NULL, NULL, count(*) FROM (SELECT 1 FROM {fts} "

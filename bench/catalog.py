@@ -253,7 +253,9 @@ def fill_orders(count: int, seed: int) -> int:
     return customers
 
 
-def list_views(vendor: str, category: int, collection: int, tag: str, sku: str) -> dict[str, str]:
+def list_views(
+    vendor: str, category: int, collection: int, manual: int, tag: str, sku: str
+) -> dict[str, str]:
     """Every console list view with its common filters and sorts."""
     p = "/console/products"
     o = "/console/orders"
@@ -302,7 +304,7 @@ def list_views(vendor: str, category: int, collection: int, tag: str, sku: str) 
         "promotions_active": "/console/promotions?status=active",
         "categories": "/console/categories",
         "collections": "/console/collections",
-        "collection_members": f"/console/collections/{collection}/members",
+        "collection_members": f"/console/collections/{manual}/members",
         "search_rules": "/console/search/rules",
         "search_synonyms": "/console/search/synonyms",
         "search_analytics": "/console/search/analytics",
@@ -355,6 +357,12 @@ def run_database(label: str, url: str, args: argparse.Namespace, tmp: str) -> di
             or 1
         )
         collection = int(db.session.scalar(select(Collection.id).order_by(Collection.id)) or 1)
+        manual = int(
+            db.session.scalar(
+                select(Collection.id).where(Collection.kind == "manual").order_by(Collection.id)
+            )
+            or collection
+        )
         tag = db.session.scalar(select(ProductTag.tag).limit(1)) or "sale"
         sku = db.session.scalar(select(Variant.sku).where(Variant.sku.is_not(None)).limit(1)) or ""
         if db.engine.dialect.name == "postgresql":
@@ -376,7 +384,7 @@ def run_database(label: str, url: str, args: argparse.Namespace, tmp: str) -> di
         figures["errors_5xx"] = 1
         return figures
     timer = Timer(app, client)
-    views = list_views(VENDORS["Apparel"][0], category, collection, tag, sku)
+    views = list_views(VENDORS["Apparel"][0], category, collection, manual, tag, sku)
     for name in ("products", "stock", "orders", "customers"):
         found = deep_url(timer, views[name])
         if found:

@@ -208,11 +208,6 @@ class DatabaseRebuild(Rebuild):
             if self.backend._dialect() == "postgresql":
                 # Fresh statistics, so the planner sees the new generation's rows at once.
                 db.session.execute(sql("ANALYZE search_document, search_facet, search_term"))
-            else:
-                # SQLite keeps no statistics unless asked: a rebuild (after a catalog import or
-                # the demo load) refreshes them for every table, so its planner walks the
-                # index of a list's order (the stock overview by SKU) instead of sorting it all.
-                db.session.execute(sql("ANALYZE"))
 
     def abort(self) -> None:
         with transaction():
@@ -771,8 +766,7 @@ class Bounded:
                 source = f"SELECT rowid AS id FROM {fts} WHERE {fts} MATCH {p(everything)} AND"
             if sets:  # the matches before the filters (without filters that is the total)
                 rows.append(
-                    f"SELECT 'u', NULL, NULL, count(*) FROM {fts} WHERE {fts} MATCH "
-                    f"{p(everything)}"
+                    f"SELECT 'u', NULL, NULL, count(*) FROM {fts} WHERE {fts} MATCH {p(everything)}"
                 )
             for bucket, expression in buckets:
                 rows.append(

@@ -13,6 +13,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -346,3 +347,7 @@ class Media(db.Model):
             "alt": self.alt,
             "position": self.position,
         }
+
+
+# The stock overview's default order (SKU, blank SKUs first): read in order from this index.
+Index("ix_variant_sku_sort", func.coalesce(Variant.sku, ""), Variant.id)

@@ -69,6 +69,11 @@ def upgrade():
         )
     for name, table, columns in CONSOLE_INDEXES:
         op.create_index(name, table, columns, unique=False)
+    # The stock overview's default order (SKU, blank SKUs first): an expression index, so
+    # PostgreSQL reads the page in order (SQLite's planner, without statistics, does not).
+    op.create_index(
+        'ix_variant_sku_sort', 'variant', [sa.text("coalesce(sku, '')"), 'id'], unique=False
+    )
     if postgres:
         op.execute('CREATE EXTENSION IF NOT EXISTS pg_trgm')
     for name, table, column in TRIGRAM_INDEXES:
@@ -83,6 +88,7 @@ def upgrade():
 
 
 def downgrade():
+    op.drop_index('ix_variant_sku_sort', table_name='variant')
     for name, table, column in reversed(TRIGRAM_INDEXES):
         op.drop_index(
             name, table_name=table, postgresql_using='gin', postgresql_ops={column: 'gin_trgm_ops'}

@@ -169,8 +169,7 @@ def fill_orders(count: int, seed: int) -> int:
         ("completed", "paid", "fulfilled"),
         ("completed", "partially_refunded", "fulfilled"),
         ("cancelled", "voided", "unfulfilled"),
-        ("open", "authorized", "unfulfilled"),
-    ]
+    ]  # (no "authorized": those have a payment row in a real shop, and these orders have none)
     first = int(db.session.scalar(select(Order.id).order_by(Order.id.desc()).limit(1)) or 0)
     for start in range(0, count, batch):
         orders, lines, notes = [], [], []

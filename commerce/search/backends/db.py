@@ -526,7 +526,8 @@ PG_COUNT_LIMIT = 1000  # PostgreSQL counts matches exactly up to here and estima
 PG_SAMPLE_PERCENT = 2  # PostgreSQL: the share of the index's pages an estimate reads
 PG_READ_WHOLE = 5000  # PostgreSQL: a search with fewer matches is read whole and sorted
 FACET_CACHE_SIZE = 256
-_facet_cache: OrderedDict[Any, tuple[dict[str, dict[str, int]], Any, bool]] = OrderedDict()
+# Searches without words: (facets, price range, facets exact, total) per index revision.
+_facet_cache: OrderedDict[Any, tuple[dict[str, dict[str, int]], Any, bool, int]] = OrderedDict()
 _SORT_KEYS = {
     PRICE_ASC: ("d.price_min", "ASC"),
     PRICE_DESC: ("d.price_max", "DESC"),
@@ -669,18 +670,18 @@ class Bounded:
         return {name: top_values(values) for name, values in counts.items()}, scale == 1.0
 
     def cache_key(self) -> Any:
-        """Browsing without words repeats the same few questions: their facet counts are kept
-        until the generation's next write (its revision), so they are never stale."""
-        if self.plan is not None or not self.query.facets:
+        """Browsing without words repeats the same few questions: their totals and facet counts
+        are kept until the generation's next write (its revision), so they are never stale."""
+        if self.plan is not None:
             return None
         filters = replace(self.query, sort="relevance", page=1, offset=None, limit=None)
         return (db.engine.url.render_as_string(), self.generation_id, self.revision, filters)
 
-    def cached_facets(self) -> tuple[dict[str, dict[str, int]], Any, bool] | None:
+    def cached_facets(self) -> tuple[dict[str, dict[str, int]], Any, bool, int] | None:
         key = self.cache_key()
         return _facet_cache.get(key) if key is not None else None
 
-    def keep_facets(self, answer: tuple[dict[str, dict[str, int]], Any, bool]) -> None:
+    def keep_facets(self, answer: tuple[dict[str, dict[str, int]], Any, bool, int]) -> None:
         key = self.cache_key()
         if key is None:
             return
@@ -745,6 +746,15 @@ class Bounded:
         probes = [f"+rowid {'NOT ' if neg else ''}IN ({sub})" for neg, sub in sets]
         cached = self.cached_facets()
         want_facets = bool(query.facets) and cached is None
+        if cached is not None:  # a search without words asked before at this revision
+            facets, price_range, facets_exact, total = cached
+            offset, limit = query.window
+            found: list[tuple[int, dict[str, Any]]] = []
+            if total and limit > 0 and offset < total:
+                found = self.sqlite_page(fts, gen, facet_sets, columns, [], [], total)
+            return self.result(
+                self.hits(found), total, facets, price_range, facets_exact=facets_exact
+            )
         ctes: list[str] = []
         rows: list[str] = []
         buckets: list[tuple[int, str]] = []
@@ -821,15 +831,13 @@ class Bounded:
         facets: dict[str, dict[str, int]] = {}
         price_range: Any = None
         facets_exact = True
-        if cached is not None:
-            facets, price_range, facets_exact = cached
-        elif want_facets and total:
+        if want_facets and total:
             price = next(row for row in answer if row[0] == "price")
             facets, facets_exact = self.facet_answer(
                 [(f, v, n) for kind, f, v, n in answer if kind == "f"], int(price[3]), total
             )
             price_range = (price[1], price[2])
-            self.keep_facets((facets, price_range, facets_exact))
+        self.keep_facets((facets, price_range, facets_exact, total))
         return self.result(self.hits(hits), total, facets, price_range, facets_exact=facets_exact)
 
     def sqlite_page(
@@ -952,6 +960,20 @@ class Bounded:
         where = " AND ".join([f"d.generation_id = {gen}", *match, *filters])
         offset, limit = query.window
         sort, _tail = self.order()
+        cached = self.cached_facets()
+        if cached is not None:  # a search without words asked before at this revision
+            facets, price_range, facets_exact, total = cached
+            rows: list[Any] = []
+            if total and limit > 0 and offset < total:
+                rows = self.pg_page(gen, filters, [], None, None, 0, offset + limit, total)
+            return self.result(
+                self.hits([(row[0], row[1]) for row in rows]),
+                total,
+                facets,
+                price_range,
+                total_exact=total <= PG_COUNT_LIMIT,
+                facets_exact=facets_exact,
+            )
         n = p(offset + limit)
         cap = p(PG_COUNT_LIMIT + 1)
         parts = [
@@ -1004,6 +1026,7 @@ class Bounded:
             page = self.pg_page(
                 gen, filters, buckets, everything, every_id, int(titled or 0), offset + limit, total
             )
+        self.keep_facets((facets, price_range, facets_exact and total_exact, total))
         return self.result(
             self.hits([(row[0], row[1]) for row in page]),
             total,

@@ -5,6 +5,8 @@ conftest.py crosses them; the answers stay exact where the backend says they are
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import pytest
 
 from commerce.search.backends import db as db_backend
@@ -25,6 +27,7 @@ def _db_only(world) -> None:
 def test_broad_facet_counts_are_estimated_from_a_sample(world, monkeypatch):
     _db_only(world)
     monkeypatch.setattr(db_backend, "FACET_SAMPLE", 3)
+    monkeypatch.setattr(db_backend, "_facet_cache", OrderedDict())  # answers kept per revision
     broad = world.search(text="", facets=("in_stock", "vendor"))
     assert broad.total == len(ACTIVE) and broad.total_exact
     assert not broad.facets_exact
@@ -38,6 +41,7 @@ def test_postgres_counts_up_to_its_limit_then_estimates(world, monkeypatch):
     if world.backend != "db-postgres":
         pytest.skip("PostgreSQL's counting limit")
     monkeypatch.setattr(db_backend, "PG_COUNT_LIMIT", 3)
+    monkeypatch.setattr(db_backend, "_facet_cache", OrderedDict())
     result = world.search(text="", per_page=50)
     assert not result.total_exact and result.total >= 4
     assert set(world.names(result.ids)) == set(ACTIVE)  # the page itself is never cut

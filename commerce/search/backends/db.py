@@ -522,8 +522,8 @@ class DatabaseBackend(SearchBackend):
 
 FACET_SAMPLE = 300  # facet counts of a broader match are estimated from this many of its matches
 WALK_MIN = 2000  # SQLite: a tier with this many matches is walked in rank order, a smaller one read
-PG_COUNT_LIMIT = 1000  # PostgreSQL counts matches exactly up to here and estimates beyond
-PG_SAMPLE_PERCENT = 2  # PostgreSQL: the share of the index's pages an estimate reads
+PG_COUNT_LIMIT = 500  # PostgreSQL counts matches exactly up to here and estimates beyond
+PG_SAMPLE_PERCENT = 1  # PostgreSQL: the share of the index's pages an estimate reads
 PG_READ_WHOLE = 5000  # PostgreSQL: a search with fewer matches is read whole and sorted
 FACET_CACHE_SIZE = 256
 # Searches without words: (facets, price range, facets exact, total) per index revision.

@@ -25,6 +25,9 @@ CONSOLE_INDEXES = [
     ('ix_stock_level_updated', 'stock_level', ['updated_at', 'id']),
     ('ix_stock_level_on_hand', 'stock_level', ['on_hand', 'id']),
     ('ix_product_status_updated', 'product', ['status', 'updated_at', 'id']),
+    ('ix_shop_order_payment_status', 'shop_order', ['payment_status', 'placed_at', 'id']),
+    ('ix_shop_order_status_cancelled', 'shop_order', ['status', 'cancelled_at', 'id']),
+    ('ix_shop_order_status_fulfillment', 'shop_order', ['status', 'fulfillment_status']),
 ]
 
 # The console's quick search ("contains"): pg_trgm answers ILIKE '%...%' (a plain index on
@@ -74,6 +77,7 @@ def upgrade():
     op.create_index(
         'ix_variant_sku_sort', 'variant', [sa.text("coalesce(sku, '')"), 'id'], unique=False
     )
+    op.create_index('ix_order_line_sku', 'order_line', [sa.text('lower(sku)')], unique=False)
     if postgres:
         op.execute('CREATE EXTENSION IF NOT EXISTS pg_trgm')
     for name, table, column in TRIGRAM_INDEXES:
@@ -88,6 +92,7 @@ def upgrade():
 
 
 def downgrade():
+    op.drop_index('ix_order_line_sku', table_name='order_line')
     op.drop_index('ix_variant_sku_sort', table_name='variant')
     for name, table, column in reversed(TRIGRAM_INDEXES):
         op.drop_index(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import Any
 
-from flask import Flask, Response, render_template, request
+from flask import Flask, Response, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from werkzeug.exceptions import HTTPException
@@ -19,6 +21,7 @@ from commerce.checkout import tasks as _checkout_tasks  # noqa: F401
 from commerce.config import ROOT, load_config
 from commerce.db import configure_sqlite
 from commerce.documents import tasks as _document_tasks  # noqa: F401
+from commerce.edge import tasks as _edge_tasks  # noqa: F401  (purges the edge cache)
 from commerce.errors import CommerceError
 from commerce.extensions import cache, csrf, db, htmx, init_celery, limiter, login_manager, migrate
 from commerce.inventory import tasks as _inventory_tasks  # noqa: F401
@@ -48,6 +51,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
     app.config.update(settings)
     configure_logging(app)
+    _warn_about_a_host_own_key(app, given=bool((config or {}).get("SECRET_KEY")))
     app.session_interface = CacheAwareSessionInterface()
     if settings["TRUSTED_PROXIES"]:
         # Behind N proxies, the client's address (rate limits, logs) is in X-Forwarded-For.
@@ -56,7 +60,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     db.init_app(app)
     with app.app_context():
-        configure_sqlite(db.engine)
+        configure_sqlite(db.engine, busy_timeout=settings["SQLITE_BUSY_TIMEOUT"])
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     login_manager.init_app(app)
     login_manager.user_loader(load_session_user)
@@ -83,9 +87,41 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         amount, currency or app.config["SHOP_CURRENCY"], locale=app.config["SHOP_LOCALE"]
     )
     _register_errors(app)
+    _register_health(app)
     app.after_request(_security_headers)
     app.after_request(_dispatch_outbox_after_commit)
     return app
+
+
+def _warn_about_a_host_own_key(app: Flask, *, given: bool) -> None:
+    """Without SECRET_KEY each host signs sessions and carts with a key of its own (made in its
+    instance folder): behind a load balancer, shoppers and staff would be signed out whenever
+    another host answers. Harmless for one embedded host, so only a warning for PostgreSQL."""
+    on_postgres = app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql")
+    if on_postgres and not given and not os.environ.get("SECRET_KEY"):
+        app.logger.warning(
+            "SECRET_KEY is not set: this host uses its own key (instance/secret_key); "
+            "set the same SECRET_KEY on every host behind the load balancer"
+        )
+
+
+def _register_health(app: Flask) -> None:
+    @app.get("/healthz")
+    def healthz() -> Response:
+        """For the load balancer's health checks (deploy/haproxy.cfg): 200 when this process
+        can run a query, 503 when the database does not answer. Cheap (one SELECT 1), never
+        cached, and it reads no session and sets no cookie. Redis is not checked: the shop
+        keeps selling while it is down (README "When a service is down")."""
+        try:
+            db.session.execute(text("SELECT 1"))
+        except Exception as exc:  # any failure to query is "not ready" for the balancer
+            app.logger.warning("health check: the database did not answer (%s)", exc)
+            response = jsonify(status="unavailable", database="unreachable")
+            response.status_code = 503
+        else:
+            response = jsonify(status="ok", database="ok")
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
 
 def _security_headers(response: Response) -> Response:

@@ -7,8 +7,13 @@
   configured the production way (environment variables only), waited for, and stopped.
 - `Shopper`: one browser's worth of state (its own cookie jar: Flask session + signed cart
   cookie, and the CSRF token read from GET /cart) speaking the storefront's form contract;
-  `check_out()` walks POST /checkout -> information -> shipping -> place and classifies the end.
+  `check_out()` walks POST /checkout -> (the checkout line's waiting page, asked again until
+  the shopper is let in or told sold out: `wait_in_line`) -> information -> shipping -> place
+  and classifies the end; the Journey records the time in line (`queue_wait_ms`).
 - `stock_report(variant_id)`: the counters, the ledger and the rows that must agree afterwards.
+- `EdgeCache`: varnishd (Debian's, with the xkey module) running the repo's VCL
+  (deploy/varnish/default.vcl) in front of a LiveServer, on a free port, in its own working
+  directory; the shop sends its purges to `purge_url` (EDGE_PURGE_URLS).
 
 Used by bench/flash_sale.py and by tests/concurrency/. Tests may import this module; nothing
 here imports from tests/.
@@ -50,6 +55,8 @@ SHIPPING_CODE = "STD"
 
 CSRF_META = re.compile(r'<meta\s+name="csrf-token"\s+content="([^"]+)"')
 CHECKOUT_PATH = re.compile(r"^/checkout/([^/]+)/")
+QUEUE_PATH = "/checkout/queue"  # the checkout line's waiting page
+POLL_MS = re.compile(r'data-poll-ms="(\d+)"')
 SOLD_OUT = re.compile(r"sold out|not enough stock|out of stock", re.IGNORECASE)
 ALREADY_PLACING = re.compile(r"already being placed", re.IGNORECASE)
 
@@ -78,6 +85,39 @@ def reset_schema(url: str, schema: str, *, create: bool) -> None:
         if create:
             conn.execute(text(f"CREATE SCHEMA {schema}"))
     engine.dispose()
+
+
+def bench_database(url: str, schema: str) -> str:
+    """A bench's own empty schema in the database at `url`, and the URL whose connections
+    work in it (libpq `options`). The search index's trigram operator class comes from
+    pg_trgm, which lives in one schema of the database (public after `make test`): it is
+    installed there if missing and that schema goes on the search path too, so the
+    migrations and queries find it, on a brand-new database and on the test database.
+
+    With that schema on the path, a table missing from the bench's schema would be found
+    there: make tables with `checkfirst=False` (the schema is empty), and the migrations find
+    their (empty) version table in the bench's schema first, made here."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+        conn.execute(
+            text(
+                f"CREATE TABLE {schema}.alembic_version (version_num VARCHAR(32) NOT NULL, "
+                "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"
+            )
+        )
+        conn.execute(text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))
+        home = conn.execute(
+            text(
+                "SELECT n.nspname FROM pg_extension e "
+                "JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm'"
+            )
+        ).scalar_one()
+    engine.dispose()
+    return with_search_path(url, schema if home == schema else f"{schema},{home}")
 
 
 def free_port() -> int:
@@ -287,10 +327,13 @@ class LiveServer:
         }
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 60) -> LiveServer:
-        self.instance.mkdir(parents=True, exist_ok=True)
+    ready_path = "/cart"  # answers 200 once the app serves pages
+
+    def command(self) -> list[str]:
+        """gunicorn with the bench's settings on the command line (they win over
+        gunicorn.conf.py, which gunicorn also reads from the project folder)."""
         gunicorn = str(Path(sys.executable).with_name("gunicorn"))
-        command = [
+        return [
             gunicorn,
             "--workers", str(self.workers),
             "--worker-class", "gthread",
@@ -302,6 +345,10 @@ class LiveServer:
             "--log-level", "warning",
             "wsgi:app",
         ]  # fmt: skip
+
+    def start(self, timeout: float = 60) -> LiveServer:
+        self.instance.mkdir(parents=True, exist_ok=True)
+        command = self.command()
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
@@ -311,7 +358,7 @@ class LiveServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited at start:\n{self.log_tail()}")
             try:
-                if requests.get(self.url + "/cart", timeout=5).status_code == 200:
+                if requests.get(self.url + self.ready_path, timeout=5).status_code == 200:
                     return self
             except requests.RequestException:
                 pass
@@ -350,6 +397,154 @@ class LiveServer:
         self.stop()
 
 
+# -- the edge cache -----------------------------------------------------------------------------
+
+VCL_DIR = ROOT / "deploy" / "varnish"
+
+
+def varnish_available() -> str | None:
+    """Why Varnish with xkey cannot run here, or None (`make varnish` installs both)."""
+    import glob
+    import shutil
+
+    if not shutil.which("varnishd"):
+        return "varnishd is not installed (make varnish)"
+    if not glob.glob("/usr/lib/*/varnish/vmods/libvmod_xkey.so"):
+        return "the xkey module is not installed (make varnish: varnish-modules)"
+    return None
+
+
+class EdgeCache:
+    """varnishd with the repo's default.vcl in front of `backend_url`, on a free loopback port.
+
+    Its working directory (-n) is `workdir`/varnish; the site part of the VCL (the backend and
+    the purgers ACL: loopback) is written to `workdir`/site.vcl, which comes first on vcl_path.
+    The shop must know where to purge before it starts:
+
+        server = LiveServer(...)
+        edge = EdgeCache(server.url, workdir=tmp / "edge")
+        server.env.update(edge.shop_env())
+        with server, edge:
+            ...  # browse edge.url; changes purge it
+    """
+
+    def __init__(
+        self,
+        backend_url: str,
+        *,
+        workdir: str | Path,
+        port: int | None = None,
+        memory: str = "128m",
+        purgers: tuple[str, ...] = ("127.0.0.1", "::1"),
+    ) -> None:
+        self.backend = urlsplit(backend_url)
+        self.workdir = Path(workdir)
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.purge_url = self.url + "/"
+        self.memory = memory
+        self.purgers = purgers
+        self.log_path = self.workdir / "varnishd.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def name(self) -> str:
+        return str(self.workdir / "varnish")
+
+    def shop_env(self) -> dict[str, str]:
+        """The shop's settings for purging this Varnish (LiveServer env)."""
+        return {"EDGE_CACHE": "varnish", "EDGE_PURGE_URLS": self.purge_url}
+
+    def site_vcl(self) -> str:
+        acl = "\n".join(f'    "{address}";' for address in self.purgers)
+        return (
+            "backend shop {\n"
+            f'    .host = "{self.backend.hostname}";\n'
+            f'    .port = "{self.backend.port}";\n'
+            "    .connect_timeout = 2s;\n"
+            "    .first_byte_timeout = 60s;\n"
+            "}\n"
+            f"acl purgers {{\n{acl}\n}}\n"
+        )
+
+    def start(self, timeout: float = 30) -> EdgeCache:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        (self.workdir / "site.vcl").write_text(self.site_vcl())
+        command = [
+            "varnishd",
+            "-F",  # in the foreground: this object owns the process
+            "-j", "none",  # no privilege separation: runs as whoever runs the tests
+            "-n", self.name,
+            "-a", f"127.0.0.1:{self.port}",
+            "-f", str(VCL_DIR / "default.vcl"),
+            "-p", f"vcl_path={self.workdir}:{VCL_DIR}",
+            "-T", "none",
+            "-s", f"malloc,{self.memory}",
+        ]  # fmt: skip
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"varnishd exited at start:\n{self.log_tail()}")
+            try:
+                # Any answer from Varnish itself (400: no keys) means it is serving.
+                if requests.request("PURGE", self.purge_url, timeout=2).status_code == 400:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"varnishd did not answer within {timeout:.0f}s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+    def purge(self, *keys: str) -> int:
+        """Purge by key as the shop does; returns how many stored objects were dropped."""
+        answer = requests.request("PURGE", self.purge_url, headers={"xkey-purge": " ".join(keys)})
+        answer.raise_for_status()
+        return int(answer.headers.get("xkey-purged", "0"))
+
+    def stats(self) -> dict[str, int]:
+        """varnishstat's counters (MAIN.cache_hit, MAIN.cache_miss, MAIN.backend_req...)."""
+        import json
+
+        out = subprocess.run(
+            ["varnishstat", "-n", self.name, "-1", "-j"],
+            capture_output=True,
+            check=True,
+            timeout=20,
+        ).stdout
+        counters = json.loads(out)
+        counters = counters.get("counters", counters)  # the layout of varnishstat 6.5 and later
+        return {
+            name: int(value["value"])
+            for name, value in counters.items()
+            if isinstance(value, dict) and "value" in value
+        }
+
+    def log_tail(self, chars: int = 4000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+    def __enter__(self) -> EdgeCache:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
 # -- shoppers -----------------------------------------------------------------------------------
 
 
@@ -362,10 +557,23 @@ class Answer:
     location: str = ""  # path of the redirect target
     text: str = ""  # body of a non-redirect answer
     ms: float = 0.0
+    target: str = ""  # the redirect target with its query (a waiting page's ticket)
 
     @property
     def sold_out(self) -> bool:
         return self.status == 409 and bool(SOLD_OUT.search(self.text))
+
+    @property
+    def in_line(self) -> bool:
+        """Sent to (or showing) the checkout line's waiting page."""
+        if self.status == 303:
+            return self.location == QUEUE_PATH
+        return self.status == 200 and 'data-queue="waiting"' in self.text
+
+    def poll_seconds(self, default: float = 1.0) -> float:
+        """How long the waiting page says to wait before asking again."""
+        found = POLL_MS.search(self.text)
+        return int(found.group(1)) / 1000 if found else default
 
     @property
     def already_placing(self) -> bool:
@@ -421,9 +629,10 @@ class Shopper:
             ms = (time.perf_counter() - started) * 1000
             return Answer(step, 0, text=f"{type(exc).__name__}: {exc}", ms=ms)
         ms = (time.perf_counter() - started) * 1000
-        location = urlsplit(response.headers.get("Location", "")).path
+        target = urlsplit(response.headers.get("Location", ""))
         text = "" if 300 <= response.status_code < 400 else response.text
-        return Answer(step, response.status_code, location, text, ms)
+        query = f"?{target.query}" if target.query else ""
+        return Answer(step, response.status_code, target.path, text, ms, target.path + query)
 
     def open(self) -> Answer:
         """GET /cart: starts the session and reads the CSRF token from its meta tag."""
@@ -443,10 +652,16 @@ class Shopper:
         return answer
 
     def start_checkout(self) -> tuple[Answer, str | None]:
-        """POST /checkout: the key of the checkout on success (stock reserved)."""
+        """POST /checkout: the key of the checkout on success (stock reserved); no key when
+        sent to the checkout line (answer.in_line) or refused."""
         answer = self.post("/checkout", {}, "checkout")
-        found = CHECKOUT_PATH.match(answer.location) if answer.status == 303 else None
-        return answer, found.group(1) if found else None
+        return answer, checkout_key(answer)
+
+    def ask_in_line(self, target: str) -> tuple[Answer, str | None]:
+        """GET the waiting page (target: its path with the ticket), as its meta refresh
+        does: still waiting, or admitted (the checkout's key), sold out or refused."""
+        answer = self.get(target, "queue")
+        return answer, checkout_key(answer)
 
     def information(self, key: str, *, email: str, **address: str) -> Answer:
         return self.post(
@@ -462,8 +677,15 @@ class Shopper:
         return self.post(f"/checkout/{key}/place", dict(card or TEST_CARD), "place")
 
 
+def checkout_key(answer: Answer) -> str | None:
+    """The checkout an answer sends the shopper into (303 to one of its steps)."""
+    found = CHECKOUT_PATH.match(answer.location) if answer.status == 303 else None
+    return found.group(1) if found and found.group(1) != "queue" else None
+
+
 # Journey.outcome
 ORDER, SOLD_OUT_ANSWER, ERROR_5XX, ERROR_OTHER = "order", "sold_out", "error_5xx", "error_other"
+LINE_TIMEOUT = 300.0  # seconds a shopper waits in the checkout line before giving up
 
 
 @dataclass
@@ -475,6 +697,15 @@ class Journey:
     confirmation: str = ""  # /orders/<token> for an order
     started: float = 0.0
     ended: float = 0.0
+    queue_wait_ms: float | None = None  # time in the checkout line (None: let in at once)
+    queue_polls: int = 0  # how often the waiting page asked
+
+    @property
+    def sold_out_ms(self) -> float | None:
+        """How long the "sold out" answer took (the request that said it)."""
+        if self.outcome != SOLD_OUT_ANSWER or not self.answers:
+            return None
+        return self.answers[-1].ms
 
     @property
     def failure(self) -> Answer | None:
@@ -510,6 +741,8 @@ def check_out(
     journey = Journey(started=time.perf_counter())
     answer, key = shopper.start_checkout()
     journey.answers.append(answer)
+    if answer.in_line:
+        answer, key = wait_in_line(shopper, journey, answer)
     if answer.sold_out:
         return _end(journey, SOLD_OUT_ANSWER)
     if key is None:
@@ -529,6 +762,35 @@ def check_out(
         journey.confirmation = answer.location
         return _end(journey, ORDER)
     return _failed(journey, answer)
+
+
+def wait_in_line(
+    shopper: Shopper, journey: Journey, answer: Answer, *, timeout: float = LINE_TIMEOUT
+) -> tuple[Answer, str | None]:
+    """Follow the checkout line's waiting page from `answer` (the 303 to it) until the shopper
+    is let in (the answer and the checkout's key), told sold out, or anything else; the wait
+    is recorded on the journey (queue_wait_ms, queue_polls)."""
+    started = time.perf_counter()
+    target = answer.target
+    deadline = started + timeout
+    key: str | None = None
+    rejoins = 0
+    while True:
+        answer, key = shopper.ask_in_line(target)
+        journey.answers.append(answer)
+        journey.queue_polls += 1
+        if answer.status == 410 and rejoins < 3:  # the place lapsed (an answer took too long)
+            rejoins += 1
+            answer, key = shopper.start_checkout()  # "Check out again": back of the line
+            journey.answers.append(answer)
+            if answer.in_line:
+                target = answer.target
+                continue
+        if not answer.in_line or time.perf_counter() >= deadline:
+            break
+        time.sleep(answer.poll_seconds())
+    journey.queue_wait_ms = (time.perf_counter() - started) * 1000
+    return answer, key
 
 
 def run_barrier(targets: list[Any], work: Any, *, timeout: float = 300) -> list[Any]:

@@ -60,11 +60,16 @@ def database_url(args: argparse.Namespace) -> str:
     return postgres_url(args.database_url, "bench/inventory.py")
 
 
-def reset_schema(url: str, *, create: bool) -> None:
+def reset_schema(url: str, *, create: bool) -> str:
+    """Drop the bench's schema (and make it again, empty, when `create`): the URL to use."""
     sys.path.insert(0, str(ROOT))
+    from bench._server import bench_database
     from bench._server import reset_schema as reset
 
-    reset(url, SCHEMA, create=create)
+    if create:
+        return bench_database(url, SCHEMA)
+    reset(url, SCHEMA, create=False)
+    return url
 
 
 def build_app(url: str, instance: str) -> Any:
@@ -81,7 +86,6 @@ def build_app(url: str, instance: str) -> Any:
                 "pool_size": 40,
                 "max_overflow": 10,
                 "pool_timeout": 60,
-                "connect_args": {"options": f"-csearch_path={SCHEMA}"},
             },
             "RATELIMIT_ENABLED": False,
             "MEDIA_ROOT": str(Path(instance) / "media"),
@@ -201,17 +205,17 @@ def main() -> int:
     url = database_url(args)
     seconds = args.seconds or (3.0 if args.quick else 10.0)
 
-    reset_schema(url, create=True)
+    schema_url = reset_schema(url, create=True)
     figures: dict[str, Any] = {}
     oversold = errors = deadlocks = leaked = 0
     first_error = None
     try:
         with tempfile.TemporaryDirectory() as instance:
-            app = build_app(url, instance)
+            app = build_app(schema_url, instance)
             from commerce.extensions import db
 
             with app.app_context():
-                db.create_all()
+                db.metadata.create_all(db.engine, checkfirst=False)  # an empty schema
                 t0 = time.perf_counter()
                 hot = seed([("HOT-1", 1_000_000)])
                 spread = seed([(f"SPREAD-{i:04d}", 1_000_000) for i in range(SPREAD_SKUS)])

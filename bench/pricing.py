@@ -44,27 +44,15 @@ def build_app(url: str | None, instance: str) -> Any:
         "MEDIA_ROOT": str(Path(instance) / "media"),
         "PRICES_INCLUDE_TAX": False,
     }
-    if url:
-        config["SQLALCHEMY_ENGINE_OPTIONS"] = {
-            "connect_args": {"options": f"-csearch_path={SCHEMA},public"}  # public: extensions
-        }
     return create_app(config)
 
 
 def create_tables() -> None:
-    """Every table, each in its own transaction; one that cannot be made in the bench's schema
-    (an index needing an extension installed elsewhere) is skipped with a note: pricing reads
-    only the catalog, stock, shipping, tax and promotion tables."""
-    from sqlalchemy.exc import SQLAlchemyError
-
+    """Every table (an empty database or schema: no existence checks, which on PostgreSQL
+    would find the tables of the schema holding pg_trgm, also on the search path)."""
     from commerce.extensions import db
 
-    for table in db.metadata.sorted_tables:
-        try:
-            with db.engine.begin() as connection:
-                table.create(connection, checkfirst=True)
-        except SQLAlchemyError as exc:
-            print(f"skipped table {table.name}: {str(exc).splitlines()[0][:120]}", flush=True)
+    db.metadata.create_all(db.engine, checkfirst=False)
 
 
 def build_shop() -> dict[str, Any]:
@@ -211,10 +199,10 @@ def main() -> int:
     seconds = args.seconds or (3.0 if args.quick else 15.0)
     sys.path.insert(0, str(ROOT))
     if args.database_url:
-        from bench._server import postgres_url, reset_schema
+        from bench._server import bench_database, postgres_url
 
-        url = postgres_url(args.database_url, "bench/pricing.py")
-        reset_schema(url, SCHEMA, create=True)
+        base_url = postgres_url(args.database_url, "bench/pricing.py")
+        url = bench_database(base_url, SCHEMA)
     else:
         url = None
 

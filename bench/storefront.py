@@ -1,6 +1,7 @@
 """Storefront benchmark: requests per second and latency of the shop's catalog pages.
 
-    python bench/storefront.py [--quick] [--products N] [--workers W] [--clients C] [--seconds S]
+    python bench/storefront.py [--quick] [--products N] [--orders O] [--workers W] [--clients C]
+                               [--seconds S]
 
 Loads the demo shop into a fresh SQLite instance, starts gunicorn (W worker processes) on a free
 loopback port, and drives it with C client threads over real HTTP for S seconds per page kind:
@@ -40,7 +41,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def prepare(tmp: str, products: int) -> dict[str, list[str]]:
+def prepare(tmp: str, products: int, orders: int = 40) -> dict[str, list[str]]:
     """Build the demo shop; return sample URLs per page kind."""
     sys.path.insert(0, str(ROOT))
     from flask_migrate import upgrade
@@ -61,7 +62,7 @@ def prepare(tmp: str, products: int) -> dict[str, list[str]]:
     )
     with app.app_context():
         upgrade()
-        load_demo(products=products, seed=11)
+        load_demo(products=products, orders=orders, seed=11)
         handles = list(
             db.session.scalars(select(Product.handle).where(Product.status == ACTIVE).limit(200))
         )
@@ -167,12 +168,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=None)
+    parser.add_argument("--orders", type=int, default=40, help="demo orders (default 40)")
     args = parser.parse_args(argv)
     products = args.products or (2_000 if args.quick else 20_000)
     seconds = args.seconds or (5.0 if args.quick else 20.0)
 
     with tempfile.TemporaryDirectory(prefix="bench-storefront-") as tmp:
-        urls = prepare(tmp, products)
+        urls = prepare(tmp, products, args.orders)
         port = free_port()
         server = start_server(tmp, port, args.workers)
         figures: dict[str, Any] = {

@@ -19,6 +19,7 @@ inventory_cli = AppGroup("inventory", help="Stock counters, holds and the ledger
 search_cli = AppGroup("search", help="The catalog search index.")
 jobs_cli = AppGroup("jobs", help="Background jobs (imports, prints, code batches, rebuilds).")
 payments_cli = AppGroup("payments", help="Payments and their recovery after crashes.")
+edge_cli = AppGroup("edge", help="The edge cache in front of the shop (Varnish).")
 
 
 @staff_cli.command("create")
@@ -233,7 +234,33 @@ def payments_recover() -> None:
         raise SystemExit(1)
 
 
+@edge_cli.command("purge")
+@click.argument("keys", nargs=-1, required=True)
+def edge_purge(keys: tuple[str, ...]) -> None:
+    """Drop the shop pages carrying these surrogate keys at every edge host now ("catalog":
+    every page, e.g. after a deploy that changed templates; "product-12", "category-3"...)."""
+    from commerce.edge.purge import PurgeFailed, edge_enabled
+    from commerce.edge.tasks import purge
+
+    if not edge_enabled():
+        raise click.ClickException("No edge cache is configured (EDGE_CACHE=none).")
+    try:
+        dropped = purge(set(keys))
+    except PurgeFailed as exc:
+        raise click.ClickException(f"The purge failed: {exc}") from exc
+    click.echo(f"Purged {' '.join(sorted(keys))}: {dropped} stored pages dropped.")
+
+
 def register(app: Flask) -> None:
-    groups = (staff_cli, demo_cli, outbox_cli, inventory_cli, search_cli, jobs_cli, payments_cli)
+    groups = (
+        staff_cli,
+        demo_cli,
+        outbox_cli,
+        inventory_cli,
+        search_cli,
+        jobs_cli,
+        payments_cli,
+        edge_cli,
+    )
     for group in groups:
         app.cli.add_command(group)

@@ -63,6 +63,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "SECRET_KEY": overrides.get("SECRET_KEY") or _secret_key(instance),
         "SQLALCHEMY_DATABASE_URI": _env("DATABASE_URL", f"sqlite:///{instance / 'commerce.db'}"),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # The embedded SQLite database has one writer at a time: a save waits this many seconds
+        # for a bulk edit or an import to finish, then answers "busy, try again" (503).
+        "SQLITE_BUSY_TIMEOUT": float(_env("SQLITE_BUSY_TIMEOUT_SECONDS", "15") or 15),
         "SHOP_NAME": _env("SHOP_NAME", "Northwind Supply"),
         "SHOP_CURRENCY": _env("SHOP_CURRENCY", "USD"),
         "SHOP_LOCALE": _env("SHOP_LOCALE", "en_US"),
@@ -72,6 +75,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "MEDIA_ROOT": _env("MEDIA_ROOT", str(instance / "media")),
         "MEDIA_MAX_BYTES": _env_int("MEDIA_MAX_BYTES", 10 * 1024 * 1024),
         "IMPORT_ROOT": _env("IMPORT_ROOT", str(instance / "imports")),
+        # Files made for download (bulk packing slips). With several hosts, MEDIA_ROOT,
+        # IMPORT_ROOT and EXPORT_ROOT are on storage every host and worker shares.
+        "EXPORT_ROOT": _env("EXPORT_ROOT", str(instance / "exports")),
         "IMPORT_MAX_BYTES": _env_int("IMPORT_MAX_BYTES", 50 * 1024 * 1024),
         "IMPORT_FETCH_IMAGES": _env_bool("IMPORT_FETCH_IMAGES", True),
         # Image URLs in imports are fetched only from public addresses unless this is on.
@@ -123,6 +129,19 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # Place-order attempts per checkout (card testing), counted per checkout, not per
         # address, so shoppers behind one proxy or carrier NAT do not share it.
         "CHECKOUT_RATE_LIMIT": _env("CHECKOUT_RATE_LIMIT", "10 per minute;30 per hour"),
+        # The checkout line (README "The checkout queue"): at most this many shoppers in
+        # checkout at once (0: no cap; the console can change it live); the rest wait in line
+        # on a page that asks again every POLL_MS (up to POLL_MAX_MS far back in the line). A
+        # place not asked about for PLACE_TIMEOUT seconds is given up (the page was closed).
+        "CHECKOUT_QUEUE_CAPACITY": _env_int("CHECKOUT_QUEUE_CAPACITY", 100),
+        "CHECKOUT_QUEUE_POLL_MS": _env_int("CHECKOUT_QUEUE_POLL_MS", 1000),
+        "CHECKOUT_QUEUE_POLL_MAX_MS": _env_int("CHECKOUT_QUEUE_POLL_MAX_MS", 5000),
+        "CHECKOUT_QUEUE_PLACE_TIMEOUT": _env_int("CHECKOUT_QUEUE_PLACE_TIMEOUT", 30),
+        # A variant found sold out is answered "sold out" without its stock row for this long
+        # at most; a restock clears the marker at once (commerce/inventory/sold_out.py).
+        "SOLD_OUT_MARKER_SECONDS": _env_int("SOLD_OUT_MARKER_SECONDS", 300),
+        # Where the line and the markers live in Redis (several shops may share one Redis).
+        "CROWD_KEY_PREFIX": _env("CROWD_KEY_PREFIX", "crowd:"),
         # How many reverse proxies set X-Forwarded-For in front of the app (0: none).
         "TRUSTED_PROXIES": _env_int("TRUSTED_PROXIES", 0),
         "SIGN_IN_RATE_LIMIT": _env("SIGN_IN_RATE_LIMIT", "10 per minute;50 per hour"),
@@ -201,10 +220,49 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
             "postgres://", "postgresql+psycopg://", 1
         )
     config.update(overrides)
+    _size_pool(config)
     if not config.get("SEARCH_BACKEND"):
         config["SEARCH_BACKEND"] = "meilisearch" if config.get("MEILISEARCH_URL") else "db"
     _survive_outages(config)
+    _edge_cache(config)
     return config
+
+
+def _edge_cache(config: dict[str, Any]) -> None:
+    """The edge cache in front of the shop (README "The edge cache"); explicit settings win.
+
+    EDGE_CACHE: "none" (the embedded default: any cache may keep shop pages a minute, nothing
+    is purged) or "varnish" (pages also say Surrogate-Control: max-age=EDGE_MAX_AGE, read by
+    the edge only, and changes purge them by key at every EDGE_PURGE_URLS host). What no purge
+    covers (best-selling orders, a count on a listing a product has left) catches up within
+    EDGE_MAX_AGE."""
+    engine = config.setdefault("EDGE_CACHE", (_env("EDGE_CACHE", "none") or "none").lower())
+    if engine not in ("none", "varnish"):
+        raise ValueError(f"EDGE_CACHE must be none or varnish, not {engine!r}")
+    urls = config.setdefault("EDGE_PURGE_URLS", _env("EDGE_PURGE_URLS", "") or "")
+    if isinstance(urls, str):
+        config["EDGE_PURGE_URLS"] = [u.strip() for u in urls.split(",") if u.strip()]
+    if engine == "varnish" and not config["EDGE_PURGE_URLS"]:
+        raise ValueError("EDGE_CACHE=varnish needs EDGE_PURGE_URLS (each Varnish host's URL)")
+    config.setdefault("EDGE_MAX_AGE", _env_int("EDGE_MAX_AGE", 3600))
+    # Search results follow the index, which catches up with the catalog a moment after a
+    # change (no purge can say when): they are kept at the edge for less.
+    config.setdefault("EDGE_SEARCH_MAX_AGE", _env_int("EDGE_SEARCH_MAX_AGE", 120))
+    config.setdefault("EDGE_PURGE_TIMEOUT", float(_env("EDGE_PURGE_TIMEOUT", "5") or 5))
+
+
+def _size_pool(config: dict[str, Any]) -> None:
+    """Database connections per process (README "Serving in production"): DATABASE_POOL_SIZE
+    kept open (gunicorn workers default it to their threads, gunicorn.conf.py), up to
+    DATABASE_MAX_OVERFLOW more in a burst, and a request waits DATABASE_POOL_TIMEOUT seconds
+    for a free one (then 503). Explicit SQLALCHEMY_ENGINE_OPTIONS win; SQLite keeps its own."""
+    if str(config.get("SQLALCHEMY_DATABASE_URI", "")).startswith("sqlite"):
+        return
+    options = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    options.setdefault("pool_size", _env_int("DATABASE_POOL_SIZE", 5))
+    options.setdefault("max_overflow", _env_int("DATABASE_MAX_OVERFLOW", 10))
+    options.setdefault("pool_timeout", _env_int("DATABASE_POOL_TIMEOUT", 30))
+    config["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
 
 def _survive_outages(config: dict[str, Any]) -> None:
@@ -213,6 +271,7 @@ def _survive_outages(config: dict[str, Any]) -> None:
     # Log lines go to standard error at this level unless logging is configured (commerce/logs.py).
     config.setdefault("LOG_LEVEL", (_env("LOG_LEVEL", "WARNING") or "WARNING").upper())
     redis_timeout = float(_env("REDIS_TIMEOUT", "1") or 1)
+    config.setdefault("REDIS_TIMEOUT", redis_timeout)  # the checkout line's client too
     broker_timeout = float(_env("BROKER_TIMEOUT", "2") or 2)
     # Rate limits count in process memory while their Redis is unreachable (Flask-Limiter
     # logs the switch and checks Redis again with a growing interval). A request already

@@ -6,28 +6,45 @@ service that calls another service still commits (or rolls back) exactly once.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from commerce.errors import DatabaseBusy
 from commerce.extensions import db
 
 _DEPTH = "commerce.tx_depth"
+T = TypeVar("T")
+
+
+_KEEP = "tx.keep"
 
 
 @contextmanager
-def transaction() -> Iterator[Session]:
+def transaction(*, read_only: bool = False) -> Iterator[Session]:
+    """`read_only`: a block that only reads (a check on a hot page) does not queue behind a
+    writer on SQLite; one that writes must not say so (see _take_sqlite_write_lock)."""
     session = db.session()
     depth = session.info.get(_DEPTH, 0)
     session.info[_DEPTH] = depth + 1
     try:
+        if depth == 0 and not read_only:
+            _take_sqlite_write_lock(session)
         yield session
         if depth == 0:
-            session.commit()
+            keep = session.info.get(_KEEP)
+            if keep:
+                _commit_keeping(session, keep)
+            else:
+                session.commit()
     except BaseException:
         if depth == 0:
             session.rollback()
@@ -40,6 +57,46 @@ def transaction() -> Iterator[Session]:
                 del session.info[key]
 
 
+def keep_loaded(*objects: object) -> None:
+    """Inside a transaction: these objects keep their values after its commit (everything
+    else in the session is expired by the commit as usual). For a multi-step workflow that
+    wrote them itself and reads them again in its next step, which would otherwise reload
+    each one with a SELECT. Values changed by a Core UPDATE must be set on them as well
+    (sqlalchemy.orm.attributes.set_committed_value)."""
+    db.session().info.setdefault(_KEEP, []).extend(objects)
+
+
+def _commit_keeping(session: Session, keep: list[object]) -> None:
+    kept = {id(obj) for obj in keep}
+    previous = session.expire_on_commit
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = previous
+    for obj in list(session.identity_map.values()):
+        if id(obj) not in kept:
+            session.expire(obj)
+
+
+def once_per_transaction(key: str, read: Callable[[], T]) -> T:
+    """`read()` once per database transaction of the session, for a row a request consults
+    several times (a revision, a cache stamp); `forget(key)` after changing it. The memo
+    ends with the transaction (a commit or rollback starts another)."""
+    session = db.session()
+    memo = session.info.get(key)
+    if memo is not None and memo[0] is session.get_transaction() is not None:
+        return memo[1]  # type: ignore[no-any-return]
+    value = read()
+    session.info[key] = (session.get_transaction(), value)
+    return value
+
+
+def forget(key: str) -> None:
+    """Drop a once_per_transaction memo (its row was just changed)."""
+    db.session().info.pop(key, None)
+
+
 def in_transaction() -> bool:
     return db.session().info.get(_DEPTH, 0) > 0
 
@@ -48,8 +105,58 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def configure_sqlite(engine: Engine) -> None:
-    """Make pysqlite honour real transactions (BEGIN, SAVEPOINT) and enforce foreign keys."""
+# SQLite (the embedded mode) has one writer at a time. A transaction that reads first and
+# writes later cannot wait for the write lock: SQLite refuses the upgrade at once ("database
+# is locked") when another connection writes, and no busy timeout helps. So a service's
+# transaction takes the lock up front (BEGIN IMMEDIATE), and waits for it up to the busy
+# timeout; a read transaction the request had open (loading the signed-in user, the product
+# being saved) is ended first, which is what PostgreSQL's READ COMMITTED gives anyway.
+_STATE = "commerce.sqlite_tx"  # DBAPI connection info: "read" (nothing written) or "write"
+_IMMEDIATE: ContextVar[bool] = ContextVar("commerce_sqlite_immediate", default=False)
+_READ_ONLY = re.compile(r"^\s*(SELECT|WITH)\b", re.IGNORECASE)
+_WRITES = re.compile(r"\b(INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
+BUSY_MESSAGE = (
+    "The shop is busy saving another change (a bulk edit or an import, perhaps). "
+    "Nothing was changed: try again in a moment."
+)
+
+
+def _take_sqlite_write_lock(session: Session) -> None:
+    """Begin the outermost service transaction with the write lock held (SQLite only)."""
+    bind = session.get_bind()
+    if not isinstance(bind, Engine) or bind.dialect.name != "sqlite":
+        return  # PostgreSQL locks rows, not the database; a test's session joins its own
+    try:
+        if not session.in_transaction():
+            token = _IMMEDIATE.set(True)
+            try:
+                session.connection()  # BEGIN IMMEDIATE (the "begin" listener below)
+            finally:
+                _IMMEDIATE.reset(token)
+            return
+        connection = session.connection()
+        if connection.info.get(_STATE) != "read":
+            return  # already the writer (it wrote, or began IMMEDIATE)
+        # Only reads so far: end that snapshot and begin again as the writer. The session's
+        # objects stay as read; queries from here on see the latest commits.
+        connection.info[_STATE] = "none"
+        connection.exec_driver_sql("COMMIT")
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.info[_STATE] = "write"
+    except OperationalError as exc:
+        if _locked(exc):
+            raise DatabaseBusy(BUSY_MESSAGE) from exc
+        raise
+
+
+def _locked(exc: OperationalError) -> bool:
+    message = str(exc.orig).lower()
+    return "database is locked" in message or "database is busy" in message
+
+
+def configure_sqlite(engine: Engine, *, busy_timeout: float = 15.0) -> None:
+    """Make pysqlite honour real transactions (BEGIN, SAVEPOINT) and enforce foreign keys; WAL
+    (readers never wait for the writer) and a busy timeout (seconds a writer waits its turn)."""
     if engine.dialect.name != "sqlite":
         return
 
@@ -58,12 +165,23 @@ def configure_sqlite(engine: Engine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         if engine.url.database not in (None, "", ":memory:"):
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(connection) -> None:  # noqa: ANN001
-        connection.exec_driver_sql("BEGIN")
+    def _on_begin(connection: Connection) -> None:
+        immediate = _IMMEDIATE.get()
+        connection.info[_STATE] = "none"
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        connection.info[_STATE] = "write" if immediate else "read"
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _on_execute(connection: Connection, *args: Any) -> None:
+        statement = args[1]
+        if connection.info.get(_STATE) == "read" and (
+            not _READ_ONLY.match(statement) or _WRITES.search(statement)
+        ):
+            connection.info[_STATE] = "write"

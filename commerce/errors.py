@@ -92,3 +92,11 @@ class WebhookRejected(CommerceError):
 
     status = 400
     code = "webhook_rejected"
+
+
+class DatabaseBusy(CommerceError):
+    """The embedded database (SQLite: one writer at a time) stayed busy with another change,
+    such as a bulk edit or an import, for longer than a save waits; nothing was written."""
+
+    status = 503
+    code = "database_busy"

@@ -52,6 +52,7 @@ class Consumer:
     name: str  # module.function: what `completed` records
     fn: Handler
     atomic: bool  # database work done in the dispatcher's transaction
+    enabled: Callable[[], bool] | None = None  # None: always; else asked at each delivery
 
 
 _handlers: dict[str, list[Consumer]] = {}
@@ -77,19 +78,23 @@ class OutboxEvent(db.Model):
     completed: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
 
 
-def handler(topic: str, *, atomic: bool = True) -> Callable[[Handler], Handler]:
+def handler(
+    topic: str, *, atomic: bool = True, enabled: Callable[[], bool] | None = None
+) -> Callable[[Handler], Handler]:
     """Register a consumer for a topic (a module-level decorator).
 
     `atomic` consumers change only this database: they run inside the dispatcher's transaction
     (a savepoint each) and must not commit. `atomic=False` is for effects outside the database
     (an email): the consumer runs with no transaction open and must be idempotent on its own.
+    `enabled` (asked in the app's context) leaves a consumer out while its service is not
+    configured (no edge cache to purge): events are delivered as if it did not exist.
     """
 
     def register(fn: Handler) -> Handler:
         name = f"{fn.__module__}.{fn.__qualname__}"
         consumers = _handlers.setdefault(topic, [])
         if all(c.name != name for c in consumers):
-            consumers.append(Consumer(name, fn, atomic))
+            consumers.append(Consumer(name, fn, atomic, enabled))
         return fn
 
     return register
@@ -224,7 +229,11 @@ def _claim(
 
 
 def _consumers(topic: str, *, atomic: bool) -> list[Consumer]:
-    return [c for c in _handlers.get(topic, []) if c.atomic is atomic]
+    return [
+        c
+        for c in _handlers.get(topic, [])
+        if c.atomic is atomic and (c.enabled is None or c.enabled())
+    ]
 
 
 def _describe(consumer: Consumer, exc: BaseException) -> str:

@@ -10,6 +10,7 @@ from console import (  # noqa: E402, F401
     auth,
     catalog,
     catalog_import,
+    checkout_queue,
     customers,
     dashboard,
     documents,

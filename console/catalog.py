@@ -295,6 +295,7 @@ def product_save(product_id: int) -> Any:
     form = ProductForm()
     form.category_id.choices = _category_choices()
     collection_ids = [int(c) for c in request.form.getlist("collection_ids") if c.isdigit()]
+    message = "Not saved: please correct the highlighted fields."
     if form.validate_on_submit():
         try:
             update_product(
@@ -307,6 +308,8 @@ def product_save(product_id: int) -> Any:
         except CommerceError as exc:
             db.session.rollback()
             apply_errors(form, exc)
+            if not isinstance(exc, ValidationError):  # e.g. the database busy: say that
+                message = f"Not saved: {exc.message}"
         else:
             return done(
                 f"Saved “{product.title}”.", url_for("console.product_edit", product_id=product.id)
@@ -317,7 +320,7 @@ def product_save(product_id: int) -> Any:
         status=422,
         **_editor_context(product, form, selected_collections=collection_ids),
     )
-    return toast(response, "Not saved: please correct the highlighted fields.", level="error")
+    return toast(response, message, level="error")
 
 
 @route(bp, "/products/<int:product_id>/delete", permission="catalog.edit", methods=["POST"])

@@ -18,6 +18,7 @@ from werkzeug.wrappers import Response
 
 from commerce.catalog.models import Product
 from commerce.catalog.queries import jump_to
+from commerce.checkout.queue import line_stats
 from commerce.db import utcnow
 from commerce.extensions import db
 from commerce.inventory.queries import low_stock
@@ -47,8 +48,11 @@ PANELS: dict[str, tuple[str, ...]] = {
     "products": ("catalog.edit",),
     # Outbox consumers that are behind (failing, or no worker running): shown when there are.
     "background": ("settings.manage",),
+    # The checkout line while a sale runs: in checkout, in line, admitted per minute.
+    "checkout_queue": ("settings.manage",),
 }
 RECENT_JOBS = 8
+LINE_REFRESH_SECONDS = 5
 
 
 def visible_panels(member: Any) -> set[str]:
@@ -93,6 +97,9 @@ def dashboard() -> Response:
     if "background" in panels:
         context["stuck"] = stuck_topics()
         context["now"] = utcnow()
+    if "checkout_queue" in panels:
+        context["line"] = line_stats()
+        context["refresh_seconds"] = LINE_REFRESH_SECONDS
     return render("console/dashboard.html", **context)
 
 

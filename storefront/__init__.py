@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("storefront", __name__)
 
-from storefront import account, browse, cart, checkout, search, webhooks  # noqa: E402, F401
+from storefront import account, browse, cart, checkout, checkout_line, search, webhooks  # noqa: E402, F401

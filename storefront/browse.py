@@ -1,8 +1,8 @@
 """Browsing the catalog: home, categories, collections, product pages, availability fragments.
 
 Every page here is the same for every shopper and is served `public, max-age=60` with an
-ETag (storefront.web.public). Stock never appears in those pages: badges are filled in by
-`availability_fragment`, which is `private, no-store`.
+ETag (storefront.web.public), carrying the surrogate keys of what it shows. Stock never appears
+in those pages: badges are filled in by `availability_fragment`, which is `private, no-store`.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import lazyload, selectinload
 
 from commerce.catalog.models import ACTIVE, Category, Collection, Media, Product, Variant
+from commerce.edge.keys import HOME, category_key, collection_key, product_key
 from commerce.extensions import db
 from commerce.inventory.services import BACKORDER, IN_STOCK, LOW, SOLD_OUT, availability
 from storefront import bp, listing
@@ -51,14 +52,18 @@ def _currency() -> str:
 # -- home, categories, collections --------------------------------------------------------------
 
 
+def card_keys(cards: list[listing.Card]) -> list[str]:
+    return [product_key(card.product.id) for card in cards]
+
+
 @bp.route("/")
 def home() -> Response:
+    front = listing.front_page()
+    keys = [HOME, *card_keys(front.new_in)]
+    for collection, shown in front.featured:
+        keys += [collection_key(collection.id), *card_keys(shown.cards)]
     return public(
-        render(
-            "storefront/home.html",
-            new_in=listing.newest_cards(12),
-            featured=listing.featured_collections(),
-        )
+        render("storefront/home.html", new_in=front.new_in, featured=front.featured), keys=keys
     )
 
 
@@ -82,8 +87,9 @@ def listing_context(
 
 
 def _listing_page(
-    page: str, scope: Any, *, collection: Collection | None = None, **context: Any
+    page: str, scope: Any, *, key: str, collection: Collection | None = None, **context: Any
 ) -> Response:
+    """A listing; `key`: the surrogate key of its scope (its category or collection)."""
     flt = listing.ShopFilter.from_args(request.args, _currency())
     shown = listing.listing(scope, flt, collection=collection)
     endpoint = request.endpoint or "storefront.home"
@@ -91,7 +97,7 @@ def _listing_page(
     if collection is not None:
         context["collection"] = collection
     fragment = "storefront/_listing.html" if htmx_target() == "listing" else None
-    return public(render(page, fragment, **context))
+    return public(render(page, fragment, **context), keys=[key, *card_keys(shown.cards)])
 
 
 @bp.route("/c/<handle>")
@@ -99,12 +105,14 @@ def category(handle: str) -> Response:
     found = db.session.scalar(select(Category).where(Category.handle == handle))
     if found is None:
         abort(404)
+    trail, children = listing.family(found)
     return _listing_page(
         "storefront/category.html",
         listing.category_scope(found),
+        key=category_key(found.id),
         category=found,
-        trail=listing.ancestors(found),
-        children=listing.subcategories(found),
+        trail=trail,
+        children=children,
     )
 
 
@@ -116,6 +124,7 @@ def collection(handle: str) -> Response:
     return _listing_page(
         "storefront/collection.html",
         listing.collection_scope(found),
+        key=collection_key(found.id),
         collection=found,
     )
 
@@ -204,6 +213,9 @@ def product(handle: str) -> Response:
     )
     fragments = {"buy-box": "storefront/_buy_box.html", "gallery": "storefront/_gallery.html"}
     target = htmx_target()
+    keys = [product_key(found.id)]
+    if found.category_id:
+        keys.append(category_key(found.category_id))  # the breadcrumb names it
     return public(
         render(
             "storefront/product.html",
@@ -216,7 +228,8 @@ def product(handle: str) -> Response:
             swap_gallery=variant_image is not None,
             compare_at=compare_at,
             category=found.category,
-        )
+        ),
+        keys=keys,
     )
 
 

@@ -11,17 +11,18 @@ account; at sign-in the guest's cart joins it (merge_carts).
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
-from flask import after_this_request, current_app, flash, redirect, request, url_for
+from flask import after_this_request, current_app, flash, g, redirect, request, url_for
 from itsdangerous import BadSignature, URLSafeSerializer
+from markupsafe import Markup, escape
 from werkzeug.exceptions import BadRequest
 from werkzeug.wrappers import Response
 
 from commerce.checkout.cart import (
     add_to_cart,
     apply_cart_coupon,
-    cart_codes,
     cart_context,
     customer_cart,
     find_cart,
@@ -36,7 +37,7 @@ from commerce.countries import country_names
 from commerce.customers.models import Customer
 from commerce.errors import CommerceError, NotFound
 from commerce.inventory.services import availability
-from commerce.pricing import CartLine, PricedCart, price_cart
+from commerce.pricing import CartLine, PricedCart, PricingContext, price_cart
 from storefront import bp
 from storefront.account import current_customer
 from storefront.forms import ConfirmForm as CartLineForm
@@ -72,6 +73,12 @@ def _token_from_cookie() -> str | None:
 
         raise TamperedCart() from None
     return token if isinstance(token, str) else None
+
+
+def cart_token() -> str | None:
+    """The guest cart's token from its signed cookie (TamperedCart for a forged one); no
+    query."""
+    return _token_from_cookie()
 
 
 def current_cart() -> Cart | None:
@@ -131,9 +138,30 @@ def _estimate_country(customer: Customer | None) -> str:
 
 
 def priced_cart(cart: Cart | None, country: str = "") -> PricedCart:
+    return priced_with_context(cart, country)[1]
+
+
+_PRICED = "shop.priced_cart"
+
+
+def priced_with_context(cart: Cart | None, country: str = "") -> tuple[PricingContext, PricedCart]:
+    """The cart priced for this shopper (and how): once per request for the same cart and
+    country, so a page refusing a checkout does not price the cart again (the cart is not
+    changed by a refused checkout)."""
     lines = [CartLine(v, q) for v, q in cart.line_pairs()] if cart else []
+    key = (cart.id if cart else None, tuple(lines), country)
+    memo = g.get(_PRICED)
+    if memo is not None and memo[0] == key:
+        return memo[1]
     context = cart_context(cart, customer=current_customer(), country=country or None)
-    return price_cart(lines, context)
+    found = (context, price_cart(lines, context))
+    setattr(g, _PRICED, (key, found))
+    return found
+
+
+def forget_priced_cart() -> None:
+    """The cart changed in this request: price it again next time."""
+    g.pop(_PRICED, None)
 
 
 def cart_page(
@@ -145,7 +173,8 @@ def cart_page(
 ) -> Response:
     customer = current_customer()
     country = _estimate_country(customer)
-    priced = priced_cart(cart, country)
+    context, priced = priced_with_context(cart, country)
+    codes = context.coupon_codes
     stock = availability([line.variant_id for line in priced.lines]) if priced.lines else {}
     cheapest = min(priced.shipping_options or (), key=lambda o: o.amount, default=None)
     response = render(
@@ -155,9 +184,10 @@ def cart_page(
         priced=priced,
         stock=stock,
         cheapest=cheapest,
-        codes=cart_codes(cart),
+        codes=codes,
         country=country,
         countries=country_names(),
+        country_options=country_options(country),
         errors=errors or {},
         message=message,
         form=CartLineForm(),
@@ -165,6 +195,23 @@ def cart_page(
     )
     response.status_code = status
     return private(response)
+
+
+@lru_cache(maxsize=1)
+def _country_options() -> str:
+    return "".join(
+        f'<option value="{escape(code)}">{escape(name)}</option>'
+        for code, name in country_names().items()
+    )
+
+
+def country_options(chosen: str) -> Markup:
+    """The shipping estimate's country <option>s (built once per process), `chosen` selected."""
+    options = _country_options()
+    if chosen:
+        mark = f'<option value="{escape(chosen)}">'
+        options = options.replace(mark, f'<option value="{escape(chosen)}" selected>', 1)
+    return Markup(options)
 
 
 @bp.route("/cart")

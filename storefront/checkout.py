@@ -1,6 +1,8 @@
 """Checkout at /checkout/<key>: information -> shipping -> review and pay -> order status.
 
-Entering checkout (POST /checkout) reserves the cart's stock for RESERVATION_TTL; every step
+Entering checkout (POST /checkout) reserves the cart's stock for RESERVATION_TTL, when the
+checkout line lets the shopper in (otherwise: the waiting page, or "sold out" at once, see
+storefront/checkout_line.py); every step
 shows the time left and re-takes a lapsed hold (or says what sold out). The order summary
 beside every step takes a discount code (POST /checkout/<key>/coupon, errors at the field).
 The key in the URL is unguessable, and a checkout is shown only to the browser whose cart it
@@ -17,18 +19,19 @@ from werkzeug.exceptions import BadRequest
 from werkzeug.wrappers import Response
 
 from commerce.checkout.models import COMPLETED, Checkout
+from commerce.checkout.queue import enter_checkout
 from commerce.checkout.services import (
     apply_checkout_coupon,
+    checkout_codes,
     choose_shipping_method,
     complete_payment_action,
-    get_checkout,
     hold_stock,
     next_step,
     place_order,
     price_checkout,
     remove_checkout_coupon,
     save_information,
-    start_checkout,
+    shopper_checkout,
 )
 from commerce.customers.services import ADDRESS_FIELDS, list_addresses
 from commerce.db import utcnow
@@ -46,10 +49,11 @@ from commerce.orders.models import Order
 from commerce.orders.returns import open_return, returnable_quantities
 from commerce.orders.services import order_from_status_token, order_status_token
 from commerce.payments.models import Payment
-from commerce.promotions.coupons import entered_codes
+from commerce.pricing import PricedCart
 from storefront import bp
 from storefront.account import _apply_errors, current_customer
-from storefront.cart import cart_page, current_cart
+from storefront.cart import cart_page, cart_token, current_cart, priced_with_context
+from storefront.checkout_line import admitted_answer, line_answer, shopper_binding
 from storefront.forms import ConfirmForm, InformationForm, PaymentForm, ShippingForm
 from storefront.web import private, render
 
@@ -68,18 +72,16 @@ def _require_csrf() -> None:
 
 
 def _own_checkout(key: str) -> Checkout:
-    """The checkout, if this browser may see it (its cart, or its signed-in customer)."""
-    try:
-        checkout = get_checkout(key)
-    except NotFound:
-        abort(404)
+    """The checkout, if this browser may see it (its cart, or its signed-in customer): one
+    query, with the code entered on it."""
     customer = current_customer()
-    if customer is not None and checkout.customer_id == customer.id:
-        return checkout
-    cart = current_cart()
-    if cart is not None and checkout.cart_id == cart.id:
-        return checkout
-    abort(404)
+    token = cart_token()  # verified even when signed in: a forged cookie is reported
+    checkout = shopper_checkout(
+        key, customer_id=customer.id if customer is not None else None, cart_token=token
+    )
+    if checkout is None:
+        abort(404)
+    return checkout
 
 
 def _status_url(order: Order) -> str:
@@ -96,18 +98,23 @@ def _done(checkout: Checkout) -> Response | None:
 
 
 def _page(
-    template: str, checkout: Checkout, step: str, status: int = 200, **context: Any
+    template: str,
+    checkout: Checkout,
+    step: str,
+    status: int = 200,
+    *,
+    priced: PricedCart | None = None,
+    **context: Any,
 ) -> Response:
-    priced = price_checkout(checkout)
     response = render(
         template,
         checkout=checkout,
-        priced=priced,
+        priced=priced or price_checkout(checkout),
         step=step,
         steps=STEPS,
         reached=next_step(checkout),
         seconds_left=_seconds_left(checkout),
-        codes=entered_codes(checkout.reference),
+        codes=checkout_codes(checkout),
         coupon_errors=context.pop("coupon_errors", []),
         private_page=True,
         **context,
@@ -122,15 +129,17 @@ def _seconds_left(checkout: Checkout) -> int:
     return max(int((checkout.reserved_until - utcnow()).total_seconds()), 0)
 
 
-def _held_or_problem(checkout: Checkout, template: str, step: str, **context: Any) -> Any:
-    """Re-take a lapsed hold before showing a step; sold out is a 409 on the same page."""
+def _step_page(template: str, checkout: Checkout, step: str, **context: Any) -> Response:
+    """A step's page (priced once), after re-taking a lapsed hold; sold out is a 409 on the
+    same page."""
+    priced = price_checkout(checkout)
     try:
-        hold_stock(checkout)
+        hold_stock(checkout, priced=priced)
     except OutOfStock as exc:
-        return _page(template, checkout, step, 409, problem=exc.message, **context)
+        return _page(template, checkout, step, 409, priced=priced, problem=exc.message, **context)
     except InvalidTransition:
         return _done(checkout) or abort(404)
-    return None
+    return _page(template, checkout, step, priced=priced, **context)
 
 
 # -- entering -----------------------------------------------------------------------------------
@@ -142,15 +151,29 @@ def checkout_start() -> Response:
     cart = current_cart()
     if cart is None or not cart.lines:
         return cart_page(cart, status=422, message="Your cart is empty.")
-    try:
-        checkout = start_checkout(cart, customer=current_customer())
+    try:  # in at once, a place in the checkout line, or sold out (commerce/checkout/queue.py)
+        entry = enter_checkout(
+            cart,
+            customer=current_customer(),
+            binding=shopper_binding(),
+            # priced only when let in, and once: a refusal shows the cart page priced the same
+            pricing=lambda: priced_with_context(cart),
+        )
     except ValidationError as exc:
         return cart_page(cart, status=422, errors=exc.errors, message=exc.message)
     except OutOfStock as exc:
         return cart_page(cart, status=409, message=f"Sold out: {exc.message}")
     except Conflict as exc:  # an earlier checkout of this cart is being placed
         return cart_page(cart, status=409, message=exc.message)
-    if (placed := _done(checkout)) is not None:  # that earlier checkout became the order
+    if not entry.admitted:
+        return line_answer(entry, joined=True)
+    return admitted_answer(entry)
+
+
+def checkout_entered(checkout: Checkout) -> Response:
+    """Into the checkout's first step still to do, or to the order when an earlier placement
+    of this cart became one."""
+    if (placed := _done(checkout)) is not None:
         return placed
     step = next_step(checkout)
     return private(redirect(url_for(f"storefront.checkout_{step}", key=checkout.key), code=303))
@@ -191,8 +214,7 @@ def checkout_information(key: str) -> Response:
         except InvalidTransition:
             return _done(checkout) or abort(409)
         return private(redirect(url_for("storefront.checkout_shipping", key=key), code=303))
-    problem = _held_or_problem(checkout, template, "information", form=form, saved=saved)
-    return problem or _page(template, checkout, "information", form=form, saved=saved)
+    return _step_page(template, checkout, "information", form=form, saved=saved)
 
 
 # -- step 2: shipping method --------------------------------------------------------------------
@@ -216,8 +238,7 @@ def checkout_shipping(key: str) -> Response:
             return _page(template, checkout, "shipping", 422, form=form)
         return private(redirect(url_for("storefront.checkout_payment", key=key), code=303))
     form.shipping_method.data = checkout.shipping_method_code
-    problem = _held_or_problem(checkout, template, "shipping", form=form)
-    return problem or _page(template, checkout, "shipping", form=form)
+    return _step_page(template, checkout, "shipping", form=form)
 
 
 # -- step 3: review and pay ---------------------------------------------------------------------
@@ -233,8 +254,7 @@ def checkout_payment(key: str) -> Response:
         return private(redirect(url_for(f"storefront.checkout_{step}", key=key), code=303))
     template = "storefront/checkout/payment.html"
     form = PaymentForm(formdata=None)
-    problem = _held_or_problem(checkout, template, "payment", form=form)
-    return problem or _page(template, checkout, "payment", form=form)
+    return _step_page(template, checkout, "payment", form=form)
 
 
 @bp.route("/checkout/<key>/place", methods=["POST"])

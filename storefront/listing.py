@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, func, or_, select
-from sqlalchemy.orm import lazyload
+from flask import g
+from sqlalchemy import Select, and_, exists, func, literal, or_, select, union_all
+from sqlalchemy.orm import joinedload, lazyload
 from sqlalchemy.sql.elements import ColumnElement
 from werkzeug.datastructures import MultiDict
 
@@ -223,9 +224,31 @@ def ordered(stmt: Select[Any], sort: str, collection: Collection | None) -> Sele
     """The shopper's sort; "Featured" on a collection page is the merchandiser's order (pinned
     products first, then the collection's sort), elsewhere the newest products first. The
     shopper's own sorts ignore pins."""
+    stmt, order = _ordering(stmt, sort, collection)
+    return stmt.order_by(*order)
+
+
+def _ordering(
+    stmt: Select[Any], sort: str, collection: Collection | None
+) -> tuple[Select[Any], list[ColumnElement[Any]]]:
+    """`ordered`'s ORDER BY terms (and the join best selling needs), for a window too."""
     if sort == "featured" and collection is not None:
-        return merchandising.in_shop_order(stmt, collection, sales=with_units_sold)
-    return stmt.order_by(*merchandising.product_order(sort))
+        units = None
+        if merchandising.effective_sort(collection) == merchandising.BEST_SELLING:
+            stmt, units = with_units_sold(stmt)
+        return stmt, list(merchandising.shop_order(collection, units_sold=units))
+    return stmt, list(merchandising.product_order(sort))
+
+
+def compare_at_column() -> Any:
+    """The highest compare-at price above the price among a product's variants, as a column
+    of a query of products (what a card shows struck through)."""
+    return (
+        select(func.max(Variant.compare_at_price))
+        .where(Variant.product_id == Product.id, Variant.compare_at_price > Variant.price)
+        .correlate(Product)
+        .scalar_subquery()
+    )
 
 
 def facets(scope: ColumnElement[bool] | None) -> list[tuple[str, list[str]]]:
@@ -247,19 +270,25 @@ def facets(scope: ColumnElement[bool] | None) -> list[tuple[str, list[str]]]:
     return [(display, ordered) for display, ordered, _ in merged.values() if ordered]
 
 
-def cards(products: list[Product]) -> list[Card]:
-    """First image and highest compare-at price per product: two queries for the whole grid."""
+def cards(products: list[Product], compare: dict[int, int | None] | None = None) -> list[Card]:
+    """First image and highest compare-at price per product. Products read by `card_rows`
+    bring both (their images joined, the price as a column: `compare`); otherwise one query
+    each for the whole grid."""
     ids = [p.id for p in products]
     images: dict[int, Media] = {}
-    compare: dict[int, int] = {}
-    if ids:
+    unloaded = [p.id for p in products if "media" not in p.__dict__]
+    if unloaded:
         for media in db.session.scalars(
             select(Media)
-            .where(Media.product_id.in_(ids))
+            .where(Media.product_id.in_(unloaded))
             .order_by(Media.product_id, Media.position, Media.id)
             .options(lazyload(Media.product))
         ):
             images.setdefault(media.product_id, media)
+    for product in products:
+        if "media" in product.__dict__ and product.media:
+            images[product.id] = product.media[0]  # ordered by position, id
+    if compare is None and ids:
         compare = dict(
             db.session.execute(
                 select(Variant.product_id, func.max(Variant.compare_at_price))
@@ -267,7 +296,17 @@ def cards(products: list[Product]) -> list[Card]:
                 .group_by(Variant.product_id)
             ).all()
         )
+    compare = compare or {}
     return [Card(p, images.get(p.id), compare.get(p.id)) for p in products]
+
+
+_LIGHT = (lazyload(Product.category), lazyload(Product.tag_rows))  # a card needs neither
+
+
+def card_rows(stmt: Select[Any]) -> list[Any]:
+    """Rows of a `select(Product, compare_at_column(), ...)` with the products' images
+    joined: a grid's cards from one query."""
+    return list(db.session.execute(stmt.options(*_LIGHT, joinedload(Product.media))).unique().all())
 
 
 def listing(
@@ -278,6 +317,8 @@ def listing(
     per_page: int = PER_PAGE,
     with_facets: bool = True,
 ) -> Listing:
+    """One page of products: the page, its total (a window count) and compare-at prices in
+    one query, first images in a second, the facets in a third."""
     where = visible(scope)
     if flt.price_min is not None:
         where.append(Product.max_price >= flt.price_min)
@@ -290,19 +331,25 @@ def listing(
         where.append(_option_clause(name, values))
     if flt.in_stock:
         where.append(available_somewhere())
-    total = db.session.scalar(select(func.count(Product.id)).where(*where)) or 0
-    pages = max(min(math.ceil(total / per_page), MAX_PAGE), 1)
-    page = min(flt.page, pages)
-    products = list(
-        db.session.scalars(
-            ordered(select(Product).where(*where), flt.sort, collection)
-            .offset((page - 1) * per_page)
-            .limit(per_page)
-            .options(lazyload(Product.category), lazyload(Product.tag_rows))
-        )
+    stmt = ordered(
+        select(Product, compare_at_column(), func.count().over()).where(*where),
+        flt.sort,
+        collection,
     )
+    page = flt.page
+    rows = card_rows(stmt.offset((page - 1) * per_page).limit(per_page))
+    if rows:
+        total = int(rows[0][2])
+    else:  # an empty shop, or a page past the end: the last page instead
+        total = db.session.scalar(select(func.count(Product.id)).where(*where)) or 0
+    pages = max(min(math.ceil(total / per_page), MAX_PAGE), 1)
+    if not rows and total and page > pages:
+        page = pages
+        rows = card_rows(stmt.offset((page - 1) * per_page).limit(per_page))
+    page = min(page, pages)
+    products = [row[0] for row in rows]
     return Listing(
-        cards=cards(products),
+        cards=cards(products, {row[0].id: row[1] for row in rows}),
         total=total,
         page=page,
         pages=pages,
@@ -315,66 +362,138 @@ def cards_for(product_ids: Sequence[int]) -> list[Card]:
     behind the catalog never shows a product that was just unpublished or deleted."""
     if not product_ids:
         return []
-    found = {
-        p.id: p
-        for p in db.session.scalars(
-            select(Product)
-            .where(Product.id.in_(list(product_ids)), *visible())
-            .options(lazyload(Product.category), lazyload(Product.tag_rows))
-        )
-    }
-    return cards([found[i] for i in product_ids if i in found])
+    rows = card_rows(
+        select(Product, compare_at_column()).where(Product.id.in_(list(product_ids)), *visible())
+    )
+    found = {row[0].id: row for row in rows}
+    return cards(
+        [found[i][0] for i in product_ids if i in found], {i: row[1] for i, row in found.items()}
+    )
 
 
 def facet_labels(
     *, categories: Sequence[int], collections: Sequence[int]
 ) -> dict[tuple[str, str], str]:
-    """Names for the category and collection ids of search facets (two queries at most)."""
-    labels: dict[tuple[str, str], str] = {}
+    """Names for the category and collection ids of search facets (one query)."""
+    parts = []
     if categories:
-        for cid, name in db.session.execute(
-            select(Category.id, Category.full_name).where(Category.id.in_(list(categories)))
-        ):
-            labels[("category", str(cid))] = name
+        parts.append(
+            select(literal("category"), Category.id, Category.full_name).where(
+                Category.id.in_(list(categories))
+            )
+        )
     if collections:
-        for cid, title in db.session.execute(
-            select(Collection.id, Collection.title).where(Collection.id.in_(list(collections)))
-        ):
-            labels[("collection", str(cid))] = title
-    return labels
+        parts.append(
+            select(literal("collection"), Collection.id, Collection.title).where(
+                Collection.id.in_(list(collections))
+            )
+        )
+    if not parts:
+        return {}
+    query = union_all(*parts) if len(parts) > 1 else parts[0]
+    return {(kind, str(cid)): name for kind, cid, name in db.session.execute(query)}
 
 
 def newest_cards(limit: int = 12) -> list[Card]:
     return listing(None, ShopFilter(sort="newest"), per_page=limit, with_facets=False).cards
 
 
+@dataclass
+class Front:
+    """What the home page shows: the newest products and featured collections' first cards."""
+
+    new_in: list[Card]
+    featured: list[tuple[Collection, Listing]]
+
+
+def front_page(new_in: int = 12, limit: int = 4, per_collection: int = 4) -> Front:
+    """The newest products and the first collections that have active products (each with
+    its first few, in the shop's order, and its total), in a fixed number of queries
+    whatever the number of collections: the collections, one UNION of each section's ranked
+    product ids, the products, their images."""
+    collections = list(db.session.scalars(select(Collection).order_by(Collection.id).limit(8)))
+    sections: list[tuple[int, Select[Any]]] = [(0, _ranked(None, "newest", None, new_in))]
+    sections += [
+        (c.id, _ranked(collection_scope(c), "featured", c, per_collection)) for c in collections
+    ]
+    ranked = union_all(
+        *(select(literal(key).label("section"), *q.subquery().c) for key, q in sections)
+    ).subquery()
+    rows = db.session.execute(
+        select(ranked.c.section, ranked.c.product_id, ranked.c.total).order_by(
+            ranked.c.section, ranked.c.rank
+        )
+    ).all()
+    ids = sorted({row.product_id for row in rows})
+    loaded = {
+        row[0].id: row
+        for row in card_rows(select(Product, compare_at_column()).where(Product.id.in_(ids)))
+    }
+    shown = cards(
+        [loaded[i][0] for i in ids if i in loaded], {i: row[1] for i, row in loaded.items()}
+    )
+    by_id = {card.product.id: card for card in shown}
+    per_section: dict[int, list[Card]] = {}
+    totals: dict[int, int] = {}
+    for row in rows:
+        if row.product_id in by_id:
+            per_section.setdefault(row.section, []).append(by_id[row.product_id])
+            totals[row.section] = int(row.total)
+    featured = []
+    for collection in collections:
+        found = per_section.get(collection.id)
+        if found and len(featured) < limit:
+            pages = max(min(math.ceil(totals[collection.id] / per_collection), MAX_PAGE), 1)
+            featured.append(
+                (collection, Listing(found, totals[collection.id], 1, pages, facets=[]))
+            )
+    return Front(per_section.get(0, []), featured)
+
+
+def _ranked(
+    scope: ColumnElement[bool] | None, sort: str, collection: Collection | None, limit: int
+) -> Select[Any]:
+    """The first `limit` product ids of a section with their rank and the section's total."""
+    stmt, order = _ordering(select(Product.id.label("product_id")), sort, collection)
+    return (
+        stmt.add_columns(
+            func.row_number().over(order_by=order).label("rank"),
+            func.count().over().label("total"),
+        )
+        .where(*visible(scope))
+        .order_by(*order)
+        .limit(limit)
+    )
+
+
 def featured_collections(limit: int = 4, per_collection: int = 4) -> list[tuple[Collection, Any]]:
     """Collections with active products, each with its first few cards."""
-    found: list[tuple[Collection, Any]] = []
-    for collection in db.session.scalars(select(Collection).order_by(Collection.id).limit(8)):
-        shown = listing(
-            collection_scope(collection),
-            ShopFilter(),
-            collection=collection,
-            per_page=per_collection,
-            with_facets=False,
-        )
-        if shown.cards:
-            found.append((collection, shown))
-        if len(found) >= limit:
-            break
-    return found
+    return front_page(new_in=0, limit=limit, per_collection=per_collection).featured
+
+
+_TOP = "shop.top_categories"
+
+
+def remember_top_categories(categories: list[Category]) -> None:
+    """The navigation's categories, read along with others by the page (see top_categories)."""
+    g.setdefault(_TOP, categories)
 
 
 def top_categories() -> list[Category]:
-    return list(
-        db.session.scalars(
-            select(Category)
-            .where(Category.parent_id.is_(None))
-            .order_by(Category.position, Category.name)
-            .options(lazyload(Category.parent))
+    """The navigation's categories (once per request)."""
+    if _TOP not in g:
+        g.setdefault(
+            _TOP,
+            list(
+                db.session.scalars(
+                    select(Category)
+                    .where(Category.parent_id.is_(None))
+                    .order_by(Category.position, Category.name)
+                    .options(lazyload(Category.parent))
+                )
+            ),
         )
-    )
+    return list(g.get(_TOP))
 
 
 def subcategories(category: Category) -> list[Category]:
@@ -386,6 +505,29 @@ def subcategories(category: Category) -> list[Category]:
             .options(lazyload(Category.parent))
         )
     )
+
+
+def family(category: Category) -> tuple[list[Category], list[Category]]:
+    """The category's ancestors (root first, itself excluded) and its subcategories, read in
+    one query with the navigation's top categories (remembered for the page)."""
+    ids = [int(i) for i in category.path_ids.strip("/").split("/") if i][:-1]
+    rows = list(
+        db.session.scalars(
+            select(Category)
+            .where(
+                or_(
+                    Category.parent_id.is_(None),
+                    Category.parent_id == category.id,
+                    Category.id.in_(ids),
+                )
+            )
+            .order_by(Category.position, Category.name)
+            .options(lazyload(Category.parent))
+        )
+    )
+    remember_top_categories([c for c in rows if c.parent_id is None])
+    found = {c.id: c for c in rows}
+    return [found[i] for i in ids if i in found], [c for c in rows if c.parent_id == category.id]
 
 
 def ancestors(category: Category) -> list[Category]:

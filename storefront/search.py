@@ -20,6 +20,7 @@ from typing import Any
 from flask import Response, current_app, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 
+from commerce.edge.keys import SEARCH, product_key
 from commerce.errors import ValidationError
 from commerce.extensions import csrf, limiter
 from commerce.money import format_amount_plain
@@ -280,6 +281,7 @@ def search() -> Response:
         "search-results": "storefront/_search_results.html",
         "main": "storefront/_search.html",
     }
+    shown_cards = [*(shown.cards if shown else []), *(no_results.popular if no_results else [])]
     return public(
         render(
             "storefront/search.html",
@@ -293,7 +295,9 @@ def search() -> Response:
             link=link,
             clear_url=url_for("storefront.search", q=flt.q),
             search_url=url_for("storefront.search"),
-        )
+        ),
+        keys=[SEARCH, *(product_key(card.product.id) for card in shown_cards)],
+        edge_max_age=current_app.config["EDGE_SEARCH_MAX_AGE"],
     )
 
 
@@ -312,16 +316,22 @@ def search_suggest() -> Response:
     except SearchBackendError:  # the box stays usable: submitting still searches
         return private(Response("", mimetype="text/html"))
     cards = {card.product.id: card for card in listing.cards_for(found.ids)}
+    entries = [(cards[h.id], h) for h in found.hits if h.id in cards]
     body = render_template(
         "storefront/_suggest.html",
         q=found.query,
-        entries=[(cards[h.id], h) for h in found.hits if h.id in cards],
+        entries=entries,
         total=found.total,
         total_exact=found.total_exact,
         categories=found.categories,
         min_chars=MIN_CHARS,
     )
-    return public(Response(body, mimetype="text/html"), max_age=SUGGEST_MAX_AGE)
+    return public(
+        Response(body, mimetype="text/html"),
+        keys=[SEARCH, *(product_key(card.product.id) for card, _hit in entries)],
+        max_age=SUGGEST_MAX_AGE,
+        edge_max_age=current_app.config["EDGE_SEARCH_MAX_AGE"],
+    )
 
 
 # -- analytics beacon ---------------------------------------------------------------------------

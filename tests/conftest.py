@@ -134,12 +134,21 @@ def db_session(request: pytest.FixtureRequest) -> Iterator[Any]:
 def restore_shared_extensions(request: pytest.FixtureRequest) -> Iterator[None]:
     """Limiter and Celery keep per-app state on their (module-level) objects; a test that
     builds its own app must not leave the suite's app with its settings."""
+    from celery._state import _set_task_join_will_block
+
     from commerce.extensions import celery, init_celery, limiter
 
     yield
+    # Celery marks "inside a task" in one process-wide flag that eager tasks set and restore;
+    # eager tasks run at once on several threads (the race tests) can leave it set, and a
+    # later test's `.delay().get()` would then refuse to run.
+    _set_task_join_will_block(False)
     if "app" in request.fixturenames:
         application: Flask = request.getfixturevalue("app")
         limiter.enabled = application.config["RATELIMIT_ENABLED"]
+        # The checkout line and sold-out markers live in the suite app's memory, and row ids
+        # repeat across rolled-back tests: every test starts with an empty line.
+        application.extensions.pop("crowd", None)
         if getattr(celery, "flask_app", None) is not application:
             init_celery(application)
 
@@ -252,21 +261,48 @@ def make_product(app: Flask) -> Callable[..., Any]:
     return make
 
 
+class Statements(list[str]):
+    """The SQL statements run inside a count_queries() block (savepoint statements left out,
+    since the suite's own rolled-back transaction turns every commit into one), plus what was
+    left out: `savepoints` (SAVEPOINT, RELEASE, ROLLBACK TO) and `commits` (real COMMITs on
+    the connection, e.g. on PostgreSQL with `pg_app`). `round_trips` counts every statement
+    the database answered, savepoints included: what statement budgets hold."""
+
+    savepoints: int = 0
+    commits: int = 0
+
+    @property
+    def round_trips(self) -> int:
+        return len(self) + self.savepoints
+
+    def describe(self) -> str:
+        """One line per statement (for an assertion message)."""
+        return "\n".join(" ".join(s.split())[:160] for s in self)
+
+
 @contextmanager
-def count_queries() -> Iterator[list[str]]:
-    """Collect the SQL statements run inside the block (for N+1 checks)."""
-    statements: list[str] = []
+def count_queries() -> Iterator[Statements]:
+    """Collect the SQL statements and commits run inside the block (for N+1 checks and
+    statement budgets)."""
+    statements = Statements()
 
     def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK TO")):
+        if statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK TO")):
+            statements.savepoints += 1
+        else:
             statements.append(statement)
+
+    def committed(_conn: Any) -> None:
+        statements.commits += 1
 
     engine = db.engine
     event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "commit", committed)
     try:
         yield statements
     finally:
         event.remove(engine, "before_cursor_execute", before)
+        event.remove(engine, "commit", committed)
 
 
 @pytest.fixture

@@ -35,6 +35,12 @@ def place_one_order() -> int:
     return place_order(checkout.key, card=TEST_CARD).order.id
 
 
+def delivered(topic: str) -> bool:
+    db.session.remove()  # a fresh read of what the worker committed
+    event = db.session.scalar(select(OutboxEvent).where(OutboxEvent.topic == topic))
+    return event is not None and event.dispatched_at is not None
+
+
 def test_make_worker_and_make_beat_deliver_an_order_confirmation(pg_url, tmp_path, monkeypatch):
     import redis
 
@@ -49,6 +55,8 @@ def test_make_worker_and_make_beat_deliver_an_order_confirmation(pg_url, tmp_pat
         try:
             worker.wait_for_output(" ready.")
             sent = wait_for(lambda: list(mail.glob("*.eml")), timeout=60, what="the email")
+            # The email is written before its event is marked delivered: wait for both.
+            wait_for(lambda: delivered(ORDER_PLACED), timeout=60, what="the event delivered")
             beat.wait_for_output("Sending due task dispatch-outbox (commerce.outbox.dispatch)")
         finally:
             beat.stop()

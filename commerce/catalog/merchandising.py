@@ -10,8 +10,9 @@ two merchandisers reordering at once apply one after the other, each against the
 other left. A write made from a list that has since lost or gained a member is refused with
 StaleOrder (409) rather than guessed at; the console answers with the fresh list.
 
-No outbox event: the search documents hold which collections a product is in, not its place
-in them, so a sort, a reorder or a pin changes nothing in the index.
+No search event: the search documents hold which collections a product is in, not its place
+in them, so a sort, a reorder or a pin changes nothing in the index. The shop's pages show
+the order, so each change queues `collection.updated` (order only) for the edge cache.
 
 Best selling needs sales, and orders sit above the catalog: the caller passes `sales`, a
 function that outer-joins units sold to a select of products (commerce.orders.popularity's
@@ -37,6 +38,7 @@ from commerce.catalog.taxonomy import (
     NEWEST,
     check_sort,
     collection_condition,
+    collection_updated,
 )
 from commerce.db import transaction
 from commerce.errors import Conflict, ValidationError
@@ -310,6 +312,7 @@ def set_collection_sort(collection: Collection, sort: str, *, by: Any) -> bool:
         if sort == before:
             return False
         collection.sort = sort
+        collection_updated(collection, order_only=True)
         audit.record(
             by, "collection.sort", collection, before={"sort": before}, after={"sort": sort}
         )
@@ -346,6 +349,7 @@ def reorder_collection(
         if window == ids:
             return False
         _write_positions(collection, [*current[:start], *ids, *current[start + len(ids) :]])
+        collection_updated(collection, order_only=True)
         audit.record(
             by,
             "collection.reorder",
@@ -393,6 +397,7 @@ def move_in_collection(
         current.remove(pid)
         current.insert(target - 1, pid)
         _write_positions(collection, current)
+        collection_updated(collection, order_only=True)
         audit.record(
             by,
             "collection.reorder",
@@ -444,6 +449,7 @@ def pin_products(collection: Collection, product_ids: Sequence[Any], *, by: Any)
             )
         _check_pinnable(collection, new)
         collection.pinned_ids = [*pins, *new]
+        collection_updated(collection, order_only=True)
         audit.record(
             by,
             "collection.pin",
@@ -464,6 +470,7 @@ def unpin_products(collection: Collection, product_ids: Sequence[Any], *, by: An
         if kept == pins:
             return 0
         collection.pinned_ids = kept
+        collection_updated(collection, order_only=True)
         audit.record(
             by,
             "collection.unpin",
@@ -485,6 +492,7 @@ def reorder_pins(collection: Collection, product_ids: Sequence[Any], *, by: Any)
         if ids == pins:
             return False
         collection.pinned_ids = ids
+        collection_updated(collection, order_only=True)
         audit.record(
             by,
             "collection.reorder_pins",

@@ -389,7 +389,9 @@ def delete_product(product: Product, *, by: Any) -> None:
     with transaction():
         before = product.snapshot()
         paths = [p for m in product.media for p in (m.path, m.thumb_path) if p]
-        outbox.enqueue("product.deleted", {"product_id": product.id})
+        outbox.enqueue(
+            "product.deleted", {"product_id": product.id, "category_id": product.category_id}
+        )
         audit.record(by, "product.delete", product, before=before)
         db.session.delete(product)
         forget_media_files(paths)

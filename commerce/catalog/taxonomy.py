@@ -28,6 +28,10 @@ MAX_DEPTH = 6
 # collections changed (payload: the active products' ids, or "all" for very many).
 CATEGORY_CHANGED, COLLECTION_CHANGED = "category.changed", "collection.changed"
 MAX_EVENT_PRODUCTS = 20000
+# Outbox topics: what the shop shows of a category or collection itself changed (its name,
+# place in the tree, position, description; a collection's members, order or pins), whether
+# or not any product's search document did. The edge cache purges the pages showing it.
+CATEGORY_UPDATED, COLLECTION_UPDATED = "category.updated", "collection.updated"
 
 
 def _members_changed(topic: str, key: str, subject_id: int, product_ids: Any) -> None:
@@ -40,6 +44,33 @@ def _members_changed(topic: str, key: str, subject_id: int, product_ids: Any) ->
     else:
         payload["product_ids"] = ids
     outbox.enqueue(topic, payload)
+
+
+def _category_updated(category: Category, *, paths: Sequence[str], top_level: bool) -> None:
+    """`paths`: where the category was and is in the tree; `top_level`: it is or was in the
+    shop's navigation."""
+    outbox.enqueue(
+        CATEGORY_UPDATED,
+        {
+            "category_id": category.id,
+            "paths": sorted({p for p in paths if p}),
+            "top_level": bool(top_level),
+        },
+    )
+
+
+def collection_updated(collection: Collection, *, order_only: bool = False) -> None:
+    """One `collection.updated` event per collection per transaction; `order_only` while the
+    only change is the order shoppers see it in (its sort, positions or pins)."""
+    if collection.id is None:
+        db.session.flush()
+    marked: dict[int, Any] = db.session.info.setdefault("tx.updated_collections", {})
+    event = marked.get(collection.id)
+    if event is None:
+        payload = {"collection_id": collection.id, "order_only": order_only}
+        marked[collection.id] = outbox.enqueue(COLLECTION_UPDATED, payload)
+    elif event.payload.get("order_only") and not order_only:
+        event.payload = {**event.payload, "order_only": False}
 
 
 def _active_in(condition: ColumnElement[bool]) -> list[int]:
@@ -155,6 +186,7 @@ def create_category(
         db.session.add(category)
         db.session.flush()
         _place(category, parent)
+        _category_updated(category, paths=[category.path_ids], top_level=parent is None)
         audit.record(by, "category.create", category, after=category.snapshot())
     return category
 
@@ -173,6 +205,7 @@ def update_category(
     with transaction():
         before = category.snapshot()
         old_path, old_full = category.path_ids, category.full_name
+        was_top = category.parent_id is None
         if name is not None:
             try:
                 category.name = _check_name(name)
@@ -219,6 +252,11 @@ def update_category(
             )
         after = category.snapshot()
         if before != after:
+            _category_updated(
+                category,
+                paths=[old_path, category.path_ids],
+                top_level=was_top or category.parent_id is None,
+            )
             audit.record(by, "category.update", category, before=before, after=after)
     return category
 
@@ -240,6 +278,7 @@ def delete_category(category: Category, *, by: Any) -> int:
         count = db.session.execute(
             update(Product).where(Product.category_id == category.id).values(category_id=None)
         ).rowcount
+        _category_updated(category, paths=[category.path_ids], top_level=category.parent_id is None)
         audit.record(
             by, "category.delete", category, before={**category.snapshot(), "products": count}
         )
@@ -446,6 +485,7 @@ def create_collection(
             collection.id,
             _active_in(collection_condition(collection)),
         )
+        collection_updated(collection)
         audit.record(by, "collection.create", collection, after=collection.snapshot())
     return collection
 
@@ -463,6 +503,7 @@ def update_collection(collection: Collection, *, by: Any, **fields: Any) -> Coll
                 collection.id,
                 [*members, *_active_in(collection_condition(collection))],
             )
+            collection_updated(collection)
             audit.record(
                 by, "collection.update", collection, before=before, after=collection.snapshot()
             )
@@ -536,6 +577,7 @@ def _apply_collection(collection: Collection, **fields: Any) -> None:
 def delete_collection(collection: Collection, *, by: Any) -> None:
     with transaction():
         audit.record(by, "collection.delete", collection, before=collection.snapshot())
+        collection_updated(collection)
         _members_changed(
             COLLECTION_CHANGED,
             "collection_id",
@@ -583,6 +625,7 @@ def add_to_collection(collection: Collection, product_ids: Sequence[int], *, by:
                 collection.id,
                 _active_in(Product.id.in_(wanted)),
             )
+            collection_updated(collection)
             audit.record(by, "collection.add_products", collection, after={"product_ids": wanted})
     return len(wanted)
 
@@ -601,6 +644,7 @@ def remove_from_collection(collection: Collection, product_ids: Sequence[int], *
             _members_changed(
                 COLLECTION_CHANGED, "collection_id", collection.id, _active_in(Product.id.in_(ids))
             )
+            collection_updated(collection)
             before: dict[str, Any] = {"product_ids": ids}
             after: dict[str, Any] | None = None
             pins = list(collection.pinned_ids or [])

@@ -16,16 +16,17 @@ from datetime import timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import delete, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import and_, case, delete, or_, select, update
+from sqlalchemy.orm import joinedload
 
 from commerce.catalog.models import ACTIVE, CONTINUE, Product, Variant
 from commerce.checkout.models import Cart, CartLine
-from commerce.db import transaction, utcnow
+from commerce.db import keep_loaded, transaction, utcnow
 from commerce.errors import NotFound, ValidationError
 from commerce.extensions import db
 from commerce.inventory.services import availability
 from commerce.pricing import PricingContext
+from commerce.promotions.active import remember_revision, revision_column
 from commerce.promotions.coupons import check_enterable, enter_code, entered_codes, forget_code
 from commerce.promotions.models import CouponEntry
 
@@ -41,17 +42,29 @@ def max_line_quantity() -> int:
 
 
 def find_cart(token: str | None) -> Cart | None:
+    """A guest's cart by its token, its lines joined (one query, which also reads the
+    promotions' revision for pricing the cart next)."""
     if not token:
         return None
-    return db.session.scalar(
-        select(Cart).where(Cart.token == token).options(selectinload(Cart.lines))
-    )
+    return _cart_where(Cart.token == token)
 
 
 def customer_cart(customer_id: int) -> Cart | None:
-    return db.session.scalar(
-        select(Cart).where(Cart.customer_id == customer_id).options(selectinload(Cart.lines))
+    return _cart_where(Cart.customer_id == customer_id)
+
+
+def _cart_where(condition: Any) -> Cart | None:
+    row = (
+        db.session.execute(
+            select(Cart, revision_column()).where(condition).options(joinedload(Cart.lines))
+        )
+        .unique()
+        .first()
     )
+    if row is None:
+        return None
+    remember_revision(row[1])
+    return row[0]
 
 
 def parse_quantity(value: Any, *, allow_zero: bool = False) -> int:
@@ -76,8 +89,12 @@ def sellable_variant(variant_id: Any) -> Variant:
         variant_id = int(variant_id)
     except (TypeError, ValueError):
         raise NotFound("That item is not for sale.", field="variant_id") from None
-    variant = db.session.get(Variant, variant_id)
-    if variant is None or db.session.get(Product, variant.product_id).status != ACTIVE:
+    variant = db.session.scalar(
+        select(Variant)
+        .join(Product, Product.id == Variant.product_id)
+        .where(Variant.id == variant_id, Product.status == ACTIVE)
+    )
+    if variant is None:
         raise NotFound("That item is not for sale.", field="variant_id")
     return variant
 
@@ -136,6 +153,7 @@ def add_to_cart(
                 )
             cart.lines.append(CartLine(variant_id=variant.id, quantity=quantity))
         cart.updated_at = utcnow()
+        keep_loaded(cart, *cart.lines)  # the page shows its count and cookie right after
     return cart
 
 
@@ -220,16 +238,45 @@ def cart_context(
 
 def take_purchased(cart_id: int | None, lines: list[tuple[int, int]]) -> None:
     """After an order: remove what was bought from the cart it came from (in the caller's
-    transaction). Lines the shopper added meanwhile stay."""
-    if cart_id is None:
+    transaction). Lines the shopper added meanwhile stay; a line the shopper raised keeps the
+    difference. One DELETE when everything bought goes (the usual case)."""
+    if cart_id is None or not lines:
         return
-    bought = dict(lines)
-    for line in list(db.session.scalars(select(CartLine).where(CartLine.cart_id == cart_id))):
-        left = line.quantity - bought.get(line.variant_id, 0)
-        if left <= 0:
-            db.session.delete(line)
-        else:
-            line.quantity = left
+    bought: dict[int, int] = {}
+    for variant_id, quantity in lines:
+        bought[variant_id] = bought.get(variant_id, 0) + quantity
+    gone = set(
+        db.session.scalars(
+            delete(CartLine)
+            .where(
+                CartLine.cart_id == cart_id,
+                or_(
+                    *(
+                        and_(CartLine.variant_id == v, CartLine.quantity <= q)
+                        for v, q in bought.items()
+                    )
+                ),
+            )
+            .returning(CartLine.variant_id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    rest = {v: q for v, q in bought.items() if v not in gone}
+    if rest:
+        db.session.execute(
+            update(CartLine)
+            .where(
+                CartLine.cart_id == cart_id,
+                or_(
+                    *(
+                        and_(CartLine.variant_id == v, CartLine.quantity > q)
+                        for v, q in rest.items()
+                    )
+                ),
+            )
+            .values(quantity=CartLine.quantity - case(rest, value=CartLine.variant_id, else_=0))
+            .execution_options(synchronize_session=False)
+        )
 
 
 @dataclass(frozen=True)

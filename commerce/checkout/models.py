@@ -110,10 +110,12 @@ class Checkout(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
+    REFERENCE_PREFIX = "checkout:"
+
     @property
     def reference(self) -> str:
         """What its stock reservation and payments are filed under."""
-        return f"checkout:{self.key}"
+        return f"{self.REFERENCE_PREFIX}{self.key}"
 
     def line_pairs(self) -> list[tuple[int, int]]:
         return [(int(v), int(q)) for v, q in self.lines]

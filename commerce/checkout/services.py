@@ -44,13 +44,14 @@ from __future__ import annotations
 
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import or_, select, update
+from sqlalchemy import String, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from commerce import audit
 from commerce.catalog.models import CONTINUE, Variant
@@ -61,9 +62,10 @@ from commerce.checkout.cart import (
     take_purchased,
 )
 from commerce.checkout.models import ABANDONED, COMPLETED, OPEN, PLACING, Cart, Checkout
+from commerce.crowd import checkout_left
 from commerce.customers.models import Customer
 from commerce.customers.services import clean_address, clean_email, customer_tags
-from commerce.db import in_transaction, transaction, utcnow
+from commerce.db import in_transaction, keep_loaded, transaction, utcnow
 from commerce.errors import (
     CommerceError,
     Conflict,
@@ -76,37 +78,60 @@ from commerce.extensions import db
 from commerce.inventory.services import (
     active_reservations,
     commit_reservation,
-    extend_reservation,
+    held_for,
+    refuse_if_short,
     release_reservation,
     reserve_stock,
 )
+from commerce.money import Money
 from commerce.orders.models import CANCELLED as ORDER_CANCELLED
 from commerce.orders.models import Order
 from commerce.orders.services import (
+    capture_key,
     capture_on_placement,
     capture_order_payment,
     create_order,
     order_for_checkout,
+    record_capture_failure,
     record_event,
+    record_paid,
 )
 from commerce.payments.models import AUTHORIZED as PAYMENT_AUTHORIZED
+from commerce.payments.models import FAILED as PAYMENT_FAILED
 from commerce.payments.models import PENDING as PAYMENT_PENDING
 from commerce.payments.models import REQUIRES_ACTION, VOIDING, Payment
+from commerce.payments.provider import SUCCEEDED, ProviderResult, ValidCard, validate_card
 from commerce.payments.services import (
+    ProviderCall,
     authorize_payment,
     confirm_payment_action,
     in_flight_timeout,
+    open_authorization,
+    open_capture,
     payment_for_key,
+    payment_with_key,
+    provider_failure,
+    record_authorization_answer,
+    record_capture_answer,
+    send_authorization,
+    send_capture,
     settle_payment,
+    unanswered,
     void_payment,
 )
 from commerce.pricing import COUPON_FIELD, CartLine, PricedCart, PricingContext, price_cart
 from commerce.pricing.promotions import promotion_id
-from commerce.promotions.active import shopper_identities
+from commerce.promotions.active import (
+    live_set,
+    remember_revision,
+    revision_column,
+    shopper_identities,
+)
 from commerce.promotions.coupons import (
     check_enterable,
     copy_code,
     enter_code,
+    entered_code_of,
     entered_codes,
     forget_code,
 )
@@ -149,6 +174,53 @@ def get_checkout(key: str | None) -> Checkout:
     if checkout is None:
         raise NotFound("This checkout does not exist. Start again from your cart.")
     return checkout
+
+
+def shopper_checkout(
+    key: str | None, *, customer_id: int | None = None, cart_token: str | None = None
+) -> Checkout | None:
+    """The checkout with this key if this shopper may see it: it came from their cart (the
+    signed-in customer's, or the one a guest's cookie names) or is their customer's. One
+    query, which also brings the code entered on it (see checkout_codes)."""
+    if not key or len(key) > 64:
+        return None
+    if customer_id is not None:
+        mine = or_(
+            Checkout.customer_id == customer_id,
+            Checkout.cart_id.in_(select(Cart.id).where(Cart.customer_id == customer_id)),
+        )
+    elif cart_token:
+        mine = Checkout.cart_id.in_(select(Cart.id).where(Cart.token == cart_token))
+    else:
+        return None
+    reference = literal(Checkout.REFERENCE_PREFIX, String) + Checkout.key
+    row = db.session.execute(
+        select(Checkout, entered_code_of(reference), revision_column()).where(
+            Checkout.key == key, mine
+        )
+    ).first()
+    if row is None:
+        return None
+    checkout, code, revision = row
+    _remember_codes(checkout, (code,) if code else ())
+    remember_revision(revision)  # the checkout is priced next, in this transaction
+    return checkout
+
+
+_CODES = "_entered_codes"  # a loaded checkout's entered codes (not a column)
+
+
+def _remember_codes(checkout: Checkout, codes: tuple[str, ...] | None) -> None:
+    if codes is None:
+        checkout.__dict__.pop(_CODES, None)
+    else:
+        checkout.__dict__[_CODES] = codes
+
+
+def checkout_codes(checkout: Checkout) -> tuple[str, ...]:
+    """The code(s) entered on the checkout: as loaded with it, else read."""
+    codes = checkout.__dict__.get(_CODES)
+    return codes if codes is not None else entered_codes(checkout.reference)
 
 
 def has_live_hold(checkout: Checkout, now: datetime) -> bool:
@@ -198,7 +270,11 @@ def _hold_fits(held: list[tuple[int, int]] | None, needed: list[tuple[int, int]]
 
 
 def start_checkout(
-    cart: Cart, *, customer: Customer | None = None, now: datetime | None = None
+    cart: Cart,
+    *,
+    customer: Customer | None = None,
+    now: datetime | None = None,
+    priced: tuple[PricingContext, PricedCart] | None = None,
 ) -> Checkout:
     """Enter checkout: copy the cart's lines (and its coupon code) and reserve their stock,
     with any free gift the cart earns, for RESERVATION_TTL.
@@ -210,20 +286,66 @@ def start_checkout(
     (Conflict); one whose placement stopped (placing past the in-flight timeout) is settled
     first (see settle_checkout): if its payment went through for these same lines it becomes
     the order and is returned completed (the view shows that order), otherwise its money is
-    released and it is abandoned."""
+    released and it is abandoned.
+
+    One transaction: the cart's row lock (a double click waits for the first), the new
+    checkout, and the hold, whose stock UPDATE comes last, right before the COMMIT.
+    `priced`: the cart already priced by the caller with cart_context (the page showing a
+    refusal prices it too), so it is priced once."""
     now = now or utcnow()
     lines = cart.line_pairs()
-    if not in_transaction():
-        placed = _settle_stuck_checkouts(cart, lines, now)
+    settle = not in_transaction()
+    if not lines:
+        if settle and (placed := _settle_stuck_checkouts(cart, lines, now)) is not None:
+            return placed
+        raise ValidationError("Your cart is empty.", field="cart")
+    if priced is None:
+        context = cart_context(cart, customer=customer)
+        prices = price_cart([CartLine(v, q) for v, q in lines], context)
+    else:
+        context, prices = priced
+    if prices.errors:
+        raise _lines_error(prices)
+    needed = stock_pairs(lines, prices)
+    try:
+        refuse_if_short(needed)  # sold out is said at once, without a lock or a write...
+    except OutOfStock:
+        if not _has_live_checkout(cart):  # ...unless this cart holds the units itself
+            raise
+    for attempt in (1, 2):
+        entered = _enter_checkout(
+            cart, lines, needed, context.coupon_codes, customer, now, settle and attempt == 1
+        )
+        if isinstance(entered, Checkout):
+            return entered
+        placed = _settle_stuck_checkouts(cart, lines, now)  # entered: the stuck ones' ids
         if placed is not None:
             return placed
-    if not lines:
-        raise ValidationError("Your cart is empty.", field="cart")
-    priced = price_cart([CartLine(v, q) for v, q in lines], cart_context(cart, customer=customer))
-    if priced.errors:
-        raise _lines_error(priced)
-    needed = stock_pairs(lines, priced)
-    default = _default_address(customer)
+    raise Conflict("Your order is already being placed. Please wait a moment.", field="checkout")
+
+
+def _has_live_checkout(cart: Cart) -> bool:
+    return (
+        db.session.scalar(
+            select(Checkout.id)
+            .where(Checkout.cart_id == cart.id, Checkout.status.in_((OPEN, PLACING)))
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def _enter_checkout(
+    cart: Cart,
+    lines: list[tuple[int, int]],
+    needed: list[tuple[int, int]],
+    codes: tuple[str, ...],
+    customer: Customer | None,
+    now: datetime,
+    settle: bool,
+) -> Checkout | list[int]:
+    """start_checkout's transaction; the ids of stuck checkouts to settle first, if any."""
+    ttl = _reservation_ttl()
     with transaction():
         # One checkout per cart at a time: the cart's row lock makes a double click (or two
         # tabs) wait here and then find the first one's checkout instead of holding twice.
@@ -234,7 +356,11 @@ def start_checkout(
             .order_by(Checkout.id.desc())
             .execution_options(populate_existing=True)
         ).all()
-        if any(checkout.status == PLACING for checkout in live):
+        placing = [c for c in live if c.status == PLACING]
+        stuck = [c.id for c in placing if c.placing_since < now - in_flight_timeout()]
+        if settle and stuck:
+            return stuck
+        if placing:
             raise Conflict(
                 "Your order is already being placed. Please wait a moment.", field="checkout"
             )
@@ -245,27 +371,36 @@ def start_checkout(
                     checkout.customer_id = customer.id
                     checkout.email = checkout.email or customer.email
                 copy_code(cart_reference(cart), checkout.reference)
+                _remember_codes(checkout, None)
                 return checkout
         for old in current:  # the cart changed or the hold lapsed: the old holds go back
             release_reservation(old.reference, now=now)
             old.status = ABANDONED
             old.updated_at = now
-        db.session.flush()  # before the new one: one live checkout per cart (a unique index)
+        if current:
+            db.session.flush()  # before the new one: one live checkout per cart (unique index)
         checkout = Checkout(
             key=secrets.token_urlsafe(32),
             cart_id=cart.id,
             customer_id=customer.id if customer else None,
             lines=[[v, q] for v, q in lines],
             email=customer.email if customer else "",
-            shipping_address=default,
+            shipping_address=_default_address(customer),
+            shipping_method_code="",
+            status=OPEN,
+            payment_attempts=0,
+            reserved_until=now + ttl,
             created_at=now,
             updated_at=now,
         )
         db.session.add(checkout)
-        db.session.flush()
-        copy_code(cart_reference(cart), checkout.reference)
-        holds = reserve_stock(needed, reference=checkout.reference, ttl=_reservation_ttl(), now=now)
-        checkout.reserved_until = min((h.expires_at for h in holds), default=None)
+        if codes:  # the cart's code goes with it (a new checkout has none to replace)
+            enter_code(checkout.reference, codes[0])
+        _remember_codes(checkout, tuple(codes[:1]))
+        holds = reserve_stock(needed, reference=checkout.reference, ttl=ttl, now=now)
+        if not holds:  # only lines sold beyond stock, none of it there: nothing held
+            checkout.reserved_until = None
+        keep_loaded(checkout)
     return checkout
 
 
@@ -309,20 +444,30 @@ def hold_stock(
     if _hold_fits(_held_pairs(checkout, now), needed):
         return checkout
     with transaction():
-        release_reservation(checkout.reference, now=now)  # any part-expired leftovers
-        try:
-            holds = reserve_stock(
-                needed, reference=checkout.reference, ttl=_reservation_ttl(), now=now
-            )
-        except OutOfStock as exc:
-            raise OutOfStock(
-                "Your hold on these items expired and they sold out meanwhile. " + exc.message,
-                field=exc.field,
-                **exc.details,
-            ) from None
-        checkout.reserved_until = min((h.expires_at for h in holds), default=None)
-        checkout.updated_at = now
+        _retake_hold(checkout, needed, now, ttl=_reservation_ttl())
     return checkout
+
+
+def _retake_hold(
+    checkout: Checkout, needed: list[tuple[int, int]], now: datetime, *, ttl: timedelta
+) -> list[tuple[int, int]]:
+    """(In the caller's transaction, as its last writes: they lock stock rows.) Give back
+    whatever is left of the checkout's hold and take what it needs again; what is held now."""
+    release_reservation(checkout.reference, now=now)  # any part-expired leftovers
+    try:
+        holds = reserve_stock(needed, reference=checkout.reference, ttl=ttl, now=now)
+    except OutOfStock as exc:
+        raise OutOfStock(
+            "Your hold on these items expired and they sold out meanwhile. " + exc.message,
+            field=exc.field,
+            **exc.details,
+        ) from None
+    checkout.reserved_until = min((h.expires_at for h in holds), default=None)
+    checkout.updated_at = now
+    held: dict[int, int] = {}
+    for hold in holds:
+        held[hold.variant_id] = held.get(hold.variant_id, 0) + hold.quantity
+    return sorted(held.items())
 
 
 # -- filling in ---------------------------------------------------------------------------------
@@ -388,15 +533,18 @@ def checkout_lines(checkout: Checkout) -> list[CartLine]:
 
 def _context(checkout: Checkout, method: str | None = None) -> PricingContext:
     address = checkout.shipping_address or {}
+    # Whether it is the shopper's first order, and their tags, matter to promotions only:
+    # not read while none is live.
+    promotions = bool(live_set().promotions)
     return PricingContext(
         country=address.get("country") or None,
         region=address.get("region") or None,
         shipping_method_code=method if method is not None else checkout.shipping_method_code,
         customer_id=checkout.customer_id,
-        coupon_codes=entered_codes(checkout.reference),
+        coupon_codes=checkout_codes(checkout),
         email=checkout.email or None,
-        first_order=first_order(checkout.customer_id, checkout.email),
-        customer_tags=customer_tags(checkout.customer_id),
+        first_order=first_order(checkout.customer_id, checkout.email) if promotions else None,
+        customer_tags=customer_tags(checkout.customer_id) if promotions else (),
         reference=checkout.reference,
     )
 
@@ -427,6 +575,7 @@ def apply_checkout_coupon(checkout: Checkout, *, code: Any) -> Checkout:
     whose conditions the cart does not meet yet is kept, and the summary says why."""
     _require_open(checkout)
     text = check_enterable(code)
+    _remember_codes(checkout, None)
     with transaction():
         enter_code(checkout.reference, text)
         if checkout.cart_id is not None:
@@ -437,6 +586,7 @@ def apply_checkout_coupon(checkout: Checkout, *, code: Any) -> Checkout:
 
 def remove_checkout_coupon(checkout: Checkout) -> Checkout:
     _require_open(checkout)
+    _remember_codes(checkout, None)
     with transaction():
         forget_code(checkout.reference)
         if checkout.cart_id is not None:
@@ -560,28 +710,42 @@ def _owns(claim: Claim) -> bool:
 
 
 def _end_claim(claim: Claim, status: str = OPEN, **values: Any) -> bool:
-    """End this attempt's claim (back to open, or abandoned), if it still holds it."""
-    return (
+    """End this attempt's claim (back to open, completed or abandoned), if it still holds it:
+    the fencing check and the write in one conditional UPDATE. The session's copy of the
+    checkout, if loaded, gets the same values."""
+    values = {
+        "status": status,
+        "placing_since": None,
+        "claim_token": None,
+        "updated_at": utcnow(),
+        **values,
+    }
+    ended = (
         db.session.execute(
             update(Checkout)
             .where(*_held(claim))
-            .values(
-                status=status, placing_since=None, claim_token=None, updated_at=utcnow(), **values
-            )
+            .values(**values)
             .execution_options(synchronize_session=False)
         ).rowcount
         == 1
     )
+    checkout = claim.checkout
+    if ended and "status" in checkout.__dict__:  # loaded (not expired)
+        for name, value in values.items():
+            set_committed_value(checkout, name, value)
+    return ended
 
 
-def _give_up(claim: Claim) -> bool:
+def _give_up(claim: Claim, *, uses: bool = True) -> bool:
     """A placement attempt failed before its order: the held promotion uses go back (stock
     stays held until it expires, so the shopper can try another card) and the claim ends.
-    An attempt that lost its claim changes nothing: the new owner holds them now."""
+    An attempt that lost its claim changes nothing: the new owner holds them now. `uses`
+    False: this attempt is known to hold none."""
     with transaction():
         if not _end_claim(claim):
             return False
-        release_uses(claim.reference, held_only=True)
+        if uses:
+            release_uses(claim.reference, held_only=True)
     return True
 
 
@@ -654,37 +818,264 @@ def place_order(key: str, *, card: Any, now: datetime | None = None) -> Placemen
 
     A retry after a crash finds the attempt's payment by its key; one left pending is asked
     from the provider first, and an authorization that went through is turned into the order
-    rather than charged again."""
+    rather than charged again.
+
+    Round trips: a first attempt costs three commits around the two provider calls. (1) The
+    claim, the priced checkout's held promotion uses, the payment's intent and the hold's
+    extension (its stock UPDATE, if the hold lapsed and is re-taken, comes last). (2) After
+    the authorization: its answer, the order, the checkout's completion (its fencing check),
+    the capture's intent and the allocation, whose stock UPDATE comes last. (3) After the
+    capture: its answer and the order's paid status. Anything off that path (a retry finding
+    a payment, a hold that changed, a code used up meanwhile, another owner) goes the way
+    of _pay and _complete, which read everything again."""
     if in_transaction():
         raise RuntimeError("place_order commits its own steps; call it outside a transaction.")
     now = now or utcnow()
-    claimed = _claim(key, now)
-    if isinstance(claimed, Placement):
-        return claimed
-    claim = claimed
-    checkout = claim.checkout
     try:
-        priced = _ready_to_pay(checkout)
-        hold_stock(checkout, now=now, priced=priced)
-        extend_reservation(checkout.reference, until=now + HOLD_DURING_PAYMENT, now=now)
-        # Count limited promotions and codes before any card is touched (committed here).
-        hold_uses(
-            checkout.reference,
-            promotion_uses(priced),
-            identities=_identities(checkout),
-            currency=priced.currency,
-            now=now,
-            hold_for=max(_reservation_ttl(), HOLD_DURING_PAYMENT),
-        )
-        payment = _pay(claim, priced, card)
+        started = _begin_placing(key, card, now)
+    except IntegrityError:  # a payment exists under this attempt's key (rolled back: again)
+        started = _begin_placing(key, card, now, careful=True)
+    if isinstance(started, Placement):
+        return started
+    attempt = started
+    claim = attempt.claim
+    if attempt.retry:  # an earlier attempt left a payment under this attempt's key
+        try:
+            payment = _pay(claim, attempt.priced, card)
+        except BaseException:
+            _give_up(claim)
+            raise
+        if payment is not None and payment.status == REQUIRES_ACTION:
+            with transaction():
+                _end_claim(claim, payment_id=payment.id)
+            return Placement(payment=payment)
+        return _placed(claim, Placement(order=_complete(claim, payment, now)))
+    if attempt.call is None:  # nothing to pay
+        return _placed(claim, Placement(order=_place_paid(attempt, None, now)))
+    assert attempt.payment is not None and attempt.card is not None
+    try:
+        result = send_authorization(attempt.call, attempt.card)
     except BaseException:
-        _give_up(claim)
+        _give_up(claim, uses=bool(attempt.uses))
         raise
-    if payment is not None and payment.status == REQUIRES_ACTION:
-        with transaction():
+    if result is None:
+        _give_up(claim, uses=bool(attempt.uses))
+        raise unanswered(attempt.call.payment_id)
+    if result.status != SUCCEEDED:
+        return _placed(claim, _not_authorized(attempt, result))
+    return _placed(claim, Placement(order=_place_paid(attempt, result, now)))
+
+
+def _placed(claim: Claim, placement: Placement) -> Placement:
+    """An order was written: the shopper's place in checkout frees up for the next in line."""
+    if placement.order is not None:
+        checkout_left(claim.checkout.cart_id)
+    return placement
+
+
+@dataclass
+class _Attempt:
+    """One placement attempt between its steps (values that outlive each commit)."""
+
+    claim: Claim
+    priced: PricedCart
+    uses: list[Use]
+    held: list[tuple[int, int]] = field(default_factory=list)
+    started: datetime = field(default_factory=utcnow)
+    retry: bool = False  # a payment exists under this attempt's key: the careful way
+    card: ValidCard | None = None
+    payment: Payment | None = None
+    call: ProviderCall | None = None
+
+
+def _begin_placing(
+    key: str, card: Any, now: datetime, *, careful: bool = False
+) -> _Attempt | Placement:
+    """Step 1 in one transaction: claim the checkout (its fencing token), price it, check the
+    steps and the card, count its limited promotions, record the payment's intent and keep
+    the hold alive through the payment. Anything refused rolls it all back: no claim stays.
+
+    The payment's idempotency key is claimed by its INSERT (a unique column): a payment left
+    under it by an earlier attempt makes that fail, and `careful` looks it up first (as does
+    a checkout whose bank challenge is waiting)."""
+    token = secrets.token_hex(16)
+    with transaction():
+        checkout = db.session.scalars(
+            update(Checkout)
+            .where(Checkout.key == key, _claimable(now))
+            .values(status=PLACING, placing_since=now, claim_token=token, updated_at=now)
+            .returning(Checkout)
+            .execution_options(synchronize_session=False, populate_existing=True)
+        ).first()
+        if checkout is None:
+            return _not_claimed(key)
+        claim = Claim(checkout, token)
+        priced = _ready_to_pay(checkout)
+        attempt = _Attempt(claim, priced, promotion_uses(priced), started=now)
+        if priced.totals.total > 0:
+            attempt.card = validate_card(card, today=now.date())
+        if attempt.uses:  # count them before any card is touched
+            hold_uses(
+                checkout.reference,
+                attempt.uses,
+                identities=_identities(checkout),
+                currency=priced.currency,
+                now=now,
+                hold_for=max(_reservation_ttl(), HOLD_DURING_PAYMENT),
+            )
+        if attempt.card is not None:
+            looked_up = careful or checkout.payment_id is not None
+            if looked_up and payment_with_key(_payment_key(checkout)) is not None:
+                attempt.retry = True
+            else:
+                attempt.payment, attempt.call = open_authorization(
+                    reference=checkout.reference,
+                    money=Money(priced.totals.total, priced.currency),
+                    card=attempt.card,
+                    idempotency_key=_payment_key(checkout),
+                )
+        needed = stock_pairs(checkout.line_pairs(), priced)
+        until = now + HOLD_DURING_PAYMENT
+        held = held_for(checkout.reference, extend_to=until, now=now)
+        if not _hold_fits(held, needed):  # lapsed or changed: taken again, last (stock rows)
+            ttl = max(_reservation_ttl(), HOLD_DURING_PAYMENT)
+            held = _retake_hold(checkout, needed, now, ttl=ttl)
+        attempt.held = held or []
+        keep_loaded(checkout, *([attempt.payment] if attempt.payment is not None else []))
+    return attempt
+
+
+def _claimable(now: datetime) -> Any:
+    """Open, or placing for longer than PAYMENTS_IN_FLIGHT_TIMEOUT (the process placing it is
+    presumed gone)."""
+    return or_(
+        Checkout.status == OPEN,
+        (Checkout.status == PLACING) & (Checkout.placing_since < now - in_flight_timeout()),
+    )
+
+
+def _not_claimed(key: str) -> Placement:
+    """Why a checkout could not be claimed: its order (placed), or an error."""
+    checkout = get_checkout(key)
+    db.session.refresh(checkout)
+    if checkout.status == COMPLETED:
+        order = db.session.get(Order, checkout.order_id) if checkout.order_id else None
+        return Placement(order=order or order_for_checkout(key))
+    if checkout.status == PLACING:
+        raise Conflict(
+            "Your order is already being placed. Please wait a moment.", field="checkout"
+        )
+    raise InvalidTransition(
+        "This checkout is no longer open. Start again from your cart.", field="checkout"
+    )
+
+
+def _not_authorized(attempt: _Attempt, result: ProviderResult) -> Placement:
+    """The bank wants the shopper to confirm (the claim ends, the payment waits on the
+    checkout), or the card was declined (the claim ends, the uses go back; PaymentFailed)."""
+    assert attempt.payment is not None and attempt.call is not None
+    claim, payment = attempt.claim, attempt.payment
+    with transaction():
+        status = record_authorization_answer(payment, attempt.call, result)
+        if status == REQUIRES_ACTION:
             _end_claim(claim, payment_id=payment.id)
+        elif status == PAYMENT_FAILED and _end_claim(claim) and attempt.uses:
+            release_uses(claim.reference, held_only=True)
+        keep_loaded(payment)
+    if status == REQUIRES_ACTION:
         return Placement(payment=payment)
-    return Placement(order=_complete(claim, payment, now))
+    if status == PAYMENT_FAILED:
+        raise provider_failure(result, payment.id)
+    # Recorded meanwhile by another process (a recovery): the careful way from here.
+    return Placement(order=_complete(claim, db.session.get(Payment, payment.id), attempt.started))
+
+
+def _place_paid(attempt: _Attempt, result: ProviderResult | None, now: datetime) -> Order:
+    """Step 2 (the authorization went through, or there is nothing to pay) in one
+    transaction: the answer recorded, the order written, the checkout completed under its
+    fencing token, the promotions redeemed, the cart emptied of what was bought, the
+    capture's intent recorded, and the held stock allocated, its stock UPDATE last. Then
+    the capture. Anything unexpected rolls it back and goes the careful way (_complete)."""
+    claim, priced, payment, call = attempt.claim, attempt.priced, attempt.payment, attempt.call
+    checkout = claim.checkout
+    capture: ProviderCall | None = None
+    try:
+        with transaction():
+            if payment is not None:
+                assert call is not None and result is not None
+                if record_authorization_answer(payment, call, result) != PAYMENT_AUTHORIZED:
+                    raise _OffThePath()
+            order = create_order(
+                checkout_key=checkout.key,
+                email=checkout.email,
+                customer_id=checkout.customer_id,
+                shipping_address=checkout.shipping_address,
+                priced=priced,
+                payment=payment,
+            )
+            completed = _end_claim(
+                claim,
+                COMPLETED,
+                order_id=order.id,
+                payment_id=payment.id if payment is not None else None,
+            )
+            if not completed:
+                raise CheckoutTakenOver(
+                    "This checkout is being placed by another attempt.", field="checkout"
+                )
+            if attempt.uses:
+                redeem_uses(
+                    checkout.reference,
+                    attempt.uses,
+                    order_id=order.id,
+                    identities=_identities(checkout),
+                    currency=priced.currency,
+                    now=now,
+                )
+            if checkout.cart_id is not None:
+                forget_code(cart_reference_for(checkout.cart_id))
+                take_purchased(checkout.cart_id, checkout.line_pairs())
+            if payment is not None and capture_on_placement():
+                amount = min(order.total, payment.authorized_amount)
+                capture = open_capture(payment, amount=amount, idempotency_key=capture_key(order))
+            commit_reservation(
+                checkout.reference, order_reference=order.reference, now=now, expect=attempt.held
+            )
+            keep_loaded(checkout, order, *order.lines, *([payment] if payment else []))
+    except (CommerceError, IntegrityError, _OffThePath) as exc:
+        if isinstance(exc, CheckoutTakenOver):
+            raise
+        log.info("placing %s the careful way: %s", checkout.key, exc)
+        if payment is not None:
+            assert call is not None and result is not None
+            with transaction():
+                record_authorization_answer(payment, call, result)
+            payment = db.session.get(Payment, payment.id, populate_existing=True)
+        return _complete(claim, payment, now)
+    if payment is not None and capture_on_placement():
+        if capture is None:  # could not be claimed for the capture: capture_order_payment says why
+            return capture_order_payment(order)
+        _capture_at_placement(order, payment, capture)
+    return order
+
+
+class _OffThePath(Exception):
+    """The placement's first attempt met something it does not expect: go the careful way."""
+
+
+def _capture_at_placement(order: Order, payment: Payment, call: ProviderCall) -> None:
+    """Step 3: the capture recorded at placement is sent, and its answer recorded with the
+    order's paid status (or, if refused or unanswered, a timeline entry: the order stays
+    authorized; the recovery task asks the provider about an unanswered one)."""
+    result = send_capture(call)
+    with transaction():
+        if result is None:
+            record_capture_failure(order, unanswered(payment.id).message)
+        elif record_capture_answer(payment, call, result):
+            record_paid(order, taken=call.amount)
+        else:
+            record_capture_failure(order, provider_failure(result, payment.id).message)
+        keep_loaded(order, payment)
 
 
 def _pay(claim: Claim, priced: PricedCart, card: Any) -> Payment | None:
@@ -742,7 +1133,9 @@ def complete_payment_action(key: str, *, token: str, now: datetime | None = None
     except BaseException:
         _give_up(claim)
         raise
-    return Placement(order=_complete(claim, payment, now))
+    order = _complete(claim, payment, now)
+    checkout_left(checkout.cart_id)
+    return Placement(order=order)
 
 
 def _complete(claim: Claim, payment: Payment | None, now: datetime) -> Order:

@@ -1,5 +1,6 @@
 """Bulk printing of packing slips: a background job that renders the selected orders' slips
-into one PDF under INSTANCE_PATH/exports/, with progress on the Job row for the console.
+into one PDF under EXPORT_ROOT (default INSTANCE_PATH/exports/), with progress on the Job row
+for the console.
 
 The job carries only order ids; the file is named by the job id, so only someone who can see
 the job can find it, and a rerun never overwrites another person's print.
@@ -30,7 +31,8 @@ MAX_ORDERS = 500  # one print run: about a minute of rendering on a worker
 
 
 def exports_dir() -> Path:
-    return Path(current_app.config["INSTANCE_PATH"]) / "exports"
+    configured = current_app.config.get("EXPORT_ROOT")
+    return Path(configured) if configured else Path(current_app.config["INSTANCE_PATH"]) / "exports"
 
 
 def create_packing_slips_job(order_ids: Iterable[int], *, by: Any) -> Job:

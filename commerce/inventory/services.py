@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import and_, case, func, join, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from commerce import audit, outbox
@@ -23,6 +24,7 @@ from commerce.catalog.models import CONTINUE, Variant
 from commerce.db import in_transaction, transaction, utcnow
 from commerce.errors import Conflict, NotFound, OutOfStock, ValidationError
 from commerce.extensions import db
+from commerce.inventory import sold_out
 from commerce.inventory.models import (
     ACTIVE,
     ALLOCATED,
@@ -216,6 +218,7 @@ def _change_on_hand(
     db.session.flush()
     db.session.expire(level)
     _note_stock_changed([level.variant_id])
+    _note_stock_crossed(_crossed({level.variant_id: delta}))
     return movement
 
 
@@ -471,23 +474,68 @@ class Shortage:
     available: int
 
 
-def _plan_variant(variant_id: int, quantity: int) -> tuple[list[tuple[int, int]], int]:
+@dataclass(frozen=True)
+class _Level:
+    """A level a reservation may take from, as read before any row is locked."""
+
+    level_id: int
+    available: int
+
+
+@dataclass
+class _Stock:
+    """One variant's sale rules and its levels at active locations, in priority order."""
+
+    policy: str
+    threshold: int | None
+    label: str = ""  # how a shortage names it (its SKU, else its options)
+    levels: list[_Level] = dataclass_field(default_factory=list)
+
+    @property
+    def available(self) -> int:
+        return sum(level.available for level in self.levels)
+
+
+def _stock_of(variant_ids: Iterable[int]) -> dict[int, _Stock]:
+    """Every variant with its levels at active locations (by priority): one query, no lock."""
+    levels = join(StockLevel, Location, Location.id == StockLevel.location_id)
+    rows = db.session.execute(
+        select(
+            Variant.id,
+            Variant.inventory_policy,
+            Variant.low_stock_threshold,
+            Variant.sku,
+            Variant.option1,
+            Variant.option2,
+            Variant.option3,
+            StockLevel.id,
+            StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved,
+        )
+        .select_from(Variant)
+        .outerjoin(levels, and_(StockLevel.variant_id == Variant.id, Location.is_active.is_(True)))
+        .where(Variant.id.in_(list(variant_ids)))
+        .order_by(Variant.id, Location.priority, Location.id)
+    ).all()
+    found: dict[int, _Stock] = {}
+    for variant_id, policy, threshold, sku, *options, level_id, available in rows:
+        label = sku or " / ".join(o for o in options if o is not None) or "Default Title"
+        stock = found.setdefault(variant_id, _Stock(policy, threshold, label))
+        if level_id is not None:
+            stock.levels.append(_Level(level_id, int(available)))
+    return found
+
+
+def _plan_variant(stock: _Stock, quantity: int) -> tuple[list[tuple[int, int]], int]:
     """Where to take `quantity` from: the first location (by priority) that has it all, else a
     split in priority order. Returns [(level_id, units)] and the units it could not place."""
-    rows = db.session.execute(
-        select(StockLevel.id, StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved)
-        .join(Location, Location.id == StockLevel.location_id)
-        .where(StockLevel.variant_id == variant_id, Location.is_active.is_(True))
-        .order_by(Location.priority, Location.id)
-    ).all()
-    for level_id, available in rows:
-        if available >= quantity:
-            return [(level_id, quantity)], 0
+    for level in stock.levels:
+        if level.available >= quantity:
+            return [(level.level_id, quantity)], 0
     plan, remaining = [], quantity
-    for level_id, available in rows:
-        take = min(max(available, 0), remaining)
+    for level in stock.levels:
+        take = min(max(level.available, 0), remaining)
         if take:
-            plan.append((level_id, take))
+            plan.append((level.level_id, take))
             remaining -= take
     return plan, remaining
 
@@ -503,6 +551,13 @@ def reserve_stock(
 
     Demand is summed per variant and per level first (two lines of one variant must not each
     pass alone), and levels are updated in id order so overlapping carts cannot deadlock.
+
+    The hot row's lock is held as briefly as possible: everything is read and the
+    reservation rows are written first, and the conditional UPDATEs of the stock levels come
+    last, so the caller's COMMIT follows them at once (the news that a variant just sold out
+    or ran low is the only write that may follow). A refusal after some rows were written
+    raises OutOfStock inside the transaction, which must then be rolled back (transaction()
+    does; callers joining it let the error through).
     """
     if not reference:
         raise ValidationError("A reservation needs a reference.", field="reference")
@@ -511,63 +566,110 @@ def reserve_stock(
         demand[int(variant_id)] += _check_quantity(quantity)
     now = now or utcnow()
     expires_at = now + (ttl or current_app.config.get("RESERVATION_TTL", DEFAULT_RESERVATION_TTL))
-    policies = dict(
-        db.session.execute(
-            select(Variant.id, Variant.inventory_policy).where(Variant.id.in_(demand))
-        ).all()
-    )
-    if set(demand) - set(policies):
-        raise ValidationError("A line refers to a variant that no longer exists.", field="lines")
-    with transaction(), db.session.begin_nested():
+    with transaction():
+        with db.session.no_autoflush:  # a refusal leaves the caller's pending rows unwritten
+            stock = _stock_of(demand)
+        if set(demand) - set(stock):
+            raise ValidationError(
+                "A line refers to a variant that no longer exists.", field="lines"
+            )
         per_level: dict[int, int] = defaultdict(int)
         level_variant: dict[int, int] = {}
         shortages: list[Shortage] = []
         for variant_id, quantity in sorted(demand.items()):
-            plan, missing = _plan_variant(variant_id, quantity)
-            if missing and policies[variant_id] != CONTINUE:
+            plan, missing = _plan_variant(stock[variant_id], quantity)
+            if missing and stock[variant_id].policy != CONTINUE:
                 shortages.append(Shortage(variant_id, quantity, quantity - missing))
             for level_id, units in plan:
                 per_level[level_id] += units
                 level_variant[level_id] = variant_id
         if shortages:
-            raise _out_of_stock(shortages)
-        reservations = []
-        for level_id in sorted(per_level):
-            units = per_level[level_id]
-            taken = db.session.execute(
+            raise _out_of_stock(shortages, stock)
+        reservations = [
+            Reservation(
+                stock_level_id=level_id,
+                variant_id=level_variant[level_id],
+                quantity=per_level[level_id],
+                reference=reference,
+                status=ACTIVE,
+                expires_at=expires_at,
+                created_at=now,
+            )
+            for level_id in sorted(per_level)
+        ]
+        db.session.add_all(reservations)
+        db.session.flush()
+        left: dict[int, int] = {}  # level id -> available after our update
+        for reservation in list(reservations):
+            level_id, units = reservation.stock_level_id, reservation.quantity
+            after = db.session.execute(
                 update(StockLevel)
                 .where(
                     StockLevel.id == level_id,
                     StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved >= units,
                 )
                 .values(reserved=StockLevel.reserved + units, updated_at=now)
+                .returning(StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved)
                 .execution_options(synchronize_session=False)
-            ).rowcount
-            if taken != 1:  # someone else got there between the plan and the update
+            ).scalar()
+            if after is None:  # someone else got there between the plan and the update
                 variant_id = level_variant[level_id]
-                if policies[variant_id] == CONTINUE:
-                    continue  # sold beyond stock anyway: hold nothing here rather than fail
+                if stock[variant_id].policy == CONTINUE:
+                    # sold beyond stock anyway: hold nothing here rather than fail
+                    reservations.remove(reservation)
+                    db.session.delete(reservation)
+                    continue
                 raise _out_of_stock(
                     [Shortage(variant_id, demand[variant_id], _available(variant_id))]
                 )
-            reservation = Reservation(
-                stock_level_id=level_id,
-                variant_id=level_variant[level_id],
-                quantity=units,
-                reference=reference,
-                status=ACTIVE,
-                expires_at=expires_at,
-                created_at=now,
-            )
-            db.session.add(reservation)
-            reservations.append(reservation)
-        db.session.flush()
+            left[level_id] = int(after)
         held: dict[int, int] = defaultdict(int)
         for reservation in reservations:
             held[reservation.variant_id] += reservation.quantity
-        _note_low_stock(held)  # what was held, not what was asked (continue-selling lines)
-        _note_availability_crossed({v: -q for v, q in held.items()})
+        after_total = {
+            variant_id: sum(left.get(lv.level_id, lv.available) for lv in stock[variant_id].levels)
+            for variant_id in held
+        }
+        _note_hold_news(held, after_total, stock)
     return reservations
+
+
+def refuse_if_short(lines: Sequence[tuple[int, int]]) -> None:
+    """OutOfStock, worded as reserve_stock words it, when a line asks more than the shop can
+    sell now: one read, no lock, nothing written, so "sold out" is said at once and the stock
+    row is left to the shoppers who can still have it. Only a refusal is decided this way:
+    a hold is still taken by reserve_stock's conditional UPDATE."""
+    demand: dict[int, int] = defaultdict(int)
+    for variant_id, quantity in lines:
+        demand[int(variant_id)] += int(quantity)
+    stock = _stock_of(demand)
+    shortages = [
+        Shortage(variant_id, quantity, max(stock[variant_id].available, 0))
+        for variant_id, quantity in sorted(demand.items())
+        if variant_id in stock
+        and stock[variant_id].policy != CONTINUE
+        and stock[variant_id].available < quantity
+    ]
+    if shortages:
+        raise _out_of_stock(shortages, stock)
+
+
+def _note_hold_news(held: dict[int, int], after: dict[int, int], stock: dict[int, _Stock]) -> None:
+    """The outbox events a hold may cause, from the counts its own UPDATEs returned: a variant
+    that ran low (below its threshold) or sold out. Written only then, after the UPDATE."""
+    for variant_id, units in held.items():
+        now_available = after[variant_id]
+        threshold = stock[variant_id].threshold
+        if threshold is None:
+            threshold = int(current_app.config["LOW_STOCK_THRESHOLD"])
+        if now_available < threshold <= now_available + units:
+            outbox.enqueue(
+                "stock.low",
+                {"variant_id": variant_id, "available": now_available, "threshold": threshold},
+            )
+    crossed = [v for v, units in held.items() if (after[v] > 0) != (after[v] + units > 0)]
+    _note_stock_changed(crossed)
+    _note_stock_crossed(crossed)  # sold out: the edge purges what lists it as in stock
 
 
 def _available(variant_id: int) -> int:
@@ -584,13 +686,13 @@ def _available(variant_id: int) -> int:
     )
 
 
-def _out_of_stock(shortages: list[Shortage]) -> OutOfStock:
-    labels = {
-        v.id: v.sku or v.title
-        for v in db.session.scalars(
-            select(Variant).where(Variant.id.in_([s.variant_id for s in shortages]))
-        )
-    }
+def _out_of_stock(shortages: list[Shortage], stock: dict[int, _Stock] | None = None) -> OutOfStock:
+    labels = {v: found.label for v, found in (stock or {}).items()}
+    for shortage in shortages:
+        if shortage.variant_id not in labels:
+            variant = db.session.get(Variant, shortage.variant_id)
+            if variant is not None:
+                labels[variant.id] = variant.sku or variant.title
     parts = [
         f"{labels.get(s.variant_id, s.variant_id)}: {s.available} of {s.requested} available"
         for s in shortages
@@ -685,44 +787,96 @@ def release_expired_reservations(*, now: datetime | None = None, limit: int = 10
         return _give_back(expired, EXPIRED, now)
 
 
+def held_for(
+    reference: str, *, extend_to: datetime, now: datetime | None = None
+) -> list[tuple[int, int]] | None:
+    """What a live hold holds, (variant_id, units) summed per variant, kept until at least
+    `extend_to` on the way (one statement; no stock row is touched). None when nothing is
+    held or part of the hold lapsed (an expired hold is not revived: its units may be
+    someone else's by now)."""
+    now = now or utcnow()
+    live = and_(Reservation.expires_at >= now, Reservation.expires_at < extend_to)
+    with transaction():
+        rows = db.session.execute(
+            update(Reservation)
+            .where(Reservation.reference == reference, Reservation.status == ACTIVE)
+            .values(expires_at=case((live, extend_to), else_=Reservation.expires_at))
+            .returning(Reservation.variant_id, Reservation.quantity, Reservation.expires_at)
+            .execution_options(synchronize_session=False)
+        ).all()
+    if not rows or any(expires_at < now for _, _, expires_at in rows):
+        return None
+    held: dict[int, int] = defaultdict(int)
+    for variant_id, quantity, _ in rows:
+        held[variant_id] += quantity
+    return sorted(held.items())
+
+
 def commit_reservation(
-    reference: str, *, order_reference: str, now: datetime | None = None
+    reference: str,
+    *,
+    order_reference: str,
+    now: datetime | None = None,
+    expect: Sequence[tuple[int, int]] | None = None,
 ) -> list[Allocation]:
-    """An order was placed: its held units become allocated to it, at the same locations."""
+    """An order was placed: its held units become allocated to it, at the same locations.
+
+    One conditional UPDATE ends the holds (returning what they held), the allocations are
+    written, and the stock levels' counters move last (see reserve_stock). `expect` is what
+    the caller saw held, (variant_id, units) per variant: anything else is a Conflict."""
     now = now or utcnow()
     with transaction():
-        reservations = active_reservations(reference)
-        if not reservations:
-            raise Conflict("This checkout holds no stock (it may have expired).", field="reference")
-        if any(r.expires_at < now for r in reservations):
-            raise Conflict("The stock hold for this checkout has expired.", field="reference")
-        allocations = []
-        for reservation in reservations:
-            if not _end_reservation(reservation.id, COMMITTED, now):
-                raise Conflict(
-                    "The stock hold for this checkout ended meanwhile.", field="reference"
-                )
-            db.session.execute(
-                update(StockLevel)
-                .where(StockLevel.id == reservation.stock_level_id)
-                .values(
-                    reserved=StockLevel.reserved - reservation.quantity,
-                    allocated=StockLevel.allocated + reservation.quantity,
-                    updated_at=now,
-                )
-                .execution_options(synchronize_session=False)
+        holds = db.session.execute(
+            update(Reservation)
+            .where(Reservation.reference == reference, Reservation.status == ACTIVE)
+            .values(status=COMMITTED, ended_at=now)
+            .returning(
+                Reservation.id,
+                Reservation.stock_level_id,
+                Reservation.variant_id,
+                Reservation.quantity,
+                Reservation.expires_at,
             )
-            allocation = Allocation(
-                stock_level_id=reservation.stock_level_id,
-                variant_id=reservation.variant_id,
-                quantity=reservation.quantity,
+            .execution_options(synchronize_session=False)
+        ).all()
+        if not holds:
+            raise Conflict("This checkout holds no stock (it may have expired).", field="reference")
+        if any(hold.expires_at < now for hold in holds):
+            raise Conflict("The stock hold for this checkout has expired.", field="reference")
+        if expect is not None:
+            have: dict[int, int] = defaultdict(int)
+            for hold in holds:
+                have[hold.variant_id] += hold.quantity
+            if sorted(have.items()) != sorted(expect):
+                raise Conflict("The items held do not match the order.", field="reference")
+        holds = sorted(holds, key=lambda h: (h.stock_level_id, h.id))
+        allocations = [
+            Allocation(
+                stock_level_id=hold.stock_level_id,
+                variant_id=hold.variant_id,
+                quantity=hold.quantity,
                 reference=order_reference,
                 status=ALLOCATED,
                 created_at=now,
             )
-            db.session.add(allocation)
-            allocations.append(allocation)
+            for hold in holds
+        ]
+        db.session.add_all(allocations)
         db.session.flush()
+        moved: dict[int, int] = defaultdict(int)
+        for hold in holds:
+            moved[hold.stock_level_id] += hold.quantity
+        for level_id in sorted(moved):
+            db.session.execute(
+                update(StockLevel)
+                .where(StockLevel.id == level_id)
+                .values(
+                    reserved=StockLevel.reserved - moved[level_id],
+                    allocated=StockLevel.allocated + moved[level_id],
+                    updated_at=now,
+                )
+                .execution_options(synchronize_session=False)
+            )
     return allocations
 
 
@@ -805,6 +959,7 @@ def cancel_allocation(allocation_id: int, *, by: Any) -> int:
             .execution_options(synchronize_session=False)
         )
         _note_stock_changed([allocation.variant_id])
+        _note_stock_crossed(_crossed({allocation.variant_id: outstanding}))
         audit.record(
             by,
             "stock.cancel_allocation",
@@ -879,6 +1034,7 @@ def release_allocated(reference: str, variant_id: int, quantity: int, *, by: Any
             released += take
         if released:
             _note_stock_changed([variant_id])
+            _note_stock_crossed(_crossed({variant_id: released}))
         audit.record(
             by,
             "stock.release_allocated",
@@ -910,6 +1066,10 @@ def _note_low_stock(drops: dict[int, int]) -> None:
 
 
 STOCK_CHANGED = "stock.changed"  # outbox topic: search refreshes the products' availability
+# Outbox topic: variants that just sold out or came back (available units crossed zero); the
+# edge cache purges the pages that filter or count by stock. Holds, sales and receipts that
+# leave a variant on the same side of zero are not news, so a flash sale purges once.
+STOCK_CROSSED = "stock.crossed"
 
 
 def _note_stock_changed(variant_ids: Iterable[int]) -> None:
@@ -919,11 +1079,21 @@ def _note_stock_changed(variant_ids: Iterable[int]) -> None:
     if fresh:
         marked.update(fresh)
         outbox.enqueue(STOCK_CHANGED, {"variant_ids": fresh})
+        sold_out.recheck_after_commit(fresh)  # stock may be back: no stale "sold out"
 
 
-def _note_availability_crossed(changes: dict[int, int]) -> None:
-    """Holds come and go all day: only a variant that just sold out (or came back) is news for
-    search. `changes` maps variant id to the change of its available units."""
+def _note_stock_crossed(variant_ids: Iterable[int]) -> None:
+    """One `stock.crossed` outbox event per transaction for variants that crossed zero."""
+    marked: set[int] = db.session.info.setdefault("tx.stock_crossed", set())
+    fresh = sorted({int(v) for v in variant_ids} - marked)
+    if fresh:
+        marked.update(fresh)
+        outbox.enqueue(STOCK_CROSSED, {"variant_ids": fresh})
+
+
+def _crossed(changes: dict[int, int]) -> list[int]:
+    """The variants whose available units crossed zero by `changes` (variant id to the change
+    of its available units, already applied in this transaction)."""
     after = dict(
         db.session.execute(
             select(
@@ -935,12 +1105,19 @@ def _note_availability_crossed(changes: dict[int, int]) -> None:
             .group_by(StockLevel.variant_id)
         ).all()
     )
-    crossed = [
+    return [
         variant_id
         for variant_id, delta in changes.items()
         if (int(after.get(variant_id) or 0) > 0) != (int(after.get(variant_id) or 0) - delta > 0)
     ]
+
+
+def _note_availability_crossed(changes: dict[int, int]) -> None:
+    """Holds come and go all day: only a variant that just sold out (or came back) is news for
+    search and the edge cache. `changes` maps variant id to the change of its available units."""
+    crossed = _crossed(changes)
     _note_stock_changed(crossed)
+    _note_stock_crossed(crossed)
 
 
 IN_STOCK, LOW, SOLD_OUT, BACKORDER = "in_stock", "low", "sold_out", "backorder"
@@ -955,31 +1132,37 @@ class Availability:
 
 
 def availability(variant_ids: Sequence[int]) -> dict[int, Availability]:
-    """What the shop shows for each variant, from the same counters reservations use."""
+    """What the shop shows for each variant, from the same counters reservations use (one
+    query)."""
     ids = list(set(variant_ids))
-    totals = dict(
-        db.session.execute(
-            select(
-                StockLevel.variant_id,
-                func.sum(StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved),
-            )
-            .join(Location, Location.id == StockLevel.location_id)
-            .where(StockLevel.variant_id.in_(ids), Location.is_active.is_(True))
-            .group_by(StockLevel.variant_id)
-        ).all()
-    )
+    if not ids:
+        return {}
+    levels = join(StockLevel, Location, Location.id == StockLevel.location_id)
+    rows = db.session.execute(
+        select(
+            Variant.id,
+            Variant.inventory_policy,
+            Variant.low_stock_threshold,
+            func.sum(StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved),
+        )
+        .select_from(Variant)
+        .outerjoin(levels, and_(StockLevel.variant_id == Variant.id, Location.is_active.is_(True)))
+        .where(Variant.id.in_(ids))
+        .group_by(Variant.id, Variant.inventory_policy, Variant.low_stock_threshold)
+    ).all()
+    default_threshold = int(current_app.config["LOW_STOCK_THRESHOLD"])
     result = {}
-    for variant in db.session.scalars(select(Variant).where(Variant.id.in_(ids))):
-        available = max(int(totals.get(variant.id) or 0), 0)
-        continue_selling = variant.inventory_policy == CONTINUE
+    for variant_id, policy, threshold, total in rows:
+        available = max(int(total or 0), 0)
+        continue_selling = policy == CONTINUE
         if available <= 0:
             status = BACKORDER if continue_selling else SOLD_OUT
-        elif available < low_stock_threshold(variant):
+        elif available < (default_threshold if threshold is None else threshold):
             status = LOW
         else:
             status = IN_STOCK
-        result[variant.id] = Availability(
-            variant.id, available, status, available > 0 or continue_selling
+        result[variant_id] = Availability(
+            variant_id, available, status, available > 0 or continue_selling
         )
     return result
 

@@ -16,6 +16,7 @@ from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from commerce import audit, outbox
 from commerce.db import transaction, utcnow
@@ -309,6 +310,43 @@ def record_capture(order: Order, *, by: Any = None) -> Order:
                 after=order.payment_status,
             )
     return order
+
+
+def record_paid(order: Order, *, taken: int, by: Any = None) -> bool:
+    """The order's authorized payment was captured (`taken` minor units) in the caller's
+    transaction: the order becomes (partially) paid with its timeline entry, once (its status
+    in the WHERE decides), without reading it again (record_capture reads the payment)."""
+    row = db.session.execute(
+        update(Order)
+        .where(Order.id == order.id, Order.payment_status == AUTHORIZED)
+        .values(
+            paid_total=Order.paid_total + taken,
+            payment_status=case((Order.total > taken, PARTIALLY_PAID), else_=PAID),
+        )
+        .returning(Order.payment_status, Order.paid_total, Order.updated_at)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if row is None:
+        return False
+    set_committed_value(order, "payment_status", row.payment_status)
+    set_committed_value(order, "paid_total", row.paid_total)
+    set_committed_value(order, "updated_at", row.updated_at)
+    record_event(
+        order,
+        f"payment_status.{row.payment_status}",
+        f"Payment captured: {format_money(taken, order.currency)}.",
+        by=by,
+        before=AUTHORIZED,
+        after=row.payment_status,
+    )
+    return True
+
+
+def record_capture_failure(order: Order, message: str, *, by: Any = None) -> None:
+    """A capture did not go through (or its answer is awaited): said on the timeline, in the
+    caller's transaction; the order stays authorized (see capture_order_payment)."""
+    log.warning("capture for %s failed: %s", order.name, message)
+    record_event(order, "payment.capture_failed", message, by=by)
 
 
 def complete_if_done(order: Order, *, by: Any = None) -> Order:

@@ -31,12 +31,14 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
 from sqlalchemy import case, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from commerce import audit, outbox
 from commerce.db import in_transaction, transaction, utcnow
@@ -86,6 +88,7 @@ from commerce.payments.provider import (
     CardDetails,
     PaymentProvider,
     ProviderResult,
+    ValidCard,
     WebhookEvent,
     validate_card,
 )
@@ -474,6 +477,12 @@ def _replay_payment(first: Payment, *, reference: str, money: Money) -> Payment:
     return first
 
 
+def payment_with_key(key: str) -> Payment | None:
+    """The payment an idempotency key stands for, as recorded (nothing asked from the
+    provider: see payment_for_key)."""
+    return _payment_by_key(key)
+
+
 def payment_for_key(key: str) -> Payment | None:
     """The payment an idempotency key stands for, asked from the provider first if it was left
     pending (a crash or an outage lost its answer) or waits for the customer's bank (confirmed
@@ -602,6 +611,195 @@ def confirm_payment_action(payment: Payment, token: str) -> Payment:
     if payment.status == FAILED:
         raise _failure(result, payment_id)
     return payment
+
+
+# -- the steps one at a time, for a workflow that writes them with its own rows ------------------
+#
+# Checkout placement records the authorization's intent with its claim of the checkout, its
+# answer with the order, and the capture's intent with it too, so each step costs no commit
+# of its own. The rules are the same as above: step 1 commits before the call (with the
+# caller's rows), no transaction is open during the call, and step 3 records the answer.
+
+
+@dataclass(frozen=True)
+class ProviderCall:
+    """A provider call recorded before it is sent, as plain values that outlive the
+    transaction recording it: what sending it and recording its answer need."""
+
+    payment_id: int
+    tx_id: int
+    provider_key: str
+    provider: str
+    reference: str
+    amount: int
+    currency: str
+    provider_reference: str = ""
+
+
+def open_authorization(
+    *,
+    reference: str,
+    money: Money,
+    card: ValidCard,
+    idempotency_key: str,
+    provider: str | None = None,
+) -> tuple[Payment, ProviderCall]:
+    """Step 1 of an authorization in the caller's transaction: the pending payment and its
+    call. The idempotency key is claimed here: a duplicate raises IntegrityError at the
+    flush, and the caller rolls back and looks the key up (payment_for_key)."""
+    key = _require_key(idempotency_key)
+    reference = (reference or "").strip()[:120]
+    gateway = get_provider(provider)
+    payment = Payment(
+        reference=reference,
+        amount=money.amount,
+        currency=money.currency,
+        status=PENDING,
+        provider=gateway.name,
+        card_brand=card.brand,
+        card_last4=card.last4,
+        card_exp_month=card.exp_month,
+        card_exp_year=card.exp_year,
+        idempotency_key=key,
+        request_key=key,
+        authorized_amount=0,
+        captured_amount=0,
+        refunded_amount=0,
+        created_at=utcnow(),
+    )
+    db.session.add(payment)
+    db.session.flush()
+    tx = _open_tx(payment.id, AUTHORIZE, money.amount, money.currency, label=key)
+    call = ProviderCall(
+        payment.id, tx.id, tx.provider_key, gateway.name, reference, money.amount, money.currency
+    )
+    return payment, call
+
+
+def send_authorization(call: ProviderCall, card: ValidCard) -> ProviderResult | None:
+    """Step 2 (no transaction open): None when the call broke and its outcome is unknown."""
+    return _call_provider(
+        get_provider(call.provider).authorize,
+        amount=call.amount,
+        currency=call.currency,
+        card=card,
+        reference=call.reference,
+        idempotency_key=call.provider_key,
+    )
+
+
+def record_authorization_answer(
+    payment: Payment, call: ProviderCall, result: ProviderResult
+) -> str:
+    """Step 3 in the caller's transaction: the payment authorized, waiting for the customer's
+    action, or failed (its key released); returns its status. `payment` (this session's copy,
+    still loaded) is brought up to date without reading it again. Another process that
+    recorded the answer first (a recovery) wins: the payment is then read as it left it."""
+    if not _close_tx(call.tx_id, result):
+        return _reload(call.payment_id).status
+    values: dict[str, Any] = {"action_token": None, "error_code": None, "error_message": ""}
+    if result.reference:
+        values["provider_reference"] = payment.provider_reference or result.reference
+    if result.status == SUCCEEDED:
+        values.update(
+            status=AUTHORIZED, authorized_amount=call.amount, expires_at=result.expires_at
+        )
+    elif result.status == RESULT_REQUIRES_ACTION:
+        values.update(status=REQUIRES_ACTION, action_token=result.action_token)
+    else:
+        values.update(
+            status=FAILED,
+            error_code=result.error_code or "failed",
+            error_message=result.message or "",
+            idempotency_key=None,  # released: a retry with the same key is a fresh attempt
+        )
+    if not _claim(call.payment_id, where=[Payment.status == PENDING], **values):
+        return _reload(call.payment_id).status
+    values["updated_at"] = utcnow()
+    for name, value in values.items():
+        set_committed_value(payment, name, value)
+    if payment.status == AUTHORIZED:
+        _event("payment.authorized", payment, amount=payment.amount)
+    elif payment.status == FAILED:
+        _event("payment.failed", payment, error_code=payment.error_code)
+    return payment.status
+
+
+def open_capture(
+    payment: Payment, *, amount: int, idempotency_key: str, by: Any = None
+) -> ProviderCall | None:
+    """Step 1 of a capture in the caller's transaction: the authorized payment claimed for
+    it (CAPTURING) and its call recorded under the key. None when it cannot be claimed (not
+    authorized, expired, less authorized): capture_payment says why."""
+    key = _require_key(idempotency_key)
+    now = utcnow()
+    if not _claim(
+        payment.id,
+        where=[
+            Payment.status == AUTHORIZED,
+            Payment.authorized_amount >= amount,
+            (Payment.expires_at.is_(None)) | (Payment.expires_at > now),
+        ],
+        status=CAPTURING,
+        captured_amount=amount,
+    ):
+        return None
+    set_committed_value(payment, "status", CAPTURING)
+    set_committed_value(payment, "captured_amount", amount)
+    tx = _open_tx(payment.id, CAPTURE, amount, payment.currency, key=key, by=by)
+    reference = payment.provider_reference or ""
+    return ProviderCall(
+        payment.id,
+        tx.id,
+        tx.provider_key,
+        payment.provider,
+        payment.reference,
+        amount,
+        payment.currency,
+        reference,
+    )
+
+
+def send_capture(call: ProviderCall) -> ProviderResult | None:
+    """Step 2 of a capture (no transaction open); None: unknown, the recovery task asks."""
+    return _call_provider(
+        get_provider(call.provider).capture,
+        provider_reference=call.provider_reference,
+        amount=call.amount,
+        currency=call.currency,
+        idempotency_key=call.provider_key,
+    )
+
+
+def record_capture_answer(
+    payment: Payment, call: ProviderCall, result: ProviderResult, *, by: Any = None
+) -> bool:
+    """Step 3 of a capture in the caller's transaction: True when the money was taken (and
+    recorded here). A refused capture gives the payment back to AUTHORIZED."""
+    if not _close_tx(call.tx_id, result):
+        return _reload(call.payment_id).status == CAPTURED
+    if result.status != SUCCEEDED:
+        if _claim(call.payment_id, where=[Payment.status == CAPTURING], status=AUTHORIZED,
+                  captured_amount=0):  # fmt: skip
+            set_committed_value(payment, "status", AUTHORIZED)
+            set_committed_value(payment, "captured_amount", 0)
+        return False
+    if not _claim(call.payment_id, where=[Payment.status == CAPTURING], status=CAPTURED):
+        return _reload(call.payment_id).status == CAPTURED
+    set_committed_value(payment, "status", CAPTURED)
+    audit.record(by, "payment.capture", payment, after={"captured_amount": call.amount})
+    _event("payment.captured", payment, amount=call.amount)
+    return True
+
+
+def provider_failure(result: ProviderResult, payment_id: int) -> PaymentFailed:
+    """The error a failed call is reported with (card fields get theirs)."""
+    return _failure(result, payment_id)
+
+
+def unanswered(payment_id: int) -> Conflict:
+    """The error for a call whose answer never came (the recovery task learns it later)."""
+    return _unanswered(payment_id)
 
 
 # -- capture and void ---------------------------------------------------------------------------

@@ -5,13 +5,16 @@ processes and our database: several gunicorn workers, a Celery worker and the re
 all see the same authorizations, captures, voids and refunds, and a crash or an outage of our
 database loses none of them. Every operation runs in one `BEGIN IMMEDIATE` transaction (one
 writer at a time across processes), so "seen this idempotency key before?" and "do it" are one
-step. A connection is opened per operation, which is fork-safe (gunicorn forks workers).
+step. Each thread keeps its own connection, opened again in a new process (gunicorn forks
+workers): closing one after every operation would checkpoint the WAL (a disk flush) each time,
+and make this stand-in for a provider the slowest part of a checkout.
 
 Without a path (a gateway built by hand in a unit test) the memory is private to the object.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -63,6 +66,7 @@ class GatewayStore:
         self.path = str(path) if path else None
         self._memory: sqlite3.Connection | None = None
         self._memory_lock = threading.Lock()
+        self._local = threading.local()  # this thread's (pid, connection)
         if self.path is None:
             self._memory = sqlite3.connect(":memory:", check_same_thread=False)
             self._memory.isolation_level = None
@@ -99,17 +103,22 @@ class GatewayStore:
                     self._memory.execute("ROLLBACK")
                     raise
             return
-        conn = self._open()
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-        finally:
-            conn.close()
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def _connection(self) -> sqlite3.Connection:
+        kept = getattr(self._local, "kept", None)
+        if kept is not None and kept[0] == os.getpid():
+            return kept[1]  # type: ignore[no-any-return]
+        conn = self._open()
+        self._local.kept = (os.getpid(), conn)
+        return conn
 
     def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         with self.atomic() as conn:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import lazyload
+from sqlalchemy.orm import joinedload, lazyload
 
 from commerce.catalog.models import ACTIVE, CONTINUE, Product, Variant
 from commerce.catalog.services import shop_currency
@@ -373,11 +373,17 @@ def price_cart(
 
     loaded = {}
     if quantities:
-        rows = db.session.execute(
-            select(Variant, Product)
-            .join(Product, Product.id == Variant.product_id)
-            .where(Variant.id.in_(list(quantities)))
-        ).all()
+        # one query: the products' tags (promotion conditions) come joined, not selectin
+        rows = (
+            db.session.execute(
+                select(Variant, Product)
+                .join(Product, Product.id == Variant.product_id)
+                .where(Variant.id.in_(list(quantities)))
+                .options(joinedload(Product.tag_rows))
+            )
+            .unique()
+            .all()
+        )
         loaded = {variant.id: (variant, product) for variant, product in rows}
     base: list[PricedLine] = []
     for variant_id, quantity in quantities.items():

@@ -18,12 +18,13 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
-from commerce.db import utcnow
+from commerce.db import forget, once_per_transaction, utcnow
 from commerce.extensions import db
 from commerce.money import format_money
 from commerce.promotions.engine import (
@@ -115,16 +116,53 @@ def _with_rows():
     )
 
 
+NO_REVISION = ""  # no promotion was ever changed: no row yet, and no promotions either
+_REVISION = "memo.promotions.revision"
+
+
+def revision_token() -> str:
+    """The promotions' revision token, read once per database transaction (a request prices
+    a cart more than once; every read of it would be the same row)."""
+
+    def read() -> str:
+        token = db.session.scalar(select(PromotionRevision.token).where(PromotionRevision.id == 1))
+        return token or NO_REVISION
+
+    return once_per_transaction(_REVISION, read)
+
+
+def forget_revision() -> None:
+    """This session changed the revision (or wants it read again)."""
+    forget(_REVISION)
+
+
+def revision_column() -> Any:
+    """The revision token as a column of another query (a request's first one), so pricing
+    later in the same transaction need not read it (see remember_revision)."""
+    return (
+        select(PromotionRevision.token)
+        .where(PromotionRevision.id == 1)
+        .scalar_subquery()
+        .label("promotions_revision")
+    )
+
+
+def remember_revision(token: str | None) -> None:
+    """The token read by a query of this transaction (revision_column)."""
+    once_per_transaction(_REVISION, lambda: token or NO_REVISION)
+
+
 def live_set() -> LiveSet:
     """The enabled promotions that have not ended (by the real clock, so a cached set never
-    depends on a simulated `now`), compiled, in priority order."""
+    depends on a simulated `now`), compiled, in priority order. Every change of a promotion
+    writes a new revision token (a shop where none was ever made has no token: NO_REVISION),
+    so the cached set is right while the token it was compiled under is current."""
     now = utcnow()
-    token = db.session.scalar(select(PromotionRevision.token).where(PromotionRevision.id == 1))
+    token = revision_token()
     where = (str(db.engine.url), _currency())
-    if token is not None:
-        cached = _cache.get(where)
-        if cached is not None and cached[0] == token:
-            return cached[1]
+    cached = _cache.get(where)
+    if cached is not None and cached[0] == token:
+        return cached[1]
     rows = db.session.scalars(
         _with_rows().where(
             Promotion.state == ENABLED,
@@ -133,9 +171,8 @@ def live_set() -> LiveSet:
     ).all()
     promotions = compile_rows(rows)
     found = LiveSet(promotions, frozenset().union(*(p.collections for p in promotions)))
-    if token is not None:
-        with _lock:
-            _cache[where] = (token, found)
+    with _lock:
+        _cache[where] = (token, found)
     return found
 
 
@@ -150,6 +187,7 @@ def every_promotion(ids: Iterable[int] | None = None) -> tuple[CompiledPromotion
 def forget_cache() -> None:
     with _lock:
         _cache.clear()
+    forget_revision()
 
 
 # -- codes and limits ---------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import ColumnElement, ScalarSelect, delete, func, insert, select
 
 from commerce import audit
 from commerce.db import transaction, utcnow
@@ -205,6 +205,12 @@ def entered_codes(reference: str | None) -> tuple[str, ...]:
         return ()
     code = db.session.scalar(select(CouponEntry.code).where(CouponEntry.reference == reference))
     return (code,) if code else ()
+
+
+def entered_code_of(reference: ColumnElement[str]) -> ScalarSelect[str]:
+    """The code entered under `reference` (one per reference) as a column of another query,
+    so loading a checkout brings its code along."""
+    return select(CouponEntry.code).where(CouponEntry.reference == reference).scalar_subquery()
 
 
 def check_enterable(code: Any, *, now: datetime | None = None) -> str:

@@ -26,6 +26,7 @@ from commerce.db import transaction, utcnow
 from commerce.errors import InvalidTransition, NotFound, ValidationError
 from commerce.extensions import db
 from commerce.promotions import rules
+from commerce.promotions.active import forget_revision
 from commerce.promotions.models import (
     ALL,
     COMBINABLE,
@@ -88,6 +89,7 @@ def shop_timezone() -> str:
 
 def bump_revision() -> str:
     """A new token in the caller's transaction: processes recompile their live set."""
+    forget_revision()
     token = secrets.token_hex(16)
     now = utcnow()
     moved = db.session.execute(

@@ -19,7 +19,7 @@ from sqlalchemy import case, func, select
 
 from commerce import audit, outbox
 from commerce.catalog.models import Collection, Product, ProductTag
-from commerce.db import transaction, utcnow
+from commerce.db import forget, once_per_transaction, transaction, utcnow
 from commerce.errors import NotFound, ValidationError
 from commerce.extensions import db
 from commerce.search import text
@@ -63,13 +63,20 @@ def settings_row(*, create: bool = False) -> SearchSettings | None:
     return row
 
 
+_STAMP = "memo.search.settings"
+
+
 def _stamp() -> tuple[Any, ...]:
     """What identifies the settings' state: the revision and when it moved (a rolled-back
-    change can reuse a revision number, never both)."""
-    row = db.session.execute(
-        select(SearchSettings.revision, SearchSettings.updated_at).where(SearchSettings.id == 1)
-    ).first()
-    return (db.engine.url.render_as_string(), *(tuple(row) if row else (0, None)))
+    change can reuse a revision number, never both). Read once per transaction."""
+
+    def read() -> tuple[Any, ...]:
+        row = db.session.execute(
+            select(SearchSettings.revision, SearchSettings.updated_at).where(SearchSettings.id == 1)
+        ).first()
+        return (db.engine.url.render_as_string(), *(tuple(row) if row else (0, None)))
+
+    return once_per_transaction(_STAMP, read)
 
 
 def current_revision() -> int:
@@ -285,6 +292,7 @@ def product_labels(ids: Sequence[int]) -> dict[int, dict[str, Any]]:
 
 
 def _changed(row: SearchSettings) -> None:
+    forget(_STAMP)
     row.revision = (row.revision or 0) + 1
     row.updated_at = utcnow()
     outbox.enqueue(SETTINGS_CHANGED, {"revision": row.revision})

@@ -342,7 +342,9 @@ def _catch_up() -> None:
     )
 
     try:
-        with transaction():  # a read on its own: most searches find nothing to take in
+        # A read on its own (most searches find nothing to take in): it never waits for a
+        # writer of the embedded database.
+        with transaction(read_only=True):
             unrecorded = outbox_has_unrecorded()
             unapplied = has_open_pending()
         if unrecorded:

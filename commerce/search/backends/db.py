@@ -43,7 +43,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from commerce.db import transaction, utcnow
+from commerce.db import forget, once_per_transaction, transaction, utcnow
 from commerce.extensions import db
 from commerce.search import text
 from commerce.search.documents import facet_values, searchable_text
@@ -190,6 +190,7 @@ class DatabaseRebuild(Rebuild):
 
     def swap(self) -> None:
         """Make the new generation live and the old one retired, in one transaction."""
+        forget_live()
         with transaction():
             db.session.execute(
                 update(SearchGeneration)
@@ -214,6 +215,15 @@ class DatabaseRebuild(Rebuild):
             self.backend.drop_generation(self.generation_id)
 
 
+LIVE_MEMO = "memo.search.live"  # the live generation, read once per transaction
+
+
+def forget_live() -> None:
+    """A write moved a generation's state: the next read asks the database again."""
+    for key in [k for k in db.session().info if isinstance(k, str) and k.startswith(LIVE_MEMO)]:
+        forget(key)
+
+
 class DatabaseBackend(SearchBackend):
     """`name` tells its generations apart: "db" when it is the shop's backend, STANDBY when
     it keeps a warm copy of the index for searches while Meilisearch is down."""
@@ -236,22 +246,28 @@ class DatabaseBackend(SearchBackend):
 
     def _live(self) -> tuple[int, tuple[Any, ...]] | None:
         """The live generation's id, and what identifies its state: the revision moves with
-        every write (with the start time: a rolled-back build can reuse an id, never both)."""
-        row = db.session.execute(
-            select(
-                SearchGeneration.id,
-                SearchGeneration.revision,
-                SearchGeneration.started_at,
-                SearchGeneration.vocabulary_revision,
-            )
-            .where(SearchGeneration.backend == self.name, SearchGeneration.status == LIVE)
-            .order_by(SearchGeneration.id.desc())
-            .limit(1)
-        ).first()
-        return (row[0], (row[1], row[2], row[3])) if row else None
+        every write (with the start time: a rolled-back build can reuse an id, never both),
+        and the revision of its vocabulary. Read once per transaction (writes forget it)."""
+
+        def read() -> tuple[int, tuple[Any, ...]] | None:
+            row = db.session.execute(
+                select(
+                    SearchGeneration.id,
+                    SearchGeneration.revision,
+                    SearchGeneration.started_at,
+                    SearchGeneration.vocabulary_revision,
+                )
+                .where(SearchGeneration.backend == self.name, SearchGeneration.status == LIVE)
+                .order_by(SearchGeneration.id.desc())
+                .limit(1)
+            ).first()
+            return (row[0], (row[1], row[2], row[3])) if row else None
+
+        return once_per_transaction(f"{LIVE_MEMO}.{self.name}", read)
 
     @staticmethod
     def _touch(generations: Sequence[int]) -> None:
+        forget_live()
         db.session.execute(
             update(SearchGeneration)
             .where(SearchGeneration.id.in_(list(generations)))

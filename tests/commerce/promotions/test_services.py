@@ -212,7 +212,7 @@ def test_the_compiled_set_is_cached_until_a_change(shop, promo):
     with count_queries() as statements:
         assert price({shop.tee: 5}).totals.discounts == 1000
     assert not [s for s in statements if "FROM promotion_condition" in s]
-    assert sum("promotion_revision" in s for s in statements) == 1
+    assert sum("promotion_revision" in s for s in statements) <= 1  # once per transaction
     update_promotion(p, by=None, actions=[row("amount_off_order", amount=300)])
     with count_queries() as statements:
         assert price({shop.tee: 5}).totals.discounts == 300

@@ -1,0 +1,245 @@
+"""The line and the sold-out markers in Redis, shared by every app process and host.
+
+Keys (under CROWD_KEY_PREFIX, "crowd:" by default):
+
+  line      sorted set: cart -> place number (INCR of `seq`): first come, first served
+  seen      sorted set: cart -> when its waiting page last asked (ms): silent places are dropped
+  in        sorted set: cart -> until when it counts as in checkout (ms): the capacity's count
+  seq       the place counter
+  cap       the capacity set in the console (absent: CHECKOUT_QUEUE_CAPACITY)
+  admitted  sorted set of the last minute's admissions (for the dashboard)
+  so:<id>   a variant's sold-out marker (its label), with a time to live
+  ep:<id>   a variant's restock counter: a marker is set only if it has not moved since the
+            stock was read, so a restock that commits meanwhile always wins
+
+A turn (join or poll) is one script: expired slots and silent places are forgotten, and the
+admission decided and recorded atomically, so two processes never admit past the capacity.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+
+from commerce.crowd import (
+    ADMITTED_WINDOW_MS,
+    EPOCH_MS,
+    Rules,
+    Turn,
+)
+
+TAKE_TURN = """
+local line, seen, inside, seq_key, cap_key, admitted =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local member, now = ARGV[1], tonumber(ARGV[2])
+local place_timeout, slot_ms = tonumber(ARGV[4]), tonumber(ARGV[5])
+local polling, ticket_seq, window = ARGV[6] == '1', ARGV[7], tonumber(ARGV[8])
+
+local epochs, sold = {}, {}
+for i = 1, (#KEYS - 6) / 2 do
+  local label = redis.call('GET', KEYS[5 + 2 * i])
+  epochs[i] = redis.call('GET', KEYS[6 + 2 * i]) or '0'
+  if label then
+    sold[#sold + 1] = tostring(i)
+    sold[#sold + 1] = label
+  end
+end
+
+redis.call('ZREMRANGEBYSCORE', inside, '-inf', now)
+local silent = redis.call('ZRANGEBYSCORE', seen, '-inf', now - place_timeout)
+for _, m in ipairs(silent) do
+  redis.call('ZREM', line, m)
+  redis.call('ZREM', seen, m)
+end
+local cap = tonumber(redis.call('GET', cap_key) or ARGV[3])
+local active = redis.call('ZCARD', inside)
+
+local function answer(status, position, seq)
+  return {status, position, seq, cap, redis.call('ZCARD', inside), redis.call('ZCARD', line),
+          epochs, sold}
+end
+
+local function admit(status)
+  redis.call('ZREM', line, member)
+  redis.call('ZREM', seen, member)
+  redis.call('ZADD', inside, now + slot_ms, member)
+  if status == 'admitted' then
+    redis.call('ZADD', admitted, now, member .. '@' .. now)
+    redis.call('ZREMRANGEBYSCORE', admitted, '-inf', now - window)
+  end
+  return answer(status, 0, 0)
+end
+
+if redis.call('ZSCORE', inside, member) then
+  return admit('inside')
+end
+if #sold > 0 then
+  redis.call('ZREM', line, member)
+  redis.call('ZREM', seen, member)
+  return answer('sold_out', 0, 0)
+end
+local mine = redis.call('ZSCORE', line, member)
+if not mine then
+  if polling then
+    return answer('lost', 0, 0)
+  end
+  if cap <= 0 or (redis.call('ZCARD', line) == 0 and active < cap) then
+    return admit('admitted')
+  end
+  mine = redis.call('INCR', seq_key)
+  redis.call('ZADD', line, mine, member)
+elseif polling and tostring(mine) ~= ticket_seq then
+  return answer('lost', 0, 0)
+end
+redis.call('ZADD', seen, now, member)
+local rank = redis.call('ZRANK', line, member)
+if cap <= 0 or rank < cap - active then
+  return admit('admitted')
+end
+return answer('waiting', rank + 1, tonumber(mine))
+"""
+
+STATS = """
+local line, seen, inside, cap_key, admitted = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local now = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', inside, '-inf', now)
+local silent = redis.call('ZRANGEBYSCORE', seen, '-inf', now - tonumber(ARGV[3]))
+for _, m in ipairs(silent) do
+  redis.call('ZREM', line, m)
+  redis.call('ZREM', seen, m)
+end
+redis.call('ZREMRANGEBYSCORE', admitted, '-inf', now - tonumber(ARGV[4]))
+return {tonumber(redis.call('GET', cap_key) or ARGV[2]), redis.call('ZCARD', inside),
+        redis.call('ZCARD', line), redis.call('ZCARD', admitted)}
+"""
+
+# KEYS: marker, epoch per variant; ARGV: ttl, then the epoch read and the label per variant.
+MARK_SOLD_OUT = """
+local marked = {}
+for i = 1, #KEYS / 2 do
+  if (redis.call('GET', KEYS[2 * i]) or '0') == ARGV[2 * i] then
+    redis.call('SET', KEYS[2 * i - 1], ARGV[2 * i + 1], 'PX', ARGV[1])
+    marked[#marked + 1] = i
+  end
+end
+return marked
+"""
+
+# KEYS: marker, epoch per variant; ARGV: how long the counters are kept.
+CLEAR_SOLD_OUT = """
+for i = 1, #KEYS / 2 do
+  redis.call('DEL', KEYS[2 * i - 1])
+  redis.call('INCR', KEYS[2 * i])
+  redis.call('PEXPIRE', KEYS[2 * i], ARGV[1])
+end
+return #KEYS / 2
+"""
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class RedisLineStore:
+    def __init__(self, client: redis.Redis, *, prefix: str) -> None:
+        self.client = client
+        self.prefix = prefix
+        self._take_turn = client.register_script(TAKE_TURN)
+        self._stats = client.register_script(STATS)
+        self._mark = client.register_script(MARK_SOLD_OUT)
+        self._clear = client.register_script(CLEAR_SOLD_OUT)
+
+    @classmethod
+    def from_url(cls, url: str, *, prefix: str, timeout: float) -> RedisLineStore:
+        client = redis.Redis.from_url(
+            url, socket_timeout=timeout, socket_connect_timeout=timeout, retry_on_timeout=False
+        )
+        return cls(client, prefix=prefix)
+
+    def _key(self, name: str) -> str:
+        return self.prefix + name
+
+    def _line_keys(self) -> list[str]:
+        return [self._key(k) for k in ("line", "seen", "in", "seq", "cap", "admitted")]
+
+    def _variant_keys(self, variant_ids: list[int]) -> list[str]:
+        keys = []
+        for variant_id in variant_ids:
+            keys += [self._key(f"so:{variant_id}"), self._key(f"ep:{variant_id}")]
+        return keys
+
+    def take_turn(
+        self,
+        member: str,
+        variant_ids: list[int],
+        *,
+        now_ms: int,
+        rules: Rules,
+        polling: bool,
+        ticket_seq: int,
+    ) -> Turn:
+        status, position, seq, cap, inside, waiting, epochs, sold = self._take_turn(
+            keys=self._line_keys() + self._variant_keys(variant_ids),
+            args=[
+                member,
+                now_ms,
+                rules.default_capacity,
+                rules.place_timeout_ms,
+                rules.slot_ms,
+                "1" if polling else "0",
+                str(ticket_seq),
+                ADMITTED_WINDOW_MS,
+            ],
+        )
+        sold_out = {
+            variant_ids[int(_text(sold[i])) - 1]: _text(sold[i + 1]) for i in range(0, len(sold), 2)
+        }
+        return Turn(
+            _text(status),
+            position=int(position),
+            seq=int(seq),
+            capacity=int(cap),
+            inside=int(inside),
+            waiting=int(waiting),
+            sold_out=sold_out,
+            epochs={v: int(_text(e)) for v, e in zip(variant_ids, epochs, strict=True)},
+        )
+
+    def leave(self, member: str) -> None:
+        pipe = self.client.pipeline(transaction=True)
+        for name in ("in", "line", "seen"):
+            pipe.zrem(self._key(name), member)
+        pipe.execute()
+
+    def stats(self, *, now_ms: int, rules: Rules) -> tuple[int, int, int, int]:
+        keys = [self._key(k) for k in ("line", "seen", "in", "cap", "admitted")]
+        args = [now_ms, rules.default_capacity, rules.place_timeout_ms, ADMITTED_WINDOW_MS]
+        capacity, inside, waiting, admitted = self._stats(keys=keys, args=args)
+        return int(capacity), int(inside), int(waiting), int(admitted)
+
+    def capacity(self) -> int | None:
+        value = self.client.get(self._key("cap"))
+        return None if value is None else int(value)
+
+    def set_capacity(self, capacity: int) -> None:
+        self.client.set(self._key("cap"), int(capacity))
+
+    def epochs(self, variant_ids: list[int]) -> dict[int, int]:
+        if not variant_ids:
+            return {}
+        values = self.client.mget([self._key(f"ep:{v}") for v in variant_ids])
+        return {v: int(value or 0) for v, value in zip(variant_ids, values, strict=True)}
+
+    def mark_sold_out(
+        self, epochs: dict[int, int], labels: dict[int, str], *, ttl_ms: int
+    ) -> list[int]:
+        ids = sorted(epochs)
+        args: list[Any] = [int(ttl_ms)]
+        for variant_id in ids:
+            args += [str(epochs[variant_id]), labels.get(variant_id) or ""]
+        marked = self._mark(keys=self._variant_keys(ids), args=args)
+        return [ids[int(i) - 1] for i in marked]
+
+    def clear_sold_out(self, variant_ids: list[int]) -> None:
+        self._clear(keys=self._variant_keys(variant_ids), args=[EPOCH_MS])

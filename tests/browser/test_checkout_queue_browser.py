@@ -1,0 +1,65 @@
+"""The checkout line in a real browser: the waiting page moves on to checkout by itself when
+the shopper's turn comes, with script (htmx asks again) and without (the meta refresh)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import LiveServer, _new_page, snap, unique
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def full_line(live_server: LiveServer) -> Iterator[Any]:
+    """A capacity of one, taken by another shopper; the line is emptied afterwards."""
+    from bench._server import build_flash_shop
+    from commerce.crowd import crowd_state, now_ms
+
+    with live_server.app_context():
+        shop = build_flash_shop(units=5, sku=unique("QUEUE").replace(" ", "-"))
+        state = crowd_state(live_server.app)
+        state.set_capacity(1)
+        assert state.take_turn("someone-else", [], now_ms=now_ms()).admitted
+    yield shop.variant_id, state
+    live_server.app.extensions.pop("crowd", None)
+
+
+@pytest.fixture
+def no_script_page(browser: Any, live_server: LiveServer, request: pytest.FixtureRequest) -> Any:
+    yield from _new_page(browser, live_server, request, java_script_enabled=False)
+
+
+def add_and_check_out(page: Page, variant_id: int) -> None:
+    """Put one unit in the cart (the product page's form needs script, so as its form posts)
+    and press "Check out" on the cart page."""
+    page.goto("/cart")
+    token = page.locator('meta[name="csrf-token"]').get_attribute("content")
+    added = page.request.post(
+        "/cart/add",
+        form={"variant_id": str(variant_id), "quantity": "1", "csrf_token": token or ""},
+        max_redirects=0,
+    )
+    assert added.status == 303
+    page.goto("/cart")
+    page.get_by_role("button", name="Check out").click()
+
+
+@pytest.mark.parametrize("script", [True, False], ids=["htmx", "no-script"])
+def test_the_waiting_page_takes_the_shopper_to_checkout_at_their_turn(
+    anon_page: Page, no_script_page: Page, full_line: Any, script: bool
+):
+    page = anon_page if script else no_script_page
+    variant_id, state = full_line
+    add_and_check_out(page, variant_id)
+    expect(page.get_by_role("heading", name="You are in line for checkout")).to_be_visible()
+    expect(page.locator(".queue-position")).to_contain_text("Your place in line: 1")
+    snap(page, f"queue-waiting-{'htmx' if script else 'noscript'}")
+
+    state.leave("someone-else")  # their order is placed
+    expect(page.get_by_role("heading", name="Contact and shipping address")).to_be_visible()
+    assert page.url.endswith("/information")

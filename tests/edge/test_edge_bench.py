@@ -1,0 +1,29 @@
+"""bench/edge.py runs from a fresh checkout (its --quick mode, shortened): the product page is
+served from Varnish alone while wrk drives it, and nothing fails. Its rates are printed, never
+asserted (this machine is shared; the bench's own output compares them)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from bench._server import ROOT
+
+
+def test_edge_bench_quick(varnish: None, wrk: None) -> None:
+    run = subprocess.run(
+        [sys.executable, "bench/edge.py", "--quick", "--seconds", "1", "--workers", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    last = run.stdout.strip().splitlines()[-1]
+    figures = dict(item.split("=", 1) for item in last.split())
+    print(last)
+    assert float(figures["edge_rps"]) > 0 and float(figures["hello_rps"]) > 0
+    assert figures["hit_ratio"] == "1.0000", last
+    assert figures["backend_requests"] == "0", last  # every request of the edge run was a hit
+    assert figures["non_2xx"] == figures["server_tracebacks"] == "0", last
+    assert figures["edge_socket_errors"] == "0", last

@@ -1,0 +1,158 @@
+"""The checkout line over HTTP: the waiting page (htmx box and no-script refresh), 429 with
+Retry-After for htmx and JSON callers, the turn coming, sold out while waiting, a lapsed place,
+and tickets that are not this browser's. Embedded store (process memory), SQLite."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from commerce.crowd import crowd_state
+from commerce.outbox import dispatch_pending
+from tests.conftest import count_queries, htmx_headers
+from tests.storefront.test_cart_checkout import CARD, add, information
+
+JSON = {"Accept": "application/json"}
+
+
+@pytest.fixture
+def line(checkout_shop: Any) -> Any:
+    """A capacity of one shopper in checkout, and one browser already in."""
+    crowd_state().set_capacity(1)
+    return checkout_shop
+
+
+def shopper(app: Any, variant_id: int, quantity: int = 1) -> Any:
+    browser = app.test_client()
+    assert add(browser, variant_id, quantity).status_code == 303
+    return browser
+
+
+def step_key(location: str) -> str:
+    return re.search(r"/checkout/([^/]+)/", location).group(1)
+
+
+def pay(browser: Any, key: str) -> Any:
+    assert information(browser, key).status_code == 303
+    browser.post(f"/checkout/{key}/shipping", data={"shipping_method": "STD"})
+    return browser.post(f"/checkout/{key}/place", data=CARD)
+
+
+def test_beyond_the_capacity_a_browser_waits_on_a_page_that_asks_again(app, line):
+    first, second = shopper(app, line.small), shopper(app, line.small)
+    entered = first.post("/checkout")
+    assert entered.status_code == 303 and entered.location.endswith("/information")
+
+    queued = second.post("/checkout")
+    assert queued.status_code == 303
+    target = urlsplit(queued.location)
+    assert target.path == "/checkout/queue" and parse_qs(target.query)["ticket"]
+
+    page = second.get(queued.location)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and page.headers["Cache-Control"] == "private, no-store"
+    assert "Your place in line: <strong>1</strong>" in html
+    assert re.search(r'<noscript><meta http-equiv="refresh" content="1"></noscript>', html)
+    assert 'hx-get="/checkout/queue?ticket=' in html and 'hx-trigger="load delay:1000ms"' in html
+
+    box = second.get(queued.location, headers=htmx_headers())
+    assert box.status_code == 429 and box.headers["Retry-After"] == "1"
+    assert box.get_data(as_text=True).lstrip().startswith('<section id="checkout-queue"')
+
+    # The first shopper's order is placed: the next ask starts the second's checkout.
+    placed = pay(first, step_key(entered.location))
+    assert placed.status_code == 303 and "/orders/" in placed.location
+    admitted = second.get(queued.location)
+    assert admitted.status_code == 303 and admitted.location.endswith("/information")
+    assert second.get(admitted.location).status_code == 200  # the normal checkout, with its hold
+
+
+def test_htmx_and_json_callers_get_429_with_retry_after(app, line):
+    shopper(app, line.small).post("/checkout")
+    htmx_browser, json_client = shopper(app, line.small), shopper(app, line.small)
+
+    box = htmx_browser.post("/checkout", headers=htmx_headers())
+    assert box.status_code == 429 and box.headers["Retry-After"] == "1"
+    assert 'data-queue="waiting"' in box.get_data(as_text=True)
+
+    answer = json_client.post("/checkout", headers=JSON)
+    # Second in line with one shopper let in at a time: asked to wait two rounds.
+    assert answer.status_code == 429 and answer.headers["Retry-After"] == "2"
+    body = answer.get_json()
+    assert (body["status"], body["position"], body["retry_after"]) == ("waiting", 2, 2)
+    again = json_client.get(body["poll_url"], headers=JSON)
+    assert again.status_code == 429 and again.get_json()["position"] == 2
+
+
+def test_the_turn_comes_to_an_htmx_page_as_a_redirect_header(app, line):
+    first, second = shopper(app, line.small), shopper(app, line.small)
+    key = step_key(first.post("/checkout").location)
+    poll_url = second.post("/checkout").location
+    pay(first, key)
+    turn = second.get(poll_url, headers=htmx_headers())
+    assert turn.status_code == 200 and turn.headers["HX-Redirect"].endswith("/information")
+
+
+def test_the_waiting_box_reads_no_database(app, line):
+    shopper(app, line.small).post("/checkout")
+    second = shopper(app, line.small)
+    poll_url = second.post("/checkout").location
+    with count_queries() as statements:
+        assert second.get(poll_url, headers=htmx_headers()).status_code == 429
+        assert second.get(poll_url).status_code == 200  # the page too (no navigation)
+    assert statements == []
+
+
+def test_sold_out_while_waiting(app, line):
+    from commerce.inventory.services import adjust_stock, default_location
+
+    inside, waiting, newcomer = (shopper(app, line.small) for _ in range(3))
+    inside.post("/checkout")  # one of the ten units
+    poll_url = waiting.post("/checkout").location
+    # The other nine turn out damaged; the stock.changed consumer (run by a worker, or by the
+    # request's own dispatch in the embedded mode) finds nothing left.
+    adjust_stock(line.small, location_id=default_location().id, delta=-9, reason="damaged", by=None)
+    dispatch_pending()
+    told = waiting.get(poll_url)
+    html = told.get_data(as_text=True)
+    assert told.status_code == 409 and "sold out" in html
+    assert re.search(r"Field Tee \d+ - S is sold out", html)
+    with count_queries() as statements:
+        answer = newcomer.post("/checkout", headers=JSON)
+    assert answer.status_code == 409 and answer.get_json()["status"] == "sold_out"
+    # Sold out is answered without the stock row (the session's cart is all it reads).
+    assert not any("stock_level" in s for s in statements)
+
+
+def test_a_lapsed_place_is_410_with_a_way_back_into_line(app, line, monkeypatch):
+    from datetime import timedelta
+
+    import commerce.checkout.queue as queue
+    from commerce.db import utcnow
+
+    shopper(app, line.small).post("/checkout")
+    second = shopper(app, line.small)
+    poll_url = second.post("/checkout").location
+    later = utcnow() + timedelta(minutes=5)  # the page stopped asking long ago
+    monkeypatch.setattr(queue, "now_ms", lambda now=None, _real=queue.now_ms: _real(later))
+    gone = second.get(poll_url)
+    assert gone.status_code == 410
+    html = gone.get_data(as_text=True)
+    assert "Your place in line lapsed" in html and 'action="/checkout"' in html
+    assert second.post("/checkout").location.startswith("/checkout/queue?ticket=")
+
+
+def test_a_ticket_is_refused_to_another_browser_and_when_forged(app, line):
+    shopper(app, line.small).post("/checkout")
+    owner, thief = shopper(app, line.small), shopper(app, line.small)
+    poll_url = owner.post("/checkout").location
+    stolen = thief.get(poll_url)
+    assert stolen.status_code == 403 and "belongs to another browser" in stolen.get_data(
+        as_text=True
+    )
+    assert thief.get("/checkout/queue?ticket=made-up").status_code == 403
+    assert thief.get("/checkout/queue", headers=JSON).get_json()["status"] == "refused"
+    assert owner.get(poll_url).status_code == 200  # the owner's place is untouched

@@ -995,7 +995,12 @@ class Bounded:
         parts = [
             "(SELECT count(*) FROM cand)",
             "(SELECT json_build_array(min(price_min), max(price_max)) FROM cand)",
-            f"(SELECT CASE WHEN count(*) <= {p(PG_COUNT_LIMIT)} THEN json_agg(id) END FROM cand)",
+            # Every match known (a narrow search): its page comes along, ranked among them
+            # (evaluated only then); a broader search reads its page in a second statement.
+            f"CASE WHEN (SELECT count(*) FROM cand) <= {p(PG_COUNT_LIMIT)} THEN (SELECT "
+            "json_agg(json_build_array(q.product_id, q.data) ORDER BY q.ord) FROM ("
+            + self.pg_page_sql(gen, filters, buckets, everything, "SELECT id FROM cand", 0, 0, 0)
+            + ") q) END",
             f"CASE WHEN (SELECT count(*) FROM cand) > {p(PG_COUNT_LIMIT)} THEN (SELECT "
             f"json_build_array(count(*) FILTER (WHERE d.generation_id = {gen}), "
             f"count(*) FILTER (WHERE {where})) FROM search_document d "
@@ -1025,7 +1030,7 @@ class Bounded:
             ),
             p.values,
         ).one()
-        found, price_range, every_id, estimate, titled = answer[:5]
+        found, price_range, narrow_page, estimate, titled = answer[:5]
         total, total_exact = int(found), True
         if estimate is not None:
             in_sample, matched = estimate
@@ -1037,10 +1042,10 @@ class Bounded:
         if query.facets and found:
             sampled, counted = answer[5] or (0, None)
             facets, facets_exact = self.facet_answer(counted or [], int(sampled), total)
-        page: list[Any] = []
-        if found and limit > 0 and offset < total:
+        page: list[Any] = narrow_page or []
+        if found and limit > 0 and offset < total and narrow_page is None:
             page = self.pg_page(
-                gen, filters, buckets, everything, every_id, int(titled or 0), offset + limit, total
+                gen, filters, buckets, everything, None, int(titled or 0), offset + limit, total
             )
         self.keep_facets((facets, price_range, facets_exact and total_exact, total))
         return self.result(
@@ -1058,24 +1063,42 @@ class Bounded:
         filters: list[str],
         buckets: list[tuple[int, str]],
         everything: str | None,
-        every_id: list[int] | None,
+        every_id: str | None,
         titled: int,
         wanted: int,
         total: int,
     ) -> list[Any]:
-        """The page. Every match known (a narrow search): ranked among those ids. Otherwise
-        each bucket read in rank order with LIMIT (PostgreSQL walks the rank or sort index, or
-        reads a small bucket through its GIN index), the later buckets only when the title
-        bucket does not fill the page (a bucket that is empty would be walked to its end)."""
+        statement = sql(
+            self.pg_page_sql(gen, filters, buckets, everything, every_id, titled, wanted, total)
+            + " ORDER BY c.ord"
+        ).columns(product_id=Integer, data=JSON)
+        return list(db.session.execute(statement, self.p.values))
+
+    def pg_page_sql(
+        self,
+        gen: str,
+        filters: list[str],
+        buckets: list[tuple[int, str]],
+        everything: str | None,
+        every_id: str | None,
+        titled: int,
+        wanted: int,
+        total: int,
+    ) -> str:
+        """The page's rows (product_id, data, ord). Every match known (`every_id`, a subquery
+        of a narrow search's ids): ranked among them. Otherwise each bucket read in rank order
+        with LIMIT (PostgreSQL walks the rank or sort index, or reads a small bucket through
+        its GIN index), the later buckets only when the title bucket does not fill the page (a
+        bucket that is empty would be walked to its end)."""
         p, query = self.p, self.query
         offset, limit = query.window
         sort, tail = self.order()
-        n = p(wanted)
+        n = p(wanted if every_id is None else offset + limit)
 
         def branch(bucket: str, condition: str | None, order: str, ids: bool = False) -> str:
             conditions = [f"d.generation_id = {gen}", *([condition] if condition else [])]
             if ids:
-                conditions = [f"d.id = ANY({p(every_id)})"]
+                conditions = [f"d.id IN ({every_id})"]
             elif total <= PG_READ_WHOLE:
                 # A few thousand matches: read them whole and sort (`+ 0` keeps PostgreSQL
                 # off the sort index, where matches correlated with the sort key, say a
@@ -1106,9 +1129,8 @@ class Bounded:
             chosen = buckets[:1] if titled >= wanted else buckets
             union = " UNION ALL ".join(branch(str(b), c, tail) for b, c in chosen)
             outer = f"c.bucket, c.{RANK_ORDER.replace(', ', ', c.')}"
-        statement = sql(
-            "SELECT d.product_id, d.data FROM (SELECT c.id, row_number() OVER (ORDER BY "
+        return (
+            "SELECT d.product_id, d.data, c.ord FROM (SELECT c.id, row_number() OVER (ORDER BY "
             f"{outer}) AS ord FROM ({union}) c ORDER BY {outer} LIMIT {p(limit)} OFFSET "
-            f"{p(offset)}) c JOIN search_document d ON d.id = c.id ORDER BY c.ord"
-        ).columns(product_id=Integer, data=JSON)
-        return list(db.session.execute(statement, p.values))
+            f"{p(offset)}) c JOIN search_document d ON d.id = c.id"
+        )

@@ -63,3 +63,19 @@ def test_a_search_reads_the_index_in_two_statements(world):
                 search(query)
             index = [s for s in statements if "search_document" in s]
             assert len(index) <= 2, index
+
+
+def test_a_narrow_search_on_postgres_reads_the_index_once(world):
+    # Every match is known (under the counting limit): the page comes with the counts.
+    if world.backend != "db-postgres":
+        pytest.skip("PostgreSQL's narrow searches")
+    from commerce.search import SearchQuery, search
+
+    with world.app.app_context():
+        for query in (SearchQuery(text="shirt"), SearchQuery(text="blu", sort="price-asc")):
+            expected = search(query).ids
+            with count_queries() as statements:
+                result = search(query)
+            index = [s for s in statements if "search_document" in s]
+            assert len(index) == 1, index
+            assert result.ids == expected and result.ids

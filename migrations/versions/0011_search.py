@@ -78,6 +78,13 @@ def upgrade():
         'ix_variant_sku_sort', 'variant', [sa.text("coalesce(sku, '')"), 'id'], unique=False
     )
     op.create_index('ix_order_line_sku', 'order_line', [sa.text('lower(sku)')], unique=False)
+    # The stock overview by "available" (on hand less allocated and reserved): read in order.
+    op.create_index(
+        'ix_stock_level_available',
+        'stock_level',
+        [sa.text('(on_hand - allocated - reserved)'), 'id'],
+        unique=False,
+    )
     if postgres:
         op.execute('CREATE EXTENSION IF NOT EXISTS pg_trgm')
     for name, table, column in TRIGRAM_INDEXES:
@@ -92,6 +99,7 @@ def upgrade():
 
 
 def downgrade():
+    op.drop_index('ix_stock_level_available', table_name='stock_level')
     op.drop_index('ix_order_line_sku', table_name='order_line')
     op.drop_index('ix_variant_sku_sort', table_name='variant')
     for name, table, column in reversed(TRIGRAM_INDEXES):

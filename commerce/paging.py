@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, or_
+from sqlalchemy import Select, tuple_
 
 from commerce.extensions import db
 
@@ -95,10 +95,14 @@ def keyset_page(
     if cursor is not None:
         if value is None:  # only a nullable key can give None; compare on the id alone
             stmt = stmt.where(id_column < last_id if reverse else id_column > last_id)
+        # A row-value comparison: both databases seek the (key, id) index to it, where the
+        # equivalent OR of two conditions made SQLite scan from the start of the list.
+        # (The key's own bound, implied by the row value, lets SQLite seek an index on the key
+        # when the id is another table's, as in the stock overview.)
         elif reverse:
-            stmt = stmt.where(or_(key < value, and_(key == value, id_column < last_id)))
+            stmt = stmt.where(key <= value, tuple_(key, id_column) < (value, last_id))
         else:
-            stmt = stmt.where(or_(key > value, and_(key == value, id_column > last_id)))
+            stmt = stmt.where(key >= value, tuple_(key, id_column) > (value, last_id))
     order = (key.desc(), id_column.desc()) if reverse else (key.asc(), id_column.asc())
     ordered = stmt.order_by(*order).limit(limit + 1)
     rows = list(db.session.scalars(ordered) if scalars else db.session.execute(ordered))

@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response
 
 from commerce.catalog import merchandising
 from commerce.catalog.models import Collection, CollectionProduct, Product
-from commerce.catalog.queries import ProductFilter, list_products
+from commerce.catalog.queries import ProductFilter, list_products, rule_collection_counts
 from commerce.catalog.taxonomy import (
     COLLECTION_SORTS,
     RULE_FIELDS,
@@ -20,7 +20,6 @@ from commerce.catalog.taxonomy import (
     add_to_collection,
     category_product_counts,
     category_tree,
-    collection_condition,
     create_category,
     create_collection,
     delete_category,
@@ -187,14 +186,10 @@ def collection_list() -> Any:
             )
         ).all()
     )
-    counts = {}
+    counts = rule_collection_counts([c for c in collections if c.kind != "manual"])
     for c in collections:
         if c.kind == "manual":
             counts[c.id] = manual_counts.get(c.id, 0)
-        else:
-            counts[c.id] = db.session.scalar(
-                select(func.count()).select_from(Product).where(collection_condition(c))
-            )
     return render(
         "console/taxonomy/collections.html",
         collections=collections,

@@ -210,6 +210,8 @@ class Results:
     facets: list[FacetGroup]
     in_stock_count: int
     price_range: tuple[int, int] | None
+    total_exact: bool = True  # False: a broad search's total is an estimate ("About 13,000")
+    facets_exact: bool = True  # False: facet counts estimated from a sample (shown with ~)
 
     @property
     def offset(self) -> int:
@@ -244,6 +246,8 @@ def run_search(flt: SearchFilter) -> Results:
         facets=facet_groups(result, flt),
         in_stock_count=result.facets.get("in_stock", {}).get("true", 0),
         price_range=result.price_range,
+        total_exact=result.total_exact,
+        facets_exact=result.facets_exact,
     )
 
 
@@ -318,6 +322,7 @@ def search_suggest() -> Response:
         q=found.query,
         entries=entries,
         total=found.total,
+        total_exact=found.total_exact,
         categories=found.categories,
         min_chars=MIN_CHARS,
     )

@@ -101,6 +101,15 @@ def test_inventory_bench_on_a_new_database_and_pricing_on_the_test_database(
     assert figures["database"] == "postgresql"
 
 
+def test_catalog_and_search_benches_on_a_new_postgres_database(new_database: str) -> None:
+    """Their PostgreSQL legs (BENCH_DATABASE_URL: its public schema is dropped and rebuilt)."""
+    env = {"BENCH_DATABASE_URL": new_database, "TEST_DATABASE_URL": None, "MEILISEARCH_URL": None}
+    figures = run_bench("catalog.py", "--products", "100", "--repeat", "1", **env)
+    assert (figures["postgres_errors_5xx"], figures["postgres_non_200"]) == ("0", "0")
+    figures = run_bench("search.py", "--products", "100", "--queries", "10", **env)
+    assert "postgres_100_p95_ms" in figures
+
+
 def test_sqlite_benches_run_or_set_up() -> None:
     """catalog and search with tiny catalogs; the storefront's set-up (its run is timed
     loops over gunicorn, the same as the flash sale's browsing)."""

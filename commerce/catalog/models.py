@@ -13,6 +13,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -75,6 +76,18 @@ class Product(db.Model):
         Index("ix_product_title", "title", "id"),
         Index("ix_product_price", "min_price", "id"),
         Index("ix_product_status", "status", "id"),
+        # The list filtered by status in its default order (last updated), at 50,000 products.
+        Index("ix_product_status_updated", "status", "updated_at", "id"),
+        # The console's quick search ("contains"), on PostgreSQL (pg_trgm; plain on SQLite).
+        *(
+            Index(
+                f"ix_product_{column}_trgm",
+                column,
+                postgresql_using="gin",
+                postgresql_ops={column: "gin_trgm_ops"},
+            )
+            for column in ("title", "handle", "vendor")
+        ),
         Index("ix_product_vendor", "vendor", "id"),
     )
     audit_type = "product"
@@ -185,6 +198,12 @@ class Variant(db.Model):
         CheckConstraint("weight_grams IS NULL OR weight_grams >= 0", name="weight_not_negative"),
         CheckConstraint("inventory_policy IN ('deny', 'continue')", name="policy_known"),
         Index("ix_variant_product", "product_id", "position"),
+        Index(
+            "ix_variant_sku_trgm",
+            "sku",
+            postgresql_using="gin",
+            postgresql_ops={"sku": "gin_trgm_ops"},
+        ),
     )
     audit_type = "variant"
 
@@ -328,3 +347,7 @@ class Media(db.Model):
             "alt": self.alt,
             "position": self.position,
         }
+
+
+# The stock overview's default order (SKU, blank SKUs first): read in order from this index.
+Index("ix_variant_sku_sort", func.coalesce(Variant.sku, ""), Variant.id)

@@ -6,6 +6,7 @@ the first, even at 50,000 products, where OFFSET would scan all the skipped rows
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -80,6 +81,24 @@ class Page:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def text_condition(q: str) -> Any:
+    """Products whose title, handle or vendor contains `q`, or with a variant whose SKU contains
+    it or whose barcode is it.
+
+    PostgreSQL: one id set per table, each answered by its pg_trgm indexes (migration
+    0011_search) and OR-ed as bitmaps, never a scan of the catalog. SQLite has no such index:
+    the variants are tested per candidate product (EXISTS on ix_variant_product), so a list
+    already narrowed by status or vendor reads only its own variants, not every SKU."""
+    like = f"%{q}%"
+    own = or_(Product.title.ilike(like), Product.handle.ilike(like), Product.vendor.ilike(like))
+    variants = or_(Variant.sku.ilike(like), Variant.barcode == q)
+    if db.session.get_bind().dialect.name == "postgresql":
+        return Product.id.in_(
+            select(Product.id).where(own).union(select(Variant.product_id).where(variants))
+        )
+    return or_(own, exists().where(Variant.product_id == Product.id, variants))
+
+
 def filtered_products(flt: ProductFilter) -> Select[Any]:
     """The WHERE part of the list, shared by the page, the count, bulk 'select all' and export."""
     flt = flt.normalized()
@@ -106,19 +125,7 @@ def filtered_products(flt: ProductFilter) -> Select[Any]:
     if flt.price_max is not None:
         stmt = stmt.where(Product.min_price <= flt.price_max)
     if flt.q:
-        like = f"%{flt.q}%"
-        stmt = stmt.where(
-            or_(
-                Product.title.ilike(like),
-                Product.handle.ilike(like),
-                Product.vendor.ilike(like),
-                Product.id.in_(
-                    select(Variant.product_id).where(
-                        or_(Variant.sku.ilike(like), Variant.barcode == flt.q)
-                    )
-                ),
-            )
-        )
+        stmt = stmt.where(text_condition(flt.q))
     return stmt
 
 
@@ -158,18 +165,34 @@ def list_products(
 
 
 def vendors() -> list[str]:
-    return list(
-        db.session.scalars(
-            select(Product.vendor)
-            .where(Product.vendor != "")
-            .group_by(Product.vendor)
-            .order_by(Product.vendor)
-        )
+    """Every vendor, in order: one index seek per vendor (a loose index scan on ix_product_vendor)
+    rather than reading every product, so the filter's list costs the same at 50,000 products."""
+    walk = (
+        select(func.min(Product.vendor).label("vendor"))
+        .where(Product.vendor > "")
+        .cte("walk", recursive=True)
     )
+    following = select(func.min(Product.vendor)).where(Product.vendor > walk.c.vendor)
+    walk = walk.union_all(select(following.scalar_subquery()).where(walk.c.vendor.is_not(None)))
+    return [v for v in db.session.scalars(select(walk.c.vendor)) if v is not None]
+
+
+_TAGS_TTL = 300.0
+_tags_cache: dict[tuple[str, Any, int], tuple[float, list[str]]] = {}
 
 
 def popular_tags(limit: int = 200) -> list[str]:
-    return list(
+    """The most used tags. Counting them reads every tag row, so the answer is kept per process
+    until a product changes (the newest updated_at, one index read) or five minutes pass."""
+    key = (
+        db.engine.url.render_as_string(),
+        db.session.scalar(select(func.max(Product.updated_at))),
+        limit,
+    )
+    found = _tags_cache.get(key)
+    if found is not None and time.monotonic() - found[0] < _TAGS_TTL:
+        return list(found[1])
+    tags = list(
         db.session.scalars(
             select(ProductTag.tag)
             .group_by(ProductTag.tag)
@@ -177,6 +200,43 @@ def popular_tags(limit: int = 200) -> list[str]:
             .limit(limit)
         )
     )
+    if len(_tags_cache) > 64:
+        _tags_cache.clear()
+    _tags_cache[key] = (time.monotonic(), tags)
+    return list(tags)
+
+
+_COUNTS_TTL = 300.0
+_counts_cache: dict[tuple[Any, ...], tuple[float, dict[int, int]]] = {}
+
+
+def rule_collection_counts(collections: list[Collection]) -> dict[int, int]:
+    """Products matching each rule-based collection. Each count reads the whole catalog (its
+    rules test titles, tags, vendors), so the answers are kept per process until a product or
+    a collection's rules change (or five minutes pass): the collections page stays fast at
+    50,000 products."""
+    rules = tuple((c.id, repr(c.rules)) for c in collections)
+    key = (
+        db.engine.url.render_as_string(),
+        db.session.scalar(select(func.max(Product.updated_at))),
+        rules,
+    )
+    found = _counts_cache.get(key)
+    if found is not None and time.monotonic() - found[0] < _COUNTS_TTL:
+        return dict(found[1])
+    counts = {
+        c.id: int(
+            db.session.scalar(
+                select(func.count()).select_from(Product).where(collection_condition(c))
+            )
+            or 0
+        )
+        for c in collections
+    }
+    if len(_counts_cache) > 64:
+        _counts_cache.clear()
+    _counts_cache[key] = (time.monotonic(), counts)
+    return dict(counts)
 
 
 def jump_to(query: str, *, limit: int = 8) -> list[dict[str, Any]]:

@@ -175,9 +175,23 @@ def filtered_stock(flt: StockFilter) -> Select[Any]:
         stmt = stmt.where(available < _threshold())
     if flt.q:
         like = f"%{flt.q}%"
-        stmt = stmt.where(
-            or_(Variant.sku.ilike(like), Variant.barcode == flt.q, Product.title.ilike(like))
-        )
+        if db.session.get_bind().dialect.name == "postgresql":
+            # One id set per table, each answered by its pg_trgm index (migration 0011_search).
+            stmt = stmt.where(
+                StockLevel.variant_id.in_(
+                    select(Variant.id)
+                    .where(or_(Variant.sku.ilike(like), Variant.barcode == flt.q))
+                    .union(
+                        select(Variant.id)
+                        .join(Product, Product.id == Variant.product_id)
+                        .where(Product.title.ilike(like))
+                    )
+                )
+            )
+        else:
+            stmt = stmt.where(
+                or_(Variant.sku.ilike(like), Variant.barcode == flt.q, Product.title.ilike(like))
+            )
     return stmt
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, func, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from commerce.db import utcnow
@@ -84,6 +84,10 @@ class Order(db.Model):
         Index("ix_shop_order_placed", "placed_at", "id"),
         Index("ix_shop_order_customer", "customer_id", "placed_at"),
         Index("ix_shop_order_email", "email"),
+        # Payments needing attention and the dashboard's counts, at 50,000 orders.
+        Index("ix_shop_order_payment_status", "payment_status", "placed_at", "id"),
+        Index("ix_shop_order_status_cancelled", "status", "cancelled_at", "id"),
+        Index("ix_shop_order_status_fulfillment", "status", "fulfillment_status"),
         # One order per payment: an authorization can never pay for two orders.
         Index("ux_shop_order_payment", "payment_id", unique=True),
     )
@@ -206,6 +210,8 @@ class OrderLine(db.Model):
         ),
         Index("ix_order_line_order", "order_id", "id"),
         Index("ix_order_line_variant", "variant_id"),
+        # The order list's SKU filter (compared without case).
+        Index("ix_order_line_sku", func.lower(text("sku"))),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

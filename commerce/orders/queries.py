@@ -257,9 +257,11 @@ def order_conditions(flt: OrderFilter) -> list[ColumnElement[bool]]:
     if flt.email:  # stored lowercased by checkout: the plain comparison uses ix_shop_order_email
         where.append(Order.email == flt.email)
     if flt.sku:
+        # The orders holding that SKU, found through ix_order_line_sku (lower(sku)), not by
+        # testing every order's lines.
         where.append(
-            exists().where(
-                OrderLine.order_id == Order.id, func.lower(OrderLine.sku) == flt.sku.lower()
+            Order.id.in_(
+                select(OrderLine.order_id).where(func.lower(OrderLine.sku) == flt.sku.lower())
             )
         )
     if flt.customer_id:

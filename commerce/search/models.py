@@ -149,6 +149,8 @@ class SearchGeneration(db.Model):
     status: Mapped[str] = mapped_column(String(10), default=BUILDING)
     documents: Mapped[int] = mapped_column(default=0)
     revision: Mapped[int] = mapped_column(default=0)  # moves with every incremental write
+    # Moves when a write brings in a word the generation did not have (vocabulary.py).
+    vocabulary_revision: Mapped[int] = mapped_column(default=0, server_default="0")
     job_id: Mapped[str | None] = mapped_column(String(36))
     error: Mapped[str] = mapped_column(Text, default="")
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -188,8 +190,19 @@ class SearchDocument(db.Model):
         Index("ix_search_document_price_min", "generation_id", "price_min"),
         Index("ix_search_document_price_max", "generation_id", "price_max"),
         Index("ix_search_document_created", "generation_id", "created_ts"),
-        Index("ix_search_document_popularity", "generation_id", "popularity"),
-        Index("ix_search_document_tsv", "tsv", postgresql_using="gin"),
+        # Relevance walks this index backwards (most popular first, newest first among equals)
+        # and stops at the page; on SQLite it also covers the filters tested on the way.
+        Index(
+            "ix_search_document_rank",
+            "generation_id",
+            "popularity",
+            "product_id",
+            "price_min",
+            "price_max",
+            "in_stock",
+        ),
+        Index("ix_search_document_lexemes", "lexemes", postgresql_using="gin"),
+        Index("ix_search_document_title_lexemes", "title_lexemes", postgresql_using="gin"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -200,6 +213,11 @@ class SearchDocument(db.Model):
     title: Mapped[str] = mapped_column(Text, default="")  # the words FTS ranks highest
     body: Mapped[str] = mapped_column(Text, default="")  # every other searchable word
     tsv: Mapped[Any] = mapped_column(TSVECTOR, nullable=True)  # PostgreSQL only
+    # PostgreSQL only: the words without positions or weights (strip(tsv)), small enough to
+    # stay in the row, so testing a row costs no TOAST read; and the title's words alone
+    # (results matching in the title rank first). tsv keeps the positions for phrases.
+    lexemes: Mapped[Any] = mapped_column(TSVECTOR, nullable=True)
+    title_lexemes: Mapped[Any] = mapped_column(TSVECTOR, nullable=True)
     price_min: Mapped[int] = mapped_column(default=0)
     price_max: Mapped[int] = mapped_column(default=0)
     in_stock: Mapped[bool] = mapped_column(default=False)

@@ -114,6 +114,9 @@ class SearchQuery:
     none_of: tuple[Condition, ...] = ()
     offset: int | None = None  # overrides page/per_page when set
     limit: int | None = None
+    # A backend that estimates facet counts of a broad match from a sample counts at most
+    # this many matches (None: its own default); suggestions need only a rough top few.
+    facet_sample: int | None = None
 
     def __post_init__(self) -> None:
         if self.sort not in SORTS:
@@ -170,6 +173,11 @@ class SearchResult:
     query: SearchQuery
     price_range: tuple[int, int] | None = None  # lowest and highest price among the matches
     backend: str = ""
+    # A backend that bounds its work on broad matches says so: the total is then an estimate
+    # (total_exact False) and the facet counts (and price range) are estimated from a sample
+    # of the matches (facets_exact False). Shown to shoppers as "about".
+    total_exact: bool = True
+    facets_exact: bool = True
 
     @property
     def page(self) -> int:

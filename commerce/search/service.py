@@ -187,6 +187,8 @@ def _answer(
         query=query,
         price_range=(min(r[0] for r in ranges), max(r[1] for r in ranges)) if ranges else None,
         backend=backend_name,
+        total_exact=all(found.total_exact for found in answered),
+        facets_exact=all(found.facets_exact for found in answered),
     )
 
 

@@ -12,8 +12,8 @@ counts double, as in search), and a corrected phrase is offered only once a sear
 finds something. The vocabulary:
 
 - db backend: the live index generation's own words (search_term), exactly what search
-  matches. Candidates are narrowed in SQL by length and by sharing the first or second
-  letter (or the first two swapped), on SQLite and PostgreSQL alike, then scored in Python.
+  matches, held in memory per process (vocabulary.py). Candidates are narrowed by length and
+  by sharing the first or second letter (or the first two swapped), then scored.
   Trigram similarity (pg_trgm) was not used here: a typo in a short word (the common case)
   shares too few trigrams with the right word to be found by it.
 - meilisearch backend (or a db backend with no index yet): our database has no copy of the
@@ -30,14 +30,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import select
 
 from commerce.catalog.models import ACTIVE, Category, Collection, OptionType, Product, ProductTag
 from commerce.extensions import db
 from commerce.search import text
 from commerce.search.backends import get_backend
 from commerce.search.merchandising import load_settings
-from commerce.search.models import SearchTerm
 from commerce.search.port import BEST_SELLING, CATEGORY, MAX_TEXT, Hit, SearchQuery
 
 MIN_CHARS = 2  # suggestions start from this many characters
@@ -47,9 +46,8 @@ POPULAR = 8
 MAX_WORDS = 6  # did-you-mean leaves longer queries alone
 MAX_CHECKS = 4  # searches a did-you-mean may run to verify a correction
 CANDIDATES_PER_WORD = 3
-MAX_SCAN = 20_000  # vocabulary rows read per word at most (a bound, not a tuning)
+SUGGEST_SAMPLE = 200  # matches whose categories are counted for the suggested categories
 VOCABULARY_TTL = 600.0
-_term = SearchTerm.__table__
 
 
 def _search(query: SearchQuery) -> Any:
@@ -75,6 +73,7 @@ class Suggestions:
     query: str  # as typed, spaces collapsed
     hits: list[Hit] = field(default_factory=list)
     total: int = 0
+    total_exact: bool = True  # False: the backend estimated the total of a broad match
     categories: list[CategorySuggestion] = field(default_factory=list)
 
     @property
@@ -90,11 +89,14 @@ def suggest(
     phrase = " ".join((typed or "").split())[:MAX_TEXT]
     if len(phrase) < MIN_CHARS or not text.query_words(phrase):
         return Suggestions(query=phrase)
-    result = _search(SearchQuery(text=phrase, per_page=products, facets=(CATEGORY,)))
+    result = _search(
+        SearchQuery(text=phrase, per_page=products, facets=(CATEGORY,), facet_sample=SUGGEST_SAMPLE)
+    )
     return Suggestions(
         query=phrase,
         hits=result.hits,
         total=result.total,
+        total_exact=result.total_exact,
         categories=_categories(result.facets.get(CATEGORY, {}), categories),
     )
 
@@ -234,40 +236,8 @@ def rank(word: str, budget: int, terms: Iterable[str], limit: int) -> list[str]:
 
 
 def _anchored(word: str, term: str) -> bool:
-    """The SQL narrowing of IndexVocabulary, for terms held in memory."""
+    """The candidates' narrowing (as GenerationVocabulary.closest does it)."""
     return term[:1] == word[:1] or term[1:2] == word[1:2] or term[:1] == word[1:2]
-
-
-class IndexVocabulary:
-    """The db backend's live generation vocabulary (search_term)."""
-
-    def __init__(self, generation_id: int) -> None:
-        self.generation_id = generation_id
-
-    def knows(self, word: str, *, prefix: bool) -> bool:
-        term = _term.c.term
-        match = term.startswith(word, autoescape=True) if prefix else term == word
-        stmt = select(term).where(_term.c.generation_id == self.generation_id, match).limit(1)
-        return db.session.execute(stmt).first() is not None
-
-    def closest(self, word: str, budget: int, limit: int) -> list[str]:
-        term = _term.c.term
-        length = func.length(term)
-        stmt = (
-            select(term)
-            .where(
-                _term.c.generation_id == self.generation_id,
-                length >= len(word) - budget,
-                length <= len(word) + budget,
-                or_(
-                    func.substr(term, 1, 1) == word[:1],
-                    func.substr(term, 2, 1) == word[1:2],
-                    func.substr(term, 1, 1) == word[1:2],
-                ),
-            )
-            .limit(MAX_SCAN)
-        )
-        return rank(word, budget, db.session.scalars(stmt), limit)
 
 
 class CatalogVocabulary:
@@ -339,10 +309,11 @@ def _catalog_words() -> set[str]:
 def current_vocabulary() -> Vocabulary:
     """The vocabulary of the backend in use (see the module's notes)."""
     from commerce.search.backends.db import DatabaseBackend
+    from commerce.search.vocabulary import vocabulary
 
     backend = get_backend()
     if isinstance(backend, DatabaseBackend):
-        generation = backend.live_generation()
-        if generation is not None:
-            return IndexVocabulary(generation)
+        live = backend._live()
+        if live is not None:  # held in memory per process (vocabulary.py)
+            return vocabulary(live[0], live[1][1:])
     return CatalogVocabulary.load()

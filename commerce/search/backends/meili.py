@@ -414,4 +414,5 @@ class MeilisearchBackend(SearchBackend):
             query=query,
             price_range=price_range,
             backend=NAME,
+            total_exact=total < MAX_TOTAL_HITS,  # Meilisearch stops counting there
         )

@@ -723,8 +723,9 @@ class LeanHTTP:
     def _open(self) -> http.client.HTTPConnection:
         connection = self._connection
         if connection is not None and connection.sock is not None:
-            readable, _, _ = select.select([connection.sock], [], [], 0)
-            if readable:  # idle, so readable means closed by the server
+            poller = select.poll()  # (select() cannot watch descriptors past 1023)
+            poller.register(connection.sock, select.POLLIN)
+            if poller.poll(0):  # idle, so readable means closed by the server
                 self.close()
                 connection = None
         if connection is None:

@@ -25,7 +25,8 @@ from commerce.catalog.models import (
 )
 from commerce.catalog.taxonomy import collection_condition
 from commerce.extensions import db
-from commerce.paging import keyset_page
+from commerce.paging import bounded_count, keyset_page
+from commerce.paging import total_label as _total_label
 
 SORTS = {
     "updated": (Product.updated_at, "Last updated"),
@@ -79,6 +80,11 @@ class Page:
     next_cursor: str | None = None
     prev_cursor: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    total_exact: bool = True  # False: `total` is COUNT_LIMIT and more match ("1,000+")
+
+    @property
+    def total_label(self) -> str:
+        return _total_label(self.total, self.total_exact)
 
 
 def text_condition(q: str) -> Any:
@@ -141,7 +147,13 @@ def list_products(
     flt = flt.normalized()
     column = SORTS[flt.sort][0]
     base = filtered_products(flt)
-    total = db.session.scalar(select(func.count()).select_from(base.subquery()))
+    # A filtered total is counted up to COUNT_LIMIT ("1,000+"): counting every product of a
+    # broad filter (a rule collection, a price range, a common word) reads the catalog. The
+    # whole catalog's count is one index read.
+    if flt.is_filtered():
+        total, exact = bounded_count(base.with_only_columns(Product.id))
+    else:
+        total, exact = int(db.session.scalar(select(func.count()).select_from(Product)) or 0), True
     parse = datetime.fromisoformat if flt.sort in ("updated", "created") else None
     keyset = keyset_page(
         base.options(
@@ -157,7 +169,7 @@ def list_products(
         parse=parse,
         scalars=True,
     )
-    page = Page(items=keyset.rows, total=total)
+    page = Page(items=keyset.rows, total=total, total_exact=exact)
     page.next_cursor, page.prev_cursor = keyset.cursors(
         keyset.rows, lambda product: (_sort_value(product, flt.sort), product.id)
     )

@@ -351,3 +351,5 @@ class Media(db.Model):
 
 # The stock overview's default order (SKU, blank SKUs first): read in order from this index.
 Index("ix_variant_sku_sort", func.coalesce(Variant.sku, ""), Variant.id)
+# Ctrl+K's SKU prefix, compared without case (migration 0012_console_lists).
+Index("ix_variant_sku_lower", func.lower(Variant.sku))

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, exists, func, or_, select
+from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from commerce.catalog.models import (
@@ -258,10 +258,25 @@ def jump_to(query: str, *, limit: int = 8) -> list[dict[str, Any]]:
         return []
     like = f"%{query}%"
     results: list[dict[str, Any]] = []
+    sku = Variant.sku.ilike(f"{query}%")
+    if (
+        db.session.get_bind().dialect.name == "sqlite"
+        and not any(c in query for c in "%_\\")
+        and ord(query[-1].lower()) < 0x10FFFF
+    ):
+        # The prefix as a range on lower(sku) too, so ix_variant_sku_lower answers it (an ILIKE
+        # alone reads every SKU). SQLite only: its comparison is by code point, as a prefix
+        # range needs; a PostgreSQL collation may order "shirt-1" outside ["shirt", "shiru").
+        low = query.lower()
+        sku = and_(
+            func.lower(Variant.sku) >= low,
+            func.lower(Variant.sku) < low[:-1] + chr(ord(low[-1]) + 1),
+            sku,
+        )
     for variant, title in db.session.execute(
         select(Variant, Product.title)
         .join(Product)
-        .where(or_(Variant.sku.ilike(f"{query}%"), Variant.barcode == query))
+        .where(or_(sku, Variant.barcode == query))
         .limit(limit)
     ):
         options = f" ({variant.title})" if variant.option_values else ""

@@ -94,6 +94,16 @@ def test_jump_finds_skus_and_titles(make_product):
     assert any(r["product_id"] == product.id for r in jump_to("trail"))
 
 
+def test_jump_sku_prefix_ignores_case_and_stops_at_the_prefix(make_product):
+    """The SKU prefix is read as a range on lower(sku) on SQLite: same answers as ILIKE."""
+    runner = make_product("Runner", sku="Trl-42z").id
+    make_product("Other", sku="TRM-1")
+    make_product("Wild", sku="XTRL-9")
+    skus = lambda q: {r["product_id"] for r in jump_to(q) if r["kind"] == "SKU"}  # noqa: E731
+    assert skus("tRL") == {runner} and skus("TRL-42Z") == {runner}
+    assert skus("trl-42zz") == set() and skus("T_L") == {runner}
+
+
 def test_list_page_query_count_does_not_grow_with_rows(make_product, query_counter):
     for _ in range(3):
         make_product(tags="a, b")

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy import Select, and_, exists, func, or_, select, union
 from sqlalchemy.orm import selectinload
 
 from commerce.catalog.models import (
@@ -23,6 +23,7 @@ from commerce.catalog.models import (
     ProductTag,
     Variant,
 )
+from commerce.catalog.quick_search import product_ids, sku_variant_ids, uses_trigrams
 from commerce.catalog.taxonomy import collection_condition
 from commerce.extensions import db
 from commerce.paging import bounded_count, keyset_page
@@ -91,18 +92,18 @@ def text_condition(q: str) -> Any:
     """Products whose title, handle or vendor contains `q`, or with a variant whose SKU contains
     it or whose barcode is it.
 
-    PostgreSQL: one id set per table, each answered by its pg_trgm indexes (migration
-    0011_search) and OR-ed as bitmaps, never a scan of the catalog. SQLite has no such index:
-    the variants are tested per candidate product (EXISTS on ix_variant_product), so a list
-    already narrowed by status or vendor reads only its own variants, not every SKU."""
+    One id set per table, each answered by its trigram index and OR-ed, never a scan of the
+    catalog: pg_trgm indexes on PostgreSQL (migration 0011_search), the FTS5 trigram tables on
+    SQLite (commerce/catalog/quick_search.py, migration 0012_console_lists)."""
     like = f"%{q}%"
+    if uses_trigrams(db.session.get_bind()):
+        variants = or_(Variant.id.in_(sku_variant_ids(q)), Variant.barcode == q)
+        return Product.id.in_(union(*product_ids(q), select(Variant.product_id).where(variants)))
     own = or_(Product.title.ilike(like), Product.handle.ilike(like), Product.vendor.ilike(like))
     variants = or_(Variant.sku.ilike(like), Variant.barcode == q)
-    if db.session.get_bind().dialect.name == "postgresql":
-        return Product.id.in_(
-            select(Product.id).where(own).union(select(Variant.product_id).where(variants))
-        )
-    return or_(own, exists().where(Variant.product_id == Product.id, variants))
+    return Product.id.in_(
+        select(Product.id).where(own).union(select(Variant.product_id).where(variants))
+    )
 
 
 def filtered_products(flt: ProductFilter) -> Select[Any]:

@@ -15,9 +15,10 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Select, func, literal, literal_column, or_, select
+from sqlalchemy import Select, func, literal, literal_column, or_, select, union
 
 from commerce.catalog.models import Category, Product, Variant
+from commerce.catalog.quick_search import sku_variant_ids, title_product_ids, uses_trigrams
 from commerce.extensions import db
 from commerce.inventory.models import (
     REASONS,
@@ -185,16 +186,19 @@ def _stock_from(sort: str, leading: bool) -> Select[Any]:
     return stmt.join(Location, Location.id == StockLevel.location_id)
 
 
-def _narrowed(flt: StockFilter) -> bool:
-    """Text and category filters pick their rows through their own indexes (a few thousand
-    of a catalog's levels); the others keep most rows and are read along the sort's index."""
-    return bool(flt.q or flt.category_id)
+def _narrowed(flt: StockFilter, broad: bool = False) -> bool:
+    """Text and category filters pick their rows through their own indexes, and the page is
+    sorted from those; the others keep most rows and are read along the sort's index. So is a
+    text filter matching more than COUNT_LIMIT levels (`broad`): walking the sort's index and
+    testing each row against the matches' id set finds a page sooner than sorting them all."""
+    return bool((flt.q and not broad) or flt.category_id)
 
 
-def filtered_stock(flt: StockFilter, *, leading: bool = False) -> Select[Any]:
+def filtered_stock(flt: StockFilter, *, leading: bool = False, broad: bool = False) -> Select[Any]:
     """The WHERE part of the overview, shared by the page, its count and the CSV export."""
     flt = flt.normalized()
-    stmt = _stock_from(flt.sort, leading and not _narrowed(flt))
+    walk = leading and not _narrowed(flt, broad)
+    stmt = _stock_from(flt.sort, walk)
     stmt = stmt.where(*_level_conditions(flt))
     if flt.category_id:
         prefix = select(Category.path_ids).where(Category.id == flt.category_id).scalar_subquery()
@@ -204,25 +208,26 @@ def filtered_stock(flt: StockFilter, *, leading: bool = False) -> Select[Any]:
     if flt.low:
         stmt = stmt.where(_available() < _threshold())
     if flt.q:
-        like = f"%{flt.q}%"
-        if db.session.get_bind().dialect.name == "postgresql":
-            # One id set per table, each answered by its pg_trgm index (migration 0011_search).
-            stmt = stmt.where(
-                StockLevel.variant_id.in_(
-                    select(Variant.id)
-                    .where(or_(Variant.sku.ilike(like), Variant.barcode == flt.q))
-                    .union(
-                        select(Variant.id)
-                        .join(Product, Product.id == Variant.product_id)
-                        .where(Product.title.ilike(like))
-                    )
-                )
-            )
-        else:
-            stmt = stmt.where(
-                or_(Variant.sku.ilike(like), Variant.barcode == flt.q, Product.title.ilike(like))
-            )
+        # Walking the sort's index, the matches are an id set each row is tested against
+        # (`+ 0`: SQLite would otherwise look the matches up and sort them all).
+        member = Variant.id + 0 if walk else Variant.id
+        stmt = stmt.where(member.in_(_matching_variants(flt.q)))
     return stmt
+
+
+def _matching_variants(q: str) -> Any:
+    """Variants whose SKU or product title contains `q`, or whose barcode is `q`: one id set per
+    table, each answered by its trigram index (pg_trgm on PostgreSQL, migration 0011_search; the
+    FTS5 trigram tables on SQLite, commerce/catalog/quick_search.py)."""
+    like = f"%{q}%"
+    if uses_trigrams(db.session.get_bind()):
+        skus, titles = Variant.id.in_(sku_variant_ids(q)), title_product_ids(q)
+    else:
+        skus, titles = Variant.sku.ilike(like), select(Product.id).where(Product.title.ilike(like))
+    return union(
+        select(Variant.id).where(or_(skus, Variant.barcode == q)),
+        select(Variant.id).where(Variant.product_id.in_(titles)),
+    )
 
 
 def _available() -> Any:
@@ -266,16 +271,16 @@ def list_stock(
     """One page of the stock overview: a row per stock level (variant at a location)."""
     flt = flt.normalized()
     dialect = db.session.get_bind().dialect.name
-    base = filtered_stock(flt, leading=dialect == "sqlite")
+    total, exact = _count_stock(flt)
+    base = filtered_stock(flt, leading=dialect == "sqlite", broad=not exact)
     key, id_column = STOCK_SORTS[flt.sort][0], StockLevel.id
-    if dialect == "postgresql" and _narrowed(flt):
+    if dialect == "postgresql" and _narrowed(flt, broad=not exact):
         # The matches first, then their order: PostgreSQL would otherwise walk the sort's index
         # and test every row, and a category's SKUs lie together (a few thousand levels deep
         # in a walk of the whole catalog). OFFSET 0 keeps the subquery as it is.
         fenced = base.add_columns(key.label("sort_key")).offset(0).subquery()
         base = select(*[c for c in fenced.c if c.name != "sort_key"])
         key, id_column = fenced.c.sort_key, fenced.c.id
-    total, exact = _count_stock(flt)
     parse = datetime.fromisoformat if flt.sort == "updated" else None
     if flt.sort not in _TEXT_SORTS and parse is None:
         parse = int

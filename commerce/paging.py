@@ -14,9 +14,30 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, tuple_
+from sqlalchemy import Select, func, select, tuple_
 
 from commerce.extensions import db
+
+# A list's total is counted up to this many rows: past it the list says "1,000+" (an exact
+# count of a broad filter reads every match, hundreds of milliseconds at catalog scale).
+COUNT_LIMIT = 1000
+
+
+def bounded_count(stmt: Select[Any], *, limit: int | None = None) -> tuple[int, bool]:
+    """(count, exact): the rows of `stmt` counted up to `limit` (COUNT_LIMIT); past it
+    (limit, False).
+
+    The count reads at most limit + 1 matches (the statement's ORDER BY is dropped), so a broad
+    filter costs what a page of 1,000 rows does and a narrow one what its matches do."""
+    limit = COUNT_LIMIT if limit is None else limit
+    rows = stmt.order_by(None).limit(limit + 1).subquery()
+    found = int(db.session.scalar(select(func.count()).select_from(rows)) or 0)
+    return (limit, False) if found > limit else (found, True)
+
+
+def total_label(total: int | None, exact: bool) -> str:
+    """A list's total as shown: "12,345", or "1,000+" when it was counted up to a bound."""
+    return f"{total or 0:,}" + ("" if exact else "+")
 
 
 def encode_cursor(values: list[Any]) -> str:

@@ -6,6 +6,7 @@ from alembic import context
 from alembic.util import CommandError
 from flask import current_app
 
+from commerce.catalog.quick_search import is_derived
 from commerce.downgrade_guard import DowngradeGuard, guarding, is_forced, watch_downgrades
 
 # this is the Alembic Config object, which provides
@@ -107,6 +108,10 @@ def _destination():
     return revision if isinstance(revision, str) else " ".join(revision or ()) or "base"
 
 
+def _include_name(name, type_, parent_names):
+    return not (type_ == "table" and is_derived(name))
+
+
 def run_migrations_online():
     """Run migrations in 'online' mode.
 
@@ -144,7 +149,9 @@ def run_migrations_online():
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),
-            **{"transactional_ddl": True, **conf_args},
+            # Derived tables outside the models (the quick search's FTS5 tables on SQLite)
+            # are never proposed for removal by autogenerate.
+            **{"transactional_ddl": True, "include_name": _include_name, **conf_args},
         )
 
         with context.begin_transaction(), guarding(guard):

@@ -13,6 +13,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
     func,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -351,3 +352,14 @@ class Media(db.Model):
 
 # The stock overview's default order (SKU, blank SKUs first): read in order from this index.
 Index("ix_variant_sku_sort", func.coalesce(Variant.sku, ""), Variant.id)
+# Ctrl+K's SKU prefix, compared without case (migration 0012_console_lists).
+Index("ix_variant_sku_lower", func.lower(Variant.sku))
+
+
+@event.listens_for(db.metadata, "after_create")
+def _quick_search_tables(_target: Any, connection: Any, **_kw: Any) -> None:
+    """`db.create_all()` on SQLite makes the quick search's trigram tables too, as the migration
+    does (commerce/catalog/quick_search.py)."""
+    from commerce.catalog.quick_search import install
+
+    install(connection)

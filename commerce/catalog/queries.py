@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, exists, func, or_, select
+from sqlalchemy import Select, and_, exists, func, or_, select, union
 from sqlalchemy.orm import selectinload
 
 from commerce.catalog.models import (
@@ -23,9 +23,11 @@ from commerce.catalog.models import (
     ProductTag,
     Variant,
 )
+from commerce.catalog.quick_search import product_ids, sku_variant_ids, uses_trigrams
 from commerce.catalog.taxonomy import collection_condition
 from commerce.extensions import db
-from commerce.paging import keyset_page
+from commerce.paging import bounded_count, keyset_page
+from commerce.paging import total_label as _total_label
 
 SORTS = {
     "updated": (Product.updated_at, "Last updated"),
@@ -79,24 +81,29 @@ class Page:
     next_cursor: str | None = None
     prev_cursor: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    total_exact: bool = True  # False: `total` is COUNT_LIMIT and more match ("1,000+")
+
+    @property
+    def total_label(self) -> str:
+        return _total_label(self.total, self.total_exact)
 
 
 def text_condition(q: str) -> Any:
     """Products whose title, handle or vendor contains `q`, or with a variant whose SKU contains
     it or whose barcode is it.
 
-    PostgreSQL: one id set per table, each answered by its pg_trgm indexes (migration
-    0011_search) and OR-ed as bitmaps, never a scan of the catalog. SQLite has no such index:
-    the variants are tested per candidate product (EXISTS on ix_variant_product), so a list
-    already narrowed by status or vendor reads only its own variants, not every SKU."""
+    One id set per table, each answered by its trigram index and OR-ed, never a scan of the
+    catalog: pg_trgm indexes on PostgreSQL (migration 0011_search), the FTS5 trigram tables on
+    SQLite (commerce/catalog/quick_search.py, migration 0012_console_lists)."""
     like = f"%{q}%"
+    if uses_trigrams(db.session.get_bind()):
+        variants = or_(Variant.id.in_(sku_variant_ids(q)), Variant.barcode == q)
+        return Product.id.in_(union(*product_ids(q), select(Variant.product_id).where(variants)))
     own = or_(Product.title.ilike(like), Product.handle.ilike(like), Product.vendor.ilike(like))
     variants = or_(Variant.sku.ilike(like), Variant.barcode == q)
-    if db.session.get_bind().dialect.name == "postgresql":
-        return Product.id.in_(
-            select(Product.id).where(own).union(select(Variant.product_id).where(variants))
-        )
-    return or_(own, exists().where(Variant.product_id == Product.id, variants))
+    return Product.id.in_(
+        select(Product.id).where(own).union(select(Variant.product_id).where(variants))
+    )
 
 
 def filtered_products(flt: ProductFilter) -> Select[Any]:
@@ -141,7 +148,13 @@ def list_products(
     flt = flt.normalized()
     column = SORTS[flt.sort][0]
     base = filtered_products(flt)
-    total = db.session.scalar(select(func.count()).select_from(base.subquery()))
+    # A filtered total is counted up to COUNT_LIMIT ("1,000+"): counting every product of a
+    # broad filter (a rule collection, a price range, a common word) reads the catalog. The
+    # whole catalog's count is one index read.
+    if flt.is_filtered():
+        total, exact = bounded_count(base.with_only_columns(Product.id))
+    else:
+        total, exact = int(db.session.scalar(select(func.count()).select_from(Product)) or 0), True
     parse = datetime.fromisoformat if flt.sort in ("updated", "created") else None
     keyset = keyset_page(
         base.options(
@@ -157,7 +170,7 @@ def list_products(
         parse=parse,
         scalars=True,
     )
-    page = Page(items=keyset.rows, total=total)
+    page = Page(items=keyset.rows, total=total, total_exact=exact)
     page.next_cursor, page.prev_cursor = keyset.cursors(
         keyset.rows, lambda product: (_sort_value(product, flt.sort), product.id)
     )
@@ -246,10 +259,25 @@ def jump_to(query: str, *, limit: int = 8) -> list[dict[str, Any]]:
         return []
     like = f"%{query}%"
     results: list[dict[str, Any]] = []
+    sku = Variant.sku.ilike(f"{query}%")
+    if (
+        db.session.get_bind().dialect.name == "sqlite"
+        and not any(c in query for c in "%_\\")
+        and ord(query[-1].lower()) < 0x10FFFF
+    ):
+        # The prefix as a range on lower(sku) too, so ix_variant_sku_lower answers it (an ILIKE
+        # alone reads every SKU). SQLite only: its comparison is by code point, as a prefix
+        # range needs; a PostgreSQL collation may order "shirt-1" outside ["shirt", "shiru").
+        low = query.lower()
+        sku = and_(
+            func.lower(Variant.sku) >= low,
+            func.lower(Variant.sku) < low[:-1] + chr(ord(low[-1]) + 1),
+            sku,
+        )
     for variant, title in db.session.execute(
         select(Variant, Product.title)
         .join(Product)
-        .where(or_(Variant.sku.ilike(f"{query}%"), Variant.barcode == query))
+        .where(or_(sku, Variant.barcode == query))
         .limit(limit)
     ):
         options = f" ({variant.title})" if variant.option_values else ""

@@ -15,9 +15,10 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Select, func, literal, or_, select
+from sqlalchemy import Select, func, literal, literal_column, or_, select, union
 
 from commerce.catalog.models import Category, Product, Variant
+from commerce.catalog.quick_search import sku_variant_ids, title_product_ids, uses_trigrams
 from commerce.extensions import db
 from commerce.inventory.models import (
     REASONS,
@@ -27,7 +28,8 @@ from commerce.inventory.models import (
     StockLevel,
     StockMovement,
 )
-from commerce.paging import keyset_page
+from commerce.paging import bounded_count, keyset_page
+from commerce.paging import total_label as _total_label
 from commerce.staff.models import StaffMember
 
 AVAILABLE = (StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved).label("available")
@@ -39,7 +41,8 @@ def _threshold() -> Any:
 
 
 STOCK_SORTS: dict[str, tuple[Any, str]] = {
-    "sku": (func.coalesce(Variant.sku, ""), "SKU"),
+    # '' as a literal, as in ix_variant_sku_sort: a bound parameter would not match the index.
+    "sku": (func.coalesce(Variant.sku, literal_column("''")), "SKU"),
     "title": (Product.title, "Product"),
     "location": (Location.code, "Location"),
     "on_hand": (StockLevel.on_hand, "On hand"),
@@ -104,6 +107,11 @@ class Page:
     next_cursor: str | None = None
     prev_cursor: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    total_exact: bool = True  # False: `total` is COUNT_LIMIT and more match ("1,000+")
+
+    @property
+    def total_label(self) -> str:
+        return _total_label(self.total, self.total_exact)
 
 
 def _stock_columns() -> list[Any]:
@@ -151,48 +159,89 @@ def _stock_row(row: Any) -> StockRow:
     )
 
 
-def filtered_stock(flt: StockFilter) -> Select[Any]:
+def _stock_from(sort: str, leading: bool) -> Select[Any]:
+    """The overview's joins. With `leading` (SQLite, no narrowing filter) the table whose index
+    holds the sort key drives the join, so the page is read in order and stops at its LIMIT:
+    SQLite, without statistics, otherwise scans every stock level and sorts them all. The
+    `+ 0` keeps the leading table from being looked up by id, which is what lets it lead."""
+    stmt = select(*_stock_columns())
+    if leading and sort == "sku":
+        stmt = (
+            stmt.select_from(Variant)
+            .join(StockLevel, StockLevel.variant_id == Variant.id + 0)
+            .join(Product, Product.id == Variant.product_id)
+        )
+    elif leading and sort == "title":
+        stmt = (
+            stmt.select_from(Product)
+            .join(Variant, Variant.product_id == Product.id + 0)
+            .join(StockLevel, StockLevel.variant_id == Variant.id)
+        )
+    else:
+        stmt = (
+            stmt.select_from(StockLevel)
+            .join(Variant, Variant.id == StockLevel.variant_id)
+            .join(Product, Product.id == Variant.product_id)
+        )
+    return stmt.join(Location, Location.id == StockLevel.location_id)
+
+
+def _narrowed(flt: StockFilter, broad: bool = False) -> bool:
+    """Text and category filters pick their rows through their own indexes, and the page is
+    sorted from those; the others keep most rows and are read along the sort's index. So is a
+    text filter matching more than COUNT_LIMIT levels (`broad`): walking the sort's index and
+    testing each row against the matches' id set finds a page sooner than sorting them all."""
+    return bool((flt.q and not broad) or flt.category_id)
+
+
+def filtered_stock(flt: StockFilter, *, leading: bool = False, broad: bool = False) -> Select[Any]:
     """The WHERE part of the overview, shared by the page, its count and the CSV export."""
     flt = flt.normalized()
-    stmt = (
-        select(*_stock_columns())
-        .select_from(StockLevel)
-        .join(Variant, Variant.id == StockLevel.variant_id)
-        .join(Product, Product.id == Variant.product_id)
-        .join(Location, Location.id == StockLevel.location_id)
-    )
-    if flt.location_id:
-        stmt = stmt.where(StockLevel.location_id == flt.location_id)
+    walk = leading and not _narrowed(flt, broad)
+    stmt = _stock_from(flt.sort, walk)
+    stmt = stmt.where(*_level_conditions(flt))
     if flt.category_id:
         prefix = select(Category.path_ids).where(Category.id == flt.category_id).scalar_subquery()
         stmt = stmt.where(
             Product.category_id.in_(select(Category.id).where(Category.path_ids.startswith(prefix)))
         )
-    available = StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved
-    if flt.out:
-        stmt = stmt.where(available <= 0)
     if flt.low:
-        stmt = stmt.where(available < _threshold())
+        stmt = stmt.where(_available() < _threshold())
     if flt.q:
-        like = f"%{flt.q}%"
-        if db.session.get_bind().dialect.name == "postgresql":
-            # One id set per table, each answered by its pg_trgm index (migration 0011_search).
-            stmt = stmt.where(
-                StockLevel.variant_id.in_(
-                    select(Variant.id)
-                    .where(or_(Variant.sku.ilike(like), Variant.barcode == flt.q))
-                    .union(
-                        select(Variant.id)
-                        .join(Product, Product.id == Variant.product_id)
-                        .where(Product.title.ilike(like))
-                    )
-                )
-            )
-        else:
-            stmt = stmt.where(
-                or_(Variant.sku.ilike(like), Variant.barcode == flt.q, Product.title.ilike(like))
-            )
+        # Walking the sort's index, the matches are an id set each row is tested against
+        # (`+ 0`: SQLite would otherwise look the matches up and sort them all).
+        member = Variant.id + 0 if walk else Variant.id
+        stmt = stmt.where(member.in_(_matching_variants(flt.q)))
     return stmt
+
+
+def _matching_variants(q: str) -> Any:
+    """Variants whose SKU or product title contains `q`, or whose barcode is `q`: one id set per
+    table, each answered by its trigram index (pg_trgm on PostgreSQL, migration 0011_search; the
+    FTS5 trigram tables on SQLite, commerce/catalog/quick_search.py)."""
+    like = f"%{q}%"
+    if uses_trigrams(db.session.get_bind()):
+        skus, titles = Variant.id.in_(sku_variant_ids(q)), title_product_ids(q)
+    else:
+        skus, titles = Variant.sku.ilike(like), select(Product.id).where(Product.title.ilike(like))
+    return union(
+        select(Variant.id).where(or_(skus, Variant.barcode == q)),
+        select(Variant.id).where(Variant.product_id.in_(titles)),
+    )
+
+
+def _available() -> Any:
+    return StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved
+
+
+def _level_conditions(flt: StockFilter) -> list[Any]:
+    """The filters that read the stock level alone (its location, nothing available)."""
+    where = []
+    if flt.location_id:
+        where.append(StockLevel.location_id == flt.location_id)
+    if flt.out:
+        where.append(_available() <= 0)
+    return where
 
 
 def _sort_value(row: StockRow, sort: str) -> Any:
@@ -207,22 +256,13 @@ def _sort_value(row: StockRow, sort: str) -> Any:
     return value.isoformat(sep=" ") if isinstance(value, datetime) else value
 
 
-def _count_stock(flt: StockFilter, base: Select[Any]) -> int:
-    """The matching total; without text, category or threshold filters no join is needed (every
-    level has its variant, product and location: the foreign keys are NOT NULL)."""
+def _count_stock(flt: StockFilter) -> tuple[int, bool]:
+    """The matching total, counted up to COUNT_LIMIT ((count, exact)); without text, category
+    or threshold filters no join is needed (every level has its variant, product and location:
+    the foreign keys are NOT NULL)."""
     if flt.q or flt.category_id or flt.low:
-        return int(
-            db.session.scalar(
-                select(func.count()).select_from(base.with_only_columns(StockLevel.id).subquery())
-            )
-            or 0
-        )
-    stmt = select(func.count()).select_from(StockLevel)
-    if flt.location_id:
-        stmt = stmt.where(StockLevel.location_id == flt.location_id)
-    if flt.out:
-        stmt = stmt.where(StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved <= 0)
-    return int(db.session.scalar(stmt) or 0)
+        return bounded_count(filtered_stock(flt).with_only_columns(StockLevel.id))
+    return bounded_count(select(StockLevel.id).where(*_level_conditions(flt)))
 
 
 def list_stock(
@@ -230,15 +270,24 @@ def list_stock(
 ) -> Page:
     """One page of the stock overview: a row per stock level (variant at a location)."""
     flt = flt.normalized()
-    base = filtered_stock(flt)
-    total = _count_stock(flt, base)
+    dialect = db.session.get_bind().dialect.name
+    total, exact = _count_stock(flt)
+    base = filtered_stock(flt, leading=dialect == "sqlite", broad=not exact)
+    key, id_column = STOCK_SORTS[flt.sort][0], StockLevel.id
+    if dialect == "postgresql" and _narrowed(flt, broad=not exact):
+        # The matches first, then their order: PostgreSQL would otherwise walk the sort's index
+        # and test every row, and a category's SKUs lie together (a few thousand levels deep
+        # in a walk of the whole catalog). OFFSET 0 keeps the subquery as it is.
+        fenced = base.add_columns(key.label("sort_key")).offset(0).subquery()
+        base = select(*[c for c in fenced.c if c.name != "sort_key"])
+        key, id_column = fenced.c.sort_key, fenced.c.id
     parse = datetime.fromisoformat if flt.sort == "updated" else None
     if flt.sort not in _TEXT_SORTS and parse is None:
         parse = int
     keyset = keyset_page(
         base,
-        STOCK_SORTS[flt.sort][0],
-        StockLevel.id,
+        key,
+        id_column,
         descending=flt.direction == "desc",
         after=after,
         before=before,
@@ -246,7 +295,7 @@ def list_stock(
         parse=parse,
     )
     items = [_stock_row(r) for r in keyset.rows]
-    page = Page(items=items, total=total)
+    page = Page(items=items, total=total, total_exact=exact)
     page.next_cursor, page.prev_cursor = keyset.cursors(
         items, lambda row: (_sort_value(row, flt.sort), row.level_id)
     )

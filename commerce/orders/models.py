@@ -88,6 +88,14 @@ class Order(db.Model):
         Index("ix_shop_order_payment_status", "payment_status", "placed_at", "id"),
         Index("ix_shop_order_status_cancelled", "status", "cancelled_at", "id"),
         Index("ix_shop_order_status_fulfillment", "status", "fulfillment_status"),
+        # "Paid and unfulfilled": counted from the index alone (migration 0012_console_lists).
+        Index(
+            "ix_shop_order_payment_fulfillment",
+            "payment_status",
+            "fulfillment_status",
+            "placed_at",
+            "id",
+        ),
         # One order per payment: an authorization can never pay for two orders.
         Index("ux_shop_order_payment", "payment_id", unique=True),
     )

@@ -141,6 +141,52 @@ class TestOverview:
         )
         assert by_available.index("A-1") < by_available.index("C-1") and "B-1" not in by_available
 
+    def test_total_is_counted_up_to_a_bound_and_says_so(
+        self, client, login, make_product, wh, store, monkeypatch
+    ):
+        import commerce.paging
+
+        login("support")
+        for n in range(3):
+            v = make_product(f"Bound {n}", sku=f"BND-{n}").variants[0]
+            receive_stock(v.id, quantity=1 + n, location_id=wh.id, by=None)
+            receive_stock(v.id, quantity=1, location_id=store.id, by=None)
+        db.session.commit()
+        monkeypatch.setattr(commerce.paging, "COUNT_LIMIT", 4)
+        for query in ("", "q=bnd", "low=1", f"location={wh.id}"):
+            html = client.get(f"/console/inventory?{query}").get_data(as_text=True)
+            expected = "3 stock levels" if query.startswith("location") else "4+ stock levels"
+            assert expected in html, query
+        monkeypatch.setattr(commerce.paging, "COUNT_LIMIT", 6)
+        assert "6 stock levels<" in client.get("/console/inventory").get_data(as_text=True)
+
+    @pytest.mark.parametrize(
+        "sort", ["sku", "title", "location", "on_hand", "available", "updated"]
+    )
+    @pytest.mark.parametrize("direction", ["asc", "desc"])
+    def test_every_sort_pages_through_every_level_once(
+        self, app, client, login, make_product, wh, store, monkeypatch, sort, direction
+    ):
+        """Each sort reads the page along its own index (the join's leading table differs)."""
+        from commerce.inventory.queries import StockFilter, list_stock
+
+        monkeypatch.setitem(app.config, "PAGE_SIZE", 3)
+        for n in range(4):
+            v = make_product(f"Title {3 - n}", sku=f"PG-{n}" if n else None).variants[0]
+            receive_stock(v.id, quantity=5 - n, location_id=wh.id, by=None)
+            receive_stock(v.id, quantity=2, location_id=store.id, by=None)
+        db.session.commit()
+        flt = StockFilter(sort=sort, direction=direction)
+        seen, cursor = [], None
+        while True:
+            page = list_stock(flt, after=cursor, limit=3)
+            seen += [row.level_id for row in page.items]
+            if not page.next_cursor:
+                break
+            cursor = page.next_cursor
+        assert sorted(seen) == sorted(db.session.scalars(select(StockLevel.id)))
+        assert len(seen) == 8
+
     def test_fragment_for_htmx(self, client, login, wh, tee):
         login("support")
         receive_stock(tee.id, quantity=1, location_id=wh.id, by=None)

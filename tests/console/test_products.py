@@ -103,6 +103,29 @@ class TestBulk:
             as_text=True
         )
 
+    def test_filtered_total_is_counted_up_to_a_bound_and_says_so(
+        self, client, login, make_product, monkeypatch
+    ):
+        """A broad filter's total stops at COUNT_LIMIT ("4+"); "select all" still takes every
+        match, and the whole catalog is counted exactly."""
+        import commerce.paging
+
+        login("merchandiser")
+        acme = [make_product(vendor="Acme") for _ in range(5)]
+        make_product(vendor="Other")
+        monkeypatch.setattr(commerce.paging, "COUNT_LIMIT", 4)
+        html = client.get("/console/products?vendor=Acme").get_data(as_text=True)
+        assert "4+ products" in html and "Select all 4+ matching" in html
+        assert "6 products" in client.get("/console/products").get_data(as_text=True)
+        assert "1 product<" in client.get("/console/products?vendor=Other").get_data(as_text=True)
+        response = client.post(
+            "/console/products/bulk?vendor=Acme",
+            data={"select_all_matching": "1", "action": "publish"},
+            headers=htmx_headers(),
+        )
+        assert toast_of(response)["message"] == "Publish: 5 products changed."
+        assert {p.status for p in acme} == {"active"}
+
     def test_select_all_matching_uses_the_filter(self, client, login, make_product):
         login("merchandiser")
         acme = [make_product(vendor="Acme") for _ in range(3)]

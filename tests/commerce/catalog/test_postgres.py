@@ -60,3 +60,36 @@ def test_check_constraint_is_the_last_guard(pg_app):
         )
         db.session.commit()
     db.session.rollback()
+
+
+def test_stock_overview_pages_on_postgres(pg_app):
+    """Category and text filters sort their matches first (a fenced subquery): every page,
+    forwards, once each; the total is bounded and says so."""
+    import commerce.paging
+    from commerce.inventory.locations import create_location
+    from commerce.inventory.queries import StockFilter, list_stock
+    from commerce.inventory.services import receive_stock
+
+    shoes = create_category(name="Shoes", by=None)
+    wh = create_location(name="Main", code="WH1", by=None, priority=1)
+    for i in range(5):
+        product = create_product(
+            title=f"Shoe {i}", price=100, category_id=shoes.id, sku=f"SH-{i}", by=None
+        )
+        receive_stock(product.variants[0].id, quantity=i + 1, location_id=wh.id, by=None)
+    db.session.commit()
+    for flt in (StockFilter(category_id=shoes.id), StockFilter(q="sh-", direction="desc")):
+        seen, cursor = [], None
+        while True:
+            page = list_stock(flt, after=cursor, limit=2)
+            seen += [row.sku for row in page.items]
+            if not page.next_cursor:
+                break
+            cursor = page.next_cursor
+        assert seen == sorted(seen, reverse=flt.direction == "desc") and len(seen) == 5
+        assert page.total == 5 and page.total_exact
+    commerce.paging.COUNT_LIMIT, limit = 3, commerce.paging.COUNT_LIMIT
+    try:
+        assert list_stock(StockFilter(q="shoe")).total_label == "3+"
+    finally:
+        commerce.paging.COUNT_LIMIT = limit

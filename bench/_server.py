@@ -572,7 +572,8 @@ class Answer:
         """Sent to (or showing) the checkout line's waiting page."""
         if self.status == 303:
             return self.location == QUEUE_PATH
-        return self.status == 200 and 'data-queue="waiting"' in self.text
+        # the page (200), or its box asked by htmx (429 with Retry-After)
+        return self.status in (200, 429) and 'data-queue="waiting"' in self.text
 
     def poll_seconds(self, default: float = 1.0) -> float:
         """How long the waiting page says to wait before asking again."""
@@ -750,13 +751,23 @@ class LeanHTTP:
 
 class LeanShopper(Shopper):
     """A Shopper whose requests go over LeanHTTP (the benchmarks' crowds): the same steps and
-    answers at a fraction of the client's CPU."""
+    answers at a fraction of the client's CPU. In the checkout line it waits as a browser with
+    script does: the waiting page is loaded once, then its box asks again through htmx (an
+    admission's HX-Redirect is followed as the browser would, read as a 303)."""
 
     def __init__(self, base_url: str, *, timeout: float = 120) -> None:
         self.base_url = base_url
         self.timeout = timeout
         self.csrf_token = ""
         self.lean = LeanHTTP(base_url, timeout=timeout)
+        self._pages_loaded: set[str] = set()
+
+    def ask_in_line(self, target: str) -> tuple[Answer, str | None]:
+        if target not in self._pages_loaded:
+            self._pages_loaded.add(target)
+            return super().ask_in_line(target)
+        answer = self._send("GET", target, "queue", htmx=True)
+        return answer, checkout_key(answer)
 
     def clone(self) -> LeanShopper:
         twin = LeanShopper(self.base_url, timeout=self.timeout)
@@ -768,21 +779,28 @@ class LeanShopper(Shopper):
         self.lean.close()
 
     def _send(
-        self, method: str, path: str, step: str, data: dict[str, Any] | None = None
+        self,
+        method: str,
+        path: str,
+        step: str,
+        data: dict[str, Any] | None = None,
+        *,
+        htmx: bool = False,
     ) -> Answer:
+        sent = {"X-CSRFToken": self.csrf_token} if self.csrf_token else {}
+        if htmx:
+            sent["HX-Request"] = "true"
         started = time.perf_counter()
         try:
-            status, headers, text = self.lean.request(
-                method,
-                path,
-                data=data,
-                headers={"X-CSRFToken": self.csrf_token} if self.csrf_token else None,
-            )
+            status, headers, text = self.lean.request(method, path, data=data, headers=sent)
         except (OSError, http.client.HTTPException) as exc:
             ms = (time.perf_counter() - started) * 1000
             return Answer(step, 0, text=f"{type(exc).__name__}: {exc}", ms=ms)
         ms = (time.perf_counter() - started) * 1000
-        target = urlsplit(headers.get("Location", ""))
+        redirect = headers.get("HX-Redirect") if htmx else None
+        if redirect:  # htmx navigates there: the same as following a 303
+            status = 303
+        target = urlsplit(redirect or headers.get("Location", ""))
         if 300 <= status < 400:
             text = ""
         query = f"?{target.query}" if target.query else ""

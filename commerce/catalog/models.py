@@ -198,7 +198,9 @@ class Variant(db.Model):
         ),
         CheckConstraint("weight_grams IS NULL OR weight_grams >= 0", name="weight_not_negative"),
         CheckConstraint("inventory_policy IN ('deny', 'continue')", name="policy_known"),
-        Index("ix_variant_product", "product_id", "position"),
+        # On PostgreSQL it holds the id and SKU too (0013_console_pg): the stock overview sorts
+        # a product's variants by SKU from the index alone.
+        Index("ix_variant_product", "product_id", "position", postgresql_include=["id", "sku"]),
         Index(
             "ix_variant_sku_trgm",
             "sku",

@@ -28,7 +28,7 @@ from commerce.inventory.models import (
     StockLevel,
     StockMovement,
 )
-from commerce.paging import bounded_count, keyset_page
+from commerce.paging import bounded_count, decode_cursor, keyset_page
 from commerce.paging import total_label as _total_label
 from commerce.staff.models import StaffMember
 
@@ -201,10 +201,7 @@ def filtered_stock(flt: StockFilter, *, leading: bool = False, broad: bool = Fal
     stmt = _stock_from(flt.sort, walk)
     stmt = stmt.where(*_level_conditions(flt))
     if flt.category_id:
-        prefix = select(Category.path_ids).where(Category.id == flt.category_id).scalar_subquery()
-        stmt = stmt.where(
-            Product.category_id.in_(select(Category.id).where(Category.path_ids.startswith(prefix)))
-        )
+        stmt = stmt.where(_in_category(flt.category_id))
     if flt.low:
         stmt = stmt.where(_available() < _threshold())
     if flt.q:
@@ -213,6 +210,12 @@ def filtered_stock(flt: StockFilter, *, leading: bool = False, broad: bool = Fal
         member = Variant.id + 0 if walk else Variant.id
         stmt = stmt.where(member.in_(_matching_variants(flt.q)))
     return stmt
+
+
+def _in_category(category_id: int) -> Any:
+    """Products of the category or of any category below it."""
+    prefix = select(Category.path_ids).where(Category.id == category_id).scalar_subquery()
+    return Product.category_id.in_(select(Category.id).where(Category.path_ids.startswith(prefix)))
 
 
 def _matching_variants(q: str) -> Any:
@@ -265,6 +268,60 @@ def _count_stock(flt: StockFilter) -> tuple[int, bool]:
     return bounded_count(select(StockLevel.id).where(*_level_conditions(flt)))
 
 
+_VARIANT_SORTS = ("sku", "title")  # keys a variant's levels share
+
+
+def _levels_of_ordered_variants(
+    flt: StockFilter, *, after: str | None, before: str | None
+) -> tuple[Select[Any], Any]:
+    """(statement, key) of the overview's rows for a text or category filter on PostgreSQL,
+    its variants' order fenced in a subquery: the variants matching the filter (each match read
+    once through its index, no level yet) sorted by the page's key, joined to their levels."""
+    key = STOCK_SORTS[flt.sort][0]
+    backwards = bool(before and decode_cursor(before) is not None)
+    reverse = (flt.direction == "desc") != backwards
+    matches = _keyed_matches(flt, key)
+    order = (matches.c.sort_key, matches.c.id)
+    variants = select(*order).order_by(*((c.desc() for c in order) if reverse else order))
+    ordered = variants.offset(0).subquery("ordered_variant")
+    stmt = (
+        select(*_stock_columns())
+        .select_from(ordered)
+        .join(Variant, Variant.id == ordered.c.id)
+        .join(StockLevel, StockLevel.variant_id == ordered.c.id)
+        .join(Product, Product.id == Variant.product_id)
+        .join(Location, Location.id == StockLevel.location_id)
+        .where(*_level_conditions(flt))
+    )
+    if flt.low:
+        stmt = stmt.where(_available() < _threshold())
+    return stmt, ordered.c.sort_key
+
+
+def _keyed_matches(flt: StockFilter, key: Any) -> Any:
+    """(id, sort_key) of the variants matching the text and category filters, each branch of
+    the text match read through its own index with its key beside it (the title branch from
+    the variant index by product, which holds the SKU): no second read of the variants."""
+    by_title = flt.sort == "title" or bool(flt.category_id)
+
+    def keyed(*where: Any) -> Select[Any]:
+        stmt = select(Variant.id, key.label("sort_key"))
+        if by_title:
+            stmt = stmt.join(Product, Product.id == Variant.product_id)
+        if flt.category_id:
+            stmt = stmt.where(_in_category(flt.category_id))
+        return stmt.where(*where)
+
+    if not flt.q:
+        return keyed().subquery("matching_variant")
+    like = f"%{flt.q}%"
+    titles = select(Product.id).where(Product.title.ilike(like))
+    return union(
+        keyed(or_(Variant.sku.ilike(like), Variant.barcode == flt.q)),
+        keyed(Variant.product_id.in_(titles)),
+    ).subquery("matching_variant")
+
+
 def list_stock(
     flt: StockFilter, *, after: str | None = None, before: str | None = None, limit: int = 50
 ) -> Page:
@@ -274,7 +331,13 @@ def list_stock(
     total, exact = _count_stock(flt)
     base = filtered_stock(flt, leading=dialect == "sqlite", broad=not exact)
     key, id_column = STOCK_SORTS[flt.sort][0], StockLevel.id
-    if dialect == "postgresql" and _narrowed(flt, broad=not exact):
+    if dialect == "postgresql" and flt.sort in _VARIANT_SORTS and _narrowed(flt):
+        # The matching variants first, sorted by the page's key in the page's direction (a
+        # variant's levels share its key; OFFSET 0 keeps that order), then their levels: the
+        # page is read along that order and only the levels of the tie at its end are sorted
+        # (an incremental sort), where sorting the levels of every match read them all.
+        base, key = _levels_of_ordered_variants(flt, after=after, before=before)
+    elif dialect == "postgresql" and _narrowed(flt, broad=not exact):
         # The matches first, then their order: PostgreSQL would otherwise walk the sort's index
         # and test every row, and a category's SKUs lie together (a few thousand levels deep
         # in a walk of the whole catalog). OFFSET 0 keeps the subquery as it is.

@@ -93,3 +93,53 @@ def test_stock_overview_pages_on_postgres(pg_app):
         assert list_stock(StockFilter(q="shoe")).total_label == "3+"
     finally:
         commerce.paging.COUNT_LIMIT = limit
+
+
+def test_stock_overview_variant_order_on_postgres(pg_app):
+    """A text or category filter sorts its matching variants, then reads their levels: the
+    rows and their order are those of sorting every level by (key, level id), ties of SKU-less
+    variants and levels at two locations included, forwards, backwards and descending."""
+    from commerce.inventory.locations import create_location
+    from commerce.inventory.queries import StockFilter, list_stock
+    from commerce.inventory.services import receive_stock
+
+    boots = create_category(name="Boots", by=None)
+    first = create_location(name="Main", code="WH1", by=None, priority=1)
+    second = create_location(name="Back", code="WH2", by=None, priority=2)
+    for i in (3, 0, 4, 1, 2, 5):
+        product = create_product(
+            title=f"Boot {5 - i}",
+            price=100,
+            category_id=boots.id,
+            sku=f"BT-{i}" if i % 3 else None,
+            by=None,
+        )
+        for location in (second, first) if i % 2 else (first, second):
+            receive_stock(product.variants[0].id, quantity=i + 1, location_id=location.id, by=None)
+    db.session.commit()
+    for flt in (
+        StockFilter(category_id=boots.id),
+        StockFilter(q="boot"),
+        StockFilter(q="boot", direction="desc"),
+        StockFilter(category_id=boots.id, sort="title"),
+        StockFilter(q="bt-", sort="title", direction="desc"),
+        StockFilter(q="boot", location_id=second.id),
+    ):
+        everything = list_stock(flt, limit=100).items
+        key = (lambda r: r.product_title) if flt.sort == "title" else (lambda r: r.sku or "")
+        expected = sorted(
+            ((key(r), r.level_id) for r in everything), reverse=flt.direction == "desc"
+        )
+        assert [(key(r), r.level_id) for r in everything] == expected, flt
+        seen, cursor, pages = [], None, []
+        while True:
+            page = list_stock(flt, after=cursor, limit=3)
+            pages.append([r.level_id for r in page.items])
+            seen += pages[-1]
+            if not page.next_cursor:
+                break
+            cursor = page.next_cursor
+        assert seen == [level for _, level in expected], flt
+        if len(pages) > 1:
+            back = list_stock(flt, before=page.prev_cursor, limit=3)
+            assert [r.level_id for r in back.items] == pages[-2], flt

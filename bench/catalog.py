@@ -420,13 +420,10 @@ def run_database(label: str, url: str, args: argparse.Namespace, tmp: str) -> di
 
 
 def reset_postgres(url: str) -> None:
-    from sqlalchemy import create_engine, text
+    """An empty public schema (the bench's database is a scratch one)."""
+    from bench._server import reset_schema
 
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
+    reset_schema(url, "public", create=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -331,13 +331,9 @@ def redis_url() -> str:
 
 def reset_postgres(url: str) -> None:
     """An empty public schema (the test database is the suite's own)."""
-    from sqlalchemy import create_engine, text
+    from bench._server import reset_schema
 
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
+    reset_schema(url, "public", create=True)
 
 
 @pytest.fixture

@@ -946,6 +946,17 @@ def run_barrier(targets: list[Any], work: Any, *, timeout: float = 300) -> list[
     return results
 
 
+def reference_ms() -> float:
+    """A fixed pure-Python workload (median of 5): how fast this machine is right now, so
+    figures taken on a busy machine can be read against it."""
+    times = []
+    for _ in range(5):
+        started = time.perf_counter()
+        sum(i * i for i in range(300_000))
+        times.append((time.perf_counter() - started) * 1000)
+    return sorted(times)[2]
+
+
 def percentile(samples: list[float], q: float) -> float:
     """Nearest-rank percentile (q in 0..1); 0.0 without samples."""
     ordered = sorted(samples)

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import html
-import math
 import os
 import random
 import re
@@ -44,21 +43,6 @@ NEXT_LINK = re.compile(r'<a\b[^>]*\brel="next"[^>]*\bhref="([^"]*after=[^"]*)"')
 ANY_AFTER_LINK = re.compile(r'href="(/console/[a-z/]+\?[^"]*after=[^"]*)"')
 DEEP_PAGES = 20
 TARGET_LIST_MS = 50.0
-
-
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[max(0, min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1))]
-
-
-def reference_ms() -> float:
-    """A fixed pure-Python workload (median of 5): how fast this machine is right now."""
-    times = []
-    for _ in range(5):
-        started = time.perf_counter()
-        sum(i * i for i in range(300_000))
-        times.append((time.perf_counter() - started) * 1000)
-    return sorted(times)[2]
 
 
 def next_url(body: str) -> str | None:
@@ -318,6 +302,7 @@ def run_database(label: str, url: str, args: argparse.Namespace, tmp: str) -> di
     from flask_migrate import upgrade
     from sqlalchemy import func, select
 
+    from bench._server import percentile
     from commerce.catalog.models import Collection, Product, ProductTag, Variant
     from commerce.demo import DEMO_STAFF, load_demo
     from commerce.demo.data import VENDORS
@@ -437,6 +422,8 @@ def main(argv: list[str] | None = None) -> int:
     args.repeat = args.repeat or (5 if args.quick else 15)
 
     sys.path.insert(0, str(ROOT))
+    from bench._server import reference_ms
+
     pg_url = os.environ.get("BENCH_DATABASE_URL")
     figures: dict[str, Any] = {}
     references = [reference_ms()]

@@ -203,6 +203,9 @@ class SearchDocument(db.Model):
         ),
         Index("ix_search_document_lexemes", "lexemes", postgresql_using="gin"),
         Index("ix_search_document_title_lexemes", "title_lexemes", postgresql_using="gin"),
+        # PostgreSQL: rows over 128 bytes move their wide columns (data, body, tsv) to TOAST,
+        # lexemes (storage MAIN) stay: scans that test lexemes read narrow rows.
+        {"postgresql_with": {"toast_tuple_target": 128}},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

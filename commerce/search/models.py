@@ -230,7 +230,8 @@ class SearchDocument(db.Model):
 
 
 class SearchFacet(db.Model):
-    """One facet value of one document ("vendor" = "Acme", "option" = "Size:M")."""
+    """One facet value of one document ("vendor" = "Acme", "option" = "Size:M"). PostgreSQL
+    keeps statistics of the (facet, value) pairs (st_search_facet_value, migration 0013)."""
 
     __tablename__ = "search_facet"
     __table_args__ = (Index("ix_search_facet_value", "facet", "value", "doc_id"),)

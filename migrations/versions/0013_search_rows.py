@@ -1,5 +1,6 @@
 """search at 100,000 products on PostgreSQL: narrow search_document rows (the display json,
-the body and the positional tsv move to TOAST, the lexemes searched per row stay in it)
+the body and the positional tsv move to TOAST, the lexemes searched per row stay in it) and
+statistics of search_facet's (facet, value) pairs
 
 Revision ID: 0013_search_rows
 Revises: 0012_console_lists
@@ -25,9 +26,17 @@ def upgrade():
     # then reads ~700-byte rows instead of ~1.7 KB ones (the page reads `data` for its rows
     # alone). Rows written from now on (the next rebuild rewrites every one) take it.
     op.execute("ALTER TABLE search_document SET (toast_tuple_target = 128)")
+    # Facet values are estimated per column (facet, value) as if independent: a vendor of
+    # 8,400 rows was taken for 700, and filters were planned as a nested loop probing every
+    # id. Statistics of the pair make the estimate right (ANALYZE fills them).
+    op.execute(
+        "CREATE STATISTICS IF NOT EXISTS st_search_facet_value (mcv) ON facet, value "
+        "FROM search_facet"
+    )
 
 
 def downgrade():
     if op.get_bind().dialect.name != "postgresql":
         return
+    op.execute("DROP STATISTICS IF EXISTS st_search_facet_value")
     op.execute("ALTER TABLE search_document RESET (toast_tuple_target)")

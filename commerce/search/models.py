@@ -203,6 +203,9 @@ class SearchDocument(db.Model):
         ),
         Index("ix_search_document_lexemes", "lexemes", postgresql_using="gin"),
         Index("ix_search_document_title_lexemes", "title_lexemes", postgresql_using="gin"),
+        # PostgreSQL: rows over 128 bytes move their wide columns (data, body, tsv) to TOAST,
+        # lexemes (storage MAIN) stay: scans that test lexemes read narrow rows.
+        {"postgresql_with": {"toast_tuple_target": 128}},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -227,7 +230,8 @@ class SearchDocument(db.Model):
 
 
 class SearchFacet(db.Model):
-    """One facet value of one document ("vendor" = "Acme", "option" = "Size:M")."""
+    """One facet value of one document ("vendor" = "Acme", "option" = "Size:M"). PostgreSQL
+    keeps statistics of the (facet, value) pairs (st_search_facet_value, migration 0013)."""
 
     __tablename__ = "search_facet"
     __table_args__ = (Index("ix_search_facet_value", "facet", "value", "doc_id"),)

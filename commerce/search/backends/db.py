@@ -19,6 +19,8 @@ are bounded whatever the number of matches: see Bounded below.
 
 from __future__ import annotations
 
+import copy
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -527,11 +529,61 @@ class DatabaseBackend(SearchBackend):
         if live is None:
             return SearchResult([], 0, {}, 0.0, query, backend=self.name)
         generation_id, revision = live
+        key = None
+        if query.text and query.facet_sample is not None:  # suggestions (see _answers)
+            key = (
+                db.engine.url.render_as_string(),
+                self.name,
+                generation_id,
+                revision,
+                _settings_key(settings),
+                query,
+            )
+            with _answers_lock:
+                kept = _answers.get(key)
+                if kept is not None:
+                    _answers.move_to_end(key)
+            if kept is not None:
+                result = copy.deepcopy(kept)
+                result.took_ms = (time.perf_counter() - started) * 1000
+                return result
         plan = self.plan(query.text, settings, generation_id, revision[1:])
         bounded = Bounded(self, query, plan, generation_id, revision)
         result = bounded.answer_sqlite() if self._dialect() == "sqlite" else bounded.answer_pg()
         result.took_ms = (time.perf_counter() - started) * 1000
+        if key is not None:
+            with _answers_lock:
+                _answers[key] = copy.deepcopy(result)
+                while len(_answers) > ANSWER_CACHE_SIZE:
+                    _answers.popitem(last=False)
         return result
+
+
+# Suggestions as the shopper types repeat the same few prefixes ("te", "tent"): their answers
+# are kept per index state, the key holding the live generation with its revision (moved by
+# every index write), the settings' content and the whole query (rules' hidden products are
+# in its exclude_ids), so a kept answer is never stale. Searches proper are not kept.
+ANSWER_CACHE_SIZE = 1024
+_answers: OrderedDict[Any, SearchResult] = OrderedDict()
+_answers_lock = threading.Lock()
+_settings_keys: dict[int, tuple[IndexSettings, Any]] = {}
+
+
+def _settings_key(settings: IndexSettings) -> Any:
+    """What the settings say, hashable (worked out once per settings object)."""
+    known = _settings_keys.get(id(settings))
+    if known is not None and known[0] is settings:
+        return known[1]
+    key = (
+        tuple(sorted((word, tuple(v)) for word, v in settings.synonyms.items())),
+        tuple(settings.stop_words),
+        repr(settings.typo),
+        settings.revision,
+    )
+    if len(_settings_keys) > 16:
+        _settings_keys.clear()
+    _settings_keys[id(settings)] = (settings, key)
+    return key
 
 
 # -- bounded search -----------------------------------------------------------------------------

@@ -124,3 +124,23 @@ def test_correction_budget_and_ranking() -> None:
     terms: list[Any] = ["short", "shirt", "shirts", "skirt", "zebra"]
     assert rank("shrt", 1, terms, 3) == ["shirt", "short"]
     assert rank("shirt", 1, terms, 5) == ["short", "skirt", "shirts"]  # not the word itself
+
+
+def test_kept_suggestions_follow_the_index(world):
+    """The db backend keeps suggestion answers per index state: a write to the index (a
+    product archived) is seen by the next suggestion, never a kept answer."""
+    from commerce.catalog.services import get_product, update_product
+
+    with world.app.app_context():
+        assert set(world.names(suggest("tshrt").ids)) == TEES
+        assert set(world.names(suggest("tshrt").ids)) == TEES  # asked again: the same answer
+        update_product(get_product(world.ids["blue_tee"]), status="archived", by=None)
+        world.settle()
+    try:
+        with world.app.app_context():
+            found = suggest("tshrt")
+        assert world.names(found.ids) == ["red_tee"] and found.total == 1
+    finally:
+        with world.app.app_context():
+            update_product(get_product(world.ids["blue_tee"]), status="active", by=None)
+            world.settle()

@@ -31,7 +31,6 @@ estimated facet counts (`estimated_total_pct`, `estimated_facets_pct`).
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import random
 import re
@@ -47,21 +46,6 @@ ROOT = Path(__file__).resolve().parent.parent
 
 TARGET_SEARCH_P95_MS = 20.0
 TARGET_SUGGEST_P99_MS = 50.0
-
-
-def reference_ms() -> float:
-    """A fixed pure-Python workload (median of 5): how fast this machine is right now."""
-    times = []
-    for _ in range(5):
-        started = time.perf_counter()
-        sum(i * i for i in range(300_000))
-        times.append((time.perf_counter() - started) * 1000)
-    return sorted(times)[2]
-
-
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[max(0, min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1))]
 
 
 def make_app(tmp: str, url: str, **extra: Any) -> Any:
@@ -147,6 +131,7 @@ def mixed_queries(count: int, seed: int) -> list[Any]:
 
 
 def run_leg(app: Any, label: str, queries_count: int, seed: int) -> dict[str, Any]:
+    from bench._server import percentile
     from commerce.extensions import db
     from commerce.search import search
     from commerce.search.indexing import reindex
@@ -248,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT))
     from flask_migrate import upgrade
 
+    from bench._server import reference_ms
     from commerce.extensions import db
 
     pg_url = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL")

@@ -3,7 +3,7 @@ the body and the positional tsv move to TOAST, the lexemes searched per row stay
 statistics of search_facet's (facet, value) pairs
 
 Revision ID: 0013_search_rows
-Revises: 0012_console_lists
+Revises: 0013_console_pg
 Create Date: 2026-12-07 15:00:00
 
 """
@@ -13,7 +13,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0013_search_rows"
-down_revision = "0012_console_lists"
+down_revision = "0013_console_pg"
 branch_labels = None
 depends_on = None
 

@@ -90,6 +90,15 @@ _facet = SearchFacet.__table__
 _term = SearchTerm.__table__
 
 
+def facet_token(facet: str, value: Any) -> str:
+    """A facet value as kept in search_document.facets (PostgreSQL): "category:12"."""
+    return f"{facet}:{value}"
+
+
+def facet_tokens(values: Sequence[tuple[str, Any]]) -> list[str]:
+    return sorted({facet_token(name, value) for name, value in values})
+
+
 def _weighted(param: str, weight: str) -> Any:
     """setweight(to_tsvector('simple', :param), 'W') with literal config and weight (their
     types must reach PostgreSQL as regconfig and "char", not as text parameters)."""
@@ -413,7 +422,8 @@ class DatabaseBackend(SearchBackend):
                         )
                     ),
                 )
-                for row in rows:
+                for row, (document, _t, _b) in zip(rows, prepared, strict=True):
+                    row["facets"] = facet_tokens(facet_values(document))
                     row["w_title"], row["w_body"] = row["title"], row["body"]
                     row["w_all"] = f"{row['title']} {row['body']}"
                     row["w_title2"] = row["title"]
@@ -593,6 +603,7 @@ WALK_MIN = 2000  # SQLite: a tier with this many matches is walked in rank order
 PG_COUNT_LIMIT = 500  # PostgreSQL counts matches exactly up to here and estimates beyond
 PG_SAMPLE_PERCENT = 1  # PostgreSQL: the share of the index's pages an estimate reads
 PG_READ_WHOLE = 5000  # PostgreSQL: a search with fewer matches is read whole and sorted
+PG_WALK = 1000  # PostgreSQL: a walk of a sort index reads at most this many rows, then reads whole
 FACET_CACHE_SIZE = 256
 # Searches without words: (facets, price range, facets exact, total) per index revision.
 _facet_cache: OrderedDict[Any, tuple[dict[str, dict[str, int]], Any, bool, int]] = OrderedDict()
@@ -651,10 +662,20 @@ class Bounded:
     # -- shared pieces --------------------------------------------------------------------------
 
     def filters(self) -> tuple[list[tuple[bool, str]], list[str]]:
-        """(id sets: (negated, subquery), conditions on the document's columns `d`)."""
+        """(id sets: (negated, subquery), conditions on the document's columns `d`).
+
+        PostgreSQL tests facet values in the row (d.facets, GIN-indexed): a filter is then
+        one more condition of the same scan, whether the planner walks a sort index, reads
+        the text match's bitmap, or combines both bitmaps. SQLite reads id sets of
+        search_facet."""
         query, p = self.query, self.p
         sets: list[tuple[bool, str]] = []
         columns: list[str] = []
+        in_row = self.backend._dialect() == "postgresql"
+
+        def tokens(pairs: Sequence[tuple[str, Any]]) -> str:
+            unique = list(dict.fromkeys(facet_token(f, v) for f, v in pairs))
+            return f"ARRAY[{p.many(unique)}]::text[]"
 
         def facet_set(facet: str, values: Sequence[str]) -> str:
             return (
@@ -669,12 +690,20 @@ class Bounded:
             (PRODUCT_TYPE, list(query.product_types)),
             (TAG, list(query.tags)),
         ):
-            if values:
+            if values and in_row:
+                columns.append(f"d.facets && {tokens([(facet, v) for v in values])}")
+            elif values:
                 sets.append((False, facet_set(facet, values)))
         for values in query.option_groups().values():
-            sets.append((False, facet_set(OPTION, values)))
+            if in_row:
+                columns.append(f"d.facets && {tokens([(OPTION, v) for v in values])}")
+            else:
+                sets.append((False, facet_set(OPTION, values)))
         for negated, conditions in ((False, query.any_of), (True, query.none_of)):
-            if conditions:
+            if conditions and in_row:
+                test = f"d.facets && {tokens([(f, str(v)) for f, v in conditions])}"
+                columns.append(f"NOT ({test})" if negated else test)
+            elif conditions:
                 by_facet: dict[str, list[str]] = {}
                 for facet, value in conditions:
                     by_facet.setdefault(facet, []).append(str(value))
@@ -1058,11 +1087,15 @@ class Bounded:
             f"count(*) FILTER (WHERE {where})) FROM search_document d "
             f"TABLESAMPLE SYSTEM ({p(PG_SAMPLE_PERCENT)}) REPEATABLE (7)) END",
         ]
-        if buckets and sort is None:  # does the title bucket alone fill the page?
+        titled = ""
+        if buckets and sort is None:  # a broader search: does the title bucket fill the page?
+            titled = (
+                "titled AS MATERIALIZED (SELECT 1 FROM search_document d WHERE "
+                f"{' AND '.join([f'd.generation_id = {gen}', buckets[0][1], *filters])}), "
+            )
             parts.append(
-                f"(SELECT count(*) FROM (SELECT 1 FROM search_document d WHERE "
-                f"{' AND '.join([f'd.generation_id = {gen}', buckets[0][1], *filters])} "
-                f"LIMIT {n}) t)"
+                f"CASE WHEN (SELECT count(*) FROM cand) > {p(PG_COUNT_LIMIT)} THEN "
+                f"(SELECT count(*) FROM (SELECT 1 FROM titled LIMIT {n}) t) END"
             )
         else:
             parts.append("0")
@@ -1075,8 +1108,12 @@ class Bounded:
             )
         answer = db.session.execute(
             sql(
-                f"WITH cand AS MATERIALIZED (SELECT d.id, d.price_min, d.price_max FROM "
-                f"search_document d WHERE {where} LIMIT {cap}), "
+                # `matches` has no LIMIT, so PostgreSQL plans it for every match (the GIN
+                # bitmap of the words and filters, not a scan hoping to meet 501 of them
+                # early); read through `cand`'s LIMIT it still stops at the cap.
+                f"WITH matches AS MATERIALIZED (SELECT d.id, d.price_min, d.price_max FROM "
+                f"search_document d WHERE {where}), "
+                f"cand AS MATERIALIZED (SELECT * FROM matches LIMIT {cap}), {titled}"
                 f"fs AS (SELECT id FROM cand LIMIT {p(self.sample_size)}) SELECT "
                 + ", ".join(parts)
             ),
@@ -1147,21 +1184,46 @@ class Bounded:
         sort, tail = self.order()
         n = p(wanted if every_id is None else offset + limit)
 
+        columns = "d.id, d.product_id, d.popularity, d.price_min, d.price_max, d.created_ts"
+
+        def whole(order: str) -> str:
+            # `+ 0` keeps PostgreSQL off the sort index: the matches are read (GIN bitmaps of
+            # the words and filters) and sorted.
+            return ", ".join(
+                f"({part.split()[0]} + 0) {part.split()[1]}" if part.startswith("d.") else part
+                for part in order.split(", ")
+            )
+
         def branch(bucket: str, condition: str | None, order: str, ids: bool = False) -> str:
             conditions = [f"d.generation_id = {gen}", *([condition] if condition else [])]
             if ids:
                 conditions = [f"d.id IN ({every_id})"]
-            elif total <= PG_READ_WHOLE:
-                # A few thousand matches: read them whole and sort (`+ 0` keeps PostgreSQL
-                # off the sort index, where matches correlated with the sort key, say a
-                # category of cheap products, lie far down the walk).
-                order = ", ".join(
-                    f"({part.split()[0]} + 0) {part.split()[1]}" if part.startswith("d.") else part
-                    for part in order.split(", ")
+            elif total <= PG_READ_WHOLE:  # a few thousand matches: read whole and sorted
+                order = whole(order)
+            elif condition or filters:
+                # Walk the sort index, but at most PG_WALK rows of it: matches correlated
+                # with the sort key (a category of expensive products sorted by price, a
+                # bucket of a few documents) may lie far down the walk. When the first
+                # PG_WALK rows hold fewer than the page, the matches are read whole instead
+                # (the same rows: the walk's are the first in the same order).
+                where = " AND ".join([*conditions[1:], *filters])
+                walked = ", ".join(
+                    f"({bucket})" if part == "bucket" else part for part in order.split(", ")
+                )
+                walk = (
+                    f"SELECT {columns}, {bucket} AS bucket FROM (SELECT * FROM "
+                    f"search_document d WHERE {conditions[0]} ORDER BY {walked} "
+                    f"LIMIT {p(PG_WALK)}) d WHERE {where} ORDER BY {order} LIMIT {n}"
+                )
+                found = f"(SELECT count(*) FROM walk) >= {n}"
+                return (
+                    f"(WITH walk AS MATERIALIZED ({walk}) SELECT * FROM walk WHERE {found} "
+                    f"UNION ALL (SELECT {columns}, {bucket} AS bucket FROM search_document d "
+                    f"WHERE {' AND '.join([*conditions, *filters])} AND NOT {found} "
+                    f"ORDER BY {whole(order)} LIMIT {n}))"
                 )
             return (
-                f"(SELECT d.id, d.product_id, d.popularity, d.price_min, d.price_max, "
-                f"d.created_ts, {bucket} AS bucket FROM search_document d "
+                f"(SELECT {columns}, {bucket} AS bucket FROM search_document d "
                 f"WHERE {' AND '.join([*conditions, *([] if ids else filters)])} "
                 f"ORDER BY {order} LIMIT {n})"
             )

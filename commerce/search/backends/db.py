@@ -13,8 +13,10 @@ Both: the last query word matches as a prefix ("blu" finds blue); every query wo
 typos by its length (5 letters: one, 9: two; a wrong first letter counts double) against the
 generation's vocabulary (search_term, held in memory: vocabulary.py); synonyms and stop words
 come from the merchandising settings. Every word must match. Facet values are rows of
-search_facet; filters are id sets from the same table. Ranking, counting and facet counts
-are bounded whatever the number of matches: see Bounded below.
+search_facet (facet counts read them); filters are id sets from that table on SQLite and, on
+PostgreSQL, a test of search_document.facets (the same values as "facet:value", GIN-indexed).
+Ranking, counting and facet counts are bounded whatever the number of matches: see Bounded
+below.
 """
 
 from __future__ import annotations

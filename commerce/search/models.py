@@ -26,6 +26,7 @@ EXACT, CONTAINS = "exact", "contains"
 BUILDING, LIVE, RETIRED, FAILED = "building", "live", "retired", "failed"
 
 TSVECTOR = Text().with_variant(postgresql.TSVECTOR(), "postgresql")
+TEXT_ARRAY = Text().with_variant(postgresql.ARRAY(Text()), "postgresql")
 
 
 class SearchSettings(db.Model):
@@ -203,6 +204,7 @@ class SearchDocument(db.Model):
         ),
         Index("ix_search_document_lexemes", "lexemes", postgresql_using="gin"),
         Index("ix_search_document_title_lexemes", "title_lexemes", postgresql_using="gin"),
+        Index("ix_search_document_facets", "facets", postgresql_using="gin"),
         # PostgreSQL: rows over 128 bytes move their wide columns (data, body, tsv) to TOAST,
         # lexemes (storage MAIN) stay: scans that test lexemes read narrow rows.
         {"postgresql_with": {"toast_tuple_target": 128}},
@@ -221,6 +223,10 @@ class SearchDocument(db.Model):
     # (results matching in the title rank first). tsv keeps the positions for phrases.
     lexemes: Mapped[Any] = mapped_column(TSVECTOR, nullable=True)
     title_lexemes: Mapped[Any] = mapped_column(TSVECTOR, nullable=True)
+    # PostgreSQL only: every facet value as "facet:value" (the rows of search_facet, in the
+    # row: storage MAIN), so filters are conditions on the row (GIN-indexed) that combine
+    # with the text match and with a walk of the sort index (migration 0014).
+    facets: Mapped[Any] = mapped_column(TEXT_ARRAY, nullable=True)
     price_min: Mapped[int] = mapped_column(default=0)
     price_max: Mapped[int] = mapped_column(default=0)
     in_stock: Mapped[bool] = mapped_column(default=False)

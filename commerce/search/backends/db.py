@@ -13,8 +13,10 @@ Both: the last query word matches as a prefix ("blu" finds blue); every query wo
 typos by its length (5 letters: one, 9: two; a wrong first letter counts double) against the
 generation's vocabulary (search_term, held in memory: vocabulary.py); synonyms and stop words
 come from the merchandising settings. Every word must match. Facet values are rows of
-search_facet; filters are id sets from the same table. Ranking, counting and facet counts
-are bounded whatever the number of matches: see Bounded below.
+search_facet (facet counts read them); filters are id sets from that table on SQLite and, on
+PostgreSQL, a test of search_document.facets (the same values as "facet:value", GIN-indexed).
+Ranking, counting and facet counts are bounded whatever the number of matches: see Bounded
+below.
 """
 
 from __future__ import annotations
@@ -88,6 +90,15 @@ RETIRED_GRACE = timedelta(minutes=2)
 _doc = SearchDocument.__table__
 _facet = SearchFacet.__table__
 _term = SearchTerm.__table__
+
+
+def facet_token(facet: str, value: Any) -> str:
+    """A facet value as kept in search_document.facets (PostgreSQL): "category:12"."""
+    return f"{facet}:{value}"
+
+
+def facet_tokens(values: Sequence[tuple[str, Any]]) -> list[str]:
+    return sorted({facet_token(name, value) for name, value in values})
 
 
 def _weighted(param: str, weight: str) -> Any:
@@ -413,7 +424,8 @@ class DatabaseBackend(SearchBackend):
                         )
                     ),
                 )
-                for row in rows:
+                for row, (document, _t, _b) in zip(rows, prepared, strict=True):
+                    row["facets"] = facet_tokens(facet_values(document))
                     row["w_title"], row["w_body"] = row["title"], row["body"]
                     row["w_all"] = f"{row['title']} {row['body']}"
                     row["w_title2"] = row["title"]
@@ -593,6 +605,9 @@ WALK_MIN = 2000  # SQLite: a tier with this many matches is walked in rank order
 PG_COUNT_LIMIT = 500  # PostgreSQL counts matches exactly up to here and estimates beyond
 PG_SAMPLE_PERCENT = 1  # PostgreSQL: the share of the index's pages an estimate reads
 PG_READ_WHOLE = 5000  # PostgreSQL: a search with fewer matches is read whole and sorted
+# PostgreSQL: the matches a first statement's scans are planned for (they stop far earlier)
+PG_PLAN_ROWS = 5000
+PG_WALK = 1000  # PostgreSQL: a walk of a sort index reads at most this many rows, then reads whole
 FACET_CACHE_SIZE = 256
 # Searches without words: (facets, price range, facets exact, total) per index revision.
 _facet_cache: OrderedDict[Any, tuple[dict[str, dict[str, int]], Any, bool, int]] = OrderedDict()
@@ -651,10 +666,20 @@ class Bounded:
     # -- shared pieces --------------------------------------------------------------------------
 
     def filters(self) -> tuple[list[tuple[bool, str]], list[str]]:
-        """(id sets: (negated, subquery), conditions on the document's columns `d`)."""
+        """(id sets: (negated, subquery), conditions on the document's columns `d`).
+
+        PostgreSQL tests facet values in the row (d.facets, GIN-indexed): a filter is then
+        one more condition of the same scan, whether the planner walks a sort index, reads
+        the text match's bitmap, or combines both bitmaps. SQLite reads id sets of
+        search_facet."""
         query, p = self.query, self.p
         sets: list[tuple[bool, str]] = []
         columns: list[str] = []
+        in_row = self.backend._dialect() == "postgresql"
+
+        def tokens(pairs: Sequence[tuple[str, Any]]) -> str:
+            unique = list(dict.fromkeys(facet_token(f, v) for f, v in pairs))
+            return f"ARRAY[{p.many(unique)}]::text[]"
 
         def facet_set(facet: str, values: Sequence[str]) -> str:
             return (
@@ -669,12 +694,20 @@ class Bounded:
             (PRODUCT_TYPE, list(query.product_types)),
             (TAG, list(query.tags)),
         ):
-            if values:
+            if values and in_row:
+                columns.append(f"d.facets && {tokens([(facet, v) for v in values])}")
+            elif values:
                 sets.append((False, facet_set(facet, values)))
         for values in query.option_groups().values():
-            sets.append((False, facet_set(OPTION, values)))
+            if in_row:
+                columns.append(f"d.facets && {tokens([(OPTION, v) for v in values])}")
+            else:
+                sets.append((False, facet_set(OPTION, values)))
         for negated, conditions in ((False, query.any_of), (True, query.none_of)):
-            if conditions:
+            if conditions and in_row:
+                test = f"d.facets && {tokens([(f, str(v)) for f, v in conditions])}"
+                columns.append(f"NOT ({test})" if negated else test)
+            elif conditions:
                 by_facet: dict[str, list[str]] = {}
                 for facet, value in conditions:
                     by_facet.setdefault(facet, []).append(str(value))
@@ -1058,11 +1091,16 @@ class Bounded:
             f"count(*) FILTER (WHERE {where})) FROM search_document d "
             f"TABLESAMPLE SYSTEM ({p(PG_SAMPLE_PERCENT)}) REPEATABLE (7)) END",
         ]
-        if buckets and sort is None:  # does the title bucket alone fill the page?
-            parts.append(
-                f"(SELECT count(*) FROM (SELECT 1 FROM search_document d WHERE "
+        titled = ""
+        if buckets and sort is None:  # a broader search: does the title bucket fill the page?
+            titled = (
+                "titled AS MATERIALIZED (SELECT 1 FROM search_document d WHERE "
                 f"{' AND '.join([f'd.generation_id = {gen}', buckets[0][1], *filters])} "
-                f"LIMIT {n}) t)"
+                f"LIMIT {p(PG_PLAN_ROWS)}), "
+            )
+            parts.append(
+                f"CASE WHEN (SELECT count(*) FROM cand) > {p(PG_COUNT_LIMIT)} THEN "
+                f"(SELECT count(*) FROM (SELECT 1 FROM titled LIMIT {n}) t) END"
             )
         else:
             parts.append("0")
@@ -1075,8 +1113,13 @@ class Bounded:
             )
         answer = db.session.execute(
             sql(
-                f"WITH cand AS MATERIALIZED (SELECT d.id, d.price_min, d.price_max FROM "
-                f"search_document d WHERE {where} LIMIT {cap}), "
+                # `matches` is planned for PG_PLAN_ROWS matches, not for the 501 `cand` reads
+                # from it (lazily: the scan stops there): with 501 PostgreSQL scanned the
+                # table hoping to meet them early, slower than the GIN bitmap for a word of
+                # a few thousand documents; a word in 15%+ of them is still scanned for.
+                f"WITH matches AS MATERIALIZED (SELECT d.id, d.price_min, d.price_max FROM "
+                f"search_document d WHERE {where} LIMIT {p(PG_PLAN_ROWS)}), "
+                f"cand AS MATERIALIZED (SELECT * FROM matches LIMIT {cap}), {titled}"
                 f"fs AS (SELECT id FROM cand LIMIT {p(self.sample_size)}) SELECT "
                 + ", ".join(parts)
             ),
@@ -1147,21 +1190,46 @@ class Bounded:
         sort, tail = self.order()
         n = p(wanted if every_id is None else offset + limit)
 
+        columns = "d.id, d.product_id, d.popularity, d.price_min, d.price_max, d.created_ts"
+
+        def whole(order: str) -> str:
+            # `+ 0` keeps PostgreSQL off the sort index: the matches are read (GIN bitmaps of
+            # the words and filters) and sorted.
+            return ", ".join(
+                f"({part.split()[0]} + 0) {part.split()[1]}" if part.startswith("d.") else part
+                for part in order.split(", ")
+            )
+
         def branch(bucket: str, condition: str | None, order: str, ids: bool = False) -> str:
             conditions = [f"d.generation_id = {gen}", *([condition] if condition else [])]
             if ids:
                 conditions = [f"d.id IN ({every_id})"]
-            elif total <= PG_READ_WHOLE:
-                # A few thousand matches: read them whole and sort (`+ 0` keeps PostgreSQL
-                # off the sort index, where matches correlated with the sort key, say a
-                # category of cheap products, lie far down the walk).
-                order = ", ".join(
-                    f"({part.split()[0]} + 0) {part.split()[1]}" if part.startswith("d.") else part
-                    for part in order.split(", ")
+            elif total <= PG_READ_WHOLE:  # a few thousand matches: read whole and sorted
+                order = whole(order)
+            elif condition or filters:
+                # Walk the sort index, but at most PG_WALK rows of it: matches correlated
+                # with the sort key (a category of expensive products sorted by price, a
+                # bucket of a few documents) may lie far down the walk. When the first
+                # PG_WALK rows hold fewer than the page, the matches are read whole instead
+                # (the same rows: the walk's are the first in the same order).
+                where = " AND ".join([*conditions[1:], *filters])
+                walked = ", ".join(
+                    f"({bucket})" if part == "bucket" else part for part in order.split(", ")
+                )
+                walk = (
+                    f"SELECT {columns}, {bucket} AS bucket FROM (SELECT * FROM "
+                    f"search_document d WHERE {conditions[0]} ORDER BY {walked} "
+                    f"LIMIT {p(PG_WALK)}) d WHERE {where} ORDER BY {order} LIMIT {n}"
+                )
+                found = f"(SELECT count(*) FROM walk) >= {n}"
+                return (
+                    f"(WITH walk AS MATERIALIZED ({walk}) SELECT * FROM walk WHERE {found} "
+                    f"UNION ALL (SELECT {columns}, {bucket} AS bucket FROM search_document d "
+                    f"WHERE {' AND '.join([*conditions, *filters])} AND NOT {found} "
+                    f"ORDER BY {whole(order)} LIMIT {n}))"
                 )
             return (
-                f"(SELECT d.id, d.product_id, d.popularity, d.price_min, d.price_max, "
-                f"d.created_ts, {bucket} AS bucket FROM search_document d "
+                f"(SELECT {columns}, {bucket} AS bucket FROM search_document d "
                 f"WHERE {' AND '.join([*conditions, *([] if ids else filters)])} "
                 f"ORDER BY {order} LIMIT {n})"
             )

@@ -79,3 +79,30 @@ def test_a_narrow_search_on_postgres_reads_the_index_once(world):
             index = [s for s in statements if "search_document" in s]
             assert len(index) == 1, index
             assert result.ids == expected and result.ids
+
+
+def test_postgres_walks_of_the_sort_index_give_the_exact_pages(world, monkeypatch):
+    """With the bounds lowered every page below is read by walking a sort or rank index (a
+    broad search), stopped after PG_WALK rows and then read whole when the walk held fewer
+    than the page: the pages stay those of the narrow search (every match ranked)."""
+    if world.backend != "db-postgres":
+        pytest.skip("PostgreSQL's walks of the sort index")
+    monkeypatch.setattr(db_backend, "_facet_cache", OrderedDict())
+    tops = world.categories["tops"]
+    queries = [
+        dict(text="", categories=(tops,), sort="price-asc", per_page=2),
+        dict(text="", categories=(tops,), sort="price-desc", per_page=2, page=2),
+        dict(text="", vendors=("Acme",), sort="newest", per_page=3),
+        dict(text="", none_of=(("vendor", "Acme"),), sort="best-selling", per_page=2),
+        dict(text="shirt", sort="price-asc", per_page=2),
+        dict(text="tee", per_page=2),
+        dict(text="tshrt", per_page=2),
+    ]
+    expected = [world.search(**q).ids for q in queries]
+    assert all(expected)
+    monkeypatch.setattr(db_backend, "PG_COUNT_LIMIT", 1)
+    monkeypatch.setattr(db_backend, "PG_READ_WHOLE", 0)
+    for walk in (1, 1000):
+        monkeypatch.setattr(db_backend, "PG_WALK", walk)
+        monkeypatch.setattr(db_backend, "_facet_cache", OrderedDict())
+        assert [world.search(**q).ids for q in queries] == expected, walk

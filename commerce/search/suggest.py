@@ -24,7 +24,6 @@ finds something. The vocabulary:
 
 from __future__ import annotations
 
-import bisect
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ from commerce.search import text
 from commerce.search.backends import get_backend
 from commerce.search.merchandising import load_settings
 from commerce.search.port import BEST_SELLING, CATEGORY, MAX_TEXT, Hit, SearchQuery
+from commerce.search.vocabulary import SortedWords
 
 MIN_CHARS = 2  # suggestions start from this many characters
 MAX_PRODUCTS = 6
@@ -240,15 +240,14 @@ def _anchored(word: str, term: str) -> bool:
     return term[:1] == word[:1] or term[1:2] == word[1:2] or term[:1] == word[1:2]
 
 
-class CatalogVocabulary:
+class CatalogVocabulary(SortedWords):
     """Words of the active catalog read from its tables, for backends whose vocabulary our
     database does not hold."""
 
     _cache: dict[str, tuple[float, CatalogVocabulary]] = {}
 
     def __init__(self, words: Iterable[str]) -> None:
-        self.words = sorted(set(words))
-        self._known = set(self.words)
+        super().__init__(words)
         self._by_length: dict[int, list[str]] = {}
         for word in self.words:
             self._by_length.setdefault(len(word), []).append(word)
@@ -262,14 +261,6 @@ class CatalogVocabulary:
         vocabulary = cls(_catalog_words())
         cls._cache[key] = (time.monotonic(), vocabulary)
         return vocabulary
-
-    def knows(self, word: str, *, prefix: bool) -> bool:
-        if word in self._known:
-            return True
-        if not prefix:
-            return False
-        at = bisect.bisect_left(self.words, word)
-        return at < len(self.words) and self.words[at].startswith(word)
 
     def closest(self, word: str, budget: int, limit: int) -> list[str]:
         terms = (

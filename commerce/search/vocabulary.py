@@ -32,14 +32,30 @@ _lock = threading.Lock()
 _loaded: dict[tuple[str, int], GenerationVocabulary] = {}
 
 
-class GenerationVocabulary:
+class SortedWords:
+    """A set of words kept sorted: is a word (or a word's beginning) among them."""
+
+    def __init__(self, words: Any) -> None:
+        self.words = sorted(set(words))
+        self._known = set(self.words)
+
+    def knows(self, word: str, *, prefix: bool) -> bool:
+        """Whether `word` is one of the words (or, with `prefix`, begins one)."""
+        if word in self._known:
+            return True
+        if not prefix:
+            return False
+        at = bisect.bisect_left(self.words, word)
+        return at < len(self.words) and self.words[at].startswith(word)
+
+
+class GenerationVocabulary(SortedWords):
     """The words of one index generation: lookups by prefix, typo candidates by first letter."""
 
     def __init__(self, generation_id: int, words: list[str], revision: Any = 0) -> None:
+        super().__init__(words)
         self.generation_id = generation_id
         self.revision = revision
-        self.words = sorted(set(words))
-        self._known = set(self.words)
         self._by_first: dict[str, list[str]] = {}
         self._by_second: dict[str, list[str]] = {}
         for word in self.words:
@@ -49,15 +65,6 @@ class GenerationVocabulary:
 
     def __len__(self) -> int:
         return len(self.words)
-
-    def knows(self, word: str, *, prefix: bool) -> bool:
-        """Whether `word` is a word of the index (or, with `prefix`, begins one)."""
-        if word in self._known:
-            return True
-        if not prefix:
-            return False
-        at = bisect.bisect_left(self.words, word)
-        return at < len(self.words) and self.words[at].startswith(word)
 
     def typo_candidates(self, word: str, budget: int, *, prefix: bool, limit: int) -> list[str]:
         """Words within `budget` typos of `word`, closest first (search's own rule: the

@@ -200,7 +200,12 @@ class Gunicorn:
         ]  # fmt: skip
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
-                command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+                command,
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its workers go with it (see __exit__)
             )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -222,7 +227,8 @@ class Gunicorn:
             try:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                process.kill()
+                # A master killed alone leaves its workers serving: kill the whole group.
+                os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=10)
 
 

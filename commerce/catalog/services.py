@@ -38,13 +38,13 @@ from commerce.catalog.text import (
     check_handle,
     check_sku,
     handle_from,
-    normalize_tags,
     render_description,
 )
 from commerce.db import transaction, utcnow
 from commerce.errors import DuplicateValue, NotFound, ValidationError
 from commerce.extensions import db
 from commerce.money import scale_amount
+from commerce.tags import normalize_tags
 
 PRODUCT_FIELDS = (
     "title",

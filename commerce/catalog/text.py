@@ -1,9 +1,9 @@
-"""Handles, tags and descriptions: the text rules every catalog write shares."""
+"""Handles, SKUs and descriptions: the text rules every catalog write shares (tags:
+commerce/tags.py)."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 
 import markdown
 import nh3
@@ -14,7 +14,6 @@ from commerce.errors import ValidationError
 
 HANDLE_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 MAX_HANDLE = 255
-MAX_TAG = 80
 SKU_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$")
 
 _ALLOWED_TAGS = {
@@ -86,24 +85,6 @@ def check_barcode(barcode: str | None, *, field: str = "barcode") -> str | None:
     if len(barcode) > 64 or not re.fullmatch(r"[A-Za-z0-9-]+", barcode):
         raise ValidationError("A barcode is up to 64 letters, digits or dashes.", field=field)
     return barcode
-
-
-def normalize_tags(tags: str | Iterable[str] | None, *, field: str = "tags") -> list[str]:
-    """Comma-separated or a list; trimmed, de-duplicated case-insensitively, order kept."""
-    if tags is None:
-        return []
-    items = tags.split(",") if isinstance(tags, str) else list(tags)
-    seen: dict[str, str] = {}
-    for raw in items:
-        tag = " ".join(str(raw).split())
-        if not tag:
-            continue
-        if len(tag) > MAX_TAG:
-            raise ValidationError(
-                f"Tags are at most {MAX_TAG} characters: “{tag[:20]}…”.", field=field
-            )
-        seen.setdefault(tag.lower(), tag)
-    return list(seen.values())
 
 
 def render_description(text: str, fmt: str) -> str:

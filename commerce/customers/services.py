@@ -19,6 +19,7 @@ from commerce.customers.models import Address, Customer
 from commerce.db import transaction, utcnow
 from commerce.errors import DuplicateValue, NotFound, ValidationError
 from commerce.extensions import db
+from commerce.tags import normalize_tags
 
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 200
@@ -294,8 +295,6 @@ def set_default_address(customer: Customer, address: Address) -> Address:
 
 def set_customer_tags(customer: Customer, tags: str | list[str] | None, *, by: Any) -> Customer:
     """Staff tag a customer (comma-separated or a list); promotions may require a tag."""
-    from commerce.catalog.text import normalize_tags
-
     clean = normalize_tags(tags)
     if len(clean) > MAX_CUSTOMER_TAGS:
         raise ValidationError(f"At most {MAX_CUSTOMER_TAGS} tags.", field="tags")

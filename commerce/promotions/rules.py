@@ -26,6 +26,7 @@ from typing import Any
 from commerce.countries import is_country
 from commerce.errors import ValidationError
 from commerce.money import parse_amount
+from commerce.tags import MAX_TAG
 
 # -- condition kinds ----------------------------------------------------------------------------
 SUBTOTAL_AT_LEAST = "subtotal_at_least"
@@ -83,7 +84,6 @@ WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturd
 
 MAX_ROWS = 20
 MAX_IDS = 500
-MAX_TAG = 80
 MAX_QUANTITY = 1_000_000
 MAX_AMOUNT = 10**12
 _TIME_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")

@@ -71,6 +71,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     limiter.init_app(app)
     init_celery(app)
     init_search(app)
+    _wire_layers(app)
 
     from console import bp as console_bp
     from console.auth import configure_login
@@ -91,6 +92,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.after_request(_security_headers)
     app.after_request(_dispatch_outbox_after_commit)
     return app
+
+
+def _wire_layers(app: Flask) -> None:
+    """What a lower layer asks of a higher one, handed in here (the packages' layers: a
+    domain package imports only those below it)."""
+    from commerce.catalog.csv_import import OPENING_STOCK
+    from commerce.inventory.opening_stock import book_opening_stock
+
+    app.extensions[OPENING_STOCK] = book_opening_stock
 
 
 def _warn_about_a_host_own_key(app: Flask, *, given: bool) -> None:

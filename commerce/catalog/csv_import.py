@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from flask import current_app
 from sqlalchemy import select
@@ -48,10 +48,21 @@ from commerce.catalog.services import (
     update_variant,
 )
 from commerce.db import in_transaction, transaction
-from commerce.errors import CommerceError, NotFound, ValidationError
+from commerce.errors import CommerceError, ValidationError
 from commerce.extensions import db
-from commerce.inventory.models import StockLevel
-from commerce.inventory.services import default_location, receive_stock
+
+OPENING_STOCK = "catalog.opening_stock"  # app.extensions key: see OpeningStock
+
+
+class OpeningStock(Protocol):
+    """Books the file's quantities as opening stock (variant, quantity, row), inside the
+    import's transaction, and notes what it did on the report. Inventory provides it
+    (commerce.inventory.opening_stock); the app wires it in (wsgi.create_app)."""
+
+    def __call__(
+        self, lines: list[tuple[Variant, int, int]], report: ImportReport, *, by: Any
+    ) -> None: ...
+
 
 Progress = Callable[[int, int, str], None]
 MAX_REPORTED_ERRORS = 500
@@ -216,8 +227,10 @@ class _Importer:
                 savepoint.commit()
             if progress and (done % 50 == 0 or done == len(plans)):
                 progress(done, len(plans), f"{verb} products")
-        if not self.report.errors:
-            self.book_opening_stock()
+        if not self.report.errors and self.stock:
+            # Inventory sits above the catalog: the app wires in who books the stock.
+            book: OpeningStock = current_app.extensions[OPENING_STOCK]
+            book(self.stock, self.report, by=self.by)
 
     def check_references(self, plan: ProductPlan) -> None:
         """What the file names must exist: category, collections; SKUs may not be taken."""
@@ -428,47 +441,6 @@ class _Importer:
             except ValidationError:
                 pass  # not an image we can store: keep the link, as for a failed download
         return add_external_image(product, url=image.src, alt=image.alt or "", by=self.by)
-
-    def book_opening_stock(self) -> None:
-        """Quantities from the file become opening stock at the default location, booked once
-        per variant (a variant that already has stock there keeps it: the ledger rules)."""
-        if not self.stock:
-            return
-        try:
-            location = default_location()
-        except NotFound:
-            self.report.notes.append(
-                "No stock location exists yet, so inventory quantities were not booked."
-            )
-            return
-        stocked = set(
-            db.session.scalars(
-                select(StockLevel.variant_id).where(
-                    StockLevel.location_id == location.id,
-                    StockLevel.variant_id.in_([v.id for v, _, _ in self.stock]),
-                )
-            )
-        )
-        skipped = 0
-        for variant, quantity, row in self.stock:
-            if variant.id in stocked or quantity < 0:
-                skipped += 1
-                continue
-            receive_stock(
-                variant.id,
-                quantity=quantity,
-                by=self.by,
-                location_id=location.id,
-                reference="CSV import",
-                note=f"Opening stock from row {row}",
-                idempotency_key=f"catalog-import:opening:{variant.id}:{location.id}",
-            )
-            self.report.stock_units += quantity
-        if skipped:
-            self.report.notes.append(
-                f"{skipped} inventory quantities were not booked: those variants already have "
-                f"stock at {location.name} (or the quantity was negative); use stock adjustments."
-            )
 
 
 @dataclass

@@ -1,9 +1,9 @@
 """Stock services: the only way counters change.
 
-Rules (see ARCHITECTURE.md): every change of on_hand is a ledger row written with the counter update in
-one transaction; a decrement is one conditional UPDATE whose row count says whether it fitted
-(never read-then-write in Python); the CHECK constraints on stock_level are the last guard;
-levels are changed in id order so concurrent multi-line changes never deadlock.
+Rules (see ARCHITECTURE.md): every change of on_hand is a ledger row written with the counter
+update in one transaction; a decrement is one conditional UPDATE whose row count says whether
+it fitted (never read-then-write in Python); the CHECK constraints on stock_level are the last
+guard; levels are changed in id order so concurrent multi-line changes never deadlock.
 """
 
 from __future__ import annotations

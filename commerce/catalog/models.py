@@ -15,6 +15,8 @@ from sqlalchemy import (
     UniqueConstraint,
     event,
     func,
+    literal_column,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -67,6 +69,11 @@ class Category(db.Model):
         }
 
 
+# product_text() below as PostgreSQL prints its index back (so that the migrations test
+# compares the index like any other).
+PRODUCT_TEXT_SQL = "(((title || chr(10)) || handle) || chr(10)) || vendor"
+
+
 class Product(db.Model):
     __tablename__ = "product"
     __table_args__ = (
@@ -79,17 +86,15 @@ class Product(db.Model):
         Index("ix_product_status", "status", "id"),
         # The list filtered by status in its default order (last updated), at 50,000 products.
         Index("ix_product_status_updated", "status", "updated_at", "id"),
-        # The console's quick search ("contains"), on PostgreSQL (pg_trgm; plain on SQLite).
-        *(
-            Index(
-                f"ix_product_{column}_trgm",
-                column,
-                postgresql_using="gin",
-                postgresql_ops={column: "gin_trgm_ops"},
-            )
-            for column in ("title", "handle", "vendor")
-        ),
         Index("ix_product_vendor", "vendor", "id"),
+        # The console's quick search on PostgreSQL (product_text below; migration
+        # 0015_console_text). SQLite has its FTS5 trigram tables (quick_search.py).
+        Index(
+            "ix_product_text_trgm",
+            literal_column(PRODUCT_TEXT_SQL).label("product_text"),
+            postgresql_using="gin",
+            postgresql_ops={"product_text": "gin_trgm_ops"},
+        ).ddl_if(dialect="postgresql"),
     )
     audit_type = "product"
 
@@ -166,7 +171,11 @@ class Product(db.Model):
 
 class ProductTag(db.Model):
     __tablename__ = "product_tag"
-    __table_args__ = (Index("ix_product_tag_tag", "tag", "product_id"),)
+    __table_args__ = (
+        Index("ix_product_tag_tag", "tag", "product_id"),
+        # Rule collections compare tags without case (migration 0015_console_text).
+        Index("ix_product_tag_lower", func.lower(text("tag")), "product_id"),
+    )
 
     product_id: Mapped[int] = mapped_column(
         ForeignKey("product.id", ondelete="CASCADE"), primary_key=True
@@ -356,6 +365,17 @@ class Media(db.Model):
 Index("ix_variant_sku_sort", func.coalesce(Variant.sku, ""), Variant.id)
 # Ctrl+K's SKU prefix, compared without case (migration 0012_console_lists).
 Index("ix_variant_sku_lower", func.lower(Variant.sku))
+
+
+def product_text() -> Any:
+    """A product's title, handle and vendor as one text (a line each): the console's quick
+    search on PostgreSQL reads `ILIKE '%q%'` of it from one pg_trgm index. An expression no
+    plain index holds, so the planner cannot prefer walking ix_product_title and testing
+    every title (it prices ILIKE like an equality and took that walk: 35 ms at 50,000
+    products, against 7 for the trigram index). The same expression as PRODUCT_TEXT_SQL, which
+    the index is built on (tests/test_console_lists_pg.py checks that the index answers it)."""
+    newline = literal_column("chr(10)")
+    return Product.title + newline + Product.handle + newline + Product.vendor
 
 
 @event.listens_for(db.metadata, "after_create")

@@ -23,7 +23,12 @@ from commerce.catalog.models import (
     ProductTag,
     Variant,
 )
-from commerce.catalog.quick_search import product_ids, sku_variant_ids, uses_trigrams
+from commerce.catalog.quick_search import (
+    product_contains,
+    product_ids,
+    sku_variant_ids,
+    uses_trigrams,
+)
 from commerce.catalog.taxonomy import collection_condition
 from commerce.extensions import db
 from commerce.paging import bounded_count, keyset_page
@@ -99,10 +104,11 @@ def text_condition(q: str) -> Any:
     if uses_trigrams(db.session.get_bind()):
         variants = or_(Variant.id.in_(sku_variant_ids(q)), Variant.barcode == q)
         return Product.id.in_(union(*product_ids(q), select(Variant.product_id).where(variants)))
-    own = or_(Product.title.ilike(like), Product.handle.ilike(like), Product.vendor.ilike(like))
     variants = or_(Variant.sku.ilike(like), Variant.barcode == q)
     return Product.id.in_(
-        select(Product.id).where(own).union(select(Variant.product_id).where(variants))
+        select(Product.id)
+        .where(product_contains(q))
+        .union(select(Variant.product_id).where(variants))
     )
 
 
@@ -288,11 +294,11 @@ def jump_to(query: str, *, limit: int = 8) -> list[dict[str, Any]]:
                 "product_id": variant.product_id,
             }
         )
+    named = or_(Product.title.ilike(like), Product.handle.ilike(like))
+    if db.session.get_bind().dialect.name == "postgresql":
+        named = product_contains(query, Product.title, Product.handle)
     for product in db.session.scalars(
-        select(Product)
-        .where(or_(Product.title.ilike(like), Product.handle.ilike(like)))
-        .order_by(Product.title)
-        .limit(limit)
+        select(Product).where(named).order_by(Product.title).limit(limit)
     ):
         results.append({"kind": "Product", "label": product.title, "product_id": product.id})
     return results[: limit * 2]

@@ -1,6 +1,9 @@
-"""The console's quick search ("contains") on SQLite: FTS5 trigram tables beside the catalog.
+"""The console's quick search ("contains"): FTS5 trigram tables beside the catalog on SQLite,
+one pg_trgm index over a product's text on PostgreSQL.
 
-PostgreSQL answers `ILIKE '%shirt%'` from pg_trgm indexes (migration 0011_search). SQLite has
+PostgreSQL answers `ILIKE '%shirt%'` from pg_trgm indexes: SKUs from ix_variant_sku_trgm
+(migration 0011_search), a product's title, handle and vendor from ix_product_text_trgm over
+`models.product_text()` (migration 0015_console_text; `product_contains`). SQLite has
 no such index, and reading every title and SKU of a 50,000-product catalog took hundreds of
 milliseconds; an FTS5 table with the trigram tokenizer answers the same LIKE from its index
 (patterns with three characters or more between wildcards; shorter ones read the table, which
@@ -18,7 +21,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import column, literal_column, select, table
+from sqlalchemy import and_, column, literal_column, or_, select, table
+
+from commerce.catalog.models import Product, product_text
 
 PREFIX = "console_trgm_"
 PRODUCT_TEXT = table(
@@ -119,3 +124,19 @@ def title_product_ids(q: str) -> Any:
 def sku_variant_ids(q: str) -> Any:
     """Ids of variants whose SKU contains `q`."""
     return _matching(VARIANT_SKU, q, VARIANT_SKU.c.sku)[0]
+
+
+def product_contains(q: str, *columns: Any) -> Any:
+    """PostgreSQL: products whose `columns` (title, handle and vendor when none is named)
+    contain `q`, without case. The match on the product's whole text is what
+    ix_product_text_trgm answers; the named columns are then tested on its candidates only."""
+    like = f"%{q}%"
+    whole = product_text().ilike(like)
+    if not columns:
+        return whole
+    return and_(whole, or_(*(c.ilike(like) for c in columns)))
+
+
+def product_title_contains(q: str) -> Any:
+    """PostgreSQL: products whose title contains `q` (see product_contains)."""
+    return product_contains(q, Product.title)

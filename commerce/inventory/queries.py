@@ -18,7 +18,12 @@ from flask import current_app
 from sqlalchemy import Select, func, literal, literal_column, or_, select, union
 
 from commerce.catalog.models import Category, Product, Variant
-from commerce.catalog.quick_search import sku_variant_ids, title_product_ids, uses_trigrams
+from commerce.catalog.quick_search import (
+    product_title_contains,
+    sku_variant_ids,
+    title_product_ids,
+    uses_trigrams,
+)
 from commerce.extensions import db
 from commerce.inventory.models import (
     REASONS,
@@ -226,7 +231,7 @@ def _matching_variants(q: str) -> Any:
     if uses_trigrams(db.session.get_bind()):
         skus, titles = Variant.id.in_(sku_variant_ids(q)), title_product_ids(q)
     else:
-        skus, titles = Variant.sku.ilike(like), select(Product.id).where(Product.title.ilike(like))
+        skus, titles = Variant.sku.ilike(like), select(Product.id).where(product_title_contains(q))
     return union(
         select(Variant.id).where(or_(skus, Variant.barcode == q)),
         select(Variant.id).where(Variant.product_id.in_(titles)),
@@ -315,7 +320,7 @@ def _keyed_matches(flt: StockFilter, key: Any) -> Any:
     if not flt.q:
         return keyed().subquery("matching_variant")
     like = f"%{flt.q}%"
-    titles = select(Product.id).where(Product.title.ilike(like))
+    titles = select(Product.id).where(product_title_contains(flt.q))
     return union(
         keyed(or_(Variant.sku.ilike(like), Variant.barcode == flt.q)),
         keyed(Variant.product_id.in_(titles)),

@@ -84,6 +84,17 @@ class Order(db.Model):
         Index("ix_shop_order_placed", "placed_at", "id"),
         Index("ix_shop_order_customer", "customer_id", "placed_at"),
         Index("ix_shop_order_email", "email"),
+        # The order list's quick search ("contains" in email or name), on PostgreSQL
+        # (pg_trgm, migration 0015_console_text; SQLite reads the rows, under 50 ms at 50,000).
+        *(
+            Index(
+                f"ix_shop_order_{column}_trgm",
+                func.lower(text(column)).label(column),
+                postgresql_using="gin",
+                postgresql_ops={column: "gin_trgm_ops"},
+            ).ddl_if(dialect="postgresql")
+            for column in ("email", "customer_name")
+        ),
         # Payments needing attention and the dashboard's counts, at 50,000 orders.
         Index("ix_shop_order_payment_status", "payment_status", "placed_at", "id"),
         Index("ix_shop_order_status_cancelled", "status", "cancelled_at", "id"),

@@ -143,3 +143,46 @@ def test_stock_overview_variant_order_on_postgres(pg_app):
         if len(pages) > 1:
             back = list_stock(flt, before=page.prev_cursor, limit=3)
             assert [r.level_id for r in back.items] == pages[-2], flt
+
+
+def test_quick_search_reads_one_trigram_index_on_postgres(pg_app):
+    """The quick search's text match is the expression ix_product_text_trgm holds (a drift
+    between models.product_text and the index's SQL would fall back to reading every title),
+    and it still means "title, handle or vendor contains" (title alone for the stock list)."""
+    from sqlalchemy import select
+
+    from commerce.catalog.models import Product
+    from commerce.catalog.queries import jump_to
+    from commerce.catalog.quick_search import product_contains, product_title_contains
+    from commerce.inventory.locations import create_location
+    from commerce.inventory.queries import StockFilter, list_stock
+    from commerce.inventory.services import receive_stock
+
+    by_title = create_product(title="Linen Overshirt", price=100, sku="QS-1", by=None)
+    by_vendor = create_product(title="Mug", price=100, vendor="Overshirt Co", sku="QS-2", by=None)
+    plate = create_product(title="Plate", price=100, sku="QS-3", by=None)
+    wh = create_location(name="Main", code="WH1", by=None, priority=1)
+    for product in (by_title, by_vendor, plate):
+        receive_stock(product.variants[0].id, quantity=2, location_id=wh.id, by=None)
+    assert {p.id for p in list_products(ProductFilter(q="overSHIRT")).items} == {
+        by_title.id,
+        by_vendor.id,
+    }
+    assert {r.product_id for r in list_stock(StockFilter(q="overshirt")).items} == {by_title.id}
+    assert [r["product_id"] for r in jump_to("overshirt")] == [by_title.id]
+    db.session.execute(text("SET LOCAL enable_seqscan = off"))
+    for condition in (product_contains("shirt"), product_title_contains("shirt")):
+        plan = "\n".join(
+            db.session.scalars(
+                text(
+                    "EXPLAIN "
+                    + str(
+                        select(Product.id)
+                        .where(condition)
+                        .compile(db.engine, compile_kwargs={"literal_binds": True})
+                    )
+                )
+            )
+        )
+        assert "ix_product_text_trgm" in plan, plan
+    db.session.rollback()

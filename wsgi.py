@@ -98,9 +98,14 @@ def _wire_layers(app: Flask) -> None:
     """What a lower layer asks of a higher one, handed in here (the packages' layers: a
     domain package imports only those below it)."""
     from commerce.catalog.csv_import import OPENING_STOCK
+    from commerce.catalog.listing import IN_STOCK, SALES
     from commerce.inventory.opening_stock import book_opening_stock
+    from commerce.inventory.queries import product_available
+    from commerce.orders.popularity import with_units_sold
 
     app.extensions[OPENING_STOCK] = book_opening_stock
+    app.extensions[IN_STOCK] = product_available
+    app.extensions[SALES] = with_units_sold
 
 
 def _warn_about_a_host_own_key(app: Flask, *, given: bool) -> None:

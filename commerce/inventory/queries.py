@@ -1,4 +1,5 @@
-"""Inventory reads for the console: the stock overview, the ledger, transfers and low stock.
+"""Inventory reads for the console: the stock overview, the ledger, transfers and low stock;
+and for the shop, whether a product can be bought now (`product_available`).
 
 Every list is one query for its rows (joined, never per row) plus at most one count, and pages
 with keyset cursors (WHERE (key, id) > (last_key, last_id)), so page 400 of 200,000 stock levels
@@ -15,9 +16,10 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Select, func, literal, literal_column, or_, select, union
+from sqlalchemy import Select, exists, func, literal, literal_column, or_, select, union
+from sqlalchemy.sql.elements import ColumnElement
 
-from commerce.catalog.models import Category, Product, Variant
+from commerce.catalog.models import CONTINUE, Category, Product, Variant
 from commerce.catalog.quick_search import sku_variant_ids, title_product_ids, uses_trigrams
 from commerce.extensions import db
 from commerce.inventory.models import (
@@ -719,3 +721,22 @@ def low_stock(limit: int = 10) -> list[LowStock]:
         .limit(limit)
     )
     return [LowStock(*r) for r in rows]
+
+
+def product_available() -> ColumnElement[bool]:
+    """A condition on Product: it has a variant a shopper can buy now (stock free at an active
+    location, or sold on backorder). The shop's "in stock only" filter (catalog.listing)."""
+    free = (
+        select(
+            func.coalesce(
+                func.sum(StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved), 0
+            )
+        )
+        .join(Location, Location.id == StockLevel.location_id)
+        .where(StockLevel.variant_id == Variant.id, Location.is_active.is_(True))
+        .scalar_subquery()
+    )
+    return exists().where(
+        Variant.product_id == Product.id,
+        or_(Variant.inventory_policy == CONTINUE, free > 0),
+    )

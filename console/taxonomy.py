@@ -10,7 +10,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from commerce.catalog import merchandising
+from commerce.catalog import collection_order as merchandising  # `collection_order` is a view
 from commerce.catalog.models import Collection, CollectionProduct, Product
 from commerce.catalog.queries import ProductFilter, collections_with_counts, list_products
 from commerce.catalog.taxonomy import (

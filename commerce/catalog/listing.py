@@ -24,7 +24,7 @@ from sqlalchemy import Select, and_, exists, func, literal, or_, select, union_a
 from sqlalchemy.orm import joinedload, lazyload, selectinload
 from sqlalchemy.sql.elements import ColumnElement
 
-from commerce.catalog import merchandising
+from commerce.catalog import collection_order
 from commerce.catalog.models import (
     ACTIVE,
     Category,
@@ -38,7 +38,7 @@ from commerce.catalog.taxonomy import collection_condition
 from commerce.extensions import db
 
 IN_STOCK = "catalog.in_stock"  # app.extensions key: InStock (inventory's condition)
-SALES = "catalog.sales"  # app.extensions key: merchandising.Sales (orders' units sold)
+SALES = "catalog.sales"  # app.extensions key: collection_order.Sales (orders' units sold)
 
 InStock = Callable[[], ColumnElement[bool]]
 """A condition on Product: it has a variant a shopper can buy now."""
@@ -152,11 +152,11 @@ def _ordering(
     """`ordered`'s ORDER BY terms (and the join best selling needs), for a window too."""
     if sort == "featured" and collection is not None:
         units = None
-        if merchandising.effective_sort(collection) == merchandising.BEST_SELLING:
-            sales: merchandising.Sales = current_app.extensions[SALES]
+        if collection_order.effective_sort(collection) == collection_order.BEST_SELLING:
+            sales: collection_order.Sales = current_app.extensions[SALES]
             stmt, units = sales(stmt)
-        return stmt, list(merchandising.shop_order(collection, units_sold=units))
-    return stmt, list(merchandising.product_order(sort))
+        return stmt, list(collection_order.shop_order(collection, units_sold=units))
+    return stmt, list(collection_order.product_order(sort))
 
 
 def compare_at_column() -> Any:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from commerce.catalog.merchandising import (
+from commerce.catalog.collection_order import (
     pin_products,
     reorder_collection,
     set_collection_sort,

@@ -94,7 +94,7 @@ from commerce.payments.provider import (
 )
 from commerce.payments.provider import FAILED as RESULT_FAILED
 from commerce.payments.provider import REQUIRES_ACTION as RESULT_REQUIRES_ACTION
-from commerce.payments.test_gateway import DEFAULT_AUTHORIZATION_TTL, TestGateway
+from commerce.payments.sandbox_gateway import DEFAULT_AUTHORIZATION_TTL, SandboxGateway
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ NOT_RECEIVED = "not_received"  # error code: the provider never got the request
 
 ProviderFactory = Callable[[Mapping[str, Any]], PaymentProvider]
 _factories: dict[str, ProviderFactory] = {
-    "test": lambda config: TestGateway(
+    "test": lambda config: SandboxGateway(
         webhook_secret=config["PAYMENTS_WEBHOOK_SECRET"],
         authorization_ttl=config.get("PAYMENTS_AUTHORIZATION_TTL", DEFAULT_AUTHORIZATION_TTL),
         store=config.get("PAYMENTS_TEST_GATEWAY_DB"),

@@ -224,18 +224,6 @@ def _reload(payment_id: int) -> Payment:
     return payment
 
 
-def get_payment(payment_id: int) -> Payment:
-    return _reload(payment_id)
-
-
-def payments_for(reference: str) -> list[Payment]:
-    return list(
-        db.session.scalars(
-            select(Payment).where(Payment.reference == reference).order_by(Payment.id)
-        )
-    )
-
-
 def _claim(payment_id: int, *, where: Any, **values: Any) -> bool:
     """One conditional UPDATE of a payment; True when the row matched."""
     stmt = (

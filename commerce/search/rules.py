@@ -46,11 +46,6 @@ BOOST_EFFECTS = (BOOST, BURY)
 IN_STOCK_FIELD = "in_stock"
 # The conditions a rule can boost or bury by (the port's facet names, see port.CONDITION_FACETS).
 BOOST_FIELDS = ("tag", "vendor", "collection", IN_STOCK_FIELD)
-MISSING_VALUE = {
-    "tag": "Enter a tag.",
-    "vendor": "Enter a vendor.",
-    "collection": "Choose a collection.",
-}
 
 # -- reading ------------------------------------------------------------------------------------
 

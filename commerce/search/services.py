@@ -205,10 +205,6 @@ class RulePreview:
     after: SearchResult
     hidden: list[dict[str, Any]] = field(default_factory=list)  # id, title, was (1-based|None)
 
-    def position_before(self, product_id: int) -> int | None:
-        ids = self.before.ids
-        return ids.index(product_id) + 1 if product_id in ids else None
-
 
 def preview_rule(
     draft: Mapping[str, Any],

@@ -7,7 +7,7 @@ the first, even at 50,000 products, where OFFSET would scan all the skipped rows
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -27,8 +27,7 @@ from commerce.catalog.models import (
 from commerce.catalog.quick_search import product_ids, sku_variant_ids, uses_trigrams
 from commerce.catalog.taxonomy import collection_condition
 from commerce.extensions import db
-from commerce.paging import bounded_count, keyset_page
-from commerce.paging import total_label as _total_label
+from commerce.paging import Page, bounded_count, keyset_page
 
 SORTS = {
     "updated": (Product.updated_at, "Last updated"),
@@ -73,20 +72,6 @@ class ProductFilter:
                 self.price_max is not None,
             ]
         )
-
-
-@dataclass
-class Page:
-    items: list[Product]
-    total: int
-    next_cursor: str | None = None
-    prev_cursor: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-    total_exact: bool = True  # False: `total` is COUNT_LIMIT and more match ("1,000+")
-
-    @property
-    def total_label(self) -> str:
-        return _total_label(self.total, self.total_exact)
 
 
 def text_condition(q: str) -> Any:
@@ -171,11 +156,12 @@ def list_products(
         parse=parse,
         scalars=True,
     )
-    page = Page(items=keyset.rows, total=total, total_exact=exact)
-    page.next_cursor, page.prev_cursor = keyset.cursors(
-        keyset.rows, lambda product: (_sort_value(product, flt.sort), product.id)
+    return keyset.page(
+        keyset.rows,
+        lambda product: (_sort_value(product, flt.sort), product.id),
+        total=total,
+        total_exact=exact,
     )
-    return page
 
 
 def vendors() -> list[str]:

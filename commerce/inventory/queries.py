@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -30,8 +30,7 @@ from commerce.inventory.models import (
     StockLevel,
     StockMovement,
 )
-from commerce.paging import bounded_count, decode_cursor, keyset_page
-from commerce.paging import total_label as _total_label
+from commerce.paging import Page, bounded_count, decode_cursor, keyset_page
 from commerce.staff.models import StaffMember
 
 AVAILABLE = (StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved).label("available")
@@ -100,20 +99,6 @@ class StockRow:
     @property
     def is_out(self) -> bool:
         return self.available <= 0
-
-
-@dataclass
-class Page:
-    items: list[Any]
-    total: int | None = None
-    next_cursor: str | None = None
-    prev_cursor: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-    total_exact: bool = True  # False: `total` is COUNT_LIMIT and more match ("1,000+")
-
-    @property
-    def total_label(self) -> str:
-        return _total_label(self.total, self.total_exact)
 
 
 def _stock_columns() -> list[Any]:
@@ -359,12 +344,12 @@ def list_stock(
         limit=limit,
         parse=parse,
     )
-    items = [_stock_row(r) for r in keyset.rows]
-    page = Page(items=items, total=total, total_exact=exact)
-    page.next_cursor, page.prev_cursor = keyset.cursors(
-        items, lambda row: (_sort_value(row, flt.sort), row.level_id)
+    return keyset.page(
+        [_stock_row(r) for r in keyset.rows],
+        lambda row: (_sort_value(row, flt.sort), row.level_id),
+        total=total,
+        total_exact=exact,
     )
-    return page
 
 
 EXPORT_COLUMNS = [
@@ -554,10 +539,7 @@ def list_movements(
         limit=limit,
         parse=int,
     )
-    items = [_movement_row(r) for r in keyset.rows]
-    page = Page(items=items)
-    page.next_cursor, page.prev_cursor = keyset.cursors(items, lambda row: (row.id, row.id))
-    return page
+    return keyset.page([_movement_row(r) for r in keyset.rows], lambda row: (row.id, row.id))
 
 
 def movements_by_id(ids: list[int]) -> list[MovementRow]:

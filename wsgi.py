@@ -6,7 +6,7 @@ import contextlib
 import os
 from typing import Any
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, g, has_request_context, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -16,6 +16,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from commerce import cli as commerce_cli
 from commerce import models as _models  # noqa: F401  (registers every table)
+from commerce import outbox
 from commerce.catalog import tasks as _catalog_tasks  # noqa: F401  (registers Celery tasks)
 from commerce.checkout import tasks as _checkout_tasks  # noqa: F401
 from commerce.config import ROOT, load_config
@@ -90,6 +91,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     _register_errors(app)
     _register_health(app)
     app.after_request(_security_headers)
+    outbox.on_enqueue(_mark_outbox_pending)
     app.after_request(_dispatch_outbox_after_commit)
     return app
 
@@ -98,9 +100,14 @@ def _wire_layers(app: Flask) -> None:
     """What a lower layer asks of a higher one, handed in here (the packages' layers: a
     domain package imports only those below it)."""
     from commerce.catalog.csv_import import OPENING_STOCK
+    from commerce.catalog.listing import IN_STOCK, SALES
     from commerce.inventory.opening_stock import book_opening_stock
+    from commerce.inventory.queries import product_available
+    from commerce.orders.popularity import with_units_sold
 
     app.extensions[OPENING_STOCK] = book_opening_stock
+    app.extensions[IN_STOCK] = product_available
+    app.extensions[SALES] = with_units_sold
 
 
 def _warn_about_a_host_own_key(app: Flask, *, given: bool) -> None:
@@ -145,16 +152,19 @@ def _security_headers(response: Response) -> Response:
     return response
 
 
+def _mark_outbox_pending() -> None:
+    """An outbox event was enqueued: in a request, remember it for after the response."""
+    if has_request_context():
+        g.outbox_pending = True
+
+
 def _dispatch_outbox_after_commit(response: Response) -> Response:
     """Queue delivery of events this request committed (inline in the eager embedded mode)."""
-    from flask import g
-
     if g.pop("outbox_pending", False):
         from commerce.broker import queue_task
-        from commerce.outbox import dispatch_outbox
 
         try:
-            queue_task(dispatch_outbox)  # broker down: False, and the beat task delivers them
+            queue_task(outbox.dispatch_outbox)  # broker down: False; the beat task delivers them
         except Exception:  # the beat task picks the events up; the request already succeeded
             import logging
 

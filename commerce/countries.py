@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cache
+from typing import Any
 
 from babel import Locale
 
@@ -41,3 +43,22 @@ def is_country(code: str) -> bool:
 
 def country_name(code: str) -> str:
     return country_names().get(code, code)
+
+
+def address_lines(address: Mapping[str, Any] | None, *, company: bool = True) -> list[str]:
+    """A postal address as printed, one line each, blank parts left out: (company,) name,
+    street lines, "City, Region Postcode", the country's name, the phone number."""
+    address = address or {}
+    locality = " ".join(str(p) for p in (address.get("region"), address.get("postal_code")) if p)
+    city = ", ".join(part for part in (str(address.get("city") or ""), locality) if part)
+    country = str(address.get("country") or "")
+    lines = [
+        address.get("company") if company else None,
+        address.get("name"),
+        address.get("line1"),
+        address.get("line2"),
+        city,
+        country_name(country) if country else "",
+        address.get("phone"),
+    ]
+    return [str(line) for line in lines if line]

@@ -33,9 +33,6 @@ class Money:
         """Read a decimal string as merchants type it ("19.99", "1,299.00") exactly."""
         return cls(parse_amount(text, currency, field=field), currency.upper())
 
-    def as_decimal(self) -> Decimal:
-        return Decimal(self.amount).scaleb(-minor_digits(self.currency))
-
     def __add__(self, other: Money) -> Money:
         self._check(other)
         return Money(self.amount + other.amount, self.currency)

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import current_app, g, has_request_context
+from flask import current_app
 from sqlalchemy import JSON, Index, String, Text, func, or_, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -56,6 +56,7 @@ class Consumer:
 
 
 _handlers: dict[str, list[Consumer]] = {}
+_enqueue_hooks: list[Callable[[], None]] = []
 
 
 class OutboxEvent(db.Model):
@@ -100,11 +101,19 @@ def handler(
     return register
 
 
+def on_enqueue(hook: Callable[[], None]) -> Callable[[], None]:
+    """Call `hook` after each `enqueue`. The web layer's: it marks the request, so delivery is
+    queued once the request has committed (wsgi); this module knows nothing of requests."""
+    if hook not in _enqueue_hooks:
+        _enqueue_hooks.append(hook)
+    return hook
+
+
 def enqueue(topic: str, payload: dict[str, Any]) -> OutboxEvent:
     event = OutboxEvent(topic=topic, payload=payload, created_at=utcnow(), completed=[])
     db.session.add(event)
-    if has_request_context():
-        g.outbox_pending = True
+    for hook in _enqueue_hooks:
+        hook()
     return event
 
 

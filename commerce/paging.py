@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -62,6 +62,23 @@ def cursor_value(value: Any) -> Any:
 
 
 @dataclass
+class Page:
+    """One page of a console list: its items, the cursors of its neighbours, and its total
+    (when counted: `total_exact` is False when the count stopped at COUNT_LIMIT)."""
+
+    items: list[Any]
+    total: int | None = None
+    next_cursor: str | None = None
+    prev_cursor: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    total_exact: bool = True
+
+    @property
+    def total_label(self) -> str:
+        return total_label(self.total, self.total_exact)
+
+
+@dataclass
 class KeysetSlice:
     """The rows of one page, in display order, and what is needed for its neighbours' links."""
 
@@ -69,6 +86,13 @@ class KeysetSlice:
     has_more: bool
     backwards: bool
     had_cursor: bool
+
+    def page(self, items: list[Any], key_of: Callable[[Any], Sequence[Any]], **fields: Any) -> Page:
+        """The page of `items` (this slice's rows, as the list shows them) with its
+        neighbours' cursors; `fields`: the rest of the Page (its total)."""
+        page = Page(items=items, **fields)
+        page.next_cursor, page.prev_cursor = self.cursors(items, key_of)
+        return page
 
     def cursors(
         self, items: Sequence[Any], key_of: Callable[[Any], Sequence[Any]]

@@ -60,7 +60,6 @@ FILTER_KEYS = (
     "dir",
 )
 MULTI_KEYS = ("status", "payment", "fulfillment")
-PAGING_KEYS = ("after", "before")
 
 
 @bp.app_template_filter("shop_time")

@@ -37,7 +37,7 @@ from commerce.errors import CommerceError, ValidationError
 from commerce.extensions import db
 from commerce.jobs import FAILED
 from commerce.pricing import CartLine, PricingContext, explain_promotions
-from commerce.promotions.code_jobs import codes_job, start_code_generation
+from commerce.promotions.code_jobs import codes_job
 from commerce.promotions.coupons import add_coupon_code, coupon_codes_csv, remove_coupon_code
 from commerce.promotions.models import DRAFT, STATUSES, Promotion
 from commerce.promotions.queries import (
@@ -70,6 +70,7 @@ from commerce.promotions.services import (
     usage,
 )
 from commerce.promotions.summary import Names, schedule_text, summarize, summarize_promotion
+from commerce.promotions.tasks import start_code_generation
 from commerce.shipping.models import ShippingMethod
 from console import bp
 from console.permissions import route

@@ -1,7 +1,7 @@
 """Search merchandising, part one: synonyms, stop words and typo settings, and whether the
 latest settings have reached the search backend (with a "Push now" button).
 
-Every change goes through commerce.search.merchandising, which validates, audits and queues
+Every change goes through commerce.search.rules, which validates, audits and queues
 the push; reading needs `search.view`, changing `search.edit`. The query rules live in
 search_rules.py; the tabs across these screens are templates/console/search/_tabs.html.
 """
@@ -18,7 +18,9 @@ from wtforms import BooleanField, RadioField, StringField, TextAreaField
 
 from commerce.audit import query_entries
 from commerce.errors import CommerceError, ValidationError
-from commerce.search.merchandising import (
+from commerce.search.models import SearchSettings, SearchSynonym
+from commerce.search.port import SearchBackendError, TypoSettings
+from commerce.search.rules import (
     EQUIVALENT,
     ONE_WAY,
     add_synonym,
@@ -29,9 +31,7 @@ from commerce.search.merchandising import (
     update_settings,
     update_synonym,
 )
-from commerce.search.models import SearchSettings, SearchSynonym
-from commerce.search.port import SearchBackendError, TypoSettings
-from commerce.search.service import push_settings, push_status
+from commerce.search.services import push_settings, push_status
 from console import bp
 from console.forms import ConfirmForm
 from console.permissions import route

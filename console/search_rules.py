@@ -8,7 +8,7 @@ The rule form's pieces: the product pickers (search by title or SKU, htmx; chose
 are list items carrying hidden inputs, posted in their order, reordered with up/down buttons
 or by drag and drop), and the boost/bury rows (`boosts-<n>-effect|field|value`, the names the
 service uses for its messages), added and removed with htmx. Every change goes through
-commerce.search.merchandising; the preview through commerce.search.service.preview_rule,
+commerce.search.rules; the preview through commerce.search.services.preview_rule,
 which writes nothing.
 """
 
@@ -31,7 +31,8 @@ from commerce.catalog.queries import ProductFilter, list_products, popular_tags,
 from commerce.db import utcnow
 from commerce.errors import CommerceError, ValidationError
 from commerce.extensions import db
-from commerce.search.merchandising import (
+from commerce.search.models import SearchRule
+from commerce.search.rules import (
     CONTAINS,
     EXACT,
     MAX_BOOSTS,
@@ -46,8 +47,7 @@ from commerce.search.merchandising import (
     rule_status_counts,
     update_rule,
 )
-from commerce.search.models import SearchRule
-from commerce.search.service import preview_rule
+from commerce.search.services import preview_rule
 from console import bp
 from console.forms import ConfirmForm
 from console.permissions import route

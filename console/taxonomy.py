@@ -7,12 +7,12 @@ from typing import Any
 
 from flask import current_app, request, url_for
 from flask_login import current_user
-from sqlalchemy import func, select
+from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from commerce.catalog import merchandising
+from commerce.catalog import collection_order as merchandising  # `collection_order` is a view
 from commerce.catalog.models import Collection, CollectionProduct, Product
-from commerce.catalog.queries import ProductFilter, list_products, rule_collection_counts
+from commerce.catalog.queries import ProductFilter, collections_with_counts, list_products
 from commerce.catalog.taxonomy import (
     COLLECTION_SORTS,
     RULE_FIELDS,
@@ -176,20 +176,7 @@ def _collection_form_context(
 
 @route(bp, "/collections", permission="catalog.view")
 def collection_list() -> Any:
-    from commerce.catalog.models import Collection
-
-    collections = list(db.session.scalars(select(Collection).order_by(Collection.title)))
-    manual_counts = dict(
-        db.session.execute(
-            select(CollectionProduct.collection_id, func.count()).group_by(
-                CollectionProduct.collection_id
-            )
-        ).all()
-    )
-    counts = rule_collection_counts([c for c in collections if c.kind != "manual"])
-    for c in collections:
-        if c.kind == "manual":
-            counts[c.id] = manual_counts.get(c.id, 0)
+    collections, counts = collections_with_counts()
     return render(
         "console/taxonomy/collections.html",
         collections=collections,

@@ -11,12 +11,10 @@ import re
 from typing import Any
 
 from flask import Response, abort, current_app, request, send_from_directory, url_for
-from sqlalchemy import select
-from sqlalchemy.orm import lazyload, selectinload
 
-from commerce.catalog.models import ACTIVE, Category, Collection, Media, Product, Variant
+from commerce.catalog import listing as catalog
+from commerce.catalog.models import Collection, Media, Product, Variant
 from commerce.edge.keys import HOME, category_key, collection_key, product_key
-from commerce.extensions import db
 from commerce.inventory.services import BACKORDER, IN_STOCK, LOW, SOLD_OUT, availability
 from storefront import bp, listing
 from storefront.web import htmx_target, private, public, render
@@ -52,13 +50,13 @@ def _currency() -> str:
 # -- home, categories, collections --------------------------------------------------------------
 
 
-def card_keys(cards: list[listing.Card]) -> list[str]:
+def card_keys(cards: list[catalog.Card]) -> list[str]:
     return [product_key(card.product.id) for card in cards]
 
 
 @bp.route("/")
 def home() -> Response:
-    front = listing.front_page()
+    front = catalog.front_page()
     keys = [HOME, *card_keys(front.new_in)]
     for collection, shown in front.featured:
         keys += [collection_key(collection.id), *card_keys(shown.cards)]
@@ -78,7 +76,7 @@ def listing_context(
 
     return {
         "flt": flt,
-        "sorts": listing.SORTS,
+        "sorts": catalog.SORTS,
         "currency": currency,
         "listing_url": url_for(endpoint, **{k: v for k, v in endpoint_args.items() if k != "q"}),
         "clear_url": url_for(endpoint, **endpoint_args),
@@ -91,7 +89,7 @@ def _listing_page(
 ) -> Response:
     """A listing; `key`: the surrogate key of its scope (its category or collection)."""
     flt = listing.ShopFilter.from_args(request.args, _currency())
-    shown = listing.listing(scope, flt, collection=collection)
+    shown = catalog.listing(scope, flt, collection=collection)
     endpoint = request.endpoint or "storefront.home"
     context.update(listing_context(flt, endpoint, dict(request.view_args or {})), shown=shown)
     if collection is not None:
@@ -102,13 +100,14 @@ def _listing_page(
 
 @bp.route("/c/<handle>")
 def category(handle: str) -> Response:
-    found = db.session.scalar(select(Category).where(Category.handle == handle))
+    found = catalog.category_by_handle(handle)
     if found is None:
         abort(404)
-    trail, children = listing.family(found)
+    trail, children, top = catalog.family(found)
+    listing.remember_top_categories(top)
     return _listing_page(
         "storefront/category.html",
-        listing.category_scope(found),
+        catalog.category_scope(found),
         key=category_key(found.id),
         category=found,
         trail=trail,
@@ -118,12 +117,12 @@ def category(handle: str) -> Response:
 
 @bp.route("/collections/<handle>")
 def collection(handle: str) -> Response:
-    found = db.session.scalar(select(Collection).where(Collection.handle == handle))
+    found = catalog.collection_by_handle(handle)
     if found is None:
         abort(404)
     return _listing_page(
         "storefront/collection.html",
-        listing.collection_scope(found),
+        catalog.collection_scope(found),
         key=collection_key(found.id),
         collection=found,
     )
@@ -133,16 +132,7 @@ def collection(handle: str) -> Response:
 
 
 def _active_product(handle: str) -> Product:
-    product = db.session.scalar(
-        select(Product)
-        .where(Product.handle == handle, Product.status == ACTIVE)
-        .options(
-            selectinload(Product.variants),
-            selectinload(Product.options),
-            selectinload(Product.media),
-            lazyload(Product.tag_rows),
-        )
-    )
+    product = catalog.active_product(handle)
     if product is None:
         abort(404)
     return product
@@ -264,14 +254,7 @@ def availability_fragment() -> Response:
     product_ids = _ids("product")
     if not variant_ids and not product_ids:
         abort(400)
-    rows = db.session.execute(
-        select(Variant.id, Variant.product_id)
-        .join(Product, Product.id == Variant.product_id)
-        .where(
-            Product.status == ACTIVE,
-            (Variant.id.in_(variant_ids) | Variant.product_id.in_(product_ids)),
-        )
-    ).all()
+    rows = catalog.active_variants(variant_ids, product_ids)
     found = availability([vid for vid, _ in rows])
     variants = [found[vid] for vid, _ in rows if vid in found and vid in variant_ids]
     per_product: dict[int, list[str]] = {}

@@ -159,11 +159,6 @@ def priced_with_context(cart: Cart | None, country: str = "") -> tuple[PricingCo
     return found
 
 
-def forget_priced_cart() -> None:
-    """The cart changed in this request: price it again next time."""
-    g.pop(_PRICED, None)
-
-
 def cart_page(
     cart: Cart | None,
     *,

@@ -20,6 +20,7 @@ from typing import Any
 from flask import Response, current_app, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 
+from commerce.catalog import listing as catalog
 from commerce.edge.keys import SEARCH, product_key
 from commerce.errors import ValidationError
 from commerce.extensions import csrf, limiter
@@ -32,8 +33,8 @@ from storefront.web import htmx_target, private, public, render
 
 MAX_QUERY = 100
 MAX_VALUES = 12  # per facet in the URL
-PER_PAGE = listing.PER_PAGE
-MAX_PAGE = listing.MAX_PAGE
+PER_PAGE = catalog.PER_PAGE
+MAX_PAGE = catalog.MAX_PAGE
 SORTS = {
     "relevance": "Best match",
     "best-selling": "Best selling",
@@ -170,7 +171,7 @@ class FacetGroup:
 
 def facet_groups(result: Any, flt: SearchFilter) -> list[FacetGroup]:
     """The result's facet counts as the filter form shows them, with names for ids."""
-    labels = listing.facet_labels(
+    labels = catalog.facet_labels(
         categories=[int(v) for v in result.facets.get("category", {})],
         collections=[int(v) for v in result.facets.get("collection", {})],
     )
@@ -203,7 +204,7 @@ def facet_groups(result: Any, flt: SearchFilter) -> list[FacetGroup]:
 class Results:
     """What the results fragment shows: cards paired with their highlighted hits."""
 
-    entries: list[tuple[listing.Card, Any]]
+    entries: list[tuple[catalog.Card, Any]]
     total: int
     page: int
     pages: int
@@ -219,7 +220,7 @@ class Results:
         return (self.page - 1) * PER_PAGE
 
     @property
-    def cards(self) -> list[listing.Card]:
+    def cards(self) -> list[catalog.Card]:
         return [card for card, _hit in self.entries]
 
     @property
@@ -237,7 +238,7 @@ def run_search(flt: SearchFilter) -> Results:
     if flt.page > pages and result.total:  # past the last page: show the last one
         flt = replace(flt, page=pages)
         result = search_catalog(flt.query())
-    cards = {card.product.id: card for card in listing.cards_for([h.id for h in result.hits])}
+    cards = {card.product.id: card for card in catalog.cards_for([h.id for h in result.hits])}
     return Results(
         entries=[(cards[h.id], h) for h in result.hits if h.id in cards],
         total=result.total,
@@ -256,7 +257,7 @@ class NoResults:
     """What a search with no hits offers instead."""
 
     did_you_mean: str | None
-    popular: list[listing.Card]
+    popular: list[catalog.Card]
 
 
 def help_for(flt: SearchFilter, shown: Results | None) -> NoResults | None:
@@ -264,7 +265,7 @@ def help_for(flt: SearchFilter, shown: Results | None) -> NoResults | None:
     if shown is None or shown.total or flt.is_filtered():
         return None
     found = no_results_help(flt.q)
-    return NoResults(found.did_you_mean, listing.cards_for(found.popular_ids))
+    return NoResults(found.did_you_mean, catalog.cards_for(found.popular_ids))
 
 
 @bp.route("/search")
@@ -315,7 +316,7 @@ def search_suggest() -> Response:
         found = suggest(typed)
     except SearchBackendError:  # the box stays usable: submitting still searches
         return private(Response("", mimetype="text/html"))
-    cards = {card.product.id: card for card in listing.cards_for(found.ids)}
+    cards = {card.product.id: card for card in catalog.cards_for(found.ids)}
     entries = [(cards[h.id], h) for h in found.hits if h.id in cards]
     body = render_template(
         "storefront/_suggest.html",

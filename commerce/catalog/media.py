@@ -146,11 +146,16 @@ def add_image(
             original_filename=Path(filename or "image").name[:255],
             created_at=utcnow(),
         )
-        db.session.add(media)
-        db.session.flush()
-        product_changed(product)
-        audit.record(by, "media.add", media, after=media.snapshot())
+        _added(media, product, by=by)
     return media
+
+
+def _added(media: Media, product: Product, *, by: Any) -> None:
+    """A new image of the product: stored, the product's pages told, the change audited."""
+    db.session.add(media)
+    db.session.flush()
+    product_changed(product)
+    audit.record(by, "media.add", media, after=media.snapshot())
 
 
 def check_external_url(url: str, *, field: str = "url") -> str:
@@ -173,10 +178,7 @@ def add_external_image(product: Product, *, url: str, by: Any, alt: str = "") ->
             position=_next_position(product),
             created_at=utcnow(),
         )
-        db.session.add(media)
-        db.session.flush()
-        product_changed(product)
-        audit.record(by, "media.add", media, after=media.snapshot())
+        _added(media, product, by=by)
     return media
 
 

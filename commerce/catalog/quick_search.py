@@ -60,18 +60,6 @@ FILL = [
     "DELETE FROM console_trgm_variant",
     "INSERT INTO console_trgm_variant(rowid, sku) SELECT id, sku FROM variant",
 ]
-DROP = [
-    *(
-        f"DROP TRIGGER IF EXISTS console_trgm_{name}"
-        for name in ("product_ai", "product_au", "product_ad")
-    ),
-    *(
-        f"DROP TRIGGER IF EXISTS console_trgm_{name}"
-        for name in ("variant_ai", "variant_au", "variant_ad")
-    ),
-    "DROP TABLE IF EXISTS console_trgm_product",
-    "DROP TABLE IF EXISTS console_trgm_variant",
-]
 
 
 def is_derived(name: str | None) -> bool:

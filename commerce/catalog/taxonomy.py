@@ -317,7 +317,7 @@ _TEXT_OPS = {"equals", "not_equals", "contains", "starts_with"}
 _NUMBER_OPS = {"equals", "not_equals", "greater_than", "less_than"}
 # The shop's order of a collection (Collection.sort). "manual" is the hand-made order of a
 # manual collection's positions; rule-based collections choose one of the rules and open on
-# NEWEST. Pinned products come first whatever the sort (see merchandising.py).
+# NEWEST. Pinned products come first whatever the sort (see collection_order.py).
 MANUAL_SORT, BEST_SELLING, NEWEST = "manual", "best-selling", "newest"
 COLLECTION_SORTS = {
     MANUAL_SORT: "Manual (drag and drop)",

@@ -28,7 +28,6 @@ OPEN = "open"  # being filled in; the reservation is (or was) held
 PLACING = "placing"  # a place_order call owns it right now
 COMPLETED = "completed"  # the order exists: checkout.order_id
 ABANDONED = "abandoned"  # replaced by a newer checkout of the same cart
-CHECKOUT_STATUSES = (OPEN, PLACING, COMPLETED, ABANDONED)
 LIVE_CONDITION = "status IN ('open', 'placing')"
 
 

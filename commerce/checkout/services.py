@@ -669,20 +669,11 @@ def _take_claim(checkout_filter: Any, now: datetime) -> str | None:
 def _claim(key: str, now: datetime) -> Claim | Placement:
     """Own the checkout for one placement attempt, or say why not."""
     token = _take_claim(Checkout.key == key, now)
+    if token is None:
+        return _not_claimed(key)
     checkout = get_checkout(key)
     db.session.refresh(checkout)
-    if token is not None:
-        return Claim(checkout, token)
-    if checkout.status == COMPLETED:
-        order = db.session.get(Order, checkout.order_id) if checkout.order_id else None
-        return Placement(order=order or order_for_checkout(key))
-    if checkout.status == PLACING:
-        raise Conflict(
-            "Your order is already being placed. Please wait a moment.", field="checkout"
-        )
-    raise InvalidTransition(
-        "This checkout is no longer open. Start again from your cart.", field="checkout"
-    )
+    return Claim(checkout, token)
 
 
 def _held(claim: Claim) -> tuple[Any, ...]:

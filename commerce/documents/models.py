@@ -18,7 +18,6 @@ from commerce.db import utcnow
 from commerce.extensions import db
 
 INVOICE, CREDIT_NOTE = "invoice", "credit_note"
-DOCUMENT_KINDS = (INVOICE, CREDIT_NOTE)
 
 
 class DocumentSequence(db.Model):

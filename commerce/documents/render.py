@@ -33,12 +33,13 @@ from sqlalchemy.orm import selectinload
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher
 
-from commerce.countries import country_name
+from commerce.countries import address_lines
 from commerce.documents.models import Document
 from commerce.documents.numbering import issue_credit_note, issue_invoice
 from commerce.errors import NotFound
 from commerce.extensions import db
 from commerce.inventory.models import Location
+from commerce.orders.emails import tax_label
 from commerce.orders.models import Fulfillment, Order, Refund
 
 log = logging.getLogger(__name__)
@@ -164,29 +165,6 @@ def _percent(bps: int) -> str:
         Decimal(bps) / 100, format="#,##0.##", locale=current_app.config["SHOP_LOCALE"]
     )
     return f"{value}%"
-
-
-def address_lines(address: dict[str, Any] | None) -> list[str]:
-    address = address or {}
-    locality = " ".join(str(p) for p in (address.get("region"), address.get("postal_code")) if p)
-    city = ", ".join(part for part in (str(address.get("city") or ""), locality) if part)
-    country = str(address.get("country") or "")
-    lines = [
-        address.get("company"),
-        address.get("name"),
-        address.get("line1"),
-        address.get("line2"),
-        city,
-        country_name(country) if country else "",
-        address.get("phone"),
-    ]
-    return [str(line) for line in lines if line]
-
-
-def tax_label(order: Order) -> str:
-    """The tax's name and rate, as in "Sales tax (7.25%)"."""
-    name = order.tax_name or "Tax"
-    return f"{name} ({_percent(order.tax_rate_bps)})" if order.tax_rate_bps else name
 
 
 def page_size() -> str:

@@ -17,7 +17,6 @@ SEARCH = "search"
 # Response headers: Varnish's xkey module and Fastly read space-separated keys; Cloudflare
 # and others read Cache-Tag, comma-separated.
 XKEY, SURROGATE_KEY, CACHE_TAG = "xkey", "Surrogate-Key", "Cache-Tag"
-HEADERS = (XKEY, SURROGATE_KEY, CACHE_TAG)
 
 
 def product_key(product_id: int) -> str:

@@ -21,7 +21,6 @@ import requests
 from flask import current_app
 
 NONE, VARNISH = "none", "varnish"
-ENGINES = (NONE, VARNISH)
 PURGE_HEADER = "xkey-purge"
 PURGED_HEADER = "xkey-purged"  # set by our VCL: how many objects the purge dropped
 MAX_HEADER_CHARS = 4000  # well under Varnish's http_req_hdr_len (8 KB)

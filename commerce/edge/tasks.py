@@ -32,7 +32,7 @@ from commerce.edge import places
 from commerce.edge.keys import CATALOG, SEARCH
 from commerce.edge.purge import edge_enabled, edge_purger
 from commerce.inventory.services import STOCK_CROSSED
-from commerce.search.merchandising import SETTINGS_CHANGED
+from commerce.search.rules import SETTINGS_CHANGED
 
 log = logging.getLogger(__name__)
 

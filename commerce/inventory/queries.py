@@ -1,4 +1,5 @@
-"""Inventory reads for the console: the stock overview, the ledger, transfers and low stock.
+"""Inventory reads for the console: the stock overview, the ledger, transfers and low stock;
+and for the shop, whether a product can be bought now (`product_available`).
 
 Every list is one query for its rows (joined, never per row) plus at most one count, and pages
 with keyset cursors (WHERE (key, id) > (last_key, last_id)), so page 400 of 200,000 stock levels
@@ -10,14 +11,15 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Select, func, literal, literal_column, or_, select, union
+from sqlalchemy import Select, exists, func, literal, literal_column, or_, select, union
+from sqlalchemy.sql.elements import ColumnElement
 
-from commerce.catalog.models import Category, Product, Variant
+from commerce.catalog.models import CONTINUE, Category, Product, Variant
 from commerce.catalog.quick_search import (
     product_title_contains,
     sku_variant_ids,
@@ -33,8 +35,7 @@ from commerce.inventory.models import (
     StockLevel,
     StockMovement,
 )
-from commerce.paging import bounded_count, decode_cursor, keyset_page
-from commerce.paging import total_label as _total_label
+from commerce.paging import Page, bounded_count, decode_cursor, keyset_page
 from commerce.staff.models import StaffMember
 
 AVAILABLE = (StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved).label("available")
@@ -103,20 +104,6 @@ class StockRow:
     @property
     def is_out(self) -> bool:
         return self.available <= 0
-
-
-@dataclass
-class Page:
-    items: list[Any]
-    total: int | None = None
-    next_cursor: str | None = None
-    prev_cursor: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-    total_exact: bool = True  # False: `total` is COUNT_LIMIT and more match ("1,000+")
-
-    @property
-    def total_label(self) -> str:
-        return _total_label(self.total, self.total_exact)
 
 
 def _stock_columns() -> list[Any]:
@@ -362,12 +349,12 @@ def list_stock(
         limit=limit,
         parse=parse,
     )
-    items = [_stock_row(r) for r in keyset.rows]
-    page = Page(items=items, total=total, total_exact=exact)
-    page.next_cursor, page.prev_cursor = keyset.cursors(
-        items, lambda row: (_sort_value(row, flt.sort), row.level_id)
+    return keyset.page(
+        [_stock_row(r) for r in keyset.rows],
+        lambda row: (_sort_value(row, flt.sort), row.level_id),
+        total=total,
+        total_exact=exact,
     )
-    return page
 
 
 EXPORT_COLUMNS = [
@@ -557,10 +544,7 @@ def list_movements(
         limit=limit,
         parse=int,
     )
-    items = [_movement_row(r) for r in keyset.rows]
-    page = Page(items=items)
-    page.next_cursor, page.prev_cursor = keyset.cursors(items, lambda row: (row.id, row.id))
-    return page
+    return keyset.page([_movement_row(r) for r in keyset.rows], lambda row: (row.id, row.id))
 
 
 def movements_by_id(ids: list[int]) -> list[MovementRow]:
@@ -724,3 +708,22 @@ def low_stock(limit: int = 10) -> list[LowStock]:
         .limit(limit)
     )
     return [LowStock(*r) for r in rows]
+
+
+def product_available() -> ColumnElement[bool]:
+    """A condition on Product: it has a variant a shopper can buy now (stock free at an active
+    location, or sold on backorder). The shop's "in stock only" filter (catalog.listing)."""
+    free = (
+        select(
+            func.coalesce(
+                func.sum(StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved), 0
+            )
+        )
+        .join(Location, Location.id == StockLevel.location_id)
+        .where(StockLevel.variant_id == Variant.id, Location.is_active.is_(True))
+        .scalar_subquery()
+    )
+    return exists().where(
+        Variant.product_id == Product.id,
+        or_(Variant.inventory_policy == CONTINUE, free > 0),
+    )

@@ -751,27 +751,6 @@ def release_reservation(reference: str, *, now: datetime | None = None) -> int:
         return _give_back(active_reservations(reference), RELEASED, now or utcnow())
 
 
-def extend_reservation(reference: str, *, until: datetime, now: datetime | None = None) -> int:
-    """Keep a live hold until `until` (no stock moves, so no counter changes): checkout calls
-    it before the payment so the hold outlives the provider call. An expired hold is not
-    revived (its units may be someone else's by now). Returns the number of holds extended."""
-    now = now or utcnow()
-    with transaction():
-        return int(
-            db.session.execute(
-                update(Reservation)
-                .where(
-                    Reservation.reference == reference,
-                    Reservation.status == ACTIVE,
-                    Reservation.expires_at >= now,
-                    Reservation.expires_at < until,
-                )
-                .values(expires_at=until)
-                .execution_options(synchronize_session=False)
-            ).rowcount
-        )
-
-
 def release_expired_reservations(*, now: datetime | None = None, limit: int = 1000) -> int:
     """The periodic sweep: expired holds go back to available. Returns units released."""
     now = now or utcnow()

@@ -20,7 +20,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from commerce import mail
-from commerce.countries import country_name
+from commerce.countries import address_lines
 from commerce.db import transaction
 from commerce.extensions import db
 from commerce.orders.models import Fulfillment, Order, OrderEvent
@@ -70,7 +70,7 @@ def render_order_confirmation(order: Order) -> EmailMessage:
         "shop_url": current_app.config["SHOP_URL"].rstrip("/"),
         "status_url": order_status_url(order),
         "placed_on": _placed_on(order),
-        "address_lines": _address_lines(order.shipping_address),
+        "address_lines": address_lines(order.shipping_address, company=False),
         "line_discounts": {
             line.id: [
                 a for a in line.adjustments if a.get("scope") in (LINE, GIFT) and a.get("amount")
@@ -79,7 +79,7 @@ def render_order_confirmation(order: Order) -> EmailMessage:
         },
         "discounts": order.discounts(),
         "shipping_discounts": order.shipping_discounts(),
-        "tax_label": _tax_label(order),
+        "tax_label": tax_label(order),
     }
     env = current_app.jinja_env
     text = env.get_template("emails/order_confirmation.txt").render(context)
@@ -120,7 +120,7 @@ def render_shipment_email(fulfillment: Fulfillment) -> EmailMessage:
         "shop_name": shop_name,
         "shop_url": current_app.config["SHOP_URL"].rstrip("/"),
         "status_url": order_status_url(order),
-        "address_lines": _address_lines(order.shipping_address),
+        "address_lines": address_lines(order.shipping_address, company=False),
     }
     env = current_app.jinja_env
     return mail.build_message(
@@ -208,25 +208,9 @@ def _placed_on(order: Order) -> str:
     return format_date(local.date(), format="long", locale=current_app.config["SHOP_LOCALE"])
 
 
-def _address_lines(address: dict[str, Any]) -> list[str]:
-    locality = " ".join(
-        part for part in (address.get("region"), address.get("postal_code")) if part
-    )
-    city = ", ".join(part for part in (address.get("city"), locality) if part)
-    country = address.get("country") or ""
-    lines = [
-        address.get("name"),
-        address.get("line1"),
-        address.get("line2"),
-        city,
-        country_name(country) if country else "",
-        address.get("phone"),
-    ]
-    return [str(line) for line in lines if line]
-
-
-def _tax_label(order: Order) -> str:
-    """The tax's name and the rate the order was taxed at, as in "Sales tax (7.25%)"."""
+def tax_label(order: Order) -> str:
+    """The tax's name and the rate the order was taxed at, as in "Sales tax (7.25%)" (the
+    emails' and the documents' tax line)."""
     name = order.tax_name or "Tax"
     if not order.tax_rate_bps:
         return name

@@ -336,15 +336,3 @@ def cancel_fulfillment(fulfillment: Fulfillment, *, by: Any) -> Fulfillment:
         )
         audit.record(by, "order.fulfillment_cancel", order, after={"fulfillment": fulfillment.id})
     return fulfillment
-
-
-def orders_to_fulfill_count() -> int:
-    return int(
-        db.session.scalar(
-            select(func.count(Order.id)).where(
-                Order.status == OPEN,
-                Order.fulfillment_status.in_(("unfulfilled", "partially_fulfilled")),
-            )
-        )
-        or 0
-    )

@@ -48,13 +48,6 @@ PICKING, SHIPPED, FULFILLMENT_CANCELLED = "picking", "shipped", "cancelled"
 REFUND_AWAITING_APPROVAL = "awaiting_approval"  # above the limit: an admin decides
 REFUND_PROCESSING = "processing"  # the provider is being asked
 REFUND_SUCCEEDED, REFUND_FAILED, REFUND_REJECTED = "succeeded", "failed", "rejected"
-REFUND_STATUSES = (
-    REFUND_AWAITING_APPROVAL,
-    REFUND_PROCESSING,
-    REFUND_SUCCEEDED,
-    REFUND_FAILED,
-    REFUND_REJECTED,
-)
 # Return.status and what happens to a returned unit
 RETURN_OPEN, RETURN_RECEIVED, RETURN_CANCELLED = "open", "received", "cancelled"
 RESTOCK, WRITE_OFF = "restock", "write_off"
@@ -255,10 +248,6 @@ class OrderLine(db.Model):
     returned_quantity: Mapped[int] = mapped_column(default=0)
 
     order: Mapped[Order] = relationship(back_populates="lines")
-
-    @property
-    def unfulfilled_quantity(self) -> int:
-        return self.quantity - self.fulfilled_quantity
 
     @property
     def refundable_quantity(self) -> int:

@@ -40,6 +40,7 @@ from commerce.orders.models import (
     OrderLine,
     Refund,
 )
+from commerce.paging import Page
 from commerce.staff.models import StaffMember
 
 CHANNELS = (WEB, CONSOLE)
@@ -83,15 +84,6 @@ def to_shop_time(moment: datetime) -> datetime:
 # -- paging -------------------------------------------------------------------------------------
 
 
-@dataclass
-class Page:
-    items: list[Any]
-    total: int | None = None
-    next_cursor: str | None = None
-    prev_cursor: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
 def _keyset_page(
     stmt: Select[Any],
     key: Any,
@@ -117,10 +109,7 @@ def _keyset_page(
         limit=limit,
         parse=parse,
     )
-    items = [build(r) for r in keyset.rows]
-    page = Page(items=items)
-    page.next_cursor, page.prev_cursor = keyset.cursors(items, row_key)
-    return page
+    return keyset.page([build(r) for r in keyset.rows], row_key)
 
 
 def _like(text: str) -> str:

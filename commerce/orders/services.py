@@ -443,7 +443,3 @@ def add_note(order: Order, *, text: str, by: Any, customer_visible: bool = False
         event.customer_visible = customer_visible
         audit.record(by, f"order.{kind}", order, after={"text": text[:200]})
     return event
-
-
-def customer_comments(order: Order) -> list[OrderEvent]:
-    return [event for event in order.events if event.customer_visible]

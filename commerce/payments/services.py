@@ -94,7 +94,7 @@ from commerce.payments.provider import (
 )
 from commerce.payments.provider import FAILED as RESULT_FAILED
 from commerce.payments.provider import REQUIRES_ACTION as RESULT_REQUIRES_ACTION
-from commerce.payments.test_gateway import DEFAULT_AUTHORIZATION_TTL, TestGateway
+from commerce.payments.sandbox_gateway import DEFAULT_AUTHORIZATION_TTL, SandboxGateway
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ NOT_RECEIVED = "not_received"  # error code: the provider never got the request
 
 ProviderFactory = Callable[[Mapping[str, Any]], PaymentProvider]
 _factories: dict[str, ProviderFactory] = {
-    "test": lambda config: TestGateway(
+    "test": lambda config: SandboxGateway(
         webhook_secret=config["PAYMENTS_WEBHOOK_SECRET"],
         authorization_ttl=config.get("PAYMENTS_AUTHORIZATION_TTL", DEFAULT_AUTHORIZATION_TTL),
         store=config.get("PAYMENTS_TEST_GATEWAY_DB"),
@@ -151,6 +151,17 @@ def _call_provider(call: Callable[..., ProviderResult], **kwargs: Any) -> Provid
     except Exception:
         log.exception("payment provider call %s failed", getattr(call, "__name__", call))
         return None
+
+
+def _answered(
+    payment_id: int, call: Callable[..., ProviderResult], **kwargs: Any
+) -> ProviderResult:
+    """The provider's answer to `call` (made with no transaction open); Conflict (in_flight)
+    when none came: the payment stays in flight until the recovery task asks again."""
+    result = _call_provider(call, **kwargs)
+    if result is None:
+        raise _unanswered(payment_id)
+    return result
 
 
 def in_flight_timeout() -> timedelta:
@@ -222,18 +233,6 @@ def _reload(payment_id: int) -> Payment:
     if payment is None:
         raise NotFound("No such payment.")
     return payment
-
-
-def get_payment(payment_id: int) -> Payment:
-    return _reload(payment_id)
-
-
-def payments_for(reference: str) -> list[Payment]:
-    return list(
-        db.session.scalars(
-            select(Payment).where(Payment.reference == reference).order_by(Payment.id)
-        )
-    )
 
 
 def _claim(payment_id: int, *, where: Any, **values: Any) -> bool:
@@ -554,7 +553,8 @@ def authorize_payment(
         return _replay_payment(first, reference=reference, money=money)
 
     # Step 2: the provider call, no transaction open.
-    result = _call_provider(
+    result = _answered(
+        payment_id,
         gateway.authorize,
         amount=money.amount,
         currency=money.currency,
@@ -562,8 +562,6 @@ def authorize_payment(
         reference=reference,
         idempotency_key=provider_key,
     )
-    if result is None:
-        raise _unanswered(payment_id)
 
     # Step 3: record the answer.
     payment = _record_authorization(payment_id, tx_id, result)
@@ -603,9 +601,9 @@ def confirm_payment_action(payment: Payment, token: str) -> Payment:
             label=f"confirm:{current.request_key}",
         ).id
 
-    result = _call_provider(gateway.confirm, provider_reference=provider_reference, token=token)
-    if result is None:
-        raise _unanswered(payment_id)
+    result = _answered(
+        payment_id, gateway.confirm, provider_reference=provider_reference, token=token
+    )
 
     payment = _record_authorization(payment_id, tx_id, result)
     if payment.status == FAILED:
@@ -895,15 +893,14 @@ def capture_payment(
             expires_at=current.expires_at.isoformat() if current.expires_at else None,
         )
 
-    result = _call_provider(
+    result = _answered(
+        payment_id,
         gateway.capture,
         provider_reference=provider_reference,
         amount=value,
         currency=currency,
         idempotency_key=provider_key,
     )
-    if result is None:
-        raise _unanswered(payment_id)
 
     payment = _record_capture(payment_id, tx_id, value, result, by=by)
     if result.status != SUCCEEDED:
@@ -948,11 +945,12 @@ def void_payment(
         )
         tx_id, provider_key = tx.id, tx.provider_key
 
-    result = _call_provider(
-        gateway.void, provider_reference=provider_reference, idempotency_key=provider_key
+    result = _answered(
+        payment_id,
+        gateway.void,
+        provider_reference=provider_reference,
+        idempotency_key=provider_key,
     )
-    if result is None:
-        raise _unanswered(payment_id)
 
     payment = _record_void(payment_id, tx_id, result, by=by)
     if result.status != SUCCEEDED:
@@ -1023,15 +1021,14 @@ def refund_payment(
         _replay_tx(done, kind=REFUND, payment_id=payment_id, amount=value)
         return done
 
-    result = _call_provider(
+    result = _answered(
+        payment_id,
         gateway.refund,
         provider_reference=provider_reference,
         amount=value,
         currency=currency,
         idempotency_key=provider_key,
     )
-    if result is None:
-        raise _unanswered(payment_id)
 
     tx = _record_refund(payment_id, tx_id, value, result, by=by)
     if result.status != SUCCEEDED:

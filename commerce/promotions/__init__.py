@@ -10,6 +10,9 @@
 - services.py    create / update / enable / pause / end / duplicate / delete (audited)
 - coupons.py     single and generated codes, CSV export, codes entered by shoppers
 - redemptions.py usage limits taken by conditional UPDATEs; hold, redeem, release
+- queries.py     the console's lists; summary.py what a promotion does, in words
+- code_jobs.py   a batch of generated codes as a job with progress
+- tasks.py       the code batch job's task, the periodic release of expired holds
 
 Conditions and actions are typed rows (`kind` + JSON `params` validated per kind by rules.py)
 rather than columns or one free-form JSON blob: one row is one small form in the console
@@ -20,5 +23,4 @@ Pricing sits above this package: commerce.pricing.promotions adapts the engine t
 pipeline's producer interface (adjustments and notes), so nothing here imports pricing.
 """
 
-from commerce.promotions import code_jobs as _code_jobs  # noqa: F401  (Celery task)
-from commerce.promotions import housekeeping as _housekeeping  # noqa: F401  (Celery task)
+from commerce.promotions import tasks as _tasks  # noqa: F401  (registers Celery tasks)

@@ -22,12 +22,9 @@ from commerce.errors import CommerceError, NotFound, ValidationError
 from commerce.extensions import db
 from commerce.jobs import (
     Job,
-    copy_job,
     create_job,
     finish_job,
     get_job,
-    job_task,
-    queue_job,
     report_progress,
 )
 from commerce.promotions import coupons
@@ -157,23 +154,6 @@ def _actor(staff_id: int | None) -> Any:
     from commerce.staff.models import StaffMember
 
     return db.session.get(StaffMember, staff_id)
-
-
-generate_codes_task = job_task(KIND, name="commerce.promotions.generate_codes", again=copy_job)(
-    run_generation_job
-)
-
-
-def start_code_generation(
-    promotion: Promotion, *, count: Any, prefix: Any = "", length: Any = 8, by: Any
-) -> Job:
-    """Queue a batch of codes (runs inline in the embedded mode); ValidationError at the
-    field for a bad size, prefix or length."""
-    job = queue_job(
-        create_generation_job(promotion, count=count, prefix=prefix, length=length, by=by)
-    )
-    db.session.refresh(job)
-    return job
 
 
 def codes_job(job_id: str, promotion_id: int) -> Job:

@@ -213,9 +213,6 @@ class Selector:
         return self.include[3] | self.exclude[3]
 
 
-EVERYTHING = Selector(None)
-
-
 class Cart:
     """The items in canonical order (by variant id) with memoised selector matches."""
 

@@ -75,7 +75,6 @@ ACTION_KINDS: dict[str, str] = {
     FREE_SHIPPING: "Free shipping",
     FREE_GIFT: "Free gift",
 }
-SHIPPING_ACTIONS = frozenset({FREE_SHIPPING})
 
 SELECTOR_LISTS = ("products", "variants", "categories", "collections", "tags")
 SELECTOR_KEYS = (*SELECTOR_LISTS, *(f"exclude_{name}" for name in SELECTOR_LISTS))

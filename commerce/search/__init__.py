@@ -40,7 +40,7 @@ __all__ = [
 
 
 def search(query: SearchQuery, **options: Any) -> SearchResult:
-    from commerce.search.service import search_products
+    from commerce.search.services import search_products
 
     return search_products(query, **options)
 

@@ -44,7 +44,6 @@ from commerce.search.documents import (
     count_active,
     iter_active_ids,
 )
-from commerce.search.merchandising import SETTINGS_CHANGED, load_settings
 from commerce.search.models import (
     BUILDING,
     FAILED,
@@ -55,6 +54,7 @@ from commerce.search.models import (
     SearchSettings,
 )
 from commerce.search.port import SearchBackend, SearchBackendError
+from commerce.search.rules import SETTINGS_CHANGED, load_settings
 
 log = logging.getLogger(__name__)
 

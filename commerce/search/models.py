@@ -126,13 +126,6 @@ class SearchRule(db.Model):
             "note": self.note,
         }
 
-    def active_at(self, now: datetime) -> bool:
-        if not self.enabled:
-            return False
-        if self.starts_at is not None and now < self.starts_at:
-            return False
-        return self.ends_at is None or now < self.ends_at
-
 
 class SearchGeneration(db.Model):
     """One build of the index: `building` while a rebuild fills it, then `live` (one per

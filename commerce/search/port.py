@@ -1,7 +1,7 @@
 """The search port: what every backend accepts and answers, whichever engine is behind it.
 
 A backend stores product documents (see documents.py) and answers a SearchQuery with a
-SearchResult. Query rules are applied above the backends, in service.py: pins and hides with
+SearchResult. Query rules are applied above the backends, in services.py: pins and hides with
 the id filters, boosts and buries with the `any_of` / `none_of` conditions, which every backend
 implements natively, so rules behave the same everywhere.
 """

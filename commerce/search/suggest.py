@@ -35,8 +35,8 @@ from commerce.catalog.models import ACTIVE, Category, Collection, OptionType, Pr
 from commerce.extensions import db
 from commerce.search import text
 from commerce.search.backends import get_backend
-from commerce.search.merchandising import load_settings
 from commerce.search.port import BEST_SELLING, CATEGORY, MAX_TEXT, Hit, SearchQuery
+from commerce.search.rules import load_settings
 from commerce.search.vocabulary import SortedWords
 
 MIN_CHARS = 2  # suggestions start from this many characters
@@ -51,7 +51,7 @@ VOCABULARY_TTL = 600.0
 
 
 def _search(query: SearchQuery) -> Any:
-    from commerce.search.service import search_products
+    from commerce.search.services import search_products
 
     return search_products(query)
 

@@ -86,7 +86,7 @@ def test_drag_to_the_top_persists_and_leads_the_shop(
         from sqlalchemy import func, select
 
         from commerce.audit import AuditEntry
-        from commerce.catalog.merchandising import member_ids
+        from commerce.catalog.collection_order import member_ids
         from commerce.catalog.taxonomy import get_collection
         from commerce.extensions import db
 

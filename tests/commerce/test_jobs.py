@@ -154,9 +154,10 @@ def test_only_a_job_that_stopped_can_run_again(checked, make_staff):
 
 def test_a_code_batch_run_twice_holds_the_count_asked_for():
     from commerce.promotions import coupons
-    from commerce.promotions.code_jobs import create_generation_job, generate_codes_task
+    from commerce.promotions.code_jobs import create_generation_job
     from commerce.promotions.models import CouponCode
     from commerce.promotions.services import create_promotion
+    from commerce.promotions.tasks import generate_codes_task
 
     promotion = create_promotion(
         by=None,

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from commerce.audit import AuditEntry
-from commerce.catalog.merchandising import member_ids, pin_products
+from commerce.catalog.collection_order import member_ids, pin_products
 from commerce.catalog.models import Collection, Product
 from commerce.catalog.services import update_product
 from commerce.catalog.taxonomy import add_to_collection, create_collection

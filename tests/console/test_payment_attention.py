@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from commerce.audit import AuditEntry
 from commerce.extensions import db
 from commerce.orders.models import AUTHORIZED, PAID, Order
-from commerce.payments import test_gateway as tg
+from commerce.payments import sandbox_gateway as tg
 from commerce.payments.provider import FAILED, ProviderResult
 from tests.conftest import htmx_headers
 
@@ -22,7 +22,7 @@ def refused_capture(app, place, monkeypatch):
     monkeypatch.setitem(app.config, "PAYMENTS_IN_FLIGHT_TIMEOUT", timedelta(0))
     with monkeypatch.context() as patch:
         patch.setattr(
-            tg.TestGateway,
+            tg.SandboxGateway,
             "capture",
             lambda self, **kw: ProviderResult(FAILED, error_code="processing_error", message="no"),
         )

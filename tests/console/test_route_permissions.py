@@ -97,7 +97,7 @@ def _fixtures(make_product, owner):
 
 def _search_merchandising(product):
     """A synonym group and a query rule, so the search routes run against data."""
-    from commerce.search.merchandising import add_synonym, create_rule
+    from commerce.search.rules import add_synonym, create_rule
 
     synonym = add_synonym(terms=["walk", "stroll"], by=None)
     rule = create_rule(query="walk", pinned_ids=[product.id], by=None)

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from commerce.audit import AuditEntry
 from commerce.extensions import db
-from commerce.search import merchandising
+from commerce.search import rules as search_rules
 from commerce.search.models import SearchRule, SearchSettings, SearchSynonym
 from tests.conftest import htmx_headers, sign_in
 
@@ -157,7 +157,7 @@ def test_the_new_synonym_form_takes_words_from_the_url(client, login, app):
 def test_synonym_list_filters_and_pages(client, login):
     login("merchandiser")
     for n in range(52):
-        merchandising.add_synonym(terms=[f"word{n:02d}", f"other{n:02d}"], by=None)
+        search_rules.add_synonym(terms=[f"word{n:02d}", f"other{n:02d}"], by=None)
     first = text(client.get("/console/search/synonyms"))
     assert "52 synonym groups" in first and "page 1 of 2" in first
     assert 'rel="next" href="/console/search/synonyms?page=2"' in first
@@ -221,7 +221,7 @@ def test_settings_errors_show_at_their_fields_and_nothing_is_saved(client, login
 
 def test_push_now_reports_and_audits(client, login):
     member = login("merchandiser")
-    merchandising.add_synonym(terms=["tee", "tshirt"], by=None)
+    search_rules.add_synonym(terms=["tee", "tshirt"], by=None)
     response = client.post(
         "/console/search/push",
         data={"next": "/console/search/settings"},
@@ -245,15 +245,15 @@ def test_rule_list_empty_state_sort_filter_and_status(client, login, summer):
     assert "No query rules yet" in text(client.get("/console/search/rules"))
     now = datetime.utcnow()
     dress = summer["dress"].id
-    merchandising.create_rule(query="alpha", pinned_ids=[dress], by=None)
-    merchandising.create_rule(
+    search_rules.create_rule(query="alpha", pinned_ids=[dress], by=None)
+    search_rules.create_rule(
         query="beta",
         hidden_ids=[dress],
         starts_at=now + timedelta(days=2),
         boosts=[{"effect": "bury", "field": "in_stock"}],
         by=None,
     )
-    merchandising.create_rule(query="gamma", pinned_ids=[dress], enabled=False, by=None)
+    search_rules.create_rule(query="gamma", pinned_ids=[dress], enabled=False, by=None)
     body = text(client.get("/console/search/rules"))
     rows = re.findall(r'<tr data-href="/console/search/rules/\d+">(.*?)</tr>', body, re.S)
     assert [re.search(r'">([^<]+)</a>', r).group(1) for r in rows] == ["alpha", "beta", "gamma"]
@@ -366,7 +366,7 @@ def test_rule_errors_show_at_their_fields_and_nothing_is_saved(client, login, su
 
 def test_edit_enable_disable_and_delete_a_rule(client, login, summer):
     member = login("merchandiser")
-    rule = merchandising.create_rule(query="summer", pinned_ids=[summer["hat"].id], by=None)
+    rule = search_rules.create_rule(query="summer", pinned_ids=[summer["hat"].id], by=None)
     saved = client.post(
         f"/console/search/rules/{rule.id}",
         data=rule_form(pinned_ids=[summer["dress"].id, summer["hat"].id], rule_id=rule.id),
@@ -486,7 +486,7 @@ def test_preview_shows_before_and_after_from_unsaved_values(client, login, summe
 
 def test_preview_of_a_saved_rule_uses_the_draft_in_its_place(client, login, summer):
     login("merchandiser")
-    rule = merchandising.create_rule(query="summer", pinned_ids=[summer["hat"].id], by=None)
+    rule = search_rules.create_rule(query="summer", pinned_ids=[summer["hat"].id], by=None)
     response = client.post(
         "/console/search/rules/preview",
         data=rule_form(rule_id=rule.id, pinned_ids=[summer["dress"].id]),
@@ -549,13 +549,13 @@ def test_posts_need_the_csrf_token(client, make_staff, app, monkeypatch, summer)
 
 def test_search_pages_need_no_inline_script_or_style(client, login, summer):
     login("admin")
-    rule = merchandising.create_rule(
+    rule = search_rules.create_rule(
         query="summer",
         pinned_ids=[summer["dress"].id],
         boosts=[{"effect": "bury", "field": "in_stock"}],
         by=None,
     )
-    synonym = merchandising.add_synonym(terms=["tee", "tshirt"], by=None)
+    synonym = search_rules.add_synonym(terms=["tee", "tshirt"], by=None)
     for url in (
         "/console/search/synonyms",
         f"/console/search/synonyms/{synonym.id}",

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import select
 
 from commerce.catalog.models import Category, Collection
 from commerce.extensions import db
+from tests.conftest import count_queries
 
 
 def test_category_crud(client, login, make_product):
@@ -107,3 +110,61 @@ def test_manual_collection_picker_and_membership(client, login, make_product):
     assert "No products in this collection yet" in client.get(
         f"/console/collections/{collection.id}"
     ).get_data(as_text=True)
+
+
+def test_the_collections_list_counts_in_a_fixed_number_of_queries(client, login, make_product):
+    """No query per collection: the counts of manual and rule-based collections each come
+    from one query, whether the list holds two collections or ten, and each is right."""
+    from commerce.catalog import queries
+    from commerce.catalog.taxonomy import add_to_collection, create_collection
+
+    login("merchandiser")
+    summer = [make_product(price=900 + n, tags="summer") for n in range(3)]
+    make_product(price=9000, vendor="Acme")
+
+    def make(n: int) -> None:
+        manual = create_collection(title=f"Picks {n}", by=None)
+        add_to_collection(manual, [p.id for p in summer[: 1 + n % 3]], by=None)
+        rules = [{"field": "tag", "op": "equals", "value": "summer"}]
+        if n % 2:
+            rules.append({"field": "price", "op": "less_than", "value": 901})
+        create_collection(title=f"Rules {n}", kind="rule", rules=rules, by=None)
+
+    def listed() -> tuple[str, int]:
+        queries._counts_cache.clear()  # the rule counts are read, not remembered
+        with count_queries() as statements:
+            response = client.get("/console/collections")
+        assert response.status_code == 200
+        return response.get_data(as_text=True), len(statements)
+
+    make(0)
+    _page, few = listed()
+    for n in range(1, 5):
+        make(n)
+    page, many = listed()
+    assert many == few
+    counts = [int(c) for c in re.findall(r'collection=\d+">(\d+)</a>', page)]
+    assert counts == [1, 2, 3, 1, 2, 3, 1, 3, 1, 3]
+
+
+def test_rule_collection_counts_in_one_query(app, make_product):
+    from commerce.catalog import queries
+    from commerce.catalog.taxonomy import create_collection
+
+    make_product(price=500, tags="summer", vendor="Acme")
+    make_product(price=1500, tags="summer")
+    make_product(price=2500, vendor="Acme")
+    rules = [
+        [{"field": "tag", "op": "equals", "value": "summer"}],
+        [{"field": "vendor", "op": "equals", "value": "Acme"}],
+        [{"field": "price", "op": "greater_than", "value": 1000}],
+        [{"field": "title", "op": "contains", "value": "no such title"}],
+    ]
+    for n, r in enumerate(rules):
+        create_collection(title=f"Rule {n}", kind="rule", rules=r, by=None)
+    collections = list(db.session.scalars(select(Collection).order_by(Collection.id)))
+    queries._counts_cache.clear()
+    with count_queries() as statements:
+        counts = queries.rule_collection_counts(collections)
+    assert [counts[c.id] for c in collections] == [2, 2, 2, 0]
+    assert len(statements) == 2, statements.describe()  # the products' last change, the counts

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from commerce.catalog.merchandising import (
+from commerce.catalog.collection_order import (
     pin_products,
     reorder_collection,
     set_collection_sort,
@@ -235,7 +235,7 @@ def test_collection_page_stays_publicly_cacheable(client, active_product):
 def test_shop_order_on_postgres(pg_app, monkeypatch):
     """The sales join, the pin CASE and the positions' bulk update in PostgreSQL's dialect
     (NULL units of unsold products sort last, not first)."""
-    from storefront.listing import ShopFilter, collection_scope, listing
+    from commerce.catalog.listing import ListingFilter, collection_scope, listing
 
     monkeypatch.setitem(pg_app.config, "PRICES_INCLUDE_TAX", False)
     shop = build_checkout_shop()
@@ -248,7 +248,7 @@ def test_shop_order_on_postgres(pg_app, monkeypatch):
     def shown(**kw: Any) -> list[str]:
         db.session.expire_all()
         found = db.session.get(type(collection), collection.id)
-        page = listing(collection_scope(found), ShopFilter(**kw), collection=found)
+        page = listing(collection_scope(found), ListingFilter(**kw), collection=found)
         return [card.product.title for card in page.cards]
 
     assert shown() == ["PG Hat", "PG Bag", shop.product.title]

@@ -25,3 +25,21 @@ def test_placing_an_order_emails_its_confirmation_at_once(client, checkout_shop,
     event = db.session.scalar(select(OutboxEvent).where(OutboxEvent.topic == ORDER_PLACED))
     assert event.dispatched_at is not None and event.attempts == 1
     assert len(event.completed) == 2  # the email and the search index's note
+
+
+def test_an_event_enqueued_in_a_request_marks_it_and_none_outside(app):
+    """The outbox knows nothing of requests: the app's hook (wsgi) marks the request whose
+    events the after-request step queues for delivery; work outside a request marks nothing."""
+    from flask import g
+
+    from commerce import outbox
+
+    with app.test_request_context("/"):
+        assert "outbox_pending" not in g
+        outbox.enqueue("test.marked", {})
+        assert g.outbox_pending is True
+        db.session.rollback()
+    with app.app_context():
+        outbox.enqueue("test.unmarked", {})
+        assert "outbox_pending" not in g
+        db.session.rollback()

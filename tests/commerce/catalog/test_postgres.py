@@ -6,7 +6,12 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from commerce.catalog.queries import ProductFilter, list_products
+from commerce.catalog.queries import (
+    ProductFilter,
+    _counts_cache,
+    list_products,
+    rule_collection_counts,
+)
 from commerce.catalog.services import bulk_update_products, create_product
 from commerce.catalog.taxonomy import create_category, create_collection
 from commerce.extensions import db
@@ -48,6 +53,14 @@ def test_catalog_queries_on_postgres(pg_app):
         by=None,
     )
     assert list_products(ProductFilter(collection_id=rule.id)).total == 4
+    cheap = create_collection(
+        title="Cheap",
+        kind="rule",
+        rules=[{"field": "price", "op": "less_than", "value": 1100}],
+        by=None,
+    )
+    _counts_cache.clear()
+    assert rule_collection_counts([rule, cheap]) == {rule.id: 4, cheap.id: 3}
     result = bulk_update_products([p.id for p in products], action="publish", by=None)
     assert result.changed == 9
 

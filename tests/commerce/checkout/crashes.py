@@ -15,7 +15,7 @@ from commerce.checkout.models import PLACING, Checkout
 from commerce.checkout.services import choose_shipping_method, save_information, start_checkout
 from commerce.db import utcnow
 from commerce.extensions import db
-from commerce.payments import test_gateway as tg
+from commerce.payments import sandbox_gateway as tg
 from commerce.payments.services import get_provider
 from tests.conftest import US_ADDRESS
 
@@ -27,7 +27,7 @@ class ProcessKilled(BaseException):
 def die_in(monkeypatch: pytest.MonkeyPatch, method: str, *, after: bool) -> None:
     """The next call of the gateway's `method` kills the caller, before the provider acts or
     after it acted (its answer lost on the way back). Later calls work."""
-    original = getattr(tg.TestGateway, method)
+    original = getattr(tg.SandboxGateway, method)
     armed = [True]
 
     def dying(self: Any, **kw: Any) -> Any:
@@ -38,7 +38,7 @@ def die_in(monkeypatch: pytest.MonkeyPatch, method: str, *, after: bool) -> None
             original(self, **kw)
         raise ProcessKilled(method)
 
-    monkeypatch.setattr(tg.TestGateway, method, dying)
+    monkeypatch.setattr(tg.SandboxGateway, method, dying)
 
 
 def as_if_dead(checkout: Checkout) -> None:

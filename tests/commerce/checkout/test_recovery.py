@@ -46,7 +46,7 @@ from commerce.orders.refunds import issue_refund
 from commerce.orders.services import ORDER_PLACED, capture_payment_by_hand
 from commerce.outbox import OutboxEvent
 from commerce.payments import models as pm
-from commerce.payments import test_gateway as tg
+from commerce.payments import sandbox_gateway as tg
 from commerce.payments.provider import FAILED, ProviderResult
 from commerce.payments.services import get_provider
 from tests.commerce.checkout.crashes import (
@@ -165,14 +165,14 @@ def test_a_provider_that_did_not_answer_is_asked_instead_of_charging_again(
     """A timeout is not a decline: the outcome is unknown, so the payment stays pending and
     the shopper's retry asks the provider (here, it had authorized)."""
     _, checkout = ready_checkout(checkout_shop)
-    original = tg.TestGateway.authorize
+    original = tg.SandboxGateway.authorize
 
     def times_out(self, **kw):
         original(self, **kw)
         raise TimeoutError("read timed out")
 
     with monkeypatch.context() as patch:
-        patch.setattr(tg.TestGateway, "authorize", times_out)
+        patch.setattr(tg.SandboxGateway, "authorize", times_out)
         with pytest.raises(Conflict) as caught:
             place_order(checkout.key, card=TEST_CARD)
     assert caught.value.details["in_flight"]
@@ -380,7 +380,7 @@ def test_orders_captured_but_shown_unpaid_follow_their_captures(checkout_shop):
 
 def test_a_refused_capture_is_listed_and_captured_by_hand(checkout_shop, monkeypatch, make_staff):
     monkeypatch.setattr(
-        tg.TestGateway,
+        tg.SandboxGateway,
         "capture",
         lambda self, **kw: ProviderResult(FAILED, error_code="processing_error", message="down"),
     )

@@ -12,7 +12,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from sqlalchemy import select
 
-from commerce.catalog.merchandising import reorder_collection
+from commerce.catalog.collection_order import reorder_collection
 from commerce.catalog.services import delete_product, update_product, update_variant
 from commerce.catalog.taxonomy import (
     add_to_collection,
@@ -156,7 +156,7 @@ def test_collection_order_and_membership_purge_the_collection(shop, edge, make_p
 
 
 def test_search_settings_purge_search_pages(edge):
-    from commerce.search.merchandising import add_synonym
+    from commerce.search.rules import add_synonym
 
     add_synonym(terms="pan, skillet", by=None)
     deliver()

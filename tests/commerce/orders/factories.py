@@ -26,8 +26,8 @@ from commerce.orders.models import Order
 from commerce.orders.refunds import refund_discrepancies, succeeded_refunds_total
 from commerce.payments.models import Payment
 from commerce.payments.provider import FAILED, ProviderResult
+from commerce.payments.sandbox_gateway import SandboxGateway
 from commerce.payments.services import get_provider, register_provider
-from commerce.payments.test_gateway import TestGateway
 from tests.conftest import TEST_CARD, US_ADDRESS
 
 _keys = itertools.count(1)
@@ -77,7 +77,7 @@ def ship(order: Order, lines: Mapping[int, int] | None = None, *, by: Any = None
     return shipped
 
 
-class FlakyRefundGateway(TestGateway):
+class FlakyRefundGateway(SandboxGateway):
     """The test gateway, except that refunds fail while `failing` is set (a bank that is down):
     a test double of the external provider, the only way to get a real refund failure."""
 

@@ -52,7 +52,7 @@ from commerce.orders.refunds import (
     shipping_paid,
 )
 from commerce.outbox import OutboxEvent, dispatch_pending
-from commerce.payments import test_gateway as tg
+from commerce.payments import sandbox_gateway as tg
 from commerce.payments.models import Payment, PaymentTransaction
 from tests.commerce.orders.factories import (
     assert_refunds_consistent,
@@ -84,13 +84,13 @@ def support(make_staff):
 def provider_refunds(monkeypatch) -> list[int]:
     """The amounts the test gateway was asked to refund (a spy on the external provider)."""
     calls: list[int] = []
-    original = tg.TestGateway.refund
+    original = tg.SandboxGateway.refund
 
     def spy(self, **kw: Any):
         calls.append(kw["amount"])
         return original(self, **kw)
 
-    monkeypatch.setattr(tg.TestGateway, "refund", spy)
+    monkeypatch.setattr(tg.SandboxGateway, "refund", spy)
     return calls
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from commerce.db import in_transaction, utcnow
-from commerce.payments import test_gateway as tg
+from commerce.payments import sandbox_gateway as tg
 from commerce.payments.models import Payment
 from commerce.payments.provider import CardDetails
 from commerce.payments.services import authorize_payment, capture_payment
@@ -37,7 +37,7 @@ class ProviderSpy:
 def spy(monkeypatch: pytest.MonkeyPatch) -> Iterator[ProviderSpy]:
     record = ProviderSpy()
     for name in ("authorize", "confirm", "capture", "void", "refund"):
-        original = getattr(tg.TestGateway, name)
+        original = getattr(tg.SandboxGateway, name)
 
         def wrapper(self: Any, *args: Any, _name: str = name, _fn: Any = original, **kw: Any):
             record.calls.append(_name)
@@ -45,7 +45,7 @@ def spy(monkeypatch: pytest.MonkeyPatch) -> Iterator[ProviderSpy]:
                 record.inside_transaction.append(_name)
             return _fn(self, *args, **kw)
 
-        monkeypatch.setattr(tg.TestGateway, name, wrapper)
+        monkeypatch.setattr(tg.SandboxGateway, name, wrapper)
     yield record
 
 

@@ -14,8 +14,8 @@ from sqlalchemy import create_engine, func, select, text
 from commerce.errors import Conflict, RefundExceedsCapture
 from commerce.extensions import db
 from commerce.payments import models as m
+from commerce.payments import sandbox_gateway as tg
 from commerce.payments import services as svc
-from commerce.payments import test_gateway as tg
 from tests.commerce.payments.conftest import card
 from tests.concurrency.conftest import run_together, unexpected
 from tests.conftest import base_config, reset_postgres
@@ -94,14 +94,14 @@ def test_a_slow_provider_holds_no_row_lock(race_app, pg_url, monkeypatch):
     """While the provider is working on a refund, another connection can lock the payment."""
     payment_id = captured_payment(10000)
     entered, release = threading.Event(), threading.Event()
-    original = tg.TestGateway.refund
+    original = tg.SandboxGateway.refund
 
     def slow_refund(self, **kw):
         entered.set()
         assert release.wait(30)
         return original(self, **kw)
 
-    monkeypatch.setattr(tg.TestGateway, "refund", slow_refund)
+    monkeypatch.setattr(tg.SandboxGateway, "refund", slow_refund)
     result: dict[str, Any] = {}
 
     def worker() -> None:

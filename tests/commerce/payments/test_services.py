@@ -23,8 +23,8 @@ from commerce.extensions import db
 from commerce.money import Money
 from commerce.outbox import OutboxEvent
 from commerce.payments import models as m
+from commerce.payments import sandbox_gateway as tg
 from commerce.payments import services as svc
-from commerce.payments import test_gateway as tg
 from commerce.payments.provider import FAILED, ProviderResult
 from tests.commerce.payments.conftest import card, new_key
 
@@ -225,7 +225,7 @@ def test_provider_is_called_after_the_intent_is_committed_and_outside_a_transact
 ):
     payment = authorized(100)
     seen = {}
-    original = tg.TestGateway.capture
+    original = tg.SandboxGateway.capture
 
     def capture(self, **kw):
         seen["in_transaction"] = svc.in_transaction()
@@ -234,7 +234,7 @@ def test_provider_is_called_after_the_intent_is_committed_and_outside_a_transact
         )
         return original(self, **kw)
 
-    monkeypatch.setattr(tg.TestGateway, "capture", capture)
+    monkeypatch.setattr(tg.SandboxGateway, "capture", capture)
     svc.capture_payment(payment, idempotency_key=new_key())
     assert seen == {"in_transaction": False, "status": m.CAPTURING}
 
@@ -249,7 +249,7 @@ def test_services_refuse_to_run_inside_a_transaction(authorized, spy):
 def test_failed_capture_gives_the_authorization_back(authorized, monkeypatch):
     payment = authorized(100)
     monkeypatch.setattr(
-        tg.TestGateway,
+        tg.SandboxGateway,
         "capture",
         lambda self, **kw: ProviderResult(FAILED, error_code="processing_error", message="down"),
     )
@@ -325,7 +325,7 @@ def test_failed_refund_releases_the_amount_and_the_key(captured, monkeypatch):
     payment = captured(10000)
     svc.refund_payment(payment, amount=1000, idempotency_key=new_key())
     monkeypatch.setattr(
-        tg.TestGateway,
+        tg.SandboxGateway,
         "refund",
         lambda self, **kw: ProviderResult(FAILED, error_code="processing_error"),
     )
@@ -466,7 +466,7 @@ def test_webhook_with_bad_signature_or_replayed_is_rejected_and_not_recorded(aut
 
 def test_webhook_secret_comes_from_config(app):
     assert app.config["PAYMENTS_WEBHOOK_SECRET"]
-    headers, body = tg.TestGateway(
+    headers, body = tg.SandboxGateway(
         webhook_secret=app.config["PAYMENTS_WEBHOOK_SECRET"]
     ).build_webhook("noop", {})
     assert svc.get_provider().verify_webhook(headers, body).type == "noop"

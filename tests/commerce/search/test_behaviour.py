@@ -155,45 +155,45 @@ def test_matched_words_are_highlighted(world):
 
 
 def test_synonyms_and_stop_words_from_the_settings(world):
-    from commerce.search import merchandising
+    from commerce.search import rules as search_rules
 
     assert world.found(text="jumper") == []
     assert world.found(text="mug of") == []  # no "of..." word near the mug
     with world.app.app_context():
-        synonym = merchandising.add_synonym(terms=["jumper", "shirt"], by=None)
-        merchandising.update_settings(stop_words=["of", "the"], by=None)
+        synonym = search_rules.add_synonym(terms=["jumper", "shirt"], by=None)
+        search_rules.update_settings(stop_words=["of", "the"], by=None)
         world.settle()
     try:
         assert set(world.found(text="jumper")) == {"blue_tee", "red_tee", "oxford"}
         assert world.found(text="mug of") == ["mug"]
     finally:
         with world.app.app_context():
-            merchandising.delete_synonym(db.session.merge(synonym), by=None)
-            merchandising.update_settings(stop_words=[], by=None)
+            search_rules.delete_synonym(db.session.merge(synonym), by=None)
+            search_rules.update_settings(stop_words=[], by=None)
             world.settle()
     assert world.found(text="jumper") == []
 
 
 def test_rules_pin_and_hide(world):
-    from commerce.search import merchandising
+    from commerce.search import rules as search_rules
 
     ids = world.ids
     with world.app.app_context():
         rules = [
-            merchandising.create_rule(
+            search_rules.create_rule(
                 query="shirt", pinned_ids=[ids["mug"], ids["oxford"]], by=None
             ),
-            merchandising.create_rule(query="blu", hidden_ids=[ids["poster"]], by=None),
-            merchandising.create_rule(
+            search_rules.create_rule(query="blu", hidden_ids=[ids["poster"]], by=None),
+            search_rules.create_rule(
                 query="summer", match="contains", pinned_ids=[ids["jeans"]], by=None
             ),
-            merchandising.create_rule(
+            search_rules.create_rule(
                 query="ceramic",
                 pinned_ids=[ids["poster"]],
                 starts_at=datetime.now() + timedelta(days=1),
                 by=None,
             ),
-            merchandising.create_rule(
+            search_rules.create_rule(
                 query="jeens",
                 pinned_ids=[ids["poster"]],
                 ends_at=datetime.now() - timedelta(days=1),
@@ -222,7 +222,7 @@ def test_rules_pin_and_hide(world):
     finally:
         with world.app.app_context():
             for rule_id in rule_ids:
-                merchandising.delete_rule(merchandising.get_rule(rule_id), by=None)
+                search_rules.delete_rule(search_rules.get_rule(rule_id), by=None)
             world.settle()
     assert world.found(text="shirt")[0] != "mug"
 
@@ -301,13 +301,13 @@ def test_a_rebuild_swaps_in_a_new_index_while_search_keeps_answering(world):
 
 
 def test_rules_boost_and_bury_within_relevance(world):
-    from commerce.search import merchandising
+    from commerce.search import rules as search_rules
 
     ids = world.ids
     plain = world.search(text="shirt", per_page=50)
     with world.app.app_context():
         rules = [
-            merchandising.create_rule(
+            search_rules.create_rule(
                 query="shirt",
                 boosts=[
                     {"effect": "boost", "field": "vendor", "value": "northwind"},  # any case
@@ -315,7 +315,7 @@ def test_rules_boost_and_bury_within_relevance(world):
                 ],
                 by=None,
             ),
-            merchandising.create_rule(
+            search_rules.create_rule(
                 query="summer",
                 boosts=[
                     {"effect": "bury", "field": "tag", "value": "summer"},
@@ -323,12 +323,12 @@ def test_rules_boost_and_bury_within_relevance(world):
                 ],
                 by=None,
             ),
-            merchandising.create_rule(
+            search_rules.create_rule(
                 query="t-shirt",
                 boosts=[{"effect": "bury", "field": "in_stock", "value": ""}],
                 by=None,
             ),
-            merchandising.create_rule(
+            search_rules.create_rule(
                 query="blue",
                 boosts=[
                     {
@@ -339,7 +339,7 @@ def test_rules_boost_and_bury_within_relevance(world):
                 ],
                 by=None,
             ),
-            merchandising.create_rule(
+            search_rules.create_rule(
                 query="blu",
                 pinned_ids=[ids["poster"]],
                 boosts=[
@@ -396,6 +396,6 @@ def test_rules_boost_and_bury_within_relevance(world):
     finally:
         with world.app.app_context():
             for rule_id in rule_ids:
-                merchandising.delete_rule(merchandising.get_rule(rule_id), by=None)
+                search_rules.delete_rule(search_rules.get_rule(rule_id), by=None)
             world.settle()
     assert world.search(text="shirt", per_page=50).ids == plain.ids

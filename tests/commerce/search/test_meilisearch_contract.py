@@ -360,13 +360,13 @@ def test_a_missing_index_is_built_before_updates(api, backend):
 
 def test_merchandising_changes_are_pushed_as_settings(api, meili_app, make_meili_catalog):
     from commerce.outbox import dispatch_pending
-    from commerce.search import merchandising
+    from commerce.search import rules as search_rules
 
     make_meili_catalog()
     dispatch_pending()
     pushed = len(api.requests("PATCH", "/indexes/products/settings"))
-    merchandising.add_synonym(terms=["tee", "t-shirt"], by=None)
-    merchandising.update_settings(stop_words=["the"], typo_one=4, by=None)
+    search_rules.add_synonym(terms=["tee", "t-shirt"], by=None)
+    search_rules.update_settings(stop_words=["the"], typo_one=4, by=None)
     dispatch_pending()
 
     patches = api.requests("PATCH", "/indexes/products/settings")[pushed:]
@@ -401,11 +401,12 @@ def test_boost_and_bury_conditions_are_filter_expressions(api, backend):
 
 
 def test_a_boosting_rule_answers_group_by_group(api, meili_app, backend):
-    from commerce.search import merchandising, search
+    from commerce.search import rules as search_rules
+    from commerce.search import search
 
     meili_app.config["SEARCH_EMBEDDED_CATCH_UP"] = False
     api.indexes.add("products")
-    merchandising.create_rule(
+    search_rules.create_rule(
         query="shirt",
         boosts=[
             {"effect": "boost", "field": "tag", "value": "summer"},
@@ -452,12 +453,12 @@ def test_a_boosting_rule_answers_group_by_group(api, meili_app, backend):
 
 def test_push_now_reports_a_refused_push_and_a_retry(api, meili_app, make_meili_catalog):
     from commerce.outbox import dispatch_pending
-    from commerce.search import merchandising
-    from commerce.search.service import push_settings, push_status
+    from commerce.search import rules as search_rules
+    from commerce.search.services import push_settings, push_status
 
     make_meili_catalog()
     dispatch_pending()  # the first build
-    merchandising.add_synonym(terms=["tee", "t-shirt"], by=None)
+    search_rules.add_synonym(terms=["tee", "t-shirt"], by=None)
     assert push_status().waiting == 1  # still in the outbox
     api.fail_next["settingsUpdate"] = {
         "message": "Internal error.",

@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import select
 
 from commerce.audit import AuditEntry
-from commerce.catalog import merchandising
-from commerce.catalog.merchandising import (
+from commerce.catalog import collection_order
+from commerce.catalog.collection_order import (
     MAX_PINS,
     StaleOrder,
     member_ids,
@@ -309,7 +309,7 @@ def test_shop_order_requires_sales_for_best_selling(manual):
     collection, _ = manual
     collection.sort = "best-selling"
     with pytest.raises(ValueError):
-        merchandising.shop_order(collection)
+        collection_order.shop_order(collection)
 
 
 def test_a_rule_collection_stored_with_the_manual_sort_shops_newest_first(make_product):
@@ -326,8 +326,8 @@ def test_a_rule_collection_stored_with_the_manual_sort_shops_newest_first(make_p
     db.session.add(row)
     db.session.commit()
     assert row.sort == "manual"
-    assert merchandising.effective_sort(row) == "newest"
+    assert collection_order.effective_sort(row) == "newest"
     older = make_product("Older raw", tags="raw", status="active")
     newer = make_product("Newer raw", tags="raw", status="active")
-    shown = merchandising.shop_preview(row, sales=lambda stmt: (stmt, None))
+    shown = collection_order.shop_preview(row, sales=lambda stmt: (stmt, None))
     assert [p.id for p in shown] == [newer.id, older.id]

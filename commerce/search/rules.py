@@ -1,9 +1,10 @@
-"""Merchandising: synonyms, stop words, typo settings and query rules (pins, hides, boosts
-and buries), with the reads the console lists them by.
+"""Search rules, what the merchandiser sets to shape answers: synonyms, stop words, typo
+settings and query rules (pins, hides, boosts and buries), with the reads the console lists
+them by.
 
 Each function validates, writes, records an audit entry and queues a `search.settings_changed`
 outbox event in one transaction; the event's consumer pushes the settings to the backend.
-Rules are applied when a query is answered (service.py), so a rule's date window needs no push.
+Rules are applied when a query is answered (services.py), so a rule's date window needs no push.
 """
 
 from __future__ import annotations
@@ -45,11 +46,6 @@ BOOST_EFFECTS = (BOOST, BURY)
 IN_STOCK_FIELD = "in_stock"
 # The conditions a rule can boost or bury by (the port's facet names, see port.CONDITION_FACETS).
 BOOST_FIELDS = ("tag", "vendor", "collection", IN_STOCK_FIELD)
-MISSING_VALUE = {
-    "tag": "Enter a tag.",
-    "vendor": "Enter a vendor.",
-    "collection": "Choose a collection.",
-}
 
 # -- reading ------------------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from commerce.errors import ValidationError, WebhookRejected
-from commerce.payments import test_gateway as tg
+from commerce.payments import sandbox_gateway as tg
 from commerce.payments.provider import (
     FAILED,
     NOT_FOUND,
@@ -23,8 +23,8 @@ TODAY = date(2026, 6, 15)
 SECRET = "whsec_test"
 
 
-def gateway(**kw) -> tg.TestGateway:
-    return tg.TestGateway(webhook_secret=SECRET, clock=lambda: datetime(2026, 6, 15, 12), **kw)
+def gateway(**kw) -> tg.SandboxGateway:
+    return tg.SandboxGateway(webhook_secret=SECRET, clock=lambda: datetime(2026, 6, 15, 12), **kw)
 
 
 def valid(number: str = tg.SUCCESS_CARD, **kw):
@@ -157,7 +157,9 @@ def test_webhook_with_a_bad_signature_is_rejected(reason):
     elif reason == "tampered":
         body = body.replace(b"payment.failed", b"payment.authorized")
     elif reason == "wrong_secret":
-        headers, body = tg.TestGateway(webhook_secret="other").build_webhook("payment.failed", {})
+        headers, body = tg.SandboxGateway(webhook_secret="other").build_webhook(
+            "payment.failed", {}
+        )
     elif reason == "missing":
         headers = {}
     else:
@@ -258,7 +260,7 @@ def test_lookup_answers_what_was_done_or_never_seen():
 
 
 def _authorize_in_a_process(path: str, key: str, queue) -> None:
-    gw = tg.TestGateway(webhook_secret=SECRET, store=path)
+    gw = tg.SandboxGateway(webhook_secret=SECRET, store=path)
     result = gw.authorize(
         amount=700, currency="USD", card=valid(), reference="shared", idempotency_key=key
     )
@@ -281,5 +283,5 @@ def test_processes_share_the_memory_and_a_key_authorizes_once(tmp_path):
         worker.join(60)
     references = {queue.get(timeout=10) for _ in workers}
     assert len(references) == 1  # four processes, one authorization
-    here = tg.TestGateway(webhook_secret=SECRET, store=path)
+    here = tg.SandboxGateway(webhook_secret=SECRET, store=path)
     assert [a["reference"] for a in here.store.authorizations("shared")] == list(references)

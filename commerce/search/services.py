@@ -34,7 +34,18 @@ from commerce.db import transaction
 from commerce.extensions import celery, db
 from commerce.search.backends import get_backend
 from commerce.search.fallback import search_with_fallback
-from commerce.search.merchandising import (
+from commerce.search.port import (
+    FACETS,
+    RELEVANCE,
+    Condition,
+    Hit,
+    IndexSettings,
+    SearchBackend,
+    SearchQuery,
+    SearchResult,
+    top_values,
+)
+from commerce.search.rules import (
     BOOST,
     BOOST_FIELDS,
     IN_STOCK_FIELD,
@@ -46,17 +57,6 @@ from commerce.search.merchandising import (
     product_labels,
     rules_for,
     settings_row,
-)
-from commerce.search.port import (
-    FACETS,
-    RELEVANCE,
-    Condition,
-    Hit,
-    IndexSettings,
-    SearchBackend,
-    SearchQuery,
-    SearchResult,
-    top_values,
 )
 
 log = logging.getLogger(__name__)
@@ -205,10 +205,6 @@ class RulePreview:
     after: SearchResult
     hidden: list[dict[str, Any]] = field(default_factory=list)  # id, title, was (1-based|None)
 
-    def position_before(self, product_id: int) -> int | None:
-        ids = self.before.ids
-        return ids.index(product_id) + 1 if product_id in ids else None
-
 
 def preview_rule(
     draft: Mapping[str, Any],
@@ -221,7 +217,7 @@ def preview_rule(
     one (`rule_id`), and without it, other live rules applied to both. The draft applies as if
     it were live whatever its dates or switch say. Writes nothing; invalid values raise the
     same ValidationError a save would."""
-    from commerce.search.merchandising import get_rule
+    from commerce.search.rules import get_rule
 
     rule = get_rule(rule_id) if rule_id else None
     fields = dict(draft)

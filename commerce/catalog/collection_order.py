@@ -1,4 +1,5 @@
-"""Collection merchandising: the order shoppers see a collection in, and who changed it.
+"""Collection order (the console's collection merchandising): the order shoppers see a
+collection in, and who changed it.
 
 A collection's shop order is its pinned products first (Collection.pinned_ids, in that order,
 at most MAX_PINS), then the rest by the collection's sort: the hand-made positions of a manual

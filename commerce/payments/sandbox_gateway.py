@@ -1,4 +1,5 @@
-"""The built-in test gateway: deterministic, no network, with a memory of its own.
+"""The built-in sandbox gateway (PAYMENTS_PROVIDER "test"): deterministic, no network, with a
+memory of its own.
 
 The card number decides the outcome (any other Luhn-valid number succeeds):
 
@@ -53,7 +54,7 @@ from commerce.payments.provider import (
     ValidCard,
     WebhookEvent,
 )
-from commerce.payments.test_gateway_store import GatewayStore
+from commerce.payments.sandbox_gateway_store import GatewayStore
 
 SUCCESS_CARD = "4242424242424242"
 DECLINE_CARD = "4000000000000002"
@@ -89,7 +90,7 @@ def _reused() -> ProviderResult:
     )
 
 
-class TestGateway(PaymentProvider):
+class SandboxGateway(PaymentProvider):
     __test__ = False  # not a pytest test class, despite the name
     name = "test"
 

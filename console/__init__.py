@@ -1,34 +1,48 @@
-"""The merchant back office at /console: one module per area."""
+"""The merchant back office at /console: a package per area (catalog, inventory, orders,
+customers, promotions, search, settings, staff, audit, jobs), each opening with its route table,
+and the console's shell here (sign-in, the dashboard, Ctrl+K). See ARCHITECTURE.md."""
 
 from flask import Blueprint
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 
-# The area modules register their routes on `bp` when imported.
-from console import (  # noqa: E402, F401
+from console import (  # noqa: E402
     audit,
     auth,
     catalog,
-    catalog_import,
-    checkout_queue,
     customers,
     dashboard,
-    documents,
     inventory,
-    inventory_counts,
-    inventory_scan,
     jobs,
-    media,
-    order_exports,
-    order_money,
-    order_page,
     orders,
-    payments,
     promotions,
     search,
-    search_analytics,
-    search_rules,
     settings,
     staff,
-    taxonomy,
 )
+from console.permissions import PUBLIC, Route, register  # noqa: E402
+
+SHELL_ROUTES = [
+    Route("/login", auth.login, PUBLIC, methods=["GET", "POST"]),
+    Route("/logout", auth.logout, PUBLIC, methods=["POST"]),
+    Route("/invitation/<token>", auth.accept_invite, PUBLIC, methods=["GET", "POST"]),
+    Route("/", dashboard.dashboard, "dashboard.view"),
+    Route("/dashboard/jobs", dashboard.dashboard_jobs, "dashboard.view"),
+    Route("/low-stock", dashboard.dashboard_low_stock, "inventory.view"),
+    Route("/jump", dashboard.jump, "catalog.view"),
+]
+
+register(bp, SHELL_ROUTES)
+for area in (
+    catalog,
+    inventory,
+    orders,
+    customers,
+    promotions,
+    search,
+    settings,
+    staff,
+    audit,
+    jobs,
+):
+    register(bp, area.ROUTES)

@@ -11,9 +11,8 @@ from flask_login import LoginManager, current_user, login_user, logout_user
 from commerce.errors import ValidationError
 from commerce.extensions import limiter
 from commerce.staff.services import accept_invitation, authenticate
-from console import bp
 from console.forms import SetPasswordForm, SignInForm
-from console.permissions import PUBLIC, login_redirect, route
+from console.permissions import login_redirect
 from console.web import apply_errors, render
 
 GENERIC_FAILURE = "That email and password do not match an active account."
@@ -40,7 +39,6 @@ def _sign_in_limit() -> str:
     return current_app.config["SIGN_IN_RATE_LIMIT"]
 
 
-@route(bp, "/login", permission=PUBLIC, methods=["GET", "POST"])
 @limiter.limit(_sign_in_limit, methods=["POST"])
 def login() -> Any:
     if current_user.is_authenticated:
@@ -58,14 +56,12 @@ def login() -> Any:
     return render("console/auth/login.html", form=form, status=status)
 
 
-@route(bp, "/logout", permission=PUBLIC, methods=["POST"])
 def logout() -> Any:
     logout_user()
     flash("You are signed out.", "success")
     return redirect(url_for("console.login"), code=303)
 
 
-@route(bp, "/invitation/<token>", permission=PUBLIC, methods=["GET", "POST"])
 def accept_invite(token: str) -> Any:
     form = SetPasswordForm()
     status = 200

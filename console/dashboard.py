@@ -33,8 +33,7 @@ from commerce.orders.queries import (
 )
 from commerce.outbox import stuck_topics
 from console import bp
-from console.jobs import JOB_PERMISSIONS
-from console.permissions import route
+from console.jobs.views import JOB_PERMISSIONS
 from console.web import is_htmx, render
 
 # Panel -> the permissions that show it (any one of them).
@@ -60,7 +59,7 @@ def visible_panels(member: Any) -> set[str]:
 
 
 def recent_jobs(member: Any, *, limit: int = RECENT_JOBS) -> list[Job]:
-    """The latest jobs `member` may watch (as console/jobs.py decides): their own, and those of
+    """The latest jobs `member` may watch (as console/jobs/views.py decides): their own, and those of
     the kinds they may start; an admin sees every job."""
     stmt = select(Job).order_by(Job.created_at.desc(), Job.id.desc()).limit(limit)
     if not member.can("staff.manage"):
@@ -69,7 +68,6 @@ def recent_jobs(member: Any, *, limit: int = RECENT_JOBS) -> list[Job]:
     return list(db.session.scalars(stmt))
 
 
-@route(bp, "/", permission="dashboard.view")
 def dashboard() -> Response:
     panels = visible_panels(current_user)
     context: dict[str, Any] = {"panels": panels}
@@ -116,7 +114,6 @@ def waited(delta: timedelta) -> str:
     return f"{seconds // 86400} days"
 
 
-@route(bp, "/dashboard/jobs", permission="dashboard.view")
 def dashboard_jobs() -> Response:
     """The jobs panel again (it polls itself while a job runs); a browser gets the dashboard."""
     if not is_htmx():
@@ -128,7 +125,6 @@ def dashboard_jobs() -> Response:
     )
 
 
-@route(bp, "/low-stock", permission="inventory.view")
 def dashboard_low_stock() -> Response:
     """The dashboard's low-stock panel, loaded after the page (an aggregate over every level)."""
     if not is_htmx():  # a panel, not a page: the full list lives in the stock overview
@@ -138,7 +134,6 @@ def dashboard_low_stock() -> Response:
     )
 
 
-@route(bp, "/jump", permission="catalog.view")
 def jump() -> Any:
     """Ctrl+K: products, SKUs (and later orders) matching what was typed."""
     results = jump_to(request.args.get("q", ""))

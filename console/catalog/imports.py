@@ -14,10 +14,8 @@ from commerce.catalog.models import Media
 from commerce.catalog.tasks import start_import, start_import_check
 from commerce.errors import CommerceError, ValidationError
 from commerce.jobs import FAILED
-from console import bp
-from console.catalog import read_filter
+from console.catalog.products import read_filter
 from console.forms import ConfirmForm, ImportForm
-from console.permissions import route
 from console.web import apply_errors, done, render
 
 
@@ -25,7 +23,6 @@ def _public_media_url(media: Media) -> str:
     return url_for("storefront.media_file", path=media.path, _external=True)
 
 
-@route(bp, "/products/export", permission="catalog.export")
 def product_export() -> Any:
     """The product list's current filter as CSV, streamed row batch by row batch."""
     flt, problems = read_filter()
@@ -45,7 +42,6 @@ def _read_limited(storage: Any) -> bytes:
     return storage.stream.read(current_app.config["IMPORT_MAX_BYTES"] + 1)
 
 
-@route(bp, "/import", permission="catalog.import", methods=["GET", "POST"])
 def import_start() -> Any:
     form = ImportForm()
     status = 200
@@ -74,7 +70,6 @@ def import_start() -> Any:
     )
 
 
-@route(bp, "/import/<upload_id>", permission="catalog.import", methods=["GET"])
 def import_upload(upload_id: str) -> Any:
     """One upload: its dry run (errors, or what it would change) and, once run, its import."""
     check, applied = import_jobs(upload_id)
@@ -87,7 +82,6 @@ def import_upload(upload_id: str) -> Any:
     )
 
 
-@route(bp, "/import/<upload_id>/apply", permission="catalog.import", methods=["POST"])
 def import_apply(upload_id: str) -> Any:
     target = url_for("console.import_upload", upload_id=upload_id)
     if not ConfirmForm().validate_on_submit():

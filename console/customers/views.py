@@ -23,13 +23,10 @@ from commerce.orders.queries import (
     list_customers,
     list_orders,
 )
-from console import bp
-from console.orders import status_label
-from console.permissions import route
+from console.orders.listing import status_label
 from console.web import done, render
 
 
-@route(bp, "/customers", permission="orders.view")
 def customer_list() -> Response:
     q = request.args.get("q", "").strip()[:200]
     page = list_customers(
@@ -47,7 +44,6 @@ def customer_list() -> Response:
     )
 
 
-@route(bp, "/customers/<int:customer_id>", permission="orders.view")
 def customer_detail(customer_id: int) -> Response:
     return _detail(customer_id)
 
@@ -71,7 +67,6 @@ def _detail(customer_id: int, *, status: int = 200, **extra: Any) -> Response:
     )
 
 
-@route(bp, "/customers/<int:customer_id>/tags", permission="orders.edit", methods=["POST"])
 def customer_tags(customer_id: int) -> Response:
     customer = get_customer_with_addresses(customer_id)
     if customer is None:

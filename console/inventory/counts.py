@@ -14,9 +14,7 @@ from commerce.inventory.counts import (
     book_cycle_count,
     read_count_csv,
 )
-from console import bp
-from console.inventory_forms import CountBookForm, CountUploadForm
-from console.permissions import route
+from console.inventory.forms import CountBookForm, CountUploadForm
 from console.web import apply_errors, done, render
 
 
@@ -44,14 +42,10 @@ def _review(sheet: Any, text: str, *, filename: str = "", status: int | None = N
     )
 
 
-@route(bp, "/inventory/counts", permission="inventory.view")
 def count_start() -> Any:
     return _upload_page(CountUploadForm(formdata=None))
 
 
-@route(
-    bp, "/inventory/counts", permission="inventory.edit", methods=["POST"], endpoint="count_upload"
-)
 def count_upload() -> Any:
     form = CountUploadForm()
     if not form.validate_on_submit():
@@ -70,7 +64,6 @@ def count_upload() -> Any:
     return _review(sheet, text, filename=storage.filename)
 
 
-@route(bp, "/inventory/counts/book", permission="inventory.edit", methods=["POST"])
 def count_book() -> Any:
     form = CountBookForm()
     back = url_for("console.count_start")

@@ -35,9 +35,7 @@ from commerce.errors import CommerceError, ValidationError
 from commerce.extensions import db
 from commerce.money import parse_amount
 from commerce.orders.popularity import with_units_sold
-from console import bp
 from console.forms import CategoryForm, CollectionForm, ConfirmForm
-from console.permissions import route
 from console.web import apply_errors, done, is_htmx, render, toast
 
 # -- categories ---------------------------------------------------------------------------------
@@ -50,7 +48,6 @@ def _parent_choices(exclude: Any = None) -> list[tuple[Any, str]]:
     return [("", "Top level")] + [(c.id, ("— " * c.depth) + c.name) for c in nodes]
 
 
-@route(bp, "/categories", permission="catalog.view")
 def category_list() -> Any:
     return render(
         "console/taxonomy/categories.html",
@@ -60,7 +57,6 @@ def category_list() -> Any:
     )
 
 
-@route(bp, "/categories/new", permission="catalog.edit", methods=["GET", "POST"])
 def category_new() -> Any:
     form = CategoryForm(parent_id=request.args.get("parent", type=int))
     form.parent_id.choices = _parent_choices()
@@ -86,7 +82,6 @@ def category_new() -> Any:
     return render("console/taxonomy/category_form.html", form=form, category=None, status=status)
 
 
-@route(bp, "/categories/<int:category_id>", permission="catalog.edit", methods=["GET", "POST"])
 def category_edit(category_id: int) -> Any:
     category = get_category(category_id)
     form = CategoryForm(obj=category)
@@ -121,7 +116,6 @@ def category_edit(category_id: int) -> Any:
     )
 
 
-@route(bp, "/categories/<int:category_id>/delete", permission="catalog.edit", methods=["POST"])
 def category_delete(category_id: int) -> Any:
     category = get_category(category_id)
     ConfirmForm().validate_on_submit()
@@ -174,7 +168,6 @@ def _collection_form_context(
     }
 
 
-@route(bp, "/collections", permission="catalog.view")
 def collection_list() -> Any:
     collections, counts = collections_with_counts()
     return render(
@@ -252,28 +245,18 @@ def _save_collection(collection: Any) -> Any:
     )
 
 
-@route(bp, "/collections/new", permission="catalog.edit", methods=["GET", "POST"])
 def collection_new() -> Any:
     return _save_collection(None)
 
 
-@route(bp, "/collections/<int:collection_id>", permission="catalog.view", methods=["GET"])
 def collection_edit(collection_id: int) -> Any:
     return _save_collection(get_collection(collection_id))
 
 
-@route(
-    bp,
-    "/collections/<int:collection_id>",
-    permission="catalog.edit",
-    methods=["POST"],
-    endpoint="collection_save",
-)
 def collection_save(collection_id: int) -> Any:
     return _save_collection(get_collection(collection_id))
 
 
-@route(bp, "/collections/<int:collection_id>/delete", permission="catalog.edit", methods=["POST"])
 def collection_delete(collection_id: int) -> Any:
     collection = get_collection(collection_id)
     ConfirmForm().validate_on_submit()
@@ -282,7 +265,6 @@ def collection_delete(collection_id: int) -> Any:
     return done(f"Deleted collection “{title}”.", url_for("console.collection_list"))
 
 
-@route(bp, "/collections/<int:collection_id>/products", permission="catalog.edit", methods=["POST"])
 def collection_products(collection_id: int) -> Any:
     """Add products (by id or SKU/handle search) to a manual collection, or remove them."""
     collection = get_collection(collection_id)
@@ -299,7 +281,6 @@ def collection_products(collection_id: int) -> Any:
     return done(f"Added {count} products.", back)
 
 
-@route(bp, "/collections/<int:collection_id>/picker", permission="catalog.edit")
 def collection_picker(collection_id: int) -> Any:
     """Search results as checkboxes, for adding products to a manual collection."""
     collection = get_collection(collection_id)
@@ -456,7 +437,6 @@ def _failure(exc: CommerceError) -> tuple[int, str, dict[str, list[str]]]:
     return exc.status, message, errors
 
 
-@route(bp, "/collections/<int:collection_id>/sort", permission="catalog.edit", methods=["POST"])
 def collection_sort(collection_id: int) -> Any:
     """Choose the shop's order of the collection (manual, best selling, newest, price, title)."""
     collection = get_collection(collection_id)
@@ -499,7 +479,6 @@ def _position_request() -> tuple[str, Any] | None:
     return None
 
 
-@route(bp, "/collections/<int:collection_id>/order", permission="catalog.edit", methods=["POST"])
 def collection_order(collection_id: int) -> Any:
     """Save a manual collection's order: one page of it as dragged (`product_id` in DOM order,
     from rank `start`), or one product moved up, down or to a position."""
@@ -550,7 +529,6 @@ def collection_order(collection_id: int) -> Any:
     return _merch_answer(collection, "members", message, members_page=page, changed=changed)
 
 
-@route(bp, "/collections/<int:collection_id>/members", permission="catalog.view")
 def collection_members(collection_id: int) -> Any:
     """One page of a manual collection's products in order (the #members fragment)."""
     collection = get_collection(collection_id)
@@ -583,7 +561,6 @@ def _shifted(order: list[str], shift: str) -> list[str]:
     return order
 
 
-@route(bp, "/collections/<int:collection_id>/pins", permission="catalog.edit", methods=["POST"])
 def collection_pins(collection_id: int) -> Any:
     """Pin products (op=pin, `product_ids`), unpin one (op=unpin), or save the pins' order
     (op=order, `product_id` in DOM order)."""
@@ -636,7 +613,6 @@ def collection_pins(collection_id: int) -> Any:
     return response
 
 
-@route(bp, "/collections/<int:collection_id>/pin-picker", permission="catalog.edit")
 def collection_pin_picker(collection_id: int) -> Any:
     """Products of the collection matching a title, handle or SKU, each with a Pin button."""
     collection = get_collection(collection_id)
@@ -659,7 +635,6 @@ def collection_pin_picker(collection_id: int) -> Any:
     )
 
 
-@route(bp, "/collections/<int:collection_id>/preview", permission="catalog.view")
 def collection_preview(collection_id: int) -> Any:
     """The first products shoppers see on the collection's page, in the shop's order."""
     collection = get_collection(collection_id)

@@ -32,8 +32,6 @@ from commerce.orders.models import OPEN, Fulfillment, Order
 from commerce.orders.returns import returnable_quantities
 from commerce.orders.services import add_note, get_order, order_status_token
 from commerce.payments.models import Payment
-from console import bp
-from console.permissions import route
 from console.web import done, render
 
 CARRIERS = ("UPS", "USPS", "FedEx", "DHL", "Royal Mail", "DPD", "Canada Post", "Other")
@@ -79,7 +77,6 @@ def order_page(
     )
 
 
-@route(bp, "/orders/<int:order_id>", permission="orders.view")
 def order_detail(order_id: int) -> Response:
     return order_page(_order_or_404(order_id))
 
@@ -110,7 +107,6 @@ def _quantities(prefix: str) -> dict[int, int]:
 # -- fulfillment --------------------------------------------------------------------------------
 
 
-@route(bp, "/orders/<int:order_id>/fulfillments", permission="orders.fulfill", methods=["POST"])
 def order_fulfill(order_id: int) -> Response:
     order = _order_or_404(order_id)
     try:
@@ -140,12 +136,6 @@ def _own_fulfillment(order: Order, fulfillment_id: int) -> Fulfillment:
     return fulfillment
 
 
-@route(
-    bp,
-    "/orders/<int:order_id>/fulfillments/<int:fulfillment_id>/ship",
-    permission="orders.fulfill",
-    methods=["POST"],
-)
 def order_ship(order_id: int, fulfillment_id: int) -> Response:
     order = _order_or_404(order_id)
     parcel = _own_fulfillment(order, fulfillment_id)
@@ -164,12 +154,6 @@ def order_ship(order_id: int, fulfillment_id: int) -> Response:
     return done("Marked as shipped; the customer is emailed.", _detail(order))
 
 
-@route(
-    bp,
-    "/orders/<int:order_id>/fulfillments/<int:fulfillment_id>/cancel",
-    permission="orders.fulfill",
-    methods=["POST"],
-)
 def order_fulfillment_cancel(order_id: int, fulfillment_id: int) -> Response:
     order = _order_or_404(order_id)
     parcel = _own_fulfillment(order, fulfillment_id)
@@ -183,7 +167,6 @@ def order_fulfillment_cancel(order_id: int, fulfillment_id: int) -> Response:
 # -- notes --------------------------------------------------------------------------------------
 
 
-@route(bp, "/orders/<int:order_id>/notes", permission="orders.edit", methods=["POST"])
 def order_note(order_id: int) -> Response:
     order = _order_or_404(order_id)
     visible = request.form.get("visibility") == "customer"
@@ -205,7 +188,6 @@ def _detail(order: Order) -> str:
 # -- cancel and edit ----------------------------------------------------------------------------
 
 
-@route(bp, "/orders/<int:order_id>/cancel", permission="orders.edit", methods=["POST"])
 def order_cancel(order_id: int) -> Response:
     order = _order_or_404(order_id)
     try:
@@ -231,7 +213,6 @@ def _edit_page(
     )
 
 
-@route(bp, "/orders/<int:order_id>/edit", permission="orders.edit", methods=["GET", "POST"])
 def order_edit(order_id: int) -> Response:
     order = _order_or_404(order_id)
     if request.method == "GET":

@@ -1,7 +1,7 @@
 """Orders: the dense order list (filters, sort and paging in the URL, saved presets) and the
 queue of refunds waiting for an admin's approval.
 
-The order page itself is console/order_page.py. Filter input comes from the URL, so anything
+The order page itself is console/orders/page.py. Filter input comes from the URL, so anything
 can arrive: a bad value is reported at its filter with a 422, never a 500.
 """
 
@@ -37,7 +37,6 @@ from commerce.staff.saved_filters import (
     save_filter,
 )
 from console import bp
-from console.permissions import route
 from console.web import apply_errors, done, is_htmx, kept_filter_args, render
 
 AREA = "orders"  # SavedFilter.area of the order list's presets
@@ -243,7 +242,6 @@ def _list_response(
     )
 
 
-@route(bp, "/orders", permission="orders.view")
 def order_list() -> Response:
     return _list_response(request.args)
 
@@ -262,7 +260,6 @@ def _posted_query() -> tuple[str, MultiDict[str, str]]:
     )
 
 
-@route(bp, "/orders/presets", permission="orders.view", methods=["GET", "POST"])
 def order_preset_save() -> Response:
     if request.method == "GET":  # a reload after a failed save: back to the list
         return redirect(url_for("console.order_list"))
@@ -279,7 +276,6 @@ def order_preset_save() -> Response:
     return done(f"Saved the filter “{saved.name}”.", _list_url(saved.query))
 
 
-@route(bp, "/orders/presets/<int:preset_id>/delete", permission="orders.view", methods=["POST"])
 def order_preset_delete(preset_id: int) -> Response:
     PresetDeleteForm().validate_on_submit()  # CSRFProtect has checked the token already
     query, _args = _posted_query()
@@ -293,7 +289,6 @@ def order_preset_delete(preset_id: int) -> Response:
 # -- refunds awaiting approval ------------------------------------------------------------------
 
 
-@route(bp, "/refunds/approvals", permission="orders.refund_approve")
 def refund_approvals() -> Response:
     """The approval queue; approving and rejecting happen on each order's page."""
     page = refunds_awaiting_approval(

@@ -16,14 +16,11 @@ from commerce.orders.attention import TITLES, payments_needing_attention
 from commerce.orders.models import AUTHORIZED, Order
 from commerce.orders.services import capture_payment_by_hand, get_order
 from commerce.payments.models import Payment
-from console import bp
-from console.permissions import route
 from console.web import done, render
 
 PERMISSION = "payments.manage"
 
 
-@route(bp, "/payments/attention", permission=PERMISSION)
 def payment_attention() -> Response:
     items = payments_needing_attention()
     kind = request.args.get("kind", "")
@@ -40,7 +37,6 @@ def payment_attention() -> Response:
     )
 
 
-@route(bp, "/payments/recover", permission=PERMISSION, methods=["POST"])
 def payment_recover() -> Response:
     """Run the periodic recovery now (it is idempotent, so a double click does no harm)."""
     report = recover_payments(by=current_user)
@@ -75,7 +71,6 @@ def _capture_page(order: Order, *, status: int = 200, error: str = "") -> Respon
     )
 
 
-@route(bp, "/orders/<int:order_id>/capture", permission=PERMISSION, methods=["GET", "POST"])
 def order_capture(order_id: int) -> Response:
     """GET: what would be captured, and a confirm button; POST: capture it."""
     order = _order(order_id)

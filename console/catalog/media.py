@@ -10,9 +10,7 @@ from flask_login import current_user
 from commerce.catalog.media import add_image, delete_image, get_media, move_image, update_image_alt
 from commerce.catalog.services import get_product
 from commerce.errors import CommerceError, ValidationError
-from console import bp
 from console.forms import ConfirmForm, MediaAltForm, MediaUploadForm
-from console.permissions import route
 from console.web import done, form_error_summary, is_htmx, render, toast
 
 
@@ -49,7 +47,7 @@ def _finish(
         return _media_response(product, status=status, message=message, level=level, errors=errors)
     if status >= 400:
         from commerce.audit import query_entries  # noqa: F401  (editor context is rebuilt below)
-        from console.catalog import _editor_context
+        from console.catalog.products import _editor_context
 
         return render(
             "console/catalog/edit.html",
@@ -62,7 +60,6 @@ def _finish(
     )
 
 
-@route(bp, "/products/<int:product_id>/media", permission="catalog.edit", methods=["POST"])
 def media_upload(product_id: int) -> Any:
     product = get_product(product_id)
     form = MediaUploadForm()
@@ -99,7 +96,6 @@ def media_upload(product_id: int) -> Any:
     return _finish(product, f"{len(files)} {noun} uploaded.")
 
 
-@route(bp, "/media/<int:media_id>/alt", permission="catalog.edit", methods=["POST"])
 def media_alt(media_id: int) -> Any:
     media = get_media(media_id)
     form = MediaAltForm()
@@ -115,7 +111,6 @@ def media_alt(media_id: int) -> Any:
     return _finish(media.product, "Alt text saved.")
 
 
-@route(bp, "/media/<int:media_id>/move", permission="catalog.edit", methods=["POST"])
 def media_move(media_id: int) -> Any:
     media = get_media(media_id)
     ConfirmForm().validate_on_submit()
@@ -127,7 +122,6 @@ def media_move(media_id: int) -> Any:
     return _finish(media.product, "Image order saved.")
 
 
-@route(bp, "/media/<int:media_id>/delete", permission="catalog.edit", methods=["POST"])
 def media_delete(media_id: int) -> Any:
     media = get_media(media_id)
     product = media.product

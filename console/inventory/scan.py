@@ -30,10 +30,8 @@ from commerce.inventory.services import (
     transfer_stock,
     undo_movement,
 )
-from console import bp
 from console.forms import ConfirmForm
-from console.inventory_forms import SET_COUNT, ScanForm, TransferForm, new_key
-from console.permissions import route
+from console.inventory.forms import SET_COUNT, ScanForm, TransferForm, new_key
 from console.web import apply_errors, done, form_error_summary, is_htmx, render, toast
 
 SESSION_KEY = "inventory.bookings"
@@ -186,43 +184,24 @@ def _scan_post(mode: str) -> Any:
     return toast(_scan_page(mode, _fresh_form(mode, form)), text)
 
 
-@route(bp, "/inventory/receive", permission="inventory.view")
 def stock_receive() -> Any:
     return _scan_page("receive", _fresh_form("receive"))
 
 
-@route(
-    bp,
-    "/inventory/receive",
-    permission="inventory.edit",
-    methods=["POST"],
-    endpoint="stock_receive_post",
-)
 def stock_receive_post() -> Any:
     return _scan_post("receive")
 
 
-@route(bp, "/inventory/adjust", permission="inventory.view")
 def stock_adjust() -> Any:
     form = _fresh_form("adjust")
     form.reason.data = "damaged"
     return _scan_page("adjust", form)
 
 
-@route(
-    bp,
-    "/inventory/adjust",
-    permission="inventory.edit",
-    methods=["POST"],
-    endpoint="stock_adjust_post",
-)
 def stock_adjust_post() -> Any:
     return _scan_post("adjust")
 
 
-@route(
-    bp, "/inventory/movements/<int:movement_id>/undo", permission="inventory.edit", methods=["POST"]
-)
 def movement_undo(movement_id: int) -> Any:
     screen = request.form.get("screen", "receive")
     target = url_for(SCREENS.get(screen, SCREENS["receive"]))
@@ -280,18 +259,10 @@ def _transfer_form(formdata: Any = None) -> TransferForm:
     return form
 
 
-@route(bp, "/inventory/transfers", permission="inventory.view")
 def transfer_list() -> Any:
     return _transfer_page(_transfer_form())
 
 
-@route(
-    bp,
-    "/inventory/transfers",
-    permission="inventory.edit",
-    methods=["POST"],
-    endpoint="transfer_create",
-)
 def transfer_create() -> Any:
     form = _transfer_form(request.form)
     if not form.validate_on_submit():
@@ -327,7 +298,6 @@ def transfer_create() -> Any:
     )
 
 
-@route(bp, "/inventory/transfers/<int:movement_id>", permission="inventory.view")
 def transfer_detail(movement_id: int) -> Any:
     """The transfer's packing list: an HTML page made to be printed."""
     transfer = get_transfer(movement_id)

@@ -1,7 +1,7 @@
 """Inventory: the stock overview (+ CSV export), per-SKU and per-location history, locations.
 
 The booking screens (receive, adjust, undo, transfers, cycle counts) live in
-console/inventory_scan.py and console/inventory_counts.py.
+console/inventory/scan.py and console/inventory/counts.py.
 """
 
 from __future__ import annotations
@@ -36,8 +36,7 @@ from commerce.inventory.queries import (
 )
 from commerce.inventory.services import REASON_LABELS
 from console import bp
-from console.inventory_forms import LocationForm
-from console.permissions import route
+from console.inventory.forms import LocationForm
 from console.web import apply_errors, done, int_arg, render
 
 
@@ -66,7 +65,6 @@ def _page_args() -> dict[str, str]:
     return {k: v for k, v in request.args.items() if v and k not in ("after", "before")}
 
 
-@route(bp, "/inventory", permission="inventory.view")
 def stock_overview() -> Any:
     flt = read_stock_filter()
     page = list_stock(
@@ -88,7 +86,6 @@ def stock_overview() -> Any:
     )
 
 
-@route(bp, "/inventory/export", permission="inventory.view")
 def stock_export() -> Any:
     """The overview's current filter as CSV, streamed batch by batch."""
     flt = read_stock_filter()
@@ -146,7 +143,6 @@ def _ledger_context(flt: MovementFilter, problems: dict[str, str], endpoint: str
     }
 
 
-@route(bp, "/inventory/variants/<int:variant_id>", permission="inventory.view")
 def stock_variant(variant_id: int) -> Any:
     variant = db.session.get(Variant, variant_id)
     if variant is None:
@@ -166,7 +162,6 @@ def stock_variant(variant_id: int) -> Any:
 # -- locations ----------------------------------------------------------------------------------
 
 
-@route(bp, "/inventory/locations", permission="inventory.view")
 def location_list() -> Any:
     return render(
         "console/inventory/locations.html",
@@ -176,7 +171,6 @@ def location_list() -> Any:
     )
 
 
-@route(bp, "/inventory/locations/<int:location_id>", permission="inventory.view")
 def location_detail(location_id: int) -> Any:
     try:
         location = get_location(location_id)
@@ -209,7 +203,6 @@ def _location_values(form: LocationForm) -> dict[str, Any]:
     }
 
 
-@route(bp, "/inventory/locations/new", permission="inventory.edit", methods=["GET", "POST"])
 def location_new() -> Any:
     form = LocationForm()
     status = 200
@@ -232,12 +225,6 @@ def location_new() -> Any:
     return render("console/inventory/location_form.html", form=form, location=None, status=status)
 
 
-@route(
-    bp,
-    "/inventory/locations/<int:location_id>/edit",
-    permission="inventory.edit",
-    methods=["GET", "POST"],
-)
 def location_edit(location_id: int) -> Any:
     try:
         location = get_location(location_id)

@@ -30,8 +30,7 @@ from commerce.tax.services import (
 )
 from console import bp
 from console.forms import ConfirmForm
-from console.permissions import route
-from console.settings_forms import (
+from console.settings.forms import (
     ShippingMethodForm,
     TaxRateForm,
     format_brackets,
@@ -73,7 +72,6 @@ def _whole_number(text: str | None, field: str, problems: dict[str, list[str]]) 
 # -- shipping methods ----------------------------------------------------------------------------
 
 
-@route(bp, "/settings/shipping", permission=PERMISSION)
 def shipping_list() -> Any:
     return render(
         "console/settings/shipping.html",
@@ -128,7 +126,6 @@ def _shipping_form_page(form: ShippingMethodForm, method: ShippingMethod | None,
     )
 
 
-@route(bp, "/settings/shipping/new", permission=PERMISSION, methods=["GET", "POST"])
 def shipping_new() -> Any:
     form = ShippingMethodForm()
     status = 200
@@ -150,9 +147,6 @@ def shipping_new() -> Any:
     return _shipping_form_page(form, None, status)
 
 
-@route(
-    bp, "/settings/shipping/<int:method_id>/edit", permission=PERMISSION, methods=["GET", "POST"]
-)
 def shipping_edit(method_id: int) -> Any:
     try:
         method = get_shipping_method(method_id)
@@ -180,7 +174,6 @@ def shipping_edit(method_id: int) -> Any:
     return _shipping_form_page(form, method, status)
 
 
-@route(bp, "/settings/shipping/<int:method_id>/deactivate", permission=PERMISSION, methods=["POST"])
 def shipping_deactivate(method_id: int) -> Any:
     try:
         method = get_shipping_method(method_id)
@@ -197,7 +190,6 @@ def shipping_deactivate(method_id: int) -> Any:
 # -- tax rates -----------------------------------------------------------------------------------
 
 
-@route(bp, "/settings/taxes", permission=PERMISSION)
 def tax_rate_list() -> Any:
     return render(
         "console/settings/taxes.html",
@@ -222,7 +214,6 @@ def _tax_form_page(form: TaxRateForm, rate: TaxRate | None, status: int) -> Any:
     )
 
 
-@route(bp, "/settings/taxes/new", permission=PERMISSION, methods=["GET", "POST"])
 def tax_rate_new() -> Any:
     form = TaxRateForm()
     status = 200
@@ -242,7 +233,6 @@ def tax_rate_new() -> Any:
     return _tax_form_page(form, None, status)
 
 
-@route(bp, "/settings/taxes/<int:rate_id>/edit", permission=PERMISSION, methods=["GET", "POST"])
 def tax_rate_edit(rate_id: int) -> Any:
     try:
         rate = get_tax_rate(rate_id)
@@ -268,7 +258,6 @@ def tax_rate_edit(rate_id: int) -> Any:
     return _tax_form_page(form, rate, status)
 
 
-@route(bp, "/settings/taxes/<int:rate_id>/deactivate", permission=PERMISSION, methods=["POST"])
 def tax_rate_deactivate(rate_id: int) -> Any:
     try:
         rate = get_tax_rate(rate_id)

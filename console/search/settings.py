@@ -32,9 +32,7 @@ from commerce.search.rules import (
     update_synonym,
 )
 from commerce.search.services import push_settings, push_status
-from console import bp
 from console.forms import ConfirmForm
-from console.permissions import route
 from console.web import apply_errors, done, int_arg, is_htmx, render, toast
 
 VIEW, EDIT = "search.view", "search.edit"
@@ -73,12 +71,10 @@ class SynonymForm(FlaskForm):
     )
 
 
-@route(bp, "/search", permission=VIEW)
 def search_home() -> Response:
     return redirect(url_for("console.search_synonyms"))
 
 
-@route(bp, "/search/synonyms", permission=VIEW)
 def search_synonyms() -> Response:
     q = request.args.get("q", "").strip()[:100]
     page = list_synonyms(q=q, page=_page_arg(), per_page=50)
@@ -138,7 +134,6 @@ def _push_note() -> str:
     return "It is on its way to the search engine." if not status.current else ""
 
 
-@route(bp, "/search/synonyms/new", permission=EDIT, methods=["GET", "POST"])
 def search_synonym_new() -> Response:
     """A new synonym group; `?terms=a,b` fills the words in (from search analytics)."""
     if request.method == "POST":
@@ -148,7 +143,6 @@ def search_synonym_new() -> Response:
     return _synonym_page(None, form)
 
 
-@route(bp, "/search/synonyms/<int:synonym_id>", permission=VIEW)
 def search_synonym_detail(synonym_id: int) -> Response:
     synonym = get_synonym(synonym_id)
     form = SynonymForm(
@@ -157,18 +151,10 @@ def search_synonym_detail(synonym_id: int) -> Response:
     return _synonym_page(synonym, form)
 
 
-@route(
-    bp,
-    "/search/synonyms/<int:synonym_id>",
-    permission=EDIT,
-    methods=["POST"],
-    endpoint="search_synonym_save",
-)
 def search_synonym_save(synonym_id: int) -> Response:
     return _save_synonym(get_synonym(synonym_id))
 
 
-@route(bp, "/search/synonyms/<int:synonym_id>/delete", permission=EDIT, methods=["POST"])
 def search_synonym_delete(synonym_id: int) -> Response:
     synonym = get_synonym(synonym_id)
     ConfirmForm().validate_on_submit()
@@ -227,7 +213,6 @@ def _settings_page(form: SettingsForm, *, status: int = 200) -> Response:
     )
 
 
-@route(bp, "/search/settings", permission=VIEW)
 def search_settings() -> Response:
     return _settings_page(_settings_form(settings_row()))
 
@@ -240,7 +225,6 @@ def _length(field: Any, errors: dict[str, list[str]]) -> int | None:
     return None
 
 
-@route(bp, "/search/settings", permission=EDIT, methods=["POST"], endpoint="search_settings_save")
 def search_settings_save() -> Response:
     form = SettingsForm()
     if not form.validate_on_submit():
@@ -281,7 +265,6 @@ def _back() -> str:
     return url_for("console.search_synonyms")
 
 
-@route(bp, "/search/push", permission=EDIT, methods=["POST"])
 def search_push() -> Response:
     """Push the merchandising settings to the backend now (inline in the embedded mode,
     otherwise by the sync task)."""

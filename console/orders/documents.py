@@ -29,8 +29,6 @@ from commerce.errors import CommerceError
 from commerce.jobs import FAILED
 from commerce.orders.fulfillment import get_fulfillment
 from commerce.orders.services import get_order
-from console import bp
-from console.permissions import route
 from console.web import apply_errors, is_htmx, render, toast
 
 
@@ -49,20 +47,17 @@ def pdf_response(content: bytes, filename: str) -> Response:
     return response
 
 
-@route(bp, "/orders/<int:order_id>/invoice.pdf", permission="orders.view")
 def order_invoice_pdf(order_id: int) -> Any:
     order = get_order(order_id)
     invoice = issue_invoice(order, by=current_user)
     return pdf_response(invoice_pdf(order), f"{invoice.number}.pdf")
 
 
-@route(bp, "/orders/<int:order_id>/packing-slip.pdf", permission="orders.view")
 def order_packing_slip_pdf(order_id: int) -> Any:
     order = get_order(order_id)
     return pdf_response(packing_slip_pdf(order), f"packing-slip-{order.number or order.id}.pdf")
 
 
-@route(bp, "/fulfillments/<int:fulfillment_id>/packing-slip.pdf", permission="orders.view")
 def fulfillment_packing_slip_pdf(fulfillment_id: int) -> Any:
     fulfillment = get_fulfillment(fulfillment_id)
     order = fulfillment.order
@@ -70,14 +65,12 @@ def fulfillment_packing_slip_pdf(fulfillment_id: int) -> Any:
     return pdf_response(packing_slip_pdf(fulfillment), name)
 
 
-@route(bp, "/refunds/<int:refund_id>/credit-note.pdf", permission="orders.view")
 def refund_credit_note_pdf(refund_id: int) -> Any:
     refund = get_refund(refund_id)
     note = issue_credit_note(refund, by=current_user)
     return pdf_response(credit_note_pdf(refund), f"{note.number}.pdf")
 
 
-@route(bp, "/orders/packing-slips", permission="orders.fulfill", methods=["GET", "POST"])
 def packing_slips() -> Any:
     """Pick orders and print their slips; the order list's bulk action posts here too."""
     form = PackingSlipsForm()
@@ -116,7 +109,6 @@ def _job_started(job_id: str) -> Response:
     return redirect(url_for("console.packing_slips_job_status", job_id=job.id), code=303)
 
 
-@route(bp, "/orders/packing-slips/<job_id>", permission="orders.fulfill")
 def packing_slips_job_status(job_id: str) -> Any:
     job = packing_slips_job(job_id)
     return render(
@@ -126,7 +118,6 @@ def packing_slips_job_status(job_id: str) -> Any:
     )
 
 
-@route(bp, "/orders/packing-slips/<job_id>/download", permission="orders.fulfill")
 def packing_slips_download(job_id: str) -> Any:
     job = packing_slips_job(job_id)
     path = packing_slips_file(job)

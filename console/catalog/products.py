@@ -46,7 +46,6 @@ from console.forms import (
     ProductForm,
     VariantForm,
 )
-from console.permissions import route
 from console.web import apply_errors, done, form_error_summary, int_arg, is_htmx, render, toast
 
 INLINE_FIELDS = {
@@ -127,7 +126,6 @@ def _list_context(flt: ProductFilter, problems: dict[str, str]) -> dict[str, Any
     }
 
 
-@route(bp, "/products", permission="catalog.view")
 def product_list() -> Any:
     flt, problems = read_filter()
     context = _list_context(flt, problems)
@@ -154,7 +152,6 @@ def _selected_ids() -> list[int]:
     return ids
 
 
-@route(bp, "/products/bulk", permission="catalog.bulk_edit", methods=["POST"])
 def product_bulk() -> Any:
     form = BulkForm()
     form.category_id.choices = _category_choices()
@@ -210,7 +207,6 @@ def product_bulk() -> Any:
 # -- create and edit ----------------------------------------------------------------------------
 
 
-@route(bp, "/products/new", permission="catalog.edit", methods=["GET", "POST"])
 def product_new() -> Any:
     form = NewProductForm()
     form.category_id.choices = _category_choices()
@@ -277,19 +273,11 @@ def _editor_context(
     }
 
 
-@route(bp, "/products/<int:product_id>", permission="catalog.view", methods=["GET"])
 def product_edit(product_id: int) -> Any:
     product = get_product(product_id)
     return render("console/catalog/edit.html", **_editor_context(product))
 
 
-@route(
-    bp,
-    "/products/<int:product_id>",
-    permission="catalog.edit",
-    methods=["POST"],
-    endpoint="product_save",
-)
 def product_save(product_id: int) -> Any:
     product = get_product(product_id)
     form = ProductForm()
@@ -323,7 +311,6 @@ def product_save(product_id: int) -> Any:
     return toast(response, message, level="error")
 
 
-@route(bp, "/products/<int:product_id>/delete", permission="catalog.edit", methods=["POST"])
 def product_delete(product_id: int) -> Any:
     product = get_product(product_id)
     ConfirmForm().validate_on_submit()
@@ -332,7 +319,6 @@ def product_delete(product_id: int) -> Any:
     return done(f"Deleted “{title}”.", url_for("console.product_list"))
 
 
-@route(bp, "/products/<int:product_id>/history", permission="catalog.view")
 def product_history(product_id: int) -> Any:
     product = get_product(product_id)
     entries = query_entries(
@@ -386,7 +372,6 @@ def _back_to_editor(product: Product, message: str, *, level: str = "success") -
     )
 
 
-@route(bp, "/products/<int:product_id>/options", permission="catalog.edit", methods=["POST"])
 def product_options(product_id: int) -> Any:
     product = get_product(product_id)
     form = OptionsForm()
@@ -409,9 +394,6 @@ def product_options(product_id: int) -> Any:
     return _variants_result(product, message)
 
 
-@route(
-    bp, "/products/<int:product_id>/variants/generate", permission="catalog.edit", methods=["POST"]
-)
 def variants_generate(product_id: int) -> Any:
     product = get_product(product_id)
     ConfirmForm().validate_on_submit()
@@ -427,7 +409,6 @@ def variants_generate(product_id: int) -> Any:
     return _variants_result(product, message)
 
 
-@route(bp, "/products/<int:product_id>/variants", permission="catalog.edit", methods=["POST"])
 def variant_add(product_id: int) -> Any:
     product = get_product(product_id)
     form = VariantForm()
@@ -454,7 +435,6 @@ def variant_add(product_id: int) -> Any:
     return _variants_result(product, "Variant added.")
 
 
-@route(bp, "/variants/<int:variant_id>/delete", permission="catalog.edit", methods=["POST"])
 def variant_delete(variant_id: int) -> Any:
     variant = get_variant(variant_id)
     product = variant.product
@@ -517,7 +497,6 @@ def _cell(
     )
 
 
-@route(bp, "/variants/<int:variant_id>/cells/<field>", permission="catalog.view", methods=["GET"])
 def variant_cell(variant_id: int, field: str) -> Any:
     """A cell of the variants table; `?edit=1` returns it as an input (needs catalog.edit)."""
     if field not in INLINE_FIELDS:
@@ -533,13 +512,6 @@ def variant_cell(variant_id: int, field: str) -> Any:
     return _cell(variant, field, editing=editing, can_edit=current_user.can("catalog.edit"))
 
 
-@route(
-    bp,
-    "/variants/<int:variant_id>/cells/<field>",
-    permission="catalog.edit",
-    methods=["POST"],
-    endpoint="variant_cell_save",
-)
 def variant_cell_save(variant_id: int, field: str) -> Any:
     if field not in INLINE_FIELDS:
         abort(404)

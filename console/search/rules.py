@@ -48,11 +48,9 @@ from commerce.search.rules import (
     update_rule,
 )
 from commerce.search.services import preview_rule
-from console import bp
 from console.forms import ConfirmForm
-from console.permissions import route
-from console.promotion_form import local_input
-from console.search import EDIT, VIEW, search_context
+from console.promotions.form import local_input
+from console.search.settings import EDIT, search_context
 from console.web import done, int_arg, is_htmx, kept_filter_args, render
 
 MATCH_LABELS = {
@@ -97,7 +95,6 @@ def _zone() -> str:
 # -- the list -----------------------------------------------------------------------------------
 
 
-@route(bp, "/search/rules", permission=VIEW)
 def search_rules() -> Response:
     args = request.args
     status = args.get("status", "")
@@ -316,7 +313,6 @@ def _save(rule: SearchRule | None) -> Response:
     return done(message, url_for("console.search_rule_detail", rule_id=saved.id))
 
 
-@route(bp, "/search/rules/new", permission=EDIT, methods=["GET", "POST"])
 def search_rule_new() -> Response:
     """A new rule; `?query=...` fills the words in (from search analytics)."""
     if request.method == "POST":
@@ -328,24 +324,15 @@ def search_rule_new() -> Response:
     return _rule_page(None, form, {}, [])
 
 
-@route(bp, "/search/rules/<int:rule_id>", permission=VIEW)
 def search_rule_detail(rule_id: int) -> Response:
     rule = get_rule(rule_id)
     return _rule_page(rule, *_stored(rule))
 
 
-@route(
-    bp,
-    "/search/rules/<int:rule_id>",
-    permission=EDIT,
-    methods=["POST"],
-    endpoint="search_rule_save",
-)
 def search_rule_save(rule_id: int) -> Response:
     return _save(get_rule(rule_id))
 
 
-@route(bp, "/search/rules/<int:rule_id>/enabled", permission=EDIT, methods=["POST"])
 def search_rule_enabled(rule_id: int) -> Response:
     """Switch a rule on or off (`enabled` = 1 or 0) without touching the rest of it."""
     rule = get_rule(rule_id)
@@ -359,7 +346,6 @@ def search_rule_enabled(rule_id: int) -> Response:
     )
 
 
-@route(bp, "/search/rules/<int:rule_id>/delete", permission=EDIT, methods=["POST"])
 def search_rule_delete(rule_id: int) -> Response:
     rule = get_rule(rule_id)
     ConfirmForm().validate_on_submit()
@@ -373,7 +359,6 @@ def _form_rule() -> SearchRule | None:
     return get_rule(int(rule_id)) if rule_id.isdigit() else None
 
 
-@route(bp, "/search/rules/boosts", permission=EDIT, methods=["POST"])
 def search_rule_boosts() -> Response:
     """Add or remove a boost/bury row, or redraw the rows after a condition's field changed
     (its value input depends on it). Reads only."""
@@ -392,7 +377,6 @@ def search_rule_boosts() -> Response:
     return _rule_page(_form_rule(), form, fields, rows)
 
 
-@route(bp, "/search/rules/preview", permission=VIEW, methods=["POST"])
 def search_rule_preview() -> Response:
     """The rule's query answered before and after the rule as the form stands (unsaved)."""
     form, fields, rows = _posted()
@@ -429,7 +413,6 @@ def _target() -> str:
     return target
 
 
-@route(bp, "/search/rules/pick", permission=VIEW)
 def search_rule_pick() -> Response:
     """Products whose title, handle, vendor or SKU contains what was typed, to pin or hide."""
     target = _target()
@@ -443,7 +426,6 @@ def search_rule_pick() -> Response:
     )
 
 
-@route(bp, "/search/rules/pick/chip", permission=VIEW)
 def search_rule_chip() -> Response:
     """One chosen product as a list item carrying its hidden input."""
     target = _target()

@@ -37,8 +37,6 @@ from commerce.orders.returns import (
     returnable_quantities,
 )
 from commerce.orders.services import get_order
-from console import bp
-from console.permissions import route
 from console.web import done, render
 
 
@@ -120,7 +118,6 @@ def _dialog(
     )
 
 
-@route(bp, "/orders/<int:order_id>/refund", permission="orders.refund", methods=["GET", "POST"])
 def order_refund(order_id: int) -> Response:
     """GET: the choice; POST: the review (nothing is refunded yet)."""
     order = _order(order_id)
@@ -148,7 +145,6 @@ def order_refund(order_id: int) -> Response:
     )
 
 
-@route(bp, "/orders/<int:order_id>/refund/confirm", permission="orders.refund", methods=["POST"])
 def order_refund_confirm(order_id: int) -> Response:
     order = _order(order_id)
     wanted = RefundRequest(order)
@@ -184,12 +180,6 @@ def _own_refund(order: Order, refund_id: int) -> Refund:
     return refund
 
 
-@route(
-    bp,
-    "/orders/<int:order_id>/refunds/<int:refund_id>/approve",
-    permission="orders.refund_approve",
-    methods=["POST"],
-)
 def refund_approve(order_id: int, refund_id: int) -> Response:
     order = _order(order_id)
     refund = _own_refund(order, refund_id)
@@ -200,12 +190,6 @@ def refund_approve(order_id: int, refund_id: int) -> Response:
     return done(_answer(refund), _detail(order), level=_level(refund))
 
 
-@route(
-    bp,
-    "/orders/<int:order_id>/refunds/<int:refund_id>/reject",
-    permission="orders.refund_approve",
-    methods=["POST"],
-)
 def refund_reject(order_id: int, refund_id: int) -> Response:
     order = _order(order_id)
     refund = _own_refund(order, refund_id)
@@ -216,12 +200,6 @@ def refund_reject(order_id: int, refund_id: int) -> Response:
     return done("Refund rejected; nothing was paid back.", _detail(order))
 
 
-@route(
-    bp,
-    "/orders/<int:order_id>/refunds/<int:refund_id>/retry",
-    permission="orders.refund",
-    methods=["POST"],
-)
 def refund_retry(order_id: int, refund_id: int) -> Response:
     order = _order(order_id)
     refund = _own_refund(order, refund_id)
@@ -247,7 +225,6 @@ def _level(refund: Refund) -> str:
 # -- returns ------------------------------------------------------------------------------------
 
 
-@route(bp, "/orders/<int:order_id>/returns", permission="orders.refund", methods=["POST"])
 def return_open(order_id: int) -> Response:
     order = _order(order_id)
     lines = {}
@@ -265,7 +242,7 @@ def return_open(order_id: int) -> Response:
             order, lines=lines, reason=request.form.get("reason", ""), by=current_user
         )
     except CommerceError as exc:
-        from console.order_page import _failed
+        from console.orders.page import _failed
 
         return _failed(order, exc, prefix="return-")
     return done(f"Return {order_return.name} opened.", _detail(order))
@@ -281,12 +258,6 @@ def _own_return(order: Order, return_id: int) -> Return:
     return order_return
 
 
-@route(
-    bp,
-    "/orders/<int:order_id>/returns/<int:return_id>/receive",
-    permission="orders.refund",
-    methods=["POST"],
-)
 def return_receive(order_id: int, return_id: int) -> Response:
     order = _order(order_id)
     order_return = _own_return(order, return_id)
@@ -315,18 +286,12 @@ def return_receive(order_id: int, return_id: int) -> Response:
             by=current_user,
         )
     except CommerceError as exc:
-        from console.order_page import _failed
+        from console.orders.page import _failed
 
         return _failed(order, exc, prefix=f"rma-{return_id}-")
     return done(f"Return {order_return.name} received.", _detail(order))
 
 
-@route(
-    bp,
-    "/orders/<int:order_id>/returns/<int:return_id>/cancel",
-    permission="orders.refund",
-    methods=["POST"],
-)
 def return_cancel(order_id: int, return_id: int) -> Response:
     order = _order(order_id)
     order_return = _own_return(order, return_id)

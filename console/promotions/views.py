@@ -72,9 +72,7 @@ from commerce.promotions.services import (
 from commerce.promotions.summary import Names, schedule_text, summarize, summarize_promotion
 from commerce.promotions.tasks import start_code_generation
 from commerce.shipping.models import ShippingMethod
-from console import bp
-from console.permissions import route
-from console.promotion_form import (
+from console.promotions.form import (
     ACTIONS,
     CONDITIONS,
     GROUPS,
@@ -141,7 +139,6 @@ def filter_args(args: MultiDict[str, str]) -> dict[str, str | list[str]]:
     return kept_filter_args(args, FILTER_KEYS, ("status",))
 
 
-@route(bp, "/promotions", permission=VIEW)
 def promotion_list() -> Response:
     flt, problems = read_filter(request.args)
     now = utcnow()
@@ -362,7 +359,6 @@ def _save(promotion: Promotion | None) -> Response:
     return done(message, url_for("console.promotion_detail", promotion_id=saved.id))
 
 
-@route(bp, "/promotions/new", permission=EDIT, methods=["GET", "POST"])
 def promotion_new() -> Response:
     if request.method == "POST":
         return _save(None)
@@ -370,17 +366,14 @@ def promotion_new() -> Response:
     return _builder(None, form, [], [new_row(ACTIONS, 0, None)])
 
 
-@route(bp, "/promotions/<int:promotion_id>", permission=VIEW)
 def promotion_detail(promotion_id: int) -> Response:
     return _show(get_promotion(promotion_id))
 
 
-@route(bp, "/promotions/<int:promotion_id>/save", permission=EDIT, methods=["POST"])
 def promotion_save(promotion_id: int) -> Response:
     return _save(get_promotion(promotion_id))
 
 
-@route(bp, "/promotions/rows/<group>", permission=EDIT, methods=["POST"])
 def promotion_rows(group: str) -> Response:
     """Add, remove or re-kind a row (or a tier) and answer the group's rows (htmx) or the
     whole builder (a plain form post). Reads only."""
@@ -432,7 +425,6 @@ def _form_promotion() -> Promotion | None:
     return get_promotion(promotion_id) if promotion_id.isdigit() else None
 
 
-@route(bp, "/promotions/summary", permission=EDIT, methods=["POST"])
 def promotion_summary() -> Response:
     """The live summary of the builder's form as it stands."""
     form, conditions, actions = _posted()
@@ -455,7 +447,6 @@ def _pick_args() -> tuple[str, str]:
     return target, shape
 
 
-@route(bp, "/promotions/pick", permission=VIEW)
 def promotion_pick() -> Response:
     """Matches for what was typed in a picker, each with buttons that add it."""
     target, shape = _pick_args()
@@ -472,7 +463,6 @@ def promotion_pick() -> Response:
     )
 
 
-@route(bp, "/promotions/pick/chip", permission=VIEW)
 def promotion_chip() -> Response:
     """One chosen item as a chip carrying its hidden input."""
     target, shape = _pick_args()
@@ -516,22 +506,18 @@ def _state_change(promotion_id: int, verb: Any, message: str) -> Response:
     )
 
 
-@route(bp, "/promotions/<int:promotion_id>/publish", permission=EDIT, methods=["POST"])
 def promotion_publish(promotion_id: int) -> Response:
     return _state_change(promotion_id, enable_promotion, "“{name}” is published.")
 
 
-@route(bp, "/promotions/<int:promotion_id>/pause", permission=EDIT, methods=["POST"])
 def promotion_pause(promotion_id: int) -> Response:
     return _state_change(promotion_id, pause_promotion, "“{name}” is paused.")
 
 
-@route(bp, "/promotions/<int:promotion_id>/end", permission=EDIT, methods=["POST"])
 def promotion_end(promotion_id: int) -> Response:
     return _state_change(promotion_id, end_promotion, "“{name}” has ended.")
 
 
-@route(bp, "/promotions/<int:promotion_id>/duplicate", permission=EDIT, methods=["POST"])
 def promotion_duplicate(promotion_id: int) -> Response:
     promotion = get_promotion(promotion_id)
     try:
@@ -544,7 +530,6 @@ def promotion_duplicate(promotion_id: int) -> Response:
     )
 
 
-@route(bp, "/promotions/<int:promotion_id>/delete", permission=EDIT, methods=["POST"])
 def promotion_delete(promotion_id: int) -> Response:
     promotion = get_promotion(promotion_id)
     name = promotion.name
@@ -568,7 +553,6 @@ def _codes_url(promotion: Promotion) -> str:
     return url_for("console.promotion_detail", promotion_id=promotion.id) + "#codes"
 
 
-@route(bp, "/promotions/<int:promotion_id>/codes", permission=EDIT, methods=["POST"])
 def promotion_code_add(promotion_id: int) -> Response:
     promotion = get_promotion(promotion_id)
     form = CodeForm()
@@ -580,12 +564,6 @@ def promotion_code_add(promotion_id: int) -> Response:
     return done(f"Added the code {coupon.code}.", _codes_url(promotion))
 
 
-@route(
-    bp,
-    "/promotions/<int:promotion_id>/codes/<int:code_id>/remove",
-    permission=EDIT,
-    methods=["POST"],
-)
 def promotion_code_remove(promotion_id: int, code_id: int) -> Response:
     promotion = get_promotion(promotion_id)
     coupon = get_coupon_code(promotion.id, code_id)
@@ -597,7 +575,6 @@ def promotion_code_remove(promotion_id: int, code_id: int) -> Response:
     return done(f"Removed the code {code}.", _codes_url(promotion))
 
 
-@route(bp, "/promotions/<int:promotion_id>/codes/generate", permission=EDIT, methods=["POST"])
 def promotion_codes_generate(promotion_id: int) -> Response:
     """Generate a batch of codes as a background job; its progress bar takes the form's place."""
     promotion = get_promotion(promotion_id)
@@ -634,7 +611,6 @@ def promotion_codes_generate(promotion_id: int) -> Response:
     )
 
 
-@route(bp, "/promotions/<int:promotion_id>/codes/jobs/<job_id>", permission=VIEW)
 def promotion_codes_job(promotion_id: int, job_id: str) -> Response:
     promotion = get_promotion(promotion_id)
     job = codes_job(job_id, promotion.id)
@@ -646,7 +622,6 @@ def promotion_codes_job(promotion_id: int, job_id: str) -> Response:
     )
 
 
-@route(bp, "/promotions/<int:promotion_id>/codes.csv", permission=VIEW)
 def promotion_codes_csv(promotion_id: int) -> Response:
     promotion = get_promotion(promotion_id)
     batch = request.args.get("batch", "").strip()[:40] or None
@@ -708,7 +683,6 @@ def _read_simulation(args: MultiDict[str, str]) -> tuple[list[CartLine], Pricing
     return lines, context, {"problems": problems, "customer": customer}
 
 
-@route(bp, "/promotions/simulator", permission=VIEW)
 def promotion_simulator() -> Response:
     """Price a test cart as the shop would and say, for every promotion, whether it applied
     and by how much, or why not."""

@@ -12,7 +12,6 @@ from commerce.errors import CommerceError, NotFound
 from commerce.jobs import FAILED, Job, get_job, run_job_again
 from console import bp
 from console.forms import ConfirmForm
-from console.permissions import route
 from console.web import done, render
 
 # Who may watch someone else's job: those allowed to start that kind of job.
@@ -28,7 +27,6 @@ RUN_AGAIN = {
 }
 
 
-@route(bp, "/jobs/<job_id>", permission="dashboard.view")
 def job_status(job_id: str) -> Any:
     job = get_job(job_id)
     allowed = job.created_by_id == current_user.id or current_user.can(
@@ -61,7 +59,7 @@ def _page_of(job: Job) -> str:
     return url_for("console.job_status", job_id=job.id)
 
 
-def _run_again_view(kind: str) -> Any:
+def run_again_view(kind: str) -> Any:
     def view(job_id: str) -> Any:
         job = get_job(job_id)
         if job.kind != kind:
@@ -79,7 +77,3 @@ def _run_again_view(kind: str) -> Any:
     view.__name__ = f"job_again_{kind}"
     view.__doc__ = f"Run a stopped {kind.replace('_', ' ')} job again (a new job, same input)."
     return view
-
-
-for _kind, (_rule, _permission) in RUN_AGAIN.items():
-    route(bp, _rule, permission=_permission, methods=["POST"])(_run_again_view(_kind))

@@ -14,9 +14,7 @@ from flask import Response, request, stream_with_context, url_for
 from flask_login import current_user
 
 from commerce.orders.csv_export import export_customers, export_orders
-from console import bp
-from console.orders import filter_args, read_order_filter
-from console.permissions import route
+from console.orders.listing import filter_args, read_order_filter
 from console.web import done
 
 _PROBLEM_LABELS = {
@@ -35,7 +33,6 @@ def _csv_response(chunks: Iterator[str], name: str) -> Response:
     return response
 
 
-@route(bp, "/orders/export", permission="orders.export")
 def order_export() -> Any:
     """The order list's filter and sort as CSV; a wrong filter is not exported (the list says
     what is wrong) rather than exporting more than was asked."""
@@ -48,7 +45,6 @@ def order_export() -> Any:
     return _csv_response(export_orders(flt, by=current_user), "orders")
 
 
-@route(bp, "/customers/export", permission="orders.export")
 def customer_export() -> Any:
     """The customer list's search as CSV, newest first like the list."""
     q = request.args.get("q", "").strip()[:200]

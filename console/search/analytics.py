@@ -17,8 +17,6 @@ from werkzeug.wrappers import Response
 from commerce.errors import ValidationError
 from commerce.orders.queries import to_shop_time
 from commerce.search import analytics
-from console import bp
-from console.permissions import route
 from console.web import kept_filter_args, render
 
 DEFAULT_DAYS = 30
@@ -62,7 +60,6 @@ def _period(errors: dict[str, list[str]]) -> analytics.Period | None:
     return period
 
 
-@route(bp, "/search/analytics", permission="search.view")
 def search_analytics() -> Response:
     errors: dict[str, list[str]] = {}
     period = _period(errors)

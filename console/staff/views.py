@@ -20,9 +20,7 @@ from commerce.staff.services import (
     invitation_token,
     reactivate_staff,
 )
-from console import bp
 from console.forms import ConfirmForm, RoleForm, StaffForm
-from console.permissions import route
 from console.web import apply_errors, done, form_error_summary, render, toast
 
 
@@ -31,7 +29,6 @@ def _invite_link(member: StaffMember) -> str:
     return url_for("console.accept_invite", token=token, _external=True)
 
 
-@route(bp, "/staff", permission="staff.manage")
 def staff_list() -> Any:
     show = request.args.get("show", "active")
     stmt = select(StaffMember).order_by(StaffMember.email)
@@ -50,7 +47,6 @@ def staff_list() -> Any:
     )
 
 
-@route(bp, "/staff/new", permission="staff.manage", methods=["GET", "POST"])
 def staff_new() -> Any:
     form = StaffForm()
     if form.validate_on_submit():
@@ -90,12 +86,10 @@ def _detail_page(member: StaffMember, form: RoleForm | None = None, *, status: i
     )
 
 
-@route(bp, "/staff/<int:staff_id>", permission="staff.manage")
 def staff_detail(staff_id: int) -> Any:
     return _detail_page(get_staff(staff_id))
 
 
-@route(bp, "/staff/<int:staff_id>/role", permission="staff.manage", methods=["POST"])
 def staff_role(staff_id: int) -> Any:
     member = get_staff(staff_id)
     form = RoleForm()
@@ -112,7 +106,6 @@ def staff_role(staff_id: int) -> Any:
     )
 
 
-@route(bp, "/staff/<int:staff_id>/deactivate", permission="staff.manage", methods=["POST"])
 def staff_deactivate(staff_id: int) -> Any:
     member = get_staff(staff_id)
     ConfirmForm().validate_on_submit()
@@ -126,7 +119,6 @@ def staff_deactivate(staff_id: int) -> Any:
     )
 
 
-@route(bp, "/staff/<int:staff_id>/reactivate", permission="staff.manage", methods=["POST"])
 def staff_reactivate(staff_id: int) -> Any:
     member = get_staff(staff_id)
     reactivate_staff(member, by=current_user)

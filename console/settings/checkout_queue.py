@@ -13,8 +13,6 @@ from wtforms import StringField
 
 from commerce.checkout.queue import current_capacity, line_stats, set_capacity
 from commerce.errors import CommerceError
-from console import bp
-from console.permissions import route
 from console.web import apply_errors, done, is_htmx, render
 
 PERMISSION = "settings.manage"
@@ -40,7 +38,6 @@ def _page(form: CapacityForm, status: int) -> Any:
     )
 
 
-@route(bp, "/settings/checkout-queue", permission=PERMISSION, methods=["GET", "POST"])
 def checkout_queue_settings() -> Any:
     if request.method == "GET":
         form = CapacityForm(formdata=None)
@@ -65,7 +62,6 @@ def checkout_queue_settings() -> Any:
     return _page(form, 422)
 
 
-@route(bp, "/dashboard/checkout-queue", permission=PERMISSION)
 def dashboard_checkout_queue() -> Any:
     """The dashboard's checkout-line panel again (it reloads itself every few seconds)."""
     if not is_htmx():

@@ -1,0 +1,20 @@
+"""Staff: people, roles and invitations.
+
+The area's URLs (below /console), the view answering each and the permission it needs."""
+
+from console.permissions import Route
+from console.staff import views
+
+ROUTES = [
+    # views
+    Route("/staff", views.staff_list, "staff.manage"),
+    Route("/staff/new", views.staff_new, "staff.manage", methods=["GET", "POST"]),
+    Route("/staff/<int:staff_id>", views.staff_detail, "staff.manage"),
+    Route("/staff/<int:staff_id>/role", views.staff_role, "staff.manage", methods=["POST"]),
+    Route(
+        "/staff/<int:staff_id>/deactivate", views.staff_deactivate, "staff.manage", methods=["POST"]
+    ),
+    Route(
+        "/staff/<int:staff_id>/reactivate", views.staff_reactivate, "staff.manage", methods=["POST"]
+    ),
+]

@@ -59,8 +59,8 @@ def visible_panels(member: Any) -> set[str]:
 
 
 def recent_jobs(member: Any, *, limit: int = RECENT_JOBS) -> list[Job]:
-    """The latest jobs `member` may watch (as console/jobs/views.py decides): their own, and those of
-    the kinds they may start; an admin sees every job."""
+    """The latest jobs `member` may watch (as console/jobs/views.py decides): their own, and
+    those of the kinds they may start; an admin sees every job."""
     stmt = select(Job).order_by(Job.created_at.desc(), Job.id.desc()).limit(limit)
     if not member.can("staff.manage"):
         kinds = [kind for kind, permission in JOB_PERMISSIONS.items() if member.can(permission)]

@@ -65,7 +65,7 @@ from commerce.checkout.models import ABANDONED, COMPLETED, OPEN, PLACING, Cart, 
 from commerce.crowd import checkout_left
 from commerce.customers.models import Customer
 from commerce.customers.services import clean_address, clean_email, customer_tags
-from commerce.db import in_transaction, keep_loaded, transaction, utcnow
+from commerce.db import in_transaction, keep_loaded, transaction, utcnow, workflow
 from commerce.errors import (
     CommerceError,
     Conflict,
@@ -808,6 +808,7 @@ def _payment_key(checkout: Checkout) -> str:
     return f"{checkout.reference}:{checkout.payment_attempts}"
 
 
+@workflow
 def place_order(key: str, *, card: Any, now: datetime | None = None) -> Placement:
     """Pay for the checkout and create its order, once, however often it is asked.
 
@@ -828,8 +829,6 @@ def place_order(key: str, *, card: Any, now: datetime | None = None) -> Placemen
     capture: its answer and the order's paid status. Anything off that path (a retry finding
     a payment, a hold that changed, a code used up meanwhile, another owner) goes the way
     of _pay and _complete, which read everything again."""
-    if in_transaction():
-        raise RuntimeError("place_order commits its own steps; call it outside a transaction.")
     now = now or utcnow()
     try:
         started = _begin_placing(key, card, now)
@@ -1269,6 +1268,7 @@ def _hold_is_over(checkout: Checkout, now: datetime) -> bool:
     return not has_live_hold(checkout, now)
 
 
+@workflow
 def settle_checkout(
     checkout_id: int,
     *,
@@ -1288,8 +1288,6 @@ def settle_checkout(
     recovery task) a checkout that cannot complete goes back to open, and a payment waiting
     for the bank is voided only once the checkout's hold is over. A finished (completed or
     abandoned) checkout's payments without an order are voided."""
-    if in_transaction():
-        raise RuntimeError("settle_checkout calls the payment provider; not in a transaction.")
     now = now or utcnow()
     checkout = db.session.get(Checkout, checkout_id, populate_existing=True)
     if checkout is None:

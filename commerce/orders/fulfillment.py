@@ -17,7 +17,7 @@ from flask import current_app
 from sqlalchemy import func, select, update
 
 from commerce import audit, outbox
-from commerce.db import in_transaction, transaction, utcnow
+from commerce.db import transaction, utcnow, workflow
 from commerce.errors import InvalidTransition, NotFound, ValidationError
 from commerce.extensions import db
 from commerce.inventory.models import ALLOCATED, Allocation, Location, StockLevel
@@ -221,14 +221,11 @@ def get_fulfillment(fulfillment_id: int) -> Fulfillment:
     return fulfillment
 
 
+@workflow
 def ship_fulfillment(
     fulfillment: Fulfillment, *, carrier: str, tracking_number: str, by: Any
 ) -> Fulfillment:
     """The parcel left: ship its allocations in the ledger, once (a repeat returns it as is)."""
-    if in_transaction():
-        raise RuntimeError(
-            "ship_fulfillment may capture the payment; call it outside a transaction."
-        )
     carrier = (carrier or "").strip()[:60]
     tracking_number = (tracking_number or "").strip()
     errors: dict[str, list[str]] = {}

@@ -33,7 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from commerce import audit, outbox
-from commerce.db import in_transaction, transaction, utcnow
+from commerce.db import transaction, utcnow, workflow
 from commerce.errors import (
     CommerceError,
     Conflict,
@@ -355,14 +355,6 @@ def refund_discrepancies(order: Order) -> list[str]:
 # -- helpers ------------------------------------------------------------------------------------
 
 
-def _require_no_transaction(service: str) -> None:
-    if in_transaction():
-        raise RuntimeError(
-            f"{service} calls the payment provider and commits its own steps; call it outside "
-            "commerce.db.transaction()."
-        )
-
-
 def _require_key(key: Any) -> str:
     key = str(key or "").strip()
     if not key:
@@ -595,6 +587,7 @@ def update_returned_status(order: Order, *, by: Any, message: str) -> None:
 # -- issuing ------------------------------------------------------------------------------------
 
 
+@workflow
 def issue_refund(
     order: Order,
     *,
@@ -617,7 +610,6 @@ def issue_refund(
     when the money does not fit (even if another agent took it a moment ago), InvalidTransition
     for an order with nothing captured. Call it outside any transaction.
     """
-    _require_no_transaction("issue_refund")
     key = _require_key(idempotency_key)
     order_id = order.id
     first = _refund_by_key(key)
@@ -940,11 +932,11 @@ def _rerun(refund: Refund, *, source: str, by: Any, action: str, **values: Any) 
     return refund_id
 
 
+@workflow
 def approve_refund(refund: Refund, *, by: Any) -> Refund:
     """An approver lets a queued refund go ahead: steps 1-3 run now. Raises PermissionDenied
     without "orders.refund_approve", InvalidTransition when it is not awaiting approval, and
     RefundExceedsCapture when the money was refunded otherwise meanwhile (it stays queued)."""
-    _require_no_transaction("approve_refund")
     _require_approver(by)
     refund_id = _rerun(
         refund,
@@ -999,11 +991,11 @@ def reject_refund(refund: Refund, *, by: Any, reason: str) -> Refund:
     return refund
 
 
+@workflow
 def retry_refund(refund: Refund, *, by: Any) -> Refund:
     """Ask the provider again for a failed refund: a new attempt (so a fresh payment key,
     `refund:<id>:<attempt>`) with the amounts reserved afresh. A refund that already succeeded
     is returned as is."""
-    _require_no_transaction("retry_refund")
     current = get_refund(refund.id)
     if current.status == REFUND_SUCCEEDED:
         return current
@@ -1014,12 +1006,12 @@ def retry_refund(refund: Refund, *, by: Any) -> Refund:
 # -- recovery -----------------------------------------------------------------------------------
 
 
+@workflow
 def settle_stuck_refund(refund: Refund, *, now: Any = None, by: Any = None) -> bool:
     """Finish a refund left processing by a process that stopped (step 2 or 3 never ran, or
     its answer was lost), the provider being the source of truth: the attempt's payment call
     is looked up (and sent again with the same provider key if the provider never got it),
     then step 3 records the answer. Returns False while the answer may still come."""
-    _require_no_transaction("settle_stuck_refund")
     current = get_refund(refund.id)
     if current.status != REFUND_PROCESSING:
         return True

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from commerce import audit
-from commerce.db import in_transaction, transaction, utcnow
+from commerce.db import transaction, utcnow, workflow
 from commerce.errors import CommerceError, InvalidTransition, NotFound, ValidationError
 from commerce.extensions import db
 from commerce.inventory.models import Location
@@ -209,6 +209,7 @@ def refund_for_return(order_return: Return) -> Refund | None:
     )
 
 
+@workflow
 def receive_return(
     order_return: Return,
     *,
@@ -231,8 +232,6 @@ def receive_return(
     is raised after the receipt, and calling again with the same key tries the refund again.
     A refund failed at the provider is returned linked, for retry_refund.
     """
-    if in_transaction():
-        raise RuntimeError("receive_return may refund; call it outside a transaction.")
     return_id = order_return.id
     current = get_return(return_id)
     if current.status == RETURN_CANCELLED:

@@ -41,7 +41,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
 from commerce import audit, outbox
-from commerce.db import in_transaction, transaction, utcnow
+from commerce.db import in_transaction, transaction, utcnow, workflow
 from commerce.errors import (
     AuthorizationExpired,
     CommerceError,
@@ -129,14 +129,6 @@ def get_provider(name: str | None = None) -> PaymentProvider:
             raise NotFound(f"No payment provider called {name!r}.")
         cache[name] = _factories[name](current_app.config)
     return cache[name]
-
-
-def _require_no_transaction(service: str) -> None:
-    if in_transaction():
-        raise RuntimeError(
-            f"{service} calls the payment provider and commits its own steps; call it outside "
-            "commerce.db.transaction() so no lock is held while the provider works."
-        )
 
 
 def _call_provider(call: Callable[..., ProviderResult], **kwargs: Any) -> ProviderResult | None:
@@ -495,6 +487,7 @@ def payment_for_key(key: str) -> Payment | None:
     return payment
 
 
+@workflow
 def authorize_payment(
     *,
     reference: str,
@@ -513,7 +506,6 @@ def authorize_payment(
     pending, the provider is asked what became of it first (Conflict while it may still be on
     its way).
     """
-    _require_no_transaction("authorize_payment")
     key = _require_key(idempotency_key)
     money = _money(amount, currency)
     reference = (reference or "").strip()[:120]
@@ -572,10 +564,10 @@ def authorize_payment(
     return payment
 
 
+@workflow
 def confirm_payment_action(payment: Payment, token: str) -> Payment:
     """Complete a REQUIRES_ACTION payment with the token the customer brought back.
     Already authorized: returned as is. A wrong token fails the payment (PaymentFailed)."""
-    _require_no_transaction("confirm_payment_action")
     payment_id = payment.id
     if _reload(payment_id).status == PENDING:
         settle_payment(payment)  # an earlier confirmation whose answer was lost
@@ -821,6 +813,7 @@ def _replay_tx(done: PaymentTransaction, *, kind: str, payment_id: int, amount: 
         )
 
 
+@workflow
 def capture_payment(
     payment: Payment,
     *,
@@ -833,7 +826,6 @@ def capture_payment(
     the payment EXPIRED), ValidationError for an amount above the authorization,
     InvalidTransition for a payment that is not AUTHORIZED, Conflict (in_flight) while the
     provider's answer is unknown (the recovery task asks it later)."""
-    _require_no_transaction("capture_payment")
     key = _require_key(idempotency_key)
     payment_id = payment.id
     done = _tx_by_key(key)
@@ -911,6 +903,7 @@ def capture_payment(
     return payment
 
 
+@workflow
 def void_payment(
     payment: Payment, *, by: Any = None, guard: Callable[[], bool] | None = None
 ) -> Payment:
@@ -920,7 +913,6 @@ def void_payment(
     `guard` runs inside the transaction that claims the payment for the void, before the
     claim; False refuses the void (Conflict). The checkout passes its fencing check, so a
     payment is never voided while another process may be turning it into an order."""
-    _require_no_transaction("void_payment")
     payment_id = payment.id
     with transaction():
         current = _reload(payment_id)
@@ -963,6 +955,7 @@ def void_payment(
 # -- refunds ------------------------------------------------------------------------------------
 
 
+@workflow
 def refund_payment(
     payment: Payment,
     *,
@@ -975,7 +968,6 @@ def refund_payment(
     PaymentTransaction; a repeated key returns the first one without calling the provider.
     Conflict (in_flight) while the provider's answer is unknown: the amount stays reserved
     until the recovery task learns the answer."""
-    _require_no_transaction("refund_payment")
     key = _require_key(idempotency_key)
     payment_id = payment.id
     current = _reload(payment_id)
@@ -1060,6 +1052,7 @@ def _ask(gateway: PaymentProvider, **kwargs: Any) -> ProviderResult | None:
         return None
 
 
+@workflow
 def settle_transaction(tx_id: int, *, now: datetime | None = None, by: Any = None) -> str:
     """Learn from the provider what became of a call whose answer was never recorded (its
     process died, or our database was unreachable when the answer came), and record it: the
@@ -1072,7 +1065,6 @@ def settle_transaction(tx_id: int, *, now: datetime | None = None, by: Any = Non
     capture, void or refund is sent again with the same provider key, which the provider
     carries out at most once. Safe to run by several processes at once: the first answer
     recorded wins, the others change nothing."""
-    _require_no_transaction("settle_transaction")
     now = now or utcnow()
     tx = db.session.get(PaymentTransaction, tx_id, populate_existing=True)
     if tx is None or tx.status != TX_PENDING:
@@ -1279,10 +1271,10 @@ def _apply(event: WebhookEvent, payment: Payment | None, gateway: PaymentProvide
     return IGNORED
 
 
+@workflow
 def apply_webhook_event(event: WebhookEvent, *, provider: str | None = None) -> str:
     """Apply a verified event once: APPLIED, IGNORED (unknown type, unknown payment, or a state
     it no longer applies to) or DUPLICATE (this event id was seen before)."""
-    _require_no_transaction("apply_webhook_event")
     gateway = get_provider(provider)
     seen = select(PaymentEvent.id).where(
         PaymentEvent.provider == gateway.name, PaymentEvent.event_id == event.id

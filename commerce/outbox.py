@@ -131,6 +131,7 @@ class DispatchReport:
     next_attempt_at: datetime | None = None  # the earliest retry among those waiting
 
 
+@workflow
 def dispatch_pending(*, limit: int = 500, retry_now: bool = False) -> int:
     """Deliver due events; returns how many were delivered (see deliver_pending)."""
     return deliver_pending(limit=limit, retry_now=retry_now).delivered

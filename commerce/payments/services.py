@@ -23,7 +23,8 @@ retry with the same key — say with another card — is a fresh attempt. A repe
 key returns the first result without calling the provider; a repeat while the first call is
 still in flight raises Conflict; the unique index settles concurrent duplicates.
 
-All services must be called outside `commerce.db.transaction()`: they commit their own steps.
+The services that call the provider are workflows (`@workflow`): they commit their own steps
+and refuse to run inside `commerce.db.transaction()`.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
 from commerce import audit, outbox
-from commerce.db import in_transaction, transaction, utcnow, workflow
+from commerce.db import in_transaction, service, transaction, utcnow, workflow
 from commerce.errors import (
     AuthorizationExpired,
     CommerceError,
@@ -348,45 +349,45 @@ def _authorized(payment: Payment, result: ProviderResult) -> None:
 # -- recording answers (step 3, also used when an answer is recovered) ---------------------------
 
 
+@service
 def _record_authorization(payment_id: int, tx_id: int, result: ProviderResult) -> Payment:
     """An authorize or confirm call answered: the payment is authorized, waits for the
     customer's action, or failed (its key released)."""
-    with transaction():
-        if not _close_tx(tx_id, result):
-            return _reload(payment_id)  # recorded by someone else
-        payment = _reload(payment_id)
-        if payment.status != PENDING:
-            return payment
-        if result.reference and not payment.provider_reference:
-            payment.provider_reference = result.reference
-        if result.status == SUCCEEDED:
-            _authorized(payment, result)
-        elif result.status == RESULT_REQUIRES_ACTION:
-            payment.status = REQUIRES_ACTION
-            payment.action_token = result.action_token or payment.action_token
-        else:
-            _fail_payment(payment, result)
+    if not _close_tx(tx_id, result):
+        return _reload(payment_id)  # recorded by someone else
+    payment = _reload(payment_id)
+    if payment.status != PENDING:
+        return payment
+    if result.reference and not payment.provider_reference:
+        payment.provider_reference = result.reference
+    if result.status == SUCCEEDED:
+        _authorized(payment, result)
+    elif result.status == RESULT_REQUIRES_ACTION:
+        payment.status = REQUIRES_ACTION
+        payment.action_token = result.action_token or payment.action_token
+    else:
+        _fail_payment(payment, result)
     return payment
 
 
+@service
 def _record_capture(
     payment_id: int, tx_id: int, value: int, result: ProviderResult, *, by: Any
 ) -> Payment:
-    with transaction():
-        if _close_tx(tx_id, result):
-            if result.status == SUCCEEDED:
-                if _claim(payment_id, where=[Payment.status == CAPTURING], status=CAPTURED):
-                    payment = _reload(payment_id)
-                    audit.record(by, "payment.capture", payment, after={"captured_amount": value})
-                    _event("payment.captured", payment, amount=value)
-            else:
-                _claim(
-                    payment_id,
-                    where=[Payment.status == CAPTURING],
-                    status=AUTHORIZED,
-                    captured_amount=0,
-                )
-        return _reload(payment_id)
+    if _close_tx(tx_id, result):
+        if result.status == SUCCEEDED:
+            if _claim(payment_id, where=[Payment.status == CAPTURING], status=CAPTURED):
+                payment = _reload(payment_id)
+                audit.record(by, "payment.capture", payment, after={"captured_amount": value})
+                _event("payment.captured", payment, amount=value)
+        else:
+            _claim(
+                payment_id,
+                where=[Payment.status == CAPTURING],
+                status=AUTHORIZED,
+                captured_amount=0,
+            )
+    return _reload(payment_id)
 
 
 def _status_before_void() -> Any:
@@ -395,24 +396,24 @@ def _status_before_void() -> Any:
     return case((Payment.authorized_amount > 0, AUTHORIZED), else_=REQUIRES_ACTION)
 
 
+@service
 def _record_void(payment_id: int, tx_id: int, result: ProviderResult, *, by: Any) -> Payment:
-    with transaction():
-        if _close_tx(tx_id, result):
-            if result.status == SUCCEEDED:
-                before = _reload(payment_id)
-                seen = AUTHORIZED if before.authorized_amount > 0 else REQUIRES_ACTION
-                if _claim(
-                    payment_id,
-                    where=[Payment.status == VOIDING],
-                    status=VOIDED,
-                    action_token=None,
-                ):
-                    payment = _reload(payment_id)
-                    audit.record(by, "payment.void", payment, before={"status": seen})
-                    _event("payment.voided", payment)
-            else:
-                _claim(payment_id, where=[Payment.status == VOIDING], status=_status_before_void())
-        return _reload(payment_id)
+    if _close_tx(tx_id, result):
+        if result.status == SUCCEEDED:
+            before = _reload(payment_id)
+            seen = AUTHORIZED if before.authorized_amount > 0 else REQUIRES_ACTION
+            if _claim(
+                payment_id,
+                where=[Payment.status == VOIDING],
+                status=VOIDED,
+                action_token=None,
+            ):
+                payment = _reload(payment_id)
+                audit.record(by, "payment.void", payment, before={"status": seen})
+                _event("payment.voided", payment)
+        else:
+            _claim(payment_id, where=[Payment.status == VOIDING], status=_status_before_void())
+    return _reload(payment_id)
 
 
 def _status_after_refunds(refunded: Any) -> Any:
@@ -423,26 +424,26 @@ def _status_after_refunds(refunded: Any) -> Any:
     )
 
 
+@service
 def _record_refund(
     payment_id: int, tx_id: int, value: int, result: ProviderResult, *, by: Any
 ) -> PaymentTransaction:
-    with transaction():
-        if _close_tx(tx_id, result):
-            if result.status == SUCCEEDED:
-                _claim(payment_id, where=[], status=_status_after_refunds(Payment.refunded_amount))
-                payment = _reload(payment_id)
-                audit.record(by, "payment.refund", payment, after={"refunded": value})
-                _event("payment.refunded", payment, amount=value, transaction_id=tx_id)
-            else:  # give the reservation back
-                _claim(
-                    payment_id,
-                    where=[],
-                    refunded_amount=Payment.refunded_amount - value,
-                    status=_status_after_refunds(Payment.refunded_amount - value),
-                )
-        tx = db.session.get(PaymentTransaction, tx_id, populate_existing=True)
-        assert tx is not None
-        return tx
+    if _close_tx(tx_id, result):
+        if result.status == SUCCEEDED:
+            _claim(payment_id, where=[], status=_status_after_refunds(Payment.refunded_amount))
+            payment = _reload(payment_id)
+            audit.record(by, "payment.refund", payment, after={"refunded": value})
+            _event("payment.refunded", payment, amount=value, transaction_id=tx_id)
+        else:  # give the reservation back
+            _claim(
+                payment_id,
+                where=[],
+                refunded_amount=Payment.refunded_amount - value,
+                status=_status_after_refunds(Payment.refunded_amount - value),
+            )
+    tx = db.session.get(PaymentTransaction, tx_id, populate_existing=True)
+    assert tx is not None
+    return tx
 
 
 # -- authorize and confirm ----------------------------------------------------------------------
@@ -1154,6 +1155,7 @@ def settle_transaction(tx_id: int, *, now: datetime | None = None, by: Any = Non
     return SETTLED
 
 
+@workflow
 def settle_payment(payment: Payment, *, now: datetime | None = None, by: Any = None) -> Payment:
     """Settle every call of this payment still pending (see settle_transaction), ask whether a
     payment waiting for the customer's bank was confirmed (or refused) away from our pages,
@@ -1220,24 +1222,24 @@ def pending_transactions(*, older_than: datetime, limit: int = 500) -> list[int]
 # -- expiry -------------------------------------------------------------------------------------
 
 
+@service
 def expire_authorizations(*, now: Any = None) -> int:
     """Mark authorizations past `expires_at` EXPIRED (for a periodic task); returns how many."""
     now = now or utcnow()
-    with transaction():
-        ids = list(
-            db.session.scalars(
-                select(Payment.id).where(Payment.status == AUTHORIZED, Payment.expires_at <= now)
-            )
+    ids = list(
+        db.session.scalars(
+            select(Payment.id).where(Payment.status == AUTHORIZED, Payment.expires_at <= now)
         )
-        count = 0
-        for payment_id in ids:
-            if _claim(
-                payment_id,
-                where=[Payment.status == AUTHORIZED, Payment.expires_at <= now],
-                status=EXPIRED,
-            ):
-                _event("payment.expired", _reload(payment_id))
-                count += 1
+    )
+    count = 0
+    for payment_id in ids:
+        if _claim(
+            payment_id,
+            where=[Payment.status == AUTHORIZED, Payment.expires_at <= now],
+            status=EXPIRED,
+        ):
+            _event("payment.expired", _reload(payment_id))
+            count += 1
     return count
 
 
@@ -1316,6 +1318,7 @@ def apply_webhook_event(event: WebhookEvent, *, provider: str | None = None) -> 
         raise
 
 
+@workflow
 def receive_webhook(headers: Mapping[str, str], body: bytes, *, provider: str | None = None) -> str:
     """What the webhook endpoint calls: verify (WebhookRejected → answer 400), then apply."""
     event = get_provider(provider).verify_webhook(headers, body)

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, String, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from commerce.db import utcnow
+from commerce.db import service, utcnow
 from commerce.extensions import db
 
 
@@ -116,19 +116,18 @@ def query_entries(
     return list(db.session.scalars(stmt))
 
 
+@service
 def update_audited(
     subject: Any, values: dict[str, Any], *, by: Any, action: str, snapshot: Any
 ) -> Any:
     """Set already-validated values in one transaction; audit before/after if anything changed."""
-    from commerce.db import transaction
 
     before = snapshot(subject)
-    with transaction():
-        for key, value in values.items():
-            setattr(subject, key, value)
-        after = snapshot(subject)
-        if after != before:
-            record(by, action, subject, before=before, after=after)
+    for key, value in values.items():
+        setattr(subject, key, value)
+    after = snapshot(subject)
+    if after != before:
+        record(by, action, subject, before=before, after=after)
     return subject
 
 

@@ -1,17 +1,32 @@
-"""Transactions: one service call is one transaction, and services compose.
+"""Transactions, and the two kinds of domain function that use them.
 
 `transaction()` commits when it is the outermost block and joins the caller's otherwise, so a
 service that calls another service still commits (or rolls back) exactly once.
+
+- `@service`: a composable service. Its call runs in `transaction()`: outermost, it is one
+  transaction; called by another service, it joins that one and commits or rolls back with it.
+  (A few services check their input or answer a repeat before writing, and open
+  `with transaction():` themselves after those checks, so the write lock is not taken for
+  nothing; they compose the same way.)
+- `@workflow`: a multi-step workflow that commits its own steps (around a payment provider's
+  calls, per step of an import or a delivery). It must be the outermost call: called inside an
+  open transaction it raises NestedWorkflowError, a programming error, before doing anything.
+
+Either kind leaves the session clean when it raises: the transaction is rolled back and every
+object loaded is expired, so the caller (a web view) reads the committed state on next access
+and never needs to roll back, refresh or commit itself.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
@@ -22,7 +37,9 @@ from commerce.errors import DatabaseBusy
 from commerce.extensions import db
 
 _DEPTH = "commerce.tx_depth"
+_WORKFLOW_DEPTH = "commerce.workflow_depth"
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 _KEEP = "tx.keep"
@@ -55,6 +72,58 @@ def transaction(*, read_only: bool = False) -> Iterator[Session]:
             # Per-transaction memos (keys starting "tx.") end with the transaction.
             for key in [k for k in session.info if isinstance(k, str) and k.startswith("tx.")]:
                 del session.info[key]
+
+
+class NestedWorkflowError(RuntimeError):
+    """A @workflow was called inside an open transaction: a mistake in the code, never the
+    user's. Its own commits would commit the caller's half-done work."""
+
+
+def service(function: Callable[P, T]) -> Callable[P, T]:
+    """A composable service: the call is one transaction, or a part of its caller's."""
+
+    @functools.wraps(function)
+    def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        with transaction():
+            return function(*args, **kwargs)
+
+    run.transaction_kind = "service"  # type: ignore[attr-defined]
+    return run
+
+
+def workflow(function: Callable[P, T]) -> Callable[P, T]:
+    """A workflow that commits its own steps: refused inside a transaction; on an error from
+    the outermost workflow the session is rolled back (objects expired) for the caller."""
+
+    @functools.wraps(function)
+    def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        if in_transaction():
+            raise NestedWorkflowError(
+                f"{function.__qualname__} commits its own steps: call it outside a "
+                "transaction (commerce.db.transaction(), a @service)."
+            )
+        session = db.session()
+        depth = session.info.get(_WORKFLOW_DEPTH, 0)
+        session.info[_WORKFLOW_DEPTH] = depth + 1
+        try:
+            return function(*args, **kwargs)
+        except BaseException:
+            if depth == 0:
+                discard()
+            raise
+        finally:
+            session.info[_WORKFLOW_DEPTH] = depth
+
+    run.transaction_kind = "workflow"  # type: ignore[attr-defined]
+    return run
+
+
+def discard() -> None:
+    """End the session's open transaction, if any, without keeping anything: a rollback,
+    which expires every loaded object (the next access reads the committed row). For a
+    workflow's error, or a batch that moves on after a failed item."""
+    with contextlib.suppress(Exception):  # a connection already gone rolls back by itself
+        db.session.rollback()
 
 
 def keep_loaded(*objects: object) -> None:

@@ -36,7 +36,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from commerce import audit
 from commerce.broker import queue_task
-from commerce.db import transaction, utcnow
+from commerce.db import service, transaction, utcnow
 from commerce.errors import Conflict, NotFound
 from commerce.extensions import celery, db
 
@@ -100,21 +100,21 @@ class Job(db.Model):
         )
 
 
+@service
 def create_job(kind: str, *, title: str, params: dict[str, Any], by: Any) -> Job:
-    with transaction():
-        now = utcnow()
-        job = Job(
-            id=str(uuid.uuid4()),
-            kind=kind,
-            title=title,
-            params=params,
-            created_by_id=getattr(by, "id", None),
-            created_at=now,
-            heartbeat_at=now,
-            runs=0,
-            requeues=0,
-        )
-        db.session.add(job)
+    now = utcnow()
+    job = Job(
+        id=str(uuid.uuid4()),
+        kind=kind,
+        title=title,
+        params=params,
+        created_by_id=getattr(by, "id", None),
+        created_at=now,
+        heartbeat_at=now,
+        runs=0,
+        requeues=0,
+    )
+    db.session.add(job)
     return job
 
 
@@ -147,6 +147,7 @@ def report_progress(job_id: str, *, done: int, total: int | None = None, message
         db.session.execute(stmt)
 
 
+@service
 def finish_job(
     job_id: str,
     *,
@@ -156,13 +157,12 @@ def finish_job(
     retryable: bool = False,
 ) -> None:
     """Record the outcome. `retryable`: a failure that running the job again may cure."""
-    with transaction():
-        job = get_job(job_id)
-        job.status = FAILED if failed else SUCCEEDED
-        job.result = {**result, "retryable": True} if failed and retryable else result
-        job.message = message or job.message
-        job.done = job.total if not failed and job.total else job.done
-        job.finished_at = utcnow()
+    job = get_job(job_id)
+    job.status = FAILED if failed else SUCCEEDED
+    job.result = {**result, "retryable": True} if failed and retryable else result
+    job.message = message or job.message
+    job.done = job.total if not failed and job.total else job.done
+    job.finished_at = utcnow()
 
 
 # -- running on a worker ---------------------------------------------------------------------

@@ -34,7 +34,7 @@ from flask import current_app
 from sqlalchemy import JSON, Index, String, Text, func, or_, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
-from commerce.db import in_transaction, transaction, utcnow
+from commerce.db import transaction, utcnow, workflow
 from commerce.extensions import celery, db
 
 log = logging.getLogger(__name__)
@@ -140,17 +140,17 @@ class DispatchReport:
     next_attempt_at: datetime | None = None  # the earliest retry among those waiting
 
 
+@workflow
 def dispatch_pending(*, limit: int = 500, retry_now: bool = False) -> int:
     """Deliver due events; returns how many were delivered (see deliver_pending)."""
     return deliver_pending(limit=limit, retry_now=retry_now).delivered
 
 
+@workflow
 def deliver_pending(*, limit: int = 500, retry_now: bool = False) -> DispatchReport:
     """Deliver due events, oldest first, up to `limit`; `retry_now` also takes events still
     backing off (after the cause of their failures was fixed). A multi-step workflow: it
     commits its own steps and refuses to run inside a transaction."""
-    if in_transaction():
-        raise RuntimeError("the outbox is delivered outside any transaction")
     report = DispatchReport()
     me = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"[:80]
     tried: list[int] = []  # each event at most once per run, whatever happened to it

@@ -273,8 +273,6 @@ def checkout_place(key: str) -> Response:
     try:
         placement = place_order(checkout.key, card=card)
     except ValidationError as exc:
-        db.session.rollback()
-        db.session.refresh(checkout)
         step = next_step(checkout)
         if step != "payment":
             return private(redirect(url_for(f"storefront.checkout_{step}", key=key), code=303))
@@ -282,11 +280,9 @@ def checkout_place(key: str) -> Response:
         _apply_errors(form, exc)
         return _page(template, checkout, "payment", 422, form=form)
     except PaymentFailed as exc:
-        db.session.refresh(checkout)
         form.card_number.errors = [_decline_message(exc)]
         return _page(template, checkout, "payment", 402, form=form)
     except (OutOfStock, Conflict) as exc:
-        db.session.refresh(checkout)
         if (finished := _done(checkout)) is not None:
             return finished
         if exc.field == "coupon_code":  # a code that ran out or no longer applies
@@ -296,7 +292,6 @@ def checkout_place(key: str) -> Response:
         problem = f"Sold out: {exc.message}" if isinstance(exc, OutOfStock) else exc.message
         return _page(template, checkout, "payment", 409, form=form, problem=problem)
     except InvalidTransition:
-        db.session.refresh(checkout)
         return _done(checkout) or abort(409)
     if placement.requires_action:
         return private(redirect(url_for("storefront.checkout_authenticate", key=key), code=303))
@@ -330,12 +325,10 @@ def checkout_authenticate(key: str) -> Response:
         try:
             placement = complete_payment_action(key, token=token or "")
         except PaymentFailed as exc:
-            db.session.refresh(checkout)
             form = PaymentForm(formdata=None)
             form.card_number.errors = [_decline_message(exc)]
             return _page("storefront/checkout/payment.html", checkout, "payment", 402, form=form)
         except CommerceError as exc:
-            db.session.refresh(checkout)
             return _done(checkout) or _page(
                 template, checkout, "payment", exc.status, payment=payment, problem=exc.message
             )
@@ -379,7 +372,6 @@ def checkout_coupon(key: str) -> Response:
     try:
         apply_checkout_coupon(checkout, code=request.form.get("coupon_code", ""))
     except CommerceError as exc:
-        db.session.rollback()
         errors = getattr(exc, "errors", None) or {"coupon_code": [exc.message]}
         extra: dict[str, Any] = {"form": _step_form(step, checkout)}
         if step == "information":
@@ -467,7 +459,6 @@ def order_return_request(token: str) -> Response:
             order, lines=lines, reason=request.form.get("reason", ""), by_customer=True
         )
     except CommerceError as exc:
-        db.session.rollback()
         errors = getattr(exc, "errors", None) or {exc.field or "form": [exc.message]}
         errors.setdefault("form", [exc.message])
         status = 422 if exc.status in (400, 422) else exc.status

@@ -41,7 +41,7 @@ from commerce.catalog.taxonomy import (
     collection_condition,
     collection_updated,
 )
-from commerce.db import transaction
+from commerce.db import service
 from commerce.errors import Conflict, ValidationError
 from commerce.extensions import db
 
@@ -304,22 +304,21 @@ def _write_positions(collection: Collection, order: Sequence[int]) -> None:
         db.session.execute(update(CollectionProduct), changes)
 
 
+@service
 def set_collection_sort(collection: Collection, sort: str, *, by: Any) -> bool:
     """Choose the shop's order; True if it changed. Manual only for manual collections."""
-    with transaction():
-        _lock(collection)
-        sort = check_sort(collection.kind, sort)
-        before = collection.sort
-        if sort == before:
-            return False
-        collection.sort = sort
-        collection_updated(collection, order_only=True)
-        audit.record(
-            by, "collection.sort", collection, before={"sort": before}, after={"sort": sort}
-        )
+    _lock(collection)
+    sort = check_sort(collection.kind, sort)
+    before = collection.sort
+    if sort == before:
+        return False
+    collection.sort = sort
+    collection_updated(collection, order_only=True)
+    audit.record(by, "collection.sort", collection, before={"sort": before}, after={"sort": sort})
     return True
 
 
+@service
 def reorder_collection(
     collection: Collection,
     product_ids: Sequence[Any],
@@ -340,27 +339,27 @@ def reorder_collection(
         raise ValidationError("Nothing to reorder: no products were sent.", field="product_id")
     if start < 0 or (total is None and start):
         raise ValidationError("A page of the list needs its start and total.", field="start")
-    with transaction():
-        _lock(collection)
-        current = member_ids(collection)
-        window = current[start : start + len(ids)]
-        expected = len(ids) if total is None else total
-        if len(current) != expected or len(window) != len(ids) or set(window) != set(ids):
-            raise StaleOrder(STALE_MESSAGE, field="product_id", current=window)
-        if window == ids:
-            return False
-        _write_positions(collection, [*current[:start], *ids, *current[start + len(ids) :]])
-        collection_updated(collection, order_only=True)
-        audit.record(
-            by,
-            "collection.reorder",
-            collection,
-            before={"start": start, "product_ids": window},
-            after={"start": start, "product_ids": ids},
-        )
+    _lock(collection)
+    current = member_ids(collection)
+    window = current[start : start + len(ids)]
+    expected = len(ids) if total is None else total
+    if len(current) != expected or len(window) != len(ids) or set(window) != set(ids):
+        raise StaleOrder(STALE_MESSAGE, field="product_id", current=window)
+    if window == ids:
+        return False
+    _write_positions(collection, [*current[:start], *ids, *current[start + len(ids) :]])
+    collection_updated(collection, order_only=True)
+    audit.record(
+        by,
+        "collection.reorder",
+        collection,
+        before={"start": start, "product_ids": window},
+        after={"start": start, "product_ids": ids},
+    )
     return True
 
 
+@service
 def move_in_collection(
     collection: Collection,
     product_id: Any,
@@ -376,36 +375,33 @@ def move_in_collection(
         pid = int(product_id)
     except (TypeError, ValueError):
         raise ValidationError("Choose a product of this collection.", field="position") from None
-    with transaction():
-        _lock(collection)
-        current = member_ids(collection)
-        if pid not in current:
-            raise StaleOrder(STALE_MESSAGE, field="position", current=current[:MEMBERS_PER_PAGE])
-        old = current.index(pid) + 1
-        if step is not None:
-            target = min(max(old + int(step), 1), len(current))
-        else:
-            try:
-                target = int(str(position).strip())
-            except (TypeError, ValueError):
-                target = 0
-            if not 1 <= target <= len(current):
-                raise ValidationError(
-                    f"Enter a position from 1 to {len(current)}.", field="position"
-                )
-        if target == old:
-            return old
-        current.remove(pid)
-        current.insert(target - 1, pid)
-        _write_positions(collection, current)
-        collection_updated(collection, order_only=True)
-        audit.record(
-            by,
-            "collection.reorder",
-            collection,
-            before={"product_id": pid, "position": old},
-            after={"product_id": pid, "position": target},
-        )
+    _lock(collection)
+    current = member_ids(collection)
+    if pid not in current:
+        raise StaleOrder(STALE_MESSAGE, field="position", current=current[:MEMBERS_PER_PAGE])
+    old = current.index(pid) + 1
+    if step is not None:
+        target = min(max(old + int(step), 1), len(current))
+    else:
+        try:
+            target = int(str(position).strip())
+        except (TypeError, ValueError):
+            target = 0
+        if not 1 <= target <= len(current):
+            raise ValidationError(f"Enter a position from 1 to {len(current)}.", field="position")
+    if target == old:
+        return old
+    current.remove(pid)
+    current.insert(target - 1, pid)
+    _write_positions(collection, current)
+    collection_updated(collection, order_only=True)
+    audit.record(
+        by,
+        "collection.reorder",
+        collection,
+        before={"product_id": pid, "position": old},
+        after={"product_id": pid, "position": target},
+    )
     return target
 
 
@@ -434,71 +430,71 @@ def _check_pinnable(collection: Collection, ids: list[int]) -> None:
         raise ValidationError(" ".join(problems), field="pinned_ids")
 
 
+@service
 def pin_products(collection: Collection, product_ids: Sequence[Any], *, by: Any) -> int:
     """Pin products after the ones already pinned; returns how many were new."""
     ids = _ids(list(dict.fromkeys(product_ids)), "pinned_ids")
-    with transaction():
-        _lock(collection)
-        pins = [int(p) for p in collection.pinned_ids or []]
-        new = [pid for pid in ids if pid not in pins]
-        if not new:
-            return 0
-        if len(pins) + len(new) > MAX_PINS:
-            raise ValidationError(
-                f"A collection pins at most {MAX_PINS} products; unpin some first.",
-                field="pinned_ids",
-            )
-        _check_pinnable(collection, new)
-        collection.pinned_ids = [*pins, *new]
-        collection_updated(collection, order_only=True)
-        audit.record(
-            by,
-            "collection.pin",
-            collection,
-            before={"pinned_ids": pins},
-            after={"pinned_ids": collection.pinned_ids},
+    _lock(collection)
+    pins = [int(p) for p in collection.pinned_ids or []]
+    new = [pid for pid in ids if pid not in pins]
+    if not new:
+        return 0
+    if len(pins) + len(new) > MAX_PINS:
+        raise ValidationError(
+            f"A collection pins at most {MAX_PINS} products; unpin some first.",
+            field="pinned_ids",
         )
+    _check_pinnable(collection, new)
+    collection.pinned_ids = [*pins, *new]
+    collection_updated(collection, order_only=True)
+    audit.record(
+        by,
+        "collection.pin",
+        collection,
+        before={"pinned_ids": pins},
+        after={"pinned_ids": collection.pinned_ids},
+    )
     return len(new)
 
 
+@service
 def unpin_products(collection: Collection, product_ids: Sequence[Any], *, by: Any) -> int:
     """Unpin products (they stay in the collection); returns how many were pinned."""
     ids = set(_ids(list(dict.fromkeys(product_ids)), "pinned_ids"))
-    with transaction():
-        _lock(collection)
-        pins = [int(p) for p in collection.pinned_ids or []]
-        kept = [pid for pid in pins if pid not in ids]
-        if kept == pins:
-            return 0
-        collection.pinned_ids = kept
-        collection_updated(collection, order_only=True)
-        audit.record(
-            by,
-            "collection.unpin",
-            collection,
-            before={"pinned_ids": pins},
-            after={"pinned_ids": kept},
-        )
+    _lock(collection)
+    pins = [int(p) for p in collection.pinned_ids or []]
+    kept = [pid for pid in pins if pid not in ids]
+    if kept == pins:
+        return 0
+    collection.pinned_ids = kept
+    collection_updated(collection, order_only=True)
+    audit.record(
+        by,
+        "collection.unpin",
+        collection,
+        before={"pinned_ids": pins},
+        after={"pinned_ids": kept},
+    )
     return len(pins) - len(kept)
 
 
+@service
 def reorder_pins(collection: Collection, product_ids: Sequence[Any], *, by: Any) -> bool:
     """Put the pinned products in the posted order (exactly the current pins, or StaleOrder)."""
     ids = _ids(product_ids, "pinned_ids")
-    with transaction():
-        _lock(collection)
-        pins = [int(p) for p in collection.pinned_ids or []]
-        if len(ids) != len(pins) or set(ids) != set(pins):
-            raise StaleOrder(STALE_MESSAGE, field="pinned_ids", current=pins)
-        if ids == pins:
-            return False
-        collection.pinned_ids = ids
-        collection_updated(collection, order_only=True)
-        audit.record(
-            by,
-            "collection.reorder_pins",
-            collection,
-            before={"pinned_ids": pins},
-            after={"pinned_ids": ids},
-        )
+    _lock(collection)
+    pins = [int(p) for p in collection.pinned_ids or []]
+    if len(ids) != len(pins) or set(ids) != set(pins):
+        raise StaleOrder(STALE_MESSAGE, field="pinned_ids", current=pins)
+    if ids == pins:
+        return False
+    collection.pinned_ids = ids
+    collection_updated(collection, order_only=True)
+    audit.record(
+        by,
+        "collection.reorder_pins",
+        collection,
+        before={"pinned_ids": pins},
+        after={"pinned_ids": ids},
+    )
     return True

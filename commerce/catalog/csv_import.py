@@ -47,7 +47,7 @@ from commerce.catalog.services import (
     update_product,
     update_variant,
 )
-from commerce.db import in_transaction, transaction
+from commerce.db import transaction, workflow
 from commerce.errors import CommerceError, ValidationError
 from commerce.extensions import db
 
@@ -125,11 +125,13 @@ class _Discard(Exception):
     """Leave the transaction without committing (dry run, or an import with errors)."""
 
 
+@workflow
 def check_import(path: Path, *, by: Any, progress: Progress | None = None) -> ImportReport:
     """Dry run: validate every row against the database and count what would change."""
     return _run(path, by=by, dry_run=True, progress=progress)
 
 
+@workflow
 def apply_import(path: Path, *, by: Any, progress: Progress | None = None) -> ImportReport:
     """Validate again and apply every row in one transaction; any error writes nothing."""
     return _run(path, by=by, dry_run=False, progress=progress)
@@ -141,8 +143,6 @@ def read_upload(path: Path) -> ParsedFile:
 
 
 def _run(path: Path, *, by: Any, dry_run: bool, progress: Progress | None) -> ImportReport:
-    if in_transaction():
-        raise RuntimeError("an import runs in a transaction of its own")
     parsed = read_upload(path)
     report = ImportReport(format=parsed.format, dry_run=dry_run, rows=parsed.rows)
     for error in parsed.errors:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from commerce import audit
 from commerce.catalog.models import Media, Product
 from commerce.catalog.services import product_changed
-from commerce.db import transaction, utcnow
+from commerce.db import service, transaction, utcnow
 from commerce.errors import NotFound, ValidationError
 from commerce.extensions import db
 
@@ -166,57 +166,57 @@ def check_external_url(url: str, *, field: str = "url") -> str:
     return url
 
 
+@service
 def add_external_image(product: Product, *, url: str, by: Any, alt: str = "") -> Media:
     """An image we only link to (e.g. a Shopify CDN URL that could not be fetched)."""
     url = check_external_url(url)
-    with transaction():
-        media = Media(
-            product=product,
-            kind="external",
-            external_url=url,
-            alt=(alt or "").strip()[:512],
-            position=_next_position(product),
-            created_at=utcnow(),
-        )
-        _added(media, product, by=by)
+    media = Media(
+        product=product,
+        kind="external",
+        external_url=url,
+        alt=(alt or "").strip()[:512],
+        position=_next_position(product),
+        created_at=utcnow(),
+    )
+    _added(media, product, by=by)
     return media
 
 
+@service
 def update_image_alt(media: Media, *, alt: str, by: Any) -> Media:
-    with transaction():
-        before = media.snapshot()
-        media.alt = (alt or "").strip()[:512]
-        if before != media.snapshot():
-            product_changed(media.product)
-            audit.record(by, "media.update", media, before=before, after=media.snapshot())
+    before = media.snapshot()
+    media.alt = (alt or "").strip()[:512]
+    if before != media.snapshot():
+        product_changed(media.product)
+        audit.record(by, "media.update", media, before=before, after=media.snapshot())
     return media
 
 
+@service
 def move_image(media: Media, *, to_position: int, by: Any) -> Media:
     """Put an image at a 1-based position; the others close up around it."""
     product = media.product
-    with transaction():
-        ordered = [m for m in product.media if m.id != media.id]
-        index = max(0, min(len(ordered), to_position - 1))
-        ordered.insert(index, media)
-        before = {"order": [m.id for m in sorted(product.media, key=lambda m: m.position)]}
-        for position, item in enumerate(ordered, start=1):
-            item.position = position
-        after = {"order": [m.id for m in ordered]}
-        if before != after:
-            product_changed(product)
-            audit.record(by, "media.reorder", product, before=before, after=after)
+    ordered = [m for m in product.media if m.id != media.id]
+    index = max(0, min(len(ordered), to_position - 1))
+    ordered.insert(index, media)
+    before = {"order": [m.id for m in sorted(product.media, key=lambda m: m.position)]}
+    for position, item in enumerate(ordered, start=1):
+        item.position = position
+    after = {"order": [m.id for m in ordered]}
+    if before != after:
+        product_changed(product)
+        audit.record(by, "media.reorder", product, before=before, after=after)
     return media
 
 
+@service
 def delete_image(media: Media, *, by: Any) -> None:
     product = media.product
-    with transaction():
-        audit.record(by, "media.delete", media, before=media.snapshot())
-        paths = [p for p in (media.path, media.thumb_path) if p]
-        product.media.remove(media)
-        db.session.delete(media)
-        for position, item in enumerate(sorted(product.media, key=lambda m: m.position), start=1):
-            item.position = position
-        product_changed(product)
-        forget_media_files(paths)
+    audit.record(by, "media.delete", media, before=media.snapshot())
+    paths = [p for p in (media.path, media.thumb_path) if p]
+    product.media.remove(media)
+    db.session.delete(media)
+    for position, item in enumerate(sorted(product.media, key=lambda m: m.position), start=1):
+        item.position = position
+    product_changed(product)
+    forget_media_files(paths)

@@ -40,7 +40,7 @@ from commerce.catalog.text import (
     handle_from,
     render_description,
 )
-from commerce.db import transaction, utcnow
+from commerce.db import service, utcnow
 from commerce.errors import DuplicateValue, NotFound, ValidationError
 from commerce.extensions import db
 from commerce.money import scale_amount
@@ -306,6 +306,7 @@ def product_collection_ids(product: Product) -> list[int]:
     )
 
 
+@service
 def create_product(
     *,
     title: str,
@@ -339,62 +340,61 @@ def create_product(
             variant_fields[name] = check()
         except ValidationError as exc:
             errors.setdefault(name, []).append(exc.message)
-    with transaction():
-        try:
-            _check_sku_free(variant_fields.get("sku"))
-        except ValidationError as exc:
-            errors.setdefault("sku", []).append(exc.message)
-        product = Product(title="", handle="", currency=currency, status=DRAFT)
-        try:
-            title = _check_title(title)
-            if handle:
-                fields["handle"] = handle
-            else:
-                product.handle = free_handle(Product, handle_from(title))
-            _apply_product_fields(product, {"title": title, "status": status, **fields})
-        except ValidationError as exc:
-            for key, messages in exc.errors.items():
-                errors.setdefault(key, []).extend(messages)
-        if errors:
-            raise ValidationError(errors=errors)
-        product.created_at = product.updated_at = utcnow()
-        db.session.add(product)
-        db.session.flush()
-        if collection_ids:
-            ids = [int(c) for c in collection_ids]
-            _apply_product_fields(product, {"collection_ids": ids})
-        variant = Variant(product=product, currency=currency, position=1, **variant_fields)
-        db.session.add(variant)
-        refresh_price_range(product)
-        product_changed(product)
-        audit.record(by, "product.create", product, after=product.snapshot())
+    try:
+        _check_sku_free(variant_fields.get("sku"))
+    except ValidationError as exc:
+        errors.setdefault("sku", []).append(exc.message)
+    product = Product(title="", handle="", currency=currency, status=DRAFT)
+    try:
+        title = _check_title(title)
+        if handle:
+            fields["handle"] = handle
+        else:
+            product.handle = free_handle(Product, handle_from(title))
+        _apply_product_fields(product, {"title": title, "status": status, **fields})
+    except ValidationError as exc:
+        for key, messages in exc.errors.items():
+            errors.setdefault(key, []).extend(messages)
+    if errors:
+        raise ValidationError(errors=errors)
+    product.created_at = product.updated_at = utcnow()
+    db.session.add(product)
+    db.session.flush()
+    if collection_ids:
+        ids = [int(c) for c in collection_ids]
+        _apply_product_fields(product, {"collection_ids": ids})
+    variant = Variant(product=product, currency=currency, position=1, **variant_fields)
+    db.session.add(variant)
+    refresh_price_range(product)
+    product_changed(product)
+    audit.record(by, "product.create", product, after=product.snapshot())
     return product
 
 
+@service
 def update_product(product: Product, *, by: Any, **fields: Any) -> Product:
-    with transaction():
-        before = product.snapshot()
-        _apply_product_fields(product, fields)
-        after = product.snapshot()
-        if before != after or "collection_ids" in fields:
-            product_changed(product)
-            audit.record(by, "product.update", product, before=before, after=after)
+    before = product.snapshot()
+    _apply_product_fields(product, fields)
+    after = product.snapshot()
+    if before != after or "collection_ids" in fields:
+        product_changed(product)
+        audit.record(by, "product.update", product, before=before, after=after)
     return product
 
 
+@service
 def delete_product(product: Product, *, by: Any) -> None:
     """Removes a product and its variants; media files are removed once the delete commits."""
     from commerce.catalog.media import forget_media_files
 
-    with transaction():
-        before = product.snapshot()
-        paths = [p for m in product.media for p in (m.path, m.thumb_path) if p]
-        outbox.enqueue(
-            "product.deleted", {"product_id": product.id, "category_id": product.category_id}
-        )
-        audit.record(by, "product.delete", product, before=before)
-        db.session.delete(product)
-        forget_media_files(paths)
+    before = product.snapshot()
+    paths = [p for m in product.media for p in (m.path, m.thumb_path) if p]
+    outbox.enqueue(
+        "product.deleted", {"product_id": product.id, "category_id": product.category_id}
+    )
+    audit.record(by, "product.delete", product, before=before)
+    db.session.delete(product)
+    forget_media_files(paths)
 
 
 def refresh_price_range(product: Product) -> None:
@@ -410,6 +410,7 @@ def refresh_price_range(product: Product) -> None:
 # -- options and variants -----------------------------------------------------------------------
 
 
+@service
 def set_options(
     product: Product, options: Sequence[tuple[str, Sequence[str]]], *, by: Any
 ) -> Product:
@@ -439,19 +440,19 @@ def set_options(
         cleaned.append((name[:80], vals))
     if errors:
         raise ValidationError(errors=errors)
-    with transaction():
-        before = {"options": {o.name: o.values for o in product.options}}
-        for option in list(product.options):
-            product.options.remove(option)
-        db.session.flush()
-        for position, (name, values) in enumerate(cleaned, start=1):
-            product.options.append(OptionType(name=name, values=values, position=position))
-        after = {"options": dict(cleaned)}
-        product_changed(product)
-        audit.record(by, "product.set_options", product, before=before, after=after)
+    before = {"options": {o.name: o.values for o in product.options}}
+    for option in list(product.options):
+        product.options.remove(option)
+    db.session.flush()
+    for position, (name, values) in enumerate(cleaned, start=1):
+        product.options.append(OptionType(name=name, values=values, position=position))
+    after = {"options": dict(cleaned)}
+    product_changed(product)
+    audit.record(by, "product.set_options", product, before=before, after=after)
     return product
 
 
+@service
 def generate_variants(product: Product, *, by: Any, price: int | None = None) -> list[Variant]:
     """Create a variant for every option combination not yet present.
 
@@ -467,34 +468,33 @@ def generate_variants(product: Product, *, by: Any, price: int | None = None) ->
             "That makes more than 250 variants; use fewer values.", field="options"
         )
     created: list[Variant] = []
-    with transaction():
-        variants = list(product.variants)
-        existing = {v.option_values for v in variants}
-        base_price = price if price is not None else (variants[0].price if variants else 0)
-        check_price(base_price)
-        if len(variants) == 1 and variants[0].option_values == ():
-            default = variants[0]
-            _assign_options(default, combos[0])
-            existing = {combos[0]}
-        position = max([v.position for v in variants] or [0])
-        for combo in combos:
-            if tuple(combo) in existing:
-                continue
-            position += 1
-            variant = Variant(
-                product=product, currency=product.currency, price=base_price, position=position
-            )
-            _assign_options(variant, combo)
-            db.session.add(variant)
-            created.append(variant)
-        refresh_price_range(product)
-        product_changed(product)
-        audit.record(
-            by,
-            "product.generate_variants",
-            product,
-            after={"created": [" / ".join(c.option_values) for c in created]},
+    variants = list(product.variants)
+    existing = {v.option_values for v in variants}
+    base_price = price if price is not None else (variants[0].price if variants else 0)
+    check_price(base_price)
+    if len(variants) == 1 and variants[0].option_values == ():
+        default = variants[0]
+        _assign_options(default, combos[0])
+        existing = {combos[0]}
+    position = max([v.position for v in variants] or [0])
+    for combo in combos:
+        if tuple(combo) in existing:
+            continue
+        position += 1
+        variant = Variant(
+            product=product, currency=product.currency, price=base_price, position=position
         )
+        _assign_options(variant, combo)
+        db.session.add(variant)
+        created.append(variant)
+    refresh_price_range(product)
+    product_changed(product)
+    audit.record(
+        by,
+        "product.generate_variants",
+        product,
+        after={"created": [" / ".join(c.option_values) for c in created]},
+    )
     return created
 
 
@@ -566,52 +566,52 @@ def _check_option_values(
     return values
 
 
+@service
 def add_variant(product: Product, *, by: Any, **fields: Any) -> Variant:
-    with transaction():
-        fields.setdefault("price", product.variants[0].price if product.variants else 0)
-        clean = _variant_changes(None, product, fields)
-        options = clean.pop("options", ())
-        if product.options and not options:
-            raise ValidationError("Give one value for each option.", field="options")
-        position = max([v.position for v in product.variants] or [0]) + 1
-        variant = Variant(product=product, currency=product.currency, position=position, **clean)
-        _assign_options(variant, options)
-        db.session.add(variant)
-        refresh_price_range(product)
-        product_changed(product)
-        db.session.flush()
-        audit.record(by, "variant.create", variant, after=variant.snapshot())
+    fields.setdefault("price", product.variants[0].price if product.variants else 0)
+    clean = _variant_changes(None, product, fields)
+    options = clean.pop("options", ())
+    if product.options and not options:
+        raise ValidationError("Give one value for each option.", field="options")
+    position = max([v.position for v in product.variants] or [0]) + 1
+    variant = Variant(product=product, currency=product.currency, position=position, **clean)
+    _assign_options(variant, options)
+    db.session.add(variant)
+    refresh_price_range(product)
+    product_changed(product)
+    db.session.flush()
+    audit.record(by, "variant.create", variant, after=variant.snapshot())
     return variant
 
 
+@service
 def update_variant(variant: Variant, *, by: Any, **fields: Any) -> Variant:
-    with transaction():
-        clean = _variant_changes(variant, variant.product, fields)
-        before = variant.snapshot()
-        options = clean.pop("options", None)
-        for name, value in clean.items():
-            setattr(variant, name, value)
-        if options is not None:
-            _assign_options(variant, options)
-        after = variant.snapshot()
-        if before != after:
-            variant.updated_at = utcnow()
-            refresh_price_range(variant.product)
-            product_changed(variant.product)
-            audit.record(by, "variant.update", variant, before=before, after=after)
+    clean = _variant_changes(variant, variant.product, fields)
+    before = variant.snapshot()
+    options = clean.pop("options", None)
+    for name, value in clean.items():
+        setattr(variant, name, value)
+    if options is not None:
+        _assign_options(variant, options)
+    after = variant.snapshot()
+    if before != after:
+        variant.updated_at = utcnow()
+        refresh_price_range(variant.product)
+        product_changed(variant.product)
+        audit.record(by, "variant.update", variant, before=before, after=after)
     return variant
 
 
+@service
 def delete_variant(variant: Variant, *, by: Any) -> None:
     product = variant.product
     if len(product.variants) <= 1:
         raise ValidationError("A product keeps at least one variant; archive the product instead.")
-    with transaction():
-        audit.record(by, "variant.delete", variant, before=variant.snapshot())
-        product.variants.remove(variant)
-        db.session.delete(variant)
-        refresh_price_range(product)
-        product_changed(product)
+    audit.record(by, "variant.delete", variant, before=variant.snapshot())
+    product.variants.remove(variant)
+    db.session.delete(variant)
+    refresh_price_range(product)
+    product_changed(product)
 
 
 # -- bulk ---------------------------------------------------------------------------------------
@@ -641,6 +641,7 @@ class BulkResult:
         return f"{BULK_ACTIONS[self.action]}: {self.changed} {noun} changed{tail}."
 
 
+@service
 def bulk_update_products(
     product_ids: Iterable[int],
     *,
@@ -670,25 +671,24 @@ def bulk_update_products(
         if percent is not None and percent <= Decimal(-100):
             raise ValidationError("A price cannot drop by 100% or more.", field="percent")
     changed = 0
-    with transaction():
-        products = list(
-            db.session.scalars(select(Product).where(Product.id.in_(ids)).order_by(Product.id))
+    products = list(
+        db.session.scalars(select(Product).where(Product.id.in_(ids)).order_by(Product.id))
+    )
+    if len(products) != len(ids):
+        raise ValidationError(
+            "Some selected products no longer exist; reload the list.", field="ids"
         )
-        if len(products) != len(ids):
-            raise ValidationError(
-                "Some selected products no longer exist; reload the list.", field="ids"
-            )
-        for product in products:
-            if _bulk_apply(
-                product,
-                action,
-                by=by,
-                tag=tag,
-                category_id=category_id,
-                percent=percent,
-                amount=amount,
-            ):
-                changed += 1
+    for product in products:
+        if _bulk_apply(
+            product,
+            action,
+            by=by,
+            tag=tag,
+            category_id=category_id,
+            percent=percent,
+            amount=amount,
+        ):
+            changed += 1
     return BulkResult(action=action, selected=len(ids), changed=changed)
 
 

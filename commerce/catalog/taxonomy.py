@@ -19,7 +19,7 @@ from commerce.catalog.models import (
 )
 from commerce.catalog.services import free_handle
 from commerce.catalog.text import check_handle, handle_from
-from commerce.db import transaction, utcnow
+from commerce.db import service, utcnow
 from commerce.errors import DuplicateValue, NotFound, ValidationError
 from commerce.extensions import db
 
@@ -130,6 +130,7 @@ def _replace_subtree_paths(category: Category, old_path: str, old_full: str) -> 
         child.full_name = category.full_name + child.full_name[len(old_full) :]
 
 
+@service
 def create_category(
     *,
     name: str,
@@ -140,57 +141,55 @@ def create_category(
     position: int | None = None,
 ) -> Category:
     errors: dict[str, list[str]] = {}
-    with transaction():
-        parent = None
+    parent = None
+    try:
+        name = _check_name(name)
+    except ValidationError as exc:
+        errors.setdefault("name", []).append(exc.message)
+    if parent_id:
+        parent = db.session.get(Category, int(parent_id))
+        if parent is None:
+            errors.setdefault("parent_id", []).append("Choose an existing parent category.")
+        elif parent.depth + 1 >= MAX_DEPTH:
+            errors.setdefault("parent_id", []).append(f"Categories nest at most {MAX_DEPTH} deep.")
+    if handle:
         try:
-            name = _check_name(name)
+            handle = check_handle(handle)
+            if db.session.scalar(select(Category.id).where(Category.handle == handle)):
+                raise DuplicateValue("Another category uses this handle.", field="handle")
         except ValidationError as exc:
-            errors.setdefault("name", []).append(exc.message)
-        if parent_id:
-            parent = db.session.get(Category, int(parent_id))
-            if parent is None:
-                errors.setdefault("parent_id", []).append("Choose an existing parent category.")
-            elif parent.depth + 1 >= MAX_DEPTH:
-                errors.setdefault("parent_id", []).append(
-                    f"Categories nest at most {MAX_DEPTH} deep."
+            errors.setdefault("handle", []).append(exc.message)
+    if errors:
+        raise ValidationError(errors=errors)
+    if position is None:
+        position = (
+            db.session.scalar(
+                select(func.coalesce(func.max(Category.position), 0)).where(
+                    Category.parent_id == (parent.id if parent else None)
+                    if parent
+                    else Category.parent_id.is_(None)
                 )
-        if handle:
-            try:
-                handle = check_handle(handle)
-                if db.session.scalar(select(Category.id).where(Category.handle == handle)):
-                    raise DuplicateValue("Another category uses this handle.", field="handle")
-            except ValidationError as exc:
-                errors.setdefault("handle", []).append(exc.message)
-        if errors:
-            raise ValidationError(errors=errors)
-        if position is None:
-            position = (
-                db.session.scalar(
-                    select(func.coalesce(func.max(Category.position), 0)).where(
-                        Category.parent_id == (parent.id if parent else None)
-                        if parent
-                        else Category.parent_id.is_(None)
-                    )
-                )
-                + 1
             )
-        category = Category(
-            name=name,
-            handle=handle or free_handle(Category, handle_from(name)),
-            parent_id=parent.id if parent else None,
-            description=(description or "").strip(),
-            position=position,
-            created_at=utcnow(),
-            updated_at=utcnow(),
+            + 1
         )
-        db.session.add(category)
-        db.session.flush()
-        _place(category, parent)
-        _category_updated(category, paths=[category.path_ids], top_level=parent is None)
-        audit.record(by, "category.create", category, after=category.snapshot())
+    category = Category(
+        name=name,
+        handle=handle or free_handle(Category, handle_from(name)),
+        parent_id=parent.id if parent else None,
+        description=(description or "").strip(),
+        position=position,
+        created_at=utcnow(),
+        updated_at=utcnow(),
+    )
+    db.session.add(category)
+    db.session.flush()
+    _place(category, parent)
+    _category_updated(category, paths=[category.path_ids], top_level=parent is None)
+    audit.record(by, "category.create", category, after=category.snapshot())
     return category
 
 
+@service
 def update_category(
     category: Category,
     *,
@@ -202,65 +201,65 @@ def update_category(
     position: int | None = None,
 ) -> Category:
     errors: dict[str, list[str]] = {}
-    with transaction():
-        before = category.snapshot()
-        old_path, old_full = category.path_ids, category.full_name
-        was_top = category.parent_id is None
-        if name is not None:
-            try:
-                category.name = _check_name(name)
-            except ValidationError as exc:
-                errors.setdefault("name", []).append(exc.message)
-        if handle is not None:
-            try:
-                handle = check_handle(handle)
-                taken = db.session.scalar(
-                    select(Category.id).where(Category.handle == handle, Category.id != category.id)
-                )
-                if taken:
-                    raise DuplicateValue("Another category uses this handle.", field="handle")
-                category.handle = handle
-            except ValidationError as exc:
-                errors.setdefault("handle", []).append(exc.message)
-        parent = category.parent
-        if parent_id != "keep":
-            parent = db.session.get(Category, int(parent_id)) if parent_id else None
-            if parent_id and parent is None:
-                errors.setdefault("parent_id", []).append("Choose an existing parent category.")
-            elif parent is not None and parent.path_ids.startswith(category.path_ids):
-                errors.setdefault("parent_id", []).append(
-                    "A category cannot move inside itself or its own subcategories."
-                )
-            else:
-                category.parent_id = parent.id if parent else None
-        if description is not None:
-            category.description = description.strip()
-        if position is not None:
-            category.position = position
-        if errors:
-            raise ValidationError(errors=errors)
-        _place(category, parent)
-        if category.path_ids != old_path or category.full_name != old_full:
-            _replace_subtree_paths(category, old_path, old_full)
-            db.session.flush()
-            subtree = select(Category.id).where(Category.path_ids.startswith(category.path_ids))
-            _members_changed(
-                CATEGORY_CHANGED,
-                "category_id",
-                category.id,
-                _active_in(Product.category_id.in_(subtree)),
+    before = category.snapshot()
+    old_path, old_full = category.path_ids, category.full_name
+    was_top = category.parent_id is None
+    if name is not None:
+        try:
+            category.name = _check_name(name)
+        except ValidationError as exc:
+            errors.setdefault("name", []).append(exc.message)
+    if handle is not None:
+        try:
+            handle = check_handle(handle)
+            taken = db.session.scalar(
+                select(Category.id).where(Category.handle == handle, Category.id != category.id)
             )
-        after = category.snapshot()
-        if before != after:
-            _category_updated(
-                category,
-                paths=[old_path, category.path_ids],
-                top_level=was_top or category.parent_id is None,
+            if taken:
+                raise DuplicateValue("Another category uses this handle.", field="handle")
+            category.handle = handle
+        except ValidationError as exc:
+            errors.setdefault("handle", []).append(exc.message)
+    parent = category.parent
+    if parent_id != "keep":
+        parent = db.session.get(Category, int(parent_id)) if parent_id else None
+        if parent_id and parent is None:
+            errors.setdefault("parent_id", []).append("Choose an existing parent category.")
+        elif parent is not None and parent.path_ids.startswith(category.path_ids):
+            errors.setdefault("parent_id", []).append(
+                "A category cannot move inside itself or its own subcategories."
             )
-            audit.record(by, "category.update", category, before=before, after=after)
+        else:
+            category.parent_id = parent.id if parent else None
+    if description is not None:
+        category.description = description.strip()
+    if position is not None:
+        category.position = position
+    if errors:
+        raise ValidationError(errors=errors)
+    _place(category, parent)
+    if category.path_ids != old_path or category.full_name != old_full:
+        _replace_subtree_paths(category, old_path, old_full)
+        db.session.flush()
+        subtree = select(Category.id).where(Category.path_ids.startswith(category.path_ids))
+        _members_changed(
+            CATEGORY_CHANGED,
+            "category_id",
+            category.id,
+            _active_in(Product.category_id.in_(subtree)),
+        )
+    after = category.snapshot()
+    if before != after:
+        _category_updated(
+            category,
+            paths=[old_path, category.path_ids],
+            top_level=was_top or category.parent_id is None,
+        )
+        audit.record(by, "category.update", category, before=before, after=after)
     return category
 
 
+@service
 def delete_category(category: Category, *, by: Any) -> int:
     """Delete an empty-of-children category; its products become uncategorised (count returned)."""
     has_children = db.session.scalar(select(exists().where(Category.parent_id == category.id)))
@@ -268,21 +267,18 @@ def delete_category(category: Category, *, by: Any) -> int:
         raise ValidationError(
             "Move or delete this category's subcategories first.", field="category"
         )
-    with transaction():
-        _members_changed(
-            CATEGORY_CHANGED,
-            "category_id",
-            category.id,
-            _active_in(Product.category_id == category.id),
-        )
-        count = db.session.execute(
-            update(Product).where(Product.category_id == category.id).values(category_id=None)
-        ).rowcount
-        _category_updated(category, paths=[category.path_ids], top_level=category.parent_id is None)
-        audit.record(
-            by, "category.delete", category, before={**category.snapshot(), "products": count}
-        )
-        db.session.delete(category)
+    _members_changed(
+        CATEGORY_CHANGED,
+        "category_id",
+        category.id,
+        _active_in(Product.category_id == category.id),
+    )
+    count = db.session.execute(
+        update(Product).where(Product.category_id == category.id).values(category_id=None)
+    ).rowcount
+    _category_updated(category, paths=[category.path_ids], top_level=category.parent_id is None)
+    audit.record(by, "category.delete", category, before={**category.snapshot(), "products": count})
+    db.session.delete(category)
     return count
 
 
@@ -443,6 +439,7 @@ def collection_condition(collection: Collection) -> ColumnElement[bool]:
     return and_(true(), *clauses) if collection.match == "all" else or_(false(), *clauses)
 
 
+@service
 def create_collection(
     *,
     title: str,
@@ -456,57 +453,56 @@ def create_collection(
 ) -> Collection:
     """A new collection; without a `sort`, a manual one keeps its hand-made order and a
     rule-based one opens on its newest products."""
-    with transaction():
-        collection = Collection(
-            title="",
-            handle="",
-            kind="manual",
-            sort=None,
-            pinned_ids=[],
-            created_at=utcnow(),
-            updated_at=utcnow(),
-        )
-        fields: dict[str, Any] = {"sort": sort} if sort is not None else {}
-        _apply_collection(
-            collection,
-            title=title,
-            handle=handle,
-            kind=kind,
-            description=description,
-            match=match,
-            rules=rules,
-            **fields,
-        )
-        db.session.add(collection)
+    collection = Collection(
+        title="",
+        handle="",
+        kind="manual",
+        sort=None,
+        pinned_ids=[],
+        created_at=utcnow(),
+        updated_at=utcnow(),
+    )
+    fields: dict[str, Any] = {"sort": sort} if sort is not None else {}
+    _apply_collection(
+        collection,
+        title=title,
+        handle=handle,
+        kind=kind,
+        description=description,
+        match=match,
+        rules=rules,
+        **fields,
+    )
+    db.session.add(collection)
+    db.session.flush()
+    _members_changed(
+        COLLECTION_CHANGED,
+        "collection_id",
+        collection.id,
+        _active_in(collection_condition(collection)),
+    )
+    collection_updated(collection)
+    audit.record(by, "collection.create", collection, after=collection.snapshot())
+    return collection
+
+
+@service
+def update_collection(collection: Collection, *, by: Any, **fields: Any) -> Collection:
+    before = collection.snapshot()
+    members = _active_in(collection_condition(collection))
+    _apply_collection(collection, **fields)
+    if before != collection.snapshot():
         db.session.flush()
         _members_changed(
             COLLECTION_CHANGED,
             "collection_id",
             collection.id,
-            _active_in(collection_condition(collection)),
+            [*members, *_active_in(collection_condition(collection))],
         )
         collection_updated(collection)
-        audit.record(by, "collection.create", collection, after=collection.snapshot())
-    return collection
-
-
-def update_collection(collection: Collection, *, by: Any, **fields: Any) -> Collection:
-    with transaction():
-        before = collection.snapshot()
-        members = _active_in(collection_condition(collection))
-        _apply_collection(collection, **fields)
-        if before != collection.snapshot():
-            db.session.flush()
-            _members_changed(
-                COLLECTION_CHANGED,
-                "collection_id",
-                collection.id,
-                [*members, *_active_in(collection_condition(collection))],
-            )
-            collection_updated(collection)
-            audit.record(
-                by, "collection.update", collection, before=before, after=collection.snapshot()
-            )
+        audit.record(
+            by, "collection.update", collection, before=before, after=collection.snapshot()
+        )
     return collection
 
 
@@ -574,83 +570,83 @@ def _apply_collection(collection: Collection, **fields: Any) -> None:
         raise ValidationError(errors=errors)
 
 
+@service
 def delete_collection(collection: Collection, *, by: Any) -> None:
-    with transaction():
-        audit.record(by, "collection.delete", collection, before=collection.snapshot())
-        collection_updated(collection)
-        _members_changed(
-            COLLECTION_CHANGED,
-            "collection_id",
-            collection.id,
-            _active_in(collection_condition(collection)),
-        )
-        db.session.execute(
-            delete(CollectionProduct).where(CollectionProduct.collection_id == collection.id)
-        )
-        db.session.delete(collection)
+    audit.record(by, "collection.delete", collection, before=collection.snapshot())
+    collection_updated(collection)
+    _members_changed(
+        COLLECTION_CHANGED,
+        "collection_id",
+        collection.id,
+        _active_in(collection_condition(collection)),
+    )
+    db.session.execute(
+        delete(CollectionProduct).where(CollectionProduct.collection_id == collection.id)
+    )
+    db.session.delete(collection)
 
 
+@service
 def add_to_collection(collection: Collection, product_ids: Sequence[int], *, by: Any) -> int:
     if collection.kind != "manual":
         raise ValidationError(
             "Rule-based collections choose their own products.", field="product_ids"
         )
-    with transaction():
-        present = set(
-            db.session.scalars(
-                select(CollectionProduct.product_id).where(
-                    CollectionProduct.collection_id == collection.id
-                )
-            )
-        )
-        wanted = [int(p) for p in dict.fromkeys(product_ids) if int(p) not in present]
-        found = set(db.session.scalars(select(Product.id).where(Product.id.in_(wanted))))
-        if set(wanted) - found:
-            raise ValidationError("Some of those products no longer exist.", field="product_ids")
-        last = db.session.scalar(
-            select(func.coalesce(func.max(CollectionProduct.position), 0)).where(
+    present = set(
+        db.session.scalars(
+            select(CollectionProduct.product_id).where(
                 CollectionProduct.collection_id == collection.id
             )
         )
-        for offset, product_id in enumerate(wanted, start=1):
-            db.session.add(
-                CollectionProduct(
-                    collection_id=collection.id, product_id=product_id, position=last + offset
-                )
+    )
+    wanted = [int(p) for p in dict.fromkeys(product_ids) if int(p) not in present]
+    found = set(db.session.scalars(select(Product.id).where(Product.id.in_(wanted))))
+    if set(wanted) - found:
+        raise ValidationError("Some of those products no longer exist.", field="product_ids")
+    last = db.session.scalar(
+        select(func.coalesce(func.max(CollectionProduct.position), 0)).where(
+            CollectionProduct.collection_id == collection.id
+        )
+    )
+    for offset, product_id in enumerate(wanted, start=1):
+        db.session.add(
+            CollectionProduct(
+                collection_id=collection.id, product_id=product_id, position=last + offset
             )
-        if wanted:
-            _members_changed(
-                COLLECTION_CHANGED,
-                "collection_id",
-                collection.id,
-                _active_in(Product.id.in_(wanted)),
-            )
-            collection_updated(collection)
-            audit.record(by, "collection.add_products", collection, after={"product_ids": wanted})
+        )
+    if wanted:
+        _members_changed(
+            COLLECTION_CHANGED,
+            "collection_id",
+            collection.id,
+            _active_in(Product.id.in_(wanted)),
+        )
+        collection_updated(collection)
+        audit.record(by, "collection.add_products", collection, after={"product_ids": wanted})
     return len(wanted)
 
 
+@service
 def remove_from_collection(collection: Collection, product_ids: Sequence[int], *, by: Any) -> int:
     """Take products out of a manual collection; they stop being pinned in it too."""
-    with transaction():
-        ids = [int(p) for p in product_ids]
-        removed = db.session.execute(
-            delete(CollectionProduct).where(
-                CollectionProduct.collection_id == collection.id,
-                CollectionProduct.product_id.in_(ids),
-            )
-        ).rowcount
-        if removed:
-            _members_changed(
-                COLLECTION_CHANGED, "collection_id", collection.id, _active_in(Product.id.in_(ids))
-            )
-            collection_updated(collection)
-            before: dict[str, Any] = {"product_ids": ids}
-            after: dict[str, Any] | None = None
-            pins = list(collection.pinned_ids or [])
-            kept = [p for p in pins if p not in ids]
-            if kept != pins:
-                collection.pinned_ids = kept
-                before["pinned_ids"], after = pins, {"pinned_ids": kept}
-            audit.record(by, "collection.remove_products", collection, before=before, after=after)
+    ids = [int(p) for p in product_ids]
+    removed = db.session.execute(
+        delete(CollectionProduct).where(
+            CollectionProduct.collection_id == collection.id,
+            CollectionProduct.product_id.in_(ids),
+        )
+    ).rowcount
+    if removed:
+        _members_changed(
+            COLLECTION_CHANGED, "collection_id", collection.id, _active_in(Product.id.in_(ids))
+        )
+        collection_updated(collection)
+        before: dict[str, Any] = {"product_ids": ids}
+        after: dict[str, Any] | None = None
+        pins = list(collection.pinned_ids or [])
+        kept = [p for p in pins if p not in ids]
+        if kept != pins:
+            collection.pinned_ids = kept
+            before["pinned_ids"], after = pins, {"pinned_ids": kept}
+        audit.record(by, "collection.remove_products", collection, before=before, after=after)
     return removed

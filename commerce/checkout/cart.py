@@ -21,7 +21,7 @@ from sqlalchemy.orm import joinedload
 
 from commerce.catalog.models import ACTIVE, CONTINUE, Product, Variant
 from commerce.checkout.models import Cart, CartLine
-from commerce.db import keep_loaded, transaction, utcnow
+from commerce.db import keep_loaded, service, transaction, utcnow
 from commerce.errors import NotFound, ValidationError
 from commerce.extensions import db
 from commerce.inventory.services import availability
@@ -116,6 +116,7 @@ def _line(cart: Cart, variant_id: int) -> CartLine | None:
     return next((line for line in cart.lines if line.variant_id == variant_id), None)
 
 
+@service
 def add_to_cart(
     cart: Cart | None, *, variant_id: Any, quantity: Any, customer_id: int | None = None
 ) -> Cart:
@@ -140,23 +141,23 @@ def add_to_cart(
             field="quantity",
             **exc.details,
         ) from None
-    with transaction():
-        if cart is None:
-            cart = Cart(token=new_token(), customer_id=customer_id)
-            db.session.add(cart)
-        if existing is not None:
-            existing.quantity = total
-        else:
-            if len(cart.lines) >= MAX_CART_LINES:
-                raise ValidationError(
-                    f"A cart holds at most {MAX_CART_LINES} different items.", field="variant_id"
-                )
-            cart.lines.append(CartLine(variant_id=variant.id, quantity=quantity))
-        cart.updated_at = utcnow()
-        keep_loaded(cart, *cart.lines)  # the page shows its count and cookie right after
+    if cart is None:
+        cart = Cart(token=new_token(), customer_id=customer_id)
+        db.session.add(cart)
+    if existing is not None:
+        existing.quantity = total
+    else:
+        if len(cart.lines) >= MAX_CART_LINES:
+            raise ValidationError(
+                f"A cart holds at most {MAX_CART_LINES} different items.", field="variant_id"
+            )
+        cart.lines.append(CartLine(variant_id=variant.id, quantity=quantity))
+    cart.updated_at = utcnow()
+    keep_loaded(cart, *cart.lines)  # the page shows its count and cookie right after
     return cart
 
 
+@service
 def set_line_quantity(cart: Cart, *, variant_id: Any, quantity: Any) -> Cart:
     """Change a line's quantity; 0 removes it."""
     quantity = parse_quantity(quantity, allow_zero=True)
@@ -165,12 +166,11 @@ def set_line_quantity(cart: Cart, *, variant_id: Any, quantity: Any) -> Cart:
         raise NotFound("That item is not in your cart.", field="variant_id")
     if quantity:
         check_available(sellable_variant(line.variant_id), quantity)
-    with transaction():
-        if quantity:
-            line.quantity = quantity
-        else:
-            cart.lines.remove(line)
-        cart.updated_at = utcnow()
+    if quantity:
+        line.quantity = quantity
+    else:
+        cart.lines.remove(line)
+    cart.updated_at = utcnow()
     return cart
 
 
@@ -199,21 +199,21 @@ def cart_codes(cart: Cart | None) -> tuple[str, ...]:
     return entered_codes(cart_reference(cart)) if cart is not None and cart.id else ()
 
 
+@service
 def apply_cart_coupon(cart: Cart, *, code: Any) -> Cart:
     """Enter a discount code in the cart (replacing one entered before). Unknown, inactive
     and used-up codes are refused at the `coupon_code` field; a code whose conditions the
     cart does not meet yet is kept, and the cart says what is missing."""
     text = check_enterable(code)
-    with transaction():
-        enter_code(cart_reference(cart), text)
-        cart.updated_at = utcnow()
+    enter_code(cart_reference(cart), text)
+    cart.updated_at = utcnow()
     return cart
 
 
+@service
 def remove_cart_coupon(cart: Cart) -> Cart:
-    with transaction():
-        forget_code(cart_reference(cart))
-        cart.updated_at = utcnow()
+    forget_code(cart_reference(cart))
+    cart.updated_at = utcnow()
     return cart
 
 
@@ -342,25 +342,25 @@ def _int(value: Any) -> int:
         raise NotFound("That item is not in your cart.", field="variant_id") from None
 
 
+@service
 def purge_stale_carts(*, older_than: timedelta = timedelta(days=30), limit: int = 5000) -> int:
     """Delete guests' carts untouched for `older_than` (customers' carts are kept). Their
     checkouts stay (for the record) with the cart link cleared. Returns carts deleted."""
     cutoff = utcnow() - older_than
-    with transaction():
-        ids = list(
-            db.session.scalars(
-                select(Cart.id)
-                .where(Cart.customer_id.is_(None), Cart.updated_at < cutoff)
-                .order_by(Cart.id)
-                .limit(limit)
+    ids = list(
+        db.session.scalars(
+            select(Cart.id)
+            .where(Cart.customer_id.is_(None), Cart.updated_at < cutoff)
+            .order_by(Cart.id)
+            .limit(limit)
+        )
+    )
+    if ids:
+        db.session.execute(delete(CartLine).where(CartLine.cart_id.in_(ids)))
+        db.session.execute(delete(Cart).where(Cart.id.in_(ids)))
+        db.session.execute(
+            delete(CouponEntry).where(
+                CouponEntry.reference.in_([cart_reference_for(i) for i in ids])
             )
         )
-        if ids:
-            db.session.execute(delete(CartLine).where(CartLine.cart_id.in_(ids)))
-            db.session.execute(delete(Cart).where(Cart.id.in_(ids)))
-            db.session.execute(
-                delete(CouponEntry).where(
-                    CouponEntry.reference.in_([cart_reference_for(i) for i in ids])
-                )
-            )
     return len(ids)

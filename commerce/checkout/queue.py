@@ -56,7 +56,7 @@ from commerce.crowd import (
     now_ms,
 )
 from commerce.customers.models import Customer
-from commerce.db import transaction
+from commerce.db import service
 from commerce.errors import CommerceError, OutOfStock, ValidationError
 from commerce.inventory.sold_out import note_shortages
 from commerce.pricing import PricedCart, PricingContext
@@ -278,6 +278,7 @@ def current_capacity() -> int:
     return crowd_state().capacity()
 
 
+@service
 def set_capacity(value: Any, *, by: Any) -> int:
     """Change how many shoppers may be in checkout at once (0: no cap), for every process at
     once and without a restart. Lowering it lets nobody new in until enough have finished;
@@ -290,15 +291,14 @@ def set_capacity(value: Any, *, by: Any) -> int:
     capacity = int(text)
     state = crowd_state()
     before = state.capacity()
-    with transaction():
-        audit.record(
-            by,
-            "checkout_queue.capacity",
-            subject_type="setting",
-            subject_id="checkout_queue.capacity",
-            subject_label="Checkout queue capacity",
-            before={"capacity": before},
-            after={"capacity": capacity},
-        )
-        state.set_capacity(capacity)  # last: unreachable store, no audit entry either
+    audit.record(
+        by,
+        "checkout_queue.capacity",
+        subject_type="setting",
+        subject_id="checkout_queue.capacity",
+        subject_label="Checkout queue capacity",
+        before={"capacity": before},
+        after={"capacity": capacity},
+    )
+    state.set_capacity(capacity)  # last: unreachable store, no audit entry either
     return capacity

@@ -41,7 +41,7 @@ from commerce.checkout.services import (
     has_live_hold,
     settle_checkout,
 )
-from commerce.db import in_transaction, utcnow
+from commerce.db import utcnow, workflow
 from commerce.extensions import db
 from commerce.orders.attention import count_needing_attention
 from commerce.orders.cancellation import cancel_order
@@ -135,11 +135,10 @@ def _each(report: RecoveryReport, ids: list[int], work: Callable[[int], None]) -
             log.exception("payment recovery failed on %s", row_id)
 
 
+@workflow
 def recover_payments(*, now: datetime | None = None, by: Any = None) -> RecoveryReport:
     """Settle every in-between payment state older than PAYMENTS_IN_FLIGHT_TIMEOUT (see the
     module docstring); `by` is the person who asked (None: the periodic task)."""
-    if in_transaction():
-        raise RuntimeError("recover_payments calls the payment provider; not in a transaction.")
     now = now or utcnow()
     cutoff = now - in_flight_timeout()
     report = RecoveryReport()

@@ -65,7 +65,7 @@ from commerce.checkout.models import ABANDONED, COMPLETED, OPEN, PLACING, Cart, 
 from commerce.crowd import checkout_left
 from commerce.customers.models import Customer
 from commerce.customers.services import clean_address, clean_email, customer_tags
-from commerce.db import in_transaction, keep_loaded, transaction, utcnow
+from commerce.db import in_transaction, keep_loaded, service, transaction, utcnow, workflow
 from commerce.errors import (
     CommerceError,
     Conflict,
@@ -335,6 +335,7 @@ def _has_live_checkout(cart: Cart) -> bool:
     )
 
 
+@service
 def _enter_checkout(
     cart: Cart,
     lines: list[tuple[int, int]],
@@ -346,61 +347,60 @@ def _enter_checkout(
 ) -> Checkout | list[int]:
     """start_checkout's transaction; the ids of stuck checkouts to settle first, if any."""
     ttl = _reservation_ttl()
-    with transaction():
-        # One checkout per cart at a time: the cart's row lock makes a double click (or two
-        # tabs) wait here and then find the first one's checkout instead of holding twice.
-        db.session.execute(select(Cart.id).where(Cart.id == cart.id).with_for_update())
-        live = db.session.scalars(
-            select(Checkout)
-            .where(Checkout.cart_id == cart.id, Checkout.status.in_((OPEN, PLACING)))
-            .order_by(Checkout.id.desc())
-            .execution_options(populate_existing=True)
-        ).all()
-        placing = [c for c in live if c.status == PLACING]
-        stuck = [c.id for c in placing if c.placing_since < now - in_flight_timeout()]
-        if settle and stuck:
-            return stuck
-        if placing:
-            raise Conflict(
-                "Your order is already being placed. Please wait a moment.", field="checkout"
-            )
-        current = list(live)
-        for checkout in current:
-            if sorted(checkout.line_pairs()) == sorted(lines) and has_live_hold(checkout, now):
-                if customer is not None and checkout.customer_id is None:
-                    checkout.customer_id = customer.id
-                    checkout.email = checkout.email or customer.email
-                copy_code(cart_reference(cart), checkout.reference)
-                _remember_codes(checkout, None)
-                return checkout
-        for old in current:  # the cart changed or the hold lapsed: the old holds go back
-            release_reservation(old.reference, now=now)
-            old.status = ABANDONED
-            old.updated_at = now
-        if current:
-            db.session.flush()  # before the new one: one live checkout per cart (unique index)
-        checkout = Checkout(
-            key=secrets.token_urlsafe(32),
-            cart_id=cart.id,
-            customer_id=customer.id if customer else None,
-            lines=[[v, q] for v, q in lines],
-            email=customer.email if customer else "",
-            shipping_address=_default_address(customer),
-            shipping_method_code="",
-            status=OPEN,
-            payment_attempts=0,
-            reserved_until=now + ttl,
-            created_at=now,
-            updated_at=now,
+    # One checkout per cart at a time: the cart's row lock makes a double click (or two
+    # tabs) wait here and then find the first one's checkout instead of holding twice.
+    db.session.execute(select(Cart.id).where(Cart.id == cart.id).with_for_update())
+    live = db.session.scalars(
+        select(Checkout)
+        .where(Checkout.cart_id == cart.id, Checkout.status.in_((OPEN, PLACING)))
+        .order_by(Checkout.id.desc())
+        .execution_options(populate_existing=True)
+    ).all()
+    placing = [c for c in live if c.status == PLACING]
+    stuck = [c.id for c in placing if c.placing_since < now - in_flight_timeout()]
+    if settle and stuck:
+        return stuck
+    if placing:
+        raise Conflict(
+            "Your order is already being placed. Please wait a moment.", field="checkout"
         )
-        db.session.add(checkout)
-        if codes:  # the cart's code goes with it (a new checkout has none to replace)
-            enter_code(checkout.reference, codes[0])
-        _remember_codes(checkout, tuple(codes[:1]))
-        holds = reserve_stock(needed, reference=checkout.reference, ttl=ttl, now=now)
-        if not holds:  # only lines sold beyond stock, none of it there: nothing held
-            checkout.reserved_until = None
-        keep_loaded(checkout)
+    current = list(live)
+    for checkout in current:
+        if sorted(checkout.line_pairs()) == sorted(lines) and has_live_hold(checkout, now):
+            if customer is not None and checkout.customer_id is None:
+                checkout.customer_id = customer.id
+                checkout.email = checkout.email or customer.email
+            copy_code(cart_reference(cart), checkout.reference)
+            _remember_codes(checkout, None)
+            return checkout
+    for old in current:  # the cart changed or the hold lapsed: the old holds go back
+        release_reservation(old.reference, now=now)
+        old.status = ABANDONED
+        old.updated_at = now
+    if current:
+        db.session.flush()  # before the new one: one live checkout per cart (unique index)
+    checkout = Checkout(
+        key=secrets.token_urlsafe(32),
+        cart_id=cart.id,
+        customer_id=customer.id if customer else None,
+        lines=[[v, q] for v, q in lines],
+        email=customer.email if customer else "",
+        shipping_address=_default_address(customer),
+        shipping_method_code="",
+        status=OPEN,
+        payment_attempts=0,
+        reserved_until=now + ttl,
+        created_at=now,
+        updated_at=now,
+    )
+    db.session.add(checkout)
+    if codes:  # the cart's code goes with it (a new checkout has none to replace)
+        enter_code(checkout.reference, codes[0])
+    _remember_codes(checkout, tuple(codes[:1]))
+    holds = reserve_stock(needed, reference=checkout.reference, ttl=ttl, now=now)
+    if not holds:  # only lines sold beyond stock, none of it there: nothing held
+        checkout.reserved_until = None
+    keep_loaded(checkout)
     return checkout
 
 
@@ -482,6 +482,7 @@ def _require_open(checkout: Checkout) -> None:
         )
 
 
+@service
 def save_information(checkout: Checkout, *, email: Any, address: dict[str, Any]) -> Checkout:
     """Contact email and shipping address, validated together so every field gets its
     message at once. A shipping method that cannot serve the new address is cleared."""
@@ -497,17 +498,17 @@ def save_information(checkout: Checkout, *, email: Any, address: dict[str, Any])
         errors.update(exc.errors)
     if errors:
         raise ValidationError(errors=errors)
-    with transaction():
-        checkout.email = email
-        checkout.shipping_address = cleaned
-        if checkout.shipping_method_code:
-            priced = price_checkout(checkout)
-            if priced.shipping is None:
-                checkout.shipping_method_code = ""
-        checkout.updated_at = utcnow()
+    checkout.email = email
+    checkout.shipping_address = cleaned
+    if checkout.shipping_method_code:
+        priced = price_checkout(checkout)
+        if priced.shipping is None:
+            checkout.shipping_method_code = ""
+    checkout.updated_at = utcnow()
     return checkout
 
 
+@service
 def choose_shipping_method(checkout: Checkout, *, code: Any) -> Checkout:
     _require_open(checkout)
     if not checkout.shipping_address:
@@ -521,9 +522,8 @@ def choose_shipping_method(checkout: Checkout, *, code: Any) -> Checkout:
             "That shipping method is not available for this address and cart.",
             field="shipping_method",
         )
-    with transaction():
-        checkout.shipping_method_code = priced.shipping.code
-        checkout.updated_at = utcnow()
+    checkout.shipping_method_code = priced.shipping.code
+    checkout.updated_at = utcnow()
     return checkout
 
 
@@ -569,6 +569,7 @@ def first_order(customer_id: int | None, email: str | None) -> bool | None:
 # -- coupon codes -------------------------------------------------------------------------------
 
 
+@service
 def apply_checkout_coupon(checkout: Checkout, *, code: Any) -> Checkout:
     """Enter a discount code at checkout (it replaces one entered before, and the cart gets it
     too). Unknown, inactive and used-up codes are refused at the `coupon_code` field; a code
@@ -576,22 +577,21 @@ def apply_checkout_coupon(checkout: Checkout, *, code: Any) -> Checkout:
     _require_open(checkout)
     text = check_enterable(code)
     _remember_codes(checkout, None)
-    with transaction():
-        enter_code(checkout.reference, text)
-        if checkout.cart_id is not None:
-            enter_code(cart_reference_for(checkout.cart_id), text)
-        checkout.updated_at = utcnow()
+    enter_code(checkout.reference, text)
+    if checkout.cart_id is not None:
+        enter_code(cart_reference_for(checkout.cart_id), text)
+    checkout.updated_at = utcnow()
     return checkout
 
 
+@service
 def remove_checkout_coupon(checkout: Checkout) -> Checkout:
     _require_open(checkout)
     _remember_codes(checkout, None)
-    with transaction():
-        forget_code(checkout.reference)
-        if checkout.cart_id is not None:
-            forget_code(cart_reference_for(checkout.cart_id))
-        checkout.updated_at = utcnow()
+    forget_code(checkout.reference)
+    if checkout.cart_id is not None:
+        forget_code(cart_reference_for(checkout.cart_id))
+    checkout.updated_at = utcnow()
     return checkout
 
 
@@ -645,24 +645,23 @@ class CheckoutTakenOver(Conflict):
     """This attempt lost its claim: another one owns the checkout now."""
 
 
+@service
 def _take_claim(checkout_filter: Any, now: datetime) -> str | None:
     """Claim a checkout that is open, or placing for longer than PAYMENTS_IN_FLIGHT_TIMEOUT
     (the process placing it is presumed gone): one conditional UPDATE; its token, or None."""
     token = secrets.token_hex(16)
-    with transaction():
-        claimed = db.session.execute(
-            update(Checkout)
-            .where(
-                checkout_filter,
-                or_(
-                    Checkout.status == OPEN,
-                    (Checkout.status == PLACING)
-                    & (Checkout.placing_since < now - in_flight_timeout()),
-                ),
-            )
-            .values(status=PLACING, placing_since=now, claim_token=token, updated_at=now)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+    claimed = db.session.execute(
+        update(Checkout)
+        .where(
+            checkout_filter,
+            or_(
+                Checkout.status == OPEN,
+                (Checkout.status == PLACING) & (Checkout.placing_since < now - in_flight_timeout()),
+            ),
+        )
+        .values(status=PLACING, placing_since=now, claim_token=token, updated_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
     return token if claimed == 1 else None
 
 
@@ -727,26 +726,26 @@ def _end_claim(claim: Claim, status: str = OPEN, **values: Any) -> bool:
     return ended
 
 
+@service
 def _give_up(claim: Claim, *, uses: bool = True) -> bool:
     """A placement attempt failed before its order: the held promotion uses go back (stock
     stays held until it expires, so the shopper can try another card) and the claim ends.
     An attempt that lost its claim changes nothing: the new owner holds them now. `uses`
     False: this attempt is known to hold none."""
-    with transaction():
-        if not _end_claim(claim):
-            return False
-        if uses:
-            release_uses(claim.reference, held_only=True)
+    if not _end_claim(claim):
+        return False
+    if uses:
+        release_uses(claim.reference, held_only=True)
     return True
 
 
+@service
 def _abandon(claim: Claim, now: datetime) -> bool:
     """A superseded checkout ends for good: its stock and promotion uses go back."""
-    with transaction():
-        if not _end_claim(claim, ABANDONED):
-            return False
-        release_reservation(claim.reference, now=now)
-        release_uses(claim.reference, held_only=True)
+    if not _end_claim(claim, ABANDONED):
+        return False
+    release_reservation(claim.reference, now=now)
+    release_uses(claim.reference, held_only=True)
     return True
 
 
@@ -799,6 +798,7 @@ def _payment_key(checkout: Checkout) -> str:
     return f"{checkout.reference}:{checkout.payment_attempts}"
 
 
+@workflow
 def place_order(key: str, *, card: Any, now: datetime | None = None) -> Placement:
     """Pay for the checkout and create its order, once, however often it is asked.
 
@@ -819,8 +819,6 @@ def place_order(key: str, *, card: Any, now: datetime | None = None) -> Placemen
     capture: its answer and the order's paid status. Anything off that path (a retry finding
     a payment, a hold that changed, a code used up meanwhile, another owner) goes the way
     of _pay and _complete, which read everything again."""
-    if in_transaction():
-        raise RuntimeError("place_order commits its own steps; call it outside a transaction.")
     now = now or utcnow()
     try:
         started = _begin_placing(key, card, now)
@@ -879,6 +877,7 @@ class _Attempt:
     call: ProviderCall | None = None
 
 
+@service
 def _begin_placing(
     key: str, card: Any, now: datetime, *, careful: bool = False
 ) -> _Attempt | Placement:
@@ -890,49 +889,48 @@ def _begin_placing(
     under it by an earlier attempt makes that fail, and `careful` looks it up first (as does
     a checkout whose bank challenge is waiting)."""
     token = secrets.token_hex(16)
-    with transaction():
-        checkout = db.session.scalars(
-            update(Checkout)
-            .where(Checkout.key == key, _claimable(now))
-            .values(status=PLACING, placing_since=now, claim_token=token, updated_at=now)
-            .returning(Checkout)
-            .execution_options(synchronize_session=False, populate_existing=True)
-        ).first()
-        if checkout is None:
-            return _not_claimed(key)
-        claim = Claim(checkout, token)
-        priced = _ready_to_pay(checkout)
-        attempt = _Attempt(claim, priced, promotion_uses(priced), started=now)
-        if priced.totals.total > 0:
-            attempt.card = validate_card(card, today=now.date())
-        if attempt.uses:  # count them before any card is touched
-            hold_uses(
-                checkout.reference,
-                attempt.uses,
-                identities=_identities(checkout),
-                currency=priced.currency,
-                now=now,
-                hold_for=max(_reservation_ttl(), HOLD_DURING_PAYMENT),
+    checkout = db.session.scalars(
+        update(Checkout)
+        .where(Checkout.key == key, _claimable(now))
+        .values(status=PLACING, placing_since=now, claim_token=token, updated_at=now)
+        .returning(Checkout)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    ).first()
+    if checkout is None:
+        return _not_claimed(key)
+    claim = Claim(checkout, token)
+    priced = _ready_to_pay(checkout)
+    attempt = _Attempt(claim, priced, promotion_uses(priced), started=now)
+    if priced.totals.total > 0:
+        attempt.card = validate_card(card, today=now.date())
+    if attempt.uses:  # count them before any card is touched
+        hold_uses(
+            checkout.reference,
+            attempt.uses,
+            identities=_identities(checkout),
+            currency=priced.currency,
+            now=now,
+            hold_for=max(_reservation_ttl(), HOLD_DURING_PAYMENT),
+        )
+    if attempt.card is not None:
+        looked_up = careful or checkout.payment_id is not None
+        if looked_up and payment_with_key(_payment_key(checkout)) is not None:
+            attempt.retry = True
+        else:
+            attempt.payment, attempt.call = open_authorization(
+                reference=checkout.reference,
+                money=Money(priced.totals.total, priced.currency),
+                card=attempt.card,
+                idempotency_key=_payment_key(checkout),
             )
-        if attempt.card is not None:
-            looked_up = careful or checkout.payment_id is not None
-            if looked_up and payment_with_key(_payment_key(checkout)) is not None:
-                attempt.retry = True
-            else:
-                attempt.payment, attempt.call = open_authorization(
-                    reference=checkout.reference,
-                    money=Money(priced.totals.total, priced.currency),
-                    card=attempt.card,
-                    idempotency_key=_payment_key(checkout),
-                )
-        needed = stock_pairs(checkout.line_pairs(), priced)
-        until = now + HOLD_DURING_PAYMENT
-        held = held_for(checkout.reference, extend_to=until, now=now)
-        if not _hold_fits(held, needed):  # lapsed or changed: taken again, last (stock rows)
-            ttl = max(_reservation_ttl(), HOLD_DURING_PAYMENT)
-            held = _retake_hold(checkout, needed, now, ttl=ttl)
-        attempt.held = held or []
-        keep_loaded(checkout, *([attempt.payment] if attempt.payment is not None else []))
+    needed = stock_pairs(checkout.line_pairs(), priced)
+    until = now + HOLD_DURING_PAYMENT
+    held = held_for(checkout.reference, extend_to=until, now=now)
+    if not _hold_fits(held, needed):  # lapsed or changed: taken again, last (stock rows)
+        ttl = max(_reservation_ttl(), HOLD_DURING_PAYMENT)
+        held = _retake_hold(checkout, needed, now, ttl=ttl)
+    attempt.held = held or []
+    keep_loaded(checkout, *([attempt.payment] if attempt.payment is not None else []))
     return attempt
 
 
@@ -1107,6 +1105,7 @@ def _void_quietly(claim: Claim, payment: Payment, *, by: Any = None) -> bool:
     return True
 
 
+@workflow
 def complete_payment_action(key: str, *, token: str, now: datetime | None = None) -> Placement:
     """The shopper came back from the bank's challenge: confirm the payment, then place."""
     now = now or utcnow()
@@ -1260,6 +1259,7 @@ def _hold_is_over(checkout: Checkout, now: datetime) -> bool:
     return not has_live_hold(checkout, now)
 
 
+@workflow
 def settle_checkout(
     checkout_id: int,
     *,
@@ -1279,8 +1279,6 @@ def settle_checkout(
     recovery task) a checkout that cannot complete goes back to open, and a payment waiting
     for the bank is voided only once the checkout's hold is over. A finished (completed or
     abandoned) checkout's payments without an order are voided."""
-    if in_transaction():
-        raise RuntimeError("settle_checkout calls the payment provider; not in a transaction.")
     now = now or utcnow()
     checkout = db.session.get(Checkout, checkout_id, populate_existing=True)
     if checkout is None:

@@ -16,7 +16,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from commerce import audit
 from commerce.countries import is_country
 from commerce.customers.models import Address, Customer
-from commerce.db import transaction, utcnow
+from commerce.db import service, transaction, utcnow
 from commerce.errors import DuplicateValue, NotFound, ValidationError
 from commerce.extensions import db
 from commerce.tags import normalize_tags
@@ -84,6 +84,7 @@ def find_customer_by_email(email: str) -> Customer | None:
     return db.session.scalar(select(Customer).where(Customer.email == normalize_email(email)))
 
 
+@service
 def register_customer(*, email: str, password: str, name: str = "") -> Customer:
     """Open an account; errors are keyed by field (email, password, name)."""
     errors: dict[str, list[str]] = {}
@@ -99,16 +100,15 @@ def register_customer(*, email: str, password: str, name: str = "") -> Customer:
         errors["name"] = ["At most 120 characters."]
     if errors:
         raise ValidationError(errors=errors)
-    with transaction():
-        if find_customer_by_email(email) is not None:
-            raise DuplicateValue(
-                "An account with this email already exists. Sign in instead.", field="email"
-            )
-        customer = Customer(email=email, name=name, last_sign_in_at=utcnow())
-        customer.set_password(password)
-        db.session.add(customer)
-        db.session.flush()
-        audit.record(_actor(customer), "customer.register", customer, after=customer.snapshot())
+    if find_customer_by_email(email) is not None:
+        raise DuplicateValue(
+            "An account with this email already exists. Sign in instead.", field="email"
+        )
+    customer = Customer(email=email, name=name, last_sign_in_at=utcnow())
+    customer.set_password(password)
+    db.session.add(customer)
+    db.session.flush()
+    audit.record(_actor(customer), "customer.register", customer, after=customer.snapshot())
     return customer
 
 
@@ -139,10 +139,10 @@ def load_customer(session_value: Any) -> Customer | None:
     return customer
 
 
+@service
 def sign_out_everywhere(customer: Customer) -> Customer:
     """Invalidate every session of this customer."""
-    with transaction():
-        customer.session_version += 1
+    customer.session_version += 1
     return customer
 
 
@@ -221,75 +221,72 @@ def _clear_default(customer: Customer, *, keep: int | None = None) -> None:
             other.is_default = False
 
 
+@service
 def add_address(customer: Customer, *, make_default: bool = False, **values: Any) -> Address:
     """Add an address; the first one becomes the default."""
     data = clean_address(values)
-    with transaction():
-        count = _count(customer)
-        if count >= MAX_ADDRESSES:
-            raise ValidationError(
-                f"An address book holds at most {MAX_ADDRESSES} addresses; delete one first."
-            )
-        is_default = make_default or count == 0
-        if is_default:
-            _clear_default(customer)
-        address = Address(customer_id=customer.id, is_default=is_default, **data)
-        db.session.add(address)
-        db.session.flush()
-        audit.record(_actor(customer), "address.create", address, after=address.snapshot())
+    count = _count(customer)
+    if count >= MAX_ADDRESSES:
+        raise ValidationError(
+            f"An address book holds at most {MAX_ADDRESSES} addresses; delete one first."
+        )
+    is_default = make_default or count == 0
+    if is_default:
+        _clear_default(customer)
+    address = Address(customer_id=customer.id, is_default=is_default, **data)
+    db.session.add(address)
+    db.session.flush()
+    audit.record(_actor(customer), "address.create", address, after=address.snapshot())
     db.session.expire(customer, ["addresses"])
     return address
 
 
+@service
 def update_address(
     customer: Customer, address: Address, *, make_default: bool = False, **values: Any
 ) -> Address:
     if address.customer_id != customer.id:
         raise NotFound("No such address.")
     data = clean_address(values)
-    with transaction():
-        before = address.snapshot()
-        for key, value in data.items():
-            setattr(address, key, value)
-        if make_default and not address.is_default:
-            _clear_default(customer, keep=address.id)
-            address.is_default = True
-        after = address.snapshot()
-        if after != before:
-            audit.record(_actor(customer), "address.update", address, before=before, after=after)
+    before = address.snapshot()
+    for key, value in data.items():
+        setattr(address, key, value)
+    if make_default and not address.is_default:
+        _clear_default(customer, keep=address.id)
+        address.is_default = True
+    after = address.snapshot()
+    if after != before:
+        audit.record(_actor(customer), "address.update", address, before=before, after=after)
     return address
 
 
+@service
 def delete_address(customer: Customer, address: Address) -> None:
     """Delete an address; if it was the default, the oldest remaining one takes over."""
     if address.customer_id != customer.id:
         raise NotFound("No such address.")
-    with transaction():
-        was_default = address.is_default
-        before = address.snapshot()
-        audit.record(_actor(customer), "address.delete", address, before=before)
-        db.session.delete(address)
-        db.session.flush()
-        if was_default:
-            successor = db.session.scalar(
-                select(Address)
-                .where(Address.customer_id == customer.id)
-                .order_by(Address.id)
-                .limit(1)
-            )
-            if successor is not None:
-                successor.is_default = True
+    was_default = address.is_default
+    before = address.snapshot()
+    audit.record(_actor(customer), "address.delete", address, before=before)
+    db.session.delete(address)
+    db.session.flush()
+    if was_default:
+        successor = db.session.scalar(
+            select(Address).where(Address.customer_id == customer.id).order_by(Address.id).limit(1)
+        )
+        if successor is not None:
+            successor.is_default = True
     db.session.expire(customer, ["addresses"])
 
 
+@service
 def set_default_address(customer: Customer, address: Address) -> Address:
     if address.customer_id != customer.id:
         raise NotFound("No such address.")
-    with transaction():
-        if not address.is_default:
-            _clear_default(customer, keep=address.id)
-            address.is_default = True
-            audit.record(_actor(customer), "address.set_default", address, after=address.snapshot())
+    if not address.is_default:
+        _clear_default(customer, keep=address.id)
+        address.is_default = True
+        audit.record(_actor(customer), "address.set_default", address, after=address.snapshot())
     return address
 
 

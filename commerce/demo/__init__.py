@@ -28,7 +28,7 @@ from commerce import audit, outbox
 from commerce.catalog.models import Category, Collection, CollectionProduct, Product, Variant
 from commerce.catalog.taxonomy import check_rules
 from commerce.catalog.text import handle_from
-from commerce.db import transaction, utcnow
+from commerce.db import transaction, utcnow, workflow
 from commerce.demo.catalog import Built, Leaf, build_catalog
 from commerce.demo.data import SHARED_VENDOR, TREE, VENDORS
 from commerce.demo.orders import load_demo_orders
@@ -57,6 +57,7 @@ MANUAL_COLLECTIONS = (
 )
 
 
+@workflow
 def load_demo(
     *,
     products: int = 600,

@@ -17,7 +17,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import func, select
 
-from commerce.db import in_transaction, transaction
+from commerce.db import in_transaction, service
 from commerce.documents.render import print_packing_slips
 from commerce.errors import NotFound, ValidationError
 from commerce.extensions import db
@@ -35,6 +35,7 @@ def exports_dir() -> Path:
     return Path(configured) if configured else Path(current_app.config["INSTANCE_PATH"]) / "exports"
 
 
+@service
 def create_packing_slips_job(order_ids: Iterable[int], *, by: Any) -> Job:
     """Validate the selection and record the job (queued); the task does the rendering."""
     ids = list(dict.fromkeys(int(i) for i in order_ids))
@@ -49,11 +50,10 @@ def create_packing_slips_job(order_ids: Iterable[int], *, by: Any) -> Job:
     if not known:
         raise ValidationError("None of the selected orders exist.", field="order_id")
     noun = "order" if known == 1 else "orders"
-    with transaction():
-        job = create_job(
-            KIND, title=f"Packing slips for {known} {noun}", params={"order_ids": ids}, by=by
-        )
-        job.total = known  # the bar reads "0 / n" from the start, even before a worker
+    job = create_job(
+        KIND, title=f"Packing slips for {known} {noun}", params={"order_ids": ids}, by=by
+    )
+    job.total = known  # the bar reads "0 / n" from the start, even before a worker
     return job
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import or_, select, tuple_
 
 from commerce.catalog.models import Variant
-from commerce.db import transaction
+from commerce.db import service
 from commerce.errors import CommerceError, ValidationError
 from commerce.extensions import db
 from commerce.inventory.models import Location, StockLevel, StockMovement
@@ -209,6 +209,7 @@ def _fill_on_hand(lines: list[CountLine]) -> None:
         line.on_hand = on_hand.get((line.variant_id, line.location_id), 0)
 
 
+@service
 def book_cycle_count(
     lines: Sequence[CountLine], *, by: Any, reference: str = ""
 ) -> list[StockMovement]:
@@ -222,24 +223,23 @@ def book_cycle_count(
         raise ValidationError("There is nothing to book.", field="file")
     movements: list[StockMovement] = []
     errors: dict[str, list[str]] = {}
-    with transaction():
-        # A stable order (variant, location) so two count books never lock levels crosswise.
-        for line in sorted(lines, key=lambda item: (item.variant_id, item.location_id)):
-            try:
-                movement = set_counted_quantity(
-                    line.variant_id,
-                    location_id=line.location_id,
-                    counted=line.counted,
-                    by=by,
-                    reference=reference,
-                )
-            except CommerceError as exc:
-                errors.setdefault(f"row {line.row}", []).append(exc.message)
-                continue
-            if movement is not None:
-                movements.append(movement)
-        if errors:
-            raise ValidationError(
-                f"Nothing was booked: {len(errors)} line(s) cannot be booked.", errors=errors
+    # A stable order (variant, location) so two count books never lock levels crosswise.
+    for line in sorted(lines, key=lambda item: (item.variant_id, item.location_id)):
+        try:
+            movement = set_counted_quantity(
+                line.variant_id,
+                location_id=line.location_id,
+                counted=line.counted,
+                by=by,
+                reference=reference,
             )
+        except CommerceError as exc:
+            errors.setdefault(f"row {line.row}", []).append(exc.message)
+            continue
+        if movement is not None:
+            movements.append(movement)
+    if errors:
+        raise ValidationError(
+            f"Nothing was booked: {len(errors)} line(s) cannot be booked.", errors=errors
+        )
     return movements

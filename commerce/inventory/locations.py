@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from commerce import audit
-from commerce.db import transaction
+from commerce.db import service
 from commerce.errors import DuplicateValue, NotFound, ValidationError
 from commerce.extensions import db
 from commerce.inventory.models import Location
@@ -73,6 +73,7 @@ def get_location(location_id: int) -> Location:
     return location
 
 
+@service
 def create_location(
     *,
     name: str,
@@ -84,14 +85,14 @@ def create_location(
     address: str = "",
 ) -> Location:
     values = _clean(name=name, code=code, kind=kind, priority=priority, address=address)
-    with transaction():
-        location = Location(**values, is_active=bool(is_active))
-        db.session.add(location)
-        db.session.flush()
-        audit.record(by, "location.create", location, after=_snapshot(location))
+    location = Location(**values, is_active=bool(is_active))
+    db.session.add(location)
+    db.session.flush()
+    audit.record(by, "location.create", location, after=_snapshot(location))
     return location
 
 
+@service
 def update_location(location: Location, *, by: Any, **changes: Any) -> Location:
     current = _snapshot(location)
     merged = {**current, **{k: v for k, v in changes.items() if k in current}}

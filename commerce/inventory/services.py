@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from commerce import audit, outbox
 from commerce.catalog.models import CONTINUE, Variant
-from commerce.db import in_transaction, transaction, utcnow
+from commerce.db import in_transaction, service, transaction, utcnow
 from commerce.errors import Conflict, NotFound, OutOfStock, ValidationError
 from commerce.extensions import db
 from commerce.inventory import sold_out
@@ -229,17 +229,21 @@ def _existing_movement(key: str | None) -> StockMovement | None:
 
 
 def _idempotent(key: str | None, work: Any) -> Any:
-    """Run `work` once per key: a repeat returns the first result; a concurrent duplicate that
-    loses the race on the unique key also gets the first result."""
+    """Run `work` once per key: a repeat returns the first result, and so does a concurrent
+    duplicate that loses the race on the unique key, the same whether the call is outermost
+    or joins its caller's transaction (there the attempt runs in a savepoint, so losing the
+    race undoes the attempt alone, not the caller's work)."""
     first = _existing_movement(key)
     if first is not None:
         return first
-    try:
+    if not key:
         return work()
+    try:
+        if not in_transaction():
+            return work()  # its own transaction, rolled back when it fails
+        with db.session.begin_nested():
+            return work()
     except IntegrityError:
-        if in_transaction():
-            raise  # inside a caller's transaction: rolling back here would undo its work too
-        db.session.rollback()
         first = _existing_movement(key)
         if first is None:
             raise
@@ -336,31 +340,31 @@ def adjust_stock(
     return _idempotent(idempotency_key, work)
 
 
+@service
 def set_counted_quantity(
     variant_id: int, *, location_id: int, counted: int, by: Any, reference: str = "", note: str = ""
 ) -> StockMovement | None:
     """A cycle count: the difference to the counted number becomes one movement (None if none)."""
     _check_quantity(counted, field="counted", allow_zero=True)
-    with transaction():
-        level = stock_level_for(variant_id, _chosen_location(location_id).id)
-        level = lock_levels([level.id])[level.id]
-        delta = counted - level.on_hand
-        if delta == 0:
-            return None
-        if counted < level.allocated + level.reserved:
-            raise OutOfStock(
-                f"{counted} counted, but {level.allocated + level.reserved} are promised to orders "
-                "or held by checkouts; resolve those first.",
-                field="counted",
-                variant_id=variant_id,
-                location_id=location_id,
-            )
-        movement = _change_on_hand(
-            level, delta, reason=CYCLE_COUNT, by=by, reference=reference, note=note
+    level = stock_level_for(variant_id, _chosen_location(location_id).id)
+    level = lock_levels([level.id])[level.id]
+    delta = counted - level.on_hand
+    if delta == 0:
+        return None
+    if counted < level.allocated + level.reserved:
+        raise OutOfStock(
+            f"{counted} counted, but {level.allocated + level.reserved} are promised to orders "
+            "or held by checkouts; resolve those first.",
+            field="counted",
+            variant_id=variant_id,
+            location_id=location_id,
         )
-        _record(by, "stock.count", level, counted=counted, delta=delta)
-        if delta < 0:
-            _note_low_stock({variant_id: -delta})
+    movement = _change_on_hand(
+        level, delta, reason=CYCLE_COUNT, by=by, reference=reference, note=note
+    )
+    _record(by, "stock.count", level, counted=counted, delta=delta)
+    if delta < 0:
+        _note_low_stock({variant_id: -delta})
     return movement
 
 
@@ -416,6 +420,7 @@ def transfer_stock(
     return out, into
 
 
+@service
 def restock(
     variant_id: int,
     *,
@@ -427,12 +432,11 @@ def restock(
 ) -> StockMovement:
     """Returned units back on the shelf."""
     _check_quantity(quantity)
-    with transaction():
-        level = stock_level_for(variant_id, _chosen_location(location_id).id)
-        movement = _change_on_hand(
-            level, quantity, reason=RETURNED, by=by, reference=reference, note=note
-        )
-        _record(by, "stock.restock", level, delta=quantity, reference=reference)
+    level = stock_level_for(variant_id, _chosen_location(location_id).id)
+    movement = _change_on_hand(
+        level, quantity, reason=RETURNED, by=by, reference=reference, note=note
+    )
+    _record(by, "stock.restock", level, delta=quantity, reference=reference)
     return movement
 
 
@@ -540,6 +544,7 @@ def _plan_variant(stock: _Stock, quantity: int) -> tuple[list[tuple[int, int]], 
     return plan, remaining
 
 
+@service
 def reserve_stock(
     lines: Sequence[tuple[int, int]],
     *,
@@ -566,71 +571,66 @@ def reserve_stock(
         demand[int(variant_id)] += _check_quantity(quantity)
     now = now or utcnow()
     expires_at = now + (ttl or current_app.config.get("RESERVATION_TTL", DEFAULT_RESERVATION_TTL))
-    with transaction():
-        with db.session.no_autoflush:  # a refusal leaves the caller's pending rows unwritten
-            stock = _stock_of(demand)
-        if set(demand) - set(stock):
-            raise ValidationError(
-                "A line refers to a variant that no longer exists.", field="lines"
+    with db.session.no_autoflush:  # a refusal leaves the caller's pending rows unwritten
+        stock = _stock_of(demand)
+    if set(demand) - set(stock):
+        raise ValidationError("A line refers to a variant that no longer exists.", field="lines")
+    per_level: dict[int, int] = defaultdict(int)
+    level_variant: dict[int, int] = {}
+    shortages: list[Shortage] = []
+    for variant_id, quantity in sorted(demand.items()):
+        plan, missing = _plan_variant(stock[variant_id], quantity)
+        if missing and stock[variant_id].policy != CONTINUE:
+            shortages.append(Shortage(variant_id, quantity, quantity - missing))
+        for level_id, units in plan:
+            per_level[level_id] += units
+            level_variant[level_id] = variant_id
+    if shortages:
+        raise _out_of_stock(shortages, stock)
+    reservations = [
+        Reservation(
+            stock_level_id=level_id,
+            variant_id=level_variant[level_id],
+            quantity=per_level[level_id],
+            reference=reference,
+            status=ACTIVE,
+            expires_at=expires_at,
+            created_at=now,
+        )
+        for level_id in sorted(per_level)
+    ]
+    db.session.add_all(reservations)
+    db.session.flush()
+    left: dict[int, int] = {}  # level id -> available after our update
+    for reservation in list(reservations):
+        level_id, units = reservation.stock_level_id, reservation.quantity
+        after = db.session.execute(
+            update(StockLevel)
+            .where(
+                StockLevel.id == level_id,
+                StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved >= units,
             )
-        per_level: dict[int, int] = defaultdict(int)
-        level_variant: dict[int, int] = {}
-        shortages: list[Shortage] = []
-        for variant_id, quantity in sorted(demand.items()):
-            plan, missing = _plan_variant(stock[variant_id], quantity)
-            if missing and stock[variant_id].policy != CONTINUE:
-                shortages.append(Shortage(variant_id, quantity, quantity - missing))
-            for level_id, units in plan:
-                per_level[level_id] += units
-                level_variant[level_id] = variant_id
-        if shortages:
-            raise _out_of_stock(shortages, stock)
-        reservations = [
-            Reservation(
-                stock_level_id=level_id,
-                variant_id=level_variant[level_id],
-                quantity=per_level[level_id],
-                reference=reference,
-                status=ACTIVE,
-                expires_at=expires_at,
-                created_at=now,
-            )
-            for level_id in sorted(per_level)
-        ]
-        db.session.add_all(reservations)
-        db.session.flush()
-        left: dict[int, int] = {}  # level id -> available after our update
-        for reservation in list(reservations):
-            level_id, units = reservation.stock_level_id, reservation.quantity
-            after = db.session.execute(
-                update(StockLevel)
-                .where(
-                    StockLevel.id == level_id,
-                    StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved >= units,
-                )
-                .values(reserved=StockLevel.reserved + units, updated_at=now)
-                .returning(StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved)
-                .execution_options(synchronize_session=False)
-            ).scalar()
-            if after is None:  # someone else got there between the plan and the update
-                variant_id = level_variant[level_id]
-                if stock[variant_id].policy == CONTINUE:
-                    # sold beyond stock anyway: hold nothing here rather than fail
-                    reservations.remove(reservation)
-                    db.session.delete(reservation)
-                    continue
-                raise _out_of_stock(
-                    [Shortage(variant_id, demand[variant_id], _available(variant_id))]
-                )
-            left[level_id] = int(after)
-        held: dict[int, int] = defaultdict(int)
-        for reservation in reservations:
-            held[reservation.variant_id] += reservation.quantity
-        after_total = {
-            variant_id: sum(left.get(lv.level_id, lv.available) for lv in stock[variant_id].levels)
-            for variant_id in held
-        }
-        _note_hold_news(held, after_total, stock)
+            .values(reserved=StockLevel.reserved + units, updated_at=now)
+            .returning(StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved)
+            .execution_options(synchronize_session=False)
+        ).scalar()
+        if after is None:  # someone else got there between the plan and the update
+            variant_id = level_variant[level_id]
+            if stock[variant_id].policy == CONTINUE:
+                # sold beyond stock anyway: hold nothing here rather than fail
+                reservations.remove(reservation)
+                db.session.delete(reservation)
+                continue
+            raise _out_of_stock([Shortage(variant_id, demand[variant_id], _available(variant_id))])
+        left[level_id] = int(after)
+    held: dict[int, int] = defaultdict(int)
+    for reservation in reservations:
+        held[reservation.variant_id] += reservation.quantity
+    after_total = {
+        variant_id: sum(left.get(lv.level_id, lv.available) for lv in stock[variant_id].levels)
+        for variant_id in held
+    }
+    _note_hold_news(held, after_total, stock)
     return reservations
 
 
@@ -745,25 +745,25 @@ def active_reservations(reference: str) -> list[Reservation]:
     )
 
 
+@service
 def release_reservation(reference: str, *, now: datetime | None = None) -> int:
     """Give a checkout's held units back (cart emptied, checkout abandoned); returns units."""
-    with transaction():
-        return _give_back(active_reservations(reference), RELEASED, now or utcnow())
+    return _give_back(active_reservations(reference), RELEASED, now or utcnow())
 
 
+@service
 def release_expired_reservations(*, now: datetime | None = None, limit: int = 1000) -> int:
     """The periodic sweep: expired holds go back to available. Returns units released."""
     now = now or utcnow()
-    with transaction():
-        expired = list(
-            db.session.scalars(
-                select(Reservation)
-                .where(Reservation.status == ACTIVE, Reservation.expires_at < now)
-                .order_by(Reservation.stock_level_id, Reservation.id)
-                .limit(limit)
-            )
+    expired = list(
+        db.session.scalars(
+            select(Reservation)
+            .where(Reservation.status == ACTIVE, Reservation.expires_at < now)
+            .order_by(Reservation.stock_level_id, Reservation.id)
+            .limit(limit)
         )
-        return _give_back(expired, EXPIRED, now)
+    )
+    return _give_back(expired, EXPIRED, now)
 
 
 def held_for(
@@ -791,6 +791,7 @@ def held_for(
     return sorted(held.items())
 
 
+@service
 def commit_reservation(
     reference: str,
     *,
@@ -804,152 +805,150 @@ def commit_reservation(
     written, and the stock levels' counters move last (see reserve_stock). `expect` is what
     the caller saw held, (variant_id, units) per variant: anything else is a Conflict."""
     now = now or utcnow()
-    with transaction():
-        holds = db.session.execute(
-            update(Reservation)
-            .where(Reservation.reference == reference, Reservation.status == ACTIVE)
-            .values(status=COMMITTED, ended_at=now)
-            .returning(
-                Reservation.id,
-                Reservation.stock_level_id,
-                Reservation.variant_id,
-                Reservation.quantity,
-                Reservation.expires_at,
+    holds = db.session.execute(
+        update(Reservation)
+        .where(Reservation.reference == reference, Reservation.status == ACTIVE)
+        .values(status=COMMITTED, ended_at=now)
+        .returning(
+            Reservation.id,
+            Reservation.stock_level_id,
+            Reservation.variant_id,
+            Reservation.quantity,
+            Reservation.expires_at,
+        )
+        .execution_options(synchronize_session=False)
+    ).all()
+    if not holds:
+        raise Conflict("This checkout holds no stock (it may have expired).", field="reference")
+    if any(hold.expires_at < now for hold in holds):
+        raise Conflict("The stock hold for this checkout has expired.", field="reference")
+    if expect is not None:
+        have: dict[int, int] = defaultdict(int)
+        for hold in holds:
+            have[hold.variant_id] += hold.quantity
+        if sorted(have.items()) != sorted(expect):
+            raise Conflict("The items held do not match the order.", field="reference")
+    holds = sorted(holds, key=lambda h: (h.stock_level_id, h.id))
+    allocations = [
+        Allocation(
+            stock_level_id=hold.stock_level_id,
+            variant_id=hold.variant_id,
+            quantity=hold.quantity,
+            reference=order_reference,
+            status=ALLOCATED,
+            created_at=now,
+        )
+        for hold in holds
+    ]
+    db.session.add_all(allocations)
+    db.session.flush()
+    moved: dict[int, int] = defaultdict(int)
+    for hold in holds:
+        moved[hold.stock_level_id] += hold.quantity
+    for level_id in sorted(moved):
+        db.session.execute(
+            update(StockLevel)
+            .where(StockLevel.id == level_id)
+            .values(
+                reserved=StockLevel.reserved - moved[level_id],
+                allocated=StockLevel.allocated + moved[level_id],
+                updated_at=now,
             )
             .execution_options(synchronize_session=False)
-        ).all()
-        if not holds:
-            raise Conflict("This checkout holds no stock (it may have expired).", field="reference")
-        if any(hold.expires_at < now for hold in holds):
-            raise Conflict("The stock hold for this checkout has expired.", field="reference")
-        if expect is not None:
-            have: dict[int, int] = defaultdict(int)
-            for hold in holds:
-                have[hold.variant_id] += hold.quantity
-            if sorted(have.items()) != sorted(expect):
-                raise Conflict("The items held do not match the order.", field="reference")
-        holds = sorted(holds, key=lambda h: (h.stock_level_id, h.id))
-        allocations = [
-            Allocation(
-                stock_level_id=hold.stock_level_id,
-                variant_id=hold.variant_id,
-                quantity=hold.quantity,
-                reference=order_reference,
-                status=ALLOCATED,
-                created_at=now,
-            )
-            for hold in holds
-        ]
-        db.session.add_all(allocations)
-        db.session.flush()
-        moved: dict[int, int] = defaultdict(int)
-        for hold in holds:
-            moved[hold.stock_level_id] += hold.quantity
-        for level_id in sorted(moved):
-            db.session.execute(
-                update(StockLevel)
-                .where(StockLevel.id == level_id)
-                .values(
-                    reserved=StockLevel.reserved - moved[level_id],
-                    allocated=StockLevel.allocated + moved[level_id],
-                    updated_at=now,
-                )
-                .execution_options(synchronize_session=False)
-            )
+        )
     return allocations
 
 
+@service
 def ship_allocation(
     allocation_id: int, *, by: Any, quantity: int | None = None, reference: str = ""
 ) -> StockMovement:
     """Units leave the building: allocated and on_hand both go down, and the ledger says sold."""
-    with transaction():
-        allocation = db.session.get(Allocation, allocation_id)
-        if allocation is None:
-            raise NotFound("No such allocation.")
-        quantity = allocation.outstanding if quantity is None else _check_quantity(quantity)
-        if quantity <= 0:
-            raise Conflict("Nothing left to ship on this allocation.", field="quantity")
-        moved = db.session.execute(
-            update(Allocation)
-            .where(
-                Allocation.id == allocation.id,
-                Allocation.status == ALLOCATED,
-                Allocation.shipped + quantity <= Allocation.quantity,
-            )
-            .values(shipped=Allocation.shipped + quantity)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if moved != 1:
-            raise Conflict(
-                "That is more than is left to ship on this allocation.", field="quantity"
-            )
-        db.session.execute(
-            update(StockLevel)
-            .where(StockLevel.id == allocation.stock_level_id)
-            .values(
-                allocated=StockLevel.allocated - quantity,
-                on_hand=StockLevel.on_hand - quantity,
-                updated_at=utcnow(),
-            )
-            .execution_options(synchronize_session=False)
+    allocation = db.session.get(Allocation, allocation_id)
+    if allocation is None:
+        raise NotFound("No such allocation.")
+    quantity = allocation.outstanding if quantity is None else _check_quantity(quantity)
+    if quantity <= 0:
+        raise Conflict("Nothing left to ship on this allocation.", field="quantity")
+    moved = db.session.execute(
+        update(Allocation)
+        .where(
+            Allocation.id == allocation.id,
+            Allocation.status == ALLOCATED,
+            Allocation.shipped + quantity <= Allocation.quantity,
         )
-        movement = StockMovement(
-            stock_level_id=allocation.stock_level_id,
-            delta=-quantity,
-            reason=SOLD,
-            reference=(reference or allocation.reference)[:120],
-            actor_id=getattr(by, "id", None),
-            created_at=utcnow(),
+        .values(shipped=Allocation.shipped + quantity)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if moved != 1:
+        raise Conflict("That is more than is left to ship on this allocation.", field="quantity")
+    db.session.execute(
+        update(StockLevel)
+        .where(StockLevel.id == allocation.stock_level_id)
+        .values(
+            allocated=StockLevel.allocated - quantity,
+            on_hand=StockLevel.on_hand - quantity,
+            updated_at=utcnow(),
         )
-        db.session.add(movement)
-        db.session.flush()
-        db.session.refresh(allocation)
-        if allocation.shipped == allocation.quantity:
-            allocation.status = SHIPPED
-        db.session.expire(allocation.stock_level)
+        .execution_options(synchronize_session=False)
+    )
+    movement = StockMovement(
+        stock_level_id=allocation.stock_level_id,
+        delta=-quantity,
+        reason=SOLD,
+        reference=(reference or allocation.reference)[:120],
+        actor_id=getattr(by, "id", None),
+        created_at=utcnow(),
+    )
+    db.session.add(movement)
+    db.session.flush()
+    db.session.refresh(allocation)
+    if allocation.shipped == allocation.quantity:
+        allocation.status = SHIPPED
+    db.session.expire(allocation.stock_level)
     return movement
 
 
+@service
 def cancel_allocation(allocation_id: int, *, by: Any) -> int:
     """An order line was cancelled before shipping: its outstanding units become available."""
-    with transaction():
-        allocation = db.session.get(Allocation, allocation_id)
-        if allocation is None:
-            raise NotFound("No such allocation.")
-        ended = db.session.execute(
-            update(Allocation)
-            .where(Allocation.id == allocation.id, Allocation.status == ALLOCATED)
-            .values(status=CANCELLED)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if ended != 1:
-            return 0
-        # Read what is left to ship only now that our UPDATE holds the row: a shipment committed
-        # after the object was loaded must not be given back to available a second time.
-        db.session.refresh(allocation)
-        outstanding = allocation.quantity - allocation.shipped
-        if outstanding <= 0:
-            return 0
-        db.session.execute(
-            update(StockLevel)
-            .where(StockLevel.id == allocation.stock_level_id)
-            .values(allocated=StockLevel.allocated - outstanding, updated_at=utcnow())
-            .execution_options(synchronize_session=False)
-        )
-        _note_stock_changed([allocation.variant_id])
-        _note_stock_crossed(_crossed({allocation.variant_id: outstanding}))
-        audit.record(
-            by,
-            "stock.cancel_allocation",
-            subject_type="allocation",
-            subject_id=allocation.id,
-            subject_label=allocation.reference,
-            after={"released": outstanding},
-        )
+    allocation = db.session.get(Allocation, allocation_id)
+    if allocation is None:
+        raise NotFound("No such allocation.")
+    ended = db.session.execute(
+        update(Allocation)
+        .where(Allocation.id == allocation.id, Allocation.status == ALLOCATED)
+        .values(status=CANCELLED)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if ended != 1:
+        return 0
+    # Read what is left to ship only now that our UPDATE holds the row: a shipment committed
+    # after the object was loaded must not be given back to available a second time.
+    db.session.refresh(allocation)
+    outstanding = allocation.quantity - allocation.shipped
+    if outstanding <= 0:
+        return 0
+    db.session.execute(
+        update(StockLevel)
+        .where(StockLevel.id == allocation.stock_level_id)
+        .values(allocated=StockLevel.allocated - outstanding, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    _note_stock_changed([allocation.variant_id])
+    _note_stock_crossed(_crossed({allocation.variant_id: outstanding}))
+    audit.record(
+        by,
+        "stock.cancel_allocation",
+        subject_type="allocation",
+        subject_id=allocation.id,
+        subject_label=allocation.reference,
+        after={"released": outstanding},
+    )
     return outstanding
 
 
+@service
 def release_allocated(reference: str, variant_id: int, quantity: int, *, by: Any) -> int:
     """Give back `quantity` units of a variant promised to `reference` (an order line was
     reduced before shipping), from its lowest-priority allocations first. Each allocation is
@@ -957,70 +956,69 @@ def release_allocated(reference: str, variant_id: int, quantity: int, *, by: Any
     units released (less than asked when fewer were outstanding)."""
     _check_quantity(quantity)
     released = 0
-    with transaction():
-        allocations = list(
-            db.session.scalars(
-                select(Allocation)
-                .join(StockLevel, StockLevel.id == Allocation.stock_level_id)
-                .join(Location, Location.id == StockLevel.location_id)
-                .where(
-                    Allocation.reference == reference,
-                    Allocation.variant_id == variant_id,
-                    Allocation.status == ALLOCATED,
-                )
-                .order_by(Location.priority.desc(), Allocation.id.desc())
+    allocations = list(
+        db.session.scalars(
+            select(Allocation)
+            .join(StockLevel, StockLevel.id == Allocation.stock_level_id)
+            .join(Location, Location.id == StockLevel.location_id)
+            .where(
+                Allocation.reference == reference,
+                Allocation.variant_id == variant_id,
+                Allocation.status == ALLOCATED,
             )
+            .order_by(Location.priority.desc(), Allocation.id.desc())
         )
-        for allocation in allocations:
-            if released >= quantity:
-                break
-            take = min(quantity - released, allocation.quantity - allocation.shipped)
-            if take <= 0:
-                continue
-            # Decided by the row as the UPDATE finds it (another release may have shrunk it
-            # since it was read): releasing all that is left closes the allocation, cancelled
-            # (quantity kept for the record) if nothing shipped, otherwise shipped.
-            empties = Allocation.quantity - take == Allocation.shipped
-            untouched = Allocation.shipped == 0
-            moved = db.session.execute(
-                update(Allocation)
-                .where(
-                    Allocation.id == allocation.id,
-                    Allocation.status == ALLOCATED,
-                    Allocation.quantity - Allocation.shipped >= take,
-                )
-                .values(
-                    quantity=case(
-                        (and_(empties, untouched), Allocation.quantity),
-                        else_=Allocation.quantity - take,
-                    ),
-                    status=case(
-                        (and_(empties, untouched), CANCELLED),
-                        (empties, SHIPPED),
-                        else_=Allocation.status,
-                    ),
-                )
-                .execution_options(synchronize_session=False)
-            ).rowcount
-            if moved != 1:
-                continue
-            db.session.execute(
-                update(StockLevel)
-                .where(StockLevel.id == allocation.stock_level_id)
-                .values(allocated=StockLevel.allocated - take, updated_at=utcnow())
-                .execution_options(synchronize_session=False)
+    )
+    for allocation in allocations:
+        if released >= quantity:
+            break
+        take = min(quantity - released, allocation.quantity - allocation.shipped)
+        if take <= 0:
+            continue
+        # Decided by the row as the UPDATE finds it (another release may have shrunk it
+        # since it was read): releasing all that is left closes the allocation, cancelled
+        # (quantity kept for the record) if nothing shipped, otherwise shipped.
+        empties = Allocation.quantity - take == Allocation.shipped
+        untouched = Allocation.shipped == 0
+        moved = db.session.execute(
+            update(Allocation)
+            .where(
+                Allocation.id == allocation.id,
+                Allocation.status == ALLOCATED,
+                Allocation.quantity - Allocation.shipped >= take,
             )
-            released += take
-        if released:
-            _note_stock_changed([variant_id])
-            _note_stock_crossed(_crossed({variant_id: released}))
-        audit.record(
-            by,
-            "stock.release_allocated",
-            subject_type="allocation",
-            subject_label=reference,
-            after={"variant": variant_id, "released": released},
+            .values(
+                quantity=case(
+                    (and_(empties, untouched), Allocation.quantity),
+                    else_=Allocation.quantity - take,
+                ),
+                status=case(
+                    (and_(empties, untouched), CANCELLED),
+                    (empties, SHIPPED),
+                    else_=Allocation.status,
+                ),
+            )
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if moved != 1:
+            continue
+        db.session.execute(
+            update(StockLevel)
+            .where(StockLevel.id == allocation.stock_level_id)
+            .values(allocated=StockLevel.allocated - take, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
         )
+        released += take
+    if released:
+        _note_stock_changed([variant_id])
+        _note_stock_crossed(_crossed({variant_id: released}))
+    audit.record(
+        by,
+        "stock.release_allocated",
+        subject_type="allocation",
+        subject_label=reference,
+        after={"variant": variant_id, "released": released},
+    )
     return released
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from commerce import audit
-from commerce.db import in_transaction, transaction, utcnow
+from commerce.db import transaction, utcnow, workflow
 from commerce.errors import CommerceError, InvalidTransition, ValidationError
 from commerce.extensions import db
 from commerce.inventory.models import ALLOCATED, Allocation
@@ -46,11 +46,10 @@ from commerce.promotions.redemptions import release_uses
 MAX_REASON = 1000
 
 
+@workflow
 def cancel_order(order: Order, *, reason: str, by: Any) -> Order:
     """Cancel an order nothing of which has shipped; returns it cancelled. A second call on a
     cancelled order changes nothing (and settles money a first call could not)."""
-    if in_transaction():
-        raise RuntimeError("cancel_order calls the payment provider: call it outside a transaction")
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError("Say why the order is cancelled.", field="reason")

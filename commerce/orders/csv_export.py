@@ -25,7 +25,7 @@ from sqlalchemy import Select, func, select
 from commerce import audit, paging
 from commerce.csv_safe import BOM, SafeCsv
 from commerce.customers.models import Address, Customer
-from commerce.db import transaction
+from commerce.db import service
 from commerce.extensions import db
 from commerce.money import format_amount_plain
 from commerce.orders.models import Order
@@ -106,17 +106,17 @@ def _described(flt: OrderFilter) -> dict[str, Any]:
 # -- orders -------------------------------------------------------------------------------------
 
 
+@service
 def export_orders(flt: OrderFilter, *, by: Any, batch_size: int = BATCH) -> Iterator[str]:
     """Audit the export (who, which filter, how many orders matched), then the CSV in chunks."""
     flt = flt.normalized()
-    with transaction():
-        audit.record(
-            by,
-            "order.export",
-            subject_type="order",
-            subject_label="Orders CSV",
-            after={"filter": _described(flt), "orders": count_orders(flt)},
-        )
+    audit.record(
+        by,
+        "order.export",
+        subject_type="order",
+        subject_label="Orders CSV",
+        after={"filter": _described(flt), "orders": count_orders(flt)},
+    )
     return _order_chunks(flt, batch_size)
 
 
@@ -234,20 +234,20 @@ def _codes(order_ids: list[int]) -> dict[int, list[str]]:
 # -- customers ----------------------------------------------------------------------------------
 
 
+@service
 def export_customers(q: str, *, by: Any, batch_size: int = BATCH) -> Iterator[str]:
     """Audit the export (who, which search, how many customers matched), then the CSV."""
     q = (q or "").strip()
     matching = db.session.scalar(
         select(func.count()).select_from(Customer).where(*customer_conditions(q))
     )
-    with transaction():
-        audit.record(
-            by,
-            "customer.export",
-            subject_type="customer",
-            subject_label="Customers CSV",
-            after={"filter": {"q": q} if q else {}, "customers": int(matching or 0)},
-        )
+    audit.record(
+        by,
+        "customer.export",
+        subject_type="customer",
+        subject_label="Customers CSV",
+        after={"filter": {"q": q} if q else {}, "customers": int(matching or 0)},
+    )
     return _customer_chunks(q, batch_size)
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import func, or_, select
 from commerce import audit
 from commerce.catalog.models import ACTIVE, Product, Variant
 from commerce.customers.services import clean_address
-from commerce.db import in_transaction, transaction
+from commerce.db import transaction, workflow
 from commerce.errors import InvalidTransition, ValidationError
 from commerce.extensions import db
 from commerce.inventory.services import commit_reservation, release_allocated, reserve_stock
@@ -118,6 +118,7 @@ def _parse(values: dict[int, Any], prefix: str, errors: dict[str, list[str]]) ->
     return parsed
 
 
+@workflow
 def edit_order(
     order: Order,
     *,
@@ -130,8 +131,6 @@ def edit_order(
     """Apply an edit: `quantities` maps order line id to its new quantity (0 removes it), `add`
     maps variant id to units to add, `shipping_address` replaces the address. All or nothing;
     errors are keyed by field ("line-<id>", "add-<variant id>", address fields)."""
-    if in_transaction():
-        raise RuntimeError("edit_order may refund: call it outside a transaction")
     _editable(order)
     errors: dict[str, list[str]] = {}
     wanted = _parse(quantities or {}, "line-", errors)

@@ -17,7 +17,7 @@ from flask import current_app
 from sqlalchemy import func, select, update
 
 from commerce import audit, outbox
-from commerce.db import in_transaction, transaction, utcnow
+from commerce.db import service, transaction, utcnow, workflow
 from commerce.errors import InvalidTransition, NotFound, ValidationError
 from commerce.extensions import db
 from commerce.inventory.models import ALLOCATED, Allocation, Location, StockLevel
@@ -146,6 +146,7 @@ def _require_open(order: Order) -> None:
         )
 
 
+@service
 def create_fulfillment(
     order: Order,
     *,
@@ -176,41 +177,40 @@ def create_fulfillment(
         raise ValidationError("Some quantities cannot be picked here.", errors=errors)
     if not any(wanted.values()):
         raise ValidationError("Choose at least one unit to pick.", field="lines")
-    with transaction():
-        fulfillment = Fulfillment(
-            order_id=order.id,
-            location_id=location_id,
-            status=PICKING,
-            created_by_id=getattr(by, "id", None),
-            created_at=utcnow(),
-        )
-        for line_id, quantity in wanted.items():
-            for pick in per_line.get(line_id, []):
-                if quantity <= 0:
-                    break
-                take = min(quantity, pick.quantity)
-                fulfillment.lines.append(
-                    FulfillmentLine(
-                        order_line_id=line_id, allocation_id=pick.allocation_id, quantity=take
-                    )
+    fulfillment = Fulfillment(
+        order_id=order.id,
+        location_id=location_id,
+        status=PICKING,
+        created_by_id=getattr(by, "id", None),
+        created_at=utcnow(),
+    )
+    for line_id, quantity in wanted.items():
+        for pick in per_line.get(line_id, []):
+            if quantity <= 0:
+                break
+            take = min(quantity, pick.quantity)
+            fulfillment.lines.append(
+                FulfillmentLine(
+                    order_line_id=line_id, allocation_id=pick.allocation_id, quantity=take
                 )
-                quantity -= take
-        db.session.add(fulfillment)
-        db.session.flush()
-        location = db.session.get(Location, location_id)
-        record_event(
-            order,
-            "fulfillment.created",
-            f"Picking {fulfillment.item_count} item(s) at {location.name if location else '?'}.",
-            by=by,
-            fulfillment_id=fulfillment.id,
-        )
-        audit.record(
-            by,
-            "order.fulfillment_create",
-            order,
-            after={"fulfillment": fulfillment.id, "location": location_id, "lines": wanted},
-        )
+            )
+            quantity -= take
+    db.session.add(fulfillment)
+    db.session.flush()
+    location = db.session.get(Location, location_id)
+    record_event(
+        order,
+        "fulfillment.created",
+        f"Picking {fulfillment.item_count} item(s) at {location.name if location else '?'}.",
+        by=by,
+        fulfillment_id=fulfillment.id,
+    )
+    audit.record(
+        by,
+        "order.fulfillment_create",
+        order,
+        after={"fulfillment": fulfillment.id, "location": location_id, "lines": wanted},
+    )
     return fulfillment
 
 
@@ -221,14 +221,11 @@ def get_fulfillment(fulfillment_id: int) -> Fulfillment:
     return fulfillment
 
 
+@workflow
 def ship_fulfillment(
     fulfillment: Fulfillment, *, carrier: str, tracking_number: str, by: Any
 ) -> Fulfillment:
     """The parcel left: ship its allocations in the ledger, once (a repeat returns it as is)."""
-    if in_transaction():
-        raise RuntimeError(
-            "ship_fulfillment may capture the payment; call it outside a transaction."
-        )
     carrier = (carrier or "").strip()[:60]
     tracking_number = (tracking_number or "").strip()
     errors: dict[str, list[str]] = {}
@@ -312,27 +309,27 @@ def ship_fulfillment(
     return fulfillment
 
 
+@service
 def cancel_fulfillment(fulfillment: Fulfillment, *, by: Any) -> Fulfillment:
     """A parcel that did not go: its units wait to be picked again."""
-    with transaction():
-        cancelled = db.session.execute(
-            update(Fulfillment)
-            .where(Fulfillment.id == fulfillment.id, Fulfillment.status == PICKING)
-            .values(status=FULFILLMENT_CANCELLED)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        db.session.refresh(fulfillment)
-        if cancelled != 1:
-            if fulfillment.status == FULFILLMENT_CANCELLED:
-                return fulfillment
-            raise InvalidTransition("A shipped parcel cannot be cancelled.", field="status")
-        order = db.session.get(Order, fulfillment.order_id)
-        record_event(
-            order,
-            "fulfillment.cancelled",
-            "Parcel cancelled before shipping.",
-            by=by,
-            fulfillment_id=fulfillment.id,
-        )
-        audit.record(by, "order.fulfillment_cancel", order, after={"fulfillment": fulfillment.id})
+    cancelled = db.session.execute(
+        update(Fulfillment)
+        .where(Fulfillment.id == fulfillment.id, Fulfillment.status == PICKING)
+        .values(status=FULFILLMENT_CANCELLED)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.refresh(fulfillment)
+    if cancelled != 1:
+        if fulfillment.status == FULFILLMENT_CANCELLED:
+            return fulfillment
+        raise InvalidTransition("A shipped parcel cannot be cancelled.", field="status")
+    order = db.session.get(Order, fulfillment.order_id)
+    record_event(
+        order,
+        "fulfillment.cancelled",
+        "Parcel cancelled before shipping.",
+        by=by,
+        fulfillment_id=fulfillment.id,
+    )
+    audit.record(by, "order.fulfillment_cancel", order, after={"fulfillment": fulfillment.id})
     return fulfillment

@@ -33,7 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from commerce import audit, outbox
-from commerce.db import in_transaction, transaction, utcnow
+from commerce.db import service, transaction, utcnow, workflow
 from commerce.errors import (
     CommerceError,
     Conflict,
@@ -355,14 +355,6 @@ def refund_discrepancies(order: Order) -> list[str]:
 # -- helpers ------------------------------------------------------------------------------------
 
 
-def _require_no_transaction(service: str) -> None:
-    if in_transaction():
-        raise RuntimeError(
-            f"{service} calls the payment provider and commits its own steps; call it outside "
-            "commerce.db.transaction()."
-        )
-
-
 def _require_key(key: Any) -> str:
     key = str(key or "").strip()
     if not key:
@@ -595,6 +587,7 @@ def update_returned_status(order: Order, *, by: Any, message: str) -> None:
 # -- issuing ------------------------------------------------------------------------------------
 
 
+@workflow
 def issue_refund(
     order: Order,
     *,
@@ -617,7 +610,6 @@ def issue_refund(
     when the money does not fit (even if another agent took it a moment ago), InvalidTransition
     for an order with nothing captured. Call it outside any transaction.
     """
-    _require_no_transaction("issue_refund")
     key = _require_key(idempotency_key)
     order_id = order.id
     first = _refund_by_key(key)
@@ -849,39 +841,39 @@ def _release_unshipped(order: Order, refund: Refund, *, by: Any) -> int:
     return released
 
 
+@service
 def _fail(refund_id: int, attempts: int, message: str, *, by: Any) -> Refund:
     """Step 3 after the provider said no: every reservation goes back, the refund says why."""
-    with transaction():
-        refund = get_refund(refund_id)
-        order_id = refund.order_id
-        line_ids = [line.order_line_id for line in refund.lines]
-        order = _lock(order_id, line_ids)
-        if not _claim(
-            refund_id,
-            REFUND_PROCESSING,
-            attempt=attempts,
-            status=REFUND_FAILED,
-            error_message=message,
-            completed_at=utcnow(),
-        ):
-            return get_refund(refund_id)
-        refund = get_refund(refund_id)
-        _give_back(refund)
-        db.session.refresh(order)
-        record_event(
-            order,
-            "refund.failed",
-            f"Refund of {_money(order, refund.amount)} failed: {message}",
-            by=by,
-            refund_id=refund.id,
-        )
-        audit.record(
-            by,
-            "order.refund_failed",
-            order,
-            before={"status": REFUND_PROCESSING},
-            after={**_snapshot(refund), "error": message},
-        )
+    refund = get_refund(refund_id)
+    order_id = refund.order_id
+    line_ids = [line.order_line_id for line in refund.lines]
+    order = _lock(order_id, line_ids)
+    if not _claim(
+        refund_id,
+        REFUND_PROCESSING,
+        attempt=attempts,
+        status=REFUND_FAILED,
+        error_message=message,
+        completed_at=utcnow(),
+    ):
+        return get_refund(refund_id)
+    refund = get_refund(refund_id)
+    _give_back(refund)
+    db.session.refresh(order)
+    record_event(
+        order,
+        "refund.failed",
+        f"Refund of {_money(order, refund.amount)} failed: {message}",
+        by=by,
+        refund_id=refund.id,
+    )
+    audit.record(
+        by,
+        "order.refund_failed",
+        order,
+        before={"status": REFUND_PROCESSING},
+        after={**_snapshot(refund), "error": message},
+    )
     return refund
 
 
@@ -895,56 +887,56 @@ def _require_approver(by: Any) -> None:
         )
 
 
+@service
 def _rerun(refund: Refund, *, source: str, by: Any, action: str, **values: Any) -> int:
     """Step 1 again for an existing refund (approval, retry): price it afresh under the locks,
     claim it from `source` and reserve. Returns its id; raises as issue_refund's step 1 does."""
     refund_id = refund.id
-    with transaction():
-        current = get_refund(refund_id)
-        order = _lock(current.order_id, [line.order_line_id for line in current.lines])
-        current = get_refund(refund_id)
-        if current.status != source:
-            raise InvalidTransition(
-                f"This refund is {current.status.replace('_', ' ')}.",
-                field="status",
-                status=current.status,
-            )
-        _require_captured(order)
-        lines = {line.order_line_id: line.quantity for line in current.lines}
-        quote = _price(order, lines, current.shipping_amount, current.extra_amount)
-        plan = {line.order_line_id: line.location_id for line in current.lines if line.restock}
-        _restock_plan(order, quote, plan)
-        before = _snapshot(current)
-        if not _claim(
-            refund_id,
-            source,
-            attempt=current.attempts,
-            status=REFUND_PROCESSING,
-            attempts=current.attempts + 1,
-            **values,
-        ):
-            raise Conflict("Someone else is handling this refund right now.", field="status")
-        current = get_refund(refund_id)
-        _apply_quote(current, quote)
-        db.session.flush()
-        _reserve(order, current)
-        verb = "approved" if action == "order.refund_approve" else "retried"
-        record_event(
-            order,
-            f"refund.{verb}",
-            f"Refund of {_money(order, current.amount)} {verb}.",
-            by=by,
-            refund_id=refund_id,
+    current = get_refund(refund_id)
+    order = _lock(current.order_id, [line.order_line_id for line in current.lines])
+    current = get_refund(refund_id)
+    if current.status != source:
+        raise InvalidTransition(
+            f"This refund is {current.status.replace('_', ' ')}.",
+            field="status",
+            status=current.status,
         )
-        audit.record(by, action, order, before=before, after=_snapshot(current))
+    _require_captured(order)
+    lines = {line.order_line_id: line.quantity for line in current.lines}
+    quote = _price(order, lines, current.shipping_amount, current.extra_amount)
+    plan = {line.order_line_id: line.location_id for line in current.lines if line.restock}
+    _restock_plan(order, quote, plan)
+    before = _snapshot(current)
+    if not _claim(
+        refund_id,
+        source,
+        attempt=current.attempts,
+        status=REFUND_PROCESSING,
+        attempts=current.attempts + 1,
+        **values,
+    ):
+        raise Conflict("Someone else is handling this refund right now.", field="status")
+    current = get_refund(refund_id)
+    _apply_quote(current, quote)
+    db.session.flush()
+    _reserve(order, current)
+    verb = "approved" if action == "order.refund_approve" else "retried"
+    record_event(
+        order,
+        f"refund.{verb}",
+        f"Refund of {_money(order, current.amount)} {verb}.",
+        by=by,
+        refund_id=refund_id,
+    )
+    audit.record(by, action, order, before=before, after=_snapshot(current))
     return refund_id
 
 
+@workflow
 def approve_refund(refund: Refund, *, by: Any) -> Refund:
     """An approver lets a queued refund go ahead: steps 1-3 run now. Raises PermissionDenied
     without "orders.refund_approve", InvalidTransition when it is not awaiting approval, and
     RefundExceedsCapture when the money was refunded otherwise meanwhile (it stays queued)."""
-    _require_no_transaction("approve_refund")
     _require_approver(by)
     refund_id = _rerun(
         refund,
@@ -957,6 +949,7 @@ def approve_refund(refund: Refund, *, by: Any) -> Refund:
     return _settle(refund_id, by=by)
 
 
+@service
 def reject_refund(refund: Refund, *, by: Any, reason: str) -> Refund:
     """An approver turns a queued refund down; nothing was reserved, so nothing moves."""
     _require_approver(by)
@@ -964,46 +957,45 @@ def reject_refund(refund: Refund, *, by: Any, reason: str) -> Refund:
     if not reason:
         raise ValidationError("Say why the refund is rejected.", field="reason")
     refund_id = refund.id
-    with transaction():
-        if not _claim(
-            refund_id,
-            REFUND_AWAITING_APPROVAL,
-            status=REFUND_REJECTED,
-            error_message=f"Rejected: {reason}",
-            completed_at=utcnow(),
-        ):
-            current = get_refund(refund_id)
-            raise InvalidTransition(
-                f"This refund is {current.status.replace('_', ' ')}; only a refund awaiting "
-                "approval can be rejected.",
-                field="status",
-                status=current.status,
-            )
-        refund = get_refund(refund_id)
-        order = db.session.get(Order, refund.order_id)
-        assert order is not None
-        record_event(
-            order,
-            "refund.rejected",
-            f"Refund of {_money(order, refund.amount)} rejected: {reason}",
-            by=by,
-            refund_id=refund_id,
+    if not _claim(
+        refund_id,
+        REFUND_AWAITING_APPROVAL,
+        status=REFUND_REJECTED,
+        error_message=f"Rejected: {reason}",
+        completed_at=utcnow(),
+    ):
+        current = get_refund(refund_id)
+        raise InvalidTransition(
+            f"This refund is {current.status.replace('_', ' ')}; only a refund awaiting "
+            "approval can be rejected.",
+            field="status",
+            status=current.status,
         )
-        audit.record(
-            by,
-            "order.refund_reject",
-            order,
-            before={"refund": refund_id, "status": REFUND_AWAITING_APPROVAL},
-            after={"refund": refund_id, "status": REFUND_REJECTED, "reason": reason},
-        )
+    refund = get_refund(refund_id)
+    order = db.session.get(Order, refund.order_id)
+    assert order is not None
+    record_event(
+        order,
+        "refund.rejected",
+        f"Refund of {_money(order, refund.amount)} rejected: {reason}",
+        by=by,
+        refund_id=refund_id,
+    )
+    audit.record(
+        by,
+        "order.refund_reject",
+        order,
+        before={"refund": refund_id, "status": REFUND_AWAITING_APPROVAL},
+        after={"refund": refund_id, "status": REFUND_REJECTED, "reason": reason},
+    )
     return refund
 
 
+@workflow
 def retry_refund(refund: Refund, *, by: Any) -> Refund:
     """Ask the provider again for a failed refund: a new attempt (so a fresh payment key,
     `refund:<id>:<attempt>`) with the amounts reserved afresh. A refund that already succeeded
     is returned as is."""
-    _require_no_transaction("retry_refund")
     current = get_refund(refund.id)
     if current.status == REFUND_SUCCEEDED:
         return current
@@ -1014,12 +1006,12 @@ def retry_refund(refund: Refund, *, by: Any) -> Refund:
 # -- recovery -----------------------------------------------------------------------------------
 
 
+@workflow
 def settle_stuck_refund(refund: Refund, *, now: Any = None, by: Any = None) -> bool:
     """Finish a refund left processing by a process that stopped (step 2 or 3 never ran, or
     its answer was lost), the provider being the source of truth: the attempt's payment call
     is looked up (and sent again with the same provider key if the provider never got it),
     then step 3 records the answer. Returns False while the answer may still come."""
-    _require_no_transaction("settle_stuck_refund")
     current = get_refund(refund.id)
     if current.status != REFUND_PROCESSING:
         return True

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from commerce import audit
-from commerce.db import in_transaction, transaction, utcnow
+from commerce.db import service, transaction, utcnow, workflow
 from commerce.errors import CommerceError, InvalidTransition, NotFound, ValidationError
 from commerce.extensions import db
 from commerce.inventory.models import Location
@@ -89,6 +89,7 @@ def _audit_lines(order_return: Return) -> dict[str, Any]:
     }
 
 
+@service
 def open_return(
     order: Order,
     *,
@@ -106,54 +107,53 @@ def open_return(
     if not isinstance(lines, Mapping):
         raise ValidationError("Choose the lines to return.", field="lines")
     order_id = order.id
-    with transaction():
-        order = _lock_lines(order_id, [k for k in lines if isinstance(k, int)])
-        allowed = returnable_quantities(order)
-        for line_id, quantity in lines.items():
-            field = f"line-{line_id}"
-            if line_id not in allowed:
-                errors[field] = ["This is not a line of this order."]
-            elif not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 0:
-                errors[field] = ["Enter a quantity of 0 or more."]
-            elif quantity > allowed[line_id]:
-                errors[field] = [f"Only {allowed[line_id]} shipped unit(s) can come back."]
-        if errors:
-            raise ValidationError("Some units cannot be returned.", errors=errors)
-        wanted = {k: v for k, v in lines.items() if v}
-        if not wanted:
-            raise ValidationError("Choose at least one unit to return.", field="lines")
-        order_return = Return(
-            order_id=order.id,
-            status=RETURN_OPEN,
-            reason=reason,
-            opened_by_customer=bool(by_customer),
-            opened_by_id=getattr(by, "id", None),
-            created_at=utcnow(),
-        )
-        for line_id, quantity in sorted(wanted.items()):
-            order_return.lines.append(ReturnLine(order_line_id=line_id, quantity=quantity))
-        db.session.add(order_return)
-        db.session.flush()
-        units = sum(wanted.values())
-        who = "the customer" if by_customer else "staff"
-        record_event(
-            order,
-            "return.opened",
-            f"Return {order_return.name} opened by {who} for {units} unit(s): {reason}",
-            by=by,
-            return_id=order_return.id,
-        )
-        audit.record(
-            by,
-            "order.return_open",
-            order,
-            after={
-                "return": order_return.id,
-                "by_customer": bool(by_customer),
-                "lines": {str(k): v for k, v in wanted.items()},
-                "reason": reason,
-            },
-        )
+    order = _lock_lines(order_id, [k for k in lines if isinstance(k, int)])
+    allowed = returnable_quantities(order)
+    for line_id, quantity in lines.items():
+        field = f"line-{line_id}"
+        if line_id not in allowed:
+            errors[field] = ["This is not a line of this order."]
+        elif not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 0:
+            errors[field] = ["Enter a quantity of 0 or more."]
+        elif quantity > allowed[line_id]:
+            errors[field] = [f"Only {allowed[line_id]} shipped unit(s) can come back."]
+    if errors:
+        raise ValidationError("Some units cannot be returned.", errors=errors)
+    wanted = {k: v for k, v in lines.items() if v}
+    if not wanted:
+        raise ValidationError("Choose at least one unit to return.", field="lines")
+    order_return = Return(
+        order_id=order.id,
+        status=RETURN_OPEN,
+        reason=reason,
+        opened_by_customer=bool(by_customer),
+        opened_by_id=getattr(by, "id", None),
+        created_at=utcnow(),
+    )
+    for line_id, quantity in sorted(wanted.items()):
+        order_return.lines.append(ReturnLine(order_line_id=line_id, quantity=quantity))
+    db.session.add(order_return)
+    db.session.flush()
+    units = sum(wanted.values())
+    who = "the customer" if by_customer else "staff"
+    record_event(
+        order,
+        "return.opened",
+        f"Return {order_return.name} opened by {who} for {units} unit(s): {reason}",
+        by=by,
+        return_id=order_return.id,
+    )
+    audit.record(
+        by,
+        "order.return_open",
+        order,
+        after={
+            "return": order_return.id,
+            "by_customer": bool(by_customer),
+            "lines": {str(k): v for k, v in wanted.items()},
+            "reason": reason,
+        },
+    )
     return order_return
 
 
@@ -209,6 +209,7 @@ def refund_for_return(order_return: Return) -> Refund | None:
     )
 
 
+@workflow
 def receive_return(
     order_return: Return,
     *,
@@ -231,8 +232,6 @@ def receive_return(
     is raised after the receipt, and calling again with the same key tries the refund again.
     A refund failed at the provider is returned linked, for retry_refund.
     """
-    if in_transaction():
-        raise RuntimeError("receive_return may refund; call it outside a transaction.")
     return_id = order_return.id
     current = get_return(return_id)
     if current.status == RETURN_CANCELLED:
@@ -246,83 +245,83 @@ def receive_return(
     return get_return(return_id)
 
 
+@service
 def _book_receipt(
     return_id: int, checked: dict[int, tuple[int, str, int | None]], *, by: Any
 ) -> None:
-    with transaction():
-        claimed = db.session.execute(
-            update(Return)
-            .where(Return.id == return_id, Return.status == RETURN_OPEN)
-            .values(status=RETURN_RECEIVED, received_at=utcnow())
+    claimed = db.session.execute(
+        update(Return)
+        .where(Return.id == return_id, Return.status == RETURN_OPEN)
+        .values(status=RETURN_RECEIVED, received_at=utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    order_return = get_return(return_id)
+    if claimed != 1:
+        if order_return.status == RETURN_RECEIVED:
+            return  # a concurrent receipt of the same parcel got there first
+        raise InvalidTransition("This return was cancelled.", field="status")
+    order = db.session.get(Order, order_return.order_id)
+    assert order is not None
+    back: dict[int, int] = defaultdict(int)
+    # Stock rows first, then order lines, then the order: the order shipping locks them in.
+    for line in order_return.lines:
+        if line.id not in checked:
+            line.received_quantity, line.disposition = 0, None
+            continue
+        quantity, disposition, location_id = checked[line.id]
+        line.received_quantity = quantity
+        line.disposition = disposition
+        line.location_id = location_id if disposition == RESTOCK else None
+        back[line.order_line_id] += quantity
+        if disposition == RESTOCK:
+            restock(
+                line.order_line.variant_id,
+                location_id=location_id,
+                quantity=quantity,
+                by=by,
+                reference=order_return.name,
+                note=f"{order.reference} return",
+            )
+    for line_id, quantity in sorted(back.items()):
+        moved = db.session.execute(
+            update(OrderLine)
+            .where(
+                OrderLine.id == line_id,
+                OrderLine.returned_quantity + quantity <= OrderLine.fulfilled_quantity,
+            )
+            .values(returned_quantity=OrderLine.returned_quantity + quantity)
             .execution_options(synchronize_session=False)
         ).rowcount
-        order_return = get_return(return_id)
-        if claimed != 1:
-            if order_return.status == RETURN_RECEIVED:
-                return  # a concurrent receipt of the same parcel got there first
-            raise InvalidTransition("This return was cancelled.", field="status")
-        order = db.session.get(Order, order_return.order_id)
-        assert order is not None
-        back: dict[int, int] = defaultdict(int)
-        # Stock rows first, then order lines, then the order: the order shipping locks them in.
-        for line in order_return.lines:
-            if line.id not in checked:
-                line.received_quantity, line.disposition = 0, None
-                continue
-            quantity, disposition, location_id = checked[line.id]
-            line.received_quantity = quantity
-            line.disposition = disposition
-            line.location_id = location_id if disposition == RESTOCK else None
-            back[line.order_line_id] += quantity
-            if disposition == RESTOCK:
-                restock(
-                    line.order_line.variant_id,
-                    location_id=location_id,
-                    quantity=quantity,
-                    by=by,
-                    reference=order_return.name,
-                    note=f"{order.reference} return",
-                )
-        for line_id, quantity in sorted(back.items()):
-            moved = db.session.execute(
-                update(OrderLine)
-                .where(
-                    OrderLine.id == line_id,
-                    OrderLine.returned_quantity + quantity <= OrderLine.fulfilled_quantity,
-                )
-                .values(returned_quantity=OrderLine.returned_quantity + quantity)
-                .execution_options(synchronize_session=False)
-            ).rowcount
-            if moved != 1:
-                raise ValidationError(
-                    "These units were booked back meanwhile.", field=f"line-{line_id}"
-                )
-        for order_line in order.lines:
-            db.session.refresh(order_line)
-        restocked = sum(q for q, d, _ in checked.values() if d == RESTOCK)
-        written_off = sum(q for q, d, _ in checked.values() if d == WRITE_OFF)
-        message = f"Return {order_return.name} received: {restocked} restocked"
-        message += f", {written_off} written off." if written_off else "."
-        update_returned_status(order, by=by, message=message)
-        record_event(
-            order,
-            "return.received",
-            message,
-            by=by,
-            return_id=return_id,
-            lines=_audit_lines(order_return),
-        )
-        audit.record(
-            by,
-            "order.return_receive",
-            order,
-            before={"return": return_id, "status": RETURN_OPEN},
-            after={
-                "return": return_id,
-                "status": RETURN_RECEIVED,
-                "lines": _audit_lines(order_return),
-            },
-        )
+        if moved != 1:
+            raise ValidationError(
+                "These units were booked back meanwhile.", field=f"line-{line_id}"
+            )
+    for order_line in order.lines:
+        db.session.refresh(order_line)
+    restocked = sum(q for q, d, _ in checked.values() if d == RESTOCK)
+    written_off = sum(q for q, d, _ in checked.values() if d == WRITE_OFF)
+    message = f"Return {order_return.name} received: {restocked} restocked"
+    message += f", {written_off} written off." if written_off else "."
+    update_returned_status(order, by=by, message=message)
+    record_event(
+        order,
+        "return.received",
+        message,
+        by=by,
+        return_id=return_id,
+        lines=_audit_lines(order_return),
+    )
+    audit.record(
+        by,
+        "order.return_receive",
+        order,
+        before={"return": return_id, "status": RETURN_OPEN},
+        after={
+            "return": return_id,
+            "status": RETURN_RECEIVED,
+            "lines": _audit_lines(order_return),
+        },
+    )
 
 
 def _refund_received(order_return: Return, *, idempotency_key: str, by: Any) -> Refund | None:
@@ -365,39 +364,39 @@ def _refund_received(order_return: Return, *, idempotency_key: str, by: Any) -> 
         raise
 
 
+@service
 def cancel_return(order_return: Return, *, by: Any, reason: str = "") -> Return:
     """Nothing will come back (or it was opened by mistake): an open return is closed; its
     units become returnable again. A received return cannot be cancelled."""
     return_id = order_return.id
-    with transaction():
-        claimed = db.session.execute(
-            update(Return)
-            .where(Return.id == return_id, Return.status == RETURN_OPEN)
-            .values(status=RETURN_CANCELLED)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        order_return = get_return(return_id)
-        if claimed != 1:
-            if order_return.status == RETURN_CANCELLED:
-                return order_return
-            raise InvalidTransition(
-                "A received return cannot be cancelled.", field="status", status=RETURN_RECEIVED
-            )
-        order = db.session.get(Order, order_return.order_id)
-        assert order is not None
-        note = str(reason or "").strip()
-        record_event(
-            order,
-            "return.cancelled",
-            f"Return {order_return.name} cancelled" + (f": {note}" if note else "."),
-            by=by,
-            return_id=return_id,
+    claimed = db.session.execute(
+        update(Return)
+        .where(Return.id == return_id, Return.status == RETURN_OPEN)
+        .values(status=RETURN_CANCELLED)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    order_return = get_return(return_id)
+    if claimed != 1:
+        if order_return.status == RETURN_CANCELLED:
+            return order_return
+        raise InvalidTransition(
+            "A received return cannot be cancelled.", field="status", status=RETURN_RECEIVED
         )
-        audit.record(
-            by,
-            "order.return_cancel",
-            order,
-            before={"return": return_id, "status": RETURN_OPEN},
-            after={"return": return_id, "status": RETURN_CANCELLED, "reason": note},
-        )
+    order = db.session.get(Order, order_return.order_id)
+    assert order is not None
+    note = str(reason or "").strip()
+    record_event(
+        order,
+        "return.cancelled",
+        f"Return {order_return.name} cancelled" + (f": {note}" if note else "."),
+        by=by,
+        return_id=return_id,
+    )
+    audit.record(
+        by,
+        "order.return_cancel",
+        order,
+        before={"return": return_id, "status": RETURN_OPEN},
+        after={"return": return_id, "status": RETURN_CANCELLED, "reason": note},
+    )
     return order_return

@@ -19,7 +19,7 @@ from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from commerce import audit, outbox
-from commerce.db import transaction, utcnow
+from commerce.db import service, transaction, utcnow, workflow
 from commerce.errors import CommerceError, InvalidTransition, NotFound, ValidationError
 from commerce.extensions import db
 from commerce.money import format_money
@@ -134,6 +134,7 @@ def transition(order: Order, attribute: str, new: str, message: str, *, by: Any 
 # -- placement ----------------------------------------------------------------------------------
 
 
+@service
 def create_order(
     *,
     checkout_key: str,
@@ -149,63 +150,63 @@ def create_order(
         raise ValidationError("The cart is not ready to order.", field="checkout")
     shipping = priced.shipping
     assert shipping is not None  # is_complete
-    with transaction():
-        order = Order(
-            checkout_key=checkout_key,
-            customer_id=customer_id,
-            email=email,
-            currency=priced.currency,
-            prices_include_tax=priced.prices_include_tax,
-            subtotal=priced.totals.subtotal,
-            discount_total=priced.totals.discounts,
-            shipping_total=priced.totals.shipping,
-            tax_total=priced.totals.tax,
-            total=priced.totals.total,
-            shipping_address=dict(shipping_address),
-            shipping_method_code=shipping.code,
-            shipping_method_name=shipping.name,
-            shipping_tax=shipping.tax,
-            tax_name=priced.tax_name or "",
-            tax_rate_bps=priced.tax_rate_bps or 0,
-            adjustments=priced.recorded_adjustments(),
-            status=OPEN,
-            customer_name=str(shipping_address.get("name") or "")[:120],
-            channel=WEB,
-            payment_status=PAID if payment is None else AUTHORIZED,
-            payment_id=payment.id if payment is not None else None,
-            placed_at=utcnow(),
-        )
-        for line in priced.lines:
-            order.lines.append(
-                OrderLine(
-                    variant_id=line.variant_id,
-                    product_id=line.product_id,
-                    title=line.title,
-                    sku=line.sku,
-                    quantity=line.quantity,
-                    unit_price=line.unit_price,
-                    compare_at_price=line.compare_at_price,
-                    amount=line.amount,
-                    discount=line.discount,
-                    tax=line.tax,
-                    tax_rate_bps=line.tax_rate_bps or 0,
-                    weight_grams=line.weight_grams,
-                    adjustments=[asdict(a) for a in line.adjustments],
-                )
+    order = Order(
+        checkout_key=checkout_key,
+        customer_id=customer_id,
+        email=email,
+        currency=priced.currency,
+        prices_include_tax=priced.prices_include_tax,
+        subtotal=priced.totals.subtotal,
+        discount_total=priced.totals.discounts,
+        shipping_total=priced.totals.shipping,
+        tax_total=priced.totals.tax,
+        total=priced.totals.total,
+        shipping_address=dict(shipping_address),
+        shipping_method_code=shipping.code,
+        shipping_method_name=shipping.name,
+        shipping_tax=shipping.tax,
+        tax_name=priced.tax_name or "",
+        tax_rate_bps=priced.tax_rate_bps or 0,
+        adjustments=priced.recorded_adjustments(),
+        status=OPEN,
+        customer_name=str(shipping_address.get("name") or "")[:120],
+        channel=WEB,
+        payment_status=PAID if payment is None else AUTHORIZED,
+        payment_id=payment.id if payment is not None else None,
+        placed_at=utcnow(),
+    )
+    for line in priced.lines:
+        order.lines.append(
+            OrderLine(
+                variant_id=line.variant_id,
+                product_id=line.product_id,
+                title=line.title,
+                sku=line.sku,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                compare_at_price=line.compare_at_price,
+                amount=line.amount,
+                discount=line.discount,
+                tax=line.tax,
+                tax_rate_bps=line.tax_rate_bps or 0,
+                weight_grams=line.weight_grams,
+                adjustments=[asdict(a) for a in line.adjustments],
             )
-        db.session.add(order)
-        db.session.flush()
-        order.number = order.id + ORDER_NUMBER_OFFSET
-        paid_by = (
-            f"{payment.card_brand} ending {payment.card_last4}".strip()
-            if payment is not None
-            else "nothing to pay"
         )
-        record_event(order, "placed", f"Order placed by {email}; payment: {paid_by}.")
-        outbox.enqueue(ORDER_PLACED, {"order_id": order.id})
+    db.session.add(order)
+    db.session.flush()
+    order.number = order.id + ORDER_NUMBER_OFFSET
+    paid_by = (
+        f"{payment.card_brand} ending {payment.card_last4}".strip()
+        if payment is not None
+        else "nothing to pay"
+    )
+    record_event(order, "placed", f"Order placed by {email}; payment: {paid_by}.")
+    outbox.enqueue(ORDER_PLACED, {"order_id": order.id})
     return order
 
 
+@workflow
 def capture_order_payment(order: Order, *, by: Any = None) -> Order:
     """Take the authorized money (at placement or at fulfillment, by the shop's setting).
     A failed capture leaves the order authorized with a timeline entry saying why; a capture
@@ -223,6 +224,7 @@ def capture_order_payment(order: Order, *, by: Any = None) -> Order:
         return order
 
 
+@workflow
 def capture_payment_by_hand(order: Order, *, by: Any) -> Order:
     """A person captures an order's authorized payment (the automatic capture failed, or the
     shop captures by hand): the same capture, with the same key, so a repeat or a race with
@@ -275,40 +277,40 @@ def capture_key(order: Order) -> str:
     return f"{order.reference}:capture"
 
 
+@service
 def record_capture(order: Order, *, by: Any = None) -> Order:
     """Paid status follows captures: an order still shown authorized whose payment was
     captured (now, or before a crash lost the order's side of it) becomes (partially) paid,
     exactly once however many callers get here (the status in the WHERE decides)."""
     order_id = order.id
-    with transaction():
-        payment = (
-            db.session.get(Payment, order.payment_id, populate_existing=True)
-            if order.payment_id
-            else None
+    payment = (
+        db.session.get(Payment, order.payment_id, populate_existing=True)
+        if order.payment_id
+        else None
+    )
+    if payment is None or payment.status not in PAYMENT_CAPTURED_STATES:
+        return db.session.get(Order, order_id) or order
+    taken = payment.captured_amount
+    moved = db.session.execute(
+        update(Order)
+        .where(Order.id == order_id, Order.payment_status == AUTHORIZED)
+        .values(
+            paid_total=Order.paid_total + taken,
+            payment_status=case((Order.total > taken, PARTIALLY_PAID), else_=PAID),
         )
-        if payment is None or payment.status not in PAYMENT_CAPTURED_STATES:
-            return db.session.get(Order, order_id) or order
-        taken = payment.captured_amount
-        moved = db.session.execute(
-            update(Order)
-            .where(Order.id == order_id, Order.payment_status == AUTHORIZED)
-            .values(
-                paid_total=Order.paid_total + taken,
-                payment_status=case((Order.total > taken, PARTIALLY_PAID), else_=PAID),
-            )
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        order = db.session.get(Order, order_id)
-        db.session.refresh(order)
-        if moved:
-            record_event(
-                order,
-                f"payment_status.{order.payment_status}",
-                f"Payment captured: {format_money(taken, order.currency)}.",
-                by=by,
-                before=AUTHORIZED,
-                after=order.payment_status,
-            )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    order = db.session.get(Order, order_id)
+    db.session.refresh(order)
+    if moved:
+        record_event(
+            order,
+            f"payment_status.{order.payment_status}",
+            f"Payment captured: {format_money(taken, order.currency)}.",
+            by=by,
+            before=AUTHORIZED,
+            after=order.payment_status,
+        )
     return order
 
 
@@ -430,6 +432,7 @@ def order_from_status_token(token: str) -> Order:
 MAX_NOTE = 5000
 
 
+@service
 def add_note(order: Order, *, text: str, by: Any, customer_visible: bool = False) -> OrderEvent:
     """An internal note, or a comment the customer sees on the order's status page."""
     text = (text or "").strip()
@@ -438,8 +441,7 @@ def add_note(order: Order, *, text: str, by: Any, customer_visible: bool = False
     if len(text) > MAX_NOTE:
         raise ValidationError(f"At most {MAX_NOTE} characters.", field="text")
     kind = "comment" if customer_visible else "note"
-    with transaction():
-        event = record_event(order, kind, text, by=by)
-        event.customer_visible = customer_visible
-        audit.record(by, f"order.{kind}", order, after={"text": text[:200]})
+    event = record_event(order, kind, text, by=by)
+    event.customer_visible = customer_visible
+    audit.record(by, f"order.{kind}", order, after={"text": text[:200]})
     return event

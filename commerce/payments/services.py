@@ -23,7 +23,8 @@ retry with the same key — say with another card — is a fresh attempt. A repe
 key returns the first result without calling the provider; a repeat while the first call is
 still in flight raises Conflict; the unique index settles concurrent duplicates.
 
-All services must be called outside `commerce.db.transaction()`: they commit their own steps.
+The services that call the provider are workflows (`@workflow`): they commit their own steps
+and refuse to run inside `commerce.db.transaction()`.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
 from commerce import audit, outbox
-from commerce.db import in_transaction, transaction, utcnow
+from commerce.db import in_transaction, service, transaction, utcnow, workflow
 from commerce.errors import (
     AuthorizationExpired,
     CommerceError,
@@ -129,14 +130,6 @@ def get_provider(name: str | None = None) -> PaymentProvider:
             raise NotFound(f"No payment provider called {name!r}.")
         cache[name] = _factories[name](current_app.config)
     return cache[name]
-
-
-def _require_no_transaction(service: str) -> None:
-    if in_transaction():
-        raise RuntimeError(
-            f"{service} calls the payment provider and commits its own steps; call it outside "
-            "commerce.db.transaction() so no lock is held while the provider works."
-        )
 
 
 def _call_provider(call: Callable[..., ProviderResult], **kwargs: Any) -> ProviderResult | None:
@@ -355,45 +348,45 @@ def _authorized(payment: Payment, result: ProviderResult) -> None:
 # -- recording answers (step 3, also used when an answer is recovered) ---------------------------
 
 
+@service
 def _record_authorization(payment_id: int, tx_id: int, result: ProviderResult) -> Payment:
     """An authorize or confirm call answered: the payment is authorized, waits for the
     customer's action, or failed (its key released)."""
-    with transaction():
-        if not _close_tx(tx_id, result):
-            return _reload(payment_id)  # recorded by someone else
-        payment = _reload(payment_id)
-        if payment.status != PENDING:
-            return payment
-        if result.reference and not payment.provider_reference:
-            payment.provider_reference = result.reference
-        if result.status == SUCCEEDED:
-            _authorized(payment, result)
-        elif result.status == RESULT_REQUIRES_ACTION:
-            payment.status = REQUIRES_ACTION
-            payment.action_token = result.action_token or payment.action_token
-        else:
-            _fail_payment(payment, result)
+    if not _close_tx(tx_id, result):
+        return _reload(payment_id)  # recorded by someone else
+    payment = _reload(payment_id)
+    if payment.status != PENDING:
+        return payment
+    if result.reference and not payment.provider_reference:
+        payment.provider_reference = result.reference
+    if result.status == SUCCEEDED:
+        _authorized(payment, result)
+    elif result.status == RESULT_REQUIRES_ACTION:
+        payment.status = REQUIRES_ACTION
+        payment.action_token = result.action_token or payment.action_token
+    else:
+        _fail_payment(payment, result)
     return payment
 
 
+@service
 def _record_capture(
     payment_id: int, tx_id: int, value: int, result: ProviderResult, *, by: Any
 ) -> Payment:
-    with transaction():
-        if _close_tx(tx_id, result):
-            if result.status == SUCCEEDED:
-                if _claim(payment_id, where=[Payment.status == CAPTURING], status=CAPTURED):
-                    payment = _reload(payment_id)
-                    audit.record(by, "payment.capture", payment, after={"captured_amount": value})
-                    _event("payment.captured", payment, amount=value)
-            else:
-                _claim(
-                    payment_id,
-                    where=[Payment.status == CAPTURING],
-                    status=AUTHORIZED,
-                    captured_amount=0,
-                )
-        return _reload(payment_id)
+    if _close_tx(tx_id, result):
+        if result.status == SUCCEEDED:
+            if _claim(payment_id, where=[Payment.status == CAPTURING], status=CAPTURED):
+                payment = _reload(payment_id)
+                audit.record(by, "payment.capture", payment, after={"captured_amount": value})
+                _event("payment.captured", payment, amount=value)
+        else:
+            _claim(
+                payment_id,
+                where=[Payment.status == CAPTURING],
+                status=AUTHORIZED,
+                captured_amount=0,
+            )
+    return _reload(payment_id)
 
 
 def _status_before_void() -> Any:
@@ -402,24 +395,24 @@ def _status_before_void() -> Any:
     return case((Payment.authorized_amount > 0, AUTHORIZED), else_=REQUIRES_ACTION)
 
 
+@service
 def _record_void(payment_id: int, tx_id: int, result: ProviderResult, *, by: Any) -> Payment:
-    with transaction():
-        if _close_tx(tx_id, result):
-            if result.status == SUCCEEDED:
-                before = _reload(payment_id)
-                seen = AUTHORIZED if before.authorized_amount > 0 else REQUIRES_ACTION
-                if _claim(
-                    payment_id,
-                    where=[Payment.status == VOIDING],
-                    status=VOIDED,
-                    action_token=None,
-                ):
-                    payment = _reload(payment_id)
-                    audit.record(by, "payment.void", payment, before={"status": seen})
-                    _event("payment.voided", payment)
-            else:
-                _claim(payment_id, where=[Payment.status == VOIDING], status=_status_before_void())
-        return _reload(payment_id)
+    if _close_tx(tx_id, result):
+        if result.status == SUCCEEDED:
+            before = _reload(payment_id)
+            seen = AUTHORIZED if before.authorized_amount > 0 else REQUIRES_ACTION
+            if _claim(
+                payment_id,
+                where=[Payment.status == VOIDING],
+                status=VOIDED,
+                action_token=None,
+            ):
+                payment = _reload(payment_id)
+                audit.record(by, "payment.void", payment, before={"status": seen})
+                _event("payment.voided", payment)
+        else:
+            _claim(payment_id, where=[Payment.status == VOIDING], status=_status_before_void())
+    return _reload(payment_id)
 
 
 def _status_after_refunds(refunded: Any) -> Any:
@@ -430,26 +423,26 @@ def _status_after_refunds(refunded: Any) -> Any:
     )
 
 
+@service
 def _record_refund(
     payment_id: int, tx_id: int, value: int, result: ProviderResult, *, by: Any
 ) -> PaymentTransaction:
-    with transaction():
-        if _close_tx(tx_id, result):
-            if result.status == SUCCEEDED:
-                _claim(payment_id, where=[], status=_status_after_refunds(Payment.refunded_amount))
-                payment = _reload(payment_id)
-                audit.record(by, "payment.refund", payment, after={"refunded": value})
-                _event("payment.refunded", payment, amount=value, transaction_id=tx_id)
-            else:  # give the reservation back
-                _claim(
-                    payment_id,
-                    where=[],
-                    refunded_amount=Payment.refunded_amount - value,
-                    status=_status_after_refunds(Payment.refunded_amount - value),
-                )
-        tx = db.session.get(PaymentTransaction, tx_id, populate_existing=True)
-        assert tx is not None
-        return tx
+    if _close_tx(tx_id, result):
+        if result.status == SUCCEEDED:
+            _claim(payment_id, where=[], status=_status_after_refunds(Payment.refunded_amount))
+            payment = _reload(payment_id)
+            audit.record(by, "payment.refund", payment, after={"refunded": value})
+            _event("payment.refunded", payment, amount=value, transaction_id=tx_id)
+        else:  # give the reservation back
+            _claim(
+                payment_id,
+                where=[],
+                refunded_amount=Payment.refunded_amount - value,
+                status=_status_after_refunds(Payment.refunded_amount - value),
+            )
+    tx = db.session.get(PaymentTransaction, tx_id, populate_existing=True)
+    assert tx is not None
+    return tx
 
 
 # -- authorize and confirm ----------------------------------------------------------------------
@@ -494,6 +487,7 @@ def payment_for_key(key: str) -> Payment | None:
     return payment
 
 
+@workflow
 def authorize_payment(
     *,
     reference: str,
@@ -512,7 +506,6 @@ def authorize_payment(
     pending, the provider is asked what became of it first (Conflict while it may still be on
     its way).
     """
-    _require_no_transaction("authorize_payment")
     key = _require_key(idempotency_key)
     money = _money(amount, currency)
     reference = (reference or "").strip()[:120]
@@ -570,10 +563,10 @@ def authorize_payment(
     return payment
 
 
+@workflow
 def confirm_payment_action(payment: Payment, token: str) -> Payment:
     """Complete a REQUIRES_ACTION payment with the token the customer brought back.
     Already authorized: returned as is. A wrong token fails the payment (PaymentFailed)."""
-    _require_no_transaction("confirm_payment_action")
     payment_id = payment.id
     if _reload(payment_id).status == PENDING:
         settle_payment(payment)  # an earlier confirmation whose answer was lost
@@ -819,6 +812,7 @@ def _replay_tx(done: PaymentTransaction, *, kind: str, payment_id: int, amount: 
         )
 
 
+@workflow
 def capture_payment(
     payment: Payment,
     *,
@@ -831,7 +825,6 @@ def capture_payment(
     the payment EXPIRED), ValidationError for an amount above the authorization,
     InvalidTransition for a payment that is not AUTHORIZED, Conflict (in_flight) while the
     provider's answer is unknown (the recovery task asks it later)."""
-    _require_no_transaction("capture_payment")
     key = _require_key(idempotency_key)
     payment_id = payment.id
     done = _tx_by_key(key)
@@ -908,6 +901,7 @@ def capture_payment(
     return payment
 
 
+@workflow
 def void_payment(
     payment: Payment, *, by: Any = None, guard: Callable[[], bool] | None = None
 ) -> Payment:
@@ -917,7 +911,6 @@ def void_payment(
     `guard` runs inside the transaction that claims the payment for the void, before the
     claim; False refuses the void (Conflict). The checkout passes its fencing check, so a
     payment is never voided while another process may be turning it into an order."""
-    _require_no_transaction("void_payment")
     payment_id = payment.id
     with transaction():
         current = _reload(payment_id)
@@ -961,6 +954,7 @@ def void_payment(
 # -- refunds ------------------------------------------------------------------------------------
 
 
+@workflow
 def refund_payment(
     payment: Payment,
     *,
@@ -973,7 +967,6 @@ def refund_payment(
     PaymentTransaction; a repeated key returns the first one without calling the provider.
     Conflict (in_flight) while the provider's answer is unknown: the amount stays reserved
     until the recovery task learns the answer."""
-    _require_no_transaction("refund_payment")
     key = _require_key(idempotency_key)
     payment_id = payment.id
     current = _reload(payment_id)
@@ -1057,6 +1050,7 @@ def _ask(gateway: PaymentProvider, **kwargs: Any) -> ProviderResult | None:
         return None
 
 
+@workflow
 def settle_transaction(tx_id: int, *, now: datetime | None = None, by: Any = None) -> str:
     """Learn from the provider what became of a call whose answer was never recorded (its
     process died, or our database was unreachable when the answer came), and record it: the
@@ -1069,7 +1063,6 @@ def settle_transaction(tx_id: int, *, now: datetime | None = None, by: Any = Non
     capture, void or refund is sent again with the same provider key, which the provider
     carries out at most once. Safe to run by several processes at once: the first answer
     recorded wins, the others change nothing."""
-    _require_no_transaction("settle_transaction")
     now = now or utcnow()
     tx = db.session.get(PaymentTransaction, tx_id, populate_existing=True)
     if tx is None or tx.status != TX_PENDING:
@@ -1159,6 +1152,7 @@ def settle_transaction(tx_id: int, *, now: datetime | None = None, by: Any = Non
     return SETTLED
 
 
+@workflow
 def settle_payment(payment: Payment, *, now: datetime | None = None, by: Any = None) -> Payment:
     """Settle every call of this payment still pending (see settle_transaction), ask whether a
     payment waiting for the customer's bank was confirmed (or refused) away from our pages,
@@ -1225,24 +1219,24 @@ def pending_transactions(*, older_than: datetime, limit: int = 500) -> list[int]
 # -- expiry -------------------------------------------------------------------------------------
 
 
+@service
 def expire_authorizations(*, now: Any = None) -> int:
     """Mark authorizations past `expires_at` EXPIRED (for a periodic task); returns how many."""
     now = now or utcnow()
-    with transaction():
-        ids = list(
-            db.session.scalars(
-                select(Payment.id).where(Payment.status == AUTHORIZED, Payment.expires_at <= now)
-            )
+    ids = list(
+        db.session.scalars(
+            select(Payment.id).where(Payment.status == AUTHORIZED, Payment.expires_at <= now)
         )
-        count = 0
-        for payment_id in ids:
-            if _claim(
-                payment_id,
-                where=[Payment.status == AUTHORIZED, Payment.expires_at <= now],
-                status=EXPIRED,
-            ):
-                _event("payment.expired", _reload(payment_id))
-                count += 1
+    )
+    count = 0
+    for payment_id in ids:
+        if _claim(
+            payment_id,
+            where=[Payment.status == AUTHORIZED, Payment.expires_at <= now],
+            status=EXPIRED,
+        ):
+            _event("payment.expired", _reload(payment_id))
+            count += 1
     return count
 
 
@@ -1276,10 +1270,10 @@ def _apply(event: WebhookEvent, payment: Payment | None, gateway: PaymentProvide
     return IGNORED
 
 
+@workflow
 def apply_webhook_event(event: WebhookEvent, *, provider: str | None = None) -> str:
     """Apply a verified event once: APPLIED, IGNORED (unknown type, unknown payment, or a state
     it no longer applies to) or DUPLICATE (this event id was seen before)."""
-    _require_no_transaction("apply_webhook_event")
     gateway = get_provider(provider)
     seen = select(PaymentEvent.id).where(
         PaymentEvent.provider == gateway.name, PaymentEvent.event_id == event.id
@@ -1321,6 +1315,7 @@ def apply_webhook_event(event: WebhookEvent, *, provider: str | None = None) -> 
         raise
 
 
+@workflow
 def receive_webhook(headers: Mapping[str, str], body: bytes, *, provider: str | None = None) -> str:
     """What the webhook endpoint calls: verify (WebhookRejected → answer 400), then apply."""
     event = get_provider(provider).verify_webhook(headers, body)

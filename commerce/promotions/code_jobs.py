@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from commerce.db import in_transaction, transaction, utcnow
+from commerce.db import in_transaction, service, utcnow
 from commerce.errors import CommerceError, NotFound, ValidationError
 from commerce.extensions import db
 from commerce.jobs import (
@@ -69,25 +69,25 @@ def check_generation(count: Any, prefix: Any, length: Any) -> tuple[int, str, in
     return count, prefix, length
 
 
+@service
 def create_generation_job(
     promotion: Promotion, *, count: Any, prefix: Any = "", length: Any = 8, by: Any
 ) -> Job:
     count, prefix, length = check_generation(count, prefix, length)
     batch = f"{prefix or 'CODES'}-{utcnow():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"[:40]
-    with transaction():
-        job = create_job(
-            KIND,
-            title=f"{count:,} codes for “{promotion.name}”",
-            params={
-                "promotion_id": promotion.id,
-                "count": count,
-                "prefix": prefix,
-                "length": length,
-                "batch": batch,
-            },
-            by=by,
-        )
-        job.total = count  # the bar reads "0 / n" from the start
+    job = create_job(
+        KIND,
+        title=f"{count:,} codes for “{promotion.name}”",
+        params={
+            "promotion_id": promotion.id,
+            "count": count,
+            "prefix": prefix,
+            "length": length,
+            "batch": batch,
+        },
+        by=by,
+    )
+    job.total = count  # the bar reads "0 / n" from the start
     return job
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, ScalarSelect, delete, func, insert, select
 
 from commerce import audit
-from commerce.db import transaction, utcnow
+from commerce.db import service, transaction, utcnow
 from commerce.errors import DuplicateValue, InvalidTransition, ValidationError
 from commerce.extensions import db
 from commerce.promotions.active import normalize_code
@@ -52,22 +52,21 @@ def _clean_code(code: Any) -> str:
     return text
 
 
+@service
 def add_coupon_code(promotion: Promotion, *, code: Any, by: Any) -> CouponCode:
     """One code (e.g. SUMMER) for the promotion; codes are unique across promotions."""
     text = _clean_code(code)
     if db.session.scalar(select(CouponCode.id).where(CouponCode.code == text)):
         raise DuplicateValue(f"The code {text} exists already.", field="code")
-    with transaction():
-        coupon = CouponCode(promotion_id=promotion.id, code=text, created_at=utcnow())
-        db.session.add(coupon)
-        db.session.flush()
-        promotion_changed(promotion)
-        audit.record(
-            by, "promotion.code_add", promotion, after={"code": text, "code_id": coupon.id}
-        )
+    coupon = CouponCode(promotion_id=promotion.id, code=text, created_at=utcnow())
+    db.session.add(coupon)
+    db.session.flush()
+    promotion_changed(promotion)
+    audit.record(by, "promotion.code_add", promotion, after={"code": text, "code_id": coupon.id})
     return coupon
 
 
+@service
 def remove_coupon_code(coupon: CouponCode, *, by: Any) -> None:
     """Only a code no order used goes; a used one stays for the record."""
     used = db.session.scalar(
@@ -76,11 +75,10 @@ def remove_coupon_code(coupon: CouponCode, *, by: Any) -> None:
     if used:
         raise InvalidTransition("Orders used this code: it cannot be removed.", field="code")
     promotion = db.session.get(Promotion, coupon.promotion_id)
-    with transaction():
-        audit.record(by, "promotion.code_remove", promotion, before={"code": coupon.code})
-        db.session.delete(coupon)
-        if promotion is not None:
-            promotion_changed(promotion)
+    audit.record(by, "promotion.code_remove", promotion, before={"code": coupon.code})
+    db.session.delete(coupon)
+    if promotion is not None:
+        promotion_changed(promotion)
 
 
 def _random_code(prefix: str, length: int) -> str:
@@ -238,22 +236,23 @@ def check_enterable(code: Any, *, now: datetime | None = None) -> str:
     return text
 
 
+@service
 def enter_code(reference: str, code: str) -> None:
     """Remember the code for a cart or checkout (replacing one entered before)."""
-    with transaction():
-        entry = db.session.get(CouponEntry, reference)
-        if entry is None:
-            db.session.add(CouponEntry(reference=reference, code=code, entered_at=utcnow()))
-        else:
-            entry.code = code
-            entry.entered_at = utcnow()
+    entry = db.session.get(CouponEntry, reference)
+    if entry is None:
+        db.session.add(CouponEntry(reference=reference, code=code, entered_at=utcnow()))
+    else:
+        entry.code = code
+        entry.entered_at = utcnow()
 
 
+@service
 def forget_code(reference: str) -> None:
-    with transaction():
-        db.session.execute(delete(CouponEntry).where(CouponEntry.reference == reference))
+    db.session.execute(delete(CouponEntry).where(CouponEntry.reference == reference))
 
 
+@service
 def copy_code(source: str, target: str) -> None:
     """Entering checkout: the cart's code goes with it (inside the caller's transaction)."""
     codes = entered_codes(source)

@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy import select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from commerce.db import transaction, utcnow
+from commerce.db import service, transaction, utcnow
 from commerce.errors import Conflict
 from commerce.extensions import db
 from commerce.promotions.models import (
@@ -258,6 +258,7 @@ def _settle_held(
     return live, wanted, promotions, coupons
 
 
+@service
 def hold_uses(
     reference: str,
     uses: Sequence[Use],
@@ -271,36 +272,36 @@ def hold_uses(
     first that no longer fits). Re-entrant: uses this reference already holds are kept (their
     hold extended), ones it no longer needs are given back."""
     now = now or utcnow()
-    with transaction():
-        live, wanted, promotions, coupons = _settle_held(reference, uses, now)
-        held = []
-        for pid in sorted(wanted):
-            use = wanted[pid]
-            current = live.get(pid)
-            if current is not None and current.code == use.code:
-                current.expires_at = now + hold_for
-                current.amount = use.amount
-                held.append(current)
-                continue
-            if current is not None:
-                _give_back(current, now)
-            held.append(
-                _take(
-                    use,
-                    promotions.get(pid),
-                    coupons.get(use.code),
-                    reference=reference,
-                    identities=identities,
-                    currency=currency,
-                    status=HELD,
-                    now=now,
-                    hold_for=hold_for,
-                )
+    live, wanted, promotions, coupons = _settle_held(reference, uses, now)
+    held = []
+    for pid in sorted(wanted):
+        use = wanted[pid]
+        current = live.get(pid)
+        if current is not None and current.code == use.code:
+            current.expires_at = now + hold_for
+            current.amount = use.amount
+            held.append(current)
+            continue
+        if current is not None:
+            _give_back(current, now)
+        held.append(
+            _take(
+                use,
+                promotions.get(pid),
+                coupons.get(use.code),
+                reference=reference,
+                identities=identities,
+                currency=currency,
+                status=HELD,
+                now=now,
+                hold_for=hold_for,
             )
-        db.session.flush()
+        )
+    db.session.flush()
     return held
 
 
+@service
 def redeem_uses(
     reference: str,
     uses: Sequence[Use],
@@ -314,44 +315,43 @@ def redeem_uses(
     converted, a missing one taken now (PromotionUnavailable if it no longer fits, rolling the
     order back), and held ones it did not use given back."""
     now = now or utcnow()
-    with transaction():
-        live, wanted, promotions, coupons = _settle_held(reference, uses, now)
-        redeemed = []
-        for pid in sorted(wanted):
-            use = wanted[pid]
-            current = live.get(pid)
-            if current is not None and current.code == use.code:
-                moved = db.session.execute(
-                    update(Redemption)
-                    .where(Redemption.id == current.id, Redemption.status == HELD)
-                    .values(
-                        status=REDEEMED,
-                        order_id=order_id,
-                        amount=use.amount,
-                        redeemed_at=now,
-                        expires_at=None,
-                    )
-                    .execution_options(synchronize_session=False)
-                ).rowcount
-                if moved == 1:
-                    redeemed.append(current)
-                    continue
-            elif current is not None:
-                _give_back(current, now)
-            redemption = _take(
-                use,
-                promotions.get(pid),
-                coupons.get(use.code),
-                reference=reference,
-                identities=identities,
-                currency=currency,
-                status=REDEEMED,
-                now=now,
-                hold_for=DEFAULT_HOLD,
-            )
-            redemption.order_id = order_id
-            redeemed.append(redemption)
-        db.session.flush()
+    live, wanted, promotions, coupons = _settle_held(reference, uses, now)
+    redeemed = []
+    for pid in sorted(wanted):
+        use = wanted[pid]
+        current = live.get(pid)
+        if current is not None and current.code == use.code:
+            moved = db.session.execute(
+                update(Redemption)
+                .where(Redemption.id == current.id, Redemption.status == HELD)
+                .values(
+                    status=REDEEMED,
+                    order_id=order_id,
+                    amount=use.amount,
+                    redeemed_at=now,
+                    expires_at=None,
+                )
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if moved == 1:
+                redeemed.append(current)
+                continue
+        elif current is not None:
+            _give_back(current, now)
+        redemption = _take(
+            use,
+            promotions.get(pid),
+            coupons.get(use.code),
+            reference=reference,
+            identities=identities,
+            currency=currency,
+            status=REDEEMED,
+            now=now,
+            hold_for=DEFAULT_HOLD,
+        )
+        redemption.order_id = order_id
+        redeemed.append(redemption)
+    db.session.flush()
     return redeemed
 
 
@@ -377,6 +377,7 @@ def release_uses(
         return _release_all(db.session.scalars(stmt).all(), now)
 
 
+@service
 def release_expired_holds(
     *, now: datetime | None = None, promotion_id: int | None = None, limit: int = 1000
 ) -> int:
@@ -390,8 +391,7 @@ def release_expired_holds(
     )
     if promotion_id is not None:
         stmt = stmt.where(Redemption.promotion_id == promotion_id)
-    with transaction():
-        return _release_all(db.session.scalars(stmt).all(), now)
+    return _release_all(db.session.scalars(stmt).all(), now)
 
 
 def redemptions_for_order(order_id: int) -> list[Redemption]:

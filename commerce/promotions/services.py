@@ -22,7 +22,7 @@ from sqlalchemy import column, func, select, table, update
 from sqlalchemy.exc import IntegrityError
 
 from commerce import audit, outbox
-from commerce.db import transaction, utcnow
+from commerce.db import service, utcnow
 from commerce.errors import InvalidTransition, NotFound, ValidationError
 from commerce.extensions import db
 from commerce.promotions import rules
@@ -296,49 +296,50 @@ def _apply(promotion: Promotion, clean: Mapping[str, Any]) -> None:
 # -- verbs --------------------------------------------------------------------------------------
 
 
+@service
 def create_promotion(*, by: Any, **fields: Any) -> Promotion:
     """A new promotion, as a draft: nothing applies until it is enabled."""
     clean = clean_promotion(fields)
-    with transaction():
-        now = utcnow()
-        promotion = Promotion(state=DRAFT, created_at=now, updated_at=now, times_used=0)
-        _apply(promotion, clean)
-        db.session.add(promotion)
-        db.session.flush()
-        promotion_changed(promotion)
-        audit.record(by, "promotion.create", promotion, after=promotion.snapshot())
+    now = utcnow()
+    promotion = Promotion(state=DRAFT, created_at=now, updated_at=now, times_used=0)
+    _apply(promotion, clean)
+    db.session.add(promotion)
+    db.session.flush()
+    promotion_changed(promotion)
+    audit.record(by, "promotion.create", promotion, after=promotion.snapshot())
     return promotion
 
 
+@service
 def update_promotion(promotion: Promotion, *, by: Any, **fields: Any) -> Promotion:
     """Change any of FIELDS (conditions and actions replace the rows when given)."""
     clean = clean_promotion(fields, current=promotion)
     if promotion.state == ENABLED and not clean["actions"]:
         raise ValidationError("An enabled promotion needs at least one action.", field="actions")
-    with transaction():
-        before = promotion.snapshot()
-        _apply(promotion, clean)
-        db.session.flush()
-        after = promotion.snapshot()
-        if after != before:
-            promotion.revision += 1
-            promotion_changed(promotion)
-            audit.record(by, "promotion.update", promotion, before=before, after=after)
+    before = promotion.snapshot()
+    _apply(promotion, clean)
+    db.session.flush()
+    after = promotion.snapshot()
+    if after != before:
+        promotion.revision += 1
+        promotion_changed(promotion)
+        audit.record(by, "promotion.update", promotion, before=before, after=after)
     return promotion
 
 
+@service
 def _set_state(promotion: Promotion, state: str, *, by: Any, action: str, **extra: Any) -> None:
-    with transaction():
-        before = {"state": promotion.state, **{k: getattr(promotion, k) for k in extra}}
-        promotion.state = state
-        for key, value in extra.items():
-            setattr(promotion, key, value)
-        promotion.revision += 1
-        promotion_changed(promotion)
-        after = {"state": state, **extra}
-        audit.record(by, action, promotion, before=before, after=after)
+    before = {"state": promotion.state, **{k: getattr(promotion, k) for k in extra}}
+    promotion.state = state
+    for key, value in extra.items():
+        setattr(promotion, key, value)
+    promotion.revision += 1
+    promotion_changed(promotion)
+    after = {"state": state, **extra}
+    audit.record(by, action, promotion, before=before, after=after)
 
 
+@service
 def enable_promotion(promotion: Promotion, *, by: Any) -> Promotion:
     """Publish (or resume) a promotion: it applies from its start until its end."""
     if promotion.state == ENABLED:
@@ -359,6 +360,7 @@ def enable_promotion(promotion: Promotion, *, by: Any) -> Promotion:
     return promotion
 
 
+@service
 def pause_promotion(promotion: Promotion, *, by: Any) -> Promotion:
     if promotion.state == PAUSED:
         return promotion
@@ -368,6 +370,7 @@ def pause_promotion(promotion: Promotion, *, by: Any) -> Promotion:
     return promotion
 
 
+@service
 def end_promotion(promotion: Promotion, *, by: Any, now: datetime | None = None) -> Promotion:
     """End now: the promotion stops applying at once and shows as expired."""
     now = now or utcnow()
@@ -381,6 +384,7 @@ def end_promotion(promotion: Promotion, *, by: Any, now: datetime | None = None)
     return promotion
 
 
+@service
 def duplicate_promotion(promotion: Promotion, *, by: Any) -> Promotion:
     """A draft copy with the same rules and limits, no codes and no uses."""
     values = current_values(promotion)
@@ -391,6 +395,7 @@ def duplicate_promotion(promotion: Promotion, *, by: Any) -> Promotion:
     return copy
 
 
+@service
 def delete_promotion(promotion: Promotion, *, by: Any) -> None:
     """Only a promotion no order used can be deleted; end it otherwise (the record stays)."""
     used = db.session.scalar(
@@ -400,12 +405,11 @@ def delete_promotion(promotion: Promotion, *, by: Any) -> None:
         raise InvalidTransition(
             "Orders used this promotion: end it instead of deleting it.", field="state"
         )
-    with transaction():
-        before = promotion.snapshot()
-        audit.record(by, "promotion.delete", promotion, before=before)
-        outbox.enqueue(PROMOTION_CHANGED, {"promotion_id": promotion.id, "deleted": True})
-        bump_revision()
-        db.session.delete(promotion)
+    before = promotion.snapshot()
+    audit.record(by, "promotion.delete", promotion, before=before)
+    outbox.enqueue(PROMOTION_CHANGED, {"promotion_id": promotion.id, "deleted": True})
+    bump_revision()
+    db.session.delete(promotion)
 
 
 def _has_codes(promotion: Promotion) -> bool:

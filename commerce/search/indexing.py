@@ -31,7 +31,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from commerce.broker import queue_task
 from commerce.catalog.models import Variant
-from commerce.db import in_transaction, transaction, utcnow
+from commerce.db import in_transaction, service, transaction, utcnow
 from commerce.extensions import celery, db
 from commerce.jobs import create_job, finish_job, queue_job, report_progress
 from commerce.orders.models import CANCELLED, Order, OrderLine
@@ -219,30 +219,30 @@ def refresh_products(
     return sent
 
 
+@service
 def refresh_lapsed_popularity(*, now: datetime | None = None) -> int:
     """Products whose sales left the 30-day window in the last day get their popularity
     recomputed (sales inside the window arrive with each order's event)."""
     now = now or utcnow()
     edge = now - timedelta(days=POPULARITY_DAYS)
-    with transaction():
-        ids = list(
-            db.session.scalars(
-                select(OrderLine.product_id)
-                .join(Order, Order.id == OrderLine.order_id)
-                .where(
-                    Order.placed_at < edge,
-                    Order.placed_at >= edge - timedelta(days=1, hours=1),
-                    Order.status != CANCELLED,
-                    OrderLine.product_id.is_not(None),
-                )
-                .distinct()
+    ids = list(
+        db.session.scalars(
+            select(OrderLine.product_id)
+            .join(Order, Order.id == OrderLine.order_id)
+            .where(
+                Order.placed_at < edge,
+                Order.placed_at >= edge - timedelta(days=1, hours=1),
+                Order.status != CANCELLED,
+                OrderLine.product_id.is_not(None),
             )
+            .distinct()
         )
-        ctx = Context.load(now=now)
-        standby = get_standby()
-        if standby is not None and standby.has_index():
-            refresh_products(ids, ctx=ctx, backend=standby)
-        return refresh_products(ids, ctx=ctx)
+    )
+    ctx = Context.load(now=now)
+    standby = get_standby()
+    if standby is not None and standby.has_index():
+        refresh_products(ids, ctx=ctx, backend=standby)
+    return refresh_products(ids, ctx=ctx)
 
 
 @dataclass
@@ -409,12 +409,12 @@ def pending_status() -> PendingStatus:
     )
 
 
+@service
 def purge_applied(*, older_than: timedelta = timedelta(days=7)) -> int:
     """Forget events applied long ago (a redelivery that old cannot happen)."""
-    with transaction():
-        return db.session.execute(
-            delete(SearchPending).where(SearchPending.applied_at < utcnow() - older_than)
-        ).rowcount
+    return db.session.execute(
+        delete(SearchPending).where(SearchPending.applied_at < utcnow() - older_than)
+    ).rowcount
 
 
 def request_sync() -> None:
@@ -547,17 +547,15 @@ def start_reindex_job(*, by: Any) -> str:
     return job.id
 
 
+@service
 def abandon_rebuild(job_id: str) -> int:
     """Close the generations a rebuild job left "building" when its worker stopped, so index
     writes stop going to them (the job's next run starts a fresh one)."""
-    with transaction():
-        return db.session.execute(
-            update(SearchGeneration)
-            .where(SearchGeneration.job_id == job_id, SearchGeneration.status == BUILDING)
-            .values(
-                status=FAILED, error="The worker stopped during the rebuild.", finished_at=utcnow()
-            )
-        ).rowcount
+    return db.session.execute(
+        update(SearchGeneration)
+        .where(SearchGeneration.job_id == job_id, SearchGeneration.status == BUILDING)
+        .values(status=FAILED, error="The worker stopped during the rebuild.", finished_at=utcnow())
+    ).rowcount
 
 
 def run_reindex_job(

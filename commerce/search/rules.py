@@ -20,7 +20,7 @@ from sqlalchemy import case, func, select
 
 from commerce import audit, outbox
 from commerce.catalog.models import Collection, Product, ProductTag
-from commerce.db import forget, once_per_transaction, transaction, utcnow
+from commerce.db import forget, once_per_transaction, service, utcnow
 from commerce.errors import NotFound, ValidationError
 from commerce.extensions import db
 from commerce.search import text
@@ -311,6 +311,7 @@ def _clean_words(values: Sequence[str] | str, *, field: str, limit: int) -> list
     return out
 
 
+@service
 def update_settings(
     *,
     by: Any,
@@ -330,29 +331,28 @@ def update_settings(
                 clean[name] = _clean_words(values, field=name, limit=MAX_STOP_WORDS)
             except ValidationError as exc:
                 errors.setdefault(name, []).append(exc.message)
-    with transaction():
-        row = settings_row(create=True)
-        one = row.typo_one if typo_one is None else typo_one
-        two = row.typo_two if typo_two is None else typo_two
-        for name, value in (("typo_one", one), ("typo_two", two)):
-            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 20:
-                errors.setdefault(name, []).append("Enter a word length from 1 to 20 letters.")
-        if not errors.get("typo_one") and not errors.get("typo_two") and two < one:
-            errors.setdefault("typo_two", []).append(
-                "Two typos need at least as many letters as one typo."
-            )
-        if errors:
-            raise ValidationError(errors=errors)
-        before = row.snapshot()
-        for name, value in clean.items():
-            setattr(row, name, value)
-        if typo_enabled is not None:
-            row.typo_enabled = bool(typo_enabled)
-        row.typo_one, row.typo_two = one, two
-        after = row.snapshot()
-        if before != after:
-            _changed(row)
-            audit.record(by, "search.update_settings", row, before=before, after=after)
+    row = settings_row(create=True)
+    one = row.typo_one if typo_one is None else typo_one
+    two = row.typo_two if typo_two is None else typo_two
+    for name, value in (("typo_one", one), ("typo_two", two)):
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 20:
+            errors.setdefault(name, []).append("Enter a word length from 1 to 20 letters.")
+    if not errors.get("typo_one") and not errors.get("typo_two") and two < one:
+        errors.setdefault("typo_two", []).append(
+            "Two typos need at least as many letters as one typo."
+        )
+    if errors:
+        raise ValidationError(errors=errors)
+    before = row.snapshot()
+    for name, value in clean.items():
+        setattr(row, name, value)
+    if typo_enabled is not None:
+        row.typo_enabled = bool(typo_enabled)
+    row.typo_one, row.typo_two = one, two
+    after = row.snapshot()
+    if before != after:
+        _changed(row)
+        audit.record(by, "search.update_settings", row, before=before, after=after)
     return row
 
 
@@ -380,40 +380,38 @@ def get_synonym(synonym_id: int) -> SearchSynonym:
     return found
 
 
+@service
 def add_synonym(*, terms: Sequence[str] | str, by: Any, kind: str = EQUIVALENT) -> SearchSynonym:
     """Words that mean the same (kind="equivalent"), or a word that also finds others
     (kind="one_way": the first term finds the rest, not the reverse)."""
     clean = _clean_terms(kind, terms)
-    with transaction():
-        synonym = SearchSynonym(kind=kind, terms=clean, created_at=utcnow(), updated_at=utcnow())
-        db.session.add(synonym)
-        db.session.flush()
-        _changed(settings_row(create=True))
-        audit.record(by, "search.add_synonym", synonym, after=synonym.snapshot())
+    synonym = SearchSynonym(kind=kind, terms=clean, created_at=utcnow(), updated_at=utcnow())
+    db.session.add(synonym)
+    db.session.flush()
+    _changed(settings_row(create=True))
+    audit.record(by, "search.add_synonym", synonym, after=synonym.snapshot())
     return synonym
 
 
+@service
 def update_synonym(
     synonym: SearchSynonym, *, by: Any, terms: Sequence[str] | str, kind: str | None = None
 ) -> SearchSynonym:
     kind = kind or synonym.kind
     clean = _clean_terms(kind, terms)
-    with transaction():
-        before = synonym.snapshot()
-        synonym.kind, synonym.terms, synonym.updated_at = kind, clean, utcnow()
-        if before != synonym.snapshot():
-            _changed(settings_row(create=True))
-            audit.record(
-                by, "search.update_synonym", synonym, before=before, after=synonym.snapshot()
-            )
+    before = synonym.snapshot()
+    synonym.kind, synonym.terms, synonym.updated_at = kind, clean, utcnow()
+    if before != synonym.snapshot():
+        _changed(settings_row(create=True))
+        audit.record(by, "search.update_synonym", synonym, before=before, after=synonym.snapshot())
     return synonym
 
 
+@service
 def delete_synonym(synonym: SearchSynonym, *, by: Any) -> None:
-    with transaction():
-        audit.record(by, "search.delete_synonym", synonym, before=synonym.snapshot())
-        db.session.delete(synonym)
-        _changed(settings_row(create=True))
+    audit.record(by, "search.delete_synonym", synonym, before=synonym.snapshot())
+    db.session.delete(synonym)
+    _changed(settings_row(create=True))
 
 
 def get_rule(rule_id: int) -> SearchRule:
@@ -580,6 +578,7 @@ RULE_FIELDS = {
 }
 
 
+@service
 def create_rule(
     *,
     query: str,
@@ -596,52 +595,51 @@ def create_rule(
     """Pin products first (in this order), hide others, and boost or bury products by a
     condition ({"effect": "boost"|"bury", "field": "tag"|"vendor"|"collection"|"in_stock",
     "value": ...}) for a query, in a date window (text in the shop's time zone)."""
-    with transaction():
-        clean = _rule_fields(
-            {
-                "query": query,
-                "match": match,
-                "pinned_ids": pinned_ids,
-                "hidden_ids": hidden_ids,
-                "boosts": boosts,
-                "starts_at": starts_at,
-                "ends_at": ends_at,
-                "enabled": enabled,
-                "note": note,
-            },
-            None,
-        )
-        rule = SearchRule(
-            **clean,
-            created_by_id=getattr(by, "id", None),
-            created_at=utcnow(),
-            updated_at=utcnow(),
-        )
-        db.session.add(rule)
-        db.session.flush()
-        _changed(settings_row(create=True))
-        audit.record(by, "search.create_rule", rule, after=rule.snapshot())
+    clean = _rule_fields(
+        {
+            "query": query,
+            "match": match,
+            "pinned_ids": pinned_ids,
+            "hidden_ids": hidden_ids,
+            "boosts": boosts,
+            "starts_at": starts_at,
+            "ends_at": ends_at,
+            "enabled": enabled,
+            "note": note,
+        },
+        None,
+    )
+    rule = SearchRule(
+        **clean,
+        created_by_id=getattr(by, "id", None),
+        created_at=utcnow(),
+        updated_at=utcnow(),
+    )
+    db.session.add(rule)
+    db.session.flush()
+    _changed(settings_row(create=True))
+    audit.record(by, "search.create_rule", rule, after=rule.snapshot())
     return rule
 
 
+@service
 def update_rule(rule: SearchRule, *, by: Any, **fields: Any) -> SearchRule:
     unknown = set(fields) - RULE_FIELDS - {"note"}
     if unknown:
         raise TypeError(f"unknown rule fields: {sorted(unknown)}")
-    with transaction():
-        clean = _rule_fields(fields, rule)
-        before = rule.snapshot()
-        for name, value in clean.items():
-            setattr(rule, name, value)
-        if before != rule.snapshot():
-            rule.updated_at = utcnow()
-            _changed(settings_row(create=True))
-            audit.record(by, "search.update_rule", rule, before=before, after=rule.snapshot())
+    clean = _rule_fields(fields, rule)
+    before = rule.snapshot()
+    for name, value in clean.items():
+        setattr(rule, name, value)
+    if before != rule.snapshot():
+        rule.updated_at = utcnow()
+        _changed(settings_row(create=True))
+        audit.record(by, "search.update_rule", rule, before=before, after=rule.snapshot())
     return rule
 
 
+@service
 def delete_rule(rule: SearchRule, *, by: Any) -> None:
-    with transaction():
-        audit.record(by, "search.delete_rule", rule, before=rule.snapshot())
-        db.session.delete(rule)
-        _changed(settings_row(create=True))
+    audit.record(by, "search.delete_rule", rule, before=rule.snapshot())
+    db.session.delete(rule)
+    _changed(settings_row(create=True))

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from commerce import audit
 from commerce.countries import is_country
-from commerce.db import transaction
+from commerce.db import service
 from commerce.errors import DuplicateValue, NotFound, ValidationError
 from commerce.extensions import db
 from commerce.shipping.models import FLAT, SHIPPING_KINDS, WEIGHT, ShippingMethod
@@ -158,6 +158,7 @@ def list_shipping_methods() -> list[ShippingMethod]:
     )
 
 
+@service
 def create_shipping_method(
     *,
     name: str,
@@ -183,14 +184,14 @@ def create_shipping_method(
             "position": position,
         }
     )
-    with transaction():
-        method = ShippingMethod(**values, is_active=bool(is_active))
-        db.session.add(method)
-        db.session.flush()
-        audit.record(by, "shipping_method.create", method, after=_snapshot(method))
+    method = ShippingMethod(**values, is_active=bool(is_active))
+    db.session.add(method)
+    db.session.flush()
+    audit.record(by, "shipping_method.create", method, after=_snapshot(method))
     return method
 
 
+@service
 def update_shipping_method(method: ShippingMethod, *, by: Any, **changes: Any) -> ShippingMethod:
     """Change any of name, code, kind, countries, price, brackets, free_over, position,
     is_active; what is not passed keeps its value."""

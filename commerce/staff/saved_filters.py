@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from commerce import audit
-from commerce.db import transaction
+from commerce.db import service, transaction
 from commerce.errors import DuplicateValue, NotFound, ValidationError
 from commerce.extensions import db
 from commerce.staff.models import SavedFilter
@@ -106,18 +106,18 @@ def save_filter(area: str, *, name: Any, query: Any, by: Any) -> SavedFilter:
     return saved
 
 
+@service
 def delete_saved_filter(saved_id: int, *, by: Any) -> str:
     """Delete one of `by`'s own presets; returns its name (the row is gone after the commit)."""
-    with transaction():
-        saved = get_saved_filter(saved_id, staff_id=by.id)
-        audit.record(
-            by,
-            "saved_filter.delete",
-            saved,
-            subject_type="saved_filter",
-            subject_label=_audit_label(saved),
-            before={"area": saved.area, "name": saved.name, "query": saved.query},
-        )
-        name = saved.name
-        db.session.delete(saved)
+    saved = get_saved_filter(saved_id, staff_id=by.id)
+    audit.record(
+        by,
+        "saved_filter.delete",
+        saved,
+        subject_type="saved_filter",
+        subject_label=_audit_label(saved),
+        before={"area": saved.area, "name": saved.name, "query": saved.query},
+    )
+    name = saved.name
+    db.session.delete(saved)
     return name

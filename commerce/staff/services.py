@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from commerce import audit
-from commerce.db import transaction, utcnow
+from commerce.db import service, transaction, utcnow
 from commerce.errors import DuplicateValue, NotFound, PermissionDenied, ValidationError
 from commerce.extensions import db
 from commerce.staff.models import StaffMember
@@ -84,6 +84,7 @@ def load_session_user(user_id: str) -> StaffMember | None:
     return member
 
 
+@service
 def create_staff(
     email: str, *, role: str, name: str = "", password: str | None = None, by: Any = None
 ) -> StaffMember:
@@ -92,61 +93,60 @@ def create_staff(
     _check_role(role)
     if password is not None:
         check_password_strength(password)
-    with transaction():
-        if find_staff_by_email(email) is not None:
-            raise DuplicateValue("A staff member with this email already exists.", field="email")
-        member = StaffMember(email=email, name=(name or "").strip()[:120], role=role)
-        if password is not None:
-            member.set_password(password)
-        else:
-            member.invited_at = utcnow()
-        db.session.add(member)
-        db.session.flush()
-        audit.record(by, "staff.create", member, after=member.snapshot())
+    if find_staff_by_email(email) is not None:
+        raise DuplicateValue("A staff member with this email already exists.", field="email")
+    member = StaffMember(email=email, name=(name or "").strip()[:120], role=role)
+    if password is not None:
+        member.set_password(password)
+    else:
+        member.invited_at = utcnow()
+    db.session.add(member)
+    db.session.flush()
+    audit.record(by, "staff.create", member, after=member.snapshot())
     return member
 
 
+@service
 def change_role(member: StaffMember, *, role: str, by: Any) -> StaffMember:
     _check_role(role)
-    with transaction():
-        if member.role == ADMIN and role != ADMIN:
-            _ensure_another_admin(member)
-        before = member.snapshot()
-        member.role = role
-        member.session_version += 1
-        audit.record(by, "staff.change_role", member, before=before, after=member.snapshot())
+    if member.role == ADMIN and role != ADMIN:
+        _ensure_another_admin(member)
+    before = member.snapshot()
+    member.role = role
+    member.session_version += 1
+    audit.record(by, "staff.change_role", member, before=before, after=member.snapshot())
     return member
 
 
+@service
 def deactivate_staff(member: StaffMember, *, by: Any) -> StaffMember:
     """Signs the person out everywhere at their next request."""
     if by is not None and getattr(by, "id", None) == member.id:
         raise PermissionDenied("You cannot deactivate your own account.")
-    with transaction():
-        if member.role == ADMIN:
-            _ensure_another_admin(member)
-        before = member.snapshot()
-        member.is_active = False
-        member.session_version += 1
-        audit.record(by, "staff.deactivate", member, before=before, after=member.snapshot())
+    if member.role == ADMIN:
+        _ensure_another_admin(member)
+    before = member.snapshot()
+    member.is_active = False
+    member.session_version += 1
+    audit.record(by, "staff.deactivate", member, before=before, after=member.snapshot())
     return member
 
 
+@service
 def reactivate_staff(member: StaffMember, *, by: Any) -> StaffMember:
-    with transaction():
-        before = member.snapshot()
-        member.is_active = True
-        audit.record(by, "staff.reactivate", member, before=before, after=member.snapshot())
+    before = member.snapshot()
+    member.is_active = True
+    audit.record(by, "staff.reactivate", member, before=before, after=member.snapshot())
     return member
 
 
+@service
 def set_password(member: StaffMember, *, password: str, by: Any) -> StaffMember:
     check_password_strength(password)
-    with transaction():
-        member.set_password(password)
-        member.session_version += 1
-        member.invited_at = None
-        audit.record(by, "staff.set_password", member)
+    member.set_password(password)
+    member.session_version += 1
+    member.invited_at = None
+    audit.record(by, "staff.set_password", member)
     return member
 
 
@@ -170,6 +170,7 @@ def invitation_token(member: StaffMember, *, secret_key: str) -> str:
     return _serializer(secret_key).dumps({"id": member.id, "v": member.session_version})
 
 
+@service
 def accept_invitation(token: str, *, password: str, secret_key: str, max_age: int) -> StaffMember:
     """Set the first password from an invitation link; the link works once."""
     try:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from commerce import audit
 from commerce.countries import is_country
-from commerce.db import transaction
+from commerce.db import service, transaction
 from commerce.errors import DuplicateValue, NotFound, ValidationError
 from commerce.extensions import db
 from commerce.tax.models import TaxRate
@@ -98,6 +98,7 @@ def list_tax_rates() -> list[TaxRate]:
     return list(db.session.scalars(select(TaxRate).order_by(TaxRate.country, TaxRate.region)))
 
 
+@service
 def create_tax_rate(
     *,
     country: str,
@@ -108,14 +109,14 @@ def create_tax_rate(
     is_active: bool = True,
 ) -> TaxRate:
     values = _clean({"country": country, "region": region, "name": name, "rate_bps": rate_bps})
-    with transaction():
-        rate = TaxRate(**values, is_active=bool(is_active))
-        db.session.add(rate)
-        db.session.flush()
-        audit.record(by, "tax_rate.create", rate, after=_snapshot(rate))
+    rate = TaxRate(**values, is_active=bool(is_active))
+    db.session.add(rate)
+    db.session.flush()
+    audit.record(by, "tax_rate.create", rate, after=_snapshot(rate))
     return rate
 
 
+@service
 def update_tax_rate(rate: TaxRate, *, by: Any, **changes: Any) -> TaxRate:
     """Change any of country, region, name, rate_bps, is_active."""
     current = _snapshot(rate)
@@ -127,6 +128,7 @@ def update_tax_rate(rate: TaxRate, *, by: Any, **changes: Any) -> TaxRate:
     return audit.update_audited(rate, values, by=by, action="tax_rate.update", snapshot=_snapshot)
 
 
+@service
 def deactivate_tax_rate(rate: TaxRate, *, by: Any) -> TaxRate:
     """The rate no longer applies to new orders; orders keep the tax they were charged."""
     return audit.deactivate_audited(rate, by=by, action="tax_rate.deactivate")

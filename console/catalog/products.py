@@ -294,7 +294,6 @@ def product_save(product_id: int) -> Any:
                 **form.product_fields(),
             )
         except CommerceError as exc:
-            db.session.rollback()
             apply_errors(form, exc)
             if not isinstance(exc, ValidationError):  # e.g. the database busy: say that
                 message = f"Not saved: {exc.message}"
@@ -302,7 +301,6 @@ def product_save(product_id: int) -> Any:
             return done(
                 f"Saved “{product.title}”.", url_for("console.product_edit", product_id=product.id)
             )
-    db.session.refresh(product)
     response = render(
         "console/catalog/edit.html",
         status=422,
@@ -385,7 +383,6 @@ def product_options(product_id: int) -> Any:
             else []
         )
     except CommerceError as exc:
-        db.session.rollback()
         apply_errors(form, exc)
         return _variants_result(
             product, form_error_summary(exc), level="error", status=422, options_form=form
@@ -427,7 +424,6 @@ def variant_add(product_id: int) -> Any:
             options=options,
         )
     except CommerceError as exc:
-        db.session.rollback()
         apply_errors(form, exc)
         return _variants_result(
             product, form_error_summary(exc), level="error", status=422, variant_form=form
@@ -521,7 +517,6 @@ def variant_cell_save(variant_id: int, field: str) -> Any:
         value = _parse_cell(field, raw, variant.currency)
         update_variant(variant, by=current_user, **{field: value})
     except CommerceError as exc:
-        db.session.rollback()
         errors = getattr(exc, "errors", None) or {field: [exc.message]}
         messages = errors.get(field) or [m for ms in errors.values() for m in ms]
         if not is_htmx():

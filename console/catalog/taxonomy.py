@@ -101,7 +101,6 @@ def category_edit(category_id: int) -> Any:
                     by=current_user,
                 )
             except CommerceError as exc:
-                db.session.rollback()
                 apply_errors(form, exc)
             else:
                 return done(
@@ -203,7 +202,6 @@ def _save_collection(collection: Any) -> Any:
                     update_collection(collection, by=current_user, **fields)
                     message = f"Saved collection “{collection.title}”."
             except CommerceError as exc:
-                db.session.rollback()
                 leftovers = apply_errors(form, exc)
                 rule_errors = {k: v for k, v in leftovers.items() if k.startswith("rules")}
                 rules = [
@@ -379,7 +377,6 @@ def _merch_answer(
     if not is_htmx():
         if status < 400:
             return done(message, back, level=level)
-        db.session.rollback()
         return _collection_page(
             collection, status=status, members_page=members_page, alerts=alerts, errors=errors
         )
@@ -409,7 +406,6 @@ def _collection_page(
     errors: dict[str, list[str]] | None = None,
 ) -> Response:
     """The whole collection page (a plain form post that failed shows its message in place)."""
-    db.session.refresh(collection)
     form = CollectionForm(obj=collection, formdata=None)
     page = None
     if collection.kind == "rule":
@@ -427,7 +423,6 @@ def _collection_page(
 
 def _failure(exc: CommerceError) -> tuple[int, str, dict[str, list[str]]]:
     """(status, message, errors by field) for a refused merchandising change."""
-    db.session.rollback()
     errors = dict(getattr(exc, "errors", None) or {})
     if not errors and exc.field:
         errors[exc.field] = [exc.message]

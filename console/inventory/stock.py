@@ -243,7 +243,6 @@ def location_edit(location_id: int) -> Any:
             try:
                 update_location(location, by=current_user, **_location_values(form))
             except CommerceError as exc:
-                db.session.rollback()
                 apply_errors(form, exc)
             else:
                 return done(

@@ -17,7 +17,6 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from commerce.errors import CommerceError, ValidationError
-from commerce.extensions import db
 from commerce.inventory.services import active_locations
 from commerce.money import format_amount_plain, parse_amount
 from commerce.orders.models import Order, Refund, Return
@@ -162,7 +161,6 @@ def order_refund_confirm(order_id: int) -> Response:
             by=current_user,
         )
     except CommerceError as exc:
-        db.session.rollback()
         order = _order(order_id)
         errors = getattr(exc, "errors", None) or {exc.field or "form": [exc.message]}
         errors.setdefault("form", [exc.message])

@@ -83,7 +83,6 @@ def order_detail(order_id: int) -> Response:
 
 def _failed(order: Order, exc: CommerceError, prefix: str = "") -> Response:
     """The page again with the messages (422 for bad input, the error's 4xx otherwise)."""
-    db.session.rollback()
     order = _order_or_404(order.id)
     errors = getattr(exc, "errors", None) or {exc.field or "form": [exc.message]}
     keyed = {f"{prefix}{k}" if prefix else k: v for k, v in errors.items()}
@@ -239,7 +238,6 @@ def order_edit(order_id: int) -> Response:
             by=current_user,
         )
     except CommerceError as exc:
-        db.session.rollback()
         errors = getattr(exc, "errors", None) or {exc.field or "form": [exc.message]}
         errors = {("add_sku" if k.startswith("add-") else k): v for k, v in errors.items()}
         errors.setdefault("form", [exc.message])

@@ -79,7 +79,6 @@ def order_capture(order_id: int) -> Response:
     try:
         order = capture_payment_by_hand(order, by=current_user)
     except CommerceError as exc:
-        db.session.rollback()
         status = exc.status if exc.status >= 400 else 400
         return _capture_page(_order(order_id), status=status, error=exc.message)
     return done(

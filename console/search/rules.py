@@ -300,12 +300,10 @@ def _save(rule: SearchRule | None) -> Response:
             saved = update_rule(rule, by=current_user, **fields)
             message = f"Saved the rule for “{saved.query}”."
     except ValidationError as exc:
-        db.session.rollback()
         return _rule_page(
             rule, form, fields, rows, errors=exc.errors or {"form": [exc.message]}, status=422
         )
     except CommerceError as exc:
-        db.session.rollback()
         return _rule_page(rule, form, fields, rows, status=exc.status, alert=[exc.message])
     state = rule_status(saved)
     if state != "active":
@@ -385,11 +383,9 @@ def search_rule_preview() -> Response:
     try:
         preview = preview_rule(fields, rule_id=rule.id if rule else None, limit=PREVIEW_SIZE)
     except ValidationError as exc:
-        db.session.rollback()
         messages = [m for ms in exc.errors.values() for m in ms] or [exc.message]
         problems, status = list(dict.fromkeys(messages)), 422
     except CommerceError as exc:
-        db.session.rollback()
         problems, status = [exc.message], exc.status
     if is_htmx():
         return render(

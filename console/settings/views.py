@@ -9,7 +9,6 @@ from flask_login import current_user
 
 from commerce.countries import country_name
 from commerce.errors import CommerceError, ValidationError
-from commerce.extensions import db
 from commerce.money import format_amount_plain
 from commerce.shipping.models import SHIPPING_KINDS, WEIGHT, ShippingMethod
 from commerce.shipping.services import (
@@ -163,7 +162,6 @@ def shipping_edit(method_id: int) -> Any:
             try:
                 update_shipping_method(method, by=current_user, **_shipping_values(form))
             except CommerceError as exc:
-                db.session.rollback()
                 apply_errors(form, exc)
             else:
                 return done(
@@ -249,7 +247,6 @@ def tax_rate_edit(rate_id: int) -> Any:
             try:
                 update_tax_rate(rate, by=current_user, **_tax_values(form))
             except CommerceError as exc:
-                db.session.rollback()
                 apply_errors(form, exc)
             else:
                 return done(f"Tax rate {rate.audit_label} saved.", url_for("console.tax_rate_list"))

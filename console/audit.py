@@ -13,7 +13,8 @@ from commerce.extensions import db
 from commerce.staff.models import StaffMember
 from console import bp
 from console.permissions import route
-from console.web import int_arg, render
+from console.web import int_arg
+from web.pages import render
 
 PAGE = 50
 

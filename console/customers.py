@@ -26,7 +26,8 @@ from commerce.orders.queries import (
 from console import bp
 from console.orders import status_label
 from console.permissions import route
-from console.web import done, render
+from console.web import done
+from web.pages import render
 
 
 @route(bp, "/customers", permission="orders.view")

@@ -38,14 +38,12 @@ from commerce.orders.returns import (
 from commerce.orders.services import get_order
 from console import bp
 from console.permissions import route
-from console.web import done, render
+from console.web import done
+from web.pages import render
 
 
 def _order(order_id: int) -> Order:
-    try:
-        return get_order(order_id)
-    except CommerceError:
-        abort(404)
+    return get_order(order_id)
 
 
 def _detail(order: Order) -> str:
@@ -173,10 +171,7 @@ def order_refund_confirm(order_id: int) -> Response:
 
 
 def _own_refund(order: Order, refund_id: int) -> Refund:
-    try:
-        refund = get_refund(refund_id)
-    except CommerceError:
-        abort(404)
+    refund = get_refund(refund_id)
     if refund.order_id != order.id:
         abort(404)
     return refund
@@ -270,10 +265,7 @@ def return_open(order_id: int) -> Response:
 
 
 def _own_return(order: Order, return_id: int) -> Return:
-    try:
-        order_return = get_return(return_id)
-    except CommerceError:
-        abort(404)
+    order_return = get_return(return_id)
     if order_return.order_id != order.id:
         abort(404)
     return order_return

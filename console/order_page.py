@@ -34,16 +34,14 @@ from commerce.orders.services import add_note, get_order, order_status_token
 from commerce.payments.models import Payment
 from console import bp
 from console.permissions import route
-from console.web import done, render
+from console.web import done
+from web.pages import render
 
 CARRIERS = ("UPS", "USPS", "FedEx", "DHL", "Royal Mail", "DPD", "Canada Post", "Other")
 
 
 def _order_or_404(order_id: int) -> Order:
-    try:
-        return get_order(order_id)
-    except CommerceError:
-        abort(404)
+    return get_order(order_id)
 
 
 def _payments(order: Order) -> list[Payment]:
@@ -130,10 +128,7 @@ def order_fulfill(order_id: int) -> Response:
 
 
 def _own_fulfillment(order: Order, fulfillment_id: int) -> Fulfillment:
-    try:
-        fulfillment = get_fulfillment(fulfillment_id)
-    except CommerceError:
-        abort(404)
+    fulfillment = get_fulfillment(fulfillment_id)
     if fulfillment.order_id != order.id:
         abort(404)
     return fulfillment

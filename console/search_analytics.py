@@ -19,7 +19,8 @@ from commerce.orders.queries import to_shop_time
 from commerce.search import analytics
 from console import bp
 from console.permissions import route
-from console.web import kept_filter_args, render
+from console.web import kept_filter_args
+from web.pages import render
 
 DEFAULT_DAYS = 30
 KEPT = ("period", "from", "to", "sort", "dir", "page", "nsort", "ndir", "npage")

@@ -53,7 +53,9 @@ from console.forms import ConfirmForm
 from console.permissions import route
 from console.promotion_form import local_input
 from console.search import EDIT, VIEW, search_context
-from console.web import done, int_arg, is_htmx, kept_filter_args, render
+from console.web import done, int_arg, kept_filter_args
+from web.forms import FORM_EXPIRED
+from web.pages import is_htmx, render
 
 MATCH_LABELS = {
     EXACT: "Exactly these words",
@@ -293,7 +295,7 @@ def _save(rule: SearchRule | None) -> Response:
             fields,
             rows,
             status=422,
-            alert=["The form expired; reload the page and try again."],
+            alert=[FORM_EXPIRED],
         )
     try:
         if rule is None:

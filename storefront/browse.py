@@ -19,7 +19,8 @@ from commerce.edge.keys import HOME, category_key, collection_key, product_key
 from commerce.extensions import db
 from commerce.inventory.services import BACKORDER, IN_STOCK, LOW, SOLD_OUT, availability
 from storefront import bp, listing
-from storefront.web import htmx_target, private, public, render
+from storefront.web import htmx_target, private, public
+from web.pages import render
 
 BADGES = {
     IN_STOCK: "In stock",

@@ -32,7 +32,8 @@ from commerce.errors import Conflict, OutOfStock, ValidationError
 from storefront import bp
 from storefront.account import SESSION_KEY, current_customer
 from storefront.cart import _token_from_cookie, cart_page, current_cart
-from storefront.web import is_htmx, private
+from storefront.web import private
+from web.pages import is_htmx
 
 LAPSED = (
     "Your place in line lapsed (the waiting page was closed or could not reach us for a "

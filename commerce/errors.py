@@ -11,12 +11,13 @@ into their own field names; the domain never spells those."""
 
 
 class CommerceError(Exception):
-    """Base of every business-rule failure; `field` names the input that caused it, if any."""
+    """Base of every business-rule failure; `field` names the input that caused it, if any
+    (its name, or its path: see ErrorPath)."""
 
     status = 400
     code = "error"
 
-    def __init__(self, message: str, *, field: str | None = None, **details: Any) -> None:
+    def __init__(self, message: str, *, field: ErrorPath | None = None, **details: Any) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
@@ -37,7 +38,7 @@ class ValidationError(CommerceError):
         self,
         message: str = "Please correct the highlighted fields.",
         *,
-        field: str | None = None,
+        field: ErrorPath | None = None,
         errors: dict[ErrorPath, list[str]] | None = None,
         **details: Any,
     ) -> None:

@@ -39,6 +39,7 @@ from commerce.orders.services import get_order
 from console import bp
 from console.permissions import route
 from console.web import done
+from web.forms import error_messages
 from web.pages import render
 
 
@@ -133,7 +134,7 @@ def order_refund(order_id: int) -> Response:
             extra_amount=wanted.extra_amount,
         )
     except CommerceError as exc:
-        errors = getattr(exc, "errors", None) or {exc.field or "form": [exc.message]}
+        errors = error_messages(exc)
         return _dialog(order, step="choose", status=exc.status, errors={**wanted.errors, **errors})
     return _dialog(
         order,
@@ -164,7 +165,7 @@ def order_refund_confirm(order_id: int) -> Response:
         )
     except CommerceError as exc:
         order = _order(order_id)
-        errors = getattr(exc, "errors", None) or {exc.field or "form": [exc.message]}
+        errors = error_messages(exc)
         errors.setdefault("form", [exc.message])
         return _dialog(order, step="choose", status=exc.status, errors=errors)
     return _dialog(_order(order_id), step="answer", refund=refund)

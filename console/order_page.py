@@ -35,6 +35,7 @@ from commerce.payments.models import Payment
 from console import bp
 from console.permissions import route
 from console.web import done
+from web.forms import error_messages
 from web.pages import render
 
 CARRIERS = ("UPS", "USPS", "FedEx", "DHL", "Royal Mail", "DPD", "Canada Post", "Other")
@@ -85,7 +86,7 @@ def order_detail(order_id: int) -> Response:
 def _failed(order: Order, exc: CommerceError, prefix: str = "") -> Response:
     """The page again with the messages (422 for bad input, the error's 4xx otherwise)."""
     order = _order_or_404(order.id)
-    errors = getattr(exc, "errors", None) or {exc.field or "form": [exc.message]}
+    errors = error_messages(exc)
     keyed = {f"{prefix}{k}" if prefix else k: v for k, v in errors.items()}
     keyed.setdefault("form", [exc.message])
     return order_page(order, status=exc.status if exc.status >= 400 else 400, errors=keyed)
@@ -252,7 +253,7 @@ def order_edit(order_id: int) -> Response:
             by=current_user,
         )
     except CommerceError as exc:
-        errors = getattr(exc, "errors", None) or {exc.field or "form": [exc.message]}
+        errors = error_messages(exc)
         errors = {("add_sku" if k.startswith("add-") else k): v for k, v in errors.items()}
         errors.setdefault("form", [exc.message])
         return _edit_page(_order_or_404(order_id), status=exc.status, errors=errors)

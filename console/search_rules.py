@@ -6,8 +6,8 @@ from the form's unsaved values.
 
 The rule form's pieces: the product pickers (search by title or SKU, htmx; chosen products
 are list items carrying hidden inputs, posted in their order, reordered with up/down buttons
-or by drag and drop), and the boost/bury rows (`boosts-<n>-effect|field|value`, the names the
-service uses for its messages), added and removed with htmx. Every change goes through
+or by drag and drop), and the boost/bury rows (`boosts-<n>-effect|field|value`, named after
+the paths the service gives its messages), added and removed with htmx. Every change goes through
 commerce.search.merchandising; the preview through commerce.search.service.preview_rule,
 which writes nothing.
 """
@@ -54,7 +54,7 @@ from console.permissions import route
 from console.promotion_form import local_input
 from console.search import EDIT, VIEW, search_context
 from console.web import done, int_arg, kept_filter_args
-from web.forms import FORM_EXPIRED
+from web.forms import FORM_EXPIRED, named
 from web.pages import is_htmx, render
 
 MATCH_LABELS = {
@@ -306,7 +306,12 @@ def _save(rule: SearchRule | None) -> Response:
             message = f"Saved the rule for “{saved.query}”."
     except ValidationError as exc:
         return _rule_page(
-            rule, form, fields, rows, errors=exc.errors or {"form": [exc.message]}, status=422
+            rule,
+            form,
+            fields,
+            rows,
+            errors=named(exc.errors) or {"form": [exc.message]},
+            status=422,
         )
     except CommerceError as exc:
         return _rule_page(rule, form, fields, rows, status=exc.status, alert=[exc.message])

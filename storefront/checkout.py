@@ -55,7 +55,7 @@ from storefront.cart import cart_page, cart_token, current_cart, priced_with_con
 from storefront.checkout_line import admitted_answer, line_answer, shopper_binding
 from storefront.forms import ConfirmForm, InformationForm, PaymentForm, ShippingForm
 from storefront.web import private
-from web.forms import apply_errors, failed_status, require_csrf
+from web.forms import apply_errors, error_messages, failed_status, named, require_csrf
 from web.pages import render
 
 # The payment service names card fields card_*; the form's names are shorter.
@@ -156,7 +156,7 @@ def checkout_start() -> Response:
             pricing=lambda: priced_with_context(cart),
         )
     except ValidationError as exc:
-        return cart_page(cart, status=422, errors=exc.errors, message=exc.message)
+        return cart_page(cart, status=422, errors=named(exc.errors), message=exc.message)
     except OutOfStock as exc:
         return cart_page(cart, status=409, message=f"Sold out: {exc.message}")
     except Conflict as exc:  # an earlier checkout of this cart is being placed
@@ -455,7 +455,7 @@ def order_return_request(token: str) -> Response:
             order, lines=lines, reason=request.form.get("reason", ""), by_customer=True
         )
     except CommerceError as exc:
-        errors = getattr(exc, "errors", None) or {exc.field or "form": [exc.message]}
+        errors = error_messages(exc)
         errors.setdefault("form", [exc.message])
         status = failed_status(exc)
         return _order_status_page(_order_by_token(token), token, status=status, errors=errors)

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+ErrorPath = str | tuple[str | int, ...]
+"""What a message is about: an input's name ("email"), or a path into nested input, such as
+("conditions", 0, "amount") for a promotion's first condition row. The web faces turn a path
+into their own field names; the domain never spells those."""
+
 
 class CommerceError(Exception):
-    """Base of every business-rule failure; `field` names the input that caused it, if any."""
+    """Base of every business-rule failure; `field` names the input that caused it, if any
+    (its name, or its path: see ErrorPath)."""
 
     status = 400
     code = "error"
 
-    def __init__(self, message: str, *, field: str | None = None, **details: Any) -> None:
+    def __init__(self, message: str, *, field: ErrorPath | None = None, **details: Any) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
@@ -22,7 +28,8 @@ class CommerceError(Exception):
 
 
 class ValidationError(CommerceError):
-    """One or more inputs are invalid; `errors` maps field name to its messages."""
+    """One or more inputs are invalid; `errors` maps each input's name or path (ErrorPath) to
+    its messages."""
 
     status = 422
     code = "invalid"
@@ -31,12 +38,12 @@ class ValidationError(CommerceError):
         self,
         message: str = "Please correct the highlighted fields.",
         *,
-        field: str | None = None,
-        errors: dict[str, list[str]] | None = None,
+        field: ErrorPath | None = None,
+        errors: dict[ErrorPath, list[str]] | None = None,
         **details: Any,
     ) -> None:
         super().__init__(message, field=field, **details)
-        self.errors: dict[str, list[str]] = dict(errors or {})
+        self.errors: dict[ErrorPath, list[str]] = dict(errors or {})
         if field and field not in self.errors:
             self.errors[field] = [message]
 

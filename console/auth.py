@@ -13,7 +13,8 @@ from commerce.extensions import limiter
 from commerce.staff.services import accept_invitation, authenticate
 from console.forms import SetPasswordForm, SignInForm
 from console.permissions import login_redirect
-from console.web import apply_errors, render
+from web.forms import form_status, submit
+from web.pages import render
 
 GENERIC_FAILURE = "That email and password do not match an active account."
 
@@ -44,7 +45,6 @@ def login() -> Any:
     if current_user.is_authenticated:
         return redirect(_safe_next(request.args.get("next")))
     form = SignInForm(next=request.args.get("next", ""))
-    status = 200
     if request.method == "POST":
         if form.validate_on_submit():
             member = authenticate(form.email.data, form.password.data)
@@ -52,8 +52,7 @@ def login() -> Any:
                 login_user(member, remember=form.remember.data)
                 return redirect(_safe_next(form.next.data), code=303)
         form.form_errors.append(GENERIC_FAILURE)
-        status = 422
-    return render("console/auth/login.html", form=form, status=status)
+    return render("console/auth/login.html", form=form, status=form_status())
 
 
 def logout() -> Any:
@@ -64,22 +63,19 @@ def logout() -> Any:
 
 def accept_invite(token: str) -> Any:
     form = SetPasswordForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            accept_invitation(
+    if request.method == "POST":
+        sent = submit(
+            form,
+            lambda: accept_invitation(
                 token,
                 password=form.password.data,
                 secret_key=current_app.config["SECRET_KEY"],
                 max_age=current_app.config["STAFF_INVITE_MAX_AGE"],
-            )
-        except ValidationError as exc:
-            apply_errors(form, exc)
-            status = 422
-        else:
+            ),
+            refusals=(ValidationError,),
+        )
+        if sent.ok:
             logout_user()
             flash("Your password is set. Sign in to continue.", "success")
             return redirect(url_for("console.login"), code=303)
-    elif request.method == "POST":
-        status = 422
-    return render("console/auth/invitation.html", form=form, token=token, status=status)
+    return render("console/auth/invitation.html", form=form, token=token, status=form_status())

@@ -34,7 +34,7 @@ from commerce.orders.queries import (
 from commerce.outbox import stuck_topics
 from console import bp
 from console.jobs.views import JOB_PERMISSIONS
-from console.web import is_htmx, render
+from web.pages import is_htmx, render
 
 # Panel -> the permissions that show it (any one of them).
 PANELS: dict[str, tuple[str, ...]] = {

@@ -1,29 +1,18 @@
-"""Helpers every console view shares: page-or-fragment rendering, 422 forms, toasts."""
+"""Helpers every console view shares: toasts, the answer after a successful POST, query
+arguments. Pages and fragments, and forms, are handled as in the shop (web.pages, web.forms)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
-from flask import flash, make_response, redirect, render_template, request
-from flask_wtf import FlaskForm
+from flask import flash, make_response, redirect, request
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
-from commerce.errors import CommerceError, ValidationError
-
-
-def is_htmx() -> bool:
-    return bool(getattr(request, "htmx", False)) and not request.htmx.boosted
-
-
-def render(
-    page: str, fragment: str | None = None, /, *, status: int = 200, **context: Any
-) -> Response:
-    """The full page for a normal request, only the fragment for an htmx request."""
-    template = fragment if fragment and is_htmx() else page
-    return make_response(render_template(template, **context), status)
+from commerce.errors import CommerceError
+from web.pages import is_htmx
 
 
 def toast(response: Response, message: str, *, level: str = "success") -> Response:
@@ -48,30 +37,6 @@ def done(message: str, target: str, *, level: str = "success") -> Response:
         return toast(response, message, level=level)
     flash(message, level)
     return redirect(target, code=303)
-
-
-def apply_errors(form: FlaskForm | None, exc: CommerceError) -> dict[str, list[str]]:
-    """Copy a domain error's messages onto the form's fields; the rest become form-level errors.
-
-    Returns the messages that did not fit a field (also appended to `form.form_errors`).
-    """
-    errors: Mapping[str, list[str]] = getattr(exc, "errors", None) or {
-        exc.field or "": [exc.message]
-    }
-    leftover: dict[str, list[str]] = {}
-    for name, messages in errors.items():
-        field = getattr(form, name, None) if form is not None and name else None
-        if field is not None and hasattr(field, "errors"):
-            field.errors = list(field.errors or []) + list(messages)
-        else:
-            leftover.setdefault(name or "form", []).extend(messages)
-    if not errors and isinstance(exc, ValidationError):
-        leftover["form"] = [exc.message]
-    if form is not None:
-        for key, messages in leftover.items():
-            if not key.startswith("rules"):
-                form.form_errors.extend(messages)
-    return leftover
 
 
 def form_error_summary(exc: CommerceError) -> str:

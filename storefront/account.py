@@ -28,7 +28,7 @@ from commerce.customers.services import (
     set_default_address,
     update_address,
 )
-from commerce.errors import CommerceError, NotFound, ValidationError
+from commerce.errors import NotFound, ValidationError
 from commerce.extensions import limiter
 from commerce.orders.services import (
     count_orders_for_customer,
@@ -37,7 +37,9 @@ from commerce.orders.services import (
 )
 from storefront import bp
 from storefront.forms import AddressForm, ConfirmForm, RegisterForm, SignInForm
-from storefront.web import private, render
+from storefront.web import private
+from web.forms import form_status, submit
+from web.pages import render
 
 SESSION_KEY = "customer"
 ORDERS_SHOWN = 20
@@ -111,18 +113,6 @@ def _page(template: str, status: int = 200, **context: Any) -> Response:
     return private(response)
 
 
-def _apply_errors(form: Any, exc: CommerceError) -> None:
-    errors = getattr(exc, "errors", None) or {exc.field or "": [exc.message]}
-    for name, messages in errors.items():
-        field = getattr(form, name, None) if name else None
-        if field is not None and hasattr(field, "errors"):
-            field.errors = list(field.errors or []) + list(messages)
-        else:
-            form.form_errors.extend(messages)
-    if not errors:
-        form.form_errors.append(exc.message)
-
-
 def _sign_in_limit() -> str:
     return current_app.config["SIGN_IN_RATE_LIMIT"]
 
@@ -136,21 +126,19 @@ def register() -> Response:
     if current_customer() is not None:
         return private(redirect(safe_next(request.args.get("next")), code=303))
     form = RegisterForm(next=request.args.get("next", ""))
-    status = 200
     if request.method == "POST":
-        if form.validate_on_submit():
-            try:
-                customer = register_customer(
-                    email=form.email.data, password=form.password.data or "", name=form.name.data
-                )
-            except ValidationError as exc:
-                _apply_errors(form, exc)
-            else:
-                _sign_in(customer)
-                flash("Welcome! Your account is ready.", "success")
-                return private(redirect(safe_next(form.next.data), code=303))
-        status = 422
-    return _page("storefront/account/register.html", status, form=form)
+        sent = submit(
+            form,
+            lambda: register_customer(
+                email=form.email.data, password=form.password.data or "", name=form.name.data
+            ),
+            refusals=(ValidationError,),
+        )
+        if sent.ok:
+            _sign_in(sent.value)
+            flash("Welcome! Your account is ready.", "success")
+            return private(redirect(safe_next(form.next.data), code=303))
+    return _page("storefront/account/register.html", form_status(), form=form)
 
 
 @bp.route("/account/login", methods=["GET", "POST"])
@@ -159,7 +147,6 @@ def login() -> Response:
     if current_customer() is not None:
         return private(redirect(safe_next(request.args.get("next")), code=303))
     form = SignInForm(next=request.args.get("next", ""))
-    status = 200
     if request.method == "POST":
         if form.validate_on_submit():
             customer = authenticate_customer(form.email.data, form.password.data)
@@ -167,8 +154,7 @@ def login() -> Response:
                 _sign_in(customer)
                 return private(redirect(safe_next(form.next.data), code=303))
         form.form_errors.append(GENERIC_FAILURE)
-        status = 422
-    return _page("storefront/account/login.html", status, form=form)
+    return _page("storefront/account/login.html", form_status(), form=form)
 
 
 @bp.route("/account/logout", methods=["POST"])
@@ -211,18 +197,16 @@ def _own_address(address_id: int) -> Address:
 def address_new() -> Response:
     customer = current_customer()
     form = AddressForm()
-    status = 200
     if request.method == "POST":
-        if form.validate_on_submit():
-            try:
-                add_address(customer, make_default=form.make_default.data, **form.values())
-            except ValidationError as exc:
-                _apply_errors(form, exc)
-            else:
-                flash("Address added.", "success")
-                return private(redirect(url_for("storefront.account"), code=303))
-        status = 422
-    return _page("storefront/account/address_form.html", status, form=form, address=None)
+        sent = submit(
+            form,
+            lambda: add_address(customer, make_default=form.make_default.data, **form.values()),
+            refusals=(ValidationError,),
+        )
+        if sent.ok:
+            flash("Address added.", "success")
+            return private(redirect(url_for("storefront.account"), code=303))
+    return _page("storefront/account/address_form.html", form_status(), form=form, address=None)
 
 
 @bp.route("/account/addresses/<int:address_id>", methods=["GET", "POST"])
@@ -231,22 +215,20 @@ def address_edit(address_id: int) -> Response:
     customer = current_customer()
     address = _own_address(address_id)
     form = AddressForm(obj=address if request.method == "GET" else None)
-    status = 200
     if request.method == "POST":
-        if form.validate_on_submit():
-            try:
-                update_address(
-                    customer, address, make_default=form.make_default.data, **form.values()
-                )
-            except ValidationError as exc:
-                _apply_errors(form, exc)
-            else:
-                flash("Address saved.", "success")
-                return private(redirect(url_for("storefront.account"), code=303))
-        status = 422
+        sent = submit(
+            form,
+            lambda: update_address(
+                customer, address, make_default=form.make_default.data, **form.values()
+            ),
+            refusals=(ValidationError,),
+        )
+        if sent.ok:
+            flash("Address saved.", "success")
+            return private(redirect(url_for("storefront.account"), code=303))
     else:
         form.make_default.data = address.is_default
-    return _page("storefront/account/address_form.html", status, form=form, address=address)
+    return _page("storefront/account/address_form.html", form_status(), form=form, address=address)
 
 
 @bp.route("/account/addresses/<int:address_id>/delete", methods=["GET", "POST"])

@@ -17,7 +17,8 @@ from commerce.catalog.models import Collection, Media, Product, Variant
 from commerce.edge.keys import HOME, category_key, collection_key, product_key
 from commerce.inventory.services import BACKORDER, IN_STOCK, LOW, SOLD_OUT, availability
 from storefront import bp, listing
-from storefront.web import htmx_target, private, public, render
+from storefront.web import htmx_target, private, public
+from web.pages import render
 
 BADGES = {
     IN_STOCK: "In stock",

@@ -41,7 +41,9 @@ from commerce.pricing import CartLine, PricedCart, PricingContext, price_cart
 from storefront import bp
 from storefront.account import current_customer
 from storefront.forms import ConfirmForm as CartLineForm
-from storefront.web import is_htmx, private, render
+from storefront.web import private
+from web.forms import PAGE_EXPIRED, failed_status
+from web.pages import is_htmx, render
 
 CART_COOKIE = "cart"
 CART_COOKIE_MAX_AGE = 30 * 24 * 3600
@@ -248,7 +250,7 @@ def _line_key(variant_id: Any) -> str:
 def cart_add() -> Response:
     form = CartLineForm()
     if not form.validate_on_submit():  # the CSRF token (fields are checked by the service)
-        raise BadRequest("Your form expired. Reload the page and try again.")
+        raise BadRequest(PAGE_EXPIRED)
     customer = current_customer()
     existing = current_cart()
     try:
@@ -286,12 +288,12 @@ def _cart_or_404() -> Cart:
 def cart_update(variant_id: int) -> Response:
     form = CartLineForm()
     if not form.validate_on_submit():
-        raise BadRequest("Your form expired. Reload the page and try again.")
+        raise BadRequest(PAGE_EXPIRED)
     found = _cart_or_404()
     try:
         set_line_quantity(found, variant_id=variant_id, quantity=request.form.get("quantity"))
     except CommerceError as exc:
-        status = 422 if exc.status in (400, 422) else exc.status
+        status = failed_status(exc)
         return cart_page(found, status=status, errors={_line_key(variant_id): [exc.message]})
     if is_htmx():
         return cart_page(found)
@@ -302,7 +304,7 @@ def cart_update(variant_id: int) -> Response:
 def cart_remove(variant_id: int) -> Response:
     form = CartLineForm()
     if not form.validate_on_submit():
-        raise BadRequest("Your form expired. Reload the page and try again.")
+        raise BadRequest(PAGE_EXPIRED)
     found = _cart_or_404()
     remove_from_cart(found, variant_id=variant_id)
     if is_htmx():
@@ -316,14 +318,14 @@ def cart_coupon() -> Response:
     """Enter a discount code: refused at the field (422) when unknown, inactive or used up."""
     form = CartLineForm()
     if not form.validate_on_submit():
-        raise BadRequest("Your form expired. Reload the page and try again.")
+        raise BadRequest(PAGE_EXPIRED)
     found = current_cart()
     if found is None or not found.lines:
         return cart_page(found, status=422, errors={"coupon_code": ["Your cart is empty."]})
     try:
         apply_cart_coupon(found, code=request.form.get("coupon_code", ""))
     except CommerceError as exc:
-        status = 422 if exc.status in (400, 422) else exc.status
+        status = failed_status(exc)
         errors = getattr(exc, "errors", None) or {"coupon_code": [exc.message]}
         return cart_page(found, status=status, errors=errors)
     if is_htmx():
@@ -335,7 +337,7 @@ def cart_coupon() -> Response:
 def cart_coupon_remove() -> Response:
     form = CartLineForm()
     if not form.validate_on_submit():
-        raise BadRequest("Your form expired. Reload the page and try again.")
+        raise BadRequest(PAGE_EXPIRED)
     found = current_cart()
     if found is not None:
         remove_cart_coupon(found)

@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import abort, current_app, flash, redirect, request, url_for
-from werkzeug.exceptions import BadRequest
 from werkzeug.wrappers import Response
 
 from commerce.checkout.models import COMPLETED, Checkout
@@ -51,11 +50,13 @@ from commerce.orders.services import order_from_status_token, order_status_token
 from commerce.payments.models import Payment
 from commerce.pricing import PricedCart
 from storefront import bp
-from storefront.account import _apply_errors, current_customer
+from storefront.account import current_customer
 from storefront.cart import cart_page, cart_token, current_cart, priced_with_context
 from storefront.checkout_line import admitted_answer, line_answer, shopper_binding
 from storefront.forms import ConfirmForm, InformationForm, PaymentForm, ShippingForm
-from storefront.web import private, render
+from storefront.web import private
+from web.forms import apply_errors, error_messages, failed_status, named, require_csrf
+from web.pages import render
 
 # The payment service names card fields card_*; the form's names are shorter.
 CARD_FIELDS = {"card_exp_month": "exp_month", "card_exp_year": "exp_year", "card_cvc": "cvc"}
@@ -64,11 +65,6 @@ STEPS = (("information", "Information"), ("shipping", "Shipping"), ("payment", "
 
 def _checkout_limit() -> str:
     return current_app.config["CHECKOUT_RATE_LIMIT"]
-
-
-def _require_csrf() -> None:
-    if not ConfirmForm().validate_on_submit():
-        raise BadRequest("Your form expired. Reload the page and try again.")
 
 
 def _own_checkout(key: str) -> Checkout:
@@ -147,7 +143,7 @@ def _step_page(template: str, checkout: Checkout, step: str, **context: Any) -> 
 
 @bp.route("/checkout", methods=["POST"])
 def checkout_start() -> Response:
-    _require_csrf()
+    require_csrf()
     cart = current_cart()
     if cart is None or not cart.lines:
         return cart_page(cart, status=422, message="Your cart is empty.")
@@ -160,7 +156,7 @@ def checkout_start() -> Response:
             pricing=lambda: priced_with_context(cart),
         )
     except ValidationError as exc:
-        return cart_page(cart, status=422, errors=exc.errors, message=exc.message)
+        return cart_page(cart, status=422, errors=named(exc.errors), message=exc.message)
     except OutOfStock as exc:
         return cart_page(cart, status=409, message=f"Sold out: {exc.message}")
     except Conflict as exc:  # an earlier checkout of this cart is being placed
@@ -201,7 +197,7 @@ def checkout_information(key: str) -> Response:
     saved = list_addresses(customer) if customer is not None else []
     template = "storefront/checkout/information.html"
     if request.method == "POST":
-        _require_csrf()
+        require_csrf()
         values = form.values()
         chosen = next((a for a in saved if str(a.id) == request.form.get("saved_address")), None)
         if chosen is not None:  # a saved address replaces the typed one
@@ -209,7 +205,7 @@ def checkout_information(key: str) -> Response:
         try:
             save_information(checkout, email=form.email.data, address=values)
         except ValidationError as exc:
-            _apply_errors(form, exc)
+            apply_errors(form, exc)
             return _page(template, checkout, "information", 422, form=form, saved=saved)
         except InvalidTransition:
             return _done(checkout) or abort(409)
@@ -230,11 +226,11 @@ def checkout_shipping(key: str) -> Response:
     form = ShippingForm(formdata=request.form if request.method == "POST" else None)
     template = "storefront/checkout/shipping.html"
     if request.method == "POST":
-        _require_csrf()
+        require_csrf()
         try:
             choose_shipping_method(checkout, code=form.shipping_method.data)
         except ValidationError as exc:
-            _apply_errors(form, exc)
+            apply_errors(form, exc)
             return _page(template, checkout, "shipping", 422, form=form)
         return private(redirect(url_for("storefront.checkout_payment", key=key), code=303))
     form.shipping_method.data = checkout.shipping_method_code
@@ -262,7 +258,7 @@ def checkout_payment(key: str) -> Response:
 def checkout_place(key: str) -> Response:
     checkout = _own_checkout(key)
     form = PaymentForm()
-    _require_csrf()
+    require_csrf()
     card = {
         "number": form.card_number.data or "",
         "exp_month": form.exp_month.data or "",
@@ -277,7 +273,7 @@ def checkout_place(key: str) -> Response:
         if step != "payment":
             return private(redirect(url_for(f"storefront.checkout_{step}", key=key), code=303))
         exc.errors = {CARD_FIELDS.get(k, k): v for k, v in exc.errors.items()}
-        _apply_errors(form, exc)
+        apply_errors(form, exc)
         return _page(template, checkout, "payment", 422, form=form)
     except PaymentFailed as exc:
         form.card_number.errors = [_decline_message(exc)]
@@ -320,7 +316,7 @@ def checkout_authenticate(key: str) -> Response:
         return private(redirect(url_for("storefront.checkout_payment", key=key), code=303))
     template = "storefront/checkout/authenticate.html"
     if request.method == "POST":
-        _require_csrf()
+        require_csrf()
         token = payment.action_token if request.form.get("decision") == "approve" else "declined"
         try:
             placement = complete_payment_action(key, token=token or "")
@@ -366,7 +362,7 @@ def checkout_coupon(key: str) -> Response:
     checkout = _own_checkout(key)
     if (finished := _done(checkout)) is not None:
         return finished
-    _require_csrf()
+    require_csrf()
     step = request.form.get("step") if request.form.get("step") in _STEP_TEMPLATES else None
     step = step or next_step(checkout)
     try:
@@ -377,7 +373,7 @@ def checkout_coupon(key: str) -> Response:
         if step == "information":
             customer = current_customer()
             extra["saved"] = list_addresses(customer) if customer is not None else []
-        status = 422 if exc.status in (400, 422) else exc.status
+        status = failed_status(exc)
         return _page(
             _STEP_TEMPLATES[step],
             checkout,
@@ -394,7 +390,7 @@ def checkout_coupon_remove(key: str) -> Response:
     checkout = _own_checkout(key)
     if (finished := _done(checkout)) is not None:
         return finished
-    _require_csrf()
+    require_csrf()
     step = request.form.get("step") if request.form.get("step") in _STEP_TEMPLATES else None
     try:
         remove_checkout_coupon(checkout)
@@ -442,7 +438,7 @@ def _order_status_page(
 def order_return_request(token: str) -> Response:
     """The customer asks to send shipped items back; support receives them and refunds."""
     order = _order_by_token(token)
-    _require_csrf()
+    require_csrf()
     lines: dict[int, int] = {}
     errors: dict[str, list[str]] = {}
     for name, raw in request.form.items():
@@ -459,9 +455,9 @@ def order_return_request(token: str) -> Response:
             order, lines=lines, reason=request.form.get("reason", ""), by_customer=True
         )
     except CommerceError as exc:
-        errors = getattr(exc, "errors", None) or {exc.field or "form": [exc.message]}
+        errors = error_messages(exc)
         errors.setdefault("form", [exc.message])
-        status = 422 if exc.status in (400, 422) else exc.status
+        status = failed_status(exc)
         return _order_status_page(_order_by_token(token), token, status=status, errors=errors)
     flash(
         f"Return {order_return.name} requested. Send the items back quoting {order_return.name};"

@@ -32,7 +32,9 @@ from commerce.errors import Conflict, OutOfStock, ValidationError
 from storefront import bp
 from storefront.account import SESSION_KEY, current_customer
 from storefront.cart import _token_from_cookie, cart_page, current_cart
-from storefront.web import is_htmx, private
+from storefront.web import private
+from web.forms import named
+from web.pages import is_htmx
 
 LAPSED = (
     "Your place in line lapsed (the waiting page was closed or could not reach us for a "
@@ -152,7 +154,7 @@ def checkout_queue() -> Response:
             return _json(403, None, status="refused", message=exc.message)
         return _page(403, None, outcome="refused", message=exc.message)
     except ValidationError as exc:
-        return cart_page(current_cart(), status=422, errors=exc.errors, message=exc.message)
+        return cart_page(current_cart(), status=422, errors=named(exc.errors), message=exc.message)
     except OutOfStock as exc:
         return cart_page(current_cart(), status=409, message=f"Sold out: {exc.message}")
     except Conflict as exc:

@@ -29,7 +29,8 @@ from commerce.search import SearchBackendError, SearchQuery, analytics
 from commerce.search import search as search_catalog
 from commerce.search.suggest import MIN_CHARS, no_results_help, suggest
 from storefront import bp, listing
-from storefront.web import htmx_target, private, public, render
+from storefront.web import htmx_target, private, public
+from web.pages import render
 
 MAX_QUERY = 100
 MAX_VALUES = 12  # per facet in the URL

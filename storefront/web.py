@@ -13,32 +13,19 @@ keys (commerce.edge.tasks).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
-from flask import current_app, make_response, render_template, request
+from flask import current_app, request
 from werkzeug.wrappers import Response
 
 from commerce.edge.keys import key_headers
 from commerce.edge.purge import edge_enabled
+from web.pages import is_htmx
 
 CATALOG_MAX_AGE = 60
 
 
-def is_htmx() -> bool:
-    """An htmx request wanting a fragment (a boosted link or a history restore wants the page)."""
-    if request.headers.get("HX-History-Restore-Request"):
-        return False
-    return bool(getattr(request, "htmx", False)) and not request.htmx.boosted
-
-
 def htmx_target() -> str:
     return request.headers.get("HX-Target", "") if is_htmx() else ""
-
-
-def render(page: str, fragment: str | None = None, /, **context: Any) -> Response:
-    """The full page for a normal request, only the fragment for an htmx request."""
-    template = fragment if fragment and is_htmx() else page
-    return make_response(render_template(template, **context))
 
 
 def public(

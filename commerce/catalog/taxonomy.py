@@ -20,7 +20,7 @@ from commerce.catalog.models import (
 from commerce.catalog.services import free_handle
 from commerce.catalog.text import check_handle, handle_from
 from commerce.db import service, utcnow
-from commerce.errors import DuplicateValue, NotFound, ValidationError
+from commerce.errors import DuplicateValue, ErrorPath, NotFound, ValidationError
 from commerce.extensions import db
 
 MAX_DEPTH = 6
@@ -352,9 +352,9 @@ def get_collection(collection_id: int) -> Collection:
 def check_rules(rules: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each rule is {field, op, value}; price values are minor units, category an id."""
     clean: list[dict[str, Any]] = []
-    errors: dict[str, list[str]] = {}
+    errors: dict[ErrorPath, list[str]] = {}
     for index, rule in enumerate(rules):
-        key = f"rules-{index}"
+        key = ("rules", index)
         field, op, value = rule.get("field"), rule.get("op"), rule.get("value")
         if field not in RULE_FIELDS:
             errors.setdefault(key, []).append("Choose what the rule looks at.")
@@ -507,7 +507,7 @@ def update_collection(collection: Collection, *, by: Any, **fields: Any) -> Coll
 
 
 def _apply_collection(collection: Collection, **fields: Any) -> None:
-    errors: dict[str, list[str]] = {}
+    errors: dict[ErrorPath, list[str]] = {}
     if "title" in fields:
         title = " ".join((fields["title"] or "").split())
         if not title:

@@ -69,6 +69,7 @@ from commerce.db import in_transaction, keep_loaded, service, transaction, utcno
 from commerce.errors import (
     CommerceError,
     Conflict,
+    ErrorPath,
     InvalidTransition,
     NotFound,
     OutOfStock,
@@ -154,9 +155,9 @@ def _reservation_ttl() -> timedelta:
 
 
 def _lines_error(priced: PricedCart) -> ValidationError:
-    errors: dict[str, list[str]] = {}
+    errors: dict[ErrorPath, list[str]] = {}
     for error in priced.errors:
-        key = f"line-{error.variant_id}" if error.variant_id else (error.field or "cart")
+        key = ("line", error.variant_id) if error.variant_id else (error.field or "cart")
         errors.setdefault(key, []).append(error.message)
     first = priced.errors[0].message if priced.errors else "Your cart needs attention."
     return ValidationError(first, errors=errors)

@@ -18,7 +18,7 @@ from commerce import audit
 from commerce.catalog.models import ACTIVE, Product, Variant
 from commerce.customers.services import clean_address
 from commerce.db import transaction, workflow
-from commerce.errors import InvalidTransition, ValidationError
+from commerce.errors import ErrorPath, InvalidTransition, ValidationError
 from commerce.extensions import db
 from commerce.inventory.services import commit_reservation, release_allocated, reserve_stock
 from commerce.money import format_money
@@ -103,16 +103,18 @@ def _editable(order: Order) -> None:
         )
 
 
-def _parse(values: dict[int, Any], prefix: str, errors: dict[str, list[str]]) -> dict[int, int]:
+def _parse(
+    values: dict[int, Any], prefix: str, errors: dict[ErrorPath, list[str]]
+) -> dict[int, int]:
     parsed: dict[int, int] = {}
     for key, raw in values.items():
         try:
             quantity = int(raw)
         except (TypeError, ValueError):
-            errors[f"{prefix}{key}"] = ["Enter a whole number."]
+            errors[(prefix, key)] = ["Enter a whole number."]
             continue
         if not 0 <= quantity <= MAX_QUANTITY:
-            errors[f"{prefix}{key}"] = [f"Enter 0 to {MAX_QUANTITY}."]
+            errors[(prefix, key)] = [f"Enter 0 to {MAX_QUANTITY}."]
             continue
         parsed[int(key)] = quantity
     return parsed
@@ -130,17 +132,17 @@ def edit_order(
 ) -> Order:
     """Apply an edit: `quantities` maps order line id to its new quantity (0 removes it), `add`
     maps variant id to units to add, `shipping_address` replaces the address. All or nothing;
-    errors are keyed by field ("line-<id>", "add-<variant id>", address fields)."""
+    errors are keyed by path (("line", id), ("add", variant id), address fields)."""
     _editable(order)
-    errors: dict[str, list[str]] = {}
-    wanted = _parse(quantities or {}, "line-", errors)
-    added = {v: q for v, q in _parse(add or {}, "add-", errors).items() if q}
+    errors: dict[ErrorPath, list[str]] = {}
+    wanted = _parse(quantities or {}, "line", errors)
+    added = {v: q for v, q in _parse(add or {}, "add", errors).items() if q}
     lines_by_id = {line.id: line for line in order.lines}
     for line_id, quantity in wanted.items():
         if line_id not in lines_by_id:
-            errors[f"line-{line_id}"] = ["That line is not on this order."]
+            errors[("line", line_id)] = ["That line is not on this order."]
         elif quantity < lines_by_id[line_id].refunded_quantity:
-            errors[f"line-{line_id}"] = [
+            errors[("line", line_id)] = [
                 f"{lines_by_id[line_id].refunded_quantity} of this line were refunded already."
             ]
     address = dict(order.shipping_address)
@@ -153,7 +155,7 @@ def edit_order(
         variant = db.session.get(Variant, variant_id)
         product = db.session.get(Product, variant.product_id) if variant else None
         if product is None or product.status != ACTIVE:
-            errors[f"add-{variant_id}"] = ["That item is not for sale."]
+            errors[("add", variant_id)] = ["That item is not for sale."]
     if errors:
         raise ValidationError("Some changes cannot be made.", errors=errors)
 
@@ -188,7 +190,7 @@ def edit_order(
         raise ValidationError(
             priced.errors[0].message,
             errors={
-                (f"add-{e.variant_id}" if e.variant_id else (e.field or "form")): [e.message]
+                (("add", e.variant_id) if e.variant_id else (e.field or "form")): [e.message]
                 for e in priced.errors
             },
         )

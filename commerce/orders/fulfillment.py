@@ -18,7 +18,7 @@ from sqlalchemy import func, select, update
 
 from commerce import audit, outbox
 from commerce.db import service, transaction, utcnow, workflow
-from commerce.errors import InvalidTransition, NotFound, ValidationError
+from commerce.errors import ErrorPath, InvalidTransition, NotFound, ValidationError
 from commerce.extensions import db
 from commerce.inventory.models import ALLOCATED, Allocation, Location, StockLevel
 from commerce.inventory.services import release_allocated, ship_allocation
@@ -166,13 +166,13 @@ def create_fulfillment(
     wanted = (
         lines if lines is not None else {k: sum(p.quantity for p in v) for k, v in per_line.items()}
     )
-    errors: dict[str, list[str]] = {}
+    errors: dict[ErrorPath, list[str]] = {}
     for line_id, quantity in wanted.items():
         available = sum(p.quantity for p in per_line.get(line_id, []))
         if not isinstance(quantity, int) or quantity < 0:
-            errors[f"line-{line_id}"] = ["Enter a quantity of 0 or more."]
+            errors[("line", line_id)] = ["Enter a quantity of 0 or more."]
         elif quantity > available:
-            errors[f"line-{line_id}"] = [f"Only {available} of this line wait at this location."]
+            errors[("line", line_id)] = [f"Only {available} of this line wait at this location."]
     if errors:
         raise ValidationError("Some quantities cannot be picked here.", errors=errors)
     if not any(wanted.values()):

@@ -37,6 +37,7 @@ from commerce.db import service, transaction, utcnow, workflow
 from commerce.errors import (
     CommerceError,
     Conflict,
+    ErrorPath,
     InvalidTransition,
     NotFound,
     PermissionDenied,
@@ -181,13 +182,13 @@ def _price(
     it and what live refunds already took from the line, so the pieces always add up exactly to
     the line's paid amount (and its tax). The total is not checked against `refundable` here:
     callers decide how to say so."""
-    errors: dict[str, list[str]] = {}
+    errors: dict[ErrorPath, list[str]] = {}
     by_id = {line.id: line for line in order.lines}
     if not isinstance(lines, Mapping):
         raise ValidationError("Choose the lines to refund.", field="lines")
     for line_id, quantity in lines.items():
         line = by_id.get(line_id)
-        field = f"line-{line_id}"
+        field = ("line", line_id)
         if line is None:
             errors[field] = ["This is not a line of this order."]
         elif not _is_amount(quantity):
@@ -263,7 +264,7 @@ def quote_refund(
     extra_amount: int = 0,
 ) -> RefundQuote:
     """What a refund would be (nothing is written). Raises ValidationError keyed by field
-    ("line-<id>", "shipping_amount", "extra_amount", "lines", "amount")."""
+    (("line", id), "shipping_amount", "extra_amount", "lines", "amount")."""
     _require_captured(order)
     quote = _price(order, lines, shipping_amount, extra_amount)
     if quote.total > quote.refundable:
@@ -428,9 +429,9 @@ def _restock_plan(
     refunded = {line.order_line_id: line.quantity for line in quote.lines}
     restockable = returnable_quantities(order)
     variants = {line.id: line.variant_id for line in order.lines}
-    errors: dict[str, list[str]] = {}
+    errors: dict[ErrorPath, list[str]] = {}
     for line_id, location_id in chosen.items():
-        field = f"restock-{line_id}"
+        field = ("restock", line_id)
         if line_id not in refunded:
             errors[field] = ["Only refunded lines can be restocked."]
         elif variants.get(line_id) is None:
@@ -502,7 +503,7 @@ def _reserve(order: Order, refund: Refund) -> None:
             ceiling=OrderLine.quantity,
         ):
             raise ValidationError(
-                "These units were refunded meanwhile.", field=f"line-{line.order_line_id}"
+                "These units were refunded meanwhile.", field=("line", line.order_line_id)
             )
         if line.restock and not _step(
             OrderLine,
@@ -512,7 +513,7 @@ def _reserve(order: Order, refund: Refund) -> None:
             ceiling=OrderLine.fulfilled_quantity,
         ):
             raise ValidationError(
-                "These units came back meanwhile.", field=f"restock-{line.order_line_id}"
+                "These units came back meanwhile.", field=("restock", line.order_line_id)
             )
     if not _step(Order, order.id, Order.refunded_total, refund.amount, ceiling=Order.paid_total):
         db.session.refresh(order)

@@ -23,7 +23,7 @@ from sqlalchemy import select, update
 
 from commerce import audit
 from commerce.db import service, transaction, utcnow, workflow
-from commerce.errors import CommerceError, InvalidTransition, NotFound, ValidationError
+from commerce.errors import CommerceError, ErrorPath, InvalidTransition, NotFound, ValidationError
 from commerce.extensions import db
 from commerce.inventory.models import Location
 from commerce.inventory.services import restock
@@ -99,9 +99,9 @@ def open_return(
     by_customer: bool = False,
 ) -> Return:
     """Start an RMA for shipped units (order_line_id -> quantity). Quantities above what was
-    shipped and is not already back or on its way back are refused per line ("line-<id>")."""
+    shipped and is not already back or on its way back are refused per line (("line", id))."""
     reason = str(reason or "").strip()
-    errors: dict[str, list[str]] = {}
+    errors: dict[ErrorPath, list[str]] = {}
     if not reason:
         errors["reason"] = ["Say why the units come back."]
     if not isinstance(lines, Mapping):
@@ -110,7 +110,7 @@ def open_return(
     order = _lock_lines(order_id, [k for k in lines if isinstance(k, int)])
     allowed = returnable_quantities(order)
     for line_id, quantity in lines.items():
-        field = f"line-{line_id}"
+        field = ("line", line_id)
         if line_id not in allowed:
             errors[field] = ["This is not a line of this order."]
         elif not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 0:
@@ -160,14 +160,14 @@ def open_return(
 def _check_received(
     order_return: Return, received: Mapping[int, tuple[int, str, int | None]]
 ) -> dict[int, tuple[int, str, int | None]]:
-    """Validate what arrived, per return line ("line-<return line id>")."""
+    """Validate what arrived, per return line (("line", return line id))."""
     if not isinstance(received, Mapping):
         raise ValidationError("Say what arrived.", field="received")
     by_id = {line.id: line for line in order_return.lines}
-    errors: dict[str, list[str]] = {}
+    errors: dict[ErrorPath, list[str]] = {}
     checked: dict[int, tuple[int, str, int | None]] = {}
     for line_id, entry in received.items():
-        field = f"line-{line_id}"
+        field = ("line", line_id)
         line = by_id.get(line_id)
         if line is None:
             errors[field] = ["This is not a line of this return."]
@@ -294,7 +294,7 @@ def _book_receipt(
         ).rowcount
         if moved != 1:
             raise ValidationError(
-                "These units were booked back meanwhile.", field=f"line-{line_id}"
+                "These units were booked back meanwhile.", field=("line", line_id)
             )
     for order_line in order.lines:
         db.session.refresh(order_line)

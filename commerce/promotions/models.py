@@ -4,9 +4,9 @@ Rules are stored as typed rows, one row per condition or action: `kind` names wh
 (`subtotal_at_least`, `percent_off_items`, ...) and `params` holds its parameters as JSON,
 validated by commerce.promotions.rules for that kind before anything is written. A row per
 condition/action is the shape the console builder edits (it adds and removes rows with htmx,
-each row a small form whose fields are `conditions-<n>-<param>`), and new kinds need no schema
-change; the JSON is never trusted unvalidated (the engine compiles rows through the same rules
-module and skips, with a log line, anything a hand edit broke).
+each row a small form whose fields it names `conditions-<n>-<param>`), and new kinds need no
+schema change; the JSON is never trusted unvalidated (the engine compiles rows through the
+same rules module and skips, with a log line, anything a hand edit broke).
 
 Schedule: `starts_at` / `ends_at` are UTC (naive, like every timestamp here); `timezone` is the
 IANA zone the merchant thinks in (weekday and time-of-day windows, and dates in messages).

@@ -2,10 +2,11 @@
 
 Every row is `{"kind": ..., "params": {...}}`. `clean_rows()` turns what a form or a caller
 gave into canonical params (ints for money in minor units, percentages as decimal strings,
-sorted id lists) or collects messages keyed the way the builder names its fields:
-`conditions-<n>-<param>` / `actions-<n>-<param>` (and `<row>-items-<list>` inside an item
-selector). It also returns what the rows refer to (products, variants, categories,
-collections, shipping method codes) so the service can check those exist in one query each.
+sorted id lists) or collects messages keyed by their path into the rows: ("conditions", n,
+param) / ("actions", n, param), (row..., "items", list) inside an item selector, (row...,
+"tiers", n, param) in a tier; a web face names its inputs after those paths. It also returns
+what the rows refer to (products, variants, categories, collections, shipping method codes)
+so the service can check those exist in one query each.
 The engine compiles stored rows through `clean_params()` again, so a row edited by hand never
 reaches the arithmetic unchecked.
 
@@ -24,7 +25,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from commerce.countries import is_country
-from commerce.errors import ValidationError
+from commerce.errors import ErrorPath, ValidationError
 from commerce.money import parse_amount
 from commerce.tags import MAX_TAG
 
@@ -87,16 +88,23 @@ MAX_QUANTITY = 1_000_000
 MAX_AMOUNT = 10**12
 _TIME_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
+Path = tuple[str | int, ...]  # into the rows: ("conditions", 0, "items", "products")
+
+
+def _within(key: ErrorPath, row: Path) -> bool:
+    """Whether a message's path lies inside a row's (a parameter of that row)."""
+    return isinstance(key, tuple) and len(key) > len(row) and key[: len(row)] == row
+
 
 @dataclass
 class References:
     """What the rows name, each with the field to blame if it does not exist."""
 
-    products: dict[int, str] = field(default_factory=dict)
-    variants: dict[int, str] = field(default_factory=dict)
-    categories: dict[int, str] = field(default_factory=dict)
-    collections: dict[int, str] = field(default_factory=dict)
-    shipping_methods: dict[str, str] = field(default_factory=dict)
+    products: dict[int, Path] = field(default_factory=dict)
+    variants: dict[int, Path] = field(default_factory=dict)
+    categories: dict[int, Path] = field(default_factory=dict)
+    collections: dict[int, Path] = field(default_factory=dict)
+    shipping_methods: dict[str, Path] = field(default_factory=dict)
 
 
 class _Rows:
@@ -104,10 +112,10 @@ class _Rows:
 
     def __init__(self, currency: str) -> None:
         self.currency = currency
-        self.errors: dict[str, list[str]] = {}
+        self.errors: dict[ErrorPath, list[str]] = {}
         self.refs = References()
 
-    def fail(self, key: str, message: str) -> None:
+    def fail(self, key: ErrorPath, message: str) -> None:
         self.errors.setdefault(key, []).append(message)
 
     # -- scalar parameters ----------------------------------------------------------------------
@@ -116,7 +124,7 @@ class _Rows:
         self,
         params: Mapping[str, Any],
         name: str,
-        key: str,
+        key: Path,
         *,
         low: int,
         high: int,
@@ -127,7 +135,7 @@ class _Rows:
         if raw is None or raw == "":
             if default is None:
                 if required:
-                    self.fail(f"{key}-{name}", "Enter a whole number.")
+                    self.fail((*key, name), "Enter a whole number.")
                 return None
             raw = default
         try:
@@ -135,69 +143,69 @@ class _Rows:
                 raise ValueError
             value = int(str(raw).strip()) if not isinstance(raw, int) else raw
         except (TypeError, ValueError):
-            self.fail(f"{key}-{name}", "Enter a whole number.")
+            self.fail((*key, name), "Enter a whole number.")
             return None
         if value < low:
-            self.fail(f"{key}-{name}", f"Enter {low} or more.")
+            self.fail((*key, name), f"Enter {low} or more.")
             return None
         if value > high:
-            self.fail(f"{key}-{name}", f"Enter at most {high}.")
+            self.fail((*key, name), f"Enter at most {high}.")
             return None
         return value
 
     def money(
-        self, params: Mapping[str, Any], name: str, key: str, *, required: bool = True
+        self, params: Mapping[str, Any], name: str, key: Path, *, required: bool = True
     ) -> int | None:
         raw = params.get(name)
         if raw is None or raw == "":
             if required:
-                self.fail(f"{key}-{name}", "Enter an amount.")
+                self.fail((*key, name), "Enter an amount.")
             return None
         if isinstance(raw, bool):
-            self.fail(f"{key}-{name}", "Enter an amount.")
+            self.fail((*key, name), "Enter an amount.")
             return None
         if isinstance(raw, int):
             value = raw  # already minor units
         else:
             try:
-                value = parse_amount(str(raw), self.currency, field=f"{key}-{name}")
+                value = parse_amount(str(raw), self.currency, field=name)
             except ValidationError as exc:
-                self.fail(f"{key}-{name}", exc.message)
+                self.fail((*key, name), exc.message)
                 return None
         if value <= 0:
-            self.fail(f"{key}-{name}", "Enter an amount above zero.")
+            self.fail((*key, name), "Enter an amount above zero.")
             return None
         if value > MAX_AMOUNT:
-            self.fail(f"{key}-{name}", "That amount is too large.")
+            self.fail((*key, name), "That amount is too large.")
             return None
         return value
 
     def percent(
-        self, params: Mapping[str, Any], name: str, key: str, *, default: Any = None
+        self, params: Mapping[str, Any], name: str, key: Path, *, default: Any = None
     ) -> str | None:
         raw = params.get(name, default)
         if raw is None or raw == "":
-            self.fail(f"{key}-{name}", "Enter a percentage.")
+            self.fail((*key, name), "Enter a percentage.")
             return None
         try:
             if isinstance(raw, bool):
                 raise InvalidOperation
             value = Decimal(str(raw).strip().rstrip("%").strip())
         except InvalidOperation:
-            self.fail(f"{key}-{name}", "Enter a percentage such as 20 or 12.5.")
+            self.fail((*key, name), "Enter a percentage such as 20 or 12.5.")
             return None
         if not value.is_finite() or value <= 0:
-            self.fail(f"{key}-{name}", "Enter a percentage above 0.")
+            self.fail((*key, name), "Enter a percentage above 0.")
             return None
         if value > 100:
-            self.fail(f"{key}-{name}", "A percentage cannot be over 100.")
+            self.fail((*key, name), "A percentage cannot be over 100.")
             return None
         if value != value.quantize(Decimal("0.01")):
-            self.fail(f"{key}-{name}", "Use at most two decimal places.")
+            self.fail((*key, name), "Use at most two decimal places.")
             return None
         return format_percent(value)
 
-    def ids(self, raw: Any, key: str) -> list[int]:
+    def ids(self, raw: Any, key: Path) -> list[int]:
         if raw is None or raw == "":
             return []
         if isinstance(raw, str | int):
@@ -223,7 +231,7 @@ class _Rows:
             return []
         return sorted(values)
 
-    def words(self, raw: Any, key: str, *, upper: bool = False) -> list[str]:
+    def words(self, raw: Any, key: Path, *, upper: bool = False) -> list[str]:
         if raw is None or raw == "":
             return []
         if isinstance(raw, str):
@@ -245,7 +253,7 @@ class _Rows:
             return []
         return sorted(values)
 
-    def countries(self, raw: Any, key: str, *, required: bool) -> list[str]:
+    def countries(self, raw: Any, key: Path, *, required: bool) -> list[str]:
         codes = self.words(raw, key, upper=True)
         unknown = [c for c in codes if not is_country(c)]
         if unknown:
@@ -256,10 +264,10 @@ class _Rows:
         return codes
 
     def selector(
-        self, params: Mapping[str, Any], name: str, key: str, *, required: bool = False
+        self, params: Mapping[str, Any], name: str, key: Path, *, required: bool = False
     ) -> dict[str, list[Any]]:
         raw = params.get(name) or {}
-        where = f"{key}-{name}"
+        where = (*key, name)
         if not isinstance(raw, Mapping):
             self.fail(where, "Choose the items.")
             return {}
@@ -269,7 +277,7 @@ class _Rows:
             return {}
         clean: dict[str, list[Any]] = {}
         for list_name in SELECTOR_KEYS:
-            list_key = f"{where}-{list_name}"
+            list_key = (*where, list_name)
             base = list_name.removeprefix("exclude_")
             if base == "tags":
                 values: list[Any] = self.words(raw.get(list_name), list_key)
@@ -303,7 +311,7 @@ def parse_time(text: str) -> time:
 # -- rows ---------------------------------------------------------------------------------------
 
 
-def _clean_condition(rows: _Rows, kind: str, params: Mapping[str, Any], key: str) -> dict:
+def _clean_condition(rows: _Rows, kind: str, params: Mapping[str, Any], key: Path) -> dict:
     if kind == SUBTOTAL_AT_LEAST:
         return {
             "amount": rows.money(params, "amount", key),
@@ -321,47 +329,47 @@ def _clean_condition(rows: _Rows, kind: str, params: Mapping[str, Any], key: str
     if kind in (CUSTOMER_SIGNED_IN, FIRST_ORDER, COUPON_CODE):
         return {}
     if kind == CUSTOMER_TAG:
-        tags = rows.words(params.get("tags"), f"{key}-tags")
-        if not tags and f"{key}-tags" not in rows.errors:
-            rows.fail(f"{key}-tags", "Enter at least one customer tag.")
+        tags = rows.words(params.get("tags"), (*key, "tags"))
+        if not tags and (*key, "tags") not in rows.errors:
+            rows.fail((*key, "tags"), "Enter at least one customer tag.")
         return {"tags": tags}
     if kind == SHIPPING_COUNTRY:
         return {
-            "countries": rows.countries(params.get("countries"), f"{key}-countries", required=True)
+            "countries": rows.countries(params.get("countries"), (*key, "countries"), required=True)
         }
     if kind == TIME_WINDOW:
         return _clean_window(rows, params, key)
-    rows.fail(f"{key}-kind", "Choose a kind of condition.")
+    rows.fail((*key, "kind"), "Choose a kind of condition.")
     return {}
 
 
-def _optional_items(rows: _Rows, params: Mapping[str, Any], key: str) -> dict[str, Any]:
+def _optional_items(rows: _Rows, params: Mapping[str, Any], key: Path) -> dict[str, Any]:
     items = rows.selector(params, "items", key)
     return {"items": items} if items else {}
 
 
-def _clean_window(rows: _Rows, params: Mapping[str, Any], key: str) -> dict[str, Any]:
+def _clean_window(rows: _Rows, params: Mapping[str, Any], key: Path) -> dict[str, Any]:
     clean: dict[str, Any] = {}
     raw_days = params.get("weekdays")
     if raw_days not in (None, "", []):
-        days = _weekdays(rows, raw_days, f"{key}-weekdays")
+        days = _weekdays(rows, raw_days, (*key, "weekdays"))
         if days:
             clean["weekdays"] = days
     for name in ("start", "end"):
         raw = str(params.get(name) or "").strip()
         if raw:
             if not _TIME_RE.match(raw):
-                rows.fail(f"{key}-{name}", "Enter a time as HH:MM (24-hour).")
+                rows.fail((*key, name), "Enter a time as HH:MM (24-hour).")
             else:
                 clean[name] = raw
     if "start" in clean and "end" in clean and clean["end"] <= clean["start"]:
-        rows.fail(f"{key}-end", "The end time must be after the start time.")
-    if not clean and not any(k.startswith(f"{key}-") for k in rows.errors):
-        rows.fail(f"{key}-weekdays", "Choose days of the week or a time of day.")
+        rows.fail((*key, "end"), "The end time must be after the start time.")
+    if not clean and not any(_within(k, key) for k in rows.errors):
+        rows.fail((*key, "weekdays"), "Choose days of the week or a time of day.")
     return clean
 
 
-def _weekdays(rows: _Rows, raw: Any, key: str) -> list[int]:
+def _weekdays(rows: _Rows, raw: Any, key: Path) -> list[int]:
     """Days as 0-6 (Monday = 0) or names ("Mon", "monday")."""
     if isinstance(raw, str | int):
         raw = [part for part in str(raw).replace(",", " ").split() if part]
@@ -384,7 +392,7 @@ def _weekdays(rows: _Rows, raw: Any, key: str) -> list[int]:
     return sorted(days)
 
 
-def _clean_action(rows: _Rows, kind: str, params: Mapping[str, Any], key: str) -> dict:
+def _clean_action(rows: _Rows, kind: str, params: Mapping[str, Any], key: Path) -> dict:
     if kind == PERCENT_OFF_ITEMS:
         return {
             "percent": rows.percent(params, "percent", key),
@@ -423,38 +431,38 @@ def _clean_action(rows: _Rows, kind: str, params: Mapping[str, Any], key: str) -
         return _clean_tiers(rows, params, key)
     if kind == FREE_SHIPPING:
         clean = {}
-        methods = rows.words(params.get("methods"), f"{key}-methods", upper=True)
+        methods = rows.words(params.get("methods"), (*key, "methods"), upper=True)
         for code in methods:
-            rows.refs.shipping_methods.setdefault(code, f"{key}-methods")
+            rows.refs.shipping_methods.setdefault(code, (*key, "methods"))
         if methods:
             clean["methods"] = methods
-        countries = rows.countries(params.get("countries"), f"{key}-countries", required=False)
+        countries = rows.countries(params.get("countries"), (*key, "countries"), required=False)
         if countries:
             clean["countries"] = countries
         return clean
     if kind == FREE_GIFT:
         variant_id = rows.integer(params, "variant_id", key, low=1, high=2**62, default=None)
         if variant_id is not None:
-            rows.refs.variants.setdefault(variant_id, f"{key}-variant_id")
-        elif f"{key}-variant_id" not in rows.errors:
-            rows.fail(f"{key}-variant_id", "Choose the gift.")
+            rows.refs.variants.setdefault(variant_id, (*key, "variant_id"))
+        elif (*key, "variant_id") not in rows.errors:
+            rows.fail((*key, "variant_id"), "Choose the gift.")
         return {
             "variant_id": variant_id,
             "quantity": rows.integer(params, "quantity", key, low=1, high=100, default=1),
         }
-    rows.fail(f"{key}-kind", "Choose a kind of action.")
+    rows.fail((*key, "kind"), "Choose a kind of action.")
     return {}
 
 
-def _clean_tiers(rows: _Rows, params: Mapping[str, Any], key: str) -> dict[str, Any]:
+def _clean_tiers(rows: _Rows, params: Mapping[str, Any], key: Path) -> dict[str, Any]:
     raw = params.get("tiers") or []
-    where = f"{key}-tiers"
+    where = (*key, "tiers")
     if not isinstance(raw, Sequence) or isinstance(raw, str) or not raw:
         rows.fail(where, "Add at least one tier.")
         return {"tiers": []}
     tiers = []
     for n, tier in enumerate(raw):
-        tier_key = f"{where}-{n}"
+        tier_key = (*where, n)
         if not isinstance(tier, Mapping):
             rows.fail(tier_key, "Enter the tier's threshold and discount.")
             continue
@@ -462,7 +470,7 @@ def _clean_tiers(rows: _Rows, params: Mapping[str, Any], key: str) -> dict[str, 
         has_amount = tier.get("amount") not in (None, "")
         has_percent = tier.get("percent") not in (None, "")
         if has_amount == has_percent:
-            rows.fail(f"{tier_key}-amount", "Give either an amount or a percentage.")
+            rows.fail((*tier_key, "amount"), "Give either an amount or a percentage.")
             continue
         if has_amount:
             amount = rows.money(tier, "amount", tier_key)
@@ -483,7 +491,7 @@ def _clean_tiers(rows: _Rows, params: Mapping[str, Any], key: str) -> dict[str, 
 
 def clean_rows(
     conditions: Any, actions: Any, *, currency: str
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], References, dict[str, list[str]]]:
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], References, dict[ErrorPath, list[str]]]:
     """Clean condition and action rows; returns (conditions, actions, references, errors)."""
     rows = _Rows(currency)
     cleaned: dict[str, list[dict[str, Any]]] = {"conditions": [], "actions": []}
@@ -500,14 +508,14 @@ def clean_rows(
             rows.fail(group, f"At most {MAX_ROWS} rows.")
             continue
         for n, row in enumerate(given):
-            key = f"{group}-{n}"
+            key = (group, n)
             if not isinstance(row, Mapping):
                 rows.fail(key, "Each row needs a kind and its parameters.")
                 continue
             kind = str(row.get("kind") or "")
             params = row.get("params") or {}
             if kind not in kinds:
-                rows.fail(f"{key}-kind", f"Choose a kind of {group[:-1]}.")
+                rows.fail((*key, "kind"), f"Choose a kind of {group[:-1]}.")
                 continue
             if not isinstance(params, Mapping):
                 rows.fail(key, "The row's parameters are not readable.")

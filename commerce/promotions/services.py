@@ -1,8 +1,9 @@
 """Promotion services: create, change, enable, pause, end, duplicate and delete promotions.
 
-Every call validates first (messages at the field: `name`, `ends_at`, `conditions-0-amount`,
-`actions-1-percent`...; contradictions such as an end before the start, a percentage over
-100, buy X get Y with X = 0 or an unknown product are refused), then changes rows, writes the
+Every call validates first (messages at the field or path: `name`, `ends_at`,
+("conditions", 0, "amount"), ("actions", 1, "percent")...; contradictions such as an end
+before the start, a percentage over 100, buy X get Y with X = 0 or an unknown product are
+refused), then changes rows, writes the
 audit entry (before/after), bumps the promotions revision (so every process recompiles its
 cached set of live promotions at its next price_cart) and queues a `promotion.changed` outbox
 event, all in one transaction.
@@ -23,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from commerce import audit, outbox
 from commerce.db import service, utcnow
-from commerce.errors import InvalidTransition, NotFound, ValidationError
+from commerce.errors import ErrorPath, InvalidTransition, NotFound, ValidationError
 from commerce.extensions import db
 from commerce.promotions import rules
 from commerce.promotions.active import forget_revision
@@ -154,7 +155,7 @@ def _limit(value: Any, key: str, errors: dict[str, list[str]]) -> int | None:
     return number
 
 
-def _check_references(refs: rules.References, errors: dict[str, list[str]]) -> None:
+def _check_references(refs: rules.References, errors: dict[ErrorPath, list[str]]) -> None:
     """Every product, variant, category, collection and shipping method named must exist."""
     from commerce.catalog.models import Category, Collection, Product, Variant
     from commerce.shipping.models import ShippingMethod
@@ -193,7 +194,7 @@ def clean_promotion(values: Mapping[str, Any], *, current: Promotion | None = No
         raise ValueError(f"unknown promotion fields: {unknown}")
     merged: dict[str, Any] = dict(current_values(current)) if current is not None else {}
     merged.update(values)
-    errors: dict[str, list[str]] = {}
+    errors: dict[ErrorPath, list[str]] = {}
     clean: dict[str, Any] = {}
 
     name = " ".join(str(merged.get("name") or "").split())

@@ -21,7 +21,7 @@ from sqlalchemy import case, func, select
 from commerce import audit, outbox
 from commerce.catalog.models import Collection, Product, ProductTag
 from commerce.db import forget, once_per_transaction, service, utcnow
-from commerce.errors import NotFound, ValidationError
+from commerce.errors import ErrorPath, NotFound, ValidationError
 from commerce.extensions import db
 from commerce.search import text
 from commerce.search.models import (
@@ -421,11 +421,11 @@ def get_rule(rule_id: int) -> SearchRule:
     return found
 
 
-def _clean_boosts(raw: Any) -> tuple[list[dict[str, str]], dict[str, list[str]]]:
-    """Boost/bury conditions as stored, and messages keyed `boosts-<n>-<part>` (the console's
-    input names). A tag or vendor typed in another case takes the catalog's spelling (the
-    index compares values exactly)."""
-    errors: dict[str, list[str]] = {}
+def _clean_boosts(raw: Any) -> tuple[list[dict[str, str]], dict[ErrorPath, list[str]]]:
+    """Boost/bury conditions as stored, and messages keyed by path ("boosts", n, part). A tag
+    or vendor typed in another case takes the catalog's spelling (the index compares values
+    exactly)."""
+    errors: dict[ErrorPath, list[str]] = {}
     rows = list(raw or [])
     if len(rows) > MAX_BOOSTS:
         errors["boosts"] = [f"At most {MAX_BOOSTS} boost or bury conditions."]
@@ -437,18 +437,18 @@ def _clean_boosts(raw: Any) -> tuple[list[dict[str, str]], dict[str, list[str]]]
         effect = str(row.get("effect") or "")
         field = str(row.get("field") or "")
         value = " ".join(str(row.get("value") or "").split())
-        key = f"boosts-{n}"
+        key = ("boosts", n)
         if effect not in BOOST_EFFECTS:
-            errors.setdefault(f"{key}-effect", []).append("Choose boost or bury.")
+            errors.setdefault((*key, "effect"), []).append("Choose boost or bury.")
         if field not in BOOST_FIELDS:
-            errors.setdefault(f"{key}-field", []).append(
+            errors.setdefault((*key, "field"), []).append(
                 "Choose tag, vendor, collection or in stock."
             )
             continue
         if field == IN_STOCK_FIELD:
             value = ""
         elif not value:
-            errors.setdefault(f"{key}-value", []).append(
+            errors.setdefault((*key, "value"), []).append(
                 {
                     "tag": "Enter a tag.",
                     "vendor": "Enter a vendor.",
@@ -457,12 +457,12 @@ def _clean_boosts(raw: Any) -> tuple[list[dict[str, str]], dict[str, list[str]]]
             )
             continue
         elif len(value) > 255:
-            errors.setdefault(f"{key}-value", []).append("At most 255 characters.")
+            errors.setdefault((*key, "value"), []).append("At most 255 characters.")
             continue
         elif field == "collection":
             found = db.session.get(Collection, int(value)) if value.isdigit() else None
             if found is None:
-                errors.setdefault(f"{key}-value", []).append("Choose an existing collection.")
+                errors.setdefault((*key, "value"), []).append("Choose an existing collection.")
                 continue
             value = str(found.id)
         elif field == "tag":
@@ -474,7 +474,7 @@ def _clean_boosts(raw: Any) -> tuple[list[dict[str, str]], dict[str, list[str]]]
         earlier = seen.get((field, value.casefold()))
         if earlier is not None:
             if earlier != effect:
-                errors.setdefault(f"{key}-value", []).append(
+                errors.setdefault((*key, "value"), []).append(
                     "The same condition cannot both boost and bury."
                 )
             continue  # a repeat adds nothing
@@ -491,7 +491,7 @@ def _catalog_spelling(stmt: Any, column: Any, value: str) -> str:
 def _rule_fields(
     fields: dict[str, Any], rule: SearchRule | None, *, require_effect: bool = True
 ) -> dict[str, Any]:
-    errors: dict[str, list[str]] = {}
+    errors: dict[ErrorPath, list[str]] = {}
     clean: dict[str, Any] = {}
     if "query" in fields:
         phrase = text.normalize_phrase(fields["query"] or "")

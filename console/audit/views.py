@@ -12,7 +12,8 @@ from commerce.audit import query_entries
 from commerce.extensions import db
 from commerce.staff.models import StaffMember
 from console import bp
-from console.web import int_arg, render
+from console.web import int_arg
+from web.pages import render
 
 PAGE = 50
 

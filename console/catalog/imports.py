@@ -9,14 +9,16 @@ from flask import Response, current_app, request, stream_with_context, url_for
 from flask_login import current_user
 
 from commerce.catalog.csv_export import export_catalog_csv
-from commerce.catalog.csv_uploads import import_jobs, recent_imports, store_upload
+from commerce.catalog.csv_uploads import Upload, import_jobs, recent_imports, store_upload
 from commerce.catalog.models import Media
 from commerce.catalog.tasks import start_import, start_import_check
 from commerce.errors import CommerceError, ValidationError
 from commerce.jobs import FAILED
 from console.catalog.products import read_filter
 from console.forms import ConfirmForm, ImportForm
-from console.web import apply_errors, done, render
+from console.web import done
+from web.forms import FORM_EXPIRED, expired_message, form_status, submit
+from web.pages import render
 
 
 def _public_media_url(media: Media) -> str:
@@ -44,29 +46,26 @@ def _read_limited(storage: Any) -> bytes:
 
 def import_start() -> Any:
     form = ImportForm()
-    status = 200
     if request.method == "POST":
-        status = 422
-        if not form.validate_on_submit():
-            form.form_errors.append("The form expired; reload the page and upload again.")
-        else:
+
+        def store() -> Upload:
             storage = form.file.data
-            try:
-                if not storage or not storage.filename:
-                    raise ValidationError("Choose a CSV file.", field="file")
-                upload = store_upload(_read_limited(storage), filename=storage.filename)
-            except CommerceError as exc:
-                apply_errors(form, exc)
-            else:
-                job = start_import_check(upload, by=current_user)
-                target = url_for("console.import_upload", upload_id=upload.id)
-                level = "error" if job.status == FAILED else "success"
-                return done(job.message or f"Checking {upload.filename}…", target, level=level)
+            if not storage or not storage.filename:
+                raise ValidationError("Choose a CSV file.", field="file")
+            return store_upload(_read_limited(storage), filename=storage.filename)
+
+        sent = submit(form, store, expired=expired_message("reload the page and upload again"))
+        if sent.ok:
+            upload = sent.value
+            job = start_import_check(upload, by=current_user)
+            target = url_for("console.import_upload", upload_id=upload.id)
+            level = "error" if job.status == FAILED else "success"
+            return done(job.message or f"Checking {upload.filename}…", target, level=level)
     return render(
         "console/catalog/import.html",
         form=form,
         recent=recent_imports(),
-        status=status,
+        status=form_status(),
     )
 
 
@@ -85,7 +84,7 @@ def import_upload(upload_id: str) -> Any:
 def import_apply(upload_id: str) -> Any:
     target = url_for("console.import_upload", upload_id=upload_id)
     if not ConfirmForm().validate_on_submit():
-        return done("The form expired; reload the page and try again.", target, level="error")
+        return done(FORM_EXPIRED, target, level="error")
     try:
         job = start_import(upload_id, by=current_user)
     except CommerceError as exc:

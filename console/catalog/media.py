@@ -11,7 +11,9 @@ from commerce.catalog.media import add_image, delete_image, get_media, move_imag
 from commerce.catalog.services import get_product
 from commerce.errors import CommerceError, ValidationError
 from console.forms import ConfirmForm, MediaAltForm, MediaUploadForm
-from console.web import done, form_error_summary, is_htmx, render, toast
+from console.web import done, form_error_summary, toast
+from web.forms import expired_message
+from web.pages import is_htmx, render
 
 
 def _media_response(
@@ -66,10 +68,10 @@ def media_upload(product_id: int) -> Any:
     if not form.validate_on_submit():
         return _finish(
             product,
-            "The form expired; reload the page.",
+            expired_message("reload the page"),
             level="error",
             status=422,
-            errors=["The form expired; reload the page."],
+            errors=[expired_message("reload the page")],
         )
     files = [f for f in request.files.getlist("image") if f and f.filename]
     if not files:

@@ -46,7 +46,9 @@ from console.forms import (
     ProductForm,
     VariantForm,
 )
-from console.web import apply_errors, done, form_error_summary, int_arg, is_htmx, render, toast
+from console.web import done, form_error_summary, int_arg, toast
+from web.forms import apply_errors, form_status, submit
+from web.pages import is_htmx, render
 
 INLINE_FIELDS = {
     "price": "Price",
@@ -210,29 +212,26 @@ def product_bulk() -> Any:
 def product_new() -> Any:
     form = NewProductForm()
     form.category_id.choices = _category_choices()
-    status = 200
     if request.method == "POST":
-        status = 422
-        if form.validate_on_submit():
-            try:
-                product = create_product(
-                    **form.product_fields(),
-                    handle=form.handle.data or None,
-                    by=current_user,
-                    price=form.price.amount,
-                    compare_at_price=form.compare_at_price.amount,
-                    sku=form.sku.data,
-                    barcode=form.barcode.data,
-                    weight_grams=form.weight_grams.data,
-                    collection_ids=request.form.getlist("collection_ids"),
-                )
-            except CommerceError as exc:
-                apply_errors(form, exc)
-            else:
-                return done(
-                    f"Created “{product.title}”.",
-                    url_for("console.product_edit", product_id=product.id),
-                )
+        sent = submit(
+            form,
+            lambda: create_product(
+                **form.product_fields(),
+                handle=form.handle.data or None,
+                by=current_user,
+                price=form.price.amount,
+                compare_at_price=form.compare_at_price.amount,
+                sku=form.sku.data,
+                barcode=form.barcode.data,
+                weight_grams=form.weight_grams.data,
+                collection_ids=request.form.getlist("collection_ids"),
+            ),
+        )
+        if sent.ok:
+            return done(
+                f"Created “{sent.value.title}”.",
+                url_for("console.product_edit", product_id=sent.value.id),
+            )
     return render(
         "console/catalog/new.html",
         form=form,
@@ -240,7 +239,7 @@ def product_new() -> Any:
         selected_collections=[
             int(c) for c in request.form.getlist("collection_ids") if c.isdigit()
         ],
-        status=status,
+        status=form_status(),
     )
 
 

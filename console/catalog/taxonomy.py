@@ -36,7 +36,9 @@ from commerce.extensions import db
 from commerce.money import parse_amount
 from commerce.orders.popularity import with_units_sold
 from console.forms import CategoryForm, CollectionForm, ConfirmForm
-from console.web import apply_errors, done, is_htmx, render, toast
+from console.web import done, toast
+from web.forms import apply_errors, form_status, submit
+from web.pages import is_htmx, render
 
 # -- categories ---------------------------------------------------------------------------------
 
@@ -60,57 +62,51 @@ def category_list() -> Any:
 def category_new() -> Any:
     form = CategoryForm(parent_id=request.args.get("parent", type=int))
     form.parent_id.choices = _parent_choices()
-    status = 200
     if request.method == "POST":
-        status = 422
-        if form.validate_on_submit():
-            try:
-                category = create_category(
-                    name=form.name.data,
-                    handle=form.handle.data or None,
-                    parent_id=form.parent_id.data,
-                    description=form.description.data or "",
-                    position=form.position.data,
-                    by=current_user,
-                )
-            except CommerceError as exc:
-                apply_errors(form, exc)
-            else:
-                return done(
-                    f"Created category “{category.full_name}”.", url_for("console.category_list")
-                )
-    return render("console/taxonomy/category_form.html", form=form, category=None, status=status)
+        sent = submit(
+            form,
+            lambda: create_category(
+                name=form.name.data,
+                handle=form.handle.data or None,
+                parent_id=form.parent_id.data,
+                description=form.description.data or "",
+                position=form.position.data,
+                by=current_user,
+            ),
+        )
+        if sent.ok:
+            return done(
+                f"Created category “{sent.value.full_name}”.", url_for("console.category_list")
+            )
+    return render(
+        "console/taxonomy/category_form.html", form=form, category=None, status=form_status()
+    )
 
 
 def category_edit(category_id: int) -> Any:
     category = get_category(category_id)
     form = CategoryForm(obj=category)
     form.parent_id.choices = _parent_choices(exclude=category)
-    status = 200
     if request.method == "POST":
-        status = 422
-        if form.validate_on_submit():
-            try:
-                update_category(
-                    category,
-                    name=form.name.data,
-                    handle=form.handle.data or category.handle,
-                    parent_id=form.parent_id.data,
-                    description=form.description.data or "",
-                    position=form.position.data,
-                    by=current_user,
-                )
-            except CommerceError as exc:
-                apply_errors(form, exc)
-            else:
-                return done(
-                    f"Saved category “{category.full_name}”.", url_for("console.category_list")
-                )
+        sent = submit(
+            form,
+            lambda: update_category(
+                category,
+                name=form.name.data,
+                handle=form.handle.data or category.handle,
+                parent_id=form.parent_id.data,
+                description=form.description.data or "",
+                position=form.position.data,
+                by=current_user,
+            ),
+        )
+        if sent.ok:
+            return done(f"Saved category “{category.full_name}”.", url_for("console.category_list"))
     return render(
         "console/taxonomy/category_form.html",
         form=form,
         category=category,
-        status=status,
+        status=form_status(),
         confirm=ConfirmForm(),
     )
 
@@ -142,7 +138,7 @@ def _rules_from_form() -> list[dict[str, Any]]:
             try:
                 value = parse_amount(value, currency)
             except ValidationError as exc:
-                raise ValidationError(errors={f"rules-{index}": [exc.message]}) from exc
+                raise ValidationError(errors={("rules", index): [exc.message]}) from exc
         rules.append({"field": field, "op": op, "value": value})
     return rules
 
@@ -180,9 +176,7 @@ def collection_list() -> Any:
 def _save_collection(collection: Any) -> Any:
     form = CollectionForm(obj=collection) if collection is not None else CollectionForm()
     rules: list[dict[str, Any]] = list(collection.rules) if collection is not None else []
-    status = 200
     if request.method == "POST":
-        status = 422
         rule_errors: dict[str, list[str]] = {}
         if form.validate_on_submit():
             try:
@@ -202,7 +196,7 @@ def _save_collection(collection: Any) -> Any:
                     update_collection(collection, by=current_user, **fields)
                     message = f"Saved collection “{collection.title}”."
             except CommerceError as exc:
-                leftovers = apply_errors(form, exc)
+                leftovers = apply_errors(form, exc, elsewhere=("rules",))
                 rule_errors = {k: v for k, v in leftovers.items() if k.startswith("rules")}
                 rules = [
                     {"field": f, "op": o, "value": v}
@@ -219,7 +213,7 @@ def _save_collection(collection: Any) -> Any:
                 )
         return render(
             "console/taxonomy/collection_form.html",
-            status=status,
+            status=form_status(),
             **_collection_form_context(form, collection, rules, rule_errors),
             page=None,
             **(_merch_context(collection) if collection is not None else {}),
@@ -236,7 +230,7 @@ def _save_collection(collection: Any) -> Any:
         merch = _merch_context(collection, members_page=_page_arg("mpage"))
     return render(
         "console/taxonomy/collection_form.html",
-        status=status,
+        status=200,
         **_collection_form_context(form, collection, rules),
         page=page,
         **merch,

@@ -24,7 +24,8 @@ from commerce.orders.queries import (
     list_orders,
 )
 from console.orders.listing import status_label
-from console.web import done, render
+from console.web import done
+from web.pages import render
 
 
 def customer_list() -> Response:

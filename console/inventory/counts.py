@@ -15,7 +15,9 @@ from commerce.inventory.counts import (
     read_count_csv,
 )
 from console.inventory.forms import CountBookForm, CountUploadForm
-from console.web import apply_errors, done, render
+from console.web import done
+from web.forms import apply_errors, expired_message
+from web.pages import render
 
 
 def _upload_page(form: CountUploadForm, *, status: int = 200) -> Any:
@@ -49,7 +51,7 @@ def count_start() -> Any:
 def count_upload() -> Any:
     form = CountUploadForm()
     if not form.validate_on_submit():
-        form.form_errors.append("The form expired; reload the page and upload again.")
+        form.form_errors.append(expired_message("reload the page and upload again"))
         return _upload_page(form, status=422)
     storage = form.file.data
     try:
@@ -68,7 +70,7 @@ def count_book() -> Any:
     form = CountBookForm()
     back = url_for("console.count_start")
     if not form.validate_on_submit():
-        return done("The form expired; upload the file again.", back, level="error")
+        return done(expired_message("upload the file again"), back, level="error")
     text = form.sheet.data or ""
     try:
         sheet = read_count_csv(text)

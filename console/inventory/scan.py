@@ -32,7 +32,9 @@ from commerce.inventory.services import (
 )
 from console.forms import ConfirmForm
 from console.inventory.forms import SET_COUNT, ScanForm, TransferForm, new_key
-from console.web import apply_errors, done, form_error_summary, is_htmx, render, toast
+from console.web import done, form_error_summary, toast
+from web.forms import FORM_EXPIRED, apply_errors, expired_message
+from web.pages import is_htmx, render
 
 SESSION_KEY = "inventory.bookings"
 MAX_SESSION_BOOKINGS = 50
@@ -151,7 +153,7 @@ def _scan_post(mode: str) -> Any:
     form = ScanForm()
     form.location_id.choices = _location_choices()
     if not form.validate_on_submit():
-        form.form_errors.append("The form expired; reload the page and scan again.")
+        form.form_errors.append(expired_message("reload the page and scan again"))
         return _scan_page(mode, form, status=422)
     code = (form.code.data or "").strip()
     if not code:
@@ -206,7 +208,7 @@ def movement_undo(movement_id: int) -> Any:
     screen = request.form.get("screen", "receive")
     target = url_for(SCREENS.get(screen, SCREENS["receive"]))
     if not ConfirmForm().validate_on_submit():
-        return done("The form expired; reload the page and try again.", target, level="error")
+        return done(FORM_EXPIRED, target, level="error")
     try:
         undo = undo_movement(movement_id, by=current_user)
     except CommerceError as exc:
@@ -266,7 +268,7 @@ def transfer_list() -> Any:
 def transfer_create() -> Any:
     form = _transfer_form(request.form)
     if not form.validate_on_submit():
-        form.form_errors.append("The form expired; reload the page and try again.")
+        form.form_errors.append(FORM_EXPIRED)
         return _transfer_page(form, status=422)
     try:
         code = (form.code.data or "").strip()

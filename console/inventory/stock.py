@@ -14,7 +14,7 @@ from flask_login import current_user
 
 from commerce.catalog.models import Variant
 from commerce.catalog.taxonomy import category_tree
-from commerce.errors import CommerceError, ValidationError
+from commerce.errors import ValidationError
 from commerce.extensions import db
 from commerce.inventory.locations import (
     LOCATION_KINDS,
@@ -37,7 +37,9 @@ from commerce.inventory.queries import (
 from commerce.inventory.services import REASON_LABELS
 from console import bp
 from console.inventory.forms import LocationForm
-from console.web import apply_errors, done, int_arg, render
+from console.web import done, int_arg
+from web.forms import form_status, submit
+from web.pages import render
 
 
 @bp.app_template_global("reason_label")
@@ -172,10 +174,7 @@ def location_list() -> Any:
 
 
 def location_detail(location_id: int) -> Any:
-    try:
-        location = get_location(location_id)
-    except CommerceError:
-        abort(404)
+    location = get_location(location_id)
     flt, problems = read_movement_filter(location_id=location.id)
     context = _ledger_context(flt, problems, "console.location_detail", location_id=location.id)
     return render(
@@ -205,50 +204,35 @@ def _location_values(form: LocationForm) -> dict[str, Any]:
 
 def location_new() -> Any:
     form = LocationForm()
-    status = 200
     if request.method == "GET":
         form.priority.data = "1"
     else:
-        status = 422
-        if not form.validate_on_submit():
-            form.form_errors.append("The form expired; reload the page and try again.")
-        else:
-            try:
-                location = create_location(by=current_user, **_location_values(form))
-            except CommerceError as exc:
-                apply_errors(form, exc)
-            else:
-                return done(
-                    f"Location {location.code} created.",
-                    url_for("console.location_detail", location_id=location.id),
-                )
-    return render("console/inventory/location_form.html", form=form, location=None, status=status)
+        sent = submit(form, lambda: create_location(by=current_user, **_location_values(form)))
+        if sent.ok:
+            return done(
+                f"Location {sent.value.code} created.",
+                url_for("console.location_detail", location_id=sent.value.id),
+            )
+    return render(
+        "console/inventory/location_form.html", form=form, location=None, status=form_status()
+    )
 
 
 def location_edit(location_id: int) -> Any:
-    try:
-        location = get_location(location_id)
-    except CommerceError:
-        abort(404)
-    status = 200
+    location = get_location(location_id)
     if request.method == "GET":
         form = LocationForm(obj=location, formdata=None)
         form.priority.data = str(location.priority)
     else:
         form = LocationForm()
-        status = 422
-        if not form.validate_on_submit():
-            form.form_errors.append("The form expired; reload the page and try again.")
-        else:
-            try:
-                update_location(location, by=current_user, **_location_values(form))
-            except CommerceError as exc:
-                apply_errors(form, exc)
-            else:
-                return done(
-                    f"Location {location.code} saved.",
-                    url_for("console.location_detail", location_id=location.id),
-                )
+        sent = submit(
+            form, lambda: update_location(location, by=current_user, **_location_values(form))
+        )
+        if sent.ok:
+            return done(
+                f"Location {location.code} saved.",
+                url_for("console.location_detail", location_id=location.id),
+            )
     return render(
-        "console/inventory/location_form.html", form=form, location=location, status=status
+        "console/inventory/location_form.html", form=form, location=location, status=form_status()
     )

@@ -12,7 +12,9 @@ from commerce.errors import CommerceError, NotFound
 from commerce.jobs import FAILED, Job, get_job, run_job_again
 from console import bp
 from console.forms import ConfirmForm
-from console.web import done, render
+from console.web import done
+from web.forms import FORM_EXPIRED
+from web.pages import render
 
 # Who may watch someone else's job: those allowed to start that kind of job.
 JOB_PERMISSIONS = {"catalog_import": "catalog.import", "packing_slips": "orders.fulfill"}
@@ -66,7 +68,7 @@ def run_again_view(kind: str) -> Any:
             raise NotFound("No such job.")
         back = _page_of(job)
         if not ConfirmForm().validate_on_submit():
-            return done("The form expired; reload the page and try again.", back, level="error")
+            return done(FORM_EXPIRED, back, level="error")
         try:
             fresh = run_job_again(job.id, by=current_user)
         except CommerceError as exc:

@@ -25,11 +25,12 @@ from commerce.documents.bulk import (
 from commerce.documents.numbering import get_refund, issue_credit_note, issue_invoice
 from commerce.documents.render import credit_note_pdf, invoice_pdf, packing_slip_pdf
 from commerce.documents.tasks import start_packing_slips
-from commerce.errors import CommerceError
 from commerce.jobs import FAILED
 from commerce.orders.fulfillment import get_fulfillment
 from commerce.orders.services import get_order
-from console.web import apply_errors, is_htmx, render, toast
+from console.web import toast
+from web.forms import form_status, submit
+from web.pages import is_htmx, render
 
 
 class PackingSlipsForm(FlaskForm):
@@ -74,26 +75,17 @@ def refund_credit_note_pdf(refund_id: int) -> Any:
 def packing_slips() -> Any:
     """Pick orders and print their slips; the order list's bulk action posts here too."""
     form = PackingSlipsForm()
-    status = 200
     if request.method == "POST":
-        status = 422
-        if not form.validate_on_submit():
-            if not form.order_id.errors:  # the CSRF token, then
-                form.form_errors.append("The form expired; reload the page and try again.")
-        else:
-            try:
-                job = start_packing_slips(form.order_id.data or [], by=current_user)
-            except CommerceError as exc:
-                apply_errors(form, exc)
-            else:
-                return _job_started(job.id)
+        sent = submit(form, lambda: start_packing_slips(form.order_id.data or [], by=current_user))
+        if sent.ok:
+            return _job_started(sent.value.id)
     return render(
         "console/documents/packing_slips.html",
         "console/documents/_packing_slips_form.html",
         form=form,
         orders=orders_to_pack(limit=MAX_ORDERS),
         max_orders=MAX_ORDERS,
-        status=status,
+        status=form_status(),
     )
 
 

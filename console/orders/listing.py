@@ -37,7 +37,9 @@ from commerce.staff.saved_filters import (
     save_filter,
 )
 from console import bp
-from console.web import apply_errors, done, is_htmx, kept_filter_args, render
+from console.web import done, kept_filter_args
+from web.forms import FORM_EXPIRED, apply_errors
+from web.pages import is_htmx, render
 
 AREA = "orders"  # SavedFilter.area of the order list's presets
 # The URL parameters the list understands; presets keep only these.
@@ -266,7 +268,7 @@ def order_preset_save() -> Response:
     form = PresetForm()
     query, args = _posted_query()
     if not form.validate_on_submit():
-        form.form_errors.append("The form expired; reload the page and try again.")
+        form.form_errors.append(FORM_EXPIRED)
         return _list_response(args, preset_form=form, status=422)
     try:
         saved = save_filter(AREA, name=form.name.data, query=query, by=current_user)

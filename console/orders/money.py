@@ -36,14 +36,13 @@ from commerce.orders.returns import (
     returnable_quantities,
 )
 from commerce.orders.services import get_order
-from console.web import done, render
+from console.web import done
+from web.forms import error_messages
+from web.pages import render
 
 
 def _order(order_id: int) -> Order:
-    try:
-        return get_order(order_id)
-    except CommerceError:
-        abort(404)
+    return get_order(order_id)
 
 
 def _detail(order: Order) -> str:
@@ -132,7 +131,7 @@ def order_refund(order_id: int) -> Response:
             extra_amount=wanted.extra_amount,
         )
     except CommerceError as exc:
-        errors = getattr(exc, "errors", None) or {exc.field or "form": [exc.message]}
+        errors = error_messages(exc)
         return _dialog(order, step="choose", status=exc.status, errors={**wanted.errors, **errors})
     return _dialog(
         order,
@@ -162,17 +161,14 @@ def order_refund_confirm(order_id: int) -> Response:
         )
     except CommerceError as exc:
         order = _order(order_id)
-        errors = getattr(exc, "errors", None) or {exc.field or "form": [exc.message]}
+        errors = error_messages(exc)
         errors.setdefault("form", [exc.message])
         return _dialog(order, step="choose", status=exc.status, errors=errors)
     return _dialog(_order(order_id), step="answer", refund=refund)
 
 
 def _own_refund(order: Order, refund_id: int) -> Refund:
-    try:
-        refund = get_refund(refund_id)
-    except CommerceError:
-        abort(404)
+    refund = get_refund(refund_id)
     if refund.order_id != order.id:
         abort(404)
     return refund
@@ -247,10 +243,7 @@ def return_open(order_id: int) -> Response:
 
 
 def _own_return(order: Order, return_id: int) -> Return:
-    try:
-        order_return = get_return(return_id)
-    except CommerceError:
-        abort(404)
+    order_return = get_return(return_id)
     if order_return.order_id != order.id:
         abort(404)
     return order_return

@@ -32,16 +32,15 @@ from commerce.orders.models import OPEN, Fulfillment, Order
 from commerce.orders.returns import returnable_quantities
 from commerce.orders.services import add_note, get_order, order_status_token
 from commerce.payments.models import Payment
-from console.web import done, render
+from console.web import done
+from web.forms import error_messages
+from web.pages import render
 
 CARRIERS = ("UPS", "USPS", "FedEx", "DHL", "Royal Mail", "DPD", "Canada Post", "Other")
 
 
 def _order_or_404(order_id: int) -> Order:
-    try:
-        return get_order(order_id)
-    except CommerceError:
-        abort(404)
+    return get_order(order_id)
 
 
 def _payments(order: Order) -> list[Payment]:
@@ -84,7 +83,7 @@ def order_detail(order_id: int) -> Response:
 def _failed(order: Order, exc: CommerceError, prefix: str = "") -> Response:
     """The page again with the messages (422 for bad input, the error's 4xx otherwise)."""
     order = _order_or_404(order.id)
-    errors = getattr(exc, "errors", None) or {exc.field or "form": [exc.message]}
+    errors = error_messages(exc)
     keyed = {f"{prefix}{k}" if prefix else k: v for k, v in errors.items()}
     keyed.setdefault("form", [exc.message])
     return order_page(order, status=exc.status if exc.status >= 400 else 400, errors=keyed)
@@ -126,10 +125,7 @@ def order_fulfill(order_id: int) -> Response:
 
 
 def _own_fulfillment(order: Order, fulfillment_id: int) -> Fulfillment:
-    try:
-        fulfillment = get_fulfillment(fulfillment_id)
-    except CommerceError:
-        abort(404)
+    fulfillment = get_fulfillment(fulfillment_id)
     if fulfillment.order_id != order.id:
         abort(404)
     return fulfillment
@@ -238,7 +234,7 @@ def order_edit(order_id: int) -> Response:
             by=current_user,
         )
     except CommerceError as exc:
-        errors = getattr(exc, "errors", None) or {exc.field or "form": [exc.message]}
+        errors = error_messages(exc)
         errors = {("add_sku" if k.startswith("add-") else k): v for k, v in errors.items()}
         errors.setdefault("form", [exc.message])
         return _edit_page(_order_or_404(order_id), status=exc.status, errors=errors)

@@ -5,7 +5,7 @@ by hand (a confirmation page first; the same idempotent capture as the automatic
 
 from __future__ import annotations
 
-from flask import abort, request, url_for
+from flask import request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
@@ -16,7 +16,8 @@ from commerce.orders.attention import TITLES, payments_needing_attention
 from commerce.orders.models import AUTHORIZED, Order
 from commerce.orders.services import capture_payment_by_hand, get_order
 from commerce.payments.models import Payment
-from console.web import done, render
+from console.web import done
+from web.pages import render
 
 PERMISSION = "payments.manage"
 
@@ -49,10 +50,7 @@ def payment_recover() -> Response:
 
 
 def _order(order_id: int) -> Order:
-    try:
-        return get_order(order_id)
-    except CommerceError:
-        abort(404)
+    return get_order(order_id)
 
 
 def _capture_page(order: Order, *, status: int = 200, error: str = "") -> Response:

@@ -92,7 +92,9 @@ from console.promotions.form import (
     tier_messages,
     zone_names,
 )
-from console.web import done, int_arg, is_htmx, kept_filter_args, render, toast
+from console.web import done, int_arg, kept_filter_args, toast
+from web.forms import FORM_EXPIRED, named
+from web.pages import is_htmx, render
 
 VIEW, EDIT = "promotions.view", "promotions.edit"
 FILTER_KEYS = ("q", "status", "code", "sort", "dir")
@@ -335,7 +337,7 @@ def _save(promotion: Promotion | None) -> Response:
             conditions,
             actions,
             status=422,
-            alert=["The form expired; reload the page and try again."],
+            alert=[FORM_EXPIRED],
         )
     try:
         if missing:
@@ -348,7 +350,7 @@ def _save(promotion: Promotion | None) -> Response:
             saved = update_promotion(promotion, by=current_user, **values)
             message = f"Saved “{saved.name}”."
     except ValidationError as exc:
-        errors = {**exc.errors, **missing}
+        errors = {**named(exc.errors), **missing}
         if not errors:
             errors = {"form": [exc.message]}
         return _builder(promotion, form, conditions, actions, errors=errors, status=422)

@@ -17,7 +17,8 @@ from werkzeug.wrappers import Response
 from commerce.errors import ValidationError
 from commerce.orders.queries import to_shop_time
 from commerce.search import analytics
-from console.web import kept_filter_args, render
+from console.web import kept_filter_args
+from web.pages import render
 
 DEFAULT_DAYS = 30
 KEPT = ("period", "from", "to", "sort", "dir", "page", "nsort", "ndir", "npage")

@@ -6,9 +6,9 @@ from the form's unsaved values.
 
 The rule form's pieces: the product pickers (search by title or SKU, htmx; chosen products
 are list items carrying hidden inputs, posted in their order, reordered with up/down buttons
-or by drag and drop), and the boost/bury rows (`boosts-<n>-effect|field|value`, the names the
-service uses for its messages), added and removed with htmx. Every change goes through
-commerce.search.rules; the preview through commerce.search.services.preview_rule,
+or by drag and drop), and the boost/bury rows (`boosts-<n>-effect|field|value`, named after
+the paths the service gives its messages), added and removed with htmx. Every change goes through
+commerce.search.merchandising; the preview through commerce.search.service.preview_rule,
 which writes nothing.
 """
 
@@ -51,7 +51,9 @@ from commerce.search.services import preview_rule
 from console.forms import ConfirmForm
 from console.promotions.form import local_input
 from console.search.settings import EDIT, search_context
-from console.web import done, int_arg, is_htmx, kept_filter_args, render
+from console.web import done, int_arg, kept_filter_args
+from web.forms import FORM_EXPIRED, named
+from web.pages import is_htmx, render
 
 MATCH_LABELS = {
     EXACT: "Exactly these words",
@@ -290,7 +292,7 @@ def _save(rule: SearchRule | None) -> Response:
             fields,
             rows,
             status=422,
-            alert=["The form expired; reload the page and try again."],
+            alert=[FORM_EXPIRED],
         )
     try:
         if rule is None:
@@ -301,7 +303,12 @@ def _save(rule: SearchRule | None) -> Response:
             message = f"Saved the rule for “{saved.query}”."
     except ValidationError as exc:
         return _rule_page(
-            rule, form, fields, rows, errors=exc.errors or {"form": [exc.message]}, status=422
+            rule,
+            form,
+            fields,
+            rows,
+            errors=named(exc.errors) or {"form": [exc.message]},
+            status=422,
         )
     except CommerceError as exc:
         return _rule_page(rule, form, fields, rows, status=exc.status, alert=[exc.message])

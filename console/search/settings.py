@@ -33,7 +33,9 @@ from commerce.search.rules import (
 )
 from commerce.search.services import push_settings, push_status
 from console.forms import ConfirmForm
-from console.web import apply_errors, done, int_arg, is_htmx, render, toast
+from console.web import done, int_arg, toast
+from web.forms import FORM_EXPIRED, apply_errors
+from web.pages import is_htmx, render
 
 VIEW, EDIT = "search.view", "search.edit"
 KIND_LABELS = {
@@ -110,7 +112,7 @@ def _synonym_page(
 def _save_synonym(synonym: SearchSynonym | None) -> Response:
     form = SynonymForm()
     if not form.validate_on_submit():
-        form.form_errors.append("The form expired; reload the page and try again.")
+        form.form_errors.append(FORM_EXPIRED)
         return _synonym_page(synonym, form, status=422)
     try:
         if synonym is None:
@@ -228,7 +230,7 @@ def _length(field: Any, errors: dict[str, list[str]]) -> int | None:
 def search_settings_save() -> Response:
     form = SettingsForm()
     if not form.validate_on_submit():
-        form.form_errors.append("The form expired; reload the page and try again.")
+        form.form_errors.append(FORM_EXPIRED)
         return _settings_page(form, status=422)
     typed: dict[str, list[str]] = {}
     one, two = _length(form.typo_one, typed), _length(form.typo_two, typed)

@@ -13,7 +13,9 @@ from wtforms import StringField
 
 from commerce.checkout.queue import current_capacity, line_stats, set_capacity
 from commerce.errors import CommerceError
-from console.web import apply_errors, done, is_htmx, render
+from console.web import done
+from web.forms import apply_errors, note_expired
+from web.pages import is_htmx, render
 
 PERMISSION = "settings.manage"
 PANEL_REFRESH_SECONDS = 5
@@ -56,9 +58,7 @@ def checkout_queue_settings() -> Any:
             else f"Up to {capacity:,} shoppers may now be in checkout at once."
         )
         return done(message, url_for("console.checkout_queue_settings"))
-    csrf = getattr(form, "csrf_token", None)
-    if csrf is not None and csrf.errors:
-        form.form_errors.append("The form expired; reload the page and try again.")
+    note_expired(form)
     return _page(form, 422)
 
 

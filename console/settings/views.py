@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, current_app, request, url_for
+from flask import current_app, request, url_for
 from flask_login import current_user
 
 from commerce.countries import country_name
-from commerce.errors import CommerceError, ValidationError
+from commerce.errors import ValidationError
 from commerce.money import format_amount_plain
 from commerce.shipping.models import SHIPPING_KINDS, WEIGHT, ShippingMethod
 from commerce.shipping.services import (
@@ -37,7 +37,9 @@ from console.settings.forms import (
     parse_brackets,
     parse_percent_bps,
 )
-from console.web import apply_errors, done, render
+from console.web import done
+from web.forms import form_status, submit
+from web.pages import render
 
 PERMISSION = "settings.manage"
 
@@ -52,12 +54,6 @@ def _bps_percent(bps: int) -> str:
 
 def _currency() -> str:
     return current_app.config["SHOP_CURRENCY"]
-
-
-def _form_expired(form: Any) -> None:
-    csrf = getattr(form, "csrf_token", None)
-    if csrf is not None and csrf.errors:
-        form.form_errors.append("The form expired; reload the page and try again.")
 
 
 def _whole_number(text: str | None, field: str, problems: dict[str, list[str]]) -> int | None:
@@ -127,56 +123,36 @@ def _shipping_form_page(form: ShippingMethodForm, method: ShippingMethod | None,
 
 def shipping_new() -> Any:
     form = ShippingMethodForm()
-    status = 200
     if request.method == "GET":
         form.position.data = "0"
     else:
-        status = 422
-        if form.validate_on_submit():
-            try:
-                method = create_shipping_method(by=current_user, **_shipping_values(form))
-            except CommerceError as exc:
-                apply_errors(form, exc)
-            else:
-                return done(
-                    f"Shipping method {method.code} created.", url_for("console.shipping_list")
-                )
-        else:
-            _form_expired(form)
-    return _shipping_form_page(form, None, status)
+        sent = submit(
+            form, lambda: create_shipping_method(by=current_user, **_shipping_values(form))
+        )
+        if sent.ok:
+            return done(
+                f"Shipping method {sent.value.code} created.", url_for("console.shipping_list")
+            )
+    return _shipping_form_page(form, None, form_status())
 
 
 def shipping_edit(method_id: int) -> Any:
-    try:
-        method = get_shipping_method(method_id)
-    except CommerceError:
-        abort(404)
-    status = 200
+    method = get_shipping_method(method_id)
     if request.method == "GET":
         form = ShippingMethodForm(obj=method, formdata=None)
         _fill_shipping_form(form, method)
     else:
         form = ShippingMethodForm()
-        status = 422
-        if form.validate_on_submit():
-            try:
-                update_shipping_method(method, by=current_user, **_shipping_values(form))
-            except CommerceError as exc:
-                apply_errors(form, exc)
-            else:
-                return done(
-                    f"Shipping method {method.code} saved.", url_for("console.shipping_list")
-                )
-        else:
-            _form_expired(form)
-    return _shipping_form_page(form, method, status)
+        sent = submit(
+            form, lambda: update_shipping_method(method, by=current_user, **_shipping_values(form))
+        )
+        if sent.ok:
+            return done(f"Shipping method {method.code} saved.", url_for("console.shipping_list"))
+    return _shipping_form_page(form, method, form_status())
 
 
 def shipping_deactivate(method_id: int) -> Any:
-    try:
-        method = get_shipping_method(method_id)
-    except CommerceError:
-        abort(404)
+    method = get_shipping_method(method_id)
     ConfirmForm().validate_on_submit()
     deactivate_shipping_method(method, by=current_user)
     return done(
@@ -214,52 +190,30 @@ def _tax_form_page(form: TaxRateForm, rate: TaxRate | None, status: int) -> Any:
 
 def tax_rate_new() -> Any:
     form = TaxRateForm()
-    status = 200
     if request.method == "POST":
-        status = 422
-        if form.validate_on_submit():
-            try:
-                rate = create_tax_rate(by=current_user, **_tax_values(form))
-            except CommerceError as exc:
-                apply_errors(form, exc)
-            else:
-                return done(
-                    f"Tax rate {rate.audit_label} created.", url_for("console.tax_rate_list")
-                )
-        else:
-            _form_expired(form)
-    return _tax_form_page(form, None, status)
+        sent = submit(form, lambda: create_tax_rate(by=current_user, **_tax_values(form)))
+        if sent.ok:
+            return done(
+                f"Tax rate {sent.value.audit_label} created.", url_for("console.tax_rate_list")
+            )
+    return _tax_form_page(form, None, form_status())
 
 
 def tax_rate_edit(rate_id: int) -> Any:
-    try:
-        rate = get_tax_rate(rate_id)
-    except CommerceError:
-        abort(404)
-    status = 200
+    rate = get_tax_rate(rate_id)
     if request.method == "GET":
         form = TaxRateForm(obj=rate, formdata=None)
         form.rate_bps.data = format_percent_bps(rate.rate_bps)
     else:
         form = TaxRateForm()
-        status = 422
-        if form.validate_on_submit():
-            try:
-                update_tax_rate(rate, by=current_user, **_tax_values(form))
-            except CommerceError as exc:
-                apply_errors(form, exc)
-            else:
-                return done(f"Tax rate {rate.audit_label} saved.", url_for("console.tax_rate_list"))
-        else:
-            _form_expired(form)
-    return _tax_form_page(form, rate, status)
+        sent = submit(form, lambda: update_tax_rate(rate, by=current_user, **_tax_values(form)))
+        if sent.ok:
+            return done(f"Tax rate {rate.audit_label} saved.", url_for("console.tax_rate_list"))
+    return _tax_form_page(form, rate, form_status())
 
 
 def tax_rate_deactivate(rate_id: int) -> Any:
-    try:
-        rate = get_tax_rate(rate_id)
-    except CommerceError:
-        abort(404)
+    rate = get_tax_rate(rate_id)
     ConfirmForm().validate_on_submit()
     deactivate_tax_rate(rate, by=current_user)
     return done(f"Tax rate {rate.audit_label} is deactivated.", url_for("console.tax_rate_list"))

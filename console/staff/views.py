@@ -21,7 +21,9 @@ from commerce.staff.services import (
     reactivate_staff,
 )
 from console.forms import ConfirmForm, RoleForm, StaffForm
-from console.web import apply_errors, done, form_error_summary, render, toast
+from console.web import done, form_error_summary, toast
+from web.forms import apply_errors, form_status
+from web.pages import render
 
 
 def _invite_link(member: StaffMember) -> str:
@@ -63,12 +65,11 @@ def staff_new() -> Any:
                 link=_invite_link(member),
                 role_labels=ROLE_LABELS,
             )
-    status = 422 if request.method == "POST" else 200
     return render(
         "console/staff/new.html",
         "console/staff/_form.html",
         form=form,
-        status=status,
+        status=form_status(),
         role_permissions=ROLE_PERMISSIONS,
         role_labels=ROLE_LABELS,
     )

@@ -96,7 +96,7 @@ def test_rule_collection(make_product):
 def test_bad_rules_are_refused(rule):
     with pytest.raises(ValidationError) as caught:
         create_collection(title="Bad", kind="rule", rules=[rule], by=None)
-    assert "rules-0" in caught.value.errors
+    assert ("rules", 0) in caught.value.errors
 
 
 def test_rule_collection_needs_rules():

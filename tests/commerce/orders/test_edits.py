@@ -108,9 +108,9 @@ def test_bad_edits_change_nothing(authorized_only, place, checkout_shop, make_st
             order, quantities={line.id: "x", 999: 1}, add={checkout_shop.medium: -1}, by=support
         )
     assert set(caught.value.errors) == {
-        f"line-{line.id}",
-        "line-999",
-        f"add-{checkout_shop.medium}",
+        ("line", line.id),
+        ("line", 999),
+        ("add", checkout_shop.medium),
     }
     with pytest.raises(ValidationError, match="cancel the order instead"):
         edit_order(order, quantities={line.id: 0}, by=support)

@@ -55,65 +55,69 @@ def refused(**fields):
         ({"usage_limit": 0}, "usage_limit", "A limit is 1 or more (empty: no limit)."),
         (
             {"actions": [row("percent_off_order", percent=120)]},
-            "actions-0-percent",
+            ("actions", 0, "percent"),
             "A percentage cannot be over 100.",
         ),
         (
             {"actions": [row("percent_off_items", percent="0")]},
-            "actions-0-percent",
+            ("actions", 0, "percent"),
             "Enter a percentage above 0.",
         ),
-        ({"actions": [row("buy_x_get_y", buy=0, get=1)]}, "actions-0-buy", "Enter 1 or more."),
-        ({"actions": [row("buy_x_get_y", get=1)]}, "actions-0-buy", "Enter a whole number."),
-        ({"actions": [row("buy_x_get_y", buy=2)]}, "actions-0-get", "Enter a whole number."),
+        (
+            {"actions": [row("buy_x_get_y", buy=0, get=1)]},
+            ("actions", 0, "buy"),
+            "Enter 1 or more.",
+        ),
+        ({"actions": [row("buy_x_get_y", get=1)]}, ("actions", 0, "buy"), "Enter a whole number."),
+        ({"actions": [row("buy_x_get_y", buy=2)]}, ("actions", 0, "get"), "Enter a whole number."),
         (
             {"conditions": [row("quantity_at_least")], "actions": [row("free_shipping")]},
-            "conditions-0-quantity",
+            ("conditions", 0, "quantity"),
             "Enter a whole number.",
         ),
         (
             {"actions": [row("amount_off_order", amount="12.345")]},
-            "actions-0-amount",
+            ("actions", 0, "amount"),
             "USD amounts have at most 2 decimal places.",
         ),
         (
             {"actions": [row("percent_off_items", percent=10, items={"products": [999999]})]},
-            "actions-0-items-products",
+            ("actions", 0, "items", "products"),
             "Unknown product (id 999999).",
         ),
         (
             {"conditions": [row("cart_contains", items={"categories": [424242]})]},
-            "conditions-0-items-categories",
+            ("conditions", 0, "items", "categories"),
             "Unknown category (id 424242).",
         ),
         (
             {"conditions": [row("cart_contains", items={"collections": [777]})]},
-            "conditions-0-items-collections",
+            ("conditions", 0, "items", "collections"),
             "Unknown collection (id 777).",
         ),
         (
             {"actions": [row("free_gift", variant_id=555555)]},
-            "actions-0-variant_id",
+            ("actions", 0, "variant_id"),
             "Unknown variant (id 555555).",
         ),
         (
             {"actions": [row("free_shipping", methods=["NOPE"])]},
-            "actions-0-methods",
+            ("actions", 0, "methods"),
             "Unknown shipping method NOPE.",
         ),
         (
             {"conditions": [row("shipping_country", countries=["XX"])]},
-            "conditions-0-countries",
+            ("conditions", 0, "countries"),
             "Unknown country code: XX.",
         ),
         (
             {"conditions": [row("time_window", start="18:00", end="09:00")]},
-            "conditions-0-end",
+            ("conditions", 0, "end"),
             "The end time must be after the start time.",
         ),
         (
             {"conditions": [row("cart_contains", items={})]},
-            "conditions-0-items",
+            ("conditions", 0, "items"),
             "Choose at least one product, category, collection or tag.",
         ),
         (
@@ -128,12 +132,12 @@ def refused(**fields):
                     )
                 ]
             },
-            "actions-0-tiers",
+            ("actions", 0, "tiers"),
             "Each tier needs its own threshold.",
         ),
         (
             {"conditions": [{"kind": "moon_phase", "params": {}}]},
-            "conditions-0-kind",
+            ("conditions", 0, "kind"),
             "Choose a kind of condition.",
         ),
     ],
@@ -150,9 +154,13 @@ def test_every_message_at_once(shop):
         usage_limit=-1,
         actions=[row("percent_off_order", percent=101), row("buy_x_get_y", buy=0, get=0)],
     )
-    assert {"name", "usage_limit", "actions-0-percent", "actions-1-buy", "actions-1-get"} <= set(
-        errors
-    )
+    assert {
+        "name",
+        "usage_limit",
+        ("actions", 0, "percent"),
+        ("actions", 1, "buy"),
+        ("actions", 1, "get"),
+    } <= set(errors)
 
 
 def test_rows_are_stored_canonically(shop):

@@ -145,13 +145,13 @@ def test_boosts_are_validated_at_their_fields(make_staff, make_product):
     with pytest.raises(ValidationError) as failure:
         search_rules.create_rule(query="x", boosts=bad, by=staff)
     errors = failure.value.errors
-    assert errors["boosts-0-effect"] == ["Choose boost or bury."]
-    assert errors["boosts-1-field"] == ["Choose tag, vendor, collection or in stock."]
-    assert errors["boosts-2-value"] == ["Enter a tag."]
-    assert errors["boosts-3-value"] == ["Choose an existing collection."]
-    assert errors["boosts-4-value"] == ["Choose an existing collection."]
-    assert "boosts-5-value" not in errors
-    assert errors["boosts-6-value"] == ["The same condition cannot both boost and bury."]
+    assert errors[("boosts", 0, "effect")] == ["Choose boost or bury."]
+    assert errors[("boosts", 1, "field")] == ["Choose tag, vendor, collection or in stock."]
+    assert errors[("boosts", 2, "value")] == ["Enter a tag."]
+    assert errors[("boosts", 3, "value")] == ["Choose an existing collection."]
+    assert errors[("boosts", 4, "value")] == ["Choose an existing collection."]
+    assert ("boosts", 5, "value") not in errors
+    assert errors[("boosts", 6, "value")] == ["The same condition cannot both boost and bury."]
     with pytest.raises(ValidationError) as failure:
         search_rules.create_rule(
             query="x", boosts=[{"effect": "boost", "field": "in_stock"}] * 11, by=staff

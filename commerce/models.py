@@ -1,5 +1,6 @@
 """Every package's tables, imported in one place for Alembic and the shell."""
 
+from commerce.accounts.models import AuthSession, SignInThrottle
 from commerce.audit import AuditEntry
 from commerce.catalog.models import (
     Category,
@@ -57,6 +58,7 @@ __all__ = [
     "Address",
     "Allocation",
     "AuditEntry",
+    "AuthSession",
     "Cart",
     "CartLine",
     "Category",
@@ -104,6 +106,7 @@ __all__ = [
     "SearchSynonym",
     "SearchTerm",
     "ShippingMethod",
+    "SignInThrottle",
     "StaffMember",
     "StockLevel",
     "StockMovement",

@@ -1,28 +1,121 @@
-"""Sign-in, sign-out and accepting an invitation."""
+"""Sign-in, sign-out and accepting an invitation.
+
+The staff session lives on the server (commerce/accounts): the Flask session cookie carries
+Flask-Login's "<id>:<version>" and a random session token; each request loads the account
+through that token, so a session ended by sign-out, a timeout or an admin stops working even
+from a copied cookie. "Keep me signed in" is a second random token in its own cookie
+(`console_remember`, path /console), replaced at each use and void after sign-out.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 from urllib.parse import urlparse
 
-from flask import current_app, flash, redirect, request, url_for
+from flask import current_app, flash, g, redirect, request, session, url_for
 from flask_login import LoginManager, current_user, login_user, logout_user
+from werkzeug.wrappers import Response
 
+from commerce.accounts.sessions import STAFF, Client, load_account
+from commerce.accounts.signin import (
+    GENERIC_FAILURE,
+    SignedIn,
+    TooManyAttempts,
+    device_token,
+    resume,
+    sign_in,
+    sign_out,
+    trusted_device,
+)
 from commerce.errors import ValidationError
 from commerce.extensions import limiter
-from commerce.staff.services import accept_invitation, authenticate
+from commerce.staff.services import accept_invitation
 from console import bp
 from console.forms import SetPasswordForm, SignInForm
 from console.permissions import PUBLIC, login_redirect, route
 from console.web import apply_errors, render
 
-GENERIC_FAILURE = "That email and password do not match an active account."
+SESSION_TOKEN = "staff_session"
+REMEMBER_COOKIE = "console_remember"
+DEVICE_COOKIE = "console_device"
 
 
 def configure_login(manager: LoginManager) -> None:
     manager.login_view = "console.login"
     manager.login_message = "Please sign in to continue."
     manager.unauthorized_handler(login_redirect)
+    manager.user_loader(_load_user)
+    manager.request_loader(_load_remembered)
+
+
+def client() -> Client:
+    """The address and browser of this request, as recorded on the session."""
+    return Client(ip_address=request.remote_addr or "", user_agent=request.user_agent.string or "")
+
+
+def _load_user(user_id: str) -> Any:
+    """Flask-Login's loader: the account of a live server-side session, else nobody."""
+    try:
+        raw_id, version = user_id.split(":", 1)
+        found = load_account(STAFF, int(raw_id), session.get(SESSION_TOKEN))
+    except (ValueError, TypeError):
+        return None
+    if found is None or str(found[0].session_version) != version:
+        return None
+    g.staff_session = found[1]
+    return found[0]
+
+
+def _load_remembered(_request: Any) -> Any:
+    """No live session: a "keep me signed in" cookie starts a new one (and is replaced)."""
+    token = request.cookies.get(REMEMBER_COOKIE)
+    if not token or not request.path.startswith("/console"):
+        return None
+    signed = resume(STAFF, token, client=client())
+    if signed is None:
+        g.remember_cookie = ""  # unknown, used or ended: delete it
+        return None
+    _begin(signed, fresh=False)
+    return signed.account
+
+
+def _begin(signed: SignedIn, *, fresh: bool = True) -> None:
+    """Put a new session in the cookie: a new session token and a new CSRF token (a token
+    or session planted before sign-in is worth nothing after it)."""
+    session.pop("csrf_token", None)
+    session.pop(SESSION_TOKEN, None)
+    login_user(signed.account, fresh=fresh)
+    session[SESSION_TOKEN] = signed.session.token
+    g.staff_session = signed.session.row
+    if signed.session.remember_token:
+        g.remember_cookie = signed.session.remember_token
+
+
+@bp.after_request
+def _remember_cookie(response: Response) -> Response:
+    """Set (or delete) the remember cookie that this request replaced."""
+    token = getattr(g, "remember_cookie", None)
+    if token is None:
+        return response
+    config = current_app.config
+    if token:
+        row = getattr(g, "staff_session", None)
+        until = getattr(row, "remember_until", None)
+        max_age = config["STAFF_REMEMBER_DAYS"] * 86400
+        if until is not None and row is not None:
+            max_age = max(0, int((until - row.created_at).total_seconds()))
+        response.set_cookie(
+            REMEMBER_COOKIE,
+            token,
+            max_age=max_age,
+            path="/console",
+            secure=config["REMEMBER_COOKIE_SECURE"],
+            httponly=True,
+            samesite="Lax",
+        )
+    else:
+        response.delete_cookie(REMEMBER_COOKIE, path="/console")
+    return response
 
 
 def _safe_next(target: str | None) -> str:
@@ -46,21 +139,62 @@ def login() -> Any:
     if current_user.is_authenticated:
         return redirect(_safe_next(request.args.get("next")))
     form = SignInForm(next=request.args.get("next", ""))
+    if not current_app.config["STAFF_REMEMBER_DAYS"]:
+        del form.remember
     status = 200
     if request.method == "POST":
         if form.validate_on_submit():
-            member = authenticate(form.email.data, form.password.data)
-            if member is not None:
-                login_user(member, remember=form.remember.data)
-                return redirect(_safe_next(form.next.data), code=303)
-        form.form_errors.append(GENERIC_FAILURE)
-        status = 422
+            email = form.email.data or ""
+            try:
+                signed = sign_in(
+                    STAFF,
+                    email,
+                    form.password.data or "",
+                    client=client(),
+                    remember=bool(getattr(form, "remember", None) and form.remember.data),
+                    trusted=trusted_device(STAFF, email, request.cookies.get(DEVICE_COOKIE)),
+                )
+            except TooManyAttempts as exc:
+                form.form_errors.append(exc.message)
+                status = 429
+            except ValidationError:
+                form.form_errors.append(GENERIC_FAILURE[STAFF])
+                status = 422
+            else:
+                _begin(signed)
+                response = redirect(_safe_next(form.next.data), code=303)
+                _set_device_cookie(response, email)
+                return response
+        else:
+            form.form_errors.append(GENERIC_FAILURE[STAFF])
+            status = 422
     return render("console/auth/login.html", form=form, status=status)
+
+
+def _set_device_cookie(response: Response, email: str) -> None:
+    response.set_cookie(
+        DEVICE_COOKIE,
+        device_token(STAFF, email),
+        max_age=current_app.config["DEVICE_COOKIE_DAYS"] * 86400,
+        path="/console/login",
+        secure=current_app.config["SESSION_COOKIE_SECURE"],
+        httponly=True,
+        samesite="Strict",
+    )
+
+
+def end_browser_session() -> None:
+    """Sign this browser out: the server-side session ends, the cookie forgets it."""
+    account = current_user if current_user.is_authenticated else None
+    sign_out(STAFF, account, session.pop(SESSION_TOKEN, None), client=client())
+    logout_user()
+    session.pop("csrf_token", None)
+    g.remember_cookie = ""
 
 
 @route(bp, "/logout", permission=PUBLIC, methods=["POST"])
 def logout() -> Any:
-    logout_user()
+    end_browser_session()
     flash("You are signed out.", "success")
     return redirect(url_for("console.login"), code=303)
 
@@ -81,7 +215,7 @@ def accept_invite(token: str) -> Any:
             apply_errors(form, exc)
             status = 422
         else:
-            logout_user()
+            end_browser_session()
             flash("Your password is set. Sign in to continue.", "success")
             return redirect(url_for("console.login"), code=303)
     elif request.method == "POST":

@@ -1,0 +1,216 @@
+"""Sessions that a security review passes (ASVS 5.0 V7): each test replays an attack that
+worked before sessions lived on the server. Staff and shoppers."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from commerce.accounts.models import AuthSession
+from commerce.audit import AuditEntry
+from commerce.db import utcnow
+from commerce.extensions import db
+from tests.conftest import TEST_PASSWORD, sign_in
+
+REMEMBER = "console_remember"
+
+
+def _session_cookie(client):
+    return client.get_cookie("session").value
+
+
+def _remember(client):
+    cookie = client.get_cookie(REMEMBER, path="/console")
+    return cookie.value if cookie is not None else None
+
+
+def _browser(app, session=None, remember=None):
+    """Another browser holding copies of the given cookies."""
+    other = app.test_client()
+    if session:
+        other.set_cookie("session", session)
+    if remember:
+        other.set_cookie(REMEMBER, remember, path="/console")
+    return other
+
+
+def _signed_in(client):
+    return client.get("/console/").status_code == 200
+
+
+def _rows(member):
+    return list(
+        db.session.scalars(
+            select(AuthSession)
+            .where(AuthSession.kind == "staff", AuthSession.user_id == member.id)
+            .order_by(AuthSession.id)
+        )
+    )
+
+
+# -- 2: sign-out ends the session on the server --------------------------------------------
+
+
+def test_copied_staff_session_cookie_is_dead_after_sign_out(app, client, make_staff):
+    member = make_staff("admin")
+    sign_in(client, member)
+    stolen = _session_cookie(client)
+    assert _signed_in(_browser(app, session=stolen))
+    client.post("/console/logout")
+    assert not _signed_in(_browser(app, session=stolen))
+    [row] = _rows(member)
+    assert row.ended_at is not None and row.ended_reason == "signed_out"
+
+
+def test_copied_shopper_session_cookie_is_dead_after_sign_out(app, client, make_customer):
+    customer = make_customer()
+    response = client.post(
+        "/account/login", data={"email": customer.email, "password": TEST_PASSWORD}
+    )
+    assert response.status_code == 303
+    stolen = _session_cookie(client)
+    assert _browser(app, session=stolen).get("/account").status_code == 200
+    client.post("/account/logout")
+    assert _browser(app, session=stolen).get("/account").status_code == 303
+
+
+# -- 1: "keep me signed in" -----------------------------------------------------------------
+
+
+def test_remember_token_is_random_rotates_and_dies_at_sign_out(app, client, make_staff):
+    member = make_staff("admin")
+    sign_in(client, member, remember="y")
+    first = _remember(client)
+    sign_in(_browser(app), member, remember="y")
+    other = app.test_client()
+    sign_in(other, member, remember="y")
+    assert _remember(other) != first  # a new random token at each sign-in
+
+    # The browser was closed: the remember cookie signs in again, and is replaced.
+    browser = _browser(app, remember=first)
+    assert _signed_in(browser)
+    second = _remember(browser)
+    assert second and second != first
+    assert not _signed_in(_browser(app, remember=first))  # the used one is void
+    assert _signed_in(browser)
+
+    # Sign-out revokes it: a copy taken before is worth nothing.
+    browser.post("/console/logout")
+    assert _remember(browser) is None
+    assert not _signed_in(_browser(app, remember=second))
+
+
+def test_remember_token_expires(app, client, make_staff):
+    member = make_staff()
+    sign_in(client, member, remember="y")
+    token = _remember(client)
+    [row] = _rows(member)
+    row.remember_until = utcnow() - timedelta(seconds=1)
+    db.session.commit()
+    assert not _signed_in(_browser(app, remember=token))
+
+
+def test_remember_token_only_its_hash_is_stored(client, make_staff):
+    member = make_staff()
+    sign_in(client, member, remember="y")
+    [row] = _rows(member)
+    assert _remember(client) not in (row.remember_hash, row.token_hash)
+    assert len(row.remember_hash) == 64
+
+
+# -- 3: idle and absolute timeouts ----------------------------------------------------------
+
+
+def test_staff_session_ends_when_idle(client, make_staff):
+    member = make_staff()
+    sign_in(client, member)
+    [row] = _rows(member)
+    row.last_seen_at = utcnow() - timedelta(minutes=119)
+    db.session.commit()
+    assert _signed_in(client)  # still in time, and now seen again
+    row.last_seen_at = utcnow() - timedelta(minutes=121)
+    db.session.commit()
+    response = client.get("/console/")
+    assert response.status_code == 302 and "/console/login" in response.headers["Location"]
+
+
+def test_staff_session_ends_at_its_absolute_limit(client, make_staff):
+    member = make_staff()
+    sign_in(client, member)
+    [row] = _rows(member)
+    assert row.expires_at - row.created_at == timedelta(hours=12)
+    row.expires_at = utcnow() - timedelta(seconds=1)
+    db.session.commit()
+    assert not _signed_in(client)
+
+
+def test_last_seen_is_written_at_most_once_a_minute(client, make_staff, query_counter):
+    member = make_staff()
+    sign_in(client, member)
+    with query_counter() as counted:
+        client.get("/console/")
+    assert not [s for s in counted if s.lstrip().upper().startswith("UPDATE AUTH_SESSION")]
+    [row] = _rows(member)
+    row.last_seen_at = utcnow() - timedelta(minutes=2)
+    db.session.commit()
+    client.get("/console/")
+    assert utcnow() - _rows(member)[0].last_seen_at < timedelta(minutes=1)
+
+
+# -- 4: the CSRF token and the session id change at sign-in ----------------------------------
+
+
+def _token(html):
+    return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
+
+
+def test_csrf_token_from_before_sign_in_is_refused_after(app, client, make_staff, monkeypatch):
+    monkeypatch.setitem(app.config, "WTF_CSRF_ENABLED", True)
+    member = make_staff("admin")
+    before = _token(client.get("/console/login").text)
+    response = client.post(
+        "/console/login",
+        data={"email": member.email, "password": TEST_PASSWORD, "csrf_token": before},
+    )
+    assert response.status_code == 303
+    # A token an attacker read (or planted) before sign-in does not work after it.
+    assert client.post("/console/logout", data={"csrf_token": before}).status_code == 400
+    after = _token(client.get("/console/staff").text)
+    assert after != before
+    assert client.post("/console/logout", data={"csrf_token": after}).status_code == 303
+
+
+def test_each_sign_in_gets_a_new_session_id(app, client, make_staff):
+    member = make_staff()
+    attacker = app.test_client()
+    attacker.get("/console/login")
+    planted = _session_cookie(attacker)  # given to the victim before they sign in
+    victim = _browser(app, session=planted)
+    sign_in(victim, member)
+    assert _signed_in(victim)
+    assert not _signed_in(_browser(app, session=planted))
+    sign_in(client, member)
+    assert len({row.token_hash for row in _rows(member)}) == 2
+
+
+# -- 10: the audit log ---------------------------------------------------------------------
+
+
+def test_sign_in_failure_and_sign_out_are_audited(client, make_staff):
+    member = make_staff()
+    client.post("/console/login", data={"email": member.email, "password": "wrong password!"})
+    client.post("/console/login", data={"email": "nobody@example.com", "password": "x" * 12})
+    sign_in(client, member)
+    client.post("/console/logout")
+    actions = [
+        (e.action, e.subject_label)
+        for e in db.session.scalars(select(AuditEntry).order_by(AuditEntry.id))
+    ]
+    assert actions[-4:] == [
+        ("staff.sign_in_failed", member.email),
+        ("staff.sign_in_failed", "nobody@example.com"),
+        ("staff.sign_in", member.email),
+        ("staff.sign_out", member.email),
+    ]

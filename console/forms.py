@@ -66,7 +66,7 @@ class SignInForm(FlaskForm):
 
 
 class SetPasswordForm(FlaskForm):
-    password = PasswordField("New password", validators=[DataRequired(), Length(min=10, max=200)])
+    password = PasswordField("New password", validators=[DataRequired()])
     confirm = PasswordField("Repeat the password", validators=[DataRequired()])
 
     def validate_confirm(self, field: Any) -> None:

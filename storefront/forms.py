@@ -21,7 +21,9 @@ from commerce.customers.services import ADDRESS_FIELDS
 class RegisterForm(FlaskForm):
     name = StringField("Name", validators=[Length(max=120)])
     email = EmailField("Email", validators=[DataRequired(), Length(max=255)])
-    password = PasswordField("Password", description="At least 10 characters.")
+    password = PasswordField(
+        "Password", description="At least 12 characters; a few unrelated words work well."
+    )
     next = HiddenField()
 
 

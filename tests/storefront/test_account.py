@@ -76,7 +76,7 @@ class TestRegister:
         )
         assert response.status_code == 422
         field_msg = response.text.split('id="password-msg"', 1)[1].split("</div>", 1)[0]
-        assert "at least 10 characters" in field_msg
+        assert "at least 12 characters" in field_msg
         assert _count(Customer) == 0
         assert client.get("/account").status_code == 303  # not signed in
 

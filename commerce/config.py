@@ -195,6 +195,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "DEVICE_COOKIE_DAYS": _env_int("DEVICE_COOKIE_DAYS", 180),
         # Passwords people choose (commerce/passwords.py): at least this long, not guessable.
         "PASSWORD_MIN_LENGTH": _env_int("PASSWORD_MIN_LENGTH", 12),
+        # A password reset link works once, for this many seconds.
+        "PASSWORD_RESET_MAX_AGE": _env_int("PASSWORD_RESET_MAX_AGE", 3600),
         # Background work that survives crashes (README "Background work in production"): an
         # outbox event's dispatcher holds it this long before another may take it over; failed
         # deliveries back off up to OUTBOX_RETRY_MAX_SECONDS between attempts, and never stop.

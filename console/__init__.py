@@ -6,6 +6,7 @@ bp = Blueprint("console", __name__, url_prefix="/console")
 
 # The area modules register their routes on `bp` when imported.
 from console import (  # noqa: E402, F401
+    account,
     audit,
     auth,
     catalog,

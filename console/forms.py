@@ -197,3 +197,11 @@ class MediaAltForm(FlaskForm):
 
 class ImportForm(FlaskForm):
     file = FileField("CSV file")
+
+
+class EmailOnlyForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Length(max=255)])
+
+
+class ChangePasswordForm(SetPasswordForm):
+    current = PasswordField("Current password", validators=[DataRequired()])

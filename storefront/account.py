@@ -17,6 +17,12 @@ from urllib.parse import urlparse
 from flask import abort, current_app, flash, g, redirect, request, session, url_for
 from werkzeug.wrappers import Response
 
+from commerce.accounts.passwords import (
+    account_for_reset,
+    change_password,
+    request_password_reset,
+    reset_password,
+)
 from commerce.accounts.sessions import CUSTOMER, Client, load_account
 from commerce.accounts.signin import GENERIC_FAILURE as FAILURES
 from commerce.accounts.signin import (
@@ -47,7 +53,15 @@ from commerce.orders.services import (
     orders_for_customer,
 )
 from storefront import bp
-from storefront.forms import AddressForm, ConfirmForm, RegisterForm, SignInForm
+from storefront.forms import (
+    AddressForm,
+    ChangePasswordForm,
+    ConfirmForm,
+    EmailOnlyForm,
+    NewPasswordForm,
+    RegisterForm,
+    SignInForm,
+)
 from storefront.web import private, render
 
 SESSION_KEY = "customer"
@@ -340,3 +354,68 @@ def address_default(address_id: int) -> Response:
     set_default_address(customer, address)
     flash("Default address updated.", "success")
     return private(redirect(url_for("storefront.account"), code=303))
+
+
+# -- passwords ----------------------------------------------------------------------------------
+
+
+@bp.route("/account/password/forgot", methods=["GET", "POST"])
+@limiter.limit(_sign_in_limit, methods=["POST"])
+def password_forgot() -> Response:
+    """The same answer whether or not the email has an account."""
+    form = EmailOnlyForm()
+    if form.validate_on_submit():
+        request_password_reset(CUSTOMER, form.email.data or "", ip_address=client().ip_address)
+        return _page("storefront/account/forgot.html", form=form, sent=True)
+    status = 422 if request.method == "POST" else 200
+    return _page("storefront/account/forgot.html", status, form=form, sent=False)
+
+
+@bp.route("/account/password/reset/<token>", methods=["GET", "POST"])
+@limiter.limit(_sign_in_limit, methods=["POST"])
+def password_reset(token: str) -> Response:
+    form = NewPasswordForm()
+    try:
+        account_for_reset(CUSTOMER, token)
+    except ValidationError as exc:
+        return _page("storefront/account/reset.html", 422, form=None, error=exc.message)
+    if form.validate_on_submit():
+        try:
+            reset_password(CUSTOMER, token, form.password.data or "")
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        else:
+            session.pop(SESSION_KEY, None)
+            session.pop(SESSION_TOKEN, None)
+            session.pop("csrf_token", None)
+            g.customer = None
+            flash("Your password is set. Sign in with it.", "success")
+            return private(redirect(url_for("storefront.login"), code=303))
+    status = 422 if request.method == "POST" else 200
+    return _page("storefront/account/reset.html", status, form=form, token=token, error=None)
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@customer_required
+def password_change() -> Response:
+    """Change the password; the customer's other sessions end, this one goes on."""
+    customer = current_customer()
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        found = load_account(CUSTOMER, customer.id, session.get(SESSION_TOKEN))
+        try:
+            change_password(
+                CUSTOMER,
+                customer,
+                current=form.current.data or "",
+                password=form.password.data or "",
+                keep_session=found[1].id if found else None,
+            )
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        else:
+            session[SESSION_KEY] = customer.session_value  # the new version
+            flash("Your password is changed; your other sessions are signed out.", "success")
+            return private(redirect(url_for("storefront.account"), code=303))
+    status = 422 if request.method == "POST" else 200
+    return _page("storefront/account/password.html", status, form=form)

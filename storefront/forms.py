@@ -27,6 +27,20 @@ class RegisterForm(FlaskForm):
     next = HiddenField()
 
 
+class EmailOnlyForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Length(max=255)])
+
+
+class NewPasswordForm(FlaskForm):
+    password = PasswordField(
+        "New password", description="At least 12 characters; a few unrelated words work well."
+    )
+
+
+class ChangePasswordForm(NewPasswordForm):
+    current = PasswordField("Current password", validators=[DataRequired()])
+
+
 class SignInForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired(), Length(max=255)])
     password = PasswordField("Password", validators=[DataRequired()])

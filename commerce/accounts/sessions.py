@@ -254,3 +254,51 @@ def purge_ended(*, older_than: timedelta = timedelta(days=30)) -> int:
             )
         )
     return result.rowcount or 0
+
+
+def end_sessions_audited(
+    kind: str, account: Any, *, by: Any, reason: str, keep_id: int | None = None
+) -> int:
+    """End an account's sessions (all, or all but `keep_id`) and audit who did it."""
+    from commerce import audit
+
+    with transaction():
+        ended = end_sessions(kind, account.id, reason=reason, keep_id=keep_id)
+        audit.record(by, f"{kind}.sessions_ended", account, after={"ended": ended, "why": reason})
+    return ended
+
+
+def end_one_session_audited(
+    kind: str, account: Any, session_id: int, *, by: Any, reason: str
+) -> AuthSession:
+    """End one of an account's sessions (the sessions list) and audit it."""
+    from commerce import audit
+
+    with transaction():
+        row = end_session_by_id(kind, account.id, session_id, reason=reason)
+        audit.record(by, f"{kind}.session_ended", account, after={"session": row.id, "why": reason})
+    return row
+
+
+_BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"))
+_SYSTEMS = (
+    ("iPhone", "iPhone"),
+    ("iPad", "iPad"),
+    ("Android", "Android"),
+    ("Windows", "Windows"),
+    ("Mac OS X", "macOS"),
+    ("CrOS", "ChromeOS"),
+    ("Linux", "Linux"),
+)
+
+
+def describe_device(user_agent: str) -> str:
+    """ "Firefox on Windows" from a user agent, for people to recognise their sessions."""
+    ua = user_agent or ""
+    browser = next((name for key, name in _BROWSERS if key in ua), None)
+    if browser is None and "Safari/" in ua:
+        browser = "Safari"
+    system = next((name for key, name in _SYSTEMS if key in ua), None)
+    if browser and system:
+        return f"{browser} on {system}"
+    return browser or system or (ua[:60] if ua else "Unknown device")

@@ -214,3 +214,56 @@ def test_sign_in_failure_and_sign_out_are_audited(client, make_staff):
         ("staff.sign_in", member.email),
         ("staff.sign_out", member.email),
     ]
+
+
+# -- 9: sessions a person can see and end --------------------------------------------------
+
+FIREFOX = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0"
+
+
+def test_staff_see_their_sessions_and_end_one_or_all(app, client, make_staff):
+    member = make_staff()
+    laptop = app.test_client()
+    laptop.post(
+        "/console/login",
+        data={"email": member.email, "password": TEST_PASSWORD},
+        headers={"User-Agent": FIREFOX},
+        environ_base={"REMOTE_ADDR": "203.0.113.7"},
+    )
+    phone = app.test_client()
+    sign_in(phone, member)
+    sign_in(client, member)
+    page = client.get("/console/account/sessions").text
+    assert "Firefox on Windows" in page and "203.0.113.7" in page and "this browser" in page
+    laptop_row = next(r for r in _rows(member) if r.ip_address == "203.0.113.7")
+    assert client.post(f"/console/account/sessions/{laptop_row.id}/end").status_code == 303
+    assert not _signed_in(laptop) and _signed_in(phone) and _signed_in(client)
+    assert client.post("/console/account/sessions/end-others").status_code == 303
+    assert not _signed_in(phone) and _signed_in(client)
+
+
+def test_nobody_ends_another_persons_session_by_its_id(app, client, make_staff):
+    victim = make_staff()
+    other = app.test_client()
+    sign_in(other, victim)
+    [row] = _rows(victim)
+    sign_in(client, make_staff())
+    assert client.post(f"/console/account/sessions/{row.id}/end").status_code == 404
+    assert _signed_in(other)
+
+
+def test_an_admin_ends_a_staff_members_sessions(app, client, make_staff):
+    member = make_staff("support")
+    theirs = app.test_client()
+    sign_in(theirs, member, remember="y")
+    remembered = _remember(theirs)
+    admin = make_staff("admin")
+    sign_in(client, admin)
+    assert "Not signed in anywhere" not in client.get(f"/console/staff/{member.id}").text
+    assert client.post(f"/console/staff/{member.id}/sessions/end").status_code == 303
+    assert not _signed_in(theirs)
+    assert not _signed_in(_browser(app, remember=remembered))
+    entry = db.session.scalars(
+        select(AuditEntry).where(AuditEntry.action == "staff.sessions_ended")
+    ).one()
+    assert entry.actor_id == admin.id and entry.subject_id == str(member.id)

@@ -49,6 +49,11 @@ def _secret_key(instance: Path) -> str:
     return key
 
 
+def _roles(value: str | None) -> frozenset[str]:
+    names = {part.strip().lower() for part in (value or "").split(",")}
+    return frozenset(names - {"", "none"})
+
+
 def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Build the Flask config mapping; `overrides` (tests, scripts) win over the environment."""
     overrides = dict(overrides or {})
@@ -195,6 +200,11 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "DEVICE_COOKIE_DAYS": _env_int("DEVICE_COOKIE_DAYS", 180),
         # Passwords people choose (commerce/passwords.py): at least this long, not guessable.
         "PASSWORD_MIN_LENGTH": _env_int("PASSWORD_MIN_LENGTH", 12),
+        # Roles that must sign in with a second factor (an authenticator app), comma-separated
+        # ("none" for none). Unset: admins when served over HTTPS (SECURE_COOKIES), else none.
+        "STAFF_TWO_FACTOR_ROLES": _roles(
+            _env("STAFF_TWO_FACTOR_ROLES", "admin" if _env_bool("SECURE_COOKIES", False) else "")
+        ),
         # A password reset link works once, for this many seconds.
         "PASSWORD_RESET_MAX_AGE": _env_int("PASSWORD_RESET_MAX_AGE", 3600),
         # Background work that survives crashes (README "Background work in production"): an

@@ -1,6 +1,11 @@
 """Every package's tables, imported in one place for Alembic and the shell."""
 
-from commerce.accounts.models import AuthSession, SignInThrottle
+from commerce.accounts.models import (
+    AuthSession,
+    SignInThrottle,
+    StaffRecoveryCode,
+    StaffSecondFactor,
+)
 from commerce.audit import AuditEntry
 from commerce.catalog.models import (
     Category,
@@ -108,6 +113,8 @@ __all__ = [
     "ShippingMethod",
     "SignInThrottle",
     "StaffMember",
+    "StaffRecoveryCode",
+    "StaffSecondFactor",
     "StockLevel",
     "StockMovement",
     "TaxRate",

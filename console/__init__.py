@@ -32,4 +32,5 @@ from console import (  # noqa: E402, F401
     settings,
     staff,
     taxonomy,
+    two_factor,
 )

@@ -9,6 +9,7 @@ from a copied cookie. "Keep me signed in" is a second random token in its own co
 
 from __future__ import annotations
 
+import time
 from typing import Any
 from urllib.parse import urlparse
 
@@ -21,14 +22,17 @@ from commerce.accounts.signin import (
     GENERIC_FAILURE,
     SignedIn,
     TooManyAttempts,
+    check_password,
+    complete_sign_in,
     device_token,
     resume,
-    sign_in,
     sign_out,
     trusted_device,
 )
+from commerce.accounts.two_factor import needs_second_factor
 from commerce.errors import ValidationError
-from commerce.extensions import limiter
+from commerce.extensions import db, limiter
+from commerce.staff.models import StaffMember
 from commerce.staff.services import accept_invitation
 from console import bp
 from console.forms import SetPasswordForm, SignInForm
@@ -38,6 +42,8 @@ from console.web import apply_errors, render
 SESSION_TOKEN = "staff_session"
 REMEMBER_COOKIE = "console_remember"
 DEVICE_COOKIE = "console_device"
+PENDING = "staff_second_step"
+PENDING_SECONDS = 300
 
 
 def configure_login(manager: LoginManager) -> None:
@@ -84,6 +90,7 @@ def _begin(signed: SignedIn, *, fresh: bool = True) -> None:
     or session planted before sign-in is worth nothing after it)."""
     session.pop("csrf_token", None)
     session.pop(SESSION_TOKEN, None)
+    session.pop(PENDING, None)
     login_user(signed.account, fresh=fresh)
     session[SESSION_TOKEN] = signed.session.token
     g.staff_session = signed.session.row
@@ -145,13 +152,13 @@ def login() -> Any:
     if request.method == "POST":
         if form.validate_on_submit():
             email = form.email.data or ""
+            remember = bool(getattr(form, "remember", None) and form.remember.data)
             try:
-                signed = sign_in(
+                member = check_password(
                     STAFF,
                     email,
                     form.password.data or "",
                     client=client(),
-                    remember=bool(getattr(form, "remember", None) and form.remember.data),
                     trusted=trusted_device(STAFF, email, request.cookies.get(DEVICE_COOKIE)),
                 )
             except TooManyAttempts as exc:
@@ -161,14 +168,48 @@ def login() -> Any:
                 form.form_errors.append(GENERIC_FAILURE[STAFF])
                 status = 422
             else:
-                _begin(signed)
-                response = redirect(_safe_next(form.next.data), code=303)
-                _set_device_cookie(response, email)
-                return response
+                if needs_second_factor(member):
+                    _await_code(member, remember=remember, target=form.next.data)
+                    return redirect(url_for("console.login_code"), code=303)
+                signed = complete_sign_in(STAFF, member, client=client(), remember=remember)
+                return finish_sign_in(signed, form.next.data)
         else:
             form.form_errors.append(GENERIC_FAILURE[STAFF])
             status = 422
     return render("console/auth/login.html", form=form, status=status)
+
+
+def finish_sign_in(signed: SignedIn, target: str | None) -> Response:
+    """The session is on: into the console, and this browser is known to the account."""
+    _begin(signed)
+    response = redirect(_safe_next(target), code=303)
+    _set_device_cookie(response, signed.account.email)
+    return response
+
+
+def _await_code(member: Any, *, remember: bool, target: str | None) -> None:
+    """The password was right; the second step (a code, or enrolment) is next. Kept in the
+    signed session for PENDING_SECONDS: it proves the password, nothing more."""
+    session[PENDING] = {
+        "id": member.id,
+        "v": member.session_version,
+        "at": int(time.time()),
+        "remember": remember,
+        "next": target or "",
+    }
+
+
+def pending_member() -> tuple[Any, dict[str, Any]] | None:
+    """The staff member between password and code, if the first step is recent enough."""
+    pending = session.get(PENDING)
+    if not isinstance(pending, dict) or time.time() - pending.get("at", 0) > PENDING_SECONDS:
+        session.pop(PENDING, None)
+        return None
+    member = db.session.get(StaffMember, pending.get("id"))
+    if member is None or not member.is_active or member.session_version != pending.get("v"):
+        session.pop(PENDING, None)
+        return None
+    return member, pending
 
 
 def _set_device_cookie(response: Response, email: str) -> None:

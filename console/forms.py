@@ -205,3 +205,11 @@ class EmailOnlyForm(FlaskForm):
 
 class ChangePasswordForm(SetPasswordForm):
     current = PasswordField("Current password", validators=[DataRequired()])
+
+
+class CodeForm(FlaskForm):
+    code = StringField("Code from your authenticator app", validators=[DataRequired()])
+
+
+class CurrentPasswordForm(FlaskForm):
+    password = PasswordField("Current password", validators=[DataRequired()])

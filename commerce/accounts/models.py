@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from commerce.db import utcnow
@@ -57,3 +57,32 @@ class SignInThrottle(db.Model):
     failures: Mapped[int] = mapped_column(default=0)
     blocked_until: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StaffSecondFactor(db.Model):
+    """A staff member's authenticator app (TOTP, RFC 6238): the shared secret, in use once
+    confirmed with a first code. `last_step` is the last time step accepted, so a code seen
+    over a shoulder cannot be used a second time."""
+
+    __tablename__ = "staff_second_factor"
+
+    staff_id: Mapped[int] = mapped_column(
+        ForeignKey("staff_member.id", ondelete="CASCADE"), primary_key=True
+    )
+    secret: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    confirmed_at: Mapped[datetime | None]
+    last_step: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class StaffRecoveryCode(db.Model):
+    """A single-use recovery code (for a lost phone); only its SHA-256 is kept."""
+
+    __tablename__ = "staff_recovery_code"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[int] = mapped_column(
+        ForeignKey("staff_member.id", ondelete="CASCADE"), index=True
+    )
+    code_hash: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[datetime | None]

@@ -116,14 +116,30 @@ def _throttle_row(kind: str, email: str) -> SignInThrottle | None:
     )
 
 
-def _blocked_for(row: SignInThrottle | None) -> int:
+def _wait(row: SignInThrottle | None) -> int:
     if row is None or row.blocked_until is None:
         return 0
     left = (row.blocked_until - utcnow()).total_seconds()
     return max(0, int(left + 0.999))
 
 
-def _count_failure(kind: str, email: str) -> None:
+def blocked_for(kind: str, email: str) -> int:
+    """Seconds this email must still wait before its next try (0: go ahead)."""
+    with transaction(read_only=True):
+        return _wait(_throttle_row(kind, email))
+
+
+def refuse(kind: str, account: Any, email: str, wait: int, *, client: Client) -> None:
+    """Audit a try made while the email waits, and answer TooManyAttempts (429)."""
+    with transaction():
+        _record(kind, "sign_in_refused", account, email, ip=client.ip_address, wait=wait)
+    raise TooManyAttempts(
+        f"Too many failed sign-ins for this account. Try again in {wait} seconds.",
+        retry_after=wait,
+    )
+
+
+def count_failure(kind: str, email: str) -> None:
     config = current_app.config
     row = _throttle_row(kind, email)
     if row is None:
@@ -140,7 +156,7 @@ def _count_failure(kind: str, email: str) -> None:
         row.blocked_until = now + timedelta(seconds=wait)
 
 
-def _clear_failures(kind: str, email: str) -> None:
+def clear_failures(kind: str, email: str) -> None:
     row = _throttle_row(kind, email)
     if row is not None:
         db.session.delete(row)
@@ -152,27 +168,32 @@ def _clear_failures(kind: str, email: str) -> None:
 def check_password(kind: str, email: str, password: str, *, client: Client, trusted: bool) -> Any:
     """The account for these credentials, counting a failure against the email (unless the
     browser is trusted) and auditing it; raises TooManyAttempts while the email waits, and
-    ValidationError (one message for every failure) otherwise."""
+    ValidationError (one message for every failure) otherwise.
+
+    A staff account with a second factor is not held back by wrong passwords: its password
+    alone does not sign in (the code step has a backoff of its own), so the owner with the
+    password and a code still gets in while a stranger fails on purpose."""
     email = _normalize(email)
-    with transaction(read_only=True):
-        wait = 0 if trusted else _blocked_for(_throttle_row(kind, email))
-    if wait:
-        with transaction():
-            _record(kind, "sign_in_refused", None, email, ip=client.ip_address, wait=wait)
-        raise TooManyAttempts(
-            f"Too many failed sign-ins for this account. Try again in {wait} seconds.",
-            retry_after=wait,
-        )
+    wait = 0 if trusted else blocked_for(kind, email)
+    if wait and not (kind == STAFF and _has_second_factor(email)):
+        refuse(kind, None, email, wait, client=client)
     check = authenticate if kind == STAFF else authenticate_customer
     account = check(email, password or "")
     if account is None:
         with transaction():
             if not trusted:
-                _count_failure(kind, email)
+                count_failure(kind, email)
             known = _known_account(kind, email)
             _record(kind, "sign_in_failed", known, email, ip=client.ip_address)
         raise ValidationError(GENERIC_FAILURE[kind])
     return account
+
+
+def _has_second_factor(email: str) -> bool:
+    from commerce.accounts.two_factor import enrolled
+
+    member = _known_account(STAFF, email)
+    return member is not None and enrolled(member.id)
 
 
 def _known_account(kind: str, email: str) -> Any:
@@ -191,7 +212,7 @@ def complete_sign_in(
     """Start the session of an account whose credentials were checked, clear its failures and
     audit the sign-in."""
     with transaction():
-        _clear_failures(kind, _normalize(account.email))
+        clear_failures(kind, _normalize(account.email))
         started = start_session(kind, account.id, client=client, remember=remember)
         _record(
             kind,
@@ -215,7 +236,8 @@ def sign_in(
     remember: bool = False,
     trusted: bool = False,
 ) -> SignedIn:
-    """Check the password and start a session (accounts without a second factor)."""
+    """Check the password and start a session (for accounts without a second factor; staff
+    sign-in asks `needs_second_factor` between the two steps)."""
     account = check_password(kind, email, password, client=client, trusted=trusted)
     return complete_sign_in(kind, account, client=client, remember=remember)
 

@@ -1,5 +1,6 @@
 """server-side sessions for staff and shoppers (idle and absolute timeouts, revocable
-"keep me signed in" tokens) and the per-account sign-in backoff
+"keep me signed in" tokens), the per-account sign-in backoff, staff second factors (TOTP) and
+their recovery codes
 
 Revision ID: 0016_auth_sessions
 Revises: 0015_console_text
@@ -51,9 +52,44 @@ def upgrade():
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sign_in_throttle")),
         sa.UniqueConstraint("kind", "email", name=op.f("uq_sign_in_throttle_kind_email")),
     )
+    op.create_table(
+        "staff_second_factor",
+        sa.Column("staff_id", sa.Integer(), nullable=False),
+        sa.Column("secret", sa.String(length=64), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("confirmed_at", sa.DateTime(), nullable=True),
+        sa.Column("last_step", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["staff_id"],
+            ["staff_member.id"],
+            name=op.f("fk_staff_second_factor_staff_id_staff_member"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("staff_id", name=op.f("pk_staff_second_factor")),
+    )
+    op.create_table(
+        "staff_recovery_code",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("staff_id", sa.Integer(), nullable=False),
+        sa.Column("code_hash", sa.String(length=64), nullable=False),
+        sa.Column("used_at", sa.DateTime(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["staff_id"],
+            ["staff_member.id"],
+            name=op.f("fk_staff_recovery_code_staff_id_staff_member"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_staff_recovery_code")),
+    )
+    op.create_index(
+        op.f("ix_staff_recovery_code_staff_id"), "staff_recovery_code", ["staff_id"], unique=False
+    )
 
 
 def downgrade():
+    op.drop_index(op.f("ix_staff_recovery_code_staff_id"), table_name="staff_recovery_code")
+    op.drop_table("staff_recovery_code")
+    op.drop_table("staff_second_factor")
     op.drop_table("sign_in_throttle")
     op.drop_index("ix_auth_session_user", table_name="auth_session")
     op.drop_table("auth_session")

@@ -1,0 +1,213 @@
+"""Two-factor sign-in for staff: the code step after the password, enrolment (at sign-in
+where the role needs it, or from the account page), recovery codes, and the admin's reset."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, flash, redirect, request, url_for
+from flask_login import current_user
+
+from commerce.accounts.sessions import STAFF
+from commerce.accounts.signin import TooManyAttempts, complete_sign_in, trusted_device
+from commerce.accounts.two_factor import (
+    check_code,
+    confirm_enrolment,
+    enrolled,
+    new_recovery_codes,
+    provisioning_uri,
+    qr_data_uri,
+    recovery_codes_left,
+    required_for,
+    reset_second_factor,
+    start_enrolment,
+    turn_off,
+)
+from commerce.errors import CommerceError, ValidationError
+from commerce.extensions import limiter
+from commerce.staff.services import get_staff
+from console import bp
+from console.auth import (
+    DEVICE_COOKIE,
+    _begin,
+    _set_device_cookie,
+    client,
+    finish_sign_in,
+    pending_member,
+)
+from console.forms import CodeForm, ConfirmForm, CurrentPasswordForm
+from console.permissions import PUBLIC, route
+from console.web import apply_errors, done, render
+
+OWN = "dashboard.view"
+
+
+def _limit() -> str:
+    return current_app.config["SIGN_IN_RATE_LIMIT"]
+
+
+def _enrolment_context(member: Any) -> dict[str, Any]:
+    factor = start_enrolment(member)
+    uri = provisioning_uri(member, factor)
+    return {"qr": qr_data_uri(uri), "secret": factor.secret, "uri": uri}
+
+
+@route(bp, "/login/code", permission=PUBLIC, methods=["GET", "POST"])
+@limiter.limit(_limit, methods=["POST"])
+def login_code() -> Any:
+    found = pending_member()
+    if found is None:
+        flash("Sign in again, please.", "info")
+        return redirect(url_for("console.login"), code=303)
+    member, pending = found
+    if not enrolled(member.id):
+        return redirect(url_for("console.login_enrol"), code=303)
+    form = CodeForm()
+    status = 200
+    if form.validate_on_submit():
+        trusted = trusted_device(STAFF, member.email, request.cookies.get(DEVICE_COOKIE))
+        try:
+            method = check_code(member, form.code.data or "", client=client(), trusted=trusted)
+        except TooManyAttempts as exc:
+            form.form_errors.append(exc.message)
+            status = 429
+        except ValidationError as exc:
+            apply_errors(form, exc)
+            status = 422
+        else:
+            signed = complete_sign_in(
+                STAFF,
+                member,
+                client=client(),
+                remember=bool(pending.get("remember")),
+                method=f"password+{method}",
+            )
+            if method == "recovery":
+                left = recovery_codes_left(member)
+                flash(f"You used a recovery code: {left} left.", "warning")
+            return finish_sign_in(signed, pending.get("next"))
+    elif request.method == "POST":
+        status = 422
+    return render("console/auth/code.html", form=form, status=status)
+
+
+@route(bp, "/login/enrol", permission=PUBLIC, methods=["GET", "POST"])
+@limiter.limit(_limit, methods=["POST"])
+def login_enrol() -> Any:
+    """The role needs a second factor and this person has none yet: set it up, then in."""
+    found = pending_member()
+    if found is None:
+        return redirect(url_for("console.login"), code=303)
+    member, pending = found
+    if enrolled(member.id):
+        return redirect(url_for("console.login_code"), code=303)
+    form = CodeForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            codes = confirm_enrolment(member, form.code.data or "")
+        except ValidationError as exc:
+            apply_errors(form, exc)
+            status = 422
+        else:
+            signed = complete_sign_in(
+                STAFF,
+                member,
+                client=client(),
+                remember=bool(pending.get("remember")),
+                method="password+totp",
+            )
+            _begin(signed)
+            response = render(
+                "console/account/recovery_codes.html",
+                codes=codes,
+                next_url=pending.get("next") or url_for("console.dashboard"),
+            )
+            _set_device_cookie(response, member.email)
+            return response
+    elif request.method == "POST":
+        status = 422
+    return render("console/auth/enrol.html", form=form, status=status, **_enrolment_context(member))
+
+
+@route(bp, "/account/two-factor", permission=OWN)
+def account_two_factor() -> Any:
+    me = current_user._get_current_object()
+    context: dict[str, Any] = {"enrolled": enrolled(me.id), "required": required_for(me)}
+    if context["enrolled"]:
+        context["left"] = recovery_codes_left(me)
+    else:
+        context.update(_enrolment_context(me))
+    return render(
+        "console/account/two_factor.html",
+        form=CodeForm(),
+        password_form=CurrentPasswordForm(),
+        **context,
+    )
+
+
+@route(bp, "/account/two-factor/confirm", permission=OWN, methods=["POST"])
+def account_two_factor_confirm() -> Any:
+    me = current_user._get_current_object()
+    form = CodeForm()
+    if form.validate_on_submit():
+        try:
+            codes = confirm_enrolment(me, form.code.data or "")
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            return render(
+                "console/account/recovery_codes.html",
+                codes=codes,
+                next_url=url_for("console.account_two_factor"),
+            )
+    return render(
+        "console/account/two_factor.html",
+        form=form,
+        password_form=CurrentPasswordForm(),
+        enrolled=False,
+        required=required_for(me),
+        status=422,
+        **_enrolment_context(me),
+    )
+
+
+@route(bp, "/account/two-factor/recovery-codes", permission=OWN, methods=["POST"])
+def account_recovery_codes() -> Any:
+    me = current_user._get_current_object()
+    form = CurrentPasswordForm()
+    if form.validate_on_submit():
+        try:
+            codes = new_recovery_codes(me, password=form.password.data or "")
+        except CommerceError as exc:
+            return done(exc.message, url_for("console.account_two_factor"), level="error")
+        return render(
+            "console/account/recovery_codes.html",
+            codes=codes,
+            next_url=url_for("console.account_two_factor"),
+        )
+    return done("Enter your password.", url_for("console.account_two_factor"), level="error")
+
+
+@route(bp, "/account/two-factor/disable", permission=OWN, methods=["POST"])
+def account_two_factor_disable() -> Any:
+    me = current_user._get_current_object()
+    form = CurrentPasswordForm()
+    if not form.validate_on_submit():
+        return done("Enter your password.", url_for("console.account_two_factor"), level="error")
+    try:
+        turn_off(me, password=form.password.data or "")
+    except CommerceError as exc:
+        return done(exc.message, url_for("console.account_two_factor"), level="error")
+    return done("Two-factor sign-in is off.", url_for("console.account_two_factor"))
+
+
+@route(bp, "/staff/<int:staff_id>/two-factor/reset", permission="staff.manage", methods=["POST"])
+def staff_two_factor_reset(staff_id: int) -> Any:
+    member = get_staff(staff_id)
+    ConfirmForm().validate_on_submit()
+    reset_second_factor(member, by=current_user)
+    return done(
+        f"The second factor of {member.email} is reset; they are signed out.",
+        url_for("console.staff_detail", staff_id=member.id),
+    )

@@ -16,7 +16,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from commerce import cli as commerce_cli
 from commerce import models as _models  # noqa: F401  (registers every table)
-from commerce.accounts import passwords as _account_emails  # noqa: F401  (reset emails)
+from commerce.accounts import tasks as _account_tasks  # noqa: F401  (reset emails, purge)
 from commerce.catalog import tasks as _catalog_tasks  # noqa: F401  (registers Celery tasks)
 from commerce.checkout import tasks as _checkout_tasks  # noqa: F401
 from commerce.config import ROOT, load_config

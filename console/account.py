@@ -106,7 +106,7 @@ def account_password() -> Any:
 def account_sessions() -> Any:
     return render(
         "console/account/sessions.html",
-        sessions=live_sessions(STAFF, current_user.id),
+        sessions=live_sessions(STAFF, current_user._get_current_object()),
         current_id=_current_session_id(),
         describe=describe_device,
         confirm=ConfirmForm(),

@@ -87,7 +87,7 @@ def _detail_page(member: StaffMember, form: RoleForm | None = None, *, status: i
         confirm=ConfirmForm(),
         role_labels=ROLE_LABELS,
         invite_link=_invite_link(member) if member.invited_at else None,
-        sessions=live_sessions(STAFF, member.id),
+        sessions=live_sessions(STAFF, member),
         describe=describe_device,
         status=status,
     )

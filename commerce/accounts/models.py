@@ -26,6 +26,9 @@ class AuthSession(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(10))
     user_id: Mapped[int]
+    # The account's session_version at sign-in: a deactivation, a role change or a new
+    # password bumps it, and every session (and remember token) of the old version is over.
+    account_version: Mapped[int] = mapped_column(default=1)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     # "Keep me signed in": a second random token (hashed) in a long-lived cookie, replaced at
     # each use and void once the row ends or `remember_until` passes.

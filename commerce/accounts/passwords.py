@@ -19,6 +19,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from commerce import audit, mail, outbox
 from commerce.accounts.sessions import CUSTOMER, STAFF, end_sessions
+from commerce.accounts.sessions import keep_session as keep_session_row
 from commerce.accounts.signin import actor_for
 from commerce.customers.models import Customer
 from commerce.customers.services import find_customer_by_email
@@ -88,6 +89,8 @@ def _set(kind: str, account: Any, password: str, *, action: str, keep_session: i
         if kind == STAFF:
             account.invited_at = None
         ended = end_sessions(kind, account.id, reason="password_changed", keep_id=keep_session)
+        if keep_session is not None:
+            keep_session_row(keep_session, account)
         audit.record(
             actor_for(kind, account), f"{kind}.{action}", account, after={"sessions_ended": ended}
         )

@@ -76,7 +76,7 @@ def idle_limit(kind: str) -> timedelta | None:
 
 def start_session(
     kind: str,
-    user_id: int,
+    account: Any,
     *,
     client: Client,
     remember: bool = False,
@@ -88,7 +88,8 @@ def start_session(
     token = _new_token()
     row = AuthSession(
         kind=kind,
-        user_id=user_id,
+        user_id=account.id,
+        account_version=account.session_version,
         token_hash=token_hash(token),
         created_at=now,
         last_seen_at=now,
@@ -138,7 +139,12 @@ def load_account(kind: str, user_id: int, token: str | None) -> tuple[Any, AuthS
         return None
     account, row = found
     now = utcnow()
-    if account.id != user_id or not account.is_active or not _alive(row, now):
+    if (
+        account.id != user_id
+        or not account.is_active
+        or row.account_version != account.session_version
+        or not _alive(row, now)
+    ):
         return None
     _touch(row, now)
     return account, row
@@ -165,6 +171,7 @@ def resume_remembered(kind: str, remember_token: str | None, *, client: Client) 
         account, old = found
         if (
             not account.is_active
+            or old.account_version != account.session_version
             or old.ended_at is not None
             or old.remember_until is None
             or old.remember_until <= now
@@ -173,7 +180,7 @@ def resume_remembered(kind: str, remember_token: str | None, *, client: Client) 
         until = old.remember_until
         old.ended_at, old.ended_reason, old.remember_hash = now, "renewed", None
         db.session.flush()
-        started = start_session(kind, account.id, client=client, remember_until=until)
+        started = start_session(kind, account, client=client, remember_until=until)
     return account, started
 
 
@@ -210,6 +217,17 @@ def end_sessions(kind: str, user_id: int, *, reason: str, keep_id: int | None = 
         return db.session.execute(stmt).rowcount or 0
 
 
+def keep_session(session_id: int, account: Any) -> None:
+    """The session goes on across a bump of the account's version (its own password change).
+    Joins the caller's transaction."""
+    with transaction():
+        db.session.execute(
+            update(AuthSession)
+            .where(AuthSession.id == session_id, AuthSession.user_id == account.id)
+            .values(account_version=account.session_version)
+        )
+
+
 def end_session_by_id(kind: str, user_id: int, session_id: int, *, reason: str) -> AuthSession:
     """End one of an account's sessions, named by its row id (the sessions list)."""
     with transaction():
@@ -227,14 +245,17 @@ def end_session_by_id(kind: str, user_id: int, session_id: int, *, reason: str) 
     return row
 
 
-def live_sessions(kind: str, user_id: int) -> list[AuthSession]:
+def live_sessions(kind: str, account: Any) -> list[AuthSession]:
     """An account's sessions that are still alive, most recently used first."""
+    if not account.is_active:
+        return []
     now = utcnow()
     rows = db.session.scalars(
         select(AuthSession)
         .where(
             AuthSession.kind == kind,
-            AuthSession.user_id == user_id,
+            AuthSession.user_id == account.id,
+            AuthSession.account_version == account.session_version,
             AuthSession.ended_at.is_(None),
             AuthSession.expires_at > now,
         )

@@ -213,7 +213,7 @@ def complete_sign_in(
     audit the sign-in."""
     with transaction():
         clear_failures(kind, _normalize(account.email))
-        started = start_session(kind, account.id, client=client, remember=remember)
+        started = start_session(kind, account, client=client, remember=remember)
         _record(
             kind,
             "sign_in",

@@ -25,6 +25,7 @@ def upgrade():
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("kind", sa.String(length=10), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("account_version", sa.Integer(), nullable=False),
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("remember_hash", sa.String(length=64), nullable=True),
         sa.Column("remember_until", sa.DateTime(), nullable=True),

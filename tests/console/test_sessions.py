@@ -267,3 +267,34 @@ def test_an_admin_ends_a_staff_members_sessions(app, client, make_staff):
         select(AuditEntry).where(AuditEntry.action == "staff.sessions_ended")
     ).one()
     assert entry.actor_id == admin.id and entry.subject_id == str(member.id)
+
+
+def test_deactivation_ends_remembered_sessions_for_good(app, client, make_staff):
+    from commerce.staff.services import deactivate_staff, reactivate_staff
+
+    admin = make_staff("admin")
+    member = make_staff()
+    sign_in(client, member, remember="y")
+    token = _remember(client)
+    deactivate_staff(member, by=admin)
+    reactivate_staff(member, by=admin)
+    assert not _signed_in(_browser(app, remember=token))
+    assert not _signed_in(client)
+    sign_in(client, admin)
+    assert "Not signed in anywhere" in client.get(f"/console/staff/{member.id}").text
+
+
+def test_housekeeping_forgets_old_sessions_and_failure_counts(app, client, make_staff):
+    from commerce.accounts.models import SignInThrottle
+    from commerce.accounts.tasks import purge_sign_in_data
+
+    member = make_staff()
+    sign_in(client, member)
+    app.test_client().post("/console/login", data={"email": "x@ex.com", "password": "wrong guess"})
+    [row] = _rows(member)
+    row.expires_at = utcnow() - timedelta(days=31)
+    throttle = db.session.scalars(select(SignInThrottle)).one()
+    throttle.updated_at = utcnow() - timedelta(days=2)
+    db.session.commit()
+    assert purge_sign_in_data() == 2
+    assert _rows(member) == [] and db.session.scalars(select(SignInThrottle)).all() == []

@@ -85,10 +85,17 @@ def _load_remembered(_request: Any) -> Any:
     return signed.account
 
 
+def forget_csrf_token() -> None:
+    """A new CSRF token from here on: Flask-WTF keeps the raw token in the session and the
+    signed one for this request in `g`."""
+    session.pop("csrf_token", None)
+    g.pop("csrf_token", None)
+
+
 def _begin(signed: SignedIn, *, fresh: bool = True) -> None:
     """Put a new session in the cookie: a new session token and a new CSRF token (a token
     or session planted before sign-in is worth nothing after it)."""
-    session.pop("csrf_token", None)
+    forget_csrf_token()
     session.pop(SESSION_TOKEN, None)
     session.pop(PENDING, None)
     login_user(signed.account, fresh=fresh)
@@ -229,7 +236,7 @@ def end_browser_session() -> None:
     account = current_user if current_user.is_authenticated else None
     sign_out(STAFF, account, session.pop(SESSION_TOKEN, None), client=client())
     logout_user()
-    session.pop("csrf_token", None)
+    forget_csrf_token()
     g.remember_cookie = ""
 
 

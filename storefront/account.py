@@ -115,7 +115,7 @@ def _sign_in(customer: Customer, signed: SignedIn | None = None) -> None:
     (a token planted before sign-in is worth nothing after it)."""
     if signed is None:
         signed = complete_sign_in(CUSTOMER, customer, client=client(), method="register")
-    session.pop("csrf_token", None)
+    _forget_csrf_token()
     session[SESSION_KEY] = customer.session_value
     session[SESSION_TOKEN] = signed.session.token
     # Flask-Login's "strong" protection treats a non-empty session without its client
@@ -129,6 +129,12 @@ def _sign_in(customer: Customer, signed: SignedIn | None = None) -> None:
 
     for note in adopt_guest_cart(customer):
         flash(note, "info")
+
+
+def _forget_csrf_token() -> None:
+    """A new CSRF token from here on (Flask-WTF: raw in the session, signed in `g`)."""
+    session.pop("csrf_token", None)
+    g.pop("csrf_token", None)
 
 
 def safe_next(target: str | None) -> str:
@@ -255,7 +261,7 @@ def logout() -> Response:
         abort(400)
     sign_out(CUSTOMER, current_customer(), session.pop(SESSION_TOKEN, None), client=client())
     session.pop(SESSION_KEY, None)  # the staff console's session keys are left alone
-    session.pop("csrf_token", None)
+    _forget_csrf_token()
     g.customer = None
     flash("You are signed out.", "success")
     return private(redirect(url_for("storefront.login"), code=303))
@@ -387,7 +393,7 @@ def password_reset(token: str) -> Response:
         else:
             session.pop(SESSION_KEY, None)
             session.pop(SESSION_TOKEN, None)
-            session.pop("csrf_token", None)
+            _forget_csrf_token()
             g.customer = None
             flash("Your password is set. Sign in with it.", "success")
             return private(redirect(url_for("storefront.login"), code=303))

@@ -155,3 +155,28 @@ def test_the_code_step_expires(app, make_staff, clock, monkeypatch):
     monkeypatch.setattr(console.auth, "PENDING_SECONDS", -1)
     response = browser.get("/console/login/code")
     assert response.status_code == 303 and response.headers["Location"] == "/console/login"
+
+
+def test_enrolment_at_sign_in_with_csrf_on(app, client, make_staff, clock, monkeypatch):
+    """The page shown right after sign-in carries the new CSRF token, not the old one."""
+    monkeypatch.setitem(app.config, "WTF_CSRF_ENABLED", True)
+    monkeypatch.setitem(app.config, "STAFF_TWO_FACTOR_ROLES", frozenset({"admin"}))
+    admin = make_staff("admin")
+
+    def token(html):
+        return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
+
+    before = token(client.get("/console/login").text)
+    client.post(
+        "/console/login",
+        data={"email": admin.email, "password": TEST_PASSWORD, "csrf_token": before},
+    )
+    enrol = client.get("/console/login/enrol").text
+    secret = re.search(r'data-testid="totp-secret">([A-Z2-7]+)<', enrol).group(1)
+    codes_page = client.post(
+        "/console/login/enrol", data={"code": _code(secret, clock), "csrf_token": token(enrol)}
+    )
+    assert codes_page.status_code == 200
+    after = token(codes_page.text)  # the sign-out form on the recovery codes page
+    assert client.post("/console/logout", data={"csrf_token": before}).status_code == 400
+    assert client.post("/console/logout", data={"csrf_token": after}).status_code == 303

@@ -9,6 +9,7 @@ from a copied cookie. "Keep me signed in" is a second random token in its own co
 
 from __future__ import annotations
 
+import secrets
 import time
 from typing import Any
 from urllib.parse import urlparse
@@ -20,6 +21,7 @@ from werkzeug.wrappers import Response
 from commerce.accounts.sessions import STAFF, Client, load_account
 from commerce.accounts.signin import (
     GENERIC_FAILURE,
+    HeldBack,
     SignedIn,
     TooManyAttempts,
     check_password,
@@ -160,6 +162,7 @@ def login() -> Any:
         if form.validate_on_submit():
             email = form.email.data or ""
             remember = bool(getattr(form, "remember", None) and form.remember.data)
+            nonce = secrets.token_hex(16)
             try:
                 member = check_password(
                     STAFF,
@@ -167,6 +170,7 @@ def login() -> Any:
                     form.password.data or "",
                     client=client(),
                     trusted=trusted_device(STAFF, email, request.cookies.get(DEVICE_COOKIE)),
+                    nonce=nonce,
                 )
             except TooManyAttempts as exc:
                 form.form_errors.append(exc.message)
@@ -175,6 +179,14 @@ def login() -> Any:
                 form.form_errors.append(GENERIC_FAILURE[STAFF])
                 status = 422
             else:
+                if isinstance(member, HeldBack):  # the password's outcome waits for the code
+                    _await_code(
+                        member.account,
+                        remember=remember,
+                        target=form.next.data,
+                        proof=(nonce, member.proof),
+                    )
+                    return redirect(url_for("console.login_code"), code=303)
                 if needs_second_factor(member):
                     _await_code(member, remember=remember, target=form.next.data)
                     return redirect(url_for("console.login_code"), code=303)
@@ -194,9 +206,12 @@ def finish_sign_in(signed: SignedIn, target: str | None) -> Response:
     return response
 
 
-def _await_code(member: Any, *, remember: bool, target: str | None) -> None:
-    """The password was right; the second step (a code, or enrolment) is next. Kept in the
-    signed session for PENDING_SECONDS: it proves the password, nothing more."""
+def _await_code(
+    member: Any, *, remember: bool, target: str | None, proof: tuple[str, str] | None = None
+) -> None:
+    """The password was right (or, while the account is held back, its outcome is sealed in
+    `proof`); the second step (a code, or enrolment) is next. Kept in the signed session for
+    PENDING_SECONDS."""
     session[PENDING] = {
         "id": member.id,
         "v": member.session_version,
@@ -204,6 +219,8 @@ def _await_code(member: Any, *, remember: bool, target: str | None) -> None:
         "remember": remember,
         "next": target or "",
     }
+    if proof is not None:
+        session[PENDING]["nonce"], session[PENDING]["proof"] = proof
 
 
 def pending_member() -> tuple[Any, dict[str, Any]] | None:

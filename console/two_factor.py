@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, flash, redirect, request, url_for
+from flask import current_app, flash, redirect, request, session, url_for
 from flask_login import current_user
 
 from commerce.accounts.sessions import STAFF
@@ -29,6 +29,7 @@ from commerce.staff.services import get_staff
 from console import bp
 from console.auth import (
     DEVICE_COOKIE,
+    PENDING,
     _begin,
     _set_device_cookie,
     client,
@@ -66,14 +67,19 @@ def login_code() -> Any:
     status = 200
     if form.validate_on_submit():
         trusted = trusted_device(STAFF, member.email, request.cookies.get(DEVICE_COOKIE))
+        proof = (pending["nonce"], pending["proof"]) if "proof" in pending else None
         try:
-            method = check_code(member, form.code.data or "", client=client(), trusted=trusted)
+            method = check_code(
+                member, form.code.data or "", client=client(), trusted=trusted, proof=proof
+            )
         except TooManyAttempts as exc:
             form.form_errors.append(exc.message)
             status = 429
         except ValidationError as exc:
             apply_errors(form, exc)
             status = 422
+            if proof is not None:
+                session.pop(PENDING, None)  # the password may be wrong: start again
         else:
             signed = complete_sign_in(
                 STAFF,

@@ -9,6 +9,9 @@ before carries a device cookie (OWASP's "device cookies") and is not held back.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from types import SimpleNamespace
@@ -165,18 +168,44 @@ def clear_failures(kind: str, email: str) -> None:
 # -- sign in and out -----------------------------------------------------------------------------
 
 
-def check_password(kind: str, email: str, password: str, *, client: Client, trusted: bool) -> Any:
+@dataclass
+class HeldBack:
+    """A staff account with a second factor, tried while its email waits: the password's
+    outcome is not told here (no guessing oracle) but sealed in `proof` for the code step,
+    which tells both together. So the owner with the password and a code still gets in while
+    a stranger fails on purpose, and the stranger learns nothing from a wrong password."""
+
+    account: Any
+    proof: str
+
+
+def password_proof(account: Any, nonce: str) -> str:
+    """What the code step compares: only a right password (its current hash) makes it."""
+    key = current_app.config["SECRET_KEY"].encode()
+    message = f"{account.id}:{account.password_hash}:{nonce}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def check_password(
+    kind: str,
+    email: str,
+    password: str,
+    *,
+    client: Client,
+    trusted: bool,
+    nonce: str | None = None,
+) -> Any:
     """The account for these credentials, counting a failure against the email (unless the
     browser is trusted) and auditing it; raises TooManyAttempts while the email waits, and
-    ValidationError (one message for every failure) otherwise.
-
-    A staff account with a second factor is not held back by wrong passwords: its password
-    alone does not sign in (the code step has a backoff of its own), so the owner with the
-    password and a code still gets in while a stranger fails on purpose."""
+    ValidationError (one message for every failure) otherwise. With a `nonce` (the console's
+    two-step sign-in), a waiting staff account with a second factor gives a HeldBack."""
     email = _normalize(email)
     wait = 0 if trusted else blocked_for(kind, email)
-    if wait and not (kind == STAFF and _has_second_factor(email)):
-        refuse(kind, None, email, wait, client=client)
+    held = None
+    if wait:
+        held = _known_account(STAFF, email) if kind == STAFF and nonce else None
+        if held is None or not _has_second_factor(held):
+            refuse(kind, None, email, wait, client=client)
     check = authenticate if kind == STAFF else authenticate_customer
     account = check(email, password or "")
     if account is None:
@@ -185,15 +214,18 @@ def check_password(kind: str, email: str, password: str, *, client: Client, trus
                 count_failure(kind, email)
             known = _known_account(kind, email)
             _record(kind, "sign_in_failed", known, email, ip=client.ip_address)
+        if held is not None and nonce:
+            return HeldBack(held, secrets.token_hex(32))
         raise ValidationError(GENERIC_FAILURE[kind])
+    if held is not None and nonce:
+        return HeldBack(account, password_proof(account, nonce))
     return account
 
 
-def _has_second_factor(email: str) -> bool:
+def _has_second_factor(member: Any) -> bool:
     from commerce.accounts.two_factor import enrolled
 
-    member = _known_account(STAFF, email)
-    return member is not None and enrolled(member.id)
+    return member.is_active and enrolled(member.id)
 
 
 def _known_account(kind: str, email: str) -> Any:

@@ -173,17 +173,34 @@ def recovery_codes_left(member: StaffMember) -> int:
     return _left(member)
 
 
-def check_code(member: StaffMember, code: str, *, client: Client, trusted: bool) -> str:
+def check_code(
+    member: StaffMember,
+    code: str,
+    *,
+    client: Client,
+    trusted: bool,
+    proof: tuple[str, str] | None = None,
+) -> str:
     """The second step of sign-in: the method used ("totp", "recovery"), or TooManyAttempts
-    while wrong codes hold the account back, or ValidationError (counted and audited)."""
-    from commerce.accounts.signin import blocked_for, clear_failures, count_failure, refuse
+    while wrong codes hold the account back, or ValidationError (counted and audited).
+
+    `proof` (nonce, proof) comes from a password tried while the account was held back: the
+    password's outcome is told here, together with the code's, in one message."""
+    from commerce.accounts.signin import (
+        blocked_for,
+        clear_failures,
+        count_failure,
+        password_proof,
+        refuse,
+    )
 
     email = member.email.lower()
     wait = 0 if trusted else blocked_for(CODE_KIND, email)
     if wait:
         refuse(STAFF, member, email, wait, client=client)
+    password_ok = proof is None or hmac.compare_digest(proof[1], password_proof(member, proof[0]))
     with transaction():
-        method = verify_code(member, code)
+        method = verify_code(member, code) if password_ok else None
         if method is not None:
             clear_failures(CODE_KIND, email)
     if method is None:
@@ -193,7 +210,10 @@ def check_code(member: StaffMember, code: str, *, client: Client, trusted: bool)
             audit.record(
                 member, "staff.second_factor_failed", member, after={"ip": client.ip_address}
             )
-        raise ValidationError("That code does not match.", field="code")
+        message = "That code does not match."
+        if proof is not None:
+            message = "The password or the code does not match. Sign in again."
+        raise ValidationError(message, field="code")
     return method
 
 

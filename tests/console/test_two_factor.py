@@ -127,6 +127,15 @@ def test_right_password_and_code_get_in_while_a_stranger_fails(app, client, make
             data={"email": member.email, "password": f"guess {n}"},
             environ_base={"REMOTE_ADDR": f"10.9.0.{n}"},
         )
+    # While the account is held back, a wrong password is not told apart from a right one
+    # (no oracle for the stranger's guesses); with a valid code it still fails.
+    stranger = app.test_client()
+    guess = sign_in(stranger, member, password="another guess")
+    assert guess.status_code == 303 and guess.headers["Location"] == "/console/login/code"
+    refused = stranger.post("/console/login/code", data={"code": _code(secret, clock, -30)})
+    assert refused.status_code == 422 and "password or the code" in refused.text
+    assert not _signed_in(stranger)
+
     owner = app.test_client()  # a new browser: no device cookie
     assert sign_in(owner, member).headers["Location"] == "/console/login/code"
     assert owner.post("/console/login/code", data={"code": _code(secret, clock)}).status_code == 303

@@ -13,13 +13,14 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from commerce import audit
 from commerce.accounts.models import SignInThrottle
@@ -142,21 +143,39 @@ def refuse(kind: str, account: Any, email: str, wait: int, *, client: Client) ->
     )
 
 
+def _bump(kind: str, email: str, now: datetime) -> int | None:
+    return db.session.execute(
+        update(SignInThrottle)
+        .where(SignInThrottle.kind == kind, SignInThrottle.email == email)
+        .values(failures=SignInThrottle.failures + 1, updated_at=now)
+        .returning(SignInThrottle.failures)
+    ).scalar()
+
+
 def count_failure(kind: str, email: str) -> None:
+    """One more failure for this email, counted by one conditional UPDATE (parallel guesses
+    all count), and the wait that follows. Joins the caller's transaction."""
     config = current_app.config
-    row = _throttle_row(kind, email)
-    if row is None:
-        row = SignInThrottle(kind=kind, email=email, failures=0)
-        db.session.add(row)
-    row.failures = (row.failures or 0) + 1
-    row.updated_at = now = utcnow()
-    over = row.failures - config["SIGN_IN_FREE_FAILURES"]
+    now = utcnow()
+    failures = _bump(kind, email, now)
+    if failures is None:
+        try:
+            with db.session.begin_nested():
+                db.session.add(SignInThrottle(kind=kind, email=email, failures=1, updated_at=now))
+            failures = 1
+        except IntegrityError:  # a parallel failure made the row first
+            failures = _bump(kind, email, now) or 1
+    over = failures - config["SIGN_IN_FREE_FAILURES"]
     if over >= 0:
         wait = min(
             config["SIGN_IN_BACKOFF_SECONDS"] * 2 ** min(over, 20),
             config["SIGN_IN_BACKOFF_MAX_SECONDS"],
         )
-        row.blocked_until = now + timedelta(seconds=wait)
+        db.session.execute(
+            update(SignInThrottle)
+            .where(SignInThrottle.kind == kind, SignInThrottle.email == email)
+            .values(blocked_until=now + timedelta(seconds=wait))
+        )
 
 
 def clear_failures(kind: str, email: str) -> None:

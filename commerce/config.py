@@ -207,6 +207,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         ),
         # A password reset link works once, for this many seconds.
         "PASSWORD_RESET_MAX_AGE": _env_int("PASSWORD_RESET_MAX_AGE", 3600),
+        # At most one reset email per account in this many seconds (an inbox is not flooded).
+        "PASSWORD_RESET_EVERY_SECONDS": _env_int("PASSWORD_RESET_EVERY_SECONDS", 300),
         # Background work that survives crashes (README "Background work in production"): an
         # outbox event's dispatcher holds it this long before another may take it over; failed
         # deliveries back off up to OUTBOX_RETRY_MAX_SECONDS between attempts, and never stop.

@@ -11,19 +11,22 @@ Both a change and a reset end every other session of the account.
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import select
 
 from commerce import audit, mail, outbox
 from commerce.accounts.sessions import CUSTOMER, STAFF, end_sessions
 from commerce.accounts.sessions import keep_session as keep_session_row
 from commerce.accounts.signin import actor_for
+from commerce.audit import AuditEntry
 from commerce.customers.models import Customer
 from commerce.customers.services import find_customer_by_email
-from commerce.db import transaction
+from commerce.db import transaction, utcnow
 from commerce.errors import ValidationError
 from commerce.extensions import db
 from commerce.passwords import check_password
@@ -53,10 +56,11 @@ def _find(kind: str, email: str) -> Any:
 
 
 def request_password_reset(kind: str, email: str, *, ip_address: str = "") -> None:
-    """Email a reset link if an active account has this email; says nothing either way."""
+    """Email a reset link if an active account has this email; says nothing either way. One
+    email per account per PASSWORD_RESET_EVERY_SECONDS, so nobody floods an inbox."""
     with transaction():
         account = _find(kind, email)
-        if account is None or not account.is_active:
+        if account is None or not account.is_active or _asked_lately(kind, account):
             return
         outbox.enqueue(RESET_REQUESTED, {"kind": kind, "id": account.id})
         audit.record(
@@ -65,6 +69,23 @@ def request_password_reset(kind: str, email: str, *, ip_address: str = "") -> No
             account,
             after={"ip": ip_address},
         )
+
+
+def _asked_lately(kind: str, account: Any) -> bool:
+    since = utcnow() - timedelta(seconds=current_app.config["PASSWORD_RESET_EVERY_SECONDS"])
+    return (
+        db.session.scalar(
+            select(AuditEntry.id)
+            .where(
+                AuditEntry.subject_type == kind,
+                AuditEntry.subject_id == str(account.id),
+                AuditEntry.action == f"{kind}.password_reset_requested",
+                AuditEntry.at > since,
+            )
+            .limit(1)
+        )
+        is not None
+    )
 
 
 def account_for_reset(kind: str, token: str) -> Any:

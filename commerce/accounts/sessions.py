@@ -3,8 +3,10 @@ sign-out, by an idle or absolute timeout, by the person or an admin, or by a pas
 
 The browser holds only a random token (in the signed Flask session cookie, and for "keep me
 signed in" a second one in its own cookie); the table keeps their SHA-256. Checking a session
-is one indexed lookup that also loads the account; the row's last-seen time is written at most
-once per `SESSION_TOUCH_SECONDS`, so a busy console does not write on every click.
+is one indexed lookup that also loads the account (the same one statement the account alone
+took before); a staff session's last-seen time is written at most once per
+`SESSION_TOUCH_SECONDS`, so a busy console does not write on every click, and a shopper's
+never (shop pages stay write-free).
 """
 
 from __future__ import annotations
@@ -116,6 +118,10 @@ def _alive(row: AuthSession, now: datetime) -> bool:
 
 
 def _touch(row: AuthSession, now: datetime) -> None:
+    """Note the session as seen (staff: the idle limit and the sessions list). A shopper's
+    session is never written after sign-in, so the shop's pages stay write-free."""
+    if idle_limit(row.kind) is None:
+        return
     if now - row.last_seen_at >= timedelta(seconds=_setting("SESSION_TOUCH_SECONDS")):
         with transaction():
             db.session.execute(

@@ -298,3 +298,17 @@ def test_housekeeping_forgets_old_sessions_and_failure_counts(app, client, make_
     db.session.commit()
     assert purge_sign_in_data() == 2
     assert _rows(member) == [] and db.session.scalars(select(SignInThrottle)).all() == []
+
+
+def test_a_shoppers_pages_read_the_session_in_one_statement(app, client, make_customer):
+    from tests.conftest import count_queries
+
+    customer = make_customer()
+    client.post("/account/login", data={"email": customer.email, "password": TEST_PASSWORD})
+    row = db.session.scalars(select(AuthSession).where(AuthSession.kind == "customer")).one()
+    row.last_seen_at = utcnow() - timedelta(hours=5)
+    db.session.commit()
+    with count_queries() as counted:
+        assert client.get("/account").status_code == 200
+    session_reads = [s for s in counted if "auth_session" in s.lower()]
+    assert len(session_reads) == 1 and session_reads[0].lstrip().upper().startswith("SELECT")

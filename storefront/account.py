@@ -23,11 +23,12 @@ from commerce.accounts.passwords import (
     request_password_reset,
     reset_password,
 )
-from commerce.accounts.sessions import CUSTOMER, Client, load_account
+from commerce.accounts.sessions import CUSTOMER, Client, end_sessions_audited, load_account
 from commerce.accounts.signin import GENERIC_FAILURE as FAILURES
 from commerce.accounts.signin import (
     SignedIn,
     TooManyAttempts,
+    actor_for,
     complete_sign_in,
     device_token,
     sign_in,
@@ -425,3 +426,22 @@ def password_change() -> Response:
             return private(redirect(url_for("storefront.account"), code=303))
     status = 422 if request.method == "POST" else 200
     return _page("storefront/account/password.html", status, form=form)
+
+
+@bp.route("/account/sessions/end-others", methods=["POST"])
+@customer_required
+def sessions_end_others() -> Response:
+    """Sign out every other browser of this account (a shared or lost computer)."""
+    customer = current_customer()
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    found = load_account(CUSTOMER, customer.id, session.get(SESSION_TOKEN))
+    ended = end_sessions_audited(
+        CUSTOMER,
+        customer,
+        by=actor_for(CUSTOMER, customer),
+        reason="ended_by_owner",
+        keep_id=found[1].id if found else None,
+    )
+    flash(f"Signed out of {ended} other browser(s).", "success")
+    return private(redirect(url_for("storefront.account"), code=303))

@@ -312,3 +312,13 @@ def test_a_shoppers_pages_read_the_session_in_one_statement(app, client, make_cu
         assert client.get("/account").status_code == 200
     session_reads = [s for s in counted if "auth_session" in s.lower()]
     assert len(session_reads) == 1 and session_reads[0].lstrip().upper().startswith("SELECT")
+
+
+def test_a_shopper_signs_out_every_other_browser(app, client, make_customer):
+    customer = make_customer()
+    other = app.test_client()
+    for browser in (other, client):
+        browser.post("/account/login", data={"email": customer.email, "password": TEST_PASSWORD})
+    assert client.post("/account/sessions/end-others").status_code == 303
+    assert client.get("/account").status_code == 200
+    assert other.get("/account").status_code == 303

@@ -322,3 +322,20 @@ def test_a_shopper_signs_out_every_other_browser(app, client, make_customer):
     assert client.post("/account/sessions/end-others").status_code == 303
     assert client.get("/account").status_code == 200
     assert other.get("/account").status_code == 303
+
+
+def test_shopper_csrf_token_from_before_sign_in_is_refused_after(
+    app, client, make_customer, monkeypatch
+):
+    monkeypatch.setitem(app.config, "WTF_CSRF_ENABLED", True)
+    customer = make_customer()
+    before = _token(client.get("/account/login").text)
+    response = client.post(
+        "/account/login",
+        data={"email": customer.email, "password": TEST_PASSWORD, "csrf_token": before},
+    )
+    assert response.status_code == 303
+    assert client.post("/account/logout", data={"csrf_token": before}).status_code == 400
+    after = _token(client.get("/account").text)
+    assert after != before
+    assert client.post("/account/logout", data={"csrf_token": after}).status_code == 303

@@ -59,6 +59,12 @@ def test_reset_end_to_end(app, kind, make_staff, make_customer, mail_dir):
     assert weak.status_code == 422
     done = browser.post(path, data={"password": NEW, "confirm": NEW})
     assert done.status_code == 303
+    # The owner hears of it (a reset they did not ask for is noticed).
+    subjects = sorted(
+        message_from_bytes(p.read_bytes(), policy=policy.default)["Subject"]
+        for p in mail_dir.glob("*.eml")
+    )
+    assert subjects[1].startswith("Your password was reset")
     # The link worked once; the session signed in before the reset is over.
     assert browser.post(path, data={"password": NEW, "confirm": NEW}).status_code == 422
     assert other.get(home).status_code in (302, 303)

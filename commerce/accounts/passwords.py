@@ -34,6 +34,15 @@ from commerce.staff.models import StaffMember
 from commerce.staff.services import find_staff_by_email
 
 RESET_REQUESTED = "account.password_reset_requested"
+SECURITY_NOTICE = "account.security_notice"
+NOTICES = {
+    "password_changed": "Your password was changed",
+    "password_reset": "Your password was reset",
+    "two_factor_enabled": "Two-factor sign-in was turned on",
+    "two_factor_disabled": "Two-factor sign-in was turned off",
+    "two_factor_reset": "Your second factor was reset by an admin",
+    "recovery_codes_replaced": "Your recovery codes were replaced",
+}
 RESET_ENDPOINTS = {STAFF: "console.password_reset", CUSTOMER: "storefront.password_reset"}
 RESET_PATHS = {STAFF: "/console/password/reset/", CUSTOMER: "/account/password/reset/"}
 _MODELS: dict[str, Any] = {STAFF: StaffMember, CUSTOMER: Customer}
@@ -102,6 +111,12 @@ def account_for_reset(kind: str, token: str) -> Any:
     return account
 
 
+def notify(kind: str, account: Any, what: str) -> None:
+    """Tell the person by email that a sign-in detail of theirs changed (ASVS: a change they
+    did not make is noticed). Joins the caller's transaction; sent after commit."""
+    outbox.enqueue(SECURITY_NOTICE, {"kind": kind, "id": account.id, "what": what})
+
+
 def _set(kind: str, account: Any, password: str, *, action: str, keep_session: int | None) -> None:
     check_password(password, email=account.email, name=account.name)
     with transaction():
@@ -114,6 +129,9 @@ def _set(kind: str, account: Any, password: str, *, action: str, keep_session: i
             keep_session_row(keep_session, account)
         audit.record(
             actor_for(kind, account), f"{kind}.{action}", account, after={"sessions_ended": ended}
+        )
+        notify(
+            kind, account, "password_reset" if action == "password_reset" else "password_changed"
         )
 
 
@@ -180,3 +198,36 @@ def email_reset_link(event: outbox.OutboxEvent) -> None:
         mail.send_email(message, key=key)
     except mail.RecipientRefused:
         return  # refused for good: nothing to retry
+
+
+@outbox.handler(SECURITY_NOTICE, atomic=False)
+def email_security_notice(event: outbox.OutboxEvent) -> None:
+    kind, what = event.payload["kind"], event.payload["what"]
+    account = db.session.get(_MODELS[kind], int(event.payload["id"]))
+    if account is None or what not in NOTICES:
+        return
+    shop_name = current_app.config["SHOP_NAME"]
+    context = {
+        "what": NOTICES[what],
+        "shop_name": shop_name,
+        "console": kind == STAFF,
+        "forgot_url": _forgot_url(kind),
+    }
+    env = current_app.jinja_env
+    key = f"security-notice-{kind}-{account.id}-{event.id}"
+    message = mail.build_message(
+        key=key,
+        to=account.email,
+        subject=f"{NOTICES[what]} — {shop_name}",
+        text=env.get_template("emails/security_notice.txt").render(context),
+        html=env.get_template("emails/security_notice.html").render(context),
+    )
+    try:
+        mail.send_email(message, key=key)
+    except mail.RecipientRefused:
+        return
+
+
+def _forgot_url(kind: str) -> str:
+    base = current_app.config["SHOP_URL"].rstrip("/")
+    return f"{base}{'/console/password/forgot' if kind == STAFF else '/account/password/forgot'}"

@@ -24,6 +24,7 @@ from sqlalchemy import delete, select
 
 from commerce import audit
 from commerce.accounts.models import StaffRecoveryCode, StaffSecondFactor
+from commerce.accounts.passwords import notify
 from commerce.accounts.sessions import STAFF, Client, end_sessions
 from commerce.db import transaction, utcnow
 from commerce.errors import Conflict, ValidationError
@@ -130,6 +131,7 @@ def confirm_enrolment(member: StaffMember, code: str) -> list[str]:
         factor.confirmed_at = utcnow()
         codes = _new_recovery_codes(member)
         audit.record(member, "staff.two_factor_enabled", member)
+        notify(STAFF, member, "two_factor_enabled")
     return codes
 
 
@@ -226,6 +228,7 @@ def new_recovery_codes(member: StaffMember, *, password: str) -> list[str]:
     with transaction():
         codes = _new_recovery_codes(member)
         audit.record(member, "staff.recovery_codes_replaced", member)
+        notify(STAFF, member, "recovery_codes_replaced")
     return codes
 
 
@@ -245,6 +248,7 @@ def turn_off(member: StaffMember, *, password: str) -> None:
     with transaction():
         _remove(member)
         audit.record(member, "staff.two_factor_disabled", member)
+        notify(STAFF, member, "two_factor_disabled")
 
 
 def reset_second_factor(member: StaffMember, *, by: Any) -> None:
@@ -257,3 +261,4 @@ def reset_second_factor(member: StaffMember, *, by: Any) -> None:
         audit.record(
             by, "staff.two_factor_reset", member, after={"had_factor": had, "sessions_ended": ended}
         )
+        notify(STAFF, member, "two_factor_reset")

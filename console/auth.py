@@ -83,7 +83,7 @@ def _load_remembered(_request: Any) -> Any:
     if signed is None:
         g.remember_cookie = ""  # unknown, used or ended: delete it
         return None
-    _begin(signed, fresh=False)
+    begin_session(signed, fresh=False)
     return signed.account
 
 
@@ -94,7 +94,7 @@ def forget_csrf_token() -> None:
     g.pop("csrf_token", None)
 
 
-def _begin(signed: SignedIn, *, fresh: bool = True) -> None:
+def begin_session(signed: SignedIn, *, fresh: bool = True) -> None:
     """Put a new session in the cookie: a new session token and a new CSRF token (a token
     or session planted before sign-in is worth nothing after it)."""
     forget_csrf_token()
@@ -200,9 +200,9 @@ def login() -> Any:
 
 def finish_sign_in(signed: SignedIn, target: str | None) -> Response:
     """The session is on: into the console, and this browser is known to the account."""
-    _begin(signed)
+    begin_session(signed)
     response = redirect(_safe_next(target), code=303)
-    _set_device_cookie(response, signed.account.email)
+    set_device_cookie(response, signed.account.email)
     return response
 
 
@@ -236,7 +236,7 @@ def pending_member() -> tuple[Any, dict[str, Any]] | None:
     return member, pending
 
 
-def _set_device_cookie(response: Response, email: str) -> None:
+def set_device_cookie(response: Response, email: str) -> None:
     response.set_cookie(
         DEVICE_COOKIE,
         device_token(STAFF, email),

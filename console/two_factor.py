@@ -30,11 +30,11 @@ from console import bp
 from console.auth import (
     DEVICE_COOKIE,
     PENDING,
-    _begin,
-    _set_device_cookie,
+    begin_session,
     client,
     finish_sign_in,
     pending_member,
+    set_device_cookie,
 )
 from console.forms import CodeForm, ConfirmForm, CurrentPasswordForm
 from console.permissions import PUBLIC, route
@@ -123,13 +123,13 @@ def login_enrol() -> Any:
                 remember=bool(pending.get("remember")),
                 method="password+totp",
             )
-            _begin(signed)
+            begin_session(signed)
             response = render(
                 "console/account/recovery_codes.html",
                 codes=codes,
                 next_url=pending.get("next") or url_for("console.dashboard"),
             )
-            _set_device_cookie(response, member.email)
+            set_device_cookie(response, member.email)
             return response
     elif request.method == "POST":
         status = 422

@@ -20,6 +20,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select, update
 
+from commerce import audit
 from commerce.accounts.models import AuthSession
 from commerce.customers.models import Customer
 from commerce.db import transaction, utcnow
@@ -287,8 +288,6 @@ def end_sessions_audited(
     kind: str, account: Any, *, by: Any, reason: str, keep_id: int | None = None
 ) -> int:
     """End an account's sessions (all, or all but `keep_id`) and audit who did it."""
-    from commerce import audit
-
     with transaction():
         ended = end_sessions(kind, account.id, reason=reason, keep_id=keep_id)
         audit.record(by, f"{kind}.sessions_ended", account, after={"ended": ended, "why": reason})
@@ -299,8 +298,6 @@ def end_one_session_audited(
     kind: str, account: Any, session_id: int, *, by: Any, reason: str
 ) -> AuthSession:
     """End one of an account's sessions (the sessions list) and audit it."""
-    from commerce import audit
-
     with transaction():
         row = end_session_by_id(kind, account.id, session_id, reason=reason)
         audit.record(by, f"{kind}.session_ended", account, after={"session": row.id, "why": reason})

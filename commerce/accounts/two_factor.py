@@ -26,6 +26,13 @@ from commerce import audit
 from commerce.accounts.models import StaffRecoveryCode, StaffSecondFactor
 from commerce.accounts.passwords import notify
 from commerce.accounts.sessions import STAFF, Client, end_sessions
+from commerce.accounts.signin import (
+    blocked_for,
+    clear_failures,
+    count_failure,
+    password_proof,
+    refuse,
+)
 from commerce.db import transaction, utcnow
 from commerce.errors import Conflict, ValidationError
 from commerce.extensions import db
@@ -188,14 +195,6 @@ def check_code(
 
     `proof` (nonce, proof) comes from a password tried while the account was held back: the
     password's outcome is told here, together with the code's, in one message."""
-    from commerce.accounts.signin import (
-        blocked_for,
-        clear_failures,
-        count_failure,
-        password_proof,
-        refuse,
-    )
-
     email = member.email.lower()
     wait = 0 if trusted else blocked_for(CODE_KIND, email)
     if wait:

@@ -17,6 +17,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from commerce import cli as commerce_cli
 from commerce import models as _models  # noqa: F401  (registers every table)
 from commerce import outbox
+from commerce.accounts import tasks as _account_tasks  # noqa: F401  (reset emails, purge)
 from commerce.catalog import tasks as _catalog_tasks  # noqa: F401  (registers Celery tasks)
 from commerce.checkout import tasks as _checkout_tasks  # noqa: F401
 from commerce.config import ROOT, load_config
@@ -33,7 +34,6 @@ from commerce.payments import tasks as _payment_tasks  # noqa: F401
 from commerce.search import init_app as init_search
 from commerce.search import tasks as _search_tasks  # noqa: F401
 from commerce.sessions import CacheAwareSessionInterface
-from commerce.staff.services import load_session_user
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https: http:; "
@@ -64,7 +64,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         configure_sqlite(db.engine, busy_timeout=settings["SQLITE_BUSY_TIMEOUT"])
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     login_manager.init_app(app)
-    login_manager.user_loader(load_session_user)
     login_manager.session_protection = "strong"
     csrf.init_app(app)
     htmx.init_app(app)

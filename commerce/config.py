@@ -49,6 +49,11 @@ def _secret_key(instance: Path) -> str:
     return key
 
 
+def _roles(value: str | None) -> frozenset[str]:
+    names = {part.strip().lower() for part in (value or "").split(",")}
+    return frozenset(names - {"", "none"})
+
+
 def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Build the Flask config mapping; `overrides` (tests, scripts) win over the environment."""
     overrides = dict(overrides or {})
@@ -173,9 +178,37 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_SECURE": _env_bool("SECURE_COOKIES", False),
-        "REMEMBER_COOKIE_DURATION": 60 * 60 * 24 * 14,
         "WTF_CSRF_TIME_LIMIT": None,
         "STAFF_INVITE_MAX_AGE": 7 * 24 * 3600,
+        # Sessions live on the server (commerce/accounts): a staff session ends after this
+        # many minutes unused or this long after sign-in, whatever the cookie says; "keep me
+        # signed in" lasts STAFF_REMEMBER_DAYS (0: not offered), a shopper's session
+        # CUSTOMER_SESSION_DAYS. A session's last-seen time is written at most once per
+        # SESSION_TOUCH_SECONDS.
+        "STAFF_SESSION_IDLE_MINUTES": _env_int("STAFF_SESSION_IDLE_MINUTES", 120),
+        "STAFF_SESSION_MAX_MINUTES": _env_int("STAFF_SESSION_MAX_MINUTES", 12 * 60),
+        "STAFF_REMEMBER_DAYS": _env_int("STAFF_REMEMBER_DAYS", 14),
+        "CUSTOMER_SESSION_DAYS": _env_int("CUSTOMER_SESSION_DAYS", 30),
+        "SESSION_TOUCH_SECONDS": _env_int("SESSION_TOUCH_SECONDS", 60),
+        # Per account (any email, known or not): after SIGN_IN_FREE_FAILURES failed sign-ins
+        # in a row, each further one waits twice as long (from SIGN_IN_BACKOFF_SECONDS up to
+        # SIGN_IN_BACKOFF_MAX_SECONDS). A browser that signed in to the account before (its
+        # device cookie) is not held back, so a stranger cannot lock the owner out.
+        "SIGN_IN_FREE_FAILURES": _env_int("SIGN_IN_FREE_FAILURES", 5),
+        "SIGN_IN_BACKOFF_SECONDS": _env_int("SIGN_IN_BACKOFF_SECONDS", 30),
+        "SIGN_IN_BACKOFF_MAX_SECONDS": _env_int("SIGN_IN_BACKOFF_MAX_SECONDS", 900),
+        "DEVICE_COOKIE_DAYS": _env_int("DEVICE_COOKIE_DAYS", 180),
+        # Passwords people choose (commerce/passwords.py): at least this long, not guessable.
+        "PASSWORD_MIN_LENGTH": _env_int("PASSWORD_MIN_LENGTH", 12),
+        # Roles that must sign in with a second factor (an authenticator app), comma-separated
+        # ("none" for none). Unset: admins when served over HTTPS (SECURE_COOKIES), else none.
+        "STAFF_TWO_FACTOR_ROLES": _roles(
+            _env("STAFF_TWO_FACTOR_ROLES", "admin" if _env_bool("SECURE_COOKIES", False) else "")
+        ),
+        # A password reset link works once, for this many seconds.
+        "PASSWORD_RESET_MAX_AGE": _env_int("PASSWORD_RESET_MAX_AGE", 3600),
+        # At most one reset email per account in this many seconds (an inbox is not flooded).
+        "PASSWORD_RESET_EVERY_SECONDS": _env_int("PASSWORD_RESET_EVERY_SECONDS", 300),
         # Background work that survives crashes (README "Background work in production"): an
         # outbox event's dispatcher holds it this long before another may take it over; failed
         # deliveries back off up to OUTBOX_RETRY_MAX_SECONDS between attempts, and never stop.

@@ -1,5 +1,11 @@
 """Every package's tables, imported in one place for Alembic and the shell."""
 
+from commerce.accounts.models import (
+    AuthSession,
+    SignInThrottle,
+    StaffRecoveryCode,
+    StaffSecondFactor,
+)
 from commerce.audit import AuditEntry
 from commerce.catalog.models import (
     Category,
@@ -57,6 +63,7 @@ __all__ = [
     "Address",
     "Allocation",
     "AuditEntry",
+    "AuthSession",
     "Cart",
     "CartLine",
     "Category",
@@ -104,7 +111,10 @@ __all__ = [
     "SearchSynonym",
     "SearchTerm",
     "ShippingMethod",
+    "SignInThrottle",
     "StaffMember",
+    "StaffRecoveryCode",
+    "StaffSecondFactor",
     "StockLevel",
     "StockMovement",
     "TaxRate",

@@ -66,7 +66,7 @@ class SignInForm(FlaskForm):
 
 
 class SetPasswordForm(FlaskForm):
-    password = PasswordField("New password", validators=[DataRequired(), Length(min=10, max=200)])
+    password = PasswordField("New password", validators=[DataRequired()])
     confirm = PasswordField("Repeat the password", validators=[DataRequired()])
 
     def validate_confirm(self, field: Any) -> None:
@@ -197,3 +197,19 @@ class MediaAltForm(FlaskForm):
 
 class ImportForm(FlaskForm):
     file = FileField("CSV file")
+
+
+class EmailOnlyForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Length(max=255)])
+
+
+class ChangePasswordForm(SetPasswordForm):
+    current = PasswordField("Current password", validators=[DataRequired()])
+
+
+class CodeForm(FlaskForm):
+    code = StringField("Code from your authenticator app", validators=[DataRequired()])
+
+
+class CurrentPasswordForm(FlaskForm):
+    password = PasswordField("Current password", validators=[DataRequired()])

@@ -1,7 +1,9 @@
 """Customer accounts at /account: register, sign in and out, overview, address book.
 
-Customers have their own session key (session["customer"] = "<id>:<version>"), apart from
-Flask-Login's staff session, so a staff member trying the shop stays signed in to the console.
+Customers have their own session keys (session["customer"] = "<id>:<version>" and the token
+of their server-side session, commerce/accounts), apart from Flask-Login's staff session, so a
+staff member trying the shop stays signed in to the console. Signing out ends the session on
+the server: a copy of the cookie is worth nothing after it.
 Every response here is per customer: `private, no-store`. The shop header stays the same for
 everyone (it is publicly cached), so it only links to /account.
 """
@@ -15,15 +17,31 @@ from urllib.parse import urlparse
 from flask import abort, current_app, flash, g, redirect, request, session, url_for
 from werkzeug.wrappers import Response
 
+from commerce.accounts.passwords import (
+    account_for_reset,
+    change_password,
+    request_password_reset,
+    reset_password,
+)
+from commerce.accounts.sessions import CUSTOMER, Client, end_sessions_audited, load_account
+from commerce.accounts.signin import GENERIC_FAILURE as FAILURES
+from commerce.accounts.signin import (
+    SignedIn,
+    TooManyAttempts,
+    actor_for,
+    complete_sign_in,
+    device_token,
+    sign_in,
+    sign_out,
+    trusted_device,
+)
 from commerce.countries import country_names
 from commerce.customers.models import Address, Customer
 from commerce.customers.services import (
     add_address,
-    authenticate_customer,
     delete_address,
     get_address,
     list_addresses,
-    load_customer,
     register_customer,
     set_default_address,
     update_address,
@@ -36,14 +54,24 @@ from commerce.orders.services import (
     orders_for_customer,
 )
 from storefront import bp
-from storefront.forms import AddressForm, ConfirmForm, RegisterForm, SignInForm
+from storefront.forms import (
+    AddressForm,
+    ChangePasswordForm,
+    ConfirmForm,
+    EmailOnlyForm,
+    NewPasswordForm,
+    RegisterForm,
+    SignInForm,
+)
 from storefront.web import private
-from web.forms import form_status, submit
+from web.forms import apply_errors, form_status, submit
 from web.pages import render
 
 SESSION_KEY = "customer"
+SESSION_TOKEN = "customer_session"
+DEVICE_COOKIE = "shop_device"
 ORDERS_SHOWN = 20
-GENERIC_FAILURE = "That email and password do not match an account."
+GENERIC_FAILURE = FAILURES[CUSTOMER]
 
 
 @bp.app_template_global("order_status_url")
@@ -59,14 +87,40 @@ def country_name(code: str) -> str:
 def current_customer() -> Customer | None:
     """The signed-in customer (loaded once per request), or None."""
     if "customer" not in g:
-        g.customer = load_customer(session.get(SESSION_KEY))
+        g.customer = _load_customer(session.get(SESSION_KEY), session.get(SESSION_TOKEN))
         if g.customer is None and SESSION_KEY in session:
-            session.pop(SESSION_KEY)  # an old version or a closed account: signed out
+            # an ended session, an old version or a closed account: signed out
+            session.pop(SESSION_KEY)
+            session.pop(SESSION_TOKEN, None)
     return g.customer
 
 
-def _sign_in(customer: Customer) -> None:
+def _load_customer(value: Any, token: Any) -> Customer | None:
+    """The customer of a live server-side session (one lookup, as before the sessions)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        raw_id, version = value.split(":", 1)
+        found = load_account(CUSTOMER, int(raw_id), token)
+    except (ValueError, TypeError):
+        return None
+    if found is None or str(found[0].session_version) != version:
+        return None
+    return found[0]
+
+
+def client() -> Client:
+    return Client(ip_address=request.remote_addr or "", user_agent=request.user_agent.string or "")
+
+
+def _sign_in(customer: Customer, signed: SignedIn | None = None) -> None:
+    """Start the customer's session in this browser: a new session token and a new CSRF token
+    (a token planted before sign-in is worth nothing after it)."""
+    if signed is None:
+        signed = complete_sign_in(CUSTOMER, customer, client=client(), method="register")
+    _forget_csrf_token()
     session[SESSION_KEY] = customer.session_value
+    session[SESSION_TOKEN] = signed.session.token
     # Flask-Login's "strong" protection treats a non-empty session without its client
     # identifier as stolen: it would clear the staff remember-me cookie and touch the session
     # on every page. Record the identifier the way Flask-Login itself does.
@@ -78,6 +132,12 @@ def _sign_in(customer: Customer) -> None:
 
     for note in adopt_guest_cart(customer):
         flash(note, "info")
+
+
+def _forget_csrf_token() -> None:
+    """A new CSRF token from here on (Flask-WTF: raw in the session, signed in `g`)."""
+    session.pop("csrf_token", None)
+    g.pop("csrf_token", None)
 
 
 def safe_next(target: str | None) -> str:
@@ -148,13 +208,38 @@ def login() -> Response:
         return private(redirect(safe_next(request.args.get("next")), code=303))
     form = SignInForm(next=request.args.get("next", ""))
     if request.method == "POST":
+        status = 422
         if form.validate_on_submit():
-            customer = authenticate_customer(form.email.data, form.password.data)
-            if customer is not None:
-                _sign_in(customer)
-                return private(redirect(safe_next(form.next.data), code=303))
-        form.form_errors.append(GENERIC_FAILURE)
-    return _page("storefront/account/login.html", form_status(), form=form)
+            email = form.email.data or ""
+            try:
+                signed = sign_in(
+                    CUSTOMER,
+                    email,
+                    form.password.data or "",
+                    client=client(),
+                    trusted=trusted_device(CUSTOMER, email, request.cookies.get(DEVICE_COOKIE)),
+                )
+            except TooManyAttempts as exc:
+                form.form_errors.append(exc.message)
+                status = 429
+            except ValidationError:
+                form.form_errors.append(GENERIC_FAILURE)
+            else:
+                _sign_in(signed.account, signed)
+                response = private(redirect(safe_next(form.next.data), code=303))
+                response.set_cookie(
+                    DEVICE_COOKIE,
+                    device_token(CUSTOMER, email),
+                    max_age=current_app.config["DEVICE_COOKIE_DAYS"] * 86400,
+                    path="/account/login",
+                    secure=current_app.config["SESSION_COOKIE_SECURE"],
+                    httponly=True,
+                    samesite="Strict",
+                )
+                return response
+        else:
+            form.form_errors.append(GENERIC_FAILURE)
+    return _page("storefront/account/login.html", status, form=form)
 
 
 @bp.route("/account/logout", methods=["POST"])
@@ -162,7 +247,9 @@ def logout() -> Response:
     form = ConfirmForm()
     if not form.validate_on_submit():
         abort(400)
+    sign_out(CUSTOMER, current_customer(), session.pop(SESSION_TOKEN, None), client=client())
     session.pop(SESSION_KEY, None)  # the staff console's session keys are left alone
+    _forget_csrf_token()
     g.customer = None
     flash("You are signed out.", "success")
     return private(redirect(url_for("storefront.login"), code=303))
@@ -256,4 +343,88 @@ def address_default(address_id: int) -> Response:
         abort(400)
     set_default_address(customer, address)
     flash("Default address updated.", "success")
+    return private(redirect(url_for("storefront.account"), code=303))
+
+
+# -- passwords ----------------------------------------------------------------------------------
+
+
+@bp.route("/account/password/forgot", methods=["GET", "POST"])
+@limiter.limit(_sign_in_limit, methods=["POST"])
+def password_forgot() -> Response:
+    """The same answer whether or not the email has an account."""
+    form = EmailOnlyForm()
+    if form.validate_on_submit():
+        request_password_reset(CUSTOMER, form.email.data or "", ip_address=client().ip_address)
+        return _page("storefront/account/forgot.html", form=form, sent=True)
+    status = 422 if request.method == "POST" else 200
+    return _page("storefront/account/forgot.html", status, form=form, sent=False)
+
+
+@bp.route("/account/password/reset/<token>", methods=["GET", "POST"])
+@limiter.limit(_sign_in_limit, methods=["POST"])
+def password_reset(token: str) -> Response:
+    form = NewPasswordForm()
+    try:
+        account_for_reset(CUSTOMER, token)
+    except ValidationError as exc:
+        return _page("storefront/account/reset.html", 422, form=None, error=exc.message)
+    if form.validate_on_submit():
+        try:
+            reset_password(CUSTOMER, token, form.password.data or "")
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            session.pop(SESSION_KEY, None)
+            session.pop(SESSION_TOKEN, None)
+            _forget_csrf_token()
+            g.customer = None
+            flash("Your password is set. Sign in with it.", "success")
+            return private(redirect(url_for("storefront.login"), code=303))
+    status = 422 if request.method == "POST" else 200
+    return _page("storefront/account/reset.html", status, form=form, token=token, error=None)
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@customer_required
+def password_change() -> Response:
+    """Change the password; the customer's other sessions end, this one goes on."""
+    customer = current_customer()
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        found = load_account(CUSTOMER, customer.id, session.get(SESSION_TOKEN))
+        try:
+            change_password(
+                CUSTOMER,
+                customer,
+                current=form.current.data or "",
+                password=form.password.data or "",
+                keep_session=found[1].id if found else None,
+            )
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            session[SESSION_KEY] = customer.session_value  # the new version
+            flash("Your password is changed; your other sessions are signed out.", "success")
+            return private(redirect(url_for("storefront.account"), code=303))
+    status = 422 if request.method == "POST" else 200
+    return _page("storefront/account/password.html", status, form=form)
+
+
+@bp.route("/account/sessions/end-others", methods=["POST"])
+@customer_required
+def sessions_end_others() -> Response:
+    """Sign out every other browser of this account (a shared or lost computer)."""
+    customer = current_customer()
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    found = load_account(CUSTOMER, customer.id, session.get(SESSION_TOKEN))
+    ended = end_sessions_audited(
+        CUSTOMER,
+        customer,
+        by=actor_for(CUSTOMER, customer),
+        reason="ended_by_owner",
+        keep_id=found[1].id if found else None,
+    )
+    flash(f"Signed out of {ended} other browser(s).", "success")
     return private(redirect(url_for("storefront.account"), code=303))

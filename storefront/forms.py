@@ -21,8 +21,24 @@ from commerce.customers.services import ADDRESS_FIELDS
 class RegisterForm(FlaskForm):
     name = StringField("Name", validators=[Length(max=120)])
     email = EmailField("Email", validators=[DataRequired(), Length(max=255)])
-    password = PasswordField("Password", description="At least 10 characters.")
+    password = PasswordField(
+        "Password", description="At least 12 characters; a few unrelated words work well."
+    )
     next = HiddenField()
+
+
+class EmailOnlyForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Length(max=255)])
+
+
+class NewPasswordForm(FlaskForm):
+    password = PasswordField(
+        "New password", description="At least 12 characters; a few unrelated words work well."
+    )
+
+
+class ChangePasswordForm(NewPasswordForm):
+    current = PasswordField("Current password", validators=[DataRequired()])
 
 
 class SignInForm(FlaskForm):

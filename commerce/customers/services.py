@@ -19,10 +19,9 @@ from commerce.customers.models import Address, Customer
 from commerce.db import service, transaction, utcnow
 from commerce.errors import DuplicateValue, NotFound, ValidationError
 from commerce.extensions import db
+from commerce.passwords import password_problem
 from commerce.tags import normalize_tags
 
-MIN_PASSWORD_LENGTH = 10
-MAX_PASSWORD_LENGTH = 200
 MAX_ADDRESSES = 20
 MAX_CUSTOMER_TAGS = 30
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -92,10 +91,9 @@ def register_customer(*, email: str, password: str, name: str = "") -> Customer:
     name = (name or "").strip()
     if not is_valid_email(email):
         errors["email"] = ["Enter a valid email address."]
-    if len(password or "") < MIN_PASSWORD_LENGTH:
-        errors["password"] = [f"Use at least {MIN_PASSWORD_LENGTH} characters for the password."]
-    elif len(password) > MAX_PASSWORD_LENGTH:
-        errors["password"] = [f"Use at most {MAX_PASSWORD_LENGTH} characters for the password."]
+    problem = password_problem(password, email=email, name=name)
+    if problem:
+        errors["password"] = [problem]
     if len(name) > 120:
         errors["name"] = ["At most 120 characters."]
     if errors:

@@ -13,10 +13,10 @@ from commerce import audit
 from commerce.db import service, transaction, utcnow
 from commerce.errors import DuplicateValue, NotFound, PermissionDenied, ValidationError
 from commerce.extensions import db
+from commerce.passwords import check_password
 from commerce.staff.models import StaffMember
 from commerce.staff.permissions import ADMIN, ROLES
 
-MIN_PASSWORD_LENGTH = 10
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # A real hash to compare against when the email is unknown, so both failures take equal time.
 _DUMMY_HASH = generate_password_hash("not-a-real-password")
@@ -39,11 +39,11 @@ def _check_role(role: str) -> str:
     return role
 
 
-def check_password_strength(password: str, *, field: str = "password") -> None:
-    if len(password or "") < MIN_PASSWORD_LENGTH:
-        raise ValidationError(
-            f"Use at least {MIN_PASSWORD_LENGTH} characters for the password.", field=field
-        )
+def check_password_strength(
+    password: str, *, email: str = "", name: str = "", field: str = "password"
+) -> None:
+    """The shared policy (commerce/passwords.py): length, not guessable, not the email."""
+    check_password(password, email=email, name=name, field=field)
 
 
 def find_staff_by_email(email: str) -> StaffMember | None:
@@ -92,7 +92,7 @@ def create_staff(
     email = _check_email(email)
     _check_role(role)
     if password is not None:
-        check_password_strength(password)
+        check_password_strength(password, email=email, name=name)
     if find_staff_by_email(email) is not None:
         raise DuplicateValue("A staff member with this email already exists.", field="email")
     member = StaffMember(email=email, name=(name or "").strip()[:120], role=role)
@@ -142,7 +142,7 @@ def reactivate_staff(member: StaffMember, *, by: Any) -> StaffMember:
 
 @service
 def set_password(member: StaffMember, *, password: str, by: Any) -> StaffMember:
-    check_password_strength(password)
+    check_password_strength(password, email=member.email, name=member.name)
     member.set_password(password)
     member.session_version += 1
     member.invited_at = None

@@ -2,6 +2,7 @@
 
 The area's URLs (below /console), the view answering each and the permission it needs."""
 
+from console import account, two_factor
 from console.permissions import Route
 from console.staff import views
 
@@ -16,5 +17,19 @@ ROUTES = [
     ),
     Route(
         "/staff/<int:staff_id>/reactivate", views.staff_reactivate, "staff.manage", methods=["POST"]
+    ),
+    # A member's sessions and second factor (views beside one's own: console/account.py,
+    # console/two_factor.py)
+    Route(
+        "/staff/<int:staff_id>/sessions/end",
+        account.staff_sessions_end,
+        "staff.manage",
+        methods=["POST"],
+    ),
+    Route(
+        "/staff/<int:staff_id>/two-factor/reset",
+        two_factor.staff_two_factor_reset,
+        "staff.manage",
+        methods=["POST"],
     ),
 ]

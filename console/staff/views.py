@@ -8,6 +8,7 @@ from flask import current_app, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
+from commerce.accounts.sessions import STAFF, describe_device, live_sessions
 from commerce.errors import CommerceError
 from commerce.extensions import db
 from commerce.staff.models import StaffMember
@@ -83,6 +84,8 @@ def _detail_page(member: StaffMember, form: RoleForm | None = None, *, status: i
         confirm=ConfirmForm(),
         role_labels=ROLE_LABELS,
         invite_link=_invite_link(member) if member.invited_at else None,
+        sessions=live_sessions(STAFF, member),
+        describe=describe_device,
         status=status,
     )
 

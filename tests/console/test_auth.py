@@ -48,8 +48,9 @@ def test_next_parameter_is_kept_but_never_offsite(client, make_staff):
 def test_remember_me_sets_a_long_lived_cookie(client, make_staff):
     member = make_staff()
     sign_in(client, member, remember="y")
-    cookie = client.get_cookie("remember_token")
+    cookie = client.get_cookie("console_remember", path="/console")
     assert cookie is not None and cookie.http_only
+    assert cookie.max_age == 14 * 86400
 
 
 def test_deactivated_account_is_signed_out_at_next_request(client, make_staff):

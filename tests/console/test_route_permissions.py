@@ -92,6 +92,7 @@ def _fixtures(make_product, owner):
         "group": "conditions",
         "synonym_id": synonym.id,
         "rule_id": rule.id,
+        "session_id": 999999,  # not the walker's own session (ending that signs out)
     }
 
 

@@ -31,7 +31,7 @@ def test_invite_then_accept(client, app, login):
     path = link.split("localhost", 1)[1]
     assert invitee.get(path).status_code == 200
     short = invitee.post(path, data={"password": "short", "confirm": "short"})
-    assert short.status_code == 422 and "at least 10" in short.get_data(as_text=True)
+    assert short.status_code == 422 and "at least 12" in short.get_data(as_text=True)
     done = invitee.post(path, data={"password": "a-long-password", "confirm": "a-long-password"})
     assert done.status_code == 303
     assert sign_in(invitee, member, password="a-long-password").status_code == 303

@@ -76,7 +76,7 @@ class TestRegister:
         )
         assert response.status_code == 422
         field_msg = response.text.split('id="password-msg"', 1)[1].split("</div>", 1)[0]
-        assert "at least 10 characters" in field_msg
+        assert "at least 12 characters" in field_msg
         assert _count(Customer) == 0
         assert client.get("/account").status_code == 303  # not signed in
 
@@ -304,7 +304,7 @@ def test_shop_sign_in_keeps_the_staff_remember_me(client, make_staff, make_custo
     protection (which would clear the console's remember-me cookie)."""
     member = make_staff("merchandiser")
     assert sign_in(client, member, remember="y").status_code == 303
-    assert client.get_cookie("remember_token") is not None
+    assert client.get_cookie("console_remember", path="/console") is not None
     client.delete_cookie("session")  # the browser was closed: only remember-me is left
     assert shop_sign_in(client, make_customer()).status_code == 303
     home = client.get("/")

@@ -207,6 +207,7 @@ def login() -> Response:
     if current_customer() is not None:
         return private(redirect(safe_next(request.args.get("next")), code=303))
     form = SignInForm(next=request.args.get("next", ""))
+    status = 200
     if request.method == "POST":
         status = 422
         if form.validate_on_submit():

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from commerce.catalog.models import HTML, MAX_OPTIONS
+from commerce.csv_safe import unescape_cell
 from commerce.errors import ValidationError
 from commerce.money import parse_amount
 
@@ -228,7 +229,9 @@ def read_catalog_csv(lines: Iterable[str], *, currency: str) -> ParsedFile:
     for number, cells in enumerate(reader, start=2):
         if not any(c.strip() for c in cells):
             continue
-        values = {key: cells[i] if i < len(cells) else "" for i, key in mapping.items()}
+        values = {
+            key: unescape_cell(cells[i]) if i < len(cells) else "" for i, key in mapping.items()
+        }
         reader_state.add_row(number, values)
     notes = [f"Ignored columns: {', '.join(ignored)}."] if ignored else []
     return reader_state.finish(notes)

@@ -8,8 +8,6 @@ the table in chunks before one bulk insert, and the UNIQUE constraint is the las
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 import secrets
 from collections.abc import Iterator
@@ -19,6 +17,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, ScalarSelect, delete, func, insert, select
 
 from commerce import audit
+from commerce.csv_safe import SafeCsv
 from commerce.db import transaction, utcnow
 from commerce.errors import DuplicateValue, InvalidTransition, ValidationError
 from commerce.extensions import db
@@ -160,10 +159,9 @@ def generate_coupon_codes(
 
 def coupon_codes_csv(promotion: Promotion, *, batch: str | None = None) -> Iterator[str]:
     """The promotion's codes as CSV text chunks (header first), streamed in pages."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["code", "promotion", "batch", "times_used", "created_at"])
-    yield buffer.getvalue()
+    out = SafeCsv(quote_all=False)  # a promotion named "=..." must not run (csv_safe)
+    out.row(["code", "promotion", "batch", "times_used", "created_at"])
+    yield out.take()
     last = 0
     while True:
         stmt = (
@@ -177,10 +175,8 @@ def coupon_codes_csv(promotion: Promotion, *, batch: str | None = None) -> Itera
         page = list(db.session.scalars(stmt))
         if not page:
             return
-        buffer.seek(0)
-        buffer.truncate()
         for coupon in page:
-            writer.writerow(
+            out.row(
                 [
                     coupon.code,
                     promotion.name,
@@ -189,7 +185,7 @@ def coupon_codes_csv(promotion: Promotion, *, batch: str | None = None) -> Itera
                     coupon.created_at.isoformat(timespec="seconds"),
                 ]
             )
-        yield buffer.getvalue()
+        yield out.take()
         last = page[-1].id
 
 

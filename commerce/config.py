@@ -145,6 +145,12 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # How many reverse proxies set X-Forwarded-For in front of the app (0: none).
         "TRUSTED_PROXIES": _env_int("TRUSTED_PROXIES", 0),
         "SIGN_IN_RATE_LIMIT": _env("SIGN_IN_RATE_LIMIT", "10 per minute;50 per hour"),
+        # Discount codes refused (unknown, inactive, used up) per cart and per client address:
+        # beyond them, code entry is refused for a while (guessing codes).
+        "COUPON_CART_RATE_LIMIT": _env("COUPON_CART_RATE_LIMIT", "5 per minute;20 per hour"),
+        "COUPON_ADDRESS_RATE_LIMIT": _env(
+            "COUPON_ADDRESS_RATE_LIMIT", "20 per 10 minutes;60 per day"
+        ),
         "RATELIMIT_ENABLED": _env_bool("RATELIMIT_ENABLED", True),
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,

@@ -377,7 +377,9 @@ def checkout_coupon(key: str) -> Response:
     step = request.form.get("step") if request.form.get("step") in _STEP_TEMPLATES else None
     step = step or next_step(checkout)
     try:
-        apply_checkout_coupon(checkout, code=request.form.get("coupon_code", ""))
+        apply_checkout_coupon(
+            checkout, code=request.form.get("coupon_code", ""), client=request.remote_addr
+        )
     except CommerceError as exc:
         db.session.rollback()
         errors = getattr(exc, "errors", None) or {"coupon_code": [exc.message]}
@@ -386,7 +388,7 @@ def checkout_coupon(key: str) -> Response:
             customer = current_customer()
             extra["saved"] = list_addresses(customer) if customer is not None else []
         status = 422 if exc.status in (400, 422) else exc.status
-        return _page(
+        refused = _page(
             _STEP_TEMPLATES[step],
             checkout,
             step,
@@ -394,6 +396,9 @@ def checkout_coupon(key: str) -> Response:
             coupon_errors=errors.get("coupon_code", [exc.message]),
             **extra,
         )
+        if "retry_after" in exc.details:
+            refused.headers["Retry-After"] = str(exc.details["retry_after"])
+        return refused
     return private(redirect(url_for(f"storefront.checkout_{step}", key=key), code=303))
 
 

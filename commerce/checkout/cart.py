@@ -27,7 +27,7 @@ from commerce.extensions import db
 from commerce.inventory.services import availability
 from commerce.pricing import PricingContext
 from commerce.promotions.active import remember_revision, revision_column
-from commerce.promotions.coupons import check_enterable, enter_code, entered_codes, forget_code
+from commerce.promotions.coupons import check_entered, enter_code, entered_codes, forget_code
 from commerce.promotions.models import CouponEntry
 
 MAX_CART_LINES = 50
@@ -199,15 +199,21 @@ def cart_codes(cart: Cart | None) -> tuple[str, ...]:
     return entered_codes(cart_reference(cart)) if cart is not None and cart.id else ()
 
 
-def apply_cart_coupon(cart: Cart, *, code: Any) -> Cart:
+def apply_cart_coupon(cart: Cart, *, code: Any, client: str | None = None) -> Cart:
     """Enter a discount code in the cart (replacing one entered before). Unknown, inactive
     and used-up codes are refused at the `coupon_code` field; a code whose conditions the
-    cart does not meet yet is kept, and the cart says what is missing."""
-    text = check_enterable(code)
+    cart does not meet yet is kept, and the cart says what is missing. Refused codes are
+    counted per cart and per `client` address: past the budget, TooManyAttempts (guessing)."""
+    text = check_entered(code, attempt_key=coupon_attempt_key(cart.id), client=client)
     with transaction():
         enter_code(cart_reference(cart), text)
         cart.updated_at = utcnow()
     return cart
+
+
+def coupon_attempt_key(cart_id: int | None) -> str | None:
+    """Whose budget a code entry spends: the cart's, shared with its checkouts."""
+    return f"cart:{cart_id}" if cart_id is not None else None
 
 
 def remove_cart_coupon(cart: Cart) -> Cart:

@@ -59,6 +59,7 @@ from commerce.checkout.cart import (
     cart_context,
     cart_reference,
     cart_reference_for,
+    coupon_attempt_key,
     take_purchased,
 )
 from commerce.checkout.models import ABANDONED, COMPLETED, OPEN, PLACING, Cart, Checkout
@@ -128,7 +129,7 @@ from commerce.promotions.active import (
     shopper_identities,
 )
 from commerce.promotions.coupons import (
-    check_enterable,
+    check_entered,
     copy_code,
     enter_code,
     entered_code_of,
@@ -569,12 +570,17 @@ def first_order(customer_id: int | None, email: str | None) -> bool | None:
 # -- coupon codes -------------------------------------------------------------------------------
 
 
-def apply_checkout_coupon(checkout: Checkout, *, code: Any) -> Checkout:
+def apply_checkout_coupon(checkout: Checkout, *, code: Any, client: str | None = None) -> Checkout:
     """Enter a discount code at checkout (it replaces one entered before, and the cart gets it
     too). Unknown, inactive and used-up codes are refused at the `coupon_code` field; a code
-    whose conditions the cart does not meet yet is kept, and the summary says why."""
+    whose conditions the cart does not meet yet is kept, and the summary says why. Refused
+    codes spend the cart's (or checkout's) and the `client` address's guessing budgets."""
     _require_open(checkout)
-    text = check_enterable(code)
+    text = check_entered(
+        code,
+        attempt_key=coupon_attempt_key(checkout.cart_id) or checkout.reference,
+        client=client,
+    )
     _remember_codes(checkout, None)
     with transaction():
         enter_code(checkout.reference, text)

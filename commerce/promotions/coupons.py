@@ -14,12 +14,13 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import ColumnElement, ScalarSelect, delete, func, insert, select
 
-from commerce import audit
+from commerce import audit, throttle
 from commerce.csv_safe import SafeCsv
 from commerce.db import transaction, utcnow
-from commerce.errors import DuplicateValue, InvalidTransition, ValidationError
+from commerce.errors import DuplicateValue, InvalidTransition, TooManyAttempts, ValidationError
 from commerce.extensions import db
 from commerce.promotions.active import normalize_code
 from commerce.promotions.models import (
@@ -232,6 +233,31 @@ def check_enterable(code: Any, *, now: datetime | None = None) -> str:
     if promotion.usage_limit is not None and promotion.times_used >= promotion.usage_limit:
         raise ValidationError(f"{text} has been used up.", field="coupon_code")
     return text
+
+
+def check_entered(code: Any, *, attempt_key: str | None, client: str | None) -> str:
+    """`check_enterable` behind the guessing budgets: codes refused per cart or checkout
+    (`attempt_key`) and per client address, each COUPON_*_RATE_LIMIT. A spent budget refuses
+    any code, right or wrong, with TooManyAttempts (429) until it has room again."""
+    config = current_app.config
+    budgets = (
+        (config["COUPON_CART_RATE_LIMIT"], "coupon-cart", attempt_key),
+        (config["COUPON_ADDRESS_RATE_LIMIT"], "coupon-address", client),
+    )
+    waits = [w for s, scope, key in budgets if (w := throttle.retry_after(s, scope, key))]
+    if waits:
+        raise TooManyAttempts(
+            f"Too many codes were tried. Please try again in {throttle.in_words(max(waits))}.",
+            field="coupon_code",
+            retry_after=max(waits),
+        )
+    try:
+        return check_enterable(code)
+    except ValidationError:
+        if normalize_code(code):
+            for setting, scope, key in budgets:
+                throttle.spend(setting, scope, key)
+        raise
 
 
 def enter_code(reference: str, code: str) -> None:

@@ -129,6 +129,10 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # Place-order attempts per checkout (card testing), counted per checkout, not per
         # address, so shoppers behind one proxy or carrier NAT do not share it.
         "CHECKOUT_RATE_LIMIT": _env("CHECKOUT_RATE_LIMIT", "10 per minute;30 per hour"),
+        # Card testing across checkouts: declined cards per client address; beyond it, payments
+        # from that address are refused for the rest of the window (counted in the limiter's
+        # storage, so the flash sale's success path gains no statement).
+        "DECLINE_RATE_LIMIT": _env("DECLINE_RATE_LIMIT", "5 per 10 minutes;15 per day"),
         # The checkout line (README "The checkout queue"): at most this many shoppers in
         # checkout at once (0: no cap; the console can change it live); the rest wait in line
         # on a page that asks again every POLL_MS (up to POLL_MAX_MS far back in the line). A

@@ -42,6 +42,7 @@ from commerce.errors import (
     NotFound,
     OutOfStock,
     PaymentFailed,
+    TooManyAttempts,
     ValidationError,
 )
 from commerce.extensions import db, limiter
@@ -271,7 +272,12 @@ def checkout_place(key: str) -> Response:
     }
     template = "storefront/checkout/payment.html"
     try:
-        placement = place_order(checkout.key, card=card)
+        placement = place_order(checkout.key, card=card, client=request.remote_addr)
+    except TooManyAttempts as exc:  # card testing from this address
+        form.card_number.errors = [exc.message]
+        refused = _page(template, checkout, "payment", 429, form=form)
+        refused.headers["Retry-After"] = str(exc.details["retry_after"])
+        return refused
     except ValidationError as exc:
         db.session.rollback()
         db.session.refresh(checkout)
@@ -328,7 +334,7 @@ def checkout_authenticate(key: str) -> Response:
         _require_csrf()
         token = payment.action_token if request.form.get("decision") == "approve" else "declined"
         try:
-            placement = complete_payment_action(key, token=token or "")
+            placement = complete_payment_action(key, token=token or "", client=request.remote_addr)
         except PaymentFailed as exc:
             db.session.refresh(checkout)
             form = PaymentForm(formdata=None)

@@ -53,7 +53,7 @@ from sqlalchemy import String, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
-from commerce import audit
+from commerce import audit, throttle
 from commerce.catalog.models import CONTINUE, Variant
 from commerce.checkout.cart import (
     cart_context,
@@ -73,6 +73,8 @@ from commerce.errors import (
     InvalidTransition,
     NotFound,
     OutOfStock,
+    PaymentFailed,
+    TooManyAttempts,
     ValidationError,
 )
 from commerce.extensions import db
@@ -103,6 +105,7 @@ from commerce.payments.models import PENDING as PAYMENT_PENDING
 from commerce.payments.models import REQUIRES_ACTION, VOIDING, Payment
 from commerce.payments.provider import SUCCEEDED, ProviderResult, ValidCard, validate_card
 from commerce.payments.services import (
+    CARD_CODES,
     ProviderCall,
     authorize_payment,
     confirm_payment_action,
@@ -814,8 +817,36 @@ def _payment_key(checkout: Checkout) -> str:
     return f"{checkout.reference}:{checkout.payment_attempts}"
 
 
-def place_order(key: str, *, card: Any, now: datetime | None = None) -> Placement:
+DECLINE_SCOPE = "declines-address"
+
+
+def _refuse_card_testing(client: str | None) -> None:
+    """Card testing: past DECLINE_RATE_LIMIT declined cards from one client address, payments
+    from it are refused for a while, before any provider call (a counter in the limiter's
+    storage, no SQL)."""
+    wait = throttle.retry_after(current_app.config["DECLINE_RATE_LIMIT"], DECLINE_SCOPE, client)
+    if wait is not None:
+        raise TooManyAttempts(
+            "Too many cards were declined from your connection. You have not been charged; "
+            f"please try again in {throttle.in_words(wait)}.",
+            field="card_number",
+            retry_after=wait,
+        )
+
+
+def _count_decline(exc: PaymentFailed, client: str | None) -> None:
+    """A decline the card is to blame for (not a provider error) spends the address's budget."""
+    if exc.details.get("decline_code") in CARD_CODES:
+        throttle.spend(current_app.config["DECLINE_RATE_LIMIT"], DECLINE_SCOPE, client)
+
+
+def place_order(
+    key: str, *, card: Any, now: datetime | None = None, client: str | None = None
+) -> Placement:
     """Pay for the checkout and create its order, once, however often it is asked.
+
+    `client` is the shopper's address: its declined cards are counted, and past
+    DECLINE_RATE_LIMIT its payments are refused with TooManyAttempts (429) for a while.
 
     Raises Conflict (409) while another request for this key is running, ValidationError for
     missing steps or card fields, PaymentFailed for a decline (the shopper may try another
@@ -836,7 +867,15 @@ def place_order(key: str, *, card: Any, now: datetime | None = None) -> Placemen
     of _pay and _complete, which read everything again."""
     if in_transaction():
         raise RuntimeError("place_order commits its own steps; call it outside a transaction.")
-    now = now or utcnow()
+    _refuse_card_testing(client)
+    try:
+        return _place_order(key, card, now or utcnow())
+    except PaymentFailed as exc:
+        _count_decline(exc, client)
+        raise
+
+
+def _place_order(key: str, card: Any, now: datetime) -> Placement:
     try:
         started = _begin_placing(key, card, now)
     except IntegrityError:  # a payment exists under this attempt's key (rolled back: again)
@@ -1122,9 +1161,19 @@ def _void_quietly(claim: Claim, payment: Payment, *, by: Any = None) -> bool:
     return True
 
 
-def complete_payment_action(key: str, *, token: str, now: datetime | None = None) -> Placement:
-    """The shopper came back from the bank's challenge: confirm the payment, then place."""
-    now = now or utcnow()
+def complete_payment_action(
+    key: str, *, token: str, now: datetime | None = None, client: str | None = None
+) -> Placement:
+    """The shopper came back from the bank's challenge: confirm the payment, then place. A
+    challenge failed counts as a decline against `client` (see `place_order`)."""
+    try:
+        return _complete_payment_action(key, token, now or utcnow())
+    except PaymentFailed as exc:
+        _count_decline(exc, client)
+        raise
+
+
+def _complete_payment_action(key: str, token: str, now: datetime) -> Placement:
     claimed = _claim(key, now)
     if isinstance(claimed, Placement):
         return claimed

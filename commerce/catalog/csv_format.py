@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from commerce.bounds import INT_MAX
 from commerce.catalog.models import HTML, MAX_OPTIONS
 from commerce.csv_safe import unescape_cell
 from commerce.errors import ValidationError
@@ -267,10 +268,14 @@ class _Reader:
         text = values.get(name, "").strip()
         if not text:
             return None
-        if not _INT_RE.match(text):
-            self.error(row, name, f"“{text}” is not {what}.")
+        if not _INT_RE.match(text) or len(text) > 40:
+            self.error(row, name, f"“{text[:40]}” is not {what}.")
             return None
-        return int(text.split(".", 1)[0])  # "3.0" from a spreadsheet is 3: no float
+        value = int(text.split(".", 1)[0])  # "3.0" from a spreadsheet is 3: no float
+        if abs(value) > INT_MAX:  # the service says the field's own range; this fits a column
+            self.error(row, name, f"“{text}” is out of range for {what}.")
+            return None
+        return value
 
     # -- rows -----------------------------------------------------------------------------------
 

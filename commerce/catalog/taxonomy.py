@@ -9,6 +9,7 @@ from sqlalchemy import and_, delete, exists, false, func, or_, select, true, upd
 from sqlalchemy.sql.elements import ColumnElement
 
 from commerce import audit, outbox
+from commerce.bounds import MAX_DESCRIPTION, MAX_POSITION, check_int, check_length
 from commerce.catalog.models import (
     ACTIVE,
     Category,
@@ -104,6 +105,28 @@ def category_tree() -> list[Category]:
     return ordered
 
 
+def _bound_position_and_description(
+    position: Any, description: str | None, errors: dict[str, list[str]]
+) -> None:
+    """A category's position and description within bounds (commerce/bounds.py)."""
+    for field, check in (
+        (
+            "position",
+            lambda: position is None or check_int(position, field="position", high=MAX_POSITION),
+        ),
+        (
+            "description",
+            lambda: check_length(
+                description or "", field="description", limit=MAX_DESCRIPTION, what="A description"
+            ),
+        ),
+    ):
+        try:
+            check()
+        except ValidationError as exc:
+            errors.setdefault(field, []).append(exc.message)
+
+
 def _check_name(name: str, field: str = "name") -> str:
     name = " ".join((name or "").split())
     if not name:
@@ -161,6 +184,7 @@ def create_category(
                     raise DuplicateValue("Another category uses this handle.", field="handle")
             except ValidationError as exc:
                 errors.setdefault("handle", []).append(exc.message)
+        _bound_position_and_description(position, description, errors)
         if errors:
             raise ValidationError(errors=errors)
         if position is None:
@@ -233,6 +257,7 @@ def update_category(
                 )
             else:
                 category.parent_id = parent.id if parent else None
+        _bound_position_and_description(position, description, errors)
         if description is not None:
             category.description = description.strip()
         if position is not None:
@@ -551,7 +576,13 @@ def _apply_collection(collection: Collection, **fields: Any) -> None:
         else:
             collection.match = fields["match"]
     if "description" in fields:
-        collection.description = (fields["description"] or "").strip()
+        description = (fields["description"] or "").strip()
+        if len(description) > MAX_DESCRIPTION:
+            errors.setdefault("description", []).append(
+                f"A description is at most {MAX_DESCRIPTION:,} characters."
+            )
+        else:
+            collection.description = description
     if "rules" in fields:
         try:
             collection.rules = check_rules(fields["rules"] or [])

@@ -19,6 +19,7 @@ from flask import current_app
 from sqlalchemy import and_, case, delete, or_, select, update
 from sqlalchemy.orm import joinedload
 
+from commerce.bounds import check_id
 from commerce.catalog.models import ACTIVE, CONTINUE, Product, Variant
 from commerce.checkout.models import Cart, CartLine
 from commerce.db import keep_loaded, transaction, utcnow
@@ -69,8 +70,12 @@ def _cart_where(condition: Any) -> Cart | None:
 
 def parse_quantity(value: Any, *, allow_zero: bool = False) -> int:
     """A whole number within the per-line limit, or ValidationError at the quantity field."""
+    text = str(value).strip()
+    if len(text) > 12:  # far above any limit (and int() of thousands of digits refuses)
+        limit = max_line_quantity()
+        raise ValidationError(f"You can buy at most {limit} of one item.", field="quantity")
     try:
-        quantity = int(str(value).strip())
+        quantity = int(text)
     except (TypeError, ValueError):
         raise ValidationError("Enter the quantity as a whole number.", field="quantity") from None
     lowest = 0 if allow_zero else 1
@@ -85,10 +90,9 @@ def parse_quantity(value: Any, *, allow_zero: bool = False) -> int:
 
 def sellable_variant(variant_id: Any) -> Variant:
     """A variant of an active product, or NotFound (drafts and archived items are not sold)."""
-    try:
-        variant_id = int(variant_id)
-    except (TypeError, ValueError):
-        raise NotFound("That item is not for sale.", field="variant_id") from None
+    variant_id = check_id(variant_id)  # a huge number finds nothing rather than overflowing
+    if variant_id is None:
+        raise NotFound("That item is not for sale.", field="variant_id")
     variant = db.session.scalar(
         select(Variant)
         .join(Product, Product.id == Variant.product_id)
@@ -342,10 +346,10 @@ def _label(variant_id: int) -> str:
 
 
 def _int(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise NotFound("That item is not in your cart.", field="variant_id") from None
+    found = check_id(value)
+    if found is None:
+        raise NotFound("That item is not in your cart.", field="variant_id")
+    return found
 
 
 def purge_stale_carts(*, older_than: timedelta = timedelta(days=30), limit: int = 5000) -> int:

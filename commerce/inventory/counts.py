@@ -113,7 +113,7 @@ def read_count_csv(data: bytes | str) -> CountSheet:
             sheet.errors.append(CountRowError(number, "location", "Enter a location code."))
             bad = True
         counted = 0
-        if not counted_text.lstrip("-").isdigit():
+        if not counted_text.lstrip("-").isdigit() or len(counted_text) > 12:
             sheet.errors.append(
                 CountRowError(number, "counted", f"“{counted_text}” is not a whole number.")
             )

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from typing import Any
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -35,10 +36,17 @@ from commerce.sessions import CacheAwareSessionInterface
 from commerce.staff.services import load_session_user
 
 CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https: http:; "
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src {img_src}; "
     "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
     "base-uri 'self'; object-src 'none'"
 )
+
+
+def content_security_policy(image_hosts: list[str]) -> str:
+    """Images from this site, data: URIs and the merchant's IMAGE_HOSTS only (no tracking
+    pixel from elsewhere, even in a description saved before the sanitizer dropped them)."""
+    hosts = " ".join(h for h in image_hosts if re.fullmatch(r"[A-Za-z0-9.*:-]+", h))
+    return CSP.format(img_src=f"'self' data: {hosts}".strip())
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -135,7 +143,10 @@ def _register_health(app: Flask) -> None:
 
 
 def _security_headers(response: Response) -> Response:
-    response.headers.setdefault("Content-Security-Policy", CSP)
+    csp = current_app.config.get("CONTENT_SECURITY_POLICY") or content_security_policy(
+        current_app.config.get("IMAGE_HOSTS") or []
+    )
+    response.headers.setdefault("Content-Security-Policy", csp)
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")

@@ -177,6 +177,11 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # beacon endpoint (POST /search/events) accepts this many events per address.
         "SEARCH_EVENTS_RETENTION_DAYS": _env_int("SEARCH_EVENTS_RETENTION_DAYS", 180),
         "SEARCH_EVENTS_RATE_LIMIT": _env("SEARCH_EVENTS_RATE_LIMIT", "120 per minute"),
+        # Hosts images in product descriptions may load from, besides the shop's own media
+        # (comma-separated host names, e.g. "cdn.example.com,images.example.net"); the
+        # description sanitizer drops other images and the Content-Security-Policy's img-src
+        # allows only these (and data: URIs).
+        "IMAGE_HOSTS": [h.strip() for h in (_env("IMAGE_HOSTS") or "").split(",") if h.strip()],
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": _env_bool("SECURE_COOKIES", False),

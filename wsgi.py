@@ -147,6 +147,13 @@ def _security_headers(response: Response) -> Response:
         current_app.config.get("IMAGE_HOSTS") or []
     )
     response.headers.setdefault("Content-Security-Policy", csp)
+    if current_app.config.get("SESSION_COOKIE_SECURE") and current_app.config.get("HSTS_MAX_AGE"):
+        # Served over HTTPS only (SECURE_COOKIES): browsers must never try plain HTTP again,
+        # where the cookies could not be sent and a network attacker could answer instead.
+        hsts = f"max-age={int(current_app.config['HSTS_MAX_AGE'])}"
+        if current_app.config.get("HSTS_INCLUDE_SUBDOMAINS"):
+            hsts += "; includeSubDomains"
+        response.headers.setdefault("Strict-Transport-Security", hsts)
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")

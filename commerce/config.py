@@ -182,6 +182,10 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # description sanitizer drops other images and the Content-Security-Policy's img-src
         # allows only these (and data: URIs).
         "IMAGE_HOSTS": [h.strip() for h in (_env("IMAGE_HOSTS") or "").split(",") if h.strip()],
+        # Strict-Transport-Security, sent when SECURE_COOKIES is on (the shop is served over
+        # HTTPS): how long browsers remember it (0: not sent), and whether subdomains too.
+        "HSTS_MAX_AGE": _env_int("HSTS_MAX_AGE", 31_536_000),
+        "HSTS_INCLUDE_SUBDOMAINS": _env_bool("HSTS_INCLUDE_SUBDOMAINS", False),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": _env_bool("SECURE_COOKIES", False),

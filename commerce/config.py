@@ -15,6 +15,16 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE = ROOT / "instance"
+# The test gateway's webhook secret in the embedded mode: public (it is in this file), so a
+# production host refuses to start with it (`_refuse_public_secrets`).
+DEV_WEBHOOK_SECRET = "whsec_dev_northwind_test_gateway"
+# Secret keys that appear in this repository (tests, examples): never a production key.
+PUBLIC_SECRET_KEYS = frozenset({"test-secret", "dev", "secret", "change-me", "changeme", "..."})
+MIN_SECRET_KEY = 32
+
+
+class UnsafeSettings(RuntimeError):
+    """A production host configured with a public development secret: it refuses to start."""
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -89,9 +99,7 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "RESERVATION_TTL": timedelta(minutes=_env_int("RESERVATION_TTL_MINUTES", 10)),
         "PAYMENTS_PROVIDER": _env("PAYMENTS_PROVIDER", "test"),
         # The test gateway's webhook signing secret; the embedded default is for development.
-        "PAYMENTS_WEBHOOK_SECRET": _env(
-            "PAYMENTS_WEBHOOK_SECRET", "whsec_dev_northwind_test_gateway"
-        ),
+        "PAYMENTS_WEBHOOK_SECRET": _env("PAYMENTS_WEBHOOK_SECRET", DEV_WEBHOOK_SECRET),
         "PAYMENTS_AUTHORIZATION_TTL": timedelta(
             days=_env_int("PAYMENTS_AUTHORIZATION_TTL_DAYS", 7)
         ),
@@ -238,13 +246,52 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         config["SQLALCHEMY_DATABASE_URI"] = config["SQLALCHEMY_DATABASE_URI"].replace(
             "postgres://", "postgresql+psycopg://", 1
         )
+    secret_given = bool(overrides.get("SECRET_KEY") or _env("SECRET_KEY"))
     config.update(overrides)
+    # Production: PRODUCTION=1, or served over HTTPS with secure cookies (SECURE_COOKIES=1, as
+    # README "Serving in production" sets it). `make run` and the tests are neither.
+    config.setdefault(
+        "PRODUCTION", _env_bool("PRODUCTION", bool(config.get("SESSION_COOKIE_SECURE")))
+    )
+    _refuse_public_secrets(config, secret_given=secret_given)
     _size_pool(config)
     if not config.get("SEARCH_BACKEND"):
         config["SEARCH_BACKEND"] = "meilisearch" if config.get("MEILISEARCH_URL") else "db"
     _survive_outages(config)
     _edge_cache(config)
     return config
+
+
+def _refuse_public_secrets(config: dict[str, Any], *, secret_given: bool) -> None:
+    """A production host must not start with a secret anyone can read: the development webhook
+    secret (anyone could sign a "payment succeeded" webhook) or a SECRET_KEY that is the host's
+    own generated one, a placeholder from this repository, or short (sessions, carts and order
+    links could be forged)."""
+    if not config.get("PRODUCTION"):
+        return
+    problems = []
+    if config.get("PAYMENTS_WEBHOOK_SECRET") in (None, "", DEV_WEBHOOK_SECRET):
+        problems.append(
+            "PAYMENTS_WEBHOOK_SECRET is the public development value: set the secret your "
+            "payment provider signs webhooks with"
+        )
+    key = str(config.get("SECRET_KEY") or "")
+    if not secret_given:
+        problems.append(
+            "SECRET_KEY is not set (this host would use its own generated key): set one long "
+            "random SECRET_KEY, the same on every host"
+        )
+    elif key in PUBLIC_SECRET_KEYS or len(key) < MIN_SECRET_KEY:
+        problems.append(
+            f"SECRET_KEY is a placeholder or shorter than {MIN_SECRET_KEY} characters: set a "
+            "long random one (python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+        )
+    if problems:
+        raise UnsafeSettings(
+            "Refusing to start in production mode (PRODUCTION or SECURE_COOKIES is on): "
+            + "; ".join(problems)
+            + "."
+        )
 
 
 def _edge_cache(config: dict[str, Any]) -> None:

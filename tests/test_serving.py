@@ -118,7 +118,8 @@ def test_secure_cookies_from_the_environment_turn_hsts_on(tmp_path, monkeypatch)
     from wsgi import create_app
 
     monkeypatch.setenv("SECURE_COOKIES", "1")
-    app = create_app(base_config(tmp_path))
+    monkeypatch.setenv("PAYMENTS_WEBHOOK_SECRET", "whsec_" + "p" * 40)
+    app = create_app(base_config(tmp_path, SECRET_KEY="k" * 48))
     response = app.test_client().get("/healthz")
     assert response.headers["Strict-Transport-Security"].startswith("max-age=")
     with app.app_context():

@@ -20,6 +20,7 @@ from commerce import models as _models  # noqa: F401  (registers every table)
 from commerce.catalog import tasks as _catalog_tasks  # noqa: F401  (registers Celery tasks)
 from commerce.checkout import tasks as _checkout_tasks  # noqa: F401
 from commerce.config import ROOT, load_config
+from commerce.customers import tasks as _customer_tasks  # noqa: F401  (registration emails)
 from commerce.db import configure_sqlite
 from commerce.documents import tasks as _document_tasks  # noqa: F401
 from commerce.edge import tasks as _edge_tasks  # noqa: F401  (purges the edge cache)

@@ -24,7 +24,7 @@ from commerce.customers.services import (
     get_address,
     list_addresses,
     load_customer,
-    register_customer,
+    request_registration,
     set_default_address,
     update_address,
 )
@@ -123,6 +123,9 @@ def _apply_errors(form: Any, exc: CommerceError) -> None:
         form.form_errors.append(exc.message)
 
 
+REGISTERED_MESSAGE = "Thank you for registering. We have sent you an email about your account."
+
+
 def _sign_in_limit() -> str:
     return current_app.config["SIGN_IN_RATE_LIMIT"]
 
@@ -140,14 +143,17 @@ def register() -> Response:
     if request.method == "POST":
         if form.validate_on_submit():
             try:
-                customer = register_customer(
+                customer = request_registration(
                     email=form.email.data, password=form.password.data or "", name=form.name.data
                 )
             except ValidationError as exc:
                 _apply_errors(form, exc)
             else:
-                _sign_in(customer)
-                flash("Welcome! Your account is ready.", "success")
+                # The same answer whether or not the address had an account (no enumeration);
+                # only a new account is signed in, and the owner of an existing one is emailed.
+                if customer is not None:
+                    _sign_in(customer)
+                flash(REGISTERED_MESSAGE, "success")
                 return private(redirect(safe_next(form.next.data), code=303))
         status = 422
     return _page("storefront/account/register.html", status, form=form)

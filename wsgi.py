@@ -14,9 +14,11 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from commerce import cli as commerce_cli
 from commerce import models as _models  # noqa: F401  (registers every table)
+from commerce.bounds import INT_MAX
 from commerce.catalog import tasks as _catalog_tasks  # noqa: F401  (registers Celery tasks)
 from commerce.checkout import tasks as _checkout_tasks  # noqa: F401
 from commerce.config import ROOT, load_config
@@ -43,6 +45,14 @@ CSP = (
 )
 
 
+class BoundedInt(IntegerConverter):
+    """Werkzeug's int converter, up to INT_MAX (commerce/bounds.py)."""
+
+    def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", INT_MAX)
+        super().__init__(url_map, *args, **kwargs)
+
+
 def content_security_policy(image_hosts: list[str]) -> str:
     """Images from this site, data: URIs and the merchant's IMAGE_HOSTS only (no tracking
     pixel from elsewhere, even in a description saved before the sanitizer dropped them)."""
@@ -59,6 +69,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         static_folder=str(ROOT / "static"),
     )
     app.config.update(settings)
+    # `<int:...>` in a URL is an id or a page: above PostgreSQL's INTEGER it matches no route
+    # (404) instead of overflowing the query (500).
+    app.url_map.converters["int"] = BoundedInt
     configure_logging(app)
     _warn_about_a_host_own_key(app, given=bool((config or {}).get("SECRET_KEY")))
     app.session_interface = CacheAwareSessionInterface()

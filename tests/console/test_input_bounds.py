@@ -166,3 +166,23 @@ def test_check_int_and_check_id():
             check_int(bad, field="f")
     assert check_id("7") == 7
     assert [check_id(v) for v in (HUGE, "0", "-3", "x", None)] == [None] * 5
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"/console/products/{HUGE}",
+        f"/console/orders/{OVER_INT}",
+        f"/console/products?category={HUGE}",
+        f"/console/inventory?location={HUGE}",
+        f"/console/products?page={HUGE}",
+    ],
+)
+def test_huge_ids_in_urls_find_nothing(client, login, url):
+    login("admin")
+    assert client.get(url).status_code in (200, 404)
+
+
+def test_huge_ids_in_shop_urls_find_nothing(client):
+    assert client.get(f"/orders/{HUGE}/return").status_code in (404, 405)
+    assert client.post(f"/cart/lines/{HUGE}", data={"quantity": "1"}).status_code == 404

@@ -23,6 +23,7 @@ from commerce.bounds import (
     MAX_TAGS,
     MAX_THRESHOLD,
     MAX_WEIGHT_GRAMS,
+    check_id,
     check_int,
     check_length,
 )
@@ -173,9 +174,10 @@ def free_handle(model: type, base: str, *, exclude_id: int | None = None) -> str
 def _check_category(category_id: int | None) -> int | None:
     if category_id in (None, "", 0):
         return None
-    if db.session.get(Category, int(category_id)) is None:
+    found = check_id(category_id)  # a huge id would overflow the query
+    if found is None or db.session.get(Category, found) is None:
         raise ValidationError("Choose an existing category.", field="category_id")
-    return int(category_id)
+    return found
 
 
 def _check_sku_free(sku: str | None, *, exclude_id: int | None = None, field: str = "sku") -> None:
@@ -672,6 +674,10 @@ def bulk_update_products(
         raise ValidationError("Choose a bulk action.", field="action")
     if not ids:
         raise ValidationError("Select at least one product.", field="ids")
+    if any(check_id(i) is None for i in ids):  # a huge id would overflow the query
+        raise ValidationError(
+            "Some selected products no longer exist; reload the list.", field="ids"
+        )
     if action in ("add_tag", "remove_tag"):
         tags = normalize_tags(tag or "")
         if len(tags) != 1:

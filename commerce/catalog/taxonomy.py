@@ -9,7 +9,7 @@ from sqlalchemy import and_, delete, exists, false, func, or_, select, true, upd
 from sqlalchemy.sql.elements import ColumnElement
 
 from commerce import audit, outbox
-from commerce.bounds import MAX_DESCRIPTION, MAX_POSITION, check_int, check_length
+from commerce.bounds import MAX_DESCRIPTION, MAX_POSITION, check_id, check_int, check_length
 from commerce.catalog.models import (
     ACTIVE,
     Category,
@@ -170,7 +170,7 @@ def create_category(
         except ValidationError as exc:
             errors.setdefault("name", []).append(exc.message)
         if parent_id:
-            parent = db.session.get(Category, int(parent_id))
+            parent = db.session.get(Category, check_id(parent_id) or 0)
             if parent is None:
                 errors.setdefault("parent_id", []).append("Choose an existing parent category.")
             elif parent.depth + 1 >= MAX_DEPTH:
@@ -248,7 +248,7 @@ def update_category(
                 errors.setdefault("handle", []).append(exc.message)
         parent = category.parent
         if parent_id != "keep":
-            parent = db.session.get(Category, int(parent_id)) if parent_id else None
+            parent = db.session.get(Category, check_id(parent_id) or 0) if parent_id else None
             if parent_id and parent is None:
                 errors.setdefault("parent_id", []).append("Choose an existing parent category.")
             elif parent is not None and parent.path_ids.startswith(category.path_ids):
@@ -635,6 +635,8 @@ def add_to_collection(collection: Collection, product_ids: Sequence[int], *, by:
             )
         )
         wanted = [int(p) for p in dict.fromkeys(product_ids) if int(p) not in present]
+        if any(check_id(p) is None for p in wanted):  # a huge id would overflow the query
+            raise ValidationError("Some of those products no longer exist.", field="product_ids")
         found = set(db.session.scalars(select(Product.id).where(Product.id.in_(wanted))))
         if set(wanted) - found:
             raise ValidationError("Some of those products no longer exist.", field="product_ids")

@@ -186,3 +186,36 @@ def test_huge_ids_in_urls_find_nothing(client, login, url):
 def test_huge_ids_in_shop_urls_find_nothing(client):
     assert client.get(f"/orders/{HUGE}/return").status_code in (404, 405)
     assert client.post(f"/cart/lines/{HUGE}", data={"quantity": "1"}).status_code == 404
+
+
+def test_huge_ids_and_numbers_in_console_forms_never_overflow(client, login, make_product, place):
+    """Every form field that names a row or a count, given 20 digits: a message or nothing
+    found, never a database overflow (the test client raises it as an error)."""
+    from commerce.catalog.taxonomy import add_to_collection, create_collection
+
+    login("admin")
+    product = make_product(status="active")
+    collection = create_collection(title="Summer", by=None)
+    add_to_collection(collection, [product.id], by=None)
+    order = place(2)
+    line = order.lines[0]
+    cases = [
+        (f"/console/collections/{collection.id}/order", {"move": HUGE, f"to-{HUGE}": "1"}),
+        (f"/console/collections/{collection.id}/products", {"product_ids": HUGE}),
+        (f"/console/collections/{collection.id}/pins", {"product_id": HUGE}),
+        (f"/console/orders/{order.id}/refund", {f"qty-{line.id}": HUGE, "reason": "x"}),
+        (f"/console/orders/{order.id}/refund", {"extra_amount": HUGE, "reason": "x"}),
+        (f"/console/orders/{order.id}/edit", {f"qty-{line.id}": HUGE}),
+        ("/console/products/bulk", {"ids": HUGE, "action": "archive"}),
+        ("/console/products/new", {"title": "T", "price": "1.00", "category_id": HUGE}),
+        ("/console/categories/new", {"name": "N", "parent_id": HUGE}),
+        (f"/console/products/{product.id}", {"title": "T", "category_id": HUGE}),
+        ("/console/inventory/receive", {"code": "x", "location_id": HUGE, "quantity": HUGE}),
+        ("/console/inventory/adjust", {"code": "x", "location_id": HUGE, "quantity": HUGE}),
+        (
+            "/console/inventory/locations/new",
+            {"name": "X", "code": "X1", "kind": "warehouse", "priority": HUGE},
+        ),
+    ]
+    answers = {url: client.post(url, data=data).status_code for url, data in cases}
+    assert all(status < 500 for status in answers.values()), answers

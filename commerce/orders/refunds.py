@@ -641,8 +641,9 @@ def issue_refund(
     """Give money back for lines (order_line_id -> quantity), shipping and/or a free amount.
 
     Returns the Refund: succeeded, failed (the provider said no; nothing stays reserved, see
-    `retry_refund`), or awaiting_approval (above REFUND_APPROVAL_LIMIT for someone without the
-    approve permission; nothing reserved yet). `restock` maps order_line_id to the location the
+    `retry_refund`), or awaiting_approval (when what was refunded on the order without approval
+    plus this refund is above REFUND_APPROVAL_LIMIT, for someone without the approve
+    permission; decided under the order's lock; nothing reserved yet). `restock` maps order_line_id to the location the
     refunded units go back to (shipped units only). A repeated idempotency key returns the first
     refund without a second effect. Raises ValidationError for the inputs, RefundExceedsCapture
     when the money does not fit (even if another agent took it a moment ago), InvalidTransition

@@ -644,10 +644,11 @@ def issue_refund(
     `retry_refund`), or awaiting_approval (when what was refunded on the order without approval
     plus this refund is above REFUND_APPROVAL_LIMIT, for someone without the approve
     permission; decided under the order's lock; nothing reserved yet). `restock` maps
-    order_line_id to the location the refunded units go back to (shipped units only). A repeated idempotency key returns the first
-    refund without a second effect. Raises ValidationError for the inputs, RefundExceedsCapture
-    when the money does not fit (even if another agent took it a moment ago), InvalidTransition
-    for an order with nothing captured. Call it outside any transaction.
+    order_line_id to the location the refunded units go back to (shipped units only). A
+    repeated idempotency key returns the first refund without a second effect. Raises
+    ValidationError for the inputs, RefundExceedsCapture when the money does not fit (even if
+    another agent took it a moment ago), InvalidTransition for an order with nothing captured.
+    Call it outside any transaction.
     """
     _require_no_transaction("issue_refund")
     key = _require_key(idempotency_key)

@@ -85,6 +85,26 @@ errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 
 
+def _send_no_server_header() -> None:
+    """Responses carry no `Server` header (it named the software, a hint for an attacker
+    choosing exploits; the probe read it). gunicorn has no setting for it, so its response's
+    default headers are filtered here, in the master before any worker forks."""
+    from gunicorn.http import wsgi
+
+    original = wsgi.Response.default_headers
+    if getattr(original, "without_server", False):
+        return  # this file is read again on HUP
+
+    def default_headers(self: Any) -> list[str]:
+        return [h for h in original(self) if not h.lower().startswith("server:")]
+
+    default_headers.without_server = True  # type: ignore[attr-defined]
+    wsgi.Response.default_headers = default_headers  # type: ignore[method-assign]
+
+
+_send_no_server_header()
+
+
 def post_fork(server: Any, worker: Any) -> None:
     """Before a new worker loads the app: its database pool keeps one connection per thread
     (each request uses one), so a busy worker neither waits for a connection nor opens and

@@ -4,23 +4,36 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from typing import Any
 
-from flask import Flask, Response, g, has_request_context, jsonify, render_template, request
+from flask import (
+    Flask,
+    Response,
+    current_app,
+    g,
+    has_request_context,
+    jsonify,
+    render_template,
+    request,
+)
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from commerce import cli as commerce_cli
 from commerce import models as _models  # noqa: F401  (registers every table)
 from commerce import outbox
 from commerce.accounts import tasks as _account_tasks  # noqa: F401  (reset emails, purge)
+from commerce.bounds import INT_MAX
 from commerce.catalog import tasks as _catalog_tasks  # noqa: F401  (registers Celery tasks)
 from commerce.checkout import tasks as _checkout_tasks  # noqa: F401
 from commerce.config import ROOT, load_config
+from commerce.customers import tasks as _customer_tasks  # noqa: F401  (registration emails)
 from commerce.db import configure_sqlite
 from commerce.documents import tasks as _document_tasks  # noqa: F401
 from commerce.edge import tasks as _edge_tasks  # noqa: F401  (purges the edge cache)
@@ -36,10 +49,25 @@ from commerce.search import tasks as _search_tasks  # noqa: F401
 from commerce.sessions import CacheAwareSessionInterface
 
 CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https: http:; "
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src {img_src}; "
     "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
     "base-uri 'self'; object-src 'none'"
 )
+
+
+class BoundedInt(IntegerConverter):
+    """Werkzeug's int converter, up to INT_MAX (commerce/bounds.py)."""
+
+    def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", INT_MAX)
+        super().__init__(url_map, *args, **kwargs)
+
+
+def content_security_policy(image_hosts: list[str]) -> str:
+    """Images from this site, data: URIs and the merchant's IMAGE_HOSTS only (no tracking
+    pixel from elsewhere, even in a description saved before the sanitizer dropped them)."""
+    hosts = " ".join(h for h in image_hosts if re.fullmatch(r"[A-Za-z0-9.*:-]+", h))
+    return CSP.format(img_src=f"'self' data: {hosts}".strip())
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -51,6 +79,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         static_folder=str(ROOT / "static"),
     )
     app.config.update(settings)
+    # `<int:...>` in a URL is an id or a page: above PostgreSQL's INTEGER it matches no route
+    # (404) instead of overflowing the query (500).
+    app.url_map.converters["int"] = BoundedInt
     configure_logging(app)
     _warn_about_a_host_own_key(app, given=bool((config or {}).get("SECRET_KEY")))
     app.session_interface = CacheAwareSessionInterface()
@@ -141,7 +172,17 @@ def _register_health(app: Flask) -> None:
 
 
 def _security_headers(response: Response) -> Response:
-    response.headers.setdefault("Content-Security-Policy", CSP)
+    csp = current_app.config.get("CONTENT_SECURITY_POLICY") or content_security_policy(
+        current_app.config.get("IMAGE_HOSTS") or []
+    )
+    response.headers.setdefault("Content-Security-Policy", csp)
+    if current_app.config.get("SESSION_COOKIE_SECURE") and current_app.config.get("HSTS_MAX_AGE"):
+        # Served over HTTPS only (SECURE_COOKIES): browsers must never try plain HTTP again,
+        # where the cookies could not be sent and a network attacker could answer instead.
+        hsts = f"max-age={int(current_app.config['HSTS_MAX_AGE'])}"
+        if current_app.config.get("HSTS_INCLUDE_SUBDOMAINS"):
+            hsts += "; includeSubDomains"
+        response.headers.setdefault("Strict-Transport-Security", hsts)
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")

@@ -15,6 +15,16 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE = ROOT / "instance"
+# The test gateway's webhook secret in the embedded mode: public (it is in this file), so a
+# production host refuses to start with it (`_refuse_public_secrets`).
+DEV_WEBHOOK_SECRET = "whsec_dev_northwind_test_gateway"
+# Secret keys that appear in this repository (tests, examples): never a production key.
+PUBLIC_SECRET_KEYS = frozenset({"test-secret", "dev", "secret", "change-me", "changeme", "..."})
+MIN_SECRET_KEY = 32
+
+
+class UnsafeSettings(RuntimeError):
+    """A production host configured with a public development secret: it refuses to start."""
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -94,9 +104,7 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "RESERVATION_TTL": timedelta(minutes=_env_int("RESERVATION_TTL_MINUTES", 10)),
         "PAYMENTS_PROVIDER": _env("PAYMENTS_PROVIDER", "test"),
         # The test gateway's webhook signing secret; the embedded default is for development.
-        "PAYMENTS_WEBHOOK_SECRET": _env(
-            "PAYMENTS_WEBHOOK_SECRET", "whsec_dev_northwind_test_gateway"
-        ),
+        "PAYMENTS_WEBHOOK_SECRET": _env("PAYMENTS_WEBHOOK_SECRET", DEV_WEBHOOK_SECRET),
         "PAYMENTS_AUTHORIZATION_TTL": timedelta(
             days=_env_int("PAYMENTS_AUTHORIZATION_TTL_DAYS", 7)
         ),
@@ -134,6 +142,10 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # Place-order attempts per checkout (card testing), counted per checkout, not per
         # address, so shoppers behind one proxy or carrier NAT do not share it.
         "CHECKOUT_RATE_LIMIT": _env("CHECKOUT_RATE_LIMIT", "10 per minute;30 per hour"),
+        # Card testing across checkouts: declined cards per client address; beyond it, payments
+        # from that address are refused for the rest of the window (counted in the limiter's
+        # storage, so the flash sale's success path gains no statement).
+        "DECLINE_RATE_LIMIT": _env("DECLINE_RATE_LIMIT", "5 per 10 minutes;15 per day"),
         # The checkout line (README "The checkout queue"): at most this many shoppers in
         # checkout at once (0: no cap; the console can change it live); the rest wait in line
         # on a page that asks again every POLL_MS (up to POLL_MAX_MS far back in the line). A
@@ -150,6 +162,12 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # How many reverse proxies set X-Forwarded-For in front of the app (0: none).
         "TRUSTED_PROXIES": _env_int("TRUSTED_PROXIES", 0),
         "SIGN_IN_RATE_LIMIT": _env("SIGN_IN_RATE_LIMIT", "10 per minute;50 per hour"),
+        # Discount codes refused (unknown, inactive, used up) per cart and per client address:
+        # beyond them, code entry is refused for a while (guessing codes).
+        "COUPON_CART_RATE_LIMIT": _env("COUPON_CART_RATE_LIMIT", "5 per minute;20 per hour"),
+        "COUPON_ADDRESS_RATE_LIMIT": _env(
+            "COUPON_ADDRESS_RATE_LIMIT", "20 per 10 minutes;60 per day"
+        ),
         "RATELIMIT_ENABLED": _env_bool("RATELIMIT_ENABLED", True),
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,
@@ -172,6 +190,15 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # beacon endpoint (POST /search/events) accepts this many events per address.
         "SEARCH_EVENTS_RETENTION_DAYS": _env_int("SEARCH_EVENTS_RETENTION_DAYS", 180),
         "SEARCH_EVENTS_RATE_LIMIT": _env("SEARCH_EVENTS_RATE_LIMIT", "120 per minute"),
+        # Hosts images in product descriptions may load from, besides the shop's own media
+        # (comma-separated host names, e.g. "cdn.example.com,images.example.net"); the
+        # description sanitizer drops other images and the Content-Security-Policy's img-src
+        # allows only these (and data: URIs).
+        "IMAGE_HOSTS": [h.strip() for h in (_env("IMAGE_HOSTS") or "").split(",") if h.strip()],
+        # Strict-Transport-Security, sent when SECURE_COOKIES is on (the shop is served over
+        # HTTPS): how long browsers remember it (0: not sent), and whether subdomains too.
+        "HSTS_MAX_AGE": _env_int("HSTS_MAX_AGE", 31_536_000),
+        "HSTS_INCLUDE_SUBDOMAINS": _env_bool("HSTS_INCLUDE_SUBDOMAINS", False),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": _env_bool("SECURE_COOKIES", False),
@@ -252,13 +279,52 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         config["SQLALCHEMY_DATABASE_URI"] = config["SQLALCHEMY_DATABASE_URI"].replace(
             "postgres://", "postgresql+psycopg://", 1
         )
+    secret_given = bool(overrides.get("SECRET_KEY") or _env("SECRET_KEY"))
     config.update(overrides)
+    # Production: PRODUCTION=1, or served over HTTPS with secure cookies (SECURE_COOKIES=1, as
+    # README "Serving in production" sets it). `make run` and the tests are neither.
+    config.setdefault(
+        "PRODUCTION", _env_bool("PRODUCTION", bool(config.get("SESSION_COOKIE_SECURE")))
+    )
+    _refuse_public_secrets(config, secret_given=secret_given)
     _size_pool(config)
     if not config.get("SEARCH_BACKEND"):
         config["SEARCH_BACKEND"] = "meilisearch" if config.get("MEILISEARCH_URL") else "db"
     _survive_outages(config)
     _edge_cache(config)
     return config
+
+
+def _refuse_public_secrets(config: dict[str, Any], *, secret_given: bool) -> None:
+    """A production host must not start with a secret anyone can read: the development webhook
+    secret (anyone could sign a "payment succeeded" webhook) or a SECRET_KEY that is the host's
+    own generated one, a placeholder from this repository, or short (sessions, carts and order
+    links could be forged)."""
+    if not config.get("PRODUCTION"):
+        return
+    problems = []
+    if config.get("PAYMENTS_WEBHOOK_SECRET") in (None, "", DEV_WEBHOOK_SECRET):
+        problems.append(
+            "PAYMENTS_WEBHOOK_SECRET is the public development value: set the secret your "
+            "payment provider signs webhooks with"
+        )
+    key = str(config.get("SECRET_KEY") or "")
+    if not secret_given:
+        problems.append(
+            "SECRET_KEY is not set (this host would use its own generated key): set one long "
+            "random SECRET_KEY, the same on every host"
+        )
+    elif key in PUBLIC_SECRET_KEYS or len(key) < MIN_SECRET_KEY:
+        problems.append(
+            f"SECRET_KEY is a placeholder or shorter than {MIN_SECRET_KEY} characters: set a "
+            "long random one (python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+        )
+    if problems:
+        raise UnsafeSettings(
+            "Refusing to start in production mode (PRODUCTION or SECURE_COOKIES is on): "
+            + "; ".join(problems)
+            + "."
+        )
 
 
 def _edge_cache(config: dict[str, Any]) -> None:

@@ -107,3 +107,11 @@ class DatabaseBusy(CommerceError):
 
     status = 503
     code = "database_busy"
+
+
+class TooManyAttempts(CommerceError):
+    """An attempt budget (coupon codes, declined payments) is spent for now; `retry_after` says
+    in how many seconds to try again."""
+
+    status = 429
+    code = "too_many_attempts"

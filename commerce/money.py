@@ -11,6 +11,7 @@ from babel.numbers import format_currency, get_currency_precision
 
 from commerce.errors import ValidationError
 
+MAX_AMOUNT = 2_147_483_647  # PostgreSQL INTEGER, the money columns' type (commerce.bounds)
 _DECIMAL_RE = re.compile(r"^-?\d{1,15}(\.\d+)?$")
 
 
@@ -72,6 +73,9 @@ def parse_amount(text: str | int | Decimal, currency: str, *, field: str | None 
         raise ValidationError(
             f"{currency} amounts have at most {digits} decimal places.", field=field
         )
+    if abs(scaled) > MAX_AMOUNT:  # money columns are INTEGER minor units
+        largest = f"{Decimal(MAX_AMOUNT).scaleb(-digits):,.{digits}f}"
+        raise ValidationError(f"An amount is at most {largest}.", field=field)
     return int(scaled)
 
 

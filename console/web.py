@@ -11,6 +11,7 @@ from flask import flash, make_response, redirect, request
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
+from commerce.bounds import check_id
 from commerce.errors import CommerceError
 from web.pages import is_htmx
 
@@ -48,8 +49,8 @@ def form_error_summary(exc: CommerceError) -> str:
 
 
 def int_arg(name: str) -> int | None:
-    value = request.args.get(name, "").strip()
-    return int(value) if value.isdigit() else None
+    """An id from the query string, or None (a number too large for a column finds nothing)."""
+    return check_id(request.args.get(name, ""))
 
 
 def kept_filter_args(

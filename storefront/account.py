@@ -42,7 +42,7 @@ from commerce.customers.services import (
     delete_address,
     get_address,
     list_addresses,
-    register_customer,
+    request_registration,
     set_default_address,
     update_address,
 )
@@ -173,6 +173,9 @@ def _page(template: str, status: int = 200, **context: Any) -> Response:
     return private(response)
 
 
+REGISTERED_MESSAGE = "Thank you for registering. We have sent you an email about your account."
+
+
 def _sign_in_limit() -> str:
     return current_app.config["SIGN_IN_RATE_LIMIT"]
 
@@ -189,14 +192,17 @@ def register() -> Response:
     if request.method == "POST":
         sent = submit(
             form,
-            lambda: register_customer(
+            lambda: request_registration(
                 email=form.email.data, password=form.password.data or "", name=form.name.data
             ),
             refusals=(ValidationError,),
         )
         if sent.ok:
-            _sign_in(sent.value)
-            flash("Welcome! Your account is ready.", "success")
+            # The same answer whether or not the address had an account (no enumeration);
+            # only a new account is signed in, and the owner of an existing one is emailed.
+            if sent.value is not None:
+                _sign_in(sent.value)
+            flash(REGISTERED_MESSAGE, "success")
             return private(redirect(safe_next(form.next.data), code=303))
     return _page("storefront/account/register.html", form_status(), form=form)
 

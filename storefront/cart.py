@@ -323,11 +323,16 @@ def cart_coupon() -> Response:
     if found is None or not found.lines:
         return cart_page(found, status=422, errors={"coupon_code": ["Your cart is empty."]})
     try:
-        apply_cart_coupon(found, code=request.form.get("coupon_code", ""))
+        apply_cart_coupon(
+            found, code=request.form.get("coupon_code", ""), client=request.remote_addr
+        )
     except CommerceError as exc:
         status = failed_status(exc)
         errors = getattr(exc, "errors", None) or {"coupon_code": [exc.message]}
-        return cart_page(found, status=status, errors=errors)
+        refused = cart_page(found, status=status, errors=errors)
+        if "retry_after" in exc.details:
+            refused.headers["Retry-After"] = str(exc.details["retry_after"])
+        return refused
     if is_htmx():
         return cart_page(found)
     return private(redirect(url_for("storefront.cart"), code=303))

@@ -41,6 +41,7 @@ from commerce.errors import (
     NotFound,
     OutOfStock,
     PaymentFailed,
+    TooManyAttempts,
     ValidationError,
 )
 from commerce.extensions import db, limiter
@@ -267,7 +268,12 @@ def checkout_place(key: str) -> Response:
     }
     template = "storefront/checkout/payment.html"
     try:
-        placement = place_order(checkout.key, card=card)
+        placement = place_order(checkout.key, card=card, client=request.remote_addr)
+    except TooManyAttempts as exc:  # card testing from this address
+        form.card_number.errors = [exc.message]
+        refused = _page(template, checkout, "payment", 429, form=form)
+        refused.headers["Retry-After"] = str(exc.details["retry_after"])
+        return refused
     except ValidationError as exc:
         step = next_step(checkout)
         if step != "payment":
@@ -319,7 +325,7 @@ def checkout_authenticate(key: str) -> Response:
         require_csrf()
         token = payment.action_token if request.form.get("decision") == "approve" else "declined"
         try:
-            placement = complete_payment_action(key, token=token or "")
+            placement = complete_payment_action(key, token=token or "", client=request.remote_addr)
         except PaymentFailed as exc:
             form = PaymentForm(formdata=None)
             form.card_number.errors = [_decline_message(exc)]
@@ -366,7 +372,9 @@ def checkout_coupon(key: str) -> Response:
     step = request.form.get("step") if request.form.get("step") in _STEP_TEMPLATES else None
     step = step or next_step(checkout)
     try:
-        apply_checkout_coupon(checkout, code=request.form.get("coupon_code", ""))
+        apply_checkout_coupon(
+            checkout, code=request.form.get("coupon_code", ""), client=request.remote_addr
+        )
     except CommerceError as exc:
         errors = getattr(exc, "errors", None) or {"coupon_code": [exc.message]}
         extra: dict[str, Any] = {"form": _step_form(step, checkout)}
@@ -374,7 +382,7 @@ def checkout_coupon(key: str) -> Response:
             customer = current_customer()
             extra["saved"] = list_addresses(customer) if customer is not None else []
         status = failed_status(exc)
-        return _page(
+        refused = _page(
             _STEP_TEMPLATES[step],
             checkout,
             step,
@@ -382,6 +390,9 @@ def checkout_coupon(key: str) -> Response:
             coupon_errors=errors.get("coupon_code", [exc.message]),
             **extra,
         )
+        if "retry_after" in exc.details:
+            refused.headers["Retry-After"] = str(exc.details["retry_after"])
+        return refused
     return private(redirect(url_for(f"storefront.checkout_{step}", key=key), code=303))
 
 

@@ -100,3 +100,68 @@ def test_the_shipped_haproxy_file_is_valid(tmp_path):
         check=False,
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_hsts_is_sent_when_cookies_are_secure(app, client, monkeypatch):
+    assert "Strict-Transport-Security" not in client.get("/healthz").headers
+    monkeypatch.setitem(app.config, "SESSION_COOKIE_SECURE", True)
+    for url in ("/healthz", "/", "/console/login"):
+        assert client.get(url).headers["Strict-Transport-Security"] == "max-age=31536000"
+    monkeypatch.setitem(app.config, "HSTS_INCLUDE_SUBDOMAINS", True)
+    hsts = client.get("/").headers["Strict-Transport-Security"]
+    assert hsts == "max-age=31536000; includeSubDomains"
+    monkeypatch.setitem(app.config, "HSTS_MAX_AGE", 0)
+    assert "Strict-Transport-Security" not in client.get("/").headers
+
+
+def test_secure_cookies_from_the_environment_turn_hsts_on(tmp_path, monkeypatch):
+    from wsgi import create_app
+
+    monkeypatch.setenv("SECURE_COOKIES", "1")
+    monkeypatch.setenv("PAYMENTS_WEBHOOK_SECRET", "whsec_" + "p" * 40)
+    app = create_app(base_config(tmp_path, SECRET_KEY="k" * 48))
+    response = app.test_client().get("/healthz")
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+    with app.app_context():
+        from commerce.extensions import db
+
+        db.engine.dispose()
+
+
+def test_gunicorn_sends_no_server_header(tmp_path):
+    """The probe read `Server: gunicorn` (the software, and with older releases its version):
+    gunicorn.conf.py filters it out. A real gunicorn on a free port, serving a hello app."""
+    import socket
+    import sys
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+    env = {**os.environ, "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": "1"}
+    process = subprocess.Popen(
+        [gunicorn, "-c", str(ROOT / "gunicorn.conf.py"), "bench._hello:app"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp_path / "gunicorn.log").open("w"),
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as answer:
+                    headers = answer.headers
+                    break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise AssertionError((tmp_path / "gunicorn.log").read_text()) from None
+                time.sleep(0.2)
+        assert "Server" not in headers, headers["Server"]
+        assert headers["Date"]  # the other default headers stay
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -7,8 +7,6 @@ images than variants). The import reads this file back unchanged.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable, Iterator
 
 from sqlalchemy import select
@@ -17,6 +15,7 @@ from sqlalchemy.orm import selectinload
 from commerce.catalog.csv_format import COLUMNS
 from commerce.catalog.models import Collection, CollectionProduct, Media, Product
 from commerce.catalog.queries import ProductFilter, filtered_products
+from commerce.csv_safe import BOM, SafeCsv
 from commerce.extensions import db
 from commerce.money import format_amount_plain
 
@@ -32,10 +31,9 @@ def export_catalog_csv(
     `media_url` gives the public, absolute URL of a stored image (the web face knows routes).
     The text starts with a byte-order mark so spreadsheet programs read it as UTF-8.
     """
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(COLUMNS)
-    yield "\ufeff" + _take(buffer)
+    out = SafeCsv(quote_all=False)  # cells a spreadsheet would run get a quote (csv_safe)
+    out.row(COLUMNS)
+    yield BOM + out.take()
     ids_query = filtered_products(flt).with_only_columns(Product.id).order_by(Product.id)
     last_id = 0
     while True:
@@ -56,10 +54,11 @@ def export_catalog_csv(
         ).all()
         collections = _collection_handles(ids)
         for product in products:
-            writer.writerows(product_rows(product, collections.get(product.id, []), media_url))
+            for row in product_rows(product, collections.get(product.id, []), media_url):
+                out.row(row)
         for product in products:
             db.session.expunge(product)  # the batch is written: let it go
-        yield _take(buffer)
+        yield out.take()
 
 
 def product_rows(product: Product, collections: list[str], media_url: MediaUrl) -> list[list[str]]:
@@ -130,10 +129,3 @@ def _collection_handles(product_ids: list[int]) -> dict[int, list[str]]:
     for product_id, handle in rows:
         handles.setdefault(product_id, []).append(handle)
     return handles
-
-
-def _take(buffer: io.StringIO) -> str:
-    text = buffer.getvalue()
-    buffer.seek(0)
-    buffer.truncate()
-    return text

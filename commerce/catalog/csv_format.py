@@ -14,7 +14,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from commerce.bounds import INT_MAX
 from commerce.catalog.models import HTML, MAX_OPTIONS
+from commerce.csv_safe import unescape_cell
 from commerce.errors import ValidationError
 from commerce.money import parse_amount
 
@@ -228,7 +230,9 @@ def read_catalog_csv(lines: Iterable[str], *, currency: str) -> ParsedFile:
     for number, cells in enumerate(reader, start=2):
         if not any(c.strip() for c in cells):
             continue
-        values = {key: cells[i] if i < len(cells) else "" for i, key in mapping.items()}
+        values = {
+            key: unescape_cell(cells[i]) if i < len(cells) else "" for i, key in mapping.items()
+        }
         reader_state.add_row(number, values)
     notes = [f"Ignored columns: {', '.join(ignored)}."] if ignored else []
     return reader_state.finish(notes)
@@ -264,10 +268,14 @@ class _Reader:
         text = values.get(name, "").strip()
         if not text:
             return None
-        if not _INT_RE.match(text):
-            self.error(row, name, f"“{text}” is not {what}.")
+        if not _INT_RE.match(text) or len(text) > 40:
+            self.error(row, name, f"“{text[:40]}” is not {what}.")
             return None
-        return int(text.split(".", 1)[0])  # "3.0" from a spreadsheet is 3: no float
+        value = int(text.split(".", 1)[0])  # "3.0" from a spreadsheet is 3: no float
+        if abs(value) > INT_MAX:  # the service says the field's own range; this fits a column
+            self.error(row, name, f"“{text}” is out of range for {what}.")
+            return None
+        return value
 
     # -- rows -----------------------------------------------------------------------------------
 

@@ -16,6 +16,17 @@ from flask import current_app
 from sqlalchemy import delete, func, select
 
 from commerce import audit, outbox
+from commerce.bounds import (
+    MAX_DESCRIPTION,
+    MAX_POSITION,
+    MAX_PRICE,
+    MAX_TAGS,
+    MAX_THRESHOLD,
+    MAX_WEIGHT_GRAMS,
+    check_id,
+    check_int,
+    check_length,
+)
 from commerce.catalog.models import (
     ACTIVE,
     ARCHIVED,
@@ -43,7 +54,7 @@ from commerce.catalog.text import (
 from commerce.db import service, utcnow
 from commerce.errors import DuplicateValue, NotFound, ValidationError
 from commerce.extensions import db
-from commerce.money import scale_amount
+from commerce.money import format_amount_plain, scale_amount
 from commerce.tags import normalize_tags
 
 PRODUCT_FIELDS = (
@@ -71,7 +82,6 @@ VARIANT_FIELDS = (
     "low_stock_threshold",
     "position",
 )
-MAX_PRICE = 10**12
 
 
 def shop_currency() -> str:
@@ -131,16 +141,17 @@ def check_price(value: int | None, *, field: str = "price", required: bool = Tru
     if value < 0:
         raise ValidationError("A price cannot be negative.", field=field)
     if value > MAX_PRICE:
-        raise ValidationError("That price is too large.", field=field)
+        limit = format_amount_plain(MAX_PRICE, current_app.config["SHOP_CURRENCY"])
+        raise ValidationError(f"A price is at most {limit}.", field=field)
     return value
 
 
 def _check_weight(value: int | None) -> int | None:
     if value is None:
         return None
-    if value < 0:
+    if isinstance(value, int) and not isinstance(value, bool) and value < 0:
         raise ValidationError("Weight cannot be negative.", field="weight_grams")
-    return value
+    return check_int(value, field="weight_grams", high=MAX_WEIGHT_GRAMS, what="whole grams")
 
 
 def _unique_handle(model: type, handle: str, *, exclude_id: int | None = None) -> bool:
@@ -163,9 +174,10 @@ def free_handle(model: type, base: str, *, exclude_id: int | None = None) -> str
 def _check_category(category_id: int | None) -> int | None:
     if category_id in (None, "", 0):
         return None
-    if db.session.get(Category, int(category_id)) is None:
+    found = check_id(category_id)  # a huge id would overflow the query
+    if found is None or db.session.get(Category, found) is None:
         raise ValidationError("Choose an existing category.", field="category_id")
-    return int(category_id)
+    return found
 
 
 def _check_sku_free(sku: str | None, *, exclude_id: int | None = None, field: str = "sku") -> None:
@@ -225,6 +237,7 @@ def _apply_product_fields(product: Product, fields: dict[str, Any]) -> None:
         text = fields.get("description", product.description) or ""
 
         def set_description() -> None:
+            check_length(text, field="description", limit=MAX_DESCRIPTION, what="A description")
             product.description_html = render_description(text, fmt)
             product.description, product.description_format = text, fmt
 
@@ -238,6 +251,8 @@ def _apply_product_fields(product: Product, fields: dict[str, Any]) -> None:
     if "tags" in fields:
         try:
             tags = normalize_tags(fields["tags"])
+            if len(tags) > MAX_TAGS:
+                raise ValidationError(f"A product has at most {MAX_TAGS} tags.", field="tags")
         except ValidationError as exc:
             errors.setdefault("tags", []).append(exc.message)
     collection_ids = None
@@ -518,7 +533,7 @@ def _variant_changes(
         "compare_at_price": lambda v: check_price(v, field="compare_at_price", required=False),
         "weight_grams": _check_weight,
         "low_stock_threshold": lambda v: _non_negative(v, "low_stock_threshold"),
-        "position": lambda v: _non_negative(v, "position"),
+        "position": lambda v: _non_negative(v, "position", high=MAX_POSITION),
     }
     for name, value in fields.items():
         try:
@@ -542,10 +557,12 @@ def _variant_changes(
     return clean
 
 
-def _non_negative(value: int | None, field: str) -> int | None:
-    if value is not None and value < 0:
+def _non_negative(value: int | None, field: str, *, high: int = MAX_THRESHOLD) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value < 0:
         raise ValidationError("Cannot be negative.", field=field)
-    return value
+    return check_int(value, field=field, high=high)
 
 
 def _check_option_values(
@@ -658,6 +675,10 @@ def bulk_update_products(
         raise ValidationError("Choose a bulk action.", field="action")
     if not ids:
         raise ValidationError("Select at least one product.", field="ids")
+    if any(check_id(i) is None for i in ids):  # a huge id would overflow the query
+        raise ValidationError(
+            "Some selected products no longer exist; reload the list.", field="ids"
+        )
     if action in ("add_tag", "remove_tag"):
         tags = normalize_tags(tag or "")
         if len(tags) != 1:
@@ -668,8 +689,14 @@ def bulk_update_products(
     if action == "change_price":
         if (percent is None) == (amount is None):
             raise ValidationError("Give either a percentage or an amount.", field="percent")
+        if percent is not None and not percent.is_finite():
+            raise ValidationError("Enter a percentage like 10 or -15.", field="percent")
         if percent is not None and percent <= Decimal(-100):
             raise ValidationError("A price cannot drop by 100% or more.", field="percent")
+        if percent is not None and percent > Decimal(1000):
+            raise ValidationError("A price can rise by at most 1000%.", field="percent")
+        if amount is not None and abs(amount) > MAX_PRICE:
+            raise ValidationError("That change is larger than any price.", field="amount")
     changed = 0
     products = list(
         db.session.scalars(select(Product).where(Product.id.in_(ids)).order_by(Product.id))
@@ -744,6 +771,12 @@ def _bulk_change_price(
         if new < 0:
             raise ValidationError(
                 f"{product.title} ({variant.sku or variant.title}) would get a negative price.",
+                field="amount",
+            )
+        if new > MAX_PRICE:
+            raise ValidationError(
+                f"{product.title} ({variant.sku or variant.title}) would get a price above "
+                f"{format_amount_plain(MAX_PRICE, variant.currency)}.",
                 field="amount",
             )
         if new != variant.price:

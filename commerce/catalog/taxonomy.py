@@ -9,6 +9,7 @@ from sqlalchemy import and_, delete, exists, false, func, or_, select, true, upd
 from sqlalchemy.sql.elements import ColumnElement
 
 from commerce import audit, outbox
+from commerce.bounds import MAX_DESCRIPTION, MAX_POSITION, check_id, check_int, check_length
 from commerce.catalog.models import (
     ACTIVE,
     Category,
@@ -19,7 +20,7 @@ from commerce.catalog.models import (
 )
 from commerce.catalog.services import free_handle
 from commerce.catalog.text import check_handle, handle_from
-from commerce.db import service, utcnow
+from commerce.db import service, transaction, utcnow
 from commerce.errors import DuplicateValue, ErrorPath, NotFound, ValidationError
 from commerce.extensions import db
 
@@ -104,6 +105,28 @@ def category_tree() -> list[Category]:
     return ordered
 
 
+def _bound_position_and_description(
+    position: Any, description: str | None, errors: dict[str, list[str]]
+) -> None:
+    """A category's position and description within bounds (commerce/bounds.py)."""
+    for field, check in (
+        (
+            "position",
+            lambda: position is None or check_int(position, field="position", high=MAX_POSITION),
+        ),
+        (
+            "description",
+            lambda: check_length(
+                description or "", field="description", limit=MAX_DESCRIPTION, what="A description"
+            ),
+        ),
+    ):
+        try:
+            check()
+        except ValidationError as exc:
+            errors.setdefault(field, []).append(exc.message)
+
+
 def _check_name(name: str, field: str = "name") -> str:
     name = " ".join((name or "").split())
     if not name:
@@ -140,52 +163,56 @@ def create_category(
     description: str = "",
     position: int | None = None,
 ) -> Category:
-    errors: dict[str, list[str]] = {}
-    parent = None
-    try:
-        name = _check_name(name)
-    except ValidationError as exc:
-        errors.setdefault("name", []).append(exc.message)
-    if parent_id:
-        parent = db.session.get(Category, int(parent_id))
-        if parent is None:
-            errors.setdefault("parent_id", []).append("Choose an existing parent category.")
-        elif parent.depth + 1 >= MAX_DEPTH:
-            errors.setdefault("parent_id", []).append(f"Categories nest at most {MAX_DEPTH} deep.")
-    if handle:
+    errors: dict[ErrorPath, list[str]] = {}
+    with transaction():
+        parent = None
         try:
-            handle = check_handle(handle)
-            if db.session.scalar(select(Category.id).where(Category.handle == handle)):
-                raise DuplicateValue("Another category uses this handle.", field="handle")
+            name = _check_name(name)
         except ValidationError as exc:
-            errors.setdefault("handle", []).append(exc.message)
-    if errors:
-        raise ValidationError(errors=errors)
-    if position is None:
-        position = (
-            db.session.scalar(
-                select(func.coalesce(func.max(Category.position), 0)).where(
-                    Category.parent_id == (parent.id if parent else None)
-                    if parent
-                    else Category.parent_id.is_(None)
+            errors.setdefault("name", []).append(exc.message)
+        if parent_id:
+            parent = db.session.get(Category, check_id(parent_id) or 0)
+            if parent is None:
+                errors.setdefault("parent_id", []).append("Choose an existing parent category.")
+            elif parent.depth + 1 >= MAX_DEPTH:
+                errors.setdefault("parent_id", []).append(
+                    f"Categories nest at most {MAX_DEPTH} deep."
                 )
+        if handle:
+            try:
+                handle = check_handle(handle)
+                if db.session.scalar(select(Category.id).where(Category.handle == handle)):
+                    raise DuplicateValue("Another category uses this handle.", field="handle")
+            except ValidationError as exc:
+                errors.setdefault("handle", []).append(exc.message)
+        _bound_position_and_description(position, description, errors)
+        if errors:
+            raise ValidationError(errors=errors)
+        if position is None:
+            position = (
+                db.session.scalar(
+                    select(func.coalesce(func.max(Category.position), 0)).where(
+                        Category.parent_id == (parent.id if parent else None)
+                        if parent
+                        else Category.parent_id.is_(None)
+                    )
+                )
+                + 1
             )
-            + 1
+        category = Category(
+            name=name,
+            handle=handle or free_handle(Category, handle_from(name)),
+            parent_id=parent.id if parent else None,
+            description=(description or "").strip(),
+            position=position,
+            created_at=utcnow(),
+            updated_at=utcnow(),
         )
-    category = Category(
-        name=name,
-        handle=handle or free_handle(Category, handle_from(name)),
-        parent_id=parent.id if parent else None,
-        description=(description or "").strip(),
-        position=position,
-        created_at=utcnow(),
-        updated_at=utcnow(),
-    )
-    db.session.add(category)
-    db.session.flush()
-    _place(category, parent)
-    _category_updated(category, paths=[category.path_ids], top_level=parent is None)
-    audit.record(by, "category.create", category, after=category.snapshot())
+        db.session.add(category)
+        db.session.flush()
+        _place(category, parent)
+        _category_updated(category, paths=[category.path_ids], top_level=parent is None)
+        audit.record(by, "category.create", category, after=category.snapshot())
     return category
 
 
@@ -200,62 +227,64 @@ def update_category(
     description: str | None = None,
     position: int | None = None,
 ) -> Category:
-    errors: dict[str, list[str]] = {}
-    before = category.snapshot()
-    old_path, old_full = category.path_ids, category.full_name
-    was_top = category.parent_id is None
-    if name is not None:
-        try:
-            category.name = _check_name(name)
-        except ValidationError as exc:
-            errors.setdefault("name", []).append(exc.message)
-    if handle is not None:
-        try:
-            handle = check_handle(handle)
-            taken = db.session.scalar(
-                select(Category.id).where(Category.handle == handle, Category.id != category.id)
+    errors: dict[ErrorPath, list[str]] = {}
+    with transaction():
+        before = category.snapshot()
+        old_path, old_full = category.path_ids, category.full_name
+        was_top = category.parent_id is None
+        if name is not None:
+            try:
+                category.name = _check_name(name)
+            except ValidationError as exc:
+                errors.setdefault("name", []).append(exc.message)
+        if handle is not None:
+            try:
+                handle = check_handle(handle)
+                taken = db.session.scalar(
+                    select(Category.id).where(Category.handle == handle, Category.id != category.id)
+                )
+                if taken:
+                    raise DuplicateValue("Another category uses this handle.", field="handle")
+                category.handle = handle
+            except ValidationError as exc:
+                errors.setdefault("handle", []).append(exc.message)
+        parent = category.parent
+        if parent_id != "keep":
+            parent = db.session.get(Category, check_id(parent_id) or 0) if parent_id else None
+            if parent_id and parent is None:
+                errors.setdefault("parent_id", []).append("Choose an existing parent category.")
+            elif parent is not None and parent.path_ids.startswith(category.path_ids):
+                errors.setdefault("parent_id", []).append(
+                    "A category cannot move inside itself or its own subcategories."
+                )
+            else:
+                category.parent_id = parent.id if parent else None
+        _bound_position_and_description(position, description, errors)
+        if description is not None:
+            category.description = description.strip()
+        if position is not None:
+            category.position = position
+        if errors:
+            raise ValidationError(errors=errors)
+        _place(category, parent)
+        if category.path_ids != old_path or category.full_name != old_full:
+            _replace_subtree_paths(category, old_path, old_full)
+            db.session.flush()
+            subtree = select(Category.id).where(Category.path_ids.startswith(category.path_ids))
+            _members_changed(
+                CATEGORY_CHANGED,
+                "category_id",
+                category.id,
+                _active_in(Product.category_id.in_(subtree)),
             )
-            if taken:
-                raise DuplicateValue("Another category uses this handle.", field="handle")
-            category.handle = handle
-        except ValidationError as exc:
-            errors.setdefault("handle", []).append(exc.message)
-    parent = category.parent
-    if parent_id != "keep":
-        parent = db.session.get(Category, int(parent_id)) if parent_id else None
-        if parent_id and parent is None:
-            errors.setdefault("parent_id", []).append("Choose an existing parent category.")
-        elif parent is not None and parent.path_ids.startswith(category.path_ids):
-            errors.setdefault("parent_id", []).append(
-                "A category cannot move inside itself or its own subcategories."
+        after = category.snapshot()
+        if before != after:
+            _category_updated(
+                category,
+                paths=[old_path, category.path_ids],
+                top_level=was_top or category.parent_id is None,
             )
-        else:
-            category.parent_id = parent.id if parent else None
-    if description is not None:
-        category.description = description.strip()
-    if position is not None:
-        category.position = position
-    if errors:
-        raise ValidationError(errors=errors)
-    _place(category, parent)
-    if category.path_ids != old_path or category.full_name != old_full:
-        _replace_subtree_paths(category, old_path, old_full)
-        db.session.flush()
-        subtree = select(Category.id).where(Category.path_ids.startswith(category.path_ids))
-        _members_changed(
-            CATEGORY_CHANGED,
-            "category_id",
-            category.id,
-            _active_in(Product.category_id.in_(subtree)),
-        )
-    after = category.snapshot()
-    if before != after:
-        _category_updated(
-            category,
-            paths=[old_path, category.path_ids],
-            top_level=was_top or category.parent_id is None,
-        )
-        audit.record(by, "category.update", category, before=before, after=after)
+            audit.record(by, "category.update", category, before=before, after=after)
     return category
 
 
@@ -267,18 +296,21 @@ def delete_category(category: Category, *, by: Any) -> int:
         raise ValidationError(
             "Move or delete this category's subcategories first.", field="category"
         )
-    _members_changed(
-        CATEGORY_CHANGED,
-        "category_id",
-        category.id,
-        _active_in(Product.category_id == category.id),
-    )
-    count = db.session.execute(
-        update(Product).where(Product.category_id == category.id).values(category_id=None)
-    ).rowcount
-    _category_updated(category, paths=[category.path_ids], top_level=category.parent_id is None)
-    audit.record(by, "category.delete", category, before={**category.snapshot(), "products": count})
-    db.session.delete(category)
+    with transaction():
+        _members_changed(
+            CATEGORY_CHANGED,
+            "category_id",
+            category.id,
+            _active_in(Product.category_id == category.id),
+        )
+        count = db.session.execute(
+            update(Product).where(Product.category_id == category.id).values(category_id=None)
+        ).rowcount
+        _category_updated(category, paths=[category.path_ids], top_level=category.parent_id is None)
+        audit.record(
+            by, "category.delete", category, before={**category.snapshot(), "products": count}
+        )
+        db.session.delete(category)
     return count
 
 
@@ -352,9 +384,9 @@ def get_collection(collection_id: int) -> Collection:
 def check_rules(rules: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each rule is {field, op, value}; price values are minor units, category an id."""
     clean: list[dict[str, Any]] = []
-    errors: dict[ErrorPath, list[str]] = {}
+    errors: dict[str, list[str]] = {}
     for index, rule in enumerate(rules):
-        key = ("rules", index)
+        key = f"rules-{index}"
         field, op, value = rule.get("field"), rule.get("op"), rule.get("value")
         if field not in RULE_FIELDS:
             errors.setdefault(key, []).append("Choose what the rule looks at.")
@@ -453,61 +485,63 @@ def create_collection(
 ) -> Collection:
     """A new collection; without a `sort`, a manual one keeps its hand-made order and a
     rule-based one opens on its newest products."""
-    collection = Collection(
-        title="",
-        handle="",
-        kind="manual",
-        sort=None,
-        pinned_ids=[],
-        created_at=utcnow(),
-        updated_at=utcnow(),
-    )
-    fields: dict[str, Any] = {"sort": sort} if sort is not None else {}
-    _apply_collection(
-        collection,
-        title=title,
-        handle=handle,
-        kind=kind,
-        description=description,
-        match=match,
-        rules=rules,
-        **fields,
-    )
-    db.session.add(collection)
-    db.session.flush()
-    _members_changed(
-        COLLECTION_CHANGED,
-        "collection_id",
-        collection.id,
-        _active_in(collection_condition(collection)),
-    )
-    collection_updated(collection)
-    audit.record(by, "collection.create", collection, after=collection.snapshot())
-    return collection
-
-
-@service
-def update_collection(collection: Collection, *, by: Any, **fields: Any) -> Collection:
-    before = collection.snapshot()
-    members = _active_in(collection_condition(collection))
-    _apply_collection(collection, **fields)
-    if before != collection.snapshot():
+    with transaction():
+        collection = Collection(
+            title="",
+            handle="",
+            kind="manual",
+            sort=None,
+            pinned_ids=[],
+            created_at=utcnow(),
+            updated_at=utcnow(),
+        )
+        fields: dict[str, Any] = {"sort": sort} if sort is not None else {}
+        _apply_collection(
+            collection,
+            title=title,
+            handle=handle,
+            kind=kind,
+            description=description,
+            match=match,
+            rules=rules,
+            **fields,
+        )
+        db.session.add(collection)
         db.session.flush()
         _members_changed(
             COLLECTION_CHANGED,
             "collection_id",
             collection.id,
-            [*members, *_active_in(collection_condition(collection))],
+            _active_in(collection_condition(collection)),
         )
         collection_updated(collection)
-        audit.record(
-            by, "collection.update", collection, before=before, after=collection.snapshot()
-        )
+        audit.record(by, "collection.create", collection, after=collection.snapshot())
+    return collection
+
+
+@service
+def update_collection(collection: Collection, *, by: Any, **fields: Any) -> Collection:
+    with transaction():
+        before = collection.snapshot()
+        members = _active_in(collection_condition(collection))
+        _apply_collection(collection, **fields)
+        if before != collection.snapshot():
+            db.session.flush()
+            _members_changed(
+                COLLECTION_CHANGED,
+                "collection_id",
+                collection.id,
+                [*members, *_active_in(collection_condition(collection))],
+            )
+            collection_updated(collection)
+            audit.record(
+                by, "collection.update", collection, before=before, after=collection.snapshot()
+            )
     return collection
 
 
 def _apply_collection(collection: Collection, **fields: Any) -> None:
-    errors: dict[ErrorPath, list[str]] = {}
+    errors: dict[str, list[str]] = {}
     if "title" in fields:
         title = " ".join((fields["title"] or "").split())
         if not title:
@@ -547,7 +581,13 @@ def _apply_collection(collection: Collection, **fields: Any) -> None:
         else:
             collection.match = fields["match"]
     if "description" in fields:
-        collection.description = (fields["description"] or "").strip()
+        description = (fields["description"] or "").strip()
+        if len(description) > MAX_DESCRIPTION:
+            errors.setdefault("description", []).append(
+                f"A description is at most {MAX_DESCRIPTION:,} characters."
+            )
+        else:
+            collection.description = description
     if "rules" in fields:
         try:
             collection.rules = check_rules(fields["rules"] or [])
@@ -572,18 +612,19 @@ def _apply_collection(collection: Collection, **fields: Any) -> None:
 
 @service
 def delete_collection(collection: Collection, *, by: Any) -> None:
-    audit.record(by, "collection.delete", collection, before=collection.snapshot())
-    collection_updated(collection)
-    _members_changed(
-        COLLECTION_CHANGED,
-        "collection_id",
-        collection.id,
-        _active_in(collection_condition(collection)),
-    )
-    db.session.execute(
-        delete(CollectionProduct).where(CollectionProduct.collection_id == collection.id)
-    )
-    db.session.delete(collection)
+    with transaction():
+        audit.record(by, "collection.delete", collection, before=collection.snapshot())
+        collection_updated(collection)
+        _members_changed(
+            COLLECTION_CHANGED,
+            "collection_id",
+            collection.id,
+            _active_in(collection_condition(collection)),
+        )
+        db.session.execute(
+            delete(CollectionProduct).where(CollectionProduct.collection_id == collection.id)
+        )
+        db.session.delete(collection)
 
 
 @service
@@ -592,61 +633,65 @@ def add_to_collection(collection: Collection, product_ids: Sequence[int], *, by:
         raise ValidationError(
             "Rule-based collections choose their own products.", field="product_ids"
         )
-    present = set(
-        db.session.scalars(
-            select(CollectionProduct.product_id).where(
+    with transaction():
+        present = set(
+            db.session.scalars(
+                select(CollectionProduct.product_id).where(
+                    CollectionProduct.collection_id == collection.id
+                )
+            )
+        )
+        wanted = [int(p) for p in dict.fromkeys(product_ids) if int(p) not in present]
+        if any(check_id(p) is None for p in wanted):  # a huge id would overflow the query
+            raise ValidationError("Some of those products no longer exist.", field="product_ids")
+        found = set(db.session.scalars(select(Product.id).where(Product.id.in_(wanted))))
+        if set(wanted) - found:
+            raise ValidationError("Some of those products no longer exist.", field="product_ids")
+        last = db.session.scalar(
+            select(func.coalesce(func.max(CollectionProduct.position), 0)).where(
                 CollectionProduct.collection_id == collection.id
             )
         )
-    )
-    wanted = [int(p) for p in dict.fromkeys(product_ids) if int(p) not in present]
-    found = set(db.session.scalars(select(Product.id).where(Product.id.in_(wanted))))
-    if set(wanted) - found:
-        raise ValidationError("Some of those products no longer exist.", field="product_ids")
-    last = db.session.scalar(
-        select(func.coalesce(func.max(CollectionProduct.position), 0)).where(
-            CollectionProduct.collection_id == collection.id
-        )
-    )
-    for offset, product_id in enumerate(wanted, start=1):
-        db.session.add(
-            CollectionProduct(
-                collection_id=collection.id, product_id=product_id, position=last + offset
+        for offset, product_id in enumerate(wanted, start=1):
+            db.session.add(
+                CollectionProduct(
+                    collection_id=collection.id, product_id=product_id, position=last + offset
+                )
             )
-        )
-    if wanted:
-        _members_changed(
-            COLLECTION_CHANGED,
-            "collection_id",
-            collection.id,
-            _active_in(Product.id.in_(wanted)),
-        )
-        collection_updated(collection)
-        audit.record(by, "collection.add_products", collection, after={"product_ids": wanted})
+        if wanted:
+            _members_changed(
+                COLLECTION_CHANGED,
+                "collection_id",
+                collection.id,
+                _active_in(Product.id.in_(wanted)),
+            )
+            collection_updated(collection)
+            audit.record(by, "collection.add_products", collection, after={"product_ids": wanted})
     return len(wanted)
 
 
 @service
 def remove_from_collection(collection: Collection, product_ids: Sequence[int], *, by: Any) -> int:
     """Take products out of a manual collection; they stop being pinned in it too."""
-    ids = [int(p) for p in product_ids]
-    removed = db.session.execute(
-        delete(CollectionProduct).where(
-            CollectionProduct.collection_id == collection.id,
-            CollectionProduct.product_id.in_(ids),
-        )
-    ).rowcount
-    if removed:
-        _members_changed(
-            COLLECTION_CHANGED, "collection_id", collection.id, _active_in(Product.id.in_(ids))
-        )
-        collection_updated(collection)
-        before: dict[str, Any] = {"product_ids": ids}
-        after: dict[str, Any] | None = None
-        pins = list(collection.pinned_ids or [])
-        kept = [p for p in pins if p not in ids]
-        if kept != pins:
-            collection.pinned_ids = kept
-            before["pinned_ids"], after = pins, {"pinned_ids": kept}
-        audit.record(by, "collection.remove_products", collection, before=before, after=after)
+    with transaction():
+        ids = [int(p) for p in product_ids]
+        removed = db.session.execute(
+            delete(CollectionProduct).where(
+                CollectionProduct.collection_id == collection.id,
+                CollectionProduct.product_id.in_(ids),
+            )
+        ).rowcount
+        if removed:
+            _members_changed(
+                COLLECTION_CHANGED, "collection_id", collection.id, _active_in(Product.id.in_(ids))
+            )
+            collection_updated(collection)
+            before: dict[str, Any] = {"product_ids": ids}
+            after: dict[str, Any] | None = None
+            pins = list(collection.pinned_ids or [])
+            kept = [p for p in pins if p not in ids]
+            if kept != pins:
+                collection.pinned_ids = kept
+                before["pinned_ids"], after = pins, {"pinned_ids": kept}
+            audit.record(by, "collection.remove_products", collection, before=before, after=after)
     return removed

@@ -4,9 +4,11 @@ commerce/tags.py)."""
 from __future__ import annotations
 
 import re
+from urllib.parse import urlparse
 
 import markdown
 import nh3
+from flask import current_app, has_app_context
 from slugify import slugify
 
 from commerce.catalog.models import HTML, MARKDOWN
@@ -98,10 +100,38 @@ def render_description(text: str, fmt: str) -> str:
         if fmt == MARKDOWN
         else text or ""
     )
+    hosts = allowed_image_hosts()
+
+    def keep(element: str, attribute: str, value: str) -> str | None:
+        if element == "img" and attribute == "src" and not image_source_allowed(value, hosts):
+            return None  # an image from elsewhere (a tracking pixel): dropped, its alt stays
+        return value
+
     return nh3.clean(
         html,
         tags=_ALLOWED_TAGS,
         attributes=_ALLOWED_ATTRIBUTES,
         url_schemes={"http", "https", "mailto"},
         link_rel="noopener nofollow",
+        attribute_filter=keep,
     )
+
+
+def allowed_image_hosts() -> frozenset[str]:
+    """Hosts a description's images may load from besides our own media: IMAGE_HOSTS and the
+    shop's own address (SHOP_URL). The Content-Security-Policy's img-src says the same."""
+    if not has_app_context():
+        return frozenset()
+    config = current_app.config
+    hosts = {h.strip().lower() for h in config.get("IMAGE_HOSTS") or () if h.strip()}
+    own = urlparse(config.get("SHOP_URL") or "").hostname
+    return frozenset(hosts | ({own} if own else set()))
+
+
+def image_source_allowed(src: str, hosts: frozenset[str]) -> bool:
+    """Our media (a path on this site) or an http(s) image on an allowed host."""
+    src = (src or "").strip()
+    if src.startswith("/") and not src.startswith("//") and "\\" not in src:
+        return True
+    parsed = urlparse(src)
+    return parsed.scheme in ("http", "https") and (parsed.hostname or "") in hosts

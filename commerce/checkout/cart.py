@@ -19,6 +19,7 @@ from flask import current_app
 from sqlalchemy import and_, case, delete, or_, select, update
 from sqlalchemy.orm import joinedload
 
+from commerce.bounds import check_id
 from commerce.catalog.models import ACTIVE, CONTINUE, Product, Variant
 from commerce.checkout.models import Cart, CartLine
 from commerce.db import keep_loaded, service, transaction, utcnow
@@ -27,7 +28,7 @@ from commerce.extensions import db
 from commerce.inventory.services import availability
 from commerce.pricing import PricingContext
 from commerce.promotions.active import remember_revision, revision_column
-from commerce.promotions.coupons import check_enterable, enter_code, entered_codes, forget_code
+from commerce.promotions.coupons import check_entered, enter_code, entered_codes, forget_code
 from commerce.promotions.models import CouponEntry
 
 MAX_CART_LINES = 50
@@ -69,8 +70,12 @@ def _cart_where(condition: Any) -> Cart | None:
 
 def parse_quantity(value: Any, *, allow_zero: bool = False) -> int:
     """A whole number within the per-line limit, or ValidationError at the quantity field."""
+    text = str(value).strip()
+    if len(text) > 12:  # far above any limit (and int() of thousands of digits refuses)
+        limit = max_line_quantity()
+        raise ValidationError(f"You can buy at most {limit} of one item.", field="quantity")
     try:
-        quantity = int(str(value).strip())
+        quantity = int(text)
     except (TypeError, ValueError):
         raise ValidationError("Enter the quantity as a whole number.", field="quantity") from None
     lowest = 0 if allow_zero else 1
@@ -85,10 +90,9 @@ def parse_quantity(value: Any, *, allow_zero: bool = False) -> int:
 
 def sellable_variant(variant_id: Any) -> Variant:
     """A variant of an active product, or NotFound (drafts and archived items are not sold)."""
-    try:
-        variant_id = int(variant_id)
-    except (TypeError, ValueError):
-        raise NotFound("That item is not for sale.", field="variant_id") from None
+    variant_id = check_id(variant_id)  # a huge number finds nothing rather than overflowing
+    if variant_id is None:
+        raise NotFound("That item is not for sale.", field="variant_id")
     variant = db.session.scalar(
         select(Variant)
         .join(Product, Product.id == Variant.product_id)
@@ -200,14 +204,21 @@ def cart_codes(cart: Cart | None) -> tuple[str, ...]:
 
 
 @service
-def apply_cart_coupon(cart: Cart, *, code: Any) -> Cart:
+def apply_cart_coupon(cart: Cart, *, code: Any, client: str | None = None) -> Cart:
     """Enter a discount code in the cart (replacing one entered before). Unknown, inactive
     and used-up codes are refused at the `coupon_code` field; a code whose conditions the
-    cart does not meet yet is kept, and the cart says what is missing."""
-    text = check_enterable(code)
-    enter_code(cart_reference(cart), text)
-    cart.updated_at = utcnow()
+    cart does not meet yet is kept, and the cart says what is missing. Refused codes are
+    counted per cart and per `client` address: past the budget, TooManyAttempts (guessing)."""
+    text = check_entered(code, attempt_key=coupon_attempt_key(cart.id), client=client)
+    with transaction():
+        enter_code(cart_reference(cart), text)
+        cart.updated_at = utcnow()
     return cart
+
+
+def coupon_attempt_key(cart_id: int | None) -> str | None:
+    """Whose budget a code entry spends: the cart's, shared with its checkouts."""
+    return f"cart:{cart_id}" if cart_id is not None else None
 
 
 @service
@@ -336,10 +347,10 @@ def _label(variant_id: int) -> str:
 
 
 def _int(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise NotFound("That item is not in your cart.", field="variant_id") from None
+    found = check_id(value)
+    if found is None:
+        raise NotFound("That item is not in your cart.", field="variant_id")
+    return found
 
 
 @service

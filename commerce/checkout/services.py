@@ -53,12 +53,13 @@ from sqlalchemy import String, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
-from commerce import audit
+from commerce import audit, throttle
 from commerce.catalog.models import CONTINUE, Variant
 from commerce.checkout.cart import (
     cart_context,
     cart_reference,
     cart_reference_for,
+    coupon_attempt_key,
     take_purchased,
 )
 from commerce.checkout.models import ABANDONED, COMPLETED, OPEN, PLACING, Cart, Checkout
@@ -73,6 +74,8 @@ from commerce.errors import (
     InvalidTransition,
     NotFound,
     OutOfStock,
+    PaymentFailed,
+    TooManyAttempts,
     ValidationError,
 )
 from commerce.extensions import db
@@ -103,6 +106,7 @@ from commerce.payments.models import PENDING as PAYMENT_PENDING
 from commerce.payments.models import REQUIRES_ACTION, VOIDING, Payment
 from commerce.payments.provider import SUCCEEDED, ProviderResult, ValidCard, validate_card
 from commerce.payments.services import (
+    CARD_CODES,
     ProviderCall,
     authorize_payment,
     confirm_payment_action,
@@ -129,7 +133,7 @@ from commerce.promotions.active import (
     shopper_identities,
 )
 from commerce.promotions.coupons import (
-    check_enterable,
+    check_entered,
     copy_code,
     enter_code,
     entered_code_of,
@@ -571,12 +575,17 @@ def first_order(customer_id: int | None, email: str | None) -> bool | None:
 
 
 @service
-def apply_checkout_coupon(checkout: Checkout, *, code: Any) -> Checkout:
+def apply_checkout_coupon(checkout: Checkout, *, code: Any, client: str | None = None) -> Checkout:
     """Enter a discount code at checkout (it replaces one entered before, and the cart gets it
     too). Unknown, inactive and used-up codes are refused at the `coupon_code` field; a code
-    whose conditions the cart does not meet yet is kept, and the summary says why."""
+    whose conditions the cart does not meet yet is kept, and the summary says why. Refused
+    codes spend the cart's (or checkout's) and the `client` address's guessing budgets."""
     _require_open(checkout)
-    text = check_enterable(code)
+    text = check_entered(
+        code,
+        attempt_key=coupon_attempt_key(checkout.cart_id) or checkout.reference,
+        client=client,
+    )
     _remember_codes(checkout, None)
     enter_code(checkout.reference, text)
     if checkout.cart_id is not None:
@@ -799,9 +808,37 @@ def _payment_key(checkout: Checkout) -> str:
     return f"{checkout.reference}:{checkout.payment_attempts}"
 
 
+DECLINE_SCOPE = "declines-address"
+
+
+def _refuse_card_testing(client: str | None) -> None:
+    """Card testing: past DECLINE_RATE_LIMIT declined cards from one client address, payments
+    from it are refused for a while, before any provider call (a counter in the limiter's
+    storage, no SQL)."""
+    wait = throttle.retry_after(current_app.config["DECLINE_RATE_LIMIT"], DECLINE_SCOPE, client)
+    if wait is not None:
+        raise TooManyAttempts(
+            "Too many cards were declined from your connection. You have not been charged; "
+            f"please try again in {throttle.in_words(wait)}.",
+            field="card_number",
+            retry_after=wait,
+        )
+
+
+def _count_decline(exc: PaymentFailed, client: str | None) -> None:
+    """A decline the card is to blame for (not a provider error) spends the address's budget."""
+    if exc.details.get("decline_code") in CARD_CODES:
+        throttle.spend(current_app.config["DECLINE_RATE_LIMIT"], DECLINE_SCOPE, client)
+
+
 @workflow
-def place_order(key: str, *, card: Any, now: datetime | None = None) -> Placement:
+def place_order(
+    key: str, *, card: Any, now: datetime | None = None, client: str | None = None
+) -> Placement:
     """Pay for the checkout and create its order, once, however often it is asked.
+
+    `client` is the shopper's address: its declined cards are counted, and past
+    DECLINE_RATE_LIMIT its payments are refused with TooManyAttempts (429) for a while.
 
     Raises Conflict (409) while another request for this key is running, ValidationError for
     missing steps or card fields, PaymentFailed for a decline (the shopper may try another
@@ -820,7 +857,15 @@ def place_order(key: str, *, card: Any, now: datetime | None = None) -> Placemen
     capture: its answer and the order's paid status. Anything off that path (a retry finding
     a payment, a hold that changed, a code used up meanwhile, another owner) goes the way
     of _pay and _complete, which read everything again."""
-    now = now or utcnow()
+    _refuse_card_testing(client)
+    try:
+        return _place_order(key, card, now or utcnow())
+    except PaymentFailed as exc:
+        _count_decline(exc, client)
+        raise
+
+
+def _place_order(key: str, card: Any, now: datetime) -> Placement:
     try:
         started = _begin_placing(key, card, now)
     except IntegrityError:  # a payment exists under this attempt's key (rolled back: again)
@@ -1107,9 +1152,19 @@ def _void_quietly(claim: Claim, payment: Payment, *, by: Any = None) -> bool:
 
 
 @workflow
-def complete_payment_action(key: str, *, token: str, now: datetime | None = None) -> Placement:
-    """The shopper came back from the bank's challenge: confirm the payment, then place."""
-    now = now or utcnow()
+def complete_payment_action(
+    key: str, *, token: str, now: datetime | None = None, client: str | None = None
+) -> Placement:
+    """The shopper came back from the bank's challenge: confirm the payment, then place. A
+    challenge failed counts as a decline against `client` (see `place_order`)."""
+    try:
+        return _complete_payment_action(key, token, now or utcnow())
+    except PaymentFailed as exc:
+        _count_decline(exc, client)
+        raise
+
+
+def _complete_payment_action(key: str, token: str, now: datetime) -> Placement:
     claimed = _claim(key, now)
     if isinstance(claimed, Placement):
         return claimed

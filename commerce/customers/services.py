@@ -11,17 +11,20 @@ from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from commerce import audit
+from commerce import audit, outbox
 from commerce.countries import is_country
 from commerce.customers.models import Address, Customer
-from commerce.db import service, transaction, utcnow
+from commerce.db import service, transaction, utcnow, workflow
 from commerce.errors import DuplicateValue, NotFound, ValidationError
 from commerce.extensions import db
 from commerce.passwords import password_problem
 from commerce.tags import normalize_tags
 
+CUSTOMER_REGISTERED = "customer.registered"  # outbox: the welcome email
+REGISTRATION_ATTEMPTED = "customer.registration_attempted"  # outbox: tell the owner
 MAX_ADDRESSES = 20
 MAX_CUSTOMER_TAGS = 30
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -85,7 +88,48 @@ def find_customer_by_email(email: str) -> Customer | None:
 
 @service
 def register_customer(*, email: str, password: str, name: str = "") -> Customer:
-    """Open an account; errors are keyed by field (email, password, name)."""
+    """Open an account; errors are keyed by field (email, password, name). Refuses an address
+    that has an account (DuplicateValue): for staff tools and the demo. The shop's own form uses
+    `request_registration`, which never says so."""
+    email, name = _check_registration(email, password, name)
+    if find_customer_by_email(email) is not None:
+        raise DuplicateValue(
+            "An account with this email already exists. Sign in instead.", field="email"
+        )
+    return _open_account(email, password, name)
+
+
+@workflow
+def request_registration(*, email: str, password: str, name: str = "") -> Customer | None:
+    """The shop's registration, which answers the same whether or not the address already has
+    an account (else it tells anyone which addresses are customers here).
+
+    A new address: the account is opened and returned, and a welcome email is queued. An
+    address with an account: nothing changes, None is returned (the caller signs no one in),
+    and its owner is emailed that someone tried to register with it. Both paths hash the
+    password, so they take the same time. ValidationError for the inputs, as
+    `register_customer`."""
+    email, name = _check_registration(email, password, name)
+    try:
+        with transaction():
+            existing = find_customer_by_email(email)
+            if existing is None:
+                customer = _open_account(email, password, name)
+                outbox.enqueue(CUSTOMER_REGISTERED, {"customer_id": customer.id})
+                return customer
+            generate_password_hash(password)  # the same work as opening an account
+            outbox.enqueue(REGISTRATION_ATTEMPTED, {"customer_id": existing.id})
+            return None
+    except IntegrityError:  # registered a moment ago by a request racing this one
+        with transaction():
+            existing = find_customer_by_email(email)
+            if existing is None:
+                raise
+            outbox.enqueue(REGISTRATION_ATTEMPTED, {"customer_id": existing.id})
+        return None
+
+
+def _check_registration(email: str, password: str, name: str) -> tuple[str, str]:
     errors: dict[str, list[str]] = {}
     email = normalize_email(email)
     name = (name or "").strip()
@@ -98,10 +142,11 @@ def register_customer(*, email: str, password: str, name: str = "") -> Customer:
         errors["name"] = ["At most 120 characters."]
     if errors:
         raise ValidationError(errors=errors)
-    if find_customer_by_email(email) is not None:
-        raise DuplicateValue(
-            "An account with this email already exists. Sign in instead.", field="email"
-        )
+    return email, name
+
+
+def _open_account(email: str, password: str, name: str) -> Customer:
+    """In the caller's transaction: the account, with its audit entry."""
     customer = Customer(email=email, name=name, last_sign_in_at=utcnow())
     customer.set_password(password)
     db.session.add(customer)

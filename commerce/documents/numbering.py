@@ -1,5 +1,9 @@
 """Invoice and credit note numbers: gapless and sequential per year, issued once per subject.
 
+Numbers are issued at the business event, never by reading a document: an order's invoice when
+it is placed (the "order.placed" outbox event, see tasks.py), a refund's credit note when it
+went through ("refund.succeeded"); staff may also issue a missing one by an explicit POST.
+
 A number is taken by one conditional row UPDATE on `document_sequence` inside the transaction
 that writes the Document, so the row lock makes concurrent issuers wait in turn, and a rollback
 (the Document never written) gives the number back. Locks are always taken in one order: the
@@ -27,6 +31,8 @@ from commerce.orders.models import CANCELLED, REFUND_SUCCEEDED, Order, Refund
 from commerce.orders.services import record_event
 
 PREFIXES = {INVOICE: "INV", CREDIT_NOTE: "CN"}
+NOT_NUMBERED_INVOICE = "This order's invoice has not been issued yet."
+NOT_NUMBERED_CREDIT_NOTE = "This refund's credit note has not been issued yet."
 INVOICE_ISSUED, CREDIT_NOTE_ISSUED = "invoice.issued", "credit_note.issued"  # audit + timeline
 
 

@@ -35,7 +35,12 @@ from weasyprint.urls import URLFetcher
 
 from commerce.countries import address_lines
 from commerce.documents.models import Document
-from commerce.documents.numbering import issue_credit_note, issue_invoice
+from commerce.documents.numbering import (
+    NOT_NUMBERED_CREDIT_NOTE,
+    NOT_NUMBERED_INVOICE,
+    credit_note_for,
+    invoice_for,
+)
 from commerce.errors import NotFound
 from commerce.extensions import db
 from commerce.inventory.models import Location
@@ -198,9 +203,12 @@ def html_to_pdf(html: str) -> bytes:
     return _layout(html).write_pdf()
 
 
-def invoice_pdf(order: Order, *, by: Any = None) -> bytes:
-    """The order's invoice (numbered now if it had none)."""
-    invoice = issue_invoice(order, by=by)
+def invoice_pdf(order: Order) -> bytes:
+    """The order's invoice as numbered at its business event (placement) or by an explicit
+    issue: reading a document never numbers one. NotFound while it has no number."""
+    invoice = invoice_for(order)
+    if invoice is None:
+        raise NotFound(NOT_NUMBERED_INVOICE, order_id=order.id)
     return html_to_pdf(_html("documents/invoice.html", **invoice_context(order, invoice)))
 
 
@@ -219,11 +227,14 @@ def invoice_context(order: Order, invoice: Document) -> dict[str, Any]:
     }
 
 
-def credit_note_pdf(refund: Refund, *, by: Any = None) -> bytes:
-    """The refund's credit note (numbered now if it had none; the invoice too)."""
-    note = issue_credit_note(refund, by=by)
+def credit_note_pdf(refund: Refund) -> bytes:
+    """The refund's credit note as numbered when the refund went through (or by an explicit
+    issue); never numbered here. NotFound while it has no number."""
+    note = credit_note_for(refund)
     order = refund.order
-    invoice = issue_invoice(order, by=by)
+    invoice = invoice_for(order)
+    if note is None or invoice is None:
+        raise NotFound(NOT_NUMBERED_CREDIT_NOTE, refund_id=refund.id)
     return html_to_pdf(
         _html(
             "documents/credit_note.html",

@@ -1,4 +1,5 @@
-"""Document background work: the bulk packing-slip print and the credit note of each refund.
+"""Document background work: the bulk packing-slip print, the invoice of each order placed and
+the credit note of each refund.
 
 Tasks take ids, never ORM objects, so the eager embedded mode and a real worker run the same
 code; the outbox consumer is idempotent because a refund has at most one credit note.
@@ -12,10 +13,12 @@ from typing import Any
 
 from commerce import outbox
 from commerce.documents.bulk import KIND, create_packing_slips_job, run_packing_slips_job
-from commerce.documents.numbering import issue_credit_note
+from commerce.documents.numbering import issue_credit_note, issue_invoice
+from commerce.errors import Conflict
 from commerce.extensions import db
 from commerce.jobs import Job, job_task, queue_job
-from commerce.orders.models import Refund
+from commerce.orders.models import Order, Refund
+from commerce.orders.services import ORDER_PLACED
 
 log = logging.getLogger(__name__)
 
@@ -47,3 +50,19 @@ def issue_refund_credit_note(event: outbox.OutboxEvent) -> None:
         return
     with db.session.begin_nested():
         issue_credit_note(refund)
+
+
+@outbox.handler(ORDER_PLACED)
+def issue_order_invoice(event: outbox.OutboxEvent) -> None:
+    """Number the order's invoice when it is placed (its business event; a GET of the PDF never
+    numbers one). Idempotent: a second delivery finds the invoice. An order cancelled before
+    payment by then gets none."""
+    order = db.session.get(Order, int(event.payload["order_id"]))
+    if order is None:
+        log.warning("order of event %s is gone; no invoice", event.id)
+        return
+    try:
+        with db.session.begin_nested():
+            issue_invoice(order)
+    except Conflict as exc:
+        log.info("order %s gets no invoice: %s", order.id, exc.message)

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import or_, select, tuple_
 
 from commerce.catalog.models import Variant
+from commerce.csv_safe import unescape_cell
 from commerce.db import service
 from commerce.errors import CommerceError, ValidationError
 from commerce.extensions import db
@@ -92,7 +93,9 @@ def read_count_csv(data: bytes | str) -> CountSheet:
     reader.fieldnames = headers
     sheet = CountSheet()
     raw: list[tuple[int, str, str, int]] = []
-    for number, record in enumerate(reader, start=2):  # row 1 is the header
+    for number, cells in enumerate(reader, start=2):  # row 1 is the header
+        # our exports quote a cell a spreadsheet would run (csv_safe): read it back as it was
+        record = {k: unescape_cell(v) if isinstance(v, str) else v for k, v in cells.items()}
         if number - 1 > MAX_COUNT_LINES:
             raise ValidationError(
                 f"At most {MAX_COUNT_LINES:,} lines per file; split it.", field="file"
@@ -110,7 +113,7 @@ def read_count_csv(data: bytes | str) -> CountSheet:
             sheet.errors.append(CountRowError(number, "location", "Enter a location code."))
             bad = True
         counted = 0
-        if not counted_text.lstrip("-").isdigit():
+        if not counted_text.lstrip("-").isdigit() or len(counted_text) > 12:
             sheet.errors.append(
                 CountRowError(number, "counted", f"“{counted_text}” is not a whole number.")
             )

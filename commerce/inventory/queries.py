@@ -8,8 +8,6 @@ is as fast as page 1. Nothing here changes data.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
@@ -26,6 +24,7 @@ from commerce.catalog.quick_search import (
     title_product_ids,
     uses_trigrams,
 )
+from commerce.csv_safe import SafeCsv
 from commerce.extensions import db
 from commerce.inventory.models import (
     REASONS,
@@ -374,10 +373,9 @@ EXPORT_COLUMNS = [
 def export_stock_csv(flt: StockFilter, *, batch: int = 1000) -> Iterator[str]:
     """The filtered overview as CSV text chunks, read in id-ordered batches (never all at once)."""
     base = filtered_stock(flt)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(EXPORT_COLUMNS)
-    yield buffer.getvalue()
+    out = SafeCsv(quote_all=False)  # titles and negative figures get a quote (csv_safe)
+    out.row(EXPORT_COLUMNS)
+    yield out.take()
     last_id = 0
     while True:
         rows = list(
@@ -387,11 +385,9 @@ def export_stock_csv(flt: StockFilter, *, batch: int = 1000) -> Iterator[str]:
         )
         if not rows:
             return
-        buffer.seek(0)
-        buffer.truncate()
         for raw in rows:
             r = _stock_row(raw)
-            writer.writerow(
+            out.row(
                 [
                     r.sku or "",
                     r.barcode or "",
@@ -406,7 +402,7 @@ def export_stock_csv(flt: StockFilter, *, batch: int = 1000) -> Iterator[str]:
                 ]
             )
         last_id = rows[-1][0]
-        yield buffer.getvalue()
+        yield out.take()
 
 
 # -- the ledger ---------------------------------------------------------------------------------

@@ -17,8 +17,11 @@ exceed what was captured. Step 1 also row-locks the refunded lines and then the 
 order fulfillment uses: lines before order), so the amounts it computes from what earlier refunds
 took are exact: refunding every unit of a line, in any pieces, sums to what the line was paid.
 
-Refunds above REFUND_APPROVAL_LIMIT asked by someone without "orders.refund_approve" wait in the
-approval queue (no reservation) until an approver runs steps 1-3 or rejects them.
+Refunds that would take what agents without "orders.refund_approve" refunded on an order without
+approval above REFUND_APPROVAL_LIMIT (cumulative per order, so a large refund cannot be split into
+small ones) wait in the approval queue (no reservation) until an approver runs steps 1-3 or rejects
+them. That decision is taken under the order's row lock, so two small refunds at once cannot both
+slip under the limit.
 """
 
 from __future__ import annotations
@@ -79,6 +82,7 @@ from commerce.payments.models import (
     PaymentTransaction,
 )
 from commerce.payments.services import IN_FLIGHT, refund_payment, settle_transaction
+from commerce.staff.models import StaffMember
 from commerce.staff.permissions import role_allows
 
 REFUND_SUCCEEDED_TOPIC = "refund.succeeded"  # outbox: the documents package issues the note
@@ -113,6 +117,9 @@ class RefundQuote:
     refundable: int  # paid_total - refunded_total: the most any refund may be now
     shipping_refundable: int  # shipping (with its tax) not yet refunded
     approval_limit: int
+    # refunded on this order by agents who cannot approve, without an approval (the limit is
+    # cumulative per order, so a large refund cannot pass as several small ones)
+    approval_used: int = 0
 
     @property
     def lines_amount(self) -> int:
@@ -128,8 +135,9 @@ class RefundQuote:
 
     @property
     def needs_approval(self) -> bool:
-        """Above the limit: an agent without the approve permission queues it."""
-        return self.total > self.approval_limit
+        """Above the limit, with what was already refunded without approval: an agent without
+        the approve permission queues it."""
+        return self.approval_used + self.total > self.approval_limit
 
 
 def _share(paid: int, units: int, quantity: int) -> int:
@@ -237,6 +245,7 @@ def _price(
         refundable=order.paid_total - order.refunded_total,
         shipping_refundable=shipping_refundable,
         approval_limit=int(current_app.config["REFUND_APPROVAL_LIMIT"]),
+        approval_used=refunded_without_approval(order.id),
     )
     if quote.total <= 0:
         raise ValidationError("Choose something to refund.", field="lines")
@@ -387,10 +396,32 @@ def _can_approve(by: Any) -> bool:
     return by is not None and role_allows(getattr(by, "role", ""), APPROVE_PERMISSION)
 
 
-def _needs_approval(amount: int, by: Any) -> bool:
-    """Above the limit a person needs the approve permission; the system (by=None) does not."""
+def refunded_without_approval(order_id: int, *, excluding: int | None = None) -> int:
+    """What agents without the approve permission refunded on the order without an approval
+    (in flight or done): the running total the approval limit applies to."""
+    stmt = (
+        select(Refund.amount, StaffMember.role)
+        .join(StaffMember, StaffMember.id == Refund.requested_by_id)
+        .where(
+            Refund.order_id == order_id,
+            Refund.status.in_(LIVE),
+            Refund.approved_by_id.is_(None),
+        )
+    )
+    if excluding is not None:
+        stmt = stmt.where(Refund.id != excluding)
+    return sum(
+        amount
+        for amount, role in db.session.execute(stmt).all()
+        if not role_allows(role, APPROVE_PERMISSION)
+    )
+
+
+def _needs_approval(amount: int, by: Any, *, already: int = 0) -> bool:
+    """Above the limit (with what was already refunded on the order without approval) a person
+    needs the approve permission; the system (by=None) does not."""
     limit = int(current_app.config["REFUND_APPROVAL_LIMIT"])
-    return amount > limit and by is not None and not _can_approve(by)
+    return already + amount > limit and by is not None and not _can_approve(by)
 
 
 def _money(order: Order, amount: int) -> str:
@@ -604,12 +635,14 @@ def issue_refund(
     """Give money back for lines (order_line_id -> quantity), shipping and/or a free amount.
 
     Returns the Refund: succeeded, failed (the provider said no; nothing stays reserved, see
-    `retry_refund`), or awaiting_approval (above REFUND_APPROVAL_LIMIT for someone without the
-    approve permission; nothing reserved yet). `restock` maps order_line_id to the location the
-    refunded units go back to (shipped units only). A repeated idempotency key returns the first
-    refund without a second effect. Raises ValidationError for the inputs, RefundExceedsCapture
-    when the money does not fit (even if another agent took it a moment ago), InvalidTransition
-    for an order with nothing captured. Call it outside any transaction.
+    `retry_refund`), or awaiting_approval (when what was refunded on the order without approval
+    plus this refund is above REFUND_APPROVAL_LIMIT, for someone without the approve
+    permission; decided under the order's lock; nothing reserved yet). `restock` maps
+    order_line_id to the location the refunded units go back to (shipped units only). A
+    repeated idempotency key returns the first refund without a second effect. Raises
+    ValidationError for the inputs, RefundExceedsCapture when the money does not fit (even if
+    another agent took it a moment ago), InvalidTransition for an order with nothing captured.
+    Call it outside any transaction.
     """
     key = _require_key(idempotency_key)
     order_id = order.id
@@ -630,18 +663,21 @@ def issue_refund(
             refundable=quote.refundable,
             requested=quote.total,
         )
-    waits = _needs_approval(quote.total, by)
     try:
         with transaction():
+            # Lock even when the refund may queue: whether it waits depends on what was refunded
+            # without approval so far, read under the order's lock so two agents at once cannot
+            # both pass under the limit.
+            order = _lock(order_id, [line.order_line_id for line in quote.lines])
+            # Look again under the lock: a duplicate that committed meanwhile is returned
+            # here rather than found by the unique index, whose check would wait for that
+            # refund's step 3 while holding the order lock step 3 needs (a deadlock).
+            first = _refund_by_key(key)
+            if first is not None:
+                return _replay(first, order_id)
+            quote = _price(order, lines, shipping_amount, extra_amount)
+            waits = _needs_approval(quote.total, by, already=quote.approval_used)
             if not waits:
-                order = _lock(order_id, [line.order_line_id for line in quote.lines])
-                # Look again under the lock: a duplicate that committed meanwhile is returned
-                # here rather than found by the unique index, whose check would wait for that
-                # refund's step 3 while holding the order lock step 3 needs (a deadlock).
-                first = _refund_by_key(key)
-                if first is not None:
-                    return _replay(first, order_id)
-                quote = _price(order, lines, shipping_amount, extra_amount)
                 plan = _restock_plan(order, quote, plan)
             refund = Refund(
                 order_id=order_id,
@@ -893,42 +929,56 @@ def _rerun(refund: Refund, *, source: str, by: Any, action: str, **values: Any) 
     """Step 1 again for an existing refund (approval, retry): price it afresh under the locks,
     claim it from `source` and reserve. Returns its id; raises as issue_refund's step 1 does."""
     refund_id = refund.id
-    current = get_refund(refund_id)
-    order = _lock(current.order_id, [line.order_line_id for line in current.lines])
-    current = get_refund(refund_id)
-    if current.status != source:
-        raise InvalidTransition(
-            f"This refund is {current.status.replace('_', ' ')}.",
-            field="status",
-            status=current.status,
+    with transaction():
+        current = get_refund(refund_id)
+        order = _lock(current.order_id, [line.order_line_id for line in current.lines])
+        current = get_refund(refund_id)
+        if current.status != source:
+            raise InvalidTransition(
+                f"This refund is {current.status.replace('_', ' ')}.",
+                field="status",
+                status=current.status,
+            )
+        _require_captured(order)
+        lines = {line.order_line_id: line.quantity for line in current.lines}
+        quote = _price(order, lines, current.shipping_amount, current.extra_amount)
+        plan = {line.order_line_id: line.location_id for line in current.lines if line.restock}
+        _restock_plan(order, quote, plan)
+        if (
+            source == REFUND_FAILED
+            and current.approved_by_id is None
+            and _needs_approval(
+                quote.total, by, already=refunded_without_approval(order.id, excluding=refund_id)
+            )
+        ):
+            raise PermissionDenied(
+                "Retrying this refund would take what was refunded on this order without "
+                f"approval above {_money(order, int(current_app.config['REFUND_APPROVAL_LIMIT']))}"
+                ": ask someone allowed to approve refunds to retry it.",
+                permission=APPROVE_PERMISSION,
+            )
+        before = _snapshot(current)
+        if not _claim(
+            refund_id,
+            source,
+            attempt=current.attempts,
+            status=REFUND_PROCESSING,
+            attempts=current.attempts + 1,
+            **values,
+        ):
+            raise Conflict("Someone else is handling this refund right now.", field="status")
+        current = get_refund(refund_id)
+        _apply_quote(current, quote)
+        db.session.flush()
+        _reserve(order, current)
+        verb = "approved" if action == "order.refund_approve" else "retried"
+        record_event(
+            order,
+            f"refund.{verb}",
+            f"Refund of {_money(order, current.amount)} {verb}.",
+            by=by,
+            refund_id=refund_id,
         )
-    _require_captured(order)
-    lines = {line.order_line_id: line.quantity for line in current.lines}
-    quote = _price(order, lines, current.shipping_amount, current.extra_amount)
-    plan = {line.order_line_id: line.location_id for line in current.lines if line.restock}
-    _restock_plan(order, quote, plan)
-    before = _snapshot(current)
-    if not _claim(
-        refund_id,
-        source,
-        attempt=current.attempts,
-        status=REFUND_PROCESSING,
-        attempts=current.attempts + 1,
-        **values,
-    ):
-        raise Conflict("Someone else is handling this refund right now.", field="status")
-    current = get_refund(refund_id)
-    _apply_quote(current, quote)
-    db.session.flush()
-    _reserve(order, current)
-    verb = "approved" if action == "order.refund_approve" else "retried"
-    record_event(
-        order,
-        f"refund.{verb}",
-        f"Refund of {_money(order, current.amount)} {verb}.",
-        by=by,
-        refund_id=refund_id,
-    )
     audit.record(by, action, order, before=before, after=_snapshot(current))
     return refund_id
 

@@ -8,19 +8,19 @@ the table in chunks before one bulk insert, and the UNIQUE constraint is the las
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 import secrets
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import ColumnElement, ScalarSelect, delete, func, insert, select
 
-from commerce import audit
+from commerce import audit, throttle
+from commerce.csv_safe import SafeCsv
 from commerce.db import service, transaction, utcnow
-from commerce.errors import DuplicateValue, InvalidTransition, ValidationError
+from commerce.errors import DuplicateValue, InvalidTransition, TooManyAttempts, ValidationError
 from commerce.extensions import db
 from commerce.promotions.active import normalize_code
 from commerce.promotions.models import (
@@ -158,10 +158,9 @@ def generate_coupon_codes(
 
 def coupon_codes_csv(promotion: Promotion, *, batch: str | None = None) -> Iterator[str]:
     """The promotion's codes as CSV text chunks (header first), streamed in pages."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["code", "promotion", "batch", "times_used", "created_at"])
-    yield buffer.getvalue()
+    out = SafeCsv(quote_all=False)  # a promotion named "=..." must not run (csv_safe)
+    out.row(["code", "promotion", "batch", "times_used", "created_at"])
+    yield out.take()
     last = 0
     while True:
         stmt = (
@@ -175,10 +174,8 @@ def coupon_codes_csv(promotion: Promotion, *, batch: str | None = None) -> Itera
         page = list(db.session.scalars(stmt))
         if not page:
             return
-        buffer.seek(0)
-        buffer.truncate()
         for coupon in page:
-            writer.writerow(
+            out.row(
                 [
                     coupon.code,
                     promotion.name,
@@ -187,7 +184,7 @@ def coupon_codes_csv(promotion: Promotion, *, batch: str | None = None) -> Itera
                     coupon.created_at.isoformat(timespec="seconds"),
                 ]
             )
-        yield buffer.getvalue()
+        yield out.take()
         last = page[-1].id
 
 
@@ -234,6 +231,31 @@ def check_enterable(code: Any, *, now: datetime | None = None) -> str:
     if promotion.usage_limit is not None and promotion.times_used >= promotion.usage_limit:
         raise ValidationError(f"{text} has been used up.", field="coupon_code")
     return text
+
+
+def check_entered(code: Any, *, attempt_key: str | None, client: str | None) -> str:
+    """`check_enterable` behind the guessing budgets: codes refused per cart or checkout
+    (`attempt_key`) and per client address, each COUPON_*_RATE_LIMIT. A spent budget refuses
+    any code, right or wrong, with TooManyAttempts (429) until it has room again."""
+    config = current_app.config
+    budgets = (
+        (config["COUPON_CART_RATE_LIMIT"], "coupon-cart", attempt_key),
+        (config["COUPON_ADDRESS_RATE_LIMIT"], "coupon-address", client),
+    )
+    waits = [w for s, scope, key in budgets if (w := throttle.retry_after(s, scope, key))]
+    if waits:
+        raise TooManyAttempts(
+            f"Too many codes were tried. Please try again in {throttle.in_words(max(waits))}.",
+            field="coupon_code",
+            retry_after=max(waits),
+        )
+    try:
+        return check_enterable(code)
+    except ValidationError:
+        if normalize_code(code):
+            for setting, scope, key in budgets:
+                throttle.spend(setting, scope, key)
+        raise
 
 
 @service

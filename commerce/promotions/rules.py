@@ -24,6 +24,7 @@ from datetime import time
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from commerce.bounds import INT_MAX
 from commerce.countries import is_country
 from commerce.errors import ErrorPath, ValidationError
 from commerce.money import parse_amount
@@ -222,7 +223,7 @@ class _Rows:
             except (TypeError, ValueError):
                 self.fail(key, "Choose from the list.")
                 return []
-            if value <= 0:
+            if not 0 < value <= INT_MAX:  # a huge id would overflow the query, not miss
                 self.fail(key, "Choose from the list.")
                 return []
             values.add(value)

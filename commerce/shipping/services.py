@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from commerce import audit
+from commerce.bounds import MAX_PRICE, MAX_WEIGHT_GRAMS
 from commerce.countries import is_country
 from commerce.db import service
 from commerce.errors import DuplicateValue, NotFound, ValidationError
@@ -16,7 +17,7 @@ from commerce.extensions import db
 from commerce.shipping.models import FLAT, SHIPPING_KINDS, WEIGHT, ShippingMethod
 
 _CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
-MAX_AMOUNT = 10**12
+MAX_AMOUNT = MAX_PRICE + 1  # an amount is below it (money columns are INTEGER minor units)
 
 
 def _is_int(value: Any) -> bool:
@@ -72,8 +73,11 @@ def bracket_errors(brackets: Any) -> list[str]:
         if up_to is None:
             if n != last:
                 messages.append(f"Row {n}: only the last row may be open-ended.")
-        elif not _is_int(up_to) or up_to < 0:
-            messages.append(f"Row {n}: the weight must be a whole number of grams, 0 or more.")
+        elif not _is_int(up_to) or not 0 <= up_to <= MAX_WEIGHT_GRAMS:
+            messages.append(
+                f"Row {n}: the weight must be a whole number of grams from 0 to "
+                f"{MAX_WEIGHT_GRAMS:,}."
+            )
         else:
             if previous is not None and up_to == previous:
                 messages.append(f"Row {n}: {up_to} g appears twice.")
@@ -81,7 +85,7 @@ def bracket_errors(brackets: Any) -> list[str]:
                 messages.append(f"Row {n}: weights must go up ({up_to} g after {previous} g).")
             previous = up_to
         if not _is_int(price) or not 0 <= price < MAX_AMOUNT:
-            messages.append(f"Row {n}: the price must be an amount of 0 or more.")
+            messages.append(f"Row {n}: the price must be an amount of 0 or more, within prices.")
     return messages
 
 

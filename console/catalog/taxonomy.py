@@ -10,6 +10,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
+from commerce.bounds import check_id
 from commerce.catalog import collection_order as merchandising  # `collection_order` is a view
 from commerce.catalog.models import Collection, CollectionProduct, Product
 from commerce.catalog.queries import ProductFilter, collections_with_counts, list_products
@@ -477,7 +478,10 @@ def collection_order(collection_id: int) -> Any:
     try:
         if moved is not None:
             kind, (product_id, value) = moved
-            product = db.session.get(Product, int(product_id)) if product_id.isdigit() else None
+            found_id = check_id(product_id)  # a huge id would overflow the query
+            if found_id is None:
+                raise ValidationError("Choose a product of this collection.", field="members")
+            product = db.session.get(Product, found_id)
             if kind == "step":
                 position = merchandising.move_in_collection(
                     collection, product_id, step=value, by=current_user

@@ -89,6 +89,18 @@ ROUTES = [
     # documents
     Route("/orders/<int:order_id>/invoice.pdf", documents.order_invoice_pdf, "orders.view"),
     Route(
+        "/orders/<int:order_id>/invoice",
+        documents.order_invoice_issue,
+        "orders.view",
+        methods=["POST"],
+    ),
+    Route(
+        "/refunds/<int:refund_id>/credit-note",
+        documents.refund_credit_note_issue,
+        "orders.view",
+        methods=["POST"],
+    ),
+    Route(
         "/orders/<int:order_id>/packing-slip.pdf", documents.order_packing_slip_pdf, "orders.view"
     ),
     Route(

@@ -1,8 +1,10 @@
 """Documents in the console: invoice, packing slip and credit note downloads, and the bulk
 packing-slip print (a background job with a progress bar, then one PDF to download).
 
-Downloads answer the PDF itself (attachment, never cached); asking for an invoice or credit
-note the first time numbers it, which the services audit with who asked.
+Downloads answer the PDF itself (attachment, never cached). A GET never numbers a document:
+invoices are numbered when the order is placed and credit notes when the refund goes through
+(outbox consumers); one not numbered yet answers 404 with a button that POSTs to issue it now
+(numbered and audited with who asked).
 """
 
 from __future__ import annotations
@@ -22,7 +24,15 @@ from commerce.documents.bulk import (
     packing_slips_file,
     packing_slips_job,
 )
-from commerce.documents.numbering import get_refund, issue_credit_note, issue_invoice
+from commerce.documents.numbering import (
+    NOT_NUMBERED_CREDIT_NOTE,
+    NOT_NUMBERED_INVOICE,
+    credit_note_for,
+    get_refund,
+    invoice_for,
+    issue_credit_note,
+    issue_invoice,
+)
 from commerce.documents.render import credit_note_pdf, invoice_pdf, packing_slip_pdf
 from commerce.documents.tasks import start_packing_slips
 from commerce.jobs import FAILED
@@ -48,10 +58,32 @@ def pdf_response(content: bytes, filename: str) -> Response:
     return response
 
 
+def not_issued(message: str, issue_url: str, label: str) -> Response:
+    """404 for a document without a number yet, with a button that POSTs to issue it."""
+    return render(
+        "console/documents/not_issued.html",
+        message=message,
+        issue_url=issue_url,
+        label=label,
+        status=404,
+    )
+
+
 def order_invoice_pdf(order_id: int) -> Any:
     order = get_order(order_id)
-    invoice = issue_invoice(order, by=current_user)
+    invoice = invoice_for(order)
+    if invoice is None:
+        url = url_for("console.order_invoice_issue", order_id=order.id)
+        return not_issued(NOT_NUMBERED_INVOICE, url, "Issue the invoice now")
     return pdf_response(invoice_pdf(order), f"{invoice.number}.pdf")
+
+
+def order_invoice_issue(order_id: int) -> Any:
+    """Number the order's invoice now (one placed before invoices were numbered at placement,
+    or whose event is still waiting); then the download."""
+    order = get_order(order_id)
+    issue_invoice(order, by=current_user)
+    return redirect(url_for("console.order_invoice_pdf", order_id=order.id), code=303)
 
 
 def order_packing_slip_pdf(order_id: int) -> Any:
@@ -68,8 +100,19 @@ def fulfillment_packing_slip_pdf(fulfillment_id: int) -> Any:
 
 def refund_credit_note_pdf(refund_id: int) -> Any:
     refund = get_refund(refund_id)
-    note = issue_credit_note(refund, by=current_user)
+    note = credit_note_for(refund)
+    if note is None or invoice_for(refund.order) is None:
+        url = url_for("console.refund_credit_note_issue", refund_id=refund.id)
+        return not_issued(NOT_NUMBERED_CREDIT_NOTE, url, "Issue the credit note now")
     return pdf_response(credit_note_pdf(refund), f"{note.number}.pdf")
+
+
+def refund_credit_note_issue(refund_id: int) -> Any:
+    """Number the refund's credit note now (and its invoice when missing); then the download.
+    Refused (409) for a refund that did not go through."""
+    refund = get_refund(refund_id)
+    issue_credit_note(refund, by=current_user)
+    return redirect(url_for("console.refund_credit_note_pdf", refund_id=refund.id), code=303)
 
 
 def packing_slips() -> Any:

@@ -1,13 +1,18 @@
-"""Cells a spreadsheet would evaluate (OWASP's list) are written as text; others unchanged."""
+"""Cells a spreadsheet would evaluate (OWASP's list) are written as text; others unchanged; our
+imports undo the added quote exactly."""
 
 from __future__ import annotations
 
 import csv
 import io
+import re
+from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from commerce.csv_safe import SafeCsv, safe_cell
+from commerce.csv_safe import FORMULA_STARTS, SafeCsv, safe_cell, unescape_cell
 
 
 @pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
@@ -27,3 +32,30 @@ def test_every_cell_is_quoted_so_a_separator_cannot_open_a_cell():
     assert text == '"\'=1+2"";=1+2","Ada, Countess","","3"\r\n'
     assert next(csv.reader(io.StringIO(text))) == ["'=1+2\";=1+2", "Ada, Countess", "", "3"]
     assert out.take() == ""
+
+
+@pytest.mark.parametrize(
+    "value", ['=HYPERLINK("http://evil.example")', "-5", "'-5", "''=x", "'plain", "@me", ""]
+)
+def test_our_import_reads_back_exactly_what_was_escaped(value):
+    assert unescape_cell(safe_cell(value)) == value
+
+
+@given(st.text(max_size=12))
+def test_the_round_trip_is_exact_for_any_text(value):
+    escaped = safe_cell(value)
+    assert not escaped.startswith(FORMULA_STARTS)
+    assert unescape_cell(escaped) == value
+
+
+def test_every_csv_export_writes_through_safe_cell():
+    """No module writes CSV around the shared escaping: csv.writer lives in csv_safe only."""
+    root = Path(__file__).resolve().parents[2]
+    offenders = [
+        str(path.relative_to(root))
+        for folder in ("commerce", "console", "storefront")
+        for path in (root / folder).rglob("*.py")
+        if path.name != "csv_safe.py"
+        and re.search(r"csv\.(writer|DictWriter)\(", path.read_text(encoding="utf-8"))
+    ]
+    assert offenders == []

@@ -7,7 +7,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from commerce.errors import ValidationError
-from commerce.money import Money, format_amount_plain, format_money, parse_amount, scale_amount
+from commerce.money import (
+    MAX_AMOUNT,
+    Money,
+    format_amount_plain,
+    format_money,
+    parse_amount,
+    scale_amount,
+)
 
 
 @pytest.mark.parametrize(
@@ -51,11 +58,19 @@ def test_formatting():
 
 
 @given(
-    st.integers(min_value=-(10**12), max_value=10**12),
+    st.integers(min_value=-MAX_AMOUNT, max_value=MAX_AMOUNT),
     st.sampled_from(["USD", "JPY", "BHD", "EUR"]),
 )
 def test_plain_format_round_trips(amount, currency):
     assert parse_amount(format_amount_plain(amount, currency), currency) == amount
+
+
+def test_amounts_beyond_the_money_columns_are_refused_at_the_field():
+    """Money is INTEGER minor units: a larger amount is a message, never an overflow."""
+    with pytest.raises(ValidationError) as caught:
+        parse_amount("21474836.48", "USD", field="price")
+    assert caught.value.field == "price" and "at most 21,474,836.47" in caught.value.message
+    assert parse_amount("21474836.47", "USD") == MAX_AMOUNT
 
 
 def test_scale_rounds_half_even():

@@ -175,6 +175,42 @@ def test_two_approvers_at_once_approve_once(race_app):
     assert_refunds_consistent(order)
 
 
+def test_agents_splitting_a_refund_at_once_pass_the_approval_limit_once(race_app):
+    """Ten support agents each refund 6.00 at once against a 10.00 limit: the running total is
+    read under the order's lock, so one passes and the rest queue for approval."""
+    race_app.config["REFUND_APPROVAL_LIMIT"] = 1000
+    order_id = paid_order()
+    agents = []
+    for i in range(AGENTS):
+        member = StaffMember(
+            email=f"agent{i}@example.com", name="agent", role="support", password_hash=FAST_HASH
+        )
+        db.session.add(member)
+        db.session.commit()
+        agents.append(member.id)
+
+    def refund(i: int) -> str:
+        return issue_refund(
+            db.session.get(Order, order_id),
+            lines={},
+            extra_amount=600,
+            reason=f"agent {i}",
+            idempotency_key=f"split-{i}",
+            by=db.session.get(StaffMember, agents[i]),
+        ).status
+
+    outcomes = run_together(race_app, AGENTS, refund)
+    assert unexpected(outcomes) == []
+    assert all(o.ok for o in outcomes), [o.domain_error for o in outcomes]
+    statuses = sorted(o.value for o in outcomes)
+    assert statuses.count(REFUND_SUCCEEDED) == 1
+    assert statuses.count(REFUND_AWAITING_APPROVAL) == AGENTS - 1
+    order = reloaded(order_id)
+    assert order.refunded_total == 600
+    assert provider_refunds() == 1
+    assert_refunds_consistent(order)
+
+
 def test_agents_opening_returns_for_the_same_units_open_one_and_receiving_it_refunds(race_app):
     order_id = paid_order(small=2)
     order = ship(reloaded(order_id))

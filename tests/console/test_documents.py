@@ -8,6 +8,7 @@ import re
 import pytest
 from sqlalchemy import select
 
+from commerce import outbox
 from commerce.audit import AuditEntry
 from commerce.documents.models import Document
 from commerce.documents.numbering import CREDIT_NOTE_ISSUED, INVOICE_ISSUED
@@ -27,9 +28,12 @@ def assert_pdf(response, filename_pattern: str) -> str:
     return pdf_text(response.get_data())
 
 
-def test_support_downloads_the_invoice_and_the_number_is_audited(client, login, checkout_shop):
-    support = login("support")
+def test_the_invoice_is_numbered_when_the_order_is_placed_and_a_get_only_reads_it(
+    client, login, checkout_shop
+):
+    login("support")
     order = checkout_order(checkout_shop, 2)
+    outbox.dispatch_pending()  # the placement's event numbers the invoice
     text = assert_pdf(
         client.get(f"/console/orders/{order.id}/invoice.pdf"), r"INV-\d{4}-000001\.pdf"
     )
@@ -37,7 +41,29 @@ def test_support_downloads_the_invoice_and_the_number_is_audited(client, login, 
     again = client.get(f"/console/orders/{order.id}/invoice.pdf")
     assert_pdf(again, r"INV-\d{4}-000001\.pdf")  # the same number the second time
     entries = db.session.scalars(select(AuditEntry).where(AuditEntry.action == INVOICE_ISSUED))
+    assert [(e.actor_id, e.subject_id) for e in entries] == [(None, str(order.id))]
+
+
+def test_a_get_never_numbers_an_invoice_a_post_does_and_is_audited(client, login, checkout_shop):
+    """The probe's finding: each GET of an order's invoice took the next gapless number."""
+    support = login("support")
+    order = checkout_order(checkout_shop, 2)  # its placement event not delivered yet
+    for _ in range(3):
+        answer = client.get(f"/console/orders/{order.id}/invoice.pdf")
+        assert answer.status_code == 404
+        page = answer.get_data(as_text=True)
+        assert "invoice has not been issued yet" in page
+        assert f'action="/console/orders/{order.id}/invoice"' in page
+    assert db.session.query(Document).count() == 0
+    issued = client.post(f"/console/orders/{order.id}/invoice")
+    assert issued.status_code == 303 and issued.location.endswith("/invoice.pdf")
+    assert_pdf(client.get(issued.location), r"INV-\d{4}-000001\.pdf")
+    assert client.post(f"/console/orders/{order.id}/invoice").status_code == 303  # once
+    assert db.session.query(Document).count() == 1
+    entries = db.session.scalars(select(AuditEntry).where(AuditEntry.action == INVOICE_ISSUED))
     assert [(e.actor_id, e.subject_id) for e in entries] == [(support.id, str(order.id))]
+    outbox.dispatch_pending()  # the late event finds the invoice issued
+    assert db.session.query(Document).count() == 1
 
 
 def test_packing_slip_downloads_for_the_order_and_for_a_parcel(
@@ -62,13 +88,17 @@ def test_packing_slip_downloads_for_the_order_and_for_a_parcel(
     assert small.sku in text and order.lines[1].sku not in text
 
 
-def test_credit_note_download_numbers_the_note_and_its_invoice(client, login, checkout_shop):
+def test_a_get_never_numbers_a_credit_note_a_post_does(client, login, checkout_shop):
     support = login("support")
     order = checkout_order(checkout_shop, 2)
-    done = refund(order, {order.lines[0].id: 1}, reason="Wrong size")
-    text = assert_pdf(
-        client.get(f"/console/refunds/{done.id}/credit-note.pdf"), r"CN-\d{4}-000001\.pdf"
-    )
+    done = refund(order, {order.lines[0].id: 1}, reason="Wrong size")  # no event delivered
+    answer = client.get(f"/console/refunds/{done.id}/credit-note.pdf")
+    assert answer.status_code == 404
+    assert "credit note has not been issued yet" in answer.get_data(as_text=True)
+    assert db.session.query(Document).count() == 0
+    issued = client.post(f"/console/refunds/{done.id}/credit-note")
+    assert issued.status_code == 303
+    text = assert_pdf(client.get(issued.location), r"CN-\d{4}-000001\.pdf")
     assert "Wrong size" in text and "INV-" in text and "$26.81" in text
     entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == CREDIT_NOTE_ISSUED))
     assert entry.actor_id == support.id and entry.after["refund_id"] == done.id
@@ -78,8 +108,8 @@ def test_a_refund_still_processing_has_no_credit_note(client, login, checkout_sh
     login("support")
     order = checkout_order(checkout_shop, 1)
     pending = refund(order, {order.lines[0].id: 1}, status="processing")
-    response = client.get(f"/console/refunds/{pending.id}/credit-note.pdf")
-    assert response.status_code == 409
+    assert client.get(f"/console/refunds/{pending.id}/credit-note.pdf").status_code == 404
+    assert client.post(f"/console/refunds/{pending.id}/credit-note").status_code == 409
     assert db.session.query(Document).count() == 0
 
 

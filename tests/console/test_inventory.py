@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import re
@@ -221,6 +222,17 @@ class TestOverview:
         lines = text.strip().splitlines()
         assert lines[0].startswith("sku,barcode,product")
         assert len(lines) == 2 and lines[1].startswith("EXP-A,") and ",WH1,4," in lines[1]
+
+    def test_csv_export_quotes_cells_a_spreadsheet_would_run(self, client, login, wh, make_product):
+        login("support")
+        v = make_product('=HYPERLINK("http://evil.example")', sku="EVIL-1").variants[0]
+        receive_stock(v.id, quantity=2, location_id=wh.id, by=None)
+        text = client.get("/console/inventory/export").get_data(as_text=True)
+        rows = list(csv.DictReader(io.StringIO(text)))
+        (row,) = [r for r in rows if r["sku"] == "EVIL-1"]
+        assert row["product"] == '\'=HYPERLINK("http://evil.example")'
+        assert row["available"] == "2"
+        assert not any(cell.startswith(("=", "+", "-", "@")) for r in rows for cell in r.values())
 
 
 class TestReceive:

@@ -95,6 +95,25 @@ def test_large_refund_waits_for_an_admin(app, client, login, place, monkeypatch,
     assert refund.status == "succeeded"
 
 
+def test_a_large_refund_split_over_http_still_waits_for_an_admin(
+    app, client, login, place, monkeypatch
+):
+    """The probe's replay: support splits 15.00 into three 5.00 refunds against a 10.00 limit."""
+    monkeypatch.setitem(app.config, "REFUND_APPROVAL_LIMIT", 1000)
+    order = place(2)
+    login("support")
+    answers = [
+        client.post(
+            f"/console/orders/{order.id}/refund/confirm",
+            data={"extra_amount": "5.00", "reason": "Goodwill", "idempotency_key": f"split-{i}"},
+        )
+        for i in range(3)
+    ]
+    assert "waits for an admin" in text(answers[2])
+    statuses = [r.status for r in db.session.query(Refund).order_by(Refund.id)]
+    assert statuses == ["succeeded", "succeeded", "awaiting_approval"]
+
+
 def test_return_received_restocks_and_refunds(client, login, place, make_staff):
     order, location_id = shipped(place, make_staff)
     line = order.lines[0]

@@ -186,3 +186,11 @@ def test_codes_need_the_edit_permission(client, login, promo):
         == 403
     )
     assert client.get(f"/console/promotions/{promotion.id}/codes.csv").status_code == 403
+
+
+def test_the_codes_export_quotes_a_promotion_name_that_is_a_formula(client, login, promo):
+    promotion = promo(TEN_OFF, code="SAVE10", name="=cmd|' /C calc'!A0")
+    login("merchandiser")
+    exported = client.get(f"/console/promotions/{promotion.id}/codes.csv")
+    rows = list(csv.reader(io.StringIO(text(exported))))
+    assert rows[1][:2] == ["SAVE10", "'=cmd|' /C calc'!A0"]

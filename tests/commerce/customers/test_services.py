@@ -14,12 +14,14 @@ from commerce.customers.services import (
     get_address,
     load_customer,
     register_customer,
+    request_registration,
     set_default_address,
     sign_out_everywhere,
     update_address,
 )
 from commerce.errors import DuplicateValue, NotFound, ValidationError
 from commerce.extensions import db
+from commerce.outbox import OutboxEvent
 from tests.conftest import TEST_PASSWORD
 
 US = {
@@ -37,6 +39,24 @@ def _count(model):
 
 
 class TestRegistration:
+    def test_the_shops_registration_never_says_an_address_is_taken(self, make_customer):
+        owner = make_customer(email="taken@example.com")
+        before = owner.password_hash
+        assert request_registration(email="Taken@Example.com", password="x" * 12) is None
+        fresh = request_registration(email="new@example.com", password="y" * 12, name="Ny")
+        assert fresh is not None and fresh.email == "new@example.com"
+        db.session.refresh(owner)
+        assert owner.password_hash == before and _count(Customer) == 2
+        topics = db.session.execute(
+            select(OutboxEvent.topic, OutboxEvent.payload).order_by(OutboxEvent.id)
+        ).all()
+        assert [(t, p["customer_id"]) for t, p in topics] == [
+            ("customer.registration_attempted", owner.id),
+            ("customer.registered", fresh.id),
+        ]
+        with pytest.raises(ValidationError):  # bad input is still said, at the field
+            request_registration(email="taken@example.com", password="short")
+
     def test_register_lowercases_email_and_hashes_password(self):
         customer = register_customer(
             email="  Ada@Example.COM ", password="long enough pw", name="Ada"

@@ -415,6 +415,42 @@ def test_above_the_limit_waits_for_an_approver_then_runs(
     assert_refunds_consistent(order)
 
 
+def test_a_large_refund_split_into_small_ones_still_waits_for_approval(
+    low_limit, order, support, make_staff, admin, provider_refunds
+):
+    """The limit is per order and cumulative over what agents refunded without approval: the
+    probe's 6 x 4.00 against a 10.00 limit passes twice, then queues."""
+    first = refund(order, support, extra_amount=400)
+    second = refund(order, make_staff("support"), extra_amount=400)  # another agent counts too
+    third = refund(order, support, extra_amount=400)
+    assert [first.status, second.status] == [REFUND_SUCCEEDED, REFUND_SUCCEEDED]
+    assert third.status == REFUND_AWAITING_APPROVAL
+    assert provider_refunds == [400, 400]
+    assert quote_refund(order, lines={}, extra_amount=200).approval_used == 800
+    assert quote_refund(order, lines={}, extra_amount=300).needs_approval
+    assert refund(order, support, extra_amount=200).status == REFUND_SUCCEEDED  # exactly 10.00
+    # an approver's own refunds and approved ones do not use up the agents' allowance
+    approve_refund(third, by=admin)
+    assert refund(order, admin, extra_amount=500).status == REFUND_SUCCEEDED
+    assert refund(order, support, extra_amount=1).status == REFUND_AWAITING_APPROVAL
+    assert_refunds_consistent(order)
+
+
+def test_a_failed_refund_retried_by_an_agent_cannot_pass_the_limit(
+    app, low_limit, checkout_shop, support, admin, monkeypatch
+):
+    bank = use_flaky_gateway(app, monkeypatch)
+    order = place_paid_order(checkout_shop, small=2)
+    failed = refund(order, support, extra_amount=800)
+    assert failed.status == REFUND_FAILED
+    bank.failing = False
+    assert refund(order, support, extra_amount=800).status == REFUND_SUCCEEDED
+    with pytest.raises(PermissionDenied):
+        retry_refund(failed, by=support)
+    assert retry_refund(failed, by=admin).status == REFUND_SUCCEEDED
+    assert_refunds_consistent(order)
+
+
 def test_approvers_and_the_system_are_not_queued(low_limit, order, admin):
     assert refund(order, admin, extra_amount=2000).status == REFUND_SUCCEEDED
     assert refund(order, None, extra_amount=2000).status == REFUND_SUCCEEDED

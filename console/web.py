@@ -11,7 +11,7 @@ from flask import flash, make_response, redirect, request
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
-from commerce.bounds import check_id
+from commerce.bounds import INT_MAX
 from commerce.errors import CommerceError
 from web.pages import is_htmx
 
@@ -49,8 +49,10 @@ def form_error_summary(exc: CommerceError) -> str:
 
 
 def int_arg(name: str) -> int | None:
-    """An id from the query string, or None (a number too large for a column finds nothing)."""
-    return check_id(request.args.get(name, ""))
+    """A whole number from the query string (an id, a row's index), or None: a number too
+    large for a column finds nothing."""
+    value = request.args.get(name, "").strip()
+    return int(value) if value.isdigit() and int(value) <= INT_MAX else None
 
 
 def kept_filter_args(

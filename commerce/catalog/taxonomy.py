@@ -163,7 +163,7 @@ def create_category(
     description: str = "",
     position: int | None = None,
 ) -> Category:
-    errors: dict[ErrorPath, list[str]] = {}
+    errors: dict[str, list[str]] = {}
     with transaction():
         parent = None
         try:
@@ -227,7 +227,7 @@ def update_category(
     description: str | None = None,
     position: int | None = None,
 ) -> Category:
-    errors: dict[ErrorPath, list[str]] = {}
+    errors: dict[str, list[str]] = {}
     with transaction():
         before = category.snapshot()
         old_path, old_full = category.path_ids, category.full_name
@@ -384,9 +384,9 @@ def get_collection(collection_id: int) -> Collection:
 def check_rules(rules: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each rule is {field, op, value}; price values are minor units, category an id."""
     clean: list[dict[str, Any]] = []
-    errors: dict[str, list[str]] = {}
+    errors: dict[ErrorPath, list[str]] = {}
     for index, rule in enumerate(rules):
-        key = f"rules-{index}"
+        key = ("rules", index)
         field, op, value = rule.get("field"), rule.get("op"), rule.get("value")
         if field not in RULE_FIELDS:
             errors.setdefault(key, []).append("Choose what the rule looks at.")
@@ -541,7 +541,7 @@ def update_collection(collection: Collection, *, by: Any, **fields: Any) -> Coll
 
 
 def _apply_collection(collection: Collection, **fields: Any) -> None:
-    errors: dict[str, list[str]] = {}
+    errors: dict[ErrorPath, list[str]] = {}
     if "title" in fields:
         title = " ".join((fields["title"] or "").split())
         if not title:

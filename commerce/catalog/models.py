@@ -91,7 +91,7 @@ class Product(db.Model):
         # 0015_console_text). SQLite has its FTS5 trigram tables (quick_search.py).
         Index(
             "ix_product_text_trgm",
-            literal_column(PRODUCT_TEXT_SQL).label("product_text"),
+            literal_column(f"({PRODUCT_TEXT_SQL})").label("product_text"),
             postgresql_using="gin",
             postgresql_ops={"product_text": "gin_trgm_ops"},
         ).ddl_if(dialect="postgresql"),

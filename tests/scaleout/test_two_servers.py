@@ -126,6 +126,7 @@ def test_a_shopper_signs_in_and_checks_out_whichever_server_answers(scaled_out, 
     assert signed_in.status == 303, signed_in.describe()
     account = shopper.get("/account")
     assert account.status == 200 and email in account.text
+    shopper.open()  # signing in gave the session a new CSRF token
     journey = check_out(shopper, email=email)
     assert journey.outcome == ORDER, journey.failure and journey.failure.describe()
     assert shopper.get(journey.confirmation).status == 200

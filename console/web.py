@@ -15,7 +15,25 @@ from commerce.errors import CommerceError, ValidationError
 
 
 def is_htmx() -> bool:
-    return bool(getattr(request, "htmx", False)) and not request.htmx.boosted
+    """An htmx request that wants a fragment: not a boosted navigation and not htmx restoring a
+    page from history (both need the whole page)."""
+    htmx = getattr(request, "htmx", None)
+    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
+
+
+def whole_page_in_body(response: Response) -> Response:
+    """A boosted link or form answers with a whole page: land it in <body>, never in the
+    hx-target a link inherits from its list (a console inside the list)."""
+    htmx = getattr(request, "htmx", None)
+    if (
+        htmx
+        and htmx.boosted
+        and response.mimetype == "text/html"
+        and "HX-Retarget" not in response.headers
+    ):
+        response.headers["HX-Retarget"] = "body"
+        response.headers["HX-Reswap"] = "innerHTML show:top"
+    return response
 
 
 def render(

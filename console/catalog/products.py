@@ -152,6 +152,17 @@ def _selected_ids() -> list[int]:
     return ids
 
 
+def _bulk_kept(form: BulkForm, exc: CommerceError) -> dict[str, Any]:
+    """What the refused bulk form held, so the answer keeps it and marks the wrong field."""
+    return {
+        "action": form.action.data or "",
+        "tag": form.tag.data or "",
+        "price_value": form.price_value.data or "",
+        "ids": {int(raw) for raw in request.form.getlist("ids") if raw.isdigit()},
+        "field": exc.field or "",
+    }
+
+
 def product_bulk() -> Any:
     form = BulkForm()
     form.category_id.choices = _category_choices()
@@ -189,6 +200,7 @@ def product_bulk() -> Any:
                 "console/catalog/_list.html",
                 status=422,
                 bulk_error=message,
+                bulk_kept=_bulk_kept(form, exc),
                 **_list_context(flt, problems),
             )
             return toast(response, message, level="error")

@@ -39,6 +39,38 @@ class AuditEntry(db.Model):
         keys = sorted(set(before) | set(after))
         return [(k, before.get(k), after.get(k)) for k in keys if before.get(k) != after.get(k)]
 
+    def readable_changes(self) -> list[tuple[str, str, Any, Any]]:
+        """(key, label, before, after) for people: internal ids, tokens and keys left out (they
+        stay in the entry), each field named in words ("captured_amount" -> "Captured amount")."""
+        return [
+            (key, field_label(key), before, after)
+            for key, before, after in self.changes()
+            if not is_internal_key(key)
+        ]
+
+
+# Amounts in minor units, by name: shown as money in the log.
+MONEY_KEYS = {"price", "amount", "total", "subtotal", "shipping", "tax", "discount", "refunded"}
+MONEY_SUFFIXES = ("_amount", "_price", "_total", "_subtotal", "_minor")
+# Identifiers and secrets kept for machines (idempotency keys, checkout tokens, row ids).
+INTERNAL_SUFFIXES = ("_id", "_ids", "_token", "_key", "_keys")
+INTERNAL_KEYS = {"id", "ids", "token", "key", "tx_id", "row_key"}
+
+
+def is_money_key(key: str) -> bool:
+    """Whether an audited field holds an amount in minor units."""
+    return key in MONEY_KEYS or key.endswith(MONEY_SUFFIXES)
+
+
+def is_internal_key(key: str) -> bool:
+    """Whether an audited field is an internal id or token, not for people to read."""
+    return key in INTERNAL_KEYS or key.endswith(INTERNAL_SUFFIXES)
+
+
+def field_label(key: str) -> str:
+    """A field's name in words: "compare_at_price" -> "Compare at price"."""
+    return key.replace("_", " ").strip().capitalize() or key
+
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, datetime | date):

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from commerce.errors import CommerceError
 from commerce.extensions import db
 from commerce.staff.models import StaffMember
-from commerce.staff.permissions import ROLE_LABELS, ROLE_PERMISSIONS
+from commerce.staff.permissions import ROLE_LABELS, ROLE_PERMISSIONS, role_abilities
 from commerce.staff.services import (
     change_role,
     create_staff,
@@ -69,7 +69,7 @@ def staff_new() -> Any:
         "console/staff/_form.html",
         form=form,
         status=status,
-        role_permissions=ROLE_PERMISSIONS,
+        role_abilities={role: role_abilities(role) for role in ROLE_PERMISSIONS},
         role_labels=ROLE_LABELS,
     )
 

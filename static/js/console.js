@@ -253,6 +253,25 @@
   document.body.addEventListener("htmx:afterSettle", function (event) { init(event.target); });
 })();
 
+/* A collection's rule rows: a category rule picks its category from a list, other rules type
+   their value (both fields are always sent, so the rows stay aligned; the view reads one). */
+(function () {
+  "use strict";
+  function showRuleValue(row) {
+    var field = row.querySelector("select[name=rule_field]");
+    var category = field && field.value === "category";
+    var text = row.querySelector("[data-rule-text]");
+    var picker = row.querySelector("[data-rule-category]");
+    if (text) text.hidden = category;
+    if (picker) picker.hidden = !category;
+  }
+  document.addEventListener("change", function (event) {
+    if (!event.target.matches || !event.target.matches("select[name=rule_field]")) return;
+    var row = event.target.closest(".rule-row");
+    if (row) showRuleValue(row);
+  });
+})();
+
 /* Warehouse screens: after a scan-form swap the cursor goes back to the field to scan next;
    a packing list prints from its button (no inline handlers: the CSP forbids them). */
 (function () {

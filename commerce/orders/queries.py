@@ -457,7 +457,8 @@ def list_guests(
     cursor = paging.decode_cursor(before or after)
     backwards = bool(before and cursor)
     if cursor:
-        stmt = stmt.where(Order.email < str(cursor[0]) if backwards else Order.email > str(cursor[0]))
+        mark = str(cursor[0])
+        stmt = stmt.where(Order.email < mark if backwards else Order.email > mark)
     ordered = stmt.order_by(Order.email.desc() if backwards else Order.email.asc())
     rows = list(db.session.execute(ordered.limit(limit + 1)))
     has_more = len(rows) > limit
@@ -466,7 +467,8 @@ def list_guests(
         rows.reverse()
     items = [GuestRow(r[0], r[1] or "", int(r[2] or 0), r[3]) for r in rows]
     page = paging.KeysetSlice(rows, has_more, backwards, bool(cursor)).page(
-        items, lambda g: (g.email, 0)  # a cursor holds (key, id): the email is both
+        items,
+        lambda g: (g.email, 0),  # a cursor holds (key, id): the email is both
     )
     page.total = int(
         db.session.scalar(

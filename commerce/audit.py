@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, select
+from sqlalchemy import JSON, ForeignKey, Index, String, and_, or_, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from commerce.db import service, utcnow
@@ -126,9 +127,21 @@ def query_entries(
     date_to: date | None = None,
     before_id: int | None = None,
     limit: int = 50,
+    subjects: Mapping[str, Sequence[str]] | None = None,
 ) -> list[AuditEntry]:
-    """Newest first, keyset-paged by id so deep pages stay fast."""
+    """Newest first, keyset-paged by id so deep pages stay fast. `subjects` (type -> ids)
+    gathers the entries of several subjects at once, e.g. a product and its variants."""
     stmt = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+    if subjects:
+        stmt = stmt.where(
+            or_(
+                *(
+                    and_(AuditEntry.subject_type == kind, AuditEntry.subject_id.in_(list(ids)))
+                    for kind, ids in subjects.items()
+                    if ids
+                )
+            )
+        )
     if actor_id:
         stmt = stmt.where(AuditEntry.actor_id == actor_id)
     if subject_type:

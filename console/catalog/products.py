@@ -8,7 +8,6 @@ from typing import Any
 from flask import abort, current_app, redirect, request, url_for
 from flask_login import current_user
 
-from commerce.audit import query_entries
 from commerce.catalog.models import Product, Variant
 from commerce.catalog.queries import (
     SORTS,
@@ -16,6 +15,7 @@ from commerce.catalog.queries import (
     filtered_products,
     list_products,
     popular_tags,
+    product_changes,
     vendors,
 )
 from commerce.catalog.services import (
@@ -278,7 +278,7 @@ def _editor_context(
         "collections": _collections(),
         "selected_collections": extra.pop("selected_collections", None)
         or product_collection_ids(product),
-        "history": query_entries(subject_type="product", subject_id=str(product.id), limit=20),
+        "history": product_changes(product, limit=20),
         "inline_fields": INLINE_FIELDS,
         "can_edit": current_user.can("catalog.edit"),
         **extra,
@@ -331,9 +331,7 @@ def product_delete(product_id: int) -> Any:
 
 def product_history(product_id: int) -> Any:
     product = get_product(product_id)
-    entries = query_entries(
-        subject_type="product", subject_id=str(product.id), before_id=int_arg("before"), limit=50
-    )
+    entries = product_changes(product, before_id=int_arg("before"), limit=50)
     return render(
         "console/catalog/history.html",
         "console/catalog/_history.html",

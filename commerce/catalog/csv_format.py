@@ -135,6 +135,7 @@ class VariantLine:
     options: tuple[str, ...]
     fields: dict[str, Any]  # keyword arguments for the variant services
     inventory_qty: int | None = None
+    image_src: str | None = None  # Shopify's Variant Image: one of the product's images
 
     @property
     def sku(self) -> str | None:
@@ -475,6 +476,8 @@ class _Reader:
             else:
                 plan.images.append(ImageLine(row, src, alt, position))
         variant_image = values.get("variant_image", "").strip()
+        if variant_image and plan.variants and plan.variants[-1].row == row:
+            plan.variants[-1].image_src = variant_image
         if variant_image and variant_image not in {i.src for i in plan.images}:
             plan.images.append(ImageLine(row, variant_image, None, None, from_variant=True))
 

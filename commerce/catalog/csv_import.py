@@ -31,7 +31,13 @@ from commerce.catalog.csv_format import (
     read_catalog_csv,
 )
 from commerce.catalog.csv_images import downloaded_images, find_media, source_name
-from commerce.catalog.media import add_external_image, add_image, move_image, update_image_alt
+from commerce.catalog.media import (
+    add_external_image,
+    add_image,
+    move_image,
+    set_variant_image,
+    update_image_alt,
+)
 from commerce.catalog.models import (
     Category,
     Collection,
@@ -293,6 +299,7 @@ class _Importer:
             changed = self.update(plan, product, fields)
         changed |= self.set_collections(plan, product)
         changed |= self.import_images(plan, product)
+        changed |= self.link_variant_images(plan, product)
         if product.id in self.lookups.created_ids:
             count = len(product.variants)
             self.changes.insert(0, f"{count} variant{'' if count == 1 else 's'}")
@@ -466,6 +473,23 @@ class _Importer:
             if media.position != to_position:
                 move_image(media, to_position=to_position, by=self.by)
                 self.note("image order")
+                changed = True
+        return changed
+
+    def link_variant_images(self, plan: ProductPlan, product: Product) -> bool:
+        """Each row's Variant Image becomes its variant's image (the image rows came first)."""
+        changed = False
+        for line in plan.variants:
+            variant = self.lookups.variant_of.get(id(line))
+            if not line.image_src or variant is None:
+                continue
+            media = find_media(product.media, line.image_src)
+            if media is None or variant.image_id == media.id:
+                continue
+            with self.rows_of(plan, line):
+                set_variant_image(variant, media, by=self.by)
+            if product.id not in self.lookups.created_ids:
+                self.note(f"{variant.sku or variant.title}: image {source_name(line.image_src)}")
                 changed = True
         return changed
 

@@ -46,6 +46,9 @@ def test_a_variant_image_listed_on_a_later_row_is_one_image_and_reimports_unchan
         ("https://img.example/front.png", "Front", 1),
         ("https://img.example/back.png", "Back", 2),
     ]
+    small = next(v for v in product.variants if v.sku == "DUO-S")
+    assert small.image_id == media[1].id  # the variant keeps its image
+    assert next(v for v in product.variants if v.sku == "DUO-M").image_id is None
     again = apply_import(path, by=None)
     assert again.ok, again.errors
     assert (again.products_updated, again.products_unchanged, again.images_added) == (0, 1, 0)
@@ -105,3 +108,20 @@ def test_the_dry_run_lists_what_it_would_create_and_change(tmp_path, make_produc
     assert listed["new-tee"]["action"] == "create" and listed["new-tee"]["row"] == 3
     assert listed["old-tee"]["action"] == "update"
     assert "OLD-1: price: $10.00 → $12.00" in listed["old-tee"]["changes"]
+
+
+def test_deleting_a_variants_image_clears_its_link(tmp_path):
+    from commerce.catalog.media import delete_image
+
+    path = write(
+        tmp_path,
+        HEADER,
+        "solo-tee,Solo Tee,Size,S,SOLO-S,10.00,https://img.example/solo.png,1,Solo,"
+        "https://img.example/solo.png",
+    )
+    assert apply_import(path, by=None).ok
+    product = db.session.scalar(select(Product).where(Product.handle == "solo-tee"))
+    variant = product.variants[0]
+    assert variant.image_id == product.media[0].id
+    delete_image(product.media[0], by=None)
+    assert variant.image_id is None

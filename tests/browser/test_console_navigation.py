@@ -121,3 +121,21 @@ def _tags(live_server: LiveServer, ids: list[int]) -> list[list[str]]:
 
     with live_server.app_context():
         return [list(db.session.get(Product, i).tags or []) for i in ids]
+
+
+def test_clicking_an_order_row_outside_its_link_opens_the_whole_order(
+    anon_page: Page, live_server: LiveServer
+) -> None:
+    from tests.browser.test_orders_console import seed, sign_in
+
+    data = seed(live_server, role="warehouse")  # rows inside the packing-slip form
+    page = anon_page
+    sign_in(page, data["agent"])
+    page.goto(f"/console/orders?q={data['email']}")
+    rows = page.locator("#list tbody tr")
+    expect(rows).to_have_count(1)
+    rows.first.get_by_text("Wanda Wanted").click()
+
+    expect(page).to_have_url(f"{live_server.url}/console/orders/{data['order_id']}")
+    expect(page.get_by_role("heading", name=f"Order {data['order_name']}")).to_be_visible()
+    one_console(page)

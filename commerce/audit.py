@@ -40,6 +40,20 @@ class AuditEntry(db.Model):
         keys = sorted(set(before) | set(after))
         return [(k, before.get(k), after.get(k)) for k in keys if before.get(k) != after.get(k)]
 
+    @property
+    def action_text(self) -> str:
+        """The action in words: "variant.bulk_change_price" -> "Variant: bulk change price"."""
+        kind, _, verb = self.action.partition(".")
+        return f"{field_label(kind)}: {verb.replace('_', ' ')}" if verb else field_label(kind)
+
+    @property
+    def subject_text(self) -> str:
+        """What was changed, for people: its kind and name, never a checkout's token."""
+        kind = field_label(self.subject_type)
+        if self.subject_type in TOKEN_SUBJECTS or not self.subject_label:
+            return kind
+        return f"{kind} {self.subject_label}"
+
     def readable_changes(self) -> list[tuple[str, str, Any, Any]]:
         """(key, label, before, after) for people: internal ids, tokens and keys left out (they
         stay in the entry), each field named in words ("captured_amount" -> "Captured amount")."""
@@ -50,6 +64,8 @@ class AuditEntry(db.Model):
         ]
 
 
+# Subjects whose label is a token (a checkout's reference): named by their kind only.
+TOKEN_SUBJECTS = {"checkout", "cart"}
 # Amounts in minor units, by name: shown as money in the log.
 MONEY_KEYS = {"price", "amount", "total", "subtotal", "shipping", "tax", "discount", "refunded"}
 MONEY_SUFFIXES = ("_amount", "_price", "_total", "_subtotal", "_minor")

@@ -70,9 +70,20 @@ def test_the_audit_log_shows_money_and_hides_internal_ids_and_tokens(client, log
             "lines": [{"order_line_id": 81, "quantity": 2}],
         },
     )
+    audit.record(
+        None,
+        "checkout.released",
+        subject_type="checkout",
+        subject_id=9,
+        subject_label="chk-9f8e7d6c5b4a",
+        before={"status": "placing"},
+        after={"status": "open"},
+    )
     db.session.commit()
     page = client.get("/console/audit").get_data(as_text=True)
     assert "Captured amount" in page and "$344.97" in page
+    assert "Order: capture" in page and "Order #1007" in page
+    assert "chk-9f8e7d6c5b4a" not in page and "Checkout: released" in page
     assert "34497" not in page and "tok-4f9a2c" not in page
     assert "line_ids" not in page and "81, 82" not in page
     assert "Quantity: 2" in page

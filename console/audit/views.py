@@ -66,7 +66,7 @@ def audit_value(value: Any, key: str = "") -> str:
         return ", ".join(audit_value(v, key) for v in value)
     if isinstance(value, dict):
         return "; ".join(
-            f"{field_label(str(k))}: {audit_value(v, str(k))}"
+            f"{field_label(str(k)).lower()}: {audit_value(v, str(k))}"
             for k, v in value.items()
             if not is_internal_key(str(k))
         )

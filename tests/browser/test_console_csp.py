@@ -40,14 +40,14 @@ def test_a_walk_with_htmx_swaps_triggers_no_csp_violation(
         expect(page.locator("nav.sidebar")).to_have_count(1)
         seen.extend(violations(page))
 
-    prefix = unique("Walk vase")
+    prefix = unique("Walkvase").replace(" ", "").replace("-", "n")  # one word: only these two
     seeded = seed_product(live_server, f"{prefix} A", options=[("Size", ["S", "M"])])
     seed_product(live_server, f"{prefix} B")
 
     visit("/console/")
     visit("/console/products")
     search = page.get_by_role("searchbox", name="Search", exact=True)
-    search.fill(prefix)
+    search.press_sequentially(prefix)
     expect(page.locator("#list tbody tr")).to_have_count(2)
     page.locator("#list thead a", has_text="Title").click()
     settled(page.locator("#list"))

@@ -122,6 +122,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     _register_health(app)
     app.after_request(_security_headers)
     outbox.on_enqueue(_mark_outbox_pending)
+    outbox.on_enqueue_payload(_shop_url_for_emails)
     app.after_request(_dispatch_outbox_after_commit)
     return app
 
@@ -190,6 +191,20 @@ def _security_headers(response: Response) -> Response:
     if request.path.startswith("/console"):
         response.headers.setdefault("Cache-Control", "no-store")
     return response
+
+
+def _shop_url_for_emails(topic: str) -> dict[str, Any]:
+    """An order's emails go out after the request: with SHOP_URL unset, their links follow
+    the address this request reached the shop at (host and port), kept with the event."""
+    from flask import current_app
+
+    from commerce.orders.emails import LINKED_TOPICS, SHOP_URL_KEY
+
+    if topic not in LINKED_TOPICS or not has_request_context():
+        return {}
+    if current_app.config.get("SHOP_URL"):
+        return {}
+    return {SHOP_URL_KEY: request.url_root.rstrip("/")}
 
 
 def _mark_outbox_pending() -> None:

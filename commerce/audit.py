@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, select
+from sqlalchemy import JSON, ForeignKey, Index, String, and_, or_, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from commerce.db import service, utcnow
@@ -38,6 +39,54 @@ class AuditEntry(db.Model):
         before, after = self.before or {}, self.after or {}
         keys = sorted(set(before) | set(after))
         return [(k, before.get(k), after.get(k)) for k in keys if before.get(k) != after.get(k)]
+
+    @property
+    def action_text(self) -> str:
+        """The action in words: "variant.bulk_change_price" -> "Variant: bulk change price"."""
+        kind, _, verb = self.action.partition(".")
+        return f"{field_label(kind)}: {verb.replace('_', ' ')}" if verb else field_label(kind)
+
+    @property
+    def subject_text(self) -> str:
+        """What was changed, for people: its kind and name, never a checkout's token."""
+        kind = field_label(self.subject_type)
+        if self.subject_type in TOKEN_SUBJECTS or not self.subject_label:
+            return kind
+        return f"{kind} {self.subject_label}"
+
+    def readable_changes(self) -> list[tuple[str, str, Any, Any]]:
+        """(key, label, before, after) for people: internal ids, tokens and keys left out (they
+        stay in the entry), each field named in words ("captured_amount" -> "Captured amount")."""
+        return [
+            (key, field_label(key), before, after)
+            for key, before, after in self.changes()
+            if not is_internal_key(key)
+        ]
+
+
+# Subjects whose label is a token (a checkout's reference): named by their kind only.
+TOKEN_SUBJECTS = {"checkout", "cart"}
+# Amounts in minor units, by name: shown as money in the log.
+MONEY_KEYS = {"price", "amount", "total", "subtotal", "shipping", "tax", "discount", "refunded"}
+MONEY_SUFFIXES = ("_amount", "_price", "_total", "_subtotal", "_minor")
+# Identifiers and secrets kept for machines (idempotency keys, checkout tokens, row ids).
+INTERNAL_SUFFIXES = ("_id", "_ids", "_token", "_key", "_keys")
+INTERNAL_KEYS = {"id", "ids", "token", "key", "tx_id", "row_key"}
+
+
+def is_money_key(key: str) -> bool:
+    """Whether an audited field holds an amount in minor units."""
+    return key in MONEY_KEYS or key.endswith(MONEY_SUFFIXES)
+
+
+def is_internal_key(key: str) -> bool:
+    """Whether an audited field is an internal id or token, not for people to read."""
+    return key in INTERNAL_KEYS or key.endswith(INTERNAL_SUFFIXES)
+
+
+def field_label(key: str) -> str:
+    """A field's name in words: "compare_at_price" -> "Compare at price"."""
+    return key.replace("_", " ").strip().capitalize() or key
 
 
 def _jsonable(value: Any) -> Any:
@@ -94,9 +143,21 @@ def query_entries(
     date_to: date | None = None,
     before_id: int | None = None,
     limit: int = 50,
+    subjects: Mapping[str, Sequence[str]] | None = None,
 ) -> list[AuditEntry]:
-    """Newest first, keyset-paged by id so deep pages stay fast."""
+    """Newest first, keyset-paged by id so deep pages stay fast. `subjects` (type -> ids)
+    gathers the entries of several subjects at once, e.g. a product and its variants."""
     stmt = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+    if subjects:
+        stmt = stmt.where(
+            or_(
+                *(
+                    and_(AuditEntry.subject_type == kind, AuditEntry.subject_id.in_(list(ids)))
+                    for kind, ids in subjects.items()
+                    if ids
+                )
+            )
+        )
     if actor_id:
         stmt = stmt.where(AuditEntry.actor_id == actor_id)
     if subject_type:

@@ -137,8 +137,12 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "MAIL_SMTP_URL": _env("MAIL_SMTP_URL"),
         "MAIL_DIR": _env("MAIL_DIR", str(instance / "mail")),
         "MAIL_FROM": _env("MAIL_FROM", "Northwind Supply <shop@northwind.example>"),
-        # The shop's public address, for links in emails (sent outside any request).
-        "SHOP_URL": _env("SHOP_URL", "http://127.0.0.1:5000"),
+        # The shop's public address, for links in emails (sent outside any request). Unset,
+        # an email follows the address the order was placed (or shipped) at, taken from that
+        # request (wsgi._shop_url_for_emails); work outside any request uses SHOP_URL_DEFAULT,
+        # the port this process serves on.
+        "SHOP_URL": _env("SHOP_URL"),
+        "SHOP_URL_DEFAULT": f"http://127.0.0.1:{_env('PORT', '5000')}",
         # Place-order attempts per checkout (card testing), counted per checkout, not per
         # address, so shoppers behind one proxy or carrier NAT do not share it.
         "CHECKOUT_RATE_LIMIT": _env("CHECKOUT_RATE_LIMIT", "10 per minute;30 per hour"),

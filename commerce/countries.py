@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from functools import cache
 from typing import Any
@@ -27,12 +28,19 @@ _NOT_COUNTRIES = {
 }
 
 
+def _sort_key(name: str) -> str:
+    """A name as people look it up in a list: accents ignored ("Åland" with the A's)."""
+    decomposed = unicodedata.normalize("NFKD", name)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
 @cache
 def country_names() -> dict[str, str]:
+    """ISO code -> English name, in the order of the names (a picker lists them so)."""
     territories = Locale("en").territories
     return {
         code: name
-        for code, name in sorted(territories.items())
+        for code, name in sorted(territories.items(), key=lambda item: _sort_key(item[1]))
         if len(code) == 2 and code.isalpha() and code not in _NOT_COUNTRIES
     }
 

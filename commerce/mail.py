@@ -45,7 +45,8 @@ def safe_key(key: str) -> str:
 def message_id(key: str) -> str:
     """A Message-ID that is the same every time the same key is sent."""
     domain = parseaddr(current_app.config["MAIL_FROM"])[1].rpartition("@")[2]
-    domain = domain or urlsplit(current_app.config["SHOP_URL"]).hostname
+    shop = current_app.config.get("SHOP_URL") or current_app.config["SHOP_URL_DEFAULT"]
+    domain = domain or urlsplit(shop).hostname
     return f"<{safe_key(key)}@{domain or 'localhost'}>"
 
 

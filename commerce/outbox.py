@@ -57,6 +57,7 @@ class Consumer:
 
 _handlers: dict[str, list[Consumer]] = {}
 _enqueue_hooks: list[Callable[[], None]] = []
+_payload_hooks: list[Callable[[str], dict[str, Any]]] = []
 
 
 class OutboxEvent(db.Model):
@@ -109,7 +110,17 @@ def on_enqueue(hook: Callable[[], None]) -> Callable[[], None]:
     return hook
 
 
+def on_enqueue_payload(hook: Callable[[str], dict[str, Any]]) -> Callable[[str], dict[str, Any]]:
+    """Let `hook(topic)` add values to each event's payload (the event's own values win). The
+    web layer's: the address the shop was reached at, for links in emails sent later."""
+    if hook not in _payload_hooks:
+        _payload_hooks.append(hook)
+    return hook
+
+
 def enqueue(topic: str, payload: dict[str, Any]) -> OutboxEvent:
+    for add in _payload_hooks:
+        payload = {**add(topic), **payload}
     event = OutboxEvent(topic=topic, payload=payload, created_at=utcnow(), completed=[])
     db.session.add(event)
     for hook in _enqueue_hooks:

@@ -23,6 +23,9 @@ from console import (  # noqa: E402
     two_factor,
 )
 from console.permissions import PUBLIC, Route, register  # noqa: E402
+from console.web import whole_page_in_body  # noqa: E402
+
+bp.after_request(whole_page_in_body)
 
 SHELL_ROUTES = [
     Route("/login", auth.login, PUBLIC, methods=["GET", "POST"]),

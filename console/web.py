@@ -16,6 +16,21 @@ from commerce.errors import CommerceError
 from web.pages import is_htmx
 
 
+def whole_page_in_body(response: Response) -> Response:
+    """A boosted link or form answers with a whole page: land it in <body>, never in the
+    hx-target a link inherits from its list (a console inside the list)."""
+    htmx = getattr(request, "htmx", None)
+    if (
+        htmx
+        and htmx.boosted
+        and response.mimetype == "text/html"
+        and "HX-Retarget" not in response.headers
+    ):
+        response.headers["HX-Retarget"] = "body"
+        response.headers["HX-Reswap"] = "innerHTML show:top"
+    return response
+
+
 def toast(response: Response, message: str, *, level: str = "success") -> Response:
     """Show a toast after an htmx swap (HX-Trigger), merging with triggers already set."""
     existing = response.headers.get("HX-Trigger")

@@ -67,7 +67,9 @@ VARIANT_COLUMNS = (
 IMAGE_COLUMNS = ("image_src", "image_alt", "image_position")
 
 # Shopify's documented product CSV columns -> our field names. Columns Shopify has and we
-# have no place for (Gift Card, Cost per item, Variant Taxable...) are read and ignored.
+# have no place for are named on the report; those whose value would change what is sold
+# (a gift card, an untaxed or unshipped item, a cost) are read so that a row needing them is
+# refused rather than imported without them.
 SHOPIFY_COLUMNS = {
     "Handle": "handle",
     "Title": "title",
@@ -97,16 +99,21 @@ SHOPIFY_COLUMNS = {
     "Variant Image": "variant_image",
     "SEO Title": "seo_title",
     "SEO Description": "seo_description",
+    "Gift Card": "gift_card",
+    "Variant Taxable": "taxable",
+    "Variant Requires Shipping": "requires_shipping",
+    "Cost per item": "cost",
 }
+# Read only to refuse a row that needs what the shop has no place for.
+CHECKED_COLUMNS = ("gift_card", "taxable", "requires_shipping", "cost")
 SHOPIFY_IGNORED = (
     "Variant Inventory Tracker",
     "Variant Fulfillment Service",
-    "Variant Requires Shipping",
-    "Variant Taxable",
-    "Gift Card",
     "Variant Weight Unit",
-    "Cost per item",
 )
+_TRUE, _FALSE = {"true", "yes", "1"}, {"false", "no", "0"}
+# A comma that is not a thousands separator ("50,00", "1,5", "1.234,56"): a decimal comma.
+_GROUPED = re.compile(r"^-?\d{1,3}(,\d{3})+(\.\d+)?$")
 _SHOPIFY_MARKERS = {"body (html)", "variant sku", "variant price", "option1 value"}
 _EXTRA_OPTION_RE = re.compile(r"^option\s*([4-9]|\d\d+)[ _]?(name|value)$", re.IGNORECASE)
 _INT_RE = re.compile(r"^-?\d+(?:\.0+)?$")
@@ -130,6 +137,7 @@ class VariantLine:
     options: tuple[str, ...]
     fields: dict[str, Any]  # keyword arguments for the variant services
     inventory_qty: int | None = None
+    image_src: str | None = None  # Shopify's Variant Image: one of the product's images
 
     @property
     def sku(self) -> str | None:
@@ -142,6 +150,7 @@ class ImageLine:
     src: str
     alt: str | None
     position: int | None
+    from_variant: bool = False  # named by a Variant Image before (or without) its own row
 
 
 @dataclass
@@ -210,7 +219,7 @@ def detect_format(header: list[str]) -> tuple[str, dict[int, str], list[str]]:
         if _EXTRA_OPTION_RE.match(name):
             key = f"extra_option:{index}"
         if key is None or key in seen:
-            if name and name not in SHOPIFY_IGNORED:
+            if name:
                 ignored.append(name)
             continue
         seen.add(key)
@@ -235,6 +244,12 @@ def read_catalog_csv(lines: Iterable[str], *, currency: str) -> ParsedFile:
         }
         reader_state.add_row(number, values)
     notes = [f"Ignored columns: {', '.join(ignored)}."] if ignored else []
+    checked = [headers[key] for key in CHECKED_COLUMNS if key in headers]
+    if checked:
+        notes.append(
+            f"Not stored: {', '.join(checked)}. A row that needs them (a gift card, an item "
+            "without tax or shipping, a cost) is refused."
+        )
     return reader_state.finish(notes)
 
 
@@ -257,6 +272,14 @@ class _Reader:
         """Minor units, or None (blank, or an error recorded at the cell)."""
         text = values.get(name, "").strip()
         if not text:
+            return None
+        if "," in text and not _GROUPED.match(text):
+            self.error(
+                row,
+                name,
+                f"“{text}” is ambiguous: write amounts with a decimal point (like 50.00), "
+                "with commas only between thousands (1,250.00).",
+            )
             return None
         try:
             return parse_amount(text, self.currency, field=name)
@@ -328,6 +351,13 @@ class _Reader:
         status = self._status(row, values)
         if status:
             fields["status"] = status
+        if values.get("gift_card", "").strip().lower() in _TRUE:
+            self.error(
+                row,
+                "gift_card",
+                "Gift cards cannot be imported: the shop does not sell them. Leave this product "
+                "out of the file.",
+            )
         if "category" in self.headers:
             plan.category = " ".join(values.get("category", "").split())
             if self.fmt == SHOPIFY:
@@ -410,17 +440,54 @@ class _Reader:
         policy = values.get("inventory_policy", "").strip().lower()
         if policy:
             fields["inventory_policy"] = policy
+        self._refuse_unsupported(row, values)
         line.inventory_qty = self._int(row, values, "inventory_qty", "a whole quantity")
 
+    def _refuse_unsupported(self, row: int, values: dict[str, str]) -> None:
+        """A variant the shop could not sell as the file means it is refused at its row, not
+        imported with the difference silently dropped."""
+        if values.get("taxable", "").strip().lower() in _FALSE:
+            self.error(
+                row,
+                "taxable",
+                "Untaxed items are not supported: every item is taxed by the shop's tax rates. "
+                "Set it to TRUE or leave the variant out.",
+            )
+        if values.get("requires_shipping", "").strip().lower() in _FALSE:
+            self.error(
+                row,
+                "requires_shipping",
+                "Items that do not ship are not supported: every item is shipped. Set it to "
+                "TRUE or leave the variant out.",
+            )
+        cost = values.get("cost", "").strip()
+        if cost and cost.strip("0.,") != "":
+            self.error(
+                row,
+                "cost",
+                f"Cost per item ({cost}) is not stored by this shop: clear the cell (keep costs "
+                "elsewhere) so nothing is dropped without a word.",
+            )
+
     def _add_images(self, plan: ProductPlan, row: int, values: dict[str, str]) -> None:
+        """The product's images in file order. A variant's image may be named before its own
+        Image Src row: that row then completes the same image (alt, position), never a
+        second copy of it (which moved the image on every re-import)."""
         src = values.get("image_src", "").strip()
         position = self._int(row, values, "image_position", "a position number")
         if src:
             alt = values.get("image_alt") if "image_alt" in self.headers else None
-            plan.images.append(ImageLine(row, src, alt.strip() if alt else alt, position))
+            alt = alt.strip() if alt else alt
+            early = next((i for i in plan.images if i.src == src and i.from_variant), None)
+            if early is not None:
+                early.alt, early.position, early.from_variant = alt, position, False
+            else:
+                plan.images.append(ImageLine(row, src, alt, position))
         variant_image = values.get("variant_image", "").strip()
+        if variant_image and plan.variants and plan.variants[-1].row == row:
+            plan.variants[-1].image_src = variant_image
         if variant_image and variant_image not in {i.src for i in plan.images}:
-            plan.images.append(ImageLine(row, variant_image, None, None))
+            plan.images.append(ImageLine(row, variant_image, None, None, from_variant=True))
 
     def finish(self, notes: list[str]) -> ParsedFile:
         return ParsedFile(

@@ -19,6 +19,7 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from commerce.audit import field_label, is_money_key
 from commerce.catalog.csv_format import (
     IMAGE_COLUMNS,
     VARIANT_COLUMNS,
@@ -30,7 +31,13 @@ from commerce.catalog.csv_format import (
     read_catalog_csv,
 )
 from commerce.catalog.csv_images import downloaded_images, find_media, source_name
-from commerce.catalog.media import add_external_image, add_image, move_image, update_image_alt
+from commerce.catalog.media import (
+    add_external_image,
+    add_image,
+    move_image,
+    set_variant_image,
+    update_image_alt,
+)
 from commerce.catalog.models import (
     Category,
     Collection,
@@ -50,6 +57,7 @@ from commerce.catalog.services import (
 from commerce.db import transaction, workflow
 from commerce.errors import CommerceError, ValidationError
 from commerce.extensions import db
+from commerce.money import format_money
 
 OPENING_STOCK = "catalog.opening_stock"  # app.extensions key: see OpeningStock
 
@@ -66,6 +74,7 @@ class OpeningStock(Protocol):
 
 Progress = Callable[[int, int, str], None]
 MAX_REPORTED_ERRORS = 500
+MAX_LISTED_PRODUCTS = 200  # the dry run's list of what it would create or change
 _CHUNK = 500
 _CREATE_FIELDS = ("sku", "barcode", "price", "compare_at_price", "weight_grams")
 # Service field names -> our column names, so a service's message lands in the right cell.
@@ -96,6 +105,8 @@ class ImportReport:
     stock_units: int = 0
     errors: list[RowError] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Each product created or changed: {handle, title, row, action, changes}, in file order.
+    products: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -258,7 +269,24 @@ class _Importer:
             if owner is not None and owner != plan.handle:
                 self.error(line.row, "sku", f"SKU “{line.sku}” is already used by “{owner}”.")
 
+    def note(self, change: str) -> None:
+        """One thing this product's rows change, for the report's list."""
+        self.changes.append(change)
+
+    def listed(self, plan: ProductPlan, product: Product, action: str) -> None:
+        if len(self.report.products) < MAX_LISTED_PRODUCTS:
+            self.report.products.append(
+                {
+                    "handle": plan.handle,
+                    "title": product.title,
+                    "row": plan.row,
+                    "action": action,
+                    "changes": list(dict.fromkeys(self.changes)),
+                }
+            )
+
     def import_product(self, plan: ProductPlan) -> None:
+        self.changes: list[str] = []
         fields = dict(plan.fields)
         if plan.category is not None:
             fields["category_id"] = self.lookups.categories.get(plan.category)
@@ -271,11 +299,16 @@ class _Importer:
             changed = self.update(plan, product, fields)
         changed |= self.set_collections(plan, product)
         changed |= self.import_images(plan, product)
-        if product.id not in self.lookups.created_ids:
-            if changed:
-                self.report.products_updated += 1
-            else:
-                self.report.products_unchanged += 1
+        changed |= self.link_variant_images(plan, product)
+        if product.id in self.lookups.created_ids:
+            count = len(product.variants)
+            self.changes.insert(0, f"{count} variant{'' if count == 1 else 's'}")
+            self.listed(plan, product, "create")
+        elif changed:
+            self.report.products_updated += 1
+            self.listed(plan, product, "update")
+        else:
+            self.report.products_unchanged += 1
         for line in plan.variants:
             if line.inventory_qty:
                 self.stock.append((self.lookups.variant_of[id(line)], line.inventory_qty, line.row))
@@ -308,7 +341,11 @@ class _Importer:
         before = product.snapshot()
         with self.rows_of(plan):
             update_product(product, by=self.by, **fields)
-        changed = product.snapshot() != before
+        after = product.snapshot()
+        changed = after != before
+        for key in after:
+            if before.get(key) != after.get(key):
+                self.note(_change(key, before.get(key), after.get(key)))
         matches = self.match_variants(plan, product)
         changed |= self.set_options(plan, product, matches)
         for line in plan.variants:
@@ -324,9 +361,14 @@ class _Importer:
             snapshot = variant.snapshot()
             with self.rows_of(plan, line):
                 update_variant(variant, by=self.by, **line_fields)
-            if variant.snapshot() != snapshot:
+            now = variant.snapshot()
+            if now != snapshot:
                 self.report.variants_updated += 1
                 changed = True
+                label = variant.sku or variant.title
+                for key in now:
+                    if snapshot.get(key) != now.get(key):
+                        self.note(f"{label}: {_change(key, snapshot.get(key), now.get(key))}")
         return changed
 
     def add_variant(self, plan: ProductPlan, product: Product, line: VariantLine) -> None:
@@ -336,6 +378,8 @@ class _Importer:
             variant = add_variant(product, by=self.by, options=line.options, **fields)
         self.lookups.variant_of[id(line)] = variant
         self.report.variants_created += 1
+        if product.id not in self.lookups.created_ids:
+            self.note(f"new variant {variant.sku or variant.title}")
 
     def match_variants(self, plan: ProductPlan, product: Product) -> dict[int, Variant]:
         """Rows find their variant by SKU, else by option values; a lone default variant
@@ -390,6 +434,8 @@ class _Importer:
                 raise _ProductFailed
         with self.rows_of(plan):
             set_options(product, wanted, by=self.by)
+        if product.id not in self.lookups.created_ids:
+            self.note("options: " + "; ".join(f"{n} ({', '.join(v)})" for n, v in wanted))
         return True
 
     def set_collections(self, plan: ProductPlan, product: Product) -> bool:
@@ -402,6 +448,8 @@ class _Importer:
             return False
         with self.rows_of(plan):
             update_product(product, by=self.by, collection_ids=wanted)
+        if product.id not in self.lookups.created_ids:
+            self.note("collections: " + (", ".join(plan.collections) or "none"))
         return product.id not in self.lookups.created_ids
 
     # -- images and stock -----------------------------------------------------------------------
@@ -414,14 +462,34 @@ class _Importer:
             with self.rows_of(plan, image=image):
                 if media is None:
                     media = self.add_image(product, image)
+                    self.note(f"new image {source_name(image.src)}")
                     changed = True
                 elif image.alt is not None and media.alt != image.alt:
                     update_image_alt(media, alt=image.alt, by=self.by)
+                    self.note(f"image {source_name(image.src)}: alt text")
                     changed = True
             ordered.append((image.position or 10**6, index, media))
         for to_position, (_, _, media) in enumerate(sorted(ordered, key=lambda t: t[:2]), 1):
             if media.position != to_position:
                 move_image(media, to_position=to_position, by=self.by)
+                self.note("image order")
+                changed = True
+        return changed
+
+    def link_variant_images(self, plan: ProductPlan, product: Product) -> bool:
+        """Each row's Variant Image becomes its variant's image (the image rows came first)."""
+        changed = False
+        for line in plan.variants:
+            variant = self.lookups.variant_of.get(id(line))
+            if not line.image_src or variant is None:
+                continue
+            media = find_media(product.media, line.image_src)
+            if media is None or variant.image_id == media.id:
+                continue
+            with self.rows_of(plan, line):
+                set_variant_image(variant, media, by=self.by)
+            if product.id not in self.lookups.created_ids:
+                self.note(f"{variant.sku or variant.title}: image {source_name(line.image_src)}")
                 changed = True
         return changed
 
@@ -441,6 +509,20 @@ class _Importer:
             except ValidationError:
                 pass  # not an image we can store: keep the link, as for a failed download
         return add_external_image(product, url=image.src, alt=image.alt or "", by=self.by)
+
+
+def _change(key: str, before: Any, after: Any) -> str:
+    """A changed field as the report lists it: "price: $50.00 → $55.00"."""
+
+    def shown(value: Any) -> str:
+        if is_money_key(key) and isinstance(value, int):
+            return format_money(value, shop_currency())
+        text = "—" if value in (None, "", [], {}) else str(value)
+        if isinstance(value, list):
+            text = ", ".join(str(v) for v in value) or "—"
+        return text if len(text) <= 40 else text[:39] + "…"
+
+    return f"{field_label(key).lower()}: {shown(before)} → {shown(after)}"
 
 
 @dataclass

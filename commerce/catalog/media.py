@@ -14,7 +14,7 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from commerce import audit
-from commerce.catalog.models import Media, Product
+from commerce.catalog.models import Media, Product, Variant
 from commerce.catalog.services import product_changed
 from commerce.db import service, transaction, utcnow
 from commerce.errors import NotFound, ValidationError
@@ -183,6 +183,26 @@ def add_external_image(product: Product, *, url: str, by: Any, alt: str = "") ->
 
 
 @service
+def set_variant_image(variant: Variant, media: Media | None, *, by: Any) -> Variant:
+    """Show `media` (one of the variant's product's images) for this variant, or none."""
+    if media is not None and media.product_id != variant.product_id:
+        raise ValidationError("Choose one of this product's images.", field="image")
+    wanted = media.id if media is not None else None
+    if variant.image_id != wanted:
+        current = db.session.get(Media, variant.image_id) if variant.image_id else None
+        audit.record(
+            by,
+            "variant.set_image",
+            variant,
+            before={"image": current.audit_label if current is not None else None},
+            after={"image": media.audit_label if media is not None else None},
+        )
+        variant.image_id = wanted
+        product_changed(variant.product)
+    return variant
+
+
+@service
 def update_image_alt(media: Media, *, alt: str, by: Any) -> Media:
     before = media.snapshot()
     media.alt = (alt or "").strip()[:512]
@@ -214,6 +234,9 @@ def delete_image(media: Media, *, by: Any) -> None:
     product = media.product
     audit.record(by, "media.delete", media, before=media.snapshot())
     paths = [p for p in (media.path, media.thumb_path) if p]
+    for variant in product.variants:
+        if variant.image_id == media.id:  # the variant no longer shows an image of its own
+            variant.image_id = None
     product.media.remove(media)
     db.session.delete(media)
     for position, item in enumerate(sorted(product.media, key=lambda m: m.position), start=1):

@@ -233,6 +233,9 @@ class Variant(db.Model):
     position: Mapped[int] = mapped_column(default=1)
     inventory_policy: Mapped[str] = mapped_column(String(10), default=DENY)
     low_stock_threshold: Mapped[int | None]
+    # The variant's own image among its product's (Shopify's Variant Image). No foreign key
+    # (see migration 0018_variant_image): media.delete_image clears it.
+    image_id: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Select, and_, case, exists, func, or_, select, union
 from sqlalchemy.orm import selectinload
 
+from commerce.audit import AuditEntry, query_entries
 from commerce.catalog.models import (
     PRODUCT_STATUSES,
     Category,
@@ -307,3 +308,17 @@ def jump_to(query: str, *, limit: int = 8) -> list[dict[str, Any]]:
     ):
         results.append({"kind": "Product", "label": product.title, "product_id": product.id})
     return results[: limit * 2]
+
+
+def product_changes(
+    product: Product, *, before_id: int | None = None, limit: int = 50
+) -> list[AuditEntry]:
+    """A product's changes and its variants' (a bulk price change is logged on each variant):
+    what the product's History panel shows, newest first."""
+    variants = select(Variant.id).where(Variant.product_id == product.id)
+    variant_ids = list(db.session.scalars(variants))
+    return query_entries(
+        subjects={"product": [str(product.id)], "variant": [str(v) for v in variant_ids]},
+        before_id=before_id,
+        limit=limit,
+    )

@@ -421,6 +421,40 @@ def check_rules(rules: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return clean
 
 
+def describe_rules(collections: Sequence[Collection], *, currency: str) -> dict[int, list[str]]:
+    """Each rule-based collection's rules as people read them ("Category is Apparel / Tops",
+    "Price is less than $25.00"), never raw ids or minor units; one query for every name."""
+    from commerce.money import format_money
+
+    category_ids = {
+        int(rule["value"])
+        for collection in collections
+        for rule in collection.rules or []
+        if rule.get("field") == "category" and str(rule.get("value", "")).isdigit()
+    }
+    names: dict[int, str] = {}
+    if category_ids:
+        names = {
+            c.id: c.full_name or c.name
+            for c in db.session.scalars(select(Category).where(Category.id.in_(category_ids)))
+        }
+    described: dict[int, list[str]] = {}
+    for collection in collections:
+        phrases = []
+        for rule in collection.rules or []:
+            field, op, value = rule.get("field"), rule.get("op"), rule.get("value")
+            if field == "price" and isinstance(value, int):
+                shown = format_money(value, currency)
+            elif field == "category":
+                shown = names.get(int(value), "a deleted category") if str(value).isdigit() else ""
+            else:
+                shown = f"“{value}”"
+            label = RULE_FIELDS.get(str(field), str(field))
+            phrases.append(f"{label} {RULE_OPERATORS.get(str(op), str(op))} {shown}")
+        described[collection.id] = phrases
+    return described
+
+
 def _rule_clause(rule: dict[str, Any]) -> ColumnElement[bool]:
     field, op, value = rule["field"], rule["op"], rule["value"]
     if field == "tag":

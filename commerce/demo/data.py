@@ -142,7 +142,7 @@ DRESSES = Kind(
 TOPS = Kind(
     "Top",
     "TOPS",
-    ("Tee", "Tank Top", "Blouse", "Henley", "Long Sleeve Tee"),
+    ("T-Shirt", "Tank Top", "Blouse", "Henley", "Long Sleeve T-Shirt"),
     (1500, 4900),
     (120, 260),
     (

@@ -34,11 +34,22 @@ SHIPMENT_FAILED = "email.shipment_failed"
 ORDER_STATUS_ENDPOINT = "storefront.order_status"  # served at /orders/<token>
 
 
-def shop_url(endpoint: str, *, fallback: str, **values: Any) -> str:
+LINKED_TOPICS = ("order.placed", "order.shipped")  # events whose emails link into the shop
+SHOP_URL_KEY = "shop_url"  # in their payload: where the shop was reached (when SHOP_URL unset)
+
+
+def shop_base(reached_at: str | None = None) -> str:
+    """The shop's address for links: SHOP_URL when set, else the address the shopper or staff
+    reached the shop at (kept with the email's event), else this process's own port."""
+    config = current_app.config
+    return (config.get("SHOP_URL") or reached_at or config["SHOP_URL_DEFAULT"]).rstrip("/")
+
+
+def shop_url(endpoint: str, *, fallback: str, reached_at: str | None = None, **values: Any) -> str:
     """An absolute link into the shop for a message sent outside any request: built from
-    SHOP_URL with the app's URL map when `endpoint` is registered, else SHOP_URL + `fallback`
-    (the core must not depend on a web face being loaded)."""
-    base = urlsplit(current_app.config["SHOP_URL"].rstrip("/"))
+    shop_base() with the app's URL map when `endpoint` is registered, else the base +
+    `fallback` (the core must not depend on a web face being loaded)."""
+    base = urlsplit(shop_base(reached_at))
     if endpoint in current_app.view_functions:
         adapter = current_app.url_map.bind(
             base.netloc, script_name=base.path or "/", url_scheme=base.scheme or "http"
@@ -47,10 +58,11 @@ def shop_url(endpoint: str, *, fallback: str, **values: Any) -> str:
     return f"{base.geturl()}{fallback}"
 
 
-def order_status_url(order: Order) -> str:
+def order_status_url(order: Order, reached_at: str | None = None) -> str:
     """The signed guest link to the order's status page."""
     token = order_status_token(order)
-    return shop_url(ORDER_STATUS_ENDPOINT, fallback=f"/orders/{quote(token)}", token=token)
+    fallback = f"/orders/{quote(token)}"
+    return shop_url(ORDER_STATUS_ENDPOINT, fallback=fallback, reached_at=reached_at, token=token)
 
 
 def confirmation_key(order: Order) -> str:
@@ -60,15 +72,15 @@ def confirmation_key(order: Order) -> str:
     return f"order-{order.number}-confirmation-{digest}"
 
 
-def render_order_confirmation(order: Order) -> EmailMessage:
+def render_order_confirmation(order: Order, reached_at: str | None = None) -> EmailMessage:
     """The confirmation as a text + HTML message. Rendered straight from the Jinja
     environment, without request context processors, so eager and worker mode match."""
     shop_name = current_app.config["SHOP_NAME"]
     context = {
         "order": order,
         "shop_name": shop_name,
-        "shop_url": current_app.config["SHOP_URL"].rstrip("/"),
-        "status_url": order_status_url(order),
+        "shop_url": shop_base(reached_at),
+        "status_url": order_status_url(order, reached_at),
         "placed_on": _placed_on(order),
         "address_lines": address_lines(order.shipping_address, company=False),
         "line_discounts": {
@@ -97,7 +109,7 @@ def confirmation_sent(order: Order) -> bool:
     return _has_event(order, CONFIRMATION_SENT)
 
 
-def send_confirmation(order_id: int) -> bool:
+def send_confirmation(order_id: int, reached_at: str | None = None) -> bool:
     """Email the order confirmation once; False when it had already gone or the address was
     refused for good (a timeline entry says so). Transient failures raise OSError."""
     order = get_order(order_id)
@@ -107,19 +119,19 @@ def send_confirmation(order_id: int) -> bool:
         failed=CONFIRMATION_FAILED,
         what="Order confirmation",
         key=confirmation_key(order),
-        render=lambda: render_order_confirmation(order),
+        render=lambda: render_order_confirmation(order, reached_at),
     )
 
 
-def render_shipment_email(fulfillment: Fulfillment) -> EmailMessage:
+def render_shipment_email(fulfillment: Fulfillment, reached_at: str | None = None) -> EmailMessage:
     order = fulfillment.order
     shop_name = current_app.config["SHOP_NAME"]
     context = {
         "order": order,
         "fulfillment": fulfillment,
         "shop_name": shop_name,
-        "shop_url": current_app.config["SHOP_URL"].rstrip("/"),
-        "status_url": order_status_url(order),
+        "shop_url": shop_base(reached_at),
+        "status_url": order_status_url(order, reached_at),
         "address_lines": address_lines(order.shipping_address, company=False),
     }
     env = current_app.jinja_env
@@ -137,7 +149,7 @@ def _shipment_key(fulfillment: Fulfillment) -> str:
     return f"order-{fulfillment.order.number}-shipment-{fulfillment.id}-{digest}"
 
 
-def send_shipment_email(fulfillment_id: int) -> bool:
+def send_shipment_email(fulfillment_id: int, reached_at: str | None = None) -> bool:
     """Tell the customer a parcel left (carrier, tracking, what is in it), once per parcel."""
     fulfillment = db.session.get(Fulfillment, fulfillment_id)
     if fulfillment is None:
@@ -148,7 +160,7 @@ def send_shipment_email(fulfillment_id: int) -> bool:
         failed=f"{SHIPMENT_FAILED}:{fulfillment.id}",
         what="Shipment notice",
         key=_shipment_key(fulfillment),
-        render=lambda: render_shipment_email(fulfillment),
+        render=lambda: render_shipment_email(fulfillment, reached_at),
     )
 
 

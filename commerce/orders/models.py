@@ -77,6 +77,14 @@ class Order(db.Model):
         Index("ix_shop_order_placed", "placed_at", "id"),
         Index("ix_shop_order_customer", "customer_id", "placed_at"),
         Index("ix_shop_order_email", "email"),
+        # Guest buyers in Customers (orders.queries.list_guests): their orders by email.
+        Index(
+            "ix_shop_order_guest",
+            "email",
+            "placed_at",
+            sqlite_where=text("customer_id IS NULL"),
+            postgresql_where=text("customer_id IS NULL"),
+        ),
         # The order list's quick search ("contains" in email or name), on PostgreSQL
         # (pg_trgm, migration 0015_console_text; SQLite reads the rows, under 50 ms at 50,000).
         *(

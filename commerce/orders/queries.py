@@ -413,6 +413,72 @@ def list_customers(
     return page
 
 
+@dataclass
+class GuestRow:
+    """A shopper who ordered without an account, known by the email on their orders."""
+
+    email: str
+    name: str
+    order_count: int
+    last_order_at: datetime | None
+
+
+def guest_conditions(q: str) -> list[ColumnElement[bool]]:
+    """Orders placed without an account (ix_shop_order_guest), their email or name containing
+    `q`."""
+    conditions: list[ColumnElement[bool]] = [Order.customer_id.is_(None)]
+    q = (q or "").strip().lower()
+    if q:
+        pattern = _like(q)
+        conditions.append(
+            or_(
+                Order.email.like(pattern, escape="\\"),
+                func.lower(Order.customer_name).like(pattern, escape="\\"),
+            )
+        )
+    return conditions
+
+
+def list_guests(
+    q: str = "", *, after: str | None = None, before: str | None = None, limit: int = 50
+) -> Page:
+    """Guest buyers by email (one row per email, however many orders), each with its order
+    count and last order; keyset pages on the email, over the partial index of guest orders."""
+    stmt = (
+        select(
+            Order.email,
+            func.max(Order.customer_name),
+            func.count(Order.id),
+            func.max(Order.placed_at),
+        )
+        .where(*guest_conditions(q))
+        .group_by(Order.email)
+    )
+    cursor = paging.decode_cursor(before or after)
+    backwards = bool(before and cursor)
+    if cursor:
+        mark = str(cursor[0])
+        stmt = stmt.where(Order.email < mark if backwards else Order.email > mark)
+    ordered = stmt.order_by(Order.email.desc() if backwards else Order.email.asc())
+    rows = list(db.session.execute(ordered.limit(limit + 1)))
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    if backwards:
+        rows.reverse()
+    items = [GuestRow(r[0], r[1] or "", int(r[2] or 0), r[3]) for r in rows]
+    page = paging.KeysetSlice(rows, has_more, backwards, bool(cursor)).page(
+        items,
+        lambda g: (g.email, 0),  # a cursor holds (key, id): the email is both
+    )
+    page.total = int(
+        db.session.scalar(
+            select(func.count(func.distinct(Order.email))).where(*guest_conditions(q))
+        )
+        or 0
+    )
+    return page
+
+
 def get_customer_with_addresses(customer_id: int) -> Customer | None:
     """The customer and their address book (two statements, whatever the number of addresses)."""
     return db.session.scalar(

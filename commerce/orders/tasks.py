@@ -17,7 +17,7 @@ from celery import Task
 
 from commerce import outbox
 from commerce.extensions import celery
-from commerce.orders.emails import send_confirmation, send_shipment_email
+from commerce.orders.emails import SHOP_URL_KEY, send_confirmation, send_shipment_email
 from commerce.orders.fulfillment import ORDER_SHIPPED
 from commerce.orders.services import ORDER_PLACED
 
@@ -48,9 +48,9 @@ def send_shipment_notice(self: Task, fulfillment_id: int) -> bool:
 def email_order_confirmation(event: outbox.OutboxEvent) -> None:
     """Delivered once the mail server accepted the confirmation (or refused the address for
     good, which the timeline notes); a transient failure raises and the outbox retries."""
-    send_confirmation(int(event.payload["order_id"]))
+    send_confirmation(int(event.payload["order_id"]), event.payload.get(SHOP_URL_KEY))
 
 
 @outbox.handler(ORDER_SHIPPED, atomic=False)
 def email_shipment_notice(event: outbox.OutboxEvent) -> None:
-    send_shipment_email(int(event.payload["fulfillment_id"]))
+    send_shipment_email(int(event.payload["fulfillment_id"]), event.payload.get(SHOP_URL_KEY))

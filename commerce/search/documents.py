@@ -363,6 +363,28 @@ def searchable_text(document: dict[str, Any]) -> tuple[str, str]:
     return title, body
 
 
+def shopper_words(document: dict[str, Any]) -> set[str]:
+    """The words a shopper reads on the product (title, vendor, type, tags, categories,
+    collections, option values, description), not its SKUs or barcodes: typo tolerance and
+    did-you-mean draw on these, so a SKU code ("SHRT") is never offered as a correction."""
+    sources = [
+        document["title"],
+        document.get("vendor", ""),
+        document.get("product_type", ""),
+        *document.get("tags", []),
+        *document.get("category_names", []),
+        *document.get("collection_titles", []),
+        *document.get("option_values", []),
+        document.get("description", ""),
+    ]
+    return {
+        token
+        for source in sources
+        for token in text.tokens(source or "")
+        if 1 < len(token) <= 64 and token.isalpha()
+    }
+
+
 def facet_values(document: dict[str, Any]) -> list[tuple[str, str]]:
     """(facet, value) pairs of a document, the port's facet names (see port.FACETS)."""
     values: list[tuple[str, str]] = []

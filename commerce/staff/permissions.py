@@ -42,6 +42,39 @@ PERMISSIONS: dict[str, str] = {
     "settings.manage": "Configure shop settings: shipping methods and tax rates",
 }
 
+# Each permission in a few plain words, as the staff screens show it (the keys are for code).
+PERMISSION_LABELS: dict[str, str] = {
+    "dashboard.view": "Dashboard",
+    "catalog.view": "View the catalog",
+    "catalog.edit": "Edit products and collections",
+    "catalog.bulk_edit": "Bulk edit products",
+    "catalog.import": "Import products",
+    "catalog.export": "Export products",
+    "inventory.view": "View stock",
+    "inventory.edit": "Receive, adjust and move stock",
+    "orders.view": "View orders and customers",
+    "orders.edit": "Edit and cancel orders",
+    "orders.fulfill": "Ship orders",
+    "orders.refund": "Refunds and returns",
+    "orders.refund_approve": "Approve large refunds",
+    "orders.export": "Export orders and customers",
+    "payments.manage": "Payments needing attention",
+    "promotions.view": "View promotions",
+    "promotions.edit": "Edit promotions and codes",
+    "search.view": "View search settings and analytics",
+    "search.edit": "Edit search settings and rules",
+    "audit.view": "Read the audit log",
+    "staff.manage": "Manage staff",
+    "settings.manage": "Shop settings (shipping, tax)",
+}
+
+
+def role_abilities(role: str) -> list[tuple[str, str]]:
+    """What a role may do, in words: (label, description) in the order of PERMISSIONS."""
+    granted = ROLE_PERMISSIONS.get(role, frozenset())
+    return [(PERMISSION_LABELS[key], PERMISSIONS[key]) for key in PERMISSIONS if key in granted]
+
+
 _CATALOG_WRITE = {"catalog.edit", "catalog.bulk_edit", "catalog.import", "catalog.export"}
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {

@@ -8,7 +8,7 @@ from typing import Any
 from flask import request
 from sqlalchemy import select
 
-from commerce.audit import query_entries
+from commerce.audit import field_label, is_internal_key, is_money_key, query_entries
 from commerce.extensions import db
 from commerce.staff.models import StaffMember
 from console import bp
@@ -49,25 +49,27 @@ def audit_log() -> Any:
     )
 
 
-MONEY_KEYS = {"price", "compare_at_price", "min_price", "max_price"}
-
-
 @bp.app_template_filter("audit_value")
 def audit_value(value: Any, key: str = "") -> str:
-    """A before/after value as a person reads it: lists joined, money formatted, blanks as —."""
+    """A before/after value as a person reads it: lists joined, money formatted, internal ids
+    and tokens left out, blanks as —."""
     if value in (None, "", [], {}):
         return "—"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if key in MONEY_KEYS and isinstance(value, int):
+    if is_money_key(key) and isinstance(value, int):
         from flask import current_app
 
         from commerce.money import format_money
 
         return format_money(value, current_app.config["SHOP_CURRENCY"])
     if isinstance(value, list):
-        return ", ".join(audit_value(v) for v in value)
+        return ", ".join(audit_value(v, key) for v in value)
     if isinstance(value, dict):
-        return "; ".join(f"{k}: {audit_value(v, str(k))}" for k, v in value.items())
+        return "; ".join(
+            f"{field_label(str(k)).lower()}: {audit_value(v, str(k))}"
+            for k, v in value.items()
+            if not is_internal_key(str(k))
+        )
     text = str(value)
     return text if len(text) <= 160 else text[:157] + "…"

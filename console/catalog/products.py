@@ -8,7 +8,6 @@ from typing import Any
 from flask import abort, current_app, redirect, request, url_for
 from flask_login import current_user
 
-from commerce.audit import query_entries
 from commerce.catalog.models import Product, Variant
 from commerce.catalog.queries import (
     SORTS,
@@ -16,6 +15,7 @@ from commerce.catalog.queries import (
     filtered_products,
     list_products,
     popular_tags,
+    product_changes,
     vendors,
 )
 from commerce.catalog.services import (
@@ -154,6 +154,17 @@ def _selected_ids() -> list[int]:
     return ids
 
 
+def _bulk_kept(form: BulkForm, exc: CommerceError) -> dict[str, Any]:
+    """What the refused bulk form held, so the answer keeps it and marks the wrong field."""
+    return {
+        "action": form.action.data or "",
+        "tag": form.tag.data or "",
+        "price_value": form.price_value.data or "",
+        "ids": {int(raw) for raw in request.form.getlist("ids") if raw.isdigit()},
+        "field": exc.field or "",
+    }
+
+
 def product_bulk() -> Any:
     form = BulkForm()
     form.category_id.choices = _category_choices()
@@ -191,6 +202,7 @@ def product_bulk() -> Any:
                 "console/catalog/_list.html",
                 status=422,
                 bulk_error=message,
+                bulk_kept=_bulk_kept(form, exc),
                 **_list_context(flt, problems),
             )
             return toast(response, message, level="error")
@@ -265,7 +277,7 @@ def _editor_context(
         "collections": _collections(),
         "selected_collections": extra.pop("selected_collections", None)
         or product_collection_ids(product),
-        "history": query_entries(subject_type="product", subject_id=str(product.id), limit=20),
+        "history": product_changes(product, limit=20),
         "inline_fields": INLINE_FIELDS,
         "can_edit": current_user.can("catalog.edit"),
         **extra,
@@ -318,9 +330,7 @@ def product_delete(product_id: int) -> Any:
 
 def product_history(product_id: int) -> Any:
     product = get_product(product_id)
-    entries = query_entries(
-        subject_type="product", subject_id=str(product.id), before_id=int_arg("before"), limit=50
-    )
+    entries = product_changes(product, before_id=int_arg("before"), limit=50)
     return render(
         "console/catalog/history.html",
         "console/catalog/_history.html",

@@ -25,6 +25,7 @@ from commerce.catalog.taxonomy import (
     create_collection,
     delete_category,
     delete_collection,
+    describe_rules,
     get_category,
     get_collection,
     remove_from_collection,
@@ -127,12 +128,25 @@ def category_delete(category_id: int) -> Any:
 # -- collections --------------------------------------------------------------------------------
 
 
+def _rule_rows() -> list[tuple[str, str, str]]:
+    """The form's rule rows as typed: a category rule takes its value from the row's category
+    picker (rule_category), any other rule from its text box (rule_value)."""
+    fields, ops, values, categories = (
+        request.form.getlist(n) for n in ("rule_field", "rule_op", "rule_value", "rule_category")
+    )
+    rows = []
+    for index, (field, op, value) in enumerate(zip(fields, ops, values, strict=False)):
+        if field == "category" and index < len(categories) and categories[index]:
+            value = categories[index]
+        rows.append((field, op, value))
+    return rows
+
+
 def _rules_from_form() -> list[dict[str, Any]]:
     """Rows of rule_field/rule_op/rule_value; price values are typed in major units."""
     rules = []
-    fields, ops, values = (request.form.getlist(n) for n in ("rule_field", "rule_op", "rule_value"))
     currency = current_app.config["SHOP_CURRENCY"]
-    for index, (field, op, value) in enumerate(zip(fields, ops, values, strict=False)):
+    for index, (field, op, value) in enumerate(_rule_rows()):
         if not field and not value:
             continue
         if field == "price" and value.strip():
@@ -170,6 +184,7 @@ def collection_list() -> Any:
         "console/taxonomy/collections.html",
         collections=collections,
         counts=counts,
+        rule_text=describe_rules(collections, currency=current_app.config["SHOP_CURRENCY"]),
         sort_labels=COLLECTION_SORTS,
     )
 
@@ -199,15 +214,7 @@ def _save_collection(collection: Any) -> Any:
             except CommerceError as exc:
                 leftovers = apply_errors(form, exc, elsewhere=("rules",))
                 rule_errors = {k: v for k, v in leftovers.items() if k.startswith("rules")}
-                rules = [
-                    {"field": f, "op": o, "value": v}
-                    for f, o, v in zip(
-                        request.form.getlist("rule_field"),
-                        request.form.getlist("rule_op"),
-                        request.form.getlist("rule_value"),
-                        strict=False,
-                    )
-                ]
+                rules = [{"field": f, "op": o, "value": v} for f, o, v in _rule_rows()]
             else:
                 return done(
                     message, url_for("console.collection_edit", collection_id=collection.id)

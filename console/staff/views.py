@@ -12,7 +12,7 @@ from commerce.accounts.sessions import STAFF, describe_device, live_sessions
 from commerce.errors import CommerceError
 from commerce.extensions import db
 from commerce.staff.models import StaffMember
-from commerce.staff.permissions import ROLE_LABELS, ROLE_PERMISSIONS
+from commerce.staff.permissions import ROLE_LABELS, ROLE_PERMISSIONS, role_abilities
 from commerce.staff.services import (
     change_role,
     create_staff,
@@ -71,7 +71,7 @@ def staff_new() -> Any:
         "console/staff/_form.html",
         form=form,
         status=form_status(),
-        role_permissions=ROLE_PERMISSIONS,
+        role_abilities={role: role_abilities(role) for role in ROLE_PERMISSIONS},
         role_labels=ROLE_LABELS,
     )
 

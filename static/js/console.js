@@ -160,9 +160,17 @@
   function openCursor() {
     var row = document.querySelector("#main tr.cursor");
     if (!row) return false;
+    return openRow(row);
+  }
+  // A row opens its page as its own link would: through that (boosted) link when the row has
+  // one, so htmx asks for the whole page and keeps the history; else by a plain page load.
+  function openRow(row) {
     var href = row.dataset.href || (row.querySelector("a[href]") || {}).href;
-    if (href) { htmx.ajax("GET", href, { target: "body", swap: "innerHTML" }).then(function () { history.pushState({}, "", href); }); }
-    return Boolean(href);
+    if (!href) return false;
+    var links = Array.prototype.slice.call(row.querySelectorAll("a[href]"));
+    var link = links.filter(function (a) { return a.getAttribute("href") === href; })[0];
+    if (link) link.click(); else window.location.assign(href);
+    return true;
   }
   function openJump() {
     var dialog = document.getElementById("jump");
@@ -224,9 +232,12 @@
     if (opener) { openJump(); return; }
     var dialog = document.getElementById("jump");
     if (dialog && event.target === dialog) dialog.close();
+    // A click anywhere on a row opens it, except on the row's own controls (a row may sit in
+    // a bulk form: that is no reason to ignore it) or while text is being selected.
     var row = event.target.closest("tr[data-href]");
-    if (row && !event.target.closest("a, button, input, select, label, form, [hx-get], [hx-post]")) {
-      htmx.ajax("GET", row.dataset.href, { target: "body", swap: "innerHTML" }).then(function () { history.pushState({}, "", row.dataset.href); });
+    var control = event.target.closest("a, button, input, select, textarea, label, [hx-get], [hx-post], [contenteditable]");
+    if (row && !(control && row.contains(control)) && !String(window.getSelection() || "")) {
+      openRow(row);
     }
   });
   document.addEventListener("focusin", function (event) {
@@ -240,6 +251,25 @@
   }
   document.addEventListener("DOMContentLoaded", function () { init(document); });
   document.body.addEventListener("htmx:afterSettle", function (event) { init(event.target); });
+})();
+
+/* A collection's rule rows: a category rule picks its category from a list, other rules type
+   their value (both fields are always sent, so the rows stay aligned; the view reads one). */
+(function () {
+  "use strict";
+  function showRuleValue(row) {
+    var field = row.querySelector("select[name=rule_field]");
+    var category = field && field.value === "category";
+    var text = row.querySelector("[data-rule-text]");
+    var picker = row.querySelector("[data-rule-category]");
+    if (text) text.hidden = category;
+    if (picker) picker.hidden = !category;
+  }
+  document.addEventListener("change", function (event) {
+    if (!event.target.matches || !event.target.matches("select[name=rule_field]")) return;
+    var row = event.target.closest(".rule-row");
+    if (row) showRuleValue(row);
+  });
 })();
 
 /* Warehouse screens: after a scan-form swap the cursor goes back to the field to scan next;

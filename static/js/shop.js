@@ -2,6 +2,25 @@
 // the search box's suggestions as an accessible combobox, and the search analytics beacon.
 (function () {
   "use strict";
+  document.documentElement.classList.add("js");
+
+  // -- search filters on a phone ----------------------------------------------------------------
+  // Folded behind a "Filters" button (CSS shows it on narrow screens); opened, they stay open
+  // across the swaps that each filter change brings.
+  var filtersOpen = false;
+  function showFilters() {
+    document.querySelectorAll("[data-filters-toggle]").forEach(function (button) {
+      var form = document.getElementById(button.getAttribute("aria-controls"));
+      button.setAttribute("aria-expanded", String(filtersOpen));
+      if (form) form.classList.toggle("open", filtersOpen);
+    });
+  }
+  document.addEventListener("click", function (event) {
+    if (!event.target.closest || !event.target.closest("[data-filters-toggle]")) return;
+    filtersOpen = !filtersOpen;
+    showFilters();
+  });
+  document.addEventListener("htmx:afterSwap", showFilters);
 
   // -- checkout hold countdown ------------------------------------------------------------------
   function start(el) {

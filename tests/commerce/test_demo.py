@@ -495,3 +495,15 @@ def test_demo_load_command_takes_an_orders_option(app, mail_dir):
     assert count(Order) == 4
     bad = runner.invoke(args=["demo", "load", "--orders", "-1"])
     assert bad.exit_code == 2
+
+
+def test_the_demo_keeps_the_readme_promise_tshrt_finds_t_shirts(demo):
+    """README: "tshrt" finds T-shirts (the typo itself: tests/commerce/search), so the demo
+    sells T-shirts; did-you-mean offers shoppers' words, never a SKU code ("SHRT")."""
+    from commerce.demo.data import TOPS
+    from commerce.search.suggest import current_vocabulary, did_you_mean
+
+    assert "T-Shirt" in TOPS.nouns
+    assert db.session.scalar(select(func.count()).where(Product.title.like("%Shirt%")))
+    assert not current_vocabulary().knows("shrt", prefix=False)
+    assert did_you_mean("shrtx") != "shrt"

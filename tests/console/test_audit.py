@@ -42,3 +42,19 @@ def test_product_page_shows_its_own_history(client, login, make_product):
 def test_only_admins_read_the_audit_log(client, login):
     login("merchandiser")
     assert client.get("/console/audit").status_code == 403
+
+
+def test_product_history_includes_its_variants_bulk_price_changes(client, login, make_product):
+    """A bulk price change is logged on each variant: the product's History shows it."""
+    from commerce.catalog.services import bulk_update_products
+
+    merch = login("merchandiser")
+    product = make_product("Priced Jug", price=1000)
+    other = make_product("Other Jug", price=1000)
+    bulk_update_products([product.id], action="change_price", by=merch, percent=10)
+    bulk_update_products([other.id], action="change_price", by=merch, amount=500)
+    for url in (f"/console/products/{product.id}/history", f"/console/products/{product.id}"):
+        page = client.get(url).get_data(as_text=True)
+        assert "No changes recorded yet" not in page
+        assert "variant.bulk_change_price" in page and "$11.00" in page
+        assert "$15.00" not in page

@@ -210,7 +210,7 @@ class TestOrderExport:
         admin = app.test_client()
         assert sign_in(admin, make_staff("admin")).status_code == 303
         log = admin.get("/console/audit?subject_type=order").get_data(as_text=True)
-        assert "order.export" in log and "order: Orders CSV" in log
+        assert "Order: export" in log and "Orders CSV" in log
         assert "statuses: cancelled; sort: total; direction: asc" in log
 
     def test_statements_do_not_grow_with_rows(self, client, login, make_order, query_counter):

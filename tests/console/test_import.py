@@ -50,6 +50,8 @@ def test_good_file_dry_run_then_import(client, login):
     assert "Import “catalog.csv”" in html
     assert "2 to create" in html and "3 to create" in html  # products, variants
     assert "Import 2 products" in html
+    listed = html.split("import-products", 1)[1].split("</table>", 1)[0]  # what it would do
+    assert "Linen Shirt" in listed and "Canvas Tote" in listed and "2 variants" in listed
     assert products() == 0
     applied = client.post(url + "/apply")
     assert applied.status_code == 303 and applied.headers["Location"].endswith(url)

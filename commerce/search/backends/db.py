@@ -50,7 +50,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from commerce.db import forget, once_per_transaction, transaction, utcnow
 from commerce.extensions import db
 from commerce.search import text
-from commerce.search.documents import facet_values, searchable_text
+from commerce.search.documents import facet_values, searchable_text, shopper_words
 from commerce.search.highlight import mark_words
 from commerce.search.models import (
     BUILDING,
@@ -450,12 +450,7 @@ class DatabaseBackend(SearchBackend):
             if facets:
                 db.session.execute(insert(_facet), facets)
             vocabulary = sorted(
-                {
-                    token
-                    for _d, title, body in prepared
-                    for token in f"{title} {body}".split()
-                    if 1 < len(token) <= 64 and token.isalpha()
-                }
+                {token for document, _t, _b in prepared for token in shopper_words(document)}
             )
             known = set(
                 db.session.scalars(

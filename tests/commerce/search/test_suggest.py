@@ -144,3 +144,15 @@ def test_kept_suggestions_follow_the_index(world):
         with world.app.app_context():
             update_product(get_product(world.ids["blue_tee"]), status="active", by=None)
             world.settle()
+
+
+def test_did_you_mean_never_offers_a_sku_code(world):
+    """SKUs ("SKU-MUG") are searchable, but their codes are not words shoppers see: neither
+    typo tolerance nor did-you-mean draws on them (issue 16)."""
+    with world.app.app_context():
+        vocabulary = current_vocabulary()
+        assert not vocabulary.knows("sku", prefix=False)
+        assert not vocabulary.knows("skumug", prefix=True)
+        assert vocabulary.knows("ceramic", prefix=False)
+        assert did_you_mean("skux") is None
+        assert set(world.names(world.search(text="sku-mug").ids)) == {"mug"}

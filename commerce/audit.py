@@ -24,6 +24,10 @@ class AuditEntry(db.Model):
     at: Mapped[datetime] = mapped_column(default=utcnow)
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("staff_member.id", ondelete="SET NULL"))
     actor_label: Mapped[str] = mapped_column(String(255), default="system")
+    # Set when the change came through the Admin API: the token that made it.
+    actor_token_id: Mapped[int | None] = mapped_column(
+        ForeignKey("api_token.id", ondelete="SET NULL"), index=True
+    )
     action: Mapped[str] = mapped_column(String(80))
     subject_type: Mapped[str] = mapped_column(String(40))
     subject_id: Mapped[str | None] = mapped_column(String(64))
@@ -62,7 +66,8 @@ def record(
     subject_id: Any = None,
     subject_label: str | None = None,
 ) -> AuditEntry:
-    """Add an audit entry to the current transaction; `actor` is a StaffMember or None (system)."""
+    """Add an audit entry to the current transaction; `actor` is a StaffMember, an API token's
+    actor (commerce.staff.tokens.TokenActor, carrying `api_token_id`) or None (system)."""
     if subject is not None:
         subject_type = subject_type or getattr(
             subject, "audit_type", type(subject).__name__.lower()
@@ -73,6 +78,7 @@ def record(
         at=utcnow(),
         actor_id=getattr(actor, "id", None),
         actor_label=getattr(actor, "email", None) or "system",
+        actor_token_id=getattr(actor, "api_token_id", None),
         action=action,
         subject_type=subject_type or "system",
         subject_id=None if subject_id is None else str(subject_id),

@@ -145,6 +145,10 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # How many reverse proxies set X-Forwarded-For in front of the app (0: none).
         "TRUSTED_PROXIES": _env_int("TRUSTED_PROXIES", 0),
         "SIGN_IN_RATE_LIMIT": _env("SIGN_IN_RATE_LIMIT", "10 per minute;50 per hour"),
+        # Requests one Admin API token may make (flask-limiter syntax; RateLimit headers).
+        "API_RATE_LIMIT": _env("API_RATE_LIMIT", "600 per minute"),
+        # The Admin API's list pages: the default and the largest `limit`.
+        "API_PAGE_SIZE": _env_int("API_PAGE_SIZE", 50),
         "RATELIMIT_ENABLED": _env_bool("RATELIMIT_ENABLED", True),
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,

@@ -307,3 +307,26 @@ def jump_to(query: str, *, limit: int = 8) -> list[dict[str, Any]]:
     ):
         results.append({"kind": "Product", "label": product.title, "product_id": product.id})
     return results[: limit * 2]
+
+
+def products_after(
+    cursor: str | None, *, limit: int, status: str | None = None
+) -> tuple[list[Product], str | None]:
+    """Products in id order after `cursor`, with their variants and tags, and the next page's
+    cursor (None on the last): the Admin API's walk over the catalog, stable while products
+    are added (new ids come last) and the same cost at any depth (a keyset, never OFFSET)."""
+    stmt = select(Product).options(selectinload(Product.variants), selectinload(Product.tag_rows))
+    if status:
+        stmt = stmt.where(Product.status == status)
+    page = keyset_page(
+        stmt,
+        Product.id,
+        Product.id,
+        descending=False,
+        after=cursor,
+        before=None,
+        limit=limit,
+        scalars=True,
+    )
+    next_cursor, _ = page.cursors(page.rows, lambda p: (p.id, p.id))
+    return list(page.rows), next_cursor

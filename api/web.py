@@ -331,10 +331,11 @@ _REPLAYED = "Idempotent-Replayed"
 _KEPT_HEADERS = ("Content-Type", "Location", "ETag")
 
 
-def _fingerprint() -> str:
+def fingerprint(method: str, path: str, body: bytes) -> str:
+    """What a repeat must match to get the stored answer: the same operation and body."""
     digest = hashlib.sha256()
-    digest.update(request.method.encode() + b" " + request.path.encode() + b"\n")
-    digest.update(request.get_data())
+    digest.update(method.encode() + b" " + path.encode() + b"\n")
+    digest.update(body)
     return digest.hexdigest()
 
 
@@ -349,9 +350,9 @@ def _idempotent_start() -> Response | None:
             code="idempotency_key_missing",
             errors=[(f"header:{IDEMPOTENCY_KEY}", "required")],
         )
-    fingerprint = _fingerprint()
+    mine = fingerprint(request.method, request.path, request.get_data())
     try:
-        stored = claim_idempotency_key(g.api_actor.api_token_id, key, fingerprint)
+        stored = claim_idempotency_key(g.api_actor.api_token_id, key, mine)
     except ValidationError as exc:
         raise ApiProblem(
             400, exc.message, code="invalid", errors=[(f"header:{IDEMPOTENCY_KEY}", exc.message)]
@@ -359,7 +360,7 @@ def _idempotent_start() -> Response | None:
     if stored is None:
         g.api_idempotency_key = key
         return None
-    if stored.fingerprint != fingerprint:
+    if stored.fingerprint != mine:
         raise ApiProblem(
             422,
             f"This {IDEMPOTENCY_KEY} was used with a different request.",

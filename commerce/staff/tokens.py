@@ -22,7 +22,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from commerce import audit
-from commerce.db import in_transaction, service, transaction, utcnow
+from commerce.db import discard, in_transaction, service, transaction, utcnow
 from commerce.errors import CommerceError, NotFound, ValidationError
 from commerce.extensions import db
 from commerce.staff.models import ApiIdempotencyKey, ApiToken
@@ -33,6 +33,9 @@ SECRET_PREFIX = "cmk_"
 PREFIX_LENGTH = len(SECRET_PREFIX) + 8
 # last_used_at is written at most this often per token (not on every request).
 LAST_USED_EVERY = timedelta(minutes=1)
+# A claimed key with no answer after this long belongs to a request that died (its process
+# was killed): a repeat of the same request takes it over instead of getting 409 forever.
+IDEMPOTENCY_LEASE = timedelta(minutes=10)
 
 
 class TokenRejected(CommerceError):
@@ -210,6 +213,8 @@ def claim_idempotency_key(token_id: int, key: str, fingerprint: str) -> StoredAn
         )
     )
     if found is not None:
+        if found.status is None and found.fingerprint == fingerprint and _take_over(found):
+            return None
         return _stored(found)
     try:
         with transaction():
@@ -230,6 +235,26 @@ def claim_idempotency_key(token_id: int, key: str, fingerprint: str) -> StoredAn
     return None
 
 
+def _take_over(found: ApiIdempotencyKey) -> bool:
+    """Claim an abandoned key (older than the lease, no answer): one conditional UPDATE, so
+    of two repeats racing for it one wins."""
+    now = utcnow()
+    if found.created_at > now - IDEMPOTENCY_LEASE:
+        return False
+    with transaction():
+        moved = db.session.execute(
+            update(ApiIdempotencyKey)
+            .where(
+                ApiIdempotencyKey.id == found.id,
+                ApiIdempotencyKey.status.is_(None),
+                ApiIdempotencyKey.created_at == found.created_at,
+            )
+            .values(created_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+    return moved == 1
+
+
 def store_answer(
     token_id: int, key: str, *, status: int, body: str, headers: dict[str, str]
 ) -> None:
@@ -244,7 +269,9 @@ def store_answer(
 
 
 def release_key(token_id: int, key: str) -> None:
-    """The first request failed on our side (5xx): free the key so a retry does the work."""
+    """The first request failed on our side (5xx): drop whatever it left open, and free the
+    key so a retry does the work."""
+    discard()
     with transaction():
         db.session.execute(
             delete(ApiIdempotencyKey)

@@ -72,6 +72,12 @@ def test_console_session_cookie_is_refused(app, make_staff):
     _problem(client.get(URL), 401)  # the signed-in admin's cookie rides along: still 401
 
 
+def test_api_answers_set_no_cookie(api):
+    response = api.get(URL)
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response.headers
+
+
 def test_request_id_is_echoed_or_made(api):
     given = api.get(URL, headers={"X-Request-Id": "abc-123"})
     assert given.headers["X-Request-Id"] == "abc-123"

@@ -96,3 +96,18 @@ def test_idempotency_store(make_staff):
     assert claim_idempotency_key(token.id, "other", "f" * 64) is None
     release_key(token.id, "other")  # a failed first request frees its key
     assert claim_idempotency_key(token.id, "other", "f" * 64) is None
+
+
+def test_an_abandoned_key_is_taken_over_by_the_same_request(make_staff):
+    from commerce.extensions import db
+    from commerce.staff.models import ApiIdempotencyKey
+    from commerce.staff.tokens import IDEMPOTENCY_LEASE
+
+    token, _ = create_token("ERP", scopes=["orders:write"], by=make_staff("admin"))
+    assert claim_idempotency_key(token.id, "k", "f" * 64) is None
+    row = db.session.query(ApiIdempotencyKey).filter_by(key="k").one()
+    row.created_at = utcnow() - IDEMPOTENCY_LEASE - timedelta(seconds=1)
+    db.session.commit()
+    assert claim_idempotency_key(token.id, "k", "e" * 64).fingerprint == "f" * 64  # other body
+    assert claim_idempotency_key(token.id, "k", "f" * 64) is None  # the same: taken over
+    assert claim_idempotency_key(token.id, "k", "f" * 64).status is None  # now running again

@@ -263,7 +263,12 @@ def update_product_view(product_id: int) -> tuple:
     body: ProductUpdate = request.context.json  # type: ignore[attr-defined]
     product = get_product(product_id)
     require_match(etag_of(render_product(product)))
-    product = update_product(product, by=actor(), **body.model_dump(exclude_unset=True))
+    product = update_product(
+        product,
+        by=actor(),
+        expected_version=product.updated_at,  # checked again inside the write
+        **body.model_dump(exclude_unset=True),
+    )
     return _with_etag(render_product(product))
 
 
@@ -294,5 +299,5 @@ def update_variant_view(variant_id: int) -> tuple:
     for name in ("price", "compare_at_price"):
         if name in body.model_fields_set:
             fields[name] = check_currency(getattr(body, name), currency, name)
-    update_variant(variant, by=actor(), **fields)
+    update_variant(variant, by=actor(), expected_version=variant.product.updated_at, **fields)
     return _with_etag(render_product(get_product(variant.product_id)))

@@ -179,3 +179,35 @@ def test_audit_names_the_token(api, make_product):
     assert entry.actor_id is None
     assert api.token.prefix in entry.actor_label
     assert entry.after["vendor"] == "Acme"
+
+
+def test_a_change_between_the_check_and_the_write_is_412(api, make_product, monkeypatch):
+    """If-Match is checked again inside the update's transaction (a conditional UPDATE on the
+    product's version), so a change that lands after the API compared ETags still loses."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    import api.products as endpoints
+    from commerce.catalog.models import Product
+    from commerce.db import utcnow
+
+    product = make_product()
+    etag = api.get(f"{URL}/{product.id}").headers["ETag"]
+    real_check = endpoints.require_match
+
+    def check_then_someone_else_writes(current):
+        real_check(current)
+        # Another process's write: the row changes, this request's loaded product does not.
+        db.session.execute(
+            update(Product)
+            .where(Product.id == product.id)
+            .values(vendor="Someone else", updated_at=utcnow() + timedelta(seconds=1))
+            .execution_options(synchronize_session=False)
+        )
+
+    monkeypatch.setattr(endpoints, "require_match", check_then_someone_else_writes)
+    response = api.patch(f"{URL}/{product.id}", json={"title": "Mine"}, headers={"If-Match": etag})
+    assert response.status_code == 412
+    assert response.get_json(force=True)["type"].endswith("precondition_failed")
+    assert api.get(f"{URL}/{product.id}").get_json()["title"] != "Mine"

@@ -34,6 +34,7 @@ from commerce.payments import tasks as _payment_tasks  # noqa: F401
 from commerce.search import init_app as init_search
 from commerce.search import tasks as _search_tasks  # noqa: F401
 from commerce.sessions import CacheAwareSessionInterface
+from commerce.staff import tasks as _staff_tasks  # noqa: F401  (purges API idempotency keys)
 from commerce.staff.services import load_session_user
 
 CSP = (

@@ -33,6 +33,8 @@ SECRET_PREFIX = "cmk_"
 PREFIX_LENGTH = len(SECRET_PREFIX) + 8
 # last_used_at is written at most this often per token (not on every request).
 LAST_USED_EVERY = timedelta(minutes=1)
+# The API's first answers are replayed for this long (then the key may be used again).
+IDEMPOTENCY_RETENTION = timedelta(hours=24)
 # A claimed key with no answer after this long belongs to a request that died (its process
 # was killed): a repeat of the same request takes it over instead of getting 409 forever.
 IDEMPOTENCY_LEASE = timedelta(minutes=10)
@@ -282,3 +284,15 @@ def release_key(token_id: int, key: str) -> None:
             )
             .execution_options(synchronize_session=False)
         )
+
+
+def purge_idempotency_keys(*, now: datetime | None = None) -> int:
+    """Forget first answers older than IDEMPOTENCY_RETENTION (run hourly by beat); returns how
+    many were deleted."""
+    cutoff = (now or utcnow()) - IDEMPOTENCY_RETENTION
+    with transaction():
+        return db.session.execute(
+            delete(ApiIdempotencyKey)
+            .where(ApiIdempotencyKey.created_at < cutoff)
+            .execution_options(synchronize_session=False)
+        ).rowcount

@@ -58,6 +58,12 @@ def upgrade():
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_idempotency_key")),
         sa.UniqueConstraint("token_id", "key", name=op.f("uq_api_idempotency_key_token_id_key")),
     )
+    op.create_index(
+        op.f("ix_api_idempotency_key_created_at"),
+        "api_idempotency_key",
+        ["created_at"],
+        unique=False,
+    )
     with op.batch_alter_table("audit_entry") as batch:
         batch.add_column(sa.Column("actor_token_id", sa.Integer(), nullable=True))
         batch.create_index(op.f("ix_audit_entry_actor_token_id"), ["actor_token_id"], unique=False)

@@ -111,3 +111,14 @@ def test_an_abandoned_key_is_taken_over_by_the_same_request(make_staff):
     assert claim_idempotency_key(token.id, "k", "e" * 64).fingerprint == "f" * 64  # other body
     assert claim_idempotency_key(token.id, "k", "f" * 64) is None  # the same: taken over
     assert claim_idempotency_key(token.id, "k", "f" * 64).status is None  # now running again
+
+
+def test_old_answers_are_purged(make_staff):
+    from commerce.staff.tokens import IDEMPOTENCY_RETENTION, purge_idempotency_keys
+
+    token, _ = create_token("ERP", scopes=["orders:write"], by=make_staff("admin"))
+    claim_idempotency_key(token.id, "old", "f" * 64)
+    assert purge_idempotency_keys() == 0
+    later = utcnow() + IDEMPOTENCY_RETENTION + timedelta(minutes=1)
+    assert purge_idempotency_keys(now=later) == 1
+    assert claim_idempotency_key(token.id, "old", "e" * 64) is None  # the key is free again

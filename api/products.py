@@ -25,9 +25,11 @@ from api.web import ApiModel, Problem, actor, bp, scope, security, spec, timesta
 from commerce.catalog.models import Product, Variant
 from commerce.catalog.queries import products_after
 from commerce.catalog.services import (
+    add_variant,
     create_product,
     get_product,
     get_variant,
+    set_options,
     shop_currency,
     update_product,
     update_variant,
@@ -53,6 +55,11 @@ class VariantOut(BaseModel):
     updated_at: str | None
 
 
+class OptionOut(BaseModel):
+    name: str
+    values: list[str]
+
+
 class PriceRange(BaseModel):
     min: Money
     max: Money
@@ -68,6 +75,7 @@ class ProductOut(BaseModel):
     product_type: str
     tags: list[str]
     category_id: int | None
+    options: list[OptionOut]
     price_range: PriceRange
     variants: list[VariantOut]
     published_at: str | None
@@ -111,6 +119,29 @@ class ProductUpdate(ApiModel):
     product_type: str | None = None
     tags: list[str] | None = None
     category_id: int | None = None
+
+
+class OptionIn(ApiModel):
+    name: str = Field(min_length=1, max_length=80)
+    values: list[str] = Field(min_length=1)
+
+
+class OptionsIn(ApiModel):
+    """The product's options, replacing those it has (at most three)."""
+
+    options: list[OptionIn] = Field(max_length=3)
+
+
+class VariantCreate(ApiModel):
+    options: list[str] = Field(
+        default_factory=list, description="One value per product option, in their order."
+    )
+    price: MoneyIn | None = Field(None, description="The first variant's price when absent.")
+    compare_at_price: MoneyIn | None = None
+    sku: str | None = None
+    barcode: str | None = None
+    weight_grams: int | None = None
+    inventory_policy: Literal["deny", "continue"] = "deny"
 
 
 class VariantUpdate(ApiModel):
@@ -159,6 +190,10 @@ def render_product(product: Product) -> ProductOut:
         product_type=product.product_type,
         tags=product.tags,
         category_id=product.category_id,
+        options=[
+            OptionOut(name=o.name, values=list(o.values))
+            for o in sorted(product.options, key=lambda o: o.position)
+        ],
         price_range=PriceRange(
             min=Money(amount=product.min_price, currency=currency),
             max=Money(amount=product.max_price, currency=currency),
@@ -301,3 +336,63 @@ def update_variant_view(variant_id: int) -> tuple:
             fields[name] = check_currency(getattr(body, name), currency, name)
     update_variant(variant, by=actor(), expected_version=variant.product.updated_at, **fields)
     return _with_etag(render_product(get_product(variant.product_id)))
+
+
+@bp.put("/products/<int:product_id>/options", endpoint="set_options")
+@scope("products:write")
+@spec.validate(
+    json=OptionsIn,
+    resp=Responses(
+        HTTP_200=ProductOut,
+        HTTP_401=Problem,
+        HTTP_403=Problem,
+        HTTP_404=Problem,
+        HTTP_412=Problem,
+        HTTP_428=Problem,
+    ),
+    tags=[TAG],
+    security=security("products:write"),
+)
+def set_options_view(product_id: int) -> tuple:
+    """Set a product's options (Size, Colour...) and their values
+
+    Replaces the options it has; send `If-Match` with the ETag you read. Add the variants
+    for the combinations you sell with `POST /products/{product_id}/variants`."""
+    body: OptionsIn = request.context.json  # type: ignore[attr-defined]
+    product = get_product(product_id)
+    require_match(etag_of(render_product(product)))
+    product = set_options(product, [(o.name, o.values) for o in body.options], by=actor())
+    return _with_etag(render_product(product))
+
+
+@bp.post("/products/<int:product_id>/variants", endpoint="create_variant")
+@scope("products:write")
+@spec.validate(
+    json=VariantCreate,
+    resp=Responses(
+        HTTP_201=ProductOut,
+        HTTP_400=Problem,
+        HTTP_401=Problem,
+        HTTP_403=Problem,
+        HTTP_404=Problem,
+    ),
+    tags=[TAG],
+    security=security("products:write"),
+)
+def create_variant_view(product_id: int) -> tuple:
+    """Add a variant to a product
+
+    `options` gives one value of each of the product's options; the answer is the product."""
+    body: VariantCreate = request.context.json  # type: ignore[attr-defined]
+    product = get_product(product_id)
+    currency = shop_currency()
+    fields = body.model_dump(exclude={"price", "compare_at_price"})
+    if body.price is not None:
+        fields["price"] = check_currency(body.price, currency, "price")
+    if body.compare_at_price is not None:
+        fields["compare_at_price"] = check_currency(
+            body.compare_at_price, currency, "compare_at_price"
+        )
+    add_variant(product, by=actor(), **fields)
+    location = url_for("api.get_product", product_id=product.id, _external=True)
+    return _with_etag(render_product(get_product(product_id)), 201, Location=location)

@@ -211,3 +211,26 @@ def test_a_change_between_the_check_and_the_write_is_412(api, make_product, monk
     assert response.status_code == 412
     assert response.get_json(force=True)["type"].endswith("precondition_failed")
     assert api.get(f"{URL}/{product.id}").get_json()["title"] != "Mine"
+
+
+def test_options_then_variants(api):
+    created = api.post(URL, json={**NEW, "sku": "CAP-1", "title": "Cap"})
+    product_id = created.get_json()["id"]
+    etag = created.headers["ETag"]
+    options = api.client.put(
+        f"{URL}/{product_id}/options",
+        json={"options": [{"name": "Colour", "values": ["Red", "Blue"]}]},
+        headers=api.headers({"If-Match": etag}),
+    )
+    assert options.status_code == 200, options.get_data(as_text=True)
+    assert options.get_json()["options"] == [{"name": "Colour", "values": ["Red", "Blue"]}]
+    added = api.post(
+        f"{URL}/{product_id}/variants",
+        json={"options": ["Blue"], "sku": "CAP-BLUE", "price": {"amount": 5000, "currency": "USD"}},
+    )
+    assert added.status_code == 201, added.get_data(as_text=True)
+    blue = [v for v in added.get_json()["variants"] if v["sku"] == "CAP-BLUE"]
+    assert blue and blue[0]["options"] == ["Blue"] and blue[0]["price"]["amount"] == 5000
+    wrong = api.post(f"{URL}/{product_id}/variants", json={"options": ["Green"]})
+    assert wrong.status_code == 422
+    assert wrong.get_json(force=True)["errors"][0]["pointer"] == "/options"

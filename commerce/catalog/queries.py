@@ -315,7 +315,11 @@ def products_after(
     """Products in id order after `cursor`, with their variants and tags, and the next page's
     cursor (None on the last): the Admin API's walk over the catalog, stable while products
     are added (new ids come last) and the same cost at any depth (a keyset, never OFFSET)."""
-    stmt = select(Product).options(selectinload(Product.variants), selectinload(Product.tag_rows))
+    stmt = select(Product).options(
+        selectinload(Product.variants),
+        selectinload(Product.tag_rows),
+        selectinload(Product.options),
+    )
     if status:
         stmt = stmt.where(Product.status == status)
     page = keyset_page(

@@ -234,3 +234,16 @@ def test_options_then_variants(api):
     wrong = api.post(f"{URL}/{product_id}/variants", json={"options": ["Green"]})
     assert wrong.status_code == 422
     assert wrong.get_json(force=True)["errors"][0]["pointer"] == "/options"
+
+
+def test_a_page_costs_the_same_statements_whatever_its_size(api, make_product):
+    from tests.conftest import count_queries
+
+    for _ in range(12):
+        make_product(options=[("Size", ["S", "M"])])
+    api.get(f"{URL}?limit=2")  # warm: the token's last use is written once a minute
+    with count_queries() as small:
+        assert api.get(f"{URL}?limit=2").status_code == 200
+    with count_queries() as large:
+        assert api.get(f"{URL}?limit=12").status_code == 200
+    assert len(large) == len(small), large.describe()

@@ -31,6 +31,8 @@ PROBLEM_TYPES = {
     "conflict": "409: the change conflicts with the resource's state.",
     "out_of_stock": "409: not enough units available.",
     "invalid_transition": "409: the resource cannot go to that state from its current one.",
+    "refund_exceeds_capture": "409: more money asked back than was captured and not refunded.",
+    "payment_failed": "402: the payment provider declined or failed.",
 }
 
 

@@ -3,15 +3,14 @@ inventory services (the same ledger rows, conditional UPDATEs and audit as the c
 
 from __future__ import annotations
 
-import hashlib
 from typing import Literal
 
-from flask import g, request
+from flask import request
 from pydantic import BaseModel, Field
 from spectree import Response as Responses
 
 from api.schemas import Links, PageQuery, next_link, page_limit
-from api.web import IDEMPOTENCY_KEY, ApiModel, ApiProblem, Problem, actor, bp, scope, security, spec
+from api.web import ApiModel, ApiProblem, Problem, actor, bp, derived_key, scope, security, spec
 from api.web import timestamp as ts
 from commerce.catalog.services import get_variant
 from commerce.errors import NotFound
@@ -172,13 +171,6 @@ def known_variant(variant_id: int) -> int:
     return variant_id
 
 
-def ledger_key() -> str:
-    """The ledger's own idempotency key for this request (per token, bounded length): a
-    replay that got past the API's store still books once."""
-    raw = request.headers.get(IDEMPOTENCY_KEY, "")
-    return f"api:{g.api_actor.api_token_id}:" + hashlib.sha256(raw.encode()).hexdigest()[:40]
-
-
 @bp.get("/locations")
 @scope("inventory:read")
 @spec.validate(
@@ -269,7 +261,7 @@ def receive() -> tuple:
         reference=body.reference,
         note=body.note,
         by=actor(),
-        idempotency_key=ledger_key(),
+        idempotency_key=derived_key(),
     )
     return _booked(movement), 201
 
@@ -295,7 +287,7 @@ def adjust() -> tuple:
         reference=body.reference,
         note=body.note,
         by=actor(),
-        idempotency_key=ledger_key(),
+        idempotency_key=derived_key(),
     )
     return _booked(movement), 201
 
@@ -319,6 +311,6 @@ def transfer() -> tuple:
         reference=body.reference,
         note=body.note,
         by=actor(),
-        idempotency_key=ledger_key(),
+        idempotency_key=derived_key(),
     )
     return _booked(out, into), 201

@@ -10,13 +10,13 @@ from flask import request, url_for
 from pydantic import BaseModel, Field
 from spectree import Response as Responses
 
-from api.schemas import Links, Money, PageQuery, next_link, page_limit
-from api.web import ApiModel, Problem, actor, bp, scope, security, spec
+from api.schemas import Links, Money, MoneyIn, PageQuery, check_currency, next_link, page_limit
+from api.web import ApiModel, Problem, actor, bp, derived_key, scope, security, spec
 from api.web import timestamp as ts
 from commerce.errors import NotFound
 from commerce.orders.cancellation import cancel_order
 from commerce.orders.fulfillment import fulfil_and_ship
-from commerce.orders.models import Fulfillment, Order
+from commerce.orders.models import Fulfillment, Order, Refund
 from commerce.orders.queries import (
     CustomerRow,
     OrderFilter,
@@ -25,6 +25,7 @@ from commerce.orders.queries import (
     list_customers,
     list_orders,
 )
+from commerce.orders.refunds import issue_refund
 from commerce.orders.services import get_order
 
 TAG, CUSTOMERS = "orders", "customers"
@@ -163,6 +164,42 @@ class FulfillmentIn(ApiModel):
     lines: list[FulfillmentLineIn] | None = Field(
         None, description="Absent: every unit of the order waiting at that location."
     )
+
+
+class RefundLineIn(ApiModel):
+    order_line_id: int
+    quantity: int = Field(gt=0)
+    restock_location_id: int | None = Field(
+        None, description="Put the returned units back on sale there (shipped units only)."
+    )
+
+
+class RefundIn(ApiModel):
+    lines: list[RefundLineIn] = Field(default_factory=list)
+    shipping: MoneyIn | None = Field(None, description="Shipping to give back.")
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class RefundLineOut(BaseModel):
+    order_line_id: int
+    quantity: int
+    amount: Money
+    restock: bool
+    location_id: int | None
+
+
+class RefundOut(BaseModel):
+    id: int
+    order_id: int
+    status: str = Field(description="processing, succeeded, failed or awaiting_approval")
+    amount: Money
+    shipping_amount: Money
+    tax_amount: Money
+    reason: str
+    error_message: str
+    lines: list[RefundLineOut]
+    created_at: str | None
+    completed_at: str | None
 
 
 class CancelIn(ApiModel):
@@ -400,6 +437,67 @@ def cancel_order_view(order_id: int) -> OrderOut:
     shipped (open a return instead, in the console)."""
     body: CancelIn = request.context.json  # type: ignore[attr-defined]
     return render_order(cancel_order(get_order(order_id), reason=body.reason, by=actor()))
+
+
+def render_refund(refund: Refund) -> RefundOut:
+    cur = refund.currency
+    return RefundOut(
+        id=refund.id,
+        order_id=refund.order_id,
+        status=refund.status,
+        amount=Money(amount=refund.amount, currency=cur),
+        shipping_amount=Money(amount=refund.shipping_amount, currency=cur),
+        tax_amount=Money(amount=refund.tax_amount, currency=cur),
+        reason=refund.reason,
+        error_message=refund.error_message,
+        lines=[
+            RefundLineOut(
+                order_line_id=line.order_line_id,
+                quantity=line.quantity,
+                amount=Money(amount=line.amount, currency=cur),
+                restock=line.restock,
+                location_id=line.location_id,
+            )
+            for line in refund.lines
+        ],
+        created_at=ts(refund.created_at),
+        completed_at=ts(refund.completed_at),
+    )
+
+
+@bp.post("/orders/<int:order_id>/refunds", endpoint="create_refund")
+@scope("orders:refund")
+@spec.validate(
+    json=RefundIn,
+    resp=Responses(HTTP_201=RefundOut, HTTP_402=Problem, **WRITE_ERRORS),
+    tags=[TAG],
+    security=security("orders:refund"),
+)
+def create_refund_view(order_id: int) -> tuple:
+    """Refund lines and/or shipping of an order
+
+    The money goes back through the payment provider; `status` says how it went. Above
+    `REFUND_APPROVAL_LIMIT` the refund waits for an admin's approval in the console
+    (`awaiting_approval`): a token never approves. 409 when more is asked than was captured."""
+    body: RefundIn = request.context.json  # type: ignore[attr-defined]
+    order = get_order(order_id)
+    lines: dict[int, int] = {}
+    restock: dict[int, int | None] = {}
+    for line in body.lines:
+        lines[line.order_line_id] = lines.get(line.order_line_id, 0) + line.quantity
+        if line.restock_location_id is not None:
+            restock[line.order_line_id] = line.restock_location_id
+    refund = issue_refund(
+        order,
+        lines=lines,
+        shipping_amount=check_currency(body.shipping, order.currency, "shipping") or 0,
+        reason=body.reason,
+        restock=restock or None,
+        idempotency_key=derived_key(),
+        by=actor(),
+    )
+    location = url_for("api.get_order", order_id=order_id, _external=True)
+    return render_refund(refund), 201, {"Location": location}
 
 
 @bp.get("/customers", endpoint="list_customers")

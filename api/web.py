@@ -381,6 +381,14 @@ def _idempotent_start() -> Response | None:
     return response
 
 
+def derived_key() -> str:
+    """This request's Idempotency-Key as a domain service's own key (per token, bounded
+    length): a stock movement or a refund made under it happens once even past the API's
+    store (a lease taken over, a purge)."""
+    raw = request.headers.get(IDEMPOTENCY_KEY, "")
+    return f"api:{g.api_actor.api_token_id}:" + hashlib.sha256(raw.encode()).hexdigest()[:40]
+
+
 @bp.after_request
 def _after(response: Response) -> Response:
     key = g.pop("api_idempotency_key", None)

@@ -98,6 +98,10 @@ SCOPES: dict[str, tuple[str, tuple[str, ...]]] = {
     "inventory:write": ("Receive, adjust and transfer stock", ("inventory.edit",)),
     "orders:read": ("Read orders", ("orders.view",)),
     "orders:write": ("Fulfil and cancel orders", ("orders.fulfill", "orders.edit")),
+    "orders:refund": (
+        "Refund orders (above the approval limit a refund waits for an admin)",
+        ("orders.refund",),
+    ),
     "customers:read": ("Read customers", ("orders.view",)),
 }
 

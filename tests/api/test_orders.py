@@ -100,3 +100,57 @@ def test_customers(api, make_customer):
     one = api.get(f"/api/v1/customers/{customer.id}").get_json()
     assert one["email"] == "ada@example.com" and one["addresses"] == []
     assert api.get("/api/v1/customers/999999").status_code == 404
+
+
+def test_refund_a_line(api, place):
+    order = place(2)
+    line = order.lines[0]
+    body = {"lines": [{"order_line_id": line.id, "quantity": 1}], "reason": "Damaged"}
+    response = api.post(f"{URL}/{order.id}/refunds", json=body, key="rma-1")
+    assert response.status_code == 201, response.get_data(as_text=True)
+    refund = response.get_json()
+    assert refund["status"] == "succeeded"
+    assert refund["lines"] == [
+        {
+            "order_line_id": line.id,
+            "quantity": 1,
+            "amount": refund["lines"][0]["amount"],
+            "restock": False,
+            "location_id": None,
+        }
+    ]
+    assert refund["amount"]["amount"] > 0
+    again = api.post(f"{URL}/{order.id}/refunds", json=body, key="rma-1")
+    assert again.get_json() == refund
+    assert api.get(f"{URL}/{order.id}").get_json()["refunded_total"] == refund["amount"]
+
+
+def test_a_large_refund_waits_for_an_admin(app, api, place, monkeypatch):
+    monkeypatch.setitem(app.config, "REFUND_APPROVAL_LIMIT", 100)
+    order = place(1)
+    response = api.post(
+        f"{URL}/{order.id}/refunds",
+        json={"lines": [{"order_line_id": order.lines[0].id, "quantity": 1}], "reason": "x"},
+    )
+    assert response.status_code == 201
+    assert response.get_json()["status"] == "awaiting_approval"
+
+
+def test_refund_needs_its_scope(api_as, place):
+    order = place(1)
+    client = api_as("orders:write")
+    response = client.post(
+        f"{URL}/{order.id}/refunds",
+        json={"lines": [{"order_line_id": order.lines[0].id, "quantity": 1}], "reason": "x"},
+    )
+    assert response.status_code == 403
+
+
+def test_refunding_more_than_ordered_is_a_problem(api, place):
+    order = place(1)
+    response = api.post(
+        f"{URL}/{order.id}/refunds",
+        json={"lines": [{"order_line_id": order.lines[0].id, "quantity": 5}], "reason": "x"},
+    )
+    assert response.status_code in (409, 422)
+    assert response.mimetype == "application/problem+json"

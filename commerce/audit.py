@@ -17,6 +17,7 @@ class AuditEntry(db.Model):
     __table_args__ = (
         Index("ix_audit_entry_subject", "subject_type", "subject_id", "id"),
         Index("ix_audit_entry_actor", "actor_id", "id"),
+        Index("ix_audit_entry_actor_token", "actor_token_id", "id"),
         Index("ix_audit_entry_at", "at"),
     )
 
@@ -26,7 +27,7 @@ class AuditEntry(db.Model):
     actor_label: Mapped[str] = mapped_column(String(255), default="system")
     # Set when the change came through the Admin API: the token that made it.
     actor_token_id: Mapped[int | None] = mapped_column(
-        ForeignKey("api_token.id", ondelete="SET NULL"), index=True
+        ForeignKey("api_token.id", ondelete="SET NULL")
     )
     action: Mapped[str] = mapped_column(String(80))
     subject_type: Mapped[str] = mapped_column(String(40))
@@ -93,6 +94,7 @@ def record(
 def query_entries(
     *,
     actor_id: int | None = None,
+    actor_token_id: int | None = None,
     subject_type: str | None = None,
     subject_id: str | None = None,
     text: str | None = None,
@@ -105,6 +107,8 @@ def query_entries(
     stmt = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
     if actor_id:
         stmt = stmt.where(AuditEntry.actor_id == actor_id)
+    if actor_token_id:
+        stmt = stmt.where(AuditEntry.actor_token_id == actor_token_id)
     if subject_type:
         stmt = stmt.where(AuditEntry.subject_type == subject_type)
     if subject_id:

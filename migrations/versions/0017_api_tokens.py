@@ -66,7 +66,7 @@ def upgrade():
     )
     with op.batch_alter_table("audit_entry") as batch:
         batch.add_column(sa.Column("actor_token_id", sa.Integer(), nullable=True))
-        batch.create_index(op.f("ix_audit_entry_actor_token_id"), ["actor_token_id"], unique=False)
+        batch.create_index("ix_audit_entry_actor_token", ["actor_token_id", "id"], unique=False)
         batch.create_foreign_key(
             op.f("fk_audit_entry_actor_token_id_api_token"),
             "api_token",
@@ -79,7 +79,7 @@ def upgrade():
 def downgrade():
     with op.batch_alter_table("audit_entry") as batch:
         batch.drop_constraint("fk_audit_entry_actor_token_id_api_token", type_="foreignkey")
-        batch.drop_index("ix_audit_entry_actor_token_id")
+        batch.drop_index("ix_audit_entry_actor_token")
         batch.drop_column("actor_token_id")
     op.drop_table("api_idempotency_key")
     op.drop_table("api_token")

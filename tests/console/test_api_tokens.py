@@ -70,3 +70,23 @@ def test_only_admins(client, login):
     login("merchandiser")
     assert client.get(PAGE).status_code == 403
     assert client.post(PAGE, data={"name": "x", "scopes": ["orders:read"]}).status_code == 403
+
+
+def test_audit_log_filters_by_token(client, login, make_product):
+    from commerce.staff.permissions import SCOPES
+    from commerce.staff.tokens import create_token
+
+    admin = login("admin")
+    token, secret = create_token("PIM", scopes=list(SCOPES), by=admin)
+    product = make_product()
+    etag = client.get(
+        f"/api/v1/products/{product.id}", headers={"Authorization": f"Bearer {secret}"}
+    ).headers["ETag"]
+    client.patch(
+        f"/api/v1/products/{product.id}",
+        json={"vendor": "Through the API"},
+        headers={"Authorization": f"Bearer {secret}", "If-Match": etag},
+    )
+    page = client.get(f"/console/audit?token={token.id}").get_data(as_text=True)
+    assert "product.update" in page and f"api token PIM ({token.prefix}" in page
+    assert "api_token.create" not in page  # made by the admin, not by the token

@@ -9,7 +9,7 @@ from flask import request
 from pydantic import BaseModel, Field
 from spectree import Response as Responses
 
-from api.schemas import Links, PageQuery, next_link, page_limit
+from api.schemas import Links, PageQuery, next_link, page_limit, paged
 from api.web import ApiModel, ApiProblem, Problem, actor, bp, derived_key, scope, security, spec
 from api.web import timestamp as ts
 from commerce.catalog.services import get_variant
@@ -209,7 +209,7 @@ def list_levels() -> tuple:
         location_id=query.location_id,
     )
     page = LevelPage(data=[render_level(lv, sku) for lv, sku in rows], links=Links(next=nxt))
-    return page, 200, ({"Link": f'<{nxt}>; rel="next"'} if nxt else {})
+    return paged(page, nxt)
 
 
 @bp.get("/inventory/movements")
@@ -240,7 +240,7 @@ def list_movements() -> tuple:
         location_id=query.location_id,
     )
     page = MovementPage(data=[render_movement(m, lv) for m, lv in rows], links=Links(next=nxt))
-    return page, 200, ({"Link": f'<{nxt}>; rel="next"'} if nxt else {})
+    return paged(page, nxt)
 
 
 @bp.post("/inventory/receive")

@@ -10,7 +10,16 @@ from flask import request, url_for
 from pydantic import BaseModel, Field
 from spectree import Response as Responses
 
-from api.schemas import Links, Money, MoneyIn, PageQuery, check_currency, next_link, page_limit
+from api.schemas import (
+    Links,
+    Money,
+    MoneyIn,
+    PageQuery,
+    check_currency,
+    next_link,
+    page_limit,
+    paged,
+)
 from api.web import ApiModel, Problem, actor, bp, derived_key, scope, security, spec
 from api.web import timestamp as ts
 from commerce.errors import NotFound
@@ -377,7 +386,7 @@ def list_orders_view() -> tuple:
     args = query.model_dump(exclude={"cursor"}, exclude_none=True, exclude_defaults=True)
     nxt = next_link("api.list_orders", page.next_cursor, **args)
     body = OrderPage(data=[render_summary(r) for r in page.items], links=Links(next=nxt))
-    return body, 200, ({"Link": f'<{nxt}>; rel="next"'} if nxt else {})
+    return paged(body, nxt)
 
 
 @bp.get("/orders/<int:order_id>", endpoint="get_order")
@@ -514,7 +523,7 @@ def list_customers_view() -> tuple:
     page = list_customers(query.q or "", after=query.cursor, limit=page_limit(query.limit))
     nxt = next_link("api.list_customers", page.next_cursor, limit=query.limit, q=query.q)
     body = CustomerPage(data=[_customer_row(r) for r in page.items], links=Links(next=nxt))
-    return body, 200, ({"Link": f'<{nxt}>; rel="next"'} if nxt else {})
+    return paged(body, nxt)
 
 
 def _customer_row(row: CustomerRow) -> CustomerSummary:

@@ -19,6 +19,7 @@ from api.schemas import (
     money,
     next_link,
     page_limit,
+    paged,
     require_match,
 )
 from api.web import ApiModel, Problem, actor, bp, scope, security, spec, timestamp
@@ -217,7 +218,7 @@ def _with_etag(body: BaseModel, status: int = 200, **headers: str) -> tuple:
     tags=[TAG],
     security=security("products:read"),
 )
-def list_products() -> ProductPage:
+def list_products() -> tuple:
     """List products, oldest first, a page at a time
 
     Keyset pages: follow `links.next` (also in the `Link` header) until it is absent."""
@@ -225,12 +226,9 @@ def list_products() -> ProductPage:
     limit = page_limit(query.limit)
     products, cursor = products_after(query.cursor, limit=limit, status=query.status)
     nxt = next_link("api.list_products", cursor, limit=query.limit, status=query.status)
-    headers = {"Link": f'<{nxt}>; rel="next"'} if nxt else {}
-    return (
-        ProductPage(data=[render_product(p) for p in products], links=Links(next=nxt)),
-        200,
-        headers,
-    )  # type: ignore[return-value]
+    return paged(
+        ProductPage(data=[render_product(p) for p in products], links=Links(next=nxt)), nxt
+    )
 
 
 @bp.get("/products/<int:product_id>", endpoint="get_product")

@@ -50,6 +50,11 @@ def next_link(endpoint: str, cursor: str | None, **args: Any) -> str | None:
     return url_for(endpoint, cursor=cursor, _external=True, **kept)
 
 
+def paged(body: BaseModel, next_url: str | None) -> tuple[BaseModel, int, dict[str, str]]:
+    """A list's answer: the page, with its next page also in a `Link` header."""
+    return body, 200, ({"Link": f'<{next_url}>; rel="next"'} if next_url else {})
+
+
 def etag_of(model: BaseModel) -> str:
     """A strong ETag: a digest of the representation (any visible change changes it)."""
     return '"' + hashlib.sha256(model.model_dump_json().encode()).hexdigest()[:32] + '"'

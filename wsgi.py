@@ -1,4 +1,5 @@
-"""The composition root: the only module that imports the domain core and both web faces."""
+"""The composition root: the only module that imports the domain core and the web faces
+(console, storefront and the Admin API)."""
 
 from __future__ import annotations
 
@@ -47,6 +48,7 @@ from commerce.payments import tasks as _payment_tasks  # noqa: F401
 from commerce.search import init_app as init_search
 from commerce.search import tasks as _search_tasks  # noqa: F401
 from commerce.sessions import CacheAwareSessionInterface
+from commerce.staff import tasks as _staff_tasks  # noqa: F401  (purges API idempotency keys)
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src {img_src}; "
@@ -104,6 +106,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     init_search(app)
     _wire_layers(app)
 
+    import api
     from console import bp as console_bp
     from console.auth import configure_login
     from storefront import bp as storefront_bp
@@ -111,6 +114,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     configure_login(login_manager)
     app.register_blueprint(console_bp)
     app.register_blueprint(storefront_bp)
+    api.init_app(app)
     commerce_cli.register(app)
 
     app.jinja_env.globals["format_money"] = format_money
@@ -261,6 +265,8 @@ UNAVAILABLE_STATES = {"57P01", "57P02", "57P03", "53300"}
 
 
 def _register_errors(app: Flask) -> None:
+    import api
+
     def render_error(status: int, title: str, message: str) -> tuple[str, int]:
         area = "console" if request.path.startswith("/console") else "storefront"
         template = f"errors/{area}.html"
@@ -278,6 +284,8 @@ def _register_errors(app: Flask) -> None:
     def http_error(exc: HTTPException) -> Any:
         if exc.code in (301, 302, 303, 307, 308):
             return exc
+        if api.is_api_request():  # an unknown /api URL or method: problem+json, not a page
+            return api.http_problem(exc)
         messages = {
             403: ("Not allowed", "Your role does not give access to this page or action."),
             404: ("Not found", "We could not find what you were looking for."),
@@ -302,6 +310,9 @@ def _register_errors(app: Flask) -> None:
         original = getattr(exc, "original_exception", None) or exc
         with contextlib.suppress(Exception):  # a connection already gone
             db.session.rollback()
+        if api.is_api_request():
+            status = 503 if database_unreachable(original) else 500
+            return api.problem_response(status, "The error was logged. Please try again.")
         if not database_unreachable(original):
             try:
                 return render_error(

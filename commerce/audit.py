@@ -18,6 +18,7 @@ class AuditEntry(db.Model):
     __table_args__ = (
         Index("ix_audit_entry_subject", "subject_type", "subject_id", "id"),
         Index("ix_audit_entry_actor", "actor_id", "id"),
+        Index("ix_audit_entry_actor_token", "actor_token_id", "id"),
         Index("ix_audit_entry_at", "at"),
     )
 
@@ -25,6 +26,10 @@ class AuditEntry(db.Model):
     at: Mapped[datetime] = mapped_column(default=utcnow)
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("staff_member.id", ondelete="SET NULL"))
     actor_label: Mapped[str] = mapped_column(String(255), default="system")
+    # Set when the change came through the Admin API: the token that made it.
+    actor_token_id: Mapped[int | None] = mapped_column(
+        ForeignKey("api_token.id", ondelete="SET NULL")
+    )
     action: Mapped[str] = mapped_column(String(80))
     subject_type: Mapped[str] = mapped_column(String(40))
     subject_id: Mapped[str | None] = mapped_column(String(64))
@@ -111,7 +116,8 @@ def record(
     subject_id: Any = None,
     subject_label: str | None = None,
 ) -> AuditEntry:
-    """Add an audit entry to the current transaction; `actor` is a StaffMember or None (system)."""
+    """Add an audit entry to the current transaction; `actor` is a StaffMember, an API token's
+    actor (commerce.staff.tokens.TokenActor, carrying `api_token_id`) or None (system)."""
     if subject is not None:
         subject_type = subject_type or getattr(
             subject, "audit_type", type(subject).__name__.lower()
@@ -122,6 +128,7 @@ def record(
         at=utcnow(),
         actor_id=getattr(actor, "id", None),
         actor_label=getattr(actor, "email", None) or "system",
+        actor_token_id=getattr(actor, "api_token_id", None),
         action=action,
         subject_type=subject_type or "system",
         subject_id=None if subject_id is None else str(subject_id),
@@ -136,6 +143,7 @@ def record(
 def query_entries(
     *,
     actor_id: int | None = None,
+    actor_token_id: int | None = None,
     subject_type: str | None = None,
     subject_id: str | None = None,
     text: str | None = None,
@@ -160,6 +168,8 @@ def query_entries(
         )
     if actor_id:
         stmt = stmt.where(AuditEntry.actor_id == actor_id)
+    if actor_token_id:
+        stmt = stmt.where(AuditEntry.actor_token_id == actor_token_id)
     if subject_type:
         stmt = stmt.where(AuditEntry.subject_type == subject_type)
     if subject_id:

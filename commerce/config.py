@@ -172,6 +172,10 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "COUPON_ADDRESS_RATE_LIMIT": _env(
             "COUPON_ADDRESS_RATE_LIMIT", "20 per 10 minutes;60 per day"
         ),
+        # Requests one Admin API token may make (flask-limiter syntax; RateLimit headers).
+        "API_RATE_LIMIT": _env("API_RATE_LIMIT", "600 per minute"),
+        # The Admin API's list pages: the default and the largest `limit`.
+        "API_PAGE_SIZE": _env_int("API_PAGE_SIZE", 50),
         "RATELIMIT_ENABLED": _env_bool("RATELIMIT_ENABLED", True),
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,

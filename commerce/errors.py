@@ -63,6 +63,13 @@ class Conflict(CommerceError):
     code = "conflict"
 
 
+class StaleVersion(CommerceError):
+    """Optimistic concurrency: the thing changed since the caller read the version it names."""
+
+    status = 412
+    code = "precondition_failed"
+
+
 class DuplicateValue(ValidationError):
     code = "duplicate"
 

@@ -89,6 +89,10 @@ def init_celery(app: Flask) -> Celery:
             "schedule": timedelta(minutes=5),
         },
         "sweep-jobs": {"task": "commerce.jobs.sweep", "schedule": timedelta(minutes=1)},
+        "purge-idempotency-keys": {
+            "task": "commerce.staff.purge_idempotency_keys",
+            "schedule": timedelta(hours=1),
+        },
         **PERIODIC,
     }
     celery.flask_app = app  # type: ignore[attr-defined]

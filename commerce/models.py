@@ -56,12 +56,14 @@ from commerce.search.models import (
     SearchTerm,
 )
 from commerce.shipping.models import ShippingMethod
-from commerce.staff.models import SavedFilter, StaffMember
+from commerce.staff.models import ApiIdempotencyKey, ApiToken, SavedFilter, StaffMember
 from commerce.tax.models import TaxRate
 
 __all__ = [
     "Address",
     "Allocation",
+    "ApiIdempotencyKey",
+    "ApiToken",
     "AuditEntry",
     "AuthSession",
     "Cart",

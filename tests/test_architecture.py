@@ -10,7 +10,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-WEB_FACES = ("console", "storefront")
+WEB_FACES = ("console", "storefront", "api")
 TRANSACTION_CONTROL = {
     "begin",
     "begin_nested",

@@ -322,3 +322,30 @@ def product_changes(
         before_id=before_id,
         limit=limit,
     )
+
+
+def products_after(
+    cursor: str | None, *, limit: int, status: str | None = None
+) -> tuple[list[Product], str | None]:
+    """Products in id order after `cursor`, with their variants and tags, and the next page's
+    cursor (None on the last): the Admin API's walk over the catalog, stable while products
+    are added (new ids come last) and the same cost at any depth (a keyset, never OFFSET)."""
+    stmt = select(Product).options(
+        selectinload(Product.variants),
+        selectinload(Product.tag_rows),
+        selectinload(Product.options),
+    )
+    if status:
+        stmt = stmt.where(Product.status == status)
+    page = keyset_page(
+        stmt,
+        Product.id,
+        Product.id,
+        descending=False,
+        after=cursor,
+        before=None,
+        limit=limit,
+        scalars=True,
+    )
+    next_cursor, _ = page.cursors(page.rows, lambda p: (p.id, p.id))
+    return list(page.rows), next_cursor

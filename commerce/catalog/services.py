@@ -9,11 +9,12 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 
 from commerce import audit, outbox
 from commerce.bounds import (
@@ -52,7 +53,7 @@ from commerce.catalog.text import (
     render_description,
 )
 from commerce.db import service, utcnow
-from commerce.errors import DuplicateValue, NotFound, ValidationError
+from commerce.errors import DuplicateValue, NotFound, StaleVersion, ValidationError
 from commerce.extensions import db
 from commerce.money import format_amount_plain, scale_amount
 from commerce.tags import normalize_tags
@@ -386,8 +387,29 @@ def create_product(
     return product
 
 
+def _check_version(product_id: int, expected: datetime | None) -> None:
+    """Optimistic concurrency for a caller that read the product at `expected` (its
+    updated_at): one conditional UPDATE that changes nothing but fails when another change
+    came in between, and holds the row until this transaction ends."""
+    if expected is None:
+        return
+    matched = db.session.execute(
+        update(Product)
+        .where(Product.id == product_id, Product.updated_at == expected)
+        .values(updated_at=Product.updated_at)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if matched != 1:
+        raise StaleVersion("The product changed since it was read: read it again and retry.")
+
+
 @service
-def update_product(product: Product, *, by: Any, **fields: Any) -> Product:
+def update_product(
+    product: Product, *, by: Any, expected_version: datetime | None = None, **fields: Any
+) -> Product:
+    """Change a product's fields; `expected_version` (the updated_at the caller read) makes it
+    refuse with StaleVersion when someone else changed the product since."""
+    _check_version(product.id, expected_version)
     before = product.snapshot()
     _apply_product_fields(product, fields)
     after = product.snapshot()
@@ -602,8 +624,13 @@ def add_variant(product: Product, *, by: Any, **fields: Any) -> Variant:
 
 
 @service
-def update_variant(variant: Variant, *, by: Any, **fields: Any) -> Variant:
+def update_variant(
+    variant: Variant, *, by: Any, expected_version: datetime | None = None, **fields: Any
+) -> Variant:
+    """Change a variant; `expected_version` is its product's updated_at as the caller read it
+    (see update_product)."""
     clean = _variant_changes(variant, variant.product, fields)
+    _check_version(variant.product_id, expected_version)
     before = variant.snapshot()
     options = clean.pop("options", None)
     for name, value in clean.items():

@@ -723,3 +723,66 @@ def product_available() -> ColumnElement[bool]:
         Variant.product_id == Product.id,
         or_(Variant.inventory_policy == CONTINUE, free > 0),
     )
+
+
+def levels_after(
+    cursor: str | None,
+    *,
+    limit: int,
+    variant_id: int | None = None,
+    location_id: int | None = None,
+) -> tuple[list[tuple[StockLevel, str | None]], str | None]:
+    """Stock levels (with their variant's SKU) in id order after `cursor`, and the next page's
+    cursor: the Admin API's keyset walk, filtered by variant or location."""
+    stmt = select(StockLevel, Variant.sku).join(Variant, Variant.id == StockLevel.variant_id)
+    if variant_id is not None:
+        stmt = stmt.where(StockLevel.variant_id == variant_id)
+    if location_id is not None:
+        stmt = stmt.where(StockLevel.location_id == location_id)
+    page = keyset_page(
+        stmt,
+        StockLevel.id,
+        StockLevel.id,
+        descending=False,
+        after=cursor,
+        before=None,
+        limit=limit,
+    )
+    rows = [(row[0], row[1]) for row in page.rows]
+    next_cursor, _ = page.cursors(rows, lambda r: (r[0].id, r[0].id))
+    return rows, next_cursor
+
+
+def movements_after(
+    cursor: str | None,
+    *,
+    limit: int,
+    variant_id: int | None = None,
+    location_id: int | None = None,
+) -> tuple[list[tuple[StockMovement, StockLevel]], str | None]:
+    """Ledger rows (with their level) in id order after `cursor`: the Admin API's feed of
+    stock movements, filtered by variant or location."""
+    stmt = select(StockMovement, StockLevel).join(
+        StockLevel, StockLevel.id == StockMovement.stock_level_id
+    )
+    if variant_id is not None:
+        stmt = stmt.where(StockLevel.variant_id == variant_id)
+    if location_id is not None:
+        stmt = stmt.where(StockLevel.location_id == location_id)
+    page = keyset_page(
+        stmt,
+        StockMovement.id,
+        StockMovement.id,
+        descending=False,
+        after=cursor,
+        before=None,
+        limit=limit,
+    )
+    rows = [(row[0], row[1]) for row in page.rows]
+    next_cursor, _ = page.cursors(rows, lambda r: (r[0].id, r[0].id))
+    return rows, next_cursor
+
+
+def level_of(movement: StockMovement) -> StockLevel:
+    """The stock level a ledger row moved (as it is now)."""
+    return db.session.get(StockLevel, movement.stock_level_id, populate_existing=True)

@@ -120,3 +120,27 @@ def role_allows(role: str, permission: str) -> bool:
     if permission not in PERMISSIONS:
         raise KeyError(f"unknown permission {permission!r}")
     return permission in ROLE_PERMISSIONS.get(role, frozenset())
+
+
+# API token scopes: what a token may do, each standing for the console permissions that
+# guard the same actions (a token acts through the same services as the console).
+SCOPES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "products:read": ("Read products and variants", ("catalog.view",)),
+    "products:write": ("Create and change products and variants", ("catalog.edit",)),
+    "inventory:read": ("Read locations, stock levels and movements", ("inventory.view",)),
+    "inventory:write": ("Receive, adjust and transfer stock", ("inventory.edit",)),
+    "orders:read": ("Read orders", ("orders.view",)),
+    "orders:write": ("Fulfil and cancel orders", ("orders.fulfill", "orders.edit")),
+    "orders:refund": (
+        "Refund orders (above the approval limit a refund waits for an admin)",
+        ("orders.refund",),
+    ),
+    "customers:read": ("Read customers", ("orders.view",)),
+}
+
+
+def scopes_allowed(role: str) -> list[str]:
+    """The scopes a member of `role` may put on a token: those whose permissions the role has
+    (nobody hands out more than they hold)."""
+    held = ROLE_PERMISSIONS.get(role, frozenset())
+    return [scope for scope, (_label, perms) in SCOPES.items() if set(perms) <= held]

@@ -1,4 +1,4 @@
-"""The audit log, filterable by staff member, subject and date."""
+"""The audit log, filterable by staff member or API token, subject and date."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from commerce.audit import field_label, is_internal_key, is_money_key, query_entries
 from commerce.extensions import db
-from commerce.staff.models import StaffMember
+from commerce.staff.models import ApiToken, StaffMember
 from console import bp
 from console.web import int_arg
 from web.pages import render
@@ -28,6 +28,7 @@ def _date_arg(name: str) -> date | None:
 def audit_log() -> Any:
     filters = {
         "actor_id": int_arg("actor"),
+        "actor_token_id": int_arg("token"),
         "subject_type": request.args.get("subject_type", "").strip() or None,
         "subject_id": request.args.get("subject_id", "").strip() or None,
         "text": request.args.get("q", "").strip() or None,
@@ -38,11 +39,13 @@ def audit_log() -> Any:
     has_more = len(entries) > PAGE
     entries = entries[:PAGE]
     staff = list(db.session.scalars(select(StaffMember).order_by(StaffMember.email)))
+    tokens = list(db.session.scalars(select(ApiToken).order_by(ApiToken.name, ApiToken.id)))
     return render(
         "console/audit/list.html",
         "console/audit/_table.html",
         entries=entries,
         staff=staff,
+        tokens=tokens,
         filters=filters,
         args=request.args,
         next_before=entries[-1].id if has_more and entries else None,

@@ -1,10 +1,10 @@
-"""Staff: people, roles and invitations.
+"""Staff: people, roles and invitations; Admin API tokens.
 
 The area's URLs (below /console), the view answering each and the permission it needs."""
 
 from console import account, two_factor
 from console.permissions import Route
-from console.staff import views
+from console.staff import tokens, views
 
 ROUTES = [
     # views
@@ -29,6 +29,21 @@ ROUTES = [
     Route(
         "/staff/<int:staff_id>/two-factor/reset",
         two_factor.staff_two_factor_reset,
+        "staff.manage",
+        methods=["POST"],
+    ),
+    # API tokens (the secret is shown once, on the page the creation answers)
+    Route("/staff/api-tokens", tokens.api_tokens, "staff.manage"),
+    Route(
+        "/staff/api-tokens",
+        tokens.api_token_create,
+        "staff.manage",
+        methods=["POST"],
+        endpoint="api_token_create",
+    ),
+    Route(
+        "/staff/api-tokens/<int:token_id>/revoke",
+        tokens.api_token_revoke,
         "staff.manage",
         methods=["POST"],
     ),

@@ -161,9 +161,11 @@ def problem_response(
     return response
 
 
-def _pointer(field: str) -> str:
-    """A service's field name (`quantity`, `lines.0.quantity`) as a JSON pointer."""
-    return "/" + "/".join(str(part) for part in field.split("."))
+def _pointer(field: Any) -> str:
+    """A service's field name (`quantity`, `lines.0.quantity`) or structured path
+    (`("line", 7)`, commerce.errors.ErrorPath) as a JSON pointer."""
+    parts = field if isinstance(field, tuple) else str(field).split(".")  # a path, or a name
+    return "/" + "/".join(str(part) for part in parts)
 
 
 def domain_problem(exc: CommerceError) -> Response:

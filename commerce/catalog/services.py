@@ -716,6 +716,8 @@ def bulk_update_products(
     if action == "change_price":
         if (percent is None) == (amount is None):
             raise ValidationError("Give either a percentage or an amount.", field="percent")
+        if percent is not None and not isinstance(percent, Decimal):
+            percent = Decimal(str(percent))  # a whole number from a caller: exact as text
         if percent is not None and not percent.is_finite():
             raise ValidationError("Enter a percentage like 10 or -15.", field="percent")
         if percent is not None and percent <= Decimal(-100):

@@ -117,8 +117,8 @@ class DatabaseBusy(CommerceError):
 
 
 class TooManyAttempts(CommerceError):
-    """An attempt budget (coupon codes, declined payments) is spent for now; `retry_after` says
-    in how many seconds to try again."""
+    """An attempt budget (coupon codes, declined payments, failed sign-ins of an account) is
+    spent for now; `retry_after` says in how many seconds to try again."""
 
     status = 429
     code = "too_many_attempts"

@@ -42,11 +42,18 @@ def safe_key(key: str) -> str:
     return cleaned
 
 
+def shop_base(reached_at: str | None = None) -> str:
+    """The shop's address for links in emails: SHOP_URL when set, else the address the shopper
+    or staff reached the shop at (kept with the email's event), else this process's own port
+    (SHOP_URL_DEFAULT)."""
+    config = current_app.config
+    return (config.get("SHOP_URL") or reached_at or config["SHOP_URL_DEFAULT"]).rstrip("/")
+
+
 def message_id(key: str) -> str:
     """A Message-ID that is the same every time the same key is sent."""
     domain = parseaddr(current_app.config["MAIL_FROM"])[1].rpartition("@")[2]
-    shop = current_app.config.get("SHOP_URL") or current_app.config["SHOP_URL_DEFAULT"]
-    domain = domain or urlsplit(shop).hostname
+    domain = domain or urlsplit(shop_base()).hostname
     return f"<{safe_key(key)}@{domain or 'localhost'}>"
 
 

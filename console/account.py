@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, flash, g, redirect, request, url_for
+from flask import current_app, flash, g, redirect, url_for
 from flask_login import current_user, login_user
 
 from commerce.accounts.passwords import (
@@ -27,7 +27,7 @@ from commerce.staff.services import get_staff
 from console.auth import client, end_browser_session
 from console.forms import ChangePasswordForm, ConfirmForm, EmailOnlyForm, SetPasswordForm
 from console.web import done
-from web.forms import apply_errors
+from web.forms import form_status, submit
 from web.pages import render
 
 OWN = "dashboard.view"  # every staff member may manage their own account
@@ -45,11 +45,15 @@ def _current_session_id() -> int | None:
 @limiter.limit(_limit, methods=["POST"])
 def password_forgot() -> Any:
     form = EmailOnlyForm()
-    if form.validate_on_submit():
-        request_password_reset(STAFF, form.email.data or "", ip_address=client().ip_address)
+    sent = submit(
+        form,
+        lambda: request_password_reset(
+            STAFF, form.email.data or "", ip_address=client().ip_address
+        ),
+    )
+    if sent.ok:
         return render("console/auth/forgot.html", form=form, sent=True)
-    status = 422 if request.method == "POST" else 200
-    return render("console/auth/forgot.html", form=form, sent=False, status=status)
+    return render("console/auth/forgot.html", form=form, sent=False, status=form_status())
 
 
 @limiter.limit(_limit, methods=["POST"])
@@ -59,44 +63,41 @@ def password_reset(token: str) -> Any:
         account_for_reset(STAFF, token)
     except ValidationError as exc:
         return render("console/auth/reset.html", form=None, error=exc.message, status=422)
-    status = 200
-    if form.validate_on_submit():
-        try:
-            reset_password(STAFF, token, form.password.data or "")
-        except ValidationError as exc:
-            apply_errors(form, exc)
-        else:
-            end_browser_session()
-            flash("Your password is set. Sign in with it.", "success")
-            return redirect(url_for("console.login"), code=303)
-    if request.method == "POST":
-        status = 422
-    return render("console/auth/reset.html", form=form, token=token, error=None, status=status)
+    sent = submit(
+        form,
+        lambda: reset_password(STAFF, token, form.password.data or ""),
+        refusals=(ValidationError,),
+    )
+    if sent.ok:
+        end_browser_session()
+        flash("Your password is set. Sign in with it.", "success")
+        return redirect(url_for("console.login"), code=303)
+    return render(
+        "console/auth/reset.html", form=form, token=token, error=None, status=form_status()
+    )
 
 
 def account_password() -> Any:
     form = ChangePasswordForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            change_password(
-                STAFF,
-                current_user._get_current_object(),
-                current=form.current.data or "",
-                password=form.password.data or "",
-                keep_session=_current_session_id(),
-            )
-        except ValidationError as exc:
-            apply_errors(form, exc)
-        else:
-            login_user(current_user._get_current_object())  # the new session version
-            return done(
-                "Your password is changed; your other sessions are signed out.",
-                url_for("console.account_sessions"),
-            )
-    if request.method == "POST":
-        status = 422
-    return render("console/account/password.html", form=form, status=status)
+    member = current_user._get_current_object()
+    sent = submit(
+        form,
+        lambda: change_password(
+            STAFF,
+            member,
+            current=form.current.data or "",
+            password=form.password.data or "",
+            keep_session=_current_session_id(),
+        ),
+        refusals=(ValidationError,),
+    )
+    if sent.ok:
+        login_user(member)  # the new session version
+        return done(
+            "Your password is changed; your other sessions are signed out.",
+            url_for("console.account_sessions"),
+        )
+    return render("console/account/password.html", form=form, status=form_status())
 
 
 def account_sessions() -> Any:

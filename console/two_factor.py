@@ -9,7 +9,7 @@ from flask import current_app, flash, redirect, request, session, url_for
 from flask_login import current_user
 
 from commerce.accounts.sessions import STAFF
-from commerce.accounts.signin import TooManyAttempts, complete_sign_in, trusted_device
+from commerce.accounts.signin import complete_sign_in, trusted_device
 from commerce.accounts.two_factor import (
     check_code,
     confirm_enrolment,
@@ -23,7 +23,7 @@ from commerce.accounts.two_factor import (
     start_enrolment,
     turn_off,
 )
-from commerce.errors import CommerceError, ValidationError
+from commerce.errors import CommerceError, TooManyAttempts, ValidationError
 from commerce.extensions import limiter
 from commerce.staff.services import get_staff
 from console.auth import (
@@ -35,9 +35,9 @@ from console.auth import (
     pending_member,
     set_device_cookie,
 )
-from console.forms import CodeForm, ConfirmForm, CurrentPasswordForm
+from console.forms import CodeForm, CurrentPasswordForm
 from console.web import done
-from web.forms import apply_errors
+from web.forms import failed_status, form_status, require_csrf, submit
 from web.pages import render
 
 OWN = "dashboard.view"
@@ -63,36 +63,31 @@ def login_code() -> Any:
     if not enrolled(member.id):
         return redirect(url_for("console.login_enrol"), code=303)
     form = CodeForm()
-    status = 200
-    if form.validate_on_submit():
-        trusted = trusted_device(STAFF, member.email, request.cookies.get(DEVICE_COOKIE))
-        proof = (pending["nonce"], pending["proof"]) if "proof" in pending else None
-        try:
-            method = check_code(
-                member, form.code.data or "", client=client(), trusted=trusted, proof=proof
-            )
-        except TooManyAttempts as exc:
-            form.form_errors.append(exc.message)
-            status = 429
-        except ValidationError as exc:
-            apply_errors(form, exc)
-            status = 422
-            if proof is not None:
-                session.pop(PENDING, None)  # the password may be wrong: start again
-        else:
-            signed = complete_sign_in(
-                STAFF,
-                member,
-                client=client(),
-                remember=bool(pending.get("remember")),
-                method=f"password+{method}",
-            )
-            if method == "recovery":
-                left = recovery_codes_left(member)
-                flash(f"You used a recovery code: {left} left.", "warning")
-            return finish_sign_in(signed, pending.get("next"))
-    elif request.method == "POST":
-        status = 422
+    trusted = trusted_device(STAFF, member.email, request.cookies.get(DEVICE_COOKIE))
+    proof = (pending["nonce"], pending["proof"]) if "proof" in pending else None
+    sent = submit(
+        form,
+        lambda: check_code(
+            member, form.code.data or "", client=client(), trusted=trusted, proof=proof
+        ),
+        refusals=(ValidationError, TooManyAttempts),
+    )
+    if sent.ok:
+        method = sent.value
+        signed = complete_sign_in(
+            STAFF,
+            member,
+            client=client(),
+            remember=bool(pending.get("remember")),
+            method=f"password+{method}",
+        )
+        if method == "recovery":
+            left = recovery_codes_left(member)
+            flash(f"You used a recovery code: {left} left.", "warning")
+        return finish_sign_in(signed, pending.get("next"))
+    if isinstance(sent.error, ValidationError) and proof is not None:
+        session.pop(PENDING, None)  # the password may be wrong: start again
+    status = failed_status(sent.error) if sent.error else form_status()
     return render("console/auth/code.html", form=form, status=status)
 
 
@@ -106,32 +101,30 @@ def login_enrol() -> Any:
     if enrolled(member.id):
         return redirect(url_for("console.login_code"), code=303)
     form = CodeForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            codes = confirm_enrolment(member, form.code.data or "")
-        except ValidationError as exc:
-            apply_errors(form, exc)
-            status = 422
-        else:
-            signed = complete_sign_in(
-                STAFF,
-                member,
-                client=client(),
-                remember=bool(pending.get("remember")),
-                method="password+totp",
-            )
-            begin_session(signed)
-            response = render(
-                "console/account/recovery_codes.html",
-                codes=codes,
-                next_url=pending.get("next") or url_for("console.dashboard"),
-            )
-            set_device_cookie(response, member.email)
-            return response
-    elif request.method == "POST":
-        status = 422
-    return render("console/auth/enrol.html", form=form, status=status, **_enrolment_context(member))
+    sent = submit(
+        form,
+        lambda: confirm_enrolment(member, form.code.data or ""),
+        refusals=(ValidationError,),
+    )
+    if sent.ok:
+        signed = complete_sign_in(
+            STAFF,
+            member,
+            client=client(),
+            remember=bool(pending.get("remember")),
+            method="password+totp",
+        )
+        begin_session(signed)
+        response = render(
+            "console/account/recovery_codes.html",
+            codes=sent.value,
+            next_url=pending.get("next") or url_for("console.dashboard"),
+        )
+        set_device_cookie(response, member.email)
+        return response
+    return render(
+        "console/auth/enrol.html", form=form, status=form_status(), **_enrolment_context(member)
+    )
 
 
 def account_two_factor() -> Any:
@@ -152,17 +145,15 @@ def account_two_factor() -> Any:
 def account_two_factor_confirm() -> Any:
     me = current_user._get_current_object()
     form = CodeForm()
-    if form.validate_on_submit():
-        try:
-            codes = confirm_enrolment(me, form.code.data or "")
-        except ValidationError as exc:
-            apply_errors(form, exc)
-        else:
-            return render(
-                "console/account/recovery_codes.html",
-                codes=codes,
-                next_url=url_for("console.account_two_factor"),
-            )
+    sent = submit(
+        form, lambda: confirm_enrolment(me, form.code.data or ""), refusals=(ValidationError,)
+    )
+    if sent.ok:
+        return render(
+            "console/account/recovery_codes.html",
+            codes=sent.value,
+            next_url=url_for("console.account_two_factor"),
+        )
     return render(
         "console/account/two_factor.html",
         form=form,
@@ -204,7 +195,7 @@ def account_two_factor_disable() -> Any:
 
 def staff_two_factor_reset(staff_id: int) -> Any:
     member = get_staff(staff_id)
-    ConfirmForm().validate_on_submit()
+    require_csrf()
     reset_second_factor(member, by=current_user)
     return done(
         f"The second factor of {member.email} is reset; they are signed out.",

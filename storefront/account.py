@@ -64,7 +64,7 @@ from storefront.forms import (
     SignInForm,
 )
 from storefront.web import private
-from web.forms import apply_errors, form_status, submit
+from web.forms import form_status, submit
 from web.pages import render
 
 SESSION_KEY = "customer"
@@ -361,11 +361,15 @@ def address_default(address_id: int) -> Response:
 def password_forgot() -> Response:
     """The same answer whether or not the email has an account."""
     form = EmailOnlyForm()
-    if form.validate_on_submit():
-        request_password_reset(CUSTOMER, form.email.data or "", ip_address=client().ip_address)
+    sent = submit(
+        form,
+        lambda: request_password_reset(
+            CUSTOMER, form.email.data or "", ip_address=client().ip_address
+        ),
+    )
+    if sent.ok:
         return _page("storefront/account/forgot.html", form=form, sent=True)
-    status = 422 if request.method == "POST" else 200
-    return _page("storefront/account/forgot.html", status, form=form, sent=False)
+    return _page("storefront/account/forgot.html", form_status(), form=form, sent=False)
 
 
 @bp.route("/account/password/reset/<token>", methods=["GET", "POST"])
@@ -376,20 +380,19 @@ def password_reset(token: str) -> Response:
         account_for_reset(CUSTOMER, token)
     except ValidationError as exc:
         return _page("storefront/account/reset.html", 422, form=None, error=exc.message)
-    if form.validate_on_submit():
-        try:
-            reset_password(CUSTOMER, token, form.password.data or "")
-        except ValidationError as exc:
-            apply_errors(form, exc)
-        else:
-            session.pop(SESSION_KEY, None)
-            session.pop(SESSION_TOKEN, None)
-            _forget_csrf_token()
-            g.customer = None
-            flash("Your password is set. Sign in with it.", "success")
-            return private(redirect(url_for("storefront.login"), code=303))
-    status = 422 if request.method == "POST" else 200
-    return _page("storefront/account/reset.html", status, form=form, token=token, error=None)
+    sent = submit(
+        form,
+        lambda: reset_password(CUSTOMER, token, form.password.data or ""),
+        refusals=(ValidationError,),
+    )
+    if sent.ok:
+        session.pop(SESSION_KEY, None)
+        session.pop(SESSION_TOKEN, None)
+        _forget_csrf_token()
+        g.customer = None
+        flash("Your password is set. Sign in with it.", "success")
+        return private(redirect(url_for("storefront.login"), code=303))
+    return _page("storefront/account/reset.html", form_status(), form=form, token=token, error=None)
 
 
 @bp.route("/account/password", methods=["GET", "POST"])
@@ -398,24 +401,22 @@ def password_change() -> Response:
     """Change the password; the customer's other sessions end, this one goes on."""
     customer = current_customer()
     form = ChangePasswordForm()
-    if form.validate_on_submit():
+
+    def change() -> Any:
         found = load_account(CUSTOMER, customer.id, session.get(SESSION_TOKEN))
-        try:
-            change_password(
-                CUSTOMER,
-                customer,
-                current=form.current.data or "",
-                password=form.password.data or "",
-                keep_session=found[1].id if found else None,
-            )
-        except ValidationError as exc:
-            apply_errors(form, exc)
-        else:
-            session[SESSION_KEY] = customer.session_value  # the new version
-            flash("Your password is changed; your other sessions are signed out.", "success")
-            return private(redirect(url_for("storefront.account"), code=303))
-    status = 422 if request.method == "POST" else 200
-    return _page("storefront/account/password.html", status, form=form)
+        return change_password(
+            CUSTOMER,
+            customer,
+            current=form.current.data or "",
+            password=form.password.data or "",
+            keep_session=found[1].id if found else None,
+        )
+
+    if submit(form, change, refusals=(ValidationError,)).ok:
+        session[SESSION_KEY] = customer.session_value  # the new version
+        flash("Your password is changed; your other sessions are signed out.", "success")
+        return private(redirect(url_for("storefront.account"), code=303))
+    return _page("storefront/account/password.html", form_status(), form=form)
 
 
 @bp.route("/account/sessions/end-others", methods=["POST"])

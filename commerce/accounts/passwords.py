@@ -159,8 +159,8 @@ def change_password(
 
 
 def reset_url(kind: str, token: str) -> str:
-    """An absolute link for an email sent outside any request (from SHOP_URL)."""
-    base = urlsplit(current_app.config["SHOP_URL"].rstrip("/"))
+    """An absolute link for an email sent outside any request (commerce.mail.shop_base)."""
+    base = urlsplit(mail.shop_base())
     endpoint = RESET_ENDPOINTS[kind]
     if endpoint in current_app.view_functions:
         adapter = current_app.url_map.bind(
@@ -229,5 +229,5 @@ def email_security_notice(event: outbox.OutboxEvent) -> None:
 
 
 def _forgot_url(kind: str) -> str:
-    base = current_app.config["SHOP_URL"].rstrip("/")
+    base = mail.shop_base()
     return f"{base}{'/console/password/forgot' if kind == STAFF else '/account/password/forgot'}"

@@ -36,7 +36,7 @@ from commerce.accounts.sessions import (
 )
 from commerce.customers.services import authenticate_customer
 from commerce.db import transaction, utcnow
-from commerce.errors import CommerceError, ValidationError
+from commerce.errors import TooManyAttempts, ValidationError
 from commerce.extensions import db
 from commerce.staff.services import authenticate
 
@@ -44,13 +44,6 @@ GENERIC_FAILURE = {
     STAFF: "That email and password do not match an active account.",
     CUSTOMER: "That email and password do not match an account.",
 }
-
-
-class TooManyAttempts(CommerceError):
-    """Too many failed sign-ins for this email lately; `retry_after` in seconds."""
-
-    status = 429
-    code = "throttled"
 
 
 @dataclass

@@ -17,7 +17,7 @@ SIGN_IN_PATH = "/account/login"  # storefront.login; the core builds links from 
 
 
 def _context(customer: Customer) -> dict[str, str]:
-    shop_url = current_app.config["SHOP_URL"].rstrip("/")
+    shop_url = mail.shop_base()
     return {
         "name": customer.name or "",
         "email": customer.email,

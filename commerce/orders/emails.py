@@ -38,18 +38,11 @@ LINKED_TOPICS = ("order.placed", "order.shipped")  # events whose emails link in
 SHOP_URL_KEY = "shop_url"  # in their payload: where the shop was reached (when SHOP_URL unset)
 
 
-def shop_base(reached_at: str | None = None) -> str:
-    """The shop's address for links: SHOP_URL when set, else the address the shopper or staff
-    reached the shop at (kept with the email's event), else this process's own port."""
-    config = current_app.config
-    return (config.get("SHOP_URL") or reached_at or config["SHOP_URL_DEFAULT"]).rstrip("/")
-
-
 def shop_url(endpoint: str, *, fallback: str, reached_at: str | None = None, **values: Any) -> str:
     """An absolute link into the shop for a message sent outside any request: built from
-    shop_base() with the app's URL map when `endpoint` is registered, else the base +
+    mail.shop_base() with the app's URL map when `endpoint` is registered, else the base +
     `fallback` (the core must not depend on a web face being loaded)."""
-    base = urlsplit(shop_base(reached_at))
+    base = urlsplit(mail.shop_base(reached_at))
     if endpoint in current_app.view_functions:
         adapter = current_app.url_map.bind(
             base.netloc, script_name=base.path or "/", url_scheme=base.scheme or "http"
@@ -79,7 +72,7 @@ def render_order_confirmation(order: Order, reached_at: str | None = None) -> Em
     context = {
         "order": order,
         "shop_name": shop_name,
-        "shop_url": shop_base(reached_at),
+        "shop_url": mail.shop_base(reached_at),
         "status_url": order_status_url(order, reached_at),
         "placed_on": _placed_on(order),
         "address_lines": address_lines(order.shipping_address, company=False),
@@ -130,7 +123,7 @@ def render_shipment_email(fulfillment: Fulfillment, reached_at: str | None = Non
         "order": order,
         "fulfillment": fulfillment,
         "shop_name": shop_name,
-        "shop_url": shop_base(reached_at),
+        "shop_url": mail.shop_base(reached_at),
         "status_url": order_status_url(order, reached_at),
         "address_lines": address_lines(order.shipping_address, company=False),
     }

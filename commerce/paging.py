@@ -156,3 +156,26 @@ def keyset_page(
     if backwards:
         rows.reverse()
     return KeysetSlice(rows, has_more, backwards, cursor is not None)
+
+
+def ids_after(
+    stmt: Select[Any], id_column: Any, *, after: str | None, limit: int, scalars: bool = False
+) -> tuple[list[Any], str | None]:
+    """Rows of `stmt` in id order after the cursor `after`, and the next page's cursor (None on
+    the last page): a walk over a whole table (the Admin API's lists), stable while rows are
+    added (new ids come last) and the same cost at any depth. Rows are tuples of the
+    statement's entities, or single objects with `scalars`."""
+    page = keyset_page(
+        stmt,
+        id_column,
+        id_column,
+        descending=False,
+        after=after,
+        before=None,
+        limit=limit,
+        scalars=scalars,
+    )
+    rows = list(page.rows) if scalars else [tuple(row) for row in page.rows]
+    first = (lambda r: r.id) if scalars else (lambda r: r[0].id)
+    next_cursor, _ = page.cursors(rows, lambda r: (first(r), first(r)))
+    return rows, next_cursor

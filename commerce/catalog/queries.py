@@ -33,7 +33,7 @@ from commerce.catalog.quick_search import (
 )
 from commerce.catalog.taxonomy import collection_condition
 from commerce.extensions import db
-from commerce.paging import Page, bounded_count, keyset_page
+from commerce.paging import Page, bounded_count, ids_after, keyset_page
 
 SORTS = {
     "updated": (Product.updated_at, "Last updated"),
@@ -337,15 +337,4 @@ def products_after(
     )
     if status:
         stmt = stmt.where(Product.status == status)
-    page = keyset_page(
-        stmt,
-        Product.id,
-        Product.id,
-        descending=False,
-        after=cursor,
-        before=None,
-        limit=limit,
-        scalars=True,
-    )
-    next_cursor, _ = page.cursors(page.rows, lambda p: (p.id, p.id))
-    return list(page.rows), next_cursor
+    return ids_after(stmt, Product.id, after=cursor, limit=limit, scalars=True)

@@ -34,7 +34,7 @@ from commerce.inventory.models import (
     StockLevel,
     StockMovement,
 )
-from commerce.paging import Page, bounded_count, decode_cursor, keyset_page
+from commerce.paging import Page, bounded_count, decode_cursor, ids_after, keyset_page
 from commerce.staff.models import StaffMember
 
 AVAILABLE = (StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved).label("available")
@@ -739,18 +739,7 @@ def levels_after(
         stmt = stmt.where(StockLevel.variant_id == variant_id)
     if location_id is not None:
         stmt = stmt.where(StockLevel.location_id == location_id)
-    page = keyset_page(
-        stmt,
-        StockLevel.id,
-        StockLevel.id,
-        descending=False,
-        after=cursor,
-        before=None,
-        limit=limit,
-    )
-    rows = [(row[0], row[1]) for row in page.rows]
-    next_cursor, _ = page.cursors(rows, lambda r: (r[0].id, r[0].id))
-    return rows, next_cursor
+    return ids_after(stmt, StockLevel.id, after=cursor, limit=limit)
 
 
 def movements_after(
@@ -769,18 +758,7 @@ def movements_after(
         stmt = stmt.where(StockLevel.variant_id == variant_id)
     if location_id is not None:
         stmt = stmt.where(StockLevel.location_id == location_id)
-    page = keyset_page(
-        stmt,
-        StockMovement.id,
-        StockMovement.id,
-        descending=False,
-        after=cursor,
-        before=None,
-        limit=limit,
-    )
-    rows = [(row[0], row[1]) for row in page.rows]
-    next_cursor, _ = page.cursors(rows, lambda r: (r[0].id, r[0].id))
-    return rows, next_cursor
+    return ids_after(stmt, StockMovement.id, after=cursor, limit=limit)
 
 
 def level_of(movement: StockMovement) -> StockLevel:

@@ -18,6 +18,7 @@ from flask import (
     render_template,
     request,
 )
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -96,7 +97,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     with app.app_context():
         configure_sqlite(db.engine, busy_timeout=settings["SQLITE_BUSY_TIMEOUT"])
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
-    login_manager.init_app(app)
+    # Templates get the staff member as a lazy proxy: Flask-Login's own context processor loads
+    # the user on every render, and its "strong" session protection then rewrites a shopper's
+    # session on every shop page (a signed cookie re-set, and a remember cookie deleted, on
+    # each ask of the checkout line's waiting page).
+    login_manager.init_app(app, add_context_processor=False)
+    app.context_processor(lambda: {"current_user": current_user})
     login_manager.session_protection = "strong"
     csrf.init_app(app)
     htmx.init_app(app)

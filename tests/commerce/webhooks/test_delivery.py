@@ -176,6 +176,20 @@ def test_an_endpoint_that_keeps_failing_is_disabled_and_admins_told(
     assert len(receiver.requests) == 3
 
 
+def test_admins_are_emailed_when_an_endpoint_is_disabled(
+    httpserver: Any, app: Any, make_staff: Any, mail_dir: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(app.config, "WEBHOOKS_DISABLE_AFTER", 1)
+    admin = make_staff("admin")
+    make_staff("support")
+    endpoint = _endpoint(Receiver(httpserver, 500).url)
+    delivery.send(_pending_delivery(endpoint).id)
+    dispatch_pending()
+    mails = [p.read_text() for p in mail_dir.rglob("*.eml")]
+    assert len(mails) == 1
+    assert admin.email in mails[0] and endpoint.url in mails[0]
+
+
 def test_failing_for_a_day_disables_too(httpserver: Any) -> None:
     receiver = Receiver(httpserver, 500)
     endpoint = _endpoint(receiver.url)

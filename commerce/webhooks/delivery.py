@@ -216,7 +216,7 @@ def _record(
 
 
 def _disable_after() -> int:
-    return int(current_app.config.get("WEBHOOKS_DISABLE_AFTER", DISABLE_AFTER))
+    return int(current_app.config.get("WEBHOOKS_DISABLE_AFTER") or DISABLE_AFTER)
 
 
 def _disable(endpoint: WebhookEndpoint, now: datetime) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from commerce import audit
 from commerce.db import service, transaction, utcnow, workflow
-from commerce.errors import NotFound, ValidationError
+from commerce.errors import InvalidTransition, NotFound, ValidationError
 from commerce.extensions import db
 from commerce.webhooks.models import PENDING, WebhookDelivery, WebhookEndpoint
 from commerce.webhooks.payloads import TOPICS
@@ -158,6 +158,8 @@ def redeliver(delivery: WebhookDelivery, *, by: Any) -> WebhookDelivery:
     delivery_id = delivery.id
     with transaction():
         delivery = get_delivery(delivery_id)
+        if not get_endpoint(delivery.endpoint_id).enabled:
+            raise InvalidTransition("Enable the endpoint first: a disabled endpoint gets nothing.")
         before = {"status": delivery.status, "attempts": delivery.attempts}
         delivery.status = PENDING
         delivery.next_attempt_at = None

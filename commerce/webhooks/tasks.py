@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import select
@@ -22,9 +22,10 @@ PERIODIC["webhooks-send-due"] = {
 
 
 @celery.task(name="commerce.webhooks.send_due")
-def send_due_task() -> int:
-    """Retries whose wait is over and claims whose sender died (beat, every 5 s)."""
-    return delivery.send_due()
+def send_due_task(now: str | None = None) -> int:
+    """Retries whose wait is over and claims whose sender died (beat, every 5 s). `now` (ISO,
+    UTC) stands in for the clock, for tests and for catching up by hand."""
+    return delivery.send_due(now=datetime.fromisoformat(now) if now else None)
 
 
 @celery.task(name="commerce.webhooks.send_event")

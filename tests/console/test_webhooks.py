@@ -92,6 +92,23 @@ def test_delivery_log_and_redelivery(client, login, httpserver, make_product):
     assert _actions()[-1] == "webhook_delivery.redeliver"
 
 
+def test_a_disabled_endpoint_is_not_redelivered_to(client, login):
+    from commerce.webhooks.services import create_endpoint
+
+    login("admin")
+    endpoint = create_endpoint(
+        url="https://erp.example/hooks", topics=["order.created"], enabled=False, by=None
+    )
+    row = WebhookDelivery(
+        endpoint_id=endpoint.id, event_id=1, topic="order.created", message_id="msg_x", body="{}"
+    )
+    db.session.add(row)
+    db.session.commit()
+    response = client.post(f"{PAGE}/{endpoint.id}/deliveries/{row.id}/redeliver")
+    assert response.status_code == 409
+    assert "Enable the endpoint first" in response.get_data(as_text=True)
+
+
 def test_other_roles_are_refused(client, login):
     login("merchandiser")
     assert client.get(PAGE).status_code == 403

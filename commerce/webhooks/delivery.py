@@ -46,6 +46,7 @@ LEASE = timedelta(seconds=60)  # longer than one try can take (10 s total timeou
 DISABLE_AFTER = 20  # failed tries in a row that disable an endpoint...
 FAILING_FOR = timedelta(hours=24)  # ...or failing (no success) this long
 ENDPOINT_DISABLED = "webhook.endpoint_disabled"  # outbox topic: admins are emailed
+FRESH = "webhooks.fresh"  # session.info (outlives the transaction, unlike "tx." keys)
 
 
 def backoff(attempts: int, *, rng: random.Random | None = None) -> timedelta | None:
@@ -57,11 +58,9 @@ def backoff(attempts: int, *, rng: random.Random | None = None) -> timedelta | N
 
 
 def record_deliveries(event: outbox.OutboxEvent) -> int:
-    """One pending delivery per enabled endpoint subscribed to the event's webhook topic."""
-    built = payloads.build(event)
-    if built is None:
-        return 0
-    topic, body = built
+    """One pending delivery per enabled endpoint subscribed to the event's webhook topic.
+    Without a subscriber it costs one SELECT; the data is read only for those."""
+    topic = payloads.topic_for(event)
     endpoints = [
         e
         for e in db.session.scalars(
@@ -69,15 +68,18 @@ def record_deliveries(event: outbox.OutboxEvent) -> int:
         )
         if topic in (e.topics or [])
     ]
+    if not endpoints:
+        return 0
     have = set(
         db.session.scalars(
             select(WebhookDelivery.endpoint_id).where(WebhookDelivery.event_id == event.id)
         )
     )
-    added = 0
+    endpoints = [e for e in endpoints if e.id not in have]
+    body = payloads.build(event) if endpoints else None
+    if body is None:
+        return 0
     for endpoint in endpoints:
-        if endpoint.id in have:
-            continue
         db.session.add(
             WebhookDelivery(
                 endpoint_id=endpoint.id,
@@ -89,9 +91,15 @@ def record_deliveries(event: outbox.OutboxEvent) -> int:
                 created_at=utcnow(),
             )
         )
-        added += 1
     db.session.flush()
-    return added
+    fresh_events().add(event.id)
+    return len(endpoints)
+
+
+def fresh_events() -> set[int]:
+    """Events that just got deliveries in this process: their first try is queued at once
+    (the others' wait for beat's sweep, so events nobody subscribed to publish no task)."""
+    return db.session().info.setdefault(FRESH, set())  # type: ignore[no-any-return]
 
 
 def _claimable(now: datetime) -> list[Any]:

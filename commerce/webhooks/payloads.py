@@ -213,14 +213,24 @@ SOURCES: dict[str, tuple[str | Callable[[dict[str, Any]], str], Builder]] = {
 }
 
 
-def build(event: OutboxEvent) -> tuple[str, str] | None:
-    """(webhook topic, JSON body) for an outbox event, or None when it says nothing to send
-    (its subject is already gone)."""
-    name, builder = SOURCES[event.topic]
-    payload = dict(event.payload or {})
-    topic = name if isinstance(name, str) else name(payload)
-    data = builder(payload)
+def topic_for(event: OutboxEvent) -> str:
+    """The webhook topic an outbox event stands for (read before any data: most events have
+    no subscriber)."""
+    name, _builder = SOURCES[event.topic]
+    return name if isinstance(name, str) else name(dict(event.payload or {}))
+
+
+def build(event: OutboxEvent) -> str | None:
+    """The JSON body for an outbox event, or None when it says nothing to send (its subject
+    is already gone)."""
+    _name, builder = SOURCES[event.topic]
+    data = builder(dict(event.payload or {}))
     if data is None:
         return None
-    body = {"type": topic, "version": VERSION, "timestamp": _time(event.created_at), "data": data}
-    return topic, json.dumps(body, separators=(",", ":"), sort_keys=True)
+    body = {
+        "type": topic_for(event),
+        "version": VERSION,
+        "timestamp": _time(event.created_at),
+        "data": data,
+    }
+    return json.dumps(body, separators=(",", ":"), sort_keys=True)

@@ -44,7 +44,10 @@ def _record(event: outbox.OutboxEvent) -> None:
 
 
 def _queue_first_try(event: outbox.OutboxEvent) -> None:
-    queue_task(send_event_task, event.id)
+    fresh = delivery.fresh_events()
+    if event.id in fresh:
+        fresh.discard(event.id)
+        queue_task(send_event_task, event.id)
 
 
 for _topic in SOURCES:

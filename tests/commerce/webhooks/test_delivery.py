@@ -262,3 +262,21 @@ def test_after_a_rotation_both_secrets_sign_for_a_day(httpserver: Any) -> None:
     [(headers, body)] = receiver.requests
     assert len(headers["Webhook-Signature"].split(" ")) == 1
     Webhook(endpoint.secret).verify(body, headers, json_parse=False)
+
+
+def test_redirects_are_not_followed(httpserver: Any) -> None:
+    httpserver.expect_request("/hook").respond_with_data(
+        "", status=302, headers={"Location": httpserver.url_for("/elsewhere")}
+    )
+    endpoint = _endpoint(httpserver.url_for("/hook"))
+    assert delivery.send(_pending_delivery(endpoint).id) is False
+    [row] = _deliveries()
+    assert row.last_status_code == 302 and row.status == PENDING  # a failure, tried again
+    assert [request.path for request, _ in httpserver.log] == ["/hook"]
+
+
+def test_ipv4_mapped_and_other_special_addresses_are_refused() -> None:
+    assert transport.forbidden("::ffff:127.0.0.1")
+    assert transport.forbidden("fe80::1")
+    assert transport.forbidden("fd00::1")
+    assert not transport.forbidden("2606:4700:4700::1111")

@@ -21,10 +21,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 
 from commerce import audit, outbox
-from commerce.db import transaction, utcnow, workflow
+from commerce.db import service, transaction, utcnow, workflow
 from commerce.extensions import db
 from commerce.webhooks import payloads, signing, transport
 from commerce.webhooks.models import FAILED, PENDING, SUCCEEDED, WebhookDelivery, WebhookEndpoint
@@ -46,6 +46,7 @@ LEASE = timedelta(seconds=60)  # longer than one try can take (10 s total timeou
 DISABLE_AFTER = 20  # failed tries in a row that disable an endpoint...
 FAILING_FOR = timedelta(hours=24)  # ...or failing (no success) this long
 ENDPOINT_DISABLED = "webhook.endpoint_disabled"  # outbox topic: admins are emailed
+KEEP = timedelta(days=30)  # finished deliveries stay in the log this long
 FRESH = "webhooks.fresh"  # session.info (outlives the transaction, unlike "tx." keys)
 
 
@@ -246,3 +247,15 @@ def _disable(endpoint: WebhookEndpoint, now: datetime) -> None:
         {"endpoint_id": endpoint.id, "url": endpoint.url, "reason": endpoint.disabled_reason},
     )
     log.warning("webhook endpoint %s disabled: %s", endpoint.id, endpoint.disabled_reason)
+
+
+@service
+def purge_finished(*, now: datetime | None = None, older_than: timedelta = KEEP) -> int:
+    """Forget succeeded and failed deliveries older than `older_than` (the log would grow
+    with every event forever); pending ones stay whatever their age."""
+    cutoff = (now or utcnow()) - older_than
+    return db.session.execute(
+        delete(WebhookDelivery)
+        .where(WebhookDelivery.status.in_((SUCCEEDED, FAILED)), WebhookDelivery.created_at < cutoff)
+        .execution_options(synchronize_session=False)
+    ).rowcount

@@ -19,6 +19,7 @@ PERIODIC["webhooks-send-due"] = {
     "task": "commerce.webhooks.send_due",
     "schedule": timedelta(seconds=5),
 }
+PERIODIC["webhooks-purge"] = {"task": "commerce.webhooks.purge", "schedule": timedelta(hours=24)}
 
 
 @celery.task(name="commerce.webhooks.send_due")
@@ -26,6 +27,12 @@ def send_due_task(now: str | None = None) -> int:
     """Retries whose wait is over and claims whose sender died (beat, every 5 s). `now` (ISO,
     UTC) stands in for the clock, for tests and for catching up by hand."""
     return delivery.send_due(now=datetime.fromisoformat(now) if now else None)
+
+
+@celery.task(name="commerce.webhooks.purge")
+def purge_task() -> int:
+    """Finished deliveries older than 30 days leave the log (daily)."""
+    return delivery.purge_finished()
 
 
 @celery.task(name="commerce.webhooks.send_event")

@@ -280,3 +280,12 @@ def test_ipv4_mapped_and_other_special_addresses_are_refused() -> None:
     assert transport.forbidden("fe80::1")
     assert transport.forbidden("fd00::1")
     assert not transport.forbidden("2606:4700:4700::1111")
+
+
+def test_finished_deliveries_leave_the_log_after_30_days(httpserver: Any) -> None:
+    endpoint = _endpoint(Receiver(httpserver, 200).url)
+    done, waiting = _pending_delivery(endpoint), _pending_delivery(endpoint)
+    delivery.send(done.id)
+    later = utcnow() + delivery.KEEP + timedelta(minutes=1)
+    assert delivery.purge_finished(now=later) == 1
+    assert [d.id for d in _deliveries()] == [waiting.id]

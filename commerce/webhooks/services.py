@@ -26,6 +26,17 @@ def list_endpoints() -> list[WebhookEndpoint]:
     return list(db.session.scalars(select(WebhookEndpoint).order_by(WebhookEndpoint.id)))
 
 
+def disabled_endpoints() -> list[WebhookEndpoint]:
+    """Endpoints switched off automatically after failing: the admins' dashboard says so."""
+    return list(
+        db.session.scalars(
+            select(WebhookEndpoint)
+            .where(WebhookEndpoint.enabled.is_(False), WebhookEndpoint.disabled_reason != "")
+            .order_by(WebhookEndpoint.id)
+        )
+    )
+
+
 def get_endpoint(endpoint_id: int) -> WebhookEndpoint:
     endpoint = db.session.get(WebhookEndpoint, endpoint_id)
     if endpoint is None:

@@ -113,3 +113,15 @@ def test_other_roles_are_refused(client, login):
     login("merchandiser")
     assert client.get(PAGE).status_code == 403
     assert client.post(PAGE, data={"url": "https://x.example"}).status_code == 403
+
+
+def test_the_admins_dashboard_names_a_disabled_endpoint(client, login, make_staff):
+    from commerce.webhooks.services import create_endpoint
+
+    endpoint = create_endpoint(url="https://erp.example/hooks", topics=["order.paid"], by=None)
+    endpoint.enabled = False
+    endpoint.disabled_reason = "Disabled automatically after 20 failed deliveries in a row."
+    db.session.commit()
+    login("admin")
+    page = client.get("/console/").get_data(as_text=True)
+    assert 'id="webhooks-disabled"' in page and "erp.example/hooks" in page

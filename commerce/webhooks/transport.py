@@ -84,7 +84,8 @@ def post(url: str, body: str, headers: dict[str, str], *, allow_private: bool) -
     else:
         pool = urllib3.HTTPConnectionPool(address, port, timeout=timeout, retries=False)
     default_port = 443 if scheme == "https" else 80
-    host_header = host if port == default_port else f"{host}:{port}"
+    name = f"[{host}]" if ":" in host else host  # an IPv6 literal keeps its brackets
+    host_header = name if port == default_port else f"{name}:{port}"
     started = time.monotonic()
     try:
         response = pool.urlopen(

@@ -50,6 +50,7 @@ from commerce.search import init_app as init_search
 from commerce.search import tasks as _search_tasks  # noqa: F401
 from commerce.sessions import CacheAwareSessionInterface
 from commerce.staff import tasks as _staff_tasks  # noqa: F401  (purges API idempotency keys)
+from commerce.webhooks import tasks as _webhook_tasks  # noqa: F401  (outbound webhooks)
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src {img_src}; "

@@ -97,6 +97,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "IMPORT_FETCH_IMAGES": _env_bool("IMPORT_FETCH_IMAGES", True),
         # Image URLs in imports are fetched only from public addresses unless this is on.
         "IMPORT_FETCH_PRIVATE": _env_bool("IMPORT_FETCH_PRIVATE", False),
+        # Let webhook deliveries reach private and loopback addresses (a local receiver).
+        "WEBHOOKS_ALLOW_PRIVATE": _env_bool("WEBHOOKS_ALLOW_PRIVATE", False),
+        "WEBHOOKS_DISABLE_AFTER": _env_int("WEBHOOKS_DISABLE_AFTER", 20),  # failed tries in a row
         "IMPORT_FETCH_TIMEOUT": float(_env("IMPORT_FETCH_TIMEOUT", "5") or 5),
         "MAX_CONTENT_LENGTH": _env_int("MAX_CONTENT_LENGTH", 60 * 1024 * 1024),
         "PAGE_SIZE": _env_int("PAGE_SIZE", 50),

@@ -58,6 +58,7 @@ from commerce.search.models import (
 from commerce.shipping.models import ShippingMethod
 from commerce.staff.models import ApiIdempotencyKey, ApiToken, SavedFilter, StaffMember
 from commerce.tax.models import TaxRate
+from commerce.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "Address",
@@ -121,4 +122,6 @@ __all__ = [
     "StockMovement",
     "TaxRate",
     "Variant",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

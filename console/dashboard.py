@@ -32,6 +32,7 @@ from commerce.orders.queries import (
     shop_today,
 )
 from commerce.outbox import stuck_topics
+from commerce.webhooks.services import disabled_endpoints
 from console import bp
 from console.jobs.views import JOB_PERMISSIONS
 from web.pages import is_htmx, render
@@ -94,6 +95,7 @@ def dashboard() -> Response:
         context["jobs"] = recent_jobs(current_user)
     if "background" in panels:
         context["stuck"] = stuck_topics()
+        context["disabled_webhooks"] = disabled_endpoints()
         context["now"] = utcnow()
     if "checkout_queue" in panels:
         context["line"] = line_stats()

@@ -40,6 +40,7 @@ def base_config(tmp_path: Any, **extra: Any) -> dict[str, Any]:
         "RATELIMIT_ENABLED": False,
         "WTF_CSRF_ENABLED": False,  # tests of CSRF itself switch it back on
         "IMPORT_FETCH_PRIVATE": True,  # image URLs are served by pytest-httpserver on loopback
+        "WEBHOOKS_ALLOW_PRIVATE": True,  # the test receiver (pytest-httpserver) is on loopback
         **extra,
     }
 

@@ -103,15 +103,19 @@ def get_variant(variant_id: int) -> Variant:
     return variant
 
 
-def product_changed(product: Product) -> None:
-    """Mark a product as changed once per transaction: bump updated_at, queue one event."""
+def product_changed(product: Product, *, created: bool = False) -> None:
+    """Mark a product as changed once per transaction: bump updated_at, queue one event
+    (`created` in its payload tells webhooks a new product from a changed one)."""
     product.updated_at = utcnow()
     marked: set[int] = db.session.info.setdefault("tx.changed_products", set())
     if product.id is None:
         db.session.flush()
     if product.id not in marked:
         marked.add(product.id)
-        outbox.enqueue("product.changed", {"product_id": product.id})
+        payload: dict[str, Any] = {"product_id": product.id}
+        if created:
+            payload["created"] = True
+        outbox.enqueue("product.changed", payload)
 
 
 # -- validation helpers ------------------------------------------------------------------------
@@ -382,7 +386,7 @@ def create_product(
     variant = Variant(product=product, currency=currency, position=1, **variant_fields)
     db.session.add(variant)
     refresh_price_range(product)
-    product_changed(product)
+    product_changed(product, created=True)
     audit.record(by, "product.create", product, after=product.snapshot())
     return product
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from commerce import audit
+from commerce import audit, outbox
 from commerce.db import transaction, utcnow, workflow
 from commerce.errors import CommerceError, InvalidTransition, ValidationError
 from commerce.extensions import db
@@ -44,6 +44,7 @@ from commerce.payments.services import void_payment
 from commerce.promotions.redemptions import release_uses
 
 MAX_REASON = 1000
+ORDER_CANCELLED = "order.cancelled"  # outbox topic: webhooks listen
 
 
 @workflow
@@ -100,6 +101,7 @@ def cancel_order(order: Order, *, reason: str, by: Any) -> Order:
                         "released_promotion_uses": uses,
                     },
                 )
+                outbox.enqueue(ORDER_CANCELLED, {"order_id": order_id})
     return _settle_money(db.session.get(Order, order_id), reason=reason, by=by)
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from commerce import audit
+from commerce import audit, outbox
 from commerce.db import service, transaction, utcnow, workflow
 from commerce.errors import CommerceError, ErrorPath, InvalidTransition, NotFound, ValidationError
 from commerce.extensions import db
@@ -48,6 +48,8 @@ from commerce.orders.refunds import (
 from commerce.orders.services import record_event
 
 DISPOSITIONS = (RESTOCK, WRITE_OFF)
+
+RETURN_OPENED = "return.opened"  # outbox topic: webhooks listen
 
 
 def get_return(return_id: int) -> Return:
@@ -154,6 +156,7 @@ def open_return(
             "reason": reason,
         },
     )
+    outbox.enqueue(RETURN_OPENED, {"return_id": order_return.id, "order_id": order.id})
     return order_return
 
 

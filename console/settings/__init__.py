@@ -1,9 +1,9 @@
-"""Settings: shipping, tax, the shop's settings and the checkout queue.
+"""Settings: shipping, tax, the shop's settings, the checkout queue and webhooks.
 
 The area's URLs (below /console), the view answering each and the permission it needs."""
 
 from console.permissions import Route
-from console.settings import checkout_queue, views
+from console.settings import checkout_queue, views, webhooks
 
 ROUTES = [
     # views
@@ -43,4 +43,30 @@ ROUTES = [
         methods=["GET", "POST"],
     ),
     Route("/dashboard/checkout-queue", checkout_queue.dashboard_checkout_queue, "settings.manage"),
+    # webhooks
+    Route("/settings/webhooks", webhooks.webhook_list, "settings.manage", methods=["GET", "POST"]),
+    Route(
+        "/settings/webhooks/<int:endpoint_id>",
+        webhooks.webhook_edit,
+        "settings.manage",
+        methods=["GET", "POST"],
+    ),
+    Route(
+        "/settings/webhooks/<int:endpoint_id>/rotate",
+        webhooks.webhook_rotate,
+        "settings.manage",
+        methods=["POST"],
+    ),
+    Route(
+        "/settings/webhooks/<int:endpoint_id>/delete",
+        webhooks.webhook_delete,
+        "settings.manage",
+        methods=["POST"],
+    ),
+    Route(
+        "/settings/webhooks/<int:endpoint_id>/deliveries/<int:delivery_id>/redeliver",
+        webhooks.webhook_redeliver,
+        "settings.manage",
+        methods=["POST"],
+    ),
 ]

@@ -154,7 +154,7 @@ def test_import_creates_products_through_the_services(tmp_path, taxonomy, make_s
     ).all()
     assert "product.create" in actions and "variant.create" in actions
     topics = db.session.scalars(select(OutboxEvent.payload)).all()
-    assert {"product_id": shirt.id} in topics
+    assert {"product_id": shirt.id, "created": True} in topics  # webhooks: product.created
 
 
 def test_reimporting_the_same_file_changes_nothing(tmp_path, taxonomy):

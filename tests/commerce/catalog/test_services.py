@@ -42,7 +42,7 @@ def test_create_product_records_audit_and_outbox(make_staff):
     assert entry.actor_id == staff.id and entry.after["title"] == "Linen Shirt"
     assert db.session.scalar(
         select(OutboxEvent).where(OutboxEvent.topic == "product.changed")
-    ).payload == {"product_id": product.id}
+    ).payload == {"product_id": product.id, "created": True}  # webhooks: product.created
 
 
 def test_handle_is_made_unique_from_the_title(make_product):

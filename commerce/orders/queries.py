@@ -673,3 +673,84 @@ def refunds_awaiting_approval(
     )
     page.total = count_refunds_awaiting_approval()
     return page
+
+
+# -- the console's command palette (Ctrl+K) -------------------------------------------------------
+
+PALETTE_MIN_CONTAINS = 3  # shorter text matches too much, and a trigram index needs three
+
+
+def order_number(q: str) -> int | None:
+    """The order number in "#1001" or "1001", else None."""
+    digits = (q or "").strip().lstrip("#").strip()
+    return int(digits) if digits.isdigit() and len(digits) <= 18 else None
+
+
+def find_orders(q: str, *, limit: int = 5) -> list[dict[str, Any]]:
+    """Orders for Ctrl+K: by number (the unique index), else by the shopper's email or name
+    (ix_shop_order_email for a whole address; the lower(email)/lower(customer_name) trigram
+    indexes on PostgreSQL for "contains"), newest first, at most `limit`. Each hit carries the
+    texts it can be ranked on (`keys`)."""
+    q = (q or "").strip()
+    number = order_number(q)
+    if number is not None:
+        where: ColumnElement[bool] = Order.number == number
+    elif len(q) >= PALETTE_MIN_CONTAINS:
+        low = q.lower()
+        pattern = _like(low)
+        where = or_(
+            Order.email == low,
+            func.lower(Order.email).like(pattern, escape="\\"),
+            func.lower(Order.customer_name).like(pattern, escape="\\"),
+        )
+    else:
+        return []
+    rows = db.session.execute(
+        select(Order.id, Order.number, Order.email, Order.customer_name, Order.status)
+        .where(where)
+        .order_by(Order.placed_at.desc(), Order.id.desc())
+        .limit(limit)
+    )
+    return [
+        {
+            "kind": "Order",
+            "label": f"#{r.number or r.id} · {r.customer_name or r.email}",
+            "detail": r.status,
+            "order_id": r.id,
+            "keys": [str(r.number or r.id), f"#{r.number or r.id}"]
+            if number is not None
+            else [r.email, r.customer_name],
+        }
+        for r in rows
+    ]
+
+
+def find_customers(q: str, *, limit: int = 5) -> list[dict[str, Any]]:
+    """Customers for Ctrl+K by email or name: a whole email through the unique index, else
+    "contains" (three characters or more), at most `limit`. Customer names have no trigram
+    index: the LIMIT bounds what is read when enough match."""
+    q = (q or "").strip().lower()
+    if len(q) < PALETTE_MIN_CONTAINS:
+        return []
+    pattern = _like(q)
+    rows = db.session.execute(
+        select(Customer.id, Customer.email, Customer.name)
+        .where(
+            or_(
+                Customer.email == q,
+                Customer.email.like(pattern, escape="\\"),
+                func.lower(Customer.name).like(pattern, escape="\\"),
+            )
+        )
+        .order_by(Customer.id.desc())
+        .limit(limit)
+    )
+    return [
+        {
+            "kind": "Customer",
+            "label": f"{r.name} · {r.email}" if r.name else r.email,
+            "customer_id": r.id,
+            "keys": [r.email, r.name],
+        }
+        for r in rows
+    ]

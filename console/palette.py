@@ -58,6 +58,7 @@ DESTINATIONS: tuple[Destination, ...] = (
     Destination("Cycle counts", "console.count_start", aliases=("stock count",)),
     Destination("Locations", "console.location_list", aliases=("warehouses",)),
     Destination("Orders", "console.order_list", aliases=("sales",)),
+    Destination("Returns", "console.return_queue", aliases=("rma", "returns queue")),
     Destination("Refund approvals", "console.refund_approvals", aliases=("approve refunds",)),
     Destination("Payments needing attention", "console.payment_attention"),
     Destination("Export orders", "console.order_export", "Action", ("csv orders",)),

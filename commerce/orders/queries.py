@@ -33,12 +33,17 @@ from commerce.orders.models import (
     PARTIALLY_FULFILLED,
     PAYMENT_STATUSES,
     REFUND_AWAITING_APPROVAL,
+    RETURN_CANCELLED,
+    RETURN_OPEN,
+    RETURN_RECEIVED,
     UNFULFILLED,
     WEB,
     Order,
     OrderEvent,
     OrderLine,
     Refund,
+    Return,
+    ReturnLine,
 )
 from commerce.paging import Page
 from commerce.staff.models import StaffMember
@@ -672,6 +677,90 @@ def refunds_awaiting_approval(
         build=lambda r: RefundRequest(*r[:8], requested_by=r[8] or "system", created_at=r[9]),
     )
     page.total = count_refunds_awaiting_approval()
+    return page
+
+
+# -- the returns queue ---------------------------------------------------------------------------
+
+RETURN_FILTERS = (RETURN_OPEN, RETURN_RECEIVED, RETURN_CANCELLED, "all")
+
+
+@dataclass
+class ReturnRow:
+    """A return in the queue, with its order's number and shopper and its units."""
+
+    id: int
+    status: str
+    reason: str
+    opened_by_customer: bool
+    created_at: datetime
+    received_at: datetime | None
+    order_id: int
+    order_number: int | None
+    customer_name: str
+    email: str
+    units: int
+    received_units: int
+
+    @property
+    def name(self) -> str:
+        return f"RMA-{self.id}"
+
+    @property
+    def order_name(self) -> str:
+        return f"#{self.order_number}" if self.order_number else f"order {self.order_id}"
+
+
+def list_returns(
+    status: str = RETURN_OPEN,
+    *,
+    after: str | None = None,
+    before: str | None = None,
+    limit: int = 50,
+) -> Page:
+    """Returns across orders. Open ones are a queue, oldest first (the one waiting longest is
+    the next to receive); received, cancelled and "all" read newest first. One query for the
+    rows (units summed by correlated subqueries over ix_order_return_line_return), keyset paged
+    on (created_at, id) through ix_order_return_status, plus a count bounded at COUNT_LIMIT."""
+    status = status if status in RETURN_FILTERS else RETURN_OPEN
+    units = select(func.coalesce(func.sum(ReturnLine.quantity), 0)).where(
+        ReturnLine.return_id == Return.id
+    )
+    received = select(func.coalesce(func.sum(ReturnLine.received_quantity), 0)).where(
+        ReturnLine.return_id == Return.id
+    )
+    stmt = select(
+        Return.id,
+        Return.status,
+        Return.reason,
+        Return.opened_by_customer,
+        Return.created_at,
+        Return.received_at,
+        Order.id,
+        Order.number,
+        Order.customer_name,
+        Order.email,
+        units.correlate(Return).scalar_subquery(),
+        received.correlate(Return).scalar_subquery(),
+    ).join(Order, Order.id == Return.order_id)
+    if status != "all":
+        stmt = stmt.where(Return.status == status)
+    page = _keyset_page(
+        stmt,
+        Return.created_at,
+        Return.id,
+        descending=status != RETURN_OPEN,
+        after=after,
+        before=before,
+        limit=limit,
+        parse=datetime.fromisoformat,
+        row_key=lambda row: (row.created_at, row.id),
+        build=lambda r: ReturnRow(*r[:10], units=int(r[10] or 0), received_units=int(r[11] or 0)),
+    )
+    count = select(Return.id)
+    if status != "all":
+        count = count.where(Return.status == status)
+    page.total, page.total_exact = paging.bounded_count(count)
     return page
 
 

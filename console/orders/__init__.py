@@ -16,6 +16,7 @@ ROUTES = [
         methods=["POST"],
     ),
     Route("/refunds/approvals", listing.refund_approvals, "orders.refund_approve"),
+    Route("/returns", listing.return_queue, "orders.view"),
     # page
     Route("/orders/<int:order_id>", page.order_detail, "orders.view"),
     Route(

@@ -288,6 +288,29 @@
       if (row) { row.checked = !row.checked; row.dispatchEvent(new Event("change", { bubbles: true })); }
     }
   });
+  // A confirm step in a <dialog>: [data-dialog-open=ID] opens it (modal, focus on its first
+  // field), [data-dialog-close] closes it; the focus then goes back to the opener.
+  var dialogReturn = null;
+  document.addEventListener("click", function (event) {
+    var open = event.target.closest("[data-dialog-open]");
+    if (open) {
+      var target = document.getElementById(open.dataset.dialogOpen);
+      if (!target) return;
+      dialogReturn = open;
+      if (target.open) target.close();
+      target.showModal();
+      var first = target.querySelector("input:not([type=hidden]), textarea, select, button");
+      if (first) first.focus();
+      return;
+    }
+    var close = event.target.closest("[data-dialog-close]");
+    if (close && close.closest("dialog")) close.closest("dialog").close();
+  });
+  document.addEventListener("close", function (event) {
+    if (!event.target || !event.target.matches || !event.target.matches("dialog.confirm-dialog")) return;
+    if (dialogReturn && document.contains(dialogReturn)) dialogReturn.focus();
+    dialogReturn = null;
+  }, true);
   document.addEventListener("click", function (event) {
     var opener = event.target.closest("[data-jump-open]");
     if (opener) { openJump(); return; }

@@ -66,6 +66,9 @@ def test_support_opens_an_order_from_the_palette_by_keyboard(
     page.keyboard.press("Enter")
     expect(page).to_have_url(f"{live_server.url}{target}")
 
+    page.wait_for_load_state("load")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Order")
+
     # And by number, straight to the order.
     page.keyboard.press("Control+k")
     box = page.get_by_role("dialog", name="Jump to").get_by_role("combobox")

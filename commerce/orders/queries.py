@@ -775,6 +775,22 @@ def order_number(q: str) -> int | None:
     return int(digits) if digits.isdigit() and len(digits) <= 18 else None
 
 
+def palette_order_condition(q: str) -> ColumnElement[bool] | None:
+    """The orders "#1001", "1001" or a shopper's text finds (None: too short to look for)."""
+    number = order_number(q)
+    if number is not None:
+        return Order.number == number
+    if len(q) < PALETTE_MIN_CONTAINS:
+        return None
+    low = q.lower()
+    pattern = _like(low)
+    return or_(
+        Order.email == low,
+        func.lower(Order.email).like(pattern, escape="\\"),
+        func.lower(Order.customer_name).like(pattern, escape="\\"),
+    )
+
+
 def find_orders(q: str, *, limit: int = 5) -> list[dict[str, Any]]:
     """Orders for Ctrl+K: by number (the unique index), else by the shopper's email or name
     (ix_shop_order_email for a whole address; the lower(email)/lower(customer_name) trigram
@@ -782,17 +798,8 @@ def find_orders(q: str, *, limit: int = 5) -> list[dict[str, Any]]:
     texts it can be ranked on (`keys`)."""
     q = (q or "").strip()
     number = order_number(q)
-    if number is not None:
-        where: ColumnElement[bool] = Order.number == number
-    elif len(q) >= PALETTE_MIN_CONTAINS:
-        low = q.lower()
-        pattern = _like(low)
-        where = or_(
-            Order.email == low,
-            func.lower(Order.email).like(pattern, escape="\\"),
-            func.lower(Order.customer_name).like(pattern, escape="\\"),
-        )
-    else:
+    where = palette_order_condition(q)
+    if where is None:
         return []
     rows = db.session.execute(
         select(Order.id, Order.number, Order.email, Order.customer_name, Order.status)

@@ -48,6 +48,12 @@ ROUTES = [
         methods=["GET", "POST"],
     ),
     Route(
+        "/orders/<int:order_id>/refund/total",
+        money.order_refund_total,
+        "orders.refund",
+        methods=["POST"],
+    ),
+    Route(
         "/orders/<int:order_id>/refund/confirm",
         money.order_refund_confirm,
         "orders.refund",

@@ -69,10 +69,22 @@ class RefundRequest:
                 self.errors[f"line-{line_id}"] = ["Enter a whole number of units."]
             elif int(text):
                 self.lines[line_id] = int(text)
+        # A line's "Restock" box sends "default": the one location chosen below the lines (the
+        # first active location unless changed); a location id still names its own.
+        chosen = request.form.get("restock_location", "").strip()
+        self.restock_location = int(chosen) if chosen.isdigit() else None
         self.restock: dict[int, int | None] = {}
         for line_id, raw in _ints("restock-").items():
-            if str(raw).strip().isdigit() and line_id in self.lines:
+            raw = str(raw).strip()
+            if line_id not in self.lines:
+                continue
+            if raw.isdigit():
                 self.restock[line_id] = int(raw)
+            elif raw == "default":
+                if self.restock_location is None:
+                    self.errors["restock_location"] = ["Choose where restocked units go."]
+                else:
+                    self.restock[line_id] = self.restock_location
         self.shipping_amount = self._amount(order, "shipping_amount")
         self.extra_amount = self._amount(order, "extra_amount")
         self.reason = request.form.get("reason", "").strip()

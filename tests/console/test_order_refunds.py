@@ -173,3 +173,22 @@ def test_refund_now_from_the_first_step_without_a_reason(client, login, place, m
     assert again.status_code == 200
     refund = db.session.query(Refund).one()  # the repeat refunded nothing more
     assert refund.reason == "" and refund.status == "succeeded"
+
+
+def test_restock_goes_to_the_default_location_unless_another_is_chosen(
+    client, login, place, make_staff
+):
+    order, location_id = shipped(place, make_staff)
+    line = order.lines[0]
+    login("support")
+    page = text(client.get(f"/console/orders/{order.id}/refund"))
+    assert re.search(r'<option value="\d+" selected>[^<]*\(default\)</option>', page)
+    assert f'name="restock-{line.id}" value="default"' in page
+    form = {f"qty-{line.id}": "1", f"restock-{line.id}": "default", "idempotency_key": "rs-1"}
+    missing = client.post(f"/console/orders/{order.id}/refund", data=form)
+    assert missing.status_code == 422 and "Choose where restocked units go." in text(missing)
+    form["restock_location"] = str(location_id)
+    done = client.post(f"/console/orders/{order.id}/refund/confirm", data=form)
+    assert done.status_code == 200 and "succeeded" in text(done)
+    refund = db.session.query(Refund).one()
+    assert [(rl.restock, rl.location_id) for rl in refund.lines] == [(True, location_id)]

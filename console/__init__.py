@@ -1,6 +1,6 @@
 """The merchant back office at /console: a package per area (catalog, inventory, orders,
 customers, promotions, search, settings, staff, audit, jobs), each opening with its route table,
-and the console's shell here (sign-in, the dashboard, Ctrl+K). See ARCHITECTURE.md."""
+and the console's shell here (sign-in, the dashboard, the Ctrl+K palette). See ARCHITECTURE.md."""
 
 from flask import Blueprint
 
@@ -16,6 +16,7 @@ from console import (  # noqa: E402
     inventory,
     jobs,
     orders,
+    palette,
     promotions,
     search,
     settings,
@@ -72,7 +73,7 @@ SHELL_ROUTES = [
     Route("/", dashboard.dashboard, "dashboard.view"),
     Route("/dashboard/jobs", dashboard.dashboard_jobs, "dashboard.view"),
     Route("/low-stock", dashboard.dashboard_low_stock, "inventory.view"),
-    Route("/jump", dashboard.jump, "catalog.view"),
+    Route("/jump", palette.jump, "dashboard.view"),
 ]
 
 register(bp, SHELL_ROUTES)

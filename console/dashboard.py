@@ -11,13 +11,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from flask import jsonify, redirect, request, url_for
+from flask import redirect, url_for
 from flask_login import current_user
 from sqlalchemy import func, or_, select
 from werkzeug.wrappers import Response
 
 from commerce.catalog.models import Product
-from commerce.catalog.queries import jump_to
 from commerce.checkout.queue import line_stats
 from commerce.db import utcnow
 from commerce.extensions import db
@@ -134,13 +133,3 @@ def dashboard_low_stock() -> Response:
     return render(
         "console/_low_stock.html", "console/_low_stock.html", low_stock=low_stock(limit=10)
     )
-
-
-def jump() -> Any:
-    """Ctrl+K: products, SKUs (and later orders) matching what was typed."""
-    results = jump_to(request.args.get("q", ""))
-    for item in results:
-        item["url"] = url_for("console.product_edit", product_id=item["product_id"])
-    if request.accept_mimetypes.best == "application/json":
-        return jsonify(results)
-    return render("console/_jump_results.html", "console/_jump_results.html", results=results)

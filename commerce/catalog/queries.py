@@ -265,7 +265,8 @@ def collections_with_counts() -> tuple[list[Collection], dict[int, int]]:
 
 
 def jump_to(query: str, *, limit: int = 8) -> list[dict[str, Any]]:
-    """Ctrl+K: products by title or handle, variants by SKU or barcode."""
+    """Ctrl+K: variants by SKU prefix or whole barcode, products by title or handle (contains),
+    each list bounded by `limit`; every hit carries the texts it can be ranked on (`keys`)."""
     query = (query or "").strip()
     if not query:
         return []
@@ -293,20 +294,32 @@ def jump_to(query: str, *, limit: int = 8) -> list[dict[str, Any]]:
         .limit(limit)
     ):
         options = f" ({variant.title})" if variant.option_values else ""
+        barcode = variant.barcode == query
         results.append(
             {
-                "kind": "SKU",
-                "label": f"{variant.sku} · {title}{options}",
+                "kind": "Barcode" if barcode else "SKU",
+                "label": f"{variant.barcode if barcode else variant.sku} · {title}{options}",
                 "product_id": variant.product_id,
+                "keys": [variant.barcode if barcode else variant.sku or ""],
             }
         )
     named = or_(Product.title.ilike(like), Product.handle.ilike(like))
     if db.session.get_bind().dialect.name == "postgresql":
         named = product_contains(query, Product.title, Product.handle)
-    for product in db.session.scalars(
-        select(Product).where(named).order_by(Product.title).limit(limit)
+    for product in db.session.execute(
+        select(Product.id, Product.title, Product.handle)
+        .where(named)
+        .order_by(Product.title)
+        .limit(limit)
     ):
-        results.append({"kind": "Product", "label": product.title, "product_id": product.id})
+        results.append(
+            {
+                "kind": "Product",
+                "label": product.title,
+                "product_id": product.id,
+                "keys": [product.title, product.handle],
+            }
+        )
     return results[: limit * 2]
 
 

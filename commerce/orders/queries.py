@@ -33,12 +33,17 @@ from commerce.orders.models import (
     PARTIALLY_FULFILLED,
     PAYMENT_STATUSES,
     REFUND_AWAITING_APPROVAL,
+    RETURN_CANCELLED,
+    RETURN_OPEN,
+    RETURN_RECEIVED,
     UNFULFILLED,
     WEB,
     Order,
     OrderEvent,
     OrderLine,
     Refund,
+    Return,
+    ReturnLine,
 )
 from commerce.paging import Page
 from commerce.staff.models import StaffMember
@@ -673,3 +678,175 @@ def refunds_awaiting_approval(
     )
     page.total = count_refunds_awaiting_approval()
     return page
+
+
+# -- the returns queue ---------------------------------------------------------------------------
+
+RETURN_FILTERS = (RETURN_OPEN, RETURN_RECEIVED, RETURN_CANCELLED, "all")
+
+
+@dataclass
+class ReturnRow:
+    """A return in the queue, with its order's number and shopper and its units."""
+
+    id: int
+    status: str
+    reason: str
+    opened_by_customer: bool
+    created_at: datetime
+    received_at: datetime | None
+    order_id: int
+    order_number: int | None
+    customer_name: str
+    email: str
+    units: int
+    received_units: int
+
+    @property
+    def name(self) -> str:
+        return f"RMA-{self.id}"
+
+    @property
+    def order_name(self) -> str:
+        return f"#{self.order_number}" if self.order_number else f"order {self.order_id}"
+
+
+def list_returns(
+    status: str = RETURN_OPEN,
+    *,
+    after: str | None = None,
+    before: str | None = None,
+    limit: int = 50,
+) -> Page:
+    """Returns across orders. Open ones are a queue, oldest first (the one waiting longest is
+    the next to receive); received, cancelled and "all" read newest first. One query for the
+    rows (units summed by correlated subqueries over ix_order_return_line_return), keyset paged
+    on (created_at, id) through ix_order_return_status, plus a count bounded at COUNT_LIMIT."""
+    status = status if status in RETURN_FILTERS else RETURN_OPEN
+    units = select(func.coalesce(func.sum(ReturnLine.quantity), 0)).where(
+        ReturnLine.return_id == Return.id
+    )
+    received = select(func.coalesce(func.sum(ReturnLine.received_quantity), 0)).where(
+        ReturnLine.return_id == Return.id
+    )
+    stmt = select(
+        Return.id,
+        Return.status,
+        Return.reason,
+        Return.opened_by_customer,
+        Return.created_at,
+        Return.received_at,
+        Order.id,
+        Order.number,
+        Order.customer_name,
+        Order.email,
+        units.correlate(Return).scalar_subquery(),
+        received.correlate(Return).scalar_subquery(),
+    ).join(Order, Order.id == Return.order_id)
+    if status != "all":
+        stmt = stmt.where(Return.status == status)
+    page = _keyset_page(
+        stmt,
+        Return.created_at,
+        Return.id,
+        descending=status != RETURN_OPEN,
+        after=after,
+        before=before,
+        limit=limit,
+        parse=datetime.fromisoformat,
+        row_key=lambda row: (row.created_at, row.id),
+        build=lambda r: ReturnRow(*r[:10], units=int(r[10] or 0), received_units=int(r[11] or 0)),
+    )
+    count = select(Return.id)
+    if status != "all":
+        count = count.where(Return.status == status)
+    page.total, page.total_exact = paging.bounded_count(count)
+    return page
+
+
+# -- the console's command palette (Ctrl+K) -------------------------------------------------------
+
+PALETTE_MIN_CONTAINS = 3  # shorter text matches too much, and a trigram index needs three
+
+
+def order_number(q: str) -> int | None:
+    """The order number in "#1001" or "1001", else None."""
+    digits = (q or "").strip().lstrip("#").strip()
+    return int(digits) if digits.isdigit() and len(digits) <= 18 else None
+
+
+def palette_order_condition(q: str) -> ColumnElement[bool] | None:
+    """The orders "#1001", "1001" or a shopper's text finds (None: too short to look for)."""
+    number = order_number(q)
+    if number is not None:
+        return Order.number == number
+    if len(q) < PALETTE_MIN_CONTAINS:
+        return None
+    low = q.lower()
+    pattern = _like(low)
+    return or_(
+        Order.email == low,
+        func.lower(Order.email).like(pattern, escape="\\"),
+        func.lower(Order.customer_name).like(pattern, escape="\\"),
+    )
+
+
+def find_orders(q: str, *, limit: int = 5) -> list[dict[str, Any]]:
+    """Orders for Ctrl+K: by number (the unique index), else by the shopper's email or name
+    (ix_shop_order_email for a whole address; the lower(email)/lower(customer_name) trigram
+    indexes on PostgreSQL for "contains"), newest first, at most `limit`. Each hit carries the
+    texts it can be ranked on (`keys`)."""
+    q = (q or "").strip()
+    number = order_number(q)
+    where = palette_order_condition(q)
+    if where is None:
+        return []
+    rows = db.session.execute(
+        select(Order.id, Order.number, Order.email, Order.customer_name, Order.status)
+        .where(where)
+        .order_by(Order.placed_at.desc(), Order.id.desc())
+        .limit(limit)
+    )
+    return [
+        {
+            "kind": "Order",
+            "label": f"#{r.number or r.id} · {r.customer_name or r.email}",
+            "detail": r.status,
+            "order_id": r.id,
+            "keys": [str(r.number or r.id), f"#{r.number or r.id}"]
+            if number is not None
+            else [r.email, r.customer_name],
+        }
+        for r in rows
+    ]
+
+
+def find_customers(q: str, *, limit: int = 5) -> list[dict[str, Any]]:
+    """Customers for Ctrl+K by email or name: a whole email through the unique index, else
+    "contains" (three characters or more), at most `limit`. Customer names have no trigram
+    index: the LIMIT bounds what is read when enough match."""
+    q = (q or "").strip().lower()
+    if len(q) < PALETTE_MIN_CONTAINS:
+        return []
+    pattern = _like(q)
+    rows = db.session.execute(
+        select(Customer.id, Customer.email, Customer.name)
+        .where(
+            or_(
+                Customer.email == q,
+                Customer.email.like(pattern, escape="\\"),
+                func.lower(Customer.name).like(pattern, escape="\\"),
+            )
+        )
+        .order_by(Customer.id.desc())
+        .limit(limit)
+    )
+    return [
+        {
+            "kind": "Customer",
+            "label": f"{r.name} · {r.email}" if r.name else r.email,
+            "customer_id": r.id,
+            "keys": [r.email, r.name],
+        }
+        for r in rows
+    ]

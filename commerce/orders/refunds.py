@@ -619,6 +619,11 @@ def update_returned_status(order: Order, *, by: Any, message: str) -> None:
 # -- issuing ------------------------------------------------------------------------------------
 
 
+def _because(reason: str) -> str:
+    """ ": <reason>" for a timeline message, or nothing when no reason was given."""
+    return f": {reason}" if reason else ""
+
+
 @workflow
 def issue_refund(
     order: Order,
@@ -626,7 +631,7 @@ def issue_refund(
     lines: Mapping[int, int],
     shipping_amount: int = 0,
     extra_amount: int = 0,
-    reason: str,
+    reason: str = "",
     restock: Mapping[int, int | None] | None = None,
     idempotency_key: str,
     by: Any,
@@ -649,9 +654,7 @@ def issue_refund(
     first = _refund_by_key(key)
     if first is not None:
         return _replay(first, order_id)
-    reason = str(reason or "").strip()
-    if not reason:
-        raise ValidationError("Say why the money goes back.", field="reason")
+    reason = str(reason or "").strip()  # optional: most refunds explain themselves by lines
     payment = _require_captured(order)
     lines = dict(lines or {})
     quote = _price(order, lines, shipping_amount, extra_amount)  # validation, before any lock
@@ -712,7 +715,8 @@ def issue_refund(
                 record_event(
                     order,
                     "refund.awaiting_approval",
-                    f"Refund of {_money(order, refund.amount)} waits for approval: {reason}",
+                    f"Refund of {_money(order, refund.amount)} waits for approval"
+                    + _because(reason),
                     by=by,
                     refund_id=refund.id,
                 )
@@ -721,7 +725,7 @@ def issue_refund(
                 record_event(
                     order,
                     "refund.processing",
-                    f"Refunding {_money(order, refund.amount)}: {reason}",
+                    f"Refunding {_money(order, refund.amount)}{_because(reason)}",
                     by=by,
                     refund_id=refund.id,
                 )
@@ -835,7 +839,7 @@ def _succeed(refund_id: int, attempts: int, reference: str | None, *, by: Any) -
             or 0
         )
         new = REFUNDED if succeeded >= order.paid_total else PARTIALLY_REFUNDED
-        message = f"Refunded {_money(order, refund.amount)}: {refund.reason}"
+        message = f"Refunded {_money(order, refund.amount)}{_because(refund.reason)}"
         if order.payment_status != new and can_transition(
             "payment_status", order.payment_status, new
         ):

@@ -16,6 +16,7 @@ ROUTES = [
         methods=["POST"],
     ),
     Route("/refunds/approvals", listing.refund_approvals, "orders.refund_approve"),
+    Route("/returns", listing.return_queue, "orders.view"),
     # page
     Route("/orders/<int:order_id>", page.order_detail, "orders.view"),
     Route(
@@ -45,6 +46,12 @@ ROUTES = [
         money.order_refund,
         "orders.refund",
         methods=["GET", "POST"],
+    ),
+    Route(
+        "/orders/<int:order_id>/refund/total",
+        money.order_refund_total,
+        "orders.refund",
+        methods=["POST"],
     ),
     Route(
         "/orders/<int:order_id>/refund/confirm",

@@ -1,5 +1,5 @@
-"""Orders: the dense order list (filters, sort and paging in the URL, saved presets) and the
-queue of refunds waiting for an admin's approval.
+"""Orders: the dense order list (filters, sort and paging in the URL, saved presets), the
+queue of refunds waiting for an admin's approval and the queue of returns across orders.
 
 The order page itself is console/orders/page.py. Filter input comes from the URL, so anything
 can arrive: a bad value is reported at its filter with a 422, never a 500.
@@ -25,8 +25,10 @@ from commerce.orders.models import FULFILLMENT_STATUSES, ORDER_STATUSES, PAYMENT
 from commerce.orders.queries import (
     CHANNELS,
     ORDER_SORTS,
+    RETURN_FILTERS,
     OrderFilter,
     list_orders,
+    list_returns,
     refunds_awaiting_approval,
     to_shop_time,
 )
@@ -304,4 +306,35 @@ def refund_approvals() -> Response:
         page=page,
         now=utcnow(),
         stale_after=timedelta(days=2),
+    )
+
+
+RETURN_FILTER_LABELS = {
+    "open": "Open",
+    "received": "Received",
+    "cancelled": "Cancelled",
+    "all": "All",
+}
+
+
+def return_queue() -> Response:
+    """Returns across orders, open ones first in line; receiving happens on each order's page.
+    An unknown status in the URL is answered with the open queue and a 422 saying so."""
+    asked = request.args.get("status", "open")
+    status = asked if asked in RETURN_FILTERS else "open"
+    page = list_returns(
+        status,
+        after=request.args.get("after"),
+        before=request.args.get("before"),
+        limit=current_app.config["PAGE_SIZE"],
+    )
+    return render(
+        "console/orders/returns.html",
+        "console/orders/_list_returns.html",
+        page=page,
+        shown=status,
+        unknown_status=asked if asked != status else None,
+        filters=RETURN_FILTER_LABELS,
+        now=utcnow(),
+        status=422 if asked != status else 200,
     )

@@ -1,10 +1,10 @@
 """Money going back on the order page: the refund dialog, the approval queue's actions, returns.
 
-The refund dialog has three steps so an agent sees what will happen before it happens: choose
-(lines and quantities, restock per line, shipping, a free amount, the reason), review (the
-quote: amount per line, tax inside, shipping, total, restock choices, and whether it needs an
-admin's approval), and the answer (the provider's, or "waiting for approval"). The review step
-carries an idempotency key, so a double-clicked confirm refunds once.
+The refund dialog: choose (lines and quantities, restock per line, shipping, a free amount, an
+optional reason) with a running total the server quotes as the agent types (amount, tax inside,
+whether it will wait for approval), then either "Refund now" straight from there or the review
+step (the quote line by line) first, and the answer (the provider's, or "waiting for
+approval"). Both forms carry an idempotency key, so a double-clicked confirm refunds once.
 """
 
 from __future__ import annotations
@@ -69,10 +69,22 @@ class RefundRequest:
                 self.errors[f"line-{line_id}"] = ["Enter a whole number of units."]
             elif int(text):
                 self.lines[line_id] = int(text)
+        # A line's "Restock" box sends "default": the one location chosen below the lines (the
+        # first active location unless changed); a location id still names its own.
+        chosen = request.form.get("restock_location", "").strip()
+        self.restock_location = int(chosen) if chosen.isdigit() else None
         self.restock: dict[int, int | None] = {}
         for line_id, raw in _ints("restock-").items():
-            if str(raw).strip().isdigit() and line_id in self.lines:
+            raw = str(raw).strip()
+            if line_id not in self.lines:
+                continue
+            if raw.isdigit():
                 self.restock[line_id] = int(raw)
+            elif raw == "default":
+                if self.restock_location is None:
+                    self.errors["restock_location"] = ["Choose where restocked units go."]
+                else:
+                    self.restock[line_id] = self.restock_location
         self.shipping_amount = self._amount(order, "shipping_amount")
         self.extra_amount = self._amount(order, "extra_amount")
         self.reason = request.form.get("reason", "").strip()
@@ -88,8 +100,6 @@ class RefundRequest:
             return 0
 
     def check(self) -> None:
-        if not self.reason:
-            self.errors["reason"] = ["Say why you refund (the customer may see it on the note)."]
         if self.errors:
             raise ValidationError("Please correct the highlighted fields.", errors=self.errors)
 
@@ -120,7 +130,7 @@ def order_refund(order_id: int) -> Response:
     """GET: the choice; POST: the review (nothing is refunded yet)."""
     order = _order(order_id)
     if request.method == "GET":
-        return _dialog(order, step="choose")
+        return _dialog(order, step="choose", key=str(uuid.uuid4()))
     wanted = RefundRequest(order)
     try:
         wanted.check()
@@ -132,7 +142,13 @@ def order_refund(order_id: int) -> Response:
         )
     except CommerceError as exc:
         errors = error_messages(exc)
-        return _dialog(order, step="choose", status=exc.status, errors={**wanted.errors, **errors})
+        return _dialog(
+            order,
+            step="choose",
+            status=exc.status,
+            errors={**wanted.errors, **errors},
+            key=str(uuid.uuid4()),
+        )
     return _dialog(
         order,
         step="review",
@@ -140,6 +156,33 @@ def order_refund(order_id: int) -> Response:
         wanted=wanted,
         key=str(uuid.uuid4()),
         location_names={loc.id: loc.name for loc in active_locations()},
+    )
+
+
+def order_refund_total(order_id: int) -> Response:
+    """The choose step's running total (htmx, as the agent types): the quote's total, tax
+    inside and whether it will wait for approval, or what is wrong; nothing is written."""
+    order = _order(order_id)
+    wanted = RefundRequest(order)
+    quote = None
+    problems: list[str] = [m for messages in wanted.errors.values() for m in messages]
+    if not problems:
+        try:
+            quote = quote_refund(
+                order,
+                lines=wanted.lines,
+                shipping_amount=wanted.shipping_amount,
+                extra_amount=wanted.extra_amount,
+            )
+        except CommerceError as exc:
+            problems = [m for messages in error_messages(exc).values() for m in messages]
+            problems = problems or [exc.message]
+    return render(
+        "console/orders/_refund_total.html",
+        "console/orders/_refund_total.html",
+        order=order,
+        quote=quote,
+        problems=problems,
     )
 
 
@@ -163,7 +206,9 @@ def order_refund_confirm(order_id: int) -> Response:
         order = _order(order_id)
         errors = error_messages(exc)
         errors.setdefault("form", [exc.message])
-        return _dialog(order, step="choose", status=exc.status, errors=errors)
+        return _dialog(
+            order, step="choose", status=exc.status, errors=errors, key=str(uuid.uuid4())
+        )
     return _dialog(_order(order_id), step="answer", refund=refund)
 
 

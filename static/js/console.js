@@ -172,14 +172,79 @@
     if (link) link.click(); else window.location.assign(href);
     return true;
   }
+  // Ctrl+K, the command palette: a combobox whose options are only ever "active" (the input
+  // keeps the focus, aria-activedescendant names the option), closed by Esc with the focus
+  // given back to where it was.
+  var jumpReturn = null;
   function openJump() {
     var dialog = document.getElementById("jump");
     if (!dialog) return;
-    if (!dialog.open) dialog.showModal();
+    if (!dialog.open) {
+      jumpReturn = document.activeElement;
+      dialog.showModal();
+    }
     var input = dialog.querySelector("input");
     input.select();
     input.focus();
   }
+  function jumpOptions(dialog) {
+    return Array.prototype.slice.call(dialog.querySelectorAll("#jump-results [role=option]"));
+  }
+  function setActiveOption(dialog, index) {
+    var input = dialog.querySelector("input");
+    var options = jumpOptions(dialog);
+    options.forEach(function (o, i) { o.setAttribute("aria-selected", i === index ? "true" : "false"); });
+    if (index >= 0 && options[index]) {
+      input.setAttribute("aria-activedescendant", options[index].id);
+      options[index].scrollIntoView({ block: "nearest" });
+    } else {
+      input.removeAttribute("aria-activedescendant");
+    }
+  }
+  function activeOption(dialog) {
+    return dialog.querySelector('#jump-results [role=option][aria-selected="true"]');
+  }
+  function jumpKeys(dialog, event) {
+    var options = jumpOptions(dialog);
+    var current = options.indexOf(activeOption(dialog));
+    if (event.key === "ArrowDown" && options.length) {
+      event.preventDefault();
+      setActiveOption(dialog, Math.min(options.length - 1, current + 1));
+    } else if (event.key === "ArrowUp" && options.length) {
+      event.preventDefault();
+      setActiveOption(dialog, Math.max(0, current - 1));
+    } else if (event.key === "Home" && options.length && event.ctrlKey) {
+      event.preventDefault();
+      setActiveOption(dialog, 0);
+    } else if (event.key === "End" && options.length && event.ctrlKey) {
+      event.preventDefault();
+      setActiveOption(dialog, options.length - 1);
+    } else if (event.key === "Enter") {
+      event.preventDefault();  // the form is method=dialog: Enter alone would only close it
+      var chosen = options[current] || options[0];
+      var link = chosen && chosen.querySelector("a[href]");
+      if (link) window.location.assign(link.href);
+    }
+  }
+  // Delegated from the document: a boosted navigation may replace the dialog. "close" does not
+  // bubble, so it is caught on the way down.
+  document.addEventListener("close", function (event) {
+    var dialog = event.target;
+    if (!dialog || dialog.id !== "jump") return;
+    var input = dialog.querySelector("input");
+    input.setAttribute("aria-expanded", "false");
+    input.removeAttribute("aria-activedescendant");
+    if (jumpReturn && document.contains(jumpReturn) && jumpReturn.focus) jumpReturn.focus();
+    jumpReturn = null;
+  }, true);
+  // New results: the first one is active (Enter opens it), the list says it is open.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    if (!event.target || event.target.id !== "jump-results") return;
+    var dialog = document.getElementById("jump");
+    var options = jumpOptions(dialog);
+    dialog.querySelector("input").setAttribute("aria-expanded", options.length ? "true" : "false");
+    setActiveOption(dialog, options.length ? 0 : -1);
+  });
   document.addEventListener("keydown", function (event) {
     if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "k") {
       event.preventDefault();
@@ -205,11 +270,7 @@
     }
     var dialog = document.getElementById("jump");
     if (dialog && dialog.open) {
-      var links = Array.prototype.slice.call(dialog.querySelectorAll("#jump-results a"));
-      var current = links.indexOf(document.activeElement);
-      if (event.key === "ArrowDown" && links.length) { event.preventDefault(); links[Math.min(links.length - 1, current + 1)].focus(); }
-      if (event.key === "ArrowUp" && links.length) { event.preventDefault(); (current <= 0 ? dialog.querySelector("input") : links[current - 1]).focus(); }
-      if (event.key === "Enter" && document.activeElement.tagName === "INPUT" && links.length) { event.preventDefault(); window.location = links[0].href; }
+      jumpKeys(dialog, event);
       return;
     }
     if (typing(event.target) || event.altKey || event.ctrlKey || event.metaKey) return;
@@ -227,6 +288,29 @@
       if (row) { row.checked = !row.checked; row.dispatchEvent(new Event("change", { bubbles: true })); }
     }
   });
+  // A confirm step in a <dialog>: [data-dialog-open=ID] opens it (modal, focus on its first
+  // field), [data-dialog-close] closes it; the focus then goes back to the opener.
+  var dialogReturn = null;
+  document.addEventListener("click", function (event) {
+    var open = event.target.closest("[data-dialog-open]");
+    if (open) {
+      var target = document.getElementById(open.dataset.dialogOpen);
+      if (!target) return;
+      dialogReturn = open;
+      if (target.open) target.close();
+      target.showModal();
+      var first = target.querySelector("input:not([type=hidden]), textarea, select, button");
+      if (first) first.focus();
+      return;
+    }
+    var close = event.target.closest("[data-dialog-close]");
+    if (close && close.closest("dialog")) close.closest("dialog").close();
+  });
+  document.addEventListener("close", function (event) {
+    if (!event.target || !event.target.matches || !event.target.matches("dialog.confirm-dialog")) return;
+    if (dialogReturn && document.contains(dialogReturn)) dialogReturn.focus();
+    dialogReturn = null;
+  }, true);
   document.addEventListener("click", function (event) {
     var opener = event.target.closest("[data-jump-open]");
     if (opener) { openJump(); return; }

@@ -256,7 +256,7 @@ def test_keyboard_search_and_jump_to_sku(page: Page, live_server: LiveServer) ->
     page.keyboard.press("Control+k")
     jump = page.get_by_role("dialog", name="Jump to")
     expect(jump).to_be_visible()
-    box = jump.get_by_role("searchbox")
+    box = jump.get_by_role("combobox")
     expect(box).to_be_focused()
     box.press_sequentially(sku)
     expect(jump.get_by_role("option")).to_contain_text([sku])

@@ -73,7 +73,7 @@ def test_a_walk_with_htmx_swaps_triggers_no_csp_violation(
     ):
         visit(path)
     page.keyboard.press("Control+k")
-    page.get_by_role("dialog", name="Jump to").get_by_role("searchbox").press_sequentially("Walk")
+    page.get_by_role("dialog", name="Jump to").get_by_role("combobox").press_sequentially("Walk")
     expect(page.locator("#jump-results [role=option]").first).to_be_visible()
     seen.extend(violations(page))
 

@@ -120,11 +120,14 @@ def test_support_finds_an_order_by_email_and_refunds_a_line_with_restock(
     expect(page.get_by_text(data["email"]).first).to_be_visible()
     snap(page, "orders-opened")
 
-    # Refund the line: choose units and where they go back, review the quote, confirm.
+    # Refund the line: choose units and restock them (into the default location), see the
+    # running total, review the quote, confirm.
     page.get_by_role("link", name="Refund…").click()
     expect(page.get_by_role("heading", name="Refund")).to_be_visible()
     page.get_by_label(re.compile(r"^Units of .* to refund$")).fill("1")
-    page.get_by_label(re.compile(r"^Restock .* into$")).select_option(index=1)
+    page.get_by_label(re.compile(r"Restock refunded units of")).check()
+    expect(page.locator("#refund-total")).to_contain_text("Refund total: $")
+    expect(page.get_by_label("Restock into")).to_contain_text("(default)")
     page.get_by_label("Reason").fill("Arrived damaged")
     page.get_by_role("button", name="Review refund").click()
     quote = page.locator("table.refund-quote")

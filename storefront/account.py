@@ -173,7 +173,10 @@ def _page(template: str, status: int = 200, **context: Any) -> Response:
     return private(response)
 
 
-REGISTERED_MESSAGE = "Thank you for registering. We have sent you an email about your account."
+REGISTERED_MESSAGE = (
+    "Thank you for registering. We have sent you an email about your account: sign in with "
+    "your email and password."
+)
 
 
 def _sign_in_limit() -> str:
@@ -198,12 +201,13 @@ def register() -> Response:
             refusals=(ValidationError,),
         )
         if sent.ok:
-            # The same answer whether or not the address had an account (no enumeration);
-            # only a new account is signed in, and the owner of an existing one is emailed.
-            if sent.value is not None:
-                _sign_in(sent.value)
+            # The same answer whether or not the address had an account (no enumeration):
+            # nobody is signed in here, or the next page would tell the two apart. A new
+            # account signs in with the password just chosen; the owner of an existing one
+            # is emailed.
             flash(REGISTERED_MESSAGE, "success")
-            return private(redirect(safe_next(form.next.data), code=303))
+            target = url_for("storefront.login", next=safe_next(form.next.data))
+            return private(redirect(target, code=303))
     return _page("storefront/account/register.html", form_status(), form=form)
 
 

@@ -46,7 +46,7 @@ def assert_private(response):
 
 
 class TestRegister:
-    def test_register_signs_in(self, client):
+    def test_register_then_sign_in(self, client):
         page = client.get("/account/register")
         assert page.status_code == 200
         assert_private(page)
@@ -55,8 +55,13 @@ class TestRegister:
             data={"name": "Ada", "email": "Ada@Example.com", "password": "long enough pw"},
         )
         assert response.status_code == 303
-        assert response.headers["Location"] == "/account"
+        assert response.headers["Location"] == "/account/login?next=/account"
         assert_private(response)
+        assert client.get("/account").status_code == 303  # registering signs no one in
+        signed_in = client.post(
+            "/account/login", data={"email": "ada@example.com", "password": "long enough pw"}
+        )
+        assert signed_in.status_code == 303
         overview = client.get("/account")
         assert overview.status_code == 200
         assert "ada@example.com" in overview.text
@@ -80,9 +85,17 @@ class TestRegister:
                 flashes = session.get("_flashes")
             answers.append((response.status_code, response.headers["Location"], flashes))
         assert answers[0] == answers[1]
-        assert answers[1] == (303, "/account", [("success", REGISTERED_MESSAGE)])
-        assert fresh.get("/account").status_code == 200  # the new account is signed in
-        assert client.get("/account").status_code == 303  # nobody is signed in as the owner
+        assert answers[1] == (
+            303,
+            "/account/login?next=/account",
+            [("success", REGISTERED_MESSAGE)],
+        )
+        assert fresh.get("/account").status_code == 303  # nobody is signed in, either way
+        assert client.get("/account").status_code == 303
+        new_account = fresh.post(
+            "/account/login", data={"email": "new@example.com", "password": "another long pw"}
+        )
+        assert new_account.status_code == 303  # the new account signs in with its password
         assert _count(Customer) == 2
         assert shop_sign_in(client, owner, password="another long pw").status_code == 422
         assert shop_sign_in(client, owner).status_code == 303  # the old password still works
@@ -118,7 +131,7 @@ class TestRegister:
             "/account/register?next=/c/mugs",
             data={"email": "n@example.com", "password": "long enough pw", "next": "/c/mugs"},
         )
-        assert response.headers["Location"] == "/c/mugs"
+        assert response.headers["Location"] == "/account/login?next=/c/mugs"
 
 
 class TestSignIn:

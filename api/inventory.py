@@ -10,7 +10,18 @@ from pydantic import BaseModel, Field
 from spectree import Response as Responses
 
 from api.schemas import Links, PageQuery, next_link, page_limit, paged
-from api.web import ApiModel, ApiProblem, Problem, actor, bp, derived_key, scope, security, spec
+from api.web import (
+    ERRORS,
+    WRITE_ERRORS,
+    ApiModel,
+    ApiProblem,
+    actor,
+    bp,
+    derived_key,
+    scope,
+    security,
+    spec,
+)
 from api.web import timestamp as ts
 from commerce.catalog.services import get_variant
 from commerce.errors import NotFound
@@ -24,8 +35,6 @@ from commerce.inventory.services import (
 )
 
 TAG = "inventory"
-ERRORS = {"HTTP_400": Problem, "HTTP_401": Problem, "HTTP_403": Problem}
-WRITE_ERRORS = {**ERRORS, "HTTP_404": Problem, "HTTP_409": Problem}
 
 
 class LocationOut(BaseModel):

@@ -20,7 +20,19 @@ from api.schemas import (
     page_limit,
     paged,
 )
-from api.web import ApiModel, Problem, actor, bp, derived_key, scope, security, spec
+from api.web import (
+    ERRORS,
+    ONE_ERRORS,
+    WRITE_ERRORS,
+    ApiModel,
+    Problem,
+    actor,
+    bp,
+    derived_key,
+    scope,
+    security,
+    spec,
+)
 from api.web import timestamp as ts
 from commerce.errors import NotFound
 from commerce.orders.cancellation import cancel_order
@@ -38,9 +50,6 @@ from commerce.orders.refunds import issue_refund
 from commerce.orders.services import get_order
 
 TAG, CUSTOMERS = "orders", "customers"
-ERRORS = {"HTTP_400": Problem, "HTTP_401": Problem, "HTTP_403": Problem}
-ONE_ERRORS = {**ERRORS, "HTTP_404": Problem}
-WRITE_ERRORS = {**ONE_ERRORS, "HTTP_409": Problem}
 
 
 class OrderSummary(BaseModel):

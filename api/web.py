@@ -65,6 +65,13 @@ class Problem(BaseModel):
     errors: list[ProblemError] = Field(default_factory=list)
 
 
+# The problems every operation may answer with, for the OpenAPI document: a list (400 a bad
+# query, 401, 403), one record (and 404), a write (and 409).
+ERRORS = {"HTTP_400": Problem, "HTTP_401": Problem, "HTTP_403": Problem}
+ONE_ERRORS = {**ERRORS, "HTTP_404": Problem}
+WRITE_ERRORS = {**ONE_ERRORS, "HTTP_409": Problem}
+
+
 spec = SpecTree(
     "flask",
     title="Commerce Admin API",

@@ -40,16 +40,18 @@ def start_packing_slips(order_ids: Iterable[int], *, by: Any) -> Job:
     return queue_job(create_packing_slips_job(order_ids, by=by))
 
 
-@outbox.handler(REFUND_SUCCEEDED)
+@outbox.handler(REFUND_SUCCEEDED, atomic=False)
 def issue_refund_credit_note(event: outbox.OutboxEvent) -> None:
     """Number the refund's credit note. A second delivery finds the note already issued; a
-    failure rolls back to the savepoint, so the number is given back and the event retried."""
+    failure rolls the number back with its transaction, and the event is retried.
+
+    In a transaction of its own, as the invoice's (below): the year's number row is not held
+    across the dispatcher's batch, beside the other consumers' locks."""
     refund = db.session.get(Refund, int(event.payload["refund_id"]))
     if refund is None:
         log.warning("refund %s of event %s is gone; no credit note", event.payload, event.id)
         return
-    with db.session.begin_nested():
-        issue_credit_note(refund)
+    issue_credit_note(refund)
 
 
 @outbox.handler(ORDER_PLACED, atomic=False)

@@ -97,6 +97,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "IMPORT_FETCH_IMAGES": _env_bool("IMPORT_FETCH_IMAGES", True),
         # Image URLs in imports are fetched only from public addresses unless this is on.
         "IMPORT_FETCH_PRIVATE": _env_bool("IMPORT_FETCH_PRIVATE", False),
+        # Keys sealing the secrets kept at rest (commerce/sealed.py), newest first; unset: one
+        # key derived from SECRET_KEY.
+        "DATA_KEYS": _env("DATA_KEYS", ""),
         # Let webhook deliveries reach private and loopback addresses (a local receiver).
         "WEBHOOKS_ALLOW_PRIVATE": _env_bool("WEBHOOKS_ALLOW_PRIVATE", False),
         "WEBHOOKS_DISABLE_AFTER": _env_int("WEBHOOKS_DISABLE_AFTER", 20),  # failed tries in a row

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from commerce.db import utcnow
 from commerce.extensions import db
+from commerce.sealed import Sealed
 
 KINDS = ("staff", "customer")
 _KIND_LIST = ", ".join(f"'{k}'" for k in KINDS)
@@ -72,7 +73,7 @@ class StaffSecondFactor(db.Model):
     staff_id: Mapped[int] = mapped_column(
         ForeignKey("staff_member.id", ondelete="CASCADE"), primary_key=True
     )
-    secret: Mapped[str] = mapped_column(String(64))
+    secret: Mapped[str] = mapped_column(Sealed)  # encrypted at rest (commerce/sealed.py)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     confirmed_at: Mapped[datetime | None]
     last_step: Mapped[int] = mapped_column(BigInteger, default=0)

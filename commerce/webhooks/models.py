@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from commerce.db import utcnow
 from commerce.extensions import db
+from commerce.sealed import Sealed
 
 PENDING = "pending"  # waiting for its first or next try (or claimed: locked_until ahead)
 SUCCEEDED = "succeeded"
@@ -26,9 +27,10 @@ class WebhookEndpoint(db.Model):
     description: Mapped[str] = mapped_column(String(255), default="")
     topics: Mapped[list[str]] = mapped_column(JSON, default=list)
     enabled: Mapped[bool] = mapped_column(default=True)
-    secret: Mapped[str] = mapped_column(String(100))  # whsec_<base64>
+    # whsec_<base64>, encrypted at rest (commerce/sealed.py) as the one before a rotation
+    secret: Mapped[str] = mapped_column(Sealed)
     # After a rotation the old secret keeps signing alongside the new one until this time.
-    previous_secret: Mapped[str | None] = mapped_column(String(100))
+    previous_secret: Mapped[str | None] = mapped_column(Sealed)
     previous_secret_until: Mapped[datetime | None]
     consecutive_failures: Mapped[int] = mapped_column(default=0)
     failing_since: Mapped[datetime | None]  # the first failed try since the last success

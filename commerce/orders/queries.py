@@ -377,7 +377,7 @@ def customer_conditions(q: str) -> list[ColumnElement[bool]]:
     pattern = _like(q)
     return [
         or_(
-            Customer.email.like(pattern, escape="\\"),
+            func.lower(Customer.email).like(pattern, escape="\\"),
             func.lower(Customer.name).like(pattern, escape="\\"),
         )
     ]
@@ -823,8 +823,8 @@ def find_orders(q: str, *, limit: int = 5) -> list[dict[str, Any]]:
 
 def find_customers(q: str, *, limit: int = 5) -> list[dict[str, Any]]:
     """Customers for Ctrl+K by email or name: a whole email through the unique index, else
-    "contains" (three characters or more), at most `limit`. Customer names have no trigram
-    index: the LIMIT bounds what is read when enough match."""
+    "contains" (three characters or more, through the trigram indexes on PostgreSQL), at most
+    `limit`."""
     q = (q or "").strip().lower()
     if len(q) < PALETTE_MIN_CONTAINS:
         return []
@@ -834,7 +834,7 @@ def find_customers(q: str, *, limit: int = 5) -> list[dict[str, Any]]:
         .where(
             or_(
                 Customer.email == q,
-                Customer.email.like(pattern, escape="\\"),
+                func.lower(Customer.email).like(pattern, escape="\\"),
                 func.lower(Customer.name).like(pattern, escape="\\"),
             )
         )

@@ -38,6 +38,7 @@ from commerce.config import ROOT, load_config
 from commerce.customers import tasks as _customer_tasks  # noqa: F401  (registration emails)
 from commerce.db import configure_sqlite
 from commerce.documents import tasks as _document_tasks  # noqa: F401
+from commerce.drafts import tasks as _draft_tasks  # noqa: F401  (invoice emails, paid drafts)
 from commerce.edge import tasks as _edge_tasks  # noqa: F401  (purges the edge cache)
 from commerce.errors import CommerceError
 from commerce.extensions import cache, csrf, db, htmx, init_celery, limiter, login_manager, migrate

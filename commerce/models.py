@@ -1,5 +1,6 @@
 """Every package's tables, imported in one place for Alembic and the shell."""
 
+from commerce.abandoned.models import CheckoutRecovery, RecoverySettings, RecoveryUnsubscribe
 from commerce.accounts.models import (
     AuthSession,
     SignInThrottle,
@@ -20,6 +21,7 @@ from commerce.catalog.models import (
 from commerce.checkout.models import Cart, CartLine, Checkout
 from commerce.customers.models import Address, Customer
 from commerce.documents.models import Document, DocumentSequence
+from commerce.drafts.models import DraftOrder
 from commerce.inventory.models import Allocation, Location, Reservation, StockLevel, StockMovement
 from commerce.jobs import Job
 from commerce.orders.models import (
@@ -61,6 +63,10 @@ from commerce.tax.models import TaxRate
 from commerce.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 __all__ = [
+    "RecoveryUnsubscribe",
+    "RecoverySettings",
+    "DraftOrder",
+    "CheckoutRecovery",
     "Address",
     "Allocation",
     "ApiIdempotencyKey",

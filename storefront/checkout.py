@@ -54,6 +54,7 @@ from storefront import bp
 from storefront.account import current_customer
 from storefront.cart import cart_page, cart_token, current_cart, priced_with_context
 from storefront.checkout_line import admitted_answer, line_answer, shopper_binding
+from storefront.draft_pay import PAY_LINK_ENDPOINTS, is_draft_checkout, paid_by_link
 from storefront.forms import ConfirmForm, InformationForm, PaymentForm, ShippingForm
 from storefront.web import private
 from web.forms import apply_errors, error_messages, failed_status, named, require_csrf
@@ -77,7 +78,11 @@ def _own_checkout(key: str) -> Checkout:
         key, customer_id=customer.id if customer is not None else None, cart_token=token
     )
     if checkout is None:
+        checkout = paid_by_link(key)  # a draft order's checkout, opened through its pay link
+    if checkout is None:
         abort(404)
+    if is_draft_checkout(checkout) and request.endpoint not in PAY_LINK_ENDPOINTS:
+        abort(404)  # a draft's lines, address and shipping are the shop's to change
     return checkout
 
 
@@ -112,6 +117,7 @@ def _page(
         reached=next_step(checkout),
         seconds_left=_seconds_left(checkout),
         codes=checkout_codes(checkout),
+        locked=is_draft_checkout(checkout),
         coupon_errors=context.pop("coupon_errors", []),
         private_page=True,
         **context,

@@ -106,6 +106,9 @@ class Checkout(db.Model):
     payment_id: Mapped[int | None] = mapped_column(ForeignKey("payment.id", ondelete="SET NULL"))
     payment_attempts: Mapped[int] = mapped_column(default=0)  # part of the payment's key
     order_id: Mapped[int | None] = mapped_column(ForeignKey("shop_order.id", ondelete="SET NULL"))
+    # The shopper agreed to a reminder email if they leave (asked when the shop requires it;
+    # commerce.abandoned reads it).
+    recovery_consent: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

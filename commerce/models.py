@@ -63,10 +63,6 @@ from commerce.tax.models import TaxRate
 from commerce.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 __all__ = [
-    "RecoveryUnsubscribe",
-    "RecoverySettings",
-    "DraftOrder",
-    "CheckoutRecovery",
     "Address",
     "Allocation",
     "ApiIdempotencyKey",
@@ -77,6 +73,7 @@ __all__ = [
     "CartLine",
     "Category",
     "Checkout",
+    "CheckoutRecovery",
     "Collection",
     "CollectionProduct",
     "CouponCode",
@@ -84,6 +81,7 @@ __all__ = [
     "Customer",
     "Document",
     "DocumentSequence",
+    "DraftOrder",
     "Fulfillment",
     "FulfillmentLine",
     "Job",
@@ -104,6 +102,8 @@ __all__ = [
     "PromotionCondition",
     "PromotionRevision",
     "PromotionUsage",
+    "RecoverySettings",
+    "RecoveryUnsubscribe",
     "Redemption",
     "Refund",
     "RefundLine",

@@ -30,6 +30,7 @@ from werkzeug.routing import IntegerConverter
 from commerce import cli as commerce_cli
 from commerce import models as _models  # noqa: F401  (registers every table)
 from commerce import outbox
+from commerce.abandoned import tasks as _abandoned_tasks  # noqa: F401  (recovery emails)
 from commerce.accounts import tasks as _account_tasks  # noqa: F401  (reset emails, purge)
 from commerce.bounds import INT_MAX
 from commerce.catalog import tasks as _catalog_tasks  # noqa: F401  (registers Celery tasks)

@@ -11,6 +11,7 @@ from storefront import (  # noqa: E402, F401
     checkout,
     checkout_line,
     draft_pay,
+    recovery,
     search,
     webhooks,
 )

@@ -2,7 +2,7 @@
 
 The area's URLs (below /console), the view answering each and the permission it needs."""
 
-from console.orders import documents, drafts, exports, listing, money, page, payments
+from console.orders import abandoned, documents, drafts, exports, listing, money, page, payments
 from console.permissions import Route
 
 ROUTES = [
@@ -166,5 +166,13 @@ ROUTES = [
         drafts.draft_mark_paid,
         "orders.mark_paid",
         methods=["POST"],
+    ),
+    # abandoned checkouts
+    Route("/orders/abandoned", abandoned.abandoned_list, "orders.view"),
+    Route(
+        "/settings/recovery",
+        abandoned.recovery_settings_page,
+        "settings.manage",
+        methods=["GET", "POST"],
     ),
 ]

@@ -32,7 +32,7 @@ def _serializer() -> URLSafeTimedSerializer:
 
 
 def link_lifetime() -> timedelta:
-    return timedelta(days=int(current_app.config.get("DRAFT_PAY_LINK_DAYS", 7)))
+    return timedelta(days=int(current_app.config["DRAFT_PAY_LINK_DAYS"]))
 
 
 def pay_token(draft: DraftOrder, nonce: str) -> str:

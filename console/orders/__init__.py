@@ -139,6 +139,7 @@ ROUTES = [
     # draft orders
     Route("/orders/drafts", drafts.draft_list, "orders.drafts"),
     Route("/orders/drafts/new", drafts.draft_create, "orders.drafts", methods=["POST"]),
+    Route("/orders/drafts/customers", drafts.draft_customers, "orders.drafts"),
     Route("/orders/drafts/<int:draft_id>", drafts.draft_detail, "orders.drafts"),
     Route("/orders/drafts/<int:draft_id>/variants", drafts.draft_variants, "orders.drafts"),
     *(

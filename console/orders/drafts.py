@@ -38,6 +38,7 @@ from commerce.drafts.services import (
     set_draft_line_quantity,
 )
 from commerce.errors import CommerceError, NotFound
+from commerce.orders.queries import find_customers
 from console.web import done
 from web.forms import error_messages
 from web.pages import render
@@ -178,6 +179,17 @@ def draft_variants(draft_id: int) -> Response:
         draft=draft,
         hits=search_variants(q),
         q=q,
+    )
+
+
+def draft_customers() -> Response:
+    """Shop accounts matching what is typed in a draft's email field (htmx: the options of
+    its datalist), so support picks an existing customer; a new address is a new customer."""
+    q = (request.args.get("email") or request.args.get("q") or "")[:100]
+    return render(
+        "console/orders/_draft_customers.html",
+        "console/orders/_draft_customers.html",
+        found=find_customers(q, limit=8),
     )
 
 

@@ -135,3 +135,17 @@ def test_bad_input_is_answered_at_the_field(client, login, checkout_shop):
     assert answer.status_code == 409 and "Not enough stock" in answer.get_data(as_text=True)
     duplicate = client.post(f"{draft_url}/duplicate")
     assert duplicate.status_code == 303 and duplicate.location != draft_url
+
+
+def test_support_picks_an_existing_customer(client, login, make_customer, checkout_shop):
+    customer = make_customer(email="known.buyer@example.com", name="Kim Known")
+    login("support")
+    options = client.get(
+        "/console/orders/drafts/customers?email=known.b", headers={"HX-Request": "true"}
+    ).get_data(as_text=True)
+    assert '<option value="known.buyer@example.com">Kim Known' in options
+    answer = client.post("/console/orders/drafts/new", data={"email": "Known.Buyer@example.com"})
+    draft = db.session.get(DraftOrder, int(answer.location.rsplit("/", 1)[1]))
+    assert draft.customer_id == customer.id and draft.email == "known.buyer@example.com"
+    answer = client.post("/console/orders/drafts/new", data={"email": "not an email"})
+    assert answer.status_code == 422

@@ -182,3 +182,38 @@ def test_the_console_lists_abandoned_checkouts_and_saves_settings(
     assert "list@example.com" not in client.get("/console/orders/abandoned?shown=emailed").get_data(
         as_text=True
     )
+
+
+def test_the_merchants_code_is_offered_and_entered_in_the_restored_cart(
+    app, client, checkout_shop, recovery_on
+):
+    from commerce.promotions.coupons import add_coupon_code
+    from commerce.promotions.services import create_promotion, enable_promotion
+
+    promotion = create_promotion(
+        by=None,
+        name="Come back",
+        requires_coupon=True,
+        actions=[{"kind": "percent_off_order", "params": {"percent": 10}}],
+    )
+    add_coupon_code(promotion, code="COMEBACK", by=None)
+    enable_promotion(promotion, by=None)
+    save_recovery_settings(
+        abandoned_after_minutes="60",
+        first_email=True,
+        second_email=False,
+        second_after_hours="24",
+        require_consent=False,
+        promotion_code="comeback",
+        by=None,
+    )
+    left_at_shipping(client, checkout_shop)
+    assert run_worker(utcnow() + LATER) == 1
+    (sent,) = emails(recovery_on)
+    _, text = body(sent)
+    assert "Use the code COMEBACK" in text
+    link = re.search(rf"{re.escape(SHOP_URL)}(/recover/[^/\s]+)\s", text).group(1)
+    phone = app.test_client()
+    phone.get(link)
+    cart = phone.get("/cart").get_data(as_text=True)
+    assert "COMEBACK" in cart and "Come back" in cart

@@ -506,7 +506,12 @@ def reserve_draft_stock(draft: DraftOrder, *, by: Any) -> DraftOrder:
         by,
         "draft_order.reserve",
         draft,
-        after={"units held": sum(h.quantity for h in holds), "until": checkout.reserved_until},
+        after={
+            "units held": sum(h.quantity for h in holds),
+            "until": f"{checkout.reserved_until:%Y-%m-%d %H:%M} UTC"
+            if checkout.reserved_until
+            else "no limit (sold beyond stock)",
+        },
     )
     return draft
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import and_, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from commerce import audit, outbox
@@ -160,19 +160,16 @@ def abandoned_condition(settings: RecoverySettings, now: datetime) -> Any:
         Checkout.email != "",
         Checkout.updated_at <= now - timedelta(minutes=settings.abandoned_after_minutes),
         ~exists().where(
-            func.lower(Order.email) == func.lower(Checkout.email),
+            Order.email == Checkout.email,  # both normalised (lower case) when saved
             Order.placed_at >= Checkout.created_at,
         ),
-        ~exists().where(
-            func.lower(later.c.email) == func.lower(Checkout.email),
-            later.c.id > Checkout.id,
-        ),
+        ~exists().where(later.c.email == Checkout.email, later.c.id > Checkout.id),
     )
 
 
 def _contactable(settings: RecoverySettings) -> list[Any]:
     conditions = [
-        ~exists().where(RecoveryUnsubscribe.email == func.lower(Checkout.email)),
+        ~exists().where(RecoveryUnsubscribe.email == Checkout.email),
     ]
     if settings.require_consent:
         conditions.append(Checkout.recovery_consent.is_(True))
@@ -271,7 +268,7 @@ def still_recoverable(checkout_id: int) -> Checkout | None:
     ordered = db.session.scalar(
         select(Order.id)
         .where(
-            func.lower(Order.email) == checkout.email.lower(),
+            Order.email == checkout.email.lower(),
             Order.placed_at >= checkout.created_at,
         )
         .limit(1)

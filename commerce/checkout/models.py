@@ -79,6 +79,9 @@ class Checkout(db.Model):
             "status IN ('open', 'placing', 'completed', 'abandoned')", name="status_known"
         ),
         Index("ix_checkout_cart", "cart_id", "status"),
+        # Abandoned checkout recovery (commerce.abandoned): open ones by age, a shopper's by email.
+        Index("ix_checkout_status_updated", "status", "updated_at"),
+        Index("ix_checkout_email", "email"),
         # One live checkout per cart: a new one first settles (or waits for) the one placing.
         Index(
             "ux_checkout_live_cart",

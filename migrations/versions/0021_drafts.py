@@ -1,5 +1,5 @@
 """Draft orders; abandoned checkout recovery (its settings, what was sent per checkout, the
-addresses that unsubscribed) and the checkout's recovery consent.
+addresses that unsubscribed), the checkout's recovery consent and its indexes for recovery.
 
 Revision ID: 0021_drafts
 Revises: 0020_webhooks
@@ -114,10 +114,14 @@ def upgrade():
         batch.add_column(
             sa.Column("recovery_consent", sa.Boolean(), nullable=False, server_default=sa.false())
         )
+        batch.create_index("ix_checkout_status_updated", ["status", "updated_at"], unique=False)
+        batch.create_index("ix_checkout_email", ["email"], unique=False)
 
 
 def downgrade():
     with op.batch_alter_table("checkout") as batch:
+        batch.drop_index("ix_checkout_email")
+        batch.drop_index("ix_checkout_status_updated")
         batch.drop_column("recovery_consent")
     op.drop_table("recovery_unsubscribe")
     op.drop_index("ix_checkout_recovery_cart", table_name="checkout_recovery")

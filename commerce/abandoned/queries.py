@@ -1,5 +1,6 @@
 """The console's reads for abandoned checkouts: the list (newest first, filtered, a page at a
-time, each with its value, items, customer and the last step reached) and the recovered
+time, each with its value at list prices, items, customer and the last step reached; one query
+for the page and one for its prices) and the recovered
 revenue (orders placed from a cart a recovery link restored)."""
 
 from __future__ import annotations
@@ -11,13 +12,13 @@ from sqlalchemy import func, select
 
 from commerce.abandoned.models import CheckoutRecovery
 from commerce.abandoned.services import abandoned_condition, recovery_settings
+from commerce.catalog.models import Variant
 from commerce.catalog.services import shop_currency
 from commerce.checkout.models import COMPLETED, Checkout
-from commerce.checkout.services import checkout_lines, next_step
+from commerce.checkout.services import next_step
 from commerce.db import utcnow
 from commerce.extensions import db
 from commerce.orders.models import CANCELLED, Order
-from commerce.pricing import PricingContext, price_cart
 
 PER_PAGE = 25
 FILTERS = {"": "All", "waiting": "Not emailed yet", "emailed": "Emailed", "restored": "Came back"}
@@ -73,18 +74,28 @@ def list_abandoned(
         .offset((page - 1) * PER_PAGE)
         .limit(PER_PAGE + 1)
     ).all()
-    rows = []
-    for checkout, recovery in found[:PER_PAGE]:
-        priced = price_cart(checkout_lines(checkout), PricingContext())
-        rows.append(
-            AbandonedRow(
-                checkout,
-                recovery,
-                priced.totals.subtotal - priced.totals.discounts,
-                sum(q for _, q in checkout.line_pairs()),
-                STEP_LABELS[next_step(checkout)],
+    shown_rows = found[:PER_PAGE]
+    wanted = {v for checkout, _ in shown_rows for v, _ in checkout.line_pairs()}
+    prices = (
+        {
+            row.id: row.price
+            for row in db.session.execute(
+                select(Variant.id, Variant.price).where(Variant.id.in_(wanted))
             )
+        }
+        if wanted
+        else {}
+    )
+    rows = [
+        AbandonedRow(
+            checkout,
+            recovery,
+            sum(prices.get(v, 0) * n for v, n in checkout.line_pairs()),
+            sum(n for _, n in checkout.line_pairs()),
+            STEP_LABELS[next_step(checkout)],
         )
+        for checkout, recovery in shown_rows
+    ]
     return AbandonedPage(rows, page, len(found) > PER_PAGE, shown, q, shop_currency())
 
 

@@ -30,6 +30,7 @@ from werkzeug.routing import IntegerConverter
 from commerce import cli as commerce_cli
 from commerce import models as _models  # noqa: F401  (registers every table)
 from commerce import outbox
+from commerce.abandoned import tasks as _abandoned_tasks  # noqa: F401  (recovery emails)
 from commerce.accounts import tasks as _account_tasks  # noqa: F401  (reset emails, purge)
 from commerce.bounds import INT_MAX
 from commerce.catalog import tasks as _catalog_tasks  # noqa: F401  (registers Celery tasks)
@@ -38,6 +39,7 @@ from commerce.config import ROOT, load_config
 from commerce.customers import tasks as _customer_tasks  # noqa: F401  (registration emails)
 from commerce.db import configure_sqlite
 from commerce.documents import tasks as _document_tasks  # noqa: F401
+from commerce.drafts import tasks as _draft_tasks  # noqa: F401  (invoice emails, paid drafts)
 from commerce.edge import tasks as _edge_tasks  # noqa: F401  (purges the edge cache)
 from commerce.errors import CommerceError
 from commerce.extensions import cache, csrf, db, htmx, init_celery, limiter, login_manager, migrate

@@ -108,6 +108,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "PAGE_SIZE": _env_int("PAGE_SIZE", 50),
         "LOW_STOCK_THRESHOLD": _env_int("LOW_STOCK_THRESHOLD", 5),
         "RESERVATION_TTL": timedelta(minutes=_env_int("RESERVATION_TTL_MINUTES", 10)),
+        # How long a draft order's emailed pay link works (commerce.drafts.paylink).
+        "DRAFT_PAY_LINK_DAYS": _env_int("DRAFT_PAY_LINK_DAYS", 7),
         "PAYMENTS_PROVIDER": _env("PAYMENTS_PROVIDER", "test"),
         # The test gateway's webhook signing secret; the embedded default is for development.
         "PAYMENTS_WEBHOOK_SECRET": _env("PAYMENTS_WEBHOOK_SECRET", DEV_WEBHOOK_SECRET),

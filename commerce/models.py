@@ -1,5 +1,6 @@
 """Every package's tables, imported in one place for Alembic and the shell."""
 
+from commerce.abandoned.models import CheckoutRecovery, RecoverySettings, RecoveryUnsubscribe
 from commerce.accounts.models import (
     AuthSession,
     SignInThrottle,
@@ -20,6 +21,7 @@ from commerce.catalog.models import (
 from commerce.checkout.models import Cart, CartLine, Checkout
 from commerce.customers.models import Address, Customer
 from commerce.documents.models import Document, DocumentSequence
+from commerce.drafts.models import DraftOrder
 from commerce.inventory.models import Allocation, Location, Reservation, StockLevel, StockMovement
 from commerce.jobs import Job
 from commerce.orders.models import (
@@ -71,6 +73,7 @@ __all__ = [
     "CartLine",
     "Category",
     "Checkout",
+    "CheckoutRecovery",
     "Collection",
     "CollectionProduct",
     "CouponCode",
@@ -78,6 +81,7 @@ __all__ = [
     "Customer",
     "Document",
     "DocumentSequence",
+    "DraftOrder",
     "Fulfillment",
     "FulfillmentLine",
     "Job",
@@ -98,6 +102,8 @@ __all__ = [
     "PromotionCondition",
     "PromotionRevision",
     "PromotionUsage",
+    "RecoverySettings",
+    "RecoveryUnsubscribe",
     "Redemption",
     "Refund",
     "RefundLine",

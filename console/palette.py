@@ -59,6 +59,11 @@ DESTINATIONS: tuple[Destination, ...] = (
     Destination("Locations", "console.location_list", aliases=("warehouses",)),
     Destination("Orders", "console.order_list", aliases=("sales",)),
     Destination("Returns", "console.return_queue", aliases=("rma", "returns queue")),
+    Destination("Draft orders", "console.draft_list", aliases=("phone order", "invoice")),
+    Destination(
+        "Abandoned checkouts", "console.abandoned_list", aliases=("abandoned carts", "recovery")
+    ),
+    Destination("Cart recovery settings", "console.recovery_settings_page"),
     Destination("Refund approvals", "console.refund_approvals", aliases=("approve refunds",)),
     Destination("Payments needing attention", "console.payment_attention"),
     Destination("Export orders", "console.order_export", "Action", ("csv orders",)),

@@ -4,4 +4,14 @@ from flask import Blueprint
 
 bp = Blueprint("storefront", __name__)
 
-from storefront import account, browse, cart, checkout, checkout_line, search, webhooks  # noqa: E402, F401
+from storefront import (  # noqa: E402, F401
+    account,
+    browse,
+    cart,
+    checkout,
+    checkout_line,
+    draft_pay,
+    recovery,
+    search,
+    webhooks,
+)

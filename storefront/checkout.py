@@ -17,6 +17,7 @@ from typing import Any
 from flask import abort, current_app, flash, redirect, request, url_for
 from werkzeug.wrappers import Response
 
+from commerce.abandoned.services import consent_required
 from commerce.checkout.models import COMPLETED, Checkout
 from commerce.checkout.queue import enter_checkout
 from commerce.checkout.services import (
@@ -54,6 +55,7 @@ from storefront import bp
 from storefront.account import current_customer
 from storefront.cart import cart_page, cart_token, current_cart, priced_with_context
 from storefront.checkout_line import admitted_answer, line_answer, shopper_binding
+from storefront.draft_pay import PAY_LINK_ENDPOINTS, is_draft_checkout, paid_by_link
 from storefront.forms import ConfirmForm, InformationForm, PaymentForm, ShippingForm
 from storefront.web import private
 from web.forms import apply_errors, error_messages, failed_status, named, require_csrf
@@ -77,7 +79,11 @@ def _own_checkout(key: str) -> Checkout:
         key, customer_id=customer.id if customer is not None else None, cart_token=token
     )
     if checkout is None:
+        checkout = paid_by_link(key)  # a draft order's checkout, opened through its pay link
+    if checkout is None:
         abort(404)
+    if is_draft_checkout(checkout) and request.endpoint not in PAY_LINK_ENDPOINTS:
+        abort(404)  # a draft's lines, address and shipping are the shop's to change
     return checkout
 
 
@@ -112,6 +118,7 @@ def _page(
         reached=next_step(checkout),
         seconds_left=_seconds_left(checkout),
         codes=checkout_codes(checkout),
+        locked=is_draft_checkout(checkout),
         coupon_errors=context.pop("coupon_errors", []),
         private_page=True,
         **context,
@@ -183,6 +190,7 @@ def _information_form(checkout: Checkout) -> InformationForm:
     form = InformationForm(formdata=request.form if request.method == "POST" else None)
     if request.method == "GET":
         form.email.data = checkout.email
+        form.recovery_consent.data = checkout.recovery_consent
         for name in ADDRESS_FIELDS:
             getattr(form, name).data = (checkout.shipping_address or {}).get(name, "")
     return form
@@ -197,6 +205,7 @@ def checkout_information(key: str) -> Response:
     customer = current_customer()
     saved = list_addresses(customer) if customer is not None else []
     template = "storefront/checkout/information.html"
+    ask_consent = consent_required()  # the shop asks before sending cart reminders
     if request.method == "POST":
         require_csrf()
         values = form.values()
@@ -204,14 +213,29 @@ def checkout_information(key: str) -> Response:
         if chosen is not None:  # a saved address replaces the typed one
             values = {name: getattr(chosen, name) or "" for name in ADDRESS_FIELDS}
         try:
-            save_information(checkout, email=form.email.data, address=values)
+            save_information(
+                checkout,
+                email=form.email.data,
+                address=values,
+                recovery_consent=bool(form.recovery_consent.data) if ask_consent else None,
+            )
         except ValidationError as exc:
             apply_errors(form, exc)
-            return _page(template, checkout, "information", 422, form=form, saved=saved)
+            return _page(
+                template,
+                checkout,
+                "information",
+                422,
+                form=form,
+                saved=saved,
+                ask_consent=ask_consent,
+            )
         except InvalidTransition:
             return _done(checkout) or abort(409)
         return private(redirect(url_for("storefront.checkout_shipping", key=key), code=303))
-    return _step_page(template, checkout, "information", form=form, saved=saved)
+    return _step_page(
+        template, checkout, "information", form=form, saved=saved, ask_consent=ask_consent
+    )
 
 
 # -- step 2: shipping method --------------------------------------------------------------------

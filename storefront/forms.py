@@ -74,6 +74,8 @@ class InformationForm(AddressForm):
     """Checkout step one: contact email and the shipping address."""
 
     email = EmailField("Email", validators=[Length(max=255)])
+    # Asked only when the shop requires consent for cart reminders (commerce.abandoned).
+    recovery_consent = BooleanField("Email me a reminder if I do not finish my order")
     saved_address = SelectField("Saved address", choices=[], validate_choice=False)
 
 

@@ -79,6 +79,9 @@ class Checkout(db.Model):
             "status IN ('open', 'placing', 'completed', 'abandoned')", name="status_known"
         ),
         Index("ix_checkout_cart", "cart_id", "status"),
+        # Abandoned checkout recovery (commerce.abandoned): open ones by age, a shopper's by email.
+        Index("ix_checkout_status_updated", "status", "updated_at"),
+        Index("ix_checkout_email", "email"),
         # One live checkout per cart: a new one first settles (or waits for) the one placing.
         Index(
             "ux_checkout_live_cart",
@@ -106,6 +109,9 @@ class Checkout(db.Model):
     payment_id: Mapped[int | None] = mapped_column(ForeignKey("payment.id", ondelete="SET NULL"))
     payment_attempts: Mapped[int] = mapped_column(default=0)  # part of the payment's key
     order_id: Mapped[int | None] = mapped_column(ForeignKey("shop_order.id", ondelete="SET NULL"))
+    # The shopper agreed to a reminder email if they leave (asked when the shop requires it;
+    # commerce.abandoned reads it).
+    recovery_consent: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -488,9 +488,17 @@ def _require_open(checkout: Checkout) -> None:
 
 
 @service
-def save_information(checkout: Checkout, *, email: Any, address: dict[str, Any]) -> Checkout:
+def save_information(
+    checkout: Checkout,
+    *,
+    email: Any,
+    address: dict[str, Any],
+    recovery_consent: bool | None = None,
+) -> Checkout:
     """Contact email and shipping address, validated together so every field gets its
-    message at once. A shipping method that cannot serve the new address is cleared."""
+    message at once. A shipping method that cannot serve the new address is cleared.
+    `recovery_consent`: the shopper's answer when the shop asks before sending cart reminders
+    (None: not asked, left as it was)."""
     _require_open(checkout)
     errors: dict[str, list[str]] = {}
     try:
@@ -505,6 +513,8 @@ def save_information(checkout: Checkout, *, email: Any, address: dict[str, Any])
         raise ValidationError(errors=errors)
     checkout.email = email
     checkout.shipping_address = cleaned
+    if recovery_consent is not None:
+        checkout.recovery_consent = bool(recovery_consent)
     if checkout.shipping_method_code:
         priced = price_checkout(checkout)
         if priced.shipping is None:

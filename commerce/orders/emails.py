@@ -34,7 +34,8 @@ SHIPMENT_FAILED = "email.shipment_failed"
 ORDER_STATUS_ENDPOINT = "storefront.order_status"  # served at /orders/<token>
 
 
-LINKED_TOPICS = ("order.placed", "order.shipped")  # events whose emails link into the shop
+# events whose emails link into the shop
+LINKED_TOPICS = ("order.placed", "order.shipped", "draft.invoice")
 SHOP_URL_KEY = "shop_url"  # in their payload: where the shop was reached (when SHOP_URL unset)
 
 

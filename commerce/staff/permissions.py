@@ -31,6 +31,10 @@ PERMISSIONS: dict[str, str] = {
     "orders.refund": "Refund orders up to the approval limit and handle returns",
     "orders.refund_approve": "Approve or reject refunds above the approval limit",
     "orders.export": "Export orders and customers (personal data) to CSV",
+    "orders.drafts": "Create draft orders for customers (phone and email orders), hold their "
+    "stock and send their invoices with a pay link",
+    "orders.mark_paid": "Mark a draft order as paid when the money came another way (bank "
+    "transfer, cash): it becomes a paid order",
     "payments.manage": "See payments that need a person, capture authorized payments by hand "
     "and run the payment recovery",
     "promotions.view": "See promotions, their codes, usage and the simulator",
@@ -58,6 +62,8 @@ PERMISSION_LABELS: dict[str, str] = {
     "orders.refund": "Refunds and returns",
     "orders.refund_approve": "Approve large refunds",
     "orders.export": "Export orders and customers",
+    "orders.drafts": "Draft orders and invoices",
+    "orders.mark_paid": "Mark draft orders as paid",
     "payments.manage": "Payments needing attention",
     "promotions.view": "View promotions",
     "promotions.edit": "Edit promotions and codes",
@@ -110,6 +116,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "orders.edit",
             "orders.refund",
             "orders.export",
+            "orders.drafts",
             "payments.manage",
         }
     ),

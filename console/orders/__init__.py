@@ -2,7 +2,7 @@
 
 The area's URLs (below /console), the view answering each and the permission it needs."""
 
-from console.orders import documents, exports, listing, money, page, payments
+from console.orders import abandoned, documents, drafts, exports, listing, money, page, payments
 from console.permissions import Route
 
 ROUTES = [
@@ -134,6 +134,46 @@ ROUTES = [
         "/orders/<int:order_id>/capture",
         payments.order_capture,
         "payments.manage",
+        methods=["GET", "POST"],
+    ),
+    # draft orders
+    Route("/orders/drafts", drafts.draft_list, "orders.drafts"),
+    Route("/orders/drafts/new", drafts.draft_create, "orders.drafts", methods=["POST"]),
+    Route("/orders/drafts/customers", drafts.draft_customers, "orders.drafts"),
+    Route("/orders/drafts/<int:draft_id>", drafts.draft_detail, "orders.drafts"),
+    Route("/orders/drafts/<int:draft_id>/variants", drafts.draft_variants, "orders.drafts"),
+    *(
+        Route(
+            f"/orders/drafts/<int:draft_id>/{path}",
+            view,
+            "orders.drafts",
+            methods=["POST"],
+        )
+        for path, view in (
+            ("customer", drafts.draft_customer),
+            ("lines", drafts.draft_line_add),
+            ("lines/quantity", drafts.draft_line_quantity),
+            ("shipping", drafts.draft_shipping),
+            ("discount", drafts.draft_discount),
+            ("code", drafts.draft_code),
+            ("reserve", drafts.draft_reserve),
+            ("release", drafts.draft_release),
+            ("invoice", drafts.draft_invoice),
+            ("duplicate", drafts.draft_duplicate),
+        )
+    ),
+    Route(
+        "/orders/drafts/<int:draft_id>/mark-paid",
+        drafts.draft_mark_paid,
+        "orders.mark_paid",
+        methods=["POST"],
+    ),
+    # abandoned checkouts
+    Route("/orders/abandoned", abandoned.abandoned_list, "orders.view"),
+    Route(
+        "/settings/recovery",
+        abandoned.recovery_settings_page,
+        "settings.manage",
         methods=["GET", "POST"],
     ),
 ]

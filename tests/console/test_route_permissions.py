@@ -33,6 +33,8 @@ EXPECTED_ROLES = {
     "orders.refund": {"admin", "support"},
     "orders.refund_approve": {"admin"},
     "orders.export": {"admin", "support"},
+    "orders.drafts": {"admin", "support"},
+    "orders.mark_paid": {"admin"},
     "payments.manage": {"admin", "support"},
     "promotions.view": {"admin", "merchandiser"},
     "promotions.edit": {"admin", "merchandiser"},
@@ -74,7 +76,12 @@ def _fixtures(make_product, owner):
     order = _placed_order()
     promotion, code = _promotion()
     synonym, rule = _search_merchandising(product)
+    from commerce.drafts.services import create_draft
+
+    draft = create_draft(email="walk-draft@example.com", by=owner)
+    draft.lines = [[order.lines[0].variant_id, 1]]  # a line priced on the draft's page
     return {
+        "draft_id": draft.id,
         "order_id": order.id,
         "product_id": product.id,
         "variant_id": product.variants[0].id,

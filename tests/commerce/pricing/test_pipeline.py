@@ -258,9 +258,12 @@ def test_producers_see_lines_context_and_subtotal(shop):
 
 
 def test_the_promotions_engine_is_the_registered_producer():
+    """The promotions first; then a draft order's own discount (commerce.drafts, registered
+    by the app), which prices nothing but a draft's checkout."""
+    from commerce.drafts.pricing import draft_discount
     from commerce.pricing.promotions import promotion_producer
 
-    assert [promotion_producer] == ADJUSTMENT_PRODUCERS
+    assert [promotion_producer, draft_discount] == ADJUSTMENT_PRODUCERS
 
 
 def test_one_variant_query_and_no_writes(shop):

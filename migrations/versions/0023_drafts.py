@@ -1,8 +1,8 @@
 """Draft orders; abandoned checkout recovery (its settings, what was sent per checkout, the
 addresses that unsubscribed), the checkout's recovery consent and its indexes for recovery.
 
-Revision ID: 0021_drafts
-Revises: 0020_webhooks
+Revision ID: 0023_drafts
+Revises: 0022_customer_text
 Create Date: 2026-12-07 19:00:00
 
 """
@@ -10,8 +10,8 @@ Create Date: 2026-12-07 19:00:00
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0021_drafts"
-down_revision = "0020_webhooks"
+revision = "0023_drafts"
+down_revision = "0022_customer_text"
 branch_labels = None
 depends_on = None
 

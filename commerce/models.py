@@ -7,6 +7,7 @@ from commerce.accounts.models import (
     StaffSecondFactor,
 )
 from commerce.audit import AuditEntry
+from commerce.catalog.bulk_edit import BulkEditBatch, BulkEditChange
 from commerce.catalog.models import (
     Category,
     Collection,
@@ -67,6 +68,8 @@ __all__ = [
     "ApiToken",
     "AuditEntry",
     "AuthSession",
+    "BulkEditBatch",
+    "BulkEditChange",
     "Cart",
     "CartLine",
     "Category",

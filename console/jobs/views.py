@@ -17,7 +17,11 @@ from web.forms import FORM_EXPIRED
 from web.pages import render
 
 # Who may watch someone else's job: those allowed to start that kind of job.
-JOB_PERMISSIONS = {"catalog_import": "catalog.import", "packing_slips": "orders.fulfill"}
+JOB_PERMISSIONS = {
+    "catalog_import": "catalog.import",
+    "packing_slips": "orders.fulfill",
+    "bulk_edit": "catalog.bulk_edit",
+}
 
 # Who may run a stopped job again: those allowed to start that kind of job. One route per kind,
 # each declaring its area's permission: console.job_again_<kind>.

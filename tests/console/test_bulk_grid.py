@@ -84,7 +84,7 @@ def test_save_applies_the_changed_cells_and_undo_restores_them(client, login, go
     detail = client.get(f"/console/products/bulk-edits/{batch.id}").get_data(as_text=True)
     assert "$25.50" in detail and "Stock on hand" in detail and "Undo this batch" in detail
     listing = client.get("/console/products/bulk-edits").get_data(as_text=True)
-    assert f">#{batch.id}</a>" in listing, listing[listing.find("<main"):][:1500]
+    assert f">#{batch.id}</a>" in listing
 
     undone = client.post(f"/console/products/bulk-edits/{batch.id}/undo")
     assert undone.status_code == 303

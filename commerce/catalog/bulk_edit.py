@@ -31,7 +31,7 @@ from typing import Any, Protocol
 from flask import current_app
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, joinedload, mapped_column, relationship
 
 from commerce import audit
 from commerce.bounds import MAX_PRICE, MAX_WEIGHT_GRAMS
@@ -328,7 +328,9 @@ def _load_variants(ids: Iterable[int]) -> dict[int, Variant]:
     found: dict[int, Variant] = {}
     for start in range(0, len(ids), 500):
         for variant in db.session.scalars(
-            select(Variant).where(Variant.id.in_(ids[start : start + 500]))
+            select(Variant)
+            .where(Variant.id.in_(ids[start : start + 500]))
+            .options(joinedload(Variant.product))
         ):
             found[variant.id] = variant
     return found
@@ -448,7 +450,9 @@ def _skus_in_use(skus: list[str]) -> dict[str, str]:
     taken: dict[str, str] = {}
     for start in range(0, len(skus), 500):
         for variant in db.session.scalars(
-            select(Variant).where(Variant.sku.in_(skus[start : start + 500]))
+            select(Variant)
+            .where(Variant.sku.in_(skus[start : start + 500]))
+            .options(joinedload(Variant.product))
         ):
             taken[variant.sku or ""] = _row_label(variant)
     return taken
@@ -563,6 +567,7 @@ def preview_price_change(
         variants = db.session.scalars(
             select(Variant)
             .where(Variant.product_id.in_(ids[start : start + 500]))
+            .options(joinedload(Variant.product))
             .order_by(Variant.product_id, Variant.position, Variant.id)
         ).all()
         for variant in variants:

@@ -233,3 +233,18 @@ def test_undo_refused_when_a_cell_changed_since_says_which(client, login, goods)
     assert answer.status_code == 422
     assert "Price of Mug" in answer.get_data(as_text=True)
     assert "$12.34" in answer.get_data(as_text=True)
+
+
+def test_the_grid_reads_a_fixed_number_of_statements(client, login, make_product, query_counter):
+    login("admin")
+    db.session.add(Location(name="Main", code="MAIN", priority=1))
+    db.session.commit()
+    few = str(make_product(options=[("Size", ["S", "M"])]).id)
+    with query_counter() as counted_few:
+        client.get("/console/products/grid", query_string={"products": few})
+    many = [make_product(options=[("Size", ["S", "M", "L"])]).id for _ in range(8)]
+    ids = ",".join([few, *map(str, many)])
+    with query_counter() as counted_many:
+        page = client.get("/console/products/grid", query_string={"products": ids})
+    assert page.get_data(as_text=True).count('name="cell-v') == 26 * 6  # 5 columns + stock
+    assert len(counted_many) == len(counted_few)

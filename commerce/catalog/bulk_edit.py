@@ -746,7 +746,10 @@ def _apply_chunk(
                 subject_id=variant_id,
                 subject_label=cells[0].label,
                 before={cell.column: cell.before for cell in cells},
-                after={**{cell.column: cell.after for cell in cells}, "batch": batch.id},
+                after={
+                    **{cell.column: cell.after for cell in cells},
+                    "batch": f"Bulk edit #{batch.id}",
+                },
             )
         elif count == 0:
             variant = db.session.get(Variant, variant_id, populate_existing=True)
@@ -782,7 +785,7 @@ def _apply_chunk(
                 subject_id=cell.product_id,
                 subject_label=cell.label,
                 before={"status": cell.before},
-                after={"status": cell.after, "batch": batch.id},
+                after={"status": cell.after, "batch": f"Bulk edit #{batch.id}"},
             )
         else:
             product = db.session.get(Product, cell.product_id, populate_existing=True)

@@ -248,3 +248,26 @@ def test_the_grid_reads_a_fixed_number_of_statements(client, login, make_product
         page = client.get("/console/products/grid", query_string={"products": ids})
     assert page.get_data(as_text=True).count('name="cell-v') == 26 * 6  # 5 columns + stock
     assert len(counted_many) == len(counted_few)
+
+
+def test_a_large_save_runs_as_a_job_with_a_progress_bar(client, login, goods, app, monkeypatch):
+    monkeypatch.setitem(app.config, "BULK_EDIT_JOB_VARIANTS", 1)
+    login("admin")
+    shirt, mug = goods
+    s, mug_v = shirt.variants[0], mug.variants[0]
+    page = open_grid(client, shirt, mug)
+    answer = client.post(
+        "/console/products/grid",
+        data={
+            "products": f"{shirt.id},{mug.id}",
+            "loaded": loaded_of(page),
+            f"cell-v{s.id}-weight_grams": "120",
+            f"cell-v{mug_v.id}-weight_grams": "340",
+        },
+        follow_redirects=True,
+    )
+    body = answer.get_data(as_text=True)
+    assert answer.status_code == 200 and "<progress" in body
+    assert "See bulk edit #" in body and "2 cells changed." in body
+    audit = client.get("/console/audit").get_data(as_text=True)
+    assert "Bulk edit #" in audit

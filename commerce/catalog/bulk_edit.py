@@ -120,7 +120,8 @@ class BulkEditBatch(db.Model):
 
     @property
     def can_undo(self) -> bool:
-        return self.status == APPLIED and self.undone_by_id is None
+        """Applied (or stopped partway), and not undone yet."""
+        return self.status in (APPLIED, FAILED) and self.undone_by_id is None
 
 
 class BulkEditChange(db.Model):
@@ -867,13 +868,26 @@ def _finish_batch(batch: BulkEditBatch, *, by: Any) -> None:
 
 def run_bulk_edit_job(job_id: str) -> None:
     """Apply a large batch chunk by chunk, each its own short transaction; a cell changed by
-    someone else meanwhile is skipped and noted. Never raises: the outcome goes on the job."""
+    someone else meanwhile is skipped and noted. Never raises: the outcome goes on the job.
+
+    It applies the batch's pending cells only, so a run after a worker died ("Run again" on the
+    job) carries on where the last committed chunk ended."""
     job = get_job(job_id)
     batch_id = int(job.params["batch_id"])
     from commerce.staff.models import StaffMember
 
     by = db.session.get(StaffMember, job.created_by_id) if job.created_by_id else None
     try:
+        with transaction():
+            batch = get_batch(batch_id)
+            batch.status, batch.job_id = APPLYING, job_id
+            if batch.undone_by_id is not None:  # undone while stopped: the rest stays undone
+                db.session.execute(
+                    update(BulkEditChange)
+                    .where(BulkEditChange.batch_id == batch_id, BulkEditChange.state == PENDING)
+                    .values(state=SKIPPED, note="Not applied: the batch was undone first.")
+                    .execution_options(synchronize_session=False)
+                )
         total = db.session.scalar(
             select(func.count())
             .select_from(BulkEditChange)
@@ -900,22 +914,32 @@ def run_bulk_edit_job(job_id: str) -> None:
         log.exception("bulk edit job %s failed", job_id)
         if not in_transaction():
             db.session.rollback()
-        with transaction():
-            batch = db.session.get(BulkEditBatch, batch_id)
-            if batch is not None:
-                batch.status = FAILED
-                batch.finished_at = utcnow()
-                batch.message = "Stopped partway; the cells applied so far stay (undo them)."
+        mark_batch_stopped(job_id)
         reason = exc.message if isinstance(exc, CommerceError) else "an unexpected error"
         finish_job(
             job_id,
             result={"ok": False, "batch_id": batch_id},
             failed=True,
+            retryable=not isinstance(exc, CommerceError),
             message=f"Stopped: {reason.rstrip('.')}.",
         )
         return
     batch = db.session.get(BulkEditBatch, batch_id)
     finish_job(job_id, result={"ok": True, "batch_id": batch_id}, message=batch.message)
+
+
+def mark_batch_stopped(job_id: str) -> None:
+    """The job of a batch stopped partway (an error, or its worker died): the batch says so;
+    the cells applied so far stay, and can be undone, or the job run again for the rest."""
+    with transaction():
+        batch = db.session.scalar(select(BulkEditBatch).where(BulkEditBatch.job_id == job_id))
+        if batch is not None and batch.status == APPLYING:
+            batch.status = FAILED
+            batch.finished_at = utcnow()
+            batch.message = (
+                "Stopped partway: the cells applied so far stay. Run the job again for the "
+                "rest, or undo what was applied."
+            )
 
 
 def _pending_count(batch_id: int) -> int:

@@ -182,7 +182,7 @@ def _batch_page(batch: Any, *, status: int = 200, undo_error: str = "") -> Any:
         words=lambda column, value: cell_words(
             column, value, current_app.config["SHOP_CURRENCY"], current_app.config["SHOP_LOCALE"]
         ),
-        can_undo=batch.can_undo or (batch.status == "failed" and batch.undone_by_id is None),
+        can_undo=batch.can_undo,
     )
 
 

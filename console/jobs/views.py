@@ -30,6 +30,7 @@ RUN_AGAIN = {
     "packing_slips": ("/orders/packing-slips/<job_id>/again", "orders.fulfill"),
     "promotion_codes": ("/promotions/codes/jobs/<job_id>/again", "promotions.edit"),
     "search_reindex": ("/search/jobs/<job_id>/again", "search.edit"),
+    "bulk_edit": ("/products/bulk-edits/jobs/<job_id>/again", "catalog.bulk_edit"),
 }
 
 
@@ -60,6 +61,8 @@ def _page_of(job: Job) -> str:
         return url_for(
             "console.promotion_codes_job", promotion_id=job.params["promotion_id"], job_id=job.id
         )
+    if job.kind == "bulk_edit" and job.params.get("batch_id"):
+        return url_for("console.bulk_edit_detail", batch_id=job.params["batch_id"])
     if job.kind == "packing_slips":
         return url_for("console.packing_slips_job_status", job_id=job.id)
     return url_for("console.job_status", job_id=job.id)

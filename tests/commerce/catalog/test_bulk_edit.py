@@ -262,3 +262,68 @@ def test_the_grid_has_a_row_per_variant_and_stock_per_location(shop):
     assert [r.first for r in grid.rows] == [True, True, False]
     assert grid.locations == [(shop["loc"].id, "Main")]
     assert grid.rows[1].stock == {shop["loc"].id: 5}
+
+
+def test_a_batch_whose_worker_died_says_so_and_runs_again_for_the_rest(shop, app):
+    from datetime import timedelta
+
+    from commerce.catalog import tasks  # noqa: F401  (registers the job kind)
+    from commerce.catalog.bulk_edit import DONE as APPLIED_CELL
+    from commerce.catalog.bulk_edit import BulkEditChange
+    from commerce.db import utcnow
+    from commerce.jobs import run_job_again, sweep_jobs
+
+    s, m = shop["s"], shop["m"]
+    long_ago = utcnow() - timedelta(hours=1)
+    # A batch whose worker died after its first chunk: one cell applied, one pending.
+    s.weight_grams = 100
+    batch = BulkEditBatch(kind="grid", title="2 cells", status="applying", created_at=long_ago)
+    batch.changes = [
+        BulkEditChange(
+            product_id=s.product_id,
+            variant_id=s.id,
+            column="weight_grams",
+            before=None,
+            after=100,
+            label="Shirt / S",
+            state=APPLIED_CELL,
+            note="",
+        ),
+        BulkEditChange(
+            product_id=m.product_id,
+            variant_id=m.id,
+            column="weight_grams",
+            before=None,
+            after=200,
+            label="Shirt / M",
+            state="pending",
+            note="",
+        ),
+    ]
+    job = Job(
+        id="0" * 35 + "1",
+        kind="bulk_edit",
+        title="2 cells",
+        status="running",
+        params={"batch_id": 0},
+        created_at=long_ago,
+        heartbeat_at=long_ago,
+        runs=1,
+        requeues=0,
+    )
+    db.session.add_all([batch, job])
+    db.session.flush()
+    job.params = {"batch_id": batch.id}
+    batch.job_id = job.id
+    db.session.commit()
+
+    assert job.id in sweep_jobs().stopped
+    db.session.expire_all()
+    assert batch.status == "failed" and "Run the job again" in batch.message
+    assert batch.can_undo  # what was applied can be undone...
+
+    fresh = run_job_again(job.id, by=shop["staff"])  # ... or the rest applied
+    db.session.expire_all()
+    assert db.session.get(Job, fresh.id).status == "succeeded"
+    assert batch.status == APPLIED and batch.job_id == fresh.id
+    assert (s.weight_grams, m.weight_grams) == (100, 200)

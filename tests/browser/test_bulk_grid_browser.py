@@ -126,3 +126,26 @@ def test_a_refused_cell_shows_its_message_in_the_grid(page: Page, live_server: L
     expect(page.locator(f"#msg-v{variant}-price")).to_contain_text("ambiguous")
     expect(page.locator(f'[name="cell-v{variant}-price"]')).to_have_value("9,50")
     expect(page.locator("[data-grid-count]")).to_have_text("1 change not saved")
+
+
+def test_price_change_says_what_it_will_do_before_it_runs(
+    page: Page, live_server: LiveServer
+) -> None:
+    prefix = unique("Price change")
+    lamp = seed_product(live_server, f"{prefix} Lamp", price=2000, compare_at_price=2500)
+    variant = lamp["variants"]["Default Title"]
+    page.goto(f"/console/products?q={prefix}")
+    page.get_by_label(f"Select {prefix} Lamp", exact=True).check()
+    page.get_by_label("Bulk action").select_option("Change price")
+    page.get_by_label("Change value").fill("10")
+    page.get_by_label("Rounding").select_option("End in .99")
+    page.get_by_label("Also compare-at").check()
+    page.get_by_role("button", name="Apply").click()
+
+    confirm = page.locator("#price-confirm")
+    expect(confirm).to_contain_text("1 variant change price, each by $1.99")
+    expect(confirm).to_contain_text("1 compare-at price change")
+    assert stored_variants(live_server, [variant])[variant][0] == 2000  # nothing yet
+    confirm.get_by_role("button", name="Apply to 2 prices").click()
+    expect(page.get_by_role("heading", name=re.compile(r"Price change \+10%"))).to_be_visible()
+    assert stored_variants(live_server, [variant])[variant][0] == 2199

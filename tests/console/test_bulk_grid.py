@@ -271,3 +271,14 @@ def test_a_large_save_runs_as_a_job_with_a_progress_bar(client, login, goods, ap
     assert "See bulk edit #" in body and "2 cells changed." in body
     audit = client.get("/console/audit").get_data(as_text=True)
     assert "Bulk edit #" in audit
+
+
+def test_all_matching_products_open_in_the_grid_by_the_filter(client, login, goods):
+    login("merchandiser")
+    answer = client.post(
+        "/console/products/bulk?q=Mug",
+        data={"select_all_matching": "1", "action": "open_grid"},
+        headers=htmx_headers(),
+    )
+    assert answer.status_code == 204
+    assert answer.headers["HX-Redirect"] == "/console/products/grid?q=Mug"

@@ -396,8 +396,8 @@ def plan_grid_edits(edits: Sequence[CellEdit], *, stock_allowed: bool) -> list[P
             for path, messages in exc.errors.items():
                 errors.setdefault(path or key, []).extend(messages)
             continue
-        if value == was and value == current:
-            continue  # untouched
+        if value == was:
+            continue  # not changed in the grid (whatever happened to it meanwhile)
         if current != was:
             errors.setdefault(key, []).append(
                 "Changed since the grid was loaded: it is now "
@@ -446,8 +446,8 @@ def plan_grid_edits(edits: Sequence[CellEdit], *, stock_allowed: bool) -> list[P
 
 
 def _skus_in_use(skus: list[str]) -> dict[str, str]:
-    """SKUs held by variants whose SKU this batch does not change (a swap inside one batch is
-    refused too: the unique index would trip over it halfway)."""
+    """SKU -> the variant holding it now, for the SKUs a batch would give. A swap inside one
+    batch is refused too: the unique index would trip over it halfway."""
     taken: dict[str, str] = {}
     for start in range(0, len(skus), 500):
         for variant in db.session.scalars(

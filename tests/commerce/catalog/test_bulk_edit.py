@@ -327,3 +327,16 @@ def test_a_batch_whose_worker_died_says_so_and_runs_again_for_the_rest(shop, app
     assert db.session.get(Job, fresh.id).status == "succeeded"
     assert batch.status == APPLIED and batch.job_id == fresh.id
     assert (s.weight_grams, m.weight_grams) == (100, 200)
+
+
+def test_a_cell_left_as_loaded_is_no_conflict_even_if_changed_meanwhile(shop):
+    mug, s = shop["mug"], shop["s"]
+    update_variant(mug, by=None, price=1100)  # someone else; this grid never touched it
+    batch = save_grid(
+        [edit(mug.id, "price", "9.00", "9.000"), edit(s.id, "weight_grams", "", "75")],
+        by=shop["staff"],
+        stock_allowed=False,
+    )
+    assert batch.change_count == 1
+    db.session.expire_all()
+    assert mug.price == 1100 and s.weight_grams == 75

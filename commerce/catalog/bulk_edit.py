@@ -337,12 +337,15 @@ def _load_variants(ids: Iterable[int]) -> dict[int, Variant]:
     return found
 
 
-def _load_products(ids: Iterable[int]) -> dict[int, Product]:
+def _load_products(ids: Iterable[int], *, fresh: bool = False) -> dict[int, Product]:
+    """`fresh`: read again rows the session holds (after this module's own UPDATEs)."""
     ids = sorted(set(ids))
     found: dict[int, Product] = {}
     for start in range(0, len(ids), 500):
         for product in db.session.scalars(
-            select(Product).where(Product.id.in_(ids[start : start + 500]))
+            select(Product)
+            .where(Product.id.in_(ids[start : start + 500]))
+            .execution_options(populate_existing=fresh)
         ):
             found[product.id] = product
     return found
@@ -714,53 +717,12 @@ def _apply_chunk(
         row.state, row.note = SKIPPED, message
 
     for variant_id, cells in sorted(by_variant.items()):
-        stmt = update(Variant).where(Variant.id == variant_id)
-        for cell in cells:
-            stmt = stmt.where(getattr(Variant, cell.column).is_not_distinct_from(cell.before))
-        values = {cell.column: cell.after for cell in cells}
-        try:
-            with db.session.begin_nested():
-                count = db.session.execute(
-                    stmt.values(**values, updated_at=utcnow()).execution_options(
-                        synchronize_session=False
-                    )
-                ).rowcount
-        except IntegrityError:
-            for cell in cells:
-                if cell.column == "sku":
-                    message = f"SKU “{cell.after}” was taken by another variant meanwhile."
-                    problems.setdefault(_key_of(cell), []).append(message)
-                    cell.state, cell.note = SKIPPED, message
-                else:
-                    cell.state, cell.note = SKIPPED, "Not changed: its row's SKU could not be."
-            count = -1
-        if count == 1:
-            for cell in cells:
-                cell.state = DONE
+        with db.session.no_autoflush:  # audit rows wait for the end, not one flush per UPDATE
+            _update_variant(batch, variant_id, cells, by=by, conflict=conflict, problems=problems)
+        if all(cell.state == DONE for cell in cells):
             changed_products.add(cells[0].product_id)
             if any(cell.column == "price" for cell in cells):
                 priced_products.add(cells[0].product_id)
-            audit.record(
-                by,
-                "variant.bulk_edit",
-                subject_type="variant",
-                subject_id=variant_id,
-                subject_label=cells[0].label,
-                before={cell.column: cell.before for cell in cells},
-                after={
-                    **{cell.column: cell.after for cell in cells},
-                    "batch": f"Bulk edit #{batch.id}",
-                },
-            )
-        elif count == 0:
-            variant = db.session.get(Variant, variant_id, populate_existing=True)
-            for cell in cells:
-                now = getattr(variant, cell.column) if variant is not None else None
-                if variant is None or now != cell.before:
-                    conflict(cell, now)
-                else:
-                    # Its neighbours conflicted: this one is left as it is too.
-                    cell.state, cell.note = SKIPPED, "Not changed: another cell of its row was."
     for cell in statuses:
         values: dict[str, Any] = {"status": cell.after, "updated_at": utcnow()}
         count = db.session.execute(
@@ -794,8 +756,7 @@ def _apply_chunk(
     if problems and strict:
         raise ValidationError(_refusal(len(problems)), errors=dict(problems))
     if changed_products:
-        for product in _load_products(changed_products).values():
-            db.session.refresh(product)
+        for product in _load_products(changed_products, fresh=True).values():
             if product.id in priced_products:
                 refresh_price_range(product)
             product_changed(product)
@@ -814,6 +775,65 @@ def _apply_chunk(
                 cell.state = DONE
         if problems and strict:
             raise ValidationError(_refusal(len(problems)), errors=dict(problems))
+
+
+def _update_variant(
+    batch: BulkEditBatch,
+    variant_id: int,
+    cells: Sequence[BulkEditChange],
+    *,
+    by: Any,
+    conflict: Any,
+    problems: dict[str, list[str]],
+) -> None:
+    """One conditional UPDATE of a variant's cells: it changes the row only while every cell
+    still holds its before-value; else each cell is marked as it should be."""
+    stmt = update(Variant).where(Variant.id == variant_id)
+    for cell in cells:
+        stmt = stmt.where(getattr(Variant, cell.column).is_not_distinct_from(cell.before))
+    values = {cell.column: cell.after for cell in cells}
+    statement = stmt.values(**values, updated_at=utcnow()).execution_options(
+        synchronize_session=False
+    )
+    try:
+        if "sku" in values:  # a SKU taken meanwhile trips the unique index: this row only
+            with db.session.begin_nested():
+                count = db.session.execute(statement).rowcount
+        else:
+            count = db.session.execute(statement).rowcount
+    except IntegrityError:
+        for cell in cells:
+            if cell.column == "sku":
+                message = f"SKU “{cell.after}” was taken by another variant meanwhile."
+                problems.setdefault(_key_of(cell), []).append(message)
+                cell.state, cell.note = SKIPPED, message
+            else:
+                cell.state, cell.note = SKIPPED, "Not changed: its row's SKU could not be."
+        count = -1
+    if count == 1:
+        for cell in cells:
+            cell.state = DONE
+        audit.record(
+            by,
+            "variant.bulk_edit",
+            subject_type="variant",
+            subject_id=variant_id,
+            subject_label=cells[0].label,
+            before={cell.column: cell.before for cell in cells},
+            after={
+                **{cell.column: cell.after for cell in cells},
+                "batch": f"Bulk edit #{batch.id}",
+            },
+        )
+    elif count == 0:
+        variant = db.session.get(Variant, variant_id, populate_existing=True)
+        for cell in cells:
+            now = getattr(variant, cell.column) if variant is not None else None
+            if variant is None or now != cell.before:
+                conflict(cell, now)
+            else:
+                # Its neighbours conflicted: this one is left as it is too.
+                cell.state, cell.note = SKIPPED, "Not changed: another cell of its row was."
 
 
 def _refusal(count: int) -> str:

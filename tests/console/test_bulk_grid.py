@@ -282,3 +282,17 @@ def test_all_matching_products_open_in_the_grid_by_the_filter(client, login, goo
     )
     assert answer.status_code == 204
     assert answer.headers["HX-Redirect"] == "/console/products/grid?q=Mug"
+
+
+def test_the_price_confirmation_works_without_htmx(client, login, goods):
+    login("merchandiser")
+    _, mug = goods
+    data = {"ids": [mug.id], "action": "change_price", "price_mode": "amount", "price_value": "1"}
+    asked = client.post("/console/products/bulk", data=data)
+    body = asked.get_data(as_text=True)
+    assert asked.status_code == 200 and "Change prices?" in body and "<h1>Products</h1>" in body
+    assert "1 variant change price, each by $1.00" in body
+    applied = client.post("/console/products/bulk", data={**data, "confirmed": "1"})
+    assert applied.status_code == 303 and "/console/products/bulk-edits/" in applied.location
+    db.session.expire_all()
+    assert db.session.get(Variant, mug.variants[0].id).price == 1000

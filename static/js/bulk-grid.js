@@ -9,7 +9,8 @@
    - pasting text copied from a spreadsheet (tab-separated columns, one line per row) fills the
      cells from the focused one, rightwards and downwards;
    - changed cells are marked and counted, and only they are sent on Save (the grid's hidden
-     `loaded` field tells the server what every cell showed when the grid was loaded). */
+     `loaded` field tells the server what every cell showed when the grid was loaded); leaving
+     with unsaved cells asks first, and Ctrl+S saves (console.js, data-unsaved-warning). */
 (function () {
   "use strict";
 
@@ -30,7 +31,6 @@
     var editing = null;
     var anchor = null;
     var selection = null;
-    var saving = false;
 
     function pos(el) {
       var cell = el.closest("td");
@@ -242,21 +242,13 @@
     });
     form.addEventListener("submit", function () {
       if (editing) commit(editing);
-      saving = true;
       // Only the changed cells travel; `loaded` carries what every cell showed.
       form.querySelectorAll("[data-cell]").forEach(function (el) {
         if (!el.closest("td").classList.contains("changed")) el.disabled = true;
       });
     });
     window.addEventListener("pageshow", function () {
-      saving = false;
       form.querySelectorAll("[data-cell]:disabled").forEach(function (el) { el.disabled = false; });
-    });
-    window.addEventListener("beforeunload", function (event) {
-      if (!saving && document.body.contains(form) && form.querySelector("td.changed")) {
-        event.preventDefault();
-        event.returnValue = "";
-      }
     });
     form.querySelectorAll("[data-cell]").forEach(mark);
     refreshCount();

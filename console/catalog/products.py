@@ -8,7 +8,8 @@ from typing import Any
 from flask import abort, current_app, make_response, redirect, request, url_for
 from flask_login import current_user
 
-from commerce.catalog.bulk_edit import change_prices, preview_price_change, read_amount
+from commerce.catalog.bulk_edit import read_amount
+from commerce.catalog.bulk_prices import change_prices, preview_price_change
 from commerce.catalog.models import Product, Variant
 from commerce.catalog.queries import (
     SORTS,

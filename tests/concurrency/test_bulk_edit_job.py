@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import create_engine, select, text
 
 from commerce.catalog import bulk_edit
-from commerce.catalog.bulk_edit import APPLIED, SKIPPED, BulkEditBatch, change_prices, undo_batch
+from commerce.catalog.bulk_edit import APPLIED, SKIPPED, BulkEditBatch, undo_batch
+from commerce.catalog.bulk_prices import change_prices
 from commerce.catalog.models import Variant
 from commerce.catalog.services import create_product
 from commerce.extensions import db

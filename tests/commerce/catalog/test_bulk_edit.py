@@ -17,13 +17,11 @@ from commerce.catalog.bulk_edit import (
     CellEdit,
     PlannedChange,
     apply_changes,
-    change_prices,
     load_grid,
-    preview_price_change,
-    round_price,
     save_grid,
     undo_batch,
 )
+from commerce.catalog.bulk_prices import change_prices, preview_price_change, round_price
 from commerce.catalog.services import update_variant
 from commerce.errors import ValidationError
 from commerce.extensions import db

@@ -33,7 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, joinedload, mapped_column, relationship
 
 from commerce import audit
-from commerce.bounds import MAX_PRICE, MAX_WEIGHT_GRAMS
+from commerce.bounds import INT_MAX, MAX_PRICE, MAX_WEIGHT_GRAMS
 from commerce.catalog.models import ACTIVE, PRODUCT_STATUSES, Product, Variant
 from commerce.catalog.services import product_changed, refresh_price_range
 from commerce.catalog.text import check_barcode, check_sku
@@ -212,11 +212,12 @@ def parse_cell_key(key: str) -> tuple[int, str, int | None] | None:
     if not match:
         return None
     v, vcol, p, pcol, s, loc = match.groups()
-    if v:
-        return int(v), vcol, None
-    if p:
-        return int(p), pcol, None
-    return int(s), STOCK_COLUMN, int(loc)
+    row, column, location = (
+        (v, vcol, None) if v else (p, pcol, None) if p else (s, STOCK_COLUMN, loc)
+    )
+    if int(row) > INT_MAX or (location is not None and int(location) > INT_MAX):
+        return None  # no such row: a number that large would overflow the query
+    return int(row), column, None if location is None else int(location)
 
 
 def cell_text(column: str, value: Any, currency: str) -> str:

@@ -16,6 +16,7 @@ from flask import current_app, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
+from commerce.bounds import check_id
 from commerce.catalog.bulk_edit import (
     COLUMNS,
     MAX_GRID_VARIANTS,
@@ -52,8 +53,8 @@ def _product_ids() -> list[int]:
     the list) or else the list's filter from the query string."""
     source = request.form if request.method == "POST" else request.args
     raw = source.get("products", "")
-    ids = [int(p) for p in raw.split(",") if p.strip().isdigit()] if raw else []
-    ids += [int(p) for p in source.getlist("ids") if p.isdigit()]
+    texts = [*(raw.split(",") if raw else []), *source.getlist("ids")]
+    ids = [i for i in (check_id(t.strip()) for t in texts[:MAX_GRID_VARIANTS]) if i is not None]
     if ids or raw:
         return sorted(set(ids))[:MAX_GRID_VARIANTS]
     flt, _ = read_filter()

@@ -296,3 +296,20 @@ def test_the_price_confirmation_works_without_htmx(client, login, goods):
     assert applied.status_code == 303 and "/console/products/bulk-edits/" in applied.location
     db.session.expire_all()
     assert db.session.get(Variant, mug.variants[0].id).price == 1000
+
+
+def test_ids_too_large_for_a_column_find_nothing(client, login, goods):
+    login("admin")
+    huge = "9" * 12
+    assert client.get(f"/console/products/grid?products={huge}").status_code == 200
+    answer = client.post(
+        "/console/products/grid",
+        data={
+            "products": huge,
+            "loaded": json.dumps({f"v{huge}-price": "1.00", f"v1-stock-{huge}": "0"}),
+            f"cell-v{huge}-price": "2.00",
+            f"cell-v1-stock-{huge}": "3",
+        },
+    )
+    assert answer.status_code == 422
+    assert "Nothing to save" in answer.get_data(as_text=True)

@@ -76,19 +76,19 @@ class PricePreview:
             return "No variant's price would change."
         change = self.prices_after - self.prices_before
         sign = "+" if change >= 0 else "-"
-        each = (
-            f"each by {money(self.smallest)}"
-            if self.smallest == self.largest
-            else f"each by {money(self.smallest)} to {money(self.largest)}"
-        )
+        one = self.variants == 1
+        if self.smallest == self.largest:
+            each = f"by {money(self.smallest)}" if one else f"each by {money(self.smallest)}"
+        else:
+            each = f"each by {money(self.smallest)} to {money(self.largest)}"
         compare = (
             f"; {self.compare_at_changes} compare-at price"
-            f"{'s' if self.compare_at_changes != 1 else ''} change too"
+            f"{' changes' if self.compare_at_changes == 1 else 's change'} too"
             if self.compare_at_changes
             else ""
         )
         return (
-            f"{self.variants} variant{'s' if self.variants != 1 else ''} change price, {each} "
+            f"{self.variants} variant{' changes' if one else 's change'} price {each} "
             f"(together {money(self.prices_before)} → {money(self.prices_after)}, "
             f"{sign}{money(abs(change))}){compare}."
         )

@@ -143,8 +143,9 @@ def test_price_change_says_what_it_will_do_before_it_runs(
     page.get_by_role("button", name="Apply").click()
 
     confirm = page.locator("#price-confirm")
-    expect(confirm).to_contain_text("1 variant change price, each by $1.99")
-    expect(confirm).to_contain_text("1 compare-at price change")
+    expect(confirm).to_contain_text("1 variant changes price by $1.99")
+    expect(confirm).to_contain_text("1 compare-at price changes too")
+    snap(page, "price-change-confirm")
     assert stored_variants(live_server, [variant])[variant][0] == 2000  # nothing yet
     confirm.get_by_role("button", name="Apply to 2 prices").click()
     expect(page.get_by_role("heading", name=re.compile(r"Price change \+10%"))).to_be_visible()

@@ -291,7 +291,7 @@ def test_the_price_confirmation_works_without_htmx(client, login, goods):
     asked = client.post("/console/products/bulk", data=data)
     body = asked.get_data(as_text=True)
     assert asked.status_code == 200 and "Change prices?" in body and "<h1>Products</h1>" in body
-    assert "1 variant change price, each by $1.00" in body
+    assert "1 variant changes price by $1.00" in body
     applied = client.post("/console/products/bulk", data={**data, "confirmed": "1"})
     assert applied.status_code == 303 and "/console/products/bulk-edits/" in applied.location
     db.session.expire_all()

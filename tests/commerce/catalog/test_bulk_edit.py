@@ -219,7 +219,7 @@ def test_price_change_preview_says_how_many_and_by_how_much(shop):
     )
     assert preview.variants == 2 and preview.compare_at_changes == 1
     assert "2 variants change price" in preview.sentence
-    assert "1 compare-at price change" in preview.sentence
+    assert "1 compare-at price changes too" in preview.sentence
     batch = change_prices(
         [shop["shirt"].id],
         by=shop["staff"],

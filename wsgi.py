@@ -143,8 +143,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 def _wire_layers(app: Flask) -> None:
     """What a lower layer asks of a higher one, handed in here (the packages' layers: a
     domain package imports only those below it)."""
+    from commerce.catalog.bulk_edit import STOCK
     from commerce.catalog.csv_import import OPENING_STOCK
     from commerce.catalog.listing import IN_STOCK, SALES
+    from commerce.inventory.bulk_stock import BulkStockCells
     from commerce.inventory.opening_stock import book_opening_stock
     from commerce.inventory.queries import product_available
     from commerce.orders.popularity import with_units_sold
@@ -152,6 +154,7 @@ def _wire_layers(app: Flask) -> None:
     app.extensions[OPENING_STOCK] = book_opening_stock
     app.extensions[IN_STOCK] = product_available
     app.extensions[SALES] = with_units_sold
+    app.extensions[STOCK] = BulkStockCells()
 
 
 def _warn_about_a_host_own_key(app: Flask, *, given: bool) -> None:

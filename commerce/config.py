@@ -106,6 +106,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "IMPORT_FETCH_TIMEOUT": float(_env("IMPORT_FETCH_TIMEOUT", "5") or 5),
         "MAX_CONTENT_LENGTH": _env_int("MAX_CONTENT_LENGTH", 60 * 1024 * 1024),
         "PAGE_SIZE": _env_int("PAGE_SIZE", 50),
+        # A bulk edit or bulk price change touching more variants runs as a job (in chunks).
+        "BULK_EDIT_JOB_VARIANTS": _env_int("BULK_EDIT_JOB_VARIANTS", 300),
         "LOW_STOCK_THRESHOLD": _env_int("LOW_STOCK_THRESHOLD", 5),
         "RESERVATION_TTL": timedelta(minutes=_env_int("RESERVATION_TTL_MINUTES", 10)),
         # How long a draft order's emailed pay link works (commerce.drafts.paylink).

@@ -8,6 +8,7 @@ from commerce.accounts.models import (
     StaffSecondFactor,
 )
 from commerce.audit import AuditEntry
+from commerce.catalog.bulk_edit import BulkEditBatch, BulkEditChange
 from commerce.catalog.models import (
     Category,
     Collection,
@@ -69,6 +70,8 @@ __all__ = [
     "ApiToken",
     "AuditEntry",
     "AuthSession",
+    "BulkEditBatch",
+    "BulkEditChange",
     "Cart",
     "CartLine",
     "Category",

@@ -41,6 +41,7 @@ DESTINATIONS: tuple[Destination, ...] = (
     Destination("New product", "console.product_new", "Action", ("add product", "create product")),
     Destination("Import products", "console.import_start", "Action", ("csv import", "upload")),
     Destination("Export products", "console.product_export", "Action", ("csv export",)),
+    Destination("Bulk edits", "console.bulk_edit_list", aliases=("bulk editor", "undo bulk")),
     Destination("Categories", "console.category_list"),
     Destination("Collections", "console.collection_list"),
     Destination("Stock", "console.stock_overview", aliases=("inventory", "stock levels")),

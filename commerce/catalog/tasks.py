@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from commerce.catalog.bulk_edit import KIND as BULK_EDIT
+from commerce.catalog.bulk_edit import mark_batch_stopped, run_bulk_edit_job
 from commerce.catalog.csv_uploads import (
     KIND,
     Upload,
@@ -17,11 +19,16 @@ from commerce.catalog.csv_uploads import (
     create_check_job,
     run_import_job,
 )
-from commerce.jobs import Job, job_task, queue_job
+from commerce.jobs import Job, copy_job, job_task, queue_job
 
 import_csv = job_task(KIND, name="commerce.catalog.import_csv", again=again_import_job)(
     run_import_job
 )
+
+# A large bulk edit, chunk by chunk. Run again, it carries on with the cells still pending.
+bulk_edit = job_task(
+    BULK_EDIT, name="commerce.catalog.bulk_edit", again=copy_job, on_lost=mark_batch_stopped
+)(run_bulk_edit_job)
 
 
 def start_import_check(upload: Upload, *, by: Any) -> Job:

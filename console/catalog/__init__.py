@@ -2,13 +2,30 @@
 
 The area's URLs (below /console), the view answering each and the permission it needs."""
 
-from console.catalog import imports, media, products, taxonomy
+from console.catalog import bulk_grid, imports, media, products, taxonomy
 from console.permissions import Route
 
 ROUTES = [
     # products
     Route("/products", products.product_list, "catalog.view"),
     Route("/products/bulk", products.product_bulk, "catalog.bulk_edit", methods=["POST"]),
+    # the bulk editor
+    Route("/products/grid", bulk_grid.bulk_grid, "catalog.bulk_edit"),
+    Route(
+        "/products/grid",
+        bulk_grid.bulk_grid_save,
+        "catalog.bulk_edit",
+        methods=["POST"],
+        endpoint="bulk_grid_save",
+    ),
+    Route("/products/bulk-edits", bulk_grid.bulk_edit_list, "catalog.bulk_edit"),
+    Route("/products/bulk-edits/<int:batch_id>", bulk_grid.bulk_edit_detail, "catalog.bulk_edit"),
+    Route(
+        "/products/bulk-edits/<int:batch_id>/undo",
+        bulk_grid.bulk_edit_undo,
+        "catalog.bulk_edit",
+        methods=["POST"],
+    ),
     Route("/products/new", products.product_new, "catalog.edit", methods=["GET", "POST"]),
     Route("/products/<int:product_id>", products.product_edit, "catalog.view", methods=["GET"]),
     Route(

@@ -5,9 +5,11 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from flask import abort, current_app, redirect, request, url_for
+from flask import abort, current_app, make_response, redirect, request, url_for
 from flask_login import current_user
 
+from commerce.catalog.bulk_edit import read_amount
+from commerce.catalog.bulk_prices import change_prices, preview_price_change
 from commerce.catalog.models import Product, Variant
 from commerce.catalog.queries import (
     SORTS,
@@ -165,6 +167,96 @@ def _bulk_kept(form: BulkForm, exc: CommerceError) -> dict[str, Any]:
     }
 
 
+def _price_change_input(form: BulkForm) -> tuple[Decimal | None, int | None]:
+    """The bulk price change's percentage or amount (an amount read as the bulk editor reads
+    money: a decimal comma is refused, not guessed)."""
+    text = (form.price_value.data or "").strip()
+    if form.price_mode.data == "percent":
+        try:
+            percent = Decimal(text.rstrip("%"))
+        except InvalidOperation:
+            raise ValidationError(
+                "Enter a percentage like 10 or -15.", field="price_value"
+            ) from None
+        if not percent.is_finite():
+            raise ValidationError("Enter a percentage like 10 or -15.", field="price_value")
+        return percent, None
+    if text.startswith("+"):
+        text = text[1:]
+    return None, read_amount(text, _currency(), field="price_value")
+
+
+def _open_grid() -> Any:
+    """The ticked products (or all matching the filter) in the bulk editor: a full page load,
+    so the grid's script and styles come with it."""
+    if request.form.get("select_all_matching") == "1":
+        target = url_for("console.bulk_grid", **request.args)
+    else:
+        ids = _selected_ids()
+        if not ids:
+            raise ValidationError("Select at least one product.", field="ids")
+        target = url_for("console.bulk_grid", products=",".join(str(i) for i in ids))
+    if is_htmx():
+        response = make_response("", 204)
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target, code=303)
+
+
+def _change_price(form: BulkForm) -> Any:
+    """The bulk price change in two steps: the first answers what would change (how many
+    variants, by how much) and asks to confirm; the confirmed post applies it as one bulk edit
+    batch (undoable; a job when large) and opens that batch."""
+    percent, amount = _price_change_input(form)
+    rounding = request.form.get("rounding", "")
+    compare_at = request.form.get("compare_at") == "1"
+    ids = _selected_ids()
+    if request.form.get("confirmed") != "1":
+        preview = preview_price_change(
+            ids, percent=percent, amount=amount, rounding=rounding, compare_at=compare_at
+        )
+        flt, problems = read_filter()
+        confirm = {
+            "sentence": preview.sentence,
+            "changes": preview.changes[:8],
+            "more": max(len(preview.changes) - 8, 0),
+            "count": preview.variants + preview.compare_at_changes,
+            "currency": preview.currency,
+            "fields": {
+                "action": "change_price",
+                "price_mode": form.price_mode.data or "percent",
+                "price_value": form.price_value.data or "",
+                "rounding": rounding,
+                "compare_at": "1" if compare_at else "",
+                "select_all_matching": request.form.get("select_all_matching", ""),
+            },
+            "ids": [] if request.form.get("select_all_matching") == "1" else ids,
+        }
+        return render(
+            "console/catalog/list.html",
+            "console/catalog/_list.html",
+            price_confirm=confirm,
+            **_list_context(flt, problems),
+            **(
+                {}
+                if is_htmx()
+                else {"vendors": vendors(), "tags": popular_tags(), "collections": _collections()}
+            ),
+        )
+    batch = change_prices(
+        ids,
+        by=current_user,
+        percent=percent,
+        amount=amount,
+        rounding=rounding,
+        compare_at=compare_at,
+    )
+    target = url_for("console.bulk_edit_detail", batch_id=batch.id)
+    if batch.job_id:
+        return done(f"Changing {batch.variant_count} variants' prices in the background…", target)
+    return done(f"{batch.title}: {batch.message} You can undo it here.", target)
+
+
 def product_bulk() -> Any:
     form = BulkForm()
     form.category_id.choices = _category_choices()
@@ -172,26 +264,16 @@ def product_bulk() -> Any:
     try:
         if not form.validate_on_submit():
             raise ValidationError("Choose a bulk action.", field="action")
-        percent = amount = None
+        if form.action.data == "open_grid":
+            return _open_grid()
         if form.action.data == "change_price":
-            text = (form.price_value.data or "").strip()
-            if form.price_mode.data == "percent":
-                try:
-                    percent = Decimal(text.rstrip("%"))
-                except InvalidOperation:
-                    raise ValidationError(
-                        "Enter a percentage like 10 or -15.", field="price_value"
-                    ) from None
-            else:
-                amount = parse_amount(text, _currency(), field="price_value")
+            return _change_price(form)
         result = bulk_update_products(
             _selected_ids(),
             action=form.action.data,
             by=current_user,
             tag=form.tag.data,
             category_id=form.category_id.data,
-            percent=percent,
-            amount=amount,
         )
     except CommerceError as exc:
         message = form_error_summary(exc)

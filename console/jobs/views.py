@@ -17,7 +17,11 @@ from web.forms import FORM_EXPIRED
 from web.pages import render
 
 # Who may watch someone else's job: those allowed to start that kind of job.
-JOB_PERMISSIONS = {"catalog_import": "catalog.import", "packing_slips": "orders.fulfill"}
+JOB_PERMISSIONS = {
+    "catalog_import": "catalog.import",
+    "packing_slips": "orders.fulfill",
+    "bulk_edit": "catalog.bulk_edit",
+}
 
 # Who may run a stopped job again: those allowed to start that kind of job. One route per kind,
 # each declaring its area's permission: console.job_again_<kind>.
@@ -26,6 +30,7 @@ RUN_AGAIN = {
     "packing_slips": ("/orders/packing-slips/<job_id>/again", "orders.fulfill"),
     "promotion_codes": ("/promotions/codes/jobs/<job_id>/again", "promotions.edit"),
     "search_reindex": ("/search/jobs/<job_id>/again", "search.edit"),
+    "bulk_edit": ("/products/bulk-edits/jobs/<job_id>/again", "catalog.bulk_edit"),
 }
 
 
@@ -56,6 +61,8 @@ def _page_of(job: Job) -> str:
         return url_for(
             "console.promotion_codes_job", promotion_id=job.params["promotion_id"], job_id=job.id
         )
+    if job.kind == "bulk_edit" and job.params.get("batch_id"):
+        return url_for("console.bulk_edit_detail", batch_id=job.params["batch_id"])
     if job.kind == "packing_slips":
         return url_for("console.packing_slips_job_status", job_id=job.id)
     return url_for("console.job_status", job_id=job.id)

@@ -80,6 +80,9 @@
       var count = elt.querySelectorAll("input[data-select-row]:checked").length;
       var what = all ? "all matching products" : count + (count === 1 ? " product" : " products");
       var label = action.options[action.selectedIndex].text;
+      // A price change answers with its own confirmation (how many variants, by how much);
+      // opening the bulk editor changes nothing.
+      if (action.value === "change_price" || action.value === "open_grid") return;
       if (!window.confirm(label + " " + what + "?")) event.preventDefault();
       return;
     }

@@ -90,6 +90,7 @@ def _fixtures(make_product, owner):
         "collection_id": collection.id,
         "staff_id": target.id,
         "job_id": job.id,
+        "batch_id": _bulk_edit_batch(product, owner).id,
         "field": "price",
         "token": "not-a-token",
         "path": "x.png",
@@ -101,6 +102,15 @@ def _fixtures(make_product, owner):
         "rule_id": rule.id,
         "session_id": 999999,  # not the walker's own session (ending that signs out)
     }
+
+
+def _bulk_edit_batch(product, owner):
+    """A bulk edit batch, so its page and its undo run against data."""
+    from commerce.catalog.bulk_edit import PlannedChange, apply_changes
+
+    variant = product.variants[0]
+    change = PlannedChange(product.id, variant.id, "weight_grams", None, 10, "Walk variant")
+    return apply_changes([change], by=owner)
 
 
 def _search_merchandising(product):

@@ -1,7 +1,7 @@
 """the bulk editor's batches (one save, price change or undo) and their cells, before and after
 
-Revision ID: 0021_bulk_edit
-Revises: 0020_webhooks
+Revision ID: 0024_bulk_edit
+Revises: 0023_drafts
 Create Date: 2026-12-07 19:20:00
 
 """
@@ -9,8 +9,8 @@ Create Date: 2026-12-07 19:20:00
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0021_bulk_edit"
-down_revision = "0020_webhooks"
+revision = "0024_bulk_edit"
+down_revision = "0023_drafts"
 branch_labels = None
 depends_on = None
 

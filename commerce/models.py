@@ -20,7 +20,13 @@ from commerce.catalog.models import (
 from commerce.checkout.models import Cart, CartLine, Checkout
 from commerce.customers.models import Address, Customer
 from commerce.documents.models import Document, DocumentSequence
+from commerce.inventory.count_session_models import CountSession, CountSessionLine
 from commerce.inventory.models import Allocation, Location, Reservation, StockLevel, StockMovement
+from commerce.inventory.transfer_models import (
+    StockTransfer,
+    StockTransferLine,
+    StockTransferReceipt,
+)
 from commerce.jobs import Job
 from commerce.orders.models import (
     Fulfillment,
@@ -73,6 +79,8 @@ __all__ = [
     "Checkout",
     "Collection",
     "CollectionProduct",
+    "CountSession",
+    "CountSessionLine",
     "CouponCode",
     "CouponEntry",
     "Customer",
@@ -120,6 +128,9 @@ __all__ = [
     "StaffSecondFactor",
     "StockLevel",
     "StockMovement",
+    "StockTransfer",
+    "StockTransferLine",
+    "StockTransferReceipt",
     "TaxRate",
     "Variant",
     "WebhookDelivery",

@@ -134,3 +134,5 @@ class StockTransferReceipt(db.Model):
     idempotency_key: Mapped[str] = mapped_column(String(160), unique=True)
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("staff_member.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    repeated = False  # not a column: set on the receipts that answered a repeated key

@@ -257,6 +257,10 @@ def open_transfers_for_variant(variant_id: int) -> list[tuple[StockTransfer, Sto
     )
 
 
+def variant_by_id(variant_id: int) -> Variant | None:
+    return db.session.get(Variant, variant_id)
+
+
 def find_variants(text: str, *, limit: int = 10) -> list[Variant]:
     """Variants a picker offers for typed text: SKU or barcode prefix, or words of the title."""
     text = (text or "").strip()
@@ -608,7 +612,7 @@ def receive_transfer(
     keys = _receipt_keys(idempotency_key, sorted(wanted)) if idempotency_key else []
     first = _receipts(keys)
     if first:
-        return first
+        return _repeated(first)
 
     def work() -> list[StockTransferReceipt]:
         with transaction():
@@ -625,7 +629,14 @@ def receive_transfer(
         first = _receipts(keys)
         if not first:
             raise
-        return first
+        return _repeated(first)
+
+
+def _repeated(receipts: list[StockTransferReceipt]) -> list[StockTransferReceipt]:
+    """The first receipts, answering a repeat: marked so the screen can say so."""
+    for receipt in receipts:
+        receipt.repeated = True
+    return receipts
 
 
 def _receive(

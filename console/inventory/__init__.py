@@ -2,7 +2,7 @@
 
 The area's URLs (below /console), the view answering each and the permission it needs."""
 
-from console.inventory import counts, scan, stock
+from console.inventory import count_scan, counts, scan, stock, transfers
 from console.permissions import Route
 
 ROUTES = [
@@ -44,15 +44,23 @@ ROUTES = [
         "inventory.edit",
         methods=["POST"],
     ),
-    Route("/inventory/transfers", scan.transfer_list, "inventory.view"),
+    # the single-variant transfer, booked at once (a shortcut beside the transfer documents)
     Route(
-        "/inventory/transfers",
+        "/inventory/transfers/quick",
+        scan.transfer_list,
+        "inventory.view",
+        endpoint="transfer_quick",
+    ),
+    Route(
+        "/inventory/transfers/quick",
         scan.transfer_create,
         "inventory.edit",
         methods=["POST"],
         endpoint="transfer_create",
     ),
-    Route("/inventory/transfers/<int:movement_id>", scan.transfer_detail, "inventory.view"),
+    Route("/inventory/transfers/moves/<int:movement_id>", scan.transfer_detail, "inventory.view"),
+    # transfer documents: draft, ship, receive at the destination
+    *transfers.ROUTES,
     # counts
     Route("/inventory/counts", counts.count_start, "inventory.view"),
     Route(
@@ -63,4 +71,6 @@ ROUTES = [
         endpoint="count_upload",
     ),
     Route("/inventory/counts/book", counts.count_book, "inventory.edit", methods=["POST"]),
+    # counts by scanning
+    *count_scan.ROUTES,
 ]

@@ -549,7 +549,8 @@ class TestTransfers:
         too_many = client.post("/console/inventory/transfers/quick", data=base)
         assert too_many.status_code == 422 and "Only 1 available" in too_many.get_data(as_text=True)
         same = client.post(
-            "/console/inventory/transfers/quick", data={**base, "to_location_id": wh.id, "quantity": "1"}
+            "/console/inventory/transfers/quick",
+            data={**base, "to_location_id": wh.id, "quantity": "1"},
         )
         assert same.status_code == 422 and "two different locations" in same.get_data(as_text=True)
         unknown = client.post("/console/inventory/transfers/quick", data={**base, "code": "zz"})

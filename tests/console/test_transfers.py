@@ -62,9 +62,7 @@ def new_transfer(client, wh, store):
     return response.headers["Location"]
 
 
-def test_draft_picked_by_scan_and_search_shipped_and_received(
-    client, login, wh, store, tee, mug
-):
+def test_draft_picked_by_scan_and_search_shipped_and_received(client, login, wh, store, tee, mug):
     login("warehouse")
     receive_stock(tee.id, quantity=10, location_id=wh.id, by=None)
     receive_stock(mug.id, quantity=5, location_id=wh.id, by=None)
@@ -75,7 +73,9 @@ def test_draft_picked_by_scan_and_search_shipped_and_received(
     # three scans of the tee's barcode (htmx), one typed quantity for the mug
     for _ in range(3):
         scanned = client.post(
-            f"{url}/lines", data={"code": "4006381333931", "key": key_of(page)}, headers=htmx_headers()
+            f"{url}/lines",
+            data={"code": "4006381333931", "key": key_of(page)},
+            headers=htmx_headers(),
         )
         assert scanned.status_code == 200 and 'id="transfer"' in scanned.get_data(as_text=True)
         assert 'class="sidebar"' not in scanned.get_data(as_text=True)
@@ -210,7 +210,9 @@ def test_count_by_scanning_review_and_apply(client, login, wh, tee, mug):
     page = client.get(url).get_data(as_text=True)
     for _ in range(3):
         scanned = client.post(
-            f"{url}/scan", data={"code": "4006381333931", "key": key_of(page)}, headers=htmx_headers()
+            f"{url}/scan",
+            data={"code": "4006381333931", "key": key_of(page)},
+            headers=htmx_headers(),
         )
         page = scanned.get_data(as_text=True)
     assert toast_of(scanned) == "TEE-BLK: 3 counted."
@@ -223,7 +225,7 @@ def test_count_by_scanning_review_and_apply(client, login, wh, tee, mug):
     assert bad.status_code == 422 and "No variant has" in bad.get_data(as_text=True)
     review = client.get(f"{url}/review?whole_location=y").get_data(as_text=True)
     assert "MUG-BLU" in review and "2 of 2 items differ" in review
-    assert "+0 and −3 units" in review
+    assert "+0 and \N{MINUS SIGN}3 units" in review
     applied = client.post(f"{url}/apply", data={"whole_location": "y"})
     assert applied.status_code == 303
     assert on_hand(tee.id, wh.id) == 4 and on_hand(mug.id, wh.id) == 0

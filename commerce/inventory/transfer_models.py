@@ -101,7 +101,8 @@ class StockTransferLine(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     transfer_id: Mapped[int] = mapped_column(ForeignKey("stock_transfer.id", ondelete="CASCADE"))
-    variant_id: Mapped[int] = mapped_column(ForeignKey("variant.id", ondelete="RESTRICT"))
+    # A deleted product leaves a draft's lines; shipped ones keep it (its ledger rows do).
+    variant_id: Mapped[int] = mapped_column(ForeignKey("variant.id", ondelete="CASCADE"))
     quantity: Mapped[int]
     shipped: Mapped[int] = mapped_column(default=0)
     received: Mapped[int] = mapped_column(default=0)

@@ -145,7 +145,7 @@ def upgrade():
             ["variant_id"],
             ["variant.id"],
             name=op.f("fk_stock_transfer_line_variant_id_variant"),
-            ondelete="RESTRICT",
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_stock_transfer_line")),
         sa.UniqueConstraint(

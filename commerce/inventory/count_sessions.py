@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from commerce import audit
 from commerce.catalog.models import Variant
@@ -175,6 +176,7 @@ def count_variances(session: CountSession, *, whole_location: bool = False) -> l
         db.session.scalars(
             select(CountSessionLine)
             .where(CountSessionLine.session_id == session.id)
+            .options(joinedload(CountSessionLine.variant).joinedload(Variant.product))
             .order_by(CountSessionLine.updated_at.desc(), CountSessionLine.id.desc())
         )
     )
@@ -206,7 +208,10 @@ def count_variances(session: CountSession, *, whole_location: bool = False) -> l
         scanned = {line.variant_id for line in lines}
         missing = [v for v, units in on_hand.items() if v not in scanned and units]
         for variant in db.session.scalars(
-            select(Variant).where(Variant.id.in_(missing)).order_by(Variant.sku, Variant.id)
+            select(Variant)
+            .where(Variant.id.in_(missing))
+            .options(joinedload(Variant.product))
+            .order_by(Variant.sku, Variant.id)
         ):
             rows.append(
                 Variance(variant.id, variant.sku or "", _name(variant), None, on_hand[variant.id])

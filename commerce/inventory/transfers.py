@@ -20,10 +20,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload, selectinload
 
 from commerce import audit
 from commerce.catalog.models import Product, Variant
@@ -68,7 +70,17 @@ MAX_NOTE = 2000
 
 
 def get_transfer(transfer_id: int) -> StockTransfer:
-    transfer = db.session.get(StockTransfer, transfer_id)
+    """A transfer with its lines, their variants and products (three queries, any length)."""
+    transfer = db.session.scalars(
+        select(StockTransfer)
+        .where(StockTransfer.id == transfer_id)
+        .options(
+            selectinload(StockTransfer.lines)
+            .joinedload(StockTransferLine.variant)
+            .joinedload(Variant.product)
+        )
+        .execution_options(populate_existing=True)
+    ).one_or_none()
     if transfer is None:
         raise NotFound("No such transfer.")
     return transfer
@@ -199,8 +211,6 @@ def list_transfers(
 def _parse_sort_value(sort: str) -> Any:
     if sort == "status":
         return str
-    from datetime import datetime
-
     return lambda text: datetime.fromisoformat(str(text))
 
 
@@ -495,7 +505,7 @@ def ship_transfer(transfer_id: int, *, by: Any) -> StockTransfer:
         if transfer.status in (*ON_THE_ROAD, RECEIVED):
             return transfer  # shipped already: a repeat
         raise _refuse(transfer, "shipped")
-    db.session.refresh(transfer)
+    transfer = get_transfer(transfer.id)  # lines, variants, products: read before any lock
     lines = list(transfer.lines)
     if not lines:
         raise ValidationError("Add at least one line before shipping.", field="lines")
@@ -653,6 +663,7 @@ def _receive(
                 StockTransferLine.transfer_id == transfer.id,
                 StockTransferLine.variant_id.in_(list(wanted)),
             )
+            .options(joinedload(StockTransferLine.variant).joinedload(Variant.product))
             .execution_options(populate_existing=True)
         )
     }
@@ -772,7 +783,11 @@ def finish_receiving(transfer_id: int, *, by: Any, note: str = "") -> StockTrans
     db.session.expire(transfer)
     variants = {
         v.id: v
-        for v in db.session.scalars(select(Variant).where(Variant.id.in_([r[0] for r in short])))
+        for v in db.session.scalars(
+            select(Variant)
+            .where(Variant.id.in_([r[0] for r in short]))
+            .options(joinedload(Variant.product))
+        )
     }
     audit.record(
         by,
@@ -841,7 +856,11 @@ def cancel_transfer(transfer_id: int, *, by: Any) -> StockTransfer:
         )
     variants = {
         v.id: v
-        for v in db.session.scalars(select(Variant).where(Variant.id.in_([r[1] for r in back])))
+        for v in db.session.scalars(
+            select(Variant)
+            .where(Variant.id.in_([r[1] for r in back]))
+            .options(joinedload(Variant.product))
+        )
     }
     audit.record(
         by,

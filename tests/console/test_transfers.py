@@ -233,3 +233,31 @@ def test_count_by_scanning_review_and_apply(client, login, wh, tee, mug):
     session = db.session.scalars(select(CountSession)).one()
     assert session.status == "applied"
     assert "nothing more can be counted" in client.get(url).get_data(as_text=True)
+
+
+def test_transfer_pages_cost_the_same_at_any_length(client, login, make_product, wh, store):
+    """No query per line: the page of a 12-line transfer costs what a 2-line one does."""
+    from commerce.inventory.transfers import create_transfer, ship_transfer
+    from tests.conftest import count_queries
+
+    login("warehouse")
+    costs = {}
+    for lines in (2, 12):
+        variants = [make_product().variants[0] for _ in range(lines)]
+        for v in variants:
+            receive_stock(v.id, quantity=3, location_id=wh.id, by=None)
+        transfer = create_transfer(
+            origin_id=wh.id,
+            destination_id=store.id,
+            lines=[(v.id, 1) for v in variants],
+            by=None,
+        )
+        ship_transfer(transfer.id, by=None)
+        db.session.commit()
+        for page in ("", "/receive", "/packing-list"):
+            with count_queries() as statements:
+                response = client.get(f"/console/inventory/transfers/{transfer.id}{page}")
+            assert response.status_code == 200
+            costs[(lines, page)] = len(statements)
+    for page in ("", "/receive", "/packing-list"):
+        assert costs[(2, page)] == costs[(12, page)], (page, costs)

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, request, url_for
+from flask import current_app, make_response, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import Length, Optional
 
+from commerce.documents.transfer_packing_list import (
+    transfer_packing_list_pdf as render_packing_list_pdf,
+)
 from commerce.errors import CommerceError, ValidationError
 from commerce.inventory.services import active_locations, find_variant_by_code
 from commerce.inventory.transfer_models import (
@@ -297,6 +300,18 @@ def transfer_packing_list(transfer_id: int) -> Any:
     return render("console/inventory/transfer_packing.html", transfer=get_transfer(transfer_id))
 
 
+def transfer_packing_list_pdf(transfer_id: int) -> Any:
+    """The same packing list as a PDF to download or print."""
+    transfer = get_transfer(transfer_id)
+    response = make_response(render_packing_list_pdf(transfer))
+    response.headers["Content-Type"] = "application/pdf"
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="packing-list-{transfer.number}.pdf"'
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 # -- receiving at the destination ---------------------------------------------------------------
 
 
@@ -420,6 +435,11 @@ ROUTES = [
     Route(
         "/inventory/transfers/<int:transfer_id>/packing-list",
         transfer_packing_list,
+        "inventory.view",
+    ),
+    Route(
+        "/inventory/transfers/<int:transfer_id>/packing-list.pdf",
+        transfer_packing_list_pdf,
         "inventory.view",
     ),
 ]

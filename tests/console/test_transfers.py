@@ -261,3 +261,24 @@ def test_transfer_pages_cost_the_same_at_any_length(client, login, make_product,
             costs[(lines, page)] = len(statements)
     for page in ("", "/receive", "/packing-list"):
         assert costs[(2, page)] == costs[(12, page)], (page, costs)
+
+
+def test_packing_list_pdf_names_every_line(client, login, wh, store, tee, mug):
+    from commerce.inventory.transfers import create_transfer
+    from tests.commerce.documents.helpers import pdf_text
+
+    login("support")
+    transfer = create_transfer(
+        origin_id=wh.id,
+        destination_id=store.id,
+        lines=[(tee.id, 3), (mug.id, 1)],
+        note="Fragile: mugs",
+        by=None,
+    )
+    db.session.commit()
+    response = client.get(f"/console/inventory/transfers/{transfer.id}/packing-list.pdf")
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
+    text = pdf_text(response.get_data())
+    for expected in (transfer.number, "TEE-BLK", "MUG-BLU", "Main warehouse", "City store"):
+        assert expected in text, expected
+    assert "Fragile: mugs" in text and "4 units on 2 lines" in text

@@ -19,7 +19,7 @@ from sqlalchemy.orm import joinedload
 from commerce import audit
 from commerce.catalog.models import Variant
 from commerce.db import service, utcnow
-from commerce.errors import InvalidTransition, NotFound, ValidationError
+from commerce.errors import Conflict, InvalidTransition, NotFound, ValidationError
 from commerce.extensions import db
 from commerce.inventory.count_session_models import (
     COUNT_ABANDONED,
@@ -103,7 +103,6 @@ def count_scanned(
     if db.session.get(Variant, variant_id) is None:
         raise ValidationError("No such variant.", field="code")
     value = CountSessionLine.counted + units if add else units
-    fresh = or_(CountSessionLine.last_key.is_(None), CountSessionLine.last_key != key)
     stmt = (
         update(CountSessionLine)
         .where(
@@ -114,10 +113,20 @@ def count_scanned(
         .execution_options(synchronize_session=False)
     )
     if key:
-        stmt = stmt.where(fresh)
-    changed = db.session.execute(stmt).rowcount
-    line = _line(session.id, variant_id)
-    if not changed and line is None:
+        stmt = stmt.where(
+            or_(CountSessionLine.last_key.is_(None), CountSessionLine.last_key != key)
+        )
+    # The line is created by the first scan of an item: two first scans at once (or a line
+    # created between our UPDATE and our read) go round again and add to it.
+    for _ in range(3):
+        if db.session.execute(stmt).rowcount:
+            line = _line(session.id, variant_id)
+            break
+        line = _line(session.id, variant_id)
+        if line is not None:
+            if key and line.last_key == key:
+                break  # this very scan was counted already: a repeat
+            continue
         lines = db.session.scalar(
             select(func.count()).where(CountSessionLine.session_id == session.id)
         )
@@ -131,12 +140,13 @@ def count_scanned(
             updated_at=utcnow(),
         )
         try:
-            with db.session.begin_nested():  # two first scans at once: one creates the line
+            with db.session.begin_nested():
                 db.session.add(line)
+            break
         except IntegrityError:
-            return count_scanned(
-                session_id, variant_id=variant_id, by=by, quantity=quantity, add=add, key=key
-            )
+            continue
+    else:
+        raise Conflict("Others are counting this item right now; scan it again.", field="code")
     # Scans are not audited one by one: the count's entry when applied lists what changed.
     return line
 

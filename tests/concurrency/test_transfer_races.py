@@ -167,3 +167,37 @@ def _two_transfers_crossing_do_not_deadlock(race_app):
     assert unexpected(outcomes) == []
     assert all(o.ok for o in outcomes)
     assert_consistent()
+
+
+def test_scanners_counting_the_same_item_at_once_lose_no_scan(race_app):
+    """Ten scans of an item not counted yet, at once: ten units (one creates the line, the
+    others add to it); the same scan sent eight times at once counts once."""
+    from commerce.inventory.count_session_models import CountSessionLine
+    from commerce.inventory.count_sessions import count_scanned, start_count_session
+
+    location = make_location("CNT", 1)
+    first, second = stocked("CNT-1", 3, location), stocked("CNT-2", 3, location)
+    session = start_count_session(location_id=location, by=None)
+
+    scans = run_together(
+        race_app,
+        10,
+        lambda i: count_scanned(session.id, variant_id=first, key=f"s{i}", by=None).id,
+    )
+    repeats = run_together(
+        race_app,
+        8,
+        lambda i: count_scanned(session.id, variant_id=second, key="same", by=None).id,
+    )
+
+    assert unexpected(scans) == [] and unexpected(repeats) == []
+    assert all(o.ok for o in scans + repeats)
+    db.session.expire_all()
+    counted = dict(
+        db.session.execute(
+            select(CountSessionLine.variant_id, CountSessionLine.counted).where(
+                CountSessionLine.session_id == session.id
+            )
+        ).all()
+    )
+    assert counted == {first: 10, second: 1}

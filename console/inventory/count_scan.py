@@ -179,9 +179,11 @@ def count_session_apply(count_id: int) -> Any:
         return done("Nothing booked: " + " ".join(problems), back, level="error")
     except CommerceError as exc:
         return done(exc.message, back, level="error")
-    units = sum(m.delta for m in movements)
+    gained = sum(m.delta for m in movements if m.delta > 0)
+    lost = -sum(m.delta for m in movements if m.delta < 0)
+    changes = f"{len(movements)} correction(s), +{gained} and \N{MINUS SIGN}{lost} units"
     return done(
-        f"Count {session.number} applied: {len(movements)} correction(s), {units:+d} units.",
+        f"Count {session.number} applied: {changes if movements else 'nothing differed'}.",
         url_for("console.stock_overview", location=session.location_id),
     )
 

@@ -24,6 +24,7 @@ from commerce.inventory.services import active_locations, find_variant_by_code
 from commerce.inventory.transfer_models import (
     DRAFT,
     ON_THE_ROAD,
+    RECEIVED,
     TRANSFER_STATUSES,
     StockTransfer,
 )
@@ -377,10 +378,13 @@ def transfer_receive_post(transfer_id: int) -> Any:
     text = f"Received {label}."
     if any(r.repeated for r in receipts):
         text = "Already received: the same scan was sent twice, and booked once."
+    after = get_transfer(transfer_id)
+    if after.status == RECEIVED and not any(r.repeated for r in receipts):
+        text += f" Everything shipped has arrived: {after.number} is received."
     target = url_for("console.transfer_receive", transfer_id=transfer.id)
     if not is_htmx():
         return done(text, target)
-    return toast(_receive_page(get_transfer(transfer_id)), text)
+    return toast(_receive_page(after), text)
 
 
 ROUTES = [

@@ -140,6 +140,7 @@ def test_a_two_sku_transfer_shipped_and_received_by_scanning(
     scan(page, "SKU or barcode", tee["barcode"])
     scan(page, "SKU or barcode", mug["barcode"], last=True)
     expect(page.get_by_role("heading", name=re.compile("Received"))).to_be_visible()
+    expect(page.get_by_text(re.compile("Everything shipped has arrived"))).to_be_visible()
     snap(page, "transfer-received")
     assert stock_at(live_server, tee["id"], data["destination"]) == 3
     assert stock_at(live_server, mug["id"], data["destination"]) == 2
@@ -179,6 +180,9 @@ def test_a_count_by_scanning_reviewed_and_applied(anon_page: Page, live_server: 
     expect(dialog).to_contain_text("+2 and \N{MINUS SIGN}2 units")
     dialog.get_by_role("button", name="Apply count").click()
     expect(page.get_by_role("heading", name="Stock", exact=True)).to_be_visible()
+    expect(
+        page.get_by_text(re.compile(r"applied: 2 correction\(s\), \+2 and .2 units"))
+    ).to_be_visible()
     snap(page, "count-applied")
     assert stock_at(live_server, tee["id"], data["origin"]) == 8
     assert stock_at(live_server, mug["id"], data["origin"]) == 12

@@ -282,3 +282,28 @@ def test_packing_list_pdf_names_every_line(client, login, wh, store, tee, mug):
     for expected in (transfer.number, "TEE-BLK", "MUG-BLU", "Main warehouse", "City store"):
         assert expected in text, expected
     assert "Fragile: mugs" in text and "4 units on 2 lines" in text
+
+
+def test_the_audit_log_tells_a_transfer_in_plain_words(client, login, wh, store, tee):
+    from commerce.inventory.transfers import create_transfer, receive_transfer, ship_transfer
+
+    receive_stock(tee.id, quantity=5, location_id=wh.id, by=None)
+    transfer = create_transfer(
+        origin_id=wh.id, destination_id=store.id, lines=[(tee.id, 3)], by=None
+    )
+    ship_transfer(transfer.id, by=None)
+    receive_transfer(transfer.id, lines=[(tee.id, 2)], by=None, idempotency_key="audit")
+    db.session.commit()
+    login("admin")
+    html = client.get("/console/audit?q=transfer").get_data(as_text=True)
+    for words in (
+        "Transfer: ship",
+        "Transfer: receive",
+        f"Transfer {transfer.number} WH1 → ST1",
+        "TEE-BLK (Black Tee) x 3",
+        "TEE-BLK (Black Tee) x 2",
+        "In transit",
+        "Partly received",
+        "City store",
+    ):
+        assert words in html, words

@@ -60,7 +60,68 @@ ROUTES = [
     ),
     Route("/inventory/transfers/moves/<int:movement_id>", scan.transfer_detail, "inventory.view"),
     # transfer documents: draft, ship, receive at the destination
-    *transfers.ROUTES,
+    Route("/inventory/transfers", transfers.transfer_list, "inventory.view"),
+    Route("/inventory/transfers/new", transfers.transfer_new, "inventory.edit"),
+    Route(
+        "/inventory/transfers/new",
+        transfers.transfer_new_post,
+        "inventory.edit",
+        methods=["POST"],
+        endpoint="transfer_new_post",
+    ),
+    Route("/inventory/transfers/<int:transfer_id>", transfers.transfer_page, "inventory.view"),
+    Route(
+        "/inventory/transfers/<int:transfer_id>/lines",
+        transfers.transfer_add,
+        "inventory.edit",
+        methods=["POST"],
+    ),
+    Route(
+        "/inventory/transfers/<int:transfer_id>/quantities",
+        transfers.transfer_quantities,
+        "inventory.edit",
+        methods=["POST"],
+    ),
+    Route(
+        "/inventory/transfers/<int:transfer_id>/ship",
+        transfers.transfer_ship,
+        "inventory.edit",
+        methods=["POST"],
+    ),
+    Route(
+        "/inventory/transfers/<int:transfer_id>/cancel",
+        transfers.transfer_cancel,
+        "inventory.edit",
+        methods=["POST"],
+    ),
+    Route(
+        "/inventory/transfers/<int:transfer_id>/receive",
+        transfers.transfer_receive,
+        "inventory.view",
+    ),
+    Route(
+        "/inventory/transfers/<int:transfer_id>/receive",
+        transfers.transfer_receive_post,
+        "inventory.edit",
+        methods=["POST"],
+        endpoint="transfer_receive_post",
+    ),
+    Route(
+        "/inventory/transfers/<int:transfer_id>/finish",
+        transfers.transfer_finish,
+        "inventory.edit",
+        methods=["POST"],
+    ),
+    Route(
+        "/inventory/transfers/<int:transfer_id>/packing-list",
+        transfers.transfer_packing_list,
+        "inventory.view",
+    ),
+    Route(
+        "/inventory/transfers/<int:transfer_id>/packing-list.pdf",
+        transfers.transfer_packing_list_pdf,
+        "inventory.view",
+    ),
     # counts
     Route("/inventory/counts", counts.count_start, "inventory.view"),
     Route(
@@ -72,5 +133,36 @@ ROUTES = [
     ),
     Route("/inventory/counts/book", counts.count_book, "inventory.edit", methods=["POST"]),
     # counts by scanning
-    *count_scan.ROUTES,
+    Route(
+        "/inventory/counts/sessions",
+        count_scan.count_session_start,
+        "inventory.edit",
+        methods=["POST"],
+    ),
+    Route(
+        "/inventory/counts/sessions/<int:count_id>", count_scan.count_session_page, "inventory.view"
+    ),
+    Route(
+        "/inventory/counts/sessions/<int:count_id>/scan",
+        count_scan.count_session_scan,
+        "inventory.edit",
+        methods=["POST"],
+    ),
+    Route(
+        "/inventory/counts/sessions/<int:count_id>/review",
+        count_scan.count_session_review,
+        "inventory.view",
+    ),
+    Route(
+        "/inventory/counts/sessions/<int:count_id>/apply",
+        count_scan.count_session_apply,
+        "inventory.edit",
+        methods=["POST"],
+    ),
+    Route(
+        "/inventory/counts/sessions/<int:count_id>/abandon",
+        count_scan.count_session_abandon,
+        "inventory.edit",
+        methods=["POST"],
+    ),
 ]

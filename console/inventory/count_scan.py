@@ -25,7 +25,6 @@ from commerce.inventory.count_sessions import (
 from commerce.inventory.services import active_locations, find_variant_by_code
 from console.forms import ConfirmForm
 from console.inventory.forms import new_key
-from console.permissions import Route
 from console.web import done, form_error_summary, toast
 from web.forms import FORM_EXPIRED, apply_errors, expired_message
 from web.pages import is_htmx, render
@@ -195,37 +194,3 @@ def count_session_abandon(count_id: int) -> Any:
         return done(FORM_EXPIRED, back, level="error")
     abandon_count_session(session.id, by=current_user)
     return done(f"Count {session.number} abandoned; nothing was booked.", back)
-
-
-ROUTES = [
-    Route(
-        "/inventory/counts/sessions",
-        count_session_start,
-        "inventory.edit",
-        methods=["POST"],
-    ),
-    Route("/inventory/counts/sessions/<int:count_id>", count_session_page, "inventory.view"),
-    Route(
-        "/inventory/counts/sessions/<int:count_id>/scan",
-        count_session_scan,
-        "inventory.edit",
-        methods=["POST"],
-    ),
-    Route(
-        "/inventory/counts/sessions/<int:count_id>/review",
-        count_session_review,
-        "inventory.view",
-    ),
-    Route(
-        "/inventory/counts/sessions/<int:count_id>/apply",
-        count_session_apply,
-        "inventory.edit",
-        methods=["POST"],
-    ),
-    Route(
-        "/inventory/counts/sessions/<int:count_id>/abandon",
-        count_session_abandon,
-        "inventory.edit",
-        methods=["POST"],
-    ),
-]

@@ -45,7 +45,6 @@ from commerce.inventory.transfers import (
 )
 from console.forms import ConfirmForm
 from console.inventory.forms import new_key
-from console.permissions import Route
 from console.web import done, form_error_summary, int_arg, kept_filter_args, toast
 from web.forms import FORM_EXPIRED, apply_errors, expired_message
 from web.pages import is_htmx, render
@@ -385,65 +384,3 @@ def transfer_receive_post(transfer_id: int) -> Any:
     if not is_htmx():
         return done(text, target)
     return toast(_receive_page(after), text)
-
-
-ROUTES = [
-    Route("/inventory/transfers", transfer_list, "inventory.view"),
-    Route("/inventory/transfers/new", transfer_new, "inventory.edit"),
-    Route(
-        "/inventory/transfers/new",
-        transfer_new_post,
-        "inventory.edit",
-        methods=["POST"],
-        endpoint="transfer_new_post",
-    ),
-    Route("/inventory/transfers/<int:transfer_id>", transfer_page, "inventory.view"),
-    Route(
-        "/inventory/transfers/<int:transfer_id>/lines",
-        transfer_add,
-        "inventory.edit",
-        methods=["POST"],
-    ),
-    Route(
-        "/inventory/transfers/<int:transfer_id>/quantities",
-        transfer_quantities,
-        "inventory.edit",
-        methods=["POST"],
-    ),
-    Route(
-        "/inventory/transfers/<int:transfer_id>/ship",
-        transfer_ship,
-        "inventory.edit",
-        methods=["POST"],
-    ),
-    Route(
-        "/inventory/transfers/<int:transfer_id>/cancel",
-        transfer_cancel,
-        "inventory.edit",
-        methods=["POST"],
-    ),
-    Route("/inventory/transfers/<int:transfer_id>/receive", transfer_receive, "inventory.view"),
-    Route(
-        "/inventory/transfers/<int:transfer_id>/receive",
-        transfer_receive_post,
-        "inventory.edit",
-        methods=["POST"],
-        endpoint="transfer_receive_post",
-    ),
-    Route(
-        "/inventory/transfers/<int:transfer_id>/finish",
-        transfer_finish,
-        "inventory.edit",
-        methods=["POST"],
-    ),
-    Route(
-        "/inventory/transfers/<int:transfer_id>/packing-list",
-        transfer_packing_list,
-        "inventory.view",
-    ),
-    Route(
-        "/inventory/transfers/<int:transfer_id>/packing-list.pdf",
-        transfer_packing_list_pdf,
-        "inventory.view",
-    ),
-]

@@ -26,7 +26,7 @@ from commerce.inventory.services import active_locations, find_variant_by_code
 from console.forms import ConfirmForm
 from console.inventory.forms import new_key
 from console.web import done, form_error_summary, toast
-from web.forms import FORM_EXPIRED, apply_errors, expired_message
+from web.forms import FORM_EXPIRED, apply_errors, expired_message, note_expired
 from web.pages import is_htmx, render
 
 
@@ -110,7 +110,7 @@ def count_session_scan(count_id: int) -> Any:
     session = get_count_session(count_id)
     form = CountScanForm()
     if not form.validate_on_submit():
-        form.form_errors.append(expired_message("reload the page and scan again"))
+        note_expired(form, expired_message("reload the page and scan again"))
         return _page(session, form, status=422)
     code = (form.code.data or "").strip()
     try:

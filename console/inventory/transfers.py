@@ -46,7 +46,7 @@ from commerce.inventory.transfers import (
 from console.forms import ConfirmForm
 from console.inventory.forms import new_key
 from console.web import done, form_error_summary, int_arg, kept_filter_args, toast
-from web.forms import FORM_EXPIRED, apply_errors, expired_message
+from web.forms import FORM_EXPIRED, apply_errors, expired_message, note_expired
 from web.pages import is_htmx, render
 
 
@@ -60,7 +60,7 @@ def _int_or_none(value: object) -> int | None:
 class NewTransferForm(FlaskForm):
     origin_id = SelectField("From", coerce=_int_or_none, validate_choice=False)
     destination_id = SelectField("To", coerce=_int_or_none, validate_choice=False)
-    note = TextAreaField("Note (printed on the packing list)", validators=[Length(max=2000)])
+    note = TextAreaField("Note (printed on the packing list)")  # its length: the service
 
 
 class LineScanForm(FlaskForm):
@@ -71,7 +71,7 @@ class LineScanForm(FlaskForm):
 
 
 class FinishForm(FlaskForm):
-    note = TextAreaField("What happened to the missing units?", validators=[Length(max=2000)])
+    note = TextAreaField("What happened to the missing units?")
 
 
 def _locations() -> list[tuple[int, str]]:
@@ -136,7 +136,7 @@ def transfer_new() -> Any:
 def transfer_new_post() -> Any:
     form = _new_form(formdata=True)
     if not form.validate_on_submit():
-        form.form_errors.append(FORM_EXPIRED)
+        note_expired(form)
         return render("console/inventory/transfer_new.html", form=form, status=422)
     try:
         transfer = create_transfer(
@@ -195,7 +195,7 @@ def transfer_add(transfer_id: int) -> Any:
     transfer = get_transfer(transfer_id)
     form = LineScanForm()
     if not form.validate_on_submit():
-        form.form_errors.append(expired_message("reload the page and scan again"))
+        note_expired(form, expired_message("reload the page and scan again"))
         return _transfer_page(transfer, form, status=422)
     code = (form.code.data or "").strip()
     variant = None
@@ -340,7 +340,7 @@ def transfer_receive_post(transfer_id: int) -> Any:
     transfer = get_transfer(transfer_id)
     form = LineScanForm()
     if not form.validate_on_submit():
-        form.form_errors.append(expired_message("reload the page and scan again"))
+        note_expired(form, expired_message("reload the page and scan again"))
         return _receive_page(transfer, form, status=422)
     entered = request.form.get("entered") == "1"
     try:

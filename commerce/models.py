@@ -23,7 +23,13 @@ from commerce.checkout.models import Cart, CartLine, Checkout
 from commerce.customers.models import Address, Customer
 from commerce.documents.models import Document, DocumentSequence
 from commerce.drafts.models import DraftOrder
+from commerce.inventory.count_session_models import CountSession, CountSessionLine
 from commerce.inventory.models import Allocation, Location, Reservation, StockLevel, StockMovement
+from commerce.inventory.transfer_models import (
+    StockTransfer,
+    StockTransferLine,
+    StockTransferReceipt,
+)
 from commerce.jobs import Job
 from commerce.orders.models import (
     Fulfillment,
@@ -79,6 +85,8 @@ __all__ = [
     "CheckoutRecovery",
     "Collection",
     "CollectionProduct",
+    "CountSession",
+    "CountSessionLine",
     "CouponCode",
     "CouponEntry",
     "Customer",
@@ -129,6 +137,9 @@ __all__ = [
     "StaffSecondFactor",
     "StockLevel",
     "StockMovement",
+    "StockTransfer",
+    "StockTransferLine",
+    "StockTransferReceipt",
     "TaxRate",
     "Variant",
     "WebhookDelivery",

@@ -56,6 +56,12 @@ DESTINATIONS: tuple[Destination, ...] = (
         "Adjust stock", "console.stock_adjust", "Action", ("adjust",), also_needs="inventory.edit"
     ),
     Destination("Transfers", "console.transfer_list", aliases=("stock transfers",)),
+    Destination(
+        "New transfer",
+        "console.transfer_new",
+        "Action",
+        ("transfer stock", "send stock", "move stock"),
+    ),
     Destination("Cycle counts", "console.count_start", aliases=("stock count",)),
     Destination("Locations", "console.location_list", aliases=("warehouses",)),
     Destination("Orders", "console.order_list", aliases=("sales",)),

@@ -602,6 +602,13 @@ def recent_transfers(limit: int = 30) -> list[Transfer]:
         for r in db.session.execute(
             _movement_select()
             .where(StockMovement.reason == TRANSFER_OUT)
+            # transfer documents' shipments are listed with their transfers
+            .where(
+                or_(
+                    StockMovement.idempotency_key.is_(None),
+                    ~StockMovement.idempotency_key.startswith("transfer:"),
+                )
+            )
             .order_by(StockMovement.id.desc())
             .limit(limit)
         )

@@ -8,12 +8,14 @@ from flask import request, url_for
 from flask_login import current_user
 
 from commerce.errors import CommerceError, ValidationError
+from commerce.inventory.count_sessions import open_count_sessions
 from commerce.inventory.counts import (
     MAX_COUNT_BYTES,
     CountRowError,
     book_cycle_count,
     read_count_csv,
 )
+from console.inventory.count_scan import start_form
 from console.inventory.forms import CountBookForm, CountUploadForm
 from console.web import done
 from web.forms import apply_errors, expired_message
@@ -26,6 +28,8 @@ def _upload_page(form: CountUploadForm, *, status: int = 200) -> Any:
         form=form,
         can_edit=current_user.can("inventory.edit"),
         status=status,
+        scan_form=start_form(),  # counts by scanning (count_scan.py)
+        open_counts=open_count_sessions(),
     )
 
 

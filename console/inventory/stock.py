@@ -35,6 +35,7 @@ from commerce.inventory.queries import (
     variant_levels,
 )
 from commerce.inventory.services import REASON_LABELS
+from commerce.inventory.transfers import in_transit_at
 from console import bp
 from console.inventory.forms import LocationForm
 from console.web import done, int_arg
@@ -79,6 +80,8 @@ def stock_overview() -> Any:
         "console/inventory/stock.html",
         "console/inventory/_stock.html",
         page=page,
+        # units on the road per row, to it and from it (transfer documents)
+        in_transit=in_transit_at((r.variant_id, r.location_id) for r in page.items),
         flt=flt,
         args=_page_args(),
         sorts=STOCK_SORTS,
@@ -151,12 +154,14 @@ def stock_variant(variant_id: int) -> Any:
         abort(404)
     flt, problems = read_movement_filter(variant_id=variant.id)
     context = _ledger_context(flt, problems, "console.stock_variant", variant_id=variant.id)
+    levels = variant_levels(variant.id)
     return render(
         "console/inventory/variant.html",
         "console/inventory/_ledger.html",
         status=422 if problems else 200,
         variant=variant,
-        levels=variant_levels(variant.id),
+        levels=levels,
+        in_transit=in_transit_at((variant.id, level.location_id) for level in levels),
         **context,
     )
 

@@ -391,7 +391,7 @@ class TestPermissions:
         for url in (
             "/console/inventory/receive",
             "/console/inventory/adjust",
-            "/console/inventory/transfers",
+            "/console/inventory/transfers/quick",
             "/console/inventory/counts",
         ):
             html = client.get(url).get_data(as_text=True)
@@ -399,7 +399,7 @@ class TestPermissions:
         data = {"code": "TEE-BLK", "variant_id": tee.id, "quantity": "4", "location_id": wh.id}
         assert client.post("/console/inventory/receive", data=data).status_code == 403
         assert client.post("/console/inventory/adjust", data=data).status_code == 403
-        assert client.post("/console/inventory/transfers", data=data).status_code == 403
+        assert client.post("/console/inventory/transfers/quick", data=data).status_code == 403
         assert client.post("/console/inventory/counts/book", data={}).status_code == 403
         assert client.get("/console/inventory/locations/new").status_code == 403
         assert movement_count() == 0
@@ -515,7 +515,7 @@ class TestTransfers:
     def test_transfer_and_packing_list(self, client, login, wh, store, tee):
         login("warehouse")
         receive_stock(tee.id, quantity=10, location_id=wh.id, by=None)
-        page = client.get("/console/inventory/transfers").get_data(as_text=True)
+        page = client.get("/console/inventory/transfers/quick").get_data(as_text=True)
         key = re.search(r'id="key" name="key" type="hidden" value="([0-9a-f]+)"', page).group(1)
         data = {
             "code": "4006381333931",
@@ -524,9 +524,9 @@ class TestTransfers:
             "quantity": "4",
             "key": key,
         }
-        response = client.post("/console/inventory/transfers", data=data)
+        response = client.post("/console/inventory/transfers/quick", data=data)
         assert response.status_code == 303
-        assert client.post("/console/inventory/transfers", data=data).status_code == 303
+        assert client.post("/console/inventory/transfers/quick", data=data).status_code == 303
         assert on_hand(tee.id, wh.id) == 6 and on_hand(tee.id, store.id) == 4
         packing = client.get(response.headers["Location"]).get_data(as_text=True)
         assert (
@@ -534,7 +534,7 @@ class TestTransfers:
             and "City store" in packing
             and "<strong>4</strong>" in packing
         )
-        listing = client.get("/console/inventory/transfers").get_data(as_text=True)
+        listing = client.get("/console/inventory/transfers/quick").get_data(as_text=True)
         assert "ST1" in listing and "Packing list" in listing
 
     def test_transfer_errors_at_fields(self, client, login, wh, store, tee):
@@ -546,13 +546,14 @@ class TestTransfers:
             "to_location_id": store.id,
             "quantity": "4",
         }
-        too_many = client.post("/console/inventory/transfers", data=base)
+        too_many = client.post("/console/inventory/transfers/quick", data=base)
         assert too_many.status_code == 422 and "Only 1 available" in too_many.get_data(as_text=True)
         same = client.post(
-            "/console/inventory/transfers", data={**base, "to_location_id": wh.id, "quantity": "1"}
+            "/console/inventory/transfers/quick",
+            data={**base, "to_location_id": wh.id, "quantity": "1"},
         )
         assert same.status_code == 422 and "two different locations" in same.get_data(as_text=True)
-        unknown = client.post("/console/inventory/transfers", data={**base, "code": "zz"})
+        unknown = client.post("/console/inventory/transfers/quick", data={**base, "code": "zz"})
         assert unknown.status_code == 422 and "No variant has" in unknown.get_data(as_text=True)
 
 

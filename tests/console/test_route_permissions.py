@@ -101,6 +101,7 @@ def _fixtures(make_product, owner):
         "synonym_id": synonym.id,
         "rule_id": rule.id,
         "session_id": 999999,  # not the walker's own session (ending that signs out)
+        **_stock_documents(make_product(), owner),
     }
 
 
@@ -111,6 +112,26 @@ def _bulk_edit_batch(product, owner):
     variant = product.variants[0]
     change = PlannedChange(product.id, variant.id, "weight_grams", None, 10, "Walk variant")
     return apply_changes([change], by=owner)
+
+
+def _stock_documents(product, owner):
+    """A transfer on the road and an open count, so the inventory routes run against data
+    (of a product of their own: the walk deletes the other one)."""
+    from commerce.inventory.count_sessions import start_count_session
+    from commerce.inventory.locations import create_location
+    from commerce.inventory.services import receive_stock
+    from commerce.inventory.transfers import create_transfer, ship_transfer
+
+    variant = product.variants[0]
+    here = create_location(name=f"Walk A {owner.id}", code=f"WA{owner.id}", by=None)
+    there = create_location(name=f"Walk B {owner.id}", code=f"WB{owner.id}", by=None)
+    receive_stock(variant.id, quantity=5, location_id=here.id, by=None)
+    transfer = create_transfer(
+        origin_id=here.id, destination_id=there.id, lines=[(variant.id, 2)], by=None
+    )
+    ship_transfer(transfer.id, by=None)
+    count = start_count_session(location_id=here.id, by=None)
+    return {"transfer_id": transfer.id, "count_id": count.id}
 
 
 def _search_merchandising(product):

@@ -45,6 +45,14 @@ from commerce.promotions.models import (
     PromotionUsage,
     Redemption,
 )
+from commerce.purchasing.models import (
+    PurchaseOrder,
+    PurchaseOrderLine,
+    PurchaseReceipt,
+    PurchasingSettings,
+    Supplier,
+    SupplierVariant,
+)
 from commerce.search.models import (
     SearchDocument,
     SearchFacet,
@@ -92,6 +100,10 @@ __all__ = [
     "PaymentEvent",
     "PaymentTransaction",
     "Product",
+    "PurchaseOrder",
+    "PurchaseOrderLine",
+    "PurchaseReceipt",
+    "PurchasingSettings",
     "ProductTag",
     "Promotion",
     "PromotionAction",
@@ -120,6 +132,8 @@ __all__ = [
     "StaffSecondFactor",
     "StockLevel",
     "StockMovement",
+    "Supplier",
+    "SupplierVariant",
     "TaxRate",
     "Variant",
     "WebhookDelivery",

@@ -246,6 +246,13 @@ def get_purchase_order(po_id: int) -> PurchaseOrder:
     return po
 
 
+def get_purchase_order_line(line_id: int) -> PurchaseOrderLine:
+    line = db.session.get(PurchaseOrderLine, line_id)
+    if line is None:
+        raise NotFound("No such purchase order line.")
+    return line
+
+
 def _lock_order(po_id: int) -> PurchaseOrder:
     """The PO's row, locked and read fresh: receipts, edits and cancels of one PO queue here."""
     po = db.session.scalar(

@@ -35,7 +35,9 @@ from commerce.inventory.queries import (
     variant_levels,
 )
 from commerce.inventory.services import REASON_LABELS
+from commerce.purchasing.queries import incoming_at
 from console import bp
+from console.purchasing.panel import purchasing_panel
 from console.inventory.forms import LocationForm
 from console.web import done, int_arg
 from web.forms import form_status, submit
@@ -79,6 +81,7 @@ def stock_overview() -> Any:
         "console/inventory/stock.html",
         "console/inventory/_stock.html",
         page=page,
+        incoming=incoming_at((r.variant_id, r.location_id) for r in page.items),
         flt=flt,
         args=_page_args(),
         sorts=STOCK_SORTS,
@@ -157,6 +160,7 @@ def stock_variant(variant_id: int) -> Any:
         status=422 if problems else 200,
         variant=variant,
         levels=variant_levels(variant.id),
+        **purchasing_panel(variant),
         **context,
     )
 

@@ -12,6 +12,7 @@ import pytest
 
 from commerce.catalog.media import add_external_image
 from commerce.catalog.taxonomy import create_category, create_collection
+from commerce.extensions import db
 from commerce.jobs import create_job
 from commerce.staff.permissions import PERMISSIONS, ROLES
 from console.permissions import PUBLIC, ROUTE_PERMISSIONS
@@ -74,6 +75,7 @@ def _fixtures(make_product, owner):
     order = _placed_order()
     promotion, code = _promotion()
     synonym, rule = _search_merchandising(product)
+    po = _purchase_order(make_product())  # not `product`: the walk deletes that one
     return {
         "order_id": order.id,
         "product_id": product.id,
@@ -93,7 +95,27 @@ def _fixtures(make_product, owner):
         "synonym_id": synonym.id,
         "rule_id": rule.id,
         "session_id": 999999,  # not the walker's own session (ending that signs out)
+        "po_id": po.id,
+        "line_id": po.lines[0].id,
+        "supplier_id": po.supplier_id,
     }
+
+
+def _purchase_order(product):
+    """A supplier and a draft purchase order with one line, for the purchasing routes."""
+    from commerce.inventory.models import Location
+    from commerce.purchasing.services import create_purchase_order, create_supplier
+
+    location = Location(name="Walk warehouse", code=f"WW{product.id}", priority=1)
+    db.session.add(location)
+    db.session.commit()
+    supplier = create_supplier(by=None, name=f"Walk supplier {product.id}", currency="USD")
+    return create_purchase_order(
+        by=None,
+        supplier_id=supplier.id,
+        location_id=location.id,
+        lines=[(product.variants[0].id, 5, 100)],
+    )
 
 
 def _search_merchandising(product):

@@ -37,8 +37,8 @@ from commerce.inventory.queries import (
 from commerce.inventory.services import REASON_LABELS
 from commerce.purchasing.queries import incoming_at
 from console import bp
-from console.purchasing.panel import purchasing_panel
 from console.inventory.forms import LocationForm
+from console.purchasing.panel import purchasing_panel
 from console.web import done, int_arg
 from web.forms import form_status, submit
 from web.pages import render

@@ -97,7 +97,9 @@ def po_new() -> Any:
     return render("console/purchasing/new.html", form=form, status=form_status())
 
 
-def _detail(po: Any, *, line_form: LineForm | None = None, details_form: Any = None, status=200):
+def _detail(
+    po: Any, *, line_form: LineForm | None = None, details_form: Any = None, status: int = 200
+) -> Any:
     if details_form is None:
         details_form = OrderDetailsForm(formdata=None)
         details_form.expected_on.data = po.expected_on.isoformat() if po.expected_on else ""

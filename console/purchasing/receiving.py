@@ -29,7 +29,6 @@ from console.web import done, form_error_summary, toast
 from web.forms import apply_errors, expired_message
 from web.pages import is_htmx, render
 
-
 # The receive screen (console/inventory/scan.py) offers the PO mode through this global.
 bp.app_template_global("open_purchase_orders")(open_purchase_orders)
 

@@ -18,6 +18,7 @@ from commerce.purchasing.models import (
     PurchaseOrder,
     PurchaseOrderLine,
     PurchaseReceipt,
+    PurchasingSettings,
     Supplier,
     SupplierVariant,
 )
@@ -278,3 +279,18 @@ def preferred_suppliers(variant_ids: Sequence[int]) -> dict[int, SupplierVariant
             select(SupplierVariant).where(SupplierVariant.variant_id.in_(ids))
         )
     }
+
+
+def back_soon(variant_ids: Sequence[int]) -> dict[int, date | None]:
+    """Sold-out variants the shop may say are coming back: variant id -> the earliest expected
+    date on an open PO (None when no date was given). Empty unless the merchant turned
+    "show incoming in the shop" on; no query at all for an empty list."""
+    ids = list(variant_ids)
+    if not ids:
+        return {}
+    shown = db.session.scalar(
+        select(PurchasingSettings.show_incoming_in_shop).where(PurchasingSettings.id == 1)
+    )
+    if not shown:
+        return {}
+    return {vid: found.expected_on for vid, found in incoming_for(ids).items()}

@@ -263,6 +263,7 @@ class Variant(db.Model):
             "barcode": self.barcode,
             "price": self.price,
             "compare_at_price": self.compare_at_price,
+            "cost": self.cost,
             "weight_grams": self.weight_grams,
             "options": list(self.option_values),
             "inventory_policy": self.inventory_policy,

@@ -95,7 +95,7 @@ def po_receive_post(po_id: int) -> Any:
             accept_over=form.accept_over.data == "1",
         )
     except OverReceipt as exc:
-        return _page(po, form, over=exc, status=409)
+        return _page(po, form, over=exc, status=422)  # htmx swaps 422: the question shows
     except CommerceError as exc:
         apply_errors(form, exc)
         response = _page(po, form, status=422 if exc.status in (400, 422) else exc.status)

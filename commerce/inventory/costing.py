@@ -38,10 +38,12 @@ def book_receipt_cost(variant_id: int, *, quantity: int, unit_cost: int) -> None
     """Move the variant's average cost for `quantity` units arriving at `unit_cost`; call it
     inside the receipt's transaction, before the stock level's UPDATE (n is read before)."""
     db.session.execute(select(Variant.id).where(Variant.id == variant_id).with_for_update()).first()
-    on_hand = (
-        select(func.coalesce(func.sum(cast(StockLevel.on_hand, BigInteger)), 0))
+    # SUM(bigint) is NUMERIC on PostgreSQL: cast back, so "/" below is integer division.
+    on_hand = cast(
+        select(func.coalesce(func.sum(StockLevel.on_hand), 0))
         .where(StockLevel.variant_id == variant_id)
-        .scalar_subquery()
+        .scalar_subquery(),
+        BigInteger,
     )
     average = cast(Variant.cost, BigInteger)
     total = on_hand + quantity
@@ -51,10 +53,8 @@ def book_receipt_cost(variant_id: int, *, quantity: int, unit_cost: int) -> None
         .values(
             cost=case(
                 (Variant.cost.is_(None) | (on_hand <= 0), unit_cost),
-                else_=cast(
-                    (2 * (average * on_hand + unit_cost * quantity) + total) / (2 * total),
-                    BigInteger,
-                ),
+                # "//": SQLAlchemy's "/" is true division (NUMERIC on PostgreSQL).
+                else_=(2 * (average * on_hand + unit_cost * quantity) + total) // (2 * total),
             )
         )
         .execution_options(synchronize_session=False)

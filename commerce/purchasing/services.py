@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import and_, case, exists, select, update
 
-from commerce import audit
+from commerce import audit, outbox
 from commerce.catalog.models import Variant
 from commerce.db import service, transaction, utcnow
 from commerce.errors import Conflict, InvalidTransition, NotFound, ValidationError
@@ -538,11 +538,27 @@ def cancel_purchase_order(po: PurchaseOrder, *, by: Any, reason: str = "") -> Pu
     return po
 
 
+PURCHASE_ORDER_SEND = "purchase_order.send"  # outbox topic: email the PDF (tasks.py)
+
+
 @service
-def mark_purchase_order_sent(po: PurchaseOrder, *, by: Any, to: str) -> PurchaseOrder:
-    """Note that the PO went to the supplier (its email is queued by the caller's outbox)."""
+def send_purchase_order(po: PurchaseOrder, *, by: Any) -> PurchaseOrder:
+    """Email the PO's PDF to the supplier, after commit, through the outbox (each request
+    sends one email, however often the event is delivered)."""
     po = _lock_order(po.id)
+    if po.status not in OPEN_STATUSES:
+        raise InvalidTransition(
+            f"{po.number} is {po.status_label.lower()}: only an ordered purchase order is sent.",
+            status=po.status,
+        )
+    to = po.supplier.email
+    if not to:
+        raise ValidationError(
+            f"{po.supplier.name} has no email address: add one to the supplier first.",
+            field="email",
+        )
     po.sent_at = utcnow()
+    outbox.enqueue(PURCHASE_ORDER_SEND, {"purchase_order_id": po.id, "to": to})
     audit.record(by, "purchase_order.send", po, after={"sent_to": to})
     return po
 

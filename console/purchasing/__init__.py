@@ -49,6 +49,9 @@ ROUTES = [
         "settings.manage",
         methods=["POST"],
     ),
+    Route(
+        "/purchasing/orders/<int:po_id>/send", orders.po_send, "inventory.edit", methods=["POST"]
+    ),
     # receiving
     Route("/inventory/receive/po", receiving.po_receive_pick, "inventory.view"),
     Route("/purchasing/orders/<int:po_id>/receive", receiving.po_receive, "inventory.view"),

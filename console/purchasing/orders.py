@@ -24,6 +24,7 @@ from commerce.purchasing.services import (
     place_purchase_order,
     purchasing_settings,
     remove_purchase_order_line,
+    send_purchase_order,
     set_show_incoming_in_shop,
     update_purchase_order,
 )
@@ -220,6 +221,15 @@ def po_cancel(po_id: int) -> Any:
             po, by=current_user, reason=request.form.get("reason", "")[:500]
         ),
         f"{po.number} cancelled.",
+        url_for("console.po_detail", po_id=po.id),
+    )
+
+
+def po_send(po_id: int) -> Any:
+    po = get_purchase_order(po_id)
+    return _confirmed(
+        lambda: send_purchase_order(po, by=current_user),
+        f"{po.number} is on its way to {po.supplier.email or po.supplier.name}.",
         url_for("console.po_detail", po_id=po.id),
     )
 

@@ -4,6 +4,8 @@ column, reorder suggestions into drafts, and the shop's "Back soon" when allowed
 
 from __future__ import annotations
 
+import email
+import email.policy
 import re
 from datetime import date
 
@@ -207,3 +209,24 @@ def test_back_soon_in_the_shop_only_when_allowed(client, login, wh, mug, roaster
     assert "Back soon" not in product_page, "the shared page carries no stock news"
     client.post("/console/purchasing/settings", data={})
     assert "Back soon" not in client.get(fragment).get_data(as_text=True)
+
+
+def test_send_to_supplier_emails_the_pdf_once(client, login, wh, mug, roastery, mail_dir):
+    login("warehouse")
+    po = create_purchase_order(
+        by=None, supplier_id=roastery.id, location_id=wh.id, lines=[(mug.id, 5, 300)]
+    )
+    url = f"/console/purchasing/orders/{po.id}/send"
+    assert client.post(url).status_code == 303
+    assert not list(mail_dir.glob("*.eml")) if mail_dir.exists() else True, "a draft is not sent"
+    place_purchase_order(po, by=None)
+    assert client.post(url).status_code == 303
+    (sent,) = mail_dir.glob("*.eml")
+    message = email.message_from_bytes(sent.read_bytes(), policy=email.policy.default)
+    assert message["To"] == "orders@roastery.example"
+    assert po.number in message["Subject"]
+    (attachment,) = list(message.iter_attachments())
+    assert attachment.get_filename() == f"{po.number}.pdf"
+    assert po.number in pdf_text(attachment.get_content())
+    db.session.refresh(po)
+    assert po.sent_at is not None

@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import PASSWORD, LiveServer, snap, unique
+from tests.browser.test_console_csp import WATCH_VIOLATIONS, violations
 
 pytestmark = pytest.mark.browser
 
@@ -87,6 +88,7 @@ def test_receive_a_purchase_order_partly_by_scanning(
 ) -> None:
     data = seed(live_server)
     page = anon_page
+    page.context.add_init_script(WATCH_VIOLATIONS)
     page.goto("/console/login")
     page.get_by_label("Email").fill(data["email"])
     page.get_by_label("Password").fill(PASSWORD)
@@ -116,3 +118,13 @@ def test_receive_a_purchase_order_partly_by_scanning(
     expect(page.locator(".po-status")).to_have_text("Received")
     expect(page.locator(".over-receipt")).to_have_count(0)
     assert stock_and_status(live_server, data) == (10, "received")
+    assert violations(page) == []
+
+    # The PO's page lists the two receipts; the purchasing pages load without a CSP refusal.
+    page.get_by_role("link", name="Open PO").click()
+    expect(page.locator("section", has_text="Receipts").locator("tbody tr")).to_have_count(2)
+    for path in ("/console/purchasing/orders?status=all", "/console/purchasing/suppliers",
+                 "/console/purchasing/reorder", f"/console/inventory/variants/{data['variant_id']}"):
+        page.goto(path)
+        expect(page.locator("nav.sidebar")).to_have_count(1)
+        assert violations(page) == [], path

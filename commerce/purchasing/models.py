@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from commerce.db import utcnow
 from commerce.extensions import db
+from commerce.inventory.models import Location
 
 DRAFT, ORDERED, PARTLY_RECEIVED, RECEIVED, CANCELLED = (
     "draft",
@@ -101,6 +102,7 @@ class PurchaseOrder(db.Model):
     closed_at: Mapped[datetime | None]
 
     supplier: Mapped[Supplier] = relationship(lazy="joined")
+    location: Mapped[Location] = relationship(lazy="joined")
     lines: Mapped[list[PurchaseOrderLine]] = relationship(
         back_populates="purchase_order",
         order_by="PurchaseOrderLine.id",

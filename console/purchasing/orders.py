@@ -38,7 +38,7 @@ from console.purchasing.forms import (
     optional_date,
     whole_number,
 )
-from console.web import done
+from console.web import done, int_arg
 from web.forms import FORM_EXPIRED, form_status, submit
 from web.pages import render
 
@@ -57,8 +57,8 @@ def po_list() -> Any:
     settings_form.show_incoming_in_shop.data = purchasing_settings().show_incoming_in_shop
     return render(
         "console/purchasing/orders.html",
-        orders=list_purchase_orders(status),
-        status=status,
+        orders=list_purchase_orders(status, supplier_id=int_arg("supplier")),
+        shown=status,
         statuses=[("open", "Open"), *((s, STATUS_LABELS[s]) for s in STATUSES), ("all", "All")],
         settings_form=settings_form,
         format_money=format_money,

@@ -123,8 +123,12 @@ def test_receive_a_purchase_order_partly_by_scanning(
     # The PO's page lists the two receipts; the purchasing pages load without a CSP refusal.
     page.get_by_role("link", name="Open PO").click()
     expect(page.locator("section", has_text="Receipts").locator("tbody tr")).to_have_count(2)
-    for path in ("/console/purchasing/orders?status=all", "/console/purchasing/suppliers",
-                 "/console/purchasing/reorder", f"/console/inventory/variants/{data['variant_id']}"):
+    for path in (
+        "/console/purchasing/orders?status=all",
+        "/console/purchasing/suppliers",
+        "/console/purchasing/reorder",
+        f"/console/inventory/variants/{data['variant_id']}",
+    ):
         page.goto(path)
         expect(page.locator("nav.sidebar")).to_have_count(1)
         assert violations(page) == [], path

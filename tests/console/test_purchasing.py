@@ -230,3 +230,23 @@ def test_send_to_supplier_emails_the_pdf_once(client, login, wh, mug, roastery, 
     assert po.number in pdf_text(attachment.get_content())
     db.session.refresh(po)
     assert po.sent_at is not None
+
+
+def test_the_list_filters_by_status_and_supplier(client, login, wh, mug, roastery):
+    login("support")  # reads stock: sees purchase orders, cannot change them
+    draft = create_purchase_order(
+        by=None, supplier_id=roastery.id, location_id=wh.id, lines=[(mug.id, 2, 100)]
+    )
+    ordered = create_purchase_order(
+        by=None, supplier_id=roastery.id, location_id=wh.id, lines=[(mug.id, 3, 100)]
+    )
+    place_purchase_order(ordered, by=None)
+    response = client.get("/console/purchasing/orders")
+    assert response.status_code == 200
+    body = response.get_data(as_text=True)
+    assert ordered.number in body and draft.number not in body, "open ones by default"
+    body = client.get(f"/console/purchasing/orders?status=all&supplier={roastery.id}").get_data(
+        as_text=True
+    )
+    assert ordered.number in body and draft.number in body
+    assert "New purchase order" not in body

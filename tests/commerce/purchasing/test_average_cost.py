@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 from fractions import Fraction
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -44,6 +45,18 @@ def half_up(value: Fraction) -> int:
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 @given(steps=steps)
 def test_average_cost_follows_the_documented_rule(app, steps):
+    follow_the_rule(steps)
+
+
+@pytest.mark.postgres
+@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+@given(steps=steps)
+def test_average_cost_follows_the_documented_rule_on_postgresql(pg_app, steps):
+    """The same rule in PostgreSQL's arithmetic (its division is not SQLite's)."""
+    follow_the_rule(steps)
+
+
+def follow_the_rule(steps: list[tuple[str, int, int]]) -> None:
     n = next(_n)
     variant = create_product(title=f"Costed {n}", by=None, sku=f"COST-{n}").variants[0]
     first, second = add_location(f"Costing A{n}"), add_location(f"Costing B{n}")

@@ -196,8 +196,17 @@ class IncomingLine:
 
 def incoming_lines(variant_id: int) -> list[IncomingLine]:
     """The open PO lines of one variant (the console's variant page)."""
+    return [line for _, line in incoming_lines_of([variant_id])]
+
+
+def incoming_lines_of(variant_ids: Sequence[int]) -> list[tuple[str, IncomingLine]]:
+    """(SKU, open PO line) of some variants (a product's), earliest expected first, at most 50."""
+    ids = sorted({int(v) for v in variant_ids})
+    if not ids:
+        return []
     rows = db.session.execute(
         select(
+            Variant.sku,
             PurchaseOrder.id,
             PurchaseOrder.number,
             Supplier.name,
@@ -206,11 +215,13 @@ def incoming_lines(variant_id: int) -> list[IncomingLine]:
             PurchaseOrder.expected_on,
             PurchaseOrder.status,
         )
+        .select_from(PurchaseOrderLine)
         .join(PurchaseOrder, PurchaseOrder.id == PurchaseOrderLine.purchase_order_id)
         .join(Supplier, Supplier.id == PurchaseOrder.supplier_id)
         .join(Location, Location.id == PurchaseOrder.location_id)
+        .join(Variant, Variant.id == PurchaseOrderLine.variant_id)
         .where(
-            PurchaseOrderLine.variant_id == variant_id,
+            PurchaseOrderLine.variant_id.in_(ids),
             PurchaseOrder.status.in_(OPEN_STATUSES),
             PurchaseOrderLine.quantity > PurchaseOrderLine.received,
         )
@@ -218,7 +229,8 @@ def incoming_lines(variant_id: int) -> list[IncomingLine]:
         .limit(50)
     ).all()
     return [
-        IncomingLine(r[0], r[1] or "", r[2], r[3], int(r[4]), _as_date(r[5]), r[6]) for r in rows
+        (r[0] or "", IncomingLine(r[1], r[2] or "", r[3], r[4], int(r[5]), _as_date(r[6]), r[7]))
+        for r in rows
     ]
 
 

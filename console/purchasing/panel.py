@@ -5,9 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from commerce.catalog.models import Variant
+from commerce.catalog.models import Product, Variant
 from commerce.money import format_money
-from commerce.purchasing.queries import all_suppliers, incoming_lines, preferred_suppliers
+from commerce.purchasing.queries import (
+    IncomingLine,
+    all_suppliers,
+    incoming_lines,
+    incoming_lines_of,
+    preferred_suppliers,
+)
+from console import bp
 from console.purchasing.forms import PreferredSupplierForm
 from console.purchasing.orders import cost_text
 
@@ -30,3 +37,9 @@ def purchasing_panel(variant: Variant) -> dict[str, Any]:
         "supplier_link": link,
         "supplier_form": form,
     }
+
+
+@bp.app_template_global("product_incoming")
+def product_incoming(product: Product) -> list[tuple[str, IncomingLine]]:
+    """(SKU, open PO line) for the product editor, in one bounded read."""
+    return incoming_lines_of([v.id for v in product.variants])

@@ -169,6 +169,8 @@ def test_incoming_in_the_stock_overview_and_the_variant_page(client, login, wh, 
     assert re.search(r'class="num incoming">9<div class="sub">by 2026-12-30', overview)
     page = client.get(f"/console/inventory/variants/{mug.id}").get_data(as_text=True)
     assert po.number in page and "$3.10" in page
+    editor = client.get(f"/console/products/{mug.product_id}").get_data(as_text=True)
+    assert "Incoming" in editor and po.number in editor and "2026-12-30" in editor
 
 
 def test_reorder_suggestions_become_drafts(client, login, wh, mug, beans, roastery):

@@ -65,7 +65,7 @@ def test_draft_order_receive_and_read(api, shop):
 
 
 def test_errors_land_at_their_pointers(api, shop):
-    location, supplier, mug = shop
+    location, supplier, _ = shop
     bad = api.post(
         "/api/v1/purchase-orders",
         json={"supplier_id": 999, "location_id": location.id, "lines": []},

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
+from babel.numbers import list_currencies
 from sqlalchemy import and_, case, exists, select, update
 
 from commerce import audit, outbox
@@ -24,7 +25,7 @@ from commerce.errors import Conflict, InvalidTransition, NotFound, ValidationErr
 from commerce.extensions import db
 from commerce.inventory.models import StockMovement
 from commerce.inventory.services import MAX_QUANTITY, get_location, receive_stock
-from commerce.money import MAX_AMOUNT, format_money, minor_digits
+from commerce.money import MAX_AMOUNT, format_money
 from commerce.purchasing.models import (
     CANCELLED,
     DRAFT,
@@ -84,11 +85,7 @@ def _supplier_values(
     ):
         errors["lead_time_days"] = [f"Enter a number of days from 0 to {MAX_LEAD_TIME_DAYS}."]
     currency = (currency or "").strip().upper()
-    try:
-        valid_currency = len(currency) == 3 and minor_digits(currency) >= 0
-    except Exception:  # babel raises for codes it does not know
-        valid_currency = False
-    if not valid_currency:
+    if currency not in list_currencies():
         errors["currency"] = ["Enter a three-letter currency code such as EUR or USD."]
     if errors:
         raise ValidationError(errors=errors)

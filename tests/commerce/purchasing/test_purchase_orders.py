@@ -185,3 +185,20 @@ def test_receipts_move_the_average_cost_and_the_stock_value(supplier, main_wh, s
     values = {v.currency: v for v in stock_value_by_location() if v.location_id == main_wh.id}
     assert values["USD"].value == 6 * 500
     assert values["USD"].uncosted_units == 0
+
+
+def test_a_supplier_needs_a_name_a_known_currency_and_a_sane_lead_time(app, staff, supplier):
+    from commerce.purchasing.services import create_supplier, update_supplier
+
+    with pytest.raises(ValidationError) as refused:
+        create_supplier(by=staff, name=" ", currency="ZZZ", lead_time_days=-1, email="nope")
+    assert set(refused.value.errors) == {"name", "currency", "lead_time_days", "email"}
+    with pytest.raises(ValidationError) as taken:
+        create_supplier(by=staff, name="Roastery Ltd", currency="EUR")
+    assert "exists already" in taken.value.errors["name"][0]
+    update_supplier(supplier, by=staff, name="Roastery Ltd", currency="eur", lead_time_days=3)
+    assert (supplier.currency, supplier.lead_time_days) == ("EUR", 3)
+    entry = db.session.scalars(
+        select(AuditEntry).where(AuditEntry.action == "supplier.update")
+    ).one()
+    assert entry.after["lead_time"] == "3 days" and entry.before["lead_time"] == "10 days"

@@ -70,7 +70,14 @@ def booked(line_id: int) -> int:
     )
 
 
-def test_a_scan_retried_at_once_books_one_receipt(race_app):
+def test_retries_last_units_and_a_cancel_race_receipts(race_app):
+    """Three races on one database (one migrated schema for all three, to keep CI quick)."""
+    a_scan_retried_at_once_books_one_receipt(race_app)
+    receipts_racing_for_the_last_units_never_pass_the_line(race_app)
+    a_cancel_racing_receipts_keeps_counters_and_ledger_in_step(race_app)
+
+
+def a_scan_retried_at_once_books_one_receipt(race_app):
     _, (line,), _ = ordered("RETRY", [(10, 300)])
     outcomes = run_together(
         race_app,
@@ -85,7 +92,7 @@ def test_a_scan_retried_at_once_books_one_receipt(race_app):
     assert reconcile() == []
 
 
-def test_receipts_racing_for_the_last_units_never_pass_the_line(race_app):
+def receipts_racing_for_the_last_units_never_pass_the_line(race_app):
     po_id, (line,), _ = ordered("LAST", [(10, 300)])
     outcomes = run_together(
         race_app, 12, lambda i: receive_purchase_order_line(line, quantity=1, by=None).id
@@ -101,7 +108,7 @@ def test_receipts_racing_for_the_last_units_never_pass_the_line(race_app):
     assert reconcile() == []
 
 
-def test_a_cancel_racing_receipts_keeps_counters_and_ledger_in_step(race_app):
+def a_cancel_racing_receipts_keeps_counters_and_ledger_in_step(race_app):
     po_id, (line,), _ = ordered("CANCEL", [(50, 300)])
 
     def work(i: int):

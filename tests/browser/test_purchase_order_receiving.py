@@ -123,6 +123,7 @@ def test_receive_a_purchase_order_partly_by_scanning(
     # The PO's page lists the two receipts; the purchasing pages load without a CSP refusal.
     page.get_by_role("link", name="Open PO").click()
     expect(page.locator("section", has_text="Receipts").locator("tbody tr")).to_have_count(2)
+    snap(page, "po-detail")
     for path in (
         "/console/purchasing/orders?status=all",
         "/console/purchasing/suppliers",
@@ -132,3 +133,4 @@ def test_receive_a_purchase_order_partly_by_scanning(
         page.goto(path)
         expect(page.locator("nav.sidebar")).to_have_count(1)
         assert violations(page) == [], path
+    snap(page, "po-variant-panel")

@@ -24,7 +24,12 @@ from commerce.db import service, transaction, utcnow
 from commerce.errors import Conflict, InvalidTransition, NotFound, ValidationError
 from commerce.extensions import db
 from commerce.inventory.models import StockMovement
-from commerce.inventory.services import MAX_QUANTITY, get_location, receive_stock
+from commerce.inventory.services import (
+    MAX_QUANTITY,
+    get_location,
+    receive_stock,
+    stock_level_for,
+)
 from commerce.money import MAX_AMOUNT, format_money
 from commerce.purchasing.models import (
     CANCELLED,
@@ -497,6 +502,8 @@ def place_purchase_order(po: PurchaseOrder, *, by: Any) -> PurchaseOrder:
         raise ValidationError("Add at least one line before ordering.", field="code")
     po.status = ORDERED
     po.ordered_at = utcnow()
+    for line in po.lines:  # an empty level, so the stock overview lists what is incoming
+        stock_level_for(line.variant_id, po.location_id)
     db.session.flush()
     audit.record(
         by,

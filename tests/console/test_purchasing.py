@@ -148,7 +148,9 @@ def test_receiving_by_scan_partial_over_receipt_and_retry(client, login, wh, mug
     assert movement.reference == po.number and f"line {po.lines[0].id}" in movement.note
 
 
-def test_incoming_in_the_stock_overview_and_the_variant_page(client, login, wh, mug, roastery):
+def test_incoming_in_the_stock_overview_and_the_variant_page(
+    client, login, wh, mug, beans, roastery
+):
     login("warehouse")
     client.post(
         "/console/inventory/receive",
@@ -162,11 +164,14 @@ def test_incoming_in_the_stock_overview_and_the_variant_page(client, login, wh, 
         supplier_id=roastery.id,
         location_id=wh.id,
         expected_on=date(2026, 12, 30),
-        lines=[(mug.id, 9, 300)],
+        lines=[(mug.id, 9, 300), (beans.id, 5, 900)],
     )
     place_purchase_order(po, by=None)
     overview = client.get("/console/inventory").get_data(as_text=True)
     assert re.search(r'class="num incoming">9<div class="sub">by 2026-12-30', overview)
+    # Beans were never stocked: ordering them lists them (0 on hand, 5 incoming).
+    beans_row = overview.split("BEANS-1")[1].split("</tr>")[0]
+    assert re.search(r'class="num incoming">5<div class="sub">', beans_row)
     page = client.get(f"/console/inventory/variants/{mug.id}").get_data(as_text=True)
     assert po.number in page and "$3.10" in page
     editor = client.get(f"/console/products/{mug.product_id}").get_data(as_text=True)

@@ -48,6 +48,7 @@ from commerce.logs import configure_logging
 from commerce.money import format_money
 from commerce.orders import tasks as _order_tasks  # noqa: F401
 from commerce.payments import tasks as _payment_tasks  # noqa: F401
+from commerce.purchasing import tasks as _purchasing_tasks  # noqa: F401  (emails POs)
 from commerce.search import init_app as init_search
 from commerce.search import tasks as _search_tasks  # noqa: F401
 from commerce.sessions import CacheAwareSessionInterface

@@ -30,6 +30,7 @@ PROBLEM_TYPES = {
     "precondition_required": "428: send If-Match with the ETag you read.",
     "conflict": "409: the change conflicts with the resource's state.",
     "out_of_stock": "409: not enough units available.",
+    "over_receipt": "409: more units than the purchase order line still expects (accept_over).",
     "invalid_transition": "409: the resource cannot go to that state from its current one.",
     "refund_exceeds_capture": "409: more money asked back than was captured and not refunded.",
     "payment_failed": "402: the payment provider declined or failed.",

@@ -72,7 +72,17 @@ class AuditEntry(db.Model):
 # Subjects whose label is a token (a checkout's reference): named by their kind only.
 TOKEN_SUBJECTS = {"checkout", "cart"}
 # Amounts in minor units, by name: shown as money in the log.
-MONEY_KEYS = {"price", "amount", "total", "subtotal", "shipping", "tax", "discount", "refunded"}
+MONEY_KEYS = {
+    "price",
+    "amount",
+    "total",
+    "subtotal",
+    "shipping",
+    "tax",
+    "discount",
+    "refunded",
+    "cost",  # a variant's average unit cost (commerce/inventory/costing.py)
+}
 MONEY_SUFFIXES = ("_amount", "_price", "_total", "_subtotal", "_minor")
 # Identifiers and secrets kept for machines (idempotency keys, checkout tokens, row ids).
 INTERNAL_SUFFIXES = ("_id", "_ids", "_token", "_key", "_keys")

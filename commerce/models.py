@@ -54,6 +54,14 @@ from commerce.promotions.models import (
     PromotionUsage,
     Redemption,
 )
+from commerce.purchasing.models import (
+    PurchaseOrder,
+    PurchaseOrderLine,
+    PurchaseReceipt,
+    PurchasingSettings,
+    Supplier,
+    SupplierVariant,
+)
 from commerce.search.models import (
     SearchDocument,
     SearchFacet,
@@ -115,6 +123,10 @@ __all__ = [
     "PromotionUsage",
     "RecoverySettings",
     "RecoveryUnsubscribe",
+    "PurchaseOrder",
+    "PurchaseOrderLine",
+    "PurchaseReceipt",
+    "PurchasingSettings",
     "Redemption",
     "Refund",
     "RefundLine",
@@ -140,6 +152,8 @@ __all__ = [
     "StockTransfer",
     "StockTransferLine",
     "StockTransferReceipt",
+    "Supplier",
+    "SupplierVariant",
     "TaxRate",
     "Variant",
     "WebhookDelivery",

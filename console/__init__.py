@@ -18,6 +18,7 @@ from console import (  # noqa: E402
     orders,
     palette,
     promotions,
+    purchasing,
     search,
     settings,
     staff,
@@ -80,6 +81,7 @@ register(bp, SHELL_ROUTES)
 for area in (
     catalog,
     inventory,
+    purchasing,
     orders,
     customers,
     promotions,

@@ -64,6 +64,12 @@ DESTINATIONS: tuple[Destination, ...] = (
     ),
     Destination("Cycle counts", "console.count_start", aliases=("stock count",)),
     Destination("Locations", "console.location_list", aliases=("warehouses",)),
+    Destination("Purchase orders", "console.po_list", aliases=("po", "purchasing", "incoming")),
+    Destination(
+        "New purchase order", "console.po_new", "Action", ("order stock", "add po", "buy stock")
+    ),
+    Destination("Suppliers", "console.supplier_list", aliases=("vendors",)),
+    Destination("Reorder suggestions", "console.reorder_list", aliases=("reorder", "replenish")),
     Destination("Orders", "console.order_list", aliases=("sales",)),
     Destination("Returns", "console.return_queue", aliases=("rma", "returns queue")),
     Destination("Draft orders", "console.draft_list", aliases=("phone order", "invoice")),

@@ -10,12 +10,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from babel.dates import format_date
 from flask import Response, abort, current_app, request, send_from_directory, url_for
 
 from commerce.catalog import listing as catalog
 from commerce.catalog.models import Collection, Media, Product, Variant
 from commerce.edge.keys import HOME, category_key, collection_key, product_key
 from commerce.inventory.services import BACKORDER, IN_STOCK, LOW, SOLD_OUT, availability
+from commerce.purchasing.queries import back_soon
 from storefront import bp, listing
 from storefront.web import htmx_target, private, public
 from web.pages import render
@@ -245,6 +247,18 @@ def product_status(statuses: list[str]) -> str:
     return SOLD_OUT
 
 
+def _back_soon(variants: list[Any]) -> dict[int, str]:
+    """Sold-out variants with units on an ordered purchase order, when the merchant shows
+    them: "expected <date>" (or "" without a date). Read live here, in the private fragment,
+    so a changed date needs no purge of the shared pages."""
+    found = back_soon([a.variant_id for a in variants if a.status == SOLD_OUT])
+    locale = current_app.config["SHOP_LOCALE"]
+    return {
+        vid: format_date(when, format="medium", locale=locale) if when else ""
+        for vid, when in found.items()
+    }
+
+
 @bp.route("/fragments/availability")
 def availability_fragment() -> Response:
     """`?variant=ID`: the badge for one variant (product page).
@@ -266,6 +280,7 @@ def availability_fragment() -> Response:
         render(
             "storefront/_availability.html",
             variants=variants,
+            back_soon=_back_soon(variants),
             products={pid: product_status(s) for pid, s in per_product.items()},
         )
     )

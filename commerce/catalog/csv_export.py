@@ -85,6 +85,7 @@ def product_rows(product: Product, collections: list[str], media_url: MediaUrl) 
                     if variant.compare_at_price is not None
                     else ""
                 ),
+                cost="" if variant.cost is None else format_amount_plain(variant.cost, currency),
                 weight_grams="" if variant.weight_grams is None else str(variant.weight_grams),
                 inventory_policy=variant.inventory_policy,
             )

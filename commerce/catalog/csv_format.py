@@ -46,6 +46,7 @@ COLUMNS = (
     "barcode",
     "price",
     "compare_at_price",
+    "cost",
     "weight_grams",
     "inventory_policy",
     "image_src",
@@ -60,6 +61,7 @@ VARIANT_COLUMNS = (
     "barcode",
     "price",
     "compare_at_price",
+    "cost",
     "weight_grams",
     "inventory_policy",
     "inventory_qty",
@@ -68,8 +70,8 @@ IMAGE_COLUMNS = ("image_src", "image_alt", "image_position")
 
 # Shopify's documented product CSV columns -> our field names. Columns Shopify has and we
 # have no place for are named on the report; those whose value would change what is sold
-# (a gift card, an untaxed or unshipped item, a cost) are read so that a row needing them is
-# refused rather than imported without them.
+# (a gift card, an untaxed or unshipped item) are read so that a row needing them is refused
+# rather than imported without them. "Cost per item" is the variant's (average) unit cost.
 SHOPIFY_COLUMNS = {
     "Handle": "handle",
     "Title": "title",
@@ -105,7 +107,7 @@ SHOPIFY_COLUMNS = {
     "Cost per item": "cost",
 }
 # Read only to refuse a row that needs what the shop has no place for.
-CHECKED_COLUMNS = ("gift_card", "taxable", "requires_shipping", "cost")
+CHECKED_COLUMNS = ("gift_card", "taxable", "requires_shipping")
 SHOPIFY_IGNORED = (
     "Variant Inventory Tracker",
     "Variant Fulfillment Service",
@@ -248,7 +250,7 @@ def read_catalog_csv(lines: Iterable[str], *, currency: str) -> ParsedFile:
     if checked:
         notes.append(
             f"Not stored: {', '.join(checked)}. A row that needs them (a gift card, an item "
-            "without tax or shipping, a cost) is refused."
+            "without tax or shipping) is refused."
         )
     return reader_state.finish(notes)
 
@@ -435,6 +437,10 @@ class _Reader:
         for name in ("price", "compare_at_price"):
             if name in self.headers:
                 fields[name] = self._amount(row, values, name)
+        if "cost" in self.headers and values.get("cost", "").strip():
+            # The unit cost the shop paid (Shopify's "Cost per item"): it sets the variant's
+            # average cost; receipts move it from there. A blank cell leaves it as it is.
+            fields["cost"] = self._amount(row, values, "cost")
         if "weight_grams" in self.headers:
             fields["weight_grams"] = self._int(row, values, "weight_grams", "whole grams")
         policy = values.get("inventory_policy", "").strip().lower()
@@ -459,14 +465,6 @@ class _Reader:
                 "requires_shipping",
                 "Items that do not ship are not supported: every item is shipped. Set it to "
                 "TRUE or leave the variant out.",
-            )
-        cost = values.get("cost", "").strip()
-        if cost and cost.strip("0.,") != "":
-            self.error(
-                row,
-                "cost",
-                f"Cost per item ({cost}) is not stored by this shop: clear the cell (keep costs "
-                "elsewhere) so nothing is dropped without a word.",
             )
 
     def _add_images(self, plan: ProductPlan, row: int, values: dict[str, str]) -> None:

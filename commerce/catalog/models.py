@@ -233,6 +233,10 @@ class Variant(db.Model):
     position: Mapped[int] = mapped_column(default=1)
     inventory_policy: Mapped[str] = mapped_column(String(10), default=DENY)
     low_stock_threshold: Mapped[int | None]
+    # The weighted average unit cost in minor units of `currency` (commerce/inventory/costing.py
+    # moves it on each receipt that names a cost; the CSV's "Cost per item" sets it). No CHECK
+    # (on SQLite it would mean copying the table): the services refuse a negative cost.
+    cost: Mapped[int | None]
     # The variant's own image among its product's (Shopify's Variant Image). No foreign key
     # (see migration 0018_variant_image): media.delete_image clears it.
     image_id: Mapped[int | None]
@@ -259,6 +263,7 @@ class Variant(db.Model):
             "barcode": self.barcode,
             "price": self.price,
             "compare_at_price": self.compare_at_price,
+            "cost": self.cost,
             "weight_grams": self.weight_grams,
             "options": list(self.option_values),
             "inventory_policy": self.inventory_policy,

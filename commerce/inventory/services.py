@@ -25,6 +25,7 @@ from commerce.db import in_transaction, service, transaction, utcnow
 from commerce.errors import Conflict, NotFound, OutOfStock, ValidationError
 from commerce.extensions import db
 from commerce.inventory import sold_out
+from commerce.inventory.costing import book_receipt_cost
 from commerce.inventory.models import (
     ACTIVE,
     ALLOCATED,
@@ -49,6 +50,7 @@ from commerce.inventory.models import (
     StockLevel,
     StockMovement,
 )
+from commerce.money import MAX_AMOUNT, format_money
 
 # Reasons a person may choose on the adjust screen, with the sign they allow.
 ADJUST_REASONS = {DAMAGED: -1, LOST: -1, FOUND: 1, CORRECTION: 0}
@@ -66,6 +68,7 @@ REASON_LABELS = {
 }
 DEFAULT_RESERVATION_TTL = timedelta(minutes=10)
 MAX_QUANTITY = 1_000_000
+MAX_COST = MAX_AMOUNT
 
 
 # -- lookups ------------------------------------------------------------------------------------
@@ -275,14 +278,20 @@ def receive_stock(
     reference: str = "",
     note: str = "",
     idempotency_key: str | None = None,
+    unit_cost: int | None = None,
 ) -> StockMovement:
-    """Book received units; a repeated idempotency key returns the first movement unchanged."""
+    """Book received units; a repeated idempotency key returns the first movement unchanged.
+    A `unit_cost` (minor units of the variant's currency) moves its average cost (costing.py)."""
     _check_quantity(quantity)
+    if unit_cost is not None and (not isinstance(unit_cost, int) or not 0 <= unit_cost <= MAX_COST):
+        raise ValidationError("Enter a unit cost of zero or more.", field="unit_cost")
 
     def work() -> StockMovement:
         with transaction():
             location = _chosen_location(location_id) if location_id else default_location()
             level = stock_level_for(variant_id, location.id)
+            if unit_cost is not None:
+                book_receipt_cost(variant_id, quantity=quantity, unit_cost=unit_cost)
             movement = _change_on_hand(
                 level,
                 quantity,
@@ -292,10 +301,16 @@ def receive_stock(
                 note=note,
                 key=idempotency_key,
             )
-            _record(by, "stock.receive", level, delta=quantity, reference=reference)
+            cost = {} if unit_cost is None else {"unit_cost": _cost_text(variant_id, unit_cost)}
+            _record(by, "stock.receive", level, delta=quantity, reference=reference, **cost)
         return movement
 
     return _idempotent(idempotency_key, work)
+
+
+def _cost_text(variant_id: int, amount: int) -> str:
+    currency = db.session.scalar(select(Variant.currency).where(Variant.id == variant_id))
+    return format_money(amount, currency or "USD")
 
 
 def adjust_stock(

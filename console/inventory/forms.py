@@ -36,6 +36,7 @@ class ScanForm(FlaskForm):
     location_id = SelectField("Location", coerce=_int_or_none, validate_choice=False)
     reason = SelectField("Reason", choices=ADJUST_CHOICES, validate_choice=False)
     note = StringField("Note", validators=[Optional(), Length(max=500)])
+    unit_cost = StringField("Unit cost", validators=[Optional(), Length(max=20)])
     key = HiddenField()
 
 

@@ -12,7 +12,9 @@ from typing import Any
 from flask import abort, request, session, url_for
 from flask_login import current_user
 
+from commerce.catalog.models import Variant
 from commerce.errors import CommerceError, ValidationError
+from commerce.extensions import db
 from commerce.inventory.models import Location
 from commerce.inventory.queries import (
     get_transfer,
@@ -30,6 +32,7 @@ from commerce.inventory.services import (
     transfer_stock,
     undo_movement,
 )
+from commerce.money import parse_amount
 from console.forms import ConfirmForm
 from console.inventory.forms import SET_COUNT, ScanForm, TransferForm, new_key
 from console.web import done, form_error_summary, toast
@@ -92,6 +95,16 @@ def _fresh_form(mode: str, keep: ScanForm | None = None) -> ScanForm:
     return form
 
 
+def _unit_cost(form: ScanForm, variant_id: int) -> int | None:
+    """The optional unit cost of a manual receipt, in the variant's currency (it moves the
+    variant's average cost: commerce/inventory/costing.py)."""
+    text = (form.unit_cost.data or "").strip()
+    if not text:
+        return None
+    variant = db.session.get(Variant, variant_id)
+    return parse_amount(text, variant.currency if variant else "USD", field="unit_cost")
+
+
 def _book(mode: str, form: ScanForm, variant_id: int) -> Any:
     location_id = form.location_id.data
     if not location_id:
@@ -106,6 +119,7 @@ def _book(mode: str, form: ScanForm, variant_id: int) -> Any:
             by=current_user,
             note=form.note.data or "",
             idempotency_key=key,
+            unit_cost=_unit_cost(form, variant_id),
         )
         return movement, f"Received {quantity}"
     reason = form.reason.data

@@ -36,8 +36,10 @@ from commerce.inventory.queries import (
 )
 from commerce.inventory.services import REASON_LABELS
 from commerce.inventory.transfers import in_transit_at
+from commerce.purchasing.queries import incoming_at
 from console import bp
 from console.inventory.forms import LocationForm
+from console.purchasing.panel import purchasing_panel
 from console.web import done, int_arg
 from web.forms import form_status, submit
 from web.pages import render
@@ -82,6 +84,7 @@ def stock_overview() -> Any:
         page=page,
         # units on the road per row, to it and from it (transfer documents)
         in_transit=in_transit_at((r.variant_id, r.location_id) for r in page.items),
+        incoming=incoming_at((r.variant_id, r.location_id) for r in page.items),
         flt=flt,
         args=_page_args(),
         sorts=STOCK_SORTS,
@@ -162,6 +165,7 @@ def stock_variant(variant_id: int) -> Any:
         variant=variant,
         levels=levels,
         in_transit=in_transit_at((variant.id, level.location_id) for level in levels),
+        **purchasing_panel(variant),
         **context,
     )
 

@@ -12,6 +12,7 @@ import pytest
 
 from commerce.catalog.media import add_external_image
 from commerce.catalog.taxonomy import create_category, create_collection
+from commerce.extensions import db
 from commerce.jobs import create_job
 from commerce.staff.permissions import PERMISSIONS, ROLES
 from console.permissions import PUBLIC, ROUTE_PERMISSIONS
@@ -80,6 +81,7 @@ def _fixtures(make_product, owner):
 
     draft = create_draft(email="walk-draft@example.com", by=owner)
     draft.lines = [[order.lines[0].variant_id, 1]]  # a line priced on the draft's page
+    po = _purchase_order(make_product())  # not `product`: the walk deletes that one
     return {
         "draft_id": draft.id,
         "order_id": order.id,
@@ -102,6 +104,9 @@ def _fixtures(make_product, owner):
         "rule_id": rule.id,
         "session_id": 999999,  # not the walker's own session (ending that signs out)
         **_stock_documents(make_product(), owner),
+        "po_id": po.id,
+        "line_id": po.lines[0].id,
+        "supplier_id": po.supplier_id,
     }
 
 
@@ -132,6 +137,23 @@ def _stock_documents(product, owner):
     ship_transfer(transfer.id, by=None)
     count = start_count_session(location_id=here.id, by=None)
     return {"transfer_id": transfer.id, "count_id": count.id}
+
+
+def _purchase_order(product):
+    """A supplier and a draft purchase order with one line, for the purchasing routes."""
+    from commerce.inventory.models import Location
+    from commerce.purchasing.services import create_purchase_order, create_supplier
+
+    location = Location(name="Walk warehouse", code=f"WW{product.id}", priority=1)
+    db.session.add(location)
+    db.session.commit()
+    supplier = create_supplier(by=None, name=f"Walk supplier {product.id}", currency="USD")
+    return create_purchase_order(
+        by=None,
+        supplier_id=supplier.id,
+        location_id=location.id,
+        lines=[(product.variants[0].id, 5, 100)],
+    )
 
 
 def _search_merchandising(product):

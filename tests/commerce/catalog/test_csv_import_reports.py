@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from commerce.catalog.csv_import import apply_import, check_import
-from commerce.catalog.models import Media, Product
+from commerce.catalog.models import Media, Product, Variant
 from commerce.extensions import db
 
 HEADER = (
@@ -82,15 +82,14 @@ def test_columns_without_a_place_are_named_and_values_that_matter_refused(tmp_pa
     notes = " ".join(report.notes)
     assert "Ignored columns: Variant Weight Unit." in notes
     assert "Not stored:" in notes and all(
-        name in notes
-        for name in ("Gift Card", "Variant Taxable", "Variant Requires Shipping", "Cost per item")
+        name in notes for name in ("Gift Card", "Variant Taxable", "Variant Requires Shipping")
     )
+    assert "Cost per item" not in notes, "the variant's cost is stored"
     refused = {(e.row, e.column) for e in report.errors}
     assert refused == {
         (3, "Variant Taxable"),
         (4, "Gift Card"),
         (4, "Variant Requires Shipping"),
-        (4, "Cost per item"),
     }
 
 
@@ -125,3 +124,29 @@ def test_deleting_a_variants_image_clears_its_link(tmp_path):
     assert variant.image_id == product.media[0].id
     delete_image(product.media[0], by=None)
     assert variant.image_id is None
+
+
+def test_cost_per_item_is_imported_as_the_variants_cost(tmp_path, make_product):
+    make_product("Old Mug", handle="old-mug", sku="MUG-OLD", price=1000)
+    path = write(
+        tmp_path,
+        "Handle,Title,Variant SKU,Variant Price,Cost per item",
+        "old-mug,Old Mug,MUG-OLD,10.00,3.25",
+        "new-mug,New Mug,MUG-NEW,12.00,4.10",
+        "bad-mug,Bad Mug,MUG-BAD,12.00,-1",
+    )
+    report = check_import(path, by=None)
+    assert [(e.row, e.column) for e in report.errors] == [(4, "Cost per item")]
+    path = write(
+        tmp_path,
+        "Handle,Title,Variant SKU,Variant Price,Cost per item",
+        "old-mug,Old Mug,MUG-OLD,10.00,3.25",
+        "new-mug,New Mug,MUG-NEW,12.00,4.10",
+    )
+    report = check_import(path, by=None)
+    assert report.ok, report.errors
+    listed = {p["handle"]: p for p in report.as_dict()["products"]}
+    assert "MUG-OLD: cost: — → $3.25" in listed["old-mug"]["changes"]
+    apply_import(path, by=None)
+    costs = dict(db.session.execute(select(Variant.sku, Variant.cost)).all())
+    assert (costs["MUG-OLD"], costs["MUG-NEW"]) == (325, 410)

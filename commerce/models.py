@@ -20,6 +20,13 @@ from commerce.catalog.models import (
 from commerce.checkout.models import Cart, CartLine, Checkout
 from commerce.customers.models import Address, Customer
 from commerce.documents.models import Document, DocumentSequence
+from commerce.giftcards.models import (
+    GiftCard,
+    GiftCardEntry,
+    StoreCredit,
+    StoreCreditEntry,
+    Tender,
+)
 from commerce.inventory.models import Allocation, Location, Reservation, StockLevel, StockMovement
 from commerce.jobs import Job
 from commerce.orders.models import (
@@ -79,6 +86,8 @@ __all__ = [
     "Document",
     "DocumentSequence",
     "Fulfillment",
+    "GiftCard",
+    "GiftCardEntry",
     "FulfillmentLine",
     "Job",
     "Location",
@@ -120,7 +129,10 @@ __all__ = [
     "StaffSecondFactor",
     "StockLevel",
     "StockMovement",
+    "StoreCredit",
+    "StoreCreditEntry",
     "TaxRate",
+    "Tender",
     "Variant",
     "WebhookDelivery",
     "WebhookEndpoint",

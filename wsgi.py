@@ -41,6 +41,7 @@ from commerce.documents import tasks as _document_tasks  # noqa: F401
 from commerce.edge import tasks as _edge_tasks  # noqa: F401  (purges the edge cache)
 from commerce.errors import CommerceError
 from commerce.extensions import cache, csrf, db, htmx, init_celery, limiter, login_manager, migrate
+from commerce.giftcards import tasks as _giftcard_tasks  # noqa: F401  (codes, expiry)
 from commerce.inventory import tasks as _inventory_tasks  # noqa: F401
 from commerce.logs import configure_logging
 from commerce.money import format_money

@@ -78,6 +78,7 @@ class GiftCard(db.Model):
         ForeignKey("order_line.id", ondelete="SET NULL")
     )
     unit: Mapped[int | None]
+    emailed_at: Mapped[datetime | None]  # the buyer's email with the code went
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -143,6 +143,8 @@ class Order(db.Model):
     # Money actually taken and given back, kept with the payment services' answers.
     paid_total: Mapped[int] = mapped_column(default=0)
     refunded_total: Mapped[int] = mapped_column(default=0)
+    # Gift cards were bought: cards are issued when the order is paid (orders/gift_card_sales).
+    has_gift_cards: Mapped[bool] = mapped_column(default=False, server_default="0")
     cancel_reason: Mapped[str] = mapped_column(Text, default="")
     cancelled_at: Mapped[datetime | None]
     placed_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -252,6 +254,7 @@ class OrderLine(db.Model):
     tax_rate_bps: Mapped[int] = mapped_column(default=0)
     weight_grams: Mapped[int] = mapped_column(default=0)
     adjustments: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    is_gift_card: Mapped[bool] = mapped_column(default=False, server_default="0")
     # Progress counters, each moved by a conditional UPDATE in its service (never past quantity).
     fulfilled_quantity: Mapped[int] = mapped_column(default=0)
     refunded_quantity: Mapped[int] = mapped_column(default=0)
@@ -397,6 +400,7 @@ class Refund(db.Model):
     @property
     def tender_amount(self) -> int:
         return sum(part for _, part in self.tender_plan or [])
+
     lines: Mapped[list[RefundLine]] = relationship(
         back_populates="refund", order_by="RefundLine.id", cascade="all, delete-orphan"
     )

@@ -48,6 +48,7 @@ from commerce.errors import (
     ValidationError,
 )
 from commerce.extensions import db
+from commerce.giftcards import tenders
 from commerce.inventory.models import Location
 from commerce.inventory.services import restock as restock_units
 from commerce.money import format_money
@@ -65,6 +66,8 @@ from commerce.orders.models import (
     REFUNDED,
     RETURN_OPEN,
     RETURNED,
+    TO_ORIGINAL,
+    TO_STORE_CREDIT,
     Order,
     OrderLine,
     Refund,
@@ -252,9 +255,13 @@ def _price(
     return quote
 
 
-def _require_captured(order: Order) -> Payment:
-    """The captured payment to refund; an order with nothing captured is voided, not refunded."""
+def _require_captured(order: Order) -> Payment | None:
+    """The captured payment to refund (None: gift cards or store credit paid it all); an order
+    with nothing captured is voided, not refunded."""
     payment = db.session.get(Payment, order.payment_id) if order.payment_id else None
+    unpaid_card = payment is None or payment.status not in REFUNDABLE
+    if order.paid_total > 0 and unpaid_card and tenders.order_tenders(order.id):
+        return None
     if payment is None or order.paid_total <= 0 or payment.status not in REFUNDABLE:
         raise InvalidTransition(
             f"Nothing has been captured for {order.name}, so there is nothing to refund; "
@@ -555,6 +562,8 @@ def _reserve(order: Order, refund: Refund) -> None:
             refundable=refundable,
             requested=refund.amount,
         )
+    if refund.destination == TO_ORIGINAL:  # the gift cards' and credit's part, first
+        refund.tender_plan = tenders.reserve_tender_refund(order.id, refund.amount)
 
 
 def _give_back(refund: Refund) -> None:
@@ -564,6 +573,8 @@ def _give_back(refund: Refund) -> None:
         if line.restock:
             _step(OrderLine, line.order_line_id, OrderLine.returned_quantity, -line.quantity)
     _step(Order, refund.order_id, Order.refunded_total, -refund.amount)
+    tenders.give_back_tender_refund(refund.tender_plan or [])
+    refund.tender_plan = []
 
 
 def _apply_quote(refund: Refund, quote: RefundQuote) -> None:
@@ -588,6 +599,7 @@ def _snapshot(refund: Refund) -> dict[str, Any]:
             str(line.order_line_id): line.location_id for line in refund.lines if line.restock
         },
         "attempts": refund.attempts,
+        "destination": refund.destination,
     }
 
 
@@ -636,6 +648,7 @@ def issue_refund(
     idempotency_key: str,
     by: Any,
     order_return: Return | None = None,
+    destination: str = TO_ORIGINAL,
 ) -> Refund:
     """Give money back for lines (order_line_id -> quantity), shipping and/or a free amount.
 
@@ -648,8 +661,19 @@ def issue_refund(
     ValidationError for the inputs, RefundExceedsCapture when the money does not fit (even if
     another agent took it a moment ago), InvalidTransition for an order with nothing captured.
     Call it outside any transaction.
+
+    `destination`: TO_ORIGINAL gives the money back the way it was paid (the order's gift
+    cards and store credit first, the rest to the card); TO_STORE_CREDIT books all of it as
+    the customer's store credit (same approval limit, audited), no provider call.
     """
     key = _require_key(idempotency_key)
+    if destination not in (TO_ORIGINAL, TO_STORE_CREDIT):
+        raise ValidationError("Choose where the money goes.", field="destination")
+    if destination == TO_STORE_CREDIT and order.customer_id is None:
+        raise ValidationError(
+            "A guest's order cannot be refunded to store credit: there is no account to hold it.",
+            field="destination",
+        )
     order_id = order.id
     first = _refund_by_key(key)
     if first is not None:
@@ -684,8 +708,10 @@ def issue_refund(
                 plan = _restock_plan(order, quote, plan)
             refund = Refund(
                 order_id=order_id,
-                payment_id=payment.id,
+                payment_id=payment.id if payment is not None else None,
                 return_id=order_return.id if order_return is not None else None,
+                destination=destination,
+                tender_plan=[],
                 amount=quote.total,
                 currency=order.currency,
                 shipping_amount=quote.shipping_amount,
@@ -751,13 +777,16 @@ def _settle(refund_id: int, *, by: Any) -> Refund:
     """Steps 2 and 3 for a processing refund: ask the provider, then record its answer."""
     refund = get_refund(refund_id)
     attempts = refund.attempts
+    to_card = 0 if refund.destination == TO_STORE_CREDIT else refund.amount - refund.tender_amount
+    if to_card <= 0:  # all of it to store credit or gift cards: booked in step 3
+        return _succeed(refund_id, attempts, None, by=by)
     payment = db.session.get(Payment, refund.payment_id) if refund.payment_id else None
     if payment is None:
         return _fail(refund_id, attempts, "The payment record no longer exists.", by=by)
     try:
         tx = refund_payment(
             payment,
-            amount=refund.amount,
+            amount=to_card,
             idempotency_key=f"refund:{refund.id}:{attempts}",
             by=by,
         )
@@ -798,6 +827,7 @@ def _succeed(refund_id: int, attempts: int, reference: str | None, *, by: Any) -
         refund = get_refund(refund_id)
         order = db.session.get(Order, refund.order_id, populate_existing=True)
         assert order is not None
+        _credit_balances(order, refund, by=by)
         # Stock rows before the order row, as fulfillment does, so the two never deadlock.
         for line in refund.lines:
             if not line.restock or line.location_id is None:
@@ -856,6 +886,38 @@ def _succeed(refund_id: int, attempts: int, reference: str | None, *, by: Any) -
     if released:
         complete_if_done(db.session.get(Order, refund.order_id), by=by)
     return refund
+
+
+def _credit_balances(order: Order, refund: Refund, *, by: Any) -> None:
+    """Step 3's part for gift cards and store credit: booked in their ledgers, once."""
+    if refund.destination == TO_STORE_CREDIT and order.customer_id is not None:
+        tenders.refund_to_store_credit(
+            order.customer_id,
+            refund.amount,
+            refund_id=refund.id,
+            order_id=order.id,
+            reason=refund.reason,
+            by=by,
+        )
+        record_event(
+            order,
+            "refund.store_credit",
+            f"{_money(order, refund.amount)} refunded as store credit.",
+            by=by,
+            refund_id=refund.id,
+        )
+    elif refund.tender_plan:
+        tenders.credit_tender_refund(
+            refund.tender_plan, refund_id=refund.id, order_id=order.id, by=by
+        )
+        record_event(
+            order,
+            "refund.gift_cards",
+            f"{_money(order, refund.tender_amount)} back to the gift cards or store credit "
+            "that paid for the order.",
+            by=by,
+            refund_id=refund.id,
+        )
 
 
 def _release_unshipped(order: Order, refund: Refund, *, by: Any) -> int:

@@ -99,6 +99,7 @@ def upgrade():
         sa.Column("order_id", sa.Integer(), nullable=True),
         sa.Column("order_line_id", sa.Integer(), nullable=True),
         sa.Column("unit", sa.Integer(), nullable=True),
+        sa.Column("emailed_at", sa.DateTime(), nullable=True),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
         sa.CheckConstraint(
@@ -236,6 +237,13 @@ def upgrade():
         sa.Column("destination", sa.String(length=20), server_default="original", nullable=False),
     )
     op.add_column(
+        "shop_order",
+        sa.Column("has_gift_cards", sa.Boolean(), server_default="0", nullable=False),
+    )
+    op.add_column(
+        "order_line", sa.Column("is_gift_card", sa.Boolean(), server_default="0", nullable=False)
+    )
+    op.add_column(
         "refund", sa.Column("tender_plan", sa.JSON(), server_default="[]", nullable=False)
     )
 
@@ -244,6 +252,8 @@ def downgrade():
     op.execute("ALTER TABLE refund DROP COLUMN tender_plan")
     op.execute("ALTER TABLE refund DROP COLUMN destination")
     op.execute("ALTER TABLE product DROP COLUMN is_gift_card")
+    op.execute("ALTER TABLE order_line DROP COLUMN is_gift_card")
+    op.execute("ALTER TABLE shop_order DROP COLUMN has_gift_cards")
 
     with op.batch_alter_table("tender", schema=None) as batch_op:
         batch_op.drop_index("ix_tender_order")

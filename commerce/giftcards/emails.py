@@ -8,6 +8,8 @@ redelivered event sends nothing twice.
 
 from __future__ import annotations
 
+import contextlib
+
 from flask import current_app
 from sqlalchemy import select, update
 
@@ -57,10 +59,10 @@ def send_gift_card_codes(order_line_id: int, reached_at: str | None = None) -> b
             text=env.get_template("emails/gift_cards.txt").render(context),
             html=env.get_template("emails/gift_cards.html").render(context),
         )
-    try:
+    # An address refused for good is not retried (the cards work; support can say the codes
+    # again by reissuing); anything transient raises and the outbox tries again.
+    with contextlib.suppress(mail.RecipientRefused):
         mail.send_email(message, key=key)
-    except mail.RecipientRefused:
-        pass  # refused for good: nothing to retry; the cards still work, support can tell
     with transaction():
         db.session.execute(
             update(GiftCard)

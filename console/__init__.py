@@ -1,5 +1,5 @@
 """The merchant back office at /console: a package per area (catalog, inventory, orders,
-customers, promotions, search, settings, staff, audit, jobs), each opening with its route table,
+customers, gift cards, promotions, search, settings, staff, audit, jobs), each opening with its route table,
 and the console's shell here (sign-in, the dashboard, the Ctrl+K palette). See ARCHITECTURE.md."""
 
 from flask import Blueprint
@@ -13,6 +13,7 @@ from console import (  # noqa: E402
     catalog,
     customers,
     dashboard,
+    giftcards,
     inventory,
     jobs,
     orders,
@@ -82,6 +83,7 @@ for area in (
     inventory,
     orders,
     customers,
+    giftcards,
     promotions,
     search,
     settings,

@@ -34,6 +34,8 @@ EXPECTED_ROLES = {
     "orders.refund_approve": {"admin"},
     "orders.export": {"admin", "support"},
     "payments.manage": {"admin", "support"},
+    "giftcards.view": {"admin", "support"},
+    "giftcards.manage": {"admin", "support"},
     "promotions.view": {"admin", "merchandiser"},
     "promotions.edit": {"admin", "merchandiser"},
     "search.view": {"admin", "merchandiser"},
@@ -74,7 +76,10 @@ def _fixtures(make_product, owner):
     order = _placed_order()
     promotion, code = _promotion()
     synonym, rule = _search_merchandising(product)
+    card, _ = _gift_card_and_credit(owner)
     return {
+        "card_id": card.id,
+        "customer_id": _customer().id,
         "order_id": order.id,
         "product_id": product.id,
         "variant_id": product.variants[0].id,
@@ -94,6 +99,25 @@ def _fixtures(make_product, owner):
         "rule_id": rule.id,
         "session_id": 999999,  # not the walker's own session (ending that signs out)
     }
+
+
+def _customer():
+    from commerce.customers.models import Customer
+    from commerce.extensions import db
+
+    customer = Customer(email="walker@example.com", name="Walker", password_hash="x")
+    db.session.add(customer)
+    db.session.commit()
+    return customer
+
+
+def _gift_card_and_credit(owner):
+    """A gift card with a ledger, so the gift card routes run against data."""
+    from commerce.giftcards.services import adjust_gift_card, issue_gift_card
+
+    card, code = issue_gift_card(amount=2500, note="Walk", by=owner)
+    adjust_gift_card(card, amount=-500, reason="Walk", by=owner)
+    return card, code
 
 
 def _search_merchandising(product):

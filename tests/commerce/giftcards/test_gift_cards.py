@@ -309,3 +309,20 @@ def test_a_guest_order_cannot_be_refunded_to_store_credit(app, place, make_staff
             destination=TO_STORE_CREDIT,
         )
     assert refused.value.field == "destination"
+
+
+def test_cancelling_an_order_paid_by_gift_card_gives_the_balance_back(
+    app, checkout_shop, make_staff
+):
+    from commerce.orders.cancellation import cancel_order
+
+    staff = make_staff("admin")
+    card, code = issue_gift_card(amount=1000, by=staff)
+    checkout = checkout_for(checkout_shop)
+    apply_checkout_gift_card(checkout, code=code)
+    order = place_order(checkout.key, card=TEST_CARD).order
+    cancel_order(order, reason="Customer asked", by=staff)
+    db.session.refresh(card)
+    db.session.refresh(order)
+    assert card.balance == 1000 and order.status == "cancelled"
+    assert order.refunded_total == order.paid_total

@@ -341,6 +341,18 @@ def _shipping_discount(
     return price - left, tuple(applied)
 
 
+@dataclass(frozen=True)
+class _Delivery:
+    """A way to deliver that is not a shipping method: gift cards' codes by email."""
+
+    code: str
+    name: str
+    free_over: int | None = None
+
+
+EMAIL_DELIVERY = _Delivery("EMAIL", "By email (gift cards)")
+
+
 def _facts(product: Product) -> LineFacts:
     categories: frozenset[int] = frozenset()
     if product.category is not None:
@@ -442,7 +454,13 @@ def price_cart(
     tax_rate_bps: int | None = None
     tax_name: str | None = None
     if country is not None:
-        available = shipping_options(country, weight, discounted_subtotal)
+        # Gift cards alone ship nothing: their codes go by email, at no charge.
+        all_cards = bool(priced) and all(line.gift_card for line in priced)
+        available = (
+            [(EMAIL_DELIVERY, 0)]
+            if all_cards
+            else shipping_options(country, weight, discounted_subtotal)
+        )
         taken = {
             method.code: _shipping_discount(price, method.code, country, found.shipping)
             for method, price in available

@@ -381,6 +381,7 @@ def _enter_checkout(
             _remember_codes(checkout, None)
             return checkout
     for old in current:  # the cart changed or the hold lapsed: the old holds go back
+        tenders.release_tenders(old.reference)  # gift cards held for a bank's challenge
         release_reservation(old.reference, now=now)
         old.status = ABANDONED
         old.updated_at = now

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from commerce import outbox
 from commerce.checkout.cart import add_to_cart, customer_cart
+from commerce.checkout.models import Cart
 from commerce.checkout.services import (
     apply_checkout_gift_card,
     choose_shipping_method,
@@ -329,3 +330,28 @@ def test_cancelling_an_order_paid_by_gift_card_gives_the_balance_back(
     db.session.refresh(order)
     assert card.balance == 1000 and order.status == "cancelled"
     assert order.refunded_total == order.paid_total
+
+
+def test_the_hold_lasts_through_the_banks_challenge(app, checkout_shop, make_staff):
+    from commerce.checkout.services import complete_payment_action
+
+    card, code = issue_gift_card(amount=1000, by=make_staff("admin"))
+    checkout = checkout_for(checkout_shop)
+    apply_checkout_gift_card(checkout, code=code)
+    challenged = dict(TEST_CARD, number="4000000000003220")
+    placement = place_order(checkout.key, card=challenged)
+    assert placement.requires_action
+    db.session.refresh(card)
+    assert card.balance == 0  # held while the shopper is at the bank
+    order = complete_payment_action(checkout.key, token=placement.payment.action_token).order
+    assert order.paid_total == order.total
+    assert [t.amount for t in order_tenders(order.id)] == [1000]
+    # ... and a shopper who leaves the challenge for a changed cart gets the balance back
+    other, code2 = issue_gift_card(amount=500, by=None)
+    again = checkout_for(checkout_shop)
+    apply_checkout_gift_card(again, code=code2)
+    assert place_order(again.key, card=challenged).requires_action
+    add_to_cart(db.session.get(Cart, again.cart_id), variant_id=checkout_shop.medium, quantity=1)
+    start_checkout(db.session.get(Cart, again.cart_id))
+    db.session.refresh(other)
+    assert other.balance == 500

@@ -347,9 +347,17 @@ def refund_discrepancies(order: Order) -> list[str]:
     payment = db.session.get(Payment, order.payment_id) if order.payment_id else None
     if payment is not None:
         db.session.refresh(payment)
-        if payment.refunded_amount != order.refunded_total:
+        # What went (or goes) back to gift cards and store credit never touched the card.
+        off_card = sum(
+            r.amount if r.destination == TO_STORE_CREDIT else r.tender_amount
+            for r in db.session.scalars(
+                select(Refund).where(Refund.order_id == order.id, Refund.status.in_(LIVE))
+            )
+        )
+        if payment.refunded_amount != order.refunded_total - off_card:
             problems.append(
                 f"payment refunded {payment.refunded_amount} != order {order.refunded_total}"
+                + (f" less {off_card} to gift cards and store credit" if off_card else "")
             )
     quantities = dict(
         db.session.execute(

@@ -48,7 +48,7 @@ from commerce.giftcards.services import (
 )
 from commerce.giftcards.tenders import order_tenders
 from commerce.orders.models import PAID, REFUNDED, TO_STORE_CREDIT
-from commerce.orders.refunds import issue_refund
+from commerce.orders.refunds import issue_refund, refund_discrepancies
 from tests.conftest import TEST_CARD, US_ADDRESS
 
 DECLINED = dict(TEST_CARD, number="4000000000000002")
@@ -158,6 +158,7 @@ def test_a_card_pays_part_of_an_order_and_the_refund_goes_back_to_it(
     db.session.refresh(order)
     assert card.balance == 1000 and ledger_sum(card.id) == 1000
     assert order.payment_status == REFUNDED
+    assert refund_discrepancies(order) == []
 
 
 def test_cards_that_cover_the_total_need_no_card(app, checkout_shop, make_staff):
@@ -287,6 +288,7 @@ def test_a_refund_to_store_credit_is_spent_at_checkout(
     assert refund.status == "succeeded"
     credit = credit_of(customer.id)
     assert credit.balance == 1500
+    assert refund_discrepancies(order) == []  # the card was not refunded: all went to credit
     entries = db.session.scalars(select(StoreCreditEntry)).all()
     assert [(e.kind, e.amount, e.order_id) for e in entries] == [("refund", 1500, order.id)]
     # spent on the next order

@@ -114,3 +114,26 @@ def test_store_credit_adjust_and_refund_to_store_credit(client, login, place, ma
         select(AuditEntry).where(AuditEntry.action == "order.refund_succeeded")
     )
     assert entry.after["destination"] == "store_credit"
+
+
+def test_the_order_page_shows_the_gift_card_that_paid(client, login, checkout_shop):
+    from commerce.checkout.cart import add_to_cart
+    from commerce.checkout.services import (
+        apply_checkout_gift_card,
+        choose_shipping_method,
+        place_order,
+        save_information,
+        start_checkout,
+    )
+    from tests.conftest import TEST_CARD, US_ADDRESS
+
+    card, code = issue_gift_card(amount=1000, by=None)
+    checkout = start_checkout(add_to_cart(None, variant_id=checkout_shop.small, quantity=1))
+    save_information(checkout, email="ada@example.com", address=US_ADDRESS)
+    choose_shipping_method(checkout, code="STD")
+    apply_checkout_gift_card(checkout, code=code)
+    order = place_order(checkout.key, card=TEST_CARD).order
+    login("support")
+    page = text(client.get(f"/console/orders/{order.id}"))
+    assert f"Gift card •••• {card.last4}" in page and "$10.00" in page
+    assert f"/console/gift-cards/{card.id}" in page

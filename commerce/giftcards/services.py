@@ -335,6 +335,29 @@ def deactivate_gift_card(card: GiftCard, *, by: Any) -> GiftCard:
     return card
 
 
+def deactivate_refunded_cards(order_line_id: int, quantity: int, *, by: Any) -> list[GiftCard]:
+    """(In the refund's last transaction.) Units of a gift card line were refunded: as many of
+    its cards stop working, unspent ones first, so a refunded card cannot be spent too. The
+    cards deactivated (fewer when some were deactivated already)."""
+    cards = db.session.scalars(
+        select(GiftCard)
+        .where(GiftCard.order_line_id == order_line_id, GiftCard.status == ACTIVE)
+        .order_by((GiftCard.balance == GiftCard.initial_amount).desc(), GiftCard.unit.desc())
+        .limit(quantity)
+    ).all()
+    for card in cards:
+        card.status = DEACTIVATED
+        card.updated_at = utcnow()
+        audit.record(
+            by,
+            "gift_card.deactivate",
+            card,
+            before={"status": ACTIVE},
+            after={"status": DEACTIVATED, "reason": "its order line was refunded"},
+        )
+    return list(cards)
+
+
 def expire_gift_cards(*, now: datetime | None = None, limit: int = 500) -> int:
     """Cards past their date expire: the status changes and what is left leaves through the
     ledger (an `expire` row), each card in its own short transaction. The number expired."""

@@ -49,6 +49,7 @@ from commerce.errors import (
 )
 from commerce.extensions import db
 from commerce.giftcards import tenders
+from commerce.giftcards.services import deactivate_refunded_cards
 from commerce.inventory.models import Location
 from commerce.inventory.services import restock as restock_units
 from commerce.money import format_money
@@ -836,6 +837,7 @@ def _succeed(refund_id: int, attempts: int, reference: str | None, *, by: Any) -
         order = db.session.get(Order, refund.order_id, populate_existing=True)
         assert order is not None
         _credit_balances(order, refund, by=by)
+        _deactivate_refunded_gift_cards(order, refund, by=by)
         # Stock rows before the order row, as fulfillment does, so the two never deadlock.
         for line in refund.lines:
             if not line.restock or line.location_id is None:
@@ -926,6 +928,27 @@ def _credit_balances(order: Order, refund: Refund, *, by: Any) -> None:
             by=by,
             refund_id=refund.id,
         )
+
+
+def _deactivate_refunded_gift_cards(order: Order, refund: Refund, *, by: Any) -> None:
+    """Refunded gift card units stop working (their money came back); a card already spent
+    in part is said on the timeline, for support to settle with the customer."""
+    if not order.has_gift_cards:
+        return
+    for line in refund.lines:
+        if not line.order_line.is_gift_card:
+            continue
+        cards = deactivate_refunded_cards(line.order_line_id, line.quantity, by=by)
+        if not cards:
+            continue
+        spent = [c for c in cards if c.balance < c.initial_amount]
+        message = "Refunded gift cards deactivated: " + ", ".join(c.masked_code for c in cards)
+        if spent:
+            message += (
+                f". Already spent in part: {', '.join(c.masked_code for c in spent)}"
+                " (the refund gave back more than was left on them)"
+            )
+        record_event(order, "gift_cards.deactivated", message + ".", by=by, refund_id=refund.id)
 
 
 def _release_unshipped(order: Order, refund: Refund, *, by: Any) -> int:

@@ -357,3 +357,25 @@ def test_the_hold_lasts_through_the_banks_challenge(app, checkout_shop, make_sta
     start_checkout(db.session.get(Cart, again.cart_id))
     db.session.refresh(other)
     assert other.balance == 500
+
+
+def test_refunding_a_bought_gift_card_deactivates_it(app, checkout_shop, make_staff):
+    from commerce.catalog.services import create_product
+    from commerce.inventory.services import receive_stock
+
+    product = create_product(
+        title="E-gift", price=2500, sku="EG-25", status="active", is_gift_card=True, by=None
+    )
+    db.session.commit()
+    receive_stock(product.variants[0].id, quantity=10, by=None)
+    cart = add_to_cart(None, variant_id=product.variants[0].id, quantity=2)
+    checkout = start_checkout(cart)
+    save_information(checkout, email="buyer@example.com", address=US_ADDRESS)
+    choose_shipping_method(checkout, code="EMAIL")
+    order = place_order(checkout.key, card=TEST_CARD).order
+    line = order.lines[0]
+    issue_refund(order, lines={line.id: 1}, idempotency_key="gc-1", by=make_staff("admin"))
+    statuses = sorted(
+        db.session.scalars(select(GiftCard.status).where(GiftCard.order_line_id == line.id))
+    )
+    assert statuses == ["active", "deactivated"]

@@ -60,6 +60,8 @@ def test_store_credit_at_checkout(client, checkout_shop, make_customer):
     customer = make_customer(email="cora@example.com")
     adjust_store_credit(customer, amount=500, reason="Goodwill", by=None)
     assert shop_sign_in(client, customer).status_code == 303
+    account = client.get("/account").get_data(as_text=True)
+    assert "$5.00" in account and "store credit" in account
     key = ready_to_pay(client, checkout_shop.small)
     page = client.get(f"/checkout/{key}/payment").get_data(as_text=True)
     assert "You have $5.00 of store credit" in page

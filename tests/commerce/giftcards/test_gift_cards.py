@@ -264,6 +264,10 @@ def test_a_gift_card_bought_is_issued_emailed_and_spent(app, checkout_shop, mail
     apply_checkout_gift_card(tee, code=codes[0])
     spent = place_order(tee.key, card=TEST_CARD).order
     assert spent.payment_id is None and spent.payment_status == PAID
+    outbox.deliver_pending()
+    (confirmation,) = mail_dir.glob(f"*order-{spent.number}-confirmation*.eml")
+    email = BytesParser(policy=policy.default).parsebytes(confirmation.read_bytes())
+    assert "Paid with Gift card" in email.get_body(("plain",)).get_content()
 
 
 # -- store credit --------------------------------------------------------------------------------

@@ -229,7 +229,7 @@ def test_a_removed_card_pays_nothing(app, checkout_shop, make_staff):
 # -- bought in the shop --------------------------------------------------------------------------
 
 
-def test_a_gift_card_bought_is_issued_emailed_and_spent(app, checkout_shop, mail_dir):
+def test_a_gift_card_bought_is_issued_emailed_and_spent(app, checkout_shop, mail_dir, make_staff):
     from commerce.catalog.services import create_product
     from commerce.inventory.services import receive_stock
 
@@ -268,6 +268,12 @@ def test_a_gift_card_bought_is_issued_emailed_and_spent(app, checkout_shop, mail
     (confirmation,) = mail_dir.glob(f"*order-{spent.number}-confirmation*.eml")
     email = BytesParser(policy=policy.default).parsebytes(confirmation.read_bytes())
     assert "Paid with Gift card" in email.get_body(("plain",)).get_content()
+    # spent in part: the rest stays on the card; refunding the order puts it back
+    friend = card_for_code(codes[0])
+    assert friend.balance == 5000 - spent.total
+    issue_refund(spent, lines={}, extra_amount=spent.total, idempotency_key="back", by=make_staff())
+    db.session.refresh(friend)
+    assert friend.balance == 5000 and ledger_sum(friend.id) == 5000
 
 
 # -- store credit --------------------------------------------------------------------------------
@@ -383,3 +389,25 @@ def test_refunding_a_bought_gift_card_deactivates_it(app, checkout_shop, make_st
         db.session.scalars(select(GiftCard.status).where(GiftCard.order_line_id == line.id))
     )
     assert statuses == ["active", "deactivated"]
+
+
+def test_a_store_credit_refund_above_the_limit_waits_for_approval(
+    app, checkout_shop, make_staff, make_customer, monkeypatch
+):
+    from commerce.orders.refunds import approve_refund
+
+    monkeypatch.setitem(app.config, "REFUND_APPROVAL_LIMIT", 1000)
+    customer = make_customer(email="dora@example.com")
+    checkout = checkout_for(checkout_shop, customer=customer, email="dora@example.com")
+    order = place_order(checkout.key, card=TEST_CARD).order
+    refund = issue_refund(
+        order,
+        lines={},
+        extra_amount=2000,
+        idempotency_key="big",
+        by=make_staff("support"),
+        destination=TO_STORE_CREDIT,
+    )
+    assert refund.status == "awaiting_approval" and credit_of(customer.id) is None
+    approve_refund(refund, by=make_staff("admin"))
+    assert credit_of(customer.id).balance == 2000

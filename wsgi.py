@@ -43,6 +43,7 @@ from commerce.drafts import tasks as _draft_tasks  # noqa: F401  (invoice emails
 from commerce.edge import tasks as _edge_tasks  # noqa: F401  (purges the edge cache)
 from commerce.errors import CommerceError
 from commerce.extensions import cache, csrf, db, htmx, init_celery, limiter, login_manager, migrate
+from commerce.giftcards import tasks as _giftcard_tasks  # noqa: F401  (codes, expiry)
 from commerce.inventory import tasks as _inventory_tasks  # noqa: F401
 from commerce.logs import configure_logging
 from commerce.money import format_money

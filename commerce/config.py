@@ -182,6 +182,14 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "COUPON_ADDRESS_RATE_LIMIT": _env(
             "COUPON_ADDRESS_RATE_LIMIT", "20 per 10 minutes;60 per day"
         ),
+        # Gift card codes refused at checkout, per checkout and per client address (guessing
+        # codes), as for discount codes.
+        "GIFT_CARD_CHECKOUT_RATE_LIMIT": _env(
+            "GIFT_CARD_CHECKOUT_RATE_LIMIT", "5 per minute;20 per hour"
+        ),
+        "GIFT_CARD_ADDRESS_RATE_LIMIT": _env(
+            "GIFT_CARD_ADDRESS_RATE_LIMIT", "20 per 10 minutes;60 per day"
+        ),
         # Requests one Admin API token may make (flask-limiter syntax; RateLimit headers).
         "API_RATE_LIMIT": _env("API_RATE_LIMIT", "600 per minute"),
         # The Admin API's list pages: the default and the largest `limit`.

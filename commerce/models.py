@@ -23,6 +23,13 @@ from commerce.checkout.models import Cart, CartLine, Checkout
 from commerce.customers.models import Address, Customer
 from commerce.documents.models import Document, DocumentSequence
 from commerce.drafts.models import DraftOrder
+from commerce.giftcards.models import (
+    GiftCard,
+    GiftCardEntry,
+    StoreCredit,
+    StoreCreditEntry,
+    Tender,
+)
 from commerce.inventory.count_session_models import CountSession, CountSessionLine
 from commerce.inventory.models import Allocation, Location, Reservation, StockLevel, StockMovement
 from commerce.inventory.transfer_models import (
@@ -103,6 +110,8 @@ __all__ = [
     "DraftOrder",
     "Fulfillment",
     "FulfillmentLine",
+    "GiftCard",
+    "GiftCardEntry",
     "Job",
     "Location",
     "Media",
@@ -152,9 +161,12 @@ __all__ = [
     "StockTransfer",
     "StockTransferLine",
     "StockTransferReceipt",
+    "StoreCredit",
+    "StoreCreditEntry",
     "Supplier",
     "SupplierVariant",
     "TaxRate",
+    "Tender",
     "Variant",
     "WebhookDelivery",
     "WebhookEndpoint",

@@ -1,6 +1,7 @@
 """The merchant back office at /console: a package per area (catalog, inventory, orders,
-customers, promotions, search, settings, staff, audit, jobs), each opening with its route table,
-and the console's shell here (sign-in, the dashboard, the Ctrl+K palette). See ARCHITECTURE.md."""
+customers, gift cards, promotions, search, settings, staff, audit, jobs), each opening with its
+route table, and the console's shell here (sign-in, the dashboard, the Ctrl+K palette). See
+ARCHITECTURE.md."""
 
 from flask import Blueprint
 
@@ -13,6 +14,7 @@ from console import (  # noqa: E402
     catalog,
     customers,
     dashboard,
+    giftcards,
     inventory,
     jobs,
     orders,
@@ -84,6 +86,7 @@ for area in (
     purchasing,
     orders,
     customers,
+    giftcards,
     promotions,
     search,
     settings,

@@ -106,6 +106,7 @@ class ProductForm(FlaskForm):
     category_id = SelectField("Category", coerce=_optional_id, validate_choice=False)
     seo_title = StringField("SEO title", validators=[Optional(), Length(max=255)])
     seo_description = TextAreaField("SEO description", validators=[Optional(), Length(max=320)])
+    is_gift_card = BooleanField("Gift card")
 
     def product_fields(self) -> dict[str, Any]:
         return {
@@ -119,6 +120,7 @@ class ProductForm(FlaskForm):
             "category_id": self.category_id.data,
             "seo_title": self.seo_title.data or "",
             "seo_description": self.seo_description.data or "",
+            "is_gift_card": bool(self.is_gift_card.data),
         }
 
 

@@ -48,6 +48,7 @@ from commerce.customers.services import (
 )
 from commerce.errors import NotFound, ValidationError
 from commerce.extensions import limiter
+from commerce.giftcards.services import credit_of
 from commerce.orders.services import (
     count_orders_for_customer,
     order_status_token,
@@ -279,6 +280,7 @@ def account() -> Response:
         addresses=list_addresses(customer),
         orders=orders_for_customer(customer.id, per_page=ORDERS_SHOWN),
         order_count=count_orders_for_customer(customer.id),
+        store_credit=credit_of(customer.id),
         confirm=ConfirmForm(),
     )
 

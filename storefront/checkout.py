@@ -22,7 +22,9 @@ from commerce.checkout.models import COMPLETED, Checkout
 from commerce.checkout.queue import enter_checkout
 from commerce.checkout.services import (
     apply_checkout_coupon,
+    apply_checkout_gift_card,
     checkout_codes,
+    checkout_tenders,
     choose_shipping_method,
     complete_payment_action,
     hold_stock,
@@ -30,8 +32,10 @@ from commerce.checkout.services import (
     place_order,
     price_checkout,
     remove_checkout_coupon,
+    remove_checkout_tender,
     save_information,
     shopper_checkout,
+    use_checkout_store_credit,
 )
 from commerce.customers.services import ADDRESS_FIELDS, list_addresses
 from commerce.db import utcnow
@@ -46,6 +50,7 @@ from commerce.errors import (
     ValidationError,
 )
 from commerce.extensions import db, limiter
+from commerce.giftcards.services import credit_of
 from commerce.orders.models import Order
 from commerce.orders.returns import open_return, returnable_quantities
 from commerce.orders.services import order_from_status_token, order_status_token
@@ -109,10 +114,14 @@ def _page(
     priced: PricedCart | None = None,
     **context: Any,
 ) -> Response:
+    priced = priced or price_checkout(checkout)
+    if step == "payment":  # the gift cards and store credit paying, on the payment step only
+        context.setdefault("tenders", checkout_tenders(checkout, priced))
+        context.setdefault("store_credit", _store_credit(checkout))
     response = render(
         template,
         checkout=checkout,
-        priced=priced or price_checkout(checkout),
+        priced=priced,
         step=step,
         steps=STEPS,
         reached=next_step(checkout),
@@ -125,6 +134,14 @@ def _page(
     )
     response.status_code = status
     return private(response)
+
+
+def _store_credit(checkout: Checkout) -> int:
+    """The signed-in customer's store credit balance (0 for a guest)."""
+    if checkout.customer_id is None:
+        return 0
+    credit = credit_of(checkout.customer_id)
+    return credit.balance if credit is not None else 0
 
 
 def _seconds_left(checkout: Checkout) -> int:
@@ -315,6 +332,10 @@ def checkout_place(key: str) -> Response:
             return _page(
                 template, checkout, "payment", exc.status, form=form, coupon_errors=[exc.message]
             )
+        if exc.field in ("gift_card_code", "store_credit"):  # a balance spent meanwhile
+            return _page(
+                template, checkout, "payment", 409, form=form, gift_card_errors=[exc.message]
+            )
         problem = f"Sold out: {exc.message}" if isinstance(exc, OutOfStock) else exc.message
         return _page(template, checkout, "payment", 409, form=form, problem=problem)
     except InvalidTransition:
@@ -434,6 +455,69 @@ def checkout_coupon_remove(key: str) -> Response:
     return private(
         redirect(url_for(f"storefront.checkout_{step or next_step(checkout)}", key=key), code=303)
     )
+
+
+# -- gift cards and store credit (payment step) -------------------------------------------------
+
+
+@bp.route("/checkout/<key>/gift-card", methods=["POST"])
+def checkout_gift_card(key: str) -> Response:
+    """Apply a gift card by its code; back to the payment step, or the step again with the
+    message at the code field (422, 429 when too many codes were tried)."""
+    checkout = _own_checkout(key)
+    if (finished := _done(checkout)) is not None:
+        return finished
+    require_csrf()
+    try:
+        apply_checkout_gift_card(
+            checkout, code=request.form.get("gift_card_code", ""), client=request.remote_addr
+        )
+    except CommerceError as exc:
+        refused = _page(
+            _STEP_TEMPLATES["payment"],
+            checkout,
+            "payment",
+            failed_status(exc),
+            form=PaymentForm(formdata=None),
+            gift_card_errors=[exc.message],
+        )
+        if "retry_after" in exc.details:
+            refused.headers["Retry-After"] = str(exc.details["retry_after"])
+        return refused
+    return private(redirect(url_for("storefront.checkout_payment", key=key), code=303))
+
+
+@bp.route("/checkout/<key>/store-credit", methods=["POST"])
+def checkout_store_credit(key: str) -> Response:
+    checkout = _own_checkout(key)
+    if (finished := _done(checkout)) is not None:
+        return finished
+    require_csrf()
+    try:
+        use_checkout_store_credit(checkout)
+    except CommerceError as exc:
+        return _page(
+            _STEP_TEMPLATES["payment"],
+            checkout,
+            "payment",
+            failed_status(exc),
+            form=PaymentForm(formdata=None),
+            gift_card_errors=[exc.message],
+        )
+    return private(redirect(url_for("storefront.checkout_payment", key=key), code=303))
+
+
+@bp.route("/checkout/<key>/tender/remove", methods=["POST"])
+def checkout_tender_remove(key: str) -> Response:
+    checkout = _own_checkout(key)
+    if (finished := _done(checkout)) is not None:
+        return finished
+    require_csrf()
+    try:
+        remove_checkout_tender(checkout, tender_id=request.form.get("tender_id"))
+    except InvalidTransition:
+        return _done(checkout) or abort(409)
+    return private(redirect(url_for("storefront.checkout_payment", key=key), code=303))
 
 
 # -- the order's page ---------------------------------------------------------------------------

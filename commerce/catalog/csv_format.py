@@ -106,8 +106,9 @@ SHOPIFY_COLUMNS = {
     "Variant Requires Shipping": "requires_shipping",
     "Cost per item": "cost",
 }
-# Read only to refuse a row that needs what the shop has no place for.
-CHECKED_COLUMNS = ("gift_card", "taxable", "requires_shipping")
+# Read only to refuse a row that needs what the shop has no place for (Gift Card is stored:
+# the product flag; a gift card may say it is untaxed and not shipped; the cost is stored too).
+CHECKED_COLUMNS = ("taxable", "requires_shipping")
 SHOPIFY_IGNORED = (
     "Variant Inventory Tracker",
     "Variant Fulfillment Service",
@@ -249,8 +250,8 @@ def read_catalog_csv(lines: Iterable[str], *, currency: str) -> ParsedFile:
     checked = [headers[key] for key in CHECKED_COLUMNS if key in headers]
     if checked:
         notes.append(
-            f"Not stored: {', '.join(checked)}. A row that needs them (a gift card, an item "
-            "without tax or shipping) is refused."
+            f"Not stored: {', '.join(checked)}. A row that needs them (an item without tax or "
+            "shipping, other than a gift card) is refused."
         )
     return reader_state.finish(notes)
 
@@ -353,13 +354,13 @@ class _Reader:
         status = self._status(row, values)
         if status:
             fields["status"] = status
-        if values.get("gift_card", "").strip().lower() in _TRUE:
-            self.error(
-                row,
-                "gift_card",
-                "Gift cards cannot be imported: the shop does not sell them. Leave this product "
-                "out of the file.",
-            )
+        gift_card = values.get("gift_card", "").strip().lower()
+        if gift_card in _TRUE:
+            fields["is_gift_card"] = True
+        elif gift_card in _FALSE:
+            fields["is_gift_card"] = False
+        elif gift_card:
+            self.error(row, "gift_card", "Gift Card must be TRUE or FALSE.")
         if "category" in self.headers:
             plan.category = " ".join(values.get("category", "").split())
             if self.fmt == SHOPIFY:
@@ -420,10 +421,12 @@ class _Reader:
                     else f"A product without options has one variant, on row {other.row}."
                 )
                 self.error(row, "option1_value", message)
-        self._variant_fields(line, values)
+        self._variant_fields(line, values, gift_card=bool(plan.fields.get("is_gift_card")))
         plan.variants.append(line)
 
-    def _variant_fields(self, line: VariantLine, values: dict[str, str]) -> None:
+    def _variant_fields(
+        self, line: VariantLine, values: dict[str, str], *, gift_card: bool = False
+    ) -> None:
         row, fields = line.row, line.fields
         for name in ("sku", "barcode"):
             if name in self.headers:
@@ -446,20 +449,23 @@ class _Reader:
         policy = values.get("inventory_policy", "").strip().lower()
         if policy:
             fields["inventory_policy"] = policy
-        self._refuse_unsupported(row, values)
+        self._refuse_unsupported(row, values, gift_card=gift_card)
         line.inventory_qty = self._int(row, values, "inventory_qty", "a whole quantity")
 
-    def _refuse_unsupported(self, row: int, values: dict[str, str]) -> None:
+    def _refuse_unsupported(
+        self, row: int, values: dict[str, str], *, gift_card: bool = False
+    ) -> None:
         """A variant the shop could not sell as the file means it is refused at its row, not
-        imported with the difference silently dropped."""
-        if values.get("taxable", "").strip().lower() in _FALSE:
+        imported with the difference silently dropped. A gift card is untaxed and not shipped
+        anyway (commerce/giftcards), so it may say so."""
+        if not gift_card and values.get("taxable", "").strip().lower() in _FALSE:
             self.error(
                 row,
                 "taxable",
                 "Untaxed items are not supported: every item is taxed by the shop's tax rates. "
                 "Set it to TRUE or leave the variant out.",
             )
-        if values.get("requires_shipping", "").strip().lower() in _FALSE:
+        if not gift_card and values.get("requires_shipping", "").strip().lower() in _FALSE:
             self.error(
                 row,
                 "requires_shipping",

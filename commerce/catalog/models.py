@@ -119,6 +119,9 @@ class Product(db.Model):
     max_price: Mapped[int] = mapped_column(default=0)
     variant_count: Mapped[int] = mapped_column(default=0)
     published_at: Mapped[datetime | None]
+    # Sold as gift cards (commerce/giftcards): each unit paid for issues a card worth its
+    # price; not discounted, not taxed, nothing to ship.
+    is_gift_card: Mapped[bool] = mapped_column(default=False, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -166,6 +169,7 @@ class Product(db.Model):
             "seo_description": self.seo_description,
             "category_id": self.category_id,
             "tags": self.tags,
+            "is_gift_card": self.is_gift_card,
         }
 
 

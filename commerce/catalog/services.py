@@ -71,6 +71,7 @@ PRODUCT_FIELDS = (
     "category_id",
     "tags",
     "collection_ids",
+    "is_gift_card",
 )
 VARIANT_FIELDS = (
     "sku",
@@ -269,6 +270,8 @@ def _apply_product_fields(product: Product, fields: dict[str, Any]) -> None:
         )
         if set(collection_ids) - found:
             errors.setdefault("collection_ids", []).append("Choose existing collections.")
+    if "is_gift_card" in fields:
+        product.is_gift_card = bool(fields["is_gift_card"])
     if errors:
         raise ValidationError(errors=errors)
     if product.status == ACTIVE and product.published_at is None:

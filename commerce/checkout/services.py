@@ -79,6 +79,8 @@ from commerce.errors import (
     ValidationError,
 )
 from commerce.extensions import db
+from commerce.giftcards import tenders
+from commerce.giftcards.services import shop_currency
 from commerce.inventory.services import (
     active_reservations,
     commit_reservation,
@@ -379,6 +381,7 @@ def _enter_checkout(
             _remember_codes(checkout, None)
             return checkout
     for old in current:  # the cart changed or the hold lapsed: the old holds go back
+        tenders.release_tenders(old.reference)  # gift cards held for a bank's challenge
         release_reservation(old.reference, now=now)
         old.status = ABANDONED
         old.updated_at = now
@@ -628,6 +631,49 @@ def next_step(checkout: Checkout) -> str:
     return "payment"
 
 
+# -- gift cards and store credit (commerce/giftcards/tenders.py) ---------------------------------
+
+
+@service
+def apply_checkout_gift_card(
+    checkout: Checkout, *, code: Any, client: str | None = None
+) -> Checkout:
+    """Pay (part of) the order with a gift card: its code, checked behind the guessing budgets
+    of the checkout's cart and the client address. Its balance is taken at "Place order"."""
+    _require_open(checkout)
+    tenders.apply_gift_card(
+        checkout.reference,
+        code,
+        currency=shop_currency(),
+        attempt_key=coupon_attempt_key(checkout.cart_id) or checkout.reference,
+        client=client,
+    )
+    checkout.updated_at = utcnow()
+    return checkout
+
+
+@service
+def use_checkout_store_credit(checkout: Checkout) -> Checkout:
+    """A signed-in customer pays (part of) the order with their store credit."""
+    _require_open(checkout)
+    tenders.apply_store_credit(checkout.reference, customer_id=checkout.customer_id)
+    checkout.updated_at = utcnow()
+    return checkout
+
+
+@service
+def remove_checkout_tender(checkout: Checkout, *, tender_id: Any) -> Checkout:
+    _require_open(checkout)
+    tenders.remove_tender(checkout.reference, tender_id)
+    checkout.updated_at = utcnow()
+    return checkout
+
+
+def checkout_tenders(checkout: Checkout, priced: PricedCart) -> list[tenders.TenderLine]:
+    """The gift cards and credit on the checkout with what each would pay of its total."""
+    return tenders.preview(checkout.reference, priced.totals.total, priced.currency)
+
+
 # -- placing ------------------------------------------------------------------------------------
 
 
@@ -756,6 +802,7 @@ def _give_up(claim: Claim, *, uses: bool = True) -> bool:
         return False
     if uses:
         release_uses(claim.reference, held_only=True)
+    tenders.release_tenders(claim.reference)  # gift cards and store credit held: back
     return True
 
 
@@ -764,6 +811,7 @@ def _abandon(claim: Claim, now: datetime) -> bool:
     """A superseded checkout ends for good: its stock and promotion uses go back."""
     if not _end_claim(claim, ABANDONED):
         return False
+    tenders.release_tenders(claim.reference)
     release_reservation(claim.reference, now=now)
     release_uses(claim.reference, held_only=True)
     return True
@@ -928,6 +976,7 @@ class _Attempt:
     held: list[tuple[int, int]] = field(default_factory=list)
     started: datetime = field(default_factory=utcnow)
     retry: bool = False  # a payment exists under this attempt's key: the careful way
+    tendered: int = 0  # paid by gift cards and store credit (held in step 1)
     card: ValidCard | None = None
     payment: Payment | None = None
     call: ProviderCall | None = None
@@ -957,7 +1006,11 @@ def _begin_placing(
     claim = Claim(checkout, token)
     priced = _ready_to_pay(checkout)
     attempt = _Attempt(claim, priced, promotion_uses(priced), started=now)
-    if priced.totals.total > 0:
+    # Gift cards and store credit first (conditional UPDATEs: a balance spent meanwhile
+    # refuses the placement with nothing charged); the card pays what is left.
+    attempt.tendered = tenders.hold_tenders(checkout.reference, total=priced.totals.total, now=now)
+    due = priced.totals.total - attempt.tendered
+    if due > 0:
         attempt.card = validate_card(card, today=now.date())
     if attempt.uses:  # count them before any card is touched
         hold_uses(
@@ -975,7 +1028,7 @@ def _begin_placing(
         else:
             attempt.payment, attempt.call = open_authorization(
                 reference=checkout.reference,
-                money=Money(priced.totals.total, priced.currency),
+                money=Money(due, priced.currency),
                 card=attempt.card,
                 idempotency_key=_payment_key(checkout),
             )
@@ -1024,8 +1077,11 @@ def _not_authorized(attempt: _Attempt, result: ProviderResult) -> Placement:
         status = record_authorization_answer(payment, attempt.call, result)
         if status == REQUIRES_ACTION:
             _end_claim(claim, payment_id=payment.id)
-        elif status == PAYMENT_FAILED and _end_claim(claim) and attempt.uses:
-            release_uses(claim.reference, held_only=True)
+        elif status == PAYMENT_FAILED and _end_claim(claim):
+            if attempt.uses:
+                release_uses(claim.reference, held_only=True)
+            if attempt.tendered:  # the gift cards' and credit's hold goes back
+                tenders.release_tenders(claim.reference)
         keep_loaded(payment)
     if status == REQUIRES_ACTION:
         return Placement(payment=payment)
@@ -1057,7 +1113,10 @@ def _place_paid(attempt: _Attempt, result: ProviderResult | None, now: datetime)
                 shipping_address=checkout.shipping_address,
                 priced=priced,
                 payment=payment,
+                tendered=attempt.tendered,
             )
+            if attempt.tendered:
+                tenders.redeem_tenders(checkout.reference, order_id=order.id)
             completed = _end_claim(
                 claim,
                 COMPLETED,
@@ -1081,7 +1140,7 @@ def _place_paid(attempt: _Attempt, result: ProviderResult | None, now: datetime)
                 forget_code(cart_reference_for(checkout.cart_id))
                 take_purchased(checkout.cart_id, checkout.line_pairs())
             if payment is not None and capture_on_placement():
-                amount = min(order.total, payment.authorized_amount)
+                amount = min(order.total - order.paid_total, payment.authorized_amount)
                 capture = open_capture(payment, amount=amount, idempotency_key=capture_key(order))
             commit_reservation(
                 checkout.reference, order_reference=order.reference, now=now, expect=attempt.held
@@ -1127,12 +1186,13 @@ def _pay(claim: Claim, priced: PricedCart, card: Any) -> Payment | None:
     """Authorize this attempt's payment, or reuse the one a crashed attempt left authorized
     (found by the attempt's key; a pending one is asked from the provider first). A payment
     that cannot serve (waiting for the bank, released, another total) starts a new attempt."""
-    if priced.totals.total <= 0:
-        return None
     checkout = claim.checkout
+    due = priced.totals.total - tenders.held_total(checkout.reference)
+    if due <= 0:
+        return None
     existing = payment_for_key(_payment_key(checkout))
     if existing is not None and existing.status != PAYMENT_PENDING:
-        fits = (existing.amount, existing.currency) == (priced.totals.total, priced.currency)
+        fits = (existing.amount, existing.currency) == (due, priced.currency)
         if existing.status != PAYMENT_AUTHORIZED or not fits:
             if existing.status in (PAYMENT_AUTHORIZED, REQUIRES_ACTION):
                 _void_quietly(claim, existing)  # the shopper pays again: release the old one
@@ -1142,7 +1202,7 @@ def _pay(claim: Claim, priced: PricedCart, card: Any) -> Payment | None:
                 checkout.payment_attempts += 1
     return authorize_payment(
         reference=checkout.reference,
-        amount=priced.totals.total,
+        amount=due,
         currency=priced.currency,
         card=card,
         idempotency_key=_payment_key(checkout),
@@ -1235,7 +1295,9 @@ def _finish(claim: Claim, payment: Payment | None, now: datetime) -> Order:
                             field="payment",
                         )
                 priced = price_checkout(checkout)
-                if payment is not None and priced.totals.total != payment.amount:
+                tendered = tenders.held_total(checkout.reference)
+                due = priced.totals.total - tendered
+                if (payment.amount if payment is not None else 0) != max(due, 0):
                     raise Conflict(
                         "The total changed while you were paying. Please review and pay again.",
                         field="checkout",
@@ -1252,7 +1314,10 @@ def _finish(claim: Claim, payment: Payment | None, now: datetime) -> Order:
                     shipping_address=checkout.shipping_address,
                     priced=priced,
                     payment=payment,
+                    tendered=tendered,
                 )
+                if tendered:
+                    tenders.redeem_tenders(checkout.reference, order_id=order.id)
                 commit_reservation(checkout.reference, order_reference=order.reference, now=now)
                 redeem_uses(
                     checkout.reference,

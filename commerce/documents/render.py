@@ -43,6 +43,8 @@ from commerce.documents.numbering import (
 )
 from commerce.errors import NotFound
 from commerce.extensions import db
+from commerce.giftcards.models import GIFT_CARD, Tender
+from commerce.giftcards.tenders import order_tenders
 from commerce.inventory.models import Location
 from commerce.orders.emails import tax_label
 from commerce.orders.models import Fulfillment, Order, Refund
@@ -224,7 +226,42 @@ def invoice_context(order: Order, invoice: Document) -> dict[str, Any]:
         "shipping_discounts": order.shipping_discounts(),
         "tax_label": tax_label(order),
         "line_rates": {line.id: _percent(line.tax_rate_bps) for line in order.lines},
+        "payments": payments_of(order),
     }
+
+
+def _tender_label(tender: Tender) -> str:
+    if tender.kind == GIFT_CARD and tender.gift_card is not None:
+        return f"Gift card ending {tender.gift_card.last4}"
+    return "Store credit"
+
+
+def payments_of(order: Order) -> list[tuple[str, int]]:
+    """How the order was paid, as the invoice lists it: each gift card and the store credit,
+    then the card for the rest (empty when the card paid it all: "Paid" says so)."""
+    tenders = order_tenders(order.id)
+    if not tenders:
+        return []
+    lines = [(_tender_label(t), t.amount) for t in tenders]
+    by_card = order.paid_total - sum(t.amount for t in tenders)
+    if by_card > 0:
+        lines.append(("Card", by_card))
+    return lines
+
+
+def refunded_to(refund: Refund) -> list[tuple[str, int]]:
+    """Where a refund's money went, as the credit note says it."""
+    if refund.destination == "store_credit":
+        return [("Store credit", refund.amount)]
+    lines: list[tuple[str, int]] = []
+    parts = dict((tender_id, part) for tender_id, part in refund.tender_plan or [])
+    for tender in order_tenders(refund.order_id):
+        if tender.id in parts:
+            lines.append((_tender_label(tender), parts[tender.id]))
+    rest = refund.amount - sum(parts.values())
+    if rest > 0:
+        lines.append(("Original payment method", rest))
+    return lines
 
 
 def credit_note_pdf(refund: Refund) -> bytes:
@@ -246,6 +283,7 @@ def credit_note_pdf(refund: Refund) -> bytes:
             invoice_issued_on=_local_date(invoice.issued_at),
             bill_to=address_lines(order.shipping_address),
             tax_label=tax_label(order),
+            refunded_to=refunded_to(refund),
         )
     )
 

@@ -23,6 +23,7 @@ from commerce import mail
 from commerce.countries import address_lines
 from commerce.db import transaction
 from commerce.extensions import db
+from commerce.giftcards.tenders import order_tenders
 from commerce.orders.models import Fulfillment, Order, OrderEvent
 from commerce.orders.services import get_order, order_status_token, record_event
 from commerce.pricing.models import GIFT, LINE
@@ -86,6 +87,8 @@ def render_order_confirmation(order: Order, reached_at: str | None = None) -> Em
         "discounts": order.discounts(),
         "shipping_discounts": order.shipping_discounts(),
         "tax_label": tax_label(order),
+        # gift cards and store credit that paid (the card pays the rest)
+        "paid_with": [(t.label, t.amount) for t in order_tenders(order.id)],
     }
     env = current_app.jinja_env
     text = env.get_template("emails/order_confirmation.txt").render(context)

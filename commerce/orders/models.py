@@ -48,6 +48,8 @@ PICKING, SHIPPED, FULFILLMENT_CANCELLED = "picking", "shipped", "cancelled"
 REFUND_AWAITING_APPROVAL = "awaiting_approval"  # above the limit: an admin decides
 REFUND_PROCESSING = "processing"  # the provider is being asked
 REFUND_SUCCEEDED, REFUND_FAILED, REFUND_REJECTED = "succeeded", "failed", "rejected"
+# Refund.destination
+TO_ORIGINAL, TO_STORE_CREDIT = "original", "store_credit"
 # Return.status and what happens to a returned unit
 RETURN_OPEN, RETURN_RECEIVED, RETURN_CANCELLED = "open", "received", "cancelled"
 RESTOCK, WRITE_OFF = "restock", "write_off"
@@ -141,6 +143,8 @@ class Order(db.Model):
     # Money actually taken and given back, kept with the payment services' answers.
     paid_total: Mapped[int] = mapped_column(default=0)
     refunded_total: Mapped[int] = mapped_column(default=0)
+    # Gift cards were bought: cards are issued when the order is paid (orders/gift_card_sales).
+    has_gift_cards: Mapped[bool] = mapped_column(default=False, server_default="0")
     cancel_reason: Mapped[str] = mapped_column(Text, default="")
     cancelled_at: Mapped[datetime | None]
     placed_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -250,6 +254,7 @@ class OrderLine(db.Model):
     tax_rate_bps: Mapped[int] = mapped_column(default=0)
     weight_grams: Mapped[int] = mapped_column(default=0)
     adjustments: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    is_gift_card: Mapped[bool] = mapped_column(default=False, server_default="0")
     # Progress counters, each moved by a conditional UPDATE in its service (never past quantity).
     fulfilled_quantity: Mapped[int] = mapped_column(default=0)
     refunded_quantity: Mapped[int] = mapped_column(default=0)
@@ -382,8 +387,20 @@ class Refund(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     approved_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
+    # Where the money goes: back the way it was paid (gift cards and store credit first, the
+    # rest to the card), or all of it as the customer's store credit (commerce/giftcards).
+    destination: Mapped[str] = mapped_column(
+        String(20), default=TO_ORIGINAL, server_default=TO_ORIGINAL
+    )
+    # The part going back to the order's gift cards and store credit: [[tender_id, amount]].
+    tender_plan: Mapped[list[list[int]]] = mapped_column(JSON, default=list, server_default="[]")
 
     order: Mapped[Order] = relationship(back_populates="refunds")
+
+    @property
+    def tender_amount(self) -> int:
+        return sum(part for _, part in self.tender_plan or [])
+
     lines: Mapped[list[RefundLine]] = relationship(
         back_populates="refund", order_by="RefundLine.id", cascade="all, delete-orphan"
     )

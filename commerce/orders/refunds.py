@@ -48,6 +48,8 @@ from commerce.errors import (
     ValidationError,
 )
 from commerce.extensions import db
+from commerce.giftcards import tenders
+from commerce.giftcards.services import deactivate_refunded_cards
 from commerce.inventory.models import Location
 from commerce.inventory.services import restock as restock_units
 from commerce.money import format_money
@@ -65,6 +67,8 @@ from commerce.orders.models import (
     REFUNDED,
     RETURN_OPEN,
     RETURNED,
+    TO_ORIGINAL,
+    TO_STORE_CREDIT,
     Order,
     OrderLine,
     Refund,
@@ -252,9 +256,13 @@ def _price(
     return quote
 
 
-def _require_captured(order: Order) -> Payment:
-    """The captured payment to refund; an order with nothing captured is voided, not refunded."""
+def _require_captured(order: Order) -> Payment | None:
+    """The captured payment to refund (None: gift cards or store credit paid it all); an order
+    with nothing captured is voided, not refunded."""
     payment = db.session.get(Payment, order.payment_id) if order.payment_id else None
+    unpaid_card = payment is None or payment.status not in REFUNDABLE
+    if order.paid_total > 0 and unpaid_card and tenders.order_tenders(order.id):
+        return None
     if payment is None or order.paid_total <= 0 or payment.status not in REFUNDABLE:
         raise InvalidTransition(
             f"Nothing has been captured for {order.name}, so there is nothing to refund; "
@@ -340,9 +348,17 @@ def refund_discrepancies(order: Order) -> list[str]:
     payment = db.session.get(Payment, order.payment_id) if order.payment_id else None
     if payment is not None:
         db.session.refresh(payment)
-        if payment.refunded_amount != order.refunded_total:
+        # What went (or goes) back to gift cards and store credit never touched the card.
+        off_card = sum(
+            r.amount if r.destination == TO_STORE_CREDIT else r.tender_amount
+            for r in db.session.scalars(
+                select(Refund).where(Refund.order_id == order.id, Refund.status.in_(LIVE))
+            )
+        )
+        if payment.refunded_amount != order.refunded_total - off_card:
             problems.append(
                 f"payment refunded {payment.refunded_amount} != order {order.refunded_total}"
+                + (f" less {off_card} to gift cards and store credit" if off_card else "")
             )
     quantities = dict(
         db.session.execute(
@@ -555,6 +571,8 @@ def _reserve(order: Order, refund: Refund) -> None:
             refundable=refundable,
             requested=refund.amount,
         )
+    if refund.destination == TO_ORIGINAL:  # the gift cards' and credit's part, first
+        refund.tender_plan = tenders.reserve_tender_refund(order.id, refund.amount)
 
 
 def _give_back(refund: Refund) -> None:
@@ -564,6 +582,8 @@ def _give_back(refund: Refund) -> None:
         if line.restock:
             _step(OrderLine, line.order_line_id, OrderLine.returned_quantity, -line.quantity)
     _step(Order, refund.order_id, Order.refunded_total, -refund.amount)
+    tenders.give_back_tender_refund(refund.tender_plan or [])
+    refund.tender_plan = []
 
 
 def _apply_quote(refund: Refund, quote: RefundQuote) -> None:
@@ -588,6 +608,7 @@ def _snapshot(refund: Refund) -> dict[str, Any]:
             str(line.order_line_id): line.location_id for line in refund.lines if line.restock
         },
         "attempts": refund.attempts,
+        "destination": refund.destination,
     }
 
 
@@ -636,6 +657,7 @@ def issue_refund(
     idempotency_key: str,
     by: Any,
     order_return: Return | None = None,
+    destination: str = TO_ORIGINAL,
 ) -> Refund:
     """Give money back for lines (order_line_id -> quantity), shipping and/or a free amount.
 
@@ -648,8 +670,19 @@ def issue_refund(
     ValidationError for the inputs, RefundExceedsCapture when the money does not fit (even if
     another agent took it a moment ago), InvalidTransition for an order with nothing captured.
     Call it outside any transaction.
+
+    `destination`: TO_ORIGINAL gives the money back the way it was paid (the order's gift
+    cards and store credit first, the rest to the card); TO_STORE_CREDIT books all of it as
+    the customer's store credit (same approval limit, audited), no provider call.
     """
     key = _require_key(idempotency_key)
+    if destination not in (TO_ORIGINAL, TO_STORE_CREDIT):
+        raise ValidationError("Choose where the money goes.", field="destination")
+    if destination == TO_STORE_CREDIT and order.customer_id is None:
+        raise ValidationError(
+            "A guest's order cannot be refunded to store credit: there is no account to hold it.",
+            field="destination",
+        )
     order_id = order.id
     first = _refund_by_key(key)
     if first is not None:
@@ -684,8 +717,10 @@ def issue_refund(
                 plan = _restock_plan(order, quote, plan)
             refund = Refund(
                 order_id=order_id,
-                payment_id=payment.id,
+                payment_id=payment.id if payment is not None else None,
                 return_id=order_return.id if order_return is not None else None,
+                destination=destination,
+                tender_plan=[],
                 amount=quote.total,
                 currency=order.currency,
                 shipping_amount=quote.shipping_amount,
@@ -751,13 +786,16 @@ def _settle(refund_id: int, *, by: Any) -> Refund:
     """Steps 2 and 3 for a processing refund: ask the provider, then record its answer."""
     refund = get_refund(refund_id)
     attempts = refund.attempts
+    to_card = 0 if refund.destination == TO_STORE_CREDIT else refund.amount - refund.tender_amount
+    if to_card <= 0:  # all of it to store credit or gift cards: booked in step 3
+        return _succeed(refund_id, attempts, None, by=by)
     payment = db.session.get(Payment, refund.payment_id) if refund.payment_id else None
     if payment is None:
         return _fail(refund_id, attempts, "The payment record no longer exists.", by=by)
     try:
         tx = refund_payment(
             payment,
-            amount=refund.amount,
+            amount=to_card,
             idempotency_key=f"refund:{refund.id}:{attempts}",
             by=by,
         )
@@ -798,6 +836,8 @@ def _succeed(refund_id: int, attempts: int, reference: str | None, *, by: Any) -
         refund = get_refund(refund_id)
         order = db.session.get(Order, refund.order_id, populate_existing=True)
         assert order is not None
+        _credit_balances(order, refund, by=by)
+        _deactivate_refunded_gift_cards(order, refund, by=by)
         # Stock rows before the order row, as fulfillment does, so the two never deadlock.
         for line in refund.lines:
             if not line.restock or line.location_id is None:
@@ -856,6 +896,59 @@ def _succeed(refund_id: int, attempts: int, reference: str | None, *, by: Any) -
     if released:
         complete_if_done(db.session.get(Order, refund.order_id), by=by)
     return refund
+
+
+def _credit_balances(order: Order, refund: Refund, *, by: Any) -> None:
+    """Step 3's part for gift cards and store credit: booked in their ledgers, once."""
+    if refund.destination == TO_STORE_CREDIT and order.customer_id is not None:
+        tenders.refund_to_store_credit(
+            order.customer_id,
+            refund.amount,
+            refund_id=refund.id,
+            order_id=order.id,
+            reason=refund.reason,
+            by=by,
+        )
+        record_event(
+            order,
+            "refund.store_credit",
+            f"{_money(order, refund.amount)} refunded as store credit.",
+            by=by,
+            refund_id=refund.id,
+        )
+    elif refund.tender_plan:
+        tenders.credit_tender_refund(
+            refund.tender_plan, refund_id=refund.id, order_id=order.id, by=by
+        )
+        record_event(
+            order,
+            "refund.gift_cards",
+            f"{_money(order, refund.tender_amount)} back to the gift cards or store credit "
+            "that paid for the order.",
+            by=by,
+            refund_id=refund.id,
+        )
+
+
+def _deactivate_refunded_gift_cards(order: Order, refund: Refund, *, by: Any) -> None:
+    """Refunded gift card units stop working (their money came back); a card already spent
+    in part is said on the timeline, for support to settle with the customer."""
+    if not order.has_gift_cards:
+        return
+    for line in refund.lines:
+        if not line.order_line.is_gift_card:
+            continue
+        cards = deactivate_refunded_cards(line.order_line_id, line.quantity, by=by)
+        if not cards:
+            continue
+        spent = [c for c in cards if c.balance < c.initial_amount]
+        message = "Refunded gift cards deactivated: " + ", ".join(c.masked_code for c in cards)
+        if spent:
+            message += (
+                f". Already spent in part: {', '.join(c.masked_code for c in spent)}"
+                " (the refund gave back more than was left on them)"
+            )
+        record_event(order, "gift_cards.deactivated", message + ".", by=by, refund_id=refund.id)
 
 
 def _release_unshipped(order: Order, refund: Refund, *, by: Any) -> int:

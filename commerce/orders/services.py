@@ -22,6 +22,7 @@ from commerce import audit, outbox
 from commerce.db import service, transaction, utcnow, workflow
 from commerce.errors import CommerceError, InvalidTransition, NotFound, ValidationError
 from commerce.extensions import db
+from commerce.giftcards.services import issue_for_order_line
 from commerce.money import format_money
 from commerce.orders.models import (
     AUTHORIZED,
@@ -143,9 +144,11 @@ def create_order(
     shipping_address: dict[str, Any],
     priced: PricedCart,
     payment: Payment | None,
+    tendered: int = 0,
 ) -> Order:
     """Write the order snapshot from a completely priced cart (inside the caller's transaction,
-    so the stock allocation and the checkout's completion commit with it)."""
+    so the stock allocation and the checkout's completion commit with it). `tendered`: what
+    gift cards and store credit paid (taken already): it counts as paid from the start."""
     if not priced.is_complete:
         raise ValidationError("The cart is not ready to order.", field="checkout")
     shipping = priced.shipping
@@ -173,6 +176,8 @@ def create_order(
         channel=WEB,
         payment_status=PAID if payment is None else AUTHORIZED,
         payment_id=payment.id if payment is not None else None,
+        paid_total=tendered,
+        has_gift_cards=any(line.gift_card for line in priced.lines),
         placed_at=utcnow(),
     )
     for line in priced.lines:
@@ -191,6 +196,7 @@ def create_order(
                 tax_rate_bps=line.tax_rate_bps or 0,
                 weight_grams=line.weight_grams,
                 adjustments=[asdict(a) for a in line.adjustments],
+                is_gift_card=line.gift_card,
             )
         )
     db.session.add(order)
@@ -199,10 +205,14 @@ def create_order(
     paid_by = (
         f"{payment.card_brand} ending {payment.card_last4}".strip()
         if payment is not None
-        else "nothing to pay"
+        else ("gift cards or store credit" if tendered else "nothing to pay")
     )
+    if tendered and payment is not None:
+        paid_by += f", and {format_money(tendered, order.currency)} by gift cards or store credit"
     record_event(order, "placed", f"Order placed by {email}; payment: {paid_by}.")
     outbox.enqueue(ORDER_PLACED, {"order_id": order.id})
+    if order.has_gift_cards and order.payment_status == PAID:
+        issue_bought_gift_cards(order)
     return order
 
 
@@ -268,7 +278,7 @@ def _capture(order: Order, *, by: Any) -> Order:
     if payment.status == PAYMENT_AUTHORIZED:
         # An edit may have lowered the total below what was authorized (capture less) or
         # raised it above (capture all that is authorized; the rest stays due).
-        amount = min(order.total, payment.authorized_amount)
+        amount = min(order.total - order.paid_total, payment.authorized_amount)
         capture_payment(payment, amount=amount, idempotency_key=capture_key(order), by=by)
     return record_capture(order, by=by)
 
@@ -296,7 +306,9 @@ def record_capture(order: Order, *, by: Any = None) -> Order:
         .where(Order.id == order_id, Order.payment_status == AUTHORIZED)
         .values(
             paid_total=Order.paid_total + taken,
-            payment_status=case((Order.total > taken, PARTIALLY_PAID), else_=PAID),
+            payment_status=case(
+                (Order.total > Order.paid_total + taken, PARTIALLY_PAID), else_=PAID
+            ),
         )
         .execution_options(synchronize_session=False)
     ).rowcount
@@ -311,6 +323,8 @@ def record_capture(order: Order, *, by: Any = None) -> Order:
             before=AUTHORIZED,
             after=order.payment_status,
         )
+        if order.has_gift_cards and order.payment_status == PAID:
+            issue_bought_gift_cards(order)
     return order
 
 
@@ -323,7 +337,9 @@ def record_paid(order: Order, *, taken: int, by: Any = None) -> bool:
         .where(Order.id == order.id, Order.payment_status == AUTHORIZED)
         .values(
             paid_total=Order.paid_total + taken,
-            payment_status=case((Order.total > taken, PARTIALLY_PAID), else_=PAID),
+            payment_status=case(
+                (Order.total > Order.paid_total + taken, PARTIALLY_PAID), else_=PAID
+            ),
         )
         .returning(Order.payment_status, Order.paid_total, Order.updated_at)
         .execution_options(synchronize_session=False)
@@ -341,7 +357,33 @@ def record_paid(order: Order, *, taken: int, by: Any = None) -> bool:
         before=AUTHORIZED,
         after=row.payment_status,
     )
+    if order.has_gift_cards and row.payment_status == PAID:
+        issue_bought_gift_cards(order)
     return True
+
+
+def issue_bought_gift_cards(order: Order) -> int:
+    """(In the caller's transaction: the order became paid.) A gift card per unit of its gift
+    card lines, each worth the unit's price, once; the buyer is emailed the codes (outbox)."""
+    issued = 0
+    for line in order.lines:
+        if line.is_gift_card:
+            issued += issue_for_order_line(
+                order_id=order.id,
+                order_line_id=line.id,
+                quantity=line.quantity,
+                unit_amount=line.unit_price,
+                currency=order.currency,
+                email=order.email,
+            )
+    if issued:
+        record_event(
+            order,
+            "gift_cards.issued",
+            f"{issued} gift card{'' if issued == 1 else 's'} issued; the codes go to "
+            f"{order.email}.",
+        )
+    return issued
 
 
 def record_capture_failure(order: Order, message: str, *, by: Any = None) -> None:

@@ -17,8 +17,9 @@ from celery import Task
 
 from commerce import outbox
 from commerce.extensions import celery
+from commerce.giftcards.services import GIFT_CARD_ISSUED
 from commerce.orders.emails import SHOP_URL_KEY, send_confirmation, send_shipment_email
-from commerce.orders.fulfillment import ORDER_SHIPPED
+from commerce.orders.fulfillment import ORDER_SHIPPED, deliver_gift_card_lines
 from commerce.orders.services import ORDER_PLACED
 
 RETRY_LIMIT = 8  # with the backoff below: about four hours of SMTP trouble
@@ -54,3 +55,9 @@ def email_order_confirmation(event: outbox.OutboxEvent) -> None:
 @outbox.handler(ORDER_SHIPPED, atomic=False)
 def email_shipment_notice(event: outbox.OutboxEvent) -> None:
     send_shipment_email(int(event.payload["fulfillment_id"]), event.payload.get(SHOP_URL_KEY))
+
+
+@outbox.handler(GIFT_CARD_ISSUED, atomic=False)
+def deliver_gift_cards(event: outbox.OutboxEvent) -> None:
+    """Gift cards travel by email: their lines are marked delivered, never picked."""
+    deliver_gift_card_lines(int(event.payload["order_id"]))

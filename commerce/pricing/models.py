@@ -186,6 +186,9 @@ class PricedLine:
     gift_quantity: int = 0  # units of `quantity` a promotion added as a free gift
     currency: str = ""
     prices_include_tax: bool = False
+    # A gift card (the product's flag): never discounted, untaxed at sale (tax is due on what
+    # the card buys later), weighs nothing.
+    gift_card: bool = False
 
     @property
     def explanations(self) -> tuple[str, ...]:

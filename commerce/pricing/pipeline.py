@@ -141,8 +141,9 @@ def _base_line(
         amount=amount,
         compare_at_price=compare_at,
         savings=max(savings, 0),
-        weight_grams=(variant.weight_grams or 0) * quantity,
+        weight_grams=0 if product.is_gift_card else (variant.weight_grams or 0) * quantity,
         discounted_amount=amount,
+        gift_card=product.is_gift_card,
     )
 
 
@@ -340,6 +341,18 @@ def _shipping_discount(
     return price - left, tuple(applied)
 
 
+@dataclass(frozen=True)
+class _Delivery:
+    """A way to deliver that is not a shipping method: gift cards' codes by email."""
+
+    code: str
+    name: str
+    free_over: int | None = None
+
+
+EMAIL_DELIVERY = _Delivery("EMAIL", "By email (gift cards)")
+
+
 def _facts(product: Product) -> LineFacts:
     categories: frozenset[int] = frozenset()
     if product.category is not None:
@@ -417,8 +430,15 @@ def price_cart(
     base.sort(key=lambda line: line.variant_id)  # canonical order: independent of input order
 
     active = ADJUSTMENT_PRODUCERS if producers is None else producers
-    facts = {line.variant_id: _facts(loaded[line.variant_id][1]) for line in base} if active else {}
-    priced, found = _apply_promotions(base, context, currency, active, facts)
+    # Gift cards are money, not goods: promotions neither see nor discount them.
+    cards = [line for line in base if line.gift_card]
+    goods = [line for line in base if not line.gift_card] if cards else base
+    facts = (
+        {line.variant_id: _facts(loaded[line.variant_id][1]) for line in goods} if active else {}
+    )
+    priced, found = _apply_promotions(goods, context, currency, active, facts)
+    if cards:
+        priced = [*priced, *cards]
     order_adjustments = found.order
     priced, gift_notes = _add_gifts(priced, found.gifts, currency, loaded, context.reference)
     notes = [*found.notes, *gift_notes]
@@ -434,7 +454,13 @@ def price_cart(
     tax_rate_bps: int | None = None
     tax_name: str | None = None
     if country is not None:
-        available = shipping_options(country, weight, discounted_subtotal)
+        # Gift cards alone ship nothing: their codes go by email, at no charge.
+        all_cards = bool(priced) and all(line.gift_card for line in priced)
+        available = (
+            [(EMAIL_DELIVERY, 0)]
+            if all_cards
+            else shipping_options(country, weight, discounted_subtotal)
+        )
         taken = {
             method.code: _shipping_discount(price, method.code, country, found.shipping)
             for method, price in available
@@ -467,8 +493,10 @@ def price_cart(
         priced = [
             replace(
                 line,
-                tax_rate_bps=tax_rate_bps,
-                tax=compute_tax(
+                tax_rate_bps=0 if line.gift_card else tax_rate_bps,
+                tax=0
+                if line.gift_card
+                else compute_tax(
                     line.discounted_amount, tax_rate_bps, prices_include_tax=include_tax
                 ),
             )

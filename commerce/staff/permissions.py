@@ -37,6 +37,9 @@ PERMISSIONS: dict[str, str] = {
     "transfer, cash): it becomes a paid order",
     "payments.manage": "See payments that need a person, capture authorized payments by hand "
     "and run the payment recovery",
+    "giftcards.view": "See gift cards, their ledgers and customers' store credit, and export "
+    "the gift card list",
+    "giftcards.manage": "Issue, adjust and deactivate gift cards and adjust store credit",
     "promotions.view": "See promotions, their codes, usage and the simulator",
     "promotions.edit": "Create, change, pause, end and duplicate promotions and their codes",
     "search.view": "See search settings, query rules, previews and search analytics",
@@ -65,6 +68,8 @@ PERMISSION_LABELS: dict[str, str] = {
     "orders.drafts": "Draft orders and invoices",
     "orders.mark_paid": "Mark draft orders as paid",
     "payments.manage": "Payments needing attention",
+    "giftcards.view": "View gift cards and store credit",
+    "giftcards.manage": "Issue and adjust gift cards and store credit",
     "promotions.view": "View promotions",
     "promotions.edit": "Edit promotions and codes",
     "search.view": "View search settings and analytics",
@@ -118,6 +123,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "orders.export",
             "orders.drafts",
             "payments.manage",
+            "giftcards.view",
+            "giftcards.manage",
         }
     ),
 }

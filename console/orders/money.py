@@ -19,7 +19,7 @@ from werkzeug.wrappers import Response
 from commerce.errors import CommerceError, ValidationError
 from commerce.inventory.services import active_locations
 from commerce.money import format_amount_plain, parse_amount
-from commerce.orders.models import Order, Refund, Return
+from commerce.orders.models import TO_ORIGINAL, TO_STORE_CREDIT, Order, Refund, Return
 from commerce.orders.refunds import (
     approve_refund,
     get_refund,
@@ -88,6 +88,10 @@ class RefundRequest:
         self.shipping_amount = self._amount(order, "shipping_amount")
         self.extra_amount = self._amount(order, "extra_amount")
         self.reason = request.form.get("reason", "").strip()
+        # Back the way it was paid (gift cards and store credit first), or as store credit.
+        self.destination = (
+            TO_STORE_CREDIT if request.form.get("destination") == TO_STORE_CREDIT else TO_ORIGINAL
+        )
 
     def _amount(self, order: Order, field: str) -> int:
         text = request.form.get(field, "").strip()
@@ -201,6 +205,7 @@ def order_refund_confirm(order_id: int) -> Response:
             restock=wanted.restock,
             idempotency_key=key,
             by=current_user,
+            destination=wanted.destination,
         )
     except CommerceError as exc:
         order = _order(order_id)

@@ -17,6 +17,7 @@ from commerce.customers.services import ADDRESS_FIELDS
 from commerce.db import utcnow
 from commerce.errors import CommerceError
 from commerce.extensions import db
+from commerce.giftcards.tenders import order_tenders
 from commerce.inventory.models import Location
 from commerce.inventory.services import active_locations, find_variant_by_code
 from commerce.orders.cancellation import cancel_order
@@ -62,6 +63,7 @@ def order_page(
         "console/orders/detail.html",
         order=order,
         payments=_payments(order),
+        tenders=order_tenders(order.id),
         waiting=waiting,
         locations=locations,
         carriers=CARRIERS,

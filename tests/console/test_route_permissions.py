@@ -37,6 +37,8 @@ EXPECTED_ROLES = {
     "orders.drafts": {"admin", "support"},
     "orders.mark_paid": {"admin"},
     "payments.manage": {"admin", "support"},
+    "giftcards.view": {"admin", "support"},
+    "giftcards.manage": {"admin", "support"},
     "promotions.view": {"admin", "merchandiser"},
     "promotions.edit": {"admin", "merchandiser"},
     "search.view": {"admin", "merchandiser"},
@@ -82,8 +84,11 @@ def _fixtures(make_product, owner):
     draft = create_draft(email="walk-draft@example.com", by=owner)
     draft.lines = [[order.lines[0].variant_id, 1]]  # a line priced on the draft's page
     po = _purchase_order(make_product())  # not `product`: the walk deletes that one
+    card, _ = _gift_card_and_credit(owner)
     return {
         "draft_id": draft.id,
+        "card_id": card.id,
+        "customer_id": _customer().id,
         "order_id": order.id,
         "product_id": product.id,
         "variant_id": product.variants[0].id,
@@ -154,6 +159,25 @@ def _purchase_order(product):
         location_id=location.id,
         lines=[(product.variants[0].id, 5, 100)],
     )
+
+
+def _customer():
+    from commerce.customers.models import Customer
+    from commerce.extensions import db
+
+    customer = Customer(email="walker@example.com", name="Walker", password_hash="x")
+    db.session.add(customer)
+    db.session.commit()
+    return customer
+
+
+def _gift_card_and_credit(owner):
+    """A gift card with a ledger, so the gift card routes run against data."""
+    from commerce.giftcards.services import adjust_gift_card, issue_gift_card
+
+    card, code = issue_gift_card(amount=2500, note="Walk", by=owner)
+    adjust_gift_card(card, amount=-500, reason="Walk", by=owner)
+    return card, code
 
 
 def _search_merchandising(product):

@@ -77,20 +77,37 @@ def test_columns_without_a_place_are_named_and_values_that_matter_refused(tmp_pa
         "plain-mug,Plain Mug,MUG-1,12.00,g,TRUE,TRUE,FALSE,",
         "free-mug,Free Mug,MUG-2,12.00,g,FALSE,TRUE,FALSE,0.00",
         "card,Gift Card,CARD-1,25.00,g,TRUE,FALSE,TRUE,4.00",
+        "boat,Boat,BOAT-1,25.00,g,TRUE,FALSE,FALSE,",
     )
     report = check_import(path, by=None)
     notes = " ".join(report.notes)
     assert "Ignored columns: Variant Weight Unit." in notes
     assert "Not stored:" in notes and all(
-        name in notes for name in ("Gift Card", "Variant Taxable", "Variant Requires Shipping")
+        name in notes for name in ("Variant Taxable", "Variant Requires Shipping")
     )
+    assert "Gift Card" not in notes  # stored: the product's gift card flag
     assert "Cost per item" not in notes, "the variant's cost is stored"
     refused = {(e.row, e.column) for e in report.errors}
     assert refused == {
-        (3, "Variant Taxable"),
-        (4, "Gift Card"),
-        (4, "Variant Requires Shipping"),
+        (3, "Variant Taxable"),  # a gift card (row 4) may be untaxed and not shipped
+        (5, "Variant Requires Shipping"),
     }
+
+
+def test_a_gift_card_product_is_imported_with_its_flag(tmp_path):
+    path = write(
+        tmp_path,
+        "Handle,Title,Option1 Name,Option1 Value,Variant SKU,Variant Price,Variant Taxable,"
+        "Variant Requires Shipping,Gift Card",
+        "gift,Gift Card,Amount,$25,GC-25,25.00,FALSE,FALSE,TRUE",
+        "gift,,,$50,GC-50,50.00,FALSE,FALSE,",
+        "mug,Mug,,,MUG-1,9.00,TRUE,TRUE,FALSE",
+    )
+    report = check_import(path, by=None)
+    assert report.ok, report.errors
+    apply_import(path, by=None)
+    flags = dict(db.session.execute(select(Product.handle, Product.is_gift_card)).all())
+    assert flags == {"gift": True, "mug": False}
 
 
 def test_the_dry_run_lists_what_it_would_create_and_change(tmp_path, make_product):

@@ -24,6 +24,54 @@ from werkzeug.security import generate_password_hash
 from commerce.extensions import db
 from commerce.staff.models import StaffMember
 
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (`make test` runs two workers), each worker gets its own PostgreSQL
+    database (the suite's, suffixed with the worker's name, created if missing) and its own
+    Redis database number, so workers never reset or flush each other's data. Set in the
+    environment, so the processes a test starts (gunicorn, Celery, benches) inherit them."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return
+    number = int(worker.removeprefix("gw") or 0)
+    database = os.environ.get("TEST_DATABASE_URL")
+    if database:
+        os.environ["TEST_DATABASE_URL"] = _worker_database(database, worker)
+    broker = os.environ.get("TEST_REDIS_URL")
+    if broker:
+        os.environ["TEST_REDIS_URL"] = _worker_redis(broker, number)
+
+
+def _worker_database(url: str, worker: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    from sqlalchemy import create_engine, text
+
+    parts = urlsplit(url)
+    name = f"{parts.path.strip('/')}_{worker}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            found = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            ).scalar()
+            if not found:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def _worker_redis(url: str, number: int) -> str:
+    """Database N+1 of the same server (N+1 past the given one, if the URL names one)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    base = int(parts.path.strip("/") or 0)
+    return urlunsplit(parts._replace(path=f"/{base + number + 1}"))
+
+
 TEST_PASSWORD = "correct horse battery"
 FAST_HASH = generate_password_hash(TEST_PASSWORD, method="pbkdf2:sha256:1000")
 

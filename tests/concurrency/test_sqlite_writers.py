@@ -190,6 +190,7 @@ def test_a_bulk_price_change_beside_saves(embedded):
                 "price_mode": "percent",
                 "price_value": "10",
                 "ids": [str(i) for i in shop.product_ids],
+                "confirmed": "1",  # past the confirmation (which writes nothing)
             },
         )
         bulk_answers.append((response.status_code, response.get_data(as_text=True)))

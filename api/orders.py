@@ -195,7 +195,7 @@ class RefundLineIn(ApiModel):
 class RefundIn(ApiModel):
     lines: list[RefundLineIn] = Field(default_factory=list)
     shipping: MoneyIn | None = Field(None, description="Shipping to give back.")
-    reason: str = Field(min_length=1, max_length=500)
+    reason: str = Field("", max_length=500, description="Optional, as in the console.")
 
 
 class RefundLineOut(BaseModel):

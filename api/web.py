@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from spectree import SecurityScheme, SecuritySchemeData, SpecTree
 from werkzeug.exceptions import HTTPException
 
+from commerce.bounds import INT_MAX
 from commerce.errors import CommerceError, ValidationError
 from commerce.extensions import csrf, limiter
 from commerce.staff.permissions import SCOPES
@@ -314,15 +315,9 @@ def _before() -> Response | None:
     view = current_app.view_functions.get(request.endpoint or "")
     needed = getattr(view, "api_scope", None)
     if needed and not g.api_actor.has_scope(needed):
-        raise ApiProblem(
-            403,
-            f"This token lacks the scope {needed!r}.",
-            code="insufficient_scope",
-            headers={
-                "WWW-Authenticate": f'Bearer realm="api", error="insufficient_scope", '
-                f'scope="{needed}"'
-            },
-        )
+        raise _insufficient(needed)
+    if any(isinstance(v, int) and v > INT_MAX for v in (request.view_args or {}).values()):
+        raise ApiProblem(404, "No such resource.", code="not_found")  # no row has such an id
     if request.method in ("POST", "PUT", "PATCH") and request.get_data():
         try:
             json.loads(request.get_data())
@@ -331,6 +326,17 @@ def _before() -> Response | None:
     if request.method == "POST":
         return _idempotent_start()
     return None
+
+
+def _insufficient(needed: str) -> ApiProblem:
+    return ApiProblem(
+        403,
+        f"This token lacks the scope {needed!r}.",
+        code="insufficient_scope",
+        headers={
+            "WWW-Authenticate": f'Bearer realm="api", error="insufficient_scope", scope="{needed}"'
+        },
+    )
 
 
 # -- idempotency keys ---------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from flask import request, url_for
 from pydantic import BaseModel, Field
 from spectree import Response as Responses
 
-from api.schemas import Links, PageQuery, etag_of, next_link, page_limit, paged, require_match
+from api.schemas import Id, Links, PageQuery, etag_of, next_link, page_limit, paged, require_match
 from api.web import (
     ERRORS,
     ONE_ERRORS,
@@ -76,13 +76,13 @@ class CategoryPage(BaseModel):
 
 
 class CategoryQuery(PageQuery):
-    parent_id: int | None = Field(None, description="Only the children of this category.")
+    parent_id: Id | None = Field(None, description="Only the children of this category.")
     top_level: bool | None = Field(None, description="true: only the top of the tree.")
 
 
 class CategoryCreate(ApiModel):
     name: str = Field(min_length=1, max_length=120)
-    parent_id: int | None = None
+    parent_id: Id | None = None
     handle: str | None = Field(None, max_length=160, description="Made from the name if absent.")
     description: str = ""
     position: int | None = Field(None, ge=0, description="Last among its siblings if absent.")
@@ -92,7 +92,7 @@ class CategoryUpdate(ApiModel):
     """Only the fields sent change; `parent_id: null` moves it to the top of the tree."""
 
     name: str | None = Field(None, min_length=1, max_length=120)
-    parent_id: int | None = None
+    parent_id: Id | None = None
     handle: str | None = Field(None, max_length=160)
     description: str | None = None
     position: int | None = Field(None, ge=0)
@@ -254,7 +254,7 @@ class CollectionUpdate(ApiModel):
 
 
 class ProductIds(ApiModel):
-    product_ids: list[int] = Field(min_length=1, max_length=500)
+    product_ids: list[Id] = Field(min_length=1, max_length=500)
 
 
 class MembersChanged(BaseModel):

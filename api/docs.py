@@ -36,6 +36,27 @@ PROBLEM_TYPES = {
 }
 
 
+# The headers a write sends, documented on each operation (the API checks them before the view).
+HEADERS: dict[str, dict[str, Any]] = {
+    "post": {
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": True,
+        "description": "A unique value per operation (a UUID): a repeat with the same key gets "
+        "the first answer; the same key with another body is a 422.",
+        "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    },
+    "patch": {
+        "name": "If-Match",
+        "in": "header",
+        "required": True,
+        "description": "The ETag of the version you read (412 when it changed since).",
+        "schema": {"type": "string", "minLength": 1},
+    },
+}
+HEADERS["put"] = HEADERS["patch"]
+
+
 def document() -> dict[str, Any]:
     """The OpenAPI 3.1 document of the Admin API (needs an app context): spectree's, with
     each operation named after its view and errors typed application/problem+json."""
@@ -49,6 +70,9 @@ def document() -> dict[str, Any]:
     for path, methods in generated["paths"].items():
         for method, operation in methods.items():
             operation["operationId"] = endpoints.get((path, method), operation["operationId"])
+            header = HEADERS.get(method)
+            if header is not None:
+                operation["parameters"] = [*operation.get("parameters", []), header]
             for status, answer in operation.get("responses", {}).items():
                 content = answer.get("content", {})
                 if int(status) >= 400 and "application/json" in content:

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from flask import Blueprint, Response, current_app, g, request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from spectree import SecurityScheme, SecuritySchemeData, SpecTree
 from werkzeug.exceptions import HTTPException
 
@@ -436,7 +436,18 @@ def finish(response: Response) -> Response:
 
 
 class ApiModel(BaseModel):
+    """An input: unknown fields are refused, and no integer is past what a database column
+    holds (a larger one would fail in the query instead of at its field)."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*")
+    @classmethod
+    def _fits_a_column(cls, value: Any) -> Any:
+        numbers = value if isinstance(value, list) else [value]
+        if any(isinstance(n, int) and not -INT_MAX <= n <= INT_MAX for n in numbers):
+            raise ValueError(f"Use a number from {-INT_MAX:,} to {INT_MAX:,}.")
+        return value
 
 
 def timestamp(value: datetime | None) -> str | None:

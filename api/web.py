@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from flask import Blueprint, Response, current_app, g, request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from spectree import SecurityScheme, SecuritySchemeData, SpecTree
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, NotFound
 
 from commerce.bounds import INT_MAX
 from commerce.errors import CommerceError, ValidationError
@@ -197,11 +197,24 @@ def http_problem(exc: HTTPException) -> Response:
         detail = f"Rate limit exceeded ({detail}). Retry after the time in Retry-After."
     headers = {}
     allowed = getattr(exc, "valid_methods", None)
+    if status == 405 and allowed and not _routed_to_api(sorted(allowed)[0]):
+        # Another face's route (the shop's pages) took the path for its methods: under
+        # /api/v1 no such resource exists, whatever the method.
+        status, detail, allowed = 404, NotFound.description or "", None
     if status == 405 and allowed:
         headers["Allow"] = ", ".join(sorted(allowed))
     if status == 429:
         headers = {k: v for k, v in (exc.get_headers() or []) if k.lower() == "retry-after"}
     return problem_response(status, detail, headers=headers)
+
+
+def _routed_to_api(method: str) -> bool:
+    """Whether this path is one of the API's routes for `method`."""
+    try:
+        endpoint, _args = current_app.url_map.bind("api").match(request.path, method=method)
+    except HTTPException:
+        return False
+    return str(endpoint).startswith(f"{bp.name}.")
 
 
 @bp.errorhandler(ApiProblem)
@@ -316,8 +329,6 @@ def _before() -> Response | None:
     needed = getattr(view, "api_scope", None)
     if needed and not g.api_actor.has_scope(needed):
         raise _insufficient(needed)
-    if any(isinstance(v, int) and v > INT_MAX for v in (request.view_args or {}).values()):
-        raise ApiProblem(404, "No such resource.", code="not_found")  # no row has such an id
     if request.method in ("POST", "PUT", "PATCH") and request.get_data():
         try:
             json.loads(request.get_data())
@@ -436,18 +447,31 @@ def finish(response: Response) -> Response:
 
 
 class ApiModel(BaseModel):
-    """An input: unknown fields are refused, and no integer is past what a database column
-    holds (a larger one would fail in the query instead of at its field)."""
+    """An input: unknown fields are refused, and no integer or text is what a database column
+    cannot hold (it would fail in the query, a 500, instead of at its field)."""
 
     model_config = ConfigDict(extra="forbid")
 
     @field_validator("*")
     @classmethod
     def _fits_a_column(cls, value: Any) -> Any:
-        numbers = value if isinstance(value, list) else [value]
-        if any(isinstance(n, int) and not -INT_MAX <= n <= INT_MAX for n in numbers):
+        items = value if isinstance(value, list) else [value]
+        if any(isinstance(n, int) and not -INT_MAX <= n <= INT_MAX for n in items):
             raise ValueError(f"Use a number from {-INT_MAX:,} to {INT_MAX:,}.")
+        if any(isinstance(t, str) and not _storable(t) for t in items):
+            raise ValueError("Remove the control character (NUL) or the unpaired surrogate.")
         return value
+
+
+def _storable(text: str) -> bool:
+    """Text a database column keeps: no NUL (PostgreSQL refuses it) and valid UTF-8."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def timestamp(value: datetime | None) -> str | None:

@@ -169,11 +169,29 @@ def problem_response(
     return response
 
 
+# The keys by which a body's `lines` name the record a service's ("line", id) path means.
+LINE_KEYS = ("order_line_id", "return_line_id")
+
+
 def _pointer(field: Any) -> str:
     """A service's field name (`quantity`, `lines.0.quantity`) or structured path
-    (`("line", 7)`, commerce.errors.ErrorPath) as a JSON pointer."""
+    (`("line", 7)`, commerce.errors.ErrorPath) as a JSON pointer into the body: a line the
+    service names by its id points at the body's `lines` item that sent it."""
     parts = field if isinstance(field, tuple) else str(field).split(".")  # a path, or a name
+    if len(parts) == 2 and parts[0] == "line":
+        index = _line_index(parts[1])
+        if index is not None:
+            return f"/lines/{index}"
     return "/" + "/".join(str(part) for part in parts)
+
+
+def _line_index(line_id: Any) -> int | None:
+    body = request.get_json(silent=True) if request.is_json else None
+    lines = body.get("lines") if isinstance(body, dict) else None
+    for index, line in enumerate(lines if isinstance(lines, list) else []):
+        if isinstance(line, dict) and any(line.get(k) == line_id for k in LINE_KEYS):
+            return index
+    return None
 
 
 def domain_problem(exc: CommerceError) -> Response:

@@ -39,6 +39,7 @@ from commerce.staff.tokens import create_token
 pytestmark = pytest.mark.postgres
 
 INVALID_EXAMPLES = 4  # and of data that breaks the schema: refused with a 4xx problem
+STATEFUL_SCENARIOS = 10  # sequences of up to 6 calls, chained along the links
 EXAMPLES = 10  # per operation: ~45 operations, some 450 requests, in seconds on a quiet machine
 CHECKS = [
     not_a_server_error,
@@ -187,3 +188,36 @@ def test_every_operation_answers_as_documented(served):
                 detail = "".join(traceback.format_exception(exc)[-12:])
                 failures.append(f"{mode} {operation.method.upper()} {operation.path}: {detail}")
     assert not failures, "\n\n".join(failures)
+
+
+def test_sequences_of_calls_answer_as_documented(served):
+    """Stateful: schemathesis chains calls by the links it infers between operations (an id
+    one answer returns is the next call's path parameter), with an all-scopes token."""
+    base, _known, _secrets = served
+    token = create_token("fuzz all", scopes=list(SCOPES), by=None)[1]
+    db.session.commit()
+    document = requests.get(f"{base}/api/v1/openapi.json", timeout=10).json()
+    schema = schemathesis.openapi.from_dict(document)
+    session = requests.Session()
+
+    class Sequences(schema.as_state_machine()):  # type: ignore[misc]
+        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+            return {
+                "base_url": base,
+                "session": session,
+                "headers": {"Authorization": f"Bearer {token}"},
+            }
+
+        def validate_response(self, response: Any, case: Any, **kwargs: Any) -> None:
+            case.validate_response(response, checks=CHECKS)
+
+    Sequences.run(
+        settings=settings(
+            max_examples=STATEFUL_SCENARIOS,
+            stateful_step_count=6,
+            derandomize=True,
+            database=None,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+        )
+    )

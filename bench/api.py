@@ -11,7 +11,7 @@ the server keeps its rate limits and cache there, as in production). Works in it
 The shop: N products with one variant each and N orders with their lines (50,000 and 10,000 by
 default; `--quick`: 2,000 and 500, well under a minute), written by bulk inserts (the
 services would take an hour for that many), plus --fulfilments orders placed through the real
-checkout (200; `--quick` 16), whose stock is allocated, to be shipped. Then gunicorn (W workers
+checkout (200; `--quick` 10), whose stock is allocated, to be shipped. Then gunicorn (W workers
 x T threads) serves the app with a Celery broker and no worker (the side effects of a request,
 emails, documents and webhooks, queue as in production instead of running in the request as
 in the embedded mode), and C client threads on keep-alive connections, for S seconds each:
@@ -324,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     args = parser.parse_args(argv)
-    small = {"products": 2000, "orders": 500, "fulfilments": 16, "seconds": 1.5}
+    small = {"products": 2000, "orders": 500, "fulfilments": 10, "seconds": 1.0}
     full = {"products": 50_000, "orders": 10_000, "fulfilments": 200, "seconds": 6.0}
     for name, value in (small if args.quick else full).items():
         if getattr(args, name) is None:

@@ -194,7 +194,9 @@ def update_category_view(category_id: int) -> tuple:
     fields: dict[str, Any] = body.model_dump(exclude_unset=True)
     if "parent_id" not in fields:
         fields["parent_id"] = "keep"
-    return _with_etag(render_category(update_category(category, by=actor(), **fields)))
+    version = category.updated_at  # checked again inside the write
+    changed = update_category(category, by=actor(), expected_version=version, **fields)
+    return _with_etag(render_category(changed))
 
 
 # -- collections --------------------------------------------------------------------------------
@@ -350,7 +352,9 @@ def update_collection_view(collection_id: int) -> tuple:
     collection = get_collection(collection_id)
     require_match(etag_of(render_collection(collection)))
     fields = body.model_dump(exclude_unset=True)
-    return _with_etag(render_collection(update_collection(collection, by=actor(), **fields)))
+    version = collection.updated_at  # checked again inside the write
+    changed = update_collection(collection, by=actor(), expected_version=version, **fields)
+    return _with_etag(render_collection(changed))
 
 
 @bp.post("/collections/<int:collection_id>/products", endpoint="add_collection_products")

@@ -109,3 +109,28 @@ def test_catalog_scopes(api_as, make_category):
     assert reader.get(CATS).status_code == 200
     assert reader.post(CATS, json={"name": "X"}).status_code == 403
     assert api_as("orders:read").get(COLLS).status_code == 403
+
+
+def test_a_change_between_the_check_and_the_write_loses(make_category):
+    """If-Match is checked again inside the write (a conditional UPDATE on updated_at), so a
+    change landing between the API's check and its write refuses with 412."""
+    import pytest
+
+    from commerce.catalog.taxonomy import create_collection, update_category, update_collection
+    from commerce.errors import StaleVersion
+
+    category = make_category("Hats")
+    read_at = category.updated_at
+    update_category(category, name="Caps", by=None)  # someone else, meanwhile
+    db.session.commit()
+    assert category.updated_at != read_at  # microseconds apart at least
+    with pytest.raises(StaleVersion):
+        update_category(category, name="Beanies", by=None, expected_version=read_at)
+    collection = create_collection(title="Summer", by=None)
+    stale = collection.updated_at
+    update_collection(collection, title="Summer 27", by=None)
+    db.session.commit()
+    assert collection.updated_at != stale
+    with pytest.raises(StaleVersion):
+        update_collection(collection, title="Winter", by=None, expected_version=stale)
+    assert update_category(category, name="Beanies", by=None, expected_version=category.updated_at)

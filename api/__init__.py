@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from flask import Flask
 
-from api import docs, inventory, orders, products, purchasing  # noqa: F401  (register their routes)
+from api import (  # noqa: F401  (register their routes)
+    catalog,
+    docs,
+    inventory,
+    orders,
+    products,
+    promotions,
+    purchasing,
+    returns,
+)
 from api.web import bp, finish, http_problem, is_api_request, problem_response
 
 __all__ = ["bp", "http_problem", "init_app", "is_api_request", "problem_response"]

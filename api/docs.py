@@ -37,6 +37,84 @@ PROBLEM_TYPES = {
 }
 
 
+# The headers a write sends, documented on each operation (the API checks them before the view).
+HEADERS: dict[str, dict[str, Any]] = {
+    "post": {
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": True,
+        "description": "A unique value per operation (a UUID): a repeat with the same key gets "
+        "the first answer; the same key with another body is a 422.",
+        "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    },
+    "patch": {
+        "name": "If-Match",
+        "in": "header",
+        "required": True,
+        "description": "The ETag of the version you read (412 when it changed since).",
+        "schema": {"type": "string", "minLength": 1},
+    },
+}
+HEADERS["put"] = HEADERS["patch"]
+
+
+# OpenAPI links: where an answer's ids lead (for clients reading the document, and for
+# schemathesis's stateful tests, which chain calls along them). (operation, status) ->
+# {linked operation: {its path parameter: where the value is in the answer}}.
+_ID, _FIRST = "$response.body#/id", "$response.body#/data/0/id"
+_ORDER_WRITES = ("create_fulfillment", "cancel_order", "quote_refund", "create_refund")
+LINKS: dict[tuple[str, str], dict[str, dict[str, str]]] = {
+    ("create_product", "201"): {
+        op: {"product_id": _ID}
+        for op in (
+            "get_product",
+            "update_product",
+            "set_options",
+            "create_variant",
+            "list_product_media",
+            "add_product_media",
+        )
+    },
+    ("list_products", "200"): {"get_product": {"product_id": _FIRST}},
+    ("create_category", "201"): {
+        "get_category": {"category_id": _ID},
+        "update_category": {"category_id": _ID},
+    },
+    ("list_categories", "200"): {"get_category": {"category_id": _FIRST}},
+    ("create_collection", "201"): {
+        op: {"collection_id": _ID}
+        for op in (
+            "get_collection",
+            "update_collection",
+            "add_collection_products",
+            "remove_collection_products",
+        )
+    },
+    ("list_collections", "200"): {"get_collection": {"collection_id": _FIRST}},
+    ("list_orders", "200"): {
+        op: {"order_id": _FIRST} for op in ("get_order", *_ORDER_WRITES, "open_return")
+    },
+    ("create_fulfillment", "201"): {
+        op: {"order_id": "$response.body#/order_id"}
+        for op in ("get_order", "open_return", "quote_refund", "create_refund")
+    },
+    ("open_return", "201"): {
+        "get_return": {"return_id": _ID},
+        "receive_return": {"return_id": _ID},
+    },
+    ("list_returns", "200"): {"get_return": {"return_id": _FIRST}},
+    ("list_customers", "200"): {"get_customer": {"customer_id": _FIRST}},
+    ("list_promotions", "200"): {
+        op: {"promotion_id": _FIRST}
+        for op in ("get_promotion", "list_codes", "create_code", "generate_codes")
+    },
+    ("create_code", "201"): {"list_codes": {"promotion_id": "$response.body#/promotion_id"}},
+    ("generate_codes", "202"): {
+        "get_code_job": {"promotion_id": "$response.body#/promotion_id", "job_id": _ID}
+    },
+}
+
+
 def document() -> dict[str, Any]:
     """The OpenAPI 3.1 document of the Admin API (needs an app context): spectree's, with
     each operation named after its view and errors typed application/problem+json."""
@@ -50,7 +128,15 @@ def document() -> dict[str, Any]:
     for path, methods in generated["paths"].items():
         for method, operation in methods.items():
             operation["operationId"] = endpoints.get((path, method), operation["operationId"])
+            header = HEADERS.get(method)
+            if header is not None:
+                operation["parameters"] = [*operation.get("parameters", []), header]
             for status, answer in operation.get("responses", {}).items():
+                for target, parameters in LINKS.get((operation["operationId"], status), {}).items():
+                    answer.setdefault("links", {})[target] = {
+                        "operationId": target,
+                        "parameters": parameters,
+                    }
                 content = answer.get("content", {})
                 if int(status) >= 400 and "application/json" in content:
                     answer["content"] = {PROBLEM_JSON: content["application/json"]}

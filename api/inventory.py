@@ -9,7 +9,7 @@ from flask import request
 from pydantic import BaseModel, Field
 from spectree import Response as Responses
 
-from api.schemas import Links, PageQuery, next_link, page_limit, paged
+from api.schemas import Id, Links, PageQuery, next_link, page_limit, paged
 from api.web import (
     ERRORS,
     WRITE_ERRORS,
@@ -85,21 +85,21 @@ class MovementPage(BaseModel):
 
 
 class StockQuery(PageQuery):
-    variant_id: int | None = None
-    location_id: int | None = None
+    variant_id: Id | None = None
+    location_id: Id | None = None
 
 
 class Receive(ApiModel):
-    variant_id: int
+    variant_id: Id
     quantity: int = Field(gt=0)
-    location_id: int | None = Field(None, description="The default location when absent.")
+    location_id: Id | None = Field(None, description="The default location when absent.")
     reference: str = Field("", max_length=120, description="A purchase order, an ASN...")
     note: str = ""
 
 
 class Adjust(ApiModel):
-    variant_id: int
-    location_id: int
+    variant_id: Id
+    location_id: Id
     delta: int = Field(description="Units to add (found, correction) or remove (damaged, lost).")
     reason: Literal["damaged", "lost", "found", "correction"]
     reference: str = Field("", max_length=120)
@@ -107,9 +107,9 @@ class Adjust(ApiModel):
 
 
 class Transfer(ApiModel):
-    variant_id: int
-    from_location_id: int
-    to_location_id: int
+    variant_id: Id
+    from_location_id: Id
+    to_location_id: Id
     quantity: int = Field(gt=0)
     reference: str = Field("", max_length=120)
     note: str = ""

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from spectree import Response as Responses
 
 from api.schemas import (
+    Id,
     Links,
     Money,
     MoneyIn,
@@ -94,7 +95,7 @@ class OrderListQuery(PageQuery):
     channel: Literal["web", "console"] | None = None
     email: str | None = None
     sku: str | None = Field(None, description="Orders holding this SKU.")
-    customer_id: int | None = None
+    customer_id: Id | None = None
     placed_from: date | None = Field(None, description="A shop-local day, included.")
     placed_to: date | None = Field(None, description="A shop-local day, included.")
     total_min: int | None = Field(None, description="Minor units.")
@@ -171,12 +172,12 @@ class OrderOut(BaseModel):
 
 
 class FulfillmentLineIn(ApiModel):
-    order_line_id: int
+    order_line_id: Id
     quantity: int = Field(gt=0)
 
 
 class FulfillmentIn(ApiModel):
-    location_id: int = Field(description="Where the units are picked (allocated) from.")
+    location_id: Id = Field(description="Where the units are picked (allocated) from.")
     carrier: str = Field(min_length=1, max_length=60)
     tracking_number: str = Field(min_length=1, max_length=120)
     lines: list[FulfillmentLineIn] | None = Field(
@@ -185,9 +186,9 @@ class FulfillmentIn(ApiModel):
 
 
 class RefundLineIn(ApiModel):
-    order_line_id: int
+    order_line_id: Id
     quantity: int = Field(gt=0)
-    restock_location_id: int | None = Field(
+    restock_location_id: Id | None = Field(
         None, description="Put the returned units back on sale there (shipped units only)."
     )
 
@@ -195,7 +196,7 @@ class RefundLineIn(ApiModel):
 class RefundIn(ApiModel):
     lines: list[RefundLineIn] = Field(default_factory=list)
     shipping: MoneyIn | None = Field(None, description="Shipping to give back.")
-    reason: str = Field(min_length=1, max_length=500)
+    reason: str = Field("", max_length=500, description="Optional, as in the console.")
 
 
 class RefundLineOut(BaseModel):

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from spectree import Response as Responses
 
 from api.schemas import (
+    Id,
     Links,
     Money,
     MoneyIn,
@@ -101,7 +102,7 @@ class ProductCreate(ApiModel):
     vendor: str = ""
     product_type: str = ""
     tags: list[str] = Field(default_factory=list)
-    category_id: int | None = None
+    category_id: Id | None = None
     price: MoneyIn = Field(description="The first variant's price.")
     compare_at_price: MoneyIn | None = None
     sku: str | None = None
@@ -119,7 +120,7 @@ class ProductUpdate(ApiModel):
     vendor: str | None = None
     product_type: str | None = None
     tags: list[str] | None = None
-    category_id: int | None = None
+    category_id: Id | None = None
 
 
 class OptionIn(ApiModel):

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Annotated, Any
 
 from flask import current_app, request, url_for
 from pydantic import BaseModel, Field
 
 from api.web import ApiModel, ApiProblem
+from commerce.bounds import INT_MAX
 
 MAX_PAGE = 200
+# A row id in a body or query: larger numbers cannot be ids (and would overflow the column).
+Id = Annotated[int, Field(ge=1, le=INT_MAX)]
 
 
 class Money(BaseModel):

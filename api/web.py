@@ -19,10 +19,11 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from flask import Blueprint, Response, current_app, g, request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from spectree import SecurityScheme, SecuritySchemeData, SpecTree
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, NotFound
 
+from commerce.bounds import INT_MAX
 from commerce.errors import CommerceError, ValidationError
 from commerce.extensions import csrf, limiter
 from commerce.staff.permissions import SCOPES
@@ -168,11 +169,29 @@ def problem_response(
     return response
 
 
+# The keys by which a body's `lines` name the record a service's ("line", id) path means.
+LINE_KEYS = ("order_line_id", "return_line_id")
+
+
 def _pointer(field: Any) -> str:
     """A service's field name (`quantity`, `lines.0.quantity`) or structured path
-    (`("line", 7)`, commerce.errors.ErrorPath) as a JSON pointer."""
+    (`("line", 7)`, commerce.errors.ErrorPath) as a JSON pointer into the body: a line the
+    service names by its id points at the body's `lines` item that sent it."""
     parts = field if isinstance(field, tuple) else str(field).split(".")  # a path, or a name
+    if len(parts) == 2 and parts[0] == "line":
+        index = _line_index(parts[1])
+        if index is not None:
+            return f"/lines/{index}"
     return "/" + "/".join(str(part) for part in parts)
+
+
+def _line_index(line_id: Any) -> int | None:
+    body = request.get_json(silent=True) if request.is_json else None
+    lines = body.get("lines") if isinstance(body, dict) else None
+    for index, line in enumerate(lines if isinstance(lines, list) else []):
+        if isinstance(line, dict) and any(line.get(k) == line_id for k in LINE_KEYS):
+            return index
+    return None
 
 
 def domain_problem(exc: CommerceError) -> Response:
@@ -196,11 +215,24 @@ def http_problem(exc: HTTPException) -> Response:
         detail = f"Rate limit exceeded ({detail}). Retry after the time in Retry-After."
     headers = {}
     allowed = getattr(exc, "valid_methods", None)
+    if status == 405 and allowed and not _routed_to_api(sorted(allowed)[0]):
+        # Another face's route (the shop's pages) took the path for its methods: under
+        # /api/v1 no such resource exists, whatever the method.
+        status, detail, allowed = 404, NotFound.description or "", None
     if status == 405 and allowed:
         headers["Allow"] = ", ".join(sorted(allowed))
     if status == 429:
         headers = {k: v for k, v in (exc.get_headers() or []) if k.lower() == "retry-after"}
     return problem_response(status, detail, headers=headers)
+
+
+def _routed_to_api(method: str) -> bool:
+    """Whether this path is one of the API's routes for `method`."""
+    try:
+        endpoint, _args = current_app.url_map.bind("api").match(request.path, method=method)
+    except HTTPException:
+        return False
+    return str(endpoint).startswith(f"{bp.name}.")
 
 
 @bp.errorhandler(ApiProblem)
@@ -314,15 +346,7 @@ def _before() -> Response | None:
     view = current_app.view_functions.get(request.endpoint or "")
     needed = getattr(view, "api_scope", None)
     if needed and not g.api_actor.has_scope(needed):
-        raise ApiProblem(
-            403,
-            f"This token lacks the scope {needed!r}.",
-            code="insufficient_scope",
-            headers={
-                "WWW-Authenticate": f'Bearer realm="api", error="insufficient_scope", '
-                f'scope="{needed}"'
-            },
-        )
+        raise _insufficient(needed)
     if request.method in ("POST", "PUT", "PATCH") and request.get_data():
         try:
             json.loads(request.get_data())
@@ -331,6 +355,17 @@ def _before() -> Response | None:
     if request.method == "POST":
         return _idempotent_start()
     return None
+
+
+def _insufficient(needed: str) -> ApiProblem:
+    return ApiProblem(
+        403,
+        f"This token lacks the scope {needed!r}.",
+        code="insufficient_scope",
+        headers={
+            "WWW-Authenticate": f'Bearer realm="api", error="insufficient_scope", scope="{needed}"'
+        },
+    )
 
 
 # -- idempotency keys ---------------------------------------------------------------------------
@@ -430,7 +465,31 @@ def finish(response: Response) -> Response:
 
 
 class ApiModel(BaseModel):
+    """An input: unknown fields are refused, and no integer or text is what a database column
+    cannot hold (it would fail in the query, a 500, instead of at its field)."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*")
+    @classmethod
+    def _fits_a_column(cls, value: Any) -> Any:
+        items = value if isinstance(value, list) else [value]
+        if any(isinstance(n, int) and not -INT_MAX <= n <= INT_MAX for n in items):
+            raise ValueError(f"Use a number from {-INT_MAX:,} to {INT_MAX:,}.")
+        if any(isinstance(t, str) and not _storable(t) for t in items):
+            raise ValueError("Remove the control character (NUL) or the unpaired surrogate.")
+        return value
+
+
+def _storable(text: str) -> bool:
+    """Text a database column keeps: no NUL (PostgreSQL refuses it) and valid UTF-8."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def timestamp(value: datetime | None) -> str | None:

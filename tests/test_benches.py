@@ -101,6 +101,19 @@ def test_inventory_bench_on_a_new_database_and_pricing_on_the_test_database(
     assert figures["database"] == "postgresql"
 
 
+def test_api_bench_on_the_test_database(suite_database: str, redis_url: str) -> None:
+    figures = run_bench(
+        "api.py",
+        *("--products", "100", "--orders", "40", "--fulfilments", "3", "--seconds", "0.3"),
+        *("--clients", "2", "--workers", "1", "--threads", "2"),
+        TEST_DATABASE_URL=suite_database,
+        TEST_REDIS_URL=redis_url,
+    )
+    assert (figures["errors_5xx"], figures["tracebacks"]) == ("0", "0")
+    for kind in ("healthz", "products", "orders", "fulfil"):
+        assert f"{kind}_rps" in figures and f"{kind}_p99_ms" in figures
+
+
 def test_catalog_and_search_benches_on_a_new_postgres_database(new_database: str) -> None:
     """Their PostgreSQL legs (BENCH_DATABASE_URL: its public schema is dropped and rebuilt)."""
     env = {"BENCH_DATABASE_URL": new_database, "TEST_DATABASE_URL": None, "MEILISEARCH_URL": None}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, exists, false, func, or_, select, true, update
@@ -21,7 +22,7 @@ from commerce.catalog.models import (
 from commerce.catalog.services import free_handle
 from commerce.catalog.text import check_handle, handle_from
 from commerce.db import service, transaction, utcnow
-from commerce.errors import DuplicateValue, ErrorPath, NotFound, ValidationError
+from commerce.errors import DuplicateValue, ErrorPath, NotFound, StaleVersion, ValidationError
 from commerce.extensions import db
 
 MAX_DEPTH = 6
@@ -72,6 +73,22 @@ def collection_updated(collection: Collection, *, order_only: bool = False) -> N
         marked[collection.id] = outbox.enqueue(COLLECTION_UPDATED, payload)
     elif event.payload.get("order_only") and not order_only:
         event.payload = {**event.payload, "order_only": False}
+
+
+def _check_version(model: Any, row_id: int, expected: datetime | None, what: str) -> None:
+    """Optimistic concurrency for a caller that read the row at `expected` (its updated_at,
+    e.g. the Admin API's If-Match): a conditional UPDATE that changes nothing but fails when
+    another change came in between, and holds the row until the transaction ends."""
+    if expected is None:
+        return
+    matched = db.session.execute(
+        update(model)
+        .where(model.id == row_id, model.updated_at == expected)
+        .values(updated_at=model.updated_at)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if matched != 1:
+        raise StaleVersion(f"The {what} changed since it was read: read it again and retry.")
 
 
 def _active_in(condition: ColumnElement[bool]) -> list[int]:
@@ -226,9 +243,13 @@ def update_category(
     parent_id: int | str | None = "keep",
     description: str | None = None,
     position: int | None = None,
+    expected_version: datetime | None = None,
 ) -> Category:
+    """Rename, move or reorder; `expected_version` (the updated_at the caller read) refuses
+    with StaleVersion when someone else changed the category since."""
     errors: dict[str, list[str]] = {}
     with transaction():
+        _check_version(Category, category.id, expected_version, "category")
         before = category.snapshot()
         old_path, old_full = category.path_ids, category.full_name
         was_top = category.parent_id is None
@@ -554,8 +575,12 @@ def create_collection(
 
 
 @service
-def update_collection(collection: Collection, *, by: Any, **fields: Any) -> Collection:
+def update_collection(
+    collection: Collection, *, by: Any, expected_version: datetime | None = None, **fields: Any
+) -> Collection:
+    """`expected_version`: see update_category."""
     with transaction():
+        _check_version(Collection, collection.id, expected_version, "collection")
         before = collection.snapshot()
         members = _active_in(collection_condition(collection))
         _apply_collection(collection, **fields)

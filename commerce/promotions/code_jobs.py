@@ -84,6 +84,9 @@ def create_generation_job(
             "prefix": prefix,
             "length": length,
             "batch": batch,
+            # An API token has no staff id: the job keeps the token so its slices' audit
+            # entries name it, as the request's would.
+            "api_token_id": getattr(by, "api_token_id", None),
         },
         by=by,
     )
@@ -106,7 +109,7 @@ def run_generation_job(job_id: str) -> None:
     job = get_job(job_id)
     params = dict(job.params)
     count, batch = int(params["count"]), str(params["batch"])
-    by = _actor(job.created_by_id)
+    by = _actor(job.created_by_id, params.get("api_token_id"))
     size = max(SLICE, math.ceil(count / SLICES))
     made = 0
     result = {"batch": batch, "promotion_id": params["promotion_id"]}
@@ -148,7 +151,11 @@ def run_generation_job(job_id: str) -> None:
     )
 
 
-def _actor(staff_id: int | None) -> Any:
+def _actor(staff_id: int | None, api_token_id: int | None = None) -> Any:
+    if api_token_id is not None:
+        from commerce.staff.tokens import actor_for, get_token
+
+        return actor_for(get_token(api_token_id))
     if staff_id is None:
         return None
     from commerce.staff.models import StaffMember

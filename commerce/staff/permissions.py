@@ -139,17 +139,26 @@ def role_allows(role: str, permission: str) -> bool:
 # API token scopes: what a token may do, each standing for the console permissions that
 # guard the same actions (a token acts through the same services as the console).
 SCOPES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "products:read": ("Read products and variants", ("catalog.view",)),
-    "products:write": ("Create and change products and variants", ("catalog.edit",)),
+    "products:read": (
+        "Read products, variants, media, categories and collections",
+        ("catalog.view",),
+    ),
+    "products:write": (
+        "Create and change products, variants, media, categories and collections",
+        ("catalog.edit",),
+    ),
     "inventory:read": ("Read locations, stock levels and movements", ("inventory.view",)),
     "inventory:write": ("Receive, adjust and transfer stock", ("inventory.edit",)),
-    "orders:read": ("Read orders", ("orders.view",)),
+    "orders:read": ("Read orders and returns", ("orders.view",)),
     "orders:write": ("Fulfil and cancel orders", ("orders.fulfill", "orders.edit")),
     "orders:refund": (
-        "Refund orders (above the approval limit a refund waits for an admin)",
+        "Refund orders, open and receive returns (above the approval limit a refund waits "
+        "for an admin)",
         ("orders.refund",),
     ),
     "customers:read": ("Read customers", ("orders.view",)),
+    "promotions:read": ("Read promotions and their coupon codes", ("promotions.view",)),
+    "promotions:write": ("Add and generate coupon codes", ("promotions.edit",)),
 }
 
 

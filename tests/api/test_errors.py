@@ -45,3 +45,22 @@ def test_a_server_error_is_a_problem_and_frees_the_key(app, api, monkeypatch):
     assert retried.status_code == 201, retried.get_data(as_text=True)
     assert "Idempotent-Replayed" not in retried.headers
     assert db.session.scalar(select(func.count()).select_from(Product)) == before + 1
+
+
+def test_an_id_past_the_column_is_404_for_any_method(api):
+    """Found by schemathesis: the shop's GET catch-all made a PATCH of such a URL a 405."""
+    url = "/api/v1/categories/1680614764204721"
+    assert api.get(url).status_code == 404
+    response = api.patch(url, json={"name": "x"}, headers={"If-Match": "*"})
+    assert response.status_code == 404 and response.mimetype == "application/problem+json"
+    assert api.client.delete("/api/v1/categories/1", headers=api.headers()).status_code == 405
+
+
+def test_text_a_column_cannot_hold_is_refused_at_the_field(api):
+    """Found by schemathesis: a NUL in a name reached PostgreSQL (500)."""
+    response = api.post("/api/v1/categories", json={"name": "Tops\u0000"})
+    assert response.status_code == 422
+    assert response.get_json(force=True)["errors"][0]["pointer"] == "/name"
+    huge = api.post("/api/v1/inventory/receive", json={"variant_id": 1, "quantity": 2**40})
+    assert huge.status_code == 422
+    assert huge.get_json(force=True)["errors"][0]["pointer"] == "/quantity"

@@ -33,6 +33,20 @@ def test_served_document(app, client):
         o["operationId"] for methods in document["paths"].values() for o in methods.values()
     }
     assert {"list_products", "receive", "create_fulfillment", "cancel_order"} <= operations
+    assert {
+        "list_categories",
+        "create_collection",
+        "list_product_media",
+        "quote_refund",
+        "open_return",
+        "receive_return",
+        "list_promotions",
+        "generate_codes",
+    } <= operations
+    post = document["paths"]["/api/v1/orders/{order_id}/returns"]["post"]
+    assert {"name": "Idempotency-Key", "in": "header", "required": True}.items() <= next(
+        p for p in post["parameters"] if p["name"] == "Idempotency-Key"
+    ).items()
 
 
 def test_every_operation_declares_a_scope(app, client):

@@ -13,9 +13,11 @@ from spectree import Response as Responses
 
 from api.web import (
     ERRORS,
+    ONE_ERRORS,
     WRITE_ERRORS,
     ApiModel,
     ApiProblem,
+    Problem,
     actor,
     bp,
     derived_key,
@@ -36,6 +38,9 @@ from commerce.purchasing.services import (
 )
 
 TAG = "purchasing"
+
+
+WRITE_422 = {**WRITE_ERRORS, "HTTP_422": Problem}
 
 
 class SupplierOut(BaseModel):
@@ -187,7 +192,7 @@ def list_pos() -> PurchaseOrderList:
 @bp.get("/purchase-orders/<int:po_id>")
 @scope("inventory:read")
 @spec.validate(
-    resp=Responses(HTTP_200=PurchaseOrderOut, **ERRORS),
+    resp=Responses(HTTP_200=PurchaseOrderOut, **ONE_ERRORS),
     tags=[TAG],
     security=security("inventory:read"),
 )
@@ -200,7 +205,7 @@ def get_po(po_id: int) -> PurchaseOrderOut:
 @scope("inventory:write")
 @spec.validate(
     json=NewPurchaseOrder,
-    resp=Responses(HTTP_201=PurchaseOrderOut, **WRITE_ERRORS),
+    resp=Responses(HTTP_201=PurchaseOrderOut, **WRITE_422),
     tags=[TAG],
     security=security("inventory:write"),
 )
@@ -221,7 +226,7 @@ def create_po() -> tuple:
 @bp.post("/purchase-orders/<int:po_id>/order")
 @scope("inventory:write")
 @spec.validate(
-    resp=Responses(HTTP_200=PurchaseOrderOut, **WRITE_ERRORS),
+    resp=Responses(HTTP_200=PurchaseOrderOut, **WRITE_422),
     tags=[TAG],
     security=security("inventory:write"),
 )
@@ -234,7 +239,7 @@ def order_po(po_id: int) -> PurchaseOrderOut:
 @scope("inventory:write")
 @spec.validate(
     json=Cancel,
-    resp=Responses(HTTP_200=PurchaseOrderOut, **WRITE_ERRORS),
+    resp=Responses(HTTP_200=PurchaseOrderOut, **WRITE_422),
     tags=[TAG],
     security=security("inventory:write"),
 )
@@ -249,7 +254,7 @@ def cancel_po(po_id: int) -> PurchaseOrderOut:
 @scope("inventory:write")
 @spec.validate(
     json=ReceiveLine,
-    resp=Responses(HTTP_201=PurchaseOrderOut, **WRITE_ERRORS),
+    resp=Responses(HTTP_201=PurchaseOrderOut, **WRITE_422),
     tags=[TAG],
     security=security("inventory:write"),
 )

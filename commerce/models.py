@@ -8,6 +8,7 @@ from commerce.accounts.models import (
 )
 from commerce.audit import AuditEntry
 from commerce.catalog.models import (
+    BundleComponent,
     Category,
     Collection,
     CollectionProduct,
@@ -67,6 +68,7 @@ __all__ = [
     "ApiToken",
     "AuditEntry",
     "AuthSession",
+    "BundleComponent",
     "Cart",
     "CartLine",
     "Category",

@@ -14,10 +14,11 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Select, exists, func, literal, literal_column, or_, select, union
+from sqlalchemy import Select, and_, exists, func, literal, literal_column, or_, select, union
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
-from commerce.catalog.models import CONTINUE, Category, Product, Variant
+from commerce.catalog.models import CONTINUE, BundleComponent, Category, Product, Variant
 from commerce.catalog.quick_search import (
     product_title_contains,
     sku_variant_ids,
@@ -708,20 +709,35 @@ def low_stock(limit: int = 10) -> list[LowStock]:
 
 def product_available() -> ColumnElement[bool]:
     """A condition on Product: it has a variant a shopper can buy now (stock free at an active
-    location, or sold on backorder). The shop's "in stock only" filter (catalog.listing)."""
-    free = (
-        select(
-            func.coalesce(
-                func.sum(StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved), 0
+    location, or sold on backorder; a bundle when every component it needs stock of has a
+    bundle's worth free). The shop's "in stock only" filter (catalog.listing)."""
+
+    def free(variant_id: Any) -> Any:
+        return (
+            select(
+                func.coalesce(
+                    func.sum(StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved), 0
+                )
             )
+            .join(Location, Location.id == StockLevel.location_id)
+            .where(StockLevel.variant_id == variant_id, Location.is_active.is_(True))
+            .scalar_subquery()
         )
-        .join(Location, Location.id == StockLevel.location_id)
-        .where(StockLevel.variant_id == Variant.id, Location.is_active.is_(True))
-        .scalar_subquery()
+
+    component = aliased(Variant)
+    is_bundle = exists().where(BundleComponent.bundle_variant_id == Variant.id)
+    short = exists().where(
+        BundleComponent.bundle_variant_id == Variant.id,
+        component.id == BundleComponent.component_variant_id,
+        component.inventory_policy != CONTINUE,
+        free(BundleComponent.component_variant_id) < BundleComponent.quantity,
     )
     return exists().where(
         Variant.product_id == Product.id,
-        or_(Variant.inventory_policy == CONTINUE, free > 0),
+        or_(
+            and_(~is_bundle, or_(Variant.inventory_policy == CONTINUE, free(Variant.id) > 0)),
+            and_(is_bundle, ~short),
+        ),
     )
 
 

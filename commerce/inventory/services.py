@@ -16,15 +16,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import and_, case, func, join, or_, select, update
+from sqlalchemy import and_, case, exists, func, join, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from commerce import audit, outbox
-from commerce.catalog.models import CONTINUE, Variant
+from commerce.catalog.models import CONTINUE, BundleComponent, Variant
 from commerce.db import in_transaction, service, transaction, utcnow
 from commerce.errors import Conflict, NotFound, OutOfStock, ValidationError
 from commerce.extensions import db
-from commerce.inventory import sold_out
+from commerce.inventory import bundles, sold_out
 from commerce.inventory.models import (
     ACTIVE,
     ALLOCATED,
@@ -494,6 +494,7 @@ class _Stock:
     threshold: int | None
     label: str = ""  # how a shortage names it (its SKU, else its options)
     levels: list[_Level] = dataclass_field(default_factory=list)
+    is_bundle: bool = False  # holds no stock: its components do (inventory.bundles.expand)
 
     @property
     def available(self) -> int:
@@ -514,6 +515,7 @@ def _stock_of(variant_ids: Iterable[int]) -> dict[int, _Stock]:
             Variant.option3,
             StockLevel.id,
             StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved,
+            exists().where(BundleComponent.bundle_variant_id == Variant.id),
         )
         .select_from(Variant)
         .outerjoin(levels, and_(StockLevel.variant_id == Variant.id, Location.is_active.is_(True)))
@@ -521,9 +523,9 @@ def _stock_of(variant_ids: Iterable[int]) -> dict[int, _Stock]:
         .order_by(Variant.id, Location.priority, Location.id)
     ).all()
     found: dict[int, _Stock] = {}
-    for variant_id, policy, threshold, sku, *options, level_id, available in rows:
+    for variant_id, policy, threshold, sku, *options, level_id, available, is_bundle in rows:
         label = sku or " / ".join(o for o in options if o is not None) or "Default Title"
-        stock = found.setdefault(variant_id, _Stock(policy, threshold, label))
+        stock = found.setdefault(variant_id, _Stock(policy, threshold, label, [], is_bundle))
         if level_id is not None:
             stock.levels.append(_Level(level_id, int(available)))
     return found
@@ -573,6 +575,9 @@ def reserve_stock(
     expires_at = now + (ttl or current_app.config.get("RESERVATION_TTL", DEFAULT_RESERVATION_TTL))
     with db.session.no_autoflush:  # a refusal leaves the caller's pending rows unwritten
         stock = _stock_of(demand)
+        if any(found.is_bundle for found in stock.values()):  # its components are held
+            demand = defaultdict(int, bundles.expand(demand.items()))
+            stock = _stock_of(demand)
     if set(demand) - set(stock):
         raise ValidationError("A line refers to a variant that no longer exists.", field="lines")
     per_level: dict[int, int] = defaultdict(int)
@@ -587,6 +592,7 @@ def reserve_stock(
             level_variant[level_id] = variant_id
     if shortages:
         raise _out_of_stock(shortages, stock)
+    watched = bundles.watch(demand)  # read now: nothing is read after the UPDATEs below
     reservations = [
         Reservation(
             stock_level_id=level_id,
@@ -631,6 +637,9 @@ def reserve_stock(
         for variant_id in held
     }
     _note_hold_news(held, after_total, stock)
+    gone = watched.crossed({v: -units for v, units in held.items()}, after_total)
+    _note_stock_changed(gone)
+    _note_stock_crossed(gone)
     return reservations
 
 
@@ -643,6 +652,9 @@ def refuse_if_short(lines: Sequence[tuple[int, int]]) -> None:
     for variant_id, quantity in lines:
         demand[int(variant_id)] += int(quantity)
     stock = _stock_of(demand)
+    if any(found.is_bundle for found in stock.values()):
+        demand = defaultdict(int, bundles.expand(demand.items()))
+        stock = _stock_of(demand)
     shortages = [
         Shortage(variant_id, quantity, max(stock[variant_id].available, 0))
         for variant_id, quantity in sorted(demand.items())
@@ -1052,7 +1064,7 @@ STOCK_CROSSED = "stock.crossed"
 def _note_stock_changed(variant_ids: Iterable[int]) -> None:
     """One `stock.changed` outbox event per transaction for variants whose stock moved."""
     marked: set[int] = db.session.info.setdefault("tx.stock_changed", set())
-    fresh = sorted({int(v) for v in variant_ids} - marked)
+    fresh = sorted(set(bundles.with_bundles(variant_ids)) - marked)
     if fresh:
         marked.update(fresh)
         outbox.enqueue(STOCK_CHANGED, {"variant_ids": fresh})
@@ -1086,7 +1098,7 @@ def _crossed(changes: dict[int, int]) -> list[int]:
         variant_id
         for variant_id, delta in changes.items()
         if (int(after.get(variant_id) or 0) > 0) != (int(after.get(variant_id) or 0) - delta > 0)
-    ]
+    ] + bundles.watch(changes).crossed(changes)
 
 
 def _note_availability_crossed(changes: dict[int, int]) -> None:
@@ -1128,10 +1140,14 @@ def availability(variant_ids: Sequence[int]) -> dict[int, Availability]:
         .group_by(Variant.id, Variant.inventory_policy, Variant.low_stock_threshold)
     ).all()
     default_threshold = int(current_app.config["LOW_STOCK_THRESHOLD"])
+    made_of = bundles.bundles_stock(ids)  # a bundle's stock is what its components allow
     result = {}
     for variant_id, policy, threshold, total in rows:
         available = max(int(total or 0), 0)
         continue_selling = policy == CONTINUE
+        if variant_id in made_of:
+            available = made_of[variant_id].available
+            continue_selling = made_of[variant_id].unlimited
         if available <= 0:
             status = BACKORDER if continue_selling else SOLD_OUT
         elif available < (default_threshold if threshold is None else threshold):

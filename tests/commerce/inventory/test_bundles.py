@@ -88,7 +88,9 @@ def on_hand(variant_id: int) -> tuple[int, int, int]:
 def test_a_bundle_sells_what_its_scarcest_component_allows(shop):
     # 5 mugs allow 5 boxes, 6 bags allow 3: the box has 3.
     assert free(shop.box) == 3
-    adjust_stock(shop.coffee, location_id=_location(shop.coffee), delta=-5, reason="damaged", by=None)
+    adjust_stock(
+        shop.coffee, location_id=_location(shop.coffee), delta=-5, reason="damaged", by=None
+    )
     assert free(shop.box) == 0
     assert availability([shop.box])[shop.box].status == SOLD_OUT
     assert not availability([shop.box])[shop.box].can_buy

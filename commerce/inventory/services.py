@@ -1133,6 +1133,7 @@ def availability(variant_ids: Sequence[int]) -> dict[int, Availability]:
             Variant.inventory_policy,
             Variant.low_stock_threshold,
             func.sum(StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved),
+            exists().where(BundleComponent.bundle_variant_id == Variant.id),
         )
         .select_from(Variant)
         .outerjoin(levels, and_(StockLevel.variant_id == Variant.id, Location.is_active.is_(True)))
@@ -1140,9 +1141,10 @@ def availability(variant_ids: Sequence[int]) -> dict[int, Availability]:
         .group_by(Variant.id, Variant.inventory_policy, Variant.low_stock_threshold)
     ).all()
     default_threshold = int(current_app.config["LOW_STOCK_THRESHOLD"])
-    made_of = bundles.bundles_stock(ids)  # a bundle's stock is what its components allow
+    # A bundle's stock is what its components allow (read only when there is one).
+    made_of = bundles.bundles_stock(row[0] for row in rows if row[4])
     result = {}
-    for variant_id, policy, threshold, total in rows:
+    for variant_id, policy, threshold, total, _ in rows:
         available = max(int(total or 0), 0)
         continue_selling = policy == CONTINUE
         if variant_id in made_of:

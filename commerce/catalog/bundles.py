@@ -127,41 +127,51 @@ def variants_by_sku(skus: Iterable[str]) -> dict[str, Variant]:
     return {v.sku: v for v in db.session.scalars(select(Variant).where(Variant.sku.in_(wanted)))}
 
 
-def _check(bundle: Variant, components: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+def _check(bundle: Variant, components: Sequence[tuple[Any, Any]]) -> list[tuple[int, int]]:
     """The components as given, checked: each a real variant, not the bundle itself, not a
-    bundle, no repeats, a whole quantity from 1; the bundle not itself a component."""
-    errors: dict[Any, list[str]] = {}
-    if len(components) > MAX_COMPONENTS:
+    bundle, no repeats, a whole quantity from 1 (a row of quantity 0 is left out); the bundle
+    not itself a component. Errors name the row: ("components", n, "variant_id" or
+    "quantity")."""
+    if len(components) > MAX_COMPONENTS * 3:
         raise ValidationError(
             f"A bundle has at most {MAX_COMPONENTS} components.", field="components"
         )
     ids = [int(c) for c, _ in components if isinstance(c, int) or str(c).isdigit()]
     known = {v.id: v for v in db.session.scalars(select(Variant).where(Variant.id.in_(ids)))}
     nested = set(components_of(ids))
+    errors: dict[Any, list[str]] = {}
     seen: set[int] = set()
     clean: list[tuple[int, int]] = []
     for index, (component_id, quantity) in enumerate(components):
-        path = ("components", index)
+        if quantity == 0 or quantity is None:
+            continue  # a row left empty, or set to 0 to take the component out
+        at = ("components", index, "variant_id")
         variant = known.get(int(component_id)) if str(component_id).isdigit() else None
         if variant is None:
-            errors[path] = ["Choose an existing variant."]
+            errors[at] = ["Choose an existing variant."]
         elif variant.id == bundle.id:
-            errors[path] = ["A bundle cannot contain itself."]
+            errors[at] = ["A bundle cannot contain itself."]
         elif variant.id in nested:
-            errors[path] = [f"{variant.sku or variant.title} is a bundle itself; add its parts."]
+            errors[at] = [f"{variant.sku or variant.title} is a bundle itself; add its parts."]
         elif variant.id in seen:
-            errors[path] = [f"{variant.sku or variant.title} is listed twice; set one quantity."]
+            errors[at] = [f"{variant.sku or variant.title} is listed twice; set one quantity."]
         elif (
             not isinstance(quantity, int)
             or isinstance(quantity, bool)
             or not 1 <= quantity <= MAX_COMPONENT_QUANTITY
         ):
-            errors[path] = [f"Enter a whole quantity from 1 to {MAX_COMPONENT_QUANTITY}."]
+            errors[("components", index, "quantity")] = [
+                f"Enter a whole quantity from 1 to {MAX_COMPONENT_QUANTITY}."
+            ]
         else:
             seen.add(variant.id)
             clean.append((variant.id, quantity))
     if errors:
         raise ValidationError("Some components cannot be used.", errors=errors)
+    if len(clean) > MAX_COMPONENTS:
+        raise ValidationError(
+            f"A bundle has at most {MAX_COMPONENTS} components.", field="components"
+        )
     if clean and bundles_containing([bundle.id]):
         raise ValidationError(
             "This variant is a component of another bundle, so it cannot be a bundle itself.",
@@ -172,11 +182,11 @@ def _check(bundle: Variant, components: Sequence[tuple[int, int]]) -> list[tuple
 
 @service
 def set_bundle_components(
-    bundle: Variant, components: Sequence[tuple[int, int]], *, by: Any
+    bundle: Variant, components: Sequence[tuple[Any, Any]], *, by: Any
 ) -> list[BundleComponent]:
-    """Make `bundle` a bundle of these (variant id, units per bundle), replacing what it had;
-    an empty list makes it a plain variant again. Placed orders keep what they sold (their
-    lines' snapshot). Audited in SKUs and quantities."""
+    """Make `bundle` a bundle of these (variant id, units per bundle), replacing what it had
+    (a row of 0 units is left out); none makes it a plain variant again. Placed orders keep
+    what they sold (their lines' snapshot). Audited in SKUs and quantities."""
     clean = _check(bundle, components)
     before = _spelled(bundle.id)
     db.session.execute(
@@ -238,3 +248,41 @@ def refuse_if_component(variant_ids: Iterable[int]) -> None:
     if rows:
         names = ", ".join(sku or title for sku, title in rows)
         raise Conflict(f"Part of the bundle(s) {names}: take it out of them first.")
+
+
+def find_components(query: str, *, exclude: int, limit: int = 20) -> list[tuple[Variant, str]]:
+    """The bundle builder's picker: variants whose SKU or product title holds `query` (with
+    their product's title), bundles and `exclude` (the bundle being built) left out."""
+    text = (query or "").strip()[:100]
+    if not text:
+        return []
+    pattern = f"%{text.replace('%', '').replace('_', '')}%"
+    is_bundle = select(BundleComponent.id).where(BundleComponent.bundle_variant_id == Variant.id)
+    rows = db.session.execute(
+        select(Variant, Product.title)
+        .join(Product, Product.id == Variant.product_id)
+        .where(
+            Variant.id != exclude,
+            ~is_bundle.exists(),
+            (Variant.sku.ilike(pattern)) | (Product.title.ilike(pattern)),
+        )
+        .order_by(Product.title, Variant.position, Variant.id)
+        .limit(limit)
+    ).all()
+    return [(variant, title) for variant, title in rows]
+
+
+def describe_variants(variant_ids: Iterable[int]) -> dict[int, str]:
+    """ "SKU · Product - options" per variant, as the builder's rows name them (one query)."""
+    ids = sorted({int(v) for v in variant_ids})
+    if not ids:
+        return {}
+    found = {}
+    for variant, title in db.session.execute(
+        select(Variant, Product.title)
+        .join(Product, Product.id == Variant.product_id)
+        .where(Variant.id.in_(ids))
+    ).all():
+        name = title if variant.title == "Default Title" else f"{title} - {variant.title}"
+        found[variant.id] = f"{variant.sku or 'No SKU'} · {name}"
+    return found

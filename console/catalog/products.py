@@ -8,6 +8,7 @@ from typing import Any
 from flask import abort, current_app, redirect, request, url_for
 from flask_login import current_user
 
+from commerce.catalog.bundles import components_of
 from commerce.catalog.models import Product, Variant
 from commerce.catalog.queries import (
     SORTS,
@@ -280,6 +281,7 @@ def _editor_context(
         "history": product_changes(product, limit=20),
         "inline_fields": INLINE_FIELDS,
         "can_edit": current_user.can("catalog.edit"),
+        "bundle_ids": set(components_of(v.id for v in product.variants)),
         **extra,
     }
 

@@ -16,6 +16,7 @@ from commerce.catalog.models import Variant
 from commerce.catalog.taxonomy import category_tree
 from commerce.errors import ValidationError
 from commerce.extensions import db
+from commerce.inventory.bundles import component_stock
 from commerce.inventory.locations import (
     LOCATION_KINDS,
     create_location,
@@ -157,6 +158,7 @@ def stock_variant(variant_id: int) -> Any:
         status=422 if problems else 200,
         variant=variant,
         levels=variant_levels(variant.id),
+        parts=component_stock(variant.id),  # a bundle's stock is its components'
         **context,
     )
 

@@ -217,15 +217,16 @@ def test_components_are_checked(shop, make_product):
     other = make_product().variants[0]
     with pytest.raises(ValidationError) as nested:
         set_bundle_components(other, [(shop.box, 1)], by=None)
-    assert ("components", 0) in nested.value.errors
+    assert ("components", 0, "variant_id") in nested.value.errors
     with pytest.raises(ValidationError) as itself:
         set_bundle_components(box, [(shop.box, 1)], by=None)
-    assert "itself" in itself.value.errors[("components", 0)][0]
+    assert "itself" in itself.value.errors[("components", 0, "variant_id")][0]
     with pytest.raises(ValidationError) as twice:
         set_bundle_components(box, [(shop.mug, 1), (shop.mug, 2)], by=None)
-    assert ("components", 1) in twice.value.errors
-    with pytest.raises(ValidationError):
-        set_bundle_components(box, [(shop.mug, 0)], by=None)
+    assert ("components", 1, "variant_id") in twice.value.errors
+    with pytest.raises(ValidationError) as negative:
+        set_bundle_components(box, [(shop.mug, -1)], by=None)
+    assert ("components", 0, "quantity") in negative.value.errors
     with pytest.raises(ValidationError):  # a component cannot become a bundle
         set_bundle_components(_variant(shop.mug), [(other.id, 1)], by=None)
     assert components_of([shop.box]) == {shop.box: [(shop.mug, 1), (shop.coffee, 2)]}

@@ -111,7 +111,13 @@ def parse_components(text: str) -> list[tuple[str, int]]:
             raise ValidationError(
                 f"Cannot read “{part}”: write SKU x quantity.", field="components"
             )
-        found.append((match.group("sku").strip(), int(match.group("qty") or 1)))
+        quantity = int(match.group("qty") or 1)
+        if not 1 <= quantity <= MAX_COMPONENT_QUANTITY:
+            raise ValidationError(
+                f"“{part}”: units per bundle go from 1 to {MAX_COMPONENT_QUANTITY}.",
+                field="components",
+            )
+        found.append((match.group("sku").strip(), quantity))
     return found
 
 

@@ -23,7 +23,7 @@ from commerce.catalog.models import CONTINUE, Product, Variant
 from commerce.extensions import db
 from commerce.inventory.models import Location, StockLevel
 
-FREE = StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved
+FREE = StockLevel.available
 
 
 def expand(lines: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:

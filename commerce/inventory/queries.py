@@ -38,7 +38,7 @@ from commerce.inventory.models import (
 from commerce.paging import Page, bounded_count, decode_cursor, ids_after, keyset_page
 from commerce.staff.models import StaffMember
 
-AVAILABLE = (StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved).label("available")
+AVAILABLE = StockLevel.available.label("available")
 
 
 def _threshold() -> Any:
@@ -52,7 +52,7 @@ STOCK_SORTS: dict[str, tuple[Any, str]] = {
     "title": (Product.title, "Product"),
     "location": (Location.code, "Location"),
     "on_hand": (StockLevel.on_hand, "On hand"),
-    "available": (StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved, "Available"),
+    "available": (StockLevel.available, "Available"),
     "updated": (StockLevel.updated_at, "Updated"),
 }
 DEFAULT_STOCK_SORT = "sku"
@@ -96,6 +96,7 @@ class StockRow:
     available: int
     threshold: int
     updated_at: datetime
+    unavailable: int = 0  # on hand, not for sale: damaged, in quality control, safety stock
 
     @property
     def is_low(self) -> bool:
@@ -126,6 +127,7 @@ def _stock_columns() -> list[Any]:
         AVAILABLE,
         _threshold().label("threshold"),
         StockLevel.updated_at,
+        StockLevel.unavailable,
     ]
 
 
@@ -148,6 +150,7 @@ def _stock_row(row: Any) -> StockRow:
         available=row[15],
         threshold=row[16],
         updated_at=row[17],
+        unavailable=row[18],
     )
 
 
@@ -226,7 +229,7 @@ def _matching_variants(q: str) -> Any:
 
 
 def _available() -> Any:
-    return StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved
+    return StockLevel.available
 
 
 def _level_conditions(flt: StockFilter) -> list[Any]:
@@ -683,7 +686,7 @@ def low_stock(limit: int = 10) -> list[LowStock]:
     One grouped query over stock levels joined to their variant; variants never stocked anywhere
     are not listed (they have no levels).
     """
-    available = func.sum(StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved)
+    available = func.sum(StockLevel.available)
     threshold = _threshold()
     rows = db.session.execute(
         select(
@@ -714,11 +717,7 @@ def product_available() -> ColumnElement[bool]:
 
     def free(variant_id: Any) -> Any:
         return (
-            select(
-                func.coalesce(
-                    func.sum(StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved), 0
-                )
-            )
+            select(func.coalesce(func.sum(StockLevel.available), 0))
             .join(Location, Location.id == StockLevel.location_id)
             .where(StockLevel.variant_id == variant_id, Location.is_active.is_(True))
             .scalar_subquery()

@@ -36,13 +36,16 @@ from commerce.inventory.models import (
     EXPIRED,
     FOUND,
     LOST,
+    ON_HAND,
     RECEIVED,
     RELEASED,
     RETURNED,
+    SAFETY_STOCK,
     SHIPPED,
     SOLD,
     TRANSFER_IN,
     TRANSFER_OUT,
+    UNAVAILABLE_STATES,
     Allocation,
     Location,
     Reservation,
@@ -186,9 +189,7 @@ def _change_on_hand(
     are available (not allocated or reserved)."""
     stmt = update(StockLevel).where(StockLevel.id == level.id)
     if delta < 0:
-        stmt = stmt.where(
-            StockLevel.on_hand + delta - StockLevel.allocated - StockLevel.reserved >= 0
-        )
+        stmt = stmt.where(StockLevel.available + delta >= 0)
     result = db.session.execute(
         stmt.values(on_hand=StockLevel.on_hand + delta, updated_at=utcnow()).execution_options(
             synchronize_session=False
@@ -340,6 +341,33 @@ def adjust_stock(
     return _idempotent(idempotency_key, work)
 
 
+def shrink_unavailable(level: StockLevel, state: str, units: int, *, by: Any) -> None:
+    """(Under the level's lock.) Take `units` out of an unavailable state: one conditional
+    UPDATE and its ledger row in the state's bucket (a cycle count that found fewer units
+    than the safety stock keeps)."""
+    counter = getattr(StockLevel, state)
+    moved = db.session.execute(
+        update(StockLevel)
+        .where(StockLevel.id == level.id, counter >= units)
+        .values({state: counter - units, "updated_at": utcnow()})
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if moved != 1:
+        raise Conflict("Fewer units are set aside than that.", field="quantity")
+    db.session.add(
+        StockMovement(
+            stock_level_id=level.id,
+            delta=-units,
+            reason=CYCLE_COUNT,
+            bucket=state,
+            actor_id=getattr(by, "id", None),
+            created_at=utcnow(),
+        )
+    )
+    db.session.flush()
+    db.session.expire(level)
+
+
 @service
 def set_counted_quantity(
     variant_id: int, *, location_id: int, counted: int, by: Any, reference: str = "", note: str = ""
@@ -351,14 +379,17 @@ def set_counted_quantity(
     delta = counted - level.on_hand
     if delta == 0:
         return None
-    if counted < level.allocated + level.reserved:
+    kept = level.allocated + level.reserved + level.damaged + level.quality_control
+    if counted < kept:
         raise OutOfStock(
-            f"{counted} counted, but {level.allocated + level.reserved} are promised to orders "
-            "or held by checkouts; resolve those first.",
+            f"{counted} counted, but {kept} are promised to orders, held by checkouts or set "
+            "aside as damaged or in quality control; resolve those first.",
             field="counted",
             variant_id=variant_id,
             location_id=location_id,
         )
+    if counted - kept < level.safety_stock:  # fewer than the safety stock: it shrinks to fit
+        shrink_unavailable(level, SAFETY_STOCK, level.safety_stock - (counted - kept), by=by)
     movement = _change_on_hand(
         level, delta, reason=CYCLE_COUNT, by=by, reference=reference, note=note
     )
@@ -447,6 +478,8 @@ def undo_movement(movement_id: int, *, by: Any) -> StockMovement:
         raise NotFound("No such movement.")
     if original.reason in (SOLD, TRANSFER_OUT, TRANSFER_IN):
         raise ValidationError("Sales and transfers are reversed by their own workflows.")
+    if original.bucket != ON_HAND:
+        raise ValidationError("Units set aside are released from the stock page, not undone.")
     key = f"undo:{original.id}"
 
     def work() -> StockMovement:
@@ -514,7 +547,7 @@ def _stock_of(variant_ids: Iterable[int]) -> dict[int, _Stock]:
             Variant.option2,
             Variant.option3,
             StockLevel.id,
-            StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved,
+            StockLevel.available,
             exists().where(BundleComponent.bundle_variant_id == Variant.id),
         )
         .select_from(Variant)
@@ -614,10 +647,10 @@ def reserve_stock(
             update(StockLevel)
             .where(
                 StockLevel.id == level_id,
-                StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved >= units,
+                StockLevel.available >= units,
             )
             .values(reserved=StockLevel.reserved + units, updated_at=now)
-            .returning(StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved)
+            .returning(StockLevel.available)
             .execution_options(synchronize_session=False)
         ).scalar()
         if after is None:  # someone else got there between the plan and the update
@@ -687,11 +720,7 @@ def _note_hold_news(held: dict[int, int], after: dict[int, int], stock: dict[int
 def _available(variant_id: int) -> int:
     return int(
         db.session.scalar(
-            select(
-                func.coalesce(
-                    func.sum(StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved), 0
-                )
-            )
+            select(func.coalesce(func.sum(StockLevel.available), 0))
             .join(Location, Location.id == StockLevel.location_id)
             .where(StockLevel.variant_id == variant_id, Location.is_active.is_(True))
         )
@@ -1087,7 +1116,7 @@ def _crossed(changes: dict[int, int]) -> list[int]:
         db.session.execute(
             select(
                 StockLevel.variant_id,
-                func.sum(StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved),
+                func.sum(StockLevel.available),
             )
             .join(Location, Location.id == StockLevel.location_id)
             .where(StockLevel.variant_id.in_(list(changes)), Location.is_active.is_(True))
@@ -1132,7 +1161,7 @@ def availability(variant_ids: Sequence[int]) -> dict[int, Availability]:
             Variant.id,
             Variant.inventory_policy,
             Variant.low_stock_threshold,
-            func.sum(StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved),
+            func.sum(StockLevel.available),
             exists().where(BundleComponent.bundle_variant_id == Variant.id),
         )
         .select_from(Variant)
@@ -1180,14 +1209,16 @@ def _drifts(levels: dict[int, StockLevel] | None = None) -> list[Drift]:
     def only(stmt: Any, column: Any) -> Any:
         return stmt if levels is None else stmt.where(column.in_(list(levels)))
 
-    ledger = dict(
-        db.session.execute(
-            only(
-                select(StockMovement.stock_level_id, func.sum(StockMovement.delta)),
-                StockMovement.stock_level_id,
-            ).group_by(StockMovement.stock_level_id)
-        ).all()
-    )
+    ledger: dict[str, dict[int, int]] = defaultdict(dict)  # bucket -> level -> its sum
+    for level_id, bucket, total in db.session.execute(
+        only(
+            select(
+                StockMovement.stock_level_id, StockMovement.bucket, func.sum(StockMovement.delta)
+            ),
+            StockMovement.stock_level_id,
+        ).group_by(StockMovement.stock_level_id, StockMovement.bucket)
+    ).all():
+        ledger[bucket][level_id] = int(total or 0)
     held = dict(
         db.session.execute(
             only(
@@ -1210,18 +1241,27 @@ def _drifts(levels: dict[int, StockLevel] | None = None) -> list[Drift]:
             .group_by(Allocation.stock_level_id)
         ).all()
     )
+    columns = (
+        StockLevel.id,
+        StockLevel.on_hand,
+        StockLevel.reserved,
+        StockLevel.allocated,
+        *(getattr(StockLevel, state) for state in UNAVAILABLE_STATES),
+    )
     if levels is None:
-        rows = db.session.execute(
-            select(StockLevel.id, StockLevel.on_hand, StockLevel.reserved, StockLevel.allocated)
-        ).all()
+        rows = db.session.execute(select(*columns)).all()
     else:
-        rows = [(lv.id, lv.on_hand, lv.reserved, lv.allocated) for lv in levels.values()]
+        rows = [tuple(getattr(lv, c.key) for c in columns) for lv in levels.values()]
     drifts: list[Drift] = []
-    for level_id, on_hand, reserved, allocated in rows:
+    for level_id, on_hand, reserved, allocated, *states in rows:
         for field, counter, computed in (
-            ("on_hand", on_hand, int(ledger.get(level_id) or 0)),
+            ("on_hand", on_hand, ledger[ON_HAND].get(level_id, 0)),
             ("reserved", reserved, int(held.get(level_id) or 0)),
             ("allocated", allocated, int(promised.get(level_id) or 0)),
+            *(
+                (state, units, ledger[state].get(level_id, 0))
+                for state, units in zip(UNAVAILABLE_STATES, states, strict=True)
+            ),
         ):
             if counter != computed:
                 drifts.append(Drift(level_id, field, counter, computed))
@@ -1231,8 +1271,9 @@ def _drifts(levels: dict[int, StockLevel] | None = None) -> list[Drift]:
 def reconcile(*, fix: bool = False, by: Any = None) -> list[Drift]:
     """Compare every level's counters with what the ledger and the live holds say.
 
-    on_hand must equal the sum of its movements; reserved the active reservations; allocated
-    the unshipped part of live allocations. With `fix`, counters are set to the computed values
+    on_hand must equal the sum of its movements (each unavailable state the sum of the
+    movements of its bucket); reserved the active reservations; allocated the unshipped part
+    of live allocations. With `fix`, counters are set to the computed values
     (the ledger and the hold rows are the truth), each repair audited. The repair re-checks each
     drifted level under its row lock, so a change committed between the report's queries (a
     live shop) is never "repaired" to a value computed before it.

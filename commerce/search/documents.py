@@ -316,7 +316,7 @@ def _available(ids: list[int]) -> dict[int, int]:
         for vid, free in db.session.execute(
             select(
                 StockLevel.variant_id,
-                func.sum(StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved),
+                func.sum(StockLevel.available),
             )
             .join(Location, Location.id == StockLevel.location_id)
             .join(Variant, Variant.id == StockLevel.variant_id)

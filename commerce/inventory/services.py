@@ -35,9 +35,11 @@ from commerce.inventory.models import (
     DAMAGED,
     EXPIRED,
     FOUND,
+    HOLD_BACK,
     LOST,
     ON_HAND,
     RECEIVED,
+    RELEASE,
     RELEASED,
     RETURNED,
     SAFETY_STOCK,
@@ -66,6 +68,8 @@ REASON_LABELS = {
     TRANSFER_OUT: "Transfer out",
     TRANSFER_IN: "Transfer in",
     CORRECTION: "Manual correction",
+    HOLD_BACK: "Set aside (not for sale)",
+    RELEASE: "Back to sale",
 }
 DEFAULT_RESERVATION_TTL = timedelta(minutes=10)
 MAX_QUANTITY = 1_000_000

@@ -317,6 +317,35 @@ def _whole_units(picks: list[PickLine]) -> int:
     return min((units // (per_bundle[v] or 1) for v, units in per_variant.items()), default=0)
 
 
+@dataclass(frozen=True)
+class WaitingLine:
+    """An order line as the pick form shows it at one location: whole units (bundles for a
+    bundle line) and, for a bundle, the component units that are picked for them."""
+
+    order_line_id: int
+    title: str
+    sku: str | None
+    quantity: int
+    components: tuple[tuple[str | None, int], ...] = ()
+
+
+def waiting_lines(picks: list[PickLine], order: Order) -> list[WaitingLine]:
+    """The picks at one location grouped per order line, in line order."""
+    per_line: dict[int, list[PickLine]] = defaultdict(list)
+    for pick in picks:
+        per_line[pick.order_line_id].append(pick)
+    lines = {line.id: line for line in order.lines}
+    rows = []
+    for line_id, mine in sorted(per_line.items()):
+        line = lines[line_id]
+        units = _whole_units(mine)
+        parts = tuple(
+            (str(c.get("sku") or ""), int(c["quantity"]) * units) for c in line.components
+        )
+        rows.append(WaitingLine(line_id, line.title, line.sku, units, parts))
+    return [row for row in rows if row.quantity > 0]
+
+
 def get_fulfillment(fulfillment_id: int) -> Fulfillment:
     fulfillment = db.session.get(Fulfillment, fulfillment_id)
     if fulfillment is None:

@@ -4,6 +4,7 @@ errors at the row, availability per component on the bundle's and the variant st
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
 from commerce.catalog.bundles import components_of
 from commerce.extensions import db
@@ -107,3 +108,51 @@ def test_support_cannot_save_a_bundle(client, login, shop):
     )
     assert response.status_code == 403
     assert components_of([shop.box])[shop.box][0] == (shop.mug, 1)
+
+
+def test_an_order_with_a_bundle_is_picked_shipped_and_slipped_by_components(
+    app, client, login, shop, monkeypatch
+):
+    """The order page lists the components under the bundle, a parcel picks whole bundles,
+    and the packing slip (a real WeasyPrint PDF, read back) lists the components."""
+    import io
+    import re
+
+    from pypdf import PdfReader
+
+    from commerce.checkout.cart import add_to_cart
+    from commerce.checkout.services import (
+        choose_shipping_method,
+        place_order,
+        save_information,
+        start_checkout,
+    )
+    from commerce.orders.models import Fulfillment
+    from tests.conftest import TEST_CARD, US_ADDRESS
+
+    monkeypatch.setitem(app.config, "PRICES_INCLUDE_TAX", False)
+    cart = add_to_cart(None, variant_id=shop.box, quantity=2)
+    cart = add_to_cart(cart, variant_id=shop.mug, quantity=1)
+    checkout = start_checkout(cart)
+    save_information(checkout, email="ada@example.com", address=US_ADDRESS)
+    choose_shipping_method(checkout, code="STD")
+    order = place_order(checkout.key, card=TEST_CARD).order
+    box_line = next(line for line in order.lines if line.variant_id == shop.box)
+    login("warehouse")
+    page = client.get(f"/console/orders/{order.id}").get_data(as_text=True)
+    times = "\u00d7"
+    assert f"↳ 4 {times} COF-{shop.n}" in page and f"↳ 2 {times} MUG-{shop.n}" in page
+    location_id = re.search(r'name="location_id" value="(\d+)"', page).group(1)
+    started = client.post(
+        f"/console/orders/{order.id}/fulfillments",
+        data={"location_id": location_id, f"qty-{box_line.id}": "1"},
+    )
+    assert started.status_code == 303
+    parcel = db.session.scalars(select(Fulfillment).where(Fulfillment.order_id == order.id)).one()
+    assert parcel.units_by_line() == {box_line.id: 1}
+    pdf = client.get(f"/console/fulfillments/{parcel.id}/packing-slip.pdf")
+    assert pdf.status_code == 200
+    text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.data)).pages)
+    text = re.sub(r"\s+", " ", text)
+    assert f"BOX-{shop.n}" in text and f"MUG-{shop.n}" in text and f"COF-{shop.n}" in text
+    assert "1 item" in text

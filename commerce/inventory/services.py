@@ -133,6 +133,11 @@ def stock_level_for(variant_id: int, location_id: int) -> StockLevel:
     if level is None:
         if db.session.get(Variant, variant_id) is None:
             raise ValidationError("No such variant.", field="variant_id")
+        if bundles.components_of([variant_id]):
+            raise ValidationError(
+                "A bundle holds no stock of its own: book its components instead.",
+                field="variant_id",
+            )
         if db.session.get(Location, location_id) is None:
             raise ValidationError("Choose an existing location.", field="location_id")
         level = StockLevel(

@@ -131,6 +131,75 @@ def release_set_aside(
 
 
 @service
+def write_off_set_aside(
+    variant_id: int, *, location_id: Any, state: Any, quantity: Any, reason: Any, by: Any
+) -> StockMovement:
+    """Damaged (or failed quality control) units leave the building: the state's counter and
+    on hand go down together, in one conditional UPDATE (the state must hold them), with a
+    ledger row in each bucket. Available does not change, so they are never for sale between
+    the two."""
+    reason = _checked(state, reason)
+    if state == SAFETY_STOCK:
+        raise ValidationError("Safety stock is lowered, not written off.", field="state")
+    _check_quantity(quantity)
+    level = stock_level_for(variant_id, _chosen_location(location_id).id)
+    counter = getattr(StockLevel, state)
+    moved = db.session.execute(
+        update(StockLevel)
+        .where(StockLevel.id == level.id, counter >= quantity, StockLevel.on_hand >= quantity)
+        .values(
+            {
+                state: counter - quantity,
+                "on_hand": StockLevel.on_hand - quantity,
+                "updated_at": utcnow(),
+            }
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if moved != 1:
+        db.session.refresh(level)
+        raise Conflict(
+            f"Only {getattr(level, state)} {STATE_LABELS[state].lower()} at "
+            f"{level.location.name} to write off.",
+            field="quantity",
+        )
+    now, actor = utcnow(), getattr(by, "id", None)
+    out = StockMovement(
+        stock_level_id=level.id,
+        delta=-quantity,
+        reason=DAMAGED,
+        note=reason,
+        actor_id=actor,
+        created_at=now,
+    )
+    db.session.add_all(
+        [
+            StockMovement(
+                stock_level_id=level.id,
+                delta=-quantity,
+                reason=RELEASE,
+                bucket=state,
+                note=reason,
+                actor_id=actor,
+                created_at=now,
+            ),
+            out,
+        ]
+    )
+    db.session.flush()
+    db.session.expire(level)
+    audit.record(
+        by,
+        "stock.write_off",
+        subject_type="stock_level",
+        subject_id=level.id,
+        subject_label=f"{_variant_label(level.variant_id)} @ {level.location.code}",
+        after={"state": STATE_LABELS[state], "units": quantity, "reason": reason},
+    )
+    return out
+
+
+@service
 def set_safety_stock(
     variant_id: int, *, location_id: Any, units: Any, by: Any, reason: str = ""
 ) -> StockMovement | None:

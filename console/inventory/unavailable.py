@@ -20,11 +20,16 @@ from commerce.inventory.unavailable import (
     release_set_aside,
     set_aside,
     set_safety_stock,
+    write_off_set_aside,
 )
 from console.web import done
 from web.forms import form_status, submit
 
-ACTIONS = [("set_aside", "Set aside"), ("release", "Release to sale")]
+ACTIONS = [
+    ("set_aside", "Set aside"),
+    ("release", "Release to sale"),
+    ("write_off", "Write off (they leave stock)"),
+]
 
 
 def _location(value: Any) -> int | None:
@@ -59,7 +64,9 @@ def _back(variant_id: int, **forms: Any) -> Any:
 def variant_set_aside(variant_id: int) -> Any:
     variant = get_variant(variant_id)
     form = SetAsideForm()
-    verb = release_set_aside if form.action.data == "release" else set_aside
+    verb = {"release": release_set_aside, "write_off": write_off_set_aside}.get(
+        form.action.data, set_aside
+    )
     result = submit(
         form,
         lambda: verb(
@@ -74,11 +81,10 @@ def variant_set_aside(variant_id: int) -> Any:
     if not result.ok:
         return _back(variant.id, aside_form=form)
     state = STATE_LABELS.get(form.state.data, "").lower()
-    message = (
-        f"{form.quantity.data} unit(s) released from {state} to sale."
-        if form.action.data == "release"
-        else f"{form.quantity.data} unit(s) set aside as {state}."
-    )
+    message = {
+        "release": f"{form.quantity.data} unit(s) released from {state} to sale.",
+        "write_off": f"{form.quantity.data} unit(s) {state} written off.",
+    }.get(form.action.data, f"{form.quantity.data} unit(s) set aside as {state}.")
     return done(message, url_for("console.stock_variant", variant_id=variant.id))
 
 

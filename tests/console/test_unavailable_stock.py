@@ -89,6 +89,20 @@ def test_set_aside_release_and_safety_stock(client, login, stocked):
     assert released.status_code == 303
     assert level(variant_id).available == 3
 
+    written_off = client.post(
+        f"/console/inventory/variants/{variant_id}/set-aside",
+        data={
+            "action": "write_off",
+            "state": "damaged",
+            "location_id": str(location_id),
+            "quantity": "1",
+            "reason": "beyond repair",
+        },
+    )
+    assert written_off.status_code == 303
+    now = level(variant_id)
+    assert (now.on_hand, now.damaged, now.available) == (9, 2, 3)  # available unchanged
+
     page = client.get(f"/console/inventory/variants/{variant_id}").get_data(as_text=True)
     assert "dented in transit" in page and "Set aside (not for sale)" in page
     overview = client.get("/console/inventory?q=MUG-U").get_data(as_text=True)
@@ -100,6 +114,8 @@ def test_set_aside_release_and_safety_stock(client, login, stocked):
         "quality_control",
         "safety_stock",
         "quality_control",
+        "damaged",
+        "on_hand",
     ]
     assert reconcile() == []
 

@@ -240,6 +240,14 @@ def test_a_component_cannot_be_deleted_while_bundled(shop):
     assert f"BOX-{shop.n}" in refused.value.message
 
 
+def test_a_bundle_takes_no_stock_of_its_own(shop):
+    from commerce.inventory.services import receive_stock
+
+    with pytest.raises(ValidationError) as refused:
+        receive_stock(shop.box, quantity=3, by=None)
+    assert "components" in refused.value.message
+
+
 def test_the_csv_spelling_of_components():
     assert parse_components("MUG-1 x1; COF-1 x2") == [("MUG-1", 1), ("COF-1", 2)]
     assert parse_components("CUP-X2;  ; TEA") == [("CUP-X2", 1), ("TEA", 1)]

@@ -58,7 +58,12 @@ from commerce.inventory.services import (
     transfer_stock,
     undo_movement,
 )
-from commerce.inventory.unavailable import release_set_aside, set_aside, set_safety_stock
+from commerce.inventory.unavailable import (
+    release_set_aside,
+    set_aside,
+    set_safety_stock,
+    write_off_set_aside,
+)
 from tests.commerce.inventory.conftest import add_location
 
 DOMAIN_ERRORS = (OutOfStock, Conflict, ValidationError)
@@ -174,7 +179,7 @@ class StockLedger(RuleBasedStateMachine):
     @rule(
         v=two,
         loc=two,
-        action=st.sampled_from(["set_aside", "release_set_aside", "safety"]),
+        action=st.sampled_from(["set_aside", "release_set_aside", "write_off", "safety"]),
         state=st.sampled_from(UNAVAILABLE_STATES),
         quantity=st.integers(1, 2),
     )
@@ -183,7 +188,7 @@ class StockLedger(RuleBasedStateMachine):
         the state holds, when it holds any), or the safety stock set: one rule, so the other
         verbs keep their share of the steps."""
         variant_id, location_id = self.variants[v], self.locations[loc]
-        if action == "release_set_aside":
+        if action in ("release_set_aside", "write_off"):
             held = db.session.scalar(
                 select(getattr(StockLevel, state)).where(
                     StockLevel.variant_id == variant_id, StockLevel.location_id == location_id
@@ -197,7 +202,11 @@ class StockLedger(RuleBasedStateMachine):
                     variant_id, location_id=location_id, units=quantity - 1, by=None
                 )
         else:
-            verb = set_aside if action == "set_aside" else release_set_aside
+            verb = {
+                "set_aside": set_aside,
+                "release_set_aside": release_set_aside,
+                "write_off": write_off_set_aside,
+            }[action]
 
             def work():
                 return verb(

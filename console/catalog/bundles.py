@@ -68,6 +68,7 @@ def _page(variant_id: int, form: BundleForm | None = None, *, status: int = 200)
         labels=_labels(form),
         sellable=bundles_stock([variant.id]).get(variant.id),
         status=status,
+        **_picker(variant.id),
     )
 
 
@@ -77,20 +78,27 @@ def _labels(form: BundleForm) -> dict[int, str]:
     return describe_variants(ids)
 
 
-def bundle_page(variant_id: int) -> Any:
-    """The page, or (htmx with `q`) the picker's results as rows numbered after `start`."""
+def _picker(variant_id: int) -> dict[str, Any]:
+    """The picker's results for `q`, as rows numbered after `start` (the builder's rows)."""
     query = request.args.get("q", "").strip()
+    found = find_components(query, exclude=variant_id)
+    start = request.args.get("start", "0")
+    return {
+        "found": found,
+        "free": free_units(v.id for v, _ in found),
+        "start": int(start) if start.isdigit() and int(start) < 1000 else 0,
+        "query": query,
+    }
+
+
+def bundle_page(variant_id: int) -> Any:
+    """The page (with the picker's results for `q`, without JavaScript), or for htmx with `q`
+    the results alone."""
     if is_htmx() and "q" in request.args:
-        variant = get_variant(variant_id)
-        found = find_components(query, exclude=variant.id)
-        start = request.args.get("start", "0")
         return render(
             "console/catalog/_bundle_picker.html",
-            variant=variant,
-            found=found,
-            free=free_units(v.id for v, _ in found),
-            start=int(start) if start.isdigit() and int(start) < 1000 else 0,
-            query=query,
+            variant=get_variant(variant_id),
+            **_picker(variant_id),
         )
     return _page(variant_id)
 

@@ -38,6 +38,10 @@ def test_build_a_bundle_with_the_picker(client, login, make_product, shop):
     ).get_data(as_text=True)
     assert 'name="components-0-variant_id"' in found and f"MUG-{shop.n}" in found
     assert "<html" not in found
+    # without JavaScript the search form's GET answers the page with the results in it
+    whole = client.get(f"/console/variants/{kit.id}/bundle?q=MUG-{shop.n}&start=0")
+    assert "<html" in whole.get_data(as_text=True)
+    assert 'name="components-0-variant_id"' in whole.get_data(as_text=True)
     # bundles are not offered as components
     boxes = client.get(
         f"/console/variants/{kit.id}/bundle?q=BOX-{shop.n}", headers=htmx_headers()

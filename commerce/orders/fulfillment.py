@@ -125,10 +125,14 @@ def _picking_by_line(order: Order) -> dict[int, int]:
     return found
 
 
-def bundle_picks(order: Order) -> dict[int, list[PickLine]]:
+def bundle_picks(
+    order: Order, releasing: dict[int, int] | None = None
+) -> dict[int, list[PickLine]]:
     """pickable() for an order with bundles: the allocations of a variant are one pool shared
     by the lines that use it (a loose mug and a gift box's mug), plain lines served first,
-    each location in priority order. A bundle line's picks are its components' units."""
+    each location in priority order. A bundle line's picks are its components' units. A line
+    refunded before shipping waits for less (its units were released), except the units of
+    `releasing` (order line -> units): a refund being booked, whose allocations go next."""
     rows = db.session.execute(
         select(Allocation, StockLevel.location_id)
         .join(StockLevel, StockLevel.id == Allocation.stock_level_id)
@@ -148,8 +152,9 @@ def bundle_picks(order: Order) -> dict[int, list[PickLine]]:
         if line.variant_id is None:
             continue
         refunded_unshipped = max(line.refunded_quantity - line.fulfilled_quantity, 0)
+        refunded_unshipped -= (releasing or {}).get(line.id, 0)
         left = line.quantity - line.fulfilled_quantity - picking.get(line.id, 0)
-        left -= refunded_unshipped
+        left -= max(refunded_unshipped, 0)
         if left <= 0:
             continue
         parts = (
@@ -200,11 +205,13 @@ def release_unshipped(order: Order, order_line_id: int, quantity: int, *, by: An
     line = next((ln for ln in order.lines if ln.id == order_line_id), None)
     if line is None or line.variant_id is None or quantity <= 0:
         return 0
+    waiting = (
+        bundle_picks(order, releasing={order_line_id: quantity})
+        if any(ln.components for ln in order.lines)
+        else pickable(order)
+    )
     mine = [
-        pick
-        for picks in pickable(order).values()
-        for pick in picks
-        if pick.order_line_id == order_line_id
+        pick for picks in waiting.values() for pick in picks if pick.order_line_id == order_line_id
     ]
     take = min(quantity, _whole_units(mine) if line.components else sum(p.quantity for p in mine))
     if take <= 0:

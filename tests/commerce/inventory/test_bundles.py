@@ -187,6 +187,32 @@ def test_cancelling_an_order_releases_the_components(shop, make_staff):
     assert reconcile() == []
 
 
+def test_editing_and_refunding_a_bundle_line_moves_its_components(shop, make_staff):
+    from commerce.orders.edits import edit_order
+    from commerce.orders.refunds import issue_refund
+
+    support = make_staff("admin")
+    order = buy([(shop.box, 2)])
+    box_line = order.lines[0]
+    assert on_hand(shop.mug) == (5, 2, 0) and on_hand(shop.coffee) == (6, 4, 0)
+    # One box fewer and a loose mug more: a box's bag units go back, the mug stays promised.
+    edited = edit_order(order, quantities={box_line.id: 1}, add={shop.mug: 1}, by=support)
+    assert on_hand(shop.mug) == (5, 2, 0) and on_hand(shop.coffee) == (6, 2, 0)
+    box_line = next(line for line in edited.lines if line.variant_id == shop.box)
+    assert box_line.components  # kept as sold
+    # Refunding the unshipped box gives its components back at once.
+    issue_refund(
+        edited,
+        lines={box_line.id: 1},
+        reason="changed mind",
+        idempotency_key="bundle-refund-1",
+        by=support,
+    )
+    assert on_hand(shop.mug) == (5, 1, 0) and on_hand(shop.coffee) == (6, 0, 0)
+    assert free(shop.box) == 3
+    assert reconcile() == []
+
+
 def test_a_component_selling_out_is_news_for_the_bundle(shop):
     before = db.session.scalar(select(func.coalesce(func.max(OutboxEvent.id), 0)))
     reserve_stock([(shop.coffee, 5)], reference="cart-4")  # 1 bag left: the box sold out

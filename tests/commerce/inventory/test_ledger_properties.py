@@ -71,6 +71,13 @@ _serial = itertools.count(1)
 SEEN: dict[str, int] = {}  # outcomes over all examples: the run must not be vacuous
 
 two = st.integers(0, 1)
+# The unavailable states' steps, drawn by the adjust rule: "action:state".
+UNAVAILABLE_STEPS = [
+    f"{action}:{state}"
+    for action in ("set_aside", "release_set_aside", "write_off")
+    for state in UNAVAILABLE_STATES
+    if not (action == "write_off" and state == "safety_stock")
+] + ["safety:"]
 units = st.integers(1, 8)
 pick = st.integers(0, 1_000)
 
@@ -141,6 +148,56 @@ class StockLedger(RuleBasedStateMachine):
             )
         )
 
+    @rule(v=two, loc=two, step=st.sampled_from(UNAVAILABLE_STEPS), quantity=st.integers(1, 2))
+    def unavailable_step(self, v, loc, step, quantity):
+        action, _, state = step.partition(":")
+        self.unavailable(v, loc, action, state or DAMAGED, quantity)
+
+    def unavailable(self, v, loc, action, state, quantity):
+        """Units set aside (damaged, quality control, safety stock), released or written off
+        (some of what the state holds, when it holds any), or the safety stock set."""
+        variant_id, location_id = self.variants[v], self.locations[loc]
+        if action in ("release_set_aside", "write_off"):  # units some level holds, if any
+            allowed = [state] + [
+                other
+                for other in UNAVAILABLE_STATES
+                if other != state and not (action == "write_off" and other == "safety_stock")
+            ]
+            levels = db.session.scalars(
+                select(StockLevel)
+                .where(StockLevel.variant_id.in_(self.variants))
+                .order_by(StockLevel.id)
+            ).all()
+            holding = [(lv, s) for s in allowed for lv in levels if getattr(lv, s) > 0]
+            if holding:
+                found, state = holding[0]
+                variant_id, location_id = found.variant_id, found.location_id
+                quantity = min(quantity, getattr(found, state))
+        if action == "safety":
+
+            def work():
+                return set_safety_stock(
+                    variant_id, location_id=location_id, units=quantity - 1, by=None
+                )
+        else:
+            verb = {
+                "set_aside": set_aside,
+                "release_set_aside": release_set_aside,
+                "write_off": write_off_set_aside,
+            }[action]
+
+            def work():
+                return verb(
+                    variant_id,
+                    location_id=location_id,
+                    state=state,
+                    quantity=quantity,
+                    reason="checked",
+                    by=None,
+                )
+
+        self.attempt(action, work)
+
     @rule(v=two, loc=two, counted=st.integers(0, 12))
     def count(self, v, loc, counted):
         self.remember(
@@ -175,50 +232,6 @@ class StockLedger(RuleBasedStateMachine):
                 ),
             )
         )
-
-    @rule(
-        v=two,
-        loc=two,
-        action=st.sampled_from(["set_aside", "release_set_aside", "write_off", "safety"]),
-        state=st.sampled_from(UNAVAILABLE_STATES),
-        quantity=st.integers(1, 2),
-    )
-    def unavailable(self, v, loc, action, state, quantity):
-        """Units set aside (damaged, quality control, safety stock), released (some of what
-        the state holds, when it holds any), or the safety stock set: one rule, so the other
-        verbs keep their share of the steps."""
-        variant_id, location_id = self.variants[v], self.locations[loc]
-        if action in ("release_set_aside", "write_off"):
-            held = db.session.scalar(
-                select(getattr(StockLevel, state)).where(
-                    StockLevel.variant_id == variant_id, StockLevel.location_id == location_id
-                )
-            )
-            quantity = min(quantity, held) if held else quantity
-        if action == "safety":
-
-            def work():
-                return set_safety_stock(
-                    variant_id, location_id=location_id, units=quantity - 1, by=None
-                )
-        else:
-            verb = {
-                "set_aside": set_aside,
-                "release_set_aside": release_set_aside,
-                "write_off": write_off_set_aside,
-            }[action]
-
-            def work():
-                return verb(
-                    variant_id,
-                    location_id=location_id,
-                    state=state,
-                    quantity=quantity,
-                    reason="checked",
-                    by=None,
-                )
-
-        self.attempt(action, work)
 
     @precondition(lambda self: self.movements)
     @rule(i=pick)
@@ -329,6 +342,6 @@ def test_ledger_invariants_hold_for_any_sequence(app):
     )
     print(sorted(SEEN.items()))
     verbs = {"receive", "adjust", "reserve", "commit", "ship", "transfer", "release", "cancel"}
-    verbs |= {"set_aside", "release_set_aside", "safety", "count"}
+    verbs |= {"set_aside", "release_set_aside", "write_off", "safety", "count"}
     assert verbs <= set(SEEN), SEEN
     assert {"OutOfStock", "ValidationError"} <= set(SEEN), SEEN

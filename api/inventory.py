@@ -59,6 +59,9 @@ class LevelOut(BaseModel):
     on_hand: int
     allocated: int
     reserved: int
+    unavailable: int = Field(
+        description="On hand but not for sale: damaged, in quality control, safety stock."
+    )
     available: int
     updated_at: str | None
 
@@ -73,6 +76,10 @@ class MovementOut(BaseModel):
     variant_id: int
     location_id: int
     delta: int
+    bucket: str = Field(
+        description="The counter `delta` changes: on_hand, or an unavailable state (damaged, "
+        "quality_control, safety_stock; on hand does not move)."
+    )
     reason: str
     reference: str
     note: str
@@ -143,6 +150,7 @@ def render_level(level: StockLevel, sku: str | None) -> LevelOut:
         on_hand=level.on_hand,
         allocated=level.allocated,
         reserved=level.reserved,
+        unavailable=level.unavailable,
         available=level.available,
         updated_at=ts(level.updated_at),
     )
@@ -154,6 +162,7 @@ def render_movement(movement: StockMovement, level: StockLevel) -> MovementOut:
         variant_id=level.variant_id,
         location_id=level.location_id,
         delta=movement.delta,
+        bucket=movement.bucket,
         reason=movement.reason,
         reference=movement.reference,
         note=movement.note,

@@ -210,7 +210,7 @@ class StockReport:
     allocated: int
     reserved: int
     available: int
-    negative_levels: int  # levels with on_hand - allocated - reserved < 0 (oversold)
+    negative_levels: int  # levels with available < 0 (oversold)
     ledger_mismatches: list[str]  # levels whose sum(movements.delta) != on_hand
     counter_mismatches: list[str]  # reserved/allocated counters vs reservation/allocation rows
     active_reservations: int  # rows still holding units
@@ -242,7 +242,7 @@ def stock_report(variant_id: int) -> StockReport:
     for level in levels:
         moved = db.session.scalar(
             select(func.coalesce(func.sum(StockMovement.delta), 0)).where(
-                StockMovement.stock_level_id == level.id
+                StockMovement.stock_level_id == level.id, StockMovement.bucket == "on_hand"
             )
         )
         if moved != level.on_hand:

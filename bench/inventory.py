@@ -188,9 +188,7 @@ def held_and_negative(variant_ids: list[int]) -> tuple[int, int]:
     reserved, negative = db.session.execute(
         select(
             func.coalesce(func.sum(StockLevel.reserved), 0),
-            func.count().filter(
-                StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved < 0
-            ),
+            func.count().filter(StockLevel.available < 0),
         ).where(StockLevel.variant_id.in_(variant_ids))
     ).one()
     return int(reserved), int(negative)

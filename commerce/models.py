@@ -10,6 +10,7 @@ from commerce.accounts.models import (
 from commerce.audit import AuditEntry
 from commerce.catalog.bulk_edit import BulkEditBatch, BulkEditChange
 from commerce.catalog.models import (
+    BundleComponent,
     Category,
     Collection,
     CollectionProduct,
@@ -93,6 +94,7 @@ __all__ = [
     "AuthSession",
     "BulkEditBatch",
     "BulkEditChange",
+    "BundleComponent",
     "Cart",
     "CartLine",
     "Category",

@@ -25,7 +25,6 @@ from commerce.extensions import db
 from commerce.staff.models import StaffMember
 
 
-
 def pytest_configure(config: pytest.Config) -> None:
     """Under pytest-xdist (`make test` runs two workers), each worker gets its own PostgreSQL
     database (the suite's, suffixed with the worker's name, created if missing) and its own

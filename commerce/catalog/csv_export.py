@@ -12,8 +12,9 @@ from collections.abc import Callable, Iterator
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from commerce.catalog.bundles import components_of, format_components
 from commerce.catalog.csv_format import COLUMNS
-from commerce.catalog.models import Collection, CollectionProduct, Media, Product
+from commerce.catalog.models import Collection, CollectionProduct, Media, Product, Variant
 from commerce.catalog.queries import ProductFilter, filtered_products
 from commerce.csv_safe import BOM, SafeCsv
 from commerce.extensions import db
@@ -53,15 +54,21 @@ def export_catalog_csv(
             )
         ).all()
         collections = _collection_handles(ids)
+        bundles = _bundle_cells([v.id for p in products for v in p.variants])
         for product in products:
-            for row in product_rows(product, collections.get(product.id, []), media_url):
+            for row in product_rows(product, collections.get(product.id, []), media_url, bundles):
                 out.row(row)
         for product in products:
             db.session.expunge(product)  # the batch is written: let it go
         yield out.take()
 
 
-def product_rows(product: Product, collections: list[str], media_url: MediaUrl) -> list[list[str]]:
+def product_rows(
+    product: Product,
+    collections: list[str],
+    media_url: MediaUrl,
+    bundles: dict[int, str] | None = None,
+) -> list[list[str]]:
     variants = list(product.variants)
     images = sorted(product.media, key=lambda m: (m.position, m.id))
     rows = []
@@ -88,6 +95,7 @@ def product_rows(product: Product, collections: list[str], media_url: MediaUrl) 
                 cost="" if variant.cost is None else format_amount_plain(variant.cost, currency),
                 weight_grams="" if variant.weight_grams is None else str(variant.weight_grams),
                 inventory_policy=variant.inventory_policy,
+                bundle_components=(bundles or {}).get(variant.id, ""),
             )
         if index < len(images):
             media = images[index]
@@ -117,6 +125,24 @@ def _product_columns(product: Product, collections: list[str]) -> dict[str, str]
     for index, option in enumerate(sorted(product.options, key=lambda o: o.position), start=1):
         columns[f"option{index}_name"] = option.name
     return columns
+
+
+def _bundle_cells(variant_ids: list[int]) -> dict[int, str]:
+    """The "bundle_components" cell of each bundle among these variants (two queries)."""
+    parts = components_of(variant_ids)
+    if not parts:
+        return {}
+    skus = dict(
+        db.session.execute(
+            select(Variant.id, Variant.sku).where(
+                Variant.id.in_({c for comps in parts.values() for c, _ in comps})
+            )
+        ).all()
+    )
+    return {
+        bundle_id: format_components([(skus.get(c) or "", q) for c, q in comps])
+        for bundle_id, comps in parts.items()
+    }
 
 
 def _collection_handles(product_ids: list[int]) -> dict[int, list[str]]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from commerce.bounds import INT_MAX
+from commerce.catalog.bundles import parse_components
 from commerce.catalog.models import HTML, MAX_OPTIONS
 from commerce.csv_safe import unescape_cell
 from commerce.errors import ValidationError
@@ -52,6 +53,7 @@ COLUMNS = (
     "image_src",
     "image_alt",
     "image_position",
+    "bundle_components",
 )
 VARIANT_COLUMNS = (
     "option1_value",
@@ -65,6 +67,7 @@ VARIANT_COLUMNS = (
     "weight_grams",
     "inventory_policy",
     "inventory_qty",
+    "bundle_components",
 )
 IMAGE_COLUMNS = ("image_src", "image_alt", "image_position")
 
@@ -141,6 +144,9 @@ class VariantLine:
     fields: dict[str, Any]  # keyword arguments for the variant services
     inventory_qty: int | None = None
     image_src: str | None = None  # Shopify's Variant Image: one of the product's images
+    # Our format's "bundle_components" ("SKU-A x1; SKU-B x2"): [] a plain variant, None when
+    # the file has no such column (the variant's components are left as they are).
+    bundle: list[tuple[str, int]] | None = None
 
     @property
     def sku(self) -> str | None:
@@ -451,6 +457,11 @@ class _Reader:
             fields["inventory_policy"] = policy
         self._refuse_unsupported(row, values, gift_card=gift_card)
         line.inventory_qty = self._int(row, values, "inventory_qty", "a whole quantity")
+        if "bundle_components" in self.headers:
+            try:
+                line.bundle = parse_components(values.get("bundle_components", ""))
+            except ValidationError as exc:
+                self.error(row, "bundle_components", exc.message)
 
     def _refuse_unsupported(
         self, row: int, values: dict[str, str], *, gift_card: bool = False

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from commerce.audit import field_label, is_money_key
+from commerce.catalog.bundles import components_of, set_bundle_components, variants_by_sku
 from commerce.catalog.csv_format import (
     IMAGE_COLUMNS,
     VARIANT_COLUMNS,
@@ -238,10 +239,46 @@ class _Importer:
                 savepoint.commit()
             if progress and (done % 50 == 0 or done == len(plans)):
                 progress(done, len(plans), f"{verb} products")
+        if "bundle_components" in self.parsed.headers:
+            self.set_bundles(plans)
         if not self.report.errors and self.stock:
             # Inventory sits above the catalog: the app wires in who books the stock.
             book: OpeningStock = current_app.extensions[OPENING_STOCK]
             book(self.stock, self.report, by=self.by)
+
+    def set_bundles(self, plans: list[ProductPlan]) -> None:
+        """The file's "bundle_components", once every product of it is in (a bundle may name
+        components further down the file): each SKU must exist, errors at the row."""
+        lines = [
+            line
+            for plan in plans
+            for line in plan.variants
+            if line.bundle is not None and id(line) in self.lookups.variant_of
+        ]
+        db.session.flush()
+        known = variants_by_sku(sku for line in lines for sku, _ in line.bundle or [])
+        for line in lines:
+            bundle = self.lookups.variant_of[id(line)]
+            missing = [sku for sku, _ in line.bundle or [] if sku not in known]
+            if missing:
+                self.error(line.row, "bundle_components", f"Unknown SKU “{missing[0]}”.")
+                continue
+            wanted = [(known[sku].id, quantity) for sku, quantity in line.bundle or []]
+            if components_of([bundle.id]).get(bundle.id, []) == wanted:
+                continue
+            try:
+                with db.session.begin_nested():
+                    set_bundle_components(bundle, wanted, by=self.by)
+            except CommerceError as exc:
+                errors = getattr(exc, "errors", None) or {"": [exc.message]}
+                for messages in errors.values():
+                    for message in messages:
+                        self.error(line.row, "bundle_components", message)
+                continue
+            self.report.notes.append(
+                f"Row {line.row}: {bundle.sku or 'the variant'} "
+                + (f"is a bundle of {len(wanted)} component(s)." if wanted else "is no bundle now.")
+            )
 
     def check_references(self, plan: ProductPlan) -> None:
         """What the file names must exist: category, collections; SKUs may not be taken."""

@@ -274,6 +274,26 @@ class Variant(db.Model):
         }
 
 
+class BundleComponent(db.Model):
+    """One component of a bundle variant (a gift box = 1 mug + 2 coffee bags): the bundle
+    holds no stock of its own; selling it reserves, allocates and ships its components."""
+
+    __tablename__ = "bundle_component"
+    __table_args__ = (
+        UniqueConstraint("bundle_variant_id", "component_variant_id"),
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("bundle_variant_id <> component_variant_id", name="not_itself"),
+        Index("ix_bundle_component_component", "component_variant_id", "bundle_variant_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bundle_variant_id: Mapped[int] = mapped_column(ForeignKey("variant.id", ondelete="CASCADE"))
+    # RESTRICT: a variant that is part of a bundle is taken out of it before it is deleted.
+    component_variant_id: Mapped[int] = mapped_column(ForeignKey("variant.id", ondelete="RESTRICT"))
+    quantity: Mapped[int]
+    position: Mapped[int] = mapped_column(default=1)
+
+
 class Collection(db.Model):
     """Manual (hand-picked, ordered) or rule-based (products matching conditions)."""
 

@@ -28,6 +28,7 @@ from commerce.bounds import (
     check_int,
     check_length,
 )
+from commerce.catalog.bundles import refuse_if_component
 from commerce.catalog.models import (
     ACTIVE,
     ARCHIVED,
@@ -432,6 +433,7 @@ def delete_product(product: Product, *, by: Any) -> None:
     """Removes a product and its variants; media files are removed once the delete commits."""
     from commerce.catalog.media import forget_media_files
 
+    refuse_if_component(v.id for v in product.variants)
     before = product.snapshot()
     paths = [p for m in product.media for p in (m.path, m.thumb_path) if p]
     outbox.enqueue(
@@ -660,6 +662,7 @@ def delete_variant(variant: Variant, *, by: Any) -> None:
     product = variant.product
     if len(product.variants) <= 1:
         raise ValidationError("A product keeps at least one variant; archive the product instead.")
+    refuse_if_component([variant.id])
     audit.record(by, "variant.delete", variant, before=variant.snapshot())
     product.variants.remove(variant)
     db.session.delete(variant)

@@ -81,6 +81,7 @@ from commerce.errors import (
 from commerce.extensions import db
 from commerce.giftcards import tenders
 from commerce.giftcards.services import shop_currency
+from commerce.inventory.bundles import expand as expand_bundles
 from commerce.inventory.services import (
     active_reservations,
     commit_reservation,
@@ -236,14 +237,15 @@ def has_live_hold(checkout: Checkout, now: datetime) -> bool:
 
 
 def stock_pairs(lines: list[tuple[int, int]], priced: PricedCart) -> list[tuple[int, int]]:
-    """What a checkout holds: its lines plus the free gifts the priced cart adds."""
+    """What a checkout holds: its lines plus the free gifts the priced cart adds, a bundle as
+    its components (summed with loose lines of the same variants)."""
     needed: dict[int, int] = {}
     for variant_id, quantity in lines:
         needed[variant_id] = needed.get(variant_id, 0) + quantity
     for line in priced.lines:
         if line.gift_quantity:
             needed[line.variant_id] = needed.get(line.variant_id, 0) + line.gift_quantity
-    return sorted(needed.items())
+    return expand_bundles(needed.items())
 
 
 def _held_pairs(checkout: Checkout, now: datetime) -> list[tuple[int, int]] | None:

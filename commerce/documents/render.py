@@ -47,7 +47,7 @@ from commerce.giftcards.models import GIFT_CARD, Tender
 from commerce.giftcards.tenders import order_tenders
 from commerce.inventory.models import Location
 from commerce.orders.emails import tax_label
-from commerce.orders.models import Fulfillment, Order, Refund
+from commerce.orders.models import Fulfillment, Order, OrderLine, Refund
 
 log = logging.getLogger(__name__)
 
@@ -294,13 +294,28 @@ class SlipLine:
     title: str
     quantity: int
     note: str = ""
+    # A bundle's components to pack under it: (sku, title, units for this line's quantity).
+    components: tuple[tuple[str, str, int], ...] = ()
+
+
+def _parts(line: OrderLine, quantity: int) -> tuple[tuple[str, str, int], ...]:
+    return tuple(
+        (str(c.get("sku") or ""), str(c.get("title") or ""), int(c["quantity"]) * quantity)
+        for c in line.components
+    )
 
 
 def _slip_html(order: Order, fulfillment: Fulfillment | None = None) -> str:
     if fulfillment is not None:
+        sold = {fl.order_line_id: fl.order_line for fl in fulfillment.lines}
         lines = [
-            SlipLine(fl.order_line.sku or "", fl.order_line.title, fl.quantity)
-            for fl in fulfillment.lines
+            SlipLine(
+                sold[line_id].sku or "",
+                sold[line_id].title,
+                units,
+                components=_parts(sold[line_id], units),
+            )
+            for line_id, units in fulfillment.units_by_line().items()
         ]
         location = db.session.get(Location, fulfillment.location_id)
     else:
@@ -312,6 +327,7 @@ def _slip_html(order: Order, fulfillment: Fulfillment | None = None) -> str:
                 f"{line.fulfilled_quantity} shipped earlier"
                 if 0 < line.fulfilled_quantity < line.quantity
                 else "",
+                _parts(line, line.quantity),
             )
             for line in order.lines
         ]

@@ -47,7 +47,7 @@ class BulkStockCells:
 
     def held(self, variant_ids: Sequence[int]) -> dict[tuple[int, int], int]:
         return {
-            (r.variant_id, r.location_id): r.allocated + r.reserved
+            (r.variant_id, r.location_id): r.allocated + r.reserved + r.unavailable
             for r in self._levels(variant_ids)
         }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from commerce.db import utcnow
@@ -20,6 +21,10 @@ CYCLE_COUNT = "cycle_count"
 TRANSFER_OUT = "transfer_out"
 TRANSFER_IN = "transfer_in"
 CORRECTION = "correction"
+# Units moved into or out of an unavailable state (on hand, not for sale): the movement's
+# `bucket` names the state, its delta the change of that counter (on_hand does not move).
+HOLD_BACK = "hold_back"
+RELEASE = "release"
 REASONS = (
     RECEIVED,
     SOLD,
@@ -31,7 +36,14 @@ REASONS = (
     TRANSFER_OUT,
     TRANSFER_IN,
     CORRECTION,
+    HOLD_BACK,
+    RELEASE,
 )
+# The counters a movement may change: on_hand, or one of the unavailable states.
+ON_HAND = "on_hand"
+QUALITY_CONTROL, SAFETY_STOCK = "quality_control", "safety_stock"
+UNAVAILABLE_STATES = (DAMAGED, QUALITY_CONTROL, SAFETY_STOCK)
+BUCKETS = (ON_HAND, *UNAVAILABLE_STATES)
 
 
 class Location(db.Model):
@@ -54,6 +66,9 @@ class Location(db.Model):
         return self.name
 
 
+AVAILABLE_SQL = "on_hand - allocated - reserved - damaged - quality_control - safety_stock"
+
+
 class StockLevel(db.Model):
     """Counters for one variant at one location; the CHECKs are the last guard against oversell."""
 
@@ -63,13 +78,16 @@ class StockLevel(db.Model):
         CheckConstraint("on_hand >= 0", name="on_hand_not_negative"),
         CheckConstraint("allocated >= 0", name="allocated_not_negative"),
         CheckConstraint("reserved >= 0", name="reserved_not_negative"),
-        CheckConstraint("on_hand - allocated - reserved >= 0", name="available_not_negative"),
+        CheckConstraint("damaged >= 0", name="damaged_not_negative"),
+        CheckConstraint("quality_control >= 0", name="quality_control_not_negative"),
+        CheckConstraint("safety_stock >= 0", name="safety_stock_not_negative"),
+        CheckConstraint(f"{AVAILABLE_SQL} >= 0", name="available_not_negative"),
         Index("ix_stock_level_location", "location_id", "variant_id"),
         # The stock overview's keyset orders (console lists at 50,000 products).
         Index("ix_stock_level_updated", "updated_at", "id"),
         Index("ix_stock_level_on_hand", "on_hand", "id"),
         # ... and by "available", its expression as the overview orders by it.
-        Index("ix_stock_level_available", text("(on_hand - allocated - reserved)"), "id"),
+        Index("ix_stock_level_available", text(f"({AVAILABLE_SQL})"), "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -78,13 +96,30 @@ class StockLevel(db.Model):
     on_hand: Mapped[int] = mapped_column(default=0)
     allocated: Mapped[int] = mapped_column(default=0)
     reserved: Mapped[int] = mapped_column(default=0)
+    # On hand but not for sale (commerce/inventory/unavailable.py), each moved by the ledger.
+    damaged: Mapped[int] = mapped_column(default=0)
+    quality_control: Mapped[int] = mapped_column(default=0)
+    safety_stock: Mapped[int] = mapped_column(default=0)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     location: Mapped[Location] = relationship(lazy="joined")
 
-    @property
+    @hybrid_property
+    def unavailable(self) -> int:
+        return self.damaged + self.quality_control + self.safety_stock
+
+    @hybrid_property
     def available(self) -> int:
-        return self.on_hand - self.allocated - self.reserved
+        """What can be sold: on hand less what is promised, held, or not for sale. In SQL the
+        same expression (every conditional UPDATE and the CHECK use it)."""
+        return (
+            self.on_hand
+            - self.allocated
+            - self.reserved
+            - self.damaged
+            - self.quality_control
+            - self.safety_stock
+        )
 
 
 class StockMovement(db.Model):
@@ -100,6 +135,8 @@ class StockMovement(db.Model):
     stock_level_id: Mapped[int] = mapped_column(ForeignKey("stock_level.id", ondelete="RESTRICT"))
     delta: Mapped[int]
     reason: Mapped[str] = mapped_column(String(20))
+    # Which counter `delta` changes: on_hand, or an unavailable state (damaged, QC, safety).
+    bucket: Mapped[str] = mapped_column(String(20), default=ON_HAND, server_default=ON_HAND)
     reference: Mapped[str] = mapped_column(String(120), default="")
     note: Mapped[str] = mapped_column(Text, default="")
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("staff_member.id", ondelete="SET NULL"))

@@ -14,10 +14,11 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Select, exists, func, literal, literal_column, or_, select, union
+from sqlalchemy import Select, and_, exists, func, literal, literal_column, or_, select, union
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
-from commerce.catalog.models import CONTINUE, Category, Product, Variant
+from commerce.catalog.models import CONTINUE, BundleComponent, Category, Product, Variant
 from commerce.catalog.quick_search import (
     product_title_contains,
     sku_variant_ids,
@@ -37,7 +38,7 @@ from commerce.inventory.models import (
 from commerce.paging import Page, bounded_count, decode_cursor, ids_after, keyset_page
 from commerce.staff.models import StaffMember
 
-AVAILABLE = (StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved).label("available")
+AVAILABLE = StockLevel.available.label("available")
 
 
 def _threshold() -> Any:
@@ -51,7 +52,7 @@ STOCK_SORTS: dict[str, tuple[Any, str]] = {
     "title": (Product.title, "Product"),
     "location": (Location.code, "Location"),
     "on_hand": (StockLevel.on_hand, "On hand"),
-    "available": (StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved, "Available"),
+    "available": (StockLevel.available, "Available"),
     "updated": (StockLevel.updated_at, "Updated"),
 }
 DEFAULT_STOCK_SORT = "sku"
@@ -95,6 +96,7 @@ class StockRow:
     available: int
     threshold: int
     updated_at: datetime
+    unavailable: int = 0  # on hand, not for sale: damaged, in quality control, safety stock
 
     @property
     def is_low(self) -> bool:
@@ -125,6 +127,7 @@ def _stock_columns() -> list[Any]:
         AVAILABLE,
         _threshold().label("threshold"),
         StockLevel.updated_at,
+        StockLevel.unavailable,
     ]
 
 
@@ -147,6 +150,7 @@ def _stock_row(row: Any) -> StockRow:
         available=row[15],
         threshold=row[16],
         updated_at=row[17],
+        unavailable=row[18],
     )
 
 
@@ -225,7 +229,7 @@ def _matching_variants(q: str) -> Any:
 
 
 def _available() -> Any:
-    return StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved
+    return StockLevel.available
 
 
 def _level_conditions(flt: StockFilter) -> list[Any]:
@@ -689,7 +693,7 @@ def low_stock(limit: int = 10) -> list[LowStock]:
     One grouped query over stock levels joined to their variant; variants never stocked anywhere
     are not listed (they have no levels).
     """
-    available = func.sum(StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved)
+    available = func.sum(StockLevel.available)
     threshold = _threshold()
     rows = db.session.execute(
         select(
@@ -715,20 +719,31 @@ def low_stock(limit: int = 10) -> list[LowStock]:
 
 def product_available() -> ColumnElement[bool]:
     """A condition on Product: it has a variant a shopper can buy now (stock free at an active
-    location, or sold on backorder). The shop's "in stock only" filter (catalog.listing)."""
-    free = (
-        select(
-            func.coalesce(
-                func.sum(StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved), 0
-            )
+    location, or sold on backorder; a bundle when every component it needs stock of has a
+    bundle's worth free). The shop's "in stock only" filter (catalog.listing)."""
+
+    def free(variant_id: Any) -> Any:
+        return (
+            select(func.coalesce(func.sum(StockLevel.available), 0))
+            .join(Location, Location.id == StockLevel.location_id)
+            .where(StockLevel.variant_id == variant_id, Location.is_active.is_(True))
+            .scalar_subquery()
         )
-        .join(Location, Location.id == StockLevel.location_id)
-        .where(StockLevel.variant_id == Variant.id, Location.is_active.is_(True))
-        .scalar_subquery()
+
+    component = aliased(Variant)
+    is_bundle = exists().where(BundleComponent.bundle_variant_id == Variant.id)
+    short = exists().where(
+        BundleComponent.bundle_variant_id == Variant.id,
+        component.id == BundleComponent.component_variant_id,
+        component.inventory_policy != CONTINUE,
+        free(BundleComponent.component_variant_id) < BundleComponent.quantity,
     )
     return exists().where(
         Variant.product_id == Product.id,
-        or_(Variant.inventory_policy == CONTINUE, free > 0),
+        or_(
+            and_(~is_bundle, or_(Variant.inventory_policy == CONTINUE, free(Variant.id) > 0)),
+            and_(is_bundle, ~short),
+        ),
     )
 
 

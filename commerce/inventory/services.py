@@ -16,15 +16,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import and_, case, func, join, or_, select, update
+from sqlalchemy import and_, case, exists, func, join, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from commerce import audit, outbox
-from commerce.catalog.models import CONTINUE, Variant
+from commerce.catalog.models import CONTINUE, BundleComponent, Variant
 from commerce.db import in_transaction, service, transaction, utcnow
 from commerce.errors import Conflict, NotFound, OutOfStock, ValidationError
 from commerce.extensions import db
-from commerce.inventory import sold_out
+from commerce.inventory import bundles, sold_out
 from commerce.inventory.costing import book_receipt_cost
 from commerce.inventory.models import (
     ACTIVE,
@@ -36,14 +36,19 @@ from commerce.inventory.models import (
     DAMAGED,
     EXPIRED,
     FOUND,
+    HOLD_BACK,
     LOST,
+    ON_HAND,
     RECEIVED,
+    RELEASE,
     RELEASED,
     RETURNED,
+    SAFETY_STOCK,
     SHIPPED,
     SOLD,
     TRANSFER_IN,
     TRANSFER_OUT,
+    UNAVAILABLE_STATES,
     Allocation,
     Location,
     Reservation,
@@ -65,6 +70,8 @@ REASON_LABELS = {
     TRANSFER_OUT: "Transfer out",
     TRANSFER_IN: "Transfer in",
     CORRECTION: "Manual correction",
+    HOLD_BACK: "Set aside (not for sale)",
+    RELEASE: "Back to sale",
 }
 DEFAULT_RESERVATION_TTL = timedelta(minutes=10)
 MAX_QUANTITY = 1_000_000
@@ -129,6 +136,11 @@ def stock_level_for(variant_id: int, location_id: int) -> StockLevel:
     if level is None:
         if db.session.get(Variant, variant_id) is None:
             raise ValidationError("No such variant.", field="variant_id")
+        if bundles.components_of([variant_id]):
+            raise ValidationError(
+                "A bundle holds no stock of its own: book its components instead.",
+                field="variant_id",
+            )
         if db.session.get(Location, location_id) is None:
             raise ValidationError("Choose an existing location.", field="location_id")
         level = StockLevel(
@@ -189,9 +201,7 @@ def _change_on_hand(
     are available (not allocated or reserved)."""
     stmt = update(StockLevel).where(StockLevel.id == level.id)
     if delta < 0:
-        stmt = stmt.where(
-            StockLevel.on_hand + delta - StockLevel.allocated - StockLevel.reserved >= 0
-        )
+        stmt = stmt.where(StockLevel.available + delta >= 0)
     result = db.session.execute(
         stmt.values(on_hand=StockLevel.on_hand + delta, updated_at=utcnow()).execution_options(
             synchronize_session=False
@@ -355,6 +365,33 @@ def adjust_stock(
     return _idempotent(idempotency_key, work)
 
 
+def shrink_unavailable(level: StockLevel, state: str, units: int, *, by: Any) -> None:
+    """(Under the level's lock.) Take `units` out of an unavailable state: one conditional
+    UPDATE and its ledger row in the state's bucket (a cycle count that found fewer units
+    than the safety stock keeps)."""
+    counter = getattr(StockLevel, state)
+    moved = db.session.execute(
+        update(StockLevel)
+        .where(StockLevel.id == level.id, counter >= units)
+        .values({state: counter - units, "updated_at": utcnow()})
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if moved != 1:
+        raise Conflict("Fewer units are set aside than that.", field="quantity")
+    db.session.add(
+        StockMovement(
+            stock_level_id=level.id,
+            delta=-units,
+            reason=CYCLE_COUNT,
+            bucket=state,
+            actor_id=getattr(by, "id", None),
+            created_at=utcnow(),
+        )
+    )
+    db.session.flush()
+    db.session.expire(level)
+
+
 @service
 def set_counted_quantity(
     variant_id: int, *, location_id: int, counted: int, by: Any, reference: str = "", note: str = ""
@@ -366,14 +403,17 @@ def set_counted_quantity(
     delta = counted - level.on_hand
     if delta == 0:
         return None
-    if counted < level.allocated + level.reserved:
+    kept = level.allocated + level.reserved + level.damaged + level.quality_control
+    if counted < kept:
         raise OutOfStock(
-            f"{counted} counted, but {level.allocated + level.reserved} are promised to orders "
-            "or held by checkouts; resolve those first.",
+            f"{counted} counted, but {kept} are promised to orders, held by checkouts or set "
+            "aside as damaged or in quality control; resolve those first.",
             field="counted",
             variant_id=variant_id,
             location_id=location_id,
         )
+    if counted - kept < level.safety_stock:  # fewer than the safety stock: it shrinks to fit
+        shrink_unavailable(level, SAFETY_STOCK, level.safety_stock - (counted - kept), by=by)
     movement = _change_on_hand(
         level, delta, reason=CYCLE_COUNT, by=by, reference=reference, note=note
     )
@@ -462,6 +502,8 @@ def undo_movement(movement_id: int, *, by: Any) -> StockMovement:
         raise NotFound("No such movement.")
     if original.reason in (SOLD, TRANSFER_OUT, TRANSFER_IN):
         raise ValidationError("Sales and transfers are reversed by their own workflows.")
+    if original.bucket != ON_HAND:
+        raise ValidationError("Units set aside are released from the stock page, not undone.")
     key = f"undo:{original.id}"
 
     def work() -> StockMovement:
@@ -509,6 +551,7 @@ class _Stock:
     threshold: int | None
     label: str = ""  # how a shortage names it (its SKU, else its options)
     levels: list[_Level] = dataclass_field(default_factory=list)
+    is_bundle: bool = False  # holds no stock: its components do (inventory.bundles.expand)
 
     @property
     def available(self) -> int:
@@ -528,7 +571,8 @@ def _stock_of(variant_ids: Iterable[int]) -> dict[int, _Stock]:
             Variant.option2,
             Variant.option3,
             StockLevel.id,
-            StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved,
+            StockLevel.available,
+            exists().where(BundleComponent.bundle_variant_id == Variant.id),
         )
         .select_from(Variant)
         .outerjoin(levels, and_(StockLevel.variant_id == Variant.id, Location.is_active.is_(True)))
@@ -536,9 +580,9 @@ def _stock_of(variant_ids: Iterable[int]) -> dict[int, _Stock]:
         .order_by(Variant.id, Location.priority, Location.id)
     ).all()
     found: dict[int, _Stock] = {}
-    for variant_id, policy, threshold, sku, *options, level_id, available in rows:
+    for variant_id, policy, threshold, sku, *options, level_id, available, is_bundle in rows:
         label = sku or " / ".join(o for o in options if o is not None) or "Default Title"
-        stock = found.setdefault(variant_id, _Stock(policy, threshold, label))
+        stock = found.setdefault(variant_id, _Stock(policy, threshold, label, [], is_bundle))
         if level_id is not None:
             stock.levels.append(_Level(level_id, int(available)))
     return found
@@ -588,6 +632,9 @@ def reserve_stock(
     expires_at = now + (ttl or current_app.config.get("RESERVATION_TTL", DEFAULT_RESERVATION_TTL))
     with db.session.no_autoflush:  # a refusal leaves the caller's pending rows unwritten
         stock = _stock_of(demand)
+        if any(found.is_bundle for found in stock.values()):  # its components are held
+            demand = defaultdict(int, bundles.expand(demand.items()))
+            stock = _stock_of(demand)
     if set(demand) - set(stock):
         raise ValidationError("A line refers to a variant that no longer exists.", field="lines")
     per_level: dict[int, int] = defaultdict(int)
@@ -602,6 +649,7 @@ def reserve_stock(
             level_variant[level_id] = variant_id
     if shortages:
         raise _out_of_stock(shortages, stock)
+    watched = bundles.watch(demand)  # read now: nothing is read after the UPDATEs below
     reservations = [
         Reservation(
             stock_level_id=level_id,
@@ -623,10 +671,10 @@ def reserve_stock(
             update(StockLevel)
             .where(
                 StockLevel.id == level_id,
-                StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved >= units,
+                StockLevel.available >= units,
             )
             .values(reserved=StockLevel.reserved + units, updated_at=now)
-            .returning(StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved)
+            .returning(StockLevel.available)
             .execution_options(synchronize_session=False)
         ).scalar()
         if after is None:  # someone else got there between the plan and the update
@@ -646,6 +694,9 @@ def reserve_stock(
         for variant_id in held
     }
     _note_hold_news(held, after_total, stock)
+    gone = watched.crossed({v: -units for v, units in held.items()}, after_total)
+    _note_stock_changed(gone)
+    _note_stock_crossed(gone)
     return reservations
 
 
@@ -658,6 +709,9 @@ def refuse_if_short(lines: Sequence[tuple[int, int]]) -> None:
     for variant_id, quantity in lines:
         demand[int(variant_id)] += int(quantity)
     stock = _stock_of(demand)
+    if any(found.is_bundle for found in stock.values()):
+        demand = defaultdict(int, bundles.expand(demand.items()))
+        stock = _stock_of(demand)
     shortages = [
         Shortage(variant_id, quantity, max(stock[variant_id].available, 0))
         for variant_id, quantity in sorted(demand.items())
@@ -690,11 +744,7 @@ def _note_hold_news(held: dict[int, int], after: dict[int, int], stock: dict[int
 def _available(variant_id: int) -> int:
     return int(
         db.session.scalar(
-            select(
-                func.coalesce(
-                    func.sum(StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved), 0
-                )
-            )
+            select(func.coalesce(func.sum(StockLevel.available), 0))
             .join(Location, Location.id == StockLevel.location_id)
             .where(StockLevel.variant_id == variant_id, Location.is_active.is_(True))
         )
@@ -1067,7 +1117,7 @@ STOCK_CROSSED = "stock.crossed"
 def _note_stock_changed(variant_ids: Iterable[int]) -> None:
     """One `stock.changed` outbox event per transaction for variants whose stock moved."""
     marked: set[int] = db.session.info.setdefault("tx.stock_changed", set())
-    fresh = sorted({int(v) for v in variant_ids} - marked)
+    fresh = sorted(set(bundles.with_bundles(variant_ids)) - marked)
     if fresh:
         marked.update(fresh)
         outbox.enqueue(STOCK_CHANGED, {"variant_ids": fresh})
@@ -1090,7 +1140,7 @@ def _crossed(changes: dict[int, int]) -> list[int]:
         db.session.execute(
             select(
                 StockLevel.variant_id,
-                func.sum(StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved),
+                func.sum(StockLevel.available),
             )
             .join(Location, Location.id == StockLevel.location_id)
             .where(StockLevel.variant_id.in_(list(changes)), Location.is_active.is_(True))
@@ -1101,7 +1151,7 @@ def _crossed(changes: dict[int, int]) -> list[int]:
         variant_id
         for variant_id, delta in changes.items()
         if (int(after.get(variant_id) or 0) > 0) != (int(after.get(variant_id) or 0) - delta > 0)
-    ]
+    ] + bundles.watch(changes).crossed(changes)
 
 
 def _note_availability_crossed(changes: dict[int, int]) -> None:
@@ -1135,7 +1185,8 @@ def availability(variant_ids: Sequence[int]) -> dict[int, Availability]:
             Variant.id,
             Variant.inventory_policy,
             Variant.low_stock_threshold,
-            func.sum(StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved),
+            func.sum(StockLevel.available),
+            exists().where(BundleComponent.bundle_variant_id == Variant.id),
         )
         .select_from(Variant)
         .outerjoin(levels, and_(StockLevel.variant_id == Variant.id, Location.is_active.is_(True)))
@@ -1143,10 +1194,15 @@ def availability(variant_ids: Sequence[int]) -> dict[int, Availability]:
         .group_by(Variant.id, Variant.inventory_policy, Variant.low_stock_threshold)
     ).all()
     default_threshold = int(current_app.config["LOW_STOCK_THRESHOLD"])
+    # A bundle's stock is what its components allow (read only when there is one).
+    made_of = bundles.bundles_stock(row[0] for row in rows if row[4])
     result = {}
-    for variant_id, policy, threshold, total in rows:
+    for variant_id, policy, threshold, total, _ in rows:
         available = max(int(total or 0), 0)
         continue_selling = policy == CONTINUE
+        if variant_id in made_of:
+            available = made_of[variant_id].available
+            continue_selling = made_of[variant_id].unlimited
         if available <= 0:
             status = BACKORDER if continue_selling else SOLD_OUT
         elif available < (default_threshold if threshold is None else threshold):
@@ -1177,14 +1233,16 @@ def _drifts(levels: dict[int, StockLevel] | None = None) -> list[Drift]:
     def only(stmt: Any, column: Any) -> Any:
         return stmt if levels is None else stmt.where(column.in_(list(levels)))
 
-    ledger = dict(
-        db.session.execute(
-            only(
-                select(StockMovement.stock_level_id, func.sum(StockMovement.delta)),
-                StockMovement.stock_level_id,
-            ).group_by(StockMovement.stock_level_id)
-        ).all()
-    )
+    ledger: dict[str, dict[int, int]] = defaultdict(dict)  # bucket -> level -> its sum
+    for level_id, bucket, total in db.session.execute(
+        only(
+            select(
+                StockMovement.stock_level_id, StockMovement.bucket, func.sum(StockMovement.delta)
+            ),
+            StockMovement.stock_level_id,
+        ).group_by(StockMovement.stock_level_id, StockMovement.bucket)
+    ).all():
+        ledger[bucket][level_id] = int(total or 0)
     held = dict(
         db.session.execute(
             only(
@@ -1207,18 +1265,27 @@ def _drifts(levels: dict[int, StockLevel] | None = None) -> list[Drift]:
             .group_by(Allocation.stock_level_id)
         ).all()
     )
+    columns = (
+        StockLevel.id,
+        StockLevel.on_hand,
+        StockLevel.reserved,
+        StockLevel.allocated,
+        *(getattr(StockLevel, state) for state in UNAVAILABLE_STATES),
+    )
     if levels is None:
-        rows = db.session.execute(
-            select(StockLevel.id, StockLevel.on_hand, StockLevel.reserved, StockLevel.allocated)
-        ).all()
+        rows = db.session.execute(select(*columns)).all()
     else:
-        rows = [(lv.id, lv.on_hand, lv.reserved, lv.allocated) for lv in levels.values()]
+        rows = [tuple(getattr(lv, c.key) for c in columns) for lv in levels.values()]
     drifts: list[Drift] = []
-    for level_id, on_hand, reserved, allocated in rows:
+    for level_id, on_hand, reserved, allocated, *states in rows:
         for field, counter, computed in (
-            ("on_hand", on_hand, int(ledger.get(level_id) or 0)),
+            ("on_hand", on_hand, ledger[ON_HAND].get(level_id, 0)),
             ("reserved", reserved, int(held.get(level_id) or 0)),
             ("allocated", allocated, int(promised.get(level_id) or 0)),
+            *(
+                (state, units, ledger[state].get(level_id, 0))
+                for state, units in zip(UNAVAILABLE_STATES, states, strict=True)
+            ),
         ):
             if counter != computed:
                 drifts.append(Drift(level_id, field, counter, computed))
@@ -1228,8 +1295,9 @@ def _drifts(levels: dict[int, StockLevel] | None = None) -> list[Drift]:
 def reconcile(*, fix: bool = False, by: Any = None) -> list[Drift]:
     """Compare every level's counters with what the ledger and the live holds say.
 
-    on_hand must equal the sum of its movements; reserved the active reservations; allocated
-    the unshipped part of live allocations. With `fix`, counters are set to the computed values
+    on_hand must equal the sum of its movements (each unavailable state the sum of the
+    movements of its bucket); reserved the active reservations; allocated the unshipped part
+    of live allocations. With `fix`, counters are set to the computed values
     (the ledger and the hold rows are the truth), each repair audited. The repair re-checks each
     drifted level under its row lock, so a change committed between the report's queries (a
     live shop) is never "repaired" to a value computed before it.

@@ -529,7 +529,7 @@ def ship_transfer(transfer_id: int, *, by: Any) -> StockTransfer:
             update(StockLevel)
             .where(
                 StockLevel.id == level.id,
-                StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved >= line.quantity,
+                StockLevel.available >= line.quantity,
             )
             .values(on_hand=StockLevel.on_hand - line.quantity, updated_at=now)
             .execution_options(synchronize_session=False)

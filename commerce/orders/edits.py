@@ -15,11 +15,13 @@ from typing import Any
 from sqlalchemy import func, or_, select
 
 from commerce import audit
+from commerce.catalog.bundles import snapshot as bundle_snapshot
 from commerce.catalog.models import ACTIVE, Product, Variant
 from commerce.customers.services import clean_address
 from commerce.db import transaction, workflow
 from commerce.errors import ErrorPath, InvalidTransition, ValidationError
 from commerce.extensions import db
+from commerce.inventory.bundles import component_units
 from commerce.inventory.services import commit_reservation, release_allocated, reserve_stock
 from commerce.money import format_money
 from commerce.orders.models import (
@@ -208,16 +210,23 @@ def edit_order(
             or 0
         )
         final = {line.variant_id: line.quantity for line in priced.lines}  # gifts included
-        more = [(v, q - old.get(v, 0)) for v, q in final.items() if q > old.get(v, 0)]
+        # Stock moves by what the lines hold: a bundle's components (as sold, for kept lines).
+        sold_as = {line.variant_id: line.components for line in order.lines if line.components}
+        sold_as |= {v: c for v, c in bundle_snapshot(set(final) - set(sold_as)).items()}
+        old_units = _stock_units(old, sold_as)
+        final_units = _stock_units(final, sold_as)
+        more = [
+            (v, q - old_units.get(v, 0)) for v, q in final_units.items() if q > old_units.get(v, 0)
+        ]
         if more:
             hold = f"{order.reference}:edit:{edit_number}"
             reserve_stock(more, reference=hold)
             commit_reservation(hold, order_reference=order.reference)
-        for variant_id, quantity in old.items():
-            less = quantity - final.get(variant_id, 0)
+        for variant_id, quantity in sorted(old_units.items()):
+            less = quantity - final_units.get(variant_id, 0)
             if less > 0:
                 release_allocated(order.reference, variant_id, less, by=by)
-        _rewrite_lines(order, priced, lines_by_id)
+        _rewrite_lines(order, priced, lines_by_id, sold_as)
         order.subtotal = priced.totals.subtotal
         order.discount_total = priced.totals.discounts
         order.shipping_total = priced.totals.shipping
@@ -268,7 +277,27 @@ def edit_order(
     return db.session.get(Order, order_id)
 
 
-def _rewrite_lines(order: Order, priced: Any, lines_by_id: dict[int, OrderLine]) -> None:
+def _stock_units(
+    quantities: dict[int, int], sold_as: dict[int, list[dict[str, Any]]]
+) -> dict[int, int]:
+    """Units per variant that lines of these quantities hold: a bundle as its components."""
+    units: dict[int, int] = {}
+    for variant_id, quantity in quantities.items():
+        for held, count in (
+            component_units(sold_as[variant_id], quantity)
+            if variant_id in sold_as
+            else [(variant_id, quantity)]
+        ):
+            units[held] = units.get(held, 0) + count
+    return units
+
+
+def _rewrite_lines(
+    order: Order,
+    priced: Any,
+    lines_by_id: dict[int, OrderLine],
+    sold_as: dict[int, list[dict[str, Any]]],
+) -> None:
     by_variant = {line.variant_id: line for line in order.lines}
     for line in list(order.lines):
         if priced.line_for(line.variant_id) is None:
@@ -276,7 +305,7 @@ def _rewrite_lines(order: Order, priced: Any, lines_by_id: dict[int, OrderLine])
     for p in priced.lines:
         line = by_variant.get(p.variant_id)
         if line is None:
-            line = OrderLine(variant_id=p.variant_id)
+            line = OrderLine(variant_id=p.variant_id, components=sold_as.get(p.variant_id, []))
             order.lines.append(line)
         line.product_id = p.product_id
         line.title = line.title or p.title

@@ -27,6 +27,7 @@ from commerce.errors import (
     ValidationError,
 )
 from commerce.extensions import db
+from commerce.inventory.bundles import component_units
 from commerce.inventory.models import ALLOCATED, Allocation, Location, StockLevel
 from commerce.inventory.services import release_allocated, ship_allocation
 from commerce.orders.models import (
@@ -66,11 +67,15 @@ class PickLine:
     title: str
     sku: str | None
     quantity: int
+    per_bundle: int = 0  # a bundle line's component: its units per bundle (0: a plain line)
 
 
 def pickable(order: Order) -> dict[int, list[PickLine]]:
     """What can still go into a parcel, per location id (in the locations' priority order):
-    the order's live allocations, less what open (picking) fulfillments already hold."""
+    the order's live allocations, less what open (picking) fulfillments already hold. An
+    order with bundles shares its allocations out between the lines (bundle_picks)."""
+    if any(line.components for line in order.lines):
+        return bundle_picks(order)
     rows = db.session.execute(
         select(Allocation, StockLevel.location_id)
         .join(StockLevel, StockLevel.id == Allocation.stock_level_id)
@@ -107,6 +112,89 @@ def pickable(order: Order) -> dict[int, list[PickLine]]:
     return dict(result)
 
 
+def _picking_by_allocation(order: Order) -> dict[int, int]:
+    return {
+        allocation_id: int(units or 0)
+        for allocation_id, units in db.session.execute(
+            select(FulfillmentLine.allocation_id, func.sum(FulfillmentLine.quantity))
+            .join(Fulfillment, Fulfillment.id == FulfillmentLine.fulfillment_id)
+            .where(Fulfillment.order_id == order.id, Fulfillment.status == PICKING)
+            .group_by(FulfillmentLine.allocation_id)
+        ).all()
+    }
+
+
+def _picking_by_line(order: Order) -> dict[int, int]:
+    """Units (bundles for a bundle line) in open parcels, per order line."""
+    found: dict[int, int] = defaultdict(int)
+    for parcel in db.session.scalars(
+        select(Fulfillment).where(Fulfillment.order_id == order.id, Fulfillment.status == PICKING)
+    ):
+        for line_id, units in parcel.units_by_line().items():
+            found[line_id] += units
+    return found
+
+
+def bundle_picks(
+    order: Order, releasing: dict[int, int] | None = None
+) -> dict[int, list[PickLine]]:
+    """pickable() for an order with bundles: the allocations of a variant are one pool shared
+    by the lines that use it (a loose mug and a gift box's mug), plain lines served first,
+    each location in priority order. A bundle line's picks are its components' units. A line
+    refunded before shipping waits for less (its units were released), except the units of
+    `releasing` (order line -> units): a refund being booked, whose allocations go next."""
+    rows = db.session.execute(
+        select(Allocation, StockLevel.location_id)
+        .join(StockLevel, StockLevel.id == Allocation.stock_level_id)
+        .join(Location, Location.id == StockLevel.location_id)
+        .where(Allocation.reference == order.reference, Allocation.status == ALLOCATED)
+        .order_by(Location.priority, Location.id, Allocation.id)
+    ).all()
+    held = _picking_by_allocation(order)
+    pool: dict[int, list[list[int]]] = defaultdict(list)  # variant -> [[alloc, location, left]]
+    for allocation, location_id in rows:
+        left = allocation.outstanding - held.get(allocation.id, 0)
+        if left > 0:
+            pool[allocation.variant_id].append([allocation.id, location_id, left])
+    picking = _picking_by_line(order)
+    result: dict[int, list[PickLine]] = defaultdict(list)
+    for line in sorted(order.lines, key=lambda ln: (bool(ln.components), ln.id)):
+        if line.variant_id is None:
+            continue
+        refunded_unshipped = max(line.refunded_quantity - line.fulfilled_quantity, 0)
+        refunded_unshipped -= (releasing or {}).get(line.id, 0)
+        left = line.quantity - line.fulfilled_quantity - picking.get(line.id, 0)
+        left -= max(refunded_unshipped, 0)
+        if left <= 0:
+            continue
+        parts = (
+            [(int(c["variant_id"]), int(c["quantity"])) for c in line.components]
+            if line.components
+            else [(line.variant_id, 0)]
+        )
+        for variant_id, per_bundle in parts:
+            wanted = left * (per_bundle or 1)
+            for place in pool.get(variant_id, []):
+                take = min(wanted, place[2])
+                if take <= 0:
+                    continue
+                place[2] -= take
+                wanted -= take
+                result[place[1]].append(
+                    PickLine(
+                        line.id,
+                        place[0],
+                        place[1],
+                        variant_id,
+                        line.title,
+                        line.sku,
+                        take,
+                        per_bundle,
+                    )
+                )
+    return dict(result)
+
+
 def _outstanding_units(order: Order) -> int:
     return int(
         db.session.scalar(
@@ -127,16 +215,23 @@ def release_unshipped(order: Order, order_line_id: int, quantity: int, *, by: An
     line = next((ln for ln in order.lines if ln.id == order_line_id), None)
     if line is None or line.variant_id is None or quantity <= 0:
         return 0
-    free = sum(
-        pick.quantity
-        for picks in pickable(order).values()
-        for pick in picks
-        if pick.order_line_id == order_line_id
+    waiting = (
+        bundle_picks(order, releasing={order_line_id: quantity})
+        if any(ln.components for ln in order.lines)
+        else pickable(order)
     )
-    take = min(quantity, free)
+    mine = [
+        pick for picks in waiting.values() for pick in picks if pick.order_line_id == order_line_id
+    ]
+    take = min(quantity, _whole_units(mine) if line.components else sum(p.quantity for p in mine))
     if take <= 0:
         return 0
-    released = release_allocated(order.reference, line.variant_id, take, by=by)
+    if line.components:  # a bundle gives back its components, whole bundles at a time
+        for variant_id, units in sorted(component_units(line.components, take)):
+            release_allocated(order.reference, variant_id, units, by=by)
+        released = take
+    else:
+        released = release_allocated(order.reference, line.variant_id, take, by=by)
     shipped_any = any(ln.fulfilled_quantity for ln in order.lines)
     if released and shipped_any and not _outstanding_units(order):
         transition(
@@ -173,12 +268,11 @@ def create_fulfillment(
     per_line: dict[int, list[PickLine]] = defaultdict(list)
     for pick in waiting:
         per_line[pick.order_line_id].append(pick)
-    wanted = (
-        lines if lines is not None else {k: sum(p.quantity for p in v) for k, v in per_line.items()}
-    )
+    ready = {line_id: _whole_units(picks) for line_id, picks in per_line.items()}
+    wanted = lines if lines is not None else {k: v for k, v in ready.items() if v}
     errors: dict[ErrorPath, list[str]] = {}
     for line_id, quantity in wanted.items():
-        available = sum(p.quantity for p in per_line.get(line_id, []))
+        available = ready.get(line_id, 0)
         if not isinstance(quantity, int) or quantity < 0:
             errors[("line", line_id)] = ["Enter a quantity of 0 or more."]
         elif quantity > available:
@@ -195,16 +289,21 @@ def create_fulfillment(
         created_at=utcnow(),
     )
     for line_id, quantity in wanted.items():
+        left: dict[int, int] = {}  # variant -> units still to take (a bundle's per component)
         for pick in per_line.get(line_id, []):
-            if quantity <= 0:
-                break
-            take = min(quantity, pick.quantity)
+            left.setdefault(pick.variant_id, quantity * (pick.per_bundle or 1))
+            take = min(left[pick.variant_id], pick.quantity)
+            if take <= 0:
+                continue
             fulfillment.lines.append(
                 FulfillmentLine(
-                    order_line_id=line_id, allocation_id=pick.allocation_id, quantity=take
+                    order_line_id=line_id,
+                    allocation_id=pick.allocation_id,
+                    quantity=take,
+                    per_bundle=pick.per_bundle or None,
                 )
             )
-            quantity -= take
+            left[pick.variant_id] -= take
     db.session.add(fulfillment)
     db.session.flush()
     location = db.session.get(Location, location_id)
@@ -222,6 +321,46 @@ def create_fulfillment(
         after={"fulfillment": fulfillment.id, "location": location_id, "lines": wanted},
     )
     return fulfillment
+
+
+def _whole_units(picks: list[PickLine]) -> int:
+    """Units of a line that can be picked from these picks: a bundle's whole bundles (its
+    scarcest component's units per bundle), a plain line's units."""
+    per_variant: dict[int, int] = defaultdict(int)
+    per_bundle: dict[int, int] = {}
+    for pick in picks:
+        per_variant[pick.variant_id] += pick.quantity
+        per_bundle[pick.variant_id] = pick.per_bundle
+    return min((units // (per_bundle[v] or 1) for v, units in per_variant.items()), default=0)
+
+
+@dataclass(frozen=True)
+class WaitingLine:
+    """An order line as the pick form shows it at one location: whole units (bundles for a
+    bundle line) and, for a bundle, the component units that are picked for them."""
+
+    order_line_id: int
+    title: str
+    sku: str | None
+    quantity: int
+    components: tuple[tuple[str | None, int], ...] = ()
+
+
+def waiting_lines(picks: list[PickLine], order: Order) -> list[WaitingLine]:
+    """The picks at one location grouped per order line, in line order."""
+    per_line: dict[int, list[PickLine]] = defaultdict(list)
+    for pick in picks:
+        per_line[pick.order_line_id].append(pick)
+    lines = {line.id: line for line in order.lines}
+    rows = []
+    for line_id, mine in sorted(per_line.items()):
+        line = lines[line_id]
+        units = _whole_units(mine)
+        parts = tuple(
+            (str(c.get("sku") or ""), int(c["quantity"]) * units) for c in line.components
+        )
+        rows.append(WaitingLine(line_id, line.title, line.sku, units, parts))
+    return [row for row in rows if row.quantity > 0]
 
 
 def get_fulfillment(fulfillment_id: int) -> Fulfillment:
@@ -268,19 +407,21 @@ def ship_fulfillment(
             raise InvalidTransition("This parcel was cancelled.", field="status")
         order = db.session.get(Order, fulfillment.order_id)
         _require_open(order)
-        for line in fulfillment.lines:
+        for line in sorted(fulfillment.lines, key=lambda fl: fl.allocation_id or 0):
             if line.allocation_id is None:
                 raise InvalidTransition("A picked allocation no longer exists.", field="lines")
             ship_allocation(
                 line.allocation_id, by=by, quantity=line.quantity, reference=order.reference
             )
+        # A bundle line moves by whole bundles (its components' units counted back).
+        for line_id, units in sorted(fulfillment.units_by_line().items()):
             moved = db.session.execute(
                 update(OrderLine)
                 .where(
-                    OrderLine.id == line.order_line_id,
-                    OrderLine.fulfilled_quantity + line.quantity <= OrderLine.quantity,
+                    OrderLine.id == line_id,
+                    OrderLine.fulfilled_quantity + units <= OrderLine.quantity,
                 )
-                .values(fulfilled_quantity=OrderLine.fulfilled_quantity + line.quantity)
+                .values(fulfilled_quantity=OrderLine.fulfilled_quantity + units)
                 .execution_options(synchronize_session=False)
             ).rowcount
             if moved != 1:

@@ -10,6 +10,7 @@ goes through orders.services and leaves an OrderEvent on the timeline.
 from __future__ import annotations
 
 from datetime import datetime
+from fractions import Fraction
 from typing import Any
 
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, func, text
@@ -255,6 +256,9 @@ class OrderLine(db.Model):
     weight_grams: Mapped[int] = mapped_column(default=0)
     adjustments: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     is_gift_card: Mapped[bool] = mapped_column(default=False, server_default="0")
+    # A bundle's components as sold (catalog.bundles.snapshot): [{"variant_id", "quantity"
+    # per bundle, "sku", "title"}]; empty for a plain line. Its stock moves by these.
+    components: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     # Progress counters, each moved by a conditional UPDATE in its service (never past quantity).
     fulfilled_quantity: Mapped[int] = mapped_column(default=0)
     refunded_quantity: Mapped[int] = mapped_column(default=0)
@@ -321,7 +325,19 @@ class Fulfillment(db.Model):
 
     @property
     def item_count(self) -> int:
-        return sum(line.quantity for line in self.lines)
+        return sum(self.units_by_line().values())
+
+    def units_by_line(self) -> dict[int, int]:
+        """Order line id -> units of it in this parcel (bundles counted as bundles)."""
+        units: dict[int, Fraction] = {}
+        parts: dict[int, int] = {}
+        for line in self.lines:
+            share = Fraction(line.quantity)
+            if line.per_bundle:  # a component's units: a bundle's worth is per_bundle of them
+                parts[line.order_line_id] = len(line.order_line.components) or 1
+                share = Fraction(line.quantity, line.per_bundle)
+            units[line.order_line_id] = units.get(line.order_line_id, Fraction(0)) + share
+        return {k: int(v / parts.get(k, 1)) for k, v in units.items()}
 
 
 class FulfillmentLine(db.Model):
@@ -337,7 +353,10 @@ class FulfillmentLine(db.Model):
     allocation_id: Mapped[int | None] = mapped_column(
         ForeignKey("allocation.id", ondelete="SET NULL")
     )
-    quantity: Mapped[int]
+    quantity: Mapped[int]  # units of the allocation's variant (a bundle's: of its component)
+    # For a bundle line: the component's units per bundle (NULL for a plain line), so the
+    # bundles in a parcel are known (each component's units / per bundle, over its components).
+    per_bundle: Mapped[int | None]
 
     fulfillment: Mapped[Fulfillment] = relationship(back_populates="lines")
     order_line: Mapped[OrderLine] = relationship(lazy="joined")

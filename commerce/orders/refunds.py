@@ -50,6 +50,7 @@ from commerce.errors import (
 from commerce.extensions import db
 from commerce.giftcards import tenders
 from commerce.giftcards.services import deactivate_refunded_cards
+from commerce.inventory.bundles import component_units
 from commerce.inventory.models import Location
 from commerce.inventory.services import restock as restock_units
 from commerce.money import format_money
@@ -843,18 +844,24 @@ def _succeed(refund_id: int, attempts: int, reference: str | None, *, by: Any) -
             if not line.restock or line.location_id is None:
                 continue
             variant_id = line.order_line.variant_id
+            sold_as = line.order_line.components  # a bundle comes back as its components
             try:
                 with db.session.begin_nested():
                     if variant_id is None:
                         raise ValidationError("The product no longer exists.")
-                    restock_units(
-                        variant_id,
-                        location_id=line.location_id,
-                        quantity=line.quantity,
-                        by=by,
-                        reference=order.reference,
-                        note=f"refund {refund.id}",
-                    )
+                    for units_of, units in (
+                        component_units(sold_as, line.quantity)
+                        if sold_as
+                        else [(variant_id, line.quantity)]
+                    ):
+                        restock_units(
+                            units_of,
+                            location_id=line.location_id,
+                            quantity=units,
+                            by=by,
+                            reference=order.reference,
+                            note=f"refund {refund.id}",
+                        )
             except CommerceError as exc:
                 record_event(
                     order,

@@ -25,6 +25,7 @@ from commerce import audit, outbox
 from commerce.db import service, transaction, utcnow, workflow
 from commerce.errors import CommerceError, ErrorPath, InvalidTransition, NotFound, ValidationError
 from commerce.extensions import db
+from commerce.inventory.bundles import component_units
 from commerce.inventory.models import Location
 from commerce.inventory.services import restock
 from commerce.orders.models import (
@@ -277,14 +278,21 @@ def _book_receipt(
         line.location_id = location_id if disposition == RESTOCK else None
         back[line.order_line_id] += quantity
         if disposition == RESTOCK:
-            restock(
-                line.order_line.variant_id,
-                location_id=location_id,
-                quantity=quantity,
-                by=by,
-                reference=order_return.name,
-                note=f"{order.reference} return",
-            )
+            sold = line.order_line
+            # A returned bundle goes back on the shelf as its components.
+            for variant_id, units in (
+                component_units(sold.components, quantity)
+                if sold.components
+                else [(sold.variant_id, quantity)]
+            ):
+                restock(
+                    variant_id,
+                    location_id=location_id,
+                    quantity=units,
+                    by=by,
+                    reference=order_return.name,
+                    note=f"{order.reference} return",
+                )
     for line_id, quantity in sorted(back.items()):
         moved = db.session.execute(
             update(OrderLine)

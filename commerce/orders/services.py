@@ -19,6 +19,7 @@ from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from commerce import audit, outbox
+from commerce.catalog.bundles import snapshot as bundle_snapshot
 from commerce.db import service, transaction, utcnow, workflow
 from commerce.errors import CommerceError, InvalidTransition, NotFound, ValidationError
 from commerce.extensions import db
@@ -180,9 +181,11 @@ def create_order(
         has_gift_cards=any(line.gift_card for line in priced.lines),
         placed_at=utcnow(),
     )
+    made_of = bundle_snapshot(line.variant_id for line in priced.lines)
     for line in priced.lines:
         order.lines.append(
             OrderLine(
+                components=made_of.get(line.variant_id, []),
                 variant_id=line.variant_id,
                 product_id=line.product_id,
                 title=line.title,

@@ -74,9 +74,7 @@ def reorder_suggestions(*, supplier_id: int | None = None) -> list[Suggestion]:
     available = (
         select(
             StockLevel.variant_id.label("variant_id"),
-            func.sum(StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved).label(
-                "units"
-            ),
+            func.sum(StockLevel.available).label("units"),
         )
         .join(Location, Location.id == StockLevel.location_id)
         .where(Location.is_active.is_(True))

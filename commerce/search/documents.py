@@ -40,6 +40,7 @@ from commerce.catalog.models import (
 from commerce.catalog.taxonomy import collection_condition
 from commerce.db import utcnow
 from commerce.extensions import db
+from commerce.inventory.bundles import bundles_stock
 from commerce.inventory.models import Location, StockLevel
 from commerce.orders.popularity import POPULARITY_DAYS as POPULARITY_DAYS  # for indexing.py
 from commerce.orders.popularity import popularity as units_sold_per_product
@@ -184,6 +185,9 @@ def build_documents(
         tags[pid].append(tag)
     collections = _collections(found, ctx)
     available = _available(found)
+    made_of = bundles_stock(v.id for rows in variants.values() for v in rows)
+    for bundle_id, stock in made_of.items():  # a bundle sells what its components allow
+        available[bundle_id] = 1 if stock.unlimited else stock.available
     popularity = units_sold_per_product(found, now=ctx.now)
     images = _first_images(found)
 
@@ -197,6 +201,7 @@ def build_documents(
                 tags=tags[row.id],
                 collection_ids=collections.get(row.id, []),
                 available=available,
+                bundle_ids=set(made_of),
                 popularity=popularity.get(row.id, 0),
                 image=images.get(row.id),
                 ctx=ctx,
@@ -213,6 +218,7 @@ def _document(
     tags: list[str],
     collection_ids: list[int],
     available: dict[int, int],
+    bundle_ids: set[int],
     popularity: int,
     image: dict[str, Any] | None,
     ctx: Context,
@@ -244,7 +250,10 @@ def _document(
         for v in variants
         if v.compare_at_price is not None and v.compare_at_price > v.price
     ]
-    in_stock = any(v.inventory_policy == CONTINUE or available.get(v.id, 0) > 0 for v in variants)
+    in_stock = any(
+        available.get(v.id, 0) > 0 or (v.inventory_policy == CONTINUE and v.id not in bundle_ids)
+        for v in variants
+    )
     description = plain_text(row.description_html)[:MAX_DESCRIPTION]
     keywords: list[str] = []
     for source in (row.title, row.vendor, row.product_type, *tags, *skus):
@@ -307,7 +316,7 @@ def _available(ids: list[int]) -> dict[int, int]:
         for vid, free in db.session.execute(
             select(
                 StockLevel.variant_id,
-                func.sum(StockLevel.on_hand - StockLevel.allocated - StockLevel.reserved),
+                func.sum(StockLevel.available),
             )
             .join(Location, Location.id == StockLevel.location_id)
             .join(Variant, Variant.id == StockLevel.variant_id)

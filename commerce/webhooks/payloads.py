@@ -172,7 +172,7 @@ def _stock(p: dict[str, Any]) -> dict[str, Any] | None:
                 "variant_id": s.variant_id,
                 "location_id": s.location_id,
                 "on_hand": s.on_hand,
-                "available": s.on_hand - s.allocated - s.reserved,
+                "available": s.available,
             }
             for s in rows
         ]

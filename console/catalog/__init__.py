@@ -2,7 +2,7 @@
 
 The area's URLs (below /console), the view answering each and the permission it needs."""
 
-from console.catalog import bulk_grid, imports, media, products, taxonomy
+from console.catalog import bulk_grid, bundles, imports, media, products, taxonomy
 from console.permissions import Route
 
 ROUTES = [
@@ -78,6 +78,15 @@ ROUTES = [
         "catalog.edit",
         methods=["POST"],
         endpoint="variant_cell_save",
+    ),
+    # bundles: a variant made of components
+    Route("/variants/<int:variant_id>/bundle", bundles.bundle_page, "catalog.view"),
+    Route(
+        "/variants/<int:variant_id>/bundle",
+        bundles.bundle_save,
+        "catalog.edit",
+        methods=["POST"],
+        endpoint="bundle_save",
     ),
     # imports
     Route("/products/export", imports.product_export, "catalog.export"),

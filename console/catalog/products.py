@@ -10,6 +10,7 @@ from flask_login import current_user
 
 from commerce.catalog.bulk_edit import read_amount
 from commerce.catalog.bulk_prices import change_prices, preview_price_change
+from commerce.catalog.bundles import components_of
 from commerce.catalog.models import Product, Variant
 from commerce.catalog.queries import (
     SORTS,
@@ -362,6 +363,7 @@ def _editor_context(
         "history": product_changes(product, limit=20),
         "inline_fields": INLINE_FIELDS,
         "can_edit": current_user.can("catalog.edit"),
+        "bundle_ids": set(components_of(v.id for v in product.variants)),
         **extra,
     }
 

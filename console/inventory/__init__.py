@@ -2,7 +2,7 @@
 
 The area's URLs (below /console), the view answering each and the permission it needs."""
 
-from console.inventory import count_scan, counts, scan, stock, transfers
+from console.inventory import count_scan, counts, scan, stock, transfers, unavailable
 from console.permissions import Route
 
 ROUTES = [
@@ -10,6 +10,18 @@ ROUTES = [
     Route("/inventory", stock.stock_overview, "inventory.view"),
     Route("/inventory/export", stock.stock_export, "inventory.view"),
     Route("/inventory/variants/<int:variant_id>", stock.stock_variant, "inventory.view"),
+    Route(
+        "/inventory/variants/<int:variant_id>/set-aside",
+        unavailable.variant_set_aside,
+        "inventory.edit",
+        methods=["POST"],
+    ),
+    Route(
+        "/inventory/variants/<int:variant_id>/safety-stock",
+        unavailable.variant_safety_stock,
+        "inventory.edit",
+        methods=["POST"],
+    ),
     Route("/inventory/locations", stock.location_list, "inventory.view"),
     Route("/inventory/locations/<int:location_id>", stock.location_detail, "inventory.view"),
     Route(

@@ -16,6 +16,7 @@ from commerce.catalog.models import Variant
 from commerce.catalog.taxonomy import category_tree
 from commerce.errors import ValidationError
 from commerce.extensions import db
+from commerce.inventory.bundles import component_stock
 from commerce.inventory.locations import (
     LOCATION_KINDS,
     create_location,
@@ -34,7 +35,7 @@ from commerce.inventory.queries import (
     location_totals,
     variant_levels,
 )
-from commerce.inventory.services import REASON_LABELS
+from commerce.inventory.services import REASON_LABELS, active_locations
 from commerce.inventory.transfers import in_transit_at
 from commerce.purchasing.queries import incoming_at
 from console import bp
@@ -152,20 +153,35 @@ def _ledger_context(flt: MovementFilter, problems: dict[str, str], endpoint: str
 
 
 def stock_variant(variant_id: int) -> Any:
+    return stock_variant_page(variant_id)
+
+
+def stock_variant_page(variant_id: int, *, status: int = 200, **forms: Any) -> Any:
+    """The variant's stock page; `forms` are the unavailable-stock forms as posted (with
+    their messages) when a post comes back to the page."""
+    from console.inventory.unavailable import SafetyStockForm, SetAsideForm
+
     variant = db.session.get(Variant, variant_id)
     if variant is None:
         abort(404)
     flt, problems = read_movement_filter(variant_id=variant.id)
     context = _ledger_context(flt, problems, "console.stock_variant", variant_id=variant.id)
     levels = variant_levels(variant.id)
+    choices = [(loc.id, f"{loc.code} · {loc.name}") for loc in active_locations()]
+    aside = forms.get("aside_form") or SetAsideForm(formdata=None)
+    safety = forms.get("safety_form") or SafetyStockForm(formdata=None)
+    aside.location_id.choices = safety.location_id.choices = choices
     return render(
         "console/inventory/variant.html",
         "console/inventory/_ledger.html",
-        status=422 if problems else 200,
+        status=422 if problems else status,
         variant=variant,
         levels=levels,
         in_transit=in_transit_at((variant.id, level.location_id) for level in levels),
         **purchasing_panel(variant),
+        parts=component_stock(variant.id),  # a bundle's stock is its components'
+        aside_form=aside,
+        safety_form=safety,
         **context,
     )
 

@@ -28,6 +28,7 @@ from commerce.orders.fulfillment import (
     get_fulfillment,
     pickable,
     ship_fulfillment,
+    waiting_lines,
 )
 from commerce.orders.models import OPEN, Fulfillment, Order
 from commerce.orders.returns import returnable_quantities
@@ -54,7 +55,11 @@ def _payments(order: Order) -> list[Payment]:
 def order_page(
     order: Order, *, status: int = 200, errors: dict[str, Any] | None = None
 ) -> Response:
-    waiting = pickable(order) if order.status == OPEN else {}
+    waiting = {
+        location_id: waiting_lines(picks, order)
+        for location_id, picks in (pickable(order) if order.status == OPEN else {}).items()
+    }
+    waiting = {location_id: rows for location_id, rows in waiting.items() if rows}
     locations = {
         loc.id: loc
         for loc in db.session.query(Location).filter(Location.id.in_(list(waiting) or [0]))

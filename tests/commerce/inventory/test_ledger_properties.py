@@ -1,6 +1,7 @@
 """Stock ledger invariants under random sequences of every stock verb (hypothesis, stateful).
 
-After each step, for every level: the sum of its movements is on_hand, reserved is the sum of its
+After each step, for every level: the sum of its movements is on_hand (each unavailable state,
+damaged, quality control, safety stock, the sum of its own bucket's), reserved is the sum of its
 active holds, allocated the unshipped part of its live allocations, nothing is negative, and
 reconcile() finds no drift. Domain errors are allowed outcomes of a step; anything else fails.
 
@@ -35,6 +36,8 @@ from commerce.inventory.models import (
     DAMAGED,
     FOUND,
     LOST,
+    ON_HAND,
+    UNAVAILABLE_STATES,
     Allocation,
     Reservation,
     StockLevel,
@@ -55,6 +58,12 @@ from commerce.inventory.services import (
     transfer_stock,
     undo_movement,
 )
+from commerce.inventory.unavailable import (
+    release_set_aside,
+    set_aside,
+    set_safety_stock,
+    write_off_set_aside,
+)
 from tests.commerce.inventory.conftest import add_location
 
 DOMAIN_ERRORS = (OutOfStock, Conflict, ValidationError)
@@ -62,6 +71,13 @@ _serial = itertools.count(1)
 SEEN: dict[str, int] = {}  # outcomes over all examples: the run must not be vacuous
 
 two = st.integers(0, 1)
+# The unavailable states' steps, drawn by the adjust rule: "action:state".
+UNAVAILABLE_STEPS = [
+    f"{action}:{state}"
+    for action in ("set_aside", "release_set_aside", "write_off")
+    for state in UNAVAILABLE_STATES
+    if not (action == "write_off" and state == "safety_stock")
+] + ["safety:"]
 units = st.integers(1, 8)
 pick = st.integers(0, 1_000)
 
@@ -131,6 +147,56 @@ class StockLedger(RuleBasedStateMachine):
                 ),
             )
         )
+
+    @rule(v=two, loc=two, step=st.sampled_from(UNAVAILABLE_STEPS), quantity=st.integers(1, 2))
+    def unavailable_step(self, v, loc, step, quantity):
+        action, _, state = step.partition(":")
+        self.unavailable(v, loc, action, state or DAMAGED, quantity)
+
+    def unavailable(self, v, loc, action, state, quantity):
+        """Units set aside (damaged, quality control, safety stock), released or written off
+        (some of what the state holds, when it holds any), or the safety stock set."""
+        variant_id, location_id = self.variants[v], self.locations[loc]
+        if action in ("release_set_aside", "write_off"):  # units some level holds, if any
+            allowed = [state] + [
+                other
+                for other in UNAVAILABLE_STATES
+                if other != state and not (action == "write_off" and other == "safety_stock")
+            ]
+            levels = db.session.scalars(
+                select(StockLevel)
+                .where(StockLevel.variant_id.in_(self.variants))
+                .order_by(StockLevel.id)
+            ).all()
+            holding = [(lv, s) for s in allowed for lv in levels if getattr(lv, s) > 0]
+            if holding:
+                found, state = holding[0]
+                variant_id, location_id = found.variant_id, found.location_id
+                quantity = min(quantity, getattr(found, state))
+        if action == "safety":
+
+            def work():
+                return set_safety_stock(
+                    variant_id, location_id=location_id, units=quantity - 1, by=None
+                )
+        else:
+            verb = {
+                "set_aside": set_aside,
+                "release_set_aside": release_set_aside,
+                "write_off": write_off_set_aside,
+            }[action]
+
+            def work():
+                return verb(
+                    variant_id,
+                    location_id=location_id,
+                    state=state,
+                    quantity=quantity,
+                    reason="checked",
+                    by=None,
+                )
+
+        self.attempt(action, work)
 
     @rule(v=two, loc=two, counted=st.integers(0, 12))
     def count(self, v, loc, counted):
@@ -233,11 +299,14 @@ class StockLedger(RuleBasedStateMachine):
             select(StockLevel).where(StockLevel.variant_id.in_(self.variants))
         ).all()
         for level in levels:
-            ledger = db.session.scalar(
-                select(func.coalesce(func.sum(StockMovement.delta), 0)).where(
-                    StockMovement.stock_level_id == level.id
-                )
+            buckets = dict(
+                db.session.execute(
+                    select(StockMovement.bucket, func.sum(StockMovement.delta))
+                    .where(StockMovement.stock_level_id == level.id)
+                    .group_by(StockMovement.bucket)
+                ).all()
             )
+            ledger = buckets.get(ON_HAND, 0)
             held = db.session.scalar(
                 select(func.coalesce(func.sum(Reservation.quantity), 0)).where(
                     Reservation.stock_level_id == level.id, Reservation.status == ACTIVE
@@ -251,7 +320,10 @@ class StockLedger(RuleBasedStateMachine):
             assert level.on_hand == ledger, level.id
             assert level.reserved == held, level.id
             assert level.allocated == promised, level.id
+            for state in UNAVAILABLE_STATES:
+                assert getattr(level, state) == buckets.get(state, 0), (level.id, state)
             assert min(level.on_hand, level.reserved, level.allocated, level.available) >= 0
+            assert min(level.damaged, level.quality_control, level.safety_stock) >= 0
         assert reconcile() == []
 
 
@@ -270,5 +342,6 @@ def test_ledger_invariants_hold_for_any_sequence(app):
     )
     print(sorted(SEEN.items()))
     verbs = {"receive", "adjust", "reserve", "commit", "ship", "transfer", "release", "cancel"}
+    verbs |= {"set_aside", "release_set_aside", "write_off", "safety", "count"}
     assert verbs <= set(SEEN), SEEN
     assert {"OutOfStock", "ValidationError"} <= set(SEEN), SEEN

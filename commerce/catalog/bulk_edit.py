@@ -411,8 +411,8 @@ def plan_grid_edits(edits: Sequence[CellEdit], *, stock_allowed: bool) -> list[P
             floor = held.get((variant_id, edit.location_id), 0)
             if value < floor:
                 errors.setdefault(key, []).append(
-                    f"{floor} units here are held for orders or not for sale: on hand cannot go below "
-                    f"{floor}."
+                    f"{floor} units here are held for orders or not for sale: on hand cannot go "
+                    f"below {floor}."
                 )
                 continue
         if edit.column == "sku" and value is not None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from commerce import audit, outbox
 from commerce.bounds import (
@@ -54,7 +55,7 @@ from commerce.catalog.text import (
     render_description,
 )
 from commerce.db import service, utcnow
-from commerce.errors import DuplicateValue, NotFound, StaleVersion, ValidationError
+from commerce.errors import Conflict, DuplicateValue, NotFound, StaleVersion, ValidationError
 from commerce.extensions import db
 from commerce.money import format_amount_plain, scale_amount
 from commerce.tags import normalize_tags
@@ -440,7 +441,19 @@ def delete_product(product: Product, *, by: Any) -> None:
         "product.deleted", {"product_id": product.id, "category_id": product.category_id}
     )
     audit.record(by, "product.delete", product, before=before)
-    db.session.delete(product)
+    try:
+        # Records other packages keep (the stock ledger, purchase orders, transfers) refer to
+        # its variants and refuse the delete at the database: say so instead of failing.
+        with db.session.begin_nested():
+            db.session.delete(product)
+            db.session.flush()
+    except IntegrityError:
+        raise Conflict(
+            f"{product.title} has stock history, purchase orders or transfers that refer to "
+            "it, so it cannot be deleted. Archive it instead: it leaves the shop and the "
+            "records stay.",
+            product_id=product.id,
+        ) from None
     forget_media_files(paths)
 
 

@@ -36,7 +36,7 @@ from commerce.catalog.services import (
     update_variant,
 )
 from commerce.catalog.taxonomy import category_tree
-from commerce.errors import CommerceError, ValidationError
+from commerce.errors import CommerceError, Conflict, ValidationError
 from commerce.extensions import db
 from commerce.money import format_amount_plain, parse_amount
 from console import bp
@@ -408,7 +408,13 @@ def product_delete(product_id: int) -> Any:
     product = get_product(product_id)
     ConfirmForm().validate_on_submit()
     title = product.title
-    delete_product(product, by=current_user)
+    try:
+        delete_product(product, by=current_user)
+    except Conflict as exc:  # records elsewhere keep it: stay on the product and say why
+        back = url_for("console.product_edit", product_id=product_id)
+        if is_htmx():
+            return toast(make_response("", 409), exc.message, level="error")
+        return done(exc.message, back, level="error")
     return done(f"Deleted “{title}”.", url_for("console.product_list"))
 
 

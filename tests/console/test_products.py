@@ -283,6 +283,22 @@ class TestCreateAndEdit:
         assert response.status_code == 303
         assert db.session.get(Product, product_id) is None
 
+    def test_a_product_with_stock_history_is_kept_and_the_answer_says_why(
+        self, client, login, make_product
+    ):
+        from commerce.inventory.services import receive_stock
+
+        login("merchandiser")
+        product = make_product(title="Kept Mug")
+        receive_stock(product.variants[0].id, quantity=3, by=None)
+        response = client.post(f"/console/products/{product.id}/delete", headers=htmx_headers())
+        assert response.status_code == 409
+        assert "cannot be deleted. Archive it instead" in response.headers["HX-Trigger"]
+        response = client.post(f"/console/products/{product.id}/delete", follow_redirects=True)
+        assert "Kept Mug has stock history" in response.get_data(as_text=True)
+        db.session.expire_all()
+        assert db.session.get(Product, product.id) is not None
+
 
 class TestVariants:
     def test_generate_matrix_with_htmx(self, client, login, make_product):

@@ -281,6 +281,7 @@ def create_product_view() -> tuple:
     json=ProductUpdate,
     resp=Responses(
         HTTP_200=ProductOut,
+        HTTP_400=Problem,
         HTTP_401=Problem,
         HTTP_403=Problem,
         HTTP_404=Problem,
@@ -312,6 +313,7 @@ def update_product_view(product_id: int) -> tuple:
     json=VariantUpdate,
     resp=Responses(
         HTTP_200=ProductOut,
+        HTTP_400=Problem,
         HTTP_401=Problem,
         HTTP_403=Problem,
         HTTP_404=Problem,
@@ -343,6 +345,7 @@ def update_variant_view(variant_id: int) -> tuple:
     json=OptionsIn,
     resp=Responses(
         HTTP_200=ProductOut,
+        HTTP_400=Problem,
         HTTP_401=Problem,
         HTTP_403=Problem,
         HTTP_404=Problem,

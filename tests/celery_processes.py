@@ -61,6 +61,9 @@ def with_application_name(url: str, name: str = WORKER_APP) -> str:
     return f"{url}{'&' if '?' in url else '?'}application_name={name}"
 
 
+WORKER_SECRET_KEY = "worker-test-secret"  # every process of one shop shares its keys
+
+
 def worker_env(
     *, database_url: str, broker_url: str, instance: Path, **settings: Any
 ) -> dict[str, str]:
@@ -76,7 +79,7 @@ def worker_env(
             "DATABASE_URL": with_application_name(database_url),
             "CELERY_BROKER_URL": broker_url,
             "INSTANCE_PATH": str(instance),
-            "SECRET_KEY": "worker-test-secret",
+            "SECRET_KEY": WORKER_SECRET_KEY,
             "SEARCH_BACKEND": "db",
             "CELERY_CONCURRENCY": "2",
             # Options of the `celery worker` command, read from the environment: a lone worker
@@ -184,6 +187,8 @@ def production_app(
     previous = getattr(celery, "flask_app", None)
     monkeypatch.setenv("CELERY_BROKER_URL", broker_url)
     reset_postgres(database_url)
+    # The workers' key too: what one process seals (webhook secrets), the other opens.
+    config.setdefault("SECRET_KEY", WORKER_SECRET_KEY)
     app = create_app(base_config(instance, SQLALCHEMY_DATABASE_URI=database_url, **config))
     monkeypatch.delenv("CELERY_BROKER_URL")
     try:

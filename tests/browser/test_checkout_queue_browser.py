@@ -20,13 +20,18 @@ def full_line(live_server: LiveServer) -> Iterator[Any]:
     from bench._server import build_flash_shop
     from commerce.crowd import crowd_state, now_ms
 
-    with live_server.app_context():
-        shop = build_flash_shop(units=5, sku=unique("QUEUE").replace(" ", "-"))
-        state = crowd_state(live_server.app)
-        state.set_capacity(1)
-        assert state.take_turn("someone-else", [], now_ms=now_ms()).admitted
-    yield shop.variant_id, state
+    # A fresh line: shoppers of earlier browser tests (who checked out) are not in it, and
+    # the capacity of one never outlives this test, even when its set-up fails.
     live_server.app.extensions.pop("crowd", None)
+    try:
+        with live_server.app_context():
+            shop = build_flash_shop(units=5, sku=unique("QUEUE").replace(" ", "-"))
+            state = crowd_state(live_server.app)
+            state.set_capacity(1)
+            assert state.take_turn("someone-else", [], now_ms=now_ms()).admitted
+        yield shop.variant_id, state
+    finally:
+        live_server.app.extensions.pop("crowd", None)
 
 
 @pytest.fixture

@@ -94,7 +94,8 @@ def test_support_finds_an_order_by_email_and_refunds_a_line_with_restock(
     page = anon_page
     sign_in(page, data["agent"])
 
-    page.get_by_role("navigation", name="Console").get_by_role("link", name="Orders").click()
+    console_nav = page.get_by_role("navigation", name="Console")
+    console_nav.get_by_role("link", name="Orders", exact=True).click()
     expect(page.get_by_role("heading", name="Orders", exact=True)).to_be_visible()
     rows = page.locator("#list tbody tr")
     expect(rows.first).to_be_visible()
@@ -187,7 +188,8 @@ def test_warehouse_ships_an_order_with_a_tracking_number_and_prints_slips(
         assert order.fulfillments[0].tracking_number == "JD014600003828"
 
     # Bulk print: find both orders, tick them in the list, print, watch the job, download.
-    page.get_by_role("navigation", name="Console").get_by_role("link", name="Orders").click()
+    console_nav = page.get_by_role("navigation", name="Console")
+    console_nav.get_by_role("link", name="Orders", exact=True).click()
     for name in (data["order_name"], data["other_name"]):
         page.get_by_label(f"Select order {name}").check()
     expect(page.locator("[data-selected-count]")).to_have_text("2 selected")

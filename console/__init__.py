@@ -1,6 +1,7 @@
 """The merchant back office at /console: a package per area (catalog, inventory, orders,
-customers, promotions, search, settings, staff, audit, jobs), each opening with its route table,
-and the console's shell here (sign-in, the dashboard, the Ctrl+K palette). See ARCHITECTURE.md."""
+customers, promotions, reports, search, settings, staff, audit, jobs), each opening with its
+route table, and the console's shell here (sign-in, the dashboard, the Ctrl+K palette).
+See ARCHITECTURE.md."""
 
 from flask import Blueprint
 
@@ -18,6 +19,7 @@ from console import (  # noqa: E402
     orders,
     palette,
     promotions,
+    reports,
     search,
     settings,
     staff,
@@ -83,6 +85,7 @@ for area in (
     orders,
     customers,
     promotions,
+    reports,
     search,
     settings,
     staff,

@@ -84,8 +84,8 @@ def test_days_are_the_shops_days(shop, app, monkeypatch):
     assert hours.rows[18].orders == 1  # 23:59 UTC
 
 
-def test_top_products_with_the_previous_period(shop):
-    shop  # noqa: B018 (the orders)
+@pytest.mark.usefixtures("shop")
+def test_top_products_with_the_previous_period():
     with count_queries() as statements:
         ranking = top_products(NOVEMBER_WEEK)
     assert len(statements) == 1

@@ -49,9 +49,21 @@ REPORTS: dict[str, tuple[str, str]] = {
     "refunds": ("Refunds by reason", "console.report_refunds"),
     "stock": ("Stock value", "console.report_stock"),
 }
-KEPT = ("range", "from", "to", "bucket", "metric")
+KEPT = ("range", "from", "to", "bucket", "metric")  # not "shown": a link is not a form
 DEFAULT_METRIC = "net"
 BAR_ROWS = 10
+
+
+def _chosen_range() -> str:
+    """The range asked for. The form carries the dates it showed (`shown`) beside the dates
+    in its fields: dates the merchant changed mean a custom range, whatever the preset says;
+    otherwise the preset chosen wins."""
+    args = request.args
+    choice = args.get("range", "").strip() or periods.LAST_30
+    typed = f"{args.get('from', '').strip()}/{args.get('to', '').strip()}"
+    if choice != periods.CUSTOM and "shown" in args and typed != args.get("shown", "").strip():
+        return periods.CUSTOM
+    return choice
 
 
 def _range(*, with_bucket: bool) -> tuple[Period | None, str, dict[str, list[str]]]:
@@ -59,7 +71,7 @@ def _range(*, with_bucket: bool) -> tuple[Period | None, str, dict[str, list[str
     args = request.args
     try:
         period, bucket = periods.choose_period(
-            args.get("range", "").strip() or periods.LAST_30,
+            _chosen_range(),
             first=args.get("from", ""),
             last=args.get("to", ""),
             bucket=(args.get("bucket", "").strip() or None) if with_bucket else periods.DAY,
@@ -97,7 +109,7 @@ def _page(name: str, *, status: int = 200, **context: Any) -> Response:
         buckets=periods.BUCKET_LABELS,
         args=request.args,
         tab_args={k: v for k in ("range", "from", "to") if (v := request.args.get(k))},
-        choice=request.args.get("range", "").strip() or periods.LAST_30,
+        choice=_chosen_range(),
         link=_link(REPORTS[name][1]),
         csv_link=_link(f"{REPORTS[name][1]}_csv"),
         **{**defaults, **context},

@@ -108,6 +108,17 @@ class Order(db.Model):
             "placed_at",
             "id",
         ),
+        # Reports (commerce/reports/sales.py): a bucket's orders are one range of it and the
+        # figures summed are in it (migration 0021_reports).
+        Index(
+            "ix_shop_order_sales",
+            "currency",
+            "placed_at",
+            "status",
+            "subtotal",
+            "discount_total",
+            "total",
+        ),
         # One order per payment: an authorization can never pay for two orders.
         Index("ux_shop_order_payment", "payment_id", unique=True),
     )
@@ -354,6 +365,8 @@ class Refund(db.Model):
         ),
         Index("ix_refund_order", "order_id", "id"),
         Index("ix_refund_status", "status", "created_at"),
+        # Refunds paid out per bucket of a report (migration 0021_reports).
+        Index("ix_refund_paid", "status", "currency", "completed_at", "amount"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

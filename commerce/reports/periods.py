@@ -5,23 +5,25 @@ the merchant reads a calendar; the database keeps naive UTC, so every boundary i
 here (a day of 23 or 25 hours at a daylight-saving change stays one day). The comparison is
 the period of the same length that ends the day before. Buckets (hour, day, week from Monday,
 month) are cut at local boundaries and clipped to the period, so the first and last week or
-month may be partial; the SQL groups by joining the rows to a VALUES list of these boundaries
-(`bucket_table`), the same on SQLite and PostgreSQL.
+month may be partial; the SQL groups by joining the rows to a table of these boundaries
+(`bucket_table`: unnest() of arrays on PostgreSQL, json_each() on SQLite).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from babel.dates import get_timezone
 from flask import current_app
-from sqlalchemy import DateTime, Integer, column, values
-from sqlalchemy.sql.selectable import CTE
+from sqlalchemy import DateTime, Integer, bindparam, cast, func, select, type_coerce
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from commerce.db import utcnow
 from commerce.errors import ValidationError
+from commerce.extensions import db
 
 HOUR, DAY, WEEK, MONTH = "hour", "day", "week", "month"
 BUCKETS = (HOUR, DAY, WEEK, MONTH)
@@ -40,6 +42,7 @@ PRESET_LABELS = {
 MAX_DAYS = 731  # two years: a year compared with the one before stays in reach
 MAX_BUCKETS = {HOUR: 2 * 24, DAY: 366, WEEK: MAX_DAYS, MONTH: MAX_DAYS}
 EARLIEST = date(2000, 1, 1)
+SQLITE_MOMENT = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores a DateTime in SQLite
 
 
 def shop_zone() -> Any:
@@ -141,12 +144,35 @@ class Period:
         return out
 
 
-def bucket_table(buckets: list[Bucket], name: str = "bucket") -> CTE:
-    """The buckets as a VALUES list (index, start, end) to join rows to and GROUP BY in SQL."""
-    table = values(
-        column("n", Integer), column("starts", DateTime), column("ends", DateTime), name=name
-    )
-    return table.data([(b.index, b.start, b.end) for b in buckets]).cte(name)
+def bucket_table(buckets: list[Bucket], name: str = "bucket") -> Any:
+    """The buckets as a table (n, starts, ends) to join rows to and GROUP BY in SQL.
+
+    The boundaries travel as one parameter (an array on PostgreSQL, JSON on SQLite), so the
+    statement is the same for any number of buckets and SQLAlchemy compiles it once (a VALUES
+    list of 730 rows took 0.4 s to compile, each time)."""
+    starts = [b.start for b in buckets]
+    ends = [b.end for b in buckets]
+    if db.engine.dialect.name == "postgresql":
+        rows = (
+            func.unnest(
+                bindparam("bucket_starts", starts, type_=ARRAY(DateTime)),
+                bindparam("bucket_ends", ends, type_=ARRAY(DateTime)),
+            )
+            .table_valued("starts", "ends", with_ordinality="ordinal")
+            .render_derived(name="bounds")
+        )
+        return select((rows.c.ordinal - 1).label("n"), rows.c.starts, rows.c.ends).cte(name)
+    # SQLite keeps naive datetimes as text in this form, and compares them as text.
+    pairs = [
+        [s.strftime(SQLITE_MOMENT), e.strftime(SQLITE_MOMENT)]
+        for s, e in zip(starts, ends, strict=True)
+    ]
+    rows = func.json_each(bindparam("bucket_pairs", json.dumps(pairs))).table_valued("key", "value")
+    return select(
+        cast(rows.c.key, Integer).label("n"),
+        type_coerce(func.json_extract(rows.c.value, "$[0]"), DateTime).label("starts"),
+        type_coerce(func.json_extract(rows.c.value, "$[1]"), DateTime).label("ends"),
+    ).cte(name)
 
 
 def default_bucket(period: Period) -> str:

@@ -1,0 +1,32 @@
+"""Reports: the indexes their grouped reads walk at tens of thousands of orders.
+
+- ix_shop_order_sales (currency, placed_at, status, subtotal, discount_total, total): each
+  bucket of a sales report is one range of it (the shop's currency, the bucket's times), and
+  the figures summed are in the index, so the table is not read;
+- ix_refund_paid (status, currency, completed_at, amount): refunds paid out per bucket.
+
+Revision ID: 0021_reports
+Revises: 0020_webhooks
+Create Date: 2026-12-07 19:00:00
+
+"""
+
+from alembic import op
+
+revision = "0021_reports"
+down_revision = "0020_webhooks"
+branch_labels = None
+depends_on = None
+
+SALES = ["currency", "placed_at", "status", "subtotal", "discount_total", "total"]
+PAID = ["status", "currency", "completed_at", "amount"]
+
+
+def upgrade():
+    op.create_index("ix_shop_order_sales", "shop_order", SALES, unique=False)
+    op.create_index("ix_refund_paid", "refund", PAID, unique=False)
+
+
+def downgrade():
+    op.drop_index("ix_refund_paid", table_name="refund")
+    op.drop_index("ix_shop_order_sales", table_name="shop_order")

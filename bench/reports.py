@@ -1,6 +1,7 @@
 """Reports benchmark: each report's time over many orders, against the dashboard's sales query.
 
-    python bench/reports.py [--quick] [--orders N] [--repeat R] [--database-url URL]
+    python bench/reports.py [--quick] [--orders N] [--products P] [--repeat R]
+                            [--database-url URL]
 
 Builds a shop in a temporary SQLite database (or, with --database-url, in its own schema
 `bench_reports` of that PostgreSQL database, dropped afterwards) with the migrations' indexes:
@@ -51,7 +52,7 @@ def build_app(url: str | None, instance: str) -> Any:
     )
 
 
-def build_shop(orders: int) -> None:
+def build_shop(orders: int, product_count: int = PRODUCTS) -> None:
     """The catalog through the services; orders, lines, redemptions and refunds in bulk."""
     from sqlalchemy import insert
 
@@ -67,11 +68,9 @@ def build_shop(orders: int) -> None:
     from commerce.promotions.services import create_promotion
 
     rng = random.Random(7)
-    shelves = [
-        create_location(name=f"Bench shelf {n}", code=f"BR{n}", by=None) for n in range(2)
-    ]
+    shelves = [create_location(name=f"Bench shelf {n}", code=f"BR{n}", by=None) for n in range(2)]
     products = []
-    for n in range(PRODUCTS):
+    for n in range(product_count):
         product = create_product(
             title=f"Report product {n}",
             price=500 + 37 * n,
@@ -80,8 +79,12 @@ def build_shop(orders: int) -> None:
             tags=[f"tag{n % 4}"],
             by=None,
         )
-        receive_stock(product.variants[0].id, quantity=1 + n % 50, by=None, location_id=shelves[n % 2].id)
-        products.append((product.id, product.variants[0].id, product.variants[0].price, product.title))
+        receive_stock(
+            product.variants[0].id, quantity=1 + n % 50, by=None, location_id=shelves[n % 2].id
+        )
+        products.append(
+            (product.id, product.variants[0].id, product.variants[0].price, product.title)
+        )
     for n in range(4):
         manual = create_collection(title=f"Picks {n}", by=None)
         add_to_collection(manual, [p[0] for p in products[n::4]], by=None)
@@ -109,7 +112,7 @@ def build_shop(orders: int) -> None:
         placed = now - timedelta(seconds=rng.randrange(400 * 86400))
         subtotal = discount = 0
         for _ in range(rng.randint(1, 4)):
-            pid, vid, price, title = products[rng.randrange(PRODUCTS)]
+            pid, vid, price, title = products[rng.randrange(len(products))]
             quantity = rng.randint(1, 3)
             line_id += 1
             line_discount = price * quantity // 10 if order_id % 10 == 0 else 0
@@ -233,6 +236,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="10,000 orders, 3 runs each")
     parser.add_argument("--orders", type=int, help="orders to build (default 20,000)")
     parser.add_argument("--repeat", type=int, help="runs per report (median)")
+    parser.add_argument("--products", type=int, default=PRODUCTS, help="products to build")
     parser.add_argument("--database-url", help="PostgreSQL URL (default: a temporary SQLite)")
     args = parser.parse_args()
     orders = args.orders or (10_000 if args.quick else 20_000)
@@ -267,7 +271,7 @@ def main() -> int:
 
             upgrade()  # the migrations' indexes, as production has them
             started = time.perf_counter()
-            build_shop(orders)
+            build_shop(orders, args.products)
             print(f"{orders} orders built in {time.perf_counter() - started:.1f}s", flush=True)
             month, _ = periods.choose_period(periods.LAST_30)
             quarter, _ = periods.choose_period(periods.LAST_90)

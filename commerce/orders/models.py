@@ -241,6 +241,8 @@ class OrderLine(db.Model):
         ),
         Index("ix_order_line_order", "order_id", "id"),
         Index("ix_order_line_variant", "variant_id"),
+        # Reports' rankings sum a period's lines from the index alone (0021_reports).
+        Index("ix_order_line_sales", "order_id", "product_id", "quantity", "amount", "discount"),
         # The order list's SKU filter (compared without case).
         Index("ix_order_line_sku", func.lower(text("sku"))),
     )

@@ -24,6 +24,7 @@ from commerce.reports.periods import Bucket, Change, Period, bucket_table
 from commerce.reports.sales import shop_currency
 
 TOP = 20
+DELETED_PRODUCTS = "Products deleted since"
 MAX_RULE_COLLECTIONS = 200  # one SELECT each in the membership list (SQLite: 500 at most)
 
 
@@ -92,39 +93,54 @@ def _placed_in(buckets: Any) -> Any:
 
 
 def top_products(period: Period, *, limit: int = TOP) -> Ranking:
-    """Products by net sales in the period (ties: units), with last period's figures. A deleted
-    product keeps the title its lines were sold under."""
+    """Products by net sales in the period (ties: units), with last period's figures. The
+    lines are summed from an index alone (ix_order_line_sales), then only the top rows get
+    their titles; lines of products deleted since are summed together as one row."""
     previous, buckets = _two_periods(period)
     n = buckets.c.n
     units, previous_units = _split(n, OrderLine.quantity)
     gross, previous_gross = _split(n, OrderLine.amount)
     discounts, previous_discounts = _split(n, OrderLine.discount)
     orders = func.count(func.distinct(case((n == 0, Order.id))))
-    net = gross - discounts
-    stmt = (
+    top = (
         select(
-            OrderLine.product_id,
-            func.coalesce(func.max(Product.title), func.max(OrderLine.title)),
-            units,
-            orders,
-            gross,
-            discounts,
-            previous_units,
-            previous_gross,
-            previous_discounts,
+            OrderLine.product_id.label("product_id"),
+            units.label("units"),
+            orders.label("orders"),
+            gross.label("gross"),
+            discounts.label("discounts"),
+            previous_units.label("previous_units"),
+            previous_gross.label("previous_gross"),
+            previous_discounts.label("previous_discounts"),
         )
         .select_from(buckets)
         .join(Order, _placed_in(buckets))
         .join(OrderLine, OrderLine.order_id == Order.id)
-        .outerjoin(Product, Product.id == OrderLine.product_id)
         .group_by(OrderLine.product_id)
         .having(units > 0)
-        .order_by(net.desc(), units.desc(), OrderLine.product_id)
+        .order_by((gross - discounts).desc(), units.desc(), OrderLine.product_id)
         .limit(limit)
+        .subquery("top")
+    )
+    stmt = (
+        select(top, Product.title)
+        .outerjoin(Product, Product.id == top.c.product_id)
+        .order_by((top.c.gross - top.c.discounts).desc(), top.c.units.desc(), top.c.product_id)
     )
     rows = [
-        Ranked(pid, title or "", int(u), int(o), int(g), int(d), 0, int(pu), int(pg), int(pd))
-        for pid, title, u, o, g, d, pu, pg, pd in db.session.execute(stmt)
+        Ranked(
+            pid,
+            title or DELETED_PRODUCTS,
+            int(u),
+            int(o),
+            int(g),
+            int(d),
+            0,
+            int(pu),
+            int(pg),
+            int(pd),
+        )
+        for pid, u, o, g, d, pu, pg, pd, title in db.session.execute(stmt)
     ]
     return Ranking(period, previous, shop_currency(), rows)
 

@@ -185,3 +185,19 @@ def test_dates_typed_over_a_preset_make_a_custom_range(client, login, shop):
         },
     )
     assert "(1 day," in response.get_data(as_text=True)
+
+
+def test_the_dashboard_chart_is_for_those_who_read_reports(app, make_staff, make_product):
+    from commerce.db import utcnow
+    from tests.conftest import sign_in
+
+    tee = make_product("Dashboard tee", price=1200)
+    seed.order(utcnow().replace(microsecond=0), [(tee, 2, 1200)])
+    for role, shown in (("merchandiser", True), ("admin", True), ("support", False)):
+        client = app.test_client()
+        sign_in(client, make_staff(role))
+        html = client.get("/console/").get_data(as_text=True)
+        assert ('id="dashboard-sales-chart"' in html) is shown, role
+        if shown:
+            assert "Net sales, last 30 days" in html and "$24.00" in html
+            assert html.count('class="chart-dot"') == 60  # 30 days, and the 30 before

@@ -92,7 +92,7 @@ def ranking_csv(ranking: Ranking, *, kind: str) -> str:
                 [
                     r.name,
                     r.units,
-                    r.orders,
+                    "" if r.orders is None else r.orders,
                     format_amount_plain(r.gross, cur),
                     format_amount_plain(r.discounts, cur),
                     format_amount_plain(r.net, cur),

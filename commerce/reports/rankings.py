@@ -36,7 +36,7 @@ class Ranked:
     id: int | None
     name: str
     units: int = 0  # units sold (products, collections); uses (promotions, codes)
-    orders: int = 0
+    orders: int | None = 0  # None: not counted (collections)
     gross: int = 0
     discounts: int = 0
     sales: int = 0  # promotions and codes: the totals of the orders they were used on
@@ -173,32 +173,53 @@ def _memberships() -> Any:
 
 def top_collections(period: Period, *, limit: int = TOP) -> Ranking:
     """Collections by the net sales of their products (as the collections stand today: a
-    product in two collections counts in both). Two statements: the rule-based collections,
-    then the ranking."""
+    product in two collections counts in both). The lines are summed per product first (at
+    most one row per product), then per collection, so the database never joins every line
+    ever sold to the memberships. Orders are not counted (one order buying two products of a
+    collection would count twice). Two statements: the rule-based collections, the ranking."""
     previous, buckets = _two_periods(period)
     n = buckets.c.n
     members = _memberships()
-    units, previous_units = _split(n, OrderLine.quantity)
-    gross, previous_gross = _split(n, OrderLine.amount)
-    discounts, previous_discounts = _split(n, OrderLine.discount)
-    orders = func.count(func.distinct(case((n == 0, Order.id))))
-    net = gross - discounts
+    per_product = (
+        select(
+            OrderLine.product_id.label("product_id"),
+            *(
+                column.label(name)
+                for name, column in zip(
+                    ("units", "previous_units", "gross", "previous_gross"),
+                    (*_split(n, OrderLine.quantity), *_split(n, OrderLine.amount)),
+                    strict=True,
+                )
+            ),
+            *(
+                column.label(name)
+                for name, column in zip(
+                    ("discounts", "previous_discounts"), _split(n, OrderLine.discount), strict=True
+                )
+            ),
+        )
+        .select_from(buckets)
+        .join(Order, _placed_in(buckets))
+        .join(OrderLine, OrderLine.order_id == Order.id)
+        .group_by(OrderLine.product_id)
+        .subquery("per_product")
+    )
+    p = per_product.c
+    units = func.sum(p.units)
+    net = func.sum(p.gross) - func.sum(p.discounts)
     stmt = (
         select(
             Collection.id,
             Collection.title,
             units,
-            orders,
-            gross,
-            discounts,
-            previous_units,
-            previous_gross,
-            previous_discounts,
+            func.sum(p.gross),
+            func.sum(p.discounts),
+            func.sum(p.previous_units),
+            func.sum(p.previous_gross),
+            func.sum(p.previous_discounts),
         )
-        .select_from(buckets)
-        .join(Order, _placed_in(buckets))
-        .join(OrderLine, OrderLine.order_id == Order.id)
-        .join(members, members.c.product_id == OrderLine.product_id)
+        .select_from(per_product)
+        .join(members, members.c.product_id == p.product_id)
         .join(Collection, Collection.id == members.c.collection_id)
         .group_by(Collection.id, Collection.title)
         .having(units > 0)
@@ -206,8 +227,8 @@ def top_collections(period: Period, *, limit: int = TOP) -> Ranking:
         .limit(limit)
     )
     rows = [
-        Ranked(cid, title, int(u), int(o), int(g), int(d), 0, int(pu), int(pg), int(pd))
-        for cid, title, u, o, g, d, pu, pg, pd in db.session.execute(stmt)
+        Ranked(cid, title, int(u), None, int(g), int(d), 0, int(pu), int(pg), int(pd))
+        for cid, title, u, g, d, pu, pg, pd in db.session.execute(stmt)
     ]
     return Ranking(period, previous, shop_currency(), rows)
 

@@ -13,17 +13,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from babel.dates import get_timezone
-from flask import current_app
 from sqlalchemy import DateTime, Integer, bindparam, cast, func, select, type_coerce
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from commerce.db import utcnow
 from commerce.errors import ValidationError
 from commerce.extensions import db
+from commerce.orders.queries import shop_day_start, shop_today, shop_zone
 
 HOUR, DAY, WEEK, MONTH = "hour", "day", "week", "month"
 BUCKETS = (HOUR, DAY, WEEK, MONTH)
@@ -45,17 +43,9 @@ EARLIEST = date(2000, 1, 1)
 SQLITE_MOMENT = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores a DateTime in SQLite
 
 
-def shop_zone() -> Any:
-    return get_timezone(current_app.config["SHOP_TIMEZONE"])
-
-
 def local_midnight(day: date) -> datetime:
     """Midnight starting `day` in the shop's zone, as the naive UTC the database stores."""
-    return datetime.combine(day, time.min, tzinfo=shop_zone()).astimezone(UTC).replace(tzinfo=None)
-
-
-def shop_today(now: datetime | None = None) -> date:
-    return (now or utcnow()).replace(tzinfo=UTC).astimezone(shop_zone()).date()
+    return shop_day_start(day)
 
 
 @dataclass(frozen=True)

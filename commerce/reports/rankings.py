@@ -233,6 +233,16 @@ def top_collections(period: Period, *, limit: int = TOP) -> Ranking:
     return Ranking(period, previous, shop_currency(), rows)
 
 
+def products_and_collections(period: Period) -> tuple[Ranking, Ranking]:
+    """The products report: top products and top collections."""
+    return top_products(period), top_collections(period)
+
+
+def promotions_and_codes(period: Period) -> tuple[Ranking, Ranking]:
+    """The promotions report: promotions, then the coupon codes."""
+    return promotion_performance(period), code_performance(period)
+
+
 def promotion_performance(period: Period, *, limit: int = TOP) -> Ranking:
     """Promotions by discount given on orders placed in the period: uses (orders that carry
     the promotion), discount given, and sales (those orders' totals; an order with two

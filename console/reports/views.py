@@ -19,7 +19,9 @@ from commerce.reports import csv_export, periods
 from commerce.reports.periods import Period
 from commerce.reports.rankings import (
     code_performance,
+    products_and_collections,
     promotion_performance,
+    promotions_and_codes,
     top_collections,
     top_products,
 )
@@ -192,7 +194,7 @@ def report_products() -> Response:
     period, _bucket, errors = _range(with_bucket=False)
     if errors or period is None:
         return _page("products", status=422, errors=errors)
-    products, collections = top_products(period), top_collections(period)
+    products, collections = products_and_collections(period)
     return _page(
         "products",
         errors={},
@@ -233,7 +235,7 @@ def report_promotions() -> Response:
     period, _bucket, errors = _range(with_bucket=False)
     if errors or period is None:
         return _page("promotions", status=422, errors=errors)
-    promotions, codes = promotion_performance(period), code_performance(period)
+    promotions, codes = promotions_and_codes(period)
     return _page(
         "promotions",
         errors={},

@@ -76,6 +76,15 @@ def test_switching_range_and_grouping_redraws_the_sales_chart(
     expect(page.locator("#report-to-msg")).to_contain_text("before the first")
     expect(page.locator("#sales-chart")).to_have_count(0)
 
+    # The other reports keep the range (a tab is a link); the products' bars name their figures.
+    page.goto("/console/reports?range=90")
+    page.get_by_role("link", name="Products and collections").click()
+    expect(page).to_have_url(re.compile(r"/console/reports/products\?range=90"))
+    bars = page.locator("#products-chart rect.series-current")
+    expect(bars.first).to_be_visible()
+    expect(bars.first.locator("title")).to_contain_text("Chart tee")
+    snap(page, "reports-products")
+
 
 def test_the_dashboard_shows_the_last_30_days_sales(page: Page, live_server: LiveServer) -> None:
     _seed(live_server)

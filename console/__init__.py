@@ -1,7 +1,7 @@
-"""The merchant back office at /console: a package per area (catalog, inventory, orders,
-customers, gift cards, promotions, search, settings, staff, audit, jobs), each opening with its
-route table, and the console's shell here (sign-in, the dashboard, the Ctrl+K palette). See
-ARCHITECTURE.md."""
+"""The merchant back office at /console: a package per area (catalog, inventory, purchasing,
+orders, customers, gift cards, promotions, reports, search, settings, staff, audit, jobs), each
+opening with its route table, and the console's shell here (sign-in, the dashboard, the Ctrl+K
+palette). See ARCHITECTURE.md."""
 
 from flask import Blueprint
 
@@ -21,6 +21,7 @@ from console import (  # noqa: E402
     palette,
     promotions,
     purchasing,
+    reports,
     search,
     settings,
     staff,
@@ -88,6 +89,7 @@ for area in (
     customers,
     giftcards,
     promotions,
+    reports,
     search,
     settings,
     staff,

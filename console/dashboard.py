@@ -2,8 +2,8 @@
 
 Each panel needs one of the permissions in PANELS; a role sees the panels it can act on
 (support: today's orders and refunds; warehouse: orders to ship and low stock; merchandiser:
-low stock and jobs; admin: everything, including background work that is stuck). Only the
-visible panels are queried.
+low stock, jobs and the sales chart; admin: everything, including background work that is
+stuck). Only the visible panels are queried.
 """
 
 from __future__ import annotations
@@ -31,9 +31,12 @@ from commerce.orders.queries import (
     shop_today,
 )
 from commerce.outbox import stuck_topics
+from commerce.reports.periods import LAST_30, choose_period
+from commerce.reports.sales import sales_over_time
 from commerce.webhooks.services import disabled_endpoints
 from console import bp
 from console.jobs.views import JOB_PERMISSIONS
+from console.reports.views import sales_chart
 from web.pages import is_htmx, render
 
 # Panel -> the permissions that show it (any one of them).
@@ -49,6 +52,8 @@ PANELS: dict[str, tuple[str, ...]] = {
     "background": ("settings.manage",),
     # The checkout line while a sale runs: in checkout, in line, admitted per minute.
     "checkout_queue": ("settings.manage",),
+    # Net sales per day, the last 30 days against the 30 before (who may read the reports).
+    "sales_chart": ("reports.view",),
 }
 RECENT_JOBS = 8
 LINE_REFRESH_SECONDS = 5
@@ -96,6 +101,10 @@ def dashboard() -> Response:
         context["stuck"] = stuck_topics()
         context["disabled_webhooks"] = disabled_endpoints()
         context["now"] = utcnow()
+    if "sales_chart" in panels:
+        period, bucket = choose_period(LAST_30)
+        context["sales_report"] = report = sales_over_time(period, bucket)
+        context["sales_chart"] = sales_chart(report)
     if "checkout_queue" in panels:
         context["line"] = line_stats()
         context["refresh_seconds"] = LINE_REFRESH_SECONDS

@@ -144,3 +144,20 @@ def test_sqlite_benches_run_or_set_up() -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "product=" in done.stdout.splitlines()[-1]
+
+
+def test_reports_bench_on_sqlite() -> None:
+    """A few hundred orders: every report runs through its statements (the PostgreSQL path is
+    tests/commerce/reports/test_reports_postgres.py's)."""
+    figures = run_bench(
+        "reports.py",
+        "--orders",
+        "300",
+        "--products",
+        "20",
+        "--repeat",
+        "1",
+        TEST_DATABASE_URL=None,
+    )
+    assert figures["sales_30d_by_day_sql"] == "3", figures
+    assert "reference_sales_between_ms" in figures and "top_collections_90d_ms" in figures

@@ -111,6 +111,17 @@ class Order(db.Model):
             "placed_at",
             "id",
         ),
+        # Reports (commerce/reports/sales.py): a bucket's orders are one range of it and the
+        # figures summed are in it (migration 0029_reports).
+        Index(
+            "ix_shop_order_sales",
+            "currency",
+            "placed_at",
+            "status",
+            "subtotal",
+            "discount_total",
+            "total",
+        ),
         # One order per payment: an authorization can never pay for two orders.
         Index("ux_shop_order_payment", "payment_id", unique=True),
     )
@@ -235,6 +246,8 @@ class OrderLine(db.Model):
         ),
         Index("ix_order_line_order", "order_id", "id"),
         Index("ix_order_line_variant", "variant_id"),
+        # Reports' rankings sum a period's lines from the index alone (0029_reports).
+        Index("ix_order_line_sales", "order_id", "product_id", "quantity", "amount", "discount"),
         # The order list's SKU filter (compared without case).
         Index("ix_order_line_sku", func.lower(text("sku"))),
     )
@@ -378,6 +391,8 @@ class Refund(db.Model):
         ),
         Index("ix_refund_order", "order_id", "id"),
         Index("ix_refund_status", "status", "created_at"),
+        # Refunds paid out per bucket of a report (migration 0029_reports).
+        Index("ix_refund_paid", "status", "currency", "completed_at", "amount"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -44,6 +44,7 @@ PERMISSIONS: dict[str, str] = {
     "promotions.edit": "Create, change, pause, end and duplicate promotions and their codes",
     "search.view": "See search settings, query rules, previews and search analytics",
     "search.edit": "Change synonyms, stop words, typo tolerance and query rules",
+    "reports.view": "See sales, product, promotion, refund and stock reports and export them",
     "audit.view": "Read the audit log",
     "staff.manage": "Create, invite, change and deactivate staff accounts",
     "settings.manage": "Configure shop settings: shipping methods and tax rates",
@@ -74,6 +75,7 @@ PERMISSION_LABELS: dict[str, str] = {
     "promotions.edit": "Edit promotions and codes",
     "search.view": "View search settings and analytics",
     "search.edit": "Edit search settings and rules",
+    "reports.view": "Reports",
     "audit.view": "Read the audit log",
     "staff.manage": "Manage staff",
     "settings.manage": "Shop settings (shipping, tax)",
@@ -100,6 +102,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "promotions.edit",
             "search.view",
             "search.edit",
+            "reports.view",  # who sells the catalogue reads what sold
         }
     ),
     WAREHOUSE: frozenset(

@@ -43,6 +43,7 @@ EXPECTED_ROLES = {
     "promotions.edit": {"admin", "merchandiser"},
     "search.view": {"admin", "merchandiser"},
     "search.edit": {"admin", "merchandiser"},
+    "reports.view": {"admin", "merchandiser"},
     "audit.view": {"admin"},
     "staff.manage": {"admin"},
     "settings.manage": {"admin"},

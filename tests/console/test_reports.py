@@ -132,6 +132,7 @@ def test_ranking_csvs_are_spreadsheet_safe(client, login, shop):
         "Product",
         "Units on hand",
         "Value at retail price (USD)",
+        "Value at average cost (USD)",
     ]
 
 

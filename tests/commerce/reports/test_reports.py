@@ -139,19 +139,22 @@ def test_refunds_by_reason_group_as_typed(shop):
     assert (report.total.current, report.total.percent) == (2000, 100.0)
 
 
-def test_stock_value_at_retail(app, make_product):
+def test_stock_value_at_retail_and_at_cost(app, make_product):
     from commerce.inventory.locations import create_location
     from commerce.inventory.services import receive_stock
 
     location = create_location(name="Report shelf", code="RPT", by=None)
     cheap = make_product("Cheap", price=250)
     dear = make_product("Dear", price=10000)
-    receive_stock(cheap.variants[0].id, quantity=10, by=None, location_id=location.id)
-    receive_stock(dear.variants[0].id, quantity=3, by=None, location_id=location.id)
+    receive_stock(
+        cheap.variants[0].id, quantity=10, by=None, location_id=location.id, unit_cost=100
+    )
+    receive_stock(dear.variants[0].id, quantity=3, by=None, location_id=location.id, unit_cost=4000)
     with count_queries() as statements:
         report = stock_value()
     assert len(statements) <= 4, statements.describe()
-    assert report.total.units == 13 and report.total.values == {"retail": 32500}
+    assert report.total.units == 13
+    assert report.total.values == {"retail": 32500, "cost": 10 * 100 + 3 * 4000}
     assert [(v.name, v.values["retail"]) for v in report.variants][:2] == [
         ("Dear", 30000),
         ("Cheap", 2500),

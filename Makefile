@@ -4,6 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
 PYTEST_ARGS ?=
+# The suite runs on this many pytest-xdist workers, each with its own PostgreSQL database and
+# Redis number (tests/conftest.py); 0 runs it in one process.
+PYTEST_WORKERS ?= 2
 export FLASK_APP := wsgi
 
 TEST_PG_DB ?= commerce_test
@@ -29,7 +32,7 @@ run: install
 
 ## make test: start PostgreSQL, Redis and install Chromium as needed, then the whole suite
 test: install services
-	$(BIN)/python -m pytest -rs $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -rs -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 services: postgres redis chromium varnish haproxy
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from commerce.csv_safe import BOM, SafeCsv
 from commerce.money import format_amount_plain
 from commerce.reports.periods import Change
-from commerce.reports.rankings import Ranking
+from commerce.reports.rankings import Ranked, Ranking
 from commerce.reports.sales import RefundReport, SalesReport
 from commerce.reports.stock import StockReport
 
@@ -75,6 +75,7 @@ def ranking_csv(ranking: Ranking, *, kind: str) -> str:
     cur = ranking.currency
     out = SafeCsv()
     if kind in ("products", "collections"):
+        costed = [f"Cost at average cost ({cur})", f"Margin ({cur})"]
         out.row(
             [
                 "Product" if kind == "products" else "Collection",
@@ -85,6 +86,7 @@ def ranking_csv(ranking: Ranking, *, kind: str) -> str:
                 f"Net sales ({cur})",
                 f"Previous net sales ({cur})",
                 "Change %",
+                *(costed if kind == "products" else []),
             ]
         )
         for r in ranking.rows:
@@ -98,6 +100,7 @@ def ranking_csv(ranking: Ranking, *, kind: str) -> str:
                     format_amount_plain(r.net, cur),
                     format_amount_plain(r.previous_net, cur),
                     _pct(r.change("net")),
+                    *(_cost_and_margin(r, cur) if kind == "products" else []),
                 ]
             )
     else:
@@ -125,6 +128,13 @@ def ranking_csv(ranking: Ranking, *, kind: str) -> str:
                 ]
             )
     return BOM + out.take()
+
+
+def _cost_and_margin(r: Ranked, cur: str) -> list[str]:
+    """Blank where some units sold have no cost: a margin over part of them would mislead."""
+    if r.margin is None:
+        return ["", ""]
+    return [format_amount_plain(r.cost or 0, cur), format_amount_plain(r.margin, cur)]
 
 
 def refunds_csv(report: RefundReport) -> str:

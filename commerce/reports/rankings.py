@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Integer, and_, case, func, literal, select, union_all
 
-from commerce.catalog.models import Collection, CollectionProduct, Product
+from commerce.catalog.models import Collection, CollectionProduct, Product, Variant
 from commerce.catalog.taxonomy import collection_condition
 from commerce.extensions import db
 from commerce.orders.models import CANCELLED, Order, OrderLine
@@ -44,10 +44,21 @@ class Ranked:
     previous_gross: int = 0
     previous_discounts: int = 0
     previous_sales: int = 0
+    # Products only: the units sold valued at each variant's average unit cost today (no cost
+    # is kept per sale), and how many of the units sold have no cost to value them at.
+    cost: int | None = None
+    uncosted_units: int = 0
 
     @property
     def net(self) -> int:
         return self.gross - self.discounts
+
+    @property
+    def margin(self) -> int | None:
+        """Net sales less the cost of the units sold, when every unit sold has a cost."""
+        if self.cost is None or self.uncosted_units:
+            return None
+        return self.net - self.cost
 
     @property
     def previous_net(self) -> int:
@@ -102,6 +113,12 @@ def top_products(period: Period, *, limit: int = TOP) -> Ranking:
     gross, previous_gross = _split(n, OrderLine.amount)
     discounts, previous_discounts = _split(n, OrderLine.discount)
     orders = func.count(func.distinct(case((n == 0, Order.id))))
+    cost = func.coalesce(
+        func.sum(case((n == 0, OrderLine.quantity * func.coalesce(Variant.cost, 0)), else_=0)), 0
+    )
+    uncosted = func.coalesce(
+        func.sum(case(((n == 0) & Variant.cost.is_(None), OrderLine.quantity), else_=0)), 0
+    )
     top = (
         select(
             OrderLine.product_id.label("product_id"),
@@ -112,10 +129,13 @@ def top_products(period: Period, *, limit: int = TOP) -> Ranking:
             previous_units.label("previous_units"),
             previous_gross.label("previous_gross"),
             previous_discounts.label("previous_discounts"),
+            cost.label("cost"),
+            uncosted.label("uncosted"),
         )
         .select_from(buckets)
         .join(Order, _placed_in(buckets))
         .join(OrderLine, OrderLine.order_id == Order.id)
+        .outerjoin(Variant, Variant.id == OrderLine.variant_id)
         .group_by(OrderLine.product_id)
         .having(units > 0)
         .order_by((gross - discounts).desc(), units.desc(), OrderLine.product_id)
@@ -139,8 +159,10 @@ def top_products(period: Period, *, limit: int = TOP) -> Ranking:
             int(pu),
             int(pg),
             int(pd),
+            cost=int(c),
+            uncosted_units=int(uc),
         )
-        for pid, u, o, g, d, pu, pg, pd, title in db.session.execute(stmt)
+        for pid, u, o, g, d, pu, pg, pd, c, uc, title in db.session.execute(stmt)
     ]
     return Ranking(period, previous, shop_currency(), rows)
 

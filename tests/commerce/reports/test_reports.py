@@ -98,6 +98,19 @@ def test_top_products_with_the_previous_period():
     assert alpha.change("net").percent == 12.5
 
 
+def test_margin_is_shown_only_where_every_unit_sold_has_a_cost(shop):
+    from commerce.extensions import db
+
+    _tee, b = shop
+    ranking = top_products(NOVEMBER_WEEK)
+    assert all(r.margin is None and r.uncosted_units == r.units for r in ranking.rows)
+    b.variants[0].cost = 2000  # the hoodie's average unit cost today
+    db.session.flush()
+    beta, alpha = top_products(NOVEMBER_WEEK).rows
+    assert (beta.cost, beta.uncosted_units, beta.margin) == (3 * 2000, 0, 12000 - 3 * 2000)
+    assert alpha.margin is None  # the tee has no cost: no margin is made up for it
+
+
 def test_top_collections_count_their_products_sales(shop):
     from commerce.catalog.taxonomy import add_to_collection, create_collection
 

@@ -286,11 +286,13 @@ class TestCreateAndEdit:
     def test_a_product_with_stock_history_is_kept_and_the_answer_says_why(
         self, client, login, make_product
     ):
+        from commerce.inventory.locations import create_location
         from commerce.inventory.services import receive_stock
 
         login("merchandiser")
         product = make_product(title="Kept Mug")
-        receive_stock(product.variants[0].id, quantity=3, by=None)
+        shelf = create_location(name="Kept shelf", code="KEPT", by=None)
+        receive_stock(product.variants[0].id, quantity=3, location_id=shelf.id, by=None)
         response = client.post(f"/console/products/{product.id}/delete", headers=htmx_headers())
         assert response.status_code == 409
         assert "cannot be deleted. Archive it instead" in response.headers["HX-Trigger"]

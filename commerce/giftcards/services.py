@@ -42,6 +42,46 @@ def shop_currency() -> str:
 # -- the ledgers ---------------------------------------------------------------------------------
 
 
+def _move(
+    balances: Any,
+    entries: Any,
+    owner: str,
+    row_id: int,
+    amount: int,
+    kind: str,
+    *,
+    only_if: tuple[Any, ...] = (),
+    by: Any = None,
+    key: str | None = None,
+    **entry: Any,
+) -> int | None:
+    """One balance and its ledger (gift cards and store credit alike): add `amount` (negative:
+    take) by one conditional UPDATE that never goes below zero, then book the ledger row."""
+    stmt = update(balances).where(balances.id == row_id, *only_if)
+    if amount < 0:
+        stmt = stmt.where(balances.balance >= -amount)
+    balance = db.session.execute(
+        stmt.values(balance=balances.balance + amount, updated_at=utcnow())
+        .returning(balances.balance)
+        .execution_options(synchronize_session=False)
+    ).scalar()
+    if balance is None:
+        return None
+    db.session.add(
+        entries(
+            **{owner: row_id},
+            kind=kind,
+            amount=amount,
+            balance_after=balance,
+            by_id=getattr(by, "id", None),
+            idempotency_key=key,
+            created_at=utcnow(),
+            **entry,
+        )
+    )
+    return int(balance)
+
+
 def move_card(
     card_id: int,
     amount: int,
@@ -57,36 +97,28 @@ def move_card(
     """(In the caller's transaction.) Add `amount` (negative: take) to the card's balance by one
     conditional UPDATE and book it in the ledger; the new balance, or None when the card cannot
     give that much (or, with `spendable_at`, is not active and unexpired then)."""
-    stmt = update(GiftCard).where(GiftCard.id == card_id)
-    if amount < 0:
-        stmt = stmt.where(GiftCard.balance >= -amount)
-    if spendable_at is not None:
-        stmt = stmt.where(
+    spendable = (
+        ()
+        if spendable_at is None
+        else (
             GiftCard.status == ACTIVE,
             (GiftCard.expires_at.is_(None)) | (GiftCard.expires_at > spendable_at),
         )
-    balance = db.session.execute(
-        stmt.values(balance=GiftCard.balance + amount, updated_at=utcnow())
-        .returning(GiftCard.balance)
-        .execution_options(synchronize_session=False)
-    ).scalar()
-    if balance is None:
-        return None
-    db.session.add(
-        GiftCardEntry(
-            gift_card_id=card_id,
-            kind=kind,
-            amount=amount,
-            balance_after=balance,
-            reference=reference,
-            order_id=order_id,
-            reason=reason,
-            by_id=getattr(by, "id", None),
-            idempotency_key=key,
-            created_at=utcnow(),
-        )
     )
-    return int(balance)
+    return _move(
+        GiftCard,
+        GiftCardEntry,
+        "gift_card_id",
+        card_id,
+        amount,
+        kind,
+        only_if=spendable,
+        by=by,
+        key=key,
+        reference=reference,
+        order_id=order_id,
+        reason=reason,
+    )
 
 
 def move_credit(
@@ -101,31 +133,19 @@ def move_credit(
     key: str | None = None,
 ) -> int | None:
     """move_card for a customer's store credit."""
-    stmt = update(StoreCredit).where(StoreCredit.id == credit_id)
-    if amount < 0:
-        stmt = stmt.where(StoreCredit.balance >= -amount)
-    balance = db.session.execute(
-        stmt.values(balance=StoreCredit.balance + amount, updated_at=utcnow())
-        .returning(StoreCredit.balance)
-        .execution_options(synchronize_session=False)
-    ).scalar()
-    if balance is None:
-        return None
-    db.session.add(
-        StoreCreditEntry(
-            store_credit_id=credit_id,
-            kind=kind,
-            amount=amount,
-            balance_after=balance,
-            reference=reference,
-            order_id=order_id,
-            reason=reason,
-            by_id=getattr(by, "id", None),
-            idempotency_key=key,
-            created_at=utcnow(),
-        )
+    return _move(
+        StoreCredit,
+        StoreCreditEntry,
+        "store_credit_id",
+        credit_id,
+        amount,
+        kind,
+        by=by,
+        key=key,
+        reference=reference,
+        order_id=order_id,
+        reason=reason,
     )
-    return int(balance)
 
 
 def booked(key: str) -> bool:

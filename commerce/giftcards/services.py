@@ -299,9 +299,9 @@ def issue_for_order_line(
 # -- changing ------------------------------------------------------------------------------------
 
 
-@service
-def adjust_gift_card(card: GiftCard, *, amount: Any, reason: Any, by: Any) -> GiftCard:
-    """Add to (or, negative, take from) a card's balance, with a reason; never below zero."""
+def _checked_adjustment(amount: Any, reason: Any) -> str:
+    """A staff adjustment's reason, cleaned; ValidationError at the fields when the amount is
+    zero or not whole minor units, or no reason is given."""
     reason = _clean_note(reason, MAX_REASON, "reason")
     errors: dict[Any, list[str]] = {}
     if not reason:
@@ -310,6 +310,13 @@ def adjust_gift_card(card: GiftCard, *, amount: Any, reason: Any, by: Any) -> Gi
         errors["amount"] = ["Enter an amount other than zero."]
     if errors:
         raise ValidationError(errors=errors)
+    return reason
+
+
+@service
+def adjust_gift_card(card: GiftCard, *, amount: Any, reason: Any, by: Any) -> GiftCard:
+    """Add to (or, negative, take from) a card's balance, with a reason; never below zero."""
+    reason = _checked_adjustment(amount, reason)
     if card.status != ACTIVE:
         raise InvalidTransition(f"This card is {card.status}: its balance stays.", field="amount")
     before = card.balance
@@ -433,14 +440,7 @@ def credit_account(customer_id: int) -> StoreCredit:
 @service
 def adjust_store_credit(customer: Any, *, amount: Any, reason: Any, by: Any) -> StoreCredit:
     """Support adds to (or takes from) a customer's store credit, with a reason; audited."""
-    reason = _clean_note(reason, MAX_REASON, "reason")
-    errors: dict[Any, list[str]] = {}
-    if not reason:
-        errors["reason"] = ["Say why the balance changes."]
-    if not isinstance(amount, int) or amount == 0:
-        errors["amount"] = ["Enter an amount other than zero."]
-    if errors:
-        raise ValidationError(errors=errors)
+    reason = _checked_adjustment(amount, reason)
     with transaction():
         credit = credit_account(customer.id)
         before = credit.balance

@@ -23,7 +23,9 @@ def test_edge_bench_quick(varnish: None, wrk: None) -> None:
     figures = dict(item.split("=", 1) for item in last.split())
     print(last)
     assert float(figures["edge_rps"]) > 0 and float(figures["hello_rps"]) > 0
-    assert figures["hit_ratio"] == "1.0000", last
+    # Varnish may count a request that waited on a fetch in flight as a miss; that no request
+    # reached the backend (below) is the strict check.
+    assert float(figures["hit_ratio"]) >= 0.999, last
     assert figures["backend_requests"] == "0", last  # every request of the edge run was a hit
     assert figures["non_2xx"] == figures["server_tracebacks"] == "0", last
     assert figures["edge_socket_errors"] == "0", last

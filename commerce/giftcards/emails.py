@@ -1,9 +1,9 @@
 """The buyer's email with the codes of the gift cards an order line issued.
 
-Sent after commit by an outbox consumer. The codes are not stored: they are derived again from
-the line and unit (codes.code_for_unit). The message's key (hence its Message-ID and, in the
-embedded mode, its file) is the line's, and `emailed_at` records that it went, so a
-redelivered event sends nothing twice.
+Sent after commit by an outbox consumer, which opens the codes sealed on the cards and drops
+them once the email has gone (nothing at rest can say a code after that). The message's key
+(hence its Message-ID and, in the embedded mode, its file) is the line's, and `emailed_at`
+records that it went, so a redelivered event sends nothing twice.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from commerce import mail
 from commerce.db import transaction, utcnow
 from commerce.extensions import db
-from commerce.giftcards.codes import code_for_unit, grouped
+from commerce.giftcards.codes import grouped
 from commerce.giftcards.models import GiftCard
 
 
@@ -29,7 +29,11 @@ def send_gift_card_codes(order_line_id: int, reached_at: str | None = None) -> b
     with transaction():  # the reads end here, before the mail server is called
         cards = db.session.scalars(
             select(GiftCard)
-            .where(GiftCard.order_line_id == order_line_id, GiftCard.emailed_at.is_(None))
+            .where(
+                GiftCard.order_line_id == order_line_id,
+                GiftCard.emailed_at.is_(None),
+                GiftCard.code_sealed.is_not(None),
+            )
             .order_by(GiftCard.unit)
         ).all()
         if not cards:
@@ -41,7 +45,7 @@ def send_gift_card_codes(order_line_id: int, reached_at: str | None = None) -> b
             "shop_url": mail.shop_base(reached_at),
             "cards": [
                 {
-                    "code": grouped(code_for_unit(order_line_id, card.unit or 0)),
+                    "code": grouped(card.code_sealed or ""),
                     "amount": card.initial_amount,
                     "currency": card.currency,
                     "expires_at": card.expires_at,
@@ -67,7 +71,7 @@ def send_gift_card_codes(order_line_id: int, reached_at: str | None = None) -> b
         db.session.execute(
             update(GiftCard)
             .where(GiftCard.id.in_(ids))
-            .values(emailed_at=utcnow())
+            .values(emailed_at=utcnow(), code_sealed=None)
             .execution_options(synchronize_session=False)
         )
     return True

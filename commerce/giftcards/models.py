@@ -4,8 +4,10 @@ A balance is an int in minor units of its currency, guarded by a CHECK (balance 
 only by one conditional UPDATE per change (`balance = balance - :amt WHERE balance >= :amt`),
 each change leaving a ledger row (kind, signed amount, balance after), like the stock ledger.
 
-A gift card's code is never stored: only its SHA-256 (codes carry 80 random bits, so a plain
-hash is enough) and its last four characters for display.
+A gift card's code is not stored in the clear: only its SHA-256 (codes carry 80 random bits,
+so a plain hash is enough) and its last four characters for display. A card bought in the shop
+keeps its code sealed (DATA_KEYS) from the payment until the buyer's email with it has gone
+(the email is sent after commit, by a worker); then the sealed copy is dropped.
 
 A Tender is a gift card or a customer's store credit applied to a checkout (`reference` is the
 checkout's): applied (amount 0, nothing taken yet), held (its amount taken from the balance
@@ -22,6 +24,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from commerce.db import utcnow
 from commerce.extensions import db
+from commerce.sealed import Sealed
 
 # GiftCard.status
 ACTIVE, DEACTIVATED, EXPIRED = "active", "deactivated", "expired"
@@ -79,6 +82,7 @@ class GiftCard(db.Model):
     )
     unit: Mapped[int | None]
     emailed_at: Mapped[datetime | None]  # the buyer's email with the code went
+    code_sealed: Mapped[str | None] = mapped_column(Sealed())  # until emailed_at, then NULL
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -15,7 +15,7 @@ from commerce import audit, outbox
 from commerce.db import service, transaction, utcnow
 from commerce.errors import InvalidTransition, NotFound, ValidationError
 from commerce.extensions import db
-from commerce.giftcards.codes import code_for_unit, code_hash, new_code, normalize
+from commerce.giftcards.codes import code_hash, new_code, normalize
 from commerce.giftcards.models import (
     ACTIVE,
     ADJUST,
@@ -275,8 +275,10 @@ def issue_for_order_line(
             continue
         try:
             with db.session.begin_nested():
+                code = new_code()
                 card = _insert_card(
-                    code_for_unit(order_line_id, unit),
+                    code,
+                    code_sealed=code,
                     currency=currency,
                     initial_amount=unit_amount,
                     status=ACTIVE,

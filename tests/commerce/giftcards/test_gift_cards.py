@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
+from sqlalchemy import text as sql
 
 from commerce import outbox
 from commerce.checkout.cart import add_to_cart, customer_cart
@@ -28,7 +29,7 @@ from commerce.checkout.services import (
 from commerce.db import utcnow
 from commerce.errors import InvalidTransition, PaymentFailed, TooManyAttempts, ValidationError
 from commerce.extensions import db
-from commerce.giftcards.codes import grouped, normalize
+from commerce.giftcards.codes import code_hash, grouped, normalize
 from commerce.giftcards.models import (
     DEACTIVATED,
     EXPIRED,
@@ -251,8 +252,23 @@ def test_a_gift_card_bought_is_issued_emailed_and_spent(app, checkout_shop, mail
     assert line.is_gift_card and line.tax == 0
     cards = db.session.scalars(select(GiftCard).where(GiftCard.order_line_id == line.id)).all()
     assert [c.balance for c in cards] == [5000, 5000]
+    # Until the email goes, each code is kept sealed (random, not derived from any secret):
+    # the column holds a Fernet token, never the code.
+    raw = dict(
+        db.session.execute(
+            sql("SELECT id, code_sealed FROM gift_card WHERE order_line_id = :line"),
+            {"line": line.id},
+        ).all()
+    )
+    for card in cards:
+        code = card.code_sealed  # opened with the app's keys
+        assert raw[card.id].startswith("gAAAAA") and code not in raw[card.id]
+        assert code_hash(code) == card.code_hash
     outbox.deliver_pending()
     outbox.deliver_pending()  # a second run sends nothing twice
+    for card in cards:  # emailed: nothing at rest can say the code any more
+        db.session.refresh(card)
+        assert card.emailed_at is not None and card.code_sealed is None
     db.session.refresh(order)  # the codes were the delivery: nothing for the warehouse
     assert order.fulfillment_status == "fulfilled" and order.lines[0].fulfilled_quantity == 2
     messages = sorted(mail_dir.glob("*gift-cards-line*.eml"))

@@ -31,6 +31,7 @@ from commerce.catalog.text import handle_from
 from commerce.db import transaction, utcnow, workflow
 from commerce.demo.catalog import Built, Leaf, build_catalog
 from commerce.demo.data import SHARED_VENDOR, TREE, VENDORS
+from commerce.demo.extras import load_demo_extras
 from commerce.demo.orders import load_demo_orders
 from commerce.demo.settings import ensure_demo_settings
 from commerce.extensions import db
@@ -108,6 +109,7 @@ def load_demo(
             # refuse to run inside an open transaction. Only on this first load, so later
             # starts stay quick and add nothing.
             load_demo_orders(random.Random(f"{seed}:orders"), count=orders, say=say)
+            load_demo_extras(random.Random(f"{seed}:extras"), say=say)
     counts = {
         "products": Product,
         "variants": Variant,

@@ -292,7 +292,7 @@ class DemoShop:
             action()
         except CommerceError as exc:
             self.say(f"  {order.name}: {exc.message}")
-        _deliver()
+        deliver_outbox()
         self.clock.record(order.id, started, story)
 
     # -- carts --------------------------------------------------------------------------------
@@ -380,7 +380,7 @@ class DemoShop:
             return None
         if order is None:  # a card asking for confirmation: none of the demo's cards do
             return None
-        _deliver()
+        deliver_outbox()
         self.clock.record(order.id, started, plan.placed)
         return order
 
@@ -666,7 +666,7 @@ def load_demo_orders(rng: random.Random, *, count: int = 40, say: Progress) -> d
     return summary
 
 
-def _deliver() -> None:
+def deliver_outbox() -> None:
     """Hand the outbox to its consumers now, as a running shop's beat would: emails as .eml
     files under MAIL_DIR (or over SMTP), credit notes. A consumer that fails leaves its event
     pending for the next dispatch; the load carries on. With a real broker, the beat's

@@ -325,12 +325,13 @@ def test_demo_on_postgres_leaves_sequences_ready(pg_app):
     from commerce.inventory.services import receive_stock
 
     summary = load_demo(products=30, orders=8, seed=5)
-    assert summary["products"] == 30 and unbalanced_levels() == []
+    # 30 products, and with the orders the extras' gift card and bundle
+    assert summary["products"] == 32 and unbalanced_levels() == []
     assert summary["orders"] == count(Order) == 8 and reconcile() == []
     assert count(Refund, Refund.status == REFUND_AWAITING_APPROVAL) == 1
     product = create_product(title="After the demo", price=1200, sku="AFTER-1", by=None)
     movement = receive_stock(product.variants[0].id, quantity=4, by=None)
-    assert product.id > 30 and movement.id is not None
+    assert product.id > 32 and movement.id is not None
     assert unbalanced_levels() == []
     again = load_demo(products=30, orders=8)
     assert again["created"] is False and again["orders"] == 8
@@ -507,3 +508,35 @@ def test_the_demo_keeps_the_readme_promise_tshrt_finds_t_shirts(demo):
     assert db.session.scalar(select(func.count()).where(Product.title.like("%Shirt%")))
     assert not current_vocabulary().knows("shrt", prefix=False)
     assert did_you_mean("shrtx") != "shrt"
+
+
+def test_demo_shop_has_something_on_every_back_office_page(demo_orders):
+    """The extras loaded after the orders: a gift card product and issued cards, store
+    credit, purchase orders, a bundle, a draft order and abandoned checkouts, each made by the
+    services staff use (so audited and booked through the ledgers)."""
+    from commerce.abandoned.queries import list_abandoned
+    from commerce.catalog.bundles import components_of
+    from commerce.drafts.models import DraftOrder
+    from commerce.giftcards.models import GiftCard, StoreCredit
+    from commerce.purchasing.models import PurchaseOrder
+
+    card_product = db.session.scalar(select(Product).where(Product.is_gift_card.is_(True)))
+    assert card_product is not None
+    assert sorted(v.price for v in card_product.variants) == [2500, 5000, 10000]
+    cards = db.session.scalars(select(GiftCard).order_by(GiftCard.id)).all()
+    assert [(c.status, c.balance) for c in cards] == [
+        ("active", 5000),
+        ("active", 7500),
+        ("deactivated", 2500),
+    ]
+    credit = db.session.scalar(select(StoreCredit))
+    assert credit is not None and credit.balance == 1500
+    statuses = sorted(po.status for po in db.session.scalars(select(PurchaseOrder)))
+    assert statuses == ["draft", "partly_received"]
+    kit = db.session.scalar(select(Variant).where(Variant.sku == "KIT-WEEKEND"))
+    assert kit is not None and len(components_of([kit.id])[kit.id]) == 3
+    draft = db.session.scalar(select(DraftOrder))
+    assert draft is not None and draft.status == "open" and len(draft.lines) == 2
+    assert draft.shipping_method_code
+    assert len(list_abandoned().rows) == 2
+    assert reconcile() == [] and unbalanced_levels() == []

@@ -418,11 +418,44 @@ def _enter_checkout(
     if codes:  # the cart's code goes with it (a new checkout has none to replace)
         enter_code(checkout.reference, codes[0])
     _remember_codes(checkout, tuple(codes[:1]))
+    if cart.recovered_checkout_id is not None:
+        _prefill_from_abandoned(checkout, cart, ships=ships)
     holds = reserve_stock(needed, reference=checkout.reference, ttl=ttl, now=now)
     if not holds:  # only lines sold beyond stock, none of it there: nothing held
         checkout.reserved_until = None
     keep_loaded(checkout)
     return checkout
+
+
+def _prefill_from_abandoned(checkout: Checkout, cart: Cart, *, ships: bool) -> None:
+    """(In _enter_checkout's transaction, before its stock UPDATE.) A cart a recovery link
+    restored (commerce.abandoned): its first checkout starts as far as the shopper had got
+    in the abandoned one, with what is still valid: the email (a signed-in customer keeps
+    theirs), then, when the order ships anything, the address if it still passes the
+    address rules, and the shipping method if it still serves that address and these lines.
+    The cart's mark is cleared: later checkouts of it start as usual."""
+    earlier = db.session.get(Checkout, cart.recovered_checkout_id)
+    cart.recovered_checkout_id = None
+    if earlier is None or earlier.id == checkout.id:
+        return
+    if not checkout.email and earlier.email:
+        try:
+            checkout.email = clean_email(earlier.email)
+        except ValidationError:
+            return
+    checkout.recovery_consent = earlier.recovery_consent
+    if not ships or not earlier.shipping_address:
+        return
+    try:
+        checkout.shipping_address = clean_address(earlier.shipping_address)
+    except ValidationError:
+        return
+    if earlier.shipping_method_code:
+        priced = price_cart(
+            checkout_lines(checkout), _context(checkout, earlier.shipping_method_code)
+        )
+        if priced.shipping is not None:
+            checkout.shipping_method_code = priced.shipping.code
 
 
 def _settle_stuck_checkouts(

@@ -391,9 +391,11 @@ def restore_cart(
     code = recovery_settings().promotion_code
     if code:
         enter_code(cart_reference(cart), code)
-    now = utcnow()
-    recovery.restored_cart_id = cart.id
-    recovery.restored_at = now
+    if recovery.restored_cart_id != cart.id or recovery.restored_at is None:
+        # (a second click into the same cart keeps the first time: the checkouts started
+        # since then count as recovered)
+        recovery.restored_cart_id = cart.id
+        recovery.restored_at = utcnow()
     return cart
 
 

@@ -85,6 +85,12 @@ def test_a_gift_card_alone_is_bought_with_an_email_and_no_address(
         assert "Shipping (" not in body and "when it ships" not in body
     db.session.refresh(order)  # the codes were the delivery: nothing waits for a parcel
     assert order.fulfillment_status == "fulfilled"
+    outbox.deliver_pending()  # the "shipped by email" notice the delivery sends
+    (notice,) = mail_dir.glob(f"*order-{order.number}-shipment-*.eml")
+    message = message_from_bytes(notice.read_bytes(), policy=policy.default)
+    for part in ("plain", "html"):
+        text_part = message.get_body((part,)).get_content()
+        assert "Email" in text_part and "SHIPPING TO" not in text_part.upper()
 
     issue_invoice(order)
     invoice = squash(pdf_text(invoice_pdf(order)))

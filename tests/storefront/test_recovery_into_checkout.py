@@ -149,3 +149,35 @@ def test_when_the_checkout_line_is_full_the_shopper_waits_then_lands_prefilled(
     placed = phone.post(f"/checkout/{key}/place", data=CARD)
     assert placed.status_code == 303 and "/orders/" in placed.location
     assert recovered_revenue().orders == 1
+
+
+def test_a_signed_in_shopper_gets_the_items_in_their_own_cart_and_checkout(
+    app, client, checkout_shop, recovery_on, make_customer
+):
+    from commerce.checkout.models import Cart
+    from tests.storefront.test_account import shop_sign_in
+
+    customer = make_customer(email="cora@example.com")
+    left_at_payment(client, checkout_shop.small)  # as a guest, then given her address
+    db.session.execute(
+        Checkout.__table__.update()
+        .where(Checkout.email == "ada@example.com")
+        .values(email="cora@example.com")
+    )
+    db.session.commit()
+    assert run_worker(utcnow() + LATER) == 1
+    laptop = app.test_client()
+    assert shop_sign_in(laptop, customer).status_code == 303
+    assert add(laptop, checkout_shop.medium, 1).status_code == 303  # already in her cart
+    landed = laptop.get(recovery_link(recovery_on))
+    key, step = step_of(landed.location)
+    assert step == "payment"  # her own email; the address and method from the link's checkout
+    checkout = db.session.scalar(select(Checkout).where(Checkout.key == key))
+    cart = db.session.get(Cart, checkout.cart_id)
+    assert cart.customer_id == customer.id and checkout.customer_id == customer.id
+    assert sorted(cart.line_pairs()) == sorted(
+        [(checkout_shop.small, 2), (checkout_shop.medium, 1)]
+    )
+    assert laptop.get(landed.location).status_code == 200
+    assert laptop.post(f"/checkout/{key}/place", data=CARD).status_code == 303
+    assert recovered_revenue().orders == 1

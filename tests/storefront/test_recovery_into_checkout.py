@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from commerce.abandoned.queries import recovered_revenue
+from commerce.abandoned.queries import list_abandoned, recovered_revenue
 from commerce.checkout.models import Checkout
 from commerce.crowd import crowd_state
 from commerce.db import utcnow
@@ -116,6 +116,8 @@ def test_a_gift_card_left_behind_lands_at_payment(
     key, _ = enter_checkout(client)
     client.post(f"/checkout/{key}/information", data={"email": "gia@example.com"})
     assert run_worker(utcnow() + LATER) == 1
+    (row,) = list_abandoned(now=utcnow() + LATER).rows
+    assert row.step == "Payment"  # the console: it had got as far as paying
     landed = app.test_client().get(recovery_link(recovery_on))
     new_key, step = step_of(landed.location)
     assert step == "payment"

@@ -1,4 +1,6 @@
 """Checkout at /checkout/<key>: information -> shipping -> review and pay -> order status.
+A checkout with nothing to ship (gift cards alone) asks for the email only and skips the
+shipping step: its URL, visited directly, sends the shopper on (303).
 
 Entering checkout (POST /checkout) reserves the cart's stock for RESERVATION_TTL, when the
 checkout line lets the shopper in (otherwise: the waiting page, or "sold out" at once, see

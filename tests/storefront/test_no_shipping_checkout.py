@@ -43,7 +43,7 @@ def test_a_gift_card_alone_is_bought_with_an_email_and_no_address(
     client, checkout_shop, gift_card, mail_dir
 ):
     from commerce.documents.numbering import issue_invoice
-    from commerce.documents.render import invoice_pdf
+    from commerce.documents.render import invoice_pdf, packing_slip_pdf
     from tests.commerce.documents.helpers import pdf_text
 
     assert add(client, gift_card, 2).status_code == 303
@@ -98,6 +98,9 @@ def test_a_gift_card_alone_is_bought_with_an_email_and_no_address(
     assert "BILL TO gia@example.com" in invoice  # headings are set in capitals
     assert "SHIP TO" not in invoice.upper() and "SHIPPING" not in invoice.upper()
     assert "Total $100.00 Paid $100.00" in invoice
+    slip = squash(pdf_text(packing_slip_pdf(order)))  # if staff print one anyway
+    assert "SHIP TO" not in slip and "Shipping" not in slip
+    assert "NOTHING TO SHIP Gift card codes are emailed to gia@example.com" in slip
 
 
 def test_a_cart_with_goods_and_a_gift_card_still_needs_shipping(client, checkout_shop, gift_card):

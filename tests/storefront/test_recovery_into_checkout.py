@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from commerce.abandoned.queries import list_abandoned, recovered_revenue
 from commerce.checkout.models import Checkout
@@ -183,3 +183,15 @@ def test_a_signed_in_shopper_gets_the_items_in_their_own_cart_and_checkout(
     assert laptop.get(landed.location).status_code == 200
     assert laptop.post(f"/checkout/{key}/place", data=CARD).status_code == 303
     assert recovered_revenue().orders == 1
+
+
+def test_an_expired_link_restores_nothing(app, client, checkout_shop, recovery_on, monkeypatch):
+    from commerce.abandoned import services
+
+    left_at_payment(client, checkout_shop.small)
+    assert run_worker(utcnow() + LATER) == 1
+    link = recovery_link(recovery_on)
+    monkeypatch.setattr(services, "LINK_DAYS", -1)  # issued longer ago than links last
+    checkouts = db.session.scalar(select(func.count()).select_from(Checkout))
+    assert app.test_client().get(link).status_code == 404
+    assert db.session.scalar(select(func.count()).select_from(Checkout)) == checkouts

@@ -1,4 +1,6 @@
 """Checkout at /checkout/<key>: information -> shipping -> review and pay -> order status.
+A checkout with nothing to ship (gift cards alone) asks for the email only and skips the
+shipping step: its URL, visited directly, sends the shopper on (303).
 
 Entering checkout (POST /checkout) reserves the cart's stock for RESERVATION_TTL, when the
 checkout line lets the shopper in (otherwise: the waiting page, or "sold out" at once, see
@@ -21,9 +23,11 @@ from commerce.abandoned.services import consent_required
 from commerce.checkout.models import COMPLETED, Checkout
 from commerce.checkout.queue import enter_checkout
 from commerce.checkout.services import (
+    NothingToShip,
     apply_checkout_coupon,
     apply_checkout_gift_card,
     checkout_codes,
+    checkout_needs_shipping,
     checkout_tenders,
     choose_shipping_method,
     complete_payment_action,
@@ -69,6 +73,8 @@ from web.pages import render
 # The payment service names card fields card_*; the form's names are shorter.
 CARD_FIELDS = {"card_exp_month": "exp_month", "card_exp_year": "exp_year", "card_cvc": "cvc"}
 STEPS = (("information", "Information"), ("shipping", "Shipping"), ("payment", "Review & pay"))
+# A checkout with nothing to ship (gift cards alone) skips the shipping step.
+STEPS_WITHOUT_SHIPPING = tuple(step for step in STEPS if step[0] != "shipping")
 
 
 def _checkout_limit() -> str:
@@ -115,6 +121,7 @@ def _page(
     **context: Any,
 ) -> Response:
     priced = priced or price_checkout(checkout)
+    ships = checkout_needs_shipping(checkout, priced)
     if step == "payment":  # the gift cards and store credit paying, on the payment step only
         context.setdefault("tenders", checkout_tenders(checkout, priced))
         context.setdefault("store_credit", _store_credit(checkout))
@@ -123,8 +130,9 @@ def _page(
         checkout=checkout,
         priced=priced,
         step=step,
-        steps=STEPS,
-        reached=next_step(checkout),
+        steps=STEPS if ships else STEPS_WITHOUT_SHIPPING,
+        ships=ships,
+        reached=next_step(checkout, priced),
         seconds_left=_seconds_left(checkout),
         codes=checkout_codes(checkout),
         locked=is_draft_checkout(checkout),
@@ -150,10 +158,17 @@ def _seconds_left(checkout: Checkout) -> int:
     return max(int((checkout.reserved_until - utcnow()).total_seconds()), 0)
 
 
-def _step_page(template: str, checkout: Checkout, step: str, **context: Any) -> Response:
+def _step_page(
+    template: str,
+    checkout: Checkout,
+    step: str,
+    *,
+    priced: PricedCart | None = None,
+    **context: Any,
+) -> Response:
     """A step's page (priced once), after re-taking a lapsed hold; sold out is a 409 on the
     same page."""
-    priced = price_checkout(checkout)
+    priced = priced or price_checkout(checkout)
     try:
         hold_stock(checkout, priced=priced)
     except OutOfStock as exc:
@@ -229,7 +244,7 @@ def checkout_information(key: str) -> Response:
         chosen = next((a for a in saved if str(a.id) == request.form.get("saved_address")), None)
         if chosen is not None:  # a saved address replaces the typed one
             values = {name: getattr(chosen, name) or "" for name in ADDRESS_FIELDS}
-        try:
+        try:  # a checkout with nothing to ship keeps the email only
             save_information(
                 checkout,
                 email=form.email.data,
@@ -249,7 +264,8 @@ def checkout_information(key: str) -> Response:
             )
         except InvalidTransition:
             return _done(checkout) or abort(409)
-        return private(redirect(url_for("storefront.checkout_shipping", key=key), code=303))
+        onward = "shipping" if checkout_needs_shipping(checkout) else "payment"
+        return private(redirect(url_for(f"storefront.checkout_{onward}", key=key), code=303))
     return _step_page(
         template, checkout, "information", form=form, saved=saved, ask_consent=ask_consent
     )
@@ -264,19 +280,26 @@ def checkout_shipping(key: str) -> Response:
     if (finished := _done(checkout)) is not None:
         return finished
     if not checkout.email or not checkout.shipping_address:
-        return private(redirect(url_for("storefront.checkout_information", key=key), code=303))
+        # no address yet (information), or nothing to ship: this step is skipped (payment)
+        step = next_step(checkout)
+        return private(redirect(url_for(f"storefront.checkout_{step}", key=key), code=303))
+    priced = price_checkout(checkout) if request.method == "GET" else None
+    if priced is not None and not checkout_needs_shipping(checkout, priced):
+        return private(redirect(url_for("storefront.checkout_payment", key=key), code=303))
     form = ShippingForm(formdata=request.form if request.method == "POST" else None)
     template = "storefront/checkout/shipping.html"
     if request.method == "POST":
         require_csrf()
         try:
             choose_shipping_method(checkout, code=form.shipping_method.data)
+        except NothingToShip:
+            return private(redirect(url_for("storefront.checkout_payment", key=key), code=303))
         except ValidationError as exc:
             apply_errors(form, exc)
             return _page(template, checkout, "shipping", 422, form=form)
         return private(redirect(url_for("storefront.checkout_payment", key=key), code=303))
     form.shipping_method.data = checkout.shipping_method_code
-    return _step_page(template, checkout, "shipping", form=form)
+    return _step_page(template, checkout, "shipping", priced=priced, form=form)
 
 
 # -- step 3: review and pay ---------------------------------------------------------------------
@@ -287,12 +310,13 @@ def checkout_payment(key: str) -> Response:
     checkout = _own_checkout(key)
     if (finished := _done(checkout)) is not None:
         return finished
-    step = next_step(checkout)
+    priced = price_checkout(checkout)
+    step = next_step(checkout, priced)
     if step != "payment":
         return private(redirect(url_for(f"storefront.checkout_{step}", key=key), code=303))
     template = "storefront/checkout/payment.html"
     form = PaymentForm(formdata=None)
-    return _step_page(template, checkout, "payment", form=form)
+    return _step_page(template, checkout, "payment", priced=priced, form=form)
 
 
 @bp.route("/checkout/<key>/place", methods=["POST"])

@@ -7,22 +7,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import func, select
 
 from commerce.abandoned.models import CheckoutRecovery
 from commerce.abandoned.services import abandoned_condition, recovery_settings
-from commerce.catalog.models import Variant
+from commerce.catalog.models import Product, Variant
 from commerce.catalog.services import shop_currency
 from commerce.checkout.models import COMPLETED, Checkout
-from commerce.checkout.services import next_step
+from commerce.checkout.services import reached_step
 from commerce.db import utcnow
 from commerce.extensions import db
 from commerce.orders.models import CANCELLED, Order
+from commerce.pricing.delivery import needs_shipping
 
 PER_PAGE = 25
 FILTERS = {"": "All", "waiting": "Not emailed yet", "emailed": "Emailed", "restored": "Came back"}
 STEP_LABELS = {"information": "Contact details", "shipping": "Shipping", "payment": "Payment"}
+
+
+class _Kind(NamedTuple):
+    """What the shipping rule reads of a checkout line (commerce/pricing/delivery.py)."""
+
+    gift_card: bool
+    requires_shipping: bool = True
 
 
 @dataclass(frozen=True)
@@ -76,27 +85,35 @@ def list_abandoned(
     ).all()
     shown_rows = found[:PER_PAGE]
     wanted = {v for checkout, _ in shown_rows for v, _ in checkout.line_pairs()}
-    prices = (
-        {
-            row.id: row.price
-            for row in db.session.execute(
-                select(Variant.id, Variant.price).where(Variant.id.in_(wanted))
-            )
-        }
+    found_variants = (
+        db.session.execute(
+            select(Variant.id, Variant.price, Product.is_gift_card)
+            .join(Product, Product.id == Variant.product_id)
+            .where(Variant.id.in_(wanted))
+        ).all()
         if wanted
-        else {}
+        else []
     )
+    prices = {row.id: row.price for row in found_variants}
+    kinds = {row.id: _Kind(bool(row.is_gift_card)) for row in found_variants}
     rows = [
         AbandonedRow(
             checkout,
             recovery,
             sum(prices.get(v, 0) * n for v, n in checkout.line_pairs()),
             sum(n for _, n in checkout.line_pairs()),
-            STEP_LABELS[next_step(checkout)],
+            STEP_LABELS[_step(checkout, kinds)],
         )
         for checkout, recovery in shown_rows
     ]
     return AbandonedPage(rows, page, len(found) > PER_PAGE, shown, q, shop_currency())
+
+
+def _step(checkout: Checkout, kinds: dict[int, _Kind]) -> str:
+    """The last step the shopper reached (a checkout with nothing to ship has no shipping
+    step), from the page's one read of its variants."""
+    lines = [kinds.get(v, _Kind(False)) for v, _ in checkout.line_pairs()]
+    return reached_step(checkout, ships=not lines or needs_shipping(lines))
 
 
 @dataclass(frozen=True)

@@ -9,14 +9,20 @@ transaction that queues it: two workers running at once send it once. Never to a
 has ordered since (by email), unsubscribed, or did not consent when the shop asks for
 consent; the email consumer checks the first two again just before sending.
 
-The restore link (`/recover/<token>`, signed, expiring) fills a new cart with the checkout's
-items (and the merchant's recovery code, if set) and returns the shopper to it; orders placed
-from that cart are the recovered revenue.
+The restore link (`/recover/<token>`, signed, expiring) fills a cart with the checkout's
+items (and the merchant's recovery code, if set) and returns the shopper into checkout
+(`return_to_checkout`): a fresh checkout of that cart, started through the checkout line
+like any other (its stock hold; a place in line when the line is full), which starts as far
+as the shopper had got with what is still valid (commerce/checkout/services.py prefills it
+from the abandoned checkout the cart remembers). Orders placed from that cart are the
+recovered revenue. A shopper who has ordered since is told so and nothing is restored.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,10 +39,18 @@ from commerce.abandoned.models import (
     RecoverySettings,
     RecoveryUnsubscribe,
 )
-from commerce.checkout.cart import cart_reference, new_token, sellable_variant
-from commerce.checkout.models import OPEN, Cart, CartLine, Checkout
-from commerce.db import service, transaction, utcnow
-from commerce.errors import CommerceError, NotFound, ValidationError
+from commerce.checkout.cart import (
+    MAX_CART_LINES,
+    cart_reference,
+    customer_cart,
+    new_token,
+    sellable_variant,
+)
+from commerce.checkout.models import COMPLETED, OPEN, Cart, CartLine, Checkout
+from commerce.checkout.queue import Entry, enter_checkout
+from commerce.customers.models import Customer
+from commerce.db import service, transaction, utcnow, workflow
+from commerce.errors import CommerceError, Conflict, NotFound, OutOfStock, ValidationError
 from commerce.extensions import cache, db
 from commerce.orders.models import Order
 from commerce.promotions.coupons import check_enterable, enter_code
@@ -265,6 +279,17 @@ def still_recoverable(checkout_id: int) -> Checkout | None:
     checkout = db.session.get(Checkout, checkout_id)
     if checkout is None or checkout.status != OPEN or not checkout.email:
         return None
+    if ordered_since(checkout) or is_unsubscribed(checkout.email):
+        return None
+    return checkout
+
+
+def ordered_since(checkout: Checkout) -> bool:
+    """The checkout became an order, or its shopper (by email) ordered after starting it."""
+    if checkout.status == COMPLETED:
+        return True
+    if not checkout.email:
+        return False
     ordered = db.session.scalar(
         select(Order.id)
         .where(
@@ -273,9 +298,7 @@ def still_recoverable(checkout_id: int) -> Checkout | None:
         )
         .limit(1)
     )
-    if ordered is not None or is_unsubscribed(checkout.email):
-        return None
-    return checkout
+    return ordered is not None
 
 
 def is_unsubscribed(email: str) -> bool:
@@ -327,33 +350,112 @@ def _recovery_from_token(token: str) -> CheckoutRecovery:
 
 
 @service
-def restore_cart(token: str) -> Cart:
-    """The restore link: a new cart with the checkout's items still for sale, and the shop's
+def restore_cart(
+    token: str, *, customer: Customer | None = None, current: Cart | None = None
+) -> Cart:
+    """The restore link: a cart with the checkout's items still for sale, and the shop's
     recovery code (else the code the shopper had entered); the orders placed from it are
-    counted as recovered. NotFound for a forged or expired link; ValidationError when none of
-    the items is for sale any more."""
+    counted as recovered, and its next checkout starts prefilled from the abandoned one.
+    A guest gets a new cart, unless `current` (this browser's cart) is the one this link
+    restored before (a second click: the same cart, so no second hold); a signed-in
+    `customer` gets the items added to their own cart (the one checkout uses for them).
+    NotFound for a forged or expired link; ValidationError when none of the items is for
+    sale any more."""
     recovery = _recovery_from_token(token)
     checkout = db.session.get(Checkout, recovery.checkout_id)
     if checkout is None:
         raise NotFound("This link is not valid.")
-    cart = Cart(token=new_token(), customer_id=None)
-    for variant_id, quantity in checkout.line_pairs():
-        try:
-            sellable_variant(variant_id)
-        except CommerceError:
-            continue
-        cart.lines.append(CartLine(variant_id=variant_id, quantity=quantity))
-    if not cart.lines:
+    restored = [
+        (variant_id, quantity)
+        for variant_id, quantity in checkout.line_pairs()
+        if _for_sale(variant_id)
+    ]
+    if not restored:
         raise ValidationError("The items you left are no longer for sale.", field="cart")
+    if customer is not None:
+        cart = customer_cart(customer.id) or Cart(token=new_token(), customer_id=customer.id)
+    elif current is not None and current.id == recovery.restored_cart_id:
+        cart = current
+    else:
+        cart = Cart(token=new_token(), customer_id=None)
+    have = {line.variant_id: line for line in cart.lines}
+    for variant_id, quantity in restored:
+        if variant_id in have:
+            have[variant_id].quantity = max(have[variant_id].quantity, quantity)
+        elif len(cart.lines) < MAX_CART_LINES:
+            cart.lines.append(CartLine(variant_id=variant_id, quantity=quantity))
+    cart.updated_at = utcnow()
     db.session.add(cart)
     db.session.flush()
+    cart.recovered_checkout_id = checkout.id
     code = recovery_settings().promotion_code
     if code:
         enter_code(cart_reference(cart), code)
-    now = utcnow()
-    recovery.restored_cart_id = cart.id
-    recovery.restored_at = now
+    if recovery.restored_cart_id != cart.id or recovery.restored_at is None:
+        # (a second click into the same cart keeps the first time: the checkouts started
+        # since then count as recovered)
+        recovery.restored_cart_id = cart.id
+        recovery.restored_at = utcnow()
     return cart
+
+
+def _for_sale(variant_id: int) -> bool:
+    try:
+        sellable_variant(variant_id)
+    except CommerceError:
+        return False
+    return True
+
+
+# -- back into checkout -------------------------------------------------------------------------
+
+ENTERED, ORDERED, REFUSED = "entered", "ordered", "refused"
+
+
+@dataclass(frozen=True)
+class Return:
+    """Where a recovery link took the shopper: ENTERED (`entry`: in checkout, or a place in
+    the checkout line), ORDERED (they ordered since: nothing restored) or REFUSED (the cart
+    is back but checkout could not start: `problem`, sold out or a cart to fix)."""
+
+    outcome: str
+    cart: Cart | None = None
+    entry: Entry | None = None
+    problem: CommerceError | None = None
+
+
+@workflow
+def return_to_checkout(
+    token: str,
+    *,
+    binding: Callable[[Cart], str],
+    customer: Customer | None = None,
+    current: Cart | None = None,
+    pricing: Callable[[Cart], Any] | None = None,
+) -> Return:
+    """The recovery link: the cart restored (restore_cart) and a fresh checkout of it started
+    through the checkout line (`enter_checkout`: the normal stock hold, or a place in line
+    whose turn starts the same checkout). `binding(cart)` ties a place in line to the
+    browser that will hold the cart; `pricing(cart)` prices it for this shopper (once).
+    NotFound (404) for a forged or expired link, ValidationError when nothing is for sale
+    any more, as restore_cart."""
+    recovery = _recovery_from_token(token)
+    abandoned = db.session.get(Checkout, recovery.checkout_id)
+    if abandoned is None:
+        raise NotFound("This link is not valid.")
+    if ordered_since(abandoned):
+        return Return(ORDERED)
+    cart = restore_cart(token, customer=customer, current=current)
+    try:
+        entry = enter_checkout(
+            cart,
+            customer=customer,
+            binding=binding(cart),
+            pricing=(lambda: pricing(cart)) if pricing is not None else None,
+        )
+    except (ValidationError, OutOfStock, Conflict) as exc:
+        return Return(REFUSED, cart=cart, problem=exc)
+    return Return(ENTERED, cart=cart, entry=entry)
 
 
 @service

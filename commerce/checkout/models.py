@@ -41,6 +41,10 @@ class Cart(db.Model):
     customer_id: Mapped[int | None] = mapped_column(
         ForeignKey("customer.id", ondelete="CASCADE"), unique=True
     )
+    # The abandoned checkout a recovery link restored this cart from (commerce.abandoned):
+    # the cart's next checkout starts prefilled from it, then this is cleared. No foreign
+    # key: checkout already references cart.
+    recovered_checkout_id: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

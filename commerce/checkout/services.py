@@ -321,11 +321,20 @@ def start_checkout(
     except OutOfStock:
         if not _has_live_checkout(cart):  # ...unless this cart holds the units itself
             raise
+    ships = prices.needs_shipping
     for attempt in (1, 2):
         entered = _enter_checkout(
-            cart, lines, needed, context.coupon_codes, customer, now, settle and attempt == 1
+            cart,
+            lines,
+            needed,
+            context.coupon_codes,
+            customer,
+            now,
+            settle and attempt == 1,
+            ships=ships,
         )
         if isinstance(entered, Checkout):
+            _remember_shipping(entered, ships)
             return entered
         placed = _settle_stuck_checkouts(cart, lines, now)  # entered: the stuck ones' ids
         if placed is not None:
@@ -353,6 +362,8 @@ def _enter_checkout(
     customer: Customer | None,
     now: datetime,
     settle: bool,
+    *,
+    ships: bool = True,
 ) -> Checkout | list[int]:
     """start_checkout's transaction; the ids of stuck checkouts to settle first, if any."""
     ttl = _reservation_ttl()
@@ -395,7 +406,7 @@ def _enter_checkout(
         customer_id=customer.id if customer else None,
         lines=[[v, q] for v, q in lines],
         email=customer.email if customer else "",
-        shipping_address=_default_address(customer),
+        shipping_address=_default_address(customer) if ships else {},
         shipping_method_code="",
         status=OPEN,
         payment_attempts=0,
@@ -407,11 +418,44 @@ def _enter_checkout(
     if codes:  # the cart's code goes with it (a new checkout has none to replace)
         enter_code(checkout.reference, codes[0])
     _remember_codes(checkout, tuple(codes[:1]))
+    if cart.recovered_checkout_id is not None:
+        _prefill_from_abandoned(checkout, cart, ships=ships)
     holds = reserve_stock(needed, reference=checkout.reference, ttl=ttl, now=now)
     if not holds:  # only lines sold beyond stock, none of it there: nothing held
         checkout.reserved_until = None
     keep_loaded(checkout)
     return checkout
+
+
+def _prefill_from_abandoned(checkout: Checkout, cart: Cart, *, ships: bool) -> None:
+    """(In _enter_checkout's transaction, before its stock UPDATE.) A cart a recovery link
+    restored (commerce.abandoned): its first checkout starts as far as the shopper had got
+    in the abandoned one, with what is still valid: the email (a signed-in customer keeps
+    theirs), then, when the order ships anything, the address if it still passes the
+    address rules, and the shipping method if it still serves that address and these lines.
+    The cart's mark is cleared: later checkouts of it start as usual."""
+    earlier = db.session.get(Checkout, cart.recovered_checkout_id)
+    cart.recovered_checkout_id = None
+    if earlier is None or earlier.id == checkout.id:
+        return
+    if not checkout.email and earlier.email:
+        try:
+            checkout.email = clean_email(earlier.email)
+        except ValidationError:
+            return
+    checkout.recovery_consent = earlier.recovery_consent
+    if not ships or not earlier.shipping_address:
+        return
+    try:
+        checkout.shipping_address = clean_address(earlier.shipping_address)
+    except ValidationError:
+        return
+    if earlier.shipping_method_code:
+        priced = price_cart(
+            checkout_lines(checkout), _context(checkout, earlier.shipping_method_code)
+        )
+        if priced.shipping is not None:
+            checkout.shipping_method_code = priced.shipping.code
 
 
 def _settle_stuck_checkouts(
@@ -497,30 +541,37 @@ def save_information(
     checkout: Checkout,
     *,
     email: Any,
-    address: dict[str, Any],
+    address: dict[str, Any] | None = None,
     recovery_consent: bool | None = None,
 ) -> Checkout:
     """Contact email and shipping address, validated together so every field gets its
     message at once. A shipping method that cannot serve the new address is cleared.
+    A checkout with nothing to ship (see checkout_needs_shipping) asks for the email only:
+    no address is kept (the card payment needs none, and gift cards carry no tax at sale).
     `recovery_consent`: the shopper's answer when the shop asks before sending cart reminders
     (None: not asked, left as it was)."""
     _require_open(checkout)
+    ships = checkout_needs_shipping(checkout)
     errors: dict[str, list[str]] = {}
     try:
         email = clean_email(email)
     except ValidationError as exc:
         errors.update(exc.errors)
-    try:
-        cleaned = clean_address(address)
-    except ValidationError as exc:
-        errors.update(exc.errors)
+    cleaned: dict[str, Any] = {}
+    if ships:
+        try:
+            cleaned = clean_address(address or {})
+        except ValidationError as exc:
+            errors.update(exc.errors)
     if errors:
         raise ValidationError(errors=errors)
     checkout.email = email
     checkout.shipping_address = cleaned
     if recovery_consent is not None:
         checkout.recovery_consent = bool(recovery_consent)
-    if checkout.shipping_method_code:
+    if not ships:
+        checkout.shipping_method_code = ""
+    elif checkout.shipping_method_code:
         priced = price_checkout(checkout)
         if priced.shipping is None:
             checkout.shipping_method_code = ""
@@ -530,13 +581,19 @@ def save_information(
 
 @service
 def choose_shipping_method(checkout: Checkout, *, code: Any) -> Checkout:
+    """The shipping method, for a checkout that ships something (NothingToShip otherwise)."""
     _require_open(checkout)
+    code = str(code or "").strip()
+    priced = price_cart(checkout_lines(checkout), _context(checkout, code))
+    if not checkout_needs_shipping(checkout, priced):
+        raise NothingToShip(
+            "Nothing in this order is shipped: there is no shipping method to choose.",
+            field="shipping_method",
+        )
     if not checkout.shipping_address:
         raise ValidationError("Enter the shipping address first.", field="shipping_address")
-    code = str(code or "").strip()
     if not code:
         raise ValidationError("Choose a shipping method.", field="shipping_method")
-    priced = price_cart(checkout_lines(checkout), _context(checkout, code))
     if priced.shipping is None:
         raise ValidationError(
             "That shipping method is not available for this address and cart.",
@@ -624,13 +681,52 @@ def price_checkout(checkout: Checkout) -> PricedCart:
     return price_cart(checkout_lines(checkout), _context(checkout))
 
 
-def next_step(checkout: Checkout) -> str:
-    """The first step still to do: information, shipping or payment."""
-    if not checkout.email or not checkout.shipping_address:
+class NothingToShip(ValidationError):
+    """A shipping step was asked of a checkout whose lines all need no shipping."""
+
+
+_SHIPS = "_needs_shipping"  # a loaded checkout's answer (not a column): its lines never change
+
+
+def _remember_shipping(checkout: Checkout, ships: bool) -> None:
+    checkout.__dict__[_SHIPS] = ships
+
+
+def checkout_needs_shipping(checkout: Checkout, priced: PricedCart | None = None) -> bool:
+    """Whether the checkout ships anything, and so asks for a shipping address and method:
+    the rule is commerce/pricing/delivery.py's, over its priced lines (gift cards are not
+    shipped). Answered from `priced` when given, else from what start_checkout or an earlier
+    call found for this loaded checkout, else priced here."""
+    if priced is None:
+        known = checkout.__dict__.get(_SHIPS)
+        if known is not None:
+            return bool(known)
+        priced = price_checkout(checkout)
+    ships = priced.needs_shipping or not priced.lines  # nothing priced: assume it ships
+    _remember_shipping(checkout, ships)
+    return ships
+
+
+def reached_step(checkout: Checkout, *, ships: bool) -> str:
+    """The first step still to do (information, shipping or payment) for a checkout that
+    ships something or not: one with nothing to ship skips the shipping step."""
+    if not checkout.email:
+        return "information"
+    if not ships:
+        return "payment"
+    if not checkout.shipping_address:
         return "information"
     if not checkout.shipping_method_code:
         return "shipping"
     return "payment"
+
+
+def next_step(checkout: Checkout, priced: PricedCart | None = None) -> str:
+    """The first step still to do: information, shipping or payment (no SQL before the
+    email is given, nor when the checkout is priced already)."""
+    if not checkout.email:
+        return "information"
+    return reached_step(checkout, ships=checkout_needs_shipping(checkout, priced))
 
 
 # -- gift cards and store credit (commerce/giftcards/tenders.py) ---------------------------------
@@ -820,16 +916,17 @@ def _abandon(claim: Claim, now: datetime) -> bool:
 
 
 def _ready_to_pay(checkout: Checkout) -> PricedCart:
+    priced = price_checkout(checkout)
+    ships = checkout_needs_shipping(checkout, priced)
     errors: dict[str, list[str]] = {}
     if not checkout.email:
         errors["email"] = ["Enter your email address."]
-    if not checkout.shipping_address:
+    if ships and not checkout.shipping_address:
         errors["shipping_address"] = ["Enter the shipping address."]
-    if not checkout.shipping_method_code:
+    if ships and not checkout.shipping_method_code:
         errors["shipping_method"] = ["Choose a shipping method."]
     if errors:
         raise ValidationError("Some checkout steps are not complete yet.", errors=errors)
-    priced = price_checkout(checkout)
     if priced.errors:
         raise _lines_error(priced)
     if not priced.is_complete:

@@ -145,18 +145,19 @@ def price_draft(draft: DraftOrder) -> PricedCart:
 
 def _ready(draft: DraftOrder) -> PricedCart:
     """Priced to the end, or ValidationError naming what is missing."""
+    priced = price_draft(draft)
+    ships = priced.needs_shipping or not priced.lines  # gift cards alone: nothing to ship
     errors: dict[str, list[str]] = {}
     if not draft.lines:
         errors["variant_id"] = ["Add at least one item."]
     if not draft.email:
         errors["email"] = ["Enter the customer's email address."]
-    if not draft.shipping_address:
+    if ships and not draft.shipping_address:
         errors["shipping_address"] = ["Enter the shipping address."]
-    if not draft.shipping_method_code:
+    if ships and not draft.shipping_method_code:
         errors["shipping_method"] = ["Choose a shipping method."]
     if errors:
         raise ValidationError("The draft is not complete yet.", errors=errors)
-    priced = price_draft(draft)
     if priced.errors:
         raise ValidationError(priced.errors[0].message, field="variant_id")
     if not priced.is_complete:

@@ -217,6 +217,13 @@ class Order(db.Model):
             totals["Discount"] = self.discount_total
         return list(totals.items())
 
+    @property
+    def is_shipped(self) -> bool:
+        """Whether the order ships anything: it has a shipping method (or, placed before
+        shipping could be skipped, an address). One with nothing to ship (gift cards alone)
+        has neither, and its pages, emails and documents show no shipping block."""
+        return bool(self.shipping_method_code or self.shipping_address)
+
     def shipping_discounts(self) -> list[tuple[str, int]]:
         """The promotions that took money off shipping ("Free shipping over $50"), with what
         each took: the shipping total is already net of them."""

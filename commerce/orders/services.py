@@ -152,8 +152,9 @@ def create_order(
     gift cards and store credit paid (taken already): it counts as paid from the start."""
     if not priced.is_complete:
         raise ValidationError("The cart is not ready to order.", field="checkout")
-    shipping = priced.shipping
-    assert shipping is not None  # is_complete
+    shipping = priced.shipping  # None when nothing ships (gift cards alone): no method, no address
+    if shipping is None:
+        shipping_address = {}
     order = Order(
         checkout_key=checkout_key,
         customer_id=customer_id,
@@ -166,9 +167,9 @@ def create_order(
         tax_total=priced.totals.tax,
         total=priced.totals.total,
         shipping_address=dict(shipping_address),
-        shipping_method_code=shipping.code,
-        shipping_method_name=shipping.name,
-        shipping_tax=shipping.tax,
+        shipping_method_code=shipping.code if shipping is not None else "",
+        shipping_method_name=shipping.name if shipping is not None else "",
+        shipping_tax=shipping.tax if shipping is not None else 0,
         tax_name=priced.tax_name or "",
         tax_rate_bps=priced.tax_rate_bps or 0,
         adjustments=priced.recorded_adjustments(),

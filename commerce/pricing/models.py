@@ -12,6 +12,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from commerce.pricing.delivery import needs_shipping as lines_need_shipping
+
 LINE, ORDER, SHIPPING, GIFT = "line", "order", "shipping", "gift"
 ADJUSTMENT_SCOPES = (LINE, ORDER, SHIPPING, GIFT)
 FULL_RATE = 10_000  # basis points
@@ -187,8 +189,10 @@ class PricedLine:
     currency: str = ""
     prices_include_tax: bool = False
     # A gift card (the product's flag): never discounted, untaxed at sale (tax is due on what
-    # the card buys later), weighs nothing.
+    # the card buys later), weighs nothing, and is not shipped (its code is emailed).
     gift_card: bool = False
+    # False for a line delivered without shipping (see commerce/pricing/delivery.py).
+    requires_shipping: bool = True
 
     @property
     def explanations(self) -> tuple[str, ...]:
@@ -273,9 +277,19 @@ class PricedCart:
         return self.shipping_options is not None and self.shipping is None
 
     @property
+    def needs_shipping(self) -> bool:
+        """Whether any line is shipped (commerce/pricing/delivery.py decides); when none is,
+        there is no address to ask, no method to choose and no shipping charge."""
+        return lines_need_shipping(self.lines)
+
+    @property
     def is_complete(self) -> bool:
-        """Priced to the end: lines, no errors, a country and a shipping method."""
-        return bool(self.lines) and not self.errors and self.shipping is not None
+        """Priced to the end: lines, no errors, and a shipping method when anything ships."""
+        return (
+            bool(self.lines)
+            and not self.errors
+            and (self.shipping is not None or not self.needs_shipping)
+        )
 
     def line_for(self, variant_id: int) -> PricedLine | None:
         return next((line for line in self.lines if line.variant_id == variant_id), None)

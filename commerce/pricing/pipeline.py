@@ -26,6 +26,7 @@ from commerce.catalog.services import shop_currency
 from commerce.extensions import db
 from commerce.inventory.services import availability
 from commerce.money import format_money
+from commerce.pricing.delivery import needs_shipping
 from commerce.pricing.models import (
     CURRENCY_MISMATCH,
     FULL_RATE,
@@ -341,18 +342,6 @@ def _shipping_discount(
     return price - left, tuple(applied)
 
 
-@dataclass(frozen=True)
-class _Delivery:
-    """A way to deliver that is not a shipping method: gift cards' codes by email."""
-
-    code: str
-    name: str
-    free_over: int | None = None
-
-
-EMAIL_DELIVERY = _Delivery("EMAIL", "By email (gift cards)")
-
-
 def _facts(product: Product) -> LineFacts:
     categories: frozenset[int] = frozenset()
     if product.category is not None:
@@ -453,39 +442,39 @@ def price_cart(
     shipping: ShippingCharge | None = None
     tax_rate_bps: int | None = None
     tax_name: str | None = None
+    # Nothing to ship (gift cards alone: their codes go by email): no address or method is
+    # asked, no shipping charged; an empty cart is still "calculated at checkout".
+    ships = not priced or needs_shipping(priced)
+    if not ships:
+        options = ()
     if country is not None:
-        # Gift cards alone ship nothing: their codes go by email, at no charge.
-        all_cards = bool(priced) and all(line.gift_card for line in priced)
-        available = (
-            [(EMAIL_DELIVERY, 0)]
-            if all_cards
-            else shipping_options(country, weight, discounted_subtotal)
-        )
-        taken = {
-            method.code: _shipping_discount(price, method.code, country, found.shipping)
-            for method, price in available
-        }
-        options = tuple(
-            ShippingOption(m.code, m.name, price - taken[m.code][0], taken[m.code][0])
-            for m, price in available
-        )
-        wanted = (context.shipping_method_code or "").strip().upper()
-        if wanted:
-            chosen = next((m for m in available if m[0].code.upper() == wanted), None)
-            if chosen is None:
-                errors.append(
-                    PricingError(
-                        SHIPPING_UNAVAILABLE,
-                        "That shipping method is not available for this address and cart.",
-                        field="shipping_method_code",
+        if ships:
+            available = shipping_options(country, weight, discounted_subtotal)
+            taken = {
+                method.code: _shipping_discount(price, method.code, country, found.shipping)
+                for method, price in available
+            }
+            options = tuple(
+                ShippingOption(m.code, m.name, price - taken[m.code][0], taken[m.code][0])
+                for m, price in available
+            )
+            wanted = (context.shipping_method_code or "").strip().upper()
+            if wanted:
+                chosen = next((m for m in available if m[0].code.upper() == wanted), None)
+                if chosen is None:
+                    errors.append(
+                        PricingError(
+                            SHIPPING_UNAVAILABLE,
+                            "That shipping method is not available for this address and cart.",
+                            field="shipping_method_code",
+                        )
                     )
-                )
-            else:
-                method, price = chosen
-                off, applied = taken[method.code]
-                shipping = ShippingCharge(
-                    method.code, method.name, price - off, 0, method.free_over, off, applied
-                )
+                else:
+                    method, price = chosen
+                    off, applied = taken[method.code]
+                    shipping = ShippingCharge(
+                        method.code, method.name, price - off, 0, method.free_over, off, applied
+                    )
         # one rate query for the whole cart; the same rule as tax.services.tax_for
         rate = rate_for(country, context.region)
         tax_rate_bps = rate.rate_bps if rate is not None else 0
@@ -540,6 +529,7 @@ def price_cart(
             tax_rate_bps,
             tax_name,
             discounted_subtotal,
+            ships,
         ),
     )
 
@@ -554,6 +544,7 @@ def _order_explanations(
     tax_rate_bps: int | None,
     tax_name: str | None,
     discounted_subtotal: int,
+    ships: bool = True,
 ) -> tuple[str, ...]:
     def fmt(amount: int) -> str:
         return format_money(amount, currency)
@@ -564,7 +555,9 @@ def _order_explanations(
     )
     if totals.discounts:
         notes.append(f"Discounts: {MINUS}{fmt(totals.discounts)}")
-    if options is None:
+    if not ships:
+        notes.append("Nothing to ship: no shipping charge.")
+    elif options is None:
         notes.append("Shipping and tax are calculated once we know where to ship.")
     elif shipping is None:
         if options:

@@ -164,3 +164,38 @@ def test_catalog_pages_and_private_fragments_within_budget(shop):
             assert counted.round_trips <= budget, over(counted, budget, path)
             if path.startswith("/search"):
                 assert built.handle in response.get_data(as_text=True), "no result"
+
+
+def test_a_checkout_with_nothing_to_ship_keeps_the_step_budgets(walked, shop):
+    """Gift cards alone: the email, then payment (the shipping step is skipped); deciding
+    that it ships nothing costs no statement of its own (the priced lines say so)."""
+    app, _ = shop
+    with app.app_context():
+        from commerce.catalog.services import create_product
+        from commerce.extensions import db
+        from commerce.inventory.services import receive_stock
+
+        product = create_product(
+            title="Gift Card", price=5000, sku="GC-BUDGET", status="active", is_gift_card=True,
+            by=None,
+        )  # fmt: skip
+        db.session.commit()
+        receive_stock(product.variants[0].id, quantity=10, by=None)
+        variant_id = product.variants[0].id
+        db.session.remove()
+    shopper = Shopper(app)
+    shopper.send("add", "POST", "/cart/add", variant_id=variant_id, quantity=1)
+    started = shopper.send("start", "POST", "/checkout")
+    key = re.search(r"/checkout/([^/]+)/", started.location).group(1)
+    shopper.send("information page", "GET", f"/checkout/{key}/information")
+    done = shopper.send(
+        "information", "POST", f"/checkout/{key}/information", email="gc@example.com"
+    )
+    assert done.location.endswith(f"/checkout/{key}/payment")
+    shopper.send("payment page", "GET", f"/checkout/{key}/payment")
+    assert shopper.counts["start"].round_trips <= START, over(
+        shopper.counts["start"], START, "start"
+    )
+    for step in ("information page", "payment page"):
+        counted = shopper.counts[step]
+        assert counted.round_trips <= STEP_PAGE, over(counted, STEP_PAGE, step)

@@ -62,9 +62,9 @@ from commerce.checkout.cart import (
     coupon_attempt_key,
     take_purchased,
 )
+from commerce.checkout.custom_lines import custom_cart_lines
 from commerce.checkout.models import ABANDONED, COMPLETED, OPEN, PLACING, Cart, Checkout
 from commerce.crowd import checkout_left
-from commerce.checkout.custom_lines import custom_cart_lines
 from commerce.customers.models import Customer
 from commerce.customers.services import clean_address, clean_email, customer_tags
 from commerce.db import in_transaction, keep_loaded, service, transaction, utcnow, workflow

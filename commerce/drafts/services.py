@@ -443,7 +443,8 @@ def _custom_label(row: dict[str, Any], currency: str) -> str:
     if not row.get("requires_shipping", True):
         flags.append("not shipped")
     extra = f" ({', '.join(flags)})" if flags else ""
-    return f"{row['quantity']} \u00d7 {row['title']} at {format_money(row['unit_price'], currency)}{extra}"
+    price = format_money(row["unit_price"], currency)
+    return f"{row['quantity']} \u00d7 {row['title']} at {price}{extra}"
 
 
 @service

@@ -16,7 +16,14 @@ from typing import Any
 from commerce.db import utcnow
 from commerce.errors import WebhookRejected
 from commerce.extensions import db
-from commerce.payments.models import CAPTURE, CAPTURED, TX_SUCCEEDED, Payment, PaymentTransaction
+from commerce.payments.models import (
+    CAPTURE,
+    CAPTURED,
+    MANUAL,
+    TX_SUCCEEDED,
+    Payment,
+    PaymentTransaction,
+)
 from commerce.payments.provider import (
     FAILED,
     SUCCEEDED,
@@ -26,13 +33,8 @@ from commerce.payments.provider import (
     WebhookEvent,
 )
 
-MANUAL = "manual"  # Payment.provider of money received outside the shop
 REFUNDED_OUTSIDE = "Refunded outside the shop: pay the customer back yourself."
 MAX_HOW = 120
-
-
-def is_manual(payment: Payment | None) -> bool:
-    return payment is not None and payment.provider == MANUAL
 
 
 class OfflineProvider(PaymentProvider):

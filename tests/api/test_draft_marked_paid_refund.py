@@ -61,7 +61,7 @@ def test_marked_paid_records_a_manual_payment_and_refunds_go_outside_the_shop(
 
     # partial, from the console: the custom line, reviewed then confirmed
     custom = next(line for line in order.lines if line.is_custom)
-    form = {"qty-%d" % custom.id: "1", "shipping_amount": "0", "extra_amount": "0"}
+    form = {f"qty-{custom.id}": "1", "shipping_amount": "0", "extra_amount": "0"}
     review = client.post(f"/console/orders/{order.id}/refund", data=form)
     assert review.status_code == 200, review.get_data(as_text=True)[:400]
     assert "paid outside the shop" in review.get_data(as_text=True)

@@ -16,7 +16,6 @@ from commerce.drafts.services import (
     create_draft,
     draft_checkout,
     duplicate_draft,
-    mark_draft_paid,
     price_draft,
     remove_draft_custom_line,
     reserve_draft_stock,

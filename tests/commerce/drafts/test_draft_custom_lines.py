@@ -158,3 +158,52 @@ def test_a_draft_of_services_only_is_paid_and_fulfilled_at_once(checkout_shop, s
     assert order.fulfillment_status == FULFILLED
     assert db.session.scalar(select(func.count(Reservation.id))) == 0
     assert db.session.scalar(select(func.count(Order.id))) == 1
+
+
+def test_a_custom_item_ships_without_stock_and_is_refunded_without_restock(checkout_shop, staff):
+    from commerce.inventory.services import default_location
+    from commerce.orders.fulfillment import fulfil_and_ship, pickable
+    from commerce.orders.models import PARTIALLY_FULFILLED
+    from commerce.orders.refunds import issue_refund
+
+    draft = mixed_draft(checkout_shop, staff)
+    send_invoice(draft, by=staff)
+    order = place_order(draft.checkout_key, card=TEST_CARD).order
+    tee, engraving, service = order.lines
+    where = default_location().id
+    waiting = {(p.order_line_id, p.quantity) for p in pickable(order)[where]}
+    assert waiting == {(tee.id, 2), (engraving.id, 2)}  # the service does not ship
+    fulfil_and_ship(
+        order, location_id=where, carrier="UPS", tracking_number="1Z1", lines={tee.id: 2}, by=staff
+    )
+    order = db.session.get(Order, order.id)
+    assert order.fulfillment_status == PARTIALLY_FULFILLED  # the engraving still ships
+    assert stock_rows(checkout_shop.small) == (8, 0, 0)
+    fulfil_and_ship(
+        order,
+        location_id=where,
+        carrier="UPS",
+        tracking_number="1Z2",
+        lines={engraving.id: 2},
+        by=staff,
+    )
+    order = db.session.get(Order, order.id)
+    assert order.fulfillment_status == FULFILLED
+    assert stock_rows(checkout_shop.small) == (8, 0, 0)  # the engraving moved no stock
+    assert pickable(order) == {}
+    with pytest.raises(ValidationError):
+        issue_refund(
+            order,
+            lines={engraving.id: 1},
+            restock={engraving.id: where},
+            idempotency_key="restock-engraving",
+            by=staff,
+        )
+    refund = issue_refund(
+        order, lines={engraving.id: 1, service.id: 1}, idempotency_key="r-custom", by=staff
+    )
+    assert refund.status == "succeeded"
+    assert (
+        refund.amount == 1250 + 62 + 4000
+    )  # an engraving with its share of $1.25 tax, the service
+    assert stock_rows(checkout_shop.small) == (8, 0, 0)

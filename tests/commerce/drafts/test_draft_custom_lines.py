@@ -16,6 +16,7 @@ from commerce.drafts.services import (
     create_draft,
     draft_checkout,
     duplicate_draft,
+    mark_draft_paid,
     price_draft,
     remove_draft_custom_line,
     reserve_draft_stock,
@@ -207,3 +208,32 @@ def test_a_custom_item_ships_without_stock_and_is_refunded_without_restock(check
         refund.amount == 1250 + 62 + 4000
     )  # an engraving with its share of $1.25 tax, the service
     assert stock_rows(checkout_shop.small) == (8, 0, 0)
+
+
+@pytest.mark.postgres
+def test_on_postgresql_the_link_and_mark_as_paid_carry_custom_items(pg_app):
+    """The same story with real commits on the migrated PostgreSQL schema: the JSON columns,
+    the order lines without a variant, the manual payment and its refund."""
+    from commerce.orders.refunds import issue_refund
+    from commerce.payments.models import Payment
+    from tests.conftest import build_checkout_shop
+
+    pg_app.config["PRICES_INCLUDE_TAX"] = False
+    shop = build_checkout_shop()
+    draft = mixed_draft(shop, None)
+    copy = duplicate_draft(draft, by=None)
+    reserve_draft_stock(draft, by=None)
+    send_invoice(draft, by=None)
+    paid = place_order(draft.checkout_key, card=TEST_CARD).order
+    marked = mark_draft_paid(copy, method="Cash at the counter", by=None)
+    db.session.expire_all()
+    for order in (db.session.get(Order, paid.id), db.session.get(Order, marked.id)):
+        assert order.total == 11500 + 900 + 420
+        assert [line.variant_id is None for line in order.lines] == [False, True, True]
+    assert stock_rows(shop.small) == (10, 0, 4)
+    payment = db.session.get(Payment, marked.payment_id)
+    assert payment.is_manual and payment.how_paid == "Cash at the counter"
+    service = next(line for line in marked.lines if line.title == "Setup service")
+    refund = issue_refund(marked, lines={service.id: 1}, idempotency_key="pg-1", by=None)
+    assert refund.status == "succeeded" and refund.amount == 4000
+    assert db.session.get(Payment, payment.id).refunded_amount == 4000

@@ -330,6 +330,7 @@ def _slip_html(order: Order, fulfillment: Fulfillment | None = None) -> str:
                 _parts(line, line.quantity),
             )
             for line in order.lines
+            if line.requires_shipping  # a custom item that does not ship is not packed
         ]
         location = None
     number = str(order.number or order.id)

@@ -165,6 +165,11 @@ def edit_order(
     new_quantities: dict[int, int] = {}
     agreed: dict[int, int] = {}
     for line in order.lines:
+        if line.is_custom:
+            raise InvalidTransition(
+                "An order with custom items cannot be edited: refund or cancel lines instead.",
+                field="lines",
+            )
         if line.variant_id is None:
             raise InvalidTransition(
                 "A line's product no longer exists: the order cannot be edited."

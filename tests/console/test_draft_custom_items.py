@@ -145,7 +145,9 @@ def test_custom_items_from_the_console_to_the_paid_order(
     text = pdf_text(invoice.data)
     assert "Engraving" in text and "Setup service" in text and "$12.50" in text
     slip = client.get(f"/console/orders/{order.id}/packing-slip.pdf")
-    assert slip.status_code == 200 and "Engraving" in pdf_text(slip.data)
+    slip_text = pdf_text(slip.data)
+    assert slip.status_code == 200 and "Engraving" in slip_text
+    assert "Setup service" not in slip_text  # it does not ship: nothing to pack
 
 
 def test_the_shops_cart_takes_no_custom_item_or_price(client, checkout_shop):

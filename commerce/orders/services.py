@@ -183,9 +183,9 @@ def create_order(
     )
     made_of = bundle_snapshot(line.variant_id for line in priced.lines if not line.is_custom)
     for line in priced.lines:
-        # A custom line that does not ship (a service, a fee) is delivered with the order: it
-        # never waits for a parcel, and the order is fulfilled once what ships has shipped.
-        delivered = line.quantity if line.is_custom and not line.requires_shipping else 0
+        # A custom line that does not ship (a service, a fee) never waits for a parcel: the
+        # order is fulfilled once what ships has shipped (commerce.orders.fulfillment). Its
+        # fulfilled_quantity stays 0: nothing shipped, so nothing of it can come back.
         order.lines.append(
             OrderLine(
                 components=[] if line.is_custom else made_of.get(line.variant_id, []),
@@ -205,7 +205,6 @@ def create_order(
                 is_gift_card=line.gift_card,
                 is_custom=line.is_custom,
                 requires_shipping=line.requires_shipping,
-                fulfilled_quantity=delivered,
             )
         )
     if all(line.is_custom and not line.requires_shipping for line in priced.lines):

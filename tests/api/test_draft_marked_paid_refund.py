@@ -130,3 +130,19 @@ def test_a_custom_line_refund_cannot_be_restocked(checkout_shop, make_staff, qua
             idempotency_key="restock",
             by=staff,
         )
+
+
+def test_cancelling_a_manually_paid_order_refunds_it_outside_the_shop(
+    checkout_shop, make_staff, api
+):
+    from commerce.orders.models import CANCELLED
+
+    order = paid_draft_order(checkout_shop, make_staff("admin"))
+    response = api.post(f"/api/v1/orders/{order.id}/cancel", json={"reason": "Changed mind"})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    db.session.expire_all()
+    order = db.session.get(Order, order.id)
+    payment = db.session.get(Payment, order.payment_id)
+    assert order.status == CANCELLED and order.payment_status == REFUNDED
+    assert payment.refunded_amount == order.total
+    assert all(sandbox_never_saw(tx) for tx in payment.transactions if tx.kind == REFUND)

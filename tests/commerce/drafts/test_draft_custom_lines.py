@@ -139,7 +139,7 @@ def test_reserving_holds_only_the_variant_and_the_link_pays_for_everything(check
         ("Engraving", None, "", True),
         ("Setup service", None, "", False),
     ]
-    assert custom[1].fulfilled_quantity == 1  # delivered with the order: nothing to ship
+    assert custom[1].fulfilled_quantity == 0  # it never ships (and never comes back)
     assert stock_rows(checkout_shop.small) == (10, 0, 2)
     allocations = db.session.scalars(select(Allocation)).all()
     assert [(a.variant_id, a.quantity) for a in allocations] == [(checkout_shop.small, 2)]

@@ -205,6 +205,7 @@ def create_order(
                 is_gift_card=line.gift_card,
                 is_custom=line.is_custom,
                 requires_shipping=line.requires_shipping,
+                taxable=line.taxable,
             )
         )
     if all(line.is_custom and not line.requires_shipping for line in priced.lines):

@@ -2,8 +2,8 @@
 
 - draft_order.custom_lines, checkout.custom_lines: a draft's custom items (JSON), copied to the
   checkout the customer pays through (the shop's carts never have any);
-- order_line.is_custom, order_line.requires_shipping: a custom item on the order (no stock),
-  and whether it ships.
+- order_line.is_custom, order_line.requires_shipping, order_line.taxable: a custom item on
+  the order (no stock), whether it ships, whether tax applies (an order edit reprices it).
 
 Plain ADD COLUMN (no batch copy: SQLite would lose the tables' expression indexes).
 
@@ -36,9 +36,13 @@ def upgrade():
         "order_line",
         sa.Column("requires_shipping", sa.Boolean(), server_default="1", nullable=False),
     )
+    op.add_column(
+        "order_line", sa.Column("taxable", sa.Boolean(), server_default="1", nullable=False)
+    )
 
 
 def downgrade():
+    op.execute("ALTER TABLE order_line DROP COLUMN taxable")
     op.execute("ALTER TABLE order_line DROP COLUMN requires_shipping")
     op.execute("ALTER TABLE order_line DROP COLUMN is_custom")
     op.execute("ALTER TABLE checkout DROP COLUMN custom_lines")

@@ -237,3 +237,20 @@ def test_on_postgresql_the_link_and_mark_as_paid_carry_custom_items(pg_app):
     refund = issue_refund(marked, lines={service.id: 1}, idempotency_key="pg-1", by=None)
     assert refund.status == "succeeded" and refund.amount == 4000
     assert db.session.get(Payment, payment.id).refunded_amount == 4000
+
+
+def test_an_order_edit_keeps_custom_items_at_their_price(checkout_shop, staff):
+    from commerce.orders.edits import edit_order
+
+    draft = mixed_draft(checkout_shop, staff)
+    send_invoice(draft, by=staff)
+    order = place_order(draft.checkout_key, card=TEST_CARD).order
+    tee, engraving, service = order.lines
+    order = edit_order(order, quantities={tee.id: 1, engraving.id: 1, service.id: 0}, by=staff)
+    assert [(line.title, line.quantity, line.tax) for line in order.lines] == [
+        (tee.title, 1, 125),
+        ("Engraving", 1, 62),  # 5% of $12.50, rounded half to even
+    ]
+    assert order.lines[1].variant_id is None and order.lines[1].sku == ""
+    assert order.total == 2500 + 1250 + 900 + 125 + 62 + 45
+    assert stock_rows(checkout_shop.small) == (10, 0, 1)  # one tee back on sale

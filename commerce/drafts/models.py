@@ -87,5 +87,11 @@ class DraftOrder(db.Model):
     def status_label(self) -> str:
         return STATUS_LABELS.get(self.status, self.status)
 
+    @property
+    def item_count(self) -> int:
+        """Units on the draft: catalog items and custom items."""
+        custom = sum(int(row.get("quantity") or 0) for row in self.custom_lines or [])
+        return sum(int(q) for _, q in self.lines) + custom
+
     def line_pairs(self) -> list[tuple[int, int]]:
         return [(int(v), int(q)) for v, q in self.lines]

@@ -33,6 +33,7 @@ from sqlalchemy import select, update
 
 from commerce import audit, outbox
 from commerce.catalog.models import Product, Variant
+from commerce.catalog.services import shop_currency
 from commerce.checkout.cart import max_line_quantity, parse_quantity, sellable_variant
 from commerce.checkout.custom_lines import custom_cart_lines
 from commerce.checkout.models import COMPLETED as CHECKOUT_COMPLETED
@@ -406,7 +407,7 @@ def _flag(value: Any) -> bool:
 
 
 def _clean_custom(
-    draft: DraftOrder, *, title: Any, unit_price: Any, quantity: Any, allow_zero: bool = False
+    *, title: Any, unit_price: Any, quantity: Any, allow_zero: bool = False
 ) -> tuple[str, int, int]:
     """A custom item's title, price (minor units of the shop currency, like every console money
     field) and quantity, or one ValidationError naming every bad field."""
@@ -422,7 +423,7 @@ def _clean_custom(
         errors["unit_price"] = ["Enter the price of one item."]
     else:
         try:
-            price = parse_amount(raw, price_draft(draft).currency, field="unit_price")
+            price = parse_amount(raw, shop_currency(), field="unit_price")
         except ValidationError as exc:
             errors["unit_price"] = [exc.message]
         else:
@@ -462,7 +463,7 @@ def add_draft_custom_line(
     catalog): its own title and price, taxed when taxable, shipped when it requires shipping,
     never holding stock."""
     _editable(draft)
-    text, price, count = _clean_custom(draft, title=title, unit_price=unit_price, quantity=quantity)
+    text, price, count = _clean_custom(title=title, unit_price=unit_price, quantity=quantity)
     rows = [dict(row) for row in draft.custom_lines or []]
     if len(draft.lines) + len(rows) >= MAX_DRAFT_LINES:
         raise ValidationError(
@@ -478,7 +479,7 @@ def add_draft_custom_line(
     }
     draft.custom_lines = [*rows, row]
     _touch(draft)
-    currency = price_draft(draft).currency
+    currency = shop_currency()
     audit.record(
         by,
         "draft_order.add_custom_line",
@@ -512,7 +513,7 @@ def update_draft_custom_line(
     _editable(draft)
     before = _custom_row(draft, key)
     text, price, count = _clean_custom(
-        draft, title=title, unit_price=unit_price, quantity=quantity, allow_zero=True
+        title=title, unit_price=unit_price, quantity=quantity, allow_zero=True
     )
     if count == 0:
         return remove_draft_custom_line(draft, key=key, by=by)
@@ -528,7 +529,7 @@ def update_draft_custom_line(
         after if row.get("key") == before["key"] else dict(row) for row in draft.custom_lines
     ]
     _touch(draft)
-    currency = price_draft(draft).currency
+    currency = shop_currency()
     audit.record(
         by,
         "draft_order.custom_line",
@@ -547,7 +548,7 @@ def remove_draft_custom_line(draft: DraftOrder, *, key: Any, by: Any) -> DraftOr
         dict(row) for row in draft.custom_lines if row.get("key") != before["key"]
     ]
     _touch(draft)
-    currency = price_draft(draft).currency
+    currency = shop_currency()
     audit.record(
         by,
         "draft_order.remove_custom_line",

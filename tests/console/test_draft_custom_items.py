@@ -145,6 +145,12 @@ def test_custom_items_from_the_console_to_the_paid_order(
     text = pdf_text(invoice.data)
     assert "Engraving" in text and "Setup service" in text and "$12.50" in text
     slip = client.get(f"/console/orders/{order.id}/packing-slip.pdf")
+    others = [p for p in mail_dir.glob("*.eml") if "invoice" not in p.name]
+    texts = [
+        message_from_bytes(p.read_bytes(), policy=policy.default).get_body(("plain",)).get_content()
+        for p in others
+    ]
+    assert any("Engraving" in t and "Setup service" in t for t in texts), [p.name for p in others]
     slip_text = pdf_text(slip.data)
     assert slip.status_code == 200 and "Engraving" in slip_text
     assert "Setup service" not in slip_text  # it does not ship: nothing to pack

@@ -178,3 +178,54 @@ def test_the_shops_cart_takes_no_custom_item_or_price(client, checkout_shop):
     page = client.get("/cart").get_data(as_text=True)
     assert "$25.00" in page and "Cheap" not in page and "$0.01" not in page
     assert cart.item_count == 1
+
+
+def test_the_warehouse_packs_and_ships_a_custom_item_from_the_order_page(
+    app, client, login, checkout_shop, make_staff
+):
+    from commerce.drafts.services import (
+        add_draft_custom_line,
+        add_draft_line,
+        choose_draft_shipping,
+        create_draft,
+        mark_draft_paid,
+        set_draft_customer,
+    )
+    from commerce.inventory.services import default_location
+    from commerce.orders.models import FULFILLED, Fulfillment
+
+    admin = make_staff("admin")
+    draft = create_draft(email="grace@example.com", by=admin)
+    add_draft_line(draft, variant_id=checkout_shop.small, quantity=1, by=admin)
+    add_draft_custom_line(draft, title="Framed print", unit_price="30", by=admin)
+    add_draft_custom_line(
+        draft, title="Hanging service", unit_price="20", requires_shipping="", by=admin
+    )
+    set_draft_customer(draft, email="grace@example.com", address=NY, by=admin)
+    choose_draft_shipping(draft, code="STD", by=admin)
+    order = mark_draft_paid(draft, method="Cash", by=admin)
+    tee, frame, service = order.lines
+
+    login("warehouse")
+    page = client.get(f"/console/orders/{order.id}").get_data(as_text=True)
+    assert f'name="qty-{frame.id}"' in page and f'name="qty-{service.id}"' not in page
+    where = default_location().id
+    picked = client.post(
+        f"/console/orders/{order.id}/fulfillments",
+        data={"location_id": where, f"qty-{tee.id}": "1", f"qty-{frame.id}": "1"},
+    )
+    assert picked.status_code == 303, picked.get_data(as_text=True)[:500]
+    parcel = db.session.scalar(select(Fulfillment))
+    shipped = client.post(
+        f"/console/orders/{order.id}/fulfillments/{parcel.id}/ship",
+        data={"carrier": "UPS", "tracking_number": "1Z999"},
+    )
+    assert shipped.status_code == 303, shipped.get_data(as_text=True)[:500]
+    db.session.expire_all()
+    order = db.session.get(Order, order.id)
+    assert order.fulfillment_status == FULFILLED
+    assert {line.title: line.fulfilled_quantity for line in order.lines} == {
+        tee.title: 1,
+        "Framed print": 1,
+        "Hanging service": 0,
+    }

@@ -4,10 +4,14 @@ booked as paid back outside the shop: no card provider is asked, the approval li
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import select
 
+from commerce import outbox
 from commerce.audit import AuditEntry
+from commerce.documents.render import credit_note_pdf, invoice_pdf
 from commerce.drafts.services import (
     add_draft_custom_line,
     add_draft_line,
@@ -24,6 +28,7 @@ from commerce.orders.models import (
     REFUNDED,
     Order,
     OrderEvent,
+    Refund,
 )
 from commerce.orders.refunds import issue_refund
 from commerce.payments.models import CAPTURE, REFUND, Payment, PaymentTransaction
@@ -39,6 +44,15 @@ def paid_draft_order(shop, staff) -> Order:
     set_draft_customer(draft, email="grace@example.com", address=US_ADDRESS, by=staff)
     choose_draft_shipping(draft, code="STD", by=staff)
     return mark_draft_paid(draft, method="Bank transfer ref 4711", by=staff)
+
+
+def pdf_text(data: bytes) -> str:
+    from io import BytesIO
+
+    from pypdf import PdfReader
+
+    pages = PdfReader(BytesIO(data)).pages
+    return re.sub(r"\s+", " ", " ".join(p.extract_text() for p in pages))
 
 
 def sandbox_never_saw(tx: PaymentTransaction) -> bool:
@@ -98,6 +112,12 @@ def test_marked_paid_records_a_manual_payment_and_refunds_go_outside_the_shop(
     assert refund["amount"]["amount"] == left
     assert order.payment_status == REFUNDED and payment.refunded_amount == order.total
     assert all(sandbox_never_saw(tx) for tx in payment.transactions if tx.kind == REFUND)
+    # the documents say how it was paid and where the money went back
+    outbox.dispatch_pending()
+    invoice = pdf_text(invoice_pdf(order))
+    assert "Bank transfer ref 4711" in invoice and "Gift engraving" in invoice
+    (done,) = [r for r in db.session.scalars(select(Refund)) if r.id == refund["id"]]
+    assert "Paid back to you directly" in pdf_text(credit_note_pdf(done))
     messages = [e.message for e in db.session.scalars(select(OrderEvent))]
     assert any("refunded outside the shop" in m for m in messages)
     actions = set(db.session.scalars(select(AuditEntry.action)))

@@ -20,6 +20,13 @@ Completing it:
 Stock is held only when staff ask (`reserve_draft_stock`, for the checkout's RESERVATION_TTL,
 swept like any checkout's hold); otherwise it is taken when the order is written, with the same
 conditional UPDATEs, and a sold-out line refuses the completion.
+
+Custom items (`add_draft_custom_line`: a title, a price, taxable, requires shipping) are lines
+that are no catalog variant: kept in `DraftOrder.custom_lines`, copied to the draft's checkout
+(`Checkout.custom_lines`, which only drafts write) and priced by the same pipeline; they hold
+no stock and become order lines without a variant. "Mark as paid" records the money as a
+payment received outside the shop (commerce.payments.manual), which refunds go back through
+without any card provider.
 """
 
 from __future__ import annotations
@@ -80,6 +87,7 @@ from commerce.pricing import (
     price_cart,
     register_adjustment_producer,
 )
+from commerce.pricing.pipeline import MAX_CUSTOM_TITLE
 from commerce.promotions.active import live_set, shopper_identities
 from commerce.promotions.coupons import check_enterable, enter_code, forget_code
 from commerce.promotions.redemptions import PromotionUnavailable, redeem_uses
@@ -90,7 +98,6 @@ MAX_DRAFT_LINES = 50
 INVOICE_TOPIC = "draft.invoice"  # outbox: the invoice email with the pay link
 MAX_DISCOUNT_REASON = 120
 MAX_NOTE = 2000
-MAX_CUSTOM_TITLE = 400
 
 
 def _label(by: Any) -> str:
@@ -739,8 +746,10 @@ def send_invoice(draft: DraftOrder, *, by: Any) -> DraftOrder:
 @service
 def mark_draft_paid(draft: DraftOrder, *, method: Any = "", by: Any) -> Order:
     """Staff received the money another way (bank transfer, cash): the draft becomes its
-    order, paid in full, now. Its checkout is taken from "open" by one conditional UPDATE, so
-    a customer paying through the link at the same moment and this end in one order; the
+    order, paid in full, now, with a payment record of how (a MANUAL payment, so the order's
+    payment card, timeline and refunds know it). Its checkout is taken from "open" by one
+    conditional UPDATE, so a customer paying through the link at the same moment and this end
+    in one order; the
     stock is allocated from the draft's hold, or taken now (OutOfStock refuses, nothing
     written)."""
     _editable(draft)

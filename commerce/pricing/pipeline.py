@@ -10,6 +10,11 @@ registers the promotions engine). Their adjustments apply in the order produced:
 order discounts on what is left of the lines (never below zero; an order discount allocated
 exactly over the lines), then free gifts (lines added at their price with an equal discount,
 while the variant can be sold), then shipping discounts on each shipping option, before tax.
+
+Custom lines (a draft order's items that are no catalog variant, `CartLine.custom`) are priced
+from their own price, after the variants in the order given, never merged; they weigh nothing,
+carry tax only when taxable, and the promotions engine sees them as items of no product (a
+negative `item_id`), so only promotions on the whole cart reach them.
 """
 
 from __future__ import annotations

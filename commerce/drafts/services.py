@@ -749,9 +749,8 @@ def mark_draft_paid(draft: DraftOrder, *, method: Any = "", by: Any) -> Order:
     order, paid in full, now, with a payment record of how (a MANUAL payment, so the order's
     payment card, timeline and refunds know it). Its checkout is taken from "open" by one
     conditional UPDATE, so a customer paying through the link at the same moment and this end
-    in one order; the
-    stock is allocated from the draft's hold, or taken now (OutOfStock refuses, nothing
-    written)."""
+    in one order; the stock is allocated from the draft's hold, or taken now (OutOfStock
+    refuses, nothing written)."""
     _editable(draft)
     method_text = str(method or "").strip()[:120] or "paid outside the shop"
     priced = _ready(draft)

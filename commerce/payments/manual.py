@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from commerce import outbox
 from commerce.db import utcnow
 from commerce.errors import WebhookRejected
 from commerce.extensions import db
@@ -118,4 +119,15 @@ def record_manual_payment(
     )
     db.session.add(payment)
     db.session.flush()
+    # As a card capture tells integrations (the "order.paid" webhook), once committed.
+    outbox.enqueue(
+        "payment.captured",
+        {
+            "payment_id": payment.id,
+            "reference": reference,
+            "status": CAPTURED,
+            "currency": currency,
+            "amount": amount,
+        },
+    )
     return payment

@@ -254,3 +254,26 @@ def test_an_order_edit_keeps_custom_items_at_their_price(checkout_shop, staff):
     assert order.lines[1].variant_id is None and order.lines[1].sku == ""
     assert order.total == 2500 + 1250 + 900 + 125 + 62 + 45
     assert stock_rows(checkout_shop.small) == (10, 0, 1)  # one tee back on sale
+
+
+def test_a_draft_marked_paid_tells_integrations_it_was_created_and_paid(
+    httpserver, checkout_shop, staff, mail_dir
+):
+    import json
+
+    from commerce.outbox import dispatch_pending
+    from commerce.webhooks.payloads import TOPICS
+    from commerce.webhooks.services import create_endpoint
+
+    httpserver.expect_request("/hook").respond_with_data("ok")
+    create_endpoint(url=httpserver.url_for("/hook"), topics=list(TOPICS), by=None)
+    order = mark_draft_paid(mixed_draft(checkout_shop, staff), method="Bank transfer", by=staff)
+    dispatch_pending()
+    events = {
+        event["type"]: event["data"]
+        for event in (json.loads(r.get_data(as_text=True)) for r, _ in httpserver.log)
+    }
+    assert {"order.created", "order.paid"} <= set(events)
+    assert events["order.paid"]["captured"] == {"amount": order.total, "currency": "USD"}
+    lines = events["order.created"]["order"]["lines"]
+    assert [line["variant_id"] for line in lines] == [checkout_shop.small, None, None]

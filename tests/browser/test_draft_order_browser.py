@@ -79,6 +79,7 @@ def test_draft_created_invoiced_and_paid_through_the_link(
     expect(page.locator("#draft-lines")).to_contain_text("Gift note, handwritten")
     # + $3.00 and its tax (0.22)
     expect(page.locator("#draft-total")).to_have_text("Total $21.45")
+    snap(page, "draft-order-custom-item")
     snap(page, "draft-order")
     page.get_by_role("button", name="Send invoice").click()
     expect(page.get_by_text("Invoice sent").first).to_be_visible()

@@ -36,6 +36,7 @@ from api.web import (
 )
 from api.web import timestamp as ts
 from commerce.errors import NotFound
+from commerce.extensions import db
 from commerce.orders.cancellation import cancel_order
 from commerce.orders.fulfillment import fulfil_and_ship
 from commerce.orders.models import Fulfillment, Order, Refund
@@ -49,6 +50,7 @@ from commerce.orders.queries import (
 )
 from commerce.orders.refunds import issue_refund
 from commerce.orders.services import get_order
+from commerce.payments.models import Payment
 
 TAG, CUSTOMERS = "orders", "customers"
 
@@ -106,7 +108,7 @@ class OrderListQuery(PageQuery):
 
 class OrderLineOut(BaseModel):
     id: int
-    variant_id: int | None
+    variant_id: int | None = Field(description="null for a custom item (no catalog variant)")
     product_id: int | None
     sku: str | None
     title: str
@@ -118,6 +120,10 @@ class OrderLineOut(BaseModel):
     fulfilled_quantity: int
     refunded_quantity: int
     returned_quantity: int
+    custom: bool = Field(
+        default=False, description="a custom item added to a draft order: it holds no stock"
+    )
+    requires_shipping: bool = True
 
 
 class FulfillmentLineOut(BaseModel):
@@ -217,6 +223,11 @@ class RefundOut(BaseModel):
     reason: str
     error_message: str
     lines: list[RefundLineOut]
+    paid_outside_shop: bool = Field(
+        default=False,
+        description="the order was paid outside the shop (a draft marked paid): no provider "
+        "was asked; the merchant pays the money back themselves",
+    )
     created_at: str | None
     completed_at: str | None
 
@@ -340,6 +351,8 @@ def render_order(order: Order) -> OrderOut:
             OrderLineOut(
                 id=line.id,
                 variant_id=line.variant_id,
+                custom=line.is_custom,
+                requires_shipping=line.requires_shipping,
                 product_id=line.product_id,
                 sku=line.sku,
                 title=line.title,
@@ -458,6 +471,11 @@ def cancel_order_view(order_id: int) -> OrderOut:
     return render_order(cancel_order(get_order(order_id), reason=body.reason, by=actor()))
 
 
+def _paid_outside(refund: Refund) -> bool:
+    payment = db.session.get(Payment, refund.payment_id) if refund.payment_id else None
+    return payment is not None and payment.is_manual
+
+
 def render_refund(refund: Refund) -> RefundOut:
     cur = refund.currency
     return RefundOut(
@@ -469,6 +487,7 @@ def render_refund(refund: Refund) -> RefundOut:
         tax_amount=Money(amount=refund.tax_amount, currency=cur),
         reason=refund.reason,
         error_message=refund.error_message,
+        paid_outside_shop=_paid_outside(refund),
         lines=[
             RefundLineOut(
                 order_line_id=line.order_line_id,
@@ -495,7 +514,8 @@ def render_refund(refund: Refund) -> RefundOut:
 def create_refund_view(order_id: int) -> tuple:
     """Refund lines and/or shipping of an order
 
-    The money goes back through the payment provider; `status` says how it went. Above
+    The money goes back through the payment provider; `status` says how it went (an order
+    paid outside the shop asks no provider: `paid_outside_shop`, the merchant pays it back). Above
     `REFUND_APPROVAL_LIMIT` the refund waits for an admin's approval in the console
     (`awaiting_approval`): a token never approves. 409 when more is asked than was captured."""
     body: RefundIn = request.context.json  # type: ignore[attr-defined]

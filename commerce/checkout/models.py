@@ -101,6 +101,10 @@ class Checkout(db.Model):
     cart_id: Mapped[int | None] = mapped_column(ForeignKey("cart.id", ondelete="SET NULL"))
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id", ondelete="SET NULL"))
     lines: Mapped[list[list[int]]] = mapped_column(JSON, default=list)  # [[variant_id, qty]]
+    # A draft order's custom lines (commerce.checkout.custom_lines); the shop never sets them.
+    custom_lines: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSON, default=list, server_default="[]"
+    )
     email: Mapped[str] = mapped_column(String(255), default="")
     shipping_address: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     shipping_method_code: Mapped[str] = mapped_column(String(40), default="")

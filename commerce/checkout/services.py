@@ -62,6 +62,7 @@ from commerce.checkout.cart import (
     coupon_attempt_key,
     take_purchased,
 )
+from commerce.checkout.custom_lines import custom_cart_lines
 from commerce.checkout.models import ABANDONED, COMPLETED, OPEN, PLACING, Cart, Checkout
 from commerce.crowd import checkout_left
 from commerce.customers.models import Customer
@@ -248,6 +249,12 @@ def stock_pairs(lines: list[tuple[int, int]], priced: PricedCart) -> list[tuple[
     return expand_bundles(needed.items())
 
 
+def holds_stock(lines: list[tuple[int, int]], priced: PricedCart) -> bool:
+    """Whether an order of these lines takes stock: not one of a draft's custom items only
+    (they are no variant), unless a promotion adds a gift."""
+    return bool(lines) or any(line.gift_quantity for line in priced.lines)
+
+
 def _held_pairs(checkout: Checkout, now: datetime) -> list[tuple[int, int]] | None:
     """The units held per variant, or None when nothing is held or part of it lapsed."""
     holds = active_reservations(checkout.reference)
@@ -262,6 +269,8 @@ def _held_pairs(checkout: Checkout, now: datetime) -> list[tuple[int, int]] | No
 def _hold_fits(held: list[tuple[int, int]] | None, needed: list[tuple[int, int]]) -> bool:
     """A live hold of exactly what is needed (short only where the variant sells beyond
     stock, for which reserve_stock holds what there is)."""
+    if not needed:  # nothing to hold (a draft of custom items only): nothing may be held
+        return not held
     if held is None:
         return False
     have, want = dict(held), dict(needed)
@@ -605,7 +614,10 @@ def choose_shipping_method(checkout: Checkout, *, code: Any) -> Checkout:
 
 
 def checkout_lines(checkout: Checkout) -> list[CartLine]:
-    return [CartLine(v, q) for v, q in checkout.line_pairs()]
+    """Its variants' lines, then a draft's custom lines (the shop's checkouts have none)."""
+    return [CartLine(v, q) for v, q in checkout.line_pairs()] + custom_cart_lines(
+        checkout.custom_lines
+    )
 
 
 def _context(checkout: Checkout, method: str | None = None) -> PricingContext:
@@ -1241,9 +1253,13 @@ def _place_paid(attempt: _Attempt, result: ProviderResult | None, now: datetime)
             if payment is not None and capture_on_placement():
                 amount = min(order.total - order.paid_total, payment.authorized_amount)
                 capture = open_capture(payment, amount=amount, idempotency_key=capture_key(order))
-            commit_reservation(
-                checkout.reference, order_reference=order.reference, now=now, expect=attempt.held
-            )
+            if holds_stock(checkout.line_pairs(), priced):
+                commit_reservation(
+                    checkout.reference,
+                    order_reference=order.reference,
+                    now=now,
+                    expect=attempt.held,
+                )
             keep_loaded(checkout, order, *order.lines, *([payment] if payment else []))
     except (CommerceError, IntegrityError, _OffThePath) as exc:
         if isinstance(exc, CheckoutTakenOver):
@@ -1417,7 +1433,8 @@ def _finish(claim: Claim, payment: Payment | None, now: datetime) -> Order:
                 )
                 if tendered:
                     tenders.redeem_tenders(checkout.reference, order_id=order.id)
-                commit_reservation(checkout.reference, order_reference=order.reference, now=now)
+                if needed:
+                    commit_reservation(checkout.reference, order_reference=order.reference, now=now)
                 redeem_uses(
                     checkout.reference,
                     promotion_uses(priced),

@@ -48,6 +48,7 @@ from commerce.giftcards.tenders import order_tenders
 from commerce.inventory.models import Location
 from commerce.orders.emails import tax_label
 from commerce.orders.models import Fulfillment, Order, OrderLine, Refund
+from commerce.payments.models import Payment
 
 log = logging.getLogger(__name__)
 
@@ -241,6 +242,9 @@ def payments_of(order: Order) -> list[tuple[str, int]]:
     then the card for the rest (empty when the card paid it all: "Paid" says so)."""
     tenders = order_tenders(order.id)
     if not tenders:
+        manual = _manual_payment(order.payment_id)
+        if manual is not None and order.paid_total:  # a draft marked paid: how it came
+            return [(manual.how_paid or "Payment received", order.paid_total)]
         return []
     lines = [(_tender_label(t), t.amount) for t in tenders]
     by_card = order.paid_total - sum(t.amount for t in tenders)
@@ -260,8 +264,16 @@ def refunded_to(refund: Refund) -> list[tuple[str, int]]:
             lines.append((_tender_label(tender), parts[tender.id]))
     rest = refund.amount - sum(parts.values())
     if rest > 0:
-        lines.append(("Original payment method", rest))
+        manual = _manual_payment(refund.payment_id)
+        label = "Paid back to you directly" if manual is not None else "Original payment method"
+        lines.append((label, rest))
     return lines
+
+
+def _manual_payment(payment_id: int | None) -> Payment | None:
+    """The payment if it was received outside the shop (bank transfer, cash), else None."""
+    payment = db.session.get(Payment, payment_id) if payment_id else None
+    return payment if payment is not None and payment.is_manual else None
 
 
 def credit_note_pdf(refund: Refund) -> bytes:
@@ -330,6 +342,7 @@ def _slip_html(order: Order, fulfillment: Fulfillment | None = None) -> str:
                 _parts(line, line.quantity),
             )
             for line in order.lines
+            if line.requires_shipping  # a custom item that does not ship is not packed
         ]
         location = None
     number = str(order.number or order.id)

@@ -50,6 +50,11 @@ class DraftOrder(db.Model):
     shipping_address: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     shipping_method_code: Mapped[str] = mapped_column(String(40), default="")
     lines: Mapped[list[list[int]]] = mapped_column(JSON, default=list)  # [[variant_id, qty]]
+    # Custom items (no catalog variant): [{"key", "title", "unit_price", "quantity", "taxable",
+    # "requires_shipping"}], priced from their own price, never holding stock.
+    custom_lines: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSON, default=list, server_default="[]"
+    )
     coupon_code: Mapped[str] = mapped_column(String(64), default="")
     discount_kind: Mapped[str] = mapped_column(String(10), default=NO_DISCOUNT)
     discount_value: Mapped[int] = mapped_column(default=0)  # minor units, or whole percent
@@ -81,6 +86,12 @@ class DraftOrder(db.Model):
     @property
     def status_label(self) -> str:
         return STATUS_LABELS.get(self.status, self.status)
+
+    @property
+    def item_count(self) -> int:
+        """Units on the draft: catalog items and custom items."""
+        custom = sum(int(row.get("quantity") or 0) for row in self.custom_lines or [])
+        return sum(int(q) for _, q in self.lines) + custom
 
     def line_pairs(self) -> list[tuple[int, int]]:
         return [(int(v), int(q)) for v, q in self.lines]

@@ -20,6 +20,13 @@ Completing it:
 Stock is held only when staff ask (`reserve_draft_stock`, for the checkout's RESERVATION_TTL,
 swept like any checkout's hold); otherwise it is taken when the order is written, with the same
 conditional UPDATEs, and a sold-out line refuses the completion.
+
+Custom items (`add_draft_custom_line`: a title, a price, taxable, requires shipping) are lines
+that are no catalog variant: kept in `DraftOrder.custom_lines`, copied to the draft's checkout
+(`Checkout.custom_lines`, which only drafts write) and priced by the same pipeline; they hold
+no stock and become order lines without a variant. "Mark as paid" records the money as a
+payment received outside the shop (commerce.payments.manual), which refunds go back through
+without any card provider.
 """
 
 from __future__ import annotations
@@ -33,7 +40,9 @@ from sqlalchemy import select, update
 
 from commerce import audit, outbox
 from commerce.catalog.models import Product, Variant
+from commerce.catalog.services import shop_currency
 from commerce.checkout.cart import max_line_quantity, parse_quantity, sellable_variant
+from commerce.checkout.custom_lines import custom_cart_lines
 from commerce.checkout.models import COMPLETED as CHECKOUT_COMPLETED
 from commerce.checkout.models import OPEN as CHECKOUT_OPEN
 from commerce.checkout.models import PLACING as CHECKOUT_PLACING
@@ -69,6 +78,7 @@ from commerce.inventory.services import (
 from commerce.money import format_money, parse_amount
 from commerce.orders.models import CONSOLE, Order
 from commerce.orders.services import create_order, record_event
+from commerce.payments.manual import record_manual_payment
 from commerce.pricing import (
     COUPON_FIELD,
     CartLine,
@@ -77,6 +87,7 @@ from commerce.pricing import (
     price_cart,
     register_adjustment_producer,
 )
+from commerce.pricing.pipeline import MAX_CUSTOM_TITLE
 from commerce.promotions.active import live_set, shopper_identities
 from commerce.promotions.coupons import check_enterable, enter_code, forget_code
 from commerce.promotions.redemptions import PromotionUnavailable, redeem_uses
@@ -140,7 +151,14 @@ def draft_context(draft: DraftOrder) -> PricingContext:
 def price_draft(draft: DraftOrder) -> PricedCart:
     """The draft priced by the shop's pipeline (lines, promotions and codes, the draft's own
     discount, shipping, tax)."""
-    return price_cart([CartLine(v, q) for v, q in draft.line_pairs()], draft_context(draft))
+    return price_cart(
+        [CartLine(v, q) for v, q in draft.line_pairs()] + custom_cart_lines(draft.custom_lines),
+        draft_context(draft),
+    )
+
+
+def has_items(draft: DraftOrder) -> bool:
+    return bool(draft.lines or draft.custom_lines)
 
 
 def _ready(draft: DraftOrder) -> PricedCart:
@@ -148,7 +166,7 @@ def _ready(draft: DraftOrder) -> PricedCart:
     priced = price_draft(draft)
     ships = priced.needs_shipping or not priced.lines  # gift cards alone: nothing to ship
     errors: dict[str, list[str]] = {}
-    if not draft.lines:
+    if not has_items(draft):
         errors["variant_id"] = ["Add at least one item."]
     if not draft.email:
         errors["email"] = ["Enter the customer's email address."]
@@ -199,6 +217,7 @@ def _touch(draft: DraftOrder) -> None:
 def _copy_to_checkout(draft: DraftOrder, checkout: Checkout) -> None:
     checkout.customer_id = draft.customer_id
     checkout.lines = [[v, q] for v, q in draft.line_pairs()]
+    checkout.custom_lines = [dict(row) for row in draft.custom_lines or []]
     checkout.email = draft.email
     checkout.shipping_address = dict(draft.shipping_address or {})
     checkout.shipping_method_code = draft.shipping_method_code
@@ -244,6 +263,7 @@ def create_draft(*, email: Any = "", by: Any) -> DraftOrder:
         shipping_address=_default_address(customer),
         shipping_method_code="",
         lines=[],
+        custom_lines=[],
         coupon_code="",
         discount_kind=NO_DISCOUNT,
         discount_value=0,
@@ -384,6 +404,168 @@ def set_draft_line_quantity(
     return draft
 
 
+# -- custom items --------------------------------------------------------------------------------
+
+
+def _flag(value: Any) -> bool:
+    """A checkbox's value: present and not "0"/"false"/"off"/"" is yes."""
+    if isinstance(value, bool):
+        return value
+    return str(value or "").strip().lower() not in ("", "0", "false", "off", "no")
+
+
+def _clean_custom(
+    *, title: Any, unit_price: Any, quantity: Any, allow_zero: bool = False
+) -> tuple[str, int, int]:
+    """A custom item's title, price (minor units of the shop currency, like every console money
+    field) and quantity, or one ValidationError naming every bad field."""
+    errors: dict[str, list[str]] = {}
+    text = str(title or "").strip()
+    if not text:
+        errors["title"] = ["Enter what the item is."]
+    elif len(text) > MAX_CUSTOM_TITLE:
+        errors["title"] = [f"At most {MAX_CUSTOM_TITLE} characters."]
+    price = 0
+    raw = str(unit_price or "").strip()
+    if not raw:
+        errors["unit_price"] = ["Enter the price of one item."]
+    else:
+        try:
+            price = parse_amount(raw, shop_currency(), field="unit_price")
+        except ValidationError as exc:
+            errors["unit_price"] = [exc.message]
+        else:
+            if price < 0:
+                errors["unit_price"] = ["The price cannot be negative."]
+    count = 0
+    try:
+        count = parse_quantity(quantity, allow_zero=allow_zero)
+    except ValidationError as exc:
+        errors["quantity"] = [exc.message]
+    if errors:
+        raise ValidationError("Check the custom item.", errors=errors)
+    return text, price, count
+
+
+def _custom_label(row: dict[str, Any], currency: str) -> str:
+    flags = [] if row.get("taxable", True) else ["no tax"]
+    if not row.get("requires_shipping", True):
+        flags.append("not shipped")
+    extra = f" ({', '.join(flags)})" if flags else ""
+    price = format_money(row["unit_price"], currency)
+    return f"{row['quantity']} \u00d7 {row['title']} at {price}{extra}"
+
+
+@service
+def add_draft_custom_line(
+    draft: DraftOrder,
+    *,
+    title: Any,
+    unit_price: Any,
+    quantity: Any = 1,
+    taxable: Any = True,
+    requires_shipping: Any = True,
+    by: Any,
+) -> DraftOrder:
+    """A line that is no catalog variant (a service, an engraving, an item not in the
+    catalog): its own title and price, taxed when taxable, shipped when it requires shipping,
+    never holding stock."""
+    _editable(draft)
+    text, price, count = _clean_custom(title=title, unit_price=unit_price, quantity=quantity)
+    rows = [dict(row) for row in draft.custom_lines or []]
+    if len(draft.lines) + len(rows) >= MAX_DRAFT_LINES:
+        raise ValidationError(
+            f"A draft holds at most {MAX_DRAFT_LINES} different items.", field="title"
+        )
+    row = {
+        "key": secrets.token_hex(6),
+        "title": text,
+        "unit_price": price,
+        "quantity": count,
+        "taxable": _flag(taxable),
+        "requires_shipping": _flag(requires_shipping),
+    }
+    draft.custom_lines = [*rows, row]
+    _touch(draft)
+    currency = shop_currency()
+    audit.record(
+        by,
+        "draft_order.add_custom_line",
+        draft,
+        after={"custom item": _custom_label(row, currency)},
+    )
+    return draft
+
+
+def _custom_row(draft: DraftOrder, key: Any) -> dict[str, Any]:
+    wanted = str(key or "")
+    found = next((row for row in draft.custom_lines or [] if row.get("key") == wanted), None)
+    if not wanted or found is None:
+        raise NotFound("That custom item is not on this draft.", field="key")
+    return found
+
+
+@service
+def update_draft_custom_line(
+    draft: DraftOrder,
+    *,
+    key: Any,
+    title: Any,
+    unit_price: Any,
+    quantity: Any,
+    taxable: Any = True,
+    requires_shipping: Any = True,
+    by: Any,
+) -> DraftOrder:
+    """Change a custom item; quantity 0 removes it."""
+    _editable(draft)
+    before = _custom_row(draft, key)
+    text, price, count = _clean_custom(
+        title=title, unit_price=unit_price, quantity=quantity, allow_zero=True
+    )
+    if count == 0:
+        return remove_draft_custom_line(draft, key=key, by=by)
+    after = {
+        **before,
+        "title": text,
+        "unit_price": price,
+        "quantity": count,
+        "taxable": _flag(taxable),
+        "requires_shipping": _flag(requires_shipping),
+    }
+    draft.custom_lines = [
+        after if row.get("key") == before["key"] else dict(row) for row in draft.custom_lines
+    ]
+    _touch(draft)
+    currency = shop_currency()
+    audit.record(
+        by,
+        "draft_order.custom_line",
+        draft,
+        before={"custom item": _custom_label(before, currency)},
+        after={"custom item": _custom_label(after, currency)},
+    )
+    return draft
+
+
+@service
+def remove_draft_custom_line(draft: DraftOrder, *, key: Any, by: Any) -> DraftOrder:
+    _editable(draft)
+    before = _custom_row(draft, key)
+    draft.custom_lines = [
+        dict(row) for row in draft.custom_lines if row.get("key") != before["key"]
+    ]
+    _touch(draft)
+    currency = shop_currency()
+    audit.record(
+        by,
+        "draft_order.remove_custom_line",
+        draft,
+        before={"custom item": _custom_label(before, currency)},
+    )
+    return draft
+
+
 @service
 def choose_draft_shipping(draft: DraftOrder, *, code: Any, by: Any) -> DraftOrder:
     _editable(draft)
@@ -491,7 +673,12 @@ def reserve_draft_stock(draft: DraftOrder, *, by: Any) -> DraftOrder:
     the checkout's RESERVATION_TTL; OutOfStock names each short line and holds nothing."""
     _editable(draft)
     if not draft.lines:
-        raise ValidationError("Add at least one item.", field="variant_id")
+        raise ValidationError(
+            "Add at least one item from the catalog: custom items hold no stock."
+            if draft.custom_lines
+            else "Add at least one item.",
+            field="variant_id",
+        )
     priced = price_draft(draft)
     if priced.errors:
         raise ValidationError(priced.errors[0].message, field="variant_id")
@@ -560,10 +747,11 @@ def send_invoice(draft: DraftOrder, *, by: Any) -> DraftOrder:
 @service
 def mark_draft_paid(draft: DraftOrder, *, method: Any = "", by: Any) -> Order:
     """Staff received the money another way (bank transfer, cash): the draft becomes its
-    order, paid in full, now. Its checkout is taken from "open" by one conditional UPDATE, so
-    a customer paying through the link at the same moment and this end in one order; the
-    stock is allocated from the draft's hold, or taken now (OutOfStock refuses, nothing
-    written)."""
+    order, paid in full, now, with a payment record of how (a MANUAL payment, so the order's
+    payment card, timeline and refunds know it). Its checkout is taken from "open" by one
+    conditional UPDATE, so a customer paying through the link at the same moment and this end
+    in one order; the stock is allocated from the draft's hold, or taken now (OutOfStock
+    refuses, nothing written)."""
     _editable(draft)
     method_text = str(method or "").strip()[:120] or "paid outside the shop"
     priced = _ready(draft)
@@ -592,6 +780,15 @@ def mark_draft_paid(draft: DraftOrder, *, method: Any = "", by: Any) -> Order:
     )
     order.channel = CONSOLE
     order.paid_total = order.total
+    if order.total > 0:  # the payment record the order's payments and refunds go by
+        payment = record_manual_payment(
+            reference=order.reference,
+            amount=order.total,
+            currency=order.currency,
+            how=method_text,
+            by=by,
+        )
+        order.payment_id = payment.id
     record_event(
         order,
         "draft.marked_paid",
@@ -627,12 +824,15 @@ def mark_draft_paid(draft: DraftOrder, *, method: Any = "", by: Any) -> Order:
     )
     # Last: the stock rows' UPDATEs (a live hold that fits becomes the allocation; otherwise
     # the units are held now and allocated at once).
+    # Custom items take no stock: a draft of them only has nothing to allocate.
     needed = stock_pairs(draft.line_pairs(), priced)
     held = _held(draft.reference, now)
     if held != needed:
         release_reservation(draft.reference, now=now)
-        reserve_stock(needed, reference=draft.reference, now=now)
-    commit_reservation(draft.reference, order_reference=order.reference, now=now)
+        if needed:
+            reserve_stock(needed, reference=draft.reference, now=now)
+    if needed:
+        commit_reservation(draft.reference, order_reference=order.reference, now=now)
     keep_loaded(order, draft)
     return order
 
@@ -696,6 +896,7 @@ def duplicate_draft(draft: DraftOrder, *, by: Any) -> DraftOrder:
         shipping_address=dict(draft.shipping_address or {}),
         shipping_method_code=draft.shipping_method_code,
         lines=[list(pair) for pair in draft.lines],
+        custom_lines=[dict(row) for row in draft.custom_lines or []],
         coupon_code=draft.coupon_code,
         discount_kind=draft.discount_kind,
         discount_value=draft.discount_value,

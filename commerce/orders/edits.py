@@ -37,7 +37,7 @@ from commerce.orders.models import (
     OrderLine,
 )
 from commerce.orders.services import record_event, transition
-from commerce.pricing import CartLine, PricingContext, price_cart
+from commerce.pricing import CartLine, CustomItem, PricingContext, price_cart
 from commerce.pricing.models import GIFT, SHIPPING_UNAVAILABLE
 from commerce.promotions.models import REDEEMED
 from commerce.promotions.redemptions import redemptions_for_order
@@ -161,10 +161,18 @@ def edit_order(
     if errors:
         raise ValidationError("Some changes cannot be made.", errors=errors)
 
-    # The new lines: kept lines at their agreed price, then additions at today's price.
+    # The new lines: kept lines at their agreed price, then additions at today's price; custom
+    # items (no variant) keep their own title, price and flags.
     new_quantities: dict[int, int] = {}
     agreed: dict[int, int] = {}
+    custom: list[CartLine] = []
     for line in order.lines:
+        if line.is_custom:
+            quantity = wanted.get(line.id, line.quantity)
+            if quantity > 0:
+                item = CustomItem(str(line.id), line.title, line.taxable, line.requires_shipping)
+                custom.append(CartLine(None, quantity, line.unit_price, item))
+            continue
         if line.variant_id is None:
             raise InvalidTransition(
                 "A line's product no longer exists: the order cannot be edited."
@@ -176,12 +184,12 @@ def edit_order(
     for variant_id, quantity in added.items():
         new_quantities[variant_id] = new_quantities.get(variant_id, 0) + quantity
     kept = {v: q for v, q in new_quantities.items() if q > 0}
-    if not kept:
+    if not kept and not custom:
         raise ValidationError(
             "An order needs at least one item; cancel the order instead.", field="lines"
         )
     priced = price_cart(
-        [CartLine(v, q, agreed.get(v)) for v, q in kept.items()],
+        [CartLine(v, q, agreed.get(v)) for v, q in kept.items()] + custom,
         _pricing_context(order, address),
     )
     if any(e.code == SHIPPING_UNAVAILABLE for e in priced.errors) or not priced.is_complete:
@@ -196,7 +204,7 @@ def edit_order(
                 for e in priced.errors
             },
         )
-    old = {line.variant_id: line.quantity for line in order.lines}
+    old = {line.variant_id: line.quantity for line in order.lines if not line.is_custom}
     before = _summary(order)
     old_total = order.total
     order_id = order.id
@@ -209,7 +217,9 @@ def edit_order(
             )
             or 0
         )
-        final = {line.variant_id: line.quantity for line in priced.lines}  # gifts included
+        final = {  # gifts included; custom items hold no stock
+            line.item_id: line.quantity for line in priced.lines if not line.is_custom
+        }
         # Stock moves by what the lines hold: a bundle's components (as sold, for kept lines).
         sold_as = {line.variant_id: line.components for line in order.lines if line.components}
         sold_as |= {v: c for v, c in bundle_snapshot(set(final) - set(sold_as)).items()}
@@ -298,18 +308,25 @@ def _rewrite_lines(
     lines_by_id: dict[int, OrderLine],
     sold_as: dict[int, list[dict[str, Any]]],
 ) -> None:
-    by_variant = {line.variant_id: line for line in order.lines}
+    by_variant = {line.variant_id: line for line in order.lines if not line.is_custom}
+    kept_custom = {p.custom_key for p in priced.lines if p.is_custom}
     for line in list(order.lines):
-        if priced.line_for(line.variant_id) is None:
+        gone = (
+            str(line.id) not in kept_custom
+            if line.is_custom
+            else priced.line_for(line.variant_id) is None
+        )
+        if gone:
             order.lines.remove(line)
     for p in priced.lines:
-        line = by_variant.get(p.variant_id)
+        line = lines_by_id[int(p.custom_key)] if p.is_custom else by_variant.get(p.variant_id)
         if line is None:
             line = OrderLine(variant_id=p.variant_id, components=sold_as.get(p.variant_id, []))
             order.lines.append(line)
         line.product_id = p.product_id
         line.title = line.title or p.title
-        line.sku = line.sku or p.sku
+        if not p.is_custom:
+            line.sku = line.sku or p.sku
         line.quantity = p.quantity
         line.unit_price = p.unit_price
         line.compare_at_price = p.compare_at_price
@@ -323,7 +340,10 @@ def _rewrite_lines(
 
 def _summary(order: Order) -> dict[str, Any]:
     return {
-        "lines": {line.sku or str(line.variant_id): line.quantity for line in order.lines},
+        "lines": {
+            line.sku or (line.title if line.is_custom else str(line.variant_id)): line.quantity
+            for line in order.lines
+        },
         "total": order.total,
         "address": dict(order.shipping_address),
     }

@@ -58,10 +58,11 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class PickLine:
-    """Units of one order line waiting at one location, from one allocation."""
+    """Units of one order line waiting at one location, from one allocation (a custom item:
+    none, and variant 0; it goes in a parcel from any location, moving no stock)."""
 
     order_line_id: int
-    allocation_id: int
+    allocation_id: int | None
     location_id: int
     variant_id: int
     title: str
@@ -73,9 +74,56 @@ class PickLine:
 def pickable(order: Order) -> dict[int, list[PickLine]]:
     """What can still go into a parcel, per location id (in the locations' priority order):
     the order's live allocations, less what open (picking) fulfillments already hold. An
-    order with bundles shares its allocations out between the lines (bundle_picks)."""
-    if any(line.components for line in order.lines):
-        return bundle_picks(order)
+    order with bundles shares its allocations out between the lines (bundle_picks). Custom
+    items that ship wait wherever the order's goods wait (or at the first active location)."""
+    found = bundle_picks(order) if any(line.components for line in order.lines) else None
+    if found is None:
+        found = _stock_picks(order)
+    return _with_custom_items(order, found)
+
+
+def custom_outstanding(order: Order) -> dict[int, int]:
+    """Units of custom items that ship and have not shipped (nor been refunded unshipped),
+    per order line: they keep the order from being fulfilled as unshipped goods do."""
+    left = {}
+    for line in order.lines:
+        if not line.is_custom or not line.requires_shipping:
+            continue
+        units = line.quantity - line.fulfilled_quantity
+        units -= max(line.refunded_quantity - line.fulfilled_quantity, 0)
+        if units > 0:
+            left[line.id] = units
+    return left
+
+
+def _with_custom_items(order: Order, found: dict[int, list[PickLine]]) -> dict[int, list[PickLine]]:
+    waiting = custom_outstanding(order)
+    if not waiting:
+        return found
+    picking = _picking_by_line(order)
+    waiting = {k: v - picking.get(k, 0) for k, v in waiting.items() if v > picking.get(k, 0)}
+    if not waiting:
+        return found
+    places = list(found)
+    if not places:
+        first = db.session.scalar(
+            select(Location.id)
+            .where(Location.is_active.is_(True))
+            .order_by(Location.priority, Location.id)
+            .limit(1)
+        )
+        places = [first] if first is not None else []
+    lines = {line.id: line for line in order.lines}
+    result = {k: list(v) for k, v in found.items()}
+    for location_id in places:
+        result.setdefault(location_id, []).extend(
+            PickLine(line_id, None, location_id, 0, lines[line_id].title, lines[line_id].sku, units)
+            for line_id, units in sorted(waiting.items())
+        )
+    return result
+
+
+def _stock_picks(order: Order) -> dict[int, list[PickLine]]:
     rows = db.session.execute(
         select(Allocation, StockLevel.location_id)
         .join(StockLevel, StockLevel.id == Allocation.stock_level_id)
@@ -213,6 +261,9 @@ def release_unshipped(order: Order, order_line_id: int, quantity: int, *, by: An
     transaction; returns the units released, and moves the order to fulfilled when nothing is
     left to ship."""
     line = next((ln for ln in order.lines if ln.id == order_line_id), None)
+    if line is not None and line.is_custom and quantity > 0:
+        _fulfilled_if_done(order, by=by)  # nothing to release; it may have been the last
+        return 0
     if line is None or line.variant_id is None or quantity <= 0:
         return 0
     waiting = (
@@ -233,7 +284,7 @@ def release_unshipped(order: Order, order_line_id: int, quantity: int, *, by: An
     else:
         released = release_allocated(order.reference, line.variant_id, take, by=by)
     shipped_any = any(ln.fulfilled_quantity for ln in order.lines)
-    if released and shipped_any and not _outstanding_units(order):
+    if released and shipped_any and not _outstanding_units(order) and not custom_outstanding(order):
         transition(
             order,
             "fulfillment_status",
@@ -242,6 +293,19 @@ def release_unshipped(order: Order, order_line_id: int, quantity: int, *, by: An
             by=by,
         )
     return released
+
+
+def _fulfilled_if_done(order: Order, *, by: Any) -> None:
+    if order.fulfillment_status != PARTIALLY_FULFILLED:
+        return
+    if not _outstanding_units(order) and not custom_outstanding(order):
+        transition(
+            order,
+            "fulfillment_status",
+            FULFILLED,
+            "Nothing is left to ship: the rest was refunded.",
+            by=by,
+        )
 
 
 def _require_open(order: Order) -> None:
@@ -407,7 +471,10 @@ def ship_fulfillment(
             raise InvalidTransition("This parcel was cancelled.", field="status")
         order = db.session.get(Order, fulfillment.order_id)
         _require_open(order)
+        custom = {line.id for line in order.lines if line.is_custom}
         for line in sorted(fulfillment.lines, key=lambda fl: fl.allocation_id or 0):
+            if line.order_line_id in custom:
+                continue  # a custom item: it ships, no stock moves
             if line.allocation_id is None:
                 raise InvalidTransition("A picked allocation no longer exists.", field="lines")
             ship_allocation(
@@ -430,7 +497,7 @@ def ship_fulfillment(
             db.session.refresh(line)
         # Done when nothing promised to the order waits anywhere (units refunded before they
         # shipped were released from the allocations, so they do not count as missing).
-        done = not _outstanding_units(order)
+        done = not _outstanding_units(order) and not custom_outstanding(order)
         transition(
             order,
             "fulfillment_status",

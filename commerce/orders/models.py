@@ -276,6 +276,11 @@ class OrderLine(db.Model):
     weight_grams: Mapped[int] = mapped_column(default=0)
     adjustments: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     is_gift_card: Mapped[bool] = mapped_column(default=False, server_default="0")
+    # A custom item (a draft order's line that is no catalog variant): no stock moves for it;
+    # one that does not ship counts as delivered when the order is written.
+    is_custom: Mapped[bool] = mapped_column(default=False, server_default="0")
+    requires_shipping: Mapped[bool] = mapped_column(default=True, server_default="1")
+    taxable: Mapped[bool] = mapped_column(default=True, server_default="1")  # custom items
     # A bundle's components as sold (catalog.bundles.snapshot): [{"variant_id", "quantity"
     # per bundle, "sku", "title"}]; empty for a plain line. Its stock moves by these.
     components: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)

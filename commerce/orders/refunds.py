@@ -274,6 +274,13 @@ def _require_captured(order: Order) -> Payment | None:
     return payment
 
 
+def paid_outside_shop(order: Order) -> bool:
+    """The order's payment was received outside the shop (a draft marked paid): a refund
+    to it calls no provider, and the staff member pays the money back themselves."""
+    payment = db.session.get(Payment, order.payment_id) if order.payment_id else None
+    return payment is not None and payment.is_manual
+
+
 def quote_refund(
     order: Order,
     *,
@@ -477,11 +484,14 @@ def _restock_plan(
     refunded = {line.order_line_id: line.quantity for line in quote.lines}
     restockable = returnable_quantities(order)
     variants = {line.id: line.variant_id for line in order.lines}
+    custom = {line.id for line in order.lines if line.is_custom}
     errors: dict[ErrorPath, list[str]] = {}
     for line_id, location_id in chosen.items():
         field = ("restock", line_id)
         if line_id not in refunded:
             errors[field] = ["Only refunded lines can be restocked."]
+        elif line_id in custom:
+            errors[field] = ["A custom item holds no stock: there is nothing to restock."]
         elif variants.get(line_id) is None:
             errors[field] = ["This product no longer exists; it cannot be restocked."]
         elif refunded[line_id] > restockable.get(line_id, 0):
@@ -887,6 +897,12 @@ def _succeed(refund_id: int, attempts: int, reference: str | None, *, by: Any) -
         )
         new = REFUNDED if succeeded >= order.paid_total else PARTIALLY_REFUNDED
         message = f"Refunded {_money(order, refund.amount)}{_because(refund.reason)}"
+        if paid_outside_shop(order) and refund.destination == TO_ORIGINAL:
+            back = refund.amount - refund.tender_amount
+            message += (
+                f"; {_money(order, back)} refunded outside the shop: paid back by staff, "
+                "not through a payment provider"
+            )
         if order.payment_status != new and can_transition(
             "payment_status", order.payment_status, new
         ):

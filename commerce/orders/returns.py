@@ -191,6 +191,8 @@ def _check_received(
             location = db.session.get(Location, location_id) if location_id else None
             if location is None or not location.is_active:
                 errors[field] = ["Choose the active location the units go back to."]
+            elif line.order_line.is_custom:
+                errors[field] = ["A custom item holds no stock: write the units off."]
             elif line.order_line.variant_id is None:
                 errors[field] = ["This product no longer exists; write the units off."]
         if field not in errors and quantity:

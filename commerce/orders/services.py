@@ -182,15 +182,18 @@ def create_order(
         has_gift_cards=any(line.gift_card for line in priced.lines),
         placed_at=utcnow(),
     )
-    made_of = bundle_snapshot(line.variant_id for line in priced.lines)
+    made_of = bundle_snapshot(line.variant_id for line in priced.lines if not line.is_custom)
     for line in priced.lines:
+        # A custom line that does not ship (a service, a fee) never waits for a parcel: the
+        # order is fulfilled once what ships has shipped (commerce.orders.fulfillment). Its
+        # fulfilled_quantity stays 0: nothing shipped, so nothing of it can come back.
         order.lines.append(
             OrderLine(
-                components=made_of.get(line.variant_id, []),
+                components=[] if line.is_custom else made_of.get(line.variant_id, []),
                 variant_id=line.variant_id,
                 product_id=line.product_id,
                 title=line.title,
-                sku=line.sku,
+                sku="" if line.is_custom else line.sku,
                 quantity=line.quantity,
                 unit_price=line.unit_price,
                 compare_at_price=line.compare_at_price,
@@ -201,8 +204,13 @@ def create_order(
                 weight_grams=line.weight_grams,
                 adjustments=[asdict(a) for a in line.adjustments],
                 is_gift_card=line.gift_card,
+                is_custom=line.is_custom,
+                requires_shipping=line.requires_shipping,
+                taxable=line.taxable,
             )
         )
+    if all(line.is_custom and not line.requires_shipping for line in priced.lines):
+        order.fulfillment_status = FULFILLED  # nothing to ship at all
     db.session.add(order)
     db.session.flush()
     order.number = order.id + ORDER_NUMBER_OFFSET
@@ -214,6 +222,8 @@ def create_order(
     if tendered and payment is not None:
         paid_by += f", and {format_money(tendered, order.currency)} by gift cards or store credit"
     record_event(order, "placed", f"Order placed by {email}; payment: {paid_by}.")
+    if order.fulfillment_status == FULFILLED:
+        record_event(order, "fulfillment.none", "Nothing to ship: every item is delivered as is.")
     outbox.enqueue(ORDER_PLACED, {"order_id": order.id})
     if order.has_gift_cards and order.payment_status == PAID:
         issue_bought_gift_cards(order)

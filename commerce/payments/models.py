@@ -43,6 +43,7 @@ PAYMENT_STATUSES = (
     EXPIRED,
 )
 REFUNDABLE = (CAPTURED, PARTIALLY_REFUNDED, REFUNDED)
+MANUAL = "manual"  # Payment.provider of money received outside the shop (manual.py)
 
 # Provider-call kinds and their outcomes.
 AUTHORIZE, CONFIRM, CAPTURE, VOID, REFUND = "authorize", "confirm", "capture", "void", "refund"
@@ -111,6 +112,17 @@ class Payment(db.Model):
     @property
     def audit_label(self) -> str:
         return f"Payment {self.id} for {self.reference}"
+
+    @property
+    def is_manual(self) -> bool:
+        """Received outside the shop (bank transfer, cash): refunds are paid back by hand."""
+        return self.provider == MANUAL
+
+    @property
+    def how_paid(self) -> str:
+        """What staff wrote when they recorded a manual payment ("Bank transfer, ref 42")."""
+        capture = next((tx for tx in self.transactions if tx.kind == CAPTURE), None)
+        return capture.message if capture is not None else ""
 
     @property
     def refundable_amount(self) -> int:

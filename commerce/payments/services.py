@@ -55,6 +55,7 @@ from commerce.errors import (
 )
 from commerce.extensions import db
 from commerce.money import Money
+from commerce.payments.manual import offline_provider
 from commerce.payments.models import (
     AUTHORIZE,
     AUTHORIZED,
@@ -114,6 +115,7 @@ _factories: dict[str, ProviderFactory] = {
         store=config.get("PAYMENTS_TEST_GATEWAY_DB"),
         latency=int(config.get("PAYMENTS_TEST_GATEWAY_LATENCY_MS") or 0) / 1000,
     ),
+    "manual": offline_provider,  # money received outside the shop (manual.py)
 }
 
 

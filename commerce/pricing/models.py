@@ -32,14 +32,28 @@ SHIPPING_UNAVAILABLE = "shipping_unavailable"
 
 
 @dataclass(frozen=True, slots=True)
+class CustomItem:
+    """A line staff typed in that is no catalog variant (a draft order's "custom item"): its
+    title, whether tax applies, whether it ships. It holds no stock and weighs nothing; the
+    promotions engine sees it as an item of no product, so only promotions on the whole cart
+    reach it. `key` tells two custom lines apart (the draft's own id for the line)."""
+
+    key: str
+    title: str
+    taxable: bool = True
+    requires_shipping: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class CartLine:
     """`unit_price`, when given, is a price agreed earlier (an order edit keeps what the
     customer already bought at its original price); such a line is priced even if its product
-    has since been archived."""
+    has since been archived. A custom line (`custom`, no `variant_id`) always has its price."""
 
-    variant_id: int
+    variant_id: int | None
     quantity: int
     unit_price: int | None = None
+    custom: CustomItem | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,8 +184,8 @@ class PricingError:
 
 @dataclass(frozen=True, slots=True)
 class PricedLine:
-    variant_id: int
-    product_id: int
+    variant_id: int | None  # None: a custom line (custom_key names it)
+    product_id: int | None
     title: str
     sku: str | None
     quantity: int
@@ -191,8 +205,23 @@ class PricedLine:
     # A gift card (the product's flag): never discounted, untaxed at sale (tax is due on what
     # the card buys later), weighs nothing, and is not shipped (its code is emailed).
     gift_card: bool = False
-    # False for a line delivered without shipping (see commerce/pricing/delivery.py).
+    # A custom line (CartLine.custom): its key and position among the custom lines (from 1),
+    # whether tax applies and whether it ships (False: delivered without shipping, see
+    # commerce/pricing/delivery.py).
+    custom_key: str = ""
+    custom_seq: int = 0
+    taxable: bool = True
     requires_shipping: bool = True
+
+    @property
+    def is_custom(self) -> bool:
+        return self.variant_id is None
+
+    @property
+    def item_id(self) -> int:
+        """The line's id in the pipeline and the promotions engine: its variant's, or for a
+        custom line a negative number no product or variant condition can match."""
+        return self.variant_id if self.variant_id is not None else -self.custom_seq
 
     @property
     def explanations(self) -> tuple[str, ...]:

@@ -10,6 +10,11 @@ registers the promotions engine). Their adjustments apply in the order produced:
 order discounts on what is left of the lines (never below zero; an order discount allocated
 exactly over the lines), then free gifts (lines added at their price with an equal discount,
 while the variant can be sold), then shipping discounts on each shipping option, before tax.
+
+Custom lines (a draft order's items that are no catalog variant, `CartLine.custom`) are priced
+from their own price, after the variants in the order given, never merged; they weigh nothing,
+carry tax only when taxable, and the promotions engine sees them as items of no product (a
+negative `item_id`), so only promotions on the whole cart reach them.
 """
 
 from __future__ import annotations
@@ -148,6 +153,54 @@ def _base_line(
     )
 
 
+MAX_CUSTOM_TITLE = 400
+INVALID_CUSTOM = "invalid_custom"
+
+
+def _custom_lines(lines: Iterable[CartLine]) -> tuple[list[PricedLine], list[PricingError]]:
+    """The custom lines, each its own line in input order (never merged): its own title and
+    price, no product, no weight; a malformed one is an error (the console's form checks
+    first, so this guards data written another way)."""
+    priced: list[PricedLine] = []
+    errors: list[PricingError] = []
+    for line in lines:
+        item = line.custom
+        assert item is not None
+        title = (item.title or "").strip()
+        price = line.unit_price
+        if (
+            not title
+            or len(title) > MAX_CUSTOM_TITLE
+            or not _is_int(price)
+            or price < 0  # type: ignore[operator]
+            or not _is_int(line.quantity)
+            or not 1 <= line.quantity <= MAX_LINE_QUANTITY
+        ):
+            errors.append(
+                PricingError(INVALID_CUSTOM, f"The custom item {title[:40]!r} is not valid.")
+            )
+            continue
+        assert price is not None
+        amount = price * line.quantity
+        priced.append(
+            PricedLine(
+                variant_id=None,
+                product_id=None,
+                title=title,
+                sku=None,
+                quantity=line.quantity,
+                unit_price=price,
+                amount=amount,
+                discounted_amount=amount,
+                custom_key=item.key,
+                custom_seq=len(priced) + 1,
+                taxable=bool(item.taxable),
+                requires_shipping=bool(item.requires_shipping),
+            )
+        )
+    return priced, errors
+
+
 @dataclass
 class _Promotions:
     """What the producers asked for beyond line and order discounts, and what they said."""
@@ -180,7 +233,7 @@ def _apply_promotions(
                 found.notes.append(item)
             else:
                 requested.append(item)
-    position = {line.variant_id: i for i, line in enumerate(lines)}
+    position = {line.item_id: i for i, line in enumerate(lines)}
     discounts = [0] * len(lines)
     applied: list[list[AppliedAdjustment]] = [[] for _ in lines]
     for adj in requested:
@@ -249,7 +302,7 @@ def _add_gifts(
         loaded = {**loaded, **{variant.id: (variant, product) for variant, product in rows}}
     stock = availability(list(wanted))
     own = _own_holds(reference, list(wanted))
-    by_variant = {line.variant_id: line for line in lines}
+    by_variant = {line.item_id: line for line in lines}
     notes: list[PricingNote] = []
     added: list[int] = []
     for variant_id, requests in wanted.items():
@@ -297,7 +350,7 @@ def _add_gifts(
             adjustments=(*line.adjustments, *applied),
             gift_quantity=line.gift_quantity + quantity,
         )
-    ordered = [by_variant[line.variant_id] for line in lines]
+    ordered = [by_variant[line.item_id] for line in lines]
     ordered.extend(by_variant[v] for v in added)
     return ordered, notes
 
@@ -366,12 +419,17 @@ def price_cart(
     currency = shop_currency()
     include_tax = shop_prices_include_tax()
     lines = list(lines)
+    custom = [line for line in lines if line.custom is not None]
+    if custom:
+        lines = [line for line in lines if line.custom is None]
     agreed = {
         line.variant_id: line.unit_price
         for line in lines
         if line.unit_price is not None and _is_int(line.unit_price) and line.unit_price >= 0
     }
     quantities, errors = _merge(lines)
+    custom_lines, custom_errors = _custom_lines(custom)
+    errors.extend(custom_errors)
 
     loaded = {}
     if quantities:
@@ -416,14 +474,21 @@ def price_cart(
             )
         else:
             base.append(_base_line(variant, product, quantity))
-    base.sort(key=lambda line: line.variant_id)  # canonical order: independent of input order
+    base.sort(key=lambda line: line.item_id)  # canonical order: independent of input order
+    base.extend(custom_lines)  # after the variants, in the order staff entered them
 
     active = ADJUSTMENT_PRODUCERS if producers is None else producers
     # Gift cards are money, not goods: promotions neither see nor discount them.
     cards = [line for line in base if line.gift_card]
     goods = [line for line in base if not line.gift_card] if cards else base
     facts = (
-        {line.variant_id: _facts(loaded[line.variant_id][1]) for line in goods} if active else {}
+        {
+            line.variant_id: _facts(loaded[line.variant_id][1])
+            for line in goods
+            if line.variant_id is not None
+        }
+        if active
+        else {}
     )
     priced, found = _apply_promotions(goods, context, currency, active, facts)
     if cards:
@@ -482,9 +547,9 @@ def price_cart(
         priced = [
             replace(
                 line,
-                tax_rate_bps=0 if line.gift_card else tax_rate_bps,
+                tax_rate_bps=0 if line.gift_card or not line.taxable else tax_rate_bps,
                 tax=0
-                if line.gift_card
+                if line.gift_card or not line.taxable
                 else compute_tax(
                     line.discounted_amount, tax_rate_bps, prices_include_tax=include_tax
                 ),
@@ -506,7 +571,13 @@ def price_cart(
     # adjustment of every line costs more than pricing the cart, and pages show the labels
     priced = [replace(line, currency=currency, prices_include_tax=include_tax) for line in priced]
     shown = {variant_id: n for n, variant_id in enumerate(quantities)}
-    priced.sort(key=lambda line: (shown.get(line.variant_id, len(shown)), line.variant_id))
+    priced.sort(
+        key=lambda line: (
+            (len(shown) + 1, line.custom_seq)
+            if line.is_custom
+            else (shown.get(line.item_id, len(shown)), line.item_id)
+        )
+    )
     return PricedCart(
         currency=currency,
         prices_include_tax=include_tax,

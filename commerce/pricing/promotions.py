@@ -48,11 +48,11 @@ def promotion_id(source: str) -> int | None:
 def _items(view: PromotionInput) -> list[Item]:
     items = []
     for line in view.lines:
-        facts = view.facts.get(line.variant_id)
+        facts = view.facts.get(line.item_id)
         items.append(
             Item(
-                line.variant_id,
-                line.product_id,
+                line.item_id,  # a custom line: negative, so no product condition matches it
+                line.product_id if line.product_id is not None else line.item_id,
                 line.quantity,
                 line.unit_price,
                 line.amount,

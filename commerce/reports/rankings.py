@@ -24,7 +24,7 @@ from commerce.reports.periods import Bucket, Change, Period, bucket_table
 from commerce.reports.sales import shop_currency
 
 TOP = 20
-DELETED_PRODUCTS = "Products deleted since"
+DELETED_PRODUCTS = "Custom items and products deleted since"  # order lines with no product
 MAX_RULE_COLLECTIONS = 200  # one SELECT each in the membership list (SQLite: 500 at most)
 
 

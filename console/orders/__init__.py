@@ -153,6 +153,8 @@ ROUTES = [
             ("customer", drafts.draft_customer),
             ("lines", drafts.draft_line_add),
             ("lines/quantity", drafts.draft_line_quantity),
+            ("custom-lines", drafts.draft_custom_add),
+            ("custom-lines/update", drafts.draft_custom_update),
             ("shipping", drafts.draft_shipping),
             ("discount", drafts.draft_discount),
             ("code", drafts.draft_code),

@@ -19,6 +19,7 @@ from commerce.customers.services import ADDRESS_FIELDS
 from commerce.drafts.models import COMPLETED, DraftOrder
 from commerce.drafts.queries import list_drafts, search_variants, variant_titles
 from commerce.drafts.services import (
+    add_draft_custom_line,
     add_draft_line,
     choose_draft_shipping,
     create_draft,
@@ -36,8 +37,10 @@ from commerce.drafts.services import (
     set_draft_customer,
     set_draft_discount,
     set_draft_line_quantity,
+    update_draft_custom_line,
 )
 from commerce.errors import CommerceError, NotFound
+from commerce.money import format_amount_plain
 from commerce.orders.queries import find_customers
 from console.web import done
 from web.forms import error_messages
@@ -90,6 +93,10 @@ def draft_page(
         draft=draft,
         priced=priced,
         titles=variant_titles([v for v, _ in draft.line_pairs()]),
+        custom_rows=[
+            {**row, "price_text": format_amount_plain(int(row["unit_price"]), priced.currency)}
+            for row in draft.custom_lines or []
+        ],
         held=held,
         held_until=held_until,
         checkout=checkout,
@@ -166,6 +173,46 @@ def draft_line_quantity(draft_id: int) -> Response:
         ),
         "Quantity changed.",
         prefix="line-",
+    )
+
+
+def draft_custom_add(draft_id: int) -> Response:
+    """A custom item (no catalog variant): title, price, quantity, taxable, ships."""
+    form = request.form
+    return _act(
+        draft_id,
+        lambda d: add_draft_custom_line(
+            d,
+            title=form.get("title", ""),
+            unit_price=form.get("unit_price", ""),
+            quantity=form.get("quantity", "1"),
+            taxable=form.get("taxable", ""),
+            requires_shipping=form.get("requires_shipping", ""),
+            by=current_user,
+        ),
+        "Custom item added.",
+        prefix="custom-",
+    )
+
+
+def draft_custom_update(draft_id: int) -> Response:
+    """Change a custom item, or remove it (the Remove button, or quantity 0)."""
+    form = request.form
+    key = form.get("key", "")[:32]
+    return _act(
+        draft_id,
+        lambda d: update_draft_custom_line(
+            d,
+            key=key,
+            title=form.get("title", ""),
+            unit_price=form.get("unit_price", ""),
+            quantity="0" if form.get("remove") else form.get("quantity", ""),
+            taxable=form.get("taxable", ""),
+            requires_shipping=form.get("requires_shipping", ""),
+            by=current_user,
+        ),
+        "Custom item removed." if form.get("remove") else "Custom item saved.",
+        prefix=f"custom-{key}-",
     )
 
 

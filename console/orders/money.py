@@ -24,6 +24,7 @@ from commerce.orders.refunds import (
     approve_refund,
     get_refund,
     issue_refund,
+    paid_outside_shop,
     quote_refund,
     reject_refund,
     retry_refund,
@@ -125,6 +126,7 @@ def _dialog(
         locations=active_locations(),
         returnable=returnable_quantities(order),
         plain=lambda amount: format_amount_plain(amount, order.currency),
+        paid_outside=paid_outside_shop(order),
         status=status,
         **context,
     )

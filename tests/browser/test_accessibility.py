@@ -82,7 +82,13 @@ def data(live_server: LiveServer) -> dict[str, Any]:
         save_information(checkout, email="axe.shopper@example.com", address=US_ADDRESS)
         choose_shipping_method(checkout, code="STD")
         order = place_order(checkout.key, card=TEST_CARD).order
+        from commerce.drafts.services import add_draft_custom_line, add_draft_line, create_draft
+
+        draft = create_draft(email="axe.shopper@example.com", by=None)
+        add_draft_line(draft, variant_id=shop.small, quantity=1, by=None)
+        add_draft_custom_line(draft, title="Engraving", unit_price="5", by=None)
         return {
+            "draft_id": draft.id,
             "admin": email,
             "order_id": order.id,
             "product_id": shop.product.id,
@@ -107,6 +113,7 @@ def test_console_pages_have_no_serious_violations(axe_context: Any, data: dict[s
         ("product list", "/console/products"),
         ("product editor", f"/console/products/{data['product_id']}"),
         ("order page", f"/console/orders/{data['order_id']}"),
+        ("draft with a custom item", f"/console/orders/drafts/{data['draft_id']}"),
     ]:
         page.goto(url)
         expect(page.get_by_role("heading", level=1)).to_be_visible()

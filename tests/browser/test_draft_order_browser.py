@@ -1,7 +1,8 @@
 """A draft order in a real browser: support creates it, finds an item by its title (the live
 search, htmx), adds it, enters the customer and address, picks shipping and sends the invoice;
-the customer opens the emailed link in their own browser and pays in the shop's payment step;
-the draft is then an order."""
+adds a custom item (not in the catalog: a mistake is answered at its field first); the customer
+opens the emailed link in their own browser and pays in the shop's payment step; the draft is
+then an order showing the custom item."""
 
 from __future__ import annotations
 
@@ -66,6 +67,19 @@ def test_draft_created_invoiced_and_paid_through_the_link(
     page.get_by_role("button", name="Choose").click()
     # $12.00 + $5.00 shipping + CA tax 7.25% (0.87 + 0.36)
     expect(page.locator("#draft-total")).to_have_text("Total $18.23")
+
+    custom = page.locator("#custom-add")
+    custom.get_by_label("Price (USD)").fill("3.00")
+    custom.get_by_role("button", name="Add custom item").click()
+    expect(page.locator("#custom-add")).to_contain_text("Enter what the item is.")
+    custom = page.locator("#custom-add")
+    custom.get_by_label("Title").fill("Gift note, handwritten")
+    custom.get_by_label("Price (USD)").fill("3.00")
+    custom.get_by_role("button", name="Add custom item").click()
+    expect(page.locator("#draft-lines")).to_contain_text("Gift note, handwritten")
+    # + $3.00 and its tax (0.22)
+    expect(page.locator("#draft-total")).to_have_text("Total $21.45")
+    snap(page, "draft-order-custom-item")
     snap(page, "draft-order")
     page.get_by_role("button", name="Send invoice").click()
     expect(page.get_by_text("Invoice sent").first).to_be_visible()
@@ -85,7 +99,7 @@ def test_draft_created_invoiced_and_paid_through_the_link(
         pay.get_by_label("Expiry month (MM)").fill("12")
         pay.get_by_label("Expiry year (YYYY)").fill("2031")
         pay.get_by_label("Security code (CVC)").fill("123")
-        pay.get_by_role("button", name=re.compile(r"Place order · \$18\.23")).click()
+        pay.get_by_role("button", name=re.compile(r"Place order · \$21\.45")).click()
         expect(pay.get_by_role("heading", level=1)).to_have_text(
             re.compile(r"Thank you! Order #\d+")
         )
@@ -97,3 +111,4 @@ def test_draft_created_invoiced_and_paid_through_the_link(
     page.get_by_role("link", name="its order").click()
     expect(page.get_by_role("heading", name=re.compile(r"Order #\d+"))).to_be_visible()
     expect(page.locator("body")).to_contain_text(customer)
+    expect(page.locator("body")).to_contain_text("Gift note, handwritten")

@@ -35,4 +35,3 @@ def custom_cart_lines(rows: Iterable[dict[str, Any]] | None) -> list[CartLine]:
             )
         )
     return lines
-

@@ -7,8 +7,8 @@
 
 Plain ADD COLUMN (no batch copy: SQLite would lose the tables' expression indexes).
 
-Revision ID: 0030_draft_custom_lines
-Revises: 0029_reports
+Revision ID: 0032_draft_custom_lines
+Revises: 0031_checkout_shipping
 Create Date: 2026-12-07 21:40:00
 
 """
@@ -16,8 +16,8 @@ Create Date: 2026-12-07 21:40:00
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0030_draft_custom_lines"
-down_revision = "0029_reports"
+revision = "0032_draft_custom_lines"
+down_revision = "0031_checkout_shipping"
 branch_labels = None
 depends_on = None
 

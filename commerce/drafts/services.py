@@ -291,17 +291,21 @@ def _default_address(customer: Customer | None) -> dict[str, Any]:
 def set_draft_customer(
     draft: DraftOrder, *, email: Any, address: dict[str, Any], note: Any = "", by: Any
 ) -> DraftOrder:
-    """The customer (by email: their account when they have one), where to ship, a note."""
+    """The customer (by email: their account when they have one), where to ship, a note. An
+    address left wholly blank is kept blank (a draft that ships nothing needs none; one that
+    ships is not ready until it has one); a partly filled one is checked field by field."""
     _editable(draft)
     errors: dict[str, list[str]] = {}
     try:
         cleaned_email = clean_email(email)
     except ValidationError as exc:
         errors.update(exc.errors)
-    try:
-        cleaned = clean_address(address)
-    except ValidationError as exc:
-        errors.update(exc.errors)
+    cleaned: dict[str, Any] = {}
+    if any(str(value or "").strip() for value in (address or {}).values()):
+        try:
+            cleaned = clean_address(address)
+        except ValidationError as exc:
+            errors.update(exc.errors)
     note_text = str(note or "").strip()
     if len(note_text) > MAX_NOTE:
         errors["note"] = [f"At most {MAX_NOTE} characters."]
@@ -569,14 +573,21 @@ def remove_draft_custom_line(draft: DraftOrder, *, key: Any, by: Any) -> DraftOr
 @service
 def choose_draft_shipping(draft: DraftOrder, *, code: Any, by: Any) -> DraftOrder:
     _editable(draft)
-    if not draft.shipping_address:
-        raise ValidationError("Enter the shipping address first.", field="shipping_method")
     code = str(code or "").strip()
     if not code:
         raise ValidationError("Choose a shipping method.", field="shipping_method")
     before = draft.shipping_method_code
     draft.shipping_method_code = code
     priced = price_draft(draft)
+    if not priced.needs_shipping:
+        draft.shipping_method_code = before
+        raise ValidationError(
+            "Nothing on this draft is shipped: it needs no shipping method.",
+            field="shipping_method",
+        )
+    if not draft.shipping_address:
+        draft.shipping_method_code = before
+        raise ValidationError("Enter the shipping address first.", field="shipping_method")
     if priced.shipping is None:
         draft.shipping_method_code = before
         raise ValidationError(

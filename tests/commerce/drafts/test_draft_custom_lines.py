@@ -150,13 +150,19 @@ def test_a_draft_of_services_only_is_paid_and_fulfilled_at_once(checkout_shop, s
     add_draft_custom_line(
         draft, title="Consulting hour", unit_price="90", requires_shipping="", by=staff
     )
-    set_draft_customer(draft, email="grace@example.com", address=NY_ADDRESS, by=staff)
-    choose_draft_shipping(draft, code="STD", by=staff)
+    # nothing ships: no address is needed, and there is no method to choose
+    set_draft_customer(draft, email="grace@example.com", address={"name": " "}, by=staff)
+    assert draft.shipping_address == {}
+    with pytest.raises(ValidationError) as refused:
+        choose_draft_shipping(draft, code="STD", by=staff)
+    assert "needs no shipping method" in refused.value.message
     with pytest.raises(ValidationError):
         reserve_draft_stock(draft, by=staff)  # custom items hold no stock
-    send_invoice(draft, by=staff)
+    send_invoice(draft, by=staff)  # ready without a shipping method
     order = place_order(draft.checkout_key, card=TEST_CARD).order
     assert order.fulfillment_status == FULFILLED
+    assert order.shipping_total == 0 and not order.shipping_method_name
+    assert not order.shipping_address
     assert db.session.scalar(select(func.count(Reservation.id))) == 0
     assert db.session.scalar(select(func.count(Order.id))) == 1
 

@@ -37,7 +37,7 @@ def test_demo_load_command_prints_a_login_per_role(app):
     runner = app.test_cli_runner()
     result = runner.invoke(args=["demo", "load", "--products", "30", "--quiet"])
     assert result.exit_code == 0, result.output
-    assert "Loaded 30 products" in result.output
+    assert "Loaded 32 products" in result.output  # 30, and the extras' gift card and bundle
     for role in ("admin", "merchandiser", "warehouse", "support"):
         assert f"{role}@demo.shop" in result.output
     again = runner.invoke(args=["demo", "load", "--quiet"])

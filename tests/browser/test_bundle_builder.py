@@ -48,6 +48,8 @@ def test_build_a_gift_box_from_a_mug_and_two_bags(page: Page, live_server: LiveS
     page.get_by_label(f"Units of {seeded['mug_sku']} per bundle").fill("1")
     page.get_by_role("button", name="Save components").click()
     expect(page.get_by_text("Sellable now: 5 bundle(s)")).to_be_visible()
+    # The save reloaded the page: its search box asks as you type once htmx has loaded.
+    page.wait_for_load_state("load")
 
     search = page.get_by_label("Add a component (search SKU or product)")
     search.fill(str(seeded["bag_sku"]))

@@ -47,6 +47,7 @@ def test_edit_paste_fill_down_save_and_undo(page: Page, live_server: LiveServer)
     page.get_by_label("Bulk action").select_option("Edit in bulk editor")
     page.get_by_role("button", name="Apply").click()
     expect(page.get_by_role("heading", name="Bulk editor")).to_be_visible()
+    expect(page.locator("form[data-grid-ready]")).to_have_count(1)  # the grid's keys are on
     expect(page.locator("table.bulk-grid tbody tr")).to_have_count(4)
     count = page.locator("[data-grid-count]")
     expect(count).to_have_text("No changes")
@@ -117,6 +118,7 @@ def test_a_refused_cell_shows_its_message_in_the_grid(page: Page, live_server: L
     mug = seed_product(live_server, f"{prefix} Mug", price=900)
     variant = mug["variants"]["Default Title"]
     page.goto(f"/console/products/grid?products={mug['id']}")
+    expect(page.locator("form[data-grid-ready]")).to_have_count(1)
     price = page.locator(f'[name="cell-v{variant}-price"]')
     price.click()
     page.keyboard.type("9,50")

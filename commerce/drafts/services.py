@@ -490,15 +490,29 @@ def add_draft_custom_line(
         "requires_shipping": _flag(requires_shipping),
     }
     draft.custom_lines = [*rows, row]
+    _custom_changed(draft, "draft_order.add_custom_line", by=by, after=row)
+    return draft
+
+
+def _custom_changed(
+    draft: DraftOrder,
+    action: str,
+    *,
+    by: Any,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> None:
+    """A custom item was added, changed or removed: the draft is touched and the change
+    audited, each side as the item reads (quantity, title, unit price, flags)."""
     _touch(draft)
     currency = shop_currency()
     audit.record(
         by,
-        "draft_order.add_custom_line",
+        action,
         draft,
-        after={"custom item": _custom_label(row, currency)},
+        before={"custom item": _custom_label(before, currency)} if before else None,
+        after={"custom item": _custom_label(after, currency)} if after else None,
     )
-    return draft
 
 
 def _custom_row(draft: DraftOrder, key: Any) -> dict[str, Any]:
@@ -540,15 +554,7 @@ def update_draft_custom_line(
     draft.custom_lines = [
         after if row.get("key") == before["key"] else dict(row) for row in draft.custom_lines
     ]
-    _touch(draft)
-    currency = shop_currency()
-    audit.record(
-        by,
-        "draft_order.custom_line",
-        draft,
-        before={"custom item": _custom_label(before, currency)},
-        after={"custom item": _custom_label(after, currency)},
-    )
+    _custom_changed(draft, "draft_order.custom_line", by=by, before=before, after=after)
     return draft
 
 
@@ -559,14 +565,7 @@ def remove_draft_custom_line(draft: DraftOrder, *, key: Any, by: Any) -> DraftOr
     draft.custom_lines = [
         dict(row) for row in draft.custom_lines if row.get("key") != before["key"]
     ]
-    _touch(draft)
-    currency = shop_currency()
-    audit.record(
-        by,
-        "draft_order.remove_custom_line",
-        draft,
-        before={"custom item": _custom_label(before, currency)},
-    )
+    _custom_changed(draft, "draft_order.remove_custom_line", by=by, before=before)
     return draft
 
 

@@ -541,6 +541,7 @@ class _Level:
 
     level_id: int
     available: int
+    location_id: int = 0
 
 
 @dataclass
@@ -573,6 +574,7 @@ def _stock_of(variant_ids: Iterable[int]) -> dict[int, _Stock]:
             StockLevel.id,
             StockLevel.available,
             exists().where(BundleComponent.bundle_variant_id == Variant.id),
+            Location.id,
         )
         .select_from(Variant)
         .outerjoin(levels, and_(StockLevel.variant_id == Variant.id, Location.is_active.is_(True)))
@@ -580,12 +582,32 @@ def _stock_of(variant_ids: Iterable[int]) -> dict[int, _Stock]:
         .order_by(Variant.id, Location.priority, Location.id)
     ).all()
     found: dict[int, _Stock] = {}
-    for variant_id, policy, threshold, sku, *options, level_id, available, is_bundle in rows:
+    for row in rows:
+        variant_id, policy, threshold, sku, *options = row[:7]
+        level_id, available, is_bundle, location_id = row[7:]
         label = sku or " / ".join(o for o in options if o is not None) or "Default Title"
         stock = found.setdefault(variant_id, _Stock(policy, threshold, label, [], is_bundle))
         if level_id is not None:
-            stock.levels.append(_Level(level_id, int(available)))
+            stock.levels.append(_Level(level_id, int(available), location_id))
     return found
+
+
+def _one_location(stock: dict[int, _Stock], demand: dict[int, int]) -> int | None:
+    """The first location (by priority) that has every variant of the demand in full, so
+    the order ships in one parcel (and a bundle's components from one shelf); None when
+    none has: each variant is then planned on its own (_plan_variant)."""
+    if len(demand) < 2:
+        return None
+    serves: set[int] | None = None
+    order: list[int] = []
+    for variant_id, quantity in demand.items():
+        here = {lv.location_id for lv in stock[variant_id].levels if lv.available >= quantity}
+        if not order:
+            order = [lv.location_id for lv in stock[variant_id].levels]
+        serves = here if serves is None else serves & here
+        if not serves:
+            return None
+    return next((location for location in order if serves and location in serves), None)
 
 
 def _plan_variant(stock: _Stock, quantity: int) -> tuple[list[tuple[int, int]], int]:
@@ -640,8 +662,13 @@ def reserve_stock(
     per_level: dict[int, int] = defaultdict(int)
     level_variant: dict[int, int] = {}
     shortages: list[Shortage] = []
+    together = _one_location(stock, demand)
     for variant_id, quantity in sorted(demand.items()):
-        plan, missing = _plan_variant(stock[variant_id], quantity)
+        if together is not None:
+            level = next(lv for lv in stock[variant_id].levels if lv.location_id == together)
+            plan, missing = [(level.level_id, quantity)], 0
+        else:
+            plan, missing = _plan_variant(stock[variant_id], quantity)
         if missing and stock[variant_id].policy != CONTINUE:
             shortages.append(Shortage(variant_id, quantity, quantity - missing))
         for level_id, units in plan:

@@ -361,6 +361,30 @@ def test_one_location_is_preferred_and_a_split_only_when_needed(variant, main_wh
     assert reconcile() == []
 
 
+def test_an_order_is_held_at_one_location_when_one_has_it_all(make_variant, main_wh, second_wh):
+    """Main (first by priority) has the mug only, Overflow has the mug and the tee: the order
+    is held at Overflow, so it ships as one parcel; when no location has it all, each item is
+    held where it is first found, as before."""
+    mug, tee = make_variant(), make_variant()
+    receive_stock(mug.id, quantity=5, by=None, location_id=main_wh.id)
+    receive_stock(mug.id, quantity=5, by=None, location_id=second_wh.id)
+    receive_stock(tee.id, quantity=2, by=None, location_id=second_wh.id)
+    held = reserve_stock([(mug.id, 1), (tee.id, 1)], reference="together")
+    assert {(r.variant_id, r.stock_level.location_id) for r in held} == {
+        (mug.id, second_wh.id),
+        (tee.id, second_wh.id),
+    }
+    alone = reserve_stock([(mug.id, 1)], reference="alone")  # one item: first by priority
+    assert [r.stock_level.location_id for r in alone] == [main_wh.id]
+    receive_stock(tee.id, quantity=1, by=None, location_id=main_wh.id)
+    # one tee at each location: two tees and a mug have no single location
+    held = reserve_stock([(mug.id, 1), (tee.id, 2)], reference="apart")
+    assert sorted((r.variant_id, r.stock_level.location_id, r.quantity) for r in held) == sorted(
+        [(mug.id, main_wh.id, 1), (tee.id, main_wh.id, 1), (tee.id, second_wh.id, 1)]
+    )
+    assert reconcile() == []
+
+
 def test_inactive_locations_are_not_reserved_from(variant, main_wh, make_location):
     closed = make_location("Closed", priority=0, active=False)
     receive_stock(variant.id, quantity=5, by=None, location_id=closed.id)

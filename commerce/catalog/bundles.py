@@ -70,32 +70,44 @@ def is_bundle(variant_id: int) -> bool:
 
 def snapshot(bundle_ids: Iterable[int]) -> dict[int, list[dict[str, Any]]]:
     """What an order line records of a bundle it sells: each component's variant id, units per
-    bundle, SKU and title, so later edits of the bundle never change a placed order."""
+    bundle, SKU, title and average unit cost (None when unknown), so later edits of the
+    bundle never change a placed order."""
     parts = components_of(bundle_ids)
     wanted = {c for comps in parts.values() for c, _ in comps}
-    names = {
-        variant_id: (sku, f"{title} - {variant_title}" if variant_title else title)
-        for variant_id, sku, title, variant_title in (
-            (v.id, v.sku, p_title, "" if v.title == "Default Title" else v.title)
-            for v, p_title in db.session.execute(
-                select(Variant, Product.title)
-                .join(Product, Product.id == Variant.product_id)
-                .where(Variant.id.in_(wanted))
-            ).all()
-        )
-    }
+    found: dict[int, tuple[str | None, str, int | None]] = {}
+    for variant, product_title in db.session.execute(
+        select(Variant, Product.title)
+        .join(Product, Product.id == Variant.product_id)
+        .where(Variant.id.in_(wanted))
+    ).all():
+        own = "" if variant.title == "Default Title" else variant.title
+        title = f"{product_title} - {own}" if own else product_title
+        found[variant.id] = (variant.sku, title, variant.cost)
     return {
         bundle_id: [
             {
                 "variant_id": component_id,
                 "quantity": quantity,
-                "sku": names.get(component_id, (None, ""))[0],
-                "title": names.get(component_id, (None, ""))[1],
+                "sku": found.get(component_id, (None, "", None))[0],
+                "title": found.get(component_id, (None, "", None))[1],
+                "cost": found.get(component_id, (None, "", None))[2],
             }
             for component_id, quantity in comps
         ]
         for bundle_id, comps in parts.items()
     }
+
+
+def bundle_unit_cost(components: Iterable[dict[str, Any]]) -> int | None:
+    """A bundle's cost from its snapshot: its components' costs times their units, or None
+    when any component has no cost."""
+    total = 0
+    for component in components:
+        cost = component.get("cost")
+        if cost is None:
+            return None
+        total += int(cost) * int(component["quantity"])
+    return total
 
 
 def parse_components(text: str) -> list[tuple[str, int]]:

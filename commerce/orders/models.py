@@ -281,6 +281,9 @@ class OrderLine(db.Model):
     is_custom: Mapped[bool] = mapped_column(default=False, server_default="0")
     requires_shipping: Mapped[bool] = mapped_column(default=True, server_default="1")
     taxable: Mapped[bool] = mapped_column(default=True, server_default="1")  # custom items
+    # The average unit cost when the order was placed (a bundle's: its components'), in the
+    # order's currency; None when unknown (reports then use the variant's cost today).
+    unit_cost: Mapped[int | None]
     # A bundle's components as sold (catalog.bundles.snapshot): [{"variant_id", "quantity"
     # per bundle, "sku", "title"}]; empty for a plain line. Its stock moves by these.
     components: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)

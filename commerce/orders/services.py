@@ -19,6 +19,7 @@ from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from commerce import audit, outbox
+from commerce.catalog.bundles import bundle_unit_cost
 from commerce.catalog.bundles import snapshot as bundle_snapshot
 from commerce.db import service, transaction, utcnow, workflow
 from commerce.errors import CommerceError, InvalidTransition, NotFound, ValidationError
@@ -136,6 +137,17 @@ def transition(order: Order, attribute: str, new: str, message: str, *, by: Any 
 # -- placement ----------------------------------------------------------------------------------
 
 
+def _unit_cost(line: Any, made_of: dict[int, list[dict[str, Any]]]) -> int | None:
+    """What one unit of a priced line cost the shop: a bundle's components, a variant's
+    average cost; None for custom items, gift cards and anything not costed."""
+    if line.is_custom or line.gift_card:
+        return None
+    components = made_of.get(line.variant_id)
+    if components:
+        return bundle_unit_cost(components)
+    return line.unit_cost
+
+
 @service
 def create_order(
     *,
@@ -207,6 +219,7 @@ def create_order(
                 is_custom=line.is_custom,
                 requires_shipping=line.requires_shipping,
                 taxable=line.taxable,
+                unit_cost=_unit_cost(line, made_of),
             )
         )
     if all(line.is_custom and not line.requires_shipping for line in priced.lines):

@@ -205,6 +205,8 @@ class PricedLine:
     # A gift card (the product's flag): never discounted, untaxed at sale (tax is due on what
     # the card buys later), weighs nothing, and is not shipped (its code is emailed).
     gift_card: bool = False
+    # The variant's average unit cost (for the order line's cost of goods; None: unknown).
+    unit_cost: int | None = None
     # A custom line (CartLine.custom): its key and position among the custom lines (from 1),
     # whether tax applies and whether it ships (False: delivered without shipping, see
     # commerce/pricing/delivery.py).

@@ -150,6 +150,7 @@ def _base_line(
         weight_grams=0 if product.is_gift_card else (variant.weight_grams or 0) * quantity,
         discounted_amount=amount,
         gift_card=product.is_gift_card,
+        unit_cost=variant.cost if variant.currency == product.currency else None,
     )
 
 

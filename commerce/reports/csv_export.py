@@ -75,7 +75,7 @@ def ranking_csv(ranking: Ranking, *, kind: str) -> str:
     cur = ranking.currency
     out = SafeCsv()
     if kind in ("products", "collections"):
-        costed = [f"Cost at average cost ({cur})", f"Margin ({cur})"]
+        costed = [f"Cost of units sold ({cur})", f"Margin ({cur})"]
         out.row(
             [
                 "Product" if kind == "products" else "Collection",

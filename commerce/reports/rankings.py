@@ -44,8 +44,9 @@ class Ranked:
     previous_gross: int = 0
     previous_discounts: int = 0
     previous_sales: int = 0
-    # Products only: the units sold valued at each variant's average unit cost today (no cost
-    # is kept per sale), and how many of the units sold have no cost to value them at.
+    # Products only: the units sold valued at their average unit cost when each order was
+    # placed (order_line.unit_cost; older lines at the variant's cost today), and how many of
+    # the units sold have no cost to value them at.
     cost: int | None = None
     uncosted_units: int = 0
 
@@ -113,11 +114,13 @@ def top_products(period: Period, *, limit: int = TOP) -> Ranking:
     gross, previous_gross = _split(n, OrderLine.amount)
     discounts, previous_discounts = _split(n, OrderLine.discount)
     orders = func.count(func.distinct(case((n == 0, Order.id))))
+    # A line's unit cost as placed; lines placed before costs were kept: the variant's today.
+    unit_cost = func.coalesce(OrderLine.unit_cost, Variant.cost)
     cost = func.coalesce(
-        func.sum(case((n == 0, OrderLine.quantity * func.coalesce(Variant.cost, 0)), else_=0)), 0
+        func.sum(case((n == 0, OrderLine.quantity * func.coalesce(unit_cost, 0)), else_=0)), 0
     )
     uncosted = func.coalesce(
-        func.sum(case(((n == 0) & Variant.cost.is_(None), OrderLine.quantity), else_=0)), 0
+        func.sum(case(((n == 0) & unit_cost.is_(None), OrderLine.quantity), else_=0)), 0
     )
     top = (
         select(

@@ -117,7 +117,7 @@ def test_ranking_csvs_are_spreadsheet_safe(client, login, shop):
     login("admin")
     products = _rows(client.get("/console/reports/products.csv", query_string=WEEK))
     assert products[0][0] == "Product" and products[0][5] == "Net sales (USD)"
-    assert products[0][-2:] == ["Cost at average cost (USD)", "Margin (USD)"]
+    assert products[0][-2:] == ["Cost of units sold (USD)", "Margin (USD)"]
     hoodie = ["'=HYPERLINK(1) hoodie", "1", "1", "50.00", "0.00", "50.00", "0.00", "", "", ""]
     assert products[1] == hoodie  # no cost known: no margin
     tee = ["Report tee", "2", "1", "20.00", "2.00", "18.00", "10.00", "80.0", "", ""]

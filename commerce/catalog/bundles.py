@@ -73,6 +73,8 @@ def snapshot(bundle_ids: Iterable[int]) -> dict[int, list[dict[str, Any]]]:
     bundle, SKU, title and average unit cost (None when unknown), so later edits of the
     bundle never change a placed order."""
     parts = components_of(bundle_ids)
+    if not parts:  # no bundle among them (the usual order): nothing more to read
+        return {}
     wanted = {c for comps in parts.values() for c, _ in comps}
     found: dict[int, tuple[str | None, str, int | None]] = {}
     for variant, product_title in db.session.execute(

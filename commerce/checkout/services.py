@@ -246,6 +246,12 @@ def stock_pairs(lines: list[tuple[int, int]], priced: PricedCart) -> list[tuple[
     for line in priced.lines:
         if line.gift_quantity:
             needed[line.variant_id] = needed.get(line.variant_id, 0) + line.gift_quantity
+    # Pricing read which lines are bundles (free gifts it added are not marked: asked here)
+    priced_ids = {line.variant_id for line in priced.lines}
+    if needed.keys() <= priced_ids and not any(
+        line.bundle or line.gift_quantity for line in priced.lines
+    ):
+        return sorted(needed.items())  # no bundle among them: the lines as they are
     return expand_bundles(needed.items())
 
 

@@ -194,7 +194,9 @@ def create_order(
         has_gift_cards=any(line.gift_card for line in priced.lines),
         placed_at=utcnow(),
     )
-    made_of = bundle_snapshot(line.variant_id for line in priced.lines if not line.is_custom)
+    made_of = bundle_snapshot(  # pricing marked bundles (not the free gifts it added)
+        line.variant_id for line in priced.lines if line.bundle or line.gift_quantity
+    )
     for line in priced.lines:
         # A custom line that does not ship (a service, a fee) never waits for a parcel: the
         # order is fulfilled once what ships has shipped (commerce.orders.fulfillment). Its

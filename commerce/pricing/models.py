@@ -207,6 +207,9 @@ class PricedLine:
     gift_card: bool = False
     # The variant's average unit cost (for the order line's cost of goods; None: unknown).
     unit_cost: int | None = None
+    # A bundle (its stock is its components'): read with the line's variant, so an order
+    # without one reads no bundle rows.
+    bundle: bool = False
     # A custom line (CartLine.custom): its key and position among the custom lines (from 1),
     # whether tax applies and whether it ships (False: delivered without shipping, see
     # commerce/pricing/delivery.py).

@@ -23,10 +23,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import joinedload, lazyload
 
-from commerce.catalog.models import ACTIVE, CONTINUE, Product, Variant
+from commerce.catalog.models import ACTIVE, CONTINUE, BundleComponent, Product, Variant
 from commerce.catalog.services import shop_currency
 from commerce.extensions import db
 from commerce.inventory.services import availability
@@ -433,11 +433,17 @@ def price_cart(
     errors.extend(custom_errors)
 
     loaded = {}
+    bundles: set[int] = set()
     if quantities:
         # one query: the products' tags (promotion conditions) come joined, not selectin
+        # (and whether each is a bundle, so a cart without one reads no bundle rows later)
         rows = (
             db.session.execute(
-                select(Variant, Product)
+                select(
+                    Variant,
+                    Product,
+                    exists().where(BundleComponent.bundle_variant_id == Variant.id),
+                )
                 .join(Product, Product.id == Variant.product_id)
                 .where(Variant.id.in_(list(quantities)))
                 .options(joinedload(Product.tag_rows))
@@ -445,7 +451,8 @@ def price_cart(
             .unique()
             .all()
         )
-        loaded = {variant.id: (variant, product) for variant, product in rows}
+        loaded = {variant.id: (variant, product) for variant, product, _ in rows}
+        bundles = {variant.id for variant, _, is_bundle in rows if is_bundle}
     base: list[PricedLine] = []
     for variant_id, quantity in quantities.items():
         found = loaded.get(variant_id)
@@ -475,6 +482,8 @@ def price_cart(
             )
         else:
             base.append(_base_line(variant, product, quantity))
+    if bundles:
+        base = [replace(line, bundle=True) if line.variant_id in bundles else line for line in base]
     base.sort(key=lambda line: line.item_id)  # canonical order: independent of input order
     base.extend(custom_lines)  # after the variants, in the order staff entered them
 

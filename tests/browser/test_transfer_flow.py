@@ -166,8 +166,10 @@ def test_a_count_by_scanning_reviewed_and_applied(anon_page: Page, live_server: 
     expect(
         page.locator("#count tr").filter(has_text=tee["sku"]).locator("[data-counted]")
     ).to_have_text("8")
-    # twelve mugs typed at once
+    # twelve mugs typed at once (once the last scan's answer has settled: it resets the form)
+    expect(page.locator(".htmx-request, .htmx-swapping, .htmx-settling")).to_have_count(0)
     page.get_by_label("Units", exact=True).fill("12")
+    expect(page.get_by_label("Units", exact=True)).to_have_value("12")
     page.get_by_label("SKU or barcode", exact=True).fill(mug["sku"])
     page.get_by_label("SKU or barcode", exact=True).press("Enter")
     expect(

@@ -283,20 +283,15 @@ def release_unshipped(order: Order, order_line_id: int, quantity: int, *, by: An
         released = take
     else:
         released = release_allocated(order.reference, line.variant_id, take, by=by)
-    shipped_any = any(ln.fulfilled_quantity for ln in order.lines)
-    if released and shipped_any and not _outstanding_units(order) and not custom_outstanding(order):
-        transition(
-            order,
-            "fulfillment_status",
-            FULFILLED,
-            "Nothing is left to ship: the rest was refunded.",
-            by=by,
-        )
+    if released and any(ln.fulfilled_quantity for ln in order.lines):
+        _fulfilled_if_done(order, by=by, shipped_some=True)
     return released
 
 
-def _fulfilled_if_done(order: Order, *, by: Any) -> None:
-    if order.fulfillment_status != PARTIALLY_FULFILLED:
+def _fulfilled_if_done(order: Order, *, by: Any, shipped_some: bool = False) -> None:
+    """An order partly shipped (`shipped_some`: known to be) whose rest was refunded is
+    fulfilled: nothing is left to ship."""
+    if not shipped_some and order.fulfillment_status != PARTIALLY_FULFILLED:
         return
     if not _outstanding_units(order) and not custom_outstanding(order):
         transition(

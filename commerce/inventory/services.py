@@ -598,16 +598,13 @@ def _one_location(stock: dict[int, _Stock], demand: dict[int, int]) -> int | Non
     none has: each variant is then planned on its own (_plan_variant)."""
     if len(demand) < 2:
         return None
-    serves: set[int] | None = None
-    order: list[int] = []
-    for variant_id, quantity in demand.items():
-        here = {lv.location_id for lv in stock[variant_id].levels if lv.available >= quantity}
-        if not order:
-            order = [lv.location_id for lv in stock[variant_id].levels]
-        serves = here if serves is None else serves & here
-        if not serves:
-            return None
-    return next((location for location in order if serves and location in serves), None)
+    serving = [
+        {lv.location_id for lv in stock[variant_id].levels if lv.available >= quantity}
+        for variant_id, quantity in demand.items()
+    ]
+    everywhere = set.intersection(*serving)
+    first = stock[next(iter(demand))].levels  # every location's levels come by priority
+    return next((lv.location_id for lv in first if lv.location_id in everywhere), None)
 
 
 def _plan_variant(stock: _Stock, quantity: int) -> tuple[list[tuple[int, int]], int]:

@@ -23,7 +23,9 @@ here imports from tests/.
 
 from __future__ import annotations
 
+import html
 import http.client
+import json
 import math
 import os
 import re
@@ -37,7 +39,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
 
@@ -61,6 +63,10 @@ CSRF_META = re.compile(r'<meta\s+name="csrf-token"\s+content="([^"]+)"')
 CHECKOUT_PATH = re.compile(r"^/checkout/([^/]+)/")
 QUEUE_PATH = "/checkout/queue"  # the checkout line's waiting page
 POLL_MS = re.compile(r'data-poll-ms="(\d+)"')
+JSON_ACCEPT = {"Accept": "application/json"}
+BOARD = re.compile(
+    r'data-board="([^"]+)" data-board-ms="(\d+)" data-seq="(\d+)" data-keepalive-ms="(\d+)"'
+)
 SOLD_OUT = re.compile(r"sold out|not enough stock|out of stock", re.IGNORECASE)
 ALREADY_PLACING = re.compile(r"already being placed", re.IGNORECASE)
 
@@ -580,6 +586,15 @@ class Answer:
         found = POLL_MS.search(self.text)
         return int(found.group(1)) / 1000 if found else default
 
+    def board(self) -> tuple[str, float, int, float] | None:
+        """A waiting page that reads the line's board (behind an edge cache): the board's
+        path, how often to read it (s), the place's number, and how often to ask anyway (s)."""
+        found = BOARD.search(self.text)
+        if not found:
+            return None
+        path, every, seq, keepalive = found.groups()
+        return html.unescape(path), int(every) / 1000, int(seq), int(keepalive) / 1000
+
     @property
     def already_placing(self) -> bool:
         return self.status == 409 and bool(ALREADY_PLACING.search(self.text))
@@ -594,6 +609,7 @@ class Shopper:
 
     def __init__(self, base_url: str, *, timeout: float = 120) -> None:
         self.base_url = base_url
+        self.board_base: str | None = None  # where the line's board is read (the edge)
         self.timeout = timeout
         self.http = requests.Session()
         self.csrf_token = ""
@@ -661,6 +677,22 @@ class Shopper:
         sent to the checkout line (answer.in_line) or refused."""
         answer = self.post("/checkout", {}, "checkout")
         return answer, checkout_key(answer)
+
+    def read_board(self, path: str) -> tuple[Answer, dict[str, Any] | None]:
+        """GET the line's board as the waiting page's script does: without cookies, from
+        `board_base` (the edge cache when there is one)."""
+        started = time.perf_counter()
+        try:
+            response = requests.get(
+                urljoin(self.board_base or self.base_url, path), timeout=self.timeout
+            )
+        except requests.RequestException as exc:
+            ms = (time.perf_counter() - started) * 1000
+            return Answer("board", 0, text=f"{type(exc).__name__}: {exc}", ms=ms), None
+        answer = Answer(
+            "board", response.status_code, text="", ms=response.elapsed.total_seconds() * 1000
+        )
+        return answer, (response.json() if response.status_code == 200 else None)
 
     def ask_in_line(self, target: str) -> tuple[Answer, str | None]:
         """GET the waiting page (target: its path with the ticket), as its meta refresh
@@ -761,6 +793,22 @@ class LeanShopper(Shopper):
         self.csrf_token = ""
         self.lean = LeanHTTP(base_url, timeout=timeout)
         self._pages_loaded: set[str] = set()
+        self.board_base = None
+        self._board: LeanHTTP | None = None
+
+    def read_board(self, path: str) -> tuple[Answer, dict[str, Any] | None]:
+        if self._board is None:
+            self._board = LeanHTTP(self.board_base or self.base_url, timeout=self.timeout)
+        started = time.perf_counter()
+        try:
+            status, _, text = self._board.request(
+                "GET", path, headers={"Accept": "application/json"}
+            )
+        except (OSError, http.client.HTTPException) as exc:
+            ms = (time.perf_counter() - started) * 1000
+            return Answer("board", 0, text=f"{type(exc).__name__}: {exc}", ms=ms), None
+        ms = (time.perf_counter() - started) * 1000
+        return Answer("board", status, ms=ms), (json.loads(text) if status == 200 else None)
 
     def ask_in_line(self, target: str) -> tuple[Answer, str | None]:
         if target not in self._pages_loaded:
@@ -777,6 +825,8 @@ class LeanShopper(Shopper):
 
     def close(self) -> None:
         self.lean.close()
+        if self._board is not None:
+            self._board.close()
 
     def _send(
         self,
@@ -829,6 +879,7 @@ class Journey:
     ended: float = 0.0
     queue_wait_ms: float | None = None  # time in the checkout line (None: let in at once)
     queue_polls: int = 0  # how often the waiting page asked
+    board_reads: int = 0  # how often it read the line's board instead
 
     @property
     def sold_out_ms(self) -> float | None:
@@ -918,9 +969,37 @@ def wait_in_line(
                 continue
         if not answer.in_line or time.perf_counter() >= deadline:
             break
-        time.sleep(answer.poll_seconds())
+        board = answer.board()
+        if board is None:
+            time.sleep(answer.poll_seconds())
+        else:
+            watch_board(shopper, journey, *board, deadline=deadline)
     journey.queue_wait_ms = (time.perf_counter() - started) * 1000
     return answer, key
+
+
+def watch_board(
+    shopper: Shopper,
+    journey: Journey,
+    path: str,
+    every: float,
+    seq: int,
+    keepalive: float,
+    *,
+    deadline: float,
+) -> None:
+    """Wait as the waiting page's script does while it reads the line's board: read it every
+    `every` seconds until the turn is near (or sold out), or `keepalive` has passed."""
+    until = min(time.perf_counter() + keepalive, deadline)
+    while True:
+        time.sleep(every)
+        if time.perf_counter() >= until:
+            return
+        answer, board = shopper.read_board(path)
+        journey.answers.append(answer)
+        journey.board_reads += 1
+        if board is not None and (board["sold_out"] or board["near"] >= seq):
+            return
 
 
 def run_barrier(targets: list[Any], work: Any, *, timeout: float = 300) -> list[Any]:

@@ -600,6 +600,8 @@ def main(argv: list[str] | None = None) -> int:
                 if edge is not None:
                     browse_url = stack.enter_context(edge).url
                 shoppers = [LeanShopper(server.url) for _ in range(shoppers_n)]
+                for shopper in shoppers:  # the waiting page reads the line's board there
+                    shopper.board_base = browse_url
                 took = prepare(shoppers, shop.variant_id)
                 print(
                     f"{shoppers_n} carts filled in {took:.1f}s; {args.browsers} clients browse "

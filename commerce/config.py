@@ -166,6 +166,11 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # place not asked about for PLACE_TIMEOUT seconds is given up (the page was closed).
         "CHECKOUT_QUEUE_CAPACITY": _env_int("CHECKOUT_QUEUE_CAPACITY", 100),
         "CHECKOUT_QUEUE_POLL_MS": _env_int("CHECKOUT_QUEUE_POLL_MS", 1000),
+        # The next `capacity` places in line ask this often: an empty slot waits for them.
+        "CHECKOUT_QUEUE_POLL_FRONT_MS": _env_int("CHECKOUT_QUEUE_POLL_FRONT_MS", 250),
+        # Behind an edge cache, pages farther back read the line's shared board this often (it
+        # lives as long at the edge) and ask for their turn only when it comes near.
+        "CHECKOUT_QUEUE_BOARD_MS": _env_int("CHECKOUT_QUEUE_BOARD_MS", 1000),
         "CHECKOUT_QUEUE_POLL_MAX_MS": _env_int("CHECKOUT_QUEUE_POLL_MAX_MS", 5000),
         "CHECKOUT_QUEUE_PLACE_TIMEOUT": _env_int("CHECKOUT_QUEUE_PLACE_TIMEOUT", 30),
         # A variant found sold out is answered "sold out" without its stock row for this long

@@ -17,7 +17,16 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from flask import jsonify, make_response, redirect, render_template, request, session, url_for
+from flask import (
+    current_app,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from werkzeug.wrappers import Response
 
 from commerce.checkout.queue import (
@@ -27,12 +36,13 @@ from commerce.checkout.queue import (
     Entry,
     TicketRefused,
     continue_in_line,
+    line_board,
 )
 from commerce.errors import Conflict, OutOfStock, ValidationError
 from storefront import bp
 from storefront.account import SESSION_KEY, current_customer
 from storefront.cart import _token_from_cookie, cart_page, current_cart
-from storefront.web import private
+from storefront.web import private, public
 from web.forms import named
 from web.pages import is_htmx
 
@@ -68,6 +78,7 @@ def _page(status: int, entry: Entry | None = None, **context: Any) -> Response:
         entry=entry,
         place=entry.place if entry else None,
         poll_url=_poll_url(entry),
+        board_url=_board_url(entry),
         nav_categories=_no_categories,
         private_page=True,
         **context,
@@ -86,6 +97,25 @@ def _poll_url(entry: Entry | None) -> str:
     if entry is None or entry.place is None:
         return ""
     return url_for("storefront.checkout_queue", ticket=entry.place.ticket)
+
+
+def _board_url(entry: Entry | None) -> str:
+    place = entry.place if entry is not None else None
+    if place is None or not place.watches_board:
+        return ""
+    items = ",".join(map(str, place.variant_ids))
+    return url_for("storefront.checkout_queue_board", items=items)
+
+
+MAX_BOARD_ITEMS = 100
+
+
+def _board_items(text: str) -> list[int] | None:
+    """The variant ids of ?items=1,2,3 (sorted, each once), or None when it is not that."""
+    parts = text.split(",")
+    if not text or len(parts) > MAX_BOARD_ITEMS or not all(p.isdigit() for p in parts):
+        return None
+    return sorted({int(part) for part in parts})
 
 
 def _json(code: int, entry: Entry | None, **body: Any) -> Response:
@@ -162,3 +192,19 @@ def checkout_queue() -> Response:
     if entry.outcome in (WAITING, SOLD_OUT, LOST):
         return line_answer(entry)
     return admitted_answer(entry)
+
+
+@bp.route("/checkout/queue/board")
+def checkout_queue_board() -> Response:
+    """The line's board for the items of ?items=: the same answer for every shopper, kept by
+    the edge cache for BOARD_MS, so a crowd of waiting pages reading it every second costs the
+    shop one answer a second. It names no shopper and sets no cookie."""
+    items = _board_items(request.args.get("items", ""))
+    if items is None:
+        response = jsonify(error="items: give the variant ids, comma-separated.")
+        response.status_code = 400
+        return private(response)
+    board = line_board(items)
+    response = jsonify(serving=board.serving, near=board.near, sold_out=board.sold_out)
+    seconds = max(1, current_app.config["CHECKOUT_QUEUE_BOARD_MS"] // 1000)
+    return public(response, max_age=seconds, edge_max_age=seconds)

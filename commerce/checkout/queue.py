@@ -49,6 +49,7 @@ from commerce.crowd import (
     LOST,
     SOLD_OUT,
     WAITING,
+    Board,
     LineStats,
     Turn,
     checkout_left,
@@ -57,6 +58,7 @@ from commerce.crowd import (
 )
 from commerce.customers.models import Customer
 from commerce.db import service
+from commerce.edge.purge import edge_enabled
 from commerce.errors import CommerceError, OutOfStock, ValidationError
 from commerce.inventory.sold_out import note_shortages
 from commerce.pricing import PricedCart, PricingContext
@@ -67,12 +69,14 @@ __all__ = [
     "LOST",
     "SOLD_OUT",
     "WAITING",
+    "Board",
     "Entry",
     "Place",
     "TicketRefused",
     "checkout_left",
     "continue_in_line",
     "enter_checkout",
+    "line_board",
     "line_stats",
     "set_capacity",
 ]
@@ -101,6 +105,14 @@ class Place:
     capacity: int
     ticket: str
     poll_ms: int  # ask again after this long
+    seq: int = 0  # the place's number (first come, first served)
+    # With an edge cache in front, a page beyond the front of the line reads the line's board
+    # (the same for everyone, answered by the edge) every BOARD_MS instead, and asks itself
+    # only when the board says its turn is near, or sold out, or every keepalive_ms to keep
+    # the place (README "The checkout queue").
+    watches_board: bool = False
+    keepalive_ms: int = 0
+    variant_ids: tuple[int, ...] = ()  # the cart's items, which the board is read for
 
 
 @dataclass(frozen=True)
@@ -166,13 +178,39 @@ def read_ticket(text: str | None, *, binding: str) -> Ticket:
 
 def poll_interval_ms(position: int, capacity: int) -> int:
     """How long a waiting page waits before asking again: often near the front, seldom far
-    back (a thousand pages asking every second would be a crowd of their own)."""
+    back (a thousand pages asking every second would be a crowd of their own).
+
+    The shoppers whose turn comes with the next slots to free up (the first `capacity` places)
+    ask every POLL_FRONT_MS: a slot stays empty until the next shopper asks, so at the front
+    the asking interval is what limits how fast the line moves, not the server. Farther back
+    it grows by POLL_MS for each capacity's worth of places ahead, up to POLL_MAX_MS."""
     config = current_app.config
     base = max(int(config["CHECKOUT_QUEUE_POLL_MS"]), 100)
+    front = min(max(int(config["CHECKOUT_QUEUE_POLL_FRONT_MS"]), 100), base)
     most = max(int(config["CHECKOUT_QUEUE_POLL_MAX_MS"]), base)
     if capacity <= 0:
         return base
-    return min(most, base * max(1, math.ceil(position / capacity)))
+    if position <= capacity:
+        return front
+    return min(most, base * math.ceil((position - capacity) / capacity))
+
+
+def watches_board(position: int, capacity: int) -> bool:
+    """Whether a waiting page reads the shared board rather than asking for its turn: only
+    behind an edge cache (which answers the board for everyone), and only beyond the front
+    of the line, whose pages ask often themselves (poll_interval_ms)."""
+    return edge_enabled() and capacity > 0 and position > capacity
+
+
+def keepalive_ms(poll_ms: int) -> int:
+    """How often a page that reads the board still asks for its turn: often enough that its
+    place is never given up as silent (CHECKOUT_QUEUE_PLACE_TIMEOUT)."""
+    return max(poll_ms, crowd_state().rules.place_timeout_ms // 3)
+
+
+def line_board(variant_ids: list[int], *, now: datetime | None = None) -> Board:
+    """The line as every waiting page may read it (commerce.crowd.Board); no SQL, no shopper."""
+    return crowd_state().board(variant_ids, now_ms=now_ms(now))
 
 
 def _cart_variants(cart: Cart) -> list[int]:
@@ -185,13 +223,18 @@ def _labels(turn: Turn) -> tuple[str, ...]:
 
 def _waiting(turn: Turn, cart_id: int, binding: str, variant_ids: list[int]) -> Entry:
     ticket = issue_ticket(cart_id, turn.seq, binding=binding, variant_ids=variant_ids)
+    poll_ms = poll_interval_ms(turn.position, turn.capacity)
     place = Place(
         position=turn.position,
         waiting=turn.waiting,
         inside=turn.inside,
         capacity=turn.capacity,
         ticket=ticket,
-        poll_ms=poll_interval_ms(turn.position, turn.capacity),
+        poll_ms=poll_ms,
+        seq=turn.seq,
+        watches_board=watches_board(turn.position, turn.capacity),
+        keepalive_ms=keepalive_ms(poll_ms),
+        variant_ids=tuple(variant_ids),
     )
     return Entry(WAITING, place=place)
 

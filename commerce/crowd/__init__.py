@@ -71,6 +71,17 @@ class Turn:
 
 
 @dataclass(frozen=True)
+class Board:
+    """The line as every waiting shopper may see it, the same for all of them (so an edge cache
+    can answer it): which place numbers are let in at their next ask, which are near enough
+    the front to ask often, and whether an item of theirs is sold out."""
+
+    serving: int  # places numbered up to this are let in when they ask
+    near: int  # places numbered up to this are among the first `capacity` in line
+    sold_out: bool
+
+
+@dataclass(frozen=True)
 class LineStats:
     capacity: int
     inside: int
@@ -101,6 +112,8 @@ class LineStore(Protocol):
     ) -> Turn: ...
 
     def leave(self, member: str) -> None: ...
+
+    def board(self, variant_ids: list[int], *, now_ms: int, rules: Rules) -> Board: ...
 
     def stats(self, *, now_ms: int, rules: Rules) -> tuple[int, int, int, int]: ...
 
@@ -207,6 +220,12 @@ class CrowdState:
         self._tolerant("leave", lambda store: store.leave(member))
         if self.redis is not None:
             self.memory.leave(member)  # a place or slot taken during an outage
+
+    def board(self, variant_ids: Iterable[int], *, now_ms: int) -> Board:
+        ids = sorted({int(v) for v in variant_ids})
+        return self._tolerant(
+            "board", lambda store: store.board(ids, now_ms=now_ms, rules=self.rules)
+        )
 
     def stats(self, *, now_ms: int) -> LineStats:
         def read(store: LineStore) -> tuple[int, int, int, int]:

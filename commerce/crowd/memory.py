@@ -15,6 +15,7 @@ from commerce.crowd import (
     LOST,
     SOLD_OUT,
     WAITING,
+    Board,
     Rules,
     Turn,
 )
@@ -119,6 +120,25 @@ class MemoryLineStore:
             self._inside.pop(member, None)
             self._line.pop(member, None)
             self._seen.pop(member, None)
+
+    def board(self, variant_ids: list[int], *, now_ms: int, rules: Rules) -> Board:
+        with self._lock:
+            self._forget_expired(now_ms, rules)
+            capacity = self._capacity if self._capacity is not None else rules.default_capacity
+            sold_out = bool(self._sold_out(variant_ids))
+            places = sorted(self._line.values())
+
+            def upto(count: int) -> int:
+                """The place number of the `count`-th in line (the last given out if the line
+                is shorter; one before the first if count is 0 or less)."""
+                if count <= 0:
+                    return places[0] - 1 if places else self._seq
+                return places[count - 1] if count <= len(places) else self._seq
+
+            if capacity <= 0:
+                return Board(self._seq, self._seq, sold_out)
+            free = capacity - len(self._inside)
+            return Board(upto(free), upto(capacity), sold_out)
 
     def stats(self, *, now_ms: int, rules: Rules) -> tuple[int, int, int, int]:
         with self._lock:

@@ -25,6 +25,7 @@ import redis
 from commerce.crowd import (
     ADMITTED_WINDOW_MS,
     EPOCH_MS,
+    Board,
     Rules,
     Turn,
 )
@@ -100,6 +101,39 @@ end
 return answer('waiting', rank + 1, tonumber(mine))
 """
 
+# KEYS: line, seen, in, seq, cap, then each variant's sold-out marker;
+# ARGV: now, the default capacity, the place timeout.
+BOARD = """
+local line, seen, inside, seq_key, cap_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local now = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', inside, '-inf', now)
+local silent = redis.call('ZRANGEBYSCORE', seen, '-inf', now - tonumber(ARGV[3]))
+for _, m in ipairs(silent) do
+  redis.call('ZREM', line, m)
+  redis.call('ZREM', seen, m)
+end
+local sold = 0
+for i = 6, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 1 then sold = 1 end
+end
+local last = tonumber(redis.call('GET', seq_key) or '0')
+local cap = tonumber(redis.call('GET', cap_key) or ARGV[2])
+if cap <= 0 then
+  return {last, last, sold}
+end
+local function upto(count)
+  if count <= 0 then
+    local first = redis.call('ZRANGE', line, 0, 0, 'WITHSCORES')
+    if #first == 0 then return last end
+    return tonumber(first[2]) - 1
+  end
+  local at = redis.call('ZRANGE', line, count - 1, count - 1, 'WITHSCORES')
+  if #at == 0 then return last end
+  return tonumber(at[2])
+end
+return {upto(cap - redis.call('ZCARD', inside)), upto(cap), sold}
+"""
+
 STATS = """
 local line, seen, inside, cap_key, admitted = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local now = tonumber(ARGV[1])
@@ -147,6 +181,7 @@ class RedisLineStore:
         self.prefix = prefix
         self._take_turn = client.register_script(TAKE_TURN)
         self._stats = client.register_script(STATS)
+        self._board = client.register_script(BOARD)
         self._mark = client.register_script(MARK_SOLD_OUT)
         self._clear = client.register_script(CLEAR_SOLD_OUT)
 
@@ -211,6 +246,13 @@ class RedisLineStore:
         for name in ("in", "line", "seen"):
             pipe.zrem(self._key(name), member)
         pipe.execute()
+
+    def board(self, variant_ids: list[int], *, now_ms: int, rules: Rules) -> Board:
+        keys = [self._key(k) for k in ("line", "seen", "in", "seq", "cap")]
+        keys += [self._key(f"so:{variant_id}") for variant_id in variant_ids]
+        args = [now_ms, rules.default_capacity, rules.place_timeout_ms]
+        serving, near, sold = self._board(keys=keys, args=args)
+        return Board(int(serving), int(near), bool(int(sold)))
 
     def stats(self, *, now_ms: int, rules: Rules) -> tuple[int, int, int, int]:
         keys = [self._key(k) for k in ("line", "seen", "in", "cap", "admitted")]

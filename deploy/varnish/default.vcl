@@ -47,8 +47,10 @@ sub vcl_recv {
     }
     if (req.url ~ "^/(\?|$)"
         || req.url ~ "^/(c|collections|products)/"
-        || req.url ~ "^/search(/suggest)?(\?|$)") {
-        # Shared pages: the same for every visitor.
+        || req.url ~ "^/search(/suggest)?(\?|$)"
+        || req.url ~ "^/checkout/queue/board\?") {
+        # Shared pages: the same for every visitor (the checkout line's board included: a
+        # crowd of waiting pages reads it every second, the shop answers it once a second).
         unset req.http.Cookie;
         unset req.http.Authorization;
         # Campaign tags do not change a page: one stored copy for all of them.
@@ -107,6 +109,10 @@ sub vcl_backend_response {
         return (deliver);
     }
     set beresp.grace = 6h;
+    if (bereq.url ~ "^/checkout/queue/board\?") {
+        # The line moves: a board from long ago would only make pages ask for nothing.
+        set beresp.grace = 2s;
+    }
     if (beresp.http.Content-Type ~ "^(text/|application/(javascript|json)|image/svg)") {
         set beresp.do_gzip = true;
     }

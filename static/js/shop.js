@@ -1,5 +1,6 @@
 // The shop's only script beyond htmx (no inline scripts: CSP): the checkout hold countdown,
-// the search box's suggestions as an accessible combobox, and the search analytics beacon.
+// the search box's suggestions as an accessible combobox, the search analytics beacon, and
+// the checkout line's board.
 (function () {
   "use strict";
   document.documentElement.classList.add("js");
@@ -228,6 +229,35 @@
     });
   }
 
+  // -- the checkout line's board ---------------------------------------------------------------
+  // Behind an edge cache, a waiting page far back in the line (data-board) reads the line's
+  // board, the same for every shopper and answered by the edge, instead of asking the shop for
+  // its turn; when the board says the turn is near (its place number within `near`) or an item
+  // is sold out, the box asks at once (htmx "line-moved"); it also asks by itself every
+  // keepalive to keep the place. Without script the page reloads itself instead.
+  var boardTimer = null;
+  function watchBoard() {
+    var box = document.querySelector('[data-queue="waiting"][data-board]');
+    if (!box || box.hasAttribute("data-asked") || !window.fetch) return;
+    fetch(box.getAttribute("data-board"), { credentials: "omit", headers: { Accept: "application/json" } })
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (board) {
+        if (!board || !box.isConnected || box.hasAttribute("data-asked")) return;
+        var seq = parseInt(box.getAttribute("data-seq"), 10);
+        if (board.sold_out || board.near >= seq) {
+          box.setAttribute("data-asked", "");
+          if (window.htmx) window.htmx.trigger(box, "line-moved");
+        }
+      })
+      .catch(function () {}); // the box's own keepalive ask still comes
+  }
+  function startBoard() {
+    var box = document.querySelector('[data-queue="waiting"][data-board]');
+    if (boardTimer || !box) return;
+    var every = parseInt(box.getAttribute("data-board-ms"), 10) || 1000;
+    boardTimer = setInterval(watchBoard, every);
+  }
+
   // -- filter forms -----------------------------------------------------------------------------
   // A filter form refreshes its results on "change", and the refresh replaces the form. For a
   // price typed in two boxes that would swap the second box away while it is being typed in:
@@ -246,10 +276,12 @@
     document.querySelectorAll("[data-countdown]").forEach(start);
     document.querySelectorAll('input[role="combobox"][aria-controls]').forEach(combobox);
     recordSearches(document);
+    startBoard();
     document.addEventListener("click", onOpen, true);
     document.addEventListener("auxclick", onOpen, true);
     document.body.addEventListener("htmx:load", function (event) {
       recordSearches(event.target);
+      startBoard();
     });
   });
 })();

@@ -185,3 +185,57 @@ def test_nothing_of_a_shopper_is_ever_stored(shop: EdgeShop) -> None:
     anonymous_cart = shop.get("/cart")
     assert anonymous_cart.headers["X-Cache"] == "PASS"
     assert shop.product.title not in anonymous_cart.text
+
+
+def test_a_crowd_in_line_reads_the_board_from_the_edge(shop: EdgeShop, redis_url: str) -> None:
+    """Pages far back in the checkout line read the line's board through Varnish, cookies and
+    all: one answer a second from the shop, however many pages read it; when the board says
+    the turn is near, the page's own ask lets the shopper in."""
+    import re
+    import time
+
+    from commerce.crowd import Rules, now_ms
+    from commerce.crowd.redis_store import RedisLineStore
+
+    line = RedisLineStore.from_url(redis_url, prefix="crowd:", timeout=5)  # the server's line
+    rules = Rules(default_capacity=1, place_timeout_ms=30_000, slot_ms=600_000)
+
+    def join(member: str) -> Any:
+        return line.take_turn(member, [], now_ms=now_ms(), rules=rules, polling=False, ticket_seq=0)
+
+    line.set_capacity(1)
+    assert join("someone-in-checkout").admitted
+    join("someone-ahead")
+    shopper = Shopper(shop.edge.url, timeout=30)
+    try:
+        shopper.open()
+        shopper.add_to_cart(shop.stock.variant_id, 1)
+        answer, key = shopper.start_checkout()
+        assert answer.in_line and key is None, answer.describe()
+        waiting = shopper.ask_in_line(answer.target)[0]
+        board = waiting.board()
+        assert board is not None, waiting.describe()  # second in line: beyond the front
+        path, _, seq, _ = board
+        url = shop.edge.url + path
+
+        first = shopper.http.get(url, timeout=30)  # with the shopper's session cookie
+        assert first.status_code == 200 and "Set-Cookie" not in first.headers
+        assert first.json()["near"] < seq and first.json()["sold_out"] is False
+        seen = shop_requests(shop.edge)
+        for _ in range(20):  # a crowd reading the board within its second
+            again = shop.get(path)
+            assert again.headers["X-Cache"] in ("HIT", "HIT-STALE")
+        assert shop_requests(shop.edge) - seen <= 1  # at most one refresh reached the shop
+
+        line.leave("someone-in-checkout")  # an order placed, and the one ahead gave up
+        line.leave("someone-ahead")
+        deadline = time.monotonic() + 10
+        while shopper.http.get(url, timeout=30).json()["near"] < seq:
+            assert time.monotonic() < deadline, "the edge's board never moved on"
+            time.sleep(0.25)
+        answer, key = shopper.ask_in_line(answer.target)  # what the page's script does now
+        let_in = re.search(r"/checkout/[^/]+/information$", answer.location)
+        assert key and let_in, answer.describe()
+    finally:
+        shopper.close()
+        line.client.close()

@@ -56,7 +56,9 @@ def test_beyond_the_capacity_a_browser_waits_on_a_page_that_asks_again(app, line
     assert page.status_code == 200 and page.headers["Cache-Control"] == "private, no-store"
     assert "Your place in line: <strong>1</strong>" in html
     assert re.search(r'<noscript><meta http-equiv="refresh" content="1"></noscript>', html)
-    assert 'hx-get="/checkout/queue?ticket=' in html and 'hx-trigger="load delay:1000ms"' in html
+    # First in line: the next slot to free up is theirs, so the box asks four times a second.
+    assert 'hx-get="/checkout/queue?ticket=' in html and 'hx-trigger="load delay:250ms"' in html
+    assert "data-board" not in html  # no edge cache in front: no board to read
 
     box = second.get(queued.location, headers=htmx_headers())
     assert box.status_code == 429 and box.headers["Retry-After"] == "1"
@@ -79,10 +81,10 @@ def test_htmx_and_json_callers_get_429_with_retry_after(app, line):
     assert 'data-queue="waiting"' in box.get_data(as_text=True)
 
     answer = json_client.post("/checkout", headers=JSON)
-    # Second in line with one shopper let in at a time: asked to wait two rounds.
-    assert answer.status_code == 429 and answer.headers["Retry-After"] == "2"
+    # Second in line with one shopper let in at a time: beyond the front, asked every second.
+    assert answer.status_code == 429 and answer.headers["Retry-After"] == "1"
     body = answer.get_json()
-    assert (body["status"], body["position"], body["retry_after"]) == ("waiting", 2, 2)
+    assert (body["status"], body["position"], body["retry_after"]) == ("waiting", 2, 1)
     again = json_client.get(body["poll_url"], headers=JSON)
     assert again.status_code == 429 and again.get_json()["position"] == 2
 
@@ -156,3 +158,76 @@ def test_a_ticket_is_refused_to_another_browser_and_when_forged(app, line):
     assert thief.get("/checkout/queue?ticket=made-up").status_code == 403
     assert thief.get("/checkout/queue", headers=JSON).get_json()["status"] == "refused"
     assert owner.get(poll_url).status_code == 200  # the owner's place is untouched
+
+
+@pytest.fixture
+def behind_an_edge(app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(app.config, "EDGE_CACHE", "varnish")
+    monkeypatch.setitem(app.config, "EDGE_PURGE_URLS", ["http://127.0.0.1:9/"])
+
+
+def board_of(page_html: str) -> tuple[str, int, int]:
+    found = re.search(
+        r'data-board="([^"]+)" data-board-ms="(\d+)" data-seq="(\d+)" data-keepalive-ms="(\d+)"',
+        page_html,
+    )
+    assert found, "the waiting page reads no board"
+    return found.group(1).replace("&amp;", "&"), int(found.group(3)), int(found.group(4))
+
+
+def test_behind_an_edge_pages_beyond_the_front_read_the_shared_board(app, line, behind_an_edge):
+    first = shopper(app, line.small)
+    key = step_key(first.post("/checkout").location)
+    front, back = shopper(app, line.small), shopper(app, line.small)
+    front_url = front.post("/checkout").location
+    back_url = back.post("/checkout").location
+
+    # First in line: asks four times a second itself (no board: the edge's copy is too old).
+    assert "data-board" not in front.get(front_url).get_data(as_text=True)
+    page = back.get(back_url).get_data(as_text=True)
+    board_url, seq, keepalive = board_of(page)
+    assert urlsplit(board_url).path == "/checkout/queue/board"
+    assert parse_qs(urlsplit(board_url).query)["items"] == [str(line.small)]
+    # It still asks by itself every keepalive (a third of the place timeout, 30 s), or when
+    # the board says so ("line-moved", sent by the shop's script).
+    assert keepalive == 10_000
+    assert f'hx-trigger="load delay:{keepalive}ms, line-moved"' in page
+
+    # The board: the same for every shopper (no cookie read or set), shared for a second.
+    with count_queries() as statements:
+        answer = app.test_client().get(board_url)
+    assert statements == []
+    assert answer.status_code == 200 and "Set-Cookie" not in answer.headers
+    assert answer.headers["Cache-Control"] == "public, max-age=1"
+    assert answer.headers["Surrogate-Control"] == "max-age=1"
+    assert "Cookie" not in answer.headers.get("Vary", "")
+    board = answer.get_json()
+    assert board == {"serving": seq - 2, "near": seq - 1, "sold_out": False}
+    assert back.get(board_url).get_json() == board  # a shopper's cookies change nothing
+
+    pay(first, key)  # a slot frees up: the front shopper's
+    assert app.test_client().get(board_url).get_json()["serving"] == seq - 1
+    assert front.get(front_url).location.endswith("/information")
+    # The back shopper is now first in line: near, so their page asks for itself.
+    assert app.test_client().get(board_url).get_json() == {
+        "serving": seq - 1,
+        "near": seq,
+        "sold_out": False,
+    }
+
+
+def test_the_board_says_sold_out(app, line, behind_an_edge):
+    shopper(app, line.small).post("/checkout")
+    shopper(app, line.small).post("/checkout")
+    back = shopper(app, line.small)
+    board_url, _, _ = board_of(back.get(back.post("/checkout").location).get_data(as_text=True))
+    with app.app_context():
+        state = crowd_state()
+        state.mark_sold_out(state.epochs([line.small]), {line.small: "Mug"}, ttl_ms=60_000)
+    assert app.test_client().get(board_url).get_json()["sold_out"] is True
+
+
+@pytest.mark.parametrize("items", ["", "x", "1,,", "1;2", ",".join(["1"] * 101), "-1"])
+def test_a_board_for_items_that_are_not_ids_is_400(app, items):
+    answer = app.test_client().get("/checkout/queue/board", query_string={"items": items})
+    assert answer.status_code == 400 and "items" in answer.get_json()["error"]

@@ -168,6 +168,46 @@ def test_stats_for_the_dashboard(store):
     assert store.stats(now_ms=T0 + 61_000, rules=RULES)[3] == 0
 
 
+def board(store: Any, now: int = T0, variants: list[int] | None = None) -> tuple[int, int, bool]:
+    seen = store.board(variants or [], now_ms=now, rules=RULES)
+    return seen.serving, seen.near, seen.sold_out
+
+
+def test_the_board_says_who_is_let_in_and_who_is_near_the_front(store):
+    assert board(store) == (0, 0, False)  # nobody yet
+    join(store, "a"), join(store, "b")  # the capacity of two is taken
+    c, d, e, f = (join(store, m) for m in "cdef")
+    # Nobody in line is let in yet; the first two (one capacity's worth) are near the front.
+    assert board(store) == (c.seq - 1, d.seq, False)
+    store.leave("a")  # one slot free: c's; e is now near
+    assert board(store) == (c.seq, d.seq, False)
+    assert ask(store, "c", c.seq).status == ADMITTED  # what the board said
+    assert board(store) == (c.seq, e.seq, False)  # the slot taken again; d and e near
+    store.leave("b"), store.leave("c")
+    assert board(store) == (e.seq, e.seq, False)  # two free: d's and e's; f is third
+    assert ask(store, "f", f.seq, T0 + 20_000).status == WAITING  # d and e come first
+    later = T0 + RULES.place_timeout_ms + 1  # d and e stopped asking: f is let in
+    assert ask(store, "f", f.seq, later).status == ADMITTED
+    assert board(store, later) == (f.seq, f.seq, False)  # an empty line: everyone given out
+
+
+def test_the_board_says_sold_out_for_its_items_only(store):
+    join(store, "a"), join(store, "b")
+    waiting = join(store, "c", variants=[7, 8])
+    store.mark_sold_out({7: waiting.epochs[7]}, {7: "Sneaker - 42"}, ttl_ms=60_000)
+    assert board(store, variants=[7, 8])[2] is True
+    assert board(store, variants=[8])[2] is False
+    store.clear_sold_out([7])
+    assert board(store, variants=[7, 8])[2] is False
+
+
+def test_the_board_without_a_cap_lets_everyone_in(store):
+    store.set_capacity(0)
+    joined = [join(store, m) for m in "abc"]
+    assert all(t.status == ADMITTED for t in joined)
+    assert board(store) == (0, 0, False)  # no place numbers given out: none needed
+
+
 def test_sold_out_markers_answer_at_once_and_a_restock_wins(store):
     join(store, "a"), join(store, "b")
     waiting = join(store, "c", variants=[7, 8])

@@ -678,6 +678,20 @@ def main(argv: list[str] | None = None) -> int:
         f"5xx {outcomes[ERROR_5XX]}  other errors {errors_other}  in {elapsed:.1f}s (the last "
         f"order at {last_order - started:.1f}s)"
     )
+    # How the cap's slots were used: from the answer letting a shopper in to their order.
+    inside_ms = [
+        (j.ended - j.started) * 1000 - (j.queue_wait_ms or 0.0)
+        for j in journeys
+        if j.outcome == ORDER
+    ]
+    if inside_ms and capacity > 0:
+        busy = sum(inside_ms) / 1000 / (capacity * max(last_order - started, 1e-9))
+        print(
+            f"in checkout (let in -> order placed): p50/p99 {percentile(inside_ms, 0.5):.0f}/"
+            f"{percentile(inside_ms, 0.99):.0f} ms; the cap's {capacity} slots were in use "
+            f"{busy:.0%} of the time until the last order (the rest: waiting for the next "
+            "shopper in line to ask)"
+        )
     print(
         f"database: orders {report.orders}  captured {report.captured}  on_hand {report.on_hand}  "
         f"allocated {report.allocated}  reserved {report.reserved}  "

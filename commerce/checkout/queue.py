@@ -47,6 +47,7 @@ from commerce.crowd import (
     ADMITTED,
     INSIDE,
     LOST,
+    NEAR_ROUNDS,
     SOLD_OUT,
     WAITING,
     Board,
@@ -197,9 +198,9 @@ def poll_interval_ms(position: int, capacity: int) -> int:
 
 def watches_board(position: int, capacity: int) -> bool:
     """Whether a waiting page reads the shared board rather than asking for its turn: only
-    behind an edge cache (which answers the board for everyone), and only beyond the front
-    of the line, whose pages ask often themselves (poll_interval_ms)."""
-    return edge_enabled() and capacity > 0 and position > capacity
+    behind an edge cache (which answers the board for everyone), and only beyond the places
+    the board calls near, whose pages ask themselves (poll_interval_ms)."""
+    return edge_enabled() and capacity > 0 and position > NEAR_ROUNDS * capacity
 
 
 def keepalive_ms(poll_ms: int) -> int:

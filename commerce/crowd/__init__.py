@@ -43,6 +43,10 @@ REST = 5.0  # seconds a process answers from memory after a Redis error before t
 FALLBACK_MARKER_SECONDS = 10  # sold-out markers kept in memory while Redis is unreachable
 EPOCH_MS = 24 * 3600 * 1000  # how long a variant's restock counter outlives its last change
 ADMITTED_WINDOW_MS = 60_000  # "admitted per minute"
+# The board's "near": the first this many capacities' worth of places in line. Those pages ask
+# for their turn themselves (the first capacity's worth often): the board, a second or two old
+# at the edge, would tell them too late to keep the freed slots filled.
+NEAR_ROUNDS = 2
 
 
 class LineStoreUnavailable(CommerceError):
@@ -77,7 +81,7 @@ class Board:
     the front to ask often, and whether an item of theirs is sold out."""
 
     serving: int  # places numbered up to this are let in when they ask
-    near: int  # places numbered up to this are among the first `capacity` in line
+    near: int  # places numbered up to this are among the first NEAR_ROUNDS x capacity in line
     sold_out: bool
 
 

@@ -13,6 +13,7 @@ from commerce.crowd import (
     ADMITTED_WINDOW_MS,
     INSIDE,
     LOST,
+    NEAR_ROUNDS,
     SOLD_OUT,
     WAITING,
     Board,
@@ -138,7 +139,7 @@ class MemoryLineStore:
             if capacity <= 0:
                 return Board(self._seq, self._seq, sold_out)
             free = capacity - len(self._inside)
-            return Board(upto(free), upto(capacity), sold_out)
+            return Board(upto(free), upto(NEAR_ROUNDS * capacity), sold_out)
 
     def stats(self, *, now_ms: int, rules: Rules) -> tuple[int, int, int, int]:
         with self._lock:

@@ -25,6 +25,7 @@ import redis
 from commerce.crowd import (
     ADMITTED_WINDOW_MS,
     EPOCH_MS,
+    NEAR_ROUNDS,
     Board,
     Rules,
     Turn,
@@ -102,7 +103,7 @@ return answer('waiting', rank + 1, tonumber(mine))
 """
 
 # KEYS: line, seen, in, seq, cap, then each variant's sold-out marker;
-# ARGV: now, the default capacity, the place timeout.
+# ARGV: now, the default capacity, the place timeout, NEAR_ROUNDS.
 BOARD = """
 local line, seen, inside, seq_key, cap_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local now = tonumber(ARGV[1])
@@ -131,7 +132,7 @@ local function upto(count)
   if #at == 0 then return last end
   return tonumber(at[2])
 end
-return {upto(cap - redis.call('ZCARD', inside)), upto(cap), sold}
+return {upto(cap - redis.call('ZCARD', inside)), upto(tonumber(ARGV[4]) * cap), sold}
 """
 
 STATS = """
@@ -250,7 +251,7 @@ class RedisLineStore:
     def board(self, variant_ids: list[int], *, now_ms: int, rules: Rules) -> Board:
         keys = [self._key(k) for k in ("line", "seen", "in", "seq", "cap")]
         keys += [self._key(f"so:{variant_id}") for variant_id in variant_ids]
-        args = [now_ms, rules.default_capacity, rules.place_timeout_ms]
+        args = [now_ms, rules.default_capacity, rules.place_timeout_ms, NEAR_ROUNDS]
         serving, near, sold = self._board(keys=keys, args=args)
         return Board(int(serving), int(near), bool(int(sold)))
 

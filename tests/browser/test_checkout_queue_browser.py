@@ -73,20 +73,22 @@ def test_the_waiting_page_takes_the_shopper_to_checkout_at_their_turn(
 def test_behind_an_edge_the_page_reads_the_board_and_moves_on_when_it_says_so(
     anon_page: Page, full_line: Any, live_server: LiveServer, monkeypatch: pytest.MonkeyPatch
 ):
-    """Second in line behind an edge cache: the page reads the shared board (the shop's
-    script) instead of asking for its turn, and asks at once when the board says the turn
-    is near; its own ask would come only after the keepalive (10 s)."""
+    """Third in line behind an edge cache (beyond the two places called near): the page reads
+    the shared board (the shop's script) instead of asking for its turn, and asks at once
+    when the board says the turn is near; its own ask would come only after the keepalive
+    (10 s)."""
     from commerce.crowd import now_ms
 
     variant_id, state = full_line
     monkeypatch.setitem(live_server.app.config, "EDGE_CACHE", "varnish")
     monkeypatch.setitem(live_server.app.config, "EDGE_PURGE_URLS", ["http://127.0.0.1:9/"])
-    assert state.take_turn("someone-ahead", [variant_id], now_ms=now_ms()).status == "waiting"
+    for ahead in ("someone-ahead", "someone-further-ahead"):  # beyond the places called near
+        assert state.take_turn(ahead, [variant_id], now_ms=now_ms()).status == "waiting"
     boards: list[str] = []
     anon_page.on("request", lambda r: "/checkout/queue/board" in r.url and boards.append(r.url))
 
     add_and_check_out(anon_page, variant_id)
-    expect(anon_page.locator(".queue-position")).to_contain_text("Your place in line: 2")
+    expect(anon_page.locator(".queue-position")).to_contain_text("Your place in line: 3")
     box = anon_page.locator("#checkout-queue")
     assert box.get_attribute("data-keepalive-ms") == "10000"
     anon_page.wait_for_timeout(2500)
@@ -94,6 +96,7 @@ def test_behind_an_edge_the_page_reads_the_board_and_moves_on_when_it_says_so(
 
     state.leave("someone-else")  # an order placed, and the shopper ahead gave up
     state.leave("someone-ahead")
+    state.leave("someone-further-ahead")
     expect(anon_page.get_by_role("heading", name="Contact and shipping address")).to_be_visible(
         timeout=6000  # the board's second, the edge's second, and the ask: well under 10 s
     )

@@ -206,6 +206,7 @@ def test_a_crowd_in_line_reads_the_board_from_the_edge(shop: EdgeShop, redis_url
     line.set_capacity(1)
     assert join("someone-in-checkout").admitted
     join("someone-ahead")
+    join("someone-further-ahead")  # the shopper is third: beyond the two places called near
     shopper = Shopper(shop.edge.url, timeout=30)
     try:
         shopper.open()
@@ -214,7 +215,7 @@ def test_a_crowd_in_line_reads_the_board_from_the_edge(shop: EdgeShop, redis_url
         assert answer.in_line and key is None, answer.describe()
         waiting = shopper.ask_in_line(answer.target)[0]
         board = waiting.board()
-        assert board is not None, waiting.describe()  # second in line: beyond the front
+        assert board is not None, waiting.describe()
         path, _, seq, _ = board
         url = shop.edge.url + path
 
@@ -229,6 +230,7 @@ def test_a_crowd_in_line_reads_the_board_from_the_edge(shop: EdgeShop, redis_url
 
         line.leave("someone-in-checkout")  # an order placed, and the one ahead gave up
         line.leave("someone-ahead")
+        line.leave("someone-further-ahead")
         deadline = time.monotonic() + 10
         while shopper.http.get(url, timeout=30).json()["near"] < seq:
             assert time.monotonic() < deadline, "the edge's board never moved on"

@@ -178,12 +178,16 @@ def board_of(page_html: str) -> tuple[str, int, int]:
 def test_behind_an_edge_pages_beyond_the_front_read_the_shared_board(app, line, behind_an_edge):
     first = shopper(app, line.small)
     key = step_key(first.post("/checkout").location)
-    front, back = shopper(app, line.small), shopper(app, line.small)
+    front, middle, back = (shopper(app, line.small) for _ in range(3))
     front_url = front.post("/checkout").location
+    middle_url = middle.post("/checkout").location
     back_url = back.post("/checkout").location
 
-    # First in line: asks four times a second itself (no board: the edge's copy is too old).
-    assert "data-board" not in front.get(front_url).get_data(as_text=True)
+    # The board calls the first two capacities' worth of places near (here two): their pages
+    # ask for themselves, the first often (the edge's copy would tell them too late).
+    assert 'hx-trigger="load delay:250ms"' in front.get(front_url).get_data(as_text=True)
+    middle_page = middle.get(middle_url).get_data(as_text=True)
+    assert 'hx-trigger="load delay:1000ms"' in middle_page and "data-board" not in middle_page
     page = back.get(back_url).get_data(as_text=True)
     board_url, seq, keepalive = board_of(page)
     assert urlsplit(board_url).path == "/checkout/queue/board"
@@ -202,23 +206,23 @@ def test_behind_an_edge_pages_beyond_the_front_read_the_shared_board(app, line, 
     assert answer.headers["Surrogate-Control"] == "max-age=1"
     assert "Cookie" not in answer.headers.get("Vary", "")
     board = answer.get_json()
-    assert board == {"serving": seq - 2, "near": seq - 1, "sold_out": False}
+    assert board == {"serving": seq - 3, "near": seq - 1, "sold_out": False}
     assert back.get(board_url).get_json() == board  # a shopper's cookies change nothing
 
     pay(first, key)  # a slot frees up: the front shopper's
-    assert app.test_client().get(board_url).get_json()["serving"] == seq - 1
+    assert app.test_client().get(board_url).get_json()["serving"] == seq - 2
     assert front.get(front_url).location.endswith("/information")
-    # The back shopper is now first in line: near, so their page asks for itself.
+    # The back shopper is now second in line: near, so their page asks for itself.
     assert app.test_client().get(board_url).get_json() == {
-        "serving": seq - 1,
+        "serving": seq - 2,
         "near": seq,
         "sold_out": False,
     }
 
 
 def test_the_board_says_sold_out(app, line, behind_an_edge):
-    shopper(app, line.small).post("/checkout")
-    shopper(app, line.small).post("/checkout")
+    for _ in range(3):  # one in checkout, two in line (the places called near)
+        shopper(app, line.small).post("/checkout")
     back = shopper(app, line.small)
     board_url, _, _ = board_of(back.get(back.post("/checkout").location).get_data(as_text=True))
     with app.app_context():

@@ -176,19 +176,19 @@ def board(store: Any, now: int = T0, variants: list[int] | None = None) -> tuple
 def test_the_board_says_who_is_let_in_and_who_is_near_the_front(store):
     assert board(store) == (0, 0, False)  # nobody yet
     join(store, "a"), join(store, "b")  # the capacity of two is taken
-    c, d, e, f = (join(store, m) for m in "cdef")
-    # Nobody in line is let in yet; the first two (one capacity's worth) are near the front.
-    assert board(store) == (c.seq - 1, d.seq, False)
-    store.leave("a")  # one slot free: c's; e is now near
-    assert board(store) == (c.seq, d.seq, False)
+    c, _, e, f, g, h = (join(store, m) for m in "cdefgh")
+    # Nobody in line is let in yet; the first two capacities' worth (four) are near.
+    assert board(store) == (c.seq - 1, f.seq, False)
+    store.leave("a")  # one slot free: c's
+    assert board(store) == (c.seq, f.seq, False)
     assert ask(store, "c", c.seq).status == ADMITTED  # what the board said
-    assert board(store) == (c.seq, e.seq, False)  # the slot taken again; d and e near
+    assert board(store) == (c.seq, g.seq, False)  # the slot taken again; d to g near
     store.leave("b"), store.leave("c")
-    assert board(store) == (e.seq, e.seq, False)  # two free: d's and e's; f is third
-    assert ask(store, "f", f.seq, T0 + 20_000).status == WAITING  # d and e come first
-    later = T0 + RULES.place_timeout_ms + 1  # d and e stopped asking: f is let in
-    assert ask(store, "f", f.seq, later).status == ADMITTED
-    assert board(store, later) == (f.seq, f.seq, False)  # an empty line: everyone given out
+    assert board(store) == (e.seq, g.seq, False)  # two free: d's and e's
+    assert ask(store, "h", h.seq, T0 + 20_000).status == WAITING  # d to g come first
+    later = T0 + RULES.place_timeout_ms + 1  # d to g stopped asking: h is let in
+    assert ask(store, "h", h.seq, later).status == ADMITTED
+    assert board(store, later) == (h.seq, h.seq, False)  # an empty line: everyone given out
 
 
 def test_the_board_says_sold_out_for_its_items_only(store):

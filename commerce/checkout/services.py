@@ -813,14 +813,19 @@ class Claim:
 
     checkout: Checkout
     token: str
+    # Read when the claim is taken (the checkout is loaded then): later steps use them after
+    # commits that expire the checkout, without reloading it.
+    checkout_id: int = field(init=False)
+    reference: str = field(init=False)
+    cart_id: int = field(init=False)
 
-    @property
-    def checkout_id(self) -> int:
-        return self.checkout.id
-
-    @property
-    def reference(self) -> str:
-        return self.checkout.reference
+    def __post_init__(self) -> None:
+        for name, value in (
+            ("checkout_id", self.checkout.id),
+            ("reference", self.checkout.reference),
+            ("cart_id", self.checkout.cart_id),
+        ):
+            object.__setattr__(self, name, value)
 
 
 class CheckoutTakenOver(Conflict):
@@ -1079,7 +1084,7 @@ def _place_order(key: str, card: Any, now: datetime) -> Placement:
 def _placed(claim: Claim, placement: Placement) -> Placement:
     """An order was written: the shopper's place in checkout frees up for the next in line."""
     if placement.order is not None:
-        checkout_left(claim.checkout.cart_id)
+        checkout_left(claim.cart_id)
     return placement
 
 

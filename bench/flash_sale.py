@@ -689,8 +689,9 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"in checkout (let in -> order placed): p50/p99 {percentile(inside_ms, 0.5):.0f}/"
             f"{percentile(inside_ms, 0.99):.0f} ms; the cap's {capacity} slots were in use "
-            f"{busy:.0%} of the time until the last order (the rest: waiting for the next "
-            "shopper in line to ask)"
+            f"{busy:.0%} of the time until the last order (below 100%: waiting for the next "
+            "shopper in line to ask; above: a slot is given on while the order's answer is "
+            "still on its way)"
         )
     print(
         f"database: orders {report.orders}  captured {report.captured}  on_hand {report.on_hand}  "

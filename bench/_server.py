@@ -28,6 +28,7 @@ import http.client
 import json
 import math
 import os
+import random
 import re
 import select
 import signal
@@ -998,7 +999,10 @@ def watch_board(
         answer, board = shopper.read_board(path)
         journey.answers.append(answer)
         journey.board_reads += 1
-        if board is not None and (board["sold_out"] or board["near"] >= seq):
+        if board is not None and board["sold_out"]:
+            time.sleep(random.random() * every / 2)  # as the page's script spreads them
+            return
+        if board is not None and board["near"] >= seq:
             return
 
 

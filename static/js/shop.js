@@ -232,10 +232,12 @@
   // -- the checkout line's board ---------------------------------------------------------------
   // Behind an edge cache, a waiting page far back in the line (data-board) reads the line's
   // board, the same for every shopper and answered by the edge, instead of asking the shop for
-  // its turn; when the board says the turn is near (its place number within `near`) or an item
-  // is sold out, the box asks at once (htmx "line-moved"); it also asks by itself every
-  // keepalive to keep the place. Without script the page reloads itself instead.
+  // its turn; when the board says the turn is near (its place number within `near`) the box
+  // asks at once (htmx "line-moved"), when an item is sold out within half a board period; it
+  // also asks by itself every keepalive to keep the place. Without script the page reloads
+  // itself instead.
   var boardTimer = null;
+  var every = 1000;
   function watchBoard() {
     var box = document.querySelector('[data-queue="waiting"][data-board]');
     if (!box || box.hasAttribute("data-asked") || !window.fetch) return;
@@ -246,7 +248,12 @@
         var seq = parseInt(box.getAttribute("data-seq"), 10);
         if (board.sold_out || board.near >= seq) {
           box.setAttribute("data-asked", "");
-          if (window.htmx) window.htmx.trigger(box, "line-moved");
+          // Sold out reaches the whole line in the same second: spread those asks over half
+          // a board period so the shop is not asked by everyone in the same instant.
+          var wait = board.sold_out ? Math.random() * every / 2 : 0;
+          setTimeout(function () {
+            if (window.htmx && box.isConnected) window.htmx.trigger(box, "line-moved");
+          }, wait);
         }
       })
       .catch(function () {}); // the box's own keepalive ask still comes
@@ -254,7 +261,7 @@
   function startBoard() {
     var box = document.querySelector('[data-queue="waiting"][data-board]');
     if (boardTimer || !box) return;
-    var every = parseInt(box.getAttribute("data-board-ms"), 10) || 1000;
+    every = parseInt(box.getAttribute("data-board-ms"), 10) || 1000;
     boardTimer = setInterval(watchBoard, every);
   }
 

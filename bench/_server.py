@@ -28,7 +28,6 @@ import http.client
 import json
 import math
 import os
-import random
 import re
 import select
 import signal
@@ -39,8 +38,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from typing import Any, ClassVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
 
@@ -679,22 +678,6 @@ class Shopper:
         answer = self.post("/checkout", {}, "checkout")
         return answer, checkout_key(answer)
 
-    def read_board(self, path: str) -> tuple[Answer, dict[str, Any] | None]:
-        """GET the line's board as the waiting page's script does: without cookies, from
-        `board_base` (the edge cache when there is one)."""
-        started = time.perf_counter()
-        try:
-            response = requests.get(
-                urljoin(self.board_base or self.base_url, path), timeout=self.timeout
-            )
-        except requests.RequestException as exc:
-            ms = (time.perf_counter() - started) * 1000
-            return Answer("board", 0, text=f"{type(exc).__name__}: {exc}", ms=ms), None
-        answer = Answer(
-            "board", response.status_code, text="", ms=response.elapsed.total_seconds() * 1000
-        )
-        return answer, (response.json() if response.status_code == 200 else None)
-
     def ask_in_line(self, target: str) -> tuple[Answer, str | None]:
         """GET the waiting page (target: its path with the ticket), as its meta refresh
         does: still waiting, or admitted (the checkout's key), sold out or refused."""
@@ -795,21 +778,6 @@ class LeanShopper(Shopper):
         self.lean = LeanHTTP(base_url, timeout=timeout)
         self._pages_loaded: set[str] = set()
         self.board_base = None
-        self._board: LeanHTTP | None = None
-
-    def read_board(self, path: str) -> tuple[Answer, dict[str, Any] | None]:
-        if self._board is None:
-            self._board = LeanHTTP(self.board_base or self.base_url, timeout=self.timeout)
-        started = time.perf_counter()
-        try:
-            status, _, text = self._board.request(
-                "GET", path, headers={"Accept": "application/json"}
-            )
-        except (OSError, http.client.HTTPException) as exc:
-            ms = (time.perf_counter() - started) * 1000
-            return Answer("board", 0, text=f"{type(exc).__name__}: {exc}", ms=ms), None
-        ms = (time.perf_counter() - started) * 1000
-        return Answer("board", status, ms=ms), (json.loads(text) if status == 200 else None)
 
     def ask_in_line(self, target: str) -> tuple[Answer, str | None]:
         if target not in self._pages_loaded:
@@ -826,8 +794,6 @@ class LeanShopper(Shopper):
 
     def close(self) -> None:
         self.lean.close()
-        if self._board is not None:
-            self._board.close()
 
     def _send(
         self,
@@ -973,10 +939,84 @@ def wait_in_line(
         board = answer.board()
         if board is None:
             time.sleep(answer.poll_seconds())
-        else:
-            watch_board(shopper, journey, *board, deadline=deadline)
+            continue
+        told = watch_board(shopper, journey, *board, deadline=deadline)
+        if told is not None:  # the page says "sold out" from the board, asking nobody
+            journey.answers.append(told)
+            answer, key = told, None
+            break
     journey.queue_wait_ms = (time.perf_counter() - started) * 1000
     return answer, key
+
+
+class BoardReader:
+    """The checkout line's board as a crowd of waiting pages sees it: read from the edge once
+    a period for all of them. Every browser reads the same answer from the edge (the edge's
+    own rate is bench/edge.py's figure); a thread per page reading it over Python HTTP would
+    make this client, on the machine it measures, the crowd's bottleneck (2,000 pages: 2,000
+    reads a second)."""
+
+    _readers: ClassVar[dict[tuple[str, str], BoardReader]] = {}
+    _made = threading.Lock()
+
+    def __init__(self, base_url: str, path: str, every: float) -> None:
+        self.http = LeanHTTP(base_url, timeout=30)
+        self.path = path
+        self.every = every
+        self.latest: dict[str, Any] | None = None
+        self.read_ms: list[float] = []
+        self.last_ms = 0.0
+        self.errors = 0
+        self._changed = threading.Condition()
+        self._stopped = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    @classmethod
+    def of(cls, base_url: str, path: str, every: float) -> BoardReader:
+        with cls._made:
+            reader = cls._readers.get((base_url, path))
+            if reader is None:
+                reader = cls._readers[(base_url, path)] = cls(base_url, path, every)
+            return reader
+
+    @classmethod
+    def stop_all(cls) -> list[BoardReader]:
+        """Stop every reader (the run is over); returns them for their figures."""
+        with cls._made:
+            readers, cls._readers = list(cls._readers.values()), {}
+        for reader in readers:
+            reader._stopped.set()
+        return readers
+
+    def _read(self) -> None:
+        while not self._stopped.wait(self.every):
+            started = time.perf_counter()
+            try:
+                status, _, text = self.http.request("GET", self.path, headers=JSON_ACCEPT)
+            except (OSError, http.client.HTTPException):
+                self.errors += 1
+                continue
+            self.last_ms = (time.perf_counter() - started) * 1000
+            self.read_ms.append(self.last_ms)
+            if status != 200:
+                self.errors += 1
+                continue
+            with self._changed:
+                self.latest = json.loads(text)
+                self._changed.notify_all()
+        self.http.close()
+
+    def wait(self, seq: int, until: float) -> dict[str, Any] | None:
+        """The board once it says place `seq` is near or an item sold out; None at `until`."""
+        with self._changed:
+            while True:
+                board = self.latest
+                if board is not None and (board["sold_out"] or board["near"] >= seq):
+                    return board
+                left = until - time.perf_counter()
+                if left <= 0:
+                    return None
+                self._changed.wait(left)
 
 
 def watch_board(
@@ -988,22 +1028,20 @@ def watch_board(
     keepalive: float,
     *,
     deadline: float,
-) -> None:
-    """Wait as the waiting page's script does while it reads the line's board: read it every
-    `every` seconds until the turn is near (or sold out), or `keepalive` has passed."""
-    until = min(time.perf_counter() + keepalive, deadline)
-    while True:
-        time.sleep(every)
-        if time.perf_counter() >= until:
-            return
-        answer, board = shopper.read_board(path)
-        journey.answers.append(answer)
-        journey.board_reads += 1
-        if board is not None and board["sold_out"]:
-            time.sleep(random.random() * every / 2)  # as the page's script spreads them
-            return
-        if board is not None and board["near"] >= seq:
-            return
+) -> Answer | None:
+    """Wait as the waiting page's script does while it reads the line's board (BoardReader):
+    until the board says the turn is near (None: the page asks for it), or `keepalive` has
+    passed (None too), or sold out: the page shows it from the board itself (the answer, as
+    long as the board's read took)."""
+    reader = BoardReader.of(shopper.board_base or shopper.base_url, path, every)
+    board = reader.wait(seq, min(time.perf_counter() + keepalive, deadline))
+    if board is None:
+        return None
+    journey.board_reads += 1
+    if not board["sold_out"]:
+        return None
+    names = ", ".join(board["sold_out"])
+    return Answer("board", 409, text=f"Sold out: {names}", ms=reader.last_ms)
 
 
 def run_barrier(targets: list[Any], work: Any, *, timeout: float = 300) -> list[Any]:

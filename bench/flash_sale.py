@@ -471,7 +471,7 @@ def main(argv: list[str] | None = None) -> int:
         "--capacity",
         type=int,
         default=None,
-        help="shoppers let into checkout at once, the rest wait in line (default: 2 per "
+        help="shoppers let into checkout at once, the rest wait in line (default: 3 per "
         "worker process; 0: no line)",
     )
     parser.add_argument(
@@ -511,6 +511,7 @@ def main(argv: list[str] | None = None) -> int:
         ERROR_OTHER,
         ORDER,
         SOLD_OUT_ANSWER,
+        BoardReader,
         LeanShopper,
         LiveServer,
         bench_database,
@@ -563,9 +564,10 @@ def main(argv: list[str] | None = None) -> int:
             }
             if args.rate_limits:
                 env["RATELIMIT_ENABLED"] = "true"
-            # Two shoppers in checkout per worker keep the CPU busy; more only lengthen every
-            # checkout and queue the waiting pages' asks behind them (README: sizing the cap).
-            capacity = 2 * args.workers if args.capacity is None else args.capacity
+            # Three shoppers in checkout per worker keep the CPU busy while the next in line
+            # come to ask for their slots; more only lengthen every checkout and queue the
+            # waiting pages' asks behind them (README: sizing the cap).
+            capacity = 3 * args.workers if args.capacity is None else args.capacity
             env["CHECKOUT_QUEUE_CAPACITY"] = str(capacity)
             server_instance = folder / "server"
             if not args.eager:
@@ -620,7 +622,10 @@ def main(argv: list[str] | None = None) -> int:
                     n, shopper = numbered
                     return check_out(shopper, email=f"shopper{n}@example.com", before=barrier)
 
-                journeys = run_barrier(list(enumerate(shoppers)), race, timeout=900)
+                try:
+                    journeys = run_barrier(list(enumerate(shoppers)), race, timeout=900)
+                finally:
+                    boards = BoardReader.stop_all()
                 cpu_after = process_tree_cpu(server.process.pid)
                 machine = cpu_by_program()
                 machine.subtract(machine_before)
@@ -709,6 +714,16 @@ def main(argv: list[str] | None = None) -> int:
             for step, ms in steps.items()
         )
     )
+    board_ms = [ms for reader in boards for ms in reader.read_ms]
+    if boards:
+        print(
+            f"the line's board, read for all waiting pages once a period through "
+            f"{'the edge cache' if edge_class else 'gunicorn'}: {len(board_ms)} reads, p50/p99 "
+            f"{percentile(board_ms, 0.5):.0f}/{percentile(board_ms, 0.99):.0f} ms, "
+            f"{sum(r.errors for r in boards)} failed; pages woken by it "
+            f"{sum(j.board_reads for j in journeys)}, of which told sold out by it (asking "
+            f"nobody) {sum(1 for j in journeys if j.answers and j.answers[-1].step == 'board')}"
+        )
     print(
         f"browsing during the sale: {len(browsed)} pages, p50/p99 "
         f"{percentile(browse_ms, 0.5):.0f}/{percentile(browse_ms, 0.99):.0f} ms, "

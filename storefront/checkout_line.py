@@ -37,6 +37,7 @@ from commerce.checkout.queue import (
     TicketRefused,
     continue_in_line,
     line_board,
+    sold_out_names,
 )
 from commerce.errors import Conflict, OutOfStock, ValidationError
 from storefront import bp
@@ -205,6 +206,8 @@ def checkout_queue_board() -> Response:
         response.status_code = 400
         return private(response)
     board = line_board(items)
-    response = jsonify(serving=board.serving, near=board.near, sold_out=board.sold_out)
+    response = jsonify(
+        serving=board.serving, near=board.near, sold_out=list(sold_out_names(board.sold_out))
+    )
     seconds = max(1, current_app.config["CHECKOUT_QUEUE_BOARD_MS"] // 1000)
     return public(response, max_age=seconds, edge_max_age=seconds)

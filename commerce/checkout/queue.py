@@ -78,6 +78,7 @@ __all__ = [
     "continue_in_line",
     "enter_checkout",
     "line_board",
+    "sold_out_names",
     "line_stats",
     "set_capacity",
 ]
@@ -203,10 +204,14 @@ def watches_board(position: int, capacity: int) -> bool:
     return edge_enabled() and capacity > 0 and position > NEAR_ROUNDS * capacity
 
 
-def keepalive_ms(poll_ms: int) -> int:
+def keepalive_ms(poll_ms: int, seq: int) -> int:
     """How often a page that reads the board still asks for its turn: often enough that its
-    place is never given up as silent (CHECKOUT_QUEUE_PLACE_TIMEOUT)."""
-    return max(poll_ms, crowd_state().rules.place_timeout_ms // 3)
+    place is never given up as silent (CHECKOUT_QUEUE_PLACE_TIMEOUT), at most every third of
+    it. Spread by place number between a sixth and a third, so a crowd that joined in the
+    same second does not come back in the same second."""
+    spread = (seq * 0.6180339887) % 1.0  # successive places fall far apart
+    third = crowd_state().rules.place_timeout_ms // 3
+    return max(poll_ms, int(third * (0.5 + 0.5 * spread)))
 
 
 def line_board(variant_ids: list[int], *, now: datetime | None = None) -> Board:
@@ -218,8 +223,9 @@ def _cart_variants(cart: Cart) -> list[int]:
     return sorted({variant_id for variant_id, _ in cart.line_pairs()})
 
 
-def _labels(turn: Turn) -> tuple[str, ...]:
-    return tuple(label or f"item {v}" for v, label in sorted(turn.sold_out.items()))
+def sold_out_names(sold_out: dict[int, str]) -> tuple[str, ...]:
+    """The names a shopper is told are sold out (a marker without a label: the item's id)."""
+    return tuple(label or f"item {v}" for v, label in sorted(sold_out.items()))
 
 
 def _waiting(turn: Turn, cart_id: int, binding: str, variant_ids: list[int]) -> Entry:
@@ -234,7 +240,7 @@ def _waiting(turn: Turn, cart_id: int, binding: str, variant_ids: list[int]) -> 
         poll_ms=poll_ms,
         seq=turn.seq,
         watches_board=watches_board(turn.position, turn.capacity),
-        keepalive_ms=keepalive_ms(poll_ms),
+        keepalive_ms=keepalive_ms(poll_ms, turn.seq),
         variant_ids=tuple(variant_ids),
     )
     return Entry(WAITING, place=place)
@@ -276,7 +282,7 @@ def enter_checkout(
     variant_ids = _cart_variants(cart)
     turn = crowd_state().take_turn(str(cart.id), variant_ids, now_ms=now_ms(now))
     if turn.status == SOLD_OUT:
-        return Entry(SOLD_OUT, sold_out=_labels(turn))
+        return Entry(SOLD_OUT, sold_out=sold_out_names(turn.sold_out))
     if turn.status == WAITING:
         return _waiting(turn, cart.id, binding, variant_ids)
     return _start(cart, customer, turn, pricing)
@@ -298,7 +304,7 @@ def continue_in_line(
         str(held.cart_id), held.variant_ids, now_ms=now_ms(now), polling=True, ticket_seq=held.seq
     )
     if turn.status == SOLD_OUT:
-        return Entry(SOLD_OUT, sold_out=_labels(turn))
+        return Entry(SOLD_OUT, sold_out=sold_out_names(turn.sold_out))
     if turn.status == LOST:
         return Entry(LOST)
     if turn.status == WAITING:

@@ -82,7 +82,7 @@ class Board:
 
     serving: int  # places numbered up to this are let in when they ask
     near: int  # places numbered up to this are among the first NEAR_ROUNDS x capacity in line
-    sold_out: bool
+    sold_out: dict[int, str]  # the items marked sold out: variant id -> its label
 
 
 @dataclass(frozen=True)

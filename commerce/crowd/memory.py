@@ -126,7 +126,7 @@ class MemoryLineStore:
         with self._lock:
             self._forget_expired(now_ms, rules)
             capacity = self._capacity if self._capacity is not None else rules.default_capacity
-            sold_out = bool(self._sold_out(variant_ids))
+            sold_out = self._sold_out(variant_ids)
             places = sorted(self._line.values())
 
             def upto(count: int) -> int:

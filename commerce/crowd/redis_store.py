@@ -102,7 +102,7 @@ end
 return answer('waiting', rank + 1, tonumber(mine))
 """
 
-# KEYS: line, seen, in, seq, cap, then each variant's sold-out marker;
+# KEYS: line, seen, in, seq, cap, then each variant's sold-out marker (its label);
 # ARGV: now, the default capacity, the place timeout, NEAR_ROUNDS.
 BOARD = """
 local line, seen, inside, seq_key, cap_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
@@ -113,9 +113,13 @@ for _, m in ipairs(silent) do
   redis.call('ZREM', line, m)
   redis.call('ZREM', seen, m)
 end
-local sold = 0
+local sold = {}
 for i = 6, #KEYS do
-  if redis.call('EXISTS', KEYS[i]) == 1 then sold = 1 end
+  local label = redis.call('GET', KEYS[i])
+  if label then
+    sold[#sold + 1] = tostring(i - 5)
+    sold[#sold + 1] = label
+  end
 end
 local last = tonumber(redis.call('GET', seq_key) or '0')
 local cap = tonumber(redis.call('GET', cap_key) or ARGV[2])
@@ -253,7 +257,10 @@ class RedisLineStore:
         keys += [self._key(f"so:{variant_id}") for variant_id in variant_ids]
         args = [now_ms, rules.default_capacity, rules.place_timeout_ms, NEAR_ROUNDS]
         serving, near, sold = self._board(keys=keys, args=args)
-        return Board(int(serving), int(near), bool(int(sold)))
+        sold_out = {
+            variant_ids[int(_text(sold[i])) - 1]: _text(sold[i + 1]) for i in range(0, len(sold), 2)
+        }
+        return Board(int(serving), int(near), sold_out)
 
     def stats(self, *, now_ms: int, rules: Rules) -> tuple[int, int, int, int]:
         keys = [self._key(k) for k in ("line", "seen", "in", "cap", "admitted")]

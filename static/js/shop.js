@@ -233,8 +233,8 @@
   // Behind an edge cache, a waiting page far back in the line (data-board) reads the line's
   // board, the same for every shopper and answered by the edge, instead of asking the shop for
   // its turn; when the board says the turn is near (its place number within `near`) the box
-  // asks at once (htmx "line-moved"), when an item is sold out within half a board period; it
-  // also asks by itself every keepalive to keep the place. Without script the page reloads
+  // asks at once (htmx "line-moved"), and when an item is sold out the page says so itself;
+  // it also asks by itself every keepalive to keep the place. Without script the page reloads
   // itself instead.
   var boardTimer = null;
   var every = 1000;
@@ -246,18 +246,35 @@
       .then(function (board) {
         if (!board || !box.isConnected || box.hasAttribute("data-asked")) return;
         var seq = parseInt(box.getAttribute("data-seq"), 10);
-        if (board.sold_out || board.near >= seq) {
+        if (board.sold_out && board.sold_out.length) {
+          showSoldOut(box, board.sold_out);
+        } else if (board.near >= seq) {
           box.setAttribute("data-asked", "");
-          // Sold out reaches the whole line in the same second: spread those asks over half
-          // a board period so the shop is not asked by everyone in the same instant.
-          var wait = board.sold_out ? Math.random() * every / 2 : 0;
-          setTimeout(function () {
-            if (window.htmx && box.isConnected) window.htmx.trigger(box, "line-moved");
-          }, wait);
+          if (window.htmx) window.htmx.trigger(box, "line-moved");
         }
       })
       .catch(function () {}); // the box's own keepalive ask still comes
   }
+  // Sold out reaches the whole line in the same second: the page says so from the board
+  // (the shop's own words, kept in a <template>), rather than thousands of pages asking the
+  // shop at once; the place, no longer asked about, lapses by itself.
+  function showSoldOut(box, names) {
+    var template = box.querySelector("template[data-sold-out-box]");
+    if (!template) {
+      box.setAttribute("data-asked", "");
+      if (window.htmx) window.htmx.trigger(box, "line-moved");
+      return;
+    }
+    var shown = template.content.firstElementChild.cloneNode(true);
+    var text = shown.querySelector("[data-sold-out-text]");
+    if (text) {
+      text.textContent =
+        "Sorry, " + names.join(", ") + (names.length === 1 ? " is" : " are") + " sold out.";
+    }
+    box.replaceWith(shown);
+    document.title = "Sold out" + document.title.replace(/^[^·]*/, " ");
+  }
+
   function startBoard() {
     var box = document.querySelector('[data-queue="waiting"][data-board]');
     if (boardTimer || !box) return;

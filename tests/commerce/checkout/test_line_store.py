@@ -170,7 +170,7 @@ def test_stats_for_the_dashboard(store):
 
 def board(store: Any, now: int = T0, variants: list[int] | None = None) -> tuple[int, int, bool]:
     seen = store.board(variants or [], now_ms=now, rules=RULES)
-    return seen.serving, seen.near, seen.sold_out
+    return seen.serving, seen.near, bool(seen.sold_out)
 
 
 def test_the_board_says_who_is_let_in_and_who_is_near_the_front(store):
@@ -196,6 +196,8 @@ def test_the_board_says_sold_out_for_its_items_only(store):
     waiting = join(store, "c", variants=[7, 8])
     store.mark_sold_out({7: waiting.epochs[7]}, {7: "Sneaker - 42"}, ttl_ms=60_000)
     assert board(store, variants=[7, 8])[2] is True
+    named = store.board([7, 8], now_ms=T0, rules=RULES).sold_out
+    assert named == {7: "Sneaker - 42"}  # what the waiting page tells the shopper
     assert board(store, variants=[8])[2] is False
     store.clear_sold_out([7])
     assert board(store, variants=[7, 8])[2] is False

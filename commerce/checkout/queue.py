@@ -78,9 +78,9 @@ __all__ = [
     "continue_in_line",
     "enter_checkout",
     "line_board",
-    "sold_out_names",
     "line_stats",
     "set_capacity",
+    "sold_out_names",
 ]
 
 MAX_CAPACITY = 100_000

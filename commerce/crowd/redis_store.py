@@ -31,7 +31,21 @@ from commerce.crowd import (
     Turn,
 )
 
-TAKE_TURN = """
+# Every script first forgets the slots whose time is up and the places not asked about.
+FORGET_LAPSED = """
+local function forget_lapsed(line, seen, inside, now, place_timeout)
+  redis.call('ZREMRANGEBYSCORE', inside, '-inf', now)
+  local silent = redis.call('ZRANGEBYSCORE', seen, '-inf', now - place_timeout)
+  for _, m in ipairs(silent) do
+    redis.call('ZREM', line, m)
+    redis.call('ZREM', seen, m)
+  end
+end
+"""
+
+TAKE_TURN = (
+    FORGET_LAPSED
+    + """
 local line, seen, inside, seq_key, cap_key, admitted =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local member, now = ARGV[1], tonumber(ARGV[2])
@@ -48,12 +62,7 @@ for i = 1, (#KEYS - 6) / 2 do
   end
 end
 
-redis.call('ZREMRANGEBYSCORE', inside, '-inf', now)
-local silent = redis.call('ZRANGEBYSCORE', seen, '-inf', now - place_timeout)
-for _, m in ipairs(silent) do
-  redis.call('ZREM', line, m)
-  redis.call('ZREM', seen, m)
-end
+forget_lapsed(line, seen, inside, now, place_timeout)
 local cap = tonumber(redis.call('GET', cap_key) or ARGV[3])
 local active = redis.call('ZCARD', inside)
 
@@ -101,18 +110,16 @@ if cap <= 0 or rank < cap - active then
 end
 return answer('waiting', rank + 1, tonumber(mine))
 """
+)
 
 # KEYS: line, seen, in, seq, cap, then each variant's sold-out marker (its label);
 # ARGV: now, the default capacity, the place timeout, NEAR_ROUNDS.
-BOARD = """
+BOARD = (
+    FORGET_LAPSED
+    + """
 local line, seen, inside, seq_key, cap_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local now = tonumber(ARGV[1])
-redis.call('ZREMRANGEBYSCORE', inside, '-inf', now)
-local silent = redis.call('ZRANGEBYSCORE', seen, '-inf', now - tonumber(ARGV[3]))
-for _, m in ipairs(silent) do
-  redis.call('ZREM', line, m)
-  redis.call('ZREM', seen, m)
-end
+forget_lapsed(line, seen, inside, now, tonumber(ARGV[3]))
 local sold = {}
 for i = 6, #KEYS do
   local label = redis.call('GET', KEYS[i])
@@ -138,20 +145,19 @@ local function upto(count)
 end
 return {upto(cap - redis.call('ZCARD', inside)), upto(tonumber(ARGV[4]) * cap), sold}
 """
+)
 
-STATS = """
+STATS = (
+    FORGET_LAPSED
+    + """
 local line, seen, inside, cap_key, admitted = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local now = tonumber(ARGV[1])
-redis.call('ZREMRANGEBYSCORE', inside, '-inf', now)
-local silent = redis.call('ZRANGEBYSCORE', seen, '-inf', now - tonumber(ARGV[3]))
-for _, m in ipairs(silent) do
-  redis.call('ZREM', line, m)
-  redis.call('ZREM', seen, m)
-end
+forget_lapsed(line, seen, inside, now, tonumber(ARGV[3]))
 redis.call('ZREMRANGEBYSCORE', admitted, '-inf', now - tonumber(ARGV[4]))
 return {tonumber(redis.call('GET', cap_key) or ARGV[2]), redis.call('ZCARD', inside),
         redis.call('ZCARD', line), redis.call('ZCARD', admitted)}
 """
+)
 
 # KEYS: marker, epoch per variant; ARGV: ttl, then the epoch read and the label per variant.
 MARK_SOLD_OUT = """

@@ -28,6 +28,7 @@ import http.client
 import json
 import math
 import os
+import random
 import re
 import select
 import signal
@@ -833,6 +834,7 @@ def checkout_key(answer: Answer) -> str | None:
 # Journey.outcome
 ORDER, SOLD_OUT_ANSWER, ERROR_5XX, ERROR_OTHER = "order", "sold_out", "error_5xx", "error_other"
 LINE_TIMEOUT = 300.0  # seconds a shopper waits in the checkout line before giving up
+GIVE_UP_SPREAD = 5.0  # seconds over which pages told sold out by the board free their places
 
 
 @dataclass
@@ -847,6 +849,7 @@ class Journey:
     queue_wait_ms: float | None = None  # time in the checkout line (None: let in at once)
     queue_polls: int = 0  # how often the waiting page asked
     board_reads: int = 0  # how often it read the line's board instead
+    gives_up: str = ""  # told sold out by the board: the waiting page's ask that frees the place
 
     @property
     def sold_out_ms(self) -> float | None:
@@ -892,7 +895,11 @@ def check_out(
     if answer.in_line:
         answer, key = wait_in_line(shopper, journey, answer)
     if answer.sold_out:
-        return _end(journey, SOLD_OUT_ANSWER)
+        ended = _end(journey, SOLD_OUT_ANSWER)
+        if journey.gives_up:  # told by the board: the page gives its place up meanwhile
+            time.sleep(random.uniform(0, GIVE_UP_SPREAD))
+            shopper.ask_in_line(journey.gives_up)
+        return ended
     if key is None:
         return _failed(journey, answer)
     for answer in (
@@ -943,6 +950,7 @@ def wait_in_line(
         told = watch_board(shopper, journey, *board, deadline=deadline)
         if told is not None:  # the page says "sold out" from the board, asking nobody
             journey.answers.append(told)
+            journey.gives_up = target
             answer, key = told, None
             break
     journey.queue_wait_ms = (time.perf_counter() - started) * 1000

@@ -110,8 +110,9 @@ sub vcl_backend_response {
     }
     set beresp.grace = 6h;
     if (bereq.url ~ "^/checkout/queue/board\?") {
-        # The line moves: a board from long ago would only make pages ask for nothing.
-        set beresp.grace = 2s;
+        # The line moves, and the shop answers the board in a millisecond: no stale copy
+        # (concurrent readers of an expired board still wait on one fetch together).
+        set beresp.grace = 0s;
     }
     if (beresp.http.Content-Type ~ "^(text/|application/(javascript|json)|image/svg)") {
         set beresp.do_gzip = true;

@@ -238,6 +238,7 @@
   // itself instead.
   var boardTimer = null;
   var every = 1000;
+  var GIVE_UP_SPREAD_MS = 5000;
   function watchBoard() {
     var box = document.querySelector('[data-queue="waiting"][data-board]');
     if (!box || box.hasAttribute("data-asked") || !window.fetch) return;
@@ -257,7 +258,7 @@
   }
   // Sold out reaches the whole line in the same second: the page says so from the board
   // (the shop's own words, kept in a <template>), rather than thousands of pages asking the
-  // shop at once; the place, no longer asked about, lapses by itself.
+  // shop at once and waiting for its answers.
   function showSoldOut(box, names) {
     var template = box.querySelector("template[data-sold-out-box]");
     if (!template) {
@@ -271,8 +272,18 @@
       text.textContent =
         "Sorry, " + names.join(", ") + (names.length === 1 ? " is" : " are") + " sold out.";
     }
+    var ask = box.getAttribute("hx-get");
     box.replaceWith(shown);
     document.title = "Sold out" + document.title.replace(/^[^·]*/, " ");
+    // Give the place up (its ask answers "sold out" and frees it), within the next seconds:
+    // the whole line does this at once, and nobody waits for these answers.
+    if (ask) {
+      setTimeout(function () {
+        fetch(ask, { credentials: "same-origin", headers: { "HX-Request": "true" } }).catch(
+          function () {}
+        );
+      }, Math.random() * GIVE_UP_SPREAD_MS);
+    }
   }
 
   function startBoard() {

@@ -7,7 +7,8 @@ import os
 from itertools import count
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.browser.conftest import LiveServer, snap, unique
 
@@ -37,23 +38,37 @@ def seed(live_server: LiveServer) -> dict[str, int | str]:
         }
 
 
+def find_component(page: Page, sku: str) -> Locator:
+    """Type the SKU in the search box until its row offers units per bundle, as a person
+    types again when nothing came up: a search typed while the page was still setting up its
+    script (after a reload, on a busy machine) is never sent."""
+    search = page.get_by_label("Add a component (search SKU or product)")
+    units = page.get_by_label(f"Units of {sku} per bundle")
+    for _ in range(3):
+        search.fill("")
+        search.fill(sku)
+        try:
+            units.wait_for(timeout=4000)
+            return units
+        except PlaywrightTimeout:
+            continue
+    units.wait_for(timeout=4000)
+    return units
+
+
 def test_build_a_gift_box_from_a_mug_and_two_bags(page: Page, live_server: LiveServer):
     seeded = seed(live_server)
     page.goto(f"/console/products/{seeded['box_product']}")
     page.get_by_role("link", name="Make bundle").click()
     expect(page.get_by_text("No components yet")).to_be_visible()
 
-    search = page.get_by_label("Add a component (search SKU or product)")
-    search.fill(str(seeded["mug_sku"]))
-    page.get_by_label(f"Units of {seeded['mug_sku']} per bundle").fill("1")
+    find_component(page, str(seeded["mug_sku"])).fill("1")
     page.get_by_role("button", name="Save components").click()
     expect(page.get_by_text("Sellable now: 5 bundle(s)")).to_be_visible()
     # The save reloaded the page: its search box asks as you type once htmx has loaded.
     page.wait_for_load_state("load")
 
-    search = page.get_by_label("Add a component (search SKU or product)")
-    search.fill(str(seeded["bag_sku"]))
-    page.get_by_label(f"Units of {seeded['bag_sku']} per bundle").fill("2")
+    find_component(page, str(seeded["bag_sku"])).fill("2")
     page.get_by_role("button", name="Save components").click()
     expect(page.get_by_text("Sellable now: 3 bundle(s)")).to_be_visible()
     stock = page.locator("#bundle-stock")

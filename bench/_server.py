@@ -834,7 +834,7 @@ def checkout_key(answer: Answer) -> str | None:
 # Journey.outcome
 ORDER, SOLD_OUT_ANSWER, ERROR_5XX, ERROR_OTHER = "order", "sold_out", "error_5xx", "error_other"
 LINE_TIMEOUT = 300.0  # seconds a shopper waits in the checkout line before giving up
-GIVE_UP_SPREAD = 5.0  # seconds over which pages told sold out by the board free their places
+GIVE_UP_SPREAD = 10.0  # seconds over which pages told sold out by the board free their places
 
 
 @dataclass

@@ -238,7 +238,7 @@
   // itself instead.
   var boardTimer = null;
   var every = 1000;
-  var GIVE_UP_SPREAD_MS = 5000;
+  var GIVE_UP_SPREAD_MS = 10000;
   function watchBoard() {
     var box = document.querySelector('[data-queue="waiting"][data-board]');
     if (!box || box.hasAttribute("data-asked") || !window.fetch) return;

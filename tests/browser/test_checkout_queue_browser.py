@@ -123,7 +123,7 @@ def test_behind_an_edge_the_page_says_sold_out_from_the_board(
     assert state.stats(now_ms=now_ms()).waiting == 3
 
     state.mark_sold_out(state.epochs([variant_id]), {variant_id: "Flash Sneaker"}, ttl_ms=60_000)
-    with anon_page.expect_request(lambda r: "/checkout/queue?" in r.url, timeout=10_000) as ask:
+    with anon_page.expect_request(lambda r: "/checkout/queue?" in r.url, timeout=15_000) as ask:
         expect(anon_page.get_by_role("heading", name="Sold out")).to_be_visible(timeout=6000)
         expect(anon_page.get_by_role("alert")).to_have_text("Sorry, Flash Sneaker is sold out.")
         expect(anon_page.get_by_role("link", name="Change your cart")).to_be_visible()

@@ -108,10 +108,10 @@ class Place:
     ticket: str
     poll_ms: int  # ask again after this long
     seq: int = 0  # the place's number (first come, first served)
-    # With an edge cache in front, a page beyond the front of the line reads the line's board
-    # (the same for everyone, answered by the edge) every BOARD_MS instead, and asks itself
-    # only when the board says its turn is near, or sold out, or every keepalive_ms to keep
-    # the place (README "The checkout queue").
+    # With an edge cache in front, a page beyond the places the board calls near reads the
+    # line's board (the same for everyone, answered by the edge) every BOARD_MS instead, and
+    # asks itself only when the board says its turn is near, or every keepalive_ms to keep the
+    # place; a board naming its items sold out, it says so itself (README "The checkout queue").
     watches_board: bool = False
     keepalive_ms: int = 0
     variant_ids: tuple[int, ...] = ()  # the cart's items, which the board is read for
@@ -206,9 +206,9 @@ def watches_board(position: int, capacity: int) -> bool:
 
 def keepalive_ms(poll_ms: int, seq: int) -> int:
     """How often a page that reads the board still asks for its turn: often enough that its
-    place is never given up as silent (CHECKOUT_QUEUE_PLACE_TIMEOUT), at most every third of
-    it. Spread by place number between a sixth and a third, so a crowd that joined in the
-    same second does not come back in the same second."""
+    place is never given up as silent (CHECKOUT_QUEUE_PLACE_TIMEOUT): every sixth to third
+    of it, spread by place number, so a crowd that joined in the same second does not come
+    back in the same second."""
     spread = (seq * 0.6180339887) % 1.0  # successive places fall far apart
     third = crowd_state().rules.place_timeout_ms // 3
     return max(poll_ms, int(third * (0.5 + 0.5 * spread)))

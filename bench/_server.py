@@ -64,6 +64,7 @@ CSRF_META = re.compile(r'<meta\s+name="csrf-token"\s+content="([^"]+)"')
 CHECKOUT_PATH = re.compile(r"^/checkout/([^/]+)/")
 QUEUE_PATH = "/checkout/queue"  # the checkout line's waiting page
 POLL_MS = re.compile(r'data-poll-ms="(\d+)"')
+OWN_ADDRESS = re.compile(r'hx-get="(/checkout/queue\?ticket=[^"]+)"')  # the waiting box's own
 JSON_ACCEPT = {"Accept": "application/json"}
 BOARD = re.compile(
     r'data-board="([^"]+)" data-board-ms="(\d+)" data-seq="(\d+)" data-keepalive-ms="(\d+)"'
@@ -570,6 +571,12 @@ class Answer:
     ms: float = 0.0
     target: str = ""  # the redirect target with its query (a waiting page's ticket)
 
+    def __post_init__(self) -> None:
+        if not self.target and self.status == 200:  # the waiting page as the join's answer
+            found = OWN_ADDRESS.search(self.text) if 'data-queue="waiting"' in self.text else None
+            if found:
+                self.target = html.unescape(found.group(1))
+
     @property
     def sold_out(self) -> bool:
         return self.status == 409 and bool(SOLD_OUT.search(self.text))
@@ -780,6 +787,12 @@ class LeanShopper(Shopper):
         self._pages_loaded: set[str] = set()
         self.board_base = None
 
+    def start_checkout(self) -> tuple[Answer, str | None]:
+        answer, key = super().start_checkout()
+        if answer.status == 200 and answer.in_line:  # the waiting page came as the answer
+            self._pages_loaded.add(answer.target)
+        return answer, key
+
     def ask_in_line(self, target: str) -> tuple[Answer, str | None]:
         if target not in self._pages_loaded:
             self._pages_loaded.add(target)
@@ -922,24 +935,30 @@ def check_out(
 def wait_in_line(
     shopper: Shopper, journey: Journey, answer: Answer, *, timeout: float = LINE_TIMEOUT
 ) -> tuple[Answer, str | None]:
-    """Follow the checkout line's waiting page from `answer` (the 303 to it) until the shopper
-    is let in (the answer and the checkout's key), told sold out, or anything else; the wait
-    is recorded on the journey (queue_wait_ms, queue_polls)."""
+    """Follow the checkout line's waiting page from `answer` (the page itself, the join's
+    answer; or the 303 to it) until the shopper is let in (the answer and the checkout's key),
+    told sold out, or anything else; the wait is recorded on the journey (queue_wait_ms,
+    queue_polls)."""
     started = time.perf_counter()
     target = answer.target
     deadline = started + timeout
     key: str | None = None
     rejoins = 0
+    shown: Answer | None = answer if answer.status == 200 else None  # the page in hand
     while True:
-        answer, key = shopper.ask_in_line(target)
-        journey.answers.append(answer)
-        journey.queue_polls += 1
+        if shown is not None:  # wait as the page in hand says before asking
+            answer, shown = shown, None
+        else:
+            answer, key = shopper.ask_in_line(target)
+            journey.answers.append(answer)
+            journey.queue_polls += 1
         if answer.status == 410 and rejoins < 3:  # the place lapsed (an answer took too long)
             rejoins += 1
             answer, key = shopper.start_checkout()  # "Check out again": back of the line
             journey.answers.append(answer)
             if answer.in_line:
                 target = answer.target
+                shown = answer if answer.status == 200 else None
                 continue
         if not answer.in_line or time.perf_counter() >= deadline:
             break

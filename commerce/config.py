@@ -162,8 +162,7 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "DECLINE_RATE_LIMIT": _env("DECLINE_RATE_LIMIT", "5 per 10 minutes;15 per day"),
         # The checkout line (README "The checkout queue"): at most this many shoppers in
         # checkout at once (0: no cap; the console can change it live); the rest wait in line
-        # on a page that asks again every POLL_MS (up to POLL_MAX_MS far back in the line). A
-        # place not asked about for PLACE_TIMEOUT seconds is given up (the page was closed).
+        # on a page that asks again every POLL_MS (up to POLL_MAX_MS far back in the line).
         "CHECKOUT_QUEUE_CAPACITY": _env_int("CHECKOUT_QUEUE_CAPACITY", 100),
         "CHECKOUT_QUEUE_POLL_MS": _env_int("CHECKOUT_QUEUE_POLL_MS", 1000),
         # The next `capacity` places in line ask this often: an empty slot waits for them.
@@ -172,7 +171,12 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # lives as long at the edge) and ask for their turn only when it comes near.
         "CHECKOUT_QUEUE_BOARD_MS": _env_int("CHECKOUT_QUEUE_BOARD_MS", 1000),
         "CHECKOUT_QUEUE_POLL_MAX_MS": _env_int("CHECKOUT_QUEUE_POLL_MAX_MS", 5000),
-        "CHECKOUT_QUEUE_PLACE_TIMEOUT": _env_int("CHECKOUT_QUEUE_PLACE_TIMEOUT", 30),
+        # A place whose page stopped asking is given up: near the front (the first two
+        # capacities' worth, whose pages ask every second) after NEAR_TIMEOUT seconds, so a
+        # closed page does not hold up the line; farther back after PLACE_TIMEOUT seconds,
+        # so a crowd far back asks only every few minutes (the board moves its pages on).
+        "CHECKOUT_QUEUE_PLACE_TIMEOUT": _env_int("CHECKOUT_QUEUE_PLACE_TIMEOUT", 300),
+        "CHECKOUT_QUEUE_NEAR_TIMEOUT": _env_int("CHECKOUT_QUEUE_NEAR_TIMEOUT", 15),
         # A variant found sold out is answered "sold out" without its stock row for this long
         # at most; a restock clears the marker at once (commerce/inventory/sold_out.py).
         "SOLD_OUT_MARKER_SECONDS": _env_int("SOLD_OUT_MARKER_SECONDS", 300),

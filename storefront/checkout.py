@@ -201,8 +201,8 @@ def checkout_start() -> Response:
         return cart_page(cart, status=409, message=f"Sold out: {exc.message}")
     except Conflict as exc:  # an earlier checkout of this cart is being placed
         return cart_page(cart, status=409, message=exc.message)
-    if not entry.admitted:
-        return line_answer(entry, joined=True)
+    if not entry.admitted:  # the waiting page itself: no second request to fetch it
+        return line_answer(entry)
     return admitted_answer(entry)
 
 

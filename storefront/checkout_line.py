@@ -129,7 +129,10 @@ def _json(code: int, entry: Entry | None, **body: Any) -> Response:
 
 def line_answer(entry: Entry, *, joined: bool = False) -> Response:
     """The answer for a shopper not let into checkout (yet): waiting, sold out or lapsed.
-    `joined`: the answer to POST /checkout (a browser is sent to the waiting page)."""
+    A browser gets the waiting page itself (also as the answer to POST /checkout: a crowd
+    joining the line costs one request each, not two; the page's script then makes its
+    address the page's own). `joined`: the answer to a link that let the shopper join (the
+    recovery link), which sends the browser to the waiting page's address instead."""
     if entry.outcome == WAITING:
         place = entry.place
         assert place is not None

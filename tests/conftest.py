@@ -8,8 +8,10 @@ skipping.
 
 from __future__ import annotations
 
+import html
 import itertools
 import os
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -360,6 +362,20 @@ def query_counter() -> Callable[[], Any]:
 
 def htmx_headers(**extra: str) -> dict[str, str]:
     return {"HX-Request": "true", **extra}
+
+
+WAITING_ADDRESS = re.compile(
+    r'data-queue="waiting".*?hx-get="(/checkout/queue\?ticket=[^"]+)"', re.S
+)
+
+
+def waiting_address(answer: Any) -> str:
+    """The waiting page's own address (its box's hx-get, with the ticket), from the page
+    POST /checkout answers a shopper sent to the checkout line with."""
+    text = answer.get_data(as_text=True)
+    found = WAITING_ADDRESS.search(text) if answer.status_code == 200 else None
+    assert found, f"not the waiting page: {answer.status_code} {text[:300]}"
+    return html.unescape(found.group(1))
 
 
 @pytest.fixture(scope="session")

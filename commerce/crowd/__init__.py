@@ -101,6 +101,10 @@ class Rules:
     default_capacity: int
     place_timeout_ms: int  # a place not polled for this long is dropped
     slot_ms: int  # how long an admitted shopper counts as in checkout (the hold's length)
+    # A place near the front (the first NEAR_ROUNDS x capacity) whose page has not asked for
+    # this long since it came near is dropped: a closed page is found out where it would hold
+    # up the line, so the pages far back need to ask only rarely (place_timeout_ms).
+    near_timeout_ms: int = 15_000
 
 
 class LineStore(Protocol):
@@ -304,11 +308,14 @@ def _is_outage(exc: BaseException) -> bool:
 def _rules(app: Flask) -> Rules:
     config = app.config
     poll_max = int(config["CHECKOUT_QUEUE_POLL_MAX_MS"])
+    # a near page asks every POLL_MS; one that just came near learns it from the board
+    near_poll = max(int(config["CHECKOUT_QUEUE_POLL_MS"]), int(config["CHECKOUT_QUEUE_BOARD_MS"]))
     return Rules(
         default_capacity=int(config["CHECKOUT_QUEUE_CAPACITY"]),
         # never shorter than a few polls of the slowest waiting page
         place_timeout_ms=max(int(config["CHECKOUT_QUEUE_PLACE_TIMEOUT"]) * 1000, 3 * poll_max),
         slot_ms=int(config["RESERVATION_TTL"].total_seconds() * 1000),
+        near_timeout_ms=max(int(config["CHECKOUT_QUEUE_NEAR_TIMEOUT"]) * 1000, 3 * near_poll),
     )
 
 

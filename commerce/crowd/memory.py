@@ -4,6 +4,7 @@ what a process falls back to while Redis is unreachable. The same rules as the R
 
 from __future__ import annotations
 
+import heapq
 import threading
 import time
 from collections import deque
@@ -28,6 +29,7 @@ class MemoryLineStore:
         self._line: dict[str, int] = {}  # member -> place number
         self._seen: dict[str, int] = {}  # member -> last asked (ms)
         self._inside: dict[str, int] = {}  # member -> counted in checkout until (ms)
+        self._near: dict[str, int] = {}  # member -> when its place came near the front (ms)
         self._seq = 0
         self._capacity: int | None = None
         self._admitted: deque[int] = deque()  # admission times (ms), the last minute's
@@ -36,13 +38,29 @@ class MemoryLineStore:
 
     # -- the line (callers hold the lock) --------------------------------------------------------
 
+    def _forget(self, member: str) -> None:
+        self._line.pop(member, None)
+        self._seen.pop(member, None)
+        self._near.pop(member, None)
+
+    def _capacity_now(self, rules: Rules) -> int:
+        return self._capacity if self._capacity is not None else rules.default_capacity
+
     def _forget_expired(self, now_ms: int, rules: Rules) -> None:
+        """Slots whose time is up, places silent for the place timeout, and places near the
+        front silent for the near timeout since they came near (as FORGET_LAPSED)."""
         for member in [m for m, until in self._inside.items() if until <= now_ms]:
             del self._inside[member]
         oldest = now_ms - rules.place_timeout_ms
         for member in [m for m, seen in self._seen.items() if seen <= oldest]:
-            self._line.pop(member, None)
-            del self._seen[member]
+            self._forget(member)
+        capacity = self._capacity_now(rules)
+        if capacity > 0:
+            front = heapq.nsmallest(NEAR_ROUNDS * capacity, self._line, key=self._line.__getitem__)
+            for member in front:
+                came = self._near.setdefault(member, now_ms)
+                if max(came, self._seen.get(member, 0)) < now_ms - rules.near_timeout_ms:
+                    self._forget(member)
         while self._admitted and self._admitted[0] <= now_ms - ADMITTED_WINDOW_MS:
             self._admitted.popleft()
 
@@ -70,7 +88,7 @@ class MemoryLineStore:
     ) -> Turn:
         with self._lock:
             self._forget_expired(now_ms, rules)
-            capacity = self._capacity if self._capacity is not None else rules.default_capacity
+            capacity = self._capacity_now(rules)
             epochs = {v: self._epochs.get(v, 0) for v in variant_ids}
             sold_out = self._sold_out(variant_ids)
 
@@ -87,8 +105,7 @@ class MemoryLineStore:
                 )
 
             def admit(status: str) -> Turn:
-                self._line.pop(member, None)
-                self._seen.pop(member, None)
+                self._forget(member)
                 self._inside[member] = now_ms + rules.slot_ms
                 if status == ADMITTED:
                     self._admitted.append(now_ms)
@@ -97,8 +114,7 @@ class MemoryLineStore:
             if member in self._inside:
                 return admit(INSIDE)
             if sold_out:
-                self._line.pop(member, None)
-                self._seen.pop(member, None)
+                self._forget(member)
                 return answer(SOLD_OUT)
             mine = self._line.get(member)
             if mine is None:
@@ -119,13 +135,12 @@ class MemoryLineStore:
     def leave(self, member: str) -> None:
         with self._lock:
             self._inside.pop(member, None)
-            self._line.pop(member, None)
-            self._seen.pop(member, None)
+            self._forget(member)
 
     def board(self, variant_ids: list[int], *, now_ms: int, rules: Rules) -> Board:
         with self._lock:
             self._forget_expired(now_ms, rules)
-            capacity = self._capacity if self._capacity is not None else rules.default_capacity
+            capacity = self._capacity_now(rules)
             sold_out = self._sold_out(variant_ids)
             places = sorted(self._line.values())
 
@@ -144,7 +159,7 @@ class MemoryLineStore:
     def stats(self, *, now_ms: int, rules: Rules) -> tuple[int, int, int, int]:
         with self._lock:
             self._forget_expired(now_ms, rules)
-            capacity = self._capacity if self._capacity is not None else rules.default_capacity
+            capacity = self._capacity_now(rules)
             return capacity, len(self._inside), len(self._line), len(self._admitted)
 
     def capacity(self) -> int | None:

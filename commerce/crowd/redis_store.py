@@ -4,6 +4,7 @@ Keys (under CROWD_KEY_PREFIX, "crowd:" by default):
 
   line      sorted set: cart -> place number (INCR of `seq`): first come, first served
   seen      sorted set: cart -> when its waiting page last asked (ms): silent places are dropped
+  near      sorted set: cart -> when its place came near the front (ms): the near timeout's start
   in        sorted set: cart -> until when it counts as in checkout (ms): the capacity's count
   seq       the place counter
   cap       the capacity set in the console (absent: CHECKOUT_QUEUE_CAPACITY)
@@ -31,39 +32,60 @@ from commerce.crowd import (
     Turn,
 )
 
-# Every script first forgets the slots whose time is up and the places not asked about.
+# Every script first forgets the slots whose time is up and the places whose pages stopped
+# asking: anywhere after the place timeout, and near the front (the first `near_count`) after
+# the near timeout, counted from when the place came near (`near`: member -> since when).
 FORGET_LAPSED = """
-local function forget_lapsed(line, seen, inside, now, place_timeout)
+local function forget(line, seen, near, m)
+  redis.call('ZREM', line, m)
+  redis.call('ZREM', seen, m)
+  redis.call('ZREM', near, m)
+end
+local function forget_lapsed(line, seen, inside, near, now, place_timeout, near_timeout, near_count)
   redis.call('ZREMRANGEBYSCORE', inside, '-inf', now)
   local silent = redis.call('ZRANGEBYSCORE', seen, '-inf', now - place_timeout)
   for _, m in ipairs(silent) do
-    redis.call('ZREM', line, m)
-    redis.call('ZREM', seen, m)
+    forget(line, seen, near, m)
   end
+  if near_count > 0 then
+    for _, m in ipairs(redis.call('ZRANGE', line, 0, near_count - 1)) do
+      redis.call('ZADD', near, 'NX', now, m)
+      local since = math.max(tonumber(redis.call('ZSCORE', near, m)),
+                             tonumber(redis.call('ZSCORE', seen, m) or '0'))
+      if since < now - near_timeout then
+        forget(line, seen, near, m)
+      end
+    end
+  end
+end
+local function near_count(cap, rounds)
+  if cap <= 0 then return 0 end
+  return cap * rounds
 end
 """
 
 TAKE_TURN = (
     FORGET_LAPSED
     + """
-local line, seen, inside, seq_key, cap_key, admitted =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local line, seen, inside, seq_key, cap_key, admitted, near =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local member, now = ARGV[1], tonumber(ARGV[2])
 local place_timeout, slot_ms = tonumber(ARGV[4]), tonumber(ARGV[5])
 local polling, ticket_seq, window = ARGV[6] == '1', ARGV[7], tonumber(ARGV[8])
+local near_timeout, rounds = tonumber(ARGV[9]), tonumber(ARGV[10])
 
 local epochs, sold = {}, {}
-for i = 1, (#KEYS - 6) / 2 do
-  local label = redis.call('GET', KEYS[5 + 2 * i])
-  epochs[i] = redis.call('GET', KEYS[6 + 2 * i]) or '0'
+for i = 1, (#KEYS - 7) / 2 do
+  local label = redis.call('GET', KEYS[6 + 2 * i])
+  epochs[i] = redis.call('GET', KEYS[7 + 2 * i]) or '0'
   if label then
     sold[#sold + 1] = tostring(i)
     sold[#sold + 1] = label
   end
 end
 
-forget_lapsed(line, seen, inside, now, place_timeout)
 local cap = tonumber(redis.call('GET', cap_key) or ARGV[3])
+forget_lapsed(line, seen, inside, near, now, place_timeout, near_timeout, near_count(cap, rounds))
 local active = redis.call('ZCARD', inside)
 
 local function answer(status, position, seq)
@@ -72,8 +94,7 @@ local function answer(status, position, seq)
 end
 
 local function admit(status)
-  redis.call('ZREM', line, member)
-  redis.call('ZREM', seen, member)
+  forget(line, seen, near, member)
   redis.call('ZADD', inside, now + slot_ms, member)
   if status == 'admitted' then
     redis.call('ZADD', admitted, now, member .. '@' .. now)
@@ -86,8 +107,7 @@ if redis.call('ZSCORE', inside, member) then
   return admit('inside')
 end
 if #sold > 0 then
-  redis.call('ZREM', line, member)
-  redis.call('ZREM', seen, member)
+  forget(line, seen, near, member)
   return answer('sold_out', 0, 0)
 end
 local mine = redis.call('ZSCORE', line, member)
@@ -112,24 +132,26 @@ return answer('waiting', rank + 1, tonumber(mine))
 """
 )
 
-# KEYS: line, seen, in, seq, cap, then each variant's sold-out marker (its label);
-# ARGV: now, the default capacity, the place timeout, NEAR_ROUNDS.
+# KEYS: line, seen, in, seq, cap, near, then each variant's sold-out marker (its label);
+# ARGV: now, the default capacity, the place timeout, NEAR_ROUNDS, the near timeout.
 BOARD = (
     FORGET_LAPSED
     + """
-local line, seen, inside, seq_key, cap_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local line, seen, inside, seq_key, cap_key, near =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local now = tonumber(ARGV[1])
-forget_lapsed(line, seen, inside, now, tonumber(ARGV[3]))
+local cap = tonumber(redis.call('GET', cap_key) or ARGV[2])
+forget_lapsed(line, seen, inside, near, now, tonumber(ARGV[3]), tonumber(ARGV[5]),
+              near_count(cap, tonumber(ARGV[4])))
 local sold = {}
-for i = 6, #KEYS do
+for i = 7, #KEYS do
   local label = redis.call('GET', KEYS[i])
   if label then
-    sold[#sold + 1] = tostring(i - 5)
+    sold[#sold + 1] = tostring(i - 6)
     sold[#sold + 1] = label
   end
 end
 local last = tonumber(redis.call('GET', seq_key) or '0')
-local cap = tonumber(redis.call('GET', cap_key) or ARGV[2])
 if cap <= 0 then
   return {last, last, sold}
 end
@@ -150,12 +172,14 @@ return {upto(cap - redis.call('ZCARD', inside)), upto(tonumber(ARGV[4]) * cap), 
 STATS = (
     FORGET_LAPSED
     + """
-local line, seen, inside, cap_key, admitted = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local line, seen, inside, cap_key, admitted, near =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local now = tonumber(ARGV[1])
-forget_lapsed(line, seen, inside, now, tonumber(ARGV[3]))
+local cap = tonumber(redis.call('GET', cap_key) or ARGV[2])
+forget_lapsed(line, seen, inside, near, now, tonumber(ARGV[3]), tonumber(ARGV[5]),
+              near_count(cap, tonumber(ARGV[6])))
 redis.call('ZREMRANGEBYSCORE', admitted, '-inf', now - tonumber(ARGV[4]))
-return {tonumber(redis.call('GET', cap_key) or ARGV[2]), redis.call('ZCARD', inside),
-        redis.call('ZCARD', line), redis.call('ZCARD', admitted)}
+return {cap, redis.call('ZCARD', inside), redis.call('ZCARD', line), redis.call('ZCARD', admitted)}
 """
 )
 
@@ -207,7 +231,7 @@ class RedisLineStore:
         return self.prefix + name
 
     def _line_keys(self) -> list[str]:
-        return [self._key(k) for k in ("line", "seen", "in", "seq", "cap", "admitted")]
+        return [self._key(k) for k in ("line", "seen", "in", "seq", "cap", "admitted", "near")]
 
     def _variant_keys(self, variant_ids: list[int]) -> list[str]:
         keys = []
@@ -236,6 +260,8 @@ class RedisLineStore:
                 "1" if polling else "0",
                 str(ticket_seq),
                 ADMITTED_WINDOW_MS,
+                rules.near_timeout_ms,
+                NEAR_ROUNDS,
             ],
         )
         sold_out = {
@@ -254,14 +280,20 @@ class RedisLineStore:
 
     def leave(self, member: str) -> None:
         pipe = self.client.pipeline(transaction=True)
-        for name in ("in", "line", "seen"):
+        for name in ("in", "line", "seen", "near"):
             pipe.zrem(self._key(name), member)
         pipe.execute()
 
     def board(self, variant_ids: list[int], *, now_ms: int, rules: Rules) -> Board:
-        keys = [self._key(k) for k in ("line", "seen", "in", "seq", "cap")]
+        keys = [self._key(k) for k in ("line", "seen", "in", "seq", "cap", "near")]
         keys += [self._key(f"so:{variant_id}") for variant_id in variant_ids]
-        args = [now_ms, rules.default_capacity, rules.place_timeout_ms, NEAR_ROUNDS]
+        args = [
+            now_ms,
+            rules.default_capacity,
+            rules.place_timeout_ms,
+            NEAR_ROUNDS,
+            rules.near_timeout_ms,
+        ]
         serving, near, sold = self._board(keys=keys, args=args)
         sold_out = {
             variant_ids[int(_text(sold[i])) - 1]: _text(sold[i + 1]) for i in range(0, len(sold), 2)
@@ -269,8 +301,15 @@ class RedisLineStore:
         return Board(int(serving), int(near), sold_out)
 
     def stats(self, *, now_ms: int, rules: Rules) -> tuple[int, int, int, int]:
-        keys = [self._key(k) for k in ("line", "seen", "in", "cap", "admitted")]
-        args = [now_ms, rules.default_capacity, rules.place_timeout_ms, ADMITTED_WINDOW_MS]
+        keys = [self._key(k) for k in ("line", "seen", "in", "cap", "admitted", "near")]
+        args = [
+            now_ms,
+            rules.default_capacity,
+            rules.place_timeout_ms,
+            ADMITTED_WINDOW_MS,
+            rules.near_timeout_ms,
+            NEAR_ROUNDS,
+        ]
         capacity, inside, waiting, admitted = self._stats(keys=keys, args=args)
         return int(capacity), int(inside), int(waiting), int(admitted)
 

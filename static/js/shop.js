@@ -286,6 +286,15 @@
     }
   }
 
+  // The waiting page is the answer to "Check out" (a POST): its address becomes the page's
+  // own, so a reload asks for the turn again rather than posting the form a second time.
+  function ownAddress() {
+    var box = document.querySelector('[data-queue="waiting"][hx-get]');
+    if (!box || !window.history || !history.replaceState) return;
+    var own = box.getAttribute("hx-get");
+    if (own && location.pathname + location.search !== own) history.replaceState(null, "", own);
+  }
+
   function startBoard() {
     var box = document.querySelector('[data-queue="waiting"][data-board]');
     if (boardTimer || !box) return;
@@ -311,6 +320,7 @@
     document.querySelectorAll("[data-countdown]").forEach(start);
     document.querySelectorAll('input[role="combobox"][aria-controls]').forEach(combobox);
     recordSearches(document);
+    ownAddress();
     startBoard();
     document.addEventListener("click", onOpen, true);
     document.addEventListener("auxclick", onOpen, true);

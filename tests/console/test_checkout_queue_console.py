@@ -11,7 +11,7 @@ from sqlalchemy import select
 from commerce.audit import AuditEntry
 from commerce.crowd import crowd_state
 from commerce.extensions import db
-from tests.conftest import htmx_headers
+from tests.conftest import htmx_headers, waiting_address
 from tests.storefront.test_cart_checkout import add
 
 
@@ -81,7 +81,7 @@ def test_the_capacity_is_changed_live_and_audited(app, client, login, checkout_s
     # The shop uses it at once: one in, the next one waits.
     first, second = crowd(app, checkout_shop.small, 2)
     assert first.location.endswith("/information")
-    assert second.location.startswith("/checkout/queue?ticket=")
+    assert waiting_address(second).startswith("/checkout/queue?ticket=")
 
     toast = client.post(
         "/console/settings/checkout-queue", data={"capacity": "0"}, headers=htmx_headers()

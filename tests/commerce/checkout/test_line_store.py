@@ -123,11 +123,41 @@ def test_a_place_not_asked_about_is_given_up_and_its_ticket_gets_no_new_one(stor
     assert ask(store, "c", rejoined.seq, later).position == 2
 
 
+def test_a_closed_page_near_the_front_is_given_up_after_the_near_timeout(store):
+    join(store, "a"), join(store, "b")  # the capacity of two is taken
+    c, d, _, _, g = (join(store, m) for m in "cdefg")  # c to f near (two capacities' worth)
+    quiet = T0 + RULES.near_timeout_ms - 1_000
+    assert ask(store, "c", c.seq, quiet).position == 1  # c's page asks; d's was closed
+    later = T0 + RULES.near_timeout_ms + 1
+    # d, e and f are given up (near and silent); g, beyond the near places when they went
+    # quiet, only starts its near timeout now (far back a page asks only every few minutes).
+    assert ask(store, "c", c.seq, later).position == 1
+    assert ask(store, "d", d.seq, later).status == LOST
+    assert store.stats(now_ms=later, rules=RULES)[2] == 2  # c and g
+    assert ask(store, "g", g.seq, later + 5_000).position == 2  # g's page asked in time
+    store.leave("a")
+    assert ask(store, "c", c.seq, later + 5_000).status == ADMITTED
+
+
+def test_a_far_place_s_near_timeout_starts_when_it_comes_near(store):
+    join(store, "a"), join(store, "b")
+    near = [join(store, m) for m in "cdef"]
+    far = join(store, "g")  # fifth in line: beyond the near places, and silent
+    came_near = T0 + 10_000  # silent that long (within the place timeout), then called near
+    for member, place in zip("cdef", near, strict=True):
+        assert ask(store, member, place.seq, came_near - 5_000).status == WAITING
+    store.leave("c")  # c walked away; the line moves: g is near now
+    assert board(store, came_near)[1] == far.seq
+    # g's page learns it from the board and asks within the near timeout (counted from now,
+    # not from its last ask): its place is kept.
+    assert ask(store, "g", far.seq, came_near + RULES.near_timeout_ms - 1).status == WAITING
+
+
 def test_a_slot_ends_with_the_hold(store):
     join(store, "a"), join(store, "b")
     waiting = join(store, "c")
     after_hold = T0 + RULES.slot_ms + 1
-    for now in range(T0 + 20_000, T0 + RULES.slot_ms, 20_000):  # c's page keeps asking meanwhile
+    for now in range(T0 + 10_000, T0 + RULES.slot_ms, 10_000):  # c's page keeps asking meanwhile
         assert ask(store, "c", waiting.seq, now).status == WAITING
     # a and b walked away from checkout: their holds (and slots) ran out.
     assert ask(store, "c", waiting.seq, after_hold).status == ADMITTED
@@ -185,8 +215,8 @@ def test_the_board_says_who_is_let_in_and_who_is_near_the_front(store):
     assert board(store) == (c.seq, g.seq, False)  # the slot taken again; d to g near
     store.leave("b"), store.leave("c")
     assert board(store) == (e.seq, g.seq, False)  # two free: d's and e's
-    assert ask(store, "h", h.seq, T0 + 20_000).status == WAITING  # d to g come first
-    later = T0 + RULES.place_timeout_ms + 1  # d to g stopped asking: h is let in
+    assert ask(store, "h", h.seq, T0 + 10_000).status == WAITING  # d to g come first
+    later = T0 + RULES.near_timeout_ms + 1  # d to g, near, stopped asking: h is let in
     assert ask(store, "h", h.seq, later).status == ADMITTED
     assert board(store, later) == (h.seq, h.seq, False)  # an empty line: everyone given out
 

@@ -144,8 +144,9 @@ def test_a_lapsed_place_is_not_given_back_by_its_old_ticket(shop):
     enter(cart_of(shop.medium))
     old = enter(walked_away).place.ticket
     now = utcnow()
-    stays = enter(stayed, now=now + timedelta(seconds=20))
-    later = now + timedelta(seconds=31)  # walked_away's page stopped asking 31 s ago
+    stays = enter(stayed, now=now + timedelta(seconds=10))  # both near the front from here
+    assert ask(stayed, stays.place.ticket, now=now + timedelta(seconds=20)).place.position == 2
+    later = now + timedelta(seconds=26)  # walked_away's page, near, has not asked for 16 s
     assert ask(stayed, stays.place.ticket, now=later).place.position == 1
     assert ask(walked_away, old, now=later).outcome == LOST
     again = enter(walked_away, now=later)

@@ -18,9 +18,10 @@ starting again keeps it) and a ticket: the cart, the place's number and the cart
 signed with the app's secret and bound to the browser (its cart cookie, or its signed-in
 customer). The waiting page asks again with the ticket; first come, first served. A forged
 ticket, or one shown by another browser, is refused (TicketRefused); a ticket whose place is
-gone (its page not asking for CHECKOUT_QUEUE_PLACE_TIMEOUT, or an older ticket of the same
-cart) gets no place back: the shopper starts again at the back. Asking costs no SQL: the
-ticket says which cart and variants, the crowd state decides.
+gone (its page not asking: for CHECKOUT_QUEUE_NEAR_TIMEOUT once near the front, where a
+closed page would hold up the line, and for CHECKOUT_QUEUE_PLACE_TIMEOUT anywhere; or an
+older ticket of the same cart) gets no place back: the shopper starts again at the back.
+Asking costs no SQL: the ticket says which cart and variants, the crowd state decides.
 
 Sold out: the cart's variants' markers (commerce/inventory/sold_out.py) are read in the same
 step, so a shopper starting checkout or waiting for a sold-out item is told so at once, and

@@ -45,7 +45,8 @@ EPOCH_MS = 24 * 3600 * 1000  # how long a variant's restock counter outlives its
 ADMITTED_WINDOW_MS = 60_000  # "admitted per minute"
 # The board's "near": the first this many capacities' worth of places in line. Those pages ask
 # for their turn themselves (the first capacity's worth often): the board, a second or two old
-# at the edge, would tell them too late to keep the freed slots filled.
+# at the edge, would tell them too late to keep the freed slots filled. A near place whose page
+# stops asking lapses after Rules.near_timeout_ms.
 NEAR_ROUNDS = 2
 
 

@@ -189,11 +189,11 @@ def main(argv: list[str] | None = None) -> int:
     from bench._server import (
         EdgeCache,
         LiveServer,
+        bench_database,
         flush_redis,
         postgres_url,
         reset_schema,
         varnish_available,
-        with_search_path,
     )
 
     missing = varnish_available() or (None if shutil.which("wrk") else "wrk is not installed")
@@ -203,8 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     redis_url = args.redis_url or ""
     client = {"seconds": seconds, "connections": args.connections, "threads": args.wrk_threads}
 
-    if url:
-        reset_schema(url, SCHEMA, create=True)
+    # The bench's own schema, with pg_trgm's on the search path (on the test database after
+    # `make test` the extension lives in public: the search index's operator class is there).
+    schema_url = bench_database(url, SCHEMA) if url else ""
     if redis_url:
         flush_redis(redis_url)
     figures: dict[str, Any] = {
@@ -215,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     try:
         with tempfile.TemporaryDirectory(prefix="bench-edge-") as tmp:
-            schema_url = with_search_path(url, SCHEMA) if url else f"sqlite:///{tmp}/shop.db"
+            schema_url = schema_url or f"sqlite:///{tmp}/shop.db"
             page = build_shop(schema_url, tmp)
             server = LiveServer(
                 database_url=schema_url,

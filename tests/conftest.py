@@ -11,7 +11,6 @@ from __future__ import annotations
 import html
 import itertools
 import os
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -364,16 +363,12 @@ def htmx_headers(**extra: str) -> dict[str, str]:
     return {"HX-Request": "true", **extra}
 
 
-WAITING_ADDRESS = re.compile(
-    r'data-queue="waiting".*?hx-get="(/checkout/queue\?ticket=[^"]+)"', re.S
-)
-
-
 def waiting_address(answer: Any) -> str:
     """The waiting page's own address (its box's hx-get, with the ticket), from the page
     POST /checkout answers a shopper sent to the checkout line with."""
     text = answer.get_data(as_text=True)
-    found = WAITING_ADDRESS.search(text) if answer.status_code == 200 else None
+    waiting = answer.status_code == 200 and 'data-queue="waiting"' in text
+    found = OWN_ADDRESS.search(text) if waiting else None
     assert found, f"not the waiting page: {answer.status_code} {text[:300]}"
     return html.unescape(found.group(1))
 
@@ -456,7 +451,7 @@ def build_checkout_shop(*, stock: int = 10, price: int = 2500) -> Any:
     return SimpleNamespace(product=product, small=small.id, medium=medium.id, price=price)
 
 
-from bench._server import US_ADDRESS  # noqa: E402  (one address for tests and benches)
+from bench._server import OWN_ADDRESS, US_ADDRESS  # noqa: E402  (one address for tests and benches)
 
 TEST_CARD = {"number": "4242424242424242", "exp_month": "12", "exp_year": "2030", "cvc": "123"}
 

@@ -33,8 +33,9 @@ from commerce.crowd import (
 )
 
 # Every script first forgets the slots whose time is up and the places whose pages stopped
-# asking: anywhere after the place timeout, and near the front (the first `near_count`) after
-# the near timeout, counted from when the place came near (`near`: member -> since when).
+# asking: anywhere after the place timeout, and near the front (the first `near_count`, none
+# without a cap) after the near timeout, counted from when the place came near (`near`: member
+# -> since when).
 FORGET_LAPSED = """
 local function forget(line, seen, near, m)
   redis.call('ZREM', line, m)
@@ -57,10 +58,6 @@ local function forget_lapsed(line, seen, inside, near, now, place_timeout, near_
       end
     end
   end
-end
-local function near_count(cap, rounds)
-  if cap <= 0 then return 0 end
-  return cap * rounds
 end
 """
 
@@ -85,7 +82,7 @@ for i = 1, (#KEYS - 7) / 2 do
 end
 
 local cap = tonumber(redis.call('GET', cap_key) or ARGV[3])
-forget_lapsed(line, seen, inside, near, now, place_timeout, near_timeout, near_count(cap, rounds))
+forget_lapsed(line, seen, inside, near, now, place_timeout, near_timeout, cap * rounds)
 local active = redis.call('ZCARD', inside)
 
 local function answer(status, position, seq)
@@ -142,7 +139,7 @@ local line, seen, inside, seq_key, cap_key, near =
 local now = tonumber(ARGV[1])
 local cap = tonumber(redis.call('GET', cap_key) or ARGV[2])
 forget_lapsed(line, seen, inside, near, now, tonumber(ARGV[3]), tonumber(ARGV[5]),
-              near_count(cap, tonumber(ARGV[4])))
+              cap * tonumber(ARGV[4]))
 local sold = {}
 for i = 7, #KEYS do
   local label = redis.call('GET', KEYS[i])
@@ -177,7 +174,7 @@ local line, seen, inside, cap_key, admitted, near =
 local now = tonumber(ARGV[1])
 local cap = tonumber(redis.call('GET', cap_key) or ARGV[2])
 forget_lapsed(line, seen, inside, near, now, tonumber(ARGV[3]), tonumber(ARGV[5]),
-              near_count(cap, tonumber(ARGV[6])))
+              cap * tonumber(ARGV[6]))
 redis.call('ZREMRANGEBYSCORE', admitted, '-inf', now - tonumber(ARGV[4]))
 return {cap, redis.call('ZCARD', inside), redis.call('ZCARD', line), redis.call('ZCARD', admitted)}
 """
